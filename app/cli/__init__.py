@@ -1,0 +1,42 @@
+"""The ``konsens`` command line: one entry for everything a user does outside the browser.
+
+Each module in this package defines ``register(app: typer.Typer)``; they are found at start-up,
+so an area adds its commands without editing this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+cli = typer.Typer(
+    name="konsens",
+    help="Konsens: AI trading analyst workstation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__, prefix=__name__ + "."), key=lambda i: i.name):
+        if info.name.endswith(("._common", ".__main__")):
+            continue
+        module = importlib.import_module(info.name)
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(cli)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Run the command line."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Helpers shared by the CLI command modules: start-up, the database, clean failure messages."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+
+from core.config import get_settings
+from core.db.engine import Database, get_database
+from core.db.migrate import upgrade_database
+from core.logging_setup import configure_logging
+
+
+class CliError(Exception):
+    """A failure to report in one line with a non-zero exit, without a traceback."""
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` to stderr and exit with ``code``."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def open_database(*, migrate: bool = True) -> Database:
+    """Configure logging, open the configured database and bring its schema up to date."""
+    settings = get_settings()
+    configure_logging(settings.log_level.value)
+    database = get_database()
+    if migrate:
+        try:
+            upgrade_database(database)
+        except Exception as error:
+            fail(
+                f"cannot prepare the database {settings.sanitised()['database_url']}: {error}".splitlines()[0]
+            )
+    return database
+
+
+@contextmanager
+def clean_errors(*expected: type[BaseException]) -> Iterator[None]:
+    """Turn expected exceptions (and ``CliError``) into one clear line and exit code 1."""
+    try:
+        yield
+    except (CliError, *expected) as error:
+        fail(str(error) or type(error).__name__)
+
+
+def echo_json(data: object) -> None:
+    """Print ``data`` as indented JSON to stdout."""
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+Command = Callable[..., None]

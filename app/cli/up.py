@@ -1,0 +1,148 @@
+"""``konsens up``: migrate, seed demo data into an empty database, start every worker and the dashboard.
+
+A small supervisor: each worker runs as its own process (``konsens worker NAME``) and is
+restarted with backoff if it dies; the dashboard is ``streamlit run app/main.py``. Ctrl-C or
+SIGTERM stops them all (SIGTERM first, SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from app.cli._common import open_database
+from core.config import get_settings
+from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, database_is_empty, seed_demo
+from workers.registry import worker_modules
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STOP_GRACE_SECONDS = 15.0
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    command: list[str]
+    restart: bool
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start_at: float = 0.0
+    history: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=env)
+        logger.info("started %s (pid %s)", self.name, self.process.pid)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def dashboard_command(port: int, address: str) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+    ]  # fmt: skip
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("up")
+    def up(
+        port: int | None = typer.Option(None, help="Dashboard port (default from settings, 8501)."),
+        address: str | None = typer.Option(None, help="Dashboard address (default localhost)."),
+        workers: str | None = typer.Option(None, help="Comma-separated workers to start (default: all)."),
+        no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Start only the workers."),
+    ) -> None:
+        """Start the workers and the dashboard together (Ctrl-C stops them all)."""
+        settings = get_settings()
+        database = open_database()
+        with database.session() as session:
+            empty = database_is_empty(session)
+        if empty and settings.demo_on_empty:
+            typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
+            seed_demo(database)
+            typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+        available = worker_modules()
+        chosen = [name.strip() for name in workers.split(",")] if workers else list(available)
+        unknown = [name for name in chosen if name not in available]
+        if unknown:
+            typer.secho(f"error: unknown worker(s): {', '.join(unknown)}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2)
+        managed = [
+            ManagedProcess(f"worker {name}", [sys.executable, "-m", "app.cli", "worker", name], restart=True)
+            for name in chosen
+        ]
+        if not no_dashboard:
+            port = port or settings.dashboard_port
+            address = address or settings.dashboard_address
+            managed.append(ManagedProcess("dashboard", dashboard_command(port, address), restart=False))
+            typer.echo(f"Dashboard: http://{address}:{port}")
+        raise typer.Exit(supervise(managed))
+
+
+def supervise(managed: list[ManagedProcess]) -> int:
+    """Run the processes until a stop signal or the dashboard exits; return an exit code."""
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for item in managed:
+            item.start()
+        while not stopping:
+            time.sleep(0.5)
+            for item in managed:
+                if item.alive() or item.process is None:
+                    continue
+                code = item.process.returncode
+                if not item.restart:
+                    logger.info("%s exited with %s: stopping everything", item.name, code)
+                    stopping = True
+                    break
+                now = time.monotonic()
+                if item.next_start_at == 0.0:
+                    delay = min(60.0, 2.0 ** min(item.restarts, 6))
+                    item.next_start_at = now + delay
+                    typer.secho(f"{item.name} exited with {code}; restarting in {delay:.0f} s", err=True)
+                elif now >= item.next_start_at:
+                    item.restarts += 1
+                    item.next_start_at = 0.0
+                    item.start()
+    finally:
+        stop_all(managed)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def stop_all(managed: list[ManagedProcess]) -> None:
+    """SIGTERM every live process, wait, then SIGKILL what is left."""
+    for item in managed:
+        if item.alive() and item.process is not None:
+            item.process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for item in managed:
+        if item.process is None:
+            continue
+        try:
+            item.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            item.process.kill()
+            item.process.wait()

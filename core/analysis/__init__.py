@@ -1,0 +1,1 @@
+"""Analytics over candles: indicators (pandas-ta), support/resistance levels, patterns."""

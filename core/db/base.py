@@ -1,0 +1,91 @@
+"""Declarative base and the column types every model uses.
+
+- ``UTCDateTime``: stored as ``timestamptz`` on PostgreSQL and as naive UTC text on SQLite;
+  always returned as an aware UTC ``datetime``; a naive value on the way in is refused.
+- ``Money`` / ``Quantity``: ``Numeric`` columns that hold and return ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, Numeric
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The text form SQLAlchemy's DateTime type writes on SQLite; bulk paths format values the same way.
+SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: every timestamp must be timezone-aware UTC")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """An amount of money: ``Numeric(28, 10)``, returned as ``Decimal``."""
+
+    impl = Numeric(28, 10, asdecimal=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return _checked_decimal(value)
+
+
+class Quantity(TypeDecorator[Decimal]):
+    """A quantity of an asset or a price: ``Numeric(38, 18)``, returned as ``Decimal``."""
+
+    impl = Numeric(38, 18, asdecimal=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return _checked_decimal(value)
+
+
+def _checked_decimal(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        raise TypeError("float refused for a money/quantity column: pass a Decimal")
+    decimal_value = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not decimal_value.is_finite():
+        raise ValueError(f"non-finite amount refused: {value!r}")
+    return decimal_value
+
+
+class Base(DeclarativeBase):
+    """The one declarative base of all Konsens tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -1,0 +1,1 @@
+"""Execution: order types, the one fill model shared by paper trading, backtests and replay."""

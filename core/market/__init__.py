@@ -1,0 +1,1 @@
+"""Market data: instruments, candles, quotes and the adapters that collect them."""

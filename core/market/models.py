@@ -1,0 +1,78 @@
+"""Tables of market data: instruments, candles and quotes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db.base import Base, Quantity, UTCDateTime
+from core.timeutil import utc_now
+
+
+class AssetClass(StrEnum):
+    CRYPTO = "crypto"
+    STOCK = "stock"
+    ETF = "etf"
+    FIAT = "fiat"
+    METAL = "metal"
+    INDEX = "index"
+
+
+class Instrument(Base):
+    """A tradable or tracked instrument, e.g. ``BTC/EUR`` or ``AAPL``."""
+
+    __tablename__ = "instruments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), unique=True)
+    base: Mapped[str] = mapped_column(String(20))
+    quote: Mapped[str] = mapped_column(String(20))
+    asset_class: Mapped[AssetClass] = mapped_column(
+        Enum(AssetClass, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    name: Mapped[str | None] = mapped_column(String(120))
+    exchange_symbol: Mapped[str | None] = mapped_column(String(40))
+    coingecko_id: Mapped[str | None] = mapped_column(String(80))
+    yahoo_symbol: Mapped[str | None] = mapped_column(String(40))
+    default_source: Mapped[str] = mapped_column(String(40), default="ccxt:onetrading")
+    tracked: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Candle(Base):
+    """One OHLCV bar; unique per instrument, source, timeframe and open time (``ts``, UTC)."""
+
+    __tablename__ = "candles"
+
+    instrument_id: Mapped[int] = mapped_column(
+        ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    open: Mapped[Decimal] = mapped_column(Quantity)
+    high: Mapped[Decimal] = mapped_column(Quantity)
+    low: Mapped[Decimal] = mapped_column(Quantity)
+    close: Mapped[Decimal] = mapped_column(Quantity)
+    volume: Mapped[Decimal] = mapped_column(Quantity)
+
+
+class Quote(Base):
+    """A price snapshot (last, bid, ask) from one source."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (Index("ix_quotes_instrument_ts", "instrument_id", "ts"),)
+
+    instrument_id: Mapped[int] = mapped_column(
+        ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    last: Mapped[Decimal] = mapped_column(Quantity)
+    bid: Mapped[Decimal | None] = mapped_column(Quantity)
+    ask: Mapped[Decimal | None] = mapped_column(Quantity)

@@ -1,0 +1,138 @@
+"""Read market data for analytics and display: candle frames, latest prices, prices at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import pandas as pd
+from sqlalchemy import Float, select, type_coerce
+from sqlalchemy.orm import Session
+
+from core.market.models import Candle, Instrument
+
+TIMEFRAME_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
+                   "1d": "1D", "1w": "W-MON"}  # fmt: skip
+TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400,
+                     "1w": 604800}  # fmt: skip
+
+
+def instrument_by_symbol(session: Session, symbol: str) -> Instrument | None:
+    """Return the instrument with ``symbol`` (case-insensitive), or None."""
+    return session.scalar(select(Instrument).where(Instrument.symbol == symbol.upper()))
+
+
+def tracked_instruments(session: Session) -> list[Instrument]:
+    """Return the tracked instruments, by symbol."""
+    return list(
+        session.scalars(select(Instrument).where(Instrument.tracked.is_(True)).order_by(Instrument.symbol))
+    )
+
+
+def candle_sources(session: Session, instrument_id: int) -> list[tuple[str, str]]:
+    """Return the (source, timeframe) pairs that hold candles for an instrument."""
+    rows = session.execute(
+        select(Candle.source, Candle.timeframe).where(Candle.instrument_id == instrument_id).distinct()
+    )
+    return sorted((source, timeframe) for source, timeframe in rows)
+
+
+def load_candles(
+    session: Session,
+    instrument_id: int,
+    timeframe: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    source: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Return candles as a float frame indexed by aware UTC ``ts`` (analytics only: floats).
+
+    ``source`` None takes the source with the most candles for that timeframe. ``limit`` keeps
+    the latest ``limit`` rows.
+    """
+    if source is None:
+        source = _preferred_source(session, instrument_id, timeframe)
+        if source is None:
+            return _empty_frame()
+    columns = [
+        type_coerce(getattr(Candle, name), Float).label(name)
+        for name in ("open", "high", "low", "close", "volume")
+    ]
+    query = select(Candle.ts, *columns).where(
+        Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source
+    )
+    if start is not None:
+        query = query.where(Candle.ts >= start)
+    if end is not None:
+        query = query.where(Candle.ts < end)
+    query = query.order_by(Candle.ts.desc()).limit(limit) if limit is not None else query.order_by(Candle.ts)
+    rows = session.execute(query).all()
+    if not rows:
+        return _empty_frame()
+    frame = pd.DataFrame(rows, columns=["ts", "open", "high", "low", "close", "volume"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame = frame.set_index("ts").sort_index()
+    return frame.astype(float)
+
+
+def _preferred_source(session: Session, instrument_id: int, timeframe: str) -> str | None:
+    from sqlalchemy import func
+
+    row = session.execute(
+        select(Candle.source, func.count())
+        .where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe)
+        .group_by(Candle.source)
+        .order_by(func.count().desc())
+        .limit(1)
+    ).first()
+    return None if row is None else str(row[0])
+
+
+def _empty_frame() -> pd.DataFrame:
+    frame = pd.DataFrame(columns=["open", "high", "low", "close", "volume"], dtype=float)
+    frame.index = pd.DatetimeIndex([], tz="UTC", name="ts")
+    return frame
+
+
+def resample_candles(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
+    """Aggregate candles to a coarser ``timeframe`` (first open, max high, min low, last close, sum volume)."""
+    rule = TIMEFRAME_RULES[timeframe]
+    aggregated = frame.resample(rule, label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
+    return aggregated.dropna(subset=["open", "close"])
+
+
+def latest_close(session: Session, instrument_id: int) -> tuple[datetime, Decimal] | None:
+    """Return the time and close of the newest candle of any source and timeframe, or None."""
+    row = session.execute(
+        select(Candle.ts, Candle.close)
+        .where(Candle.instrument_id == instrument_id)
+        .order_by(Candle.ts.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def close_at(session: Session, instrument_id: int, when: datetime) -> Decimal | None:
+    """Return the close of the last candle that opened at or before ``when``, or None."""
+    return session.scalar(
+        select(Candle.close)
+        .where(Candle.instrument_id == instrument_id, Candle.ts <= when)
+        .order_by(Candle.ts.desc())
+        .limit(1)
+    )
+
+
+def eur_price_of_asset(session: Session, asset: str, when: datetime) -> Decimal | None:
+    """Return the EUR price of ``asset`` (e.g. ``BTC``) at ``when`` from collected candles, or None."""
+    if asset.upper() == "EUR":
+        return Decimal(1)
+    instrument = session.scalar(
+        select(Instrument).where(Instrument.base == asset.upper(), Instrument.quote == "EUR").limit(1)
+    )
+    if instrument is None:
+        return None
+    return close_at(session, instrument.id, when)

@@ -1,0 +1,1 @@
+"""News, social posts and economic calendar: collection, dedupe, tagging, sentiment, influence."""

@@ -1,0 +1,1 @@
+"""Portfolio: the ledger of account movements, positions, snapshots and P&L."""

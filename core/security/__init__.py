@@ -1,0 +1,1 @@
+"""Secrets at rest (Fernet) and dashboard users (bcrypt)."""

@@ -1,0 +1,1 @@
+"""System: worker heartbeats, quarantined data, stored settings, secrets and users."""

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from core.db.engine import Database
+from core.db.migrate import current_revisions, pending_revisions, upgrade_database
+from core.db.upsert import bulk_upsert
+from core.market.models import AssetClass, Candle, Instrument
+
+
+def _instrument(database: Database) -> int:
+    with database.session() as session:
+        instrument = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
+        session.add(instrument)
+        session.flush()
+        return instrument.id
+
+
+def test_upgrade_applies_every_head_and_is_repeatable(database: Database) -> None:
+    assert pending_revisions(database) == []
+    before = current_revisions(database)
+    upgrade_database(database)
+    assert current_revisions(database) == before
+
+
+def test_timestamps_come_back_aware_utc_and_money_as_decimal(database: Database) -> None:
+    instrument_id = _instrument(database)
+    ts = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
+    with database.session() as session:
+        session.add(
+            Candle(instrument_id=instrument_id, source="test", timeframe="1h", ts=ts,
+                   open=Decimal("100.123456789"), high=Decimal("101"), low=Decimal("99"),
+                   close=Decimal("100.5"), volume=Decimal("3.25"))
+        )  # fmt: skip
+    with database.session() as session:
+        candle = session.scalars(select(Candle)).one()
+        assert candle.ts == ts
+        assert candle.ts.tzinfo is not None
+        assert candle.close == Decimal("100.5")
+        assert isinstance(candle.open, Decimal)
+
+
+def test_naive_datetime_and_float_money_are_refused(sqlite_database: Database) -> None:
+    instrument_id = _instrument(sqlite_database)
+    with pytest.raises(Exception, match="naive datetime"), sqlite_database.session() as session:
+        session.add(
+            Candle(instrument_id=instrument_id, source="t", timeframe="1h", ts=datetime(2024, 1, 1),  # noqa: DTZ001
+                   open=Decimal(1), high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(1))
+        )  # fmt: skip
+    with pytest.raises(Exception, match="float refused"), sqlite_database.session() as session:
+        session.add(
+            Candle(instrument_id=instrument_id, source="t", timeframe="1h", ts=datetime(2024, 1, 1, tzinfo=UTC),
+                   open=1.0, high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(1))  # type: ignore[arg-type]
+        )  # fmt: skip
+
+
+def test_bulk_upsert_twice_stores_nothing_twice_and_updates_values(database: Database) -> None:
+    instrument_id = _instrument(database)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [
+        {"instrument_id": instrument_id, "source": "s", "timeframe": "1h", "ts": start + timedelta(hours=i),
+         "open": Decimal(i + 1), "high": Decimal(i + 2), "low": Decimal(i), "close": Decimal(i + 1),
+         "volume": Decimal(10)}
+        for i in range(100)
+    ]  # fmt: skip
+    columns = ["instrument_id", "source", "timeframe", "ts"]
+    with database.session() as session:
+        bulk_upsert(session, Candle.__table__, rows, conflict_columns=columns, update_columns=["close"])  # type: ignore[arg-type]
+    rows[-1] = {**rows[-1], "close": Decimal("555")}
+    with database.session() as session:
+        bulk_upsert(session, Candle.__table__, rows, conflict_columns=columns, update_columns=["close"])  # type: ignore[arg-type]
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Candle)) == 100
+        last = session.scalar(select(Candle.close).order_by(Candle.ts.desc()).limit(1))
+        assert last == Decimal("555")
+
+
+def test_health_reports_kind_and_size(database: Database) -> None:
+    health = database.health()
+    assert health.ok
+    assert health.kind in {"sqlite", "postgresql"}
+    assert health.size_bytes and health.size_bytes > 0
+
+
+def test_health_of_an_unreachable_server_is_reported_not_raised() -> None:
+    database = Database("postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    health = database.health()
+    assert not health.ok
+    assert health.error

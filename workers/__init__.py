@@ -1,0 +1,1 @@
+"""Long-running worker processes: each one a ``WorkerLoop`` around core services."""

@@ -1,0 +1,101 @@
+"""The loop every worker runs in: passes on a schedule, heartbeats, retries, clean SIGTERM.
+
+A worker is a name, an interval and a ``run_pass`` function. ``--once`` runs one pass and
+returns. A pass that raises a transient error is retried with exponential backoff; any error is
+recorded on the heartbeat row and the loop goes on; SIGTERM or SIGINT ends the loop after the
+current pass (never in the middle of a write).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from core.db.engine import Database
+from core.system.heartbeats import record_heartbeat
+from core.system.models import WorkerStatus
+from core.timeutil import utc_now
+
+logger = logging.getLogger(__name__)
+
+PassResult = dict[str, Any] | None
+
+
+class TransientError(Exception):
+    """A failure worth retrying with backoff (timeouts, 429, lost connections)."""
+
+
+@dataclass
+class WorkerLoop:
+    """Run ``run_pass(database)`` every ``interval_seconds`` until stopped."""
+
+    name: str
+    database: Database
+    run_pass: Callable[[Database], PassResult]
+    interval_seconds: float = 60.0
+    max_backoff_seconds: float = 300.0
+    is_transient: Callable[[BaseException], bool] = lambda error: isinstance(error, TransientError)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def install_signal_handlers(self) -> None:
+        """Stop cleanly on SIGTERM and SIGINT (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        logger.info(
+            "%s worker: received %s, stopping after the current pass", self.name, signal.Signals(signum).name
+        )
+        self.stop_event.set()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current pass."""
+        self.stop_event.set()
+
+    def run(self, *, once: bool = False) -> int:
+        """Run passes until stopped (or one pass with ``once``); return a process exit code."""
+        started_at = utc_now()
+        self._beat(WorkerStatus.STARTING, started_at=started_at)
+        failures_in_a_row = 0
+        exit_code = 0
+        while not self.stop_event.is_set():
+            began = time.perf_counter()
+            try:
+                self._beat(WorkerStatus.RUNNING)
+                info = self.run_pass(self.database)
+                elapsed = time.perf_counter() - began
+                failures_in_a_row = 0
+                self._beat(WorkerStatus.IDLE, pass_seconds=elapsed, completed_pass=True, info=info)
+                wait = self.interval_seconds
+            except Exception as error:
+                failures_in_a_row += 1
+                elapsed = time.perf_counter() - began
+                message = f"{type(error).__name__}: {error}"
+                logger.error("%s worker pass failed: %s", self.name, message)
+                logger.debug("%s", traceback.format_exc())
+                self._beat(WorkerStatus.FAILED, pass_seconds=elapsed, error=message)
+                exit_code = 1
+                if self.is_transient(error):
+                    wait = min(self.max_backoff_seconds, 2 ** min(failures_in_a_row, 10))
+                else:
+                    wait = self.interval_seconds
+            if once:
+                break
+            self.stop_event.wait(wait)
+        self._beat(WorkerStatus.STOPPED)
+        return exit_code if once else 0
+
+    def _beat(self, status: WorkerStatus, **kwargs: Any) -> None:
+        try:
+            self.database.run(lambda session: record_heartbeat(session, self.name, status, **kwargs))
+        except Exception as error:  # a heartbeat must never kill the worker
+            logger.warning("%s worker: heartbeat not written: %s", self.name, error)
