@@ -38,9 +38,7 @@ def build_navigation() -> dict[str, list[st.Page]]:
     for index, (file_name, title, icon, section) in enumerate(PAGE_TABLE):
         path = PAGES_DIR / file_name
         if path.exists():
-            sections.setdefault(section, []).append(
-                st.Page(str(path), title=title, icon=icon, default=index == 0)
-            )
+            sections.setdefault(section, []).append(st.Page(str(path), title=title, icon=icon, default=index == 0))
     return sections
 
 

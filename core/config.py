@@ -112,9 +112,7 @@ class Settings(KonsensSettingsBase):
     display_timezone: str = "Europe/Vienna"
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     dashboard_address: str = "localhost"
-    demo_on_empty: bool = Field(
-        default=True, description="`konsens up` seeds demo data into an empty database."
-    )
+    demo_on_empty: bool = Field(default=True, description="`konsens up` seeds demo data into an empty database.")
 
     @field_validator("home", mode="after")
     @classmethod

@@ -6,9 +6,7 @@ import logging
 import re
 
 _SECRET_PATTERNS = [
-    re.compile(
-        r"(?i)(api[_-]?key|apikey|token|secret|password|x_cg_demo_api_key|x_cg_pro_api_key)=([^&\s]+)"
-    ),
+    re.compile(r"(?i)(api[_-]?key|apikey|token|secret|password|x_cg_demo_api_key|x_cg_pro_api_key)=([^&\s]+)"),
     re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?)(\S+)"),
     re.compile(r"(postgres(?:ql)?(?:\+\w+)?://[^:/\s]+:)([^@\s]+)(@)"),
 ]

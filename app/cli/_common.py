@@ -34,9 +34,7 @@ def open_database(*, migrate: bool = True) -> Database:
         try:
             upgrade_database(database)
         except Exception as error:
-            fail(
-                f"cannot prepare the database {settings.sanitised()['database_url']}: {error}".splitlines()[0]
-            )
+            fail(f"cannot prepare the database {settings.sanitised()['database_url']}: {error}".splitlines()[0])
     return database
 
 

@@ -13,9 +13,6 @@ from types import ModuleType
 
 def settings_sections() -> list[ModuleType]:
     """Return the section modules, sorted by ``ORDER``."""
-    modules = [
-        importlib.import_module(info.name)
-        for info in pkgutil.iter_modules(__path__, prefix=__name__ + ".")
-    ]
+    modules = [importlib.import_module(info.name) for info in pkgutil.iter_modules(__path__, prefix=__name__ + ".")]
     modules = [module for module in modules if hasattr(module, "render") and hasattr(module, "TITLE")]
     return sorted(modules, key=lambda module: (getattr(module, "ORDER", 100), module.TITLE))

@@ -54,7 +54,7 @@ def demo_banner() -> None:
         st.info(
             "**Demo data.** Prices, news and the paper account on this dashboard are synthetic, "
             "generated locally so every page has content offline. Configure real sources in Settings.",
-            icon="🧪",
+            icon=":material/science:",
         )
 
 

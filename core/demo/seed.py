@@ -192,9 +192,7 @@ def _seed_paper_account(session: Session, context: DemoContext) -> None:
     opened: dict[str, datetime] = {}
     for index, (days_ago, symbol, side, amount) in enumerate(_DEMO_TRADES):
         instrument = context.instruments[symbol]
-        ts, price = _price_at(
-            context.candles[symbol], context.now - timedelta(days=days_ago, hours=index * 7)
-        )
+        ts, price = _price_at(context.candles[symbol], context.now - timedelta(days=days_ago, hours=index * 7))
         state = states.get(symbol, PositionState())
         if side is OrderSide.BUY:
             quantity = (amount / price).quantize(QUANTITY_STEP, rounding=ROUND_DOWN)
@@ -224,9 +222,7 @@ def _seed_paper_account(session: Session, context: DemoContext) -> None:
                 description=f"Demo {side.value} {symbol}",
             )
         )
-    existing = set(
-        session.scalars(select(LedgerEntry.external_id).where(LedgerEntry.origin == LedgerOrigin.DEMO))
-    )
+    existing = set(session.scalars(select(LedgerEntry.external_id).where(LedgerEntry.origin == LedgerOrigin.DEMO)))
     session.add_all(entry for entry in entries if entry.external_id not in existing)
     session.execute(delete(Position).where(Position.account == account))
     for symbol, state in states.items():

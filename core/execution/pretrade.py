@@ -111,9 +111,7 @@ def load_post_trade_hooks() -> list[PostTradeHook]:
     return hooks
 
 
-def run_pretrade_checks(
-    session: Session, intent: OrderIntent, checks: list[PreTradeCheck]
-) -> PreTradeVerdict:
+def run_pretrade_checks(session: Session, intent: OrderIntent, checks: list[PreTradeCheck]) -> PreTradeVerdict:
     """Ask every check; return the first refusal, or an allow."""
     for check in checks:
         verdict = check.check(session, intent)

@@ -36,9 +36,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrumentSpec, ...] = (
     DemoInstrumentSpec("BTC/EUR", "BTC", "EUR", "crypto", "Bitcoin", 62_000.0, 0.50, 0.08),
     DemoInstrumentSpec("ETH/EUR", "ETH", "EUR", "crypto", "Ethereum", 2_600.0, 0.65, 0.04),
     DemoInstrumentSpec("SOL/EUR", "SOL", "EUR", "crypto", "Solana", 120.0, 0.85, 0.05),
-    DemoInstrumentSpec(
-        "AAPL", "AAPL", "EUR", "stock", "Apple Inc. (demo, priced in EUR)", 180.0, 0.25, 0.06, True
-    ),
+    DemoInstrumentSpec("AAPL", "AAPL", "EUR", "stock", "Apple Inc. (demo, priced in EUR)", 180.0, 0.25, 0.06, True),
 )
 
 HOURS_PER_YEAR = 24 * 365
@@ -100,14 +98,10 @@ def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataF
     lows = np.minimum(blocks.min(axis=1), closes)
     volume_scale = 1_000_000.0 / spec.start_price
     volumes = (
-        volume_scale
-        * rng.lognormal(mean=0.0, sigma=0.5, size=total_hours)
-        * (1 + 5 * np.abs(shocks[::_SUBSTEPS]))
+        volume_scale * rng.lognormal(mean=0.0, sigma=0.5, size=total_hours) * (1 + 5 * np.abs(shocks[::_SUBSTEPS]))
     )
     times = pd.date_range(DEMO_EPOCH, periods=total_hours, freq="h", tz="UTC")
-    frame = pd.DataFrame(
-        {"ts": times, "open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes}
-    )
+    frame = pd.DataFrame({"ts": times, "open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes})
     frame = frame[(frame["ts"] >= start) & (frame["ts"] < end)]
     if spec.market_hours_only:
         minutes = frame["ts"].dt.hour * 60 + frame["ts"].dt.minute

@@ -49,9 +49,7 @@ class Candle(Base):
 
     __tablename__ = "candles"
 
-    instrument_id: Mapped[int] = mapped_column(
-        ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True
-    )
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True)
     source: Mapped[str] = mapped_column(String(40), primary_key=True)
     timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
@@ -68,9 +66,7 @@ class Quote(Base):
     __tablename__ = "quotes"
     __table_args__ = (Index("ix_quotes_instrument_ts", "instrument_id", "ts"),)
 
-    instrument_id: Mapped[int] = mapped_column(
-        ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True
-    )
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True)
     source: Mapped[str] = mapped_column(String(40), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     last: Mapped[Decimal] = mapped_column(Quantity)

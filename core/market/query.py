@@ -24,9 +24,7 @@ def instrument_by_symbol(session: Session, symbol: str) -> Instrument | None:
 
 def tracked_instruments(session: Session) -> list[Instrument]:
     """Return the tracked instruments, by symbol."""
-    return list(
-        session.scalars(select(Instrument).where(Instrument.tracked.is_(True)).order_by(Instrument.symbol))
-    )
+    return list(session.scalars(select(Instrument).where(Instrument.tracked.is_(True)).order_by(Instrument.symbol)))
 
 
 def candle_sources(session: Session, instrument_id: int) -> list[tuple[str, str]]:
@@ -57,8 +55,7 @@ def load_candles(
         if source is None:
             return _empty_frame()
     columns = [
-        type_coerce(getattr(Candle, name), Float).label(name)
-        for name in ("open", "high", "low", "close", "volume")
+        type_coerce(getattr(Candle, name), Float).label(name) for name in ("open", "high", "low", "close", "volume")
     ]
     query = select(Candle.ts, *columns).where(
         Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source
@@ -108,10 +105,7 @@ def resample_candles(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
 def latest_close(session: Session, instrument_id: int) -> tuple[datetime, Decimal] | None:
     """Return the time and close of the newest candle of any source and timeframe, or None."""
     row = session.execute(
-        select(Candle.ts, Candle.close)
-        .where(Candle.instrument_id == instrument_id)
-        .order_by(Candle.ts.desc())
-        .limit(1)
+        select(Candle.ts, Candle.close).where(Candle.instrument_id == instrument_id).order_by(Candle.ts.desc()).limit(1)
     ).first()
     return None if row is None else (row[0], row[1])
 

@@ -80,9 +80,7 @@ class LedgerEntry(Base):
     received_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
     fee_asset: Mapped[str | None] = mapped_column(String(20))
     fee_quantity: Mapped[Decimal | None] = mapped_column(Quantity)
-    value_eur: Mapped[Decimal | None] = mapped_column(
-        Money, doc="Market value of the movement in EUR, where known."
-    )
+    value_eur: Mapped[Decimal | None] = mapped_column(Money, doc="Market value of the movement in EUR, where known.")
     kest_withheld_eur: Mapped[Decimal | None] = mapped_column(Money)
     instrument_id: Mapped[int | None] = mapped_column(ForeignKey("instruments.id", ondelete="SET NULL"))
     asset_class: Mapped[str | None] = mapped_column(String(16))
@@ -98,9 +96,7 @@ class Position(Base):
     __tablename__ = "positions"
 
     account: Mapped[str] = mapped_column(String(80), primary_key=True)
-    instrument_id: Mapped[int] = mapped_column(
-        ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True
-    )
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True)
     quantity: Mapped[Decimal] = mapped_column(Quantity)
     average_price_eur: Mapped[Decimal] = mapped_column(Quantity)
     realised_pnl_eur: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))

@@ -18,9 +18,7 @@ class PositionState:
     average_price: Decimal = ZERO
     realised_pnl: Decimal = ZERO
 
-    def apply_fill(
-        self, side: OrderSide, quantity: Decimal, price: Decimal, fee: Decimal = ZERO
-    ) -> PositionState:
+    def apply_fill(self, side: OrderSide, quantity: Decimal, price: Decimal, fee: Decimal = ZERO) -> PositionState:
         """Return the state after a fill of ``quantity`` at ``price`` with ``fee`` (all in EUR)."""
         if quantity <= 0:
             raise ValueError("fill quantity must be positive")

@@ -1,0 +1,95 @@
+"""Take screenshots of dashboard pages in headless Chromium (for looking at what we build).
+
+    python scripts/screenshot.py --db sqlite:////tmp/demo.db --out /tmp/shots portfolio charts
+
+Starts ``streamlit run app/main.py`` on a free port against ``--db`` (which must hold demo data),
+logs in as demo/demo, opens each page by its URL path and saves ``<out>/<page>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(port: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+def wait_idle(page, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+    page.wait_for_timeout(1500)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--out", default="/tmp/konsens-shots")
+    parser.add_argument("--home", default=None)
+    parser.add_argument("pages", nargs="+", help="URL paths of pages, e.g. portfolio charts system")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "KONSENS_DATABASE_URL": args.db, "PYTHONPATH": str(ROOT)}
+    if args.home:
+        env["KONSENS_HOME"] = args.home
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_healthy(port)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(f"http://127.0.0.1:{port}/")
+            wait_idle(page)
+            page.get_by_label("Username").fill("demo")
+            page.get_by_label("Password", exact=True).fill("demo")
+            page.get_by_role("button", name="Login").click()
+            wait_idle(page)
+            for name in args.pages:
+                # Click the sidebar link (a fresh URL load would start a new session).
+                page.locator(f"[data-testid='stSidebarNav'] a[href$='/{name}']").first.click()
+                wait_idle(page)
+                target = out / f"{name or 'home'}.png"
+                page.screenshot(path=str(target), full_page=True)
+                print(target)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
