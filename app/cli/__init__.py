@@ -28,6 +28,11 @@ def _register_commands() -> None:
         register = getattr(module, "register", None)
         if register is not None:
             register(cli)
+    from app.cli._common import SHARED_GROUPS
+
+    for name, group in SHARED_GROUPS.items():
+        if group.registered_commands or group.registered_groups:
+            cli.add_typer(group, name=name)
 
 
 _register_commands()

@@ -55,3 +55,8 @@ def echo_json(data: object) -> None:
 
 
 Command = Callable[..., None]
+
+# Sub-command groups shared by several areas: each area adds its commands to these objects
+# (e.g. ``@import_group.command("candles")``); ``app/cli/__init__.py`` mounts them once.
+import_group = typer.Typer(help="Import data files (candles, Bitpanda, Koinly...).", no_args_is_help=True)
+SHARED_GROUPS: dict[str, typer.Typer] = {"import": import_group}
