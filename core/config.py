@@ -68,9 +68,7 @@ class KonsensSettingsBase(BaseSettings):
         if path.is_file():
             toml_source = TomlConfigSettingsSource(settings_cls, toml_file=path)
             table = getattr(settings_cls, "toml_table", None)
-            if table:
-                toml_source = _TableSource(settings_cls, toml_source, table)
-            sources.append(toml_source)
+            sources.append(_TableSource(settings_cls, toml_source, table) if table else toml_source)
         return tuple(sources)
 
 

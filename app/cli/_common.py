@@ -41,9 +41,10 @@ def open_database(*, migrate: bool = True) -> Database:
 @contextmanager
 def clean_errors(*expected: type[BaseException]) -> Iterator[None]:
     """Turn expected exceptions (and ``CliError``) into one clear line and exit code 1."""
+    handled: tuple[type[BaseException], ...] = (CliError, *expected)
     try:
         yield
-    except (CliError, *expected) as error:
+    except handled as error:
         fail(str(error) or type(error).__name__)
 
 

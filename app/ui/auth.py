@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 import streamlit_authenticator as stauth
+from sqlalchemy.orm import Session
 
 from app.ui.context import AUTH_STATUS_KEY, read
 from core.demo.seed import has_demo_data
@@ -14,7 +15,7 @@ MAX_LOGIN_ATTEMPTS = 5
 
 
 def _credentials() -> dict[str, dict[str, dict[str, object]]]:
-    def load(session):  # type: ignore[no-untyped-def]
+    def load(session: Session) -> dict[str, dict[str, object]]:
         users = login_users(session, include_demo=has_demo_data(session))
         return {
             user.username: {

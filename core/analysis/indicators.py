@@ -76,7 +76,7 @@ def compute_indicator(frame: pd.DataFrame, spec: IndicatorSpec) -> pd.DataFrame:
         result.columns = ["macd", "macd_histogram", "macd_signal"]
         return result
     if spec.kind is IndicatorKind.BBANDS:
-        result = ta.bbands(close, length=spec.length, std=spec.std)
+        result = ta.bbands(close, length=spec.length, std=spec.std)  # type: ignore[arg-type]
         names = ["bb_lower", "bb_middle", "bb_upper"]
         if result is None:
             return pd.DataFrame(dict.fromkeys(names, empty))

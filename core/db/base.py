@@ -54,24 +54,49 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class Money(TypeDecorator[Decimal]):
+class _DecimalColumn(TypeDecorator[Decimal]):
+    """Exact ``NUMERIC`` on PostgreSQL; on SQLite a REAL read back by its shortest decimal form.
+
+    SQLite has no decimal type: it keeps numbers as 64-bit floats (15 significant digits are
+    exact). Reading them back through ``repr(float)`` returns the decimal that was written (for
+    values of up to 15 significant digits), where SQLAlchemy's default would append binary noise
+    (``0.15985263`` → ``0.159852630000000002``).
+    """
+
+    impl = Numeric(38, 18, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Numeric(asdecimal=False))
+        return dialect.type_descriptor(self.impl)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        checked = _checked_decimal(value)
+        if checked is not None and dialect.name == "sqlite":
+            return float(checked)
+        return checked
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            return Decimal(repr(value))
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class Money(_DecimalColumn):
     """An amount of money: ``Numeric(28, 10)``, returned as ``Decimal``."""
 
     impl = Numeric(28, 10, asdecimal=True)
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return _checked_decimal(value)
 
-
-class Quantity(TypeDecorator[Decimal]):
+class Quantity(_DecimalColumn):
     """A quantity of an asset or a price: ``Numeric(38, 18)``, returned as ``Decimal``."""
 
     impl = Numeric(38, 18, asdecimal=True)
     cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return _checked_decimal(value)
 
 
 def _checked_decimal(value: Any) -> Any:

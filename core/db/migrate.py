@@ -9,12 +9,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from core.db.engine import Database
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Several processes (dashboard, workers, containers) may start at once; on PostgreSQL they take
+# this advisory lock so that exactly one of them migrates and the others then find nothing to do.
+MIGRATION_LOCK_ID = 0x4B6F6E73656E73  # "Konsens"
 
 
 def alembic_config(database: Database) -> Config:
@@ -29,6 +33,8 @@ def upgrade_database(database: Database) -> list[str]:
     """Bring the schema up to every head revision; return the heads now applied."""
     config = alembic_config(database)
     with database.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": MIGRATION_LOCK_ID})
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
     return current_revisions(database)

@@ -35,18 +35,21 @@ def bulk_upsert(
         return 0
     connection = bind.connection() if isinstance(bind, Session) else bind
     dialect = connection.dialect.name
-    insert_fn = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
-    if insert_fn is None:
+    statement: sqlite.Insert | postgresql.Insert
+    if dialect == "sqlite":
+        statement = sqlite.insert(table)
+    elif dialect == "postgresql":
+        statement = postgresql.insert(table)
+    else:
         raise NotImplementedError(f"bulk upsert is not implemented for {dialect}")
-    statement = insert_fn(table)
     to_update = list(update_columns or [])
     if to_update:
-        statement = statement.on_conflict_do_update(
+        final = statement.on_conflict_do_update(
             index_elements=list(conflict_columns),
             set_={name: statement.excluded[name] for name in to_update},
         )
     else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        final = statement.on_conflict_do_nothing(index_elements=list(conflict_columns))
     for start in range(0, len(rows), batch_size):
-        connection.execute(statement, list(rows[start : start + batch_size]))
+        connection.execute(final, list(rows[start : start + batch_size]))
     return len(rows)

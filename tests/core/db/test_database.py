@@ -91,3 +91,18 @@ def test_health_of_an_unreachable_server_is_reported_not_raised() -> None:
     health = database.health()
     assert not health.ok
     assert health.error
+
+
+def test_decimals_round_trip_exactly(database: Database) -> None:
+    from core.portfolio.models import PortfolioSnapshot
+
+    values = [Decimal("0.15985263"), Decimal("12345.67"), Decimal("0.00000001"), Decimal("98765432.1")]
+    with database.session() as session:
+        for index, value in enumerate(values):
+            session.add(
+                PortfolioSnapshot(account="a", ts=datetime(2024, 1, 1, index, tzinfo=UTC), equity_eur=value,
+                                  cash_eur=value, positions_value_eur=Decimal(0))
+            )  # fmt: skip
+    with database.session() as session:
+        stored = session.scalars(select(PortfolioSnapshot.equity_eur).order_by(PortfolioSnapshot.ts)).all()
+    assert [value.normalize() for value in stored] == [value.normalize() for value in values]

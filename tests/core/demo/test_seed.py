@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from core.db.engine import Database
+from core.demo.seed import database_is_empty, has_demo_data, seed_demo
+from core.market.demo_source import demo_hourly_candles
+from core.market.models import Candle, Instrument
+from core.portfolio.models import LedgerEntry, PortfolioSnapshot, Position
+from core.system.models import UserAccount
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def _counts(database: Database) -> tuple[int, ...]:
+    with database.session() as session:
+        return tuple(
+            session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Instrument, Candle, LedgerEntry, Position, PortfolioSnapshot, UserAccount)
+        )
+
+
+def test_demo_seed_is_complete_and_idempotent(database: Database) -> None:
+    with database.session() as session:
+        assert database_is_empty(session)
+    seed_demo(database, now=NOW)
+    first = _counts(database)
+    instruments, candles, ledger, positions, snapshots, users = first
+    assert instruments == 4
+    assert candles > 3 * 365 * 24  # a year of hourly candles for each crypto, plus the stock
+    assert ledger == 14
+    assert positions >= 3
+    assert snapshots >= 365
+    assert users == 1
+    seed_demo(database, now=NOW)
+    assert _counts(database) == first
+    with database.session() as session:
+        assert has_demo_data(session)
+        assert not database_is_empty(session)
+
+
+def test_demo_ledger_balances_match_positions(sqlite_database: Database) -> None:
+    seed_demo(sqlite_database, now=NOW)
+    with sqlite_database.session() as session:
+        balances: dict[str, Decimal] = {}
+        for entry in session.scalars(select(LedgerEntry)):
+            for asset, quantity, sign in (
+                (entry.received_asset, entry.received_quantity, 1),
+                (entry.sent_asset, entry.sent_quantity, -1),
+                (entry.fee_asset, entry.fee_quantity, -1),
+            ):
+                if asset and quantity:
+                    balances[asset] = balances.get(asset, Decimal(0)) + sign * quantity
+        for position in session.scalars(select(Position)):
+            instrument = session.get(Instrument, position.instrument_id)
+            assert instrument is not None
+            assert balances.get(instrument.base, Decimal(0)) == position.quantity
+        assert balances["EUR"] > 0
+
+
+def test_demo_market_is_deterministic_by_time() -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    end = datetime(2025, 1, 3, tzinfo=UTC)
+    first = demo_hourly_candles("BTC/EUR", start, end)
+    longer = demo_hourly_candles("BTC/EUR", start, datetime(2025, 2, 1, tzinfo=UTC))
+    assert len(first) == 48
+    assert first["close"].tolist() == longer["close"].iloc[:48].tolist()
+    assert (first["high"] >= first[["open", "close"]].max(axis=1)).all()
+    assert (first["low"] <= first[["open", "close"]].min(axis=1)).all()
