@@ -105,7 +105,7 @@ def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataF
     frame = frame[(frame["ts"] >= start) & (frame["ts"] < end)]
     if spec.market_hours_only:
         minutes = frame["ts"].dt.hour * 60 + frame["ts"].dt.minute
-        frame = frame[(frame["ts"].dt.weekday < 5) & (minutes >= 14 * 60) & (minutes < 21 * 60)]
+        frame = frame[(frame["ts"].dt.day_of_week < 5) & (minutes >= 14 * 60) & (minutes < 21 * 60)]
     for column in ("open", "high", "low", "close"):
         frame[column] = frame[column].round(6 if spec.start_price < 10 else 2)
     frame["high"] = frame[["open", "high", "close"]].max(axis=1)

@@ -1,0 +1,66 @@
+"""`konsens up` seeds an empty database, starts the workers and stops them all on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.db.engine import Database
+from core.demo.seed import has_demo_data
+from core.system.models import WorkerHeartbeat, WorkerStatus
+from workers.registry import worker_modules
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    database_path = tmp_path / "up.db"
+    env = {
+        **os.environ,
+        "KONSENS_HOME": str(tmp_path / "home"),
+        "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "up", "--no-dashboard"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    expected = set(worker_modules())
+    database = Database(f"sqlite:///{database_path}")
+    try:
+        deadline = time.monotonic() + 120
+        seen: set[str] = set()
+        seeded = False
+        while time.monotonic() < deadline and not (seeded and seen == expected):
+            time.sleep(1)
+            if database_path.exists():
+                try:
+                    with database.session() as session:
+                        seeded = has_demo_data(session)
+                        seen = set(session.scalars(select(WorkerHeartbeat.worker)))
+                except Exception:
+                    continue
+        assert seeded
+        assert seen == expected, f"heartbeats seen: {seen}, expected {expected}"
+        time.sleep(1)  # the supervisor has installed its signal handlers by now
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "seeding demo data" in output
+    with database.session() as session:
+        statuses = {row.worker: row.status for row in session.scalars(select(WorkerHeartbeat))}
+    assert all(status is WorkerStatus.STOPPED for status in statuses.values()), statuses
+    database.dispose()
