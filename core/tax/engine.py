@@ -475,7 +475,8 @@ class _Engine:
     ) -> None:
         when = ts or movement.ts
         if when < self.year_start:
-            self.earlier_problems += 1
+            if code is not WarningCode.EXCLUDED_ASSET_CLASS:
+                self.earlier_problems += 1
             return
         if when >= self.year_end:
             return
@@ -600,6 +601,9 @@ class _Engine:
         sent_crypto = sent is not None and not is_fiat(sent)
         received_crypto = received is not None and not is_fiat(received)
 
+        crypto_fee = bool(movement.fee_asset and not is_fiat(movement.fee_asset) and movement.fee_quantity)
+        if not sent_crypto and not received_crypto and not crypto_fee:
+            return  # fiat-only movements (EUR deposits, withdrawals) do not concern the report
         if (movement.asset_class or "").lower() not in CRYPTO_ASSET_CLASSES:
             # crypto given for a non-crypto asset (both sides non-fiat) is a realisation of the crypto
             paid_with_crypto = sent_crypto and received_crypto and kind is not LedgerKind.SELL
