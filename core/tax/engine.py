@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -294,6 +294,7 @@ class _Engine:
         self.wallet_results: dict[str, WalletResult] = {}
         self.pending_transfers: dict[int, tuple[list[_Part], Movement]] = {}
         self.row_counter: dict[int, int] = {}
+        self.price_of: Callable[[str, datetime], Decimal | None] | None = None
 
     # ----- state helpers -------------------------------------------------------------------------
 
@@ -978,6 +979,9 @@ class _Engine:
             return
         if self.assumptions.unmatched_deposit_cost is UnmatchedDepositCost.MARKET_VALUE:
             cost = movement.value_eur
+            if cost is None and self.price_of is not None:
+                price = self.price_of(coin, movement.ts)
+                cost = price * quantity if price is not None else None
             if cost is None:
                 cost = ZERO
                 self.warn(movement, WarningCode.VALUE_MISSING,
@@ -1109,17 +1113,20 @@ def compute_year(
     *,
     domestic_wallets: Iterable[str] = (),
     entered_kest: Iterable[tuple[str, Decimal]] = (),
+    price_of: Callable[[str, datetime], Decimal | None] | None = None,
 ) -> EngineResult:
     """Run the engine over ``movements`` (any order; all history up to the year's end) for ``year``.
 
     ``domestic_wallets`` are wallets at a KESt-withholding provider; ``entered_kest`` are
-    (wallet, amount) pairs of KESt the user entered for the year.
+    (wallet, amount) pairs of KESt the user entered for the year; ``price_of(asset, ts)`` values
+    an unmatched deposit that has no EUR value of its own.
     """
     withholding_from = datetime(
         assumptions.withholding_from.year, assumptions.withholding_from.month, assumptions.withholding_from.day,
         tzinfo=VIENNA,
     ).astimezone(UTC)  # fmt: skip
     engine = _Engine(year, assumptions, set(domestic_wallets), withholding_from)
+    engine.price_of = price_of
     _, year_end = year_bounds(year)
     relevant = [movement for movement in movements if movement.ts < year_end]
     engine.match_transfers(relevant)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from core.db.base import SQLITE_DATETIME_FORMAT
 from core.demo.seed import has_demo_data
+from core.market.models import Instrument
 from core.market.query import eur_price_of_asset
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.tax.assumptions import TaxAssumptions, load_assumptions
@@ -56,10 +58,8 @@ ADVISER_NOTE = (
     "This report is computed from the ledger under the assumptions listed. It is not tax advice: "
     "have a tax adviser (Steuerberater) review it before you file. Verify the Kennzahlen against the year's E 1kv form."
 )
-NEEDS_VALUE_KINDS = frozenset(
-    {LedgerKind.BUY, LedgerKind.SELL, LedgerKind.SWAP, LedgerKind.SPEND, LedgerKind.INCOME, LedgerKind.DEPOSIT,
-     LedgerKind.TRANSFER_IN}
-)  # fmt: skip
+# Kinds valued from prices when the row has no EUR value (deposits only when unmatched: in the engine).
+NEEDS_VALUE_KINDS = frozenset({LedgerKind.BUY, LedgerKind.SELL, LedgerKind.SWAP, LedgerKind.SPEND, LedgerKind.INCOME})
 TRANSFER_KINDS = (LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_IN, LedgerKind.TRANSFER_OUT)
 
 
@@ -294,6 +294,13 @@ def report_years(session: Session) -> list[int]:
     return list(range(last.year, first.year - 1, -1))
 
 
+LOAD_SQL = (
+    "SELECT id, ts, account, kind, origin, external_id, sent_asset, sent_quantity, received_asset, "
+    "received_quantity, fee_asset, fee_quantity, value_eur, kest_withheld_eur, asset_class "
+    "FROM ledger_entries WHERE ts < :before ORDER BY ts, id"
+)
+
+
 def load_movements(
     session: Session,
     before: datetime,
@@ -303,48 +310,63 @@ def load_movements(
 ) -> tuple[list[Movement], int]:
     """Load every ledger entry before ``before`` as engine movements (values in EUR filled in from prices).
 
-    Return the movements and the number of paper entries left out.
+    Reads through the driver (no ORM objects: 100,000 rows in well under a second). On SQLite,
+    where Numeric columns are stored as floating point, values are turned back into their
+    shortest decimal form (0.1, not 0.100000000000000006). Return the movements and the number
+    of paper entries left out.
     """
-    columns = (
-        LedgerEntry.id, LedgerEntry.ts, LedgerEntry.account, LedgerEntry.kind, LedgerEntry.origin,
-        LedgerEntry.external_id, LedgerEntry.sent_asset, LedgerEntry.sent_quantity, LedgerEntry.received_asset,
-        LedgerEntry.received_quantity, LedgerEntry.fee_asset, LedgerEntry.fee_quantity, LedgerEntry.value_eur,
-        LedgerEntry.kest_withheld_eur, LedgerEntry.asset_class,
-    )  # fmt: skip
-    query = select(*columns).where(LedgerEntry.ts < before).order_by(LedgerEntry.ts, LedgerEntry.id)
-    clean = _float_cleaner(session)
-    lookup = price_lookup or _cached_price_lookup(session)
+    lookup = price_lookup or cached_price_lookup(session)
     extras = _transfer_and_flat_cost_extras(session, before)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rows: Any
+    if sqlite:
+        bound = before.astimezone(UTC).replace(tzinfo=None).strftime(SQLITE_DATETIME_FORMAT)
+        rows = session.connection().exec_driver_sql(LOAD_SQL.replace(":before", "?"), (bound,))
+    else:
+        rows = session.execute(text(LOAD_SQL), {"before": before})
+    kinds = {kind.value: kind for kind in LedgerKind}
+    paper_origin = LedgerOrigin.PAPER.value
+    include_paper = assumptions.include_paper_trades
     movements: list[Movement] = []
+    append = movements.append
     paper = 0
-    for (entry_id, ts, wallet, kind, origin, external_id, sent_asset, sent_quantity, received_asset,
-         received_quantity, fee_asset, fee_quantity, value_eur, kest, asset_class) in session.execute(query):  # fmt: skip
-        if origin == LedgerOrigin.PAPER and not assumptions.include_paper_trades:
+    for (entry_id, ts, wallet, kind_text, origin, external_id, sent_asset, sent_quantity, received_asset,
+         received_quantity, fee_asset, fee_quantity, value_eur, kest, asset_class) in rows:  # fmt: skip
+        if origin == paper_origin and not include_paper:
             paper += 1
             continue
-        sent_quantity = clean(sent_quantity)
-        received_quantity = clean(received_quantity)
-        fee_quantity = clean(fee_quantity)
-        kind = LedgerKind(kind)
+        if sqlite:
+            ts = datetime.fromisoformat(ts).replace(tzinfo=UTC)
+            sent_quantity = _decimal(sent_quantity)
+            received_quantity = _decimal(received_quantity)
+            fee_quantity = _decimal(fee_quantity)
+            value_eur = _decimal(value_eur)
+            kest = _decimal(kest)
+        else:
+            ts = ts.astimezone(UTC)
+        kind = kinds[kind_text]
         if value_eur is None and kind in NEEDS_VALUE_KINDS:
-            value_eur = _value_from_prices(
-                lookup, ts, sent_asset, sent_quantity, received_asset, received_quantity
-            )
+            value_eur = _value_from_prices(lookup, ts, sent_asset, sent_quantity, received_asset, received_quantity)
         fee_value = None
         if fee_asset and fee_quantity and fee_asset.upper() != "EUR":
             price = lookup(fee_asset.upper(), ts)
             fee_value = price * fee_quantity if price is not None else None
         tx_hash, flat_cost = extras.get(entry_id, (None, False))
-        movements.append(
+        append(
             Movement(
-                entry_id=entry_id, ts=ts, wallet=wallet, kind=kind, sent_asset=sent_asset,
-                sent_quantity=sent_quantity, received_asset=received_asset, received_quantity=received_quantity,
-                fee_asset=fee_asset, fee_quantity=fee_quantity, value_eur=value_eur, fee_value_eur=fee_value,
-                kest_withheld_eur=kest, asset_class=asset_class, origin=str(LedgerOrigin(origin).value),
-                external_id=external_id, tx_hash=tx_hash, flat_cost=flat_cost,
+                entry_id, ts, wallet, kind, sent_asset, sent_quantity, received_asset, received_quantity, fee_asset,
+                fee_quantity, value_eur, fee_value, kest, asset_class, origin, external_id, tx_hash, flat_cost,
             )
-        )  # fmt: skip
+        )
     return movements, paper
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value))
 
 
 def _value_from_prices(
@@ -371,27 +393,27 @@ def _value_from_prices(
     return None
 
 
-def _cached_price_lookup(session: Session) -> Callable[[str, datetime], Decimal | None]:
+def cached_price_lookup(session: Session) -> Callable[[str, datetime], Decimal | None]:
+    """Return ``lookup(asset, ts)``: the EUR price from collected candles, cached per asset and hour."""
     cache: dict[tuple[str, datetime], Decimal | None] = {}
+    known: dict[str, bool] = {}
 
     def lookup(asset: str, ts: datetime) -> Decimal | None:
+        if asset == "EUR":
+            return Decimal(1)
+        if asset not in known:
+            known[asset] = (
+                session.scalar(select(Instrument.id).where(Instrument.base == asset, Instrument.quote == "EUR").limit(1))
+                is not None
+            )
+        if not known[asset]:
+            return None
         key = (asset, ts.replace(minute=0, second=0, microsecond=0))
         if key not in cache:
             cache[key] = eur_price_of_asset(session, asset, ts)
         return cache[key]
 
     return lookup
-
-
-def _float_cleaner(session: Session) -> Callable[[Decimal | None], Decimal | None]:
-    """SQLite stores Numeric as floating point: turn 0.100000000000000006 back into 0.1."""
-    if session.get_bind().dialect.name != "sqlite":
-        return lambda value: value
-
-    def clean(value: Decimal | None) -> Decimal | None:
-        return None if value is None else Decimal(repr(float(value)))
-
-    return clean
 
 
 def _transfer_and_flat_cost_extras(session: Session, before: datetime) -> dict[int, tuple[str | None, bool]]:
@@ -430,7 +452,8 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
     """Compute the report for ``year`` from the ledger (read-only)."""
     assumptions = assumptions or load_assumptions(session)
     start, end = year_bounds(year)
-    movements, _ = load_movements(session, end, assumptions)
+    lookup = cached_price_lookup(session)
+    movements, _ = load_movements(session, end, assumptions, price_lookup=lookup)
     paper_in_year = 0
     if not assumptions.include_paper_trades:
         paper_in_year = session.scalar(
@@ -445,6 +468,7 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
         assumptions,
         domestic_wallets=[info.wallet for info in wallets if info.domestic],
         entered_kest=entered_kest(session, year),
+        price_of=lookup,
     )
     logger.info("Tax report %s: %d movements, %d rows, %d warnings", year, len(movements), len(result.rows),
                 len(result.warnings))  # fmt: skip
