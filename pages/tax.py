@@ -108,7 +108,8 @@ with kest_tab:
     settlement = report.kest_settlement()
     st.markdown(
         f"Tax on all Neuvermögen results **{eur(settlement['tax_on_all_neu_eur'])}**, KESt credited (KZ 899) "
-        f"**{eur(settlement['kest_credit_eur'])}**, payable after credit **{eur(settlement['payable_after_credit_eur'])}**."
+        f"**{eur(settlement['kest_credit_eur'])}**, payable after credit "
+        f"**{eur(settlement['payable_after_credit_eur'])}**."
     )
     st.caption("Results with KESt withheld are final; declare them only to offset losses against other providers or "
                "to correct flat-cost cases — the withheld KESt is then credited.")  # fmt: skip

@@ -69,7 +69,9 @@ def register(cli: typer.Typer) -> None:
             output.write_bytes(content)
         except OSError as error:
             fail(f"cannot write {output}: {error.strerror or error}")
-        typer.echo(f"Wrote {output} ({len(content)} bytes, {len(built.rows)} detail rows, {len(built.warnings)} warnings).")
+        typer.echo(
+            f"Wrote {output} ({len(content)} bytes, {len(built.rows)} detail rows, {len(built.warnings)} warnings)."
+        )
 
     @tax.command("wallet")
     def wallet(

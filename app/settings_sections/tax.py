@@ -14,6 +14,7 @@ from core.db.engine import Database
 from core.tax.assumptions import TaxAssumptions, load_assumptions, save_assumption_overrides
 from core.tax.report import wallet_infos
 from core.tax.settings import add_kest_entry, delete_kest_entry, kest_entries, set_wallet_domestic
+from core.timeutil import utc_now
 
 TITLE = "Tax"
 ORDER = 80
@@ -24,7 +25,9 @@ def render(database: Database) -> None:
     with database.session() as session:
         assumptions = load_assumptions(session)
         wallets = wallet_infos(session, assumptions)
-        entries = [(entry.id, entry.year, entry.wallet, entry.amount_eur, entry.note) for entry in kest_entries(session)]
+        entries = [
+            (entry.id, entry.year, entry.wallet, entry.amount_eur, entry.note) for entry in kest_entries(session)
+        ]
     _assumptions_form(database, assumptions)
     _wallets_form(database, wallets)
     _kest_form(database, entries, [info.wallet for info in wallets])
@@ -32,7 +35,9 @@ def render(database: Database) -> None:
 
 def _assumptions_form(database: Database, assumptions: TaxAssumptions) -> None:
     st.subheader("Assumptions of the tax engine")
-    st.caption("Each one is listed in every report. Defaults follow TAX_RULES_AT; items marked (check) are unconfirmed.")
+    st.caption(
+        "Each one is listed in every report. Defaults follow TAX_RULES_AT; items marked (check) are unconfirmed."
+    )
     values: dict[str, Any] = {}
     with st.form("tax_assumptions"):
         for name, field in TaxAssumptions.model_fields.items():
@@ -73,7 +78,9 @@ def _wallets_form(database: Database, wallets: list[Any]) -> None:
     with st.form("tax_wallets"):
         chosen = {
             info.wallet: st.checkbox(
-                f"{info.wallet}: domestic provider (KESt withheld)", value=info.domestic, key=f"tax_wallet_{info.wallet}",
+                f"{info.wallet}: domestic provider (KESt withheld)",
+                value=info.domestic,
+                key=f"tax_wallet_{info.wallet}",
                 help="Set in the wallet settings" if info.configured else "Default rule (setting domestic_wallets)",
             )
             for info in wallets
@@ -86,7 +93,9 @@ def _wallets_form(database: Database, wallets: list[Any]) -> None:
             st.success("Wallets saved.")
 
 
-def _kest_form(database: Database, entries: list[tuple[int, int, str, Decimal, str | None]], wallets: list[str]) -> None:
+def _kest_form(
+    database: Database, entries: list[tuple[int, int, str, Decimal, str | None]], wallets: list[str]
+) -> None:
     st.subheader("KESt withheld (entered by hand)")
     st.caption("E.g. from the provider's yearly tax report when the ledger has no 'Tax Fiat' column; added to KZ 899.")
     for entry_id, year, wallet, amount, note in entries:
@@ -100,11 +109,11 @@ def _kest_form(database: Database, entries: list[tuple[int, int, str, Decimal, s
                 delete_kest_entry(session, entry_id)
             st.rerun()
     with st.form("tax_kest_add", clear_on_submit=True):
-        columns = st.columns(4)
-        year = columns[0].number_input("Year", min_value=2009, max_value=2100, value=date.today().year - 1, step=1)
-        wallet = columns[1].selectbox("Wallet", wallets or ["bitpanda"], accept_new_options=True)
-        amount_text = columns[2].text_input("KESt EUR", value="")
-        note = columns[3].text_input("Note", value="")
+        form_columns = st.columns(4)
+        year = form_columns[0].number_input("Year", min_value=2009, max_value=2100, value=utc_now().year - 1, step=1)
+        wallet = form_columns[1].selectbox("Wallet", wallets or ["bitpanda"], accept_new_options=True)
+        amount_text = form_columns[2].text_input("KESt EUR", value="")
+        note = form_columns[3].text_input("Note", value="")
         if st.form_submit_button("Add KESt"):
             try:
                 amount = Decimal(amount_text.replace(",", "."))

@@ -92,8 +92,11 @@ class TaxAssumptions(KonsensSettingsBase):
         "(always listed as a warning).",
     )
     transfer_match_window_hours: int = Field(
-        default=48, ge=0, le=24 * 30, description="A deposit matches a withdrawal of the same coin up to this "
-        "many hours later (1 hour earlier is tolerated for clock skew)."
+        default=48,
+        ge=0,
+        le=24 * 30,
+        description="A deposit matches a withdrawal of the same coin up to this "
+        "many hours later (1 hour earlier is tolerated for clock skew).",
     )
     transfer_match_tolerance: Decimal = Field(
         default=Decimal("0.05"),
@@ -135,24 +138,48 @@ class TaxAssumptions(KonsensSettingsBase):
 
 # Rules of the engine that have no alternative implemented; listed so nothing is silent.
 FIXED_RULES: list[dict[str, str]] = [
-    {"key": "negative_balance_cost", "value": "0",
-     "description": "Units disposed of without a known acquisition get cost 0 (a warning lists each)."},
-    {"key": "income_valuation", "value": "value at receipt",
-     "description": "Lending interest and mining are valued at receipt (the optional first-day-of-month "
-     "price for more than 3 inflows a month is not used)."},
-    {"key": "swap_fee", "value": "ignored",
-     "description": "Fees of a crypto-to-crypto swap are neither a realisation nor a cost: the whole cost "
-     "of the coin given up (incl. fee units) carries over."},
-    {"key": "sale_fee_in_sold_coin", "value": "part of the disposal",
-     "description": "Fee units of the coin sold leave with the sale; their cost is part of the cost."},
-    {"key": "gift_received_cost", "value": "0",
-     "description": "A gift received has cost 0 unless corrected (the donor's cost carries over by law)."},
-    {"key": "speculation_exemption", "value": "not applied",
-     "description": "The 440 EUR exemption limit of § 31 Abs 3 EStG is not applied to E 1 KZ 801."},
-    {"key": "non_crypto_asset_classes", "value": "excluded",
-     "description": "Stocks, ETFs, metals and other non-crypto rows are listed and excluded (warning)."},
-    {"key": "losses_sign", "value": "positive amounts",
-     "description": "Losses (KZ 175/176) are shown as positive amounts; check the sign the form expects."},
+    {
+        "key": "negative_balance_cost",
+        "value": "0",
+        "description": "Units disposed of without a known acquisition get cost 0 (a warning lists each).",
+    },
+    {
+        "key": "income_valuation",
+        "value": "value at receipt",
+        "description": "Lending interest and mining are valued at receipt (the optional first-day-of-month "
+        "price for more than 3 inflows a month is not used).",
+    },
+    {
+        "key": "swap_fee",
+        "value": "ignored",
+        "description": "Fees of a crypto-to-crypto swap are neither a realisation nor a cost: the whole cost "
+        "of the coin given up (incl. fee units) carries over.",
+    },
+    {
+        "key": "sale_fee_in_sold_coin",
+        "value": "part of the disposal",
+        "description": "Fee units of the coin sold leave with the sale; their cost is part of the cost.",
+    },
+    {
+        "key": "gift_received_cost",
+        "value": "0",
+        "description": "A gift received has cost 0 unless corrected (the donor's cost carries over by law).",
+    },
+    {
+        "key": "speculation_exemption",
+        "value": "not applied",
+        "description": "The 440 EUR exemption limit of § 31 Abs 3 EStG is not applied to E 1 KZ 801.",
+    },
+    {
+        "key": "non_crypto_asset_classes",
+        "value": "excluded",
+        "description": "Stocks, ETFs, metals and other non-crypto rows are listed and excluded (warning).",
+    },
+    {
+        "key": "losses_sign",
+        "value": "positive amounts",
+        "description": "Losses (KZ 175/176) are shown as positive amounts; check the sign the form expects.",
+    },
 ]
 
 

@@ -83,7 +83,7 @@ class WarningCode(StrEnum):
     DEMO_DATA = "demo_data"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Movement:
     """One ledger entry as the engine sees it (values already in EUR where known)."""
 
@@ -248,9 +248,17 @@ class _Pool:
         return self.neu_cost / self.neu_quantity if self.neu_quantity > DUST else None
 
 
+_FIAT_CACHE: dict[str, bool] = {}
+
+
 def is_fiat(asset: str | None) -> bool:
     """Return True if ``asset`` is a fiat currency."""
-    return asset is not None and asset.upper() in FIAT_CURRENCIES
+    if asset is None:
+        return False
+    found = _FIAT_CACHE.get(asset)
+    if found is None:
+        found = _FIAT_CACHE[asset] = asset.upper() in FIAT_CURRENCIES
+    return found
 
 
 def round_eur(amount: Decimal) -> Decimal:
@@ -508,17 +516,27 @@ class _Engine:
     ) -> list[TaxRow]:
         """Book realised parts; one row per regime/outcome group. Return the rows of the year."""
         ts = movement.ts
-        quantity_total = sum((part.quantity for part in parts), ZERO)
-        groups: dict[str, list[_Part]] = {}
-        for part in parts:
-            groups.setdefault(self._outcome(part, ts, allow_window_option), []).append(part)
+        if len(parts) == 1:  # the common case: one averaged Neu part
+            quantity_total = parts[0].quantity
+            groups: dict[str, list[_Part]] = {self._outcome(parts[0], ts, allow_window_option): parts}
+        else:
+            quantity_total = sum((part.quantity for part in parts), ZERO)
+            groups = {}
+            for part in parts:
+                groups.setdefault(self._outcome(part, ts, allow_window_option), []).append(part)
         rows: list[TaxRow] = []
         withholding = self.withholding(movement)
         booked = self.in_year(ts)
         for outcome, group in groups.items():
-            quantity = sum((part.quantity for part in group), ZERO)
-            cost = sum((part.cost for part in group), ZERO)
-            proceeds = proceeds_total * quantity / quantity_total if quantity_total > 0 else ZERO
+            if len(group) == 1:
+                quantity, cost = group[0].quantity, group[0].cost
+            else:
+                quantity = sum((part.quantity for part in group), ZERO)
+                cost = sum((part.cost for part in group), ZERO)
+            if quantity == quantity_total:
+                proceeds = proceeds_total
+            else:
+                proceeds = proceeds_total * quantity / quantity_total if quantity_total > 0 else ZERO
             gain = proceeds - cost
             regime = Regime.ALT if all(part.regime is Regime.ALT for part in group) else Regime.NEU
             kennzahl, rule = self._book(outcome, gain, withholding, movement.wallet, booked, what)
@@ -543,9 +561,13 @@ class _Engine:
         if ts >= NEW_LAW_START:
             if part.regime is Regime.NEU:
                 return "new"
-        elif part.regime is Regime.NEU and ts >= OLD_LAW_WINDOW_START and self.assumptions.old_law_window_option:
-            if allow_window_option:
-                return "new"
+        elif (
+            part.regime is Regime.NEU
+            and ts >= OLD_LAW_WINDOW_START
+            and self.assumptions.old_law_window_option
+            and allow_window_option
+        ):
+            return "new"
         if part.acquired is None:
             return "speculation"  # unknown acquisition under the old law: within a year (conservative)
         return "speculation" if ts.astimezone(VIENNA).date() <= _one_year_later(part.acquired) else "tax_free"
@@ -571,10 +593,7 @@ class _Engine:
                         result.withholding_losses -= gain
                     else:
                         totals.losses_other -= gain
-            if gain >= 0:
-                kennzahl = "173" if withholding else "174"
-            else:
-                kennzahl = "175" if withholding else "176"
+            kennzahl = ("173" if withholding else "174") if gain >= 0 else "175" if withholding else "176"
             return kennzahl, f"{what}: Neuvermögen realisation at 27.5 % (gain = proceeds − cost)"
         if outcome == "speculation":
             if booked:
@@ -666,8 +685,11 @@ class _Engine:
         if fee_asset == "EUR":
             return movement.fee_quantity
         if movement.fee_value_eur is None:
-            self.warn(movement, WarningCode.VALUE_MISSING,
-                      f"No EUR value for the {fee_asset} fee in wallet '{movement.wallet}': fee left out.")
+            self.warn(
+                movement,
+                WarningCode.VALUE_MISSING,
+                f"No EUR value for the {fee_asset} fee in wallet '{movement.wallet}': fee left out.",
+            )
             return ZERO
         return movement.fee_value_eur
 
@@ -707,10 +729,7 @@ class _Engine:
     def buy(self, movement: Movement, coin: str, quantity: Decimal) -> None:
         sent = (movement.sent_asset or "").upper()
         cost: Decimal | None
-        if sent:
-            cost = self.fiat_amount(movement, sent, movement.sent_quantity or ZERO)
-        else:
-            cost = movement.value_eur
+        cost = self.fiat_amount(movement, sent, movement.sent_quantity or ZERO) if sent else movement.value_eur
         rule = "purchase with fiat: acquisition cost = price paid + acquisition fees"
         if cost is None:
             cost = ZERO
@@ -782,7 +801,9 @@ class _Engine:
         elif kest:
             rows[0].kest_withheld_eur = kest
 
-    def swap(self, movement: Movement, sent: str, sent_quantity: Decimal, received: str, received_quantity: Decimal) -> None:
+    def swap(
+        self, movement: Movement, sent: str, sent_quantity: Decimal, received: str, received_quantity: Decimal
+    ) -> None:
         fee_asset, fee_quantity = self.crypto_fee(movement, None)
         if fee_asset == sent:
             sent_quantity += fee_quantity
@@ -1015,13 +1036,19 @@ class _Engine:
         outs_by_coin: dict[str, list[Movement]] = {}
         ins: list[Movement] = []
         for movement in movements:
-            if movement.kind in (LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT) and movement.sent_asset and (
-                movement.sent_quantity or ZERO
-            ) > 0 and not movement.received_asset:
+            if (
+                movement.kind in (LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT)
+                and movement.sent_asset
+                and (movement.sent_quantity or ZERO) > 0
+                and not movement.received_asset
+            ):
                 outs_by_coin.setdefault(movement.sent_asset.upper(), []).append(movement)
-            elif movement.kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN) and movement.received_asset and (
-                movement.received_quantity or ZERO
-            ) > 0 and not movement.sent_asset:
+            elif (
+                movement.kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN)
+                and movement.received_asset
+                and (movement.received_quantity or ZERO) > 0
+                and not movement.sent_asset
+            ):
                 ins.append(movement)
         if not ins or not outs_by_coin:
             return
@@ -1130,7 +1157,8 @@ def compute_year(
     _, year_end = year_bounds(year)
     relevant = [movement for movement in movements if movement.ts < year_end]
     engine.match_transfers(relevant)
-    ordered = sorted(relevant, key=lambda m: (engine.effective_ts.get(m.entry_id, m.ts), m.entry_id))
+    shifted = engine.effective_ts
+    ordered = sorted(relevant, key=lambda m: (shifted.get(m.entry_id, m.ts), m.entry_id))
     for movement in ordered:
         engine.process(movement)
     for wallet, amount in entered_kest:

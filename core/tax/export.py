@@ -159,8 +159,11 @@ def report_xlsx(report: TaxReport) -> bytes:
     sheet("Summary", ("Figure", "EUR"), summary_rows)
     sheet("Kennzahlen", ("Kennzahl", "Meaning", "EUR"),
           [(key, label, _number(value)) for key, label, value in kennzahlen_table(report)])  # fmt: skip
-    sheet("Alt-Neu", ("Regime", "Rows", "Proceeds", "Cost", "Gain"),
-          [(label, int(count), _number(p), _number(c), _number(g)) for label, count, p, c, g in alt_neu_table(report)])
+    sheet(
+        "Alt-Neu",
+        ("Regime", "Rows", "Proceeds", "Cost", "Gain"),
+        [(label, int(count), _number(p), _number(c), _number(g)) for label, count, p, c, g in alt_neu_table(report)],
+    )
     kest_rows: list[Any] = [tuple([row[0], *(_number(value) for value in row[1:])]) for row in kest_table(report)]
     kest_rows += [(), (KEST_EXPLANATION,)]
     sheet("KESt", KEST_HEADERS, kest_rows)
@@ -237,10 +240,16 @@ def report_pdf(report: TaxReport) -> bytes:
     def paragraph(text: str, style: Any = body) -> Any:
         return Paragraph(_pdf_text(text), style)
 
+    wallet_list = (
+        ", ".join(f"{wallet.wallet} ({'domestic' if wallet.domestic else 'foreign'})" for wallet in report.wallets)
+        or "none"
+    )
     story: list[Any] = [
         Paragraph(f"Austrian crypto tax report {report.year}", styles["Title"]),
-        paragraph(f"Generated {to_vienna(report.generated_at):%Y-%m-%d %H:%M} (Europe/Vienna) from the Konsens ledger. "
-                  f"Wallets: {', '.join(f'{w.wallet} ({"domestic" if w.domestic else "foreign"})' for w in report.wallets) or 'none'}."),  # fmt: skip
+        paragraph(
+            f"Generated {to_vienna(report.generated_at):%Y-%m-%d %H:%M} (Europe/Vienna) from the Konsens ledger. "
+            f"Wallets: {wallet_list}."
+        ),
         Paragraph("<b>Note:</b> " + _pdf_text(ADVISER_NOTE), body),
     ]
     if report.demo:
@@ -278,8 +287,12 @@ def report_pdf(report: TaxReport) -> bytes:
     warnings = report.warnings
     story += [Paragraph(f"Warnings ({len(warnings)})", heading)]
     story.append(
-        table(["Code", "Message", "Rows"], [[w.code.value, w.message, ", ".join(w.row_ids[:20])] for w in warnings[:500]],
-              [32 * mm, 205 * mm, 35 * mm], long=True)  # fmt: skip
+        table(
+            ["Code", "Message", "Rows"],
+            [[w.code.value, w.message, ", ".join(w.row_ids[:20])] for w in warnings[:500]],
+            [32 * mm, 205 * mm, 35 * mm],
+            long=True,
+        )
         if warnings
         else paragraph("No warnings.")
     )

@@ -143,7 +143,9 @@ def _amount(record: dict[str, str], column: str, line: int) -> Decimal | None:
     return value
 
 
-def _side(record: dict[str, str], amount_column: str, currency_column: str, line: int) -> tuple[str | None, Decimal | None]:
+def _side(
+    record: dict[str, str], amount_column: str, currency_column: str, line: int
+) -> tuple[str | None, Decimal | None]:
     amount = _amount(record, amount_column, line)
     currency = record.get(currency_column, "").upper() or None
     if amount is not None and currency is None:
@@ -184,7 +186,7 @@ def _ledger_row(record: dict[str, str], wallet: str, line: int) -> dict[str, Any
     elif worth_currency == "EUR":
         value_eur = worth_amount
     fiat_only = all(asset is None or is_fiat(asset) for asset in (sent_asset, received_asset, fee_asset))
-    raw = {name: record.get(name, "") for name in COLUMNS if name in record}
+    raw: dict[str, str | int] = {name: record.get(name, "") for name in COLUMNS if name in record}
     raw["line"] = line
     digest_source = "|".join([wallet, ts.isoformat()] + [record.get(name, "") for name in COLUMNS])
     return {
@@ -228,7 +230,8 @@ def _kind(label: str, sent: str | None, received: str | None, fee: str | None, l
         if label in RECEIVED_LABELS:
             return RECEIVED_LABELS[label]
         raise KoinlyImportError(
-            f"line {line}: label '{label}' is not supported on a deposit; use one of: {', '.join(sorted(RECEIVED_LABELS))}"
+            f"line {line}: label '{label}' is not supported on a deposit; "
+            f"use one of: {', '.join(sorted(RECEIVED_LABELS))}"
         )
     if sent:
         if not label:
@@ -236,7 +239,8 @@ def _kind(label: str, sent: str | None, received: str | None, fee: str | None, l
         if label in SENT_LABELS:
             return SENT_LABELS[label]
         raise KoinlyImportError(
-            f"line {line}: label '{label}' is not supported on a withdrawal; use one of: {', '.join(sorted(SENT_LABELS))}"
+            f"line {line}: label '{label}' is not supported on a withdrawal; "
+            f"use one of: {', '.join(sorted(SENT_LABELS))}"
         )
     if fee:
         return LedgerKind.FEE

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -51,9 +51,7 @@ KENNZAHL_LABELS = {
     "899": "KESt withheld domestically, to be credited",
     "E1-801": "Altvermögen speculation income, § 31 EStG (form E 1, progressive rate)",
 }
-DEMO_NOTICE = (
-    "DEMO DATA: this database holds synthetic demo data; the figures below are not a real tax report."
-)
+DEMO_NOTICE = "DEMO DATA: this database holds synthetic demo data; the figures below are not a real tax report."
 ADVISER_NOTE = (
     "This report is computed from the ledger under the assumptions listed. It is not tax advice: "
     "have a tax adviser (Steuerberater) review it before you file. Verify the Kennzahlen against the year's E 1kv form."
@@ -76,9 +74,9 @@ def price_text(amount: Decimal | None) -> str | None:
 
 
 def quantity_text(quantity: Decimal) -> str:
-    """Format a quantity without trailing zeros."""
-    text = f"{quantity.quantize(Decimal('1e-18')).normalize():f}" if quantity else "0"
-    return text
+    """Format a quantity without trailing zeros (at most 18 places)."""
+    text = f"{quantity:.18f}" if quantity.as_tuple().exponent < -18 else f"{quantity:f}"  # type: ignore[operator]
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @dataclass(frozen=True)
@@ -226,7 +224,7 @@ class TaxReport:
             },
             "kest_withheld_eur": money(summary["kest_withheld_eur"]),
             "kennzahlen": {key: money(value) for key, value in self.kennzahlen().items()},
-            "transactions": [row_to_json(row) for row in self.rows],
+            "transactions": rows_to_json(self.rows),
             "warnings": [warning_to_json(warning) for warning in self.warnings],
             "assumptions": self.assumptions.listed(),
         }
@@ -255,6 +253,43 @@ def row_to_json(row: TaxRow) -> dict[str, Any]:
         "kest_withheld_eur": money(row.kest_withheld_eur),
         "origin": row.origin,
     }
+
+
+def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
+    """Return many detail rows as JSON-ready dicts (fast path of ``row_to_json``, same output)."""
+    with localcontext() as context:
+        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
+
+        def two(value: Decimal | None) -> str | None:
+            return None if value is None else f"{value:.2f}"
+
+        def eight(value: Decimal | None) -> str | None:
+            return None if value is None else f"{value:.8f}"
+
+        return [
+            {
+                "id": row.row_id,
+                "ledger_entry_id": row.entry_id,
+                "external_id": row.external_id,
+                "date": row.ts.isoformat(),
+                "wallet": row.wallet,
+                "coin": row.coin,
+                "category": row.category.value,
+                "quantity": quantity_text(row.quantity),
+                "proceeds_eur": two(row.proceeds_eur),
+                "cost_eur": two(row.cost_eur),
+                "gain_eur": two(row.gain_eur),
+                "average_before_eur": eight(row.average_before_eur),
+                "average_after_eur": eight(row.average_after_eur),
+                "regime": row.regime.value,
+                "rule": row.rule,
+                "kennzahl": row.kennzahl,
+                "withholding": row.withholding,
+                "kest_withheld_eur": two(row.kest_withheld_eur),
+                "origin": row.origin,
+            }
+            for row in rows
+        ]
 
 
 def warning_to_json(warning: TaxWarning) -> dict[str, Any]:
@@ -321,7 +356,10 @@ def load_movements(
     rows: Any
     if sqlite:
         bound = before.astimezone(UTC).replace(tzinfo=None).strftime(SQLITE_DATETIME_FORMAT)
-        rows = session.connection().exec_driver_sql(LOAD_SQL.replace(":before", "?"), (bound,))
+        cursor = session.connection().connection.cursor()  # the raw driver cursor: no per-row processing
+        cursor.execute(LOAD_SQL.replace(":before", "?"), (bound,))
+        rows = cursor.fetchall()
+        cursor.close()
     else:
         rows = session.execute(text(LOAD_SQL), {"before": before})
     kinds = {kind.value: kind for kind in LedgerKind}
@@ -329,6 +367,8 @@ def load_movements(
     include_paper = assumptions.include_paper_trades
     movements: list[Movement] = []
     append = movements.append
+    parse_time = datetime.fromisoformat
+    decimal_of = _decimal
     paper = 0
     for (entry_id, ts, wallet, kind_text, origin, external_id, sent_asset, sent_quantity, received_asset,
          received_quantity, fee_asset, fee_quantity, value_eur, kest, asset_class) in rows:  # fmt: skip
@@ -336,12 +376,12 @@ def load_movements(
             paper += 1
             continue
         if sqlite:
-            ts = datetime.fromisoformat(ts).replace(tzinfo=UTC)
-            sent_quantity = _decimal(sent_quantity)
-            received_quantity = _decimal(received_quantity)
-            fee_quantity = _decimal(fee_quantity)
-            value_eur = _decimal(value_eur)
-            kest = _decimal(kest)
+            ts = parse_time(ts).replace(tzinfo=UTC)
+            sent_quantity = None if sent_quantity is None else decimal_of(sent_quantity)
+            received_quantity = None if received_quantity is None else decimal_of(received_quantity)
+            fee_quantity = None if fee_quantity is None else decimal_of(fee_quantity)
+            value_eur = None if value_eur is None else decimal_of(value_eur)
+            kest = None if kest is None else decimal_of(kest)
         else:
             ts = ts.astimezone(UTC)
         kind = kinds[kind_text]
@@ -354,19 +394,31 @@ def load_movements(
         tx_hash, flat_cost = extras.get(entry_id, (None, False))
         append(
             Movement(
-                entry_id, ts, wallet, kind, sent_asset, sent_quantity, received_asset, received_quantity, fee_asset,
-                fee_quantity, value_eur, fee_value, kest, asset_class, origin, external_id, tx_hash, flat_cost,
+                entry_id,
+                ts,
+                wallet,
+                kind,
+                sent_asset,
+                sent_quantity,
+                received_asset,
+                received_quantity,
+                fee_asset,
+                fee_quantity,
+                value_eur,
+                fee_value,
+                kest,
+                asset_class,
+                origin,
+                external_id,
+                tx_hash,
+                flat_cost,
             )
         )
     return movements, paper
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return Decimal(str(value))
+def _decimal(value: Any) -> Decimal:
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
 
 
 def _value_from_prices(
@@ -403,7 +455,9 @@ def cached_price_lookup(session: Session) -> Callable[[str, datetime], Decimal |
             return Decimal(1)
         if asset not in known:
             known[asset] = (
-                session.scalar(select(Instrument.id).where(Instrument.base == asset, Instrument.quote == "EUR").limit(1))
+                session.scalar(
+                    select(Instrument.id).where(Instrument.base == asset, Instrument.quote == "EUR").limit(1)
+                )
                 is not None
             )
         if not known[asset]:
@@ -456,11 +510,14 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
     movements, _ = load_movements(session, end, assumptions, price_lookup=lookup)
     paper_in_year = 0
     if not assumptions.include_paper_trades:
-        paper_in_year = session.scalar(
-            select(func.count(LedgerEntry.id)).where(
-                LedgerEntry.origin == LedgerOrigin.PAPER, LedgerEntry.ts >= start, LedgerEntry.ts < end
+        paper_in_year = (
+            session.scalar(
+                select(func.count(LedgerEntry.id)).where(
+                    LedgerEntry.origin == LedgerOrigin.PAPER, LedgerEntry.ts >= start, LedgerEntry.ts < end
+                )
             )
-        ) or 0
+            or 0
+        )
     wallets = wallet_infos(session, assumptions)
     result = compute_year(
         movements,

@@ -71,8 +71,10 @@ def detail_frame(rows: list[TaxRow]) -> pd.DataFrame:
 def kennzahlen_frame(report: TaxReport) -> pd.DataFrame:
     """Return the Kennzahlen with their meaning and EUR amount (as two-place strings)."""
     return pd.DataFrame(
-        [{"Kennzahl": key, "Meaning": KENNZAHL_LABELS[key], "EUR": f"{value:,.2f}"}
-         for key, value in report.kennzahlen().items()]  # fmt: skip
+        [
+            {"Kennzahl": key, "Meaning": KENNZAHL_LABELS[key], "EUR": f"{value:,.2f}"}
+            for key, value in report.kennzahlen().items()
+        ]
     )
 
 

@@ -31,11 +31,17 @@ def test_import_then_report_json_shape(configured_sqlite: Database, tmp_path: Pa
     assert "Imported 0 new ledger rows" in second.output
     result = runner.invoke(cli, ["tax", "report", "--year", "2024", "--format", "json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout[result.stdout.index("{"):])
+    data = json.loads(result.stdout[result.stdout.index("{") :])
     assert list(data) == ["year", "neu", "alt", "kest_withheld_eur", "kennzahlen", "transactions", "warnings",
                           "assumptions"]  # fmt: skip
     assert data["year"] == 2024
-    assert list(data["neu"]) == ["realised_gains_eur", "realised_losses_eur", "current_income_eur", "net_eur", "tax_eur"]
+    assert list(data["neu"]) == [
+        "realised_gains_eur",
+        "realised_losses_eur",
+        "current_income_eur",
+        "net_eur",
+        "tax_eur",
+    ]
     assert list(data["alt"]) == ["speculation_income_eur", "tax_free_gains_eur"]
     assert list(data["kennzahlen"]) == ["171", "172", "173", "174", "175", "176", "899", "E1-801"]
     amounts = [*data["neu"].values(), *data["alt"].values(), data["kest_withheld_eur"], *data["kennzahlen"].values()]
@@ -65,13 +71,15 @@ def test_bad_file_fails_with_one_line_and_imports_nothing(configured_sqlite: Dat
     assert result.exit_code == 1
     assert "line 3: Koinly Date '2023-13-01 10:00' is not a date" in result.output
     report = CliRunner().invoke(cli, ["tax", "report", "--year", "2023"])
-    assert json.loads(report.stdout[report.stdout.index("{"):])["transactions"] == []
+    assert json.loads(report.stdout[report.stdout.index("{") :])["transactions"] == []
 
 
 def test_wallet_and_kest_commands(configured_sqlite: Database) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["tax", "wallet", "kraken", "--domestic"]).exit_code == 0
-    assert runner.invoke(cli, ["tax", "kest", "--year", "2024", "--wallet", "kraken", "--amount", "12.5"]).exit_code == 0
+    assert (
+        runner.invoke(cli, ["tax", "kest", "--year", "2024", "--wallet", "kraken", "--amount", "12.5"]).exit_code == 0
+    )
     bad = runner.invoke(cli, ["tax", "kest", "--year", "2024", "--wallet", "kraken", "--amount", "x"])
     assert bad.exit_code == 1
     data = json.loads(runner.invoke(cli, ["tax", "report", "--year", "2024"]).stdout)

@@ -11,7 +11,6 @@ from core.tax.koinly import import_koinly_file
 from core.tax.report import DEMO_NOTICE
 from tests.core.tax.conftest import EXCHANGE_ROWS, LEDGER_ROWS, write_koinly
 
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,7 +28,9 @@ def test_tax_page_on_demo_data(demo_database: Database) -> None:
     assert any(DEMO_NOTICE in warning.value for warning in app.warning)
     assert app.selectbox(key="tax_year").options
     labels = [metric.label for metric in app.metric]
-    assert {"Realised gains", "Realised losses", "Current income", "Tax 27.5 %", "KESt withheld (KZ 899)"} <= set(labels)
+    assert {"Realised gains", "Realised losses", "Current income", "Tax 27.5 %", "KESt withheld (KZ 899)"} <= set(
+        labels
+    )
     kennzahlen = app.dataframe[0].value
     assert list(kennzahlen["Kennzahl"]) == ["171", "172", "173", "174", "175", "176", "899", "E1-801"]
     detail = app.dataframe[1].value

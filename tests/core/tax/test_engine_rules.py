@@ -8,7 +8,7 @@ from decimal import Decimal
 from core.portfolio.models import LedgerKind
 from core.tax.assumptions import AltNeuOrder, TaxAssumptions, TransferFeeTreatment
 from core.tax.engine import Category, Regime, WarningCode, compute_year
-from tests.core.tax.helpers import D, buy, receive, send, sell, swap
+from tests.core.tax.helpers import D, buy, receive, sell, send, swap
 
 DEFAULT = TaxAssumptions()
 
@@ -260,7 +260,10 @@ def test_gift_given_is_not_a_sale() -> None:
 
 
 def test_spending_crypto_is_a_realisation_at_market_value() -> None:
-    movements = [buy("2023-01-10", "BTC", "1", "20000"), send("2023-05-01", LedgerKind.SPEND, "BTC", "0.1", value="2600")]
+    movements = [
+        buy("2023-01-10", "BTC", "1", "20000"),
+        send("2023-05-01", LedgerKind.SPEND, "BTC", "0.1", value="2600"),
+    ]
     result = compute_year(movements, 2023, DEFAULT)
     assert result.totals.realised_gains == Decimal("600")
 

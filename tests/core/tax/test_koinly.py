@@ -73,9 +73,11 @@ def test_malformed_file_imports_nothing_and_names_the_line(
     sqlite_database: Database, tmp_path: Path, rows: list[str], expected: str
 ) -> None:
     path = write_koinly(tmp_path / "bad.csv", rows)
-    with pytest.raises(KoinlyImportError, match=expected.replace("(", r"\(")) as caught:
-        with sqlite_database.session() as session:
-            import_koinly_file(session, path, "w")
+    with (
+        pytest.raises(KoinlyImportError, match=expected.replace("(", r"\(")) as caught,
+        sqlite_database.session() as session,
+    ):
+        import_koinly_file(session, path, "w")
     assert "Nothing was imported" in str(caught.value)
     assert _count(sqlite_database) == 0
 
