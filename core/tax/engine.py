@@ -1,0 +1,1187 @@
+"""The Austrian crypto tax engine: pure computation over ledger movements (no database, no I/O).
+
+One pass over every movement up to the end of the report year, in time order, keeps per coin and
+per wallet:
+
+- Altvermögen lots (acquired up to 28 Feb 2021) with their dates and costs, never in the average;
+- Neuvermögen as a moving-average pool (quantity and total EUR cost); while FIFO applies
+  (realisations before 1 Jan 2023 by default) the Neuvermögen units are also kept as dated lots.
+
+Realisations are classified by the law that applies on their date:
+
+- before 1 Mar 2022 (old law, § 31 EStG): gain of units held up to one year is speculation income
+  (E 1 KZ 801), later tax-free; 1 Jan – 28 Feb 2022 the taxpayer may opt for 27.5 %;
+- from 1 Mar 2022: Neuvermögen results at 27.5 % (E 1kv KZ 171–176), Altvermögen by § 31.
+
+Every row of the year is recorded with the rule applied; every gap is a warning.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from core.portfolio.models import LedgerKind
+from core.tax.assumptions import AltNeuOrder, TaxAssumptions, TransferFeeTreatment, UnmatchedDepositCost
+from core.timeutil import VIENNA
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+KEST_RATE = Decimal("0.275")
+FLAT_COST_KEST_RATE = KEST_RATE / 2  # KESt on a gain of 50 % of the proceeds
+DUST = Decimal("1e-12")
+
+FIAT_CURRENCIES = frozenset(
+    {"EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "PLN", "CZK", "HUF", "SEK", "NOK", "DKK", "TRY",
+     "RON", "BGN", "HRK", "ZAR", "BRL", "MXN", "SGD", "HKD", "CNY", "INR", "KRW"}
+)  # fmt: skip
+CRYPTO_ASSET_CLASSES = frozenset({"", "crypto", "cryptocurrency", "stablecoin", "token"})
+
+
+def _vienna_midnight(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=VIENNA).astimezone(UTC)
+
+
+ALT_CUTOFF = _vienna_midnight(2021, 3, 1)  # acquired before this instant: Altvermögen
+OLD_LAW_WINDOW_START = _vienna_midnight(2022, 1, 1)
+NEW_LAW_START = _vienna_midnight(2022, 3, 1)  # realisations from here: new law
+FIFO_END = _vienna_midnight(2023, 1, 1)  # moving average from here (or from NEW_LAW_START)
+
+
+class Regime(StrEnum):
+    NEU = "Neu"
+    ALT = "Alt"
+    EXCLUDED = "excluded"
+
+
+class Category(StrEnum):
+    """What a detail row is, for filtering."""
+
+    REALISATION = "realisation"
+    INCOME = "income"
+    ACQUISITION = "acquisition"
+    SWAP = "swap"
+    TRANSFER = "transfer"
+    NO_REALISATION = "no_realisation"
+    EXCLUDED = "excluded"
+
+
+class WarningCode(StrEnum):
+    NEGATIVE_BALANCE = "negative_balance"
+    UNMATCHED_TRANSFER = "unmatched_transfer"
+    VALUE_MISSING = "value_missing"
+    FLAT_COST = "flat_cost"
+    EXCLUDED_ASSET_CLASS = "excluded_asset_class"
+    GIFT_COST = "gift_cost"
+    EARLIER_YEARS = "earlier_years"
+    PAPER_EXCLUDED = "paper_excluded"
+    DEMO_DATA = "demo_data"
+
+
+@dataclass(slots=True)
+class Movement:
+    """One ledger entry as the engine sees it (values already in EUR where known)."""
+
+    entry_id: int
+    ts: datetime
+    wallet: str
+    kind: LedgerKind
+    sent_asset: str | None = None
+    sent_quantity: Decimal | None = None
+    received_asset: str | None = None
+    received_quantity: Decimal | None = None
+    fee_asset: str | None = None
+    fee_quantity: Decimal | None = None
+    value_eur: Decimal | None = None
+    fee_value_eur: Decimal | None = None
+    kest_withheld_eur: Decimal | None = None
+    asset_class: str | None = None
+    origin: str = "manual"
+    external_id: str = ""
+    tx_hash: str | None = None
+    flat_cost: bool = False
+
+
+@dataclass(slots=True)
+class TaxRow:
+    """One line of the per-transaction detail."""
+
+    row_id: str
+    entry_id: int
+    external_id: str
+    ts: datetime
+    wallet: str
+    coin: str
+    category: Category
+    quantity: Decimal
+    proceeds_eur: Decimal | None
+    cost_eur: Decimal | None
+    gain_eur: Decimal | None
+    average_before_eur: Decimal | None
+    average_after_eur: Decimal | None
+    regime: Regime
+    rule: str
+    withholding: bool = False
+    kennzahl: str = ""
+    kest_withheld_eur: Decimal | None = None
+    origin: str = ""
+
+
+@dataclass(slots=True)
+class TaxWarning:
+    """A gap or a case to correct, with the rows behind it."""
+
+    code: WarningCode
+    message: str
+    row_ids: list[str] = field(default_factory=list)
+    entry_ids: list[int] = field(default_factory=list)
+    wallet: str | None = None
+    coin: str | None = None
+
+
+@dataclass(slots=True)
+class Totals:
+    """The sums of one year (unrounded Decimals)."""
+
+    gains_withholding: Decimal = ZERO
+    gains_other: Decimal = ZERO
+    losses_withholding: Decimal = ZERO  # positive magnitudes
+    losses_other: Decimal = ZERO
+    income_withholding: Decimal = ZERO
+    income_other: Decimal = ZERO
+    speculation: Decimal = ZERO  # § 31 net (gains − losses)
+    tax_free: Decimal = ZERO
+    kest_withheld: Decimal = ZERO
+
+    @property
+    def realised_gains(self) -> Decimal:
+        return self.gains_withholding + self.gains_other
+
+    @property
+    def realised_losses(self) -> Decimal:
+        return self.losses_withholding + self.losses_other
+
+    @property
+    def current_income(self) -> Decimal:
+        return self.income_withholding + self.income_other
+
+    @property
+    def net(self) -> Decimal:
+        return self.realised_gains - self.realised_losses + self.current_income
+
+    @property
+    def tax(self) -> Decimal:
+        return (self.net * KEST_RATE) if self.net > 0 else ZERO
+
+
+@dataclass(slots=True)
+class WalletResult:
+    """Neuvermögen results of one wallet in the year (for the KESt reconciliation)."""
+
+    wallet: str
+    domestic: bool
+    gains: Decimal = ZERO
+    losses: Decimal = ZERO
+    income: Decimal = ZERO
+    withholding_gains: Decimal = ZERO
+    withholding_losses: Decimal = ZERO
+    withholding_income: Decimal = ZERO
+    kest_withheld_ledger: Decimal = ZERO
+    kest_withheld_entered: Decimal = ZERO
+
+    @property
+    def withholding_net(self) -> Decimal:
+        return self.withholding_gains - self.withholding_losses + self.withholding_income
+
+    @property
+    def kest_withheld(self) -> Decimal:
+        return self.kest_withheld_ledger + self.kest_withheld_entered
+
+    @property
+    def kest_expected(self) -> Decimal:
+        """27.5 % of the positive withholding net (what the provider should have withheld)."""
+        return self.withholding_net * KEST_RATE if self.withholding_net > 0 else ZERO
+
+
+@dataclass(slots=True)
+class EngineResult:
+    """The engine's output for one year."""
+
+    year: int
+    totals: Totals
+    rows: list[TaxRow]
+    warnings: list[TaxWarning]
+    wallets: dict[str, WalletResult]
+    holdings: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]]  # (wallet, coin) -> alt qty, neu qty, neu cost
+
+
+# A lot is a mutable [quantity, cost, acquired_at] list (lists are fast and mutable in place).
+Lot = list  # [Decimal, Decimal, datetime]
+
+
+@dataclass(slots=True)
+class _Part:
+    """Units taken from a pool: their regime, quantity, cost and acquisition time (None: averaged/unknown)."""
+
+    regime: Regime
+    quantity: Decimal
+    cost: Decimal
+    acquired: datetime | None
+    missing: bool = False
+
+
+class _Pool:
+    __slots__ = ("alt_lots", "neu_cost", "neu_lots", "neu_quantity")
+
+    def __init__(self) -> None:
+        self.alt_lots: deque[Lot] = deque()
+        self.neu_quantity = ZERO
+        self.neu_cost = ZERO
+        self.neu_lots: deque[Lot] = deque()
+
+    def average(self) -> Decimal | None:
+        return self.neu_cost / self.neu_quantity if self.neu_quantity > DUST else None
+
+
+_FIAT_CACHE: dict[str, bool] = {}
+
+
+def is_fiat(asset: str | None) -> bool:
+    """Return True if ``asset`` is a fiat currency."""
+    if asset is None:
+        return False
+    found = _FIAT_CACHE.get(asset)
+    if found is None:
+        found = _FIAT_CACHE[asset] = asset.upper() in FIAT_CURRENCIES
+    return found
+
+
+def round_eur(amount: Decimal) -> Decimal:
+    """Round an EUR amount to cents (half up)."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    """Return the UTC instants of 1 Jan 00:00 Vienna of ``year`` and of the next year."""
+    return _vienna_midnight(year, 1, 1), _vienna_midnight(year + 1, 1, 1)
+
+
+def _one_year_later(acquired: datetime) -> date:
+    local = acquired.astimezone(VIENNA).date()
+    try:
+        return local.replace(year=local.year + 1)
+    except ValueError:  # 29 Feb
+        return local.replace(year=local.year + 1, day=28)
+
+
+class _Engine:
+    def __init__(
+        self,
+        year: int,
+        assumptions: TaxAssumptions,
+        domestic_wallets: set[str],
+        withholding_from: datetime,
+    ) -> None:
+        self.year = year
+        self.assumptions = assumptions
+        self.domestic = domestic_wallets
+        self.withholding_from = withholding_from
+        self.year_start, self.year_end = year_bounds(year)
+        self.average_from = FIFO_END if assumptions.fifo_2022 else NEW_LAW_START
+        self.earliest_first = assumptions.alt_neu_order is AltNeuOrder.EARLIEST_FIRST
+        self.pools: dict[tuple[str, str], _Pool] = {}
+        self.totals = Totals()
+        self.rows: list[TaxRow] = []
+        self.warnings: list[TaxWarning] = []
+        self.earlier_problems = 0
+        self.wallet_results: dict[str, WalletResult] = {}
+        self.pending_transfers: dict[int, tuple[list[_Part], Movement]] = {}
+        self.row_counter: dict[int, int] = {}
+        self.price_of: Callable[[str, datetime], Decimal | None] | None = None
+
+    # ----- state helpers -------------------------------------------------------------------------
+
+    def pool(self, wallet: str, coin: str) -> _Pool:
+        key = (wallet, coin)
+        found = self.pools.get(key)
+        if found is None:
+            found = self.pools[key] = _Pool()
+        return found
+
+    def in_year(self, ts: datetime) -> bool:
+        return self.year_start <= ts < self.year_end
+
+    def withholding(self, movement: Movement) -> bool:
+        if movement.wallet not in self.domestic:
+            return False
+        return movement.ts >= self.withholding_from or bool(movement.kest_withheld_eur)
+
+    def wallet_result(self, wallet: str) -> WalletResult:
+        found = self.wallet_results.get(wallet)
+        if found is None:
+            found = self.wallet_results[wallet] = WalletResult(wallet=wallet, domestic=wallet in self.domestic)
+        return found
+
+    def acquire(self, pool: _Pool, quantity: Decimal, cost: Decimal, ts: datetime) -> None:
+        if quantity <= 0:
+            return
+        if ts < ALT_CUTOFF:
+            pool.alt_lots.append([quantity, cost, ts])
+            return
+        pool.neu_quantity += quantity
+        pool.neu_cost += cost
+        if ts < self.average_from:
+            pool.neu_lots.append([quantity, cost, ts])
+
+    def put_parts(self, pool: _Pool, parts: Iterable[_Part], ts: datetime) -> None:
+        for part in parts:
+            if part.quantity <= 0:
+                continue
+            if part.regime is Regime.ALT and not part.missing:
+                pool.alt_lots.append([part.quantity, part.cost, part.acquired or ts])
+                _sort_lots(pool.alt_lots)
+            else:
+                pool.neu_quantity += part.quantity
+                pool.neu_cost += part.cost
+                if ts < self.average_from:
+                    pool.neu_lots.append([part.quantity, part.cost, part.acquired or ts])
+                    _sort_lots(pool.neu_lots)
+
+    def take(self, pool: _Pool, quantity: Decimal, ts: datetime) -> list[_Part]:
+        """Remove ``quantity`` units: Alt lots (FIFO) and Neu units (FIFO lots or average)."""
+        parts: list[_Part] = []
+        remaining = quantity
+        order = (self._take_alt, self._take_neu) if self.earliest_first else (self._take_neu, self._take_alt)
+        for taker in order:
+            if remaining > DUST:
+                remaining = taker(pool, remaining, ts, parts)
+        if remaining > DUST:
+            parts.append(_Part(Regime.NEU, remaining, ZERO, None, missing=True))
+        return parts
+
+    @staticmethod
+    def _take_alt(pool: _Pool, remaining: Decimal, ts: datetime, parts: list[_Part]) -> Decimal:
+        lots = pool.alt_lots
+        while remaining > DUST and lots:
+            lot = lots[0]
+            if lot[0] <= remaining + DUST:
+                parts.append(_Part(Regime.ALT, lot[0], lot[1], lot[2]))
+                remaining -= lot[0]
+                lots.popleft()
+            else:
+                cost = lot[1] * remaining / lot[0]
+                parts.append(_Part(Regime.ALT, remaining, cost, lot[2]))
+                lot[0] -= remaining
+                lot[1] -= cost
+                remaining = ZERO
+        return remaining
+
+    def _take_neu(self, pool: _Pool, remaining: Decimal, ts: datetime, parts: list[_Part]) -> Decimal:
+        if pool.neu_quantity <= DUST:
+            pool.neu_quantity = ZERO
+            pool.neu_cost = ZERO
+            pool.neu_lots.clear()
+            return remaining
+        if ts < self.average_from:
+            lots = pool.neu_lots
+            while remaining > DUST and lots:
+                lot = lots[0]
+                if lot[0] <= remaining + DUST:
+                    parts.append(_Part(Regime.NEU, lot[0], lot[1], lot[2]))
+                    remaining -= lot[0]
+                    pool.neu_quantity -= lot[0]
+                    pool.neu_cost -= lot[1]
+                    lots.popleft()
+                else:
+                    cost = lot[1] * remaining / lot[0]
+                    parts.append(_Part(Regime.NEU, remaining, cost, lot[2]))
+                    lot[0] -= remaining
+                    lot[1] -= cost
+                    pool.neu_quantity -= remaining
+                    pool.neu_cost -= cost
+                    remaining = ZERO
+            if not lots or pool.neu_quantity <= DUST:
+                pool.neu_quantity, pool.neu_cost = ZERO, ZERO
+                lots.clear()
+            return remaining
+        if pool.neu_lots:
+            pool.neu_lots.clear()  # from the start of the moving average, dates no longer matter
+        if pool.neu_quantity <= remaining + DUST:
+            parts.append(_Part(Regime.NEU, pool.neu_quantity, pool.neu_cost, None))
+            remaining -= pool.neu_quantity
+            pool.neu_quantity, pool.neu_cost = ZERO, ZERO
+            return remaining if remaining > DUST else ZERO
+        cost = remaining * pool.neu_cost / pool.neu_quantity
+        parts.append(_Part(Regime.NEU, remaining, cost, None))
+        pool.neu_quantity -= remaining
+        pool.neu_cost -= cost
+        return ZERO
+
+    # ----- rows and warnings ----------------------------------------------------------------------
+
+    def row(
+        self,
+        movement: Movement,
+        coin: str,
+        category: Category,
+        quantity: Decimal,
+        *,
+        rule: str,
+        regime: Regime = Regime.NEU,
+        proceeds: Decimal | None = None,
+        cost: Decimal | None = None,
+        gain: Decimal | None = None,
+        average_before: Decimal | None = None,
+        average_after: Decimal | None = None,
+        wallet: str | None = None,
+        kennzahl: str = "",
+        withholding: bool = False,
+        kest: Decimal | None = None,
+        ts: datetime | None = None,
+    ) -> TaxRow | None:
+        if not self.in_year(ts or movement.ts):
+            return None
+        number = self.row_counter.get(movement.entry_id, 0) + 1
+        self.row_counter[movement.entry_id] = number
+        row = TaxRow(
+            row_id=f"{movement.entry_id}-{number}",
+            entry_id=movement.entry_id,
+            external_id=movement.external_id,
+            ts=ts or movement.ts,
+            wallet=wallet or movement.wallet,
+            coin=coin,
+            category=category,
+            quantity=quantity,
+            proceeds_eur=proceeds,
+            cost_eur=cost,
+            gain_eur=gain,
+            average_before_eur=average_before,
+            average_after_eur=average_after,
+            regime=regime,
+            rule=rule,
+            withholding=withholding,
+            kennzahl=kennzahl,
+            kest_withheld_eur=kest,
+            origin=movement.origin,
+        )
+        self.rows.append(row)
+        return row
+
+    def warn(
+        self,
+        movement: Movement,
+        code: WarningCode,
+        message: str,
+        row: TaxRow | None = None,
+        coin: str | None = None,
+        *,
+        ts: datetime | None = None,
+    ) -> None:
+        when = ts or movement.ts
+        if when < self.year_start:
+            if code is not WarningCode.EXCLUDED_ASSET_CLASS:
+                self.earlier_problems += 1
+            return
+        if when >= self.year_end:
+            return
+        self.warnings.append(
+            TaxWarning(
+                code=code,
+                message=message,
+                row_ids=[row.row_id] if row is not None else [],
+                entry_ids=[movement.entry_id],
+                wallet=movement.wallet,
+                coin=coin,
+            )
+        )
+
+    # ----- classification of realised parts --------------------------------------------------------
+
+    def realise(
+        self,
+        movement: Movement,
+        coin: str,
+        parts: list[_Part],
+        proceeds_total: Decimal,
+        *,
+        what: str,
+        average_before: Decimal | None,
+        average_after: Decimal | None,
+        allow_window_option: bool = True,
+    ) -> list[TaxRow]:
+        """Book realised parts; one row per regime/outcome group. Return the rows of the year."""
+        ts = movement.ts
+        if len(parts) == 1:  # the common case: one averaged Neu part
+            quantity_total = parts[0].quantity
+            groups: dict[str, list[_Part]] = {self._outcome(parts[0], ts, allow_window_option): parts}
+        else:
+            quantity_total = sum((part.quantity for part in parts), ZERO)
+            groups = {}
+            for part in parts:
+                groups.setdefault(self._outcome(part, ts, allow_window_option), []).append(part)
+        rows: list[TaxRow] = []
+        withholding = self.withholding(movement)
+        booked = self.in_year(ts)
+        for outcome, group in groups.items():
+            if len(group) == 1:
+                quantity, cost = group[0].quantity, group[0].cost
+            else:
+                quantity = sum((part.quantity for part in group), ZERO)
+                cost = sum((part.cost for part in group), ZERO)
+            if quantity == quantity_total:
+                proceeds = proceeds_total
+            else:
+                proceeds = proceeds_total * quantity / quantity_total if quantity_total > 0 else ZERO
+            gain = proceeds - cost
+            regime = Regime.ALT if all(part.regime is Regime.ALT for part in group) else Regime.NEU
+            kennzahl, rule = self._book(outcome, gain, withholding, movement.wallet, booked, what)
+            row = self.row(
+                movement, coin, Category.REALISATION, quantity, rule=rule, regime=regime, proceeds=proceeds,
+                cost=cost, gain=gain, average_before=average_before, average_after=average_after,
+                kennzahl=kennzahl, withholding=withholding and outcome == "new",
+            )  # fmt: skip
+            if row is not None:
+                rows.append(row)
+            if any(part.missing for part in group):
+                missing = sum((part.quantity for part in group if part.missing), ZERO)
+                self.warn(
+                    movement, WarningCode.NEGATIVE_BALANCE,
+                    f"{what} of {_qty(missing)} {coin} in wallet '{movement.wallet}' with no known acquisition "
+                    "(negative balance): cost 0 assumed. Import the missing history or correct the wallet.",
+                    row, coin,
+                )  # fmt: skip
+        return rows
+
+    def _outcome(self, part: _Part, ts: datetime, allow_window_option: bool) -> str:
+        if ts >= NEW_LAW_START:
+            if part.regime is Regime.NEU:
+                return "new"
+        elif (
+            part.regime is Regime.NEU
+            and ts >= OLD_LAW_WINDOW_START
+            and self.assumptions.old_law_window_option
+            and allow_window_option
+        ):
+            return "new"
+        if part.acquired is None:
+            return "speculation"  # unknown acquisition under the old law: within a year (conservative)
+        return "speculation" if ts.astimezone(VIENNA).date() <= _one_year_later(part.acquired) else "tax_free"
+
+    def _book(
+        self, outcome: str, gain: Decimal, withholding: bool, wallet: str, booked: bool, what: str
+    ) -> tuple[str, str]:
+        totals = self.totals
+        if outcome == "new":
+            result = self.wallet_result(wallet)
+            if booked:
+                if gain >= 0:
+                    result.gains += gain
+                    if withholding:
+                        totals.gains_withholding += gain
+                        result.withholding_gains += gain
+                    else:
+                        totals.gains_other += gain
+                else:
+                    result.losses -= gain
+                    if withholding:
+                        totals.losses_withholding -= gain
+                        result.withholding_losses -= gain
+                    else:
+                        totals.losses_other -= gain
+            kennzahl = ("173" if withholding else "174") if gain >= 0 else "175" if withholding else "176"
+            return kennzahl, f"{what}: Neuvermögen realisation at 27.5 % (gain = proceeds − cost)"
+        if outcome == "speculation":
+            if booked:
+                totals.speculation += gain
+            return "E1-801", f"{what}: old law § 31, held up to one year: speculation income (progressive rate)"
+        if booked:
+            totals.tax_free += gain
+        return "", f"{what}: old law § 31, held more than one year: tax-free"
+
+    # ----- movements --------------------------------------------------------------------------------
+
+    def process(self, movement: Movement) -> None:
+        kind = movement.kind
+        if movement.kest_withheld_eur and self.in_year(movement.ts):
+            self.totals.kest_withheld += movement.kest_withheld_eur
+            self.wallet_result(movement.wallet).kest_withheld_ledger += movement.kest_withheld_eur
+        sent = movement.sent_asset.upper() if movement.sent_asset else None
+        received = movement.received_asset.upper() if movement.received_asset else None
+        sent_quantity = movement.sent_quantity or ZERO
+        received_quantity = movement.received_quantity or ZERO
+        if sent_quantity <= 0:
+            sent = None
+        if received_quantity <= 0:
+            received = None
+        sent_crypto = sent is not None and not is_fiat(sent)
+        received_crypto = received is not None and not is_fiat(received)
+
+        crypto_fee = bool(movement.fee_asset and not is_fiat(movement.fee_asset) and movement.fee_quantity)
+        if not sent_crypto and not received_crypto and not crypto_fee:
+            return  # fiat-only movements (EUR deposits, withdrawals) do not concern the report
+        if (movement.asset_class or "").lower() not in CRYPTO_ASSET_CLASSES:
+            # crypto given for a non-crypto asset (both sides non-fiat) is a realisation of the crypto
+            paid_with_crypto = sent_crypto and received_crypto and kind is not LedgerKind.SELL
+            self.excluded(movement, sent if paid_with_crypto else None, received if paid_with_crypto else None)
+            return
+        if kind in (LedgerKind.REWARD, LedgerKind.AIRDROP, LedgerKind.FORK) and received_crypto:
+            self.zero_cost_acquisition(movement, received or "", received_quantity)
+        elif kind is LedgerKind.INCOME and received_crypto:
+            self.income(movement, received or "", received_quantity)
+        elif kind is LedgerKind.GIFT_IN and received_crypto:
+            self.gift_in(movement, received or "", received_quantity)
+        elif kind in (LedgerKind.GIFT_OUT, LedgerKind.LOSS, LedgerKind.FEE) and sent_crypto:
+            self.leave_without_realisation(movement, sent or "", sent_quantity)
+        elif kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN) and received_crypto and not sent:
+            self.transfer_in(movement, received or "", received_quantity)
+        elif kind in (LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT) and sent_crypto and not received:
+            self.transfer_out(movement, sent or "", sent_quantity)
+        elif kind is LedgerKind.SPEND and sent_crypto:
+            self.sale(movement, sent or "", sent_quantity, what="spending", spend=True)
+        elif sent_crypto and received_crypto:
+            self.swap(movement, sent or "", sent_quantity, received or "", received_quantity)
+        elif sent_crypto:
+            self.sale(movement, sent or "", sent_quantity, what="sale", spend=received is None)
+        elif received_crypto:
+            self.buy(movement, received or "", received_quantity)
+        elif movement.fee_asset and not is_fiat(movement.fee_asset) and movement.fee_quantity:
+            self.leave_without_realisation(movement, movement.fee_asset.upper(), ZERO)
+        # fiat-only movements (EUR deposits, withdrawals) do not concern the report
+
+    def excluded(self, movement: Movement, sent_crypto: str | None, received: str | None) -> None:
+        asset_class = movement.asset_class or "unknown"
+        sides = [movement.received_asset, movement.sent_asset]
+        coin = received or next((side for side in sides if side and not is_fiat(side)), None) or "?"
+        if sent_crypto:  # crypto given for a non-crypto asset: realisation at market value of the crypto
+            self.sale(movement, sent_crypto, movement.sent_quantity or ZERO, what="crypto → non-crypto", spend=True)
+        row = self.row(
+            movement, coin.upper(), Category.EXCLUDED,
+            (movement.received_quantity if coin == movement.received_asset else movement.sent_quantity) or ZERO,
+            regime=Regime.EXCLUDED,
+            rule=f"asset class '{asset_class}' is not covered by this crypto report: listed and excluded",
+        )  # fmt: skip
+        self.warn(
+            movement, WarningCode.EXCLUDED_ASSET_CLASS,
+            f"{asset_class} {coin} in wallet '{movement.wallet}' is not crypto: excluded from this report "
+            f"(declare {asset_class} income separately).",
+            row, coin,
+        )  # fmt: skip
+
+    def fiat_amount(self, movement: Movement, asset: str, quantity: Decimal) -> Decimal | None:
+        if asset == "EUR":
+            return quantity
+        return movement.value_eur
+
+    def fee_eur(self, movement: Movement) -> Decimal:
+        """The EUR value of a fiat fee (crypto fees are handled as units)."""
+        fee_asset = (movement.fee_asset or "").upper()
+        if not movement.fee_quantity or not is_fiat(fee_asset):
+            return ZERO
+        if fee_asset == "EUR":
+            return movement.fee_quantity
+        if movement.fee_value_eur is None:
+            self.warn(
+                movement,
+                WarningCode.VALUE_MISSING,
+                f"No EUR value for the {fee_asset} fee in wallet '{movement.wallet}': fee left out.",
+            )
+            return ZERO
+        return movement.fee_value_eur
+
+    def crypto_fee(self, movement: Movement, excluding: str | None) -> tuple[str | None, Decimal]:
+        fee_asset = (movement.fee_asset or "").upper()
+        if not fee_asset or is_fiat(fee_asset) or not movement.fee_quantity or movement.fee_quantity <= 0:
+            return None, ZERO
+        if fee_asset == excluding:
+            return fee_asset, movement.fee_quantity
+        return fee_asset, movement.fee_quantity
+
+    def other_coin_fee_cost(self, movement: Movement, fee_asset: str, quantity: Decimal) -> Decimal:
+        """Remove fee units of a third coin without realisation; return their cost."""
+        pool = self.pool(movement.wallet, fee_asset)
+        before = pool.average()
+        parts = self.take(pool, quantity, movement.ts)
+        cost = sum((part.cost for part in parts), ZERO)
+        row = self.row(
+            movement, fee_asset, Category.NO_REALISATION, quantity, cost=cost, average_before=before,
+            average_after=pool.average(),
+            rule="fee paid in crypto: units leave without realisation"
+            + ("; their cost is added to the coin acquired" if self.assumptions.crypto_fee_on_trade_in_cost else ""),
+        )  # fmt: skip
+        self._warn_missing(movement, fee_asset, parts, row, "fee")
+        return cost
+
+    def _warn_missing(self, movement: Movement, coin: str, parts: list[_Part], row: TaxRow | None, what: str) -> None:
+        missing = sum((part.quantity for part in parts if part.missing), ZERO)
+        if missing > DUST:
+            self.warn(
+                movement, WarningCode.NEGATIVE_BALANCE,
+                f"{what} of {_qty(missing)} {coin} in wallet '{movement.wallet}' with no known acquisition "
+                "(negative balance): cost 0 assumed.",
+                row, coin,
+            )  # fmt: skip
+
+    def buy(self, movement: Movement, coin: str, quantity: Decimal) -> None:
+        sent = (movement.sent_asset or "").upper()
+        cost: Decimal | None
+        cost = self.fiat_amount(movement, sent, movement.sent_quantity or ZERO) if sent else movement.value_eur
+        rule = "purchase with fiat: acquisition cost = price paid + acquisition fees"
+        if cost is None:
+            cost = ZERO
+            self.warn(movement, WarningCode.VALUE_MISSING,
+                      f"No EUR value for the purchase of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                      "cost 0 assumed.", coin=coin)  # fmt: skip
+        cost += self.fee_eur(movement)
+        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
+        if fee_asset == coin:
+            quantity -= fee_quantity
+        elif fee_asset is not None:
+            fee_cost = self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
+            if self.assumptions.crypto_fee_on_trade_in_cost:
+                cost += fee_cost
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        self.acquire(pool, quantity, cost, movement.ts)
+        regime = Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU
+        self.row(movement, coin, Category.ACQUISITION, quantity, cost=cost, average_before=before,
+                 average_after=pool.average(), regime=regime, rule=rule)  # fmt: skip
+
+    def sale(self, movement: Movement, coin: str, quantity: Decimal, *, what: str, spend: bool) -> None:
+        received = (movement.received_asset or "").upper()
+        proceeds: Decimal | None
+        if spend or not received or not is_fiat(received):
+            proceeds = movement.value_eur
+        else:
+            proceeds = self.fiat_amount(movement, received, movement.received_quantity or ZERO)
+        if proceeds is None:
+            proceeds = ZERO
+            self.warn(movement, WarningCode.VALUE_MISSING,
+                      f"No EUR value for the {what} of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                      "proceeds 0 assumed.", coin=coin)  # fmt: skip
+        if self.assumptions.sale_fees_reduce_proceeds:
+            proceeds -= self.fee_eur(movement)
+        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
+        if fee_asset == coin:
+            quantity += fee_quantity
+        elif fee_asset is not None:
+            self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        parts = self.take(pool, quantity, movement.ts)
+        label = "spending / crypto → non-crypto at market value" if spend else "sale for fiat"
+        rows = self.realise(movement, coin, parts, proceeds, what=label, average_before=before,
+                            average_after=pool.average())  # fmt: skip
+        self.check_flat_cost(movement, coin, rows, proceeds)
+
+    def check_flat_cost(self, movement: Movement, coin: str, rows: list[TaxRow], proceeds: Decimal) -> None:
+        kest = movement.kest_withheld_eur
+        if not rows:
+            return
+        looks_flat = (
+            kest is not None
+            and proceeds > 0
+            and abs(kest - proceeds * FLAT_COST_KEST_RATE) <= Decimal("0.02")
+            and self.wallet_result(movement.wallet).domestic
+        )
+        cost = sum((row.cost_eur or ZERO for row in rows), ZERO)
+        if movement.flat_cost or (looks_flat and abs(cost - proceeds / 2) > CENT):
+            rows[0].kest_withheld_eur = kest
+            self.warn(
+                movement, WarningCode.FLAT_COST,
+                f"Flat cost case: the provider taxed this sale of {coin} with the flat cost of 50 % of the "
+                f"proceeds ({round_eur(proceeds / 2)} EUR); the actual cost is {round_eur(cost)} EUR. "
+                "Declare the correction in the E 1kv (KESt withheld is credited, KZ 899).",
+                rows[0], coin,
+            )  # fmt: skip
+        elif kest:
+            rows[0].kest_withheld_eur = kest
+
+    def swap(
+        self, movement: Movement, sent: str, sent_quantity: Decimal, received: str, received_quantity: Decimal
+    ) -> None:
+        fee_asset, fee_quantity = self.crypto_fee(movement, None)
+        if fee_asset == sent:
+            sent_quantity += fee_quantity
+        elif fee_asset == received:
+            received_quantity -= fee_quantity
+        extra_cost = ZERO
+        if fee_asset is not None and fee_asset not in (sent, received):
+            fee_cost = self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
+            if self.assumptions.crypto_fee_on_trade_in_cost:
+                extra_cost = fee_cost
+        source = self.pool(movement.wallet, sent)
+        source_before = source.average()
+        parts = self.take(source, sent_quantity, movement.ts)
+        carried_parts = [part for part in parts if self._swap_carries(part, movement.ts)]
+        realised_parts = [part for part in parts if not self._swap_carries(part, movement.ts)]
+        carried_cost = sum((part.cost for part in carried_parts), ZERO)
+        carried_quantity = sum((part.quantity for part in carried_parts), ZERO)
+        if carried_parts:
+            self.row(
+                movement, sent, Category.SWAP, carried_quantity, proceeds=carried_cost, cost=carried_cost, gain=ZERO,
+                average_before=source_before, average_after=source.average(),
+                rule=f"swap {sent} → {received}: not a realisation; the cost carries over to {received}",
+            )  # fmt: skip
+            self._warn_missing(movement, sent, carried_parts, self.rows[-1] if self.in_year(movement.ts) else None,
+                               "swap")  # fmt: skip
+        realised_value = ZERO
+        if realised_parts:
+            total_quantity = carried_quantity + sum((part.quantity for part in realised_parts), ZERO)
+            value = movement.value_eur
+            if value is None:
+                value = ZERO
+                self.warn(movement, WarningCode.VALUE_MISSING,
+                          f"No EUR value for the swap {sent} → {received} in wallet '{movement.wallet}': the old-law "
+                          "realisation is valued at 0.", coin=sent)  # fmt: skip
+            share = sum((part.quantity for part in realised_parts), ZERO) / total_quantity
+            realised_value = value * share
+            self.realise(movement, sent, realised_parts, realised_value, what=f"swap {sent} → {received} (old law)",
+                         average_before=source_before, average_after=source.average(),
+                         allow_window_option=True)  # fmt: skip
+            if not self.assumptions.alt_swap_received_at_market_value:
+                realised_value = sum((part.cost for part in realised_parts), ZERO)
+        target = self.pool(movement.wallet, received)
+        target_before = target.average()
+        cost = carried_cost + realised_value + extra_cost
+        self.acquire(target, received_quantity, cost, movement.ts)
+        self.row(
+            movement, received, Category.SWAP, received_quantity, cost=cost, average_before=target_before,
+            average_after=target.average(), regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
+            rule=f"received in swap from {sent}: cost = carried cost"
+            + (" + market value of the units realised under the old law" if realised_parts else ""),
+        )  # fmt: skip
+
+    @staticmethod
+    def _swap_carries(part: _Part, ts: datetime) -> bool:
+        return ts >= NEW_LAW_START and part.regime is Regime.NEU
+
+    def zero_cost_acquisition(self, movement: Movement, coin: str, quantity: Decimal) -> None:
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        self.acquire(pool, quantity, ZERO, movement.ts)
+        label = {LedgerKind.REWARD: "staking reward", LedgerKind.AIRDROP: "airdrop", LedgerKind.FORK: "hard fork"}
+        self.row(
+            movement, coin, Category.ACQUISITION, quantity, cost=ZERO, average_before=before,
+            average_after=pool.average(), regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
+            rule=f"{label.get(movement.kind, 'reward')}: no income when received; acquisition cost 0",
+        )  # fmt: skip
+
+    def income(self, movement: Movement, coin: str, quantity: Decimal) -> None:
+        value = movement.value_eur
+        if value is None:
+            value = ZERO
+            self.warn(movement, WarningCode.VALUE_MISSING,
+                      f"No EUR value for income of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                      "income and cost 0 assumed.", coin=coin)  # fmt: skip
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        self.acquire(pool, quantity, value, movement.ts)
+        withholding = self.withholding(movement)
+        if self.in_year(movement.ts):
+            result = self.wallet_result(movement.wallet)
+            result.income += value
+            if withholding:
+                self.totals.income_withholding += value
+                result.withholding_income += value
+            else:
+                self.totals.income_other += value
+        self.row(
+            movement, coin, Category.INCOME, quantity, proceeds=value, cost=value, gain=value, average_before=before,
+            average_after=pool.average(), kennzahl="171" if withholding else "172", withholding=withholding,
+            kest=movement.kest_withheld_eur,
+            rule="lending interest / mining: current income at market value; that value is the acquisition cost",
+        )  # fmt: skip
+
+    def gift_in(self, movement: Movement, coin: str, quantity: Decimal) -> None:
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        self.acquire(pool, quantity, ZERO, movement.ts)
+        row = self.row(movement, coin, Category.ACQUISITION, quantity, cost=ZERO, average_before=before,
+                       average_after=pool.average(), rule="gift received: not a purchase; cost 0 assumed")  # fmt: skip
+        self.warn(movement, WarningCode.GIFT_COST,
+                  f"Gift of {_qty(quantity)} {coin} received in wallet '{movement.wallet}': the donor's acquisition "
+                  "cost and date carry over; cost 0 is assumed until corrected.", row, coin)  # fmt: skip
+
+    def leave_without_realisation(self, movement: Movement, coin: str, quantity: Decimal) -> None:
+        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
+        if fee_asset is not None:
+            if fee_asset == coin:
+                quantity += fee_quantity
+            else:
+                self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
+        if quantity <= 0:
+            return
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        parts = self.take(pool, quantity, movement.ts)
+        cost = sum((part.cost for part in parts), ZERO)
+        rules = {
+            LedgerKind.GIFT_OUT: "gift given: not a sale; the units leave at their cost",
+            LedgerKind.LOSS: "lost or stolen: no realisation and no deductible loss",
+            LedgerKind.FEE: "fee paid in crypto: units leave without realisation",
+        }
+        row = self.row(movement, coin, Category.NO_REALISATION, quantity, cost=cost, average_before=before,
+                       average_after=pool.average(),
+                       rule=rules.get(movement.kind, "units leave without realisation"))  # fmt: skip
+        self._warn_missing(movement, coin, parts, row, movement.kind.value.replace("_", " "))
+
+    def transfer_out(self, movement: Movement, coin: str, quantity: Decimal) -> None:
+        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
+        if fee_asset is not None and fee_asset != coin:
+            self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
+            fee_quantity = ZERO
+        leaving = quantity + fee_quantity
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        parts = self.take(pool, leaving, movement.ts)
+        match = self.matches.get(movement.entry_id)
+        cost = sum((part.cost for part in parts), ZERO)
+        if match is None:
+            row = self.row(
+                movement, coin, Category.TRANSFER, leaving, cost=cost, average_before=before,
+                average_after=pool.average(),
+                rule="withdrawal to a wallet outside this ledger: not a realisation; the units leave at their cost",
+            )  # fmt: skip
+            self.warn(
+                movement, WarningCode.UNMATCHED_TRANSFER,
+                f"Withdrawal of {_qty(leaving)} {coin} from wallet '{movement.wallet}' matches no deposit in "
+                "another wallet: treated as a transfer to an own wallet not in the ledger. Import that wallet "
+                "or label the row (sale, spending, gift).",
+                row, coin,
+            )  # fmt: skip
+            self._warn_missing(movement, coin, parts, row, "withdrawal")
+            return
+        arriving = min(match.received_quantity or ZERO, leaving)
+        fee_units = leaving - arriving
+        moved_parts, fee_parts = _split_parts(parts, arriving, leaving)
+        treatment = self.assumptions.transfer_fee_treatment
+        if fee_units > DUST and treatment is TransferFeeTreatment.CARRY_COST:
+            moved_parts = _scale_parts(parts, arriving, leaving)
+            fee_parts = []
+        moved_cost = sum((part.cost for part in moved_parts), ZERO)
+        row = self.row(
+            movement, coin, Category.TRANSFER, leaving, cost=moved_cost, average_before=before,
+            average_after=pool.average(),
+            rule=f"transfer to own wallet '{match.wallet}': not a realisation; units keep their cost and dates"
+            + (f"; transfer fee {_qty(fee_units)} {coin}: {treatment.value}" if fee_units > DUST else ""),
+        )  # fmt: skip
+        self._warn_missing(movement, coin, parts, row, "transfer")
+        if fee_units > DUST and treatment is TransferFeeTreatment.DISPOSAL and fee_parts:
+            value = movement.fee_value_eur
+            if value is None and match.value_eur is not None and arriving > 0:
+                value = match.value_eur * fee_units / arriving
+            if value is None:
+                value = ZERO
+                self.warn(movement, WarningCode.VALUE_MISSING,
+                          f"No EUR value for the transfer fee of {_qty(fee_units)} {coin}: disposal valued at 0.",
+                          coin=coin)  # fmt: skip
+            self.realise(movement, coin, fee_parts, value, what="transfer fee paid in crypto (disposal)",
+                         average_before=before, average_after=pool.average())  # fmt: skip
+        self.pending_transfers[match.entry_id] = (moved_parts, movement)
+
+    def transfer_in(self, movement: Movement, coin: str, quantity: Decimal) -> None:
+        pending = self.pending_transfers.pop(movement.entry_id, None)
+        pool = self.pool(movement.wallet, coin)
+        before = pool.average()
+        ts = self.effective_ts.get(movement.entry_id, movement.ts)
+        if pending is not None:
+            parts, source = pending
+            self.put_parts(pool, parts, ts)
+            self.row(
+                movement, coin, Category.TRANSFER, quantity, cost=sum((part.cost for part in parts), ZERO),
+                average_before=before, average_after=pool.average(),
+                rule=f"transfer from own wallet '{source.wallet}': not a realisation; units keep their cost and dates",
+            )  # fmt: skip
+            return
+        if self.assumptions.unmatched_deposit_cost is UnmatchedDepositCost.MARKET_VALUE:
+            cost = movement.value_eur
+            if cost is None and self.price_of is not None:
+                price = self.price_of(coin, movement.ts)
+                cost = price * quantity if price is not None else None
+            if cost is None:
+                cost = ZERO
+                self.warn(movement, WarningCode.VALUE_MISSING,
+                          f"No EUR value for the deposit of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                          "cost 0 assumed.", coin=coin)  # fmt: skip
+            rule = "deposit from outside the ledger: acquisition at market value (assumption)"
+        else:
+            cost = ZERO
+            rule = "deposit from outside the ledger: acquisition cost 0 (assumption)"
+        self.acquire(pool, quantity, cost, movement.ts)
+        row = self.row(movement, coin, Category.TRANSFER, quantity, cost=cost, average_before=before,
+                       average_after=pool.average(), rule=rule,
+                       regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU)  # fmt: skip
+        self.warn(
+            movement, WarningCode.UNMATCHED_TRANSFER,
+            f"Deposit of {_qty(quantity)} {coin} into wallet '{movement.wallet}' matches no withdrawal from another "
+            f"wallet: treated as an acquisition ({self.assumptions.unmatched_deposit_cost.value}). Import the "
+            "sending wallet or label the row (purchase, reward, income, gift).",
+            row, coin,
+        )  # fmt: skip
+
+    # ----- transfer matching -------------------------------------------------------------------------
+
+    matches: dict[int, Movement]
+    effective_ts: dict[int, datetime]
+
+    def match_transfers(self, movements: Sequence[Movement]) -> None:
+        """Pair withdrawals with deposits of the same coin in another wallet (hash first, then time)."""
+        self.matches = {}
+        self.effective_ts = {}
+        outs_by_coin: dict[str, list[Movement]] = {}
+        ins: list[Movement] = []
+        for movement in movements:
+            if (
+                movement.kind in (LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT)
+                and movement.sent_asset
+                and (movement.sent_quantity or ZERO) > 0
+                and not movement.received_asset
+            ):
+                outs_by_coin.setdefault(movement.sent_asset.upper(), []).append(movement)
+            elif (
+                movement.kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN)
+                and movement.received_asset
+                and (movement.received_quantity or ZERO) > 0
+                and not movement.sent_asset
+            ):
+                ins.append(movement)
+        if not ins or not outs_by_coin:
+            return
+        window = timedelta(hours=self.assumptions.transfer_match_window_hours)
+        skew = timedelta(hours=1)
+        tolerance = self.assumptions.transfer_match_tolerance
+        times = {coin: [out.ts for out in outs] for coin, outs in outs_by_coin.items()}
+        used: set[int] = set()
+        by_hash = {
+            (out.tx_hash, out.sent_asset.upper() if out.sent_asset else ""): out
+            for outs in outs_by_coin.values()
+            for out in outs
+            if out.tx_hash
+        }
+        for deposit in sorted(ins, key=lambda m: (m.ts, m.entry_id)):
+            coin = (deposit.received_asset or "").upper()
+            quantity = deposit.received_quantity or ZERO
+            chosen: Movement | None = None
+            if deposit.tx_hash:
+                candidate = by_hash.get((deposit.tx_hash, coin))
+                if candidate is not None and candidate.entry_id not in used and candidate.wallet != deposit.wallet:
+                    chosen = candidate
+            if chosen is None and coin in outs_by_coin:
+                outs = outs_by_coin[coin]
+                start = bisect.bisect_left(times[coin], deposit.ts - window)
+                stop = bisect.bisect_right(times[coin], deposit.ts + skew)
+                best_distance: timedelta | None = None
+                for out in outs[start:stop]:
+                    if out.entry_id in used or out.wallet == deposit.wallet:
+                        continue
+                    leaving = (out.sent_quantity or ZERO) + (
+                        out.fee_quantity or ZERO if (out.fee_asset or "").upper() == coin else ZERO
+                    )
+                    if quantity > leaving + DUST or quantity < (out.sent_quantity or ZERO) * (1 - tolerance):
+                        continue
+                    distance = abs(deposit.ts - out.ts)
+                    if best_distance is None or distance < best_distance:
+                        chosen, best_distance = out, distance
+            if chosen is not None:
+                used.add(chosen.entry_id)
+                self.matches[chosen.entry_id] = deposit
+                if deposit.ts < chosen.ts:
+                    self.effective_ts[deposit.entry_id] = chosen.ts
+
+
+def _sort_lots(lots: deque[Lot]) -> None:
+    if len(lots) > 1 and lots[-1][2] < lots[-2][2]:
+        ordered = sorted(lots, key=lambda lot: lot[2])
+        lots.clear()
+        lots.extend(ordered)
+
+
+def _split_parts(parts: list[_Part], arriving: Decimal, leaving: Decimal) -> tuple[list[_Part], list[_Part]]:
+    """Split parts into the arriving units (taken first) and the fee units."""
+    moved: list[_Part] = []
+    fee: list[_Part] = []
+    remaining = arriving
+    for part in parts:
+        if remaining >= part.quantity - DUST:
+            moved.append(part)
+            remaining -= part.quantity
+        elif remaining > DUST:
+            cost = part.cost * remaining / part.quantity
+            moved.append(_Part(part.regime, remaining, cost, part.acquired, part.missing))
+            fee.append(_Part(part.regime, part.quantity - remaining, part.cost - cost, part.acquired, part.missing))
+            remaining = ZERO
+        else:
+            fee.append(part)
+    return moved, fee
+
+
+def _scale_parts(parts: list[_Part], arriving: Decimal, leaving: Decimal) -> list[_Part]:
+    """Scale the quantities to the units that arrive, keeping every part's full cost."""
+    if leaving <= 0:
+        return []
+    factor = arriving / leaving
+    return [_Part(part.regime, part.quantity * factor, part.cost, part.acquired, part.missing) for part in parts]
+
+
+def _qty(quantity: Decimal) -> str:
+    text = f"{quantity.normalize():f}" if quantity == quantity.to_integral_value() else f"{quantity:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def compute_year(
+    movements: Sequence[Movement],
+    year: int,
+    assumptions: TaxAssumptions,
+    *,
+    domestic_wallets: Iterable[str] = (),
+    entered_kest: Iterable[tuple[str, Decimal]] = (),
+    price_of: Callable[[str, datetime], Decimal | None] | None = None,
+) -> EngineResult:
+    """Run the engine over ``movements`` (any order; all history up to the year's end) for ``year``.
+
+    ``domestic_wallets`` are wallets at a KESt-withholding provider; ``entered_kest`` are
+    (wallet, amount) pairs of KESt the user entered for the year; ``price_of(asset, ts)`` values
+    an unmatched deposit that has no EUR value of its own.
+    """
+    withholding_from = datetime(
+        assumptions.withholding_from.year, assumptions.withholding_from.month, assumptions.withholding_from.day,
+        tzinfo=VIENNA,
+    ).astimezone(UTC)  # fmt: skip
+    engine = _Engine(year, assumptions, set(domestic_wallets), withholding_from)
+    engine.price_of = price_of
+    _, year_end = year_bounds(year)
+    relevant = [movement for movement in movements if movement.ts < year_end]
+    engine.match_transfers(relevant)
+    shifted = engine.effective_ts
+    ordered = sorted(relevant, key=lambda m: (shifted.get(m.entry_id, m.ts), m.entry_id))
+    for movement in ordered:
+        engine.process(movement)
+    for wallet, amount in entered_kest:
+        engine.totals.kest_withheld += amount
+        engine.wallet_result(wallet).kest_withheld_entered += amount
+    if engine.earlier_problems:
+        engine.warnings.insert(
+            0,
+            TaxWarning(
+                code=WarningCode.EARLIER_YEARS,
+                message=f"{engine.earlier_problems} problem(s) before {year} (negative balances, unmatched transfers, "
+                f"missing values) affect this year's cost basis: see the reports of earlier years.",
+            ),
+        )
+    holdings = {
+        key: (sum((lot[0] for lot in pool.alt_lots), ZERO), pool.neu_quantity, pool.neu_cost)
+        for key, pool in engine.pools.items()
+    }
+    return EngineResult(
+        year=year,
+        totals=engine.totals,
+        rows=engine.rows,
+        warnings=engine.warnings,
+        wallets=engine.wallet_results,
+        holdings=holdings,
+    )

@@ -1,0 +1,539 @@
+"""Build a year's tax report from the database: load the ledger, value it in EUR, run the engine.
+
+``build_report(session, year)`` is the one entry point for the CLI, the page and the exports;
+``TaxReport.to_json()`` is the JSON contract of ``konsens tax report --format json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from core.db.base import SQLITE_DATETIME_FORMAT
+from core.demo.seed import has_demo_data
+from core.market.models import Instrument
+from core.market.query import eur_price_of_asset
+from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
+from core.tax.assumptions import TaxAssumptions, load_assumptions
+from core.tax.engine import (
+    KEST_RATE,
+    ZERO,
+    EngineResult,
+    Movement,
+    TaxRow,
+    TaxWarning,
+    WarningCode,
+    compute_year,
+    is_fiat,
+    round_eur,
+    year_bounds,
+)
+from core.tax.models import TaxKestEntry, TaxWallet
+from core.timeutil import utc_now
+
+logger = logging.getLogger(__name__)
+
+KENNZAHLEN = ("171", "172", "173", "174", "175", "176", "899", "E1-801")
+KENNZAHL_LABELS = {
+    "171": "Current income from crypto, domestic provider (KESt withheld)",
+    "172": "Current income from crypto, foreign provider / no KESt",
+    "173": "Realised gains from crypto, domestic provider (KESt withheld)",
+    "174": "Realised gains from crypto, foreign provider / no KESt",
+    "175": "Realised losses from crypto, domestic provider",
+    "176": "Realised losses from crypto, foreign provider / no KESt",
+    "899": "KESt withheld domestically, to be credited",
+    "E1-801": "Altvermögen speculation income, § 31 EStG (form E 1, progressive rate)",
+}
+DEMO_NOTICE = "DEMO DATA: this database holds synthetic demo data; the figures below are not a real tax report."
+ADVISER_NOTE = (
+    "This report is computed from the ledger under the assumptions listed. It is not tax advice: "
+    "have a tax adviser (Steuerberater) review it before you file. Verify the Kennzahlen against the year's E 1kv form."
+)
+# Kinds valued from prices when the row has no EUR value (deposits only when unmatched: in the engine).
+NEEDS_VALUE_KINDS = frozenset({LedgerKind.BUY, LedgerKind.SELL, LedgerKind.SWAP, LedgerKind.SPEND, LedgerKind.INCOME})
+TRANSFER_KINDS = (LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_IN, LedgerKind.TRANSFER_OUT)
+
+
+def money(amount: Decimal | None) -> str | None:
+    """Format an EUR amount as a decimal string with two places (None stays None)."""
+    return None if amount is None else f"{round_eur(amount):f}"
+
+
+def price_text(amount: Decimal | None) -> str | None:
+    """Format a per-unit average price with up to 8 places."""
+    if amount is None:
+        return None
+    return f"{amount.quantize(Decimal('0.00000001')):f}"
+
+
+def quantity_text(quantity: Decimal) -> str:
+    """Format a quantity without trailing zeros (at most 18 places)."""
+    text = f"{quantity:.18f}" if quantity.as_tuple().exponent < -18 else f"{quantity:f}"  # type: ignore[operator]
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass(frozen=True)
+class WalletInfo:
+    """A wallet seen in the ledger and whether it is at a domestic (KESt-withholding) provider."""
+
+    wallet: str
+    domestic: bool
+    configured: bool  # True: from the wallet settings; False: the default rule
+
+
+@dataclass(frozen=True)
+class KestLine:
+    """One line of the KESt reconciliation (a domestic wallet)."""
+
+    wallet: str
+    gains: Decimal
+    losses: Decimal
+    income: Decimal
+    net: Decimal
+    kest_withheld_ledger: Decimal
+    kest_withheld_entered: Decimal
+    kest_expected: Decimal
+
+    @property
+    def kest_withheld(self) -> Decimal:
+        return self.kest_withheld_ledger + self.kest_withheld_entered
+
+    @property
+    def difference(self) -> Decimal:
+        """Withheld − expected: positive means the provider withheld more than 27.5 % of the net."""
+        return self.kest_withheld - self.kest_expected
+
+
+@dataclass
+class TaxReport:
+    """A year's report: the engine result plus everything the outputs need."""
+
+    year: int
+    result: EngineResult
+    assumptions: TaxAssumptions
+    demo: bool
+    wallets: list[WalletInfo]
+    generated_at: datetime = field(default_factory=utc_now)
+    paper_entries_excluded: int = 0
+
+    @property
+    def rows(self) -> list[TaxRow]:
+        return self.result.rows
+
+    @property
+    def warnings(self) -> list[TaxWarning]:
+        extra: list[TaxWarning] = []
+        if self.demo:
+            extra.append(TaxWarning(code=WarningCode.DEMO_DATA, message=DEMO_NOTICE))
+        if self.paper_entries_excluded:
+            extra.append(
+                TaxWarning(
+                    code=WarningCode.PAPER_EXCLUDED,
+                    message=f"{self.paper_entries_excluded} paper-trading ledger entries of {self.year} are simulated "
+                    "and left out (setting include_paper_trades).",
+                )
+            )
+        return extra + self.result.warnings
+
+    def summary(self) -> dict[str, Decimal]:
+        """Return the year's figures, each rounded to cents."""
+        totals = self.result.totals
+        gains = round_eur(totals.realised_gains)
+        losses = round_eur(totals.realised_losses)
+        income = round_eur(totals.current_income)
+        net = gains - losses + income
+        tax = round_eur(net * KEST_RATE) if net > 0 else Decimal("0.00")
+        return {
+            "realised_gains_eur": gains,
+            "realised_losses_eur": losses,
+            "current_income_eur": income,
+            "net_eur": net,
+            "tax_eur": tax,
+            "speculation_income_eur": round_eur(totals.speculation),
+            "tax_free_gains_eur": round_eur(totals.tax_free),
+            "kest_withheld_eur": round_eur(totals.kest_withheld),
+        }
+
+    def kennzahlen(self) -> dict[str, Decimal]:
+        """Return the E 1kv / E 1 figures to type in, rounded to cents."""
+        totals = self.result.totals
+        return {
+            "171": round_eur(totals.income_withholding),
+            "172": round_eur(totals.income_other),
+            "173": round_eur(totals.gains_withholding),
+            "174": round_eur(totals.gains_other),
+            "175": round_eur(totals.losses_withholding),
+            "176": round_eur(totals.losses_other),
+            "899": round_eur(totals.kest_withheld),
+            "E1-801": round_eur(max(totals.speculation, ZERO)),
+        }
+
+    def kest_reconciliation(self) -> list[KestLine]:
+        """Return one line per domestic wallet (or wallet with KESt withheld) in the year."""
+        lines = []
+        for wallet, result in sorted(self.result.wallets.items()):
+            if not result.domestic and not result.kest_withheld:
+                continue
+            lines.append(
+                KestLine(
+                    wallet=wallet,
+                    gains=round_eur(result.withholding_gains),
+                    losses=round_eur(result.withholding_losses),
+                    income=round_eur(result.withholding_income),
+                    net=round_eur(result.withholding_net),
+                    kest_withheld_ledger=round_eur(result.kest_withheld_ledger),
+                    kest_withheld_entered=round_eur(result.kest_withheld_entered),
+                    kest_expected=round_eur(result.kest_expected),
+                )
+            )
+        return lines
+
+    def kest_settlement(self) -> dict[str, Decimal]:
+        """How the withheld KESt is credited when everything is declared (option to offset / correct)."""
+        summary = self.summary()
+        credit = summary["kest_withheld_eur"]
+        totals = self.result.totals
+        other_net = round_eur(totals.gains_other - totals.losses_other + totals.income_other)
+        return {
+            "tax_on_all_neu_eur": summary["tax_eur"],
+            "kest_credit_eur": credit,
+            "payable_after_credit_eur": summary["tax_eur"] - credit,
+            "foreign_only_net_eur": other_net,
+            "foreign_only_tax_eur": round_eur(other_net * KEST_RATE) if other_net > 0 else Decimal("0.00"),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report in the JSON shape of ``konsens tax report --format json``."""
+        summary = self.summary()
+        return {
+            "year": self.year,
+            "neu": {
+                key: money(summary[key])
+                for key in ("realised_gains_eur", "realised_losses_eur", "current_income_eur", "net_eur", "tax_eur")
+            },
+            "alt": {
+                "speculation_income_eur": money(summary["speculation_income_eur"]),
+                "tax_free_gains_eur": money(summary["tax_free_gains_eur"]),
+            },
+            "kest_withheld_eur": money(summary["kest_withheld_eur"]),
+            "kennzahlen": {key: money(value) for key, value in self.kennzahlen().items()},
+            "transactions": rows_to_json(self.rows),
+            "warnings": [warning_to_json(warning) for warning in self.warnings],
+            "assumptions": self.assumptions.listed(),
+        }
+
+
+def row_to_json(row: TaxRow) -> dict[str, Any]:
+    """Return one detail row as JSON-ready values (amounts as two-place strings)."""
+    return {
+        "id": row.row_id,
+        "ledger_entry_id": row.entry_id,
+        "external_id": row.external_id,
+        "date": row.ts.isoformat(),
+        "wallet": row.wallet,
+        "coin": row.coin,
+        "category": row.category.value,
+        "quantity": quantity_text(row.quantity),
+        "proceeds_eur": money(row.proceeds_eur),
+        "cost_eur": money(row.cost_eur),
+        "gain_eur": money(row.gain_eur),
+        "average_before_eur": price_text(row.average_before_eur),
+        "average_after_eur": price_text(row.average_after_eur),
+        "regime": row.regime.value,
+        "rule": row.rule,
+        "kennzahl": row.kennzahl,
+        "withholding": row.withholding,
+        "kest_withheld_eur": money(row.kest_withheld_eur),
+        "origin": row.origin,
+    }
+
+
+def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
+    """Return many detail rows as JSON-ready dicts (fast path of ``row_to_json``, same output)."""
+    with localcontext() as context:
+        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
+
+        def two(value: Decimal | None) -> str | None:
+            return None if value is None else f"{value:.2f}"
+
+        def eight(value: Decimal | None) -> str | None:
+            return None if value is None else f"{value:.8f}"
+
+        return [
+            {
+                "id": row.row_id,
+                "ledger_entry_id": row.entry_id,
+                "external_id": row.external_id,
+                "date": row.ts.isoformat(),
+                "wallet": row.wallet,
+                "coin": row.coin,
+                "category": row.category.value,
+                "quantity": quantity_text(row.quantity),
+                "proceeds_eur": two(row.proceeds_eur),
+                "cost_eur": two(row.cost_eur),
+                "gain_eur": two(row.gain_eur),
+                "average_before_eur": eight(row.average_before_eur),
+                "average_after_eur": eight(row.average_after_eur),
+                "regime": row.regime.value,
+                "rule": row.rule,
+                "kennzahl": row.kennzahl,
+                "withholding": row.withholding,
+                "kest_withheld_eur": two(row.kest_withheld_eur),
+                "origin": row.origin,
+            }
+            for row in rows
+        ]
+
+
+def warning_to_json(warning: TaxWarning) -> dict[str, Any]:
+    """Return one warning with the ids of the rows behind it."""
+    return {
+        "code": warning.code.value,
+        "message": warning.message,
+        "rows": list(warning.row_ids),
+        "ledger_entry_ids": list(warning.entry_ids),
+        "wallet": warning.wallet,
+        "coin": warning.coin,
+    }
+
+
+# ----- loading -----------------------------------------------------------------------------------------
+
+
+def wallet_infos(session: Session, assumptions: TaxAssumptions) -> list[WalletInfo]:
+    """Return every wallet of the ledger or the wallet settings with its domestic flag."""
+    configured = {row.wallet: row.domestic for row in session.scalars(select(TaxWallet))}
+    ledger_wallets = set(session.scalars(select(LedgerEntry.account).distinct()))
+    defaults = {name.lower() for name in assumptions.domestic_wallets}
+    infos = []
+    for wallet in sorted(ledger_wallets | set(configured)):
+        if wallet in configured:
+            infos.append(WalletInfo(wallet, configured[wallet], True))
+        else:
+            infos.append(WalletInfo(wallet, wallet.lower() in defaults, False))
+    return infos
+
+
+def report_years(session: Session) -> list[int]:
+    """Return the calendar years (UTC) that have ledger entries, newest first."""
+    first, last = session.execute(select(func.min(LedgerEntry.ts), func.max(LedgerEntry.ts))).one()
+    if first is None:
+        return []
+    return list(range(last.year, first.year - 1, -1))
+
+
+LOAD_SQL = (
+    "SELECT id, ts, account, kind, origin, external_id, sent_asset, sent_quantity, received_asset, "
+    "received_quantity, fee_asset, fee_quantity, value_eur, kest_withheld_eur, asset_class "
+    "FROM ledger_entries WHERE ts < :before ORDER BY ts, id"
+)
+
+
+def load_movements(
+    session: Session,
+    before: datetime,
+    assumptions: TaxAssumptions,
+    *,
+    price_lookup: Callable[[str, datetime], Decimal | None] | None = None,
+) -> tuple[list[Movement], int]:
+    """Load every ledger entry before ``before`` as engine movements (values in EUR filled in from prices).
+
+    Reads through the driver (no ORM objects: 100,000 rows in well under a second). On SQLite,
+    where Numeric columns are stored as floating point, values are turned back into their
+    shortest decimal form (0.1, not 0.100000000000000006). Return the movements and the number
+    of paper entries left out.
+    """
+    lookup = price_lookup or cached_price_lookup(session)
+    extras = _transfer_and_flat_cost_extras(session, before)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rows: Any
+    if sqlite:
+        bound = before.astimezone(UTC).replace(tzinfo=None).strftime(SQLITE_DATETIME_FORMAT)
+        cursor = session.connection().connection.cursor()  # the raw driver cursor: no per-row processing
+        cursor.execute(LOAD_SQL.replace(":before", "?"), (bound,))
+        rows = cursor.fetchall()
+        cursor.close()
+    else:
+        rows = session.execute(text(LOAD_SQL), {"before": before})
+    kinds = {kind.value: kind for kind in LedgerKind}
+    paper_origin = LedgerOrigin.PAPER.value
+    include_paper = assumptions.include_paper_trades
+    movements: list[Movement] = []
+    append = movements.append
+    parse_time = datetime.fromisoformat
+    decimal_of = _decimal
+    paper = 0
+    for (entry_id, ts, wallet, kind_text, origin, external_id, sent_asset, sent_quantity, received_asset,
+         received_quantity, fee_asset, fee_quantity, value_eur, kest, asset_class) in rows:  # fmt: skip
+        if origin == paper_origin and not include_paper:
+            paper += 1
+            continue
+        if sqlite:
+            ts = parse_time(ts).replace(tzinfo=UTC)
+            sent_quantity = None if sent_quantity is None else decimal_of(sent_quantity)
+            received_quantity = None if received_quantity is None else decimal_of(received_quantity)
+            fee_quantity = None if fee_quantity is None else decimal_of(fee_quantity)
+            value_eur = None if value_eur is None else decimal_of(value_eur)
+            kest = None if kest is None else decimal_of(kest)
+        else:
+            ts = ts.astimezone(UTC)
+        kind = kinds[kind_text]
+        if value_eur is None and kind in NEEDS_VALUE_KINDS:
+            value_eur = _value_from_prices(lookup, ts, sent_asset, sent_quantity, received_asset, received_quantity)
+        fee_value = None
+        if fee_asset and fee_quantity and fee_asset.upper() != "EUR":
+            price = lookup(fee_asset.upper(), ts)
+            fee_value = price * fee_quantity if price is not None else None
+        tx_hash, flat_cost = extras.get(entry_id, (None, False))
+        append(
+            Movement(
+                entry_id,
+                ts,
+                wallet,
+                kind,
+                sent_asset,
+                sent_quantity,
+                received_asset,
+                received_quantity,
+                fee_asset,
+                fee_quantity,
+                value_eur,
+                fee_value,
+                kest,
+                asset_class,
+                origin,
+                external_id,
+                tx_hash,
+                flat_cost,
+            )
+        )
+    return movements, paper
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def _value_from_prices(
+    lookup: Callable[[str, datetime], Decimal | None],
+    ts: datetime,
+    sent_asset: str | None,
+    sent_quantity: Decimal | None,
+    received_asset: str | None,
+    received_quantity: Decimal | None,
+) -> Decimal | None:
+    """Value a movement from collected prices: an EUR side, else a crypto side, else a fiat side."""
+    sides = [(sent_asset, sent_quantity), (received_asset, received_quantity)]
+    for asset, quantity in sides:
+        if asset and quantity and asset.upper() == "EUR":
+            return quantity
+    ordered = [side for side in sides if side[0] and not is_fiat(side[0])] + [
+        side for side in sides if side[0] and is_fiat(side[0])
+    ]
+    for asset, quantity in ordered:
+        if asset and quantity:
+            price = lookup(asset.upper(), ts)
+            if price is not None:
+                return price * quantity
+    return None
+
+
+def cached_price_lookup(session: Session) -> Callable[[str, datetime], Decimal | None]:
+    """Return ``lookup(asset, ts)``: the EUR price from collected candles, cached per asset and hour."""
+    cache: dict[tuple[str, datetime], Decimal | None] = {}
+    known: dict[str, bool] = {}
+
+    def lookup(asset: str, ts: datetime) -> Decimal | None:
+        if asset == "EUR":
+            return Decimal(1)
+        if asset not in known:
+            known[asset] = (
+                session.scalar(
+                    select(Instrument.id).where(Instrument.base == asset, Instrument.quote == "EUR").limit(1)
+                )
+                is not None
+            )
+        if not known[asset]:
+            return None
+        key = (asset, ts.replace(minute=0, second=0, microsecond=0))
+        if key not in cache:
+            cache[key] = eur_price_of_asset(session, asset, ts)
+        return cache[key]
+
+    return lookup
+
+
+def _transfer_and_flat_cost_extras(session: Session, before: datetime) -> dict[int, tuple[str | None, bool]]:
+    """Read the raw rows only where needed: transfer hashes and provider flat-cost flags."""
+    query = select(LedgerEntry.id, LedgerEntry.raw).where(
+        LedgerEntry.ts < before,
+        LedgerEntry.raw.is_not(None),
+        (LedgerEntry.kind.in_(TRANSFER_KINDS) & (LedgerEntry.origin == LedgerOrigin.KOINLY_CSV))
+        | LedgerEntry.kest_withheld_eur.is_not(None),
+    )
+    extras: dict[int, tuple[str | None, bool]] = {}
+    for entry_id, raw in session.execute(query):
+        if not isinstance(raw, dict):
+            continue
+        tx_hash = raw.get("TxHash") or raw.get("tx_hash") or None
+        flat_cost = bool(raw.get("flat_cost"))
+        if tx_hash or flat_cost:
+            extras[entry_id] = (str(tx_hash) if tx_hash else None, flat_cost)
+    return extras
+
+
+def entered_kest(session: Session, year: int) -> list[tuple[str, Decimal]]:
+    """Return the (wallet, amount) KESt entries the user made for ``year``."""
+    rows = session.execute(select(TaxKestEntry.wallet, TaxKestEntry.amount_eur).where(TaxKestEntry.year == year))
+    return [(wallet, amount) for wallet, amount in rows]
+
+
+def database_has_demo_data(session: Session) -> bool:
+    """Return True if the database holds demo data (seed marker or demo ledger rows)."""
+    if has_demo_data(session):
+        return True
+    return session.scalar(select(LedgerEntry.id).where(LedgerEntry.origin == LedgerOrigin.DEMO).limit(1)) is not None
+
+
+def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | None = None) -> TaxReport:
+    """Compute the report for ``year`` from the ledger (read-only)."""
+    assumptions = assumptions or load_assumptions(session)
+    start, end = year_bounds(year)
+    lookup = cached_price_lookup(session)
+    movements, _ = load_movements(session, end, assumptions, price_lookup=lookup)
+    paper_in_year = 0
+    if not assumptions.include_paper_trades:
+        paper_in_year = (
+            session.scalar(
+                select(func.count(LedgerEntry.id)).where(
+                    LedgerEntry.origin == LedgerOrigin.PAPER, LedgerEntry.ts >= start, LedgerEntry.ts < end
+                )
+            )
+            or 0
+        )
+    wallets = wallet_infos(session, assumptions)
+    result = compute_year(
+        movements,
+        year,
+        assumptions,
+        domestic_wallets=[info.wallet for info in wallets if info.domestic],
+        entered_kest=entered_kest(session, year),
+        price_of=lookup,
+    )
+    logger.info("Tax report %s: %d movements, %d rows, %d warnings", year, len(movements), len(result.rows),
+                len(result.warnings))  # fmt: skip
+    return TaxReport(
+        year=year,
+        result=result,
+        assumptions=assumptions,
+        demo=database_has_demo_data(session),
+        wallets=wallets,
+        paper_entries_excluded=paper_in_year,
+    )

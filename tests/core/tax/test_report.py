@@ -1,0 +1,163 @@
+"""The report over a real database: loading, EUR values from prices, wallets, KESt entries, demo notice, exports."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from core.db.engine import Database
+from core.market.models import AssetClass, Candle, Instrument
+from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
+from core.tax.assumptions import load_assumptions, save_assumption_overrides
+from core.tax.export import render_report
+from core.tax.koinly import import_koinly_file
+from core.tax.report import DEMO_NOTICE, build_report
+from core.tax.settings import add_kest_entry, set_wallet_domestic
+from tests.core.tax.conftest import write_koinly
+
+
+def _bitpanda_sale(session, external_id: str, ts: datetime, quantity: str, eur: str, kest: str | None) -> None:  # type: ignore[no-untyped-def]
+    session.add(
+        LedgerEntry(
+            ts=ts, account="bitpanda", kind=LedgerKind.SELL, origin=LedgerOrigin.BITPANDA_CSV, external_id=external_id,
+            sent_asset="BTC", sent_quantity=Decimal(quantity), received_asset="EUR", received_quantity=Decimal(eur),
+            value_eur=Decimal(eur), kest_withheld_eur=Decimal(kest) if kest else None, asset_class="crypto",
+            raw={"Tax Fiat": kest},
+        )
+    )  # fmt: skip
+
+
+def test_report_over_two_koinly_wallets_and_bitpanda(database: Database, exchange_csv: Path, ledger_csv: Path) -> None:
+    with database.session() as session:
+        import_koinly_file(session, exchange_csv, "kraken")
+        import_koinly_file(session, ledger_csv, "ledger")
+        session.add(
+            LedgerEntry(
+                ts=datetime(2024, 1, 5, 10, tzinfo=UTC), account="bitpanda", kind=LedgerKind.BUY,
+                origin=LedgerOrigin.BITPANDA_CSV, external_id="bp-1", sent_asset="EUR", sent_quantity=Decimal(30000),
+                received_asset="BTC", received_quantity=Decimal("1"), value_eur=Decimal(30000), asset_class="crypto",
+            )
+        )  # fmt: skip
+        _bitpanda_sale(session, "bp-2", datetime(2024, 6, 5, 10, tzinfo=UTC), "0.5", "20000", "1375")
+        add_kest_entry(session, year=2024, wallet="bitpanda", amount_eur=Decimal("10.00"))
+    with database.session() as session:
+        report = build_report(session, 2024)
+    data = report.to_json()
+    # kraken: 1 BTC cost 20010 (fee included); 0.5 BTC swapped: ETH carries 10005; staking 0.2 ETH at cost 0;
+    # 3 of 7.2 ETH sold for 6600
+    eth_cost = Decimal("10005") / Decimal("7.2") * 3
+    # 0.25 BTC + 0.0001 BTC fee left kraken; the fee units' cost is carried to the ledger wallet; sold for 15000
+    btc_cost = Decimal("20010") * Decimal("0.2501")
+    expected_foreign = (Decimal(6600) - eth_cost) + (Decimal(15000) - btc_cost)
+    assert data["kennzahlen"]["174"] == f"{expected_foreign.quantize(Decimal('0.01'))}"
+    assert data["kennzahlen"]["173"] == "5000.00"  # bitpanda: 20000 − 15000, KESt withheld
+    assert data["kennzahlen"]["899"] == "1385.00"  # 1375 from the ledger + 10 entered
+    assert data["kest_withheld_eur"] == "1385.00"
+    assert not [w for w in data["warnings"] if w["code"] == "unmatched_transfer"]  # matched by TxHash
+    assert not [w for w in data["warnings"] if w["code"] == "demo_data"]
+    (line,) = report.kest_reconciliation()
+    assert (line.wallet, line.net, line.kest_expected, line.kest_withheld) == (
+        "bitpanda", Decimal("5000.00"), Decimal("1375.00"), Decimal("1385.00"),
+    )  # fmt: skip
+
+
+def test_wallet_settings_override_the_domestic_default(sqlite_database: Database) -> None:
+    with sqlite_database.session() as session:
+        _bitpanda_sale(session, "bp-x", datetime(2024, 6, 5, tzinfo=UTC), "1", "100", None)
+        set_wallet_domestic(session, "bitpanda", domestic=False)
+    with sqlite_database.session() as session:
+        report = build_report(session, 2024)
+    assert report.kennzahlen()["174"] == Decimal("100.00")
+    assert [info.domestic for info in report.wallets] == [False]
+
+
+def test_missing_values_come_from_collected_prices(sqlite_database: Database, tmp_path: Path) -> None:
+    with sqlite_database.session() as session:
+        instrument = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
+        session.add(instrument)
+        session.flush()
+        session.add(Candle(instrument_id=instrument.id, source="test", timeframe="1h",
+                           ts=datetime(2024, 3, 1, 9, tzinfo=UTC), open=Decimal(50000), high=Decimal(50000),
+                           low=Decimal(50000), close=Decimal(50000), volume=Decimal(1)))  # fmt: skip
+        path = write_koinly(tmp_path / "k.csv", [
+            "2024-03-01 10:00,,,0.1,BTC,,,,,loan interest,,",  # no net worth: priced from candles
+            "2024-03-02 10:00,,,5,XYZ,,,,,mining,,",  # no price anywhere: a warning
+        ])  # fmt: skip
+        import_koinly_file(session, path, "nexo")
+    with sqlite_database.session() as session:
+        report = build_report(session, 2024)
+    assert report.summary()["current_income_eur"] == Decimal("5000.00")
+    assert [w.code.value for w in report.warnings] == ["value_missing"]
+
+
+def test_assumption_overrides_are_stored_and_listed(sqlite_database: Database) -> None:
+    with sqlite_database.session() as session:
+        save_assumption_overrides(session, {"fifo_2022": False, "transfer_fee_treatment": "drop_cost"})
+    with sqlite_database.session() as session:
+        assumptions = load_assumptions(session)
+        report = build_report(session, 2024)
+    assert assumptions.fifo_2022 is False
+    listed = {row["key"]: row["value"] for row in report.to_json()["assumptions"]}
+    assert listed["fifo_2022"] == "false"
+    assert listed["transfer_fee_treatment"] == "drop_cost"
+    assert "negative_balance_cost" in listed
+
+
+def test_paper_trades_are_left_out_by_default(sqlite_database: Database) -> None:
+    with sqlite_database.session() as session:
+        session.add(LedgerEntry(ts=datetime(2024, 2, 1, tzinfo=UTC), account="paper", kind=LedgerKind.SELL,
+                                origin=LedgerOrigin.PAPER, external_id="p1", sent_asset="BTC",
+                                sent_quantity=Decimal(1), received_asset="EUR", received_quantity=Decimal(100),
+                                asset_class="crypto"))  # fmt: skip
+    with sqlite_database.session() as session:
+        report = build_report(session, 2024)
+    assert report.rows == []
+    assert [w.code.value for w in report.warnings] == ["paper_excluded"]
+
+
+def test_demo_database_report_says_so_in_every_format(demo_database: Database, tmp_path: Path) -> None:
+    with demo_database.session() as session:
+        from core.tax.report import report_years
+
+        year = report_years(session)[0]
+        report = build_report(session, year)
+    assert report.demo
+    assert report.to_json()["warnings"][0]["code"] == "demo_data"
+    assert render_report(report, "csv").decode().startswith(f"# {DEMO_NOTICE}")
+    workbook = load_workbook(io.BytesIO(render_report(report, "xlsx")))
+    assert len(workbook.sheetnames) == 7
+    assert all(workbook[name]["A1"].value == DEMO_NOTICE for name in workbook.sheetnames)
+    pdf = tmp_path / "demo.pdf"
+    pdf.write_bytes(render_report(report, "pdf"))
+    text = _pdf_pages(pdf)
+    assert len(text) >= 2
+    assert all("DEMO DATA" in page for page in text)
+    assert "tax adviser" in text[0]
+
+
+def test_pdf_has_every_section(sqlite_database: Database, exchange_csv: Path, tmp_path: Path) -> None:
+    with sqlite_database.session() as session:
+        import_koinly_file(session, exchange_csv, "kraken")
+    with sqlite_database.session() as session:
+        report = build_report(session, 2023)
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render_report(report, "pdf"))
+    text = "\n".join(_pdf_pages(pdf))
+    for section in ("Summary", "Kennzahlen to type into the E 1kv", "Alt- / Neuvermögen", "KESt reconciliation",
+                    "Per-transaction detail", "Assumptions", "tax adviser"):  # fmt: skip
+        assert section in text
+    assert "DEMO DATA" not in text
+
+
+def _pdf_pages(path: Path) -> list[str]:
+    try:
+        output = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return [page for page in output.stdout.split("\f") if page.strip()]
