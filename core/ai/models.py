@@ -49,9 +49,7 @@ class RequestStatus(StrEnum):
 
 
 def _signal_column(nullable: bool = False) -> Any:
-    return mapped_column(
-        Enum(Signal, native_enum=False, length=8, values_callable=_enum_values), nullable=nullable
-    )
+    return mapped_column(Enum(Signal, native_enum=False, length=8, values_callable=_enum_values), nullable=nullable)
 
 
 class ConsensusRecord(Base):
