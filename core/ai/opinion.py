@@ -41,7 +41,7 @@ class OpinionAnswer(BaseModel):
 def opinion_from_json(text: str) -> Opinion:
     """Parse and validate an answer text into an :class:`Opinion` (raises ``InvalidAnswer``)."""
     if not text or not text.strip():
-        raise InvalidAnswer("empty content")
+        raise InvalidAnswer("invalid answer: empty content")
     cleaned = text.strip()
     if cleaned.startswith("```"):  # some models wrap JSON in a code fence despite JSON mode
         cleaned = cleaned.strip("`")
