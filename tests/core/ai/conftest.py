@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from sqlalchemy.orm import Session
+
 from core.ai.config import CallLimits
 from core.ai.context import ContextSnapshot, snapshot_from_frame
 from core.market.demo_source import demo_hourly_candles
+from core.market.models import AssetClass, Candle, Instrument
 
 
 def demo_frame(symbol: str = "BTC/EUR", end: datetime | None = None) -> pd.DataFrame:
@@ -33,3 +36,27 @@ def fast_limits() -> CallLimits:
     return CallLimits(
         timeout_seconds=0.5, max_attempts=3, retry_base_seconds=0.01, content_retries=1, deadline_seconds=5
     )
+
+
+def seed_market(session: Session, symbol: str = "BTC/EUR", *, end: datetime | None = None, days: int = 20) -> Instrument:
+    """Store a demo instrument with ``days`` of hourly demo candles ending at ``end``."""
+    from decimal import Decimal
+
+    from core.db.upsert import bulk_upsert
+    from core.market.demo_source import demo_spec
+
+    end = end or datetime(2025, 6, 1, tzinfo=UTC)
+    spec = demo_spec(symbol)
+    instrument = Instrument(symbol=symbol, base=spec.base, quote=spec.quote, asset_class=AssetClass(spec.asset_class),
+                            name=spec.name, default_source="demo", tracked=True, is_demo=True)  # fmt: skip
+    session.add(instrument)
+    session.flush()
+    frame = demo_hourly_candles(symbol, end - timedelta(days=days), end)
+    rows = [
+        {"instrument_id": instrument.id, "source": "demo", "timeframe": "1h", "ts": ts.to_pydatetime(),
+         "open": Decimal(str(o)), "high": Decimal(str(h)), "low": Decimal(str(lo)), "close": Decimal(str(c)),
+         "volume": Decimal(str(v))}
+        for ts, o, h, lo, c, v in frame[["ts", "open", "high", "low", "close", "volume"]].itertuples(index=False)
+    ]  # fmt: skip
+    bulk_upsert(session, Candle.__table__, rows, conflict_columns=["instrument_id", "source", "timeframe", "ts"])  # type: ignore[arg-type]
+    return instrument
