@@ -101,7 +101,7 @@ else:
                     },
                 },
             ),
-            layout=go.Layout(height=220, margin={"l": 20, "r": 20, "t": 40, "b": 10}),
+            layout=go.Layout(height=220, margin={"l": 40, "r": 40, "t": 40, "b": 10}),
         ),
         use_container_width=True,
         key="agreement_gauge",

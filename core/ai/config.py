@@ -104,7 +104,9 @@ class AISettings(KonsensSettingsBase):
     agreement_threshold: float = Field(default=0.6, ge=0, le=1)
     decision_threshold: float = Field(default=0.15, ge=0, le=1)
     prior_strength: float = Field(default=10.0, ge=0, description="Pseudo-observations of the reliability prior.")
-    prior_hit_rate: float = Field(default=0.5, gt=0, lt=1, description="Hit rate a new analyst is assumed to have.")
+    prior_hit_rate: float = Field(
+        default=0.35, gt=0, lt=1, description="Hit rate a new analyst is assumed to have (chance is about 1/3)."
+    )
     hold_band: float = Field(default=0.01, ge=0, description="|return| below this counts as 'flat' when scoring.")
     schedule_minutes: float = Field(default=60.0, gt=0, description="Minutes between scheduled consensus runs.")
     news_lookback_hours: float = Field(default=72.0, gt=0)
@@ -132,7 +134,7 @@ class ConsensusParameters:
     agreement_threshold: float = 0.6
     decision_threshold: float = 0.15
     prior_strength: float = 10.0
-    prior_hit_rate: float = 0.5
+    prior_hit_rate: float = 0.35
     analyst_weights: Mapping[str, float] = field(default_factory=dict)
 
     def weight_of(self, analyst: str) -> float:
