@@ -77,7 +77,11 @@ class _DemoRuleAnalyst:
         if change > 0.03:
             return Signal.BUY, min(0.9, 0.5 + abs(change) * 3), f"Demo analyst: 7-day change {change:+.1%}, riding it."
         if change < -0.03:
-            return Signal.SELL, min(0.9, 0.5 + abs(change) * 3), f"Demo analyst: 7-day change {change:+.1%}, avoiding it."
+            return (
+                Signal.SELL,
+                min(0.9, 0.5 + abs(change) * 3),
+                f"Demo analyst: 7-day change {change:+.1%}, avoiding it.",
+            )
         return Signal.HOLD, 0.45, f"Demo analyst: 7-day change {change:+.1%} is no trend."
 
     @staticmethod

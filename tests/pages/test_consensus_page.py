@@ -51,3 +51,15 @@ def test_analyse_now_writes_a_request_and_shows_progress(demo_database: Database
     assert len(requests) == 1
     assert requests[0].status is RequestStatus.PENDING and requests[0].requested_by == "demo"
     assert any("Analysis request #" in element.value and "pending" in element.value for element in at.info)
+
+
+def test_settings_tab_lists_analysts_and_why(demo_database: Database) -> None:
+    at = AppTest.from_file(str(PAGE.parent / "settings.py"), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "demo"
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["Analyst"]) == ["technical", "sentiment", "azure-openai", "deepseek", "ollama"]
+    assert list(table["Enabled"]) == [True, True, False, False, False]
+    assert table["Why"].iloc[3] == "not configured: missing KONSENS_DEEPSEEK_API_KEY"

@@ -38,7 +38,9 @@ def fast_limits() -> CallLimits:
     )
 
 
-def seed_market(session: Session, symbol: str = "BTC/EUR", *, end: datetime | None = None, days: int = 20) -> Instrument:
+def seed_market(
+    session: Session, symbol: str = "BTC/EUR", *, end: datetime | None = None, days: int = 20
+) -> Instrument:
     """Store a demo instrument with ``days`` of hourly demo candles ending at ``end``."""
     from decimal import Decimal
 

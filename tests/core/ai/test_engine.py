@@ -24,7 +24,9 @@ from tests.core.ai.fake_llm import FakeLLMServer, Reply, openai_completion
 PARAMETERS = ConsensusParameters(quorum=2, agreement_threshold=0.6, decision_threshold=0.15)
 
 
-def llm(name: str, server: FakeLLMServer, limits: CallLimits, budget: CallBudget | None = None) -> OpenAICompatibleAnalyst:
+def llm(
+    name: str, server: FakeLLMServer, limits: CallLimits, budget: CallBudget | None = None
+) -> OpenAICompatibleAnalyst:
     return OpenAICompatibleAnalyst(name, f"model-{name}", limits, base_url=server.url, api_key="k",
                                    provider=f"openai_compatible:{name}", budget=budget)  # fmt: skip
 
@@ -84,7 +86,9 @@ def test_unchanged_snapshot_is_answered_from_the_cache(snapshot: ContextSnapshot
 
 
 def test_failures_are_not_cached(snapshot: ContextSnapshot, fast_limits: CallLimits) -> None:
-    with FakeLLMServer([Reply(status=401, body={"error": {"message": "bad key"}}), Reply(body=openai_completion())]) as server:
+    with FakeLLMServer(
+        [Reply(status=401, body={"error": {"message": "bad key"}}), Reply(body=openai_completion())]
+    ) as server:
         engine = ConsensusEngine([llm("a", server, fast_limits)], PARAMETERS, cache=OpinionCache())
         assert not engine.run(snapshot).results[0].ok
         assert engine.run(snapshot).results[0].ok
@@ -139,8 +143,12 @@ def test_cache_survives_the_process_through_the_database(sqlite_database: Databa
     with FakeLLMServer([Reply(body=openai_completion())]) as server:
         analyse_instrument(sqlite_database, instrument_id, analysts=[llm("x", server, fast_limits)],
                            cache=OpinionCache(sqlite_database))  # fmt: skip
-        again = analyse_instrument(sqlite_database, instrument_id, analysts=[llm("x", server, fast_limits)],
-                                   cache=OpinionCache(sqlite_database))  # a fresh cache: only the table knows
+        again = analyse_instrument(
+            sqlite_database,
+            instrument_id,
+            analysts=[llm("x", server, fast_limits)],
+            cache=OpinionCache(sqlite_database),
+        )  # a fresh cache: only the table knows
         assert len(server.requests) == 1
     assert again.run.results[0].cached
 
