@@ -47,7 +47,7 @@ def make_analysts(servers: list[FakeLLMServer]) -> list[Analyst]:
             base_url=server.url + "/v1",
             api_key="bench",
             provider=f"openai_compatible:llm-{index + 1}",
-        )  # fmt: skip
+        )
         for index, (server, delay) in enumerate(zip(servers, DELAYS, strict=True))
     ]
     return [TechnicalAnalyst(), SentimentAnalyst(), *llms]

@@ -41,7 +41,7 @@ def render(database: Database) -> None:
         [
             {"Analyst": provider.name, "Kind": provider.kind.value, "Enabled": provider.enabled, "Why": provider.reason}
             for provider in config.providers
-        ],  # fmt: skip
+        ],
         hide_index=True,
         use_container_width=True,
     )
@@ -103,7 +103,7 @@ def render(database: Database) -> None:
                 step=0.1,
                 value=parameters.weight_of(provider.name),
                 key=f"ai_weight_{provider.name}",
-            )  # fmt: skip
+            )
             for index, provider in enumerate(config.providers)
         }
         disabled = st.multiselect(

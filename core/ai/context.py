@@ -128,7 +128,7 @@ def _round(value: Any, digits: int = 6) -> float | None:
         return None
     if number == 0:
         return 0.0
-    magnitude = int(math.floor(math.log10(abs(number))))
+    magnitude = math.floor(math.log10(abs(number)))
     return round(number, max(0, digits - 1 - magnitude))
 
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-
 from sqlalchemy.orm import Session
 
 from core.ai.config import CallLimits
