@@ -43,16 +43,29 @@ SQLITE_UPSERT = (
     f"ON CONFLICT (instrument_id, source, timeframe, ts) DO UPDATE SET {_UPDATE_SET} WHERE {_CHANGED_SQLITE}"
 )
 POSTGRES_STAGING = "konsens_candle_staging"
-POSTGRES_UPSERT = (
-    f"WITH upserted AS (INSERT INTO candles (instrument_id, source, timeframe, ts, {_VALUE_NAMES}) "
-    f"SELECT %(instrument_id)s, %(source)s, %(timeframe)s, ts, {_VALUE_NAMES} FROM {POSTGRES_STAGING} "
-    f"ON CONFLICT (instrument_id, source, timeframe, ts) DO UPDATE SET {_UPDATE_SET} "
-    f"WHERE ({', '.join('candles.' + name for name in VALUE_COLUMNS)}) IS DISTINCT FROM "
-    f"({', '.join('excluded.' + name for name in VALUE_COLUMNS)}) "
-    "RETURNING (xmax = 0) AS inserted) "
-    "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+_KEY_MATCH = (
+    "c.instrument_id = %(instrument_id)s AND c.source = %(source)s AND c.timeframe = %(timeframe)s "
+    "AND c.ts = s.ts AND c.ts >= %(first)s AND c.ts <= %(last)s"
 )
-
+_CAST = {name: f"s.{name}::numeric(38, 18)" for name in VALUE_COLUMNS}
+POSTGRES_UPDATE_CHANGED = (
+    f"UPDATE candles AS c SET {', '.join(f'{name} = {_CAST[name]}' for name in VALUE_COLUMNS)} "
+    f"FROM {POSTGRES_STAGING} AS s WHERE {_KEY_MATCH} "
+    f"AND ({', '.join('c.' + name for name in VALUE_COLUMNS)}) IS DISTINCT FROM ({', '.join(_CAST.values())})"
+)
+_INSERT_HEAD = (
+    f"INSERT INTO candles (instrument_id, source, timeframe, ts, {_VALUE_NAMES}) "
+    f"SELECT %(instrument_id)s, %(source)s, %(timeframe)s, s.ts, {', '.join(_CAST.values())} "
+    f"FROM {POSTGRES_STAGING} AS s "
+)
+POSTGRES_INSERT_NEW = _INSERT_HEAD + f"WHERE NOT EXISTS (SELECT 1 FROM candles AS c WHERE {_KEY_MATCH})"
+POSTGRES_INSERT_ON_CONFLICT = _INSERT_HEAD + "ON CONFLICT (instrument_id, source, timeframe, ts) DO NOTHING"
+_PG_EPOCH_OFFSET_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's binary timestamp epoch, in Unix microseconds
+_PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_PG_COPY_ROW = np.dtype(
+    [("fields", ">i2"), ("ts_length", ">i4"), ("ts", ">i8")]
+    + [item for name in VALUE_COLUMNS for item in ((f"{name}_length", ">i4"), (name, ">f8"))]
+)
 
 @dataclass(frozen=True)
 class StoreResult:
@@ -162,31 +175,65 @@ def _upsert_sqlite(connection: Any, frame: pd.DataFrame, instrument_id: int, sou
     return inserted, written - inserted
 
 
+def _postgres_copy_payload(frame: pd.DataFrame) -> bytes:
+    """Encode candles in PostgreSQL's binary COPY format (timestamptz + five float8), with numpy."""
+    rows = np.empty(len(frame), dtype=_PG_COPY_ROW)
+    rows["fields"] = 1 + len(VALUE_COLUMNS)
+    rows["ts_length"] = 8
+    micros = pd.to_datetime(frame["ts"], utc=True).to_numpy(dtype="datetime64[us]").astype("int64")
+    rows["ts"] = micros - _PG_EPOCH_OFFSET_US
+    for name in VALUE_COLUMNS:
+        rows[f"{name}_length"] = 8
+        rows[name] = frame[name].to_numpy(dtype=float)
+    return _PG_COPY_HEADER + rows.tobytes() + b"\xff\xff"
+
+
 def _upsert_postgresql(
     connection: Any, frame: pd.DataFrame, instrument_id: int, source: str, timeframe: str
 ) -> tuple[int, int]:
+    """COPY into a staging table, update the rows whose values changed, insert the new ones.
+
+    The insert is an anti-join (faster than ``ON CONFLICT`` for large batches) inside a savepoint;
+    if a concurrent writer inserted one of the keys meanwhile, it is redone with ``ON CONFLICT DO NOTHING``.
+    """
     raw = connection.connection.driver_connection
-    stamps = [stamp + "+00" for stamp in _timestamp_strings(frame, " ")]
-    columns = [stamps, *([repr(value) for value in values] for values in _value_lists(frame))]
-    buffer = io.StringIO("\n".join("\t".join(row) for row in zip(*columns, strict=True)) + "\n")
+    timestamps = pd.to_datetime(frame["ts"], utc=True)
+    parameters = {
+        "instrument_id": instrument_id,
+        "source": source,
+        "timeframe": timeframe,
+        "first": timestamps.min().to_pydatetime(),
+        "last": timestamps.max().to_pydatetime(),
+    }
+    payload = _postgres_copy_payload(frame)
     cursor = raw.cursor()
     try:
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {POSTGRES_STAGING} "
-            "(ts timestamptz, open numeric, high numeric, low numeric, close numeric, volume numeric) ON COMMIT DROP"
+            f"CREATE TEMP TABLE IF NOT EXISTS {POSTGRES_STAGING} (ts timestamptz, open float8, high float8, "
+            "low float8, close float8, volume float8) ON COMMIT DROP"
         )
         cursor.execute(f"TRUNCATE {POSTGRES_STAGING}")
-        copy_sql = f"COPY {POSTGRES_STAGING} (ts, {_VALUE_NAMES}) FROM STDIN"
+        copy_sql = f"COPY {POSTGRES_STAGING} (ts, {_VALUE_NAMES}) FROM STDIN WITH (FORMAT binary)"
         if hasattr(cursor, "copy_expert"):  # psycopg2
-            cursor.copy_expert(copy_sql, buffer)
+            cursor.copy_expert(copy_sql, io.BytesIO(payload))
         else:  # psycopg 3
             with cursor.copy(copy_sql) as copy:
-                copy.write(buffer.getvalue())
-        cursor.execute(
-            POSTGRES_UPSERT,
-            {"instrument_id": instrument_id, "source": source, "timeframe": timeframe},
-        )
-        inserted, updated = cursor.fetchone()
+                copy.write(payload)
+        if len(frame) > 5_000:
+            cursor.execute(f"ANALYZE {POSTGRES_STAGING}")
+        cursor.execute(POSTGRES_UPDATE_CHANGED, parameters)
+        updated = cursor.rowcount
+        cursor.execute("SAVEPOINT konsens_candle_insert")
+        try:
+            cursor.execute(POSTGRES_INSERT_NEW, parameters)
+            inserted = cursor.rowcount
+            cursor.execute("RELEASE SAVEPOINT konsens_candle_insert")
+        except Exception as error:
+            if getattr(error, "pgcode", None) != "23505" and "unique" not in str(error).lower():
+                raise
+            cursor.execute("ROLLBACK TO SAVEPOINT konsens_candle_insert")
+            cursor.execute(POSTGRES_INSERT_ON_CONFLICT, parameters)
+            inserted = cursor.rowcount
     finally:
         cursor.close()
     return int(inserted), int(updated)
