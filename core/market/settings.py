@@ -29,6 +29,12 @@ class MarketSettings(KonsensSettingsBase):
     market_coingecko_api_key: SecretStr | None = Field(
         default=None, description="CoinGecko demo API key (overrides the one stored in Settings)."
     )
+    market_coingecko_base_url: str | None = Field(
+        default=None, description="CoinGecko API base URL (default: the public API; e.g. a proxy or a test server)."
+    )
+    market_ccxt_api_url: str | None = Field(
+        default=None, description="Override of the ccxt exchange's REST base URL (a proxy or a test server)."
+    )
 
     @field_validator("market_timeframes")
     @classmethod

@@ -98,6 +98,11 @@ def open_market_data(
             secret=credentials.secret,
             timeout_seconds=timeout,
             retry_policy=policy,
+            exchange_options=(
+                {"urls": {"api": {"public": settings.market_ccxt_api_url, "private": settings.market_ccxt_api_url}}}
+                if settings.market_ccxt_api_url
+                else None
+            ),
         )
     if name == "coingecko":
         from core.market.sources.coingecko_source import CoinGeckoMarketData
@@ -105,7 +110,12 @@ def open_market_data(
         key = credentials.api_key
         if settings.market_coingecko_api_key is not None:
             key = settings.market_coingecko_api_key.get_secret_value()
-        return CoinGeckoMarketData(demo_api_key=key, timeout_seconds=timeout, retry_policy=policy)
+        return CoinGeckoMarketData(
+            demo_api_key=key,
+            api_base_url=settings.market_coingecko_base_url,
+            timeout_seconds=timeout,
+            retry_policy=policy,
+        )
     from core.market.sources.yahoo_source import YahooMarketData
 
     return YahooMarketData(timeout_seconds=timeout, retry_policy=policy)
