@@ -23,11 +23,11 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.db.engine import Database  # noqa: E402
-from core.db.migrate import upgrade_database  # noqa: E402
-from core.market.models import AssetClass, Candle, Instrument  # noqa: E402
-from core.market.store import upsert_candles  # noqa: E402
-from core.market.validation import validate_candles  # noqa: E402
+from core.db.engine import Database
+from core.db.migrate import upgrade_database
+from core.market.models import AssetClass, Candle, Instrument
+from core.market.store import upsert_candles
+from core.market.validation import validate_candles
 
 TARGETS = {"sqlite": 100_000, "postgresql": 200_000}
 DEFAULT_PG_URL = os.environ.get("KONSENS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -90,11 +90,16 @@ def bench_naive(database: Database, frame: pd.DataFrame) -> float:
         for record in records:
             session.add(
                 Candle(
-                    instrument_id=instrument_id, source="bench", timeframe="1m", ts=record["ts"].to_pydatetime(),
-                    open=Decimal(str(record["open"])), high=Decimal(str(record["high"])),
-                    low=Decimal(str(record["low"])), close=Decimal(str(record["close"])),
+                    instrument_id=instrument_id,
+                    source="bench",
+                    timeframe="1m",
+                    ts=record["ts"].to_pydatetime(),
+                    open=Decimal(str(record["open"])),
+                    high=Decimal(str(record["high"])),
+                    low=Decimal(str(record["low"])),
+                    close=Decimal(str(record["close"])),
                     volume=Decimal(str(record["volume"])),
-                )  # fmt: skip
+                )
             )
             session.flush()
     return len(records) / (time.perf_counter() - started)

@@ -48,7 +48,9 @@ def default_source_factory(settings: MarketSettings) -> SourceFactory:
 class MarketPass:
     """One pass over the tracked instruments; adapters are kept between passes (rate limits, sessions)."""
 
-    def __init__(self, settings: MarketSettings, source_factory: SourceFactory, clock: Callable[[], datetime] = utc_now):
+    def __init__(
+        self, settings: MarketSettings, source_factory: SourceFactory, clock: Callable[[], datetime] = utc_now
+    ):
         self.settings = settings
         self.clock = clock
         self.source_factory = source_factory

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from app.cli._common import clean_errors, echo_json, fail, import_group, open_database
 from core.market.collection import backfill, gap_reports
@@ -60,12 +61,18 @@ def _summary(result: StoreResult) -> str:
 def register(cli: typer.Typer) -> None:
     @import_group.command("candles")
     def import_candles(
-        file: Path = typer.Argument(..., help="CSV file: time column (timestamp/date/Date), open, high, low, close, volume."),
+        file: Path = typer.Argument(
+            ..., help="CSV file: time column (timestamp/date/Date), open, high, low, close, volume."
+        ),
         symbol: str = typer.Option(..., "--symbol", help="Instrument symbol, e.g. BTC/EUR or AAPL."),
-        timeframe: str = typer.Option(..., "--timeframe", help="Candle timeframe of the file: 1m 5m 15m 30m 1h 4h 1d 1w."),
+        timeframe: str = typer.Option(
+            ..., "--timeframe", help="Candle timeframe of the file: 1m 5m 15m 30m 1h 4h 1d 1w."
+        ),
         source: str = typer.Option(DEFAULT_IMPORT_SOURCE, "--source", help="Source name stored with the candles."),
         create: bool = typer.Option(False, "--create", help="Create the instrument if it is unknown (untracked)."),
-        asset_class: str | None = typer.Option(None, "--asset-class", help="With --create: crypto, stock, etf... (default: inferred)."),
+        asset_class: str | None = typer.Option(
+            None, "--asset-class", help="With --create: crypto, stock, etf... (default: inferred)."
+        ),
     ) -> None:
         """Import OHLCV candles from a CSV file (one transaction; a re-import stores nothing twice)."""
         with clean_errors(*EXPECTED_ERRORS):
@@ -89,7 +96,9 @@ def register(cli: typer.Typer) -> None:
         since: str = typer.Option(..., "--since", help="Start date (UTC), e.g. 2024-01-01."),
         until: str | None = typer.Option(None, "--until", help="End date (UTC, exclusive); default: now."),
         source: str | None = typer.Option(
-            None, "--source", help="ccxt:onetrading (or any ccxt:<exchange>), coingecko, yahoo or demo; default: the instrument's."
+            None,
+            "--source",
+            help="ccxt:onetrading (or any ccxt:<exchange>), coingecko, yahoo or demo; default: the instrument's.",
         ),
     ) -> None:
         """Fetch historical candles for an instrument from a source, with a progress bar."""
@@ -122,7 +131,9 @@ def register(cli: typer.Typer) -> None:
                     progress.update(task, total=max(total, 1.0), completed=min(done, total), stored=counted["stored"])
 
                 try:
-                    report = backfill(database, instrument, adapter, timeframe, since_time, until_time, progress=advance)
+                    report = backfill(
+                        database, instrument, adapter, timeframe, since_time, until_time, progress=advance
+                    )
                 finally:
                     adapter.close()
         if report.note:
@@ -143,17 +154,25 @@ def register(cli: typer.Typer) -> None:
         if as_json:
             echo_json(
                 [
-                    {"symbol": r.symbol, "source": r.source, "timeframe": r.timeframe, "candles": r.candles,
-                     "missing": r.missing, "gaps": [[g.first_missing, g.last_missing, g.missing] for g in r.gaps]}
+                    {
+                        "symbol": r.symbol,
+                        "source": r.source,
+                        "timeframe": r.timeframe,
+                        "candles": r.candles,
+                        "missing": r.missing,
+                        "gaps": [[g.first_missing, g.last_missing, g.missing] for g in r.gaps],
+                    }
                     for r in reports
-                ]  # fmt: skip
+                ]
             )
             return
         table = Table("symbol", "source", "timeframe", "candles", "missing", "largest gap")
         for report in reports:
             largest = max(report.gaps, key=lambda gap: gap.missing, default=None)
             described = f"{largest.missing} from {largest.first_missing:%Y-%m-%d %H:%M}" if largest else "-"
-            table.add_row(report.symbol, report.source, report.timeframe, str(report.candles), str(report.missing), described)
+            table.add_row(
+                report.symbol, report.source, report.timeframe, str(report.candles), str(report.missing), described
+            )
         Console().print(table)
 
     @instruments_app.command("list")
@@ -164,7 +183,9 @@ def register(cli: typer.Typer) -> None:
         if as_json:
             echo_json([row.__dict__ for row in rows])
             return
-        table = Table("symbol", "class", "tracked", "default source", "exchange symbol", "coingecko id", "yahoo", "demo")
+        table = Table(
+            "symbol", "class", "tracked", "default source", "exchange symbol", "coingecko id", "yahoo", "demo"
+        )
         for row in rows:
             table.add_row(row.symbol, row.asset_class, "yes" if row.tracked else "no", row.default_source,
                           row.exchange_symbol or "", row.coingecko_id or "", row.yahoo_symbol or "",
@@ -180,14 +201,16 @@ def register(cli: typer.Typer) -> None:
         exchange_symbol: str | None = typer.Option(None, "--exchange-symbol", help="Symbol at the ccxt exchange."),
         coingecko_id: str | None = typer.Option(None, "--coingecko-id", help="e.g. bitcoin."),
         yahoo_symbol: str | None = typer.Option(None, "--yahoo-symbol", help="e.g. AAPL or SAP.DE."),
-        source: str | None = typer.Option(None, "--source", help="Default source: ccxt:<exchange>, coingecko, yahoo, demo."),
+        source: str | None = typer.Option(
+            None, "--source", help="Default source: ccxt:<exchange>, coingecko, yahoo, demo."
+        ),
         untracked: bool = typer.Option(False, "--untracked", help="Add without tracking it."),
     ) -> None:
         """Add an instrument (tracked: the market worker collects it)."""
         with clean_errors(*EXPECTED_ERRORS):
             database = open_database()
 
-            def work(session):  # type: ignore[no-untyped-def]
+            def work(session: Session) -> tuple[str, str]:
                 instrument = add_instrument(
                     session, symbol, asset_class=_asset_class(asset_class), quote=quote, name=name,
                     exchange_symbol=exchange_symbol, coingecko_id=coingecko_id, yahoo_symbol=yahoo_symbol,
@@ -213,16 +236,24 @@ def register(cli: typer.Typer) -> None:
             database = open_database()
             database.run(
                 lambda session: update_instrument(
-                    session, symbol, default_source=source, exchange_symbol=exchange_symbol,
-                    coingecko_id=coingecko_id, yahoo_symbol=yahoo_symbol, name=name, tracked=track,
-                )  # fmt: skip
+                    session,
+                    symbol,
+                    default_source=source,
+                    exchange_symbol=exchange_symbol,
+                    coingecko_id=coingecko_id,
+                    yahoo_symbol=yahoo_symbol,
+                    name=name,
+                    tracked=track,
+                )
             )
         typer.echo(f"Updated {symbol.upper()}.")
 
     @instruments_app.command("remove")
     def remove_command(
         symbol: str = typer.Argument(...),
-        delete: bool = typer.Option(False, "--delete", help="Delete it with its candles and quotes (default: only untrack)."),
+        delete: bool = typer.Option(
+            False, "--delete", help="Delete it with its candles and quotes (default: only untrack)."
+        ),
     ) -> None:
         """Stop tracking an instrument (its data stays), or delete it with --delete."""
         with clean_errors(*EXPECTED_ERRORS):

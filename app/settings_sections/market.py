@@ -36,9 +36,19 @@ def render(database: Database) -> None:
     if rows:
         st.dataframe(
             pd.DataFrame(
-                [{"Symbol": row.symbol, "Class": row.asset_class, "Tracked": row.tracked, "Source": row.default_source,
-                  "Exchange symbol": row.exchange_symbol, "CoinGecko id": row.coingecko_id, "Yahoo": row.yahoo_symbol,
-                  "Demo": row.is_demo} for row in rows]  # fmt: skip
+                [
+                    {
+                        "Symbol": row.symbol,
+                        "Class": row.asset_class,
+                        "Tracked": row.tracked,
+                        "Source": row.default_source,
+                        "Exchange symbol": row.exchange_symbol or "",
+                        "CoinGecko id": row.coingecko_id or "",
+                        "Yahoo": row.yahoo_symbol or "",
+                        "Demo": row.is_demo,
+                    }
+                    for row in rows
+                ]
             ),
             hide_index=True,
             use_container_width=True,
@@ -59,8 +69,8 @@ def _add_form(database: Database) -> None:
         asset_class = right.selectbox(
             "Asset class", ["(infer)", *[member.value for member in AssetClass]], key="market_add_class"
         )
-        source = left.text_input("Data source", placeholder=f"default: ccxt for crypto, yahoo otherwise ({SOURCE_HINT})",
-                                 key="market_add_source")  # fmt: skip
+        source = left.text_input("Data source", placeholder="default: ccxt:onetrading for crypto, else yahoo",
+                                 help=SOURCE_HINT, key="market_add_source")  # fmt: skip
         coingecko_id = right.text_input("CoinGecko id", placeholder="bitcoin", key="market_add_coingecko")
         yahoo_symbol = left.text_input("Yahoo symbol", placeholder="SAP.DE", key="market_add_yahoo")
         exchange_symbol = right.text_input("Exchange symbol (ccxt)", placeholder="BTC/EUR", key="market_add_exchange")
@@ -71,11 +81,17 @@ def _add_form(database: Database) -> None:
             return
         try:
             added = database.run(
-                lambda session: add_instrument(
-                    session, symbol, asset_class=None if asset_class == "(infer)" else asset_class,
-                    default_source=_optional(source), coingecko_id=_optional(coingecko_id),
-                    yahoo_symbol=_optional(yahoo_symbol), exchange_symbol=_optional(exchange_symbol),
-                ).symbol  # fmt: skip
+                lambda session: (
+                    add_instrument(
+                        session,
+                        symbol,
+                        asset_class=None if asset_class == "(infer)" else asset_class,
+                        default_source=_optional(source),
+                        coingecko_id=_optional(coingecko_id),
+                        yahoo_symbol=_optional(yahoo_symbol),
+                        exchange_symbol=_optional(exchange_symbol),
+                    ).symbol
+                )
             )
         except _ERRORS as error:
             st.error(str(error))
@@ -102,9 +118,13 @@ def _change_form(database: Database, symbols: list[str], rows: dict[str, object]
         try:
             database.run(
                 lambda session: update_instrument(
-                    session, symbol, default_source=source, tracked=tracked, coingecko_id=coingecko_id,
+                    session,
+                    symbol,
+                    default_source=source,
+                    tracked=tracked,
+                    coingecko_id=coingecko_id,
                     yahoo_symbol=yahoo_symbol,
-                )  # fmt: skip
+                )
             )
         except _ERRORS as error:
             st.error(str(error))
@@ -125,6 +145,13 @@ def _credentials(database: Database) -> None:
     st.caption("Stored encrypted; shown masked only. Keys are optional: public market data needs none.")
     exchange = MarketSettings().market_default_exchange
     masked = database.run(lambda session: masked_credentials(session, exchange))
+
+    def save(name: str, entered: str) -> None:
+        database.run(lambda session: save_credential(session, exchange, name, entered))
+
+    def delete(name: str) -> None:
+        database.run(lambda session: delete_credential(session, exchange, name))
+
     for field in credential_fields(exchange):
         left, middle, right = st.columns([3, 2, 1])
         value = left.text_input(field.label, type="password", key=f"secret_input_{field.name}",
@@ -132,11 +159,11 @@ def _credentials(database: Database) -> None:
         middle.write("")
         if middle.button("Save", key=f"secret_save_{field.name}"):
             try:
-                database.run(lambda session, name=field.name: save_credential(session, exchange, name, value))
+                save(field.name, value)
             except ValueError as error:
                 st.error(str(error))
             else:
                 st.success(f"{field.label} saved.")
         if masked[field.name] and right.button("Delete", key=f"secret_delete_{field.name}"):
-            database.run(lambda session, name=field.name: delete_credential(session, exchange, name))
+            delete(field.name)
             st.success(f"{field.label} deleted.")

@@ -80,7 +80,7 @@ def backfill(
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
 ) -> CollectionReport:
-    """Fetch and store candles of ``instrument`` from ``since`` up to ``until`` (default: now, incl. the forming one)."""
+    """Fetch and store candles of ``instrument`` from ``since`` to ``until`` (default: now, incl. the forming one)."""
     if timeframe not in source.capabilities.timeframes:
         supported = ", ".join(sorted(source.capabilities.timeframes))
         raise UnsupportedTimeframeError(f"{source.name} has no {timeframe} candles (supported: {supported})")

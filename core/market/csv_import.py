@@ -110,7 +110,9 @@ def _parse_times(path: Path, column: pd.Series, header: str) -> pd.Series:
     text = column.astype(str).str.strip()
     empty = text == ""
     if empty.any():
-        raise CsvFormatError(f"{path.name}, line {_line_of(int(np.flatnonzero(empty.to_numpy())[0]))}, column {header!r}: empty time")
+        raise CsvFormatError(
+            f"{path.name}, line {_line_of(int(np.flatnonzero(empty.to_numpy())[0]))}, column {header!r}: empty time"
+        )
     if text.str.fullmatch(r"\d{9,13}").all():
         numbers = text.astype("int64")
         unit = "ms" if numbers.max() > 10**11 else "s"

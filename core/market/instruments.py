@@ -17,7 +17,15 @@ class InstrumentError(ValueError):
     """An instrument cannot be added, changed or found."""
 
 
-EDITABLE_FIELDS = ("name", "exchange_symbol", "coingecko_id", "yahoo_symbol", "default_source", "tracked", "asset_class")
+EDITABLE_FIELDS = (
+    "name",
+    "exchange_symbol",
+    "coingecko_id",
+    "yahoo_symbol",
+    "default_source",
+    "tracked",
+    "asset_class",
+)
 
 
 def infer_asset_class(symbol: str) -> AssetClass:
@@ -29,7 +37,9 @@ def split_symbol(symbol: str, default_quote: str = "EUR") -> tuple[str, str]:
     """Return ``(base, quote)`` of ``BTC/EUR``; a ticker without a quote gets ``default_quote``."""
     base, _, quote = symbol.upper().partition("/")
     if not base or (quote == "" and "/" in symbol):
-        raise InstrumentError(f"cannot read the symbol {symbol!r}: use BASE/QUOTE (e.g. BTC/EUR) or a ticker (e.g. AAPL)")
+        raise InstrumentError(
+            f"cannot read the symbol {symbol!r}: use BASE/QUOTE (e.g. BTC/EUR) or a ticker (e.g. AAPL)"
+        )
     return base, quote or default_quote
 
 

@@ -67,6 +67,7 @@ _PG_COPY_ROW = np.dtype(
     + [item for name in VALUE_COLUMNS for item in ((f"{name}_length", ">i4"), (name, ">f8"))]
 )
 
+
 @dataclass(frozen=True)
 class StoreResult:
     """What one store call did."""
@@ -150,7 +151,9 @@ def _value_lists(frame: pd.DataFrame) -> list[list[float]]:
     return [frame[name].to_numpy(dtype=float).tolist() for name in VALUE_COLUMNS]
 
 
-def _upsert_sqlite(connection: Any, frame: pd.DataFrame, instrument_id: int, source: str, timeframe: str) -> tuple[int, int]:
+def _upsert_sqlite(
+    connection: Any, frame: pd.DataFrame, instrument_id: int, source: str, timeframe: str
+) -> tuple[int, int]:
     raw = connection.connection.driver_connection
     stamps = _timestamp_strings(frame, " ")  # == SQLITE_DATETIME_FORMAT, as SQLAlchemy writes it
     count_sql = (
@@ -288,7 +291,9 @@ def quarantine_candles(
         existing.add((key, reason))
         payload = {name: _json_number(record.get(name)) for name in VALUE_COLUMNS}
         payload.update({"ts": stamp, "timeframe": timeframe, "instrument_id": instrument_id, "label": record_label})
-        rows.append({"kind": QUARANTINE_KIND, "source": source, "reason": reason, "record_key": key, "payload": payload})
+        rows.append(
+            {"kind": QUARANTINE_KIND, "source": source, "reason": reason, "record_key": key, "payload": payload}
+        )
     if rows:
         session.execute(insert(QuarantinedRecord), rows)
         logger.warning("Quarantined %d %s candle(s) of %s from %s", len(rows), timeframe, record_label, source)
@@ -312,8 +317,16 @@ def store_quote(session: Session, *, instrument_id: int, source: str, quote: Quo
     bulk_upsert(
         session,
         Quote.__table__,  # type: ignore[arg-type]
-        [{"instrument_id": instrument_id, "source": source, "ts": quote.ts, "last": quote.last,
-          "bid": quote.bid, "ask": quote.ask}],  # fmt: skip
+        [
+            {
+                "instrument_id": instrument_id,
+                "source": source,
+                "ts": quote.ts,
+                "last": quote.last,
+                "bid": quote.bid,
+                "ask": quote.ask,
+            }
+        ],
         conflict_columns=["instrument_id", "source", "ts"],
     )
     return not exists

@@ -63,7 +63,9 @@ def test_real_files_import_once_and_reimport_stores_nothing_twice(
 
 
 def test_imported_orcl_prices_are_the_raw_prices_not_adjusted(configured_sqlite: Database) -> None:
-    code, _ = invoke("import", "candles", str(DATA / "ORCL_1d.csv"), "--symbol", "ORCL", "--timeframe", "1d", "--create")
+    code, _ = invoke(
+        "import", "candles", str(DATA / "ORCL_1d.csv"), "--symbol", "ORCL", "--timeframe", "1d", "--create"
+    )
     assert code == 0
     with configured_sqlite.session() as session:
         first = session.scalar(select(Candle).order_by(Candle.ts).limit(1))
@@ -73,14 +75,17 @@ def test_imported_orcl_prices_are_the_raw_prices_not_adjusted(configured_sqlite:
 
 
 MALFORMED = [
-    ("missing_column.csv", "timestamp,open,high,low,volume\n2024-01-01T00:00:00Z,1,2,0.5,10\n", "missing column(s) close"),
+    ("missing_column.csv", "timestamp,open,high,low,volume\n2024-01-01T00:00:00Z,1,2,0.5,10\n",
+     "missing column(s) close"),
     ("bad_number.csv", "Date,Open,High,Low,Close,Volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,abc,1.5,10\n",
      "line 3, column 'Low': 'abc' is not a number"),
-    ("bad_time.csv", "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n2024-13-45,1,2,0.5,1.5,10\n",
+    ("bad_time.csv",
+     "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n2024-13-45,1,2,0.5,1.5,10\n",
      "line 3, column 'timestamp': cannot read '2024-13-45' as a time"),
     ("ragged.csv", "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,0.5,1.5,10,99\n",
      "line 3"),
-    ("empty_value.csv", "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,,10\n", "line 2, column 'close': empty value"),
+    ("empty_value.csv", "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,,10\n",
+     "line 2, column 'close': empty value"),
     ("no_time.csv", "when,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n", "no time column"),
     ("header_only.csv", "date,open,high,low,close,volume\n", "no data rows"),
     ("empty.csv", "", "empty"),
@@ -119,8 +124,13 @@ def test_invalid_rows_are_quarantined_and_the_rest_imported(configured_sqlite: D
     with configured_sqlite.session() as session:
         reasons = sorted(session.scalars(select(QuarantinedRecord.reason)))
     assert reasons == sorted(
-        ["high below low", "timestamp not on the 1h grid", "missing or non-finite value", "negative volume",
-         "duplicate timestamp"]  # fmt: skip
+        [
+            "high below low",
+            "timestamp not on the 1h grid",
+            "missing or non-finite value",
+            "negative volume",
+            "duplicate timestamp",
+        ]
     )
     code, output = invoke("import", "candles", str(path), "--symbol", "BTC/EUR", "--timeframe", "1h")
     assert code == 0
@@ -182,7 +192,8 @@ def one_trading_candles(request: Request) -> Response:
         price = 50_000 + (moment.timestamp() // 3600) % 100
         candles.append({"instrument_code": "BTC_EUR", "granularity": {"unit": "HOURS", "period": 1},
                         "open": str(price), "high": str(price + 5), "low": str(price - 5), "close": str(price + 1),
-                        "total_amount": "1.5", "volume": "75000", "time": closing.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                        "total_amount": "1.5", "volume": "75000",
+                        "time": closing.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
                         "last_sequence": 1})  # fmt: skip
         moment += timedelta(hours=1)
     return Response(json.dumps({"candlesticks": candles}), content_type="application/json")
@@ -191,10 +202,22 @@ def one_trading_candles(request: Request) -> Response:
 def test_backfill_pages_through_the_exchange_limit(
     configured_sqlite: Database, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    httpserver.expect_request("/fast/v1/currencies").respond_with_json([{"code": "BTC", "precision": 8}, {"code": "EUR", "precision": 2}])  # fmt: skip
+    httpserver.expect_request("/fast/v1/currencies").respond_with_json(
+        [{"code": "BTC", "precision": 8}, {"code": "EUR", "precision": 2}]
+    )
     httpserver.expect_request("/fast/v1/instruments").respond_with_json(
-        [{"base": {"code": "BTC", "precision": 5}, "quote": {"code": "EUR", "precision": 2}, "amount_precision": 5,
-          "market_precision": 2, "min_size": "10.0", "id": "BTC_EUR", "type": "SPOT", "state": "ACTIVE"}]  # fmt: skip
+        [
+            {
+                "base": {"code": "BTC", "precision": 5},
+                "quote": {"code": "EUR", "precision": 2},
+                "amount_precision": 5,
+                "market_precision": 2,
+                "min_size": "10.0",
+                "id": "BTC_EUR",
+                "type": "SPOT",
+                "state": "ACTIVE",
+            }
+        ]
     )
     httpserver.expect_request("/fast/v1/candlesticks/BTC_EUR").respond_with_handler(one_trading_candles)
     monkeypatch.setenv("KONSENS_MARKET_CCXT_API_URL", httpserver.url_for("/fast").rstrip("/"))
@@ -241,8 +264,16 @@ def test_backfill_from_demo_and_its_errors(configured_sqlite: Database, monkeypa
 
 
 def test_gaps_report_the_missing_ada_candles(configured_sqlite: Database) -> None:
-    assert invoke("import", "candles", str(DATA / "ADA_BTC_5m.csv"), "--symbol", "ADA/BTC", "--timeframe", "5m", "--create")[0] == 0
-    assert invoke("import", "candles", str(DATA / "SPY_1d.csv"), "--symbol", "SPY", "--timeframe", "1d", "--create")[0] == 0
+    assert (
+        invoke(
+            "import", "candles", str(DATA / "ADA_BTC_5m.csv"), "--symbol", "ADA/BTC", "--timeframe", "5m", "--create"
+        )[0]
+        == 0
+    )
+    assert (
+        invoke("import", "candles", str(DATA / "SPY_1d.csv"), "--symbol", "SPY", "--timeframe", "1d", "--create")[0]
+        == 0
+    )
     code, output = invoke("gaps", "--json")
     assert code == 0, output
     reports = {report["symbol"]: report for report in json.loads(output)}

@@ -106,7 +106,9 @@ class InstrumentRef:
             symbol=instrument.symbol,
             base=instrument.base,
             quote=instrument.quote,
-            asset_class=str(instrument.asset_class.value if hasattr(instrument.asset_class, "value") else instrument.asset_class),
+            asset_class=str(
+                instrument.asset_class.value if hasattr(instrument.asset_class, "value") else instrument.asset_class
+            ),
             exchange_symbol=instrument.exchange_symbol,
             coingecko_id=instrument.coingecko_id,
             yahoo_symbol=instrument.yahoo_symbol,
@@ -231,7 +233,7 @@ def candles_from_rows(rows: Iterable[Sequence[object]], *, unit: str = "ms") -> 
     if array.ndim != 2 or array.shape[1] != 6:
         raise SourceResponseError("candle rows do not have six fields (time, open, high, low, close, volume)")
     frame = pd.DataFrame(array[:, 1:], columns=CANDLE_COLUMNS[1:])
-    frame.insert(0, "ts", pd.to_datetime(array[:, 0].astype("int64"), unit=unit, utc=True))  # type: ignore[call-overload]
+    frame.insert(0, "ts", pd.to_datetime(array[:, 0].astype("int64"), unit=unit, utc=True))
     return frame
 
 

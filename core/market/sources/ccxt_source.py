@@ -118,7 +118,10 @@ class CcxtMarketData:
             supported = ", ".join(sorted(self.capabilities.timeframes))
             raise UnsupportedTimeframeError(f"{self.name} has no {timeframe} candles (supported: {supported})")
         symbol = self._market_symbol(instrument)
-        count = max(1, min(self.capabilities.candle_limit, -(-int((end - start).total_seconds()) // timeframe_seconds(timeframe))))
+        count = max(
+            1,
+            min(self.capabilities.candle_limit, -(-int((end - start).total_seconds()) // timeframe_seconds(timeframe))),
+        )
         rows = self._call(
             f"{self.name} candles {symbol} {timeframe}",
             lambda: self.exchange.fetch_ohlcv(symbol, timeframe, since=utc_to_ms(start), limit=count),

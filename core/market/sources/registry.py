@@ -83,7 +83,9 @@ def open_market_data(
     settings = settings or MarketSettings()
     name = normalise_source_name(source_name, settings)
     credentials = credentials or SourceCredentials()
-    policy = RetryPolicy(attempts=settings.market_retry_attempts, initial_wait_seconds=settings.market_retry_wait_seconds)
+    policy = RetryPolicy(
+        attempts=settings.market_retry_attempts, initial_wait_seconds=settings.market_retry_wait_seconds
+    )
     timeout = settings.market_request_timeout_seconds
     if name == "demo":
         from core.market.sources.demo import DemoMarketData

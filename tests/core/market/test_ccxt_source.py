@@ -96,10 +96,22 @@ def test_fetch_candles_parses_one_trading_candlesticks(httpserver: HTTPServer) -
 def test_fetch_quote_reads_the_market_ticker(httpserver: HTTPServer) -> None:
     serve_markets(httpserver)
     httpserver.expect_request("/fast/v1/market-ticker/BTC_EUR").respond_with_json(
-        {"instrument_code": "BTC_EUR", "sequence": 602562, "time": "2024-07-10T06:27:34.951Z", "state": "ACTIVE",
-         "is_frozen": 0, "quote_volume": "1695555.1783768", "base_volume": "205.67436", "last_price": "8143.91",
-         "best_bid": "8143.71", "best_ask": "8156.9", "price_change": "-147.47", "price_change_percentage": "-1.78",
-         "high": "8337.45", "low": "8110.0"}  # fmt: skip
+        {
+            "instrument_code": "BTC_EUR",
+            "sequence": 602562,
+            "time": "2024-07-10T06:27:34.951Z",
+            "state": "ACTIVE",
+            "is_frozen": 0,
+            "quote_volume": "1695555.1783768",
+            "base_volume": "205.67436",
+            "last_price": "8143.91",
+            "best_bid": "8143.71",
+            "best_ask": "8156.9",
+            "price_change": "-147.47",
+            "price_change_percentage": "-1.78",
+            "high": "8337.45",
+            "low": "8110.0",
+        }
     )
     quote = make_source(httpserver).fetch_quote(BTC)
     assert str(quote.last) == "8143.91"
@@ -112,7 +124,9 @@ def test_rate_limit_answer_is_retried_then_succeeds(httpserver: HTTPServer) -> N
     serve_markets(httpserver)
     answers = [
         Response(json.dumps({"error": "RATELIMIT"}), status=429, content_type="application/json"),
-        Response(json.dumps({"candlesticks": [candlestick(10, "1", "2", "0.5", "1.5")]}), content_type="application/json"),
+        Response(
+            json.dumps({"candlesticks": [candlestick(10, "1", "2", "0.5", "1.5")]}), content_type="application/json"
+        ),
     ]
     httpserver.expect_request("/fast/v1/candlesticks/BTC_EUR").respond_with_handler(lambda _request: answers.pop(0))
     frame = make_source(httpserver).fetch_candles(

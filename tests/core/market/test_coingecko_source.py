@@ -75,9 +75,13 @@ def test_daily_candles_take_the_24h_volume_at_the_day_end(httpserver: HTTPServer
 
 
 def test_four_hour_candles_come_from_the_ohlc_endpoint_stamped_at_close(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/api/v3/coins/bitcoin/ohlc", query_string={"vs_currency": "eur", "days": "30"}).respond_with_json(
-        [[ms(DAY + timedelta(hours=4)), 61000.1, 61500.0, 60900.0, 61200.5],
-         [ms(DAY + timedelta(hours=8)), 61200.5, 61300.0, 61000.0, 61100.0]]  # fmt: skip
+    httpserver.expect_request(
+        "/api/v3/coins/bitcoin/ohlc", query_string={"vs_currency": "eur", "days": "30"}
+    ).respond_with_json(
+        [
+            [ms(DAY + timedelta(hours=4)), 61000.1, 61500.0, 60900.0, 61200.5],
+            [ms(DAY + timedelta(hours=8)), 61200.5, 61300.0, 61000.0, 61100.0],
+        ]
     )
     frame = make_source(httpserver).fetch_candles(BTC, "4h", DAY, DAY + timedelta(days=1))
     assert list(frame["ts"]) == [DAY, DAY + timedelta(hours=4)]
@@ -127,7 +131,9 @@ def test_garbage_json_and_unknown_coin(httpserver: HTTPServer) -> None:
     with pytest.raises(SourceResponseError):
         source.fetch_candles(BTC, "4h", DAY, DAY + timedelta(days=1))
     with pytest.raises(UnknownSymbolError):
-        source.fetch_candles(InstrumentRef("NO/EUR", "NO", "EUR", coingecko_id="nocoin"), "4h", DAY, DAY + timedelta(days=1))
+        source.fetch_candles(
+            InstrumentRef("NO/EUR", "NO", "EUR", coingecko_id="nocoin"), "4h", DAY, DAY + timedelta(days=1)
+        )
     with pytest.raises(UnknownSymbolError, match="no CoinGecko id"):
         source.fetch_quote(InstrumentRef("X/EUR", "X", "EUR"))
     with pytest.raises(UnsupportedTimeframeError):

@@ -69,7 +69,9 @@ def test_backfill_and_gap_detection_over_the_demo_source(
         sol = session.query(Instrument).filter_by(symbol="SOL/EUR").one()
         aapl = session.query(Instrument).filter_by(symbol="AAPL").one()
     progress: list[datetime] = []
-    report = backfill(database, sol, source, "1h", now - timedelta(days=100), progress=lambda at, _e, _p: progress.append(at), now=now)
+    report = backfill(
+        database, sol, source, "1h", now - timedelta(days=100), progress=lambda at, _e, _p: progress.append(at), now=now
+    )
     assert report.requests == 2  # 2400 hours in pages of 2160
     assert report.result.inserted == 100 * 24
     assert progress[-1] == floor_to_grid(now, "1h") + timedelta(hours=1)

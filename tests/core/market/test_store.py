@@ -73,6 +73,7 @@ def test_bad_rows_go_to_quarantine_once_and_the_rest_is_stored(
         records = session.scalars(select(QuarantinedRecord).order_by(QuarantinedRecord.record_key)).all()
         assert [record.reason for record in records] == ["high below low", "missing or non-finite value"]
         assert records[0].record_key == "BTC/EUR|1h|2024-01-01T03:00:00+00:00"
+        assert records[1].payload is not None
         assert records[1].payload["close"] == "nan"
         assert records[0].source == "ccxt:onetrading"
 

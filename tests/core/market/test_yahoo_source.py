@@ -111,9 +111,17 @@ def test_hourly_candles_are_built_from_fifteen_minute_bars_on_the_utc_hour(https
     start = int(datetime(2024, 5, 31, 13, 30, tzinfo=UTC).timestamp())
     stamps = [start + 900 * index for index in range(4)]  # 13:30, 13:45, 14:00, 14:15
     httpserver.expect_request("/v8/finance/chart/AAPL").respond_with_json(
-        chart(stamps, {"open": [10.0, 11.0, 12.0, 13.0], "high": [10.5, 11.5, 12.5, 13.5],
-                       "low": [9.5, 10.5, 11.5, 12.5], "close": [11.0, 12.0, 13.0, 14.0],
-                       "volume": [100, 200, 300, 400]}, "15m")  # fmt: skip
+        chart(
+            stamps,
+            {
+                "open": [10.0, 11.0, 12.0, 13.0],
+                "high": [10.5, 11.5, 12.5, 13.5],
+                "low": [9.5, 10.5, 11.5, 12.5],
+                "close": [11.0, 12.0, 13.0, 14.0],
+                "volume": [100, 200, 300, 400],
+            },
+            "15m",
+        )
     )
     frame = make_source(httpserver).fetch_candles(
         AAPL, "1h", datetime(2024, 5, 31, 13, tzinfo=UTC), datetime(2024, 5, 31, 15, tzinfo=UTC)
@@ -144,11 +152,14 @@ def test_rate_limited_then_success(httpserver: HTTPServer) -> None:
 def test_unauthorised_unknown_server_error_and_garbage(httpserver: HTTPServer) -> None:
     serve_cookie_and_crumb(httpserver)
     unauthorised = {"finance": {"result": None, "error": {"code": "Unauthorized", "description": "Invalid Crumb"}}}
-    not_found = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"}}}  # fmt: skip
+    missing = {"code": "Not Found", "description": "No data found, symbol may be delisted"}
+    not_found = {"chart": {"result": None, "error": missing}}
     httpserver.expect_request("/v8/finance/chart/LOCKED").respond_with_json(unauthorised, status=401)
     httpserver.expect_request("/v8/finance/chart/GONE").respond_with_json(not_found, status=404)
     httpserver.expect_request("/v8/finance/chart/DOWN").respond_with_data("<html>bad gateway</html>", status=502)
-    httpserver.expect_request("/v8/finance/chart/JUNK").respond_with_data("{\"chart\": [", content_type="application/json")
+    httpserver.expect_request("/v8/finance/chart/JUNK").respond_with_data(
+        '{"chart": [', content_type="application/json"
+    )
     source = make_source(httpserver)
 
     def ref(symbol: str) -> InstrumentRef:
