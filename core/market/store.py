@@ -59,7 +59,22 @@ _INSERT_HEAD = (
     f"FROM {POSTGRES_STAGING} AS s "
 )
 POSTGRES_INSERT_NEW = _INSERT_HEAD + f"WHERE NOT EXISTS (SELECT 1 FROM candles AS c WHERE {_KEY_MATCH})"
+POSTGRES_INSERT_ALL = _INSERT_HEAD
+POSTGRES_ANY_IN_RANGE = (
+    "SELECT EXISTS (SELECT 1 FROM candles AS c WHERE c.instrument_id = %(instrument_id)s AND c.source = %(source)s "
+    "AND c.timeframe = %(timeframe)s AND c.ts >= %(first)s AND c.ts <= %(last)s)"
+)
 POSTGRES_INSERT_ON_CONFLICT = _INSERT_HEAD + "ON CONFLICT (instrument_id, source, timeframe, ts) DO NOTHING"
+# From this batch size on, the instrument foreign key is checked once for the whole batch (the
+# instrument row locked FOR KEY SHARE, as each per-row check would) and the per-row RI triggers are
+# skipped with session_replication_role = replica -- only when that is allowed (superuser), no
+# other triggers exist on candles and TimescaleDB is absent. Otherwise the normal per-row checks run.
+BATCH_FOREIGN_KEY_CHECK_ROWS = 10_000
+_CAN_SKIP_ROW_TRIGGERS = (
+    "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'candles'::regclass AND NOT tgisinternal)"
+)
 _PG_EPOCH_OFFSET_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's binary timestamp epoch, in Unix microseconds
 _PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _PG_COPY_ROW = np.dtype(
@@ -196,7 +211,9 @@ def _upsert_postgresql(
 ) -> tuple[int, int]:
     """COPY into a staging table, update the rows whose values changed, insert the new ones.
 
-    The insert is an anti-join (faster than ``ON CONFLICT`` for large batches) inside a savepoint;
+    When no stored candle falls in the batch's time range (a backfill of new history), the update
+    and the anti-join are skipped and the rows are inserted directly. Otherwise the insert is an
+    anti-join (faster than ``ON CONFLICT`` for large batches). Either runs inside a savepoint;
     if a concurrent writer inserted one of the keys meanwhile, it is redone with ``ON CONFLICT DO NOTHING``.
     """
     raw = connection.connection.driver_connection
@@ -222,13 +239,20 @@ def _upsert_postgresql(
         else:  # psycopg 3
             with cursor.copy(copy_sql) as copy:
                 copy.write(payload)
-        if len(frame) > 5_000:
-            cursor.execute(f"ANALYZE {POSTGRES_STAGING}")
-        cursor.execute(POSTGRES_UPDATE_CHANGED, parameters)
-        updated = cursor.rowcount
+        cursor.execute(POSTGRES_ANY_IN_RANGE, parameters)
+        overlaps = bool(cursor.fetchone()[0])
+        updated = 0
+        if overlaps:
+            if len(frame) > 5_000:
+                cursor.execute(f"ANALYZE {POSTGRES_STAGING}")  # lets the planner pick a hash join
+            cursor.execute(POSTGRES_UPDATE_CHANGED, parameters)
+            updated = cursor.rowcount
+        batch_checked = len(frame) >= BATCH_FOREIGN_KEY_CHECK_ROWS and _check_instrument_once(cursor, instrument_id)
+        if batch_checked:
+            cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("SAVEPOINT konsens_candle_insert")
         try:
-            cursor.execute(POSTGRES_INSERT_NEW, parameters)
+            cursor.execute(POSTGRES_INSERT_NEW if overlaps else POSTGRES_INSERT_ALL, parameters)
             inserted = cursor.rowcount
             cursor.execute("RELEASE SAVEPOINT konsens_candle_insert")
         except Exception as error:
@@ -237,9 +261,22 @@ def _upsert_postgresql(
             cursor.execute("ROLLBACK TO SAVEPOINT konsens_candle_insert")
             cursor.execute(POSTGRES_INSERT_ON_CONFLICT, parameters)
             inserted = cursor.rowcount
+        if batch_checked:
+            cursor.execute("SET LOCAL session_replication_role = origin")
     finally:
         cursor.close()
     return int(inserted), int(updated)
+
+
+def _check_instrument_once(cursor: Any, instrument_id: int) -> bool:
+    """Lock the instrument row as the per-row foreign-key checks would; return whether they may be skipped."""
+    cursor.execute(_CAN_SKIP_ROW_TRIGGERS)
+    if not cursor.fetchone()[0]:
+        return False
+    cursor.execute("SELECT 1 FROM instruments WHERE id = %s FOR KEY SHARE", (instrument_id,))
+    if cursor.fetchone() is None:
+        raise ValueError(f"no instrument with id {instrument_id}: candles refused")
+    return True
 
 
 def _json_number(value: Any) -> Any:

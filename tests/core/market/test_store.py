@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -88,3 +89,24 @@ def test_quotes_are_stored_once(database: Database, make_instrument: Callable[..
         stored = session.scalars(select(Quote)).all()
     assert len(stored) == 1
     assert stored[0].last == Decimal("61234.5")
+
+
+def test_large_batches_insert_update_and_still_refuse_an_unknown_instrument(
+    database: Database, make_instrument: Callable[..., int]
+) -> None:
+    instrument_id = make_instrument(database)
+    frame = hourly_frame(12_000)
+    with database.session() as session:
+        assert store_candles(session, frame, instrument_id=instrument_id, source="bulk", timeframe="1h") == StoreResult(
+            inserted=12_000
+        )
+    changed = frame.copy()
+    changed.loc[11_999, "volume"] = 1.0
+    extended = pd.concat([changed, hourly_frame(5, start=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=12_000))])
+    with database.session() as session:
+        result = store_candles(session, extended, instrument_id=instrument_id, source="bulk", timeframe="1h")
+    assert result == StoreResult(inserted=5, updated=1, unchanged=11_999)
+    with pytest.raises(Exception, match=r"(?i)instrument|foreign key"), database.session() as session:
+        store_candles(session, frame, instrument_id=instrument_id + 999, source="bulk", timeframe="1h")
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Candle)) == 12_005
