@@ -37,8 +37,6 @@ def test_store_is_idempotent_and_updates_the_forming_candle(
     forming["volume"] = forming["volume"] * 2
     newer = hourly_frame(3, start=frame["ts"].iloc[-1].to_pydatetime() + timedelta(hours=1), price=300)
     with database.session() as session:
-        import pandas as pd
-
         result = store_candles(
             session, pd.concat([forming, newer]), instrument_id=instrument_id, source="demo", timeframe="1h"
         )
