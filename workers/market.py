@@ -107,7 +107,7 @@ class MarketPass:
                 now=self.clock(),
             )
             timeframes[timeframe] = {
-                "last_candle_before": report.start.isoformat(),
+                "collected_from": report.start.isoformat(),
                 **{key: value for key, value in report.result.as_dict().items() if value},
             }
             totals["inserted"] += report.result.inserted
