@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 LIMITS_SETTING_KEY = "risk.limits"
 ALERTS_SETTING_KEY = "risk.alerts"
+SIZING_SETTING_KEY = "risk.sizing"
 
 
 class RiskSettingsError(ValueError):
@@ -101,6 +102,29 @@ class AlertSettings(KonsensSettingsBase):
         return value.rstrip("/") if value else value
 
 
+class SizingSettings(KonsensSettingsBase):
+    """Parameters of the position-sizing methods offered in the order ticket."""
+
+    toml_table: ClassVar[str | None] = "risk"
+
+    fixed_fraction: Decimal = Field(default=Decimal("0.10"), gt=0, le=1, description="Fraction of equity per trade.")
+    risk_per_trade: Decimal = Field(
+        default=Decimal("0.01"), gt=0, le=Decimal("0.2"), description="Equity lost at the stop."
+    )
+    atr_multiple: Decimal = Field(default=Decimal("2"), gt=0, le=20, description="Stop distance in ATRs.")
+    atr_period: int = Field(default=14, ge=2, le=200, description="Daily bars in the ATR.")
+    kelly_multiplier: Decimal = Field(default=Decimal("0.5"), gt=0, le=1, description="Fraction of full Kelly.")
+    kelly_cap: Decimal = Field(default=Decimal("0.25"), gt=0, le=1, description="Kelly never spends more than this.")
+    kelly_min_trades: int = Field(default=10, ge=1, le=1000)
+
+    @field_validator("fixed_fraction", "risk_per_trade", "atr_multiple", "kelly_multiplier", "kelly_cap", mode="before")
+    @classmethod
+    def _exact_decimal(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            return Decimal(str(value))
+        return value
+
+
 def _load[S: KonsensSettingsBase](session: Session, model: type[S], key: str) -> S:
     stored = get_setting(session, key) or {}
     try:
@@ -113,6 +137,11 @@ def _load[S: KonsensSettingsBase](session: Session, model: type[S], key: str) ->
 def load_limits(session: Session) -> RiskLimits:
     """Return the limits in force: defaults overridden by the values saved in Settings."""
     return _load(session, RiskLimits, LIMITS_SETTING_KEY)
+
+
+def load_sizing_settings(session: Session) -> SizingSettings:
+    """Return the position-sizing parameters in force."""
+    return _load(session, SizingSettings, SIZING_SETTING_KEY)
 
 
 def load_alert_settings(session: Session) -> AlertSettings:
@@ -155,3 +184,8 @@ def save_limits(session: Session, changes: dict[str, Any], *, actor: str) -> Ris
 def save_alert_settings(session: Session, changes: dict[str, Any], *, actor: str) -> AlertSettings:
     """Validate and store changed alert settings; audit them. Raise ``RiskSettingsError``."""
     return _save(session, AlertSettings, ALERTS_SETTING_KEY, changes, actor, AuditAction.SETTING_CHANGED)
+
+
+def save_sizing_settings(session: Session, changes: dict[str, Any], *, actor: str) -> SizingSettings:
+    """Validate and store changed sizing parameters; audit them. Raise ``RiskSettingsError``."""
+    return _save(session, SizingSettings, SIZING_SETTING_KEY, changes, actor, AuditAction.SETTING_CHANGED)
