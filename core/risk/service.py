@@ -423,3 +423,13 @@ def sizing_overview(
         ),
     )
     return SizingOverview(equity, entry, stop, atr, statistics, settings, cap, suggestions)
+
+
+def returns_for(session: Session, account: str, label: str) -> tuple[pd.Series, int]:
+    """Return the daily returns and periods per year of the portfolio (``Portfolio``) or an instrument."""
+    if label == PORTFOLIO_LABEL:
+        return portfolio_returns(session, account), PERIODS_PER_YEAR_PORTFOLIO
+    instrument = session.scalar(select(Instrument).where(Instrument.symbol == label))
+    if instrument is None:
+        return pd.Series(dtype=float), PERIODS_PER_YEAR_PORTFOLIO
+    return instrument_returns(session, instrument.id), periods_per_year_for(instrument.asset_class.value)

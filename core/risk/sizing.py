@@ -267,7 +267,7 @@ def kelly_size(
     note = None
     if fraction > max_fraction:
         fraction = max_fraction
-        note = f"capped at {max_fraction:%} of equity (Kelly suggests {full * fraction_of_kelly:.1%})"
+        note = f"capped at {max_fraction:.0%} of equity (Kelly suggests {full * fraction_of_kelly:.1%})"
     return _result(
         SizingMethod.KELLY,
         equity * fraction / entry,
