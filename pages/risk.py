@@ -166,17 +166,29 @@ else:
             st.plotly_chart(distribution_figure(returns, var_lines), use_container_width=True)
 
 # --- exposure and limits ------------------------------------------------------------------------
-exposure_column, limits_column = st.columns([2, 3])
-with exposure_column:
-    st.subheader("Exposure by asset")
-    exposure_rows = exposure_by_asset(snapshot.exposure)
-    if not exposure_rows:
-        st.caption("No open positions.")
-    else:
+st.subheader("Exposure by asset")
+exposure_rows = exposure_by_asset(snapshot.exposure)
+if not exposure_rows:
+    st.caption("No open positions.")
+else:
+    chart_column, table_column = st.columns([3, 2])
+    with chart_column:
         st.plotly_chart(exposure_figure(exposure_rows), use_container_width=True)
-with limits_column:
+    with table_column:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"Asset": row.symbol, "Class": row.asset_class, "Value": eur(row.value_eur),
+                     "Of equity": pct(row.fraction_of_equity, signed=False, places=1)}
+                    for row in exposure_rows
+                ]
+            ),
+            hide_index=True,
+            use_container_width=True,
+        )  # fmt: skip
+with st.container():
     st.subheader("Limits")
-    status_icon = {"ok": "🟢 ok", "warning": "🟠 near", "breached": "🔴 breached"}
+    status_icon = {"ok": "ok", "warning": "near limit", "breached": "BREACHED"}
     limits_table = pd.DataFrame(
         [
             {

@@ -55,13 +55,17 @@ def distribution_figure(returns: pd.Series, var_lines: dict[str, float]) -> go.F
         )
     )
     colours = [AMBER, DOWN, "#ab47bc", "#29b6f6"]
-    for (label, value), colour in zip(var_lines.items(), colours, strict=False):
-        figure.add_vline(
+    for index, ((label, value), colour) in enumerate(zip(var_lines.items(), colours, strict=False)):
+        figure.add_vline(x=value * 100, line={"color": colour, "width": 2, "dash": "dash"})
+        figure.add_annotation(
             x=value * 100,
-            line={"color": colour, "width": 2, "dash": "dash"},
-            annotation_text=f"{label} {value:.2%}",
-            annotation_position="top left",
-            annotation_font_color=colour,
+            y=1.0 - 0.12 * index,
+            yref="paper",
+            text=f"{label} {value:.2%}",
+            showarrow=False,
+            xanchor="right",
+            font={"color": colour},
+            bgcolor="rgba(20,20,20,0.7)",
         )
     figure.update_xaxes(ticksuffix=" %", title_text="daily return")
     figure.update_yaxes(title_text="days")

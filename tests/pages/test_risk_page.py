@@ -39,7 +39,8 @@ def test_risk_page_shows_state_metrics_limits_and_alerts(demo_database: Database
     assert list(series_table["Series"]) == ["Portfolio", "AAPL", "BTC/EUR", "ETH/EUR", "SOL/EUR"]
     limits = at.dataframe[1].value
     assert "Daily loss limit" in list(limits["Limit"]) and "Stop-loss guard" in list(limits["Limit"])
-    assert set(limits["Status"]) <= {"🟢 ok", "🟠 near", "🔴 breached"}
+    assert set(limits["Status"]) <= {"ok", "near limit", "BREACHED"}
+    assert limits.set_index("Limit").loc["Max drawdown from peak", "Status"] == "near limit"
     assert any(subheader.value.startswith("Alerts (3 open)") for subheader in at.subheader)
     assert "ETH/EUR up +6.2%" in _markdown(at)
     assert len(at.get("plotly_chart")) == 3  # drawdown, distribution, exposure
