@@ -1,7 +1,8 @@
 """Equity and exposure of an account, from the ledger, positions, snapshots and latest prices.
 
 Money is Decimal throughout. Cash is the EUR balance of the ledger (received − sent − fees);
-a position is valued at the latest collected close of its instrument; equity is cash plus the
+a position is valued at the newest known price of its instrument (quote or candle close, as the
+executor sees it); equity is cash plus the
 value of the positions. Exposure counts the absolute value of every position.
 """
 
@@ -15,8 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.execution.prices import latest_price
 from core.market.models import Instrument
-from core.market.query import latest_close
 from core.portfolio.models import LedgerEntry, PortfolioSnapshot, Position
 
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -100,8 +101,8 @@ def account_exposure(session: Session, account: str) -> AccountExposure:
     ).all()
     positions = []
     for position, instrument in rows:
-        latest = latest_close(session, instrument.id)
-        price = latest[1] if latest is not None else None
+        latest = latest_price(session, instrument.id)  # the price the executor sees (quote or candle)
+        price = latest.price if latest is not None else None
         # Cents: SQLite keeps numerics as binary floats, so products carry noise below a cent.
         value = (position.quantity * (price if price is not None else position.average_price_eur)).quantize(CENT)
         positions.append(

@@ -27,6 +27,11 @@ from enum import StrEnum
 from core.execution.enums import OrderSide
 from core.execution.fill_model import ExitLevels
 
+# The order ticket's exit specification (price, percent of the entry, or ATR multiple) belongs to the
+# execution module; ``exit_levels`` turns it into prices.
+from core.execution.orders import ExitKind as ExitKind
+from core.execution.orders import ExitSpec as ExitSpec
+
 DEFAULT_QUANTITY_STEP = Decimal("0.00000001")
 MONEY_STEP = Decimal("0.01")
 ZERO = Decimal(0)
@@ -295,20 +300,6 @@ def trade_statistics(realised_pnls: Sequence[Decimal]) -> TradeStatistics:
 
 
 # --- exits -------------------------------------------------------------------------------------
-
-
-class ExitKind(StrEnum):
-    PRICE = "price"  # an absolute price (for a trailing stop: an absolute distance)
-    PERCENT = "percent"  # percent of the entry price (2 = 2 %)
-    ATR = "atr"  # a multiple of the ATR
-
-
-@dataclass(frozen=True)
-class ExitSpec:
-    """How far an exit lies, in the unit of ``kind``."""
-
-    kind: ExitKind
-    value: Decimal
 
 
 def _distance(spec: ExitSpec, entry: Decimal, atr: Decimal | None, name: str) -> Decimal:
