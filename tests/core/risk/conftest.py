@@ -16,6 +16,9 @@ from core.execution.pretrade import OrderIntent
 from core.market.models import AssetClass, Candle, Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, PortfolioSnapshot, Position
 
+# The trading tests' market and settings fixtures, for the executor integration tests.
+from tests.core.execution.conftest import market, trading_settings  # noqa: F401
+
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # 13:00 in Vienna
 ACCOUNT = "paper"
 

@@ -20,7 +20,7 @@ from core.risk.guard import RiskGuard, RiskPostTradeHook
 from core.risk.models import AlertKind, RiskExitEvent, RiskOrderCheck
 from core.risk.settings import save_limits
 from core.timeutil import utc_now
-from tests.core.execution.conftest import add_quote, market, trading_settings  # noqa: F401  (fixtures)
+from tests.core.execution.conftest import add_quote
 
 D = Decimal
 
