@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, pct, vienna_time
@@ -77,7 +78,7 @@ with st.container(border=True):
                 note = st.text_input("Note", value="reviewed the breach", key="reset_note")
                 if st.button("Reset to ACTIVE", type="primary", key="reset_confirm"):
 
-                    def _reset(session):  # type: ignore[no-untyped-def]
+                    def _reset(session: Session) -> bool:
                         equity = account_exposure(session, account).equity_eur
                         return reset_trading(session, account, actor=username, note=note, equity_eur=equity)
 
@@ -234,5 +235,6 @@ for alert in alerts:
                 st.caption(f"delivery failed: {alert.delivery_error}")
         with button_column:
             if alert.acknowledged_at is None and st.button("Acknowledge", key=f"ack_{alert.id}"):
-                database().run(lambda session, alert_id=alert.id: acknowledge_alert(session, alert_id, actor=username))
+                alert_id: int = alert.id
+                database().run(lambda session: acknowledge_alert(session, alert_id, actor=username))
                 st.rerun()
