@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -235,6 +236,5 @@ for alert in alerts:
                 st.caption(f"delivery failed: {alert.delivery_error}")
         with button_column:
             if alert.acknowledged_at is None and st.button("Acknowledge", key=f"ack_{alert.id}"):
-                alert_id: int = alert.id
-                database().run(lambda session: acknowledge_alert(session, alert_id, actor=username))
+                database().run(partial(acknowledge_alert, alert_id=alert.id, actor=username))
                 st.rerun()
