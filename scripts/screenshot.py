@@ -22,6 +22,21 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
 
 
+def _page_titles() -> dict[str, str]:
+    """Map page file stems (portfolio, charts...) to their menu titles, from app/main.py's PAGE_TABLE."""
+    import ast
+
+    tree = ast.parse((ROOT / "app" / "main.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "PAGE_TABLE":
+            table = ast.literal_eval(node.value)  # type: ignore[arg-type]
+            return {file_name.removesuffix(".py"): title for file_name, title, _icon, _section in table}
+    return {}
+
+
+PAGE_TITLES = _page_titles()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -40,7 +55,7 @@ def wait_healthy(port: int, timeout: float = 60) -> None:
     raise TimeoutError("streamlit did not become healthy")
 
 
-def wait_idle(page, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+def wait_idle(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
     page.wait_for_timeout(1500)
@@ -76,10 +91,14 @@ def main() -> int:
             page.get_by_label("Username").fill("demo")
             page.get_by_label("Password", exact=True).fill("demo")
             page.get_by_role("button", name="Login").click()
+            page.wait_for_selector("[data-testid='stSidebarNav']", timeout=120_000)
             wait_idle(page)
             for name in args.pages:
-                # Click the sidebar link (a fresh URL load would start a new session).
-                page.locator(f"[data-testid='stSidebarNav'] a[href$='/{name}']").first.click()
+                # Click the sidebar link by its title (a fresh URL load would start a new session,
+                # and the default page's link points at "/" rather than its name).
+                page.locator("[data-testid='stSidebarNav'] a").filter(
+                    has_text=PAGE_TITLES.get(name, name)
+                ).first.click()
                 wait_idle(page)
                 target = out / f"{name or 'home'}.png"
                 page.screenshot(path=str(target), full_page=True)
