@@ -54,7 +54,7 @@ def _login_form(authenticator: stauth.Authenticate) -> None:
         with st.form("login", clear_on_submit=False):
             username = st.text_input("Username", autocomplete="username")
             password = st.text_input("Password", type="password", autocomplete="current-password")
-            submitted = st.form_submit_button("Login", type="primary", use_container_width=True)
+            submitted = st.form_submit_button("Login", type="primary", width="stretch")
         if submitted:
             if not username or not password:
                 st.error("Enter a username and a password.")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from core.analysis.indicators import IndicatorSpec, compute_indicators
 from core.analysis.levels import PriceLevel, support_resistance
 from core.execution.enums import OrderSide
-from core.market.models import Instrument
+from core.market.models import AssetClass, Instrument
 from core.market.query import TIMEFRAME_SECONDS, load_candles, resample_candles
 from core.market.series import CandleSeries, candle_series
 from core.portfolio.models import LedgerEntry, LedgerKind
@@ -207,5 +207,7 @@ def own_trades(
 
 
 def chart_instruments(session: Session) -> list[Instrument]:
-    """Return the instruments that can be charted (tracked first, then by symbol)."""
-    return list(session.scalars(select(Instrument).order_by(Instrument.tracked.desc(), Instrument.symbol)))
+    """Return the instruments that can be charted: tracked first, crypto before other classes, by symbol."""
+    is_crypto = Instrument.asset_class == AssetClass.CRYPTO
+    return list(session.scalars(select(Instrument).order_by(Instrument.tracked.desc(), is_crypto.desc(),
+                                                            Instrument.symbol)))  # fmt: skip

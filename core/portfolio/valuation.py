@@ -174,6 +174,26 @@ class PortfolioValuation:
         return sum((account.unrealised_pnl_eur for account in self.accounts), ZERO)
 
     @property
+    def net_deposits_eur(self) -> Decimal:
+        return sum((account.net_deposits_eur for account in self.accounts), ZERO)
+
+    @property
+    def cost_basis_eur(self) -> Decimal:
+        return sum((holding.cost_basis_eur for holding in self.holdings), ZERO)
+
+    @property
+    def total_return(self) -> Decimal | None:
+        """Equity against net deposits, as a fraction (None without deposits)."""
+        deposits = self.net_deposits_eur
+        return (self.equity_eur - deposits) / deposits if deposits > 0 else None
+
+    @property
+    def unrealised_return(self) -> Decimal | None:
+        """Unrealised P&L as a fraction of the open cost basis."""
+        cost = self.cost_basis_eur
+        return self.unrealised_pnl_eur / cost if cost > 0 else None
+
+    @property
     def allocation(self) -> list[AllocationSlice]:
         """Return equity split by asset (summed over accounts) plus cash, largest first."""
         by_asset: dict[str, Decimal] = defaultdict(lambda: ZERO)
