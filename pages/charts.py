@@ -29,7 +29,7 @@ if not instruments:
     st.stop()
 by_id = {item[0]: item for item in instruments}
 
-controls = st.columns([1.3, 1, 1.6, 2.4])
+controls = st.columns([1.1, 0.9, 2.0, 2.2])
 instrument_id = controls[0].selectbox(
     "Instrument", list(by_id), format_func=lambda key: by_id[key][1], key="chart_instrument"
 )

@@ -36,13 +36,11 @@ def live_portfolio() -> None:
     tiles[4].metric("Realised P&L", eur(valuation.realised_pnl_eur, signed=True),
                     help="Gains and losses of sales at average cost, after fees.")  # fmt: skip
 
-    left, right = st.columns([2.2, 1], gap="medium")
-    with left, st.container(border=True):
+    with st.container(border=True):
         st.markdown("**Holdings**")
         if valuation.holdings:
-            frame, column_config = holdings_frame(valuation.holdings, show_account=len(selected) > 1)
-            st.dataframe(frame, column_config=column_config, hide_index=True, width="stretch",
-                         key="holdings_table")  # fmt: skip
+            table, column_config = holdings_frame(valuation.holdings, show_account=len(selected) > 1)
+            st.dataframe(table, column_config=column_config, hide_index=True, width="stretch", key="holdings_table")
         else:
             st.caption("No open positions.")
         closed = [item for account in valuation.accounts for item in account.closed]
@@ -52,19 +50,20 @@ def live_portfolio() -> None:
         unpriced = sorted({asset for account in valuation.accounts for asset in account.unpriced_assets})
         if unpriced:
             st.warning(f"No EUR price for {', '.join(unpriced)}: left out of the market value.")
+
+    left, right = st.columns([2.2, 1], gap="medium")
+    with left, st.container(border=True):
+        st.markdown("**Equity curve**")
+        points = read(lambda session: equity_curve(session, selected))
+        if points:
+            st.plotly_chart(equity_figure(points, height=300), width="stretch", config={"displayModeBar": False},
+                            key="equity_chart")  # fmt: skip
+        else:
+            st.caption("No snapshots yet: the portfolio worker stores one per account every hour.")
     with right, st.container(border=True):
         st.markdown("**Allocation**")
         st.plotly_chart(allocation_figure(valuation.allocation, height=300), width="stretch",
                         config={"displayModeBar": False}, key="allocation_chart")  # fmt: skip
-
-    with st.container(border=True):
-        st.markdown("**Equity curve**")
-        points = read(lambda session: equity_curve(session, selected))
-        if points:
-            st.plotly_chart(equity_figure(points), width="stretch", config={"displayModeBar": False},
-                            key="equity_chart")  # fmt: skip
-        else:
-            st.caption("No snapshots yet: the portfolio worker stores one per account every hour.")
     st.caption(
         f"Prices as of {vienna_time(valuation.valued_at)} (Vienna) · refreshes every {REFRESH_SECONDS} s · "
         f"{len(valuation.holdings)} open positions in {len(selected)} account(s)"

@@ -6,15 +6,17 @@ import streamlit as st
 
 from app.ui.context import database, page_setup, read
 from app.ui.format import byte_size, duration, vienna_time
+from app.ui.tables import coloured_by
 from core.system.status import Health, data_freshness, database_status, quarantine_summary, worker_states
 from core.timeutil import utc_now
 
-HEALTH_LABELS = {
-    Health.OK: "🟢 ok",
-    Health.LATE: "🟡 late",
-    Health.STALE: "🟠 stale",
-    Health.FAILED: "🔴 failed",
-    Health.STOPPED: "⚪ stopped",
+HEALTH_LABELS = {health: f"● {health.value}" for health in Health}
+HEALTH_COLOURS = {
+    HEALTH_LABELS[Health.OK]: "#26a69a",
+    HEALTH_LABELS[Health.LATE]: "#f5a623",
+    HEALTH_LABELS[Health.STALE]: "#ff7043",
+    HEALTH_LABELS[Health.FAILED]: "#ef5350",
+    HEALTH_LABELS[Health.STOPPED]: "#8b93a7",
 }
 
 page_setup("System", ":material/monitor_heart:")
@@ -34,20 +36,20 @@ tiles[1].metric("Fresh data series", f"{fresh} / {len(freshness)}")
 tiles[2].metric("Quarantined rows", f"{quarantine.total:,}")
 tiles[3].metric(
     f"Database ({health.kind})", byte_size(health.size_bytes) if health.ok else "down",
-    f"{health.latency_ms:.1f} ms" if health.ok else None, delta_color="off",
+    help=f"Health check answered in {health.latency_ms:.1f} ms" if health.ok else health.error,
 )  # fmt: skip
 
 with st.container(border=True):
     st.markdown("**Workers**")
     if workers:
         st.dataframe(
-            [{"Worker": item.worker, "Health": HEALTH_LABELS[item.health], "Status": item.status.value,
+            coloured_by([{"Worker": item.worker, "Health": HEALTH_LABELS[item.health], "Status": item.status.value,
               "Last beat": vienna_time(item.last_beat_at, "%Y-%m-%d %H:%M:%S"), "Ago": duration(item.age),
               "Passes": item.passes,
               "Last pass (s)": round(item.last_pass_seconds, 2) if item.last_pass_seconds is not None else None,
               "Last error": item.last_error or "", "Error at": vienna_time(item.last_error_at),
               "Host / PID": f"{item.host or '?'} / {item.pid or '?'}"}
-             for item in workers],
+             for item in workers], "Health", HEALTH_COLOURS),
             hide_index=True, width="stretch", key="workers_table",
         )  # fmt: skip
     else:
@@ -57,10 +59,10 @@ with st.container(border=True):
     st.markdown("**Data freshness** — newest candle per instrument, source and timeframe")
     if freshness:
         st.dataframe(
-            [{"Instrument": item.symbol, "Source": item.source, "Timeframe": item.timeframe,
+            coloured_by([{"Instrument": item.symbol, "Source": item.source, "Timeframe": item.timeframe,
               "Newest candle": vienna_time(item.latest_ts), "Age": duration(item.age),
               "Bars behind": round(item.bars_behind, 1), "Health": HEALTH_LABELS[item.health]}
-             for item in freshness],
+             for item in freshness], "Health", HEALTH_COLOURS),
             hide_index=True, width="stretch", key="freshness_table",
         )  # fmt: skip
     else:

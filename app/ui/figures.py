@@ -147,7 +147,7 @@ def candlestick_figure(
             figure.add_hline(
                 y=level.price, line={"color": colour, "width": 1, "dash": "dash"}, opacity=0.7, row=1, col=1,
                 annotation_text=f"{tag} {level.price:,.2f} ({level.touches}×)",
-                annotation_position="top left", annotation_font={"size": 10, "color": colour},
+                annotation_position="top right", annotation_font={"size": 10, "color": colour},
             )  # fmt: skip
     if show_trades and data.trades:
         for side, symbol, colour in ((OrderSide.BUY, "triangle-up", UP), (OrderSide.SELL, "triangle-down", DOWN)):

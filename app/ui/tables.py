@@ -16,13 +16,18 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def holdings_frame(holdings: Sequence[Holding], *, show_account: bool) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _pnl_colour(value: Any) -> str:
+    if value is None or pd.isna(value) or value == 0:
+        return ""
+    return f"color: {'#26a69a' if value > 0 else '#ef5350'}"
+
+
+def holdings_frame(holdings: Sequence[Holding], *, show_account: bool) -> tuple[Any, dict[str, Any]]:
     """Return the holdings table (display floats) and its column formats."""
     rows = [
         {
             "Account": holding.account,
             "Symbol": holding.symbol,
-            "Name": holding.name,
             "Quantity": _float(holding.quantity),
             "Avg cost": _float(holding.average_cost_eur),
             "Price": _float(holding.price_eur),
@@ -38,7 +43,7 @@ def holdings_frame(holdings: Sequence[Holding], *, show_account: bool) -> tuple[
         frame = frame.drop(columns=["Account"])
     money = "euro"
     config = {
-        "Symbol": st.column_config.TextColumn(width="small"),
+        "Symbol": st.column_config.TextColumn(help="Instrument that prices the asset"),
         "Quantity": st.column_config.NumberColumn(format="%.6g"),
         "Avg cost": st.column_config.NumberColumn(format=money),
         "Price": st.column_config.NumberColumn(format=money),
@@ -47,7 +52,8 @@ def holdings_frame(holdings: Sequence[Holding], *, show_account: bool) -> tuple[
         "Unrealised %": st.column_config.NumberColumn(format="%+.2f %%"),
         "Realised P&L": st.column_config.NumberColumn(format=money),
     }
-    return frame, config
+    styled = frame.style.map(_pnl_colour, subset=["Unrealised P&L", "Unrealised %", "Realised P&L"])
+    return styled, config
 
 
 def closed_positions_frame(closed: Sequence[ClosedPosition]) -> pd.DataFrame:
@@ -62,3 +68,9 @@ def vienna_column(values: Sequence[Any]) -> pd.Series:
     """Return aware UTC datetimes as naive Europe/Vienna times for a table column."""
     index = pd.DatetimeIndex(pd.to_datetime(list(values), utc=True))
     return pd.Series(index.tz_convert(VIENNA).tz_localize(None))
+
+
+def coloured_by(rows: Sequence[dict[str, Any]], column: str, colours: dict[str, str]) -> Any:
+    """Return ``rows`` as a styled frame whose ``column`` text is coloured by its value."""
+    frame = pd.DataFrame(list(rows))
+    return frame.style.map(lambda value: f"color: {colours[value]}" if value in colours else "", subset=[column])
