@@ -120,7 +120,7 @@ def data_freshness(session: Session, *, now: datetime | None = None) -> list[Ser
     ok within ``FRESH_BARS`` timeframes, late within ``LATE_BARS``, stale beyond.
     """
     now = now or utc_now()
-    symbols = dict(session.execute(select(Instrument.id, Instrument.symbol)).tuples().all())
+    symbols = {int(row[0]): str(row[1]) for row in session.execute(select(Instrument.id, Instrument.symbol))}
     found = []
     for series in candle_series(session):
         seconds = series.timeframe_seconds
