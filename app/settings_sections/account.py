@@ -20,13 +20,17 @@ def render(database: Database) -> None:
     with left:
         st.subheader("Change password")
         with st.form("change_password", clear_on_submit=True):
-            current = st.text_input("Current password", type="password", autocomplete="current-password")
+            current = st.text_input(
+                "Current password", type="password", autocomplete="current-password", key="account_current_password"
+            )
             new = st.text_input(
                 "New password", type="password", autocomplete="new-password",
-                help=f"At least {MIN_PASSWORD_LENGTH} characters.",
+                help=f"At least {MIN_PASSWORD_LENGTH} characters.", key="account_new_password",
             )  # fmt: skip
-            repeat = st.text_input("Repeat new password", type="password", autocomplete="new-password")
-            submitted = st.form_submit_button("Change password", type="primary")
+            repeat = st.text_input(
+                "Repeat new password", type="password", autocomplete="new-password", key="account_repeat_password"
+            )
+            submitted = st.form_submit_button("Change password", type="primary", key="account_change_password")
         if submitted:
             if new != repeat:
                 st.error("The two new passwords differ.")

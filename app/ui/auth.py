@@ -52,9 +52,9 @@ def _login_form(authenticator: stauth.Authenticate) -> None:
         st.title(":material/insights: Konsens")
         st.caption("AI trading analyst workstation — please log in.")
         with st.form("login", clear_on_submit=False):
-            username = st.text_input("Username", autocomplete="username")
-            password = st.text_input("Password", type="password", autocomplete="current-password")
-            submitted = st.form_submit_button("Login", type="primary", width="stretch")
+            username = st.text_input("Username", autocomplete="username", key="login_username")
+            password = st.text_input("Password", type="password", autocomplete="current-password", key="login_password")
+            submitted = st.form_submit_button("Login", type="primary", width="stretch", key="login_submit")
         if submitted:
             if not username or not password:
                 st.error("Enter a username and a password.")

@@ -21,12 +21,27 @@ def _hourly(database: Database, instrument_id: int, hours: int) -> None:
     rows = []
     for index in range(hours):
         price = Decimal(1000 + index)
-        rows.append({"instrument_id": instrument_id, "source": "demo", "timeframe": "1h",
-                     "ts": NOW - timedelta(hours=hours - index), "open": price, "high": price + 2,
-                     "low": price - 2, "close": price + 1, "volume": Decimal(1)})  # fmt: skip
+        rows.append(
+            {
+                "instrument_id": instrument_id,
+                "source": "demo",
+                "timeframe": "1h",
+                "ts": NOW - timedelta(hours=hours - index),
+                "open": price,
+                "high": price + 2,
+                "low": price - 2,
+                "close": price + 1,
+                "volume": Decimal(1),
+            }
+        )
     with database.session() as session:
-        bulk_upsert(session, Candle.__table__, rows, conflict_columns=["instrument_id", "source", "timeframe", "ts"],
-                    update_columns=["close"])  # fmt: skip
+        bulk_upsert(
+            session,
+            Candle.__table__,
+            rows,
+            conflict_columns=["instrument_id", "source", "timeframe", "ts"],
+            update_columns=["close"],
+        )
 
 
 @pytest.fixture
@@ -40,7 +55,10 @@ def test_series_are_found_by_skip_scan_with_their_newest_candle(charted: tuple[D
     database, ids = charted
     series = database.run(candle_series)
     assert [(s.instrument_id, s.source, s.timeframe) for s in series] == [
-        (ids["BTC/EUR"], "demo", "1h"), (ids["ETH/EUR"], "demo", "1h"), (ids["ETH/EUR"], "other", "1d")]  # fmt: skip
+        (ids["BTC/EUR"], "demo", "1h"),
+        (ids["ETH/EUR"], "demo", "1h"),
+        (ids["ETH/EUR"], "other", "1d"),
+    ]
     assert series[0].latest_ts == NOW - timedelta(hours=1)
     prices = database.run(lambda s: latest_prices(s, [ids["ETH/EUR"]]))
     assert prices == {ids["ETH/EUR"]: (NOW - timedelta(hours=1), Decimal("2000"))}
@@ -48,7 +66,11 @@ def test_series_are_found_by_skip_scan_with_their_newest_candle(charted: tuple[D
 
 def test_four_hour_chart_is_resampled_from_hourly_candles_with_warm_up(charted) -> None:  # type: ignore[no-untyped-def]
     database, ids = charted
-    specs = [IndicatorSpec(IndicatorKind.SMA, 20), IndicatorSpec(IndicatorKind.RSI, 14), IndicatorSpec(IndicatorKind.MACD)]
+    specs = [
+        IndicatorSpec(IndicatorKind.SMA, 20),
+        IndicatorSpec(IndicatorKind.RSI, 14),
+        IndicatorSpec(IndicatorKind.MACD),
+    ]
     data = database.run(lambda s: chart_data(s, ids["BTC/EUR"], "4h", "1W", indicators=specs))
     assert data.base_timeframe == "1h"
     assert data.source == "demo"

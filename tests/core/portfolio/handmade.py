@@ -38,26 +38,47 @@ D = Decimal
 
 def add_instruments(session: Session) -> dict[str, Instrument]:
     instruments = {
-        "BTC/EUR": Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO,
-                              name="Bitcoin", default_source="demo"),
-        "ETH/EUR": Instrument(symbol="ETH/EUR", base="ETH", quote="EUR", asset_class=AssetClass.CRYPTO,
-                              name="Ethereum", default_source="demo"),
-    }  # fmt: skip
+        "BTC/EUR": Instrument(
+            symbol="BTC/EUR",
+            base="BTC",
+            quote="EUR",
+            asset_class=AssetClass.CRYPTO,
+            name="Bitcoin",
+            default_source="demo",
+        ),
+        "ETH/EUR": Instrument(
+            symbol="ETH/EUR",
+            base="ETH",
+            quote="EUR",
+            asset_class=AssetClass.CRYPTO,
+            name="Ethereum",
+            default_source="demo",
+        ),
+    }
     session.add_all(instruments.values())
     session.flush()
     return instruments
 
 
-def candle(instrument: Instrument, ts: datetime, close: str, *, source: str = "demo", timeframe: str = "1h",
-           volume: str = "1") -> Candle:  # fmt: skip
+def candle(
+    instrument: Instrument, ts: datetime, close: str, *, source: str = "demo", timeframe: str = "1h", volume: str = "1"
+) -> Candle:
     price = D(close)
-    return Candle(instrument_id=instrument.id, source=source, timeframe=timeframe, ts=ts, open=price,
-                  high=price + 1, low=price - 1, close=price, volume=D(volume))  # fmt: skip
+    return Candle(
+        instrument_id=instrument.id,
+        source=source,
+        timeframe=timeframe,
+        ts=ts,
+        open=price,
+        high=price + 1,
+        low=price - 1,
+        close=price,
+        volume=D(volume),
+    )
 
 
 def entry(account: str, ts: datetime, kind: LedgerKind, external_id: str, **fields: object) -> LedgerEntry:
-    return LedgerEntry(ts=ts, account=account, kind=kind, origin=LedgerOrigin.MANUAL, external_id=external_id,
-                       **fields)  # type: ignore[arg-type]  # fmt: skip
+    return LedgerEntry(ts=ts, account=account, kind=kind, origin=LedgerOrigin.MANUAL, external_id=external_id, **fields)  # type: ignore[arg-type]
 
 
 def seed_handmade(database: Database) -> dict[str, int]:
@@ -65,40 +86,130 @@ def seed_handmade(database: Database) -> dict[str, int]:
     with database.session() as session:
         instruments = add_instruments(session)
         btc, eth = instruments["BTC/EUR"], instruments["ETH/EUR"]
-        session.add_all([
-            candle(btc, NOW - timedelta(hours=2), "29000"),
-            candle(btc, NOW - timedelta(hours=1), "30000"),
-            candle(eth, NOW - timedelta(hours=1), "2000"),
-            candle(eth, NOW - timedelta(days=3), "1900", source="other", timeframe="1d"),
-        ])  # fmt: skip
+        session.add_all(
+            [
+                candle(btc, NOW - timedelta(hours=2), "29000"),
+                candle(btc, NOW - timedelta(hours=1), "30000"),
+                candle(eth, NOW - timedelta(hours=1), "2000"),
+                candle(eth, NOW - timedelta(days=3), "1900", source="other", timeframe="1d"),
+            ]
+        )
         t0 = NOW - timedelta(days=30)
         paper = [
-            entry("paper", t0, LedgerKind.DEPOSIT, "p1", received_asset="EUR", received_quantity=D("10000"),
-                  value_eur=D("10000")),
-            entry("paper", t0 + timedelta(days=1), LedgerKind.BUY, "p2", sent_asset="EUR", sent_quantity=D("5000"),
-                  received_asset="BTC", received_quantity=D("0.25"), fee_asset="EUR", fee_quantity=D("10"),
-                  value_eur=D("5000"), instrument_id=btc.id),
-            entry("paper", t0 + timedelta(days=2), LedgerKind.BUY, "p3", sent_asset="EUR", sent_quantity=D("6000"),
-                  received_asset="BTC", received_quantity=D("0.25"), fee_asset="EUR", fee_quantity=D("6"),
-                  value_eur=D("6000"), instrument_id=btc.id),
-            entry("paper", t0 + timedelta(days=3), LedgerKind.SELL, "p4", sent_asset="BTC", sent_quantity=D("0.25"),
-                  received_asset="EUR", received_quantity=D("7000"), fee_asset="EUR", fee_quantity=D("7"),
-                  value_eur=D("7000"), instrument_id=btc.id),
-            entry("paper", t0 + timedelta(days=4), LedgerKind.BUY, "p5", sent_asset="EUR", sent_quantity=D("3000"),
-                  received_asset="ETH", received_quantity=D("2"), value_eur=D("3000"), instrument_id=eth.id),
-        ]  # fmt: skip
+            entry(
+                "paper",
+                t0,
+                LedgerKind.DEPOSIT,
+                "p1",
+                received_asset="EUR",
+                received_quantity=D("10000"),
+                value_eur=D("10000"),
+            ),
+            entry(
+                "paper",
+                t0 + timedelta(days=1),
+                LedgerKind.BUY,
+                "p2",
+                sent_asset="EUR",
+                sent_quantity=D("5000"),
+                received_asset="BTC",
+                received_quantity=D("0.25"),
+                fee_asset="EUR",
+                fee_quantity=D("10"),
+                value_eur=D("5000"),
+                instrument_id=btc.id,
+            ),
+            entry(
+                "paper",
+                t0 + timedelta(days=2),
+                LedgerKind.BUY,
+                "p3",
+                sent_asset="EUR",
+                sent_quantity=D("6000"),
+                received_asset="BTC",
+                received_quantity=D("0.25"),
+                fee_asset="EUR",
+                fee_quantity=D("6"),
+                value_eur=D("6000"),
+                instrument_id=btc.id,
+            ),
+            entry(
+                "paper",
+                t0 + timedelta(days=3),
+                LedgerKind.SELL,
+                "p4",
+                sent_asset="BTC",
+                sent_quantity=D("0.25"),
+                received_asset="EUR",
+                received_quantity=D("7000"),
+                fee_asset="EUR",
+                fee_quantity=D("7"),
+                value_eur=D("7000"),
+                instrument_id=btc.id,
+            ),
+            entry(
+                "paper",
+                t0 + timedelta(days=4),
+                LedgerKind.BUY,
+                "p5",
+                sent_asset="EUR",
+                sent_quantity=D("3000"),
+                received_asset="ETH",
+                received_quantity=D("2"),
+                value_eur=D("3000"),
+                instrument_id=eth.id,
+            ),
+        ]
         bitpanda = [
-            entry("bitpanda", t0, LedgerKind.DEPOSIT, "b1", received_asset="EUR", received_quantity=D("1000"),
-                  value_eur=D("1000")),
+            entry(
+                "bitpanda",
+                t0,
+                LedgerKind.DEPOSIT,
+                "b1",
+                received_asset="EUR",
+                received_quantity=D("1000"),
+                value_eur=D("1000"),
+            ),
             entry("bitpanda", t0 + timedelta(hours=1), LedgerKind.FEE, "b2", fee_asset="EUR", fee_quantity=D("2")),
-            entry("bitpanda", t0 + timedelta(days=1), LedgerKind.TRANSFER_IN, "b3", received_asset="ETH",
-                  received_quantity=D("1"), value_eur=D("1500")),
-            entry("bitpanda", t0 + timedelta(days=2), LedgerKind.WITHDRAWAL, "b4", sent_asset="ETH",
-                  sent_quantity=D("0.125"), fee_asset="ETH", fee_quantity=D("0.0625")),
-            entry("bitpanda", t0 + timedelta(days=3), LedgerKind.REWARD, "b5", received_asset="ETH",
-                  received_quantity=D("0.0625"), value_eur=D("100")),
-        ]  # fmt: skip
+            entry(
+                "bitpanda",
+                t0 + timedelta(days=1),
+                LedgerKind.TRANSFER_IN,
+                "b3",
+                received_asset="ETH",
+                received_quantity=D("1"),
+                value_eur=D("1500"),
+            ),
+            entry(
+                "bitpanda",
+                t0 + timedelta(days=2),
+                LedgerKind.WITHDRAWAL,
+                "b4",
+                sent_asset="ETH",
+                sent_quantity=D("0.125"),
+                fee_asset="ETH",
+                fee_quantity=D("0.0625"),
+            ),
+            entry(
+                "bitpanda",
+                t0 + timedelta(days=3),
+                LedgerKind.REWARD,
+                "b5",
+                received_asset="ETH",
+                received_quantity=D("0.0625"),
+                value_eur=D("100"),
+            ),
+        ]
         session.add_all(paper + bitpanda)
-        session.add(Position(account="external", instrument_id=btc.id, quantity=D("0.5"),
-                             average_price_eur=D("20000"), realised_pnl_eur=D("100"), opened_at=t0, updated_at=t0))  # fmt: skip
+        session.add(
+            Position(
+                account="external",
+                instrument_id=btc.id,
+                quantity=D("0.5"),
+                average_price_eur=D("20000"),
+                realised_pnl_eur=D("100"),
+                opened_at=t0,
+                updated_at=t0,
+            )
+        )
         return {"BTC/EUR": btc.id, "ETH/EUR": eth.id}

@@ -18,8 +18,12 @@ def test_snapshot_per_account_is_idempotent_within_the_hour(database: Database) 
     seed_handmade(database)
     first = database.run(lambda s: take_snapshots(s, now=NOW + timedelta(minutes=5)))
     database.run(lambda s: take_snapshots(s, now=NOW + timedelta(minutes=50)))
-    rows = database.run(lambda s: [(r.account, r.ts, r.equity_eur, r.cash_eur, r.positions_value_eur)
-                                   for r in s.scalars(select(PortfolioSnapshot).order_by(PortfolioSnapshot.account))])  # fmt: skip
+    rows = database.run(
+        lambda s: [
+            (r.account, r.ts, r.equity_eur, r.cash_eur, r.positions_value_eur)
+            for r in s.scalars(select(PortfolioSnapshot).order_by(PortfolioSnapshot.account))
+        ]
+    )
     assert rows == [
         ("bitpanda", NOW, Decimal("2748.00"), Decimal("998.00"), Decimal("1750.00")),
         ("external", NOW, Decimal("15000.00"), Decimal("0.00"), Decimal("15000.00")),

@@ -66,7 +66,10 @@ def test_account_with_only_positions_is_valued_from_them(handmade: Database) -> 
     assert account is not None
     (btc,) = account.holdings
     assert (btc.market_value_eur, btc.unrealised_pnl_eur, account.realised_pnl_eur) == (
-        D("15000.00"), D("5000.00"), D("100.00"))  # fmt: skip
+        D("15000.00"),
+        D("5000.00"),
+        D("100.00"),
+    )
     assert account.cash_eur == D("0.00")
 
 
@@ -84,13 +87,21 @@ def test_totals_and_allocation_over_all_accounts(handmade: Database) -> None:
 
 
 def test_asset_without_a_price_is_reported_not_guessed(database: Database) -> None:
+    from core.portfolio.models import LedgerKind
     from tests.core.portfolio.handmade import entry
 
-    from core.portfolio.models import LedgerKind
-
     with database.session() as session:
-        session.add(entry("paper", NOW, LedgerKind.DEPOSIT, "x1", received_asset="XYZ", received_quantity=D("3"),
-                          value_eur=D("30")))  # fmt: skip
+        session.add(
+            entry(
+                "paper",
+                NOW,
+                LedgerKind.DEPOSIT,
+                "x1",
+                received_asset="XYZ",
+                received_quantity=D("3"),
+                value_eur=D("30"),
+            )
+        )
     account = database.run(value_portfolio).account("paper")
     assert account is not None
     assert account.unpriced_assets == ["XYZ"]
@@ -103,10 +114,20 @@ def test_equity_curve_sums_accounts_and_carries_the_last_snapshot(database: Data
     t1, t2 = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
     with database.session() as session:
         for account, ts, equity in (("paper", t1, "100"), ("bank", t1, "50"), ("paper", t2, "110")):
-            session.add(PortfolioSnapshot(account=account, ts=ts, equity_eur=D(equity), cash_eur=D("10"),
-                                          positions_value_eur=D(equity) - 10, is_demo=False))  # fmt: skip
+            session.add(
+                PortfolioSnapshot(
+                    account=account,
+                    ts=ts,
+                    equity_eur=D(equity),
+                    cash_eur=D("10"),
+                    positions_value_eur=D(equity) - 10,
+                    is_demo=False,
+                )
+            )
     points = database.run(equity_curve)
     assert [(point.ts, point.equity_eur, point.cash_eur) for point in points] == [
-        (t1, D("150"), D("20")), (t2, D("160"), D("20"))]  # fmt: skip
+        (t1, D("150"), D("20")),
+        (t2, D("160"), D("20")),
+    ]
     only_paper = database.run(lambda s: equity_curve(s, ["paper"], start=t2))
     assert [(point.ts, point.equity_eur) for point in only_paper] == [(t2, D("110"))]

@@ -63,8 +63,11 @@ def test_a_good_login_resets_the_counter(alice: Database) -> None:
 
 
 def test_demo_user_logs_in_only_in_demo_mode(sqlite_database: Database) -> None:
-    sqlite_database.run(lambda s: s.add(UserAccount(username="demo", display_name="Demo", is_demo=True,
-                                                    password_hash=hash_password("demo"))))  # fmt: skip
+    sqlite_database.run(
+        lambda s: s.add(
+            UserAccount(username="demo", display_name="Demo", is_demo=True, password_hash=hash_password("demo"))
+        )
+    )
     assert _login(sqlite_database, "demo", username="demo").outcome is LoginOutcome.WRONG_CREDENTIALS
     assert _login(sqlite_database, "demo", username="demo", include_demo=True).ok
 
