@@ -9,19 +9,23 @@ it (e.g. 1h → 4h and 1d).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import or_, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from core.analysis.indicators import IndicatorSpec, compute_indicators
 from core.analysis.levels import PriceLevel, support_resistance
 from core.execution.enums import OrderSide
-from core.market.models import AssetClass, Instrument
-from core.market.query import TIMEFRAME_SECONDS, load_candles, resample_candles
+from core.market.models import AssetClass, Candle, Instrument
+from core.market.query import TIMEFRAME_SECONDS, resample_candles
 from core.market.series import CandleSeries, candle_series
 from core.portfolio.models import LedgerEntry, LedgerKind
 
@@ -38,7 +42,7 @@ RANGES: dict[str, timedelta | None] = {
 }
 WARMUP_BARS = 200
 # At most this many stored candles are read for one chart; a longer range is shortened.
-MAX_SOURCE_ROWS = 120_000
+MAX_SOURCE_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def chart_data(
     specs = indicators or []
     chosen = choose_series(candle_series(session, instrument_id), timeframe, instrument.default_source)
     if chosen is None:
-        empty = load_candles(session, instrument_id, timeframe, source="-")
+        empty = _frame([], [])
         return ChartData(instrument_id, instrument.symbol, timeframe, None, None, empty,
                          pd.DataFrame(index=empty.index), [], [], None, None,
                          notes=[f"No candles stored for {instrument.symbol}."])  # fmt: skip
@@ -133,7 +137,7 @@ def chart_data(
             f"Range shortened to start {start:%Y-%m-%d}: at most {MAX_SOURCE_ROWS:,} "
             f"{chosen.timeframe} candles are read for one chart."
         )
-    frame = load_candles(session, instrument_id, chosen.timeframe, start=warm_start, end=end, source=chosen.source)
+    frame = load_chart_candles(session, instrument_id, chosen.timeframe, chosen.source, start=warm_start, end=end)
     if chosen.timeframe != timeframe and not frame.empty:
         frame = resample_candles(frame, timeframe)
         notes.append(f"{timeframe} candles built from stored {chosen.timeframe} candles ({chosen.source}).")
@@ -162,9 +166,61 @@ def chart_data(
     )
 
 
+CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+def _epoch_seconds(session: Session) -> ColumnElement[int]:
+    """SQL for the candle time as integer epoch seconds (converted far faster than datetimes)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return cast(func.strftime("%s", Candle.ts), Integer)
+    return cast(func.extract("epoch", Candle.ts), BigInteger)
+
+
+def _frame(epochs: Sequence[Any], columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(epochs, dtype="int64"), unit="s", utc=True), name="ts")
+    data = {name: np.asarray(columns[position] if columns else [], dtype=float)
+            for position, name in enumerate(CANDLE_COLUMNS)}  # fmt: skip
+    return pd.DataFrame(data, index=index)
+
+
+def load_chart_candles(
+    session: Session,
+    instrument_id: int,
+    timeframe: str,
+    source: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Return one series' candles in ``[start, end)`` as a float frame on a UTC index, read fast.
+
+    Same result as ``core.market.query.load_candles`` for one source, but times come from the
+    database as epoch seconds and prices as raw numbers, so 50,000 rows load in a fraction of a
+    second (display and indicators only: floats).
+    """
+    raw = [type_coerce(getattr(Candle, name), NullType()) for name in CANDLE_COLUMNS]
+    query = select(_epoch_seconds(session), *raw).where(
+        Candle.instrument_id == instrument_id, Candle.source == source, Candle.timeframe == timeframe
+    )
+    if start is not None:
+        query = query.where(Candle.ts >= start)
+    if end is not None:
+        query = query.where(Candle.ts < end)
+    rows = session.connection().execute(query.order_by(Candle.ts)).all()
+    if not rows:
+        return _frame([], [])
+    columns = list(zip(*rows, strict=True))
+    return _frame(columns[0], columns[1:])
+
+
 def _starts_before(session: Session, series: CandleSeries, when: datetime) -> bool:
-    frame = load_candles(session, series.instrument_id, series.timeframe, end=when, source=series.source, limit=1)
-    return not frame.empty
+    query = select(Candle.ts).where(
+        Candle.instrument_id == series.instrument_id,
+        Candle.source == series.source,
+        Candle.timeframe == series.timeframe,
+        Candle.ts < when,
+    )
+    return session.execute(query.limit(1)).first() is not None
 
 
 def own_trades(

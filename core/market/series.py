@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from core.market.models import Candle
@@ -34,33 +34,50 @@ class CandleSeries:
         return TIMEFRAME_SECONDS.get(self.timeframe, 3600)
 
 
+_KEY_COLUMNS = (Candle.instrument_id, Candle.source, Candle.timeframe)
+# Statements built once (their compiled form is cached by SQLAlchemy); each is one index seek.
+_FIRST_KEY = select(*_KEY_COLUMNS).order_by(*_KEY_COLUMNS).limit(1)
+_NEXT_KEY = (
+    select(*_KEY_COLUMNS)
+    .where(tuple_(*_KEY_COLUMNS) > tuple_(bindparam("instrument"), bindparam("source"), bindparam("timeframe")))
+    .order_by(*_KEY_COLUMNS)
+    .limit(1)
+)
+_FIRST_KEY_OF = select(*_KEY_COLUMNS).where(Candle.instrument_id == bindparam("only")).order_by(*_KEY_COLUMNS).limit(1)
+_NEXT_KEY_OF = _NEXT_KEY.where(Candle.instrument_id == bindparam("only"))
+_NEWEST = (
+    select(Candle.ts, Candle.close)
+    .where(
+        Candle.instrument_id == bindparam("instrument"),
+        Candle.source == bindparam("source"),
+        Candle.timeframe == bindparam("timeframe"),
+    )
+    .order_by(Candle.ts.desc())
+    .limit(1)
+)
+
+
 def series_keys(session: Session, instrument_id: int | None = None) -> list[tuple[int, str, str]]:
     """Return the distinct (instrument_id, source, timeframe) of stored candles, in key order."""
+    connection = session.connection()
     keys: list[tuple[int, str, str]] = []
-    key_columns = (Candle.instrument_id, Candle.source, Candle.timeframe)
-    last: tuple[int, str, str] | None = None
-    while True:
-        query = select(*key_columns)
-        if instrument_id is not None:
-            query = query.where(Candle.instrument_id == instrument_id)
-        if last is not None:
-            query = query.where(tuple_(*key_columns) > tuple_(*last))
-        row = session.execute(query.order_by(*key_columns).limit(1)).first()
-        if row is None:
-            return keys
-        last = (int(row[0]), str(row[1]), str(row[2]))
-        keys.append(last)
+    only = {} if instrument_id is None else {"only": instrument_id}
+    row = connection.execute(_FIRST_KEY if instrument_id is None else _FIRST_KEY_OF, only).first()
+    while row is not None:
+        key = (int(row[0]), str(row[1]), str(row[2]))
+        keys.append(key)
+        parameters = {"instrument": key[0], "source": key[1], "timeframe": key[2], **only}
+        row = connection.execute(_NEXT_KEY if instrument_id is None else _NEXT_KEY_OF, parameters).first()
+    return keys
 
 
 def candle_series(session: Session, instrument_id: int | None = None) -> list[CandleSeries]:
     """Return every stored series (of one instrument, or all) with its newest candle's time and close."""
+    connection = session.connection()
     found = []
     for key_instrument, source, timeframe in series_keys(session, instrument_id):
-        row = session.execute(
-            select(Candle.ts, Candle.close)
-            .where(Candle.instrument_id == key_instrument, Candle.source == source, Candle.timeframe == timeframe)
-            .order_by(Candle.ts.desc())
-            .limit(1)
+        row = connection.execute(
+            _NEWEST, {"instrument": key_instrument, "source": source, "timeframe": timeframe}
         ).first()
         if row is not None:
             found.append(CandleSeries(key_instrument, source, timeframe, row[0], row[1]))

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from core.market.models import Instrument
 from core.market.series import latest_prices
 from core.portfolio.models import LedgerEntry, LedgerKind, PortfolioSnapshot, Position
+from core.timeutil import ensure_utc
 
 logger = logging.getLogger(__name__)
 
@@ -220,25 +223,50 @@ def portfolio_accounts(session: Session) -> list[str]:
     return sorted(ledger | positions)
 
 
-def _ledger_rows(session: Session, accounts: list[str] | None, until: datetime | None) -> Iterable[tuple]:
+def as_decimal(value: Any) -> Decimal | None:
+    """Return a raw numeric database value as ``Decimal`` (SQLite REAL via its shortest repr)."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value))
+
+
+def as_utc(value: Any) -> datetime:
+    """Return a raw timestamp (aware datetime, or SQLite's naive UTC text) as aware UTC."""
+    if isinstance(value, datetime):
+        return ensure_utc(value)
+    return ensure_utc(datetime.fromisoformat(str(value)))
+
+
+def _raw(column: Any) -> Any:
+    """The column without SQLAlchemy's per-row type processing (converted once, in bulk, below)."""
+    return type_coerce(column, NullType())
+
+
+def _ledger_rows(session: Session, accounts: list[str] | None, until: datetime | None) -> Iterator[tuple]:
     query = select(
         LedgerEntry.account,
-        LedgerEntry.ts,
-        LedgerEntry.kind,
+        _raw(LedgerEntry.ts),
+        _raw(LedgerEntry.kind),
         LedgerEntry.sent_asset,
-        LedgerEntry.sent_quantity,
+        _raw(LedgerEntry.sent_quantity),
         LedgerEntry.received_asset,
-        LedgerEntry.received_quantity,
+        _raw(LedgerEntry.received_quantity),
         LedgerEntry.fee_asset,
-        LedgerEntry.fee_quantity,
-        LedgerEntry.value_eur,
+        _raw(LedgerEntry.fee_quantity),
+        _raw(LedgerEntry.value_eur),
         LedgerEntry.instrument_id,
     )
     if accounts is not None:
         query = query.where(LedgerEntry.account.in_(accounts))
     if until is not None:
         query = query.where(LedgerEntry.ts <= until)
-    return session.execute(query.order_by(LedgerEntry.account, LedgerEntry.ts, LedgerEntry.id))
+    for (account, ts, kind, sent_asset, sent_qty, received_asset, received_qty, fee_asset, fee_qty, value_eur,
+         instrument_id) in session.connection().execute(query.order_by(LedgerEntry.account, LedgerEntry.ts,
+                                                                          LedgerEntry.id)):  # fmt: skip
+        yield (account, ts, kind, sent_asset, as_decimal(sent_qty), received_asset, as_decimal(received_qty),
+               fee_asset, as_decimal(fee_qty), as_decimal(value_eur), instrument_id)  # fmt: skip
 
 
 @dataclass
@@ -301,7 +329,7 @@ def _replay(rows: Iterable[tuple]) -> dict[str, _AccountReplay]:
             lot.quantity += received_qty
             lot.cost += cost_in
             if lot.first_ts is None or lot.quantity == received_qty:
-                lot.first_ts = ts
+                lot.first_ts = as_utc(ts)
             if instrument_id is not None:
                 lot.instrument_id = instrument_id
         # a fee paid in an asset: that quantity leaves at its average cost
@@ -478,10 +506,10 @@ def equity_curve(
     """
     query = select(
         PortfolioSnapshot.account,
-        PortfolioSnapshot.ts,
-        PortfolioSnapshot.equity_eur,
-        PortfolioSnapshot.cash_eur,
-        PortfolioSnapshot.positions_value_eur,
+        _raw(PortfolioSnapshot.ts),
+        _raw(PortfolioSnapshot.equity_eur),
+        _raw(PortfolioSnapshot.cash_eur),
+        _raw(PortfolioSnapshot.positions_value_eur),
     )
     if accounts is not None:
         query = query.where(PortfolioSnapshot.account.in_(accounts))
@@ -489,12 +517,13 @@ def equity_curve(
         query = query.where(PortfolioSnapshot.ts >= start)
     if end is not None:
         query = query.where(PortfolioSnapshot.ts < end)
-    rows = session.execute(query.order_by(PortfolioSnapshot.ts, PortfolioSnapshot.account)).all()
+    rows = session.connection().execute(query.order_by(PortfolioSnapshot.ts, PortfolioSnapshot.account)).all()
     latest: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
     points: list[EquityPoint] = []
-    for index, (account, ts, equity, cash, positions_value) in enumerate(rows):
-        latest[account] = (equity, cash, positions_value)
-        if index + 1 < len(rows) and rows[index + 1][1] == ts:
+    for index, (account, raw_ts, equity, cash, positions_value) in enumerate(rows):
+        ts = as_utc(raw_ts)
+        latest[account] = (as_decimal(equity) or ZERO, as_decimal(cash) or ZERO, as_decimal(positions_value) or ZERO)
+        if index + 1 < len(rows) and rows[index + 1][1] == raw_ts:
             continue  # more accounts at this same time
         points.append(
             EquityPoint(
