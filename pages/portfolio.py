@@ -11,6 +11,7 @@ from app.ui.tables import closed_positions_frame, holdings_frame
 from core.portfolio.valuation import equity_curve, portfolio_accounts, value_portfolio
 
 REFRESH_SECONDS = 30
+EQUITY_CURVE_POINTS = 1500
 ALL_ACCOUNTS = "All accounts"
 
 page_setup("Portfolio", ":material/account_balance_wallet:")
@@ -54,7 +55,7 @@ def live_portfolio() -> None:
     left, right = st.columns([2.2, 1], gap="medium")
     with left, st.container(border=True):
         st.markdown("**Equity curve**")
-        points = read(lambda session: equity_curve(session, selected))
+        points = read(lambda session: equity_curve(session, selected, max_points=EQUITY_CURVE_POINTS))
         if points:
             st.plotly_chart(equity_figure(points, height=300), width="stretch", config={"displayModeBar": False},
                             key="equity_chart")  # fmt: skip

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as plotly_io
 from plotly.subplots import make_subplots
 
 from core.analysis.indicators import IndicatorKind, IndicatorSpec
@@ -27,11 +28,13 @@ MUTED = "#8b93a7"
 GRID = "rgba(139,147,167,0.15)"
 PALETTE = ["#4f8cff", "#f5a623", "#26a69a", "#ab47bc", "#ef5350", "#29b6f6", "#d4e157", "#8d6e63"]
 OVERLAY_COLOURS = {"sma": "#f5a623", "ema": "#ab47bc", "bb": "#29b6f6"}
+# Streamlit's chart theme styles the figures in the browser (dark, from .streamlit/config.toml);
+# no server-side Plotly template, whose first load costs about half a second.
+plotly_io.templates.default = "none"
 
 
 def _style(figure: go.Figure, *, height: int, legend: bool = True) -> go.Figure:
     figure.update_layout(
-        template="plotly_dark",
         height=height,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         paper_bgcolor="rgba(0,0,0,0)",

@@ -499,10 +499,13 @@ def equity_curve(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    max_points: int | None = None,
 ) -> list[EquityPoint]:
     """Return the equity curve from ``portfolio_snapshots``, accounts summed at each snapshot time.
 
     With several accounts, an account without a snapshot at a time counts with its last one.
+    ``max_points`` thins a long curve for display: the span is cut into that many equal
+    intervals and the last point of each is kept (the newest point is always kept).
     """
     query = select(
         PortfolioSnapshot.account,
@@ -533,4 +536,21 @@ def equity_curve(
                 positions_value_eur=sum((value[2] for value in latest.values()), ZERO),
             )
         )
+    if max_points is not None and len(points) > max_points > 1:
+        return _thin(points, max_points)
     return points
+
+
+def _thin(points: list[EquityPoint], max_points: int) -> list[EquityPoint]:
+    first, last = points[0].ts, points[-1].ts
+    width = (last - first) / max_points
+    kept: list[EquityPoint] = []
+    bucket = None
+    for point in points:
+        current = min(int((point.ts - first) / width), max_points - 1) if width else 0
+        if kept and current == bucket:
+            kept[-1] = point
+        else:
+            kept.append(point)
+            bucket = current
+    return kept
