@@ -13,6 +13,8 @@ positions but no ledger entries (e.g. filled in by an external sync) is valued f
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import select, type_coerce
+from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -368,10 +370,43 @@ def _instrument_for_assets(session: Session, assets: set[str]) -> dict[str, _Pri
     return found
 
 
+# Replays of the ledger, reused while the ledger has not grown (it is append-only) for at most
+# REPLAY_CACHE_SECONDS; prices are applied fresh on every call.
+REPLAY_CACHE_SECONDS = 60.0
+_REPLAY_CACHE_SIZE = 16
+_replay_cache: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, ...], float, dict[str, _AccountReplay]]] = {}
+_replay_cache_lock = threading.Lock()
+
+
+def _ledger_fingerprint(session: Session, accounts: list[str]) -> tuple[Any, ...]:
+    row = session.execute(
+        select(func.count(), func.max(LedgerEntry.id), func.max(_raw(LedgerEntry.created_at))).where(
+            LedgerEntry.account.in_(accounts)
+        )
+    ).one()
+    return tuple(row)
+
+
+def _cached_replay(session: Session, accounts: list[str]) -> dict[str, _AccountReplay]:
+    key = (str(session.get_bind().url), tuple(accounts))
+    fingerprint = _ledger_fingerprint(session, accounts)
+    now = time.monotonic()
+    with _replay_cache_lock:
+        cached = _replay_cache.get(key)
+        if cached is not None and cached[0] == fingerprint and now - cached[1] < REPLAY_CACHE_SECONDS:
+            return dict(cached[2])
+    replays = dict(_replay(_ledger_rows(session, accounts, None)))
+    with _replay_cache_lock:
+        if len(_replay_cache) >= _REPLAY_CACHE_SIZE:
+            _replay_cache.pop(next(iter(_replay_cache)))
+        _replay_cache[key] = (fingerprint, now, replays)
+    return dict(replays)
+
+
 def value_portfolio(session: Session, accounts: list[str] | None = None) -> PortfolioValuation:
     """Value every account (or the given ones) at the newest prices in the database."""
     accounts = accounts if accounts is not None else portfolio_accounts(session)
-    replays = _replay(_ledger_rows(session, accounts, None))
+    replays = _cached_replay(session, accounts)
     position_only = [account for account in accounts if account not in replays]
     positions = _positions_as_replays(session, position_only)
     replays.update(positions)

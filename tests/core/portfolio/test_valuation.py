@@ -142,3 +142,13 @@ def test_equity_curve_is_thinned_for_display_keeping_the_newest_point(database: 
     assert len(points) == 10
     assert points[-1].ts == NOW + timedelta(hours=99)
     assert [point.equity_eur for point in points][:2] == [D(9), D(19)]
+
+
+def test_a_new_ledger_entry_is_seen_at_once_despite_the_replay_cache(handmade: Database) -> None:
+    from core.portfolio.models import LedgerKind
+    from tests.core.portfolio.handmade import entry
+
+    assert handmade.run(lambda s: value_portfolio(s, ["paper"])).cash_eur == D("2977.00")
+    with handmade.session() as session:
+        session.add(entry("paper", NOW, LedgerKind.DEPOSIT, "p9", received_asset="EUR", received_quantity=D("23")))
+    assert handmade.run(lambda s: value_portfolio(s, ["paper"])).cash_eur == D("3000.00")
