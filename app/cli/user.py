@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.orm import Session
 
 from app.cli._common import fail, open_database
 from app.ui.format import vienna_time
@@ -40,7 +41,7 @@ def register(cli: typer.Typer) -> None:
         database = open_database()
         now = utc_now()
 
-        def rows(session):  # type: ignore[no-untyped-def]
+        def rows(session: Session) -> list[tuple[str, str, str, str]]:
             return [
                 (
                     account.username,

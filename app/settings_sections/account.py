@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from app.ui.context import USERNAME_KEY
@@ -53,6 +55,6 @@ def render(database: Database) -> None:
             row[0].markdown(f"`{name}`")
             row[1].markdown(display)
             if row[2].button("Delete", key=f"delete_secret_{name}", icon=":material/delete:"):
-                database.run(lambda session, name=name: store.delete(session, name))
+                database.run(partial(store.delete, name=name))
                 st.toast(f"Deleted {name}.")
                 st.rerun()

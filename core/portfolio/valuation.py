@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -388,7 +388,7 @@ def _ledger_fingerprint(session: Session, accounts: list[str]) -> tuple[Any, ...
 
 
 def _cached_replay(session: Session, accounts: list[str]) -> dict[str, _AccountReplay]:
-    key = (str(session.get_bind().url), tuple(accounts))
+    key = (str(session.connection().engine.url), tuple(accounts))
     fingerprint = _ledger_fingerprint(session, accounts)
     now = time.monotonic()
     with _replay_cache_lock:
@@ -440,7 +440,7 @@ def value_portfolio(session: Session, accounts: list[str] | None = None) -> Port
 
 
 def _account_valuation(account: str, replay: _AccountReplay, instruments: dict[str, _PricedInstrument],
-                       eur_price) -> AccountValuation:  # type: ignore[no-untyped-def]  # fmt: skip
+                       eur_price: Callable[[str], tuple[Decimal, datetime] | None]) -> AccountValuation:  # fmt: skip
     holdings: list[Holding] = []
     closed: list[ClosedPosition] = []
     unpriced: list[str] = []
