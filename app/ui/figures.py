@@ -225,7 +225,7 @@ def _panel(figure: go.Figure, kind: IndicatorKind, specs: Sequence[IndicatorSpec
            times: pd.DatetimeIndex, row: int, shapes: list[dict[str, object]]) -> None:  # fmt: skip
     spec = next(spec for spec in specs if spec.kind is kind)
     if kind is IndicatorKind.RSI:
-        _line(figure, times, indicators[f"rsi_{spec.length}"], spec.label, "#ab47bc", row=row)
+        _line(figure, times, indicators[f"rsi_{spec.length}"], spec.label, "#26c6da", row=row)
         for level in (30, 70):
             shapes.append(_hline(row, level, MUTED, "dot"))
         figure.update_yaxes(range=[0, 100], tickvals=[30, 50, 70], row=row, col=1)
@@ -241,7 +241,7 @@ def _panel(figure: go.Figure, kind: IndicatorKind, specs: Sequence[IndicatorSpec
         _line(figure, times, indicators["macd"], "MACD", ACCENT, row=row)
         _line(figure, times, indicators["macd_signal"], "Signal", "#f5a623", row=row)
     elif kind is IndicatorKind.ATR:
-        _line(figure, times, indicators[f"atr_{spec.length}"], spec.label, "#29b6f6", row=row)
+        _line(figure, times, indicators[f"atr_{spec.length}"], spec.label, "#9ccc65", row=row)
 
 
 def _range_breaks(times: pd.DatetimeIndex, timeframe: str, asset_class: str) -> list[dict[str, object]]:
