@@ -15,6 +15,8 @@ if str(PROJECT_ROOT) not in sys.path:  # `streamlit run app/main.py` puts only a
 import streamlit as st  # noqa: E402
 
 from app.ui.auth import login_gate  # noqa: E402
+from app.ui.preload import start_preload_once  # noqa: E402
+from app.ui.theme import apply_theme  # noqa: E402
 
 PAGES_DIR = PROJECT_ROOT / "pages"
 
@@ -44,6 +46,8 @@ def build_navigation() -> dict[str, list[st.Page]]:
 
 def main() -> None:
     st.set_page_config(page_title="Konsens", page_icon=":material/insights:", layout="wide")
+    apply_theme()
+    start_preload_once()
     if not login_gate():
         return
     navigation = st.navigation(build_navigation())

@@ -1,11 +1,103 @@
-"""System: workers, data freshness, quarantine, database (filled in by the foundation work)."""
+"""System: worker heartbeats, data freshness per instrument and source, quarantine, the database."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.ui.context import database, page_setup
+from app.ui.context import database, page_setup, read
+from app.ui.format import byte_size, duration, vienna_time
+from app.ui.tables import coloured_by
+from core.system.status import Health, data_freshness, database_status, quarantine_summary, worker_states
+from core.timeutil import utc_now
+
+HEALTH_LABELS = {health: f"● {health.value}" for health in Health}
+HEALTH_COLOURS = {
+    HEALTH_LABELS[Health.OK]: "#26a69a",
+    HEALTH_LABELS[Health.LATE]: "#f5a623",
+    HEALTH_LABELS[Health.STALE]: "#ff7043",
+    HEALTH_LABELS[Health.FAILED]: "#ef5350",
+    HEALTH_LABELS[Health.STOPPED]: "#8b93a7",
+}
 
 page_setup("System", ":material/monitor_heart:")
-health = database().health()
-st.metric("Database", health.kind, "ok" if health.ok else "down")
+
+now = utc_now()
+workers = read(lambda session: worker_states(session, now=now))
+freshness = read(lambda session: data_freshness(session, now=now))
+quarantine = read(quarantine_summary)
+status = database_status(database())
+health = status.health
+
+tiles = st.columns(4)
+healthy_workers = sum(1 for item in workers if item.health is Health.OK)
+tiles[0].metric("Workers ok", f"{healthy_workers} / {len(workers)}")
+fresh = sum(1 for item in freshness if item.health is Health.OK)
+tiles[1].metric("Fresh data series", f"{fresh} / {len(freshness)}")
+tiles[2].metric("Quarantined rows", f"{quarantine.total:,}")
+tiles[3].metric(
+    f"Database ({health.kind})", byte_size(health.size_bytes) if health.ok else "down",
+    help=f"Health check answered in {health.latency_ms:.1f} ms" if health.ok else health.error,
+)  # fmt: skip
+
+with st.container(border=True):
+    st.markdown("**Workers**")
+    if workers:
+        st.dataframe(
+            coloured_by([{"Worker": item.worker, "Health": HEALTH_LABELS[item.health], "Status": item.status.value,
+              "Last beat": vienna_time(item.last_beat_at, "%Y-%m-%d %H:%M:%S"), "Ago": duration(item.age),
+              "Passes": item.passes,
+              "Last pass (s)": round(item.last_pass_seconds, 2) if item.last_pass_seconds is not None else None,
+              "Last error": item.last_error or "", "Error at": vienna_time(item.last_error_at),
+              "Host / PID": f"{item.host or '?'} / {item.pid or '?'}"}
+             for item in workers], "Health", HEALTH_COLOURS),
+            hide_index=True, width="stretch", key="workers_table",
+        )  # fmt: skip
+    else:
+        st.caption("No worker has reported yet. Start them with `konsens up` or `konsens worker NAME`.")
+
+with st.container(border=True):
+    st.markdown("**Data freshness** — newest candle per instrument, source and timeframe")
+    if freshness:
+        st.dataframe(
+            coloured_by([{"Instrument": item.symbol, "Source": item.source, "Timeframe": item.timeframe,
+              "Newest candle": vienna_time(item.latest_ts), "Age": duration(item.age),
+              "Bars behind": round(item.bars_behind, 1), "Health": HEALTH_LABELS[item.health]}
+             for item in freshness], "Health", HEALTH_COLOURS),
+            hide_index=True, width="stretch", key="freshness_table",
+        )  # fmt: skip
+    else:
+        st.caption("No candles stored yet.")
+
+with st.container(border=True):
+    st.markdown(f"**Quarantine** — rows refused by validation ({quarantine.total:,})")
+    if quarantine.groups:
+        st.dataframe(
+            [{"Kind": group.kind, "Source": group.source, "Reason": group.reason, "Rows": group.count,
+              "Latest": vienna_time(group.latest_at)} for group in quarantine.groups],
+            hide_index=True, width="stretch", key="quarantine_groups",
+        )  # fmt: skip
+        with st.expander(f"Latest {len(quarantine.latest)} rows"):
+            st.dataframe(
+                [{"At": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"), "Kind": row.kind, "Source": row.source,
+                  "Reason": row.reason, "Key": row.record_key or "", "Payload": str(row.payload or "")}
+                 for row in quarantine.latest],
+                hide_index=True, width="stretch",
+            )  # fmt: skip
+    else:
+        st.caption("Nothing quarantined.")
+
+with st.container(border=True):
+    st.markdown("**Database**")
+    if not health.ok:
+        st.error(f"The database does not answer: {health.error}")
+    details = st.columns(3)
+    details[0].markdown(
+        f"Kind: **{health.kind}**{' + TimescaleDB' if health.timescaledb else ''}  \n"
+        f"Size: **{byte_size(health.size_bytes)}**  \nLatency: **{health.latency_ms:.1f} ms**"
+    )
+    details[1].markdown(f"URL: `{health.url}`")
+    details[2].markdown(
+        f"Migrations applied: **{', '.join(status.applied_revisions) or 'none'}**  \n"
+        f"Pending: **{', '.join(status.pending_revisions) or 'none'}**"
+    )
+st.caption(f"As of {vienna_time(now, '%Y-%m-%d %H:%M:%S')} (Vienna time).")

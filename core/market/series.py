@@ -1,0 +1,113 @@
+"""Which candle series exist and how recent they are, read by index seeks, never a table scan.
+
+A *series* is one (instrument, source, timeframe). ``candle_series`` walks the candles primary
+key (instrument_id, source, timeframe, ts) with a skip scan: one indexed ``> (i, s, t)`` seek per
+series, then one ``max(ts)`` seek per series. So it costs a few dozen index lookups whether the
+table holds a thousand candles or a hundred million.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from core.market.models import Candle
+from core.market.query import TIMEFRAME_SECONDS
+
+
+@dataclass(frozen=True)
+class CandleSeries:
+    """One stored candle series and its newest candle."""
+
+    instrument_id: int
+    source: str
+    timeframe: str
+    latest_ts: datetime
+    latest_close: Decimal
+
+    @property
+    def timeframe_seconds(self) -> int:
+        return TIMEFRAME_SECONDS.get(self.timeframe, 3600)
+
+
+_KEY_COLUMNS = (Candle.instrument_id, Candle.source, Candle.timeframe)
+# Statements built once (their compiled form is cached by SQLAlchemy); each is one index seek.
+_FIRST_KEY = select(*_KEY_COLUMNS).order_by(*_KEY_COLUMNS).limit(1)
+_NEXT_KEY = (
+    select(*_KEY_COLUMNS)
+    .where(tuple_(*_KEY_COLUMNS) > tuple_(bindparam("instrument"), bindparam("source"), bindparam("timeframe")))
+    .order_by(*_KEY_COLUMNS)
+    .limit(1)
+)
+_FIRST_KEY_OF = select(*_KEY_COLUMNS).where(Candle.instrument_id == bindparam("only")).order_by(*_KEY_COLUMNS).limit(1)
+_NEXT_KEY_OF = _NEXT_KEY.where(Candle.instrument_id == bindparam("only"))
+_NEWEST = (
+    select(Candle.ts, Candle.close)
+    .where(
+        Candle.instrument_id == bindparam("instrument"),
+        Candle.source == bindparam("source"),
+        Candle.timeframe == bindparam("timeframe"),
+    )
+    .order_by(Candle.ts.desc())
+    .limit(1)
+)
+
+
+def series_keys(session: Session, instrument_id: int | None = None) -> list[tuple[int, str, str]]:
+    """Return the distinct (instrument_id, source, timeframe) of stored candles, in key order."""
+    connection = session.connection()
+    keys: list[tuple[int, str, str]] = []
+    only = {} if instrument_id is None else {"only": instrument_id}
+    row = connection.execute(_FIRST_KEY if instrument_id is None else _FIRST_KEY_OF, only).first()
+    while row is not None:
+        key = (int(row[0]), str(row[1]), str(row[2]))
+        keys.append(key)
+        parameters = {"instrument": key[0], "source": key[1], "timeframe": key[2], **only}
+        row = connection.execute(_NEXT_KEY if instrument_id is None else _NEXT_KEY_OF, parameters).first()
+    return keys
+
+
+def candle_series(session: Session, instrument_id: int | None = None) -> list[CandleSeries]:
+    """Return every stored series (of one instrument, or all) with its newest candle's time and close."""
+    connection = session.connection()
+    found = []
+    for key_instrument, source, timeframe in series_keys(session, instrument_id):
+        row = connection.execute(
+            _NEWEST, {"instrument": key_instrument, "source": source, "timeframe": timeframe}
+        ).first()
+        if row is not None:
+            found.append(CandleSeries(key_instrument, source, timeframe, row[0], row[1]))
+    return found
+
+
+def latest_prices(session: Session, instrument_ids: list[int] | None = None) -> dict[int, tuple[datetime, Decimal]]:
+    """Return ``{instrument_id: (time, close)}`` of the newest candle of any series per instrument."""
+    prices: dict[int, tuple[datetime, Decimal]] = {}
+    wanted = None if instrument_ids is None else set(instrument_ids)
+    if wanted is not None and len(wanted) <= 20:
+        series = [item for instrument in sorted(wanted) for item in candle_series(session, instrument)]
+    else:
+        series = candle_series(session)
+    for item in series:
+        if wanted is not None and item.instrument_id not in wanted:
+            continue
+        current = prices.get(item.instrument_id)
+        if current is None or item.latest_ts > current[0]:
+            prices[item.instrument_id] = (item.latest_ts, item.latest_close)
+    return prices
+
+
+def series_candle_count(session: Session, instrument_id: int, source: str, timeframe: str) -> int:
+    """Return the number of candles of one series (an index range count)."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Candle.instrument_id == instrument_id, Candle.source == source, Candle.timeframe == timeframe
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,79 @@
+"""The login gate of app/main.py: nothing renders before login; wrong passwords; lockout; demo user."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.db.engine import Database
+from core.security.users import MAX_FAILED_LOGINS, UserAccount, create_user, hash_password
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+def _app() -> AppTest:
+    app = AppTest.from_file(MAIN, default_timeout=60)
+    app.run()
+    assert not app.exception, [item.value for item in app.exception]
+    return app
+
+
+def _submit(app: AppTest, username: str, password: str) -> AppTest:
+    app.text_input(key="login_username").input(username)
+    app.text_input(key="login_password").input(password)
+    app.button(key="login_submit").click().run()
+    assert not app.exception, [item.value for item in app.exception]
+    return app
+
+
+def test_nothing_but_the_login_form_renders_before_login(demo_database: Database) -> None:
+    app = _app()
+    assert [item.label for item in app.text_input] == ["Username", "Password"]
+    assert not app.metric and not app.dataframe and not app.get("plotly_chart")
+    assert app.session_state["authentication_status"] is not True
+
+
+def test_a_page_opened_directly_without_login_renders_nothing(demo_database: Database) -> None:
+    app = AppTest.from_file(str(Path(MAIN).parents[1] / "pages" / "portfolio.py"), default_timeout=60).run()
+    assert [item.value for item in app.warning] == ["Please log in."]
+    assert not app.metric and not app.dataframe
+
+
+def test_demo_login_opens_the_portfolio(demo_database: Database) -> None:
+    app = _submit(_app(), "demo", "demo")
+    assert app.session_state["authentication_status"] is True
+    assert app.session_state["username"] == "demo"
+    assert [metric.label for metric in app.metric][:2] == ["Equity", "Cash"]
+
+
+def test_wrong_password_is_refused_with_a_message(demo_database: Database) -> None:
+    app = _submit(_app(), "demo", "not-the-password")
+    assert [item.value for item in app.error] == ["Username or password is wrong."]
+    assert app.session_state["authentication_status"] is not True
+    assert not app.metric
+
+
+def test_five_wrong_passwords_lock_the_account_across_sessions(demo_database: Database) -> None:
+    app = _app()
+    for attempt in range(MAX_FAILED_LOGINS):
+        _submit(app, "demo", f"wrong-{attempt}")
+    assert "locked until" in app.error[0].value
+    fresh = _submit(_app(), "demo", "demo")  # a reload is a new session: still locked
+    assert "locked until" in fresh.error[0].value
+    assert fresh.session_state["authentication_status"] is not True
+    user = demo_database.run(lambda s: s.get(UserAccount, "demo"))
+    assert user is not None and user.locked_until is not None
+
+
+def test_demo_user_is_absent_without_demo_data(configured_sqlite: Database) -> None:
+    app = _app()
+    assert "No login exists yet" in app.error[0].value
+    assert not app.text_input
+    demo = UserAccount(username="demo", display_name="Demo", is_demo=True, password_hash=hash_password("demo"))
+    configured_sqlite.run(lambda s: s.add(demo))  # the right password, but no demo data in this database
+    configured_sqlite.run(lambda s: create_user(s, "alice", "correct horse"))
+    app = _submit(_app(), "demo", "demo")
+    assert [item.value for item in app.error] == ["Username or password is wrong."]
+    app = _submit(_app(), "alice", "correct horse")
+    assert app.session_state["authentication_status"] is True

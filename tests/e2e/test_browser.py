@@ -1,0 +1,73 @@
+"""Headless Chromium: log in as demo/demo, see Portfolio and Charts render with data."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.e2e.conftest import CHROMIUM_ARGS
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 60_000
+expect.set_options(timeout=30_000)
+
+
+def _wait_for_app(page: Page) -> None:
+    """Wait until the app is connected and no script run is in progress (Streamlit's e2e idiom)."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=TIMEOUT_MS)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
+
+
+def test_demo_login_then_portfolio_and_charts_render_with_data(app_server: str, chromium_path: str) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(app_server)
+            _wait_for_app(page)
+            # Nothing but the login form before login.
+            expect(page.get_by_role("button", name="Login")).to_be_visible()
+            expect(page.get_by_test_id("stMetric")).to_have_count(0)
+            page.get_by_label("Username").fill("demo")
+            page.get_by_label("Password", exact=True).fill("wrong")
+            page.get_by_role("button", name="Login").click()
+            expect(page.get_by_text("Username or password is wrong.")).to_be_visible()
+
+            page.get_by_label("Password", exact=True).fill("demo")
+            page.get_by_role("button", name="Login").click()
+            _wait_for_app(page)
+            # Portfolio: equity tile with a euro amount, the holdings table, the charts.
+            expect(page.get_by_role("heading", name="Portfolio")).to_be_visible()
+            equity = page.get_by_test_id("stMetric").filter(has_text="Equity")
+            expect(equity).to_contain_text(re.compile(r"€ [0-9]{1,3}(,[0-9]{3})*\.[0-9]{2}"))
+            holdings = page.get_by_test_id("stDataFrame").first
+            expect(holdings).to_be_visible()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible()
+            expect(holdings.locator("canvas").first).to_be_visible()
+            box = holdings.bounding_box()
+            assert box is not None and box["height"] > 4 * 35  # header + the four demo holdings
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.js-plotly-plot')].some("
+                " el => el.data && el.data.some(t => t.type === 'pie' && t.labels.includes('Cash (EUR)')))",
+                timeout=TIMEOUT_MS,
+            )
+
+            # Charts: a Plotly candlestick chart.
+            page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Charts").first.click()
+            _wait_for_app(page)
+            expect(page.get_by_role("heading", name="Charts")).to_be_visible()
+            chart = page.locator(".js-plotly-plot").first
+            expect(chart).to_be_visible()
+            expect(chart.locator("g.cartesianlayer")).to_have_count(1)
+            page.wait_for_function(
+                "() => { const el = document.querySelector('.js-plotly-plot');"
+                " return el && el.data && el.data.some(t => t.type === 'candlestick' && t.x.length > 100); }",
+                timeout=TIMEOUT_MS,
+            )
+            expect(page.get_by_test_id("stMetric").filter(has_text="BTC/EUR")).to_be_visible()
+        finally:
+            browser.close()

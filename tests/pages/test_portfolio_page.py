@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+from app.ui.format import eur
+from core.db.engine import Database
+from core.portfolio.valuation import value_portfolio
+from tests.pages.conftest import plotly_specs
+
+
+def test_portfolio_shows_tiles_holdings_allocation_and_equity_curve(
+    demo_database: Database, run_page: Callable[..., AppTest]
+) -> None:
+    app = run_page("portfolio")
+    valuation = demo_database.run(value_portfolio)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics == {
+        "Equity": eur(valuation.equity_eur),
+        "Cash": eur(valuation.cash_eur),
+        "Market value": eur(valuation.market_value_eur),
+        "Unrealised P&L": eur(valuation.unrealised_pnl_eur, signed=True),
+        "Realised P&L": eur(valuation.realised_pnl_eur, signed=True),
+    }
+    assert valuation.equity_eur > 0 and valuation.cash_eur > 0
+    holdings = app.dataframe[0].value
+    assert sorted(holdings["Symbol"]) == ["AAPL", "BTC/EUR", "ETH/EUR", "SOL/EUR"]
+    btc = holdings.set_index("Symbol").loc["BTC/EUR"]
+    expected = next(h for h in valuation.holdings if h.symbol == "BTC/EUR")
+    assert round(btc["Market value"], 2) == float(expected.market_value_eur)
+    figures = plotly_specs(app)
+    pie = next(fig for fig in figures if fig["data"][0]["type"] == "pie")
+    assert "Cash (EUR)" in pie["data"][0]["labels"]
+    curve = next(fig for fig in figures if fig["data"][0]["type"] == "scatter")
+    assert len(curve["data"][0]["x"]) > 300  # daily demo snapshots over a year
+    assert any("refreshes every 30 s" in caption.value for caption in app.caption)
+
+
+def test_portfolio_account_picker_limits_to_one_account(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+    app = run_page("portfolio")
+    app.segmented_control(key="portfolio_account").set_value("paper").run()
+    assert not app.exception
+    assert app.metric[0].label == "Equity"
+    assert "Account" not in app.dataframe[0].value.columns
+
+
+def test_portfolio_without_any_account_says_so(configured_sqlite: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+    app = run_page("portfolio")
+    assert "No account has any ledger entries yet" in app.info[0].value
+    assert not app.metric
