@@ -19,6 +19,10 @@ def redact(text: str) -> str:
     return _SECRET_PATTERNS[2].sub(lambda m: f"{m.group(1)}***{m.group(3)}", text)
 
 
+# Libraries whose INFO output is noise for a user; shown from WARNING up.
+NOISY_LIBRARY_LOGGERS = ("urllib3", "httpx", "httpcore", "ccxt", "yfinance", "peewee", "alembic")
+
+
 class RedactingFormatter(logging.Formatter):
     """A formatter that masks secrets that slipped into a log message."""
 
@@ -33,5 +37,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "httpcore", "ccxt", "yfinance", "peewee", "alembic"):
+    for noisy in NOISY_LIBRARY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

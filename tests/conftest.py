@@ -6,6 +6,7 @@ PostgreSQL tests use the real server at ``KONSENS_TEST_PG_URL`` (default
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,8 +18,22 @@ from sqlalchemy import create_engine, text
 from core.config import get_settings
 from core.db.engine import Database, reset_database_cache
 from core.db.migrate import upgrade_database
+from core.logging_setup import NOISY_LIBRARY_LOGGERS
 
 PG_ADMIN_URL = os.environ.get("KONSENS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Undo what ``configure_logging`` (run by CLI commands) does to the process-wide logging state."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    library_levels = {name: logging.getLogger(name).level for name in NOISY_LIBRARY_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, library_level in library_levels.items():
+        logging.getLogger(name).setLevel(library_level)
 
 
 @pytest.fixture(autouse=True)

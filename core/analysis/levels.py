@@ -38,6 +38,11 @@ def swing_points(frame: pd.DataFrame, window: int = 5) -> tuple[pd.Series, pd.Se
     return highs[is_high], lows[is_low]
 
 
+def _index_numbers(index: pd.Index) -> np.ndarray:
+    """Return sortable numbers for an index (nanoseconds for a DatetimeIndex, aware or not)."""
+    return index.asi8 if isinstance(index, pd.DatetimeIndex) else np.asarray(index)
+
+
 def support_resistance(
     frame: pd.DataFrame, *, window: int = 5, tolerance: float = 0.01, max_levels: int = 6
 ) -> list[PriceLevel]:
@@ -52,12 +57,12 @@ def support_resistance(
     if points.empty:
         return []
     last_close = float(frame["close"].iloc[-1])
-    positions = np.searchsorted(frame.index.values, points.index.values)
+    positions = np.searchsorted(_index_numbers(frame.index), _index_numbers(points.index))
     recency = 0.5 + positions / max(len(frame) - 1, 1)  # 0.5 for the oldest bar .. 1.5 for the newest
     order = np.argsort(points.values)
     prices = points.values[order]
     weights = recency[order]
-    times = points.index.values[order]
+    times = np.asarray(points.index)[order]
     clusters: list[tuple[list[float], list[float], list[np.datetime64]]] = []
     for price, weight, when in zip(prices, weights, times, strict=True):
         if clusters and abs(price - np.mean(clusters[-1][0])) <= tolerance * price:
