@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from core.security.secrets import SecretStore
 from core.system.settings_store import get_setting, set_setting
 
 SETTING_FEEDS = "news.feeds"
@@ -209,3 +210,26 @@ def save_retention(session: Session, retention: Mapping[str, int | None]) -> dic
         cleaned[key] = days
     set_setting(session, SETTING_RETENTION, {**DEFAULT_RETENTION_DAYS, **cleaned})
     return cleaned
+
+
+def credential_hints(session: Session, store: SecretStore) -> dict[str, str | None]:
+    """Return, per credential key of :data:`SECRET_NAMES`, its masked form or None when not stored."""
+    masked = store.masked(session)
+    return {key: masked.get(name) for key, name in SECRET_NAMES.items()}
+
+
+def save_credentials(session: Session, store: SecretStore, values: Mapping[str, str | None]) -> list[str]:
+    """Store the non-empty credentials (encrypted); return the keys stored. Unknown keys are refused."""
+    stored = []
+    for key, value in values.items():
+        if key not in SECRET_NAMES:
+            raise NewsConfigError(f"unknown credential {key!r}")
+        if value and value.strip():
+            store.set(session, SECRET_NAMES[key], value.strip())
+            stored.append(key)
+    return stored
+
+
+def delete_credentials(session: Session, store: SecretStore, keys: Sequence[str]) -> list[str]:
+    """Delete stored credentials; return the keys that existed."""
+    return [key for key in keys if key in SECRET_NAMES and store.delete(session, SECRET_NAMES[key])]
