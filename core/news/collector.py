@@ -56,13 +56,13 @@ OVERLAP = timedelta(hours=1)
 
 # Client-side spacing per provider (or per feed host), kept for the life of the process.
 _RATE_LIMITERS: dict[str, RateLimiter] = {}
-_MIN_INTERVALS = {"newsapi": 1.0, "alphavantage": 1.5, "fred": 0.6, "rss": 1.0}
+_MIN_INTERVALS = {"newsapi": 1.0, "alphavantage": 1.5, "fred": 0.6}
 
 
 def rate_limiter_for(key: str, min_interval_seconds: float) -> RateLimiter:
     """Return the process-wide rate limiter of ``key`` (created on first use)."""
     limiter = _RATE_LIMITERS.get(key)
-    if limiter is None:
+    if limiter is None or limiter.min_interval_seconds != min_interval_seconds:
         limiter = _RATE_LIMITERS[key] = RateLimiter(min_interval_seconds)
     return limiter
 
@@ -127,7 +127,7 @@ def build_sources(
     for feed in config.feeds:
         if feed.enabled:
             host = urlsplit(feed.url).hostname or feed.name
-            http = client(feed.source, f"rss:{host}", _MIN_INTERVALS["rss"])
+            http = client(feed.source, f"rss:{host}", settings.rss_host_spacing_seconds)
             built.news.append(RssSource(feed, http, interval_seconds=settings.rss_interval_seconds))
 
     def secret(key: str) -> str | None:

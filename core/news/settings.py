@@ -33,6 +33,7 @@ class NewsSettings(KonsensSettingsBase):
     http_timeout_seconds: float = Field(default=15.0, gt=0)
     http_attempts: int = Field(default=3, ge=1, le=10)
     http_backoff_seconds: float = Field(default=1.0, ge=0)
+    rss_host_spacing_seconds: float = Field(default=1.0, ge=0, description="Pause between requests to one feed host.")
     user_agent: str = "Konsens/0.1 (news collector; +https://github.com/konsens)"
 
     alphavantage_daily_budget: int = Field(default=25, ge=1)
