@@ -10,7 +10,8 @@
 - :class:`NearDuplicateIndex` finds headlines whose word sets have a Jaccard similarity of at
   least a threshold within a time window, using prefix filtering (exact, not sampled): two sets
   with Jaccard ≥ t must share one of the first ``|x| - ceil(t·|x|) + 1`` words of each set in a
-  fixed global order.
+  fixed global order. Posting lists are split into time buckets of one window, so a query
+  only scans the buckets that can hold an item within the window.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import math
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 CANONICAL_URL_MAX = 500
 
@@ -53,14 +55,20 @@ def clean_text(value: str | None) -> str:
     """Return ``value`` without HTML tags and entities, whitespace collapsed ('' for None)."""
     if not value:
         return ""
-    text = html.unescape(_HTML_TAG.sub(" ", value))
-    return _SPACES.sub(" ", text).strip()
+    text = value
+    if "<" in text:
+        text = _HTML_TAG.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
 
 
 def canonical_url(url: str) -> str:
     """Return the canonical form of ``url`` (see the module docstring)."""
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().rstrip(".")
+    host = (parts.hostname or "").rstrip(".")
+    if not host.islower():
+        host = host.lower()
     if host.startswith("www."):
         host = host[4:]
     if host.startswith("m.") and host.count(".") >= 2:
@@ -68,21 +76,27 @@ def canonical_url(url: str) -> str:
     port = parts.port
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     share_parameters = SHARE_PARAMETERS_BY_HOST.get(host, set())
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in TRACKING_PARAMETERS
-        and not key.lower().startswith(TRACKING_PREFIXES)
-        and key.lower() not in share_parameters
-    ]
-    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    query = (
+        [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key.lower() not in TRACKING_PARAMETERS
+            and not key.lower().startswith(TRACKING_PREFIXES)
+            and key.lower() not in share_parameters
+        ]
+        if parts.query
+        else []
+    )
+    path = parts.path or "/"
+    if "//" in path:
+        path = re.sub(r"/{2,}", "/", path)
     if path.endswith("/amp"):
         path = path[: -len("/amp")] or "/"
     if len(path) > 1:
         path = path.rstrip("/")
-    canonical = urlunsplit(("https", netloc, path, urlencode(sorted(query)), ""))
-    if canonical.endswith("/") and path == "/" and not query:
-        canonical = canonical[:-1]
+    if path == "/":
+        path = ""
+    canonical = f"https://{netloc}{path}" + (f"?{urlencode(sorted(query))}" if query else "")
     if len(canonical) > CANONICAL_URL_MAX:
         digest = hashlib.sha1(canonical.encode()).hexdigest()
         canonical = canonical[: CANONICAL_URL_MAX - 41] + "#" + digest
@@ -95,7 +109,9 @@ def title_tokens(title: str) -> frozenset[str]:
     stripped = _PUBLISHER_SUFFIX.sub("", text)
     if len(stripped.split()) >= 3:
         text = stripped
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = text.lower()
     tokens = set()
     for word in _NON_WORD.split(text):
         word = word.strip("$")
@@ -125,31 +141,73 @@ def _token_order(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Entry:
     tokens: frozenset[str]
-    published_at: datetime
+    timestamp: float
     key: str
 
 
 class NearDuplicateIndex:
-    """Headlines seen so far, queried for near-duplicates (Jaccard ≥ ``threshold`` within ``window``)."""
+    """Headlines seen so far, queried for near-duplicates (Jaccard ≥ ``threshold`` within ``window``).
 
-    def __init__(self, threshold: float = 0.8, window: timedelta = timedelta(hours=48)):
+    ``token_frequencies`` (how many headlines of the corpus hold each word) orders the words
+    rarest first, as in PPJoin, so the prefixes hold rare words with short posting lists; the
+    order is fixed for the life of the index (required for correctness). Without it, words are
+    ordered by a hash (still exact, only slower on repetitive vocabularies).
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        window: timedelta = timedelta(hours=48),
+        token_frequencies: dict[str, int] | None = None,
+    ):
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.threshold = threshold
         self.window = window
         self._entries: list[_Entry] = []
-        self._postings: dict[str, list[int]] = defaultdict(list)
-        self._order_cache: dict[str, int] = {}
+        self._postings: dict[tuple[str, int], list[int]] = defaultdict(list)
+        self._frequencies = token_frequencies
+        self._order_cache: dict[str, tuple[int, int]] = {}
+
+    @classmethod
+    def for_corpus(
+        cls, token_sets: Iterable[frozenset[str]], threshold: float = 0.8, window: timedelta = timedelta(hours=48)
+    ) -> NearDuplicateIndex:
+        """Return an empty index whose word order is tuned to ``token_sets`` (all headlines it will see)."""
+        frequencies: dict[str, int] = defaultdict(int)
+        for tokens in token_sets:
+            for token in tokens:
+                frequencies[token] += 1
+        return cls(threshold, window, dict(frequencies))
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def observe(self, token_sets: Iterable[frozenset[str]]) -> None:
+        """Count words of headlines about to be indexed or queried, to order new words rarest first.
+
+        A word's place in the order is fixed the first time the index uses it, so counting more
+        headlines later never changes what was indexed (the prefix filter stays exact).
+        """
+        if self._frequencies is None:
+            self._frequencies = {}
+        frequencies = self._frequencies
+        for tokens in token_sets:
+            for token in tokens:
+                frequencies[token] = frequencies.get(token, 0) + 1
+
+    def _order(self, token: str) -> tuple[int, int]:
+        key = self._order_cache.get(token)
+        if key is None:
+            frequency = self._frequencies.get(token, 0) if self._frequencies is not None else 0
+            key = self._order_cache[token] = (frequency, _token_order(token))
+        return key
+
     def _prefix(self, tokens: frozenset[str]) -> list[str]:
-        cache = self._order_cache
-        ordered = sorted(tokens, key=lambda token: cache.get(token) or cache.setdefault(token, _token_order(token)))
+        ordered = sorted(tokens, key=self._order)
         length = len(ordered) - math.ceil(self.threshold * len(ordered) - 1e-9) + 1
         return ordered[: max(1, length)]
 
@@ -157,16 +215,27 @@ class NearDuplicateIndex:
         """Return the key of an indexed near-duplicate of ``tokens``, or None."""
         if not tokens:
             return None
+        timestamp = published_at.timestamp()
+        window = self.window.total_seconds()
+        size = len(tokens)
+        smallest, largest = self.threshold * size, size / self.threshold
+        entries = self._entries
+        bucket = int(timestamp // window) if window > 0 else 0
         seen: set[int] = set()
-        for token in self._prefix(tokens):
-            for position in self._postings.get(token, ()):
+        keys = [(token, near) for token in self._prefix(tokens) for near in (bucket - 1, bucket, bucket + 1)]
+        for key in keys:
+            for position in self._postings.get(key, ()):
                 if position in seen:
                     continue
                 seen.add(position)
-                entry = self._entries[position]
-                if abs(entry.published_at - published_at) > self.window:
+                entry = entries[position]
+                if abs(entry.timestamp - timestamp) > window:
                     continue
-                if jaccard(tokens, entry.tokens) >= self.threshold:
+                other = len(entry.tokens)
+                if other < smallest - 1e-9 or other > largest + 1e-9:  # Jaccard ≤ min/max of the sizes
+                    continue
+                shared = len(tokens & entry.tokens)
+                if shared >= self.threshold * (size + other - shared) - 1e-9:
                     return entry.key
         return None
 
@@ -175,6 +244,9 @@ class NearDuplicateIndex:
         if not tokens:
             return
         position = len(self._entries)
-        self._entries.append(_Entry(tokens, published_at, key))
+        timestamp = published_at.timestamp()
+        window = self.window.total_seconds()
+        bucket = int(timestamp // window) if window > 0 else 0
+        self._entries.append(_Entry(tokens, timestamp, key))
         for token in self._prefix(tokens):
-            self._postings[token].append(position)
+            self._postings[(token, bucket)].append(position)

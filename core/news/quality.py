@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,8 +25,7 @@ def quality_problem(item: RawNewsItem, now: datetime, future_tolerance: timedelt
         return "no text: the item has no title or text"
     if not item.url or not item.url.strip():
         return "no URL"
-    parts = urlsplit(item.url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not _is_http_url(item.url.strip()):
         return f"invalid URL {item.url[:120]!r}"
     if item.published_at is None:
         return "no publication date"
@@ -36,6 +34,14 @@ def quality_problem(item: RawNewsItem, now: datetime, future_tolerance: timedelt
     if item.published_at > now + future_tolerance:
         return f"dated in the future: {item.published_at.isoformat()} is after {now.isoformat()}"
     return None
+
+
+def _is_http_url(url: str) -> bool:
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.lower() not in ("http", "https"):
+        return False
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return bool(host) and not any(character.isspace() for character in host)
 
 
 def quarantine_key(item: RawNewsItem) -> str:

@@ -85,11 +85,14 @@ class Tagger:
             terms = {term.strip().lower() for term in (*instrument.names, *instrument.aliases) if term.strip()}
             for term in terms:
                 self._by_term.setdefault(_normalise_spaces(term), []).append(instrument.instrument_id)
-        self._cashtag = _alternation(self._by_ticker, prefix=r"(?<![\w$])\$(", suffix=r")\b", flags=re.IGNORECASE)
         bare = [t for t in self._by_ticker if len(t) >= 3 and t not in UPPERCASE_WORDS and t.isalnum()]
-        self._ticker = _alternation(bare, prefix=r"(?<![\w$])(", suffix=r")(?![\w])", flags=0)
-        self._term = _alternation(
-            self._by_term, prefix=r"(?<![\w$])(", suffix=r")(?![\w])", flags=re.IGNORECASE, spaces=True
+        # One pass over the text: three alternatives with their own case rules (scoped inline flags).
+        never = r"(?!x)x"
+        tickers = _alternation(self._by_ticker) or never
+        self._pattern = re.compile(
+            r"(?<![\w$])\$(?P<cash>(?i:" + tickers + r"))\b"
+            r"|(?<![\w$])(?P<ticker>" + (_alternation(bare) or never) + r")(?![\w])"
+            r"|(?<![\w$])(?P<term>(?i:" + (_alternation(self._by_term, spaces=True) or never) + r"))(?![\w])"
         )
 
     def tag(self, text: str, hint_symbols: Iterable[str] = ()) -> list[TagMatch]:
@@ -99,18 +102,17 @@ class Tagger:
         list); they are added with the match ``source:<symbol>``.
         """
         found: dict[int, str] = {}
-        if self._cashtag is not None:
-            for match in self._cashtag.finditer(text):
-                for instrument_id in self._by_ticker.get(match.group(1).upper(), ()):
-                    found.setdefault(instrument_id, match.group(0))
-        if self._ticker is not None:
-            for match in self._ticker.finditer(text):
-                for instrument_id in self._by_ticker.get(match.group(1), ()):
-                    found.setdefault(instrument_id, match.group(1))
-        if self._term is not None:
-            for match in self._term.finditer(text):
-                for instrument_id in self._by_term.get(_normalise_spaces(match.group(1).lower()), ()):
-                    found.setdefault(instrument_id, match.group(1))
+        for match in self._pattern.finditer(text):
+            cash, ticker, term = match.group("cash", "ticker", "term")
+            if cash is not None:
+                instrument_ids, matched = self._by_ticker.get(cash.upper(), ()), match.group(0)
+            elif ticker is not None:
+                instrument_ids, matched = self._by_ticker.get(ticker, ()), ticker
+            else:
+                assert term is not None
+                instrument_ids, matched = self._by_term.get(_normalise_spaces(term.lower()), ()), term
+            for instrument_id in instrument_ids:
+                found.setdefault(instrument_id, matched)
         for symbol in hint_symbols:
             instrument = self._by_symbol.get(symbol)
             if instrument is not None:
@@ -144,13 +146,9 @@ def _normalise_spaces(term: str) -> str:
     return " ".join(term.split())
 
 
-def _alternation(
-    terms: Iterable[str], *, prefix: str, suffix: str, flags: int, spaces: bool = False
-) -> re.Pattern[str] | None:
+def _alternation(terms: Iterable[str], *, spaces: bool = False) -> str:
     ordered = sorted(set(terms), key=lambda term: (-len(term), term))
-    if not ordered:
-        return None
     escaped = [re.escape(term) for term in ordered]
     if spaces:
         escaped = [term.replace(r"\ ", r"\s+") for term in escaped]
-    return re.compile(prefix + "|".join(escaped) + suffix, flags)
+    return "|".join(escaped)
