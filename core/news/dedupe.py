@@ -106,9 +106,10 @@ def canonical_url(url: str) -> str:
 def title_tokens(title: str) -> frozenset[str]:
     """Return the content words of a headline (see the module docstring)."""
     text = clean_text(title)
-    stripped = _PUBLISHER_SUFFIX.sub("", text)
-    if len(stripped.split()) >= 3:
-        text = stripped
+    if " - " in text or " | " in text or " – " in text or " — " in text:
+        stripped = _PUBLISHER_SUFFIX.sub("", text)
+        if len(stripped.split()) >= 3:
+            text = stripped
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = text.lower()

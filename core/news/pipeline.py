@@ -58,11 +58,13 @@ class ProcessReport:
         return asdict(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Prepared:
     item: RawNewsItem
+    source: str
     source_id: str
     canonical_url: str
+    title: str
     tokens: frozenset[str]
 
 
@@ -137,26 +139,28 @@ class NewsProcessor:
         seen_keys: set[tuple[str, str]] = set()
         seen_urls: set[str] = set()
         for item in items:
-            problem = quality_problem(item, now, self.future_tolerance)
+            title = clean_text(item.title)
+            problem = quality_problem(item, now, self.future_tolerance, cleaned_title=title)
             if problem is not None:
                 refused.append((item, problem))
                 continue
             url = canonical_url(item.url or "")
             source_id = _source_id(item, url)
-            key = (item.source[:60], source_id)
+            source = item.source[:60]
+            key = (source, source_id)
             if key in seen_keys or url in seen_urls:
                 report.duplicates += 1
                 continue
             seen_keys.add(key)
             seen_urls.add(url)
-            prepared.append(_Prepared(item, source_id, url, title_tokens(item.title or "")))
+            prepared.append(_Prepared(item, source, source_id, url, title, title_tokens(title)))
         report.quarantined = quarantine_items(session, refused)
 
         existing_keys, existing_urls = self._existing(session, prepared)
         fresh = [
             entry
             for entry in prepared
-            if (entry.item.source[:60], entry.source_id) not in existing_keys and entry.canonical_url not in existing_urls
+            if (entry.source, entry.source_id) not in existing_keys and entry.canonical_url not in existing_urls
         ]
         report.duplicates += len(prepared) - len(fresh)
 
@@ -173,10 +177,10 @@ class NewsProcessor:
                     continue
                 index.add(entry.tokens, published_at, entry.canonical_url)
                 self._indexed.add(entry.canonical_url)
-            title = clean_text(item.title)
+            title = entry.title
             summary = clean_text(item.summary) or None
-            matches = self.tagger.tag(f"{title}\n{summary or ''}", item.hint_symbols)
-            source = item.source[:60]
+            matches = self.tagger.tag(f"{title}\n{summary}" if summary else title, item.hint_symbols)
+            source = entry.source
             rows.append(
                 {
                     "source": source,
@@ -224,7 +228,7 @@ class NewsProcessor:
     def _existing(self, session: Session, prepared: Sequence[_Prepared]) -> tuple[set[tuple[str, str]], set[str]]:
         by_source: dict[str, set[str]] = {}
         for entry in prepared:
-            by_source.setdefault(entry.item.source[:60], set()).add(entry.source_id)
+            by_source.setdefault(entry.source, set()).add(entry.source_id)
         urls = list({entry.canonical_url for entry in prepared})
         existing_keys: set[tuple[str, str]] = set()
         existing_urls: set[str] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -17,11 +18,14 @@ from core.news.sources.base import RawNewsItem
 from core.system.models import QuarantinedRecord
 
 QUARANTINE_KIND = "news_item"
+_WHITESPACE = re.compile(r"\s")
 
 
-def quality_problem(item: RawNewsItem, now: datetime, future_tolerance: timedelta) -> str | None:
+def quality_problem(
+    item: RawNewsItem, now: datetime, future_tolerance: timedelta, *, cleaned_title: str | None = None
+) -> str | None:
     """Return why ``item`` cannot be stored (no text, no URL, no date, future date), or None."""
-    if not clean_text(item.title):
+    if not (cleaned_title if cleaned_title is not None else clean_text(item.title)):
         return "no text: the item has no title or text"
     if not item.url or not item.url.strip():
         return "no URL"
@@ -41,7 +45,7 @@ def _is_http_url(url: str) -> bool:
     if not separator or scheme.lower() not in ("http", "https"):
         return False
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    return bool(host) and not any(character.isspace() for character in host)
+    return bool(host) and _WHITESPACE.search(host) is None
 
 
 def quarantine_key(item: RawNewsItem) -> str:

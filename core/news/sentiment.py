@@ -120,8 +120,12 @@ class _AsciiFastAnalyzer(SentimentIntensityAnalyzer):
         sentitext = SentiText(text)
         sentiments: list[float] = []
         words_and_emoticons = sentitext.words_and_emoticons
+        lexicon = self.lexicon
         for position, item in enumerate(words_and_emoticons):
             lowered = item.lower()
+            if lowered not in lexicon and lowered not in BOOSTER_DICT and lowered != "kind":
+                sentiments.append(0)  # what sentiment_valence appends for a word outside the lexicon
+                continue
             if lowered in BOOSTER_DICT:
                 sentiments.append(0)
                 continue
