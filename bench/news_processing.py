@@ -34,13 +34,119 @@ TARGET_ITEMS_PER_SECOND = 5_000
 NAMES = [("BTC/EUR", "BTC", "Bitcoin"), ("ETH/EUR", "ETH", "Ethereum"), ("SOL/EUR", "SOL", "Solana"),
          ("AAPL", "AAPL", "Apple Inc.")]  # fmt: skip
 # Frequent headline words (with sentiment-bearing ones); the long tail is made of synthetic proper nouns.
-COMMON_WORDS = """market markets price prices traders investors analysts rally surge slump plunge gains losses record
-high low week weeks month year shares stock stocks fund funds etf inflows outflows regulators regulation sec fed rates
-inflation bank banks exchange exchanges crypto token tokens network upgrade launch deal deals report reports earnings
-revenue growth risk risks fears hopes demand supply miners mining whales buyers sellers volatility options futures
-bullish bearish crash boom strong weak rises falls jumps drops climbs slides soars tumbles steady outlook forecast
-warning lawsuit approval approved rejects delay delays ceo chief billion million percent support resistance breakout
-recovery selloff rebound momentum liquidations hack exploit scam fraud adoption partnership partners users wallet""".split()
+COMMON_WORDS = [
+    "market",
+    "markets",
+    "price",
+    "prices",
+    "traders",
+    "investors",
+    "analysts",
+    "rally",
+    "surge",
+    "slump",
+    "plunge",
+    "gains",
+    "losses",
+    "record",
+    "high",
+    "low",
+    "week",
+    "weeks",
+    "month",
+    "year",
+    "shares",
+    "stock",
+    "stocks",
+    "fund",
+    "funds",
+    "etf",
+    "inflows",
+    "outflows",
+    "regulators",
+    "regulation",
+    "sec",
+    "fed",
+    "rates",
+    "inflation",
+    "bank",
+    "banks",
+    "exchange",
+    "exchanges",
+    "crypto",
+    "token",
+    "tokens",
+    "network",
+    "upgrade",
+    "launch",
+    "deal",
+    "deals",
+    "report",
+    "reports",
+    "earnings",
+    "revenue",
+    "growth",
+    "risk",
+    "risks",
+    "fears",
+    "hopes",
+    "demand",
+    "supply",
+    "miners",
+    "mining",
+    "whales",
+    "buyers",
+    "sellers",
+    "volatility",
+    "options",
+    "futures",
+    "bullish",
+    "bearish",
+    "crash",
+    "boom",
+    "strong",
+    "weak",
+    "rises",
+    "falls",
+    "jumps",
+    "drops",
+    "climbs",
+    "slides",
+    "soars",
+    "tumbles",
+    "steady",
+    "outlook",
+    "forecast",
+    "warning",
+    "lawsuit",
+    "approval",
+    "approved",
+    "rejects",
+    "delay",
+    "delays",
+    "ceo",
+    "chief",
+    "billion",
+    "million",
+    "percent",
+    "support",
+    "resistance",
+    "breakout",
+    "recovery",
+    "selloff",
+    "rebound",
+    "momentum",
+    "liquidations",
+    "hack",
+    "exploit",
+    "scam",
+    "fraud",
+    "adoption",
+    "partnership",
+    "partners",
+    "users",
+    "wallet",
+]
 POSTS = ["HODL {c}, this dip is a gift", "{c} to the moon!", "got rekt on {c} again", "{n} looks bullish here",
          "too much FUD around {n}", "anyone buying {c}?", "{n} pump incoming?", "{c} rug pull vibes, careful",
          "bearish on {n} until it reclaims support", "accumulating {n} slowly"]  # fmt: skip
@@ -65,7 +171,7 @@ def make_items(count: int, seed: int = 42) -> list[RawNewsItem]:
     articles: list[RawNewsItem] = []
     while len(items) < count:
         number = len(items)
-        symbol, ticker, name = rng.choice(NAMES)
+        _symbol, ticker, name = rng.choice(NAMES)
         published = start + timedelta(seconds=rng.randrange(14 * 86_400))
         roll = rng.random()
         if number and roll < 0.05:
@@ -98,7 +204,11 @@ def make_items(count: int, seed: int = 42) -> list[RawNewsItem]:
             metrics = (
                 {"score": rng.randint(0, 5000), "comments": rng.randint(0, 500)}
                 if platform == "reddit"
-                else {"followers": rng.randint(0, 200_000), "likes": rng.randint(0, 900), "retweets": rng.randint(0, 90)}
+                else {
+                    "followers": rng.randint(0, 200_000),
+                    "likes": rng.randint(0, 900),
+                    "retweets": rng.randint(0, 90),
+                }
             )
             items.append(
                 RawNewsItem(source=platform, source_id=f"{platform}-{number}", kind=NewsKind.POST, title=text,
@@ -120,8 +230,8 @@ def main() -> int:
         upgrade_database(database)
         with database.session() as session:
             for symbol, base, name in NAMES:
-                session.add(Instrument(symbol=symbol, base=base, quote="EUR",
-                                       asset_class=AssetClass.STOCK if symbol == "AAPL" else AssetClass.CRYPTO, name=name))  # fmt: skip
+                asset_class = AssetClass.STOCK if symbol == "AAPL" else AssetClass.CRYPTO
+                session.add(Instrument(symbol=symbol, base=base, quote="EUR", asset_class=asset_class, name=name))
         items = make_items(args.items)
         with database.session() as session:
             tagger = build_tagger(session, load_news_config(session))

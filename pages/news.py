@@ -66,10 +66,11 @@ filters = NewsFilter(
 items = read(lambda session: latest_items(session, filters, limit=500))
 
 if instrument_id is not None:
-    frame = read(lambda session: sentiment_with_price(session, instrument_id, start, now))
+    chosen_id = instrument_id
+    frame = read(lambda session: sentiment_with_price(session, chosen_id, start, now))
     events = read(lambda session: events_between(session, start, now))
-    last_day = read(lambda session: sentiment_summary(session, instrument_id, now - timedelta(days=1), now))
-    whole = read(lambda session: sentiment_summary(session, instrument_id, start, now))
+    last_day = read(lambda session: sentiment_summary(session, chosen_id, now - timedelta(days=1), now))
+    whole = read(lambda session: sentiment_summary(session, chosen_id, start, now))
     metric_columns = st.columns(4)
     metric_columns[0].metric("Mentions, last 24 h", f"{last_day.mentions}")
     metric_columns[1].metric("Weighted sentiment, 24 h", _signed(last_day.weighted_sentiment))
@@ -125,7 +126,9 @@ with st.expander("Export data", icon=":material/download:"):
                                              placeholder="Choose a table")  # fmt: skip
     first_day = export_columns[1].date_input("From", value=start.date(), key="export_from")
     last_day_input = export_columns[2].date_input("To (inclusive)", value=now.date(), key="export_to")
-    export_format = ExportFormat(export_columns[3].radio("Format", [f.value for f in ExportFormat], key="export_format"))
+    export_format = ExportFormat(
+        export_columns[3].radio("Format", [f.value for f in ExportFormat], key="export_format")
+    )
     if table_name:
         since = datetime.combine(first_day, time(0), tzinfo=UTC)
         until = datetime.combine(last_day_input, time(0), tzinfo=UTC) + timedelta(days=1)

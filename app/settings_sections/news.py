@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.db.engine import Database
+from core.news.collector import instrument_queries
 from core.news.config import (
     DEFAULT_FEEDS,
     RETENTION_LABELS,
@@ -20,7 +21,6 @@ from core.news.config import (
     save_retention,
     save_subreddits,
 )
-from core.news.collector import instrument_queries
 from core.security.secrets import SecretStore, SecretStoreError
 
 TITLE = "News"

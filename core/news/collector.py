@@ -103,7 +103,7 @@ def instrument_queries(session: Session, config: NewsConfig) -> list[InstrumentQ
 def build_tagger(session: Session, config: NewsConfig) -> Tagger:
     """Return a tagger over every instrument, with default and configured aliases."""
     rows = session.execute(select(Instrument.id, Instrument.symbol, Instrument.base, Instrument.name)).all()
-    return Tagger(build_taggable([tuple(row) for row in rows], config.aliases))
+    return Tagger(build_taggable([(row[0], row[1], row[2], row[3]) for row in rows], config.aliases))
 
 
 def build_sources(
@@ -283,10 +283,10 @@ class NewsCollector:
 
     def _mark_unconfigured(self, session: Session, configured: set[str]) -> None:
         for state in session.scalars(select(NewsSourceState)):
-            if state.source not in configured and state.source != RETENTION_STATE:
-                if state.status is not SourceHealth.DISABLED:
-                    state.status = SourceHealth.DISABLED
-                    state.next_due_at = None
+            unconfigured = state.source not in configured and state.source != RETENTION_STATE
+            if unconfigured and state.status is not SourceHealth.DISABLED:
+                state.status = SourceHealth.DISABLED
+                state.next_due_at = None
 
     def _run_source(
         self,
@@ -298,7 +298,10 @@ class NewsCollector:
         with self.database.session() as session:
             state = _state(session, source.name, source.platform)
             if not _is_due(state, now):
-                return {"status": "not_due", "next_due_at": state.next_due_at.isoformat() if state.next_due_at else None}
+                return {
+                    "status": "not_due",
+                    "next_due_at": state.next_due_at.isoformat() if state.next_due_at else None,
+                }
             budget = source.daily_call_budget
             today = now.date().isoformat()
             used = state.budget_used if state.budget_day == today else 0
@@ -403,8 +406,9 @@ class NewsCollector:
                 state.last_error = None
                 return deleted
         except Exception as error:
-            logger.error("News retention failed: %s", error)
-            self.database.run(lambda session: _retention_failed(session, now, f"{type(error).__name__}: {error}"))
+            message = f"{type(error).__name__}: {error}"
+            logger.error("News retention failed: %s", message)
+            self.database.run(lambda session: _retention_failed(session, now, message))
             return None
 
 

@@ -204,7 +204,7 @@ def save_retention(session: Session, retention: Mapping[str, int | None]) -> dic
         if value in (None, 0):
             cleaned[key] = None
             continue
-        days = int(value)  # type: ignore[arg-type]
+        days = int(value)
         if days < 1 or days > 36_500:
             raise NewsConfigError(f"retention of {key} must be 1 to 36500 days (or empty for forever)")
         cleaned[key] = days

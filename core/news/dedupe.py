@@ -41,9 +41,53 @@ TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "at_")
 SHARE_PARAMETERS_BY_HOST = {"twitter.com": {"s", "t"}, "x.com": {"s", "t"}, "youtube.com": {"feature", "si"}}
 
 STOP_WORDS = frozenset(
-    """a an and are as at be by for from has have in into is it its of on or over says say that the this
-    to up was were will with after amid new just could may might than then there their they about
-    """.split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "over",
+        "says",
+        "say",
+        "that",
+        "the",
+        "this",
+        "to",
+        "up",
+        "was",
+        "were",
+        "will",
+        "with",
+        "after",
+        "amid",
+        "new",
+        "just",
+        "could",
+        "may",
+        "might",
+        "than",
+        "then",
+        "there",
+        "their",
+        "they",
+        "about",
+    ]
 )
 _NON_WORD = re.compile(r"[^0-9a-z$]+")
 _PUBLISHER_SUFFIX = re.compile(r"\s+[-–—|]\s+[^-–—|]{2,60}$")

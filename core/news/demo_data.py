@@ -27,7 +27,12 @@ from core.news.sources.base import RawCalendarEvent, RawNewsItem
 ORDER = 20
 DEMO_NEWS_DAYS = 30
 
-_NAMES = {"BTC/EUR": ("Bitcoin", "BTC"), "ETH/EUR": ("Ethereum", "ETH"), "SOL/EUR": ("Solana", "SOL"), "AAPL": ("Apple", "AAPL")}  # fmt: skip
+_NAMES = {
+    "BTC/EUR": ("Bitcoin", "BTC"),
+    "ETH/EUR": ("Ethereum", "ETH"),
+    "SOL/EUR": ("Solana", "SOL"),
+    "AAPL": ("Apple", "AAPL"),
+}
 _PUBLISHERS = ("CoinDesk", "Reuters", "Decrypt", "The Block", "Bloomberg", "MarketWatch", "Crypto Daily", "FinanceFeed")
 _SUBREDDITS = {"BTC/EUR": "Bitcoin", "ETH/EUR": "ethereum", "SOL/EUR": "solana", "AAPL": "stocks"}
 
@@ -150,8 +155,8 @@ def demo_news_items(context: DemoContext) -> list[RawNewsItem]:
                         )
                     )
                     continue
-                pool = {"bullish": _BULLISH_POSTS, "bearish": _BEARISH_POSTS}.get(tone, _NEUTRAL_POSTS)
-                text = rng.choice(_without_tiny_moves(pool, daily_return)).format(**fill)
+                post_pool = {"bullish": _BULLISH_POSTS, "bearish": _BEARISH_POSTS}.get(tone, _NEUTRAL_POSTS)
+                text = rng.choice(_without_tiny_moves(post_pool, daily_return)).format(**fill)
                 if rng.random() < 0.5:
                     subreddit = _SUBREDDITS[symbol]
                     items.append(
@@ -225,8 +230,11 @@ def demo_calendar_events(now: datetime, *, days_back: int = 30, days_ahead: int 
         if weekday == 3 and 8 <= day.day <= 14:
             rules.append(("ecb", "ECB monetary policy decision", CalendarImportance.HIGH,
                           _at(day, 14, 15, "Europe/Berlin"), "EA", "central bank"))  # fmt: skip
-        if weekday < 5 and day.day in (1, 2, 3) and not any(e.external_id.startswith("hicp:") and
-                                                            e.event_time.month == day.month for e in events):
+        if (
+            weekday < 5
+            and day.day in (1, 2, 3)
+            and not any(e.external_id.startswith("hicp:") and e.event_time.month == day.month for e in events)
+        ):
             rules.append(("hicp", "Euro area flash HICP inflation", CalendarImportance.MEDIUM,
                           _at(day, 11, 0, "Europe/Vienna"), "EA", "inflation"))  # fmt: skip
         if weekday == 3 and day.day >= 24:

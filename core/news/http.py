@@ -216,8 +216,6 @@ def call_with_retries(
             if attempt >= attempts or not is_retryable(error):
                 raise
             wait = backoff_seconds * 2 ** (attempt - 1)
-            logger.warning(
-                "%s: %s, retry %d/%d in %.1f s", name, redact(str(error))[:200], attempt, attempts - 1, wait
-            )
+            logger.warning("%s: %s, retry %d/%d in %.1f s", name, redact(str(error))[:200], attempt, attempts - 1, wait)
             sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover

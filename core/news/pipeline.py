@@ -82,7 +82,7 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     insert_fn = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
     if insert_fn is None:
         raise NotImplementedError(f"insert-or-ignore is not implemented for {dialect}")
-    statement = insert_fn(table).on_conflict_do_nothing()
+    statement = insert_fn(table).on_conflict_do_nothing()  # type: ignore[attr-defined]
     for start in range(0, len(rows), INSERT_CHUNK):
         connection.execute(statement, list(rows[start : start + INSERT_CHUNK]))
 
@@ -93,11 +93,11 @@ def insert_news_items(session: Session, rows: Sequence[dict[str, Any]]) -> dict[
     insert_fn = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(connection.dialect.name)
     if insert_fn is None:
         raise NotImplementedError(f"insert-or-ignore is not implemented for {connection.dialect.name}")
-    table = NewsItem.__table__
+    table: Table = NewsItem.__table__  # type: ignore[assignment]
     statement = (
         insert_fn(table)
-        .on_conflict_do_nothing()
-        .returning(table.c.id, table.c.source, table.c.source_id)  # type: ignore[attr-defined]
+        .on_conflict_do_nothing()  # type: ignore[attr-defined]
+        .returning(table.c.id, table.c.source, table.c.source_id)
     )
     ids: dict[tuple[str, str], int] = {}
     for start in range(0, len(rows), INSERT_CHUNK):
@@ -212,12 +212,12 @@ class NewsProcessor:
         stored_at = {(row["source"], row["source_id"]): row["published_at"] for row in rows}
         links: list[dict[str, Any]] = []
         touched: set[tuple[int, datetime]] = set()
-        for key, matches in tags.items():
+        for key, item_tags in tags.items():
             news_item_id = ids.get(key)
             if news_item_id is None:
                 continue
             hour = hour_floor(stored_at[key])
-            for instrument_id, matched in matches:
+            for instrument_id, matched in item_tags:
                 links.append({"news_item_id": news_item_id, "instrument_id": instrument_id, "matched": matched})
                 touched.add((instrument_id, hour))
         insert_ignore(session, NewsItemInstrument.__table__, links)  # type: ignore[arg-type]

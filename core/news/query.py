@@ -37,7 +37,9 @@ def news_instruments(session: Session) -> list[tuple[int, str]]:
     """Return ``(id, symbol)`` of the instruments that have at least one tagged item, in instrument order."""
     rows = session.execute(
         select(Instrument.id, Instrument.symbol)
-        .where(select(NewsItemInstrument.news_item_id).where(NewsItemInstrument.instrument_id == Instrument.id).exists())
+        .where(
+            select(NewsItemInstrument.news_item_id).where(NewsItemInstrument.instrument_id == Instrument.id).exists()
+        )
         .order_by(Instrument.id)
     ).all()
     return [(int(row[0]), str(row[1])) for row in rows]
@@ -55,9 +57,7 @@ def latest_items(session: Session, filters: NewsFilter | None = None, *, limit: 
     if filters.instrument_id is not None:
         statement = statement.where(
             NewsItem.id.in_(
-                select(NewsItemInstrument.news_item_id).where(
-                    NewsItemInstrument.instrument_id == filters.instrument_id
-                )
+                select(NewsItemInstrument.news_item_id).where(NewsItemInstrument.instrument_id == filters.instrument_id)
             )
         )
     if filters.search and filters.search.strip():
@@ -116,7 +116,11 @@ def sentiment_series(session: Session, instrument_id: int, start: datetime, end:
             SentimentHourly.hour, SentimentHourly.mentions, SentimentHourly.mean_sentiment,
             SentimentHourly.weighted_sentiment,
         )
-        .where(SentimentHourly.instrument_id == instrument_id, SentimentHourly.hour >= start, SentimentHourly.hour < end)
+        .where(
+            SentimentHourly.instrument_id == instrument_id,
+            SentimentHourly.hour >= start,
+            SentimentHourly.hour < end,
+        )
         .order_by(SentimentHourly.hour)
     ).all()  # fmt: skip
     frame = pd.DataFrame(rows, columns=["hour", "mentions", "mean_sentiment", "weighted_sentiment"])

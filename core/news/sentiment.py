@@ -9,7 +9,6 @@ lower-cases tokens before lookup).
 from __future__ import annotations
 
 from collections.abc import Mapping
-
 from typing import Any
 
 from vaderSentiment.vaderSentiment import (
@@ -64,9 +63,8 @@ class _AsciiFastAnalyzer(SentimentIntensityAnalyzer):
 
     @staticmethod
     def _negation_check(valence: float, words_and_emoticons: list[str], start_i: int, i: int) -> float:
-        if start_i == 0:
-            if _negated(words_and_emoticons[i - 1].lower()):
-                valence = valence * N_SCALAR
+        if start_i == 0 and _negated(words_and_emoticons[i - 1].lower()):
+            valence = valence * N_SCALAR
         if start_i == 1:
             before2, before1 = words_and_emoticons[i - 2].lower(), words_and_emoticons[i - 1].lower()
             if before2 == "never" and (before1 == "so" or before1 == "this"):
@@ -78,7 +76,9 @@ class _AsciiFastAnalyzer(SentimentIntensityAnalyzer):
         if start_i == 2:
             before3 = words_and_emoticons[i - 3].lower()
             before2, before1 = words_and_emoticons[i - 2].lower(), words_and_emoticons[i - 1].lower()
-            if (before3 == "never" and (before2 == "so" or before2 == "this")) or (before1 == "so" or before1 == "this"):
+            if (before3 == "never" and (before2 == "so" or before2 == "this")) or (
+                before1 == "so" or before1 == "this"
+            ):
                 valence = valence * 1.25
             elif before3 == "without" and (before2 == "doubt" or before1 == "doubt"):
                 pass
@@ -115,7 +115,7 @@ class _AsciiFastAnalyzer(SentimentIntensityAnalyzer):
 
     def polarity_scores(self, text: str) -> dict[str, Any]:
         if not text.isascii():
-            return super().polarity_scores(text)  # type: ignore[no-any-return]
+            return super().polarity_scores(text)  # type: ignore[no-any-return, unused-ignore]
         text = text.strip()
         sentitext = SentiText(text)
         sentiments: list[float] = []
@@ -138,7 +138,7 @@ class _AsciiFastAnalyzer(SentimentIntensityAnalyzer):
                 continue
             sentiments = self.sentiment_valence(0, sentitext, item, position, sentiments)
         sentiments = self._but_check(words_and_emoticons, sentiments)
-        return self.score_valence(sentiments, text)  # type: ignore[no-any-return]
+        return self.score_valence(sentiments, text)  # type: ignore[no-any-return, unused-ignore]
 
 
 class SentimentScorer:

@@ -21,7 +21,9 @@ class NewsSettings(KonsensSettingsBase):
     toml_table: ClassVar[str | None] = "news"
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "NEWS_", env_file=".env", extra="ignore", frozen=True)
 
-    worker_tick_seconds: float = Field(default=60.0, gt=0, description="How often the worker checks which source is due.")
+    worker_tick_seconds: float = Field(
+        default=60.0, gt=0, description="How often the worker checks which source is due."
+    )
     rss_interval_seconds: float = Field(default=900.0, gt=0)
     newsapi_interval_seconds: float = Field(default=1800.0, gt=0)
     alphavantage_interval_seconds: float = Field(default=3600.0, gt=0)

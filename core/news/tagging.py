@@ -14,8 +14,48 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 UPPERCASE_WORDS = frozenset(
-    "CEO CFO CTO ETF ETFS SEC USD EUR GBP JPY CHF THE AND FOR ARE NEW NOW ALL ONE TWO API ATH IPO GDP CPI "
-    "FED ECB IMF USA NYSE AI NFT DAO DEX CEX OTC LLC INC LTD PLC".split()
+    [
+        "CEO",
+        "CFO",
+        "CTO",
+        "ETF",
+        "ETFS",
+        "SEC",
+        "USD",
+        "EUR",
+        "GBP",
+        "JPY",
+        "CHF",
+        "THE",
+        "AND",
+        "FOR",
+        "ARE",
+        "NEW",
+        "NOW",
+        "ALL",
+        "ONE",
+        "TWO",
+        "API",
+        "ATH",
+        "IPO",
+        "GDP",
+        "CPI",
+        "FED",
+        "ECB",
+        "IMF",
+        "USA",
+        "NYSE",
+        "AI",
+        "NFT",
+        "DAO",
+        "DEX",
+        "CEX",
+        "OTC",
+        "LLC",
+        "INC",
+        "LTD",
+        "PLC",
+    ]
 )
 _NAME_SUFFIXES = re.compile(r"\s*(\(.*?\)|,?\s+(inc\.?|corp\.?|corporation|plc|ltd\.?|ag|se|n\.v\.|s\.a\.))\s*$", re.I)
 

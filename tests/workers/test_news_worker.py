@@ -29,7 +29,11 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 
 def settings() -> NewsSettings:
     return NewsSettings(
-        http_attempts=1, http_backoff_seconds=0, http_timeout_seconds=3, rss_interval_seconds=900, rss_host_spacing_seconds=0
+        http_attempts=1,
+        http_backoff_seconds=0,
+        http_timeout_seconds=3,
+        rss_interval_seconds=900,
+        rss_host_spacing_seconds=0,
     )
 
 
@@ -92,7 +96,7 @@ def test_pass_is_idempotent_and_a_failing_source_does_not_stop_the_others(
         assert statuses["rss:broken"].consecutive_failures == 2
         assert "HTTP 500" in (statuses["rss:broken"].last_error or "")
         assert statuses["rss:wire"].status is SourceHealth.OK and statuses["rss:wire"].items_stored_total == 2
-        assert list(statuses)[0] == "rss:broken"  # failing sources first
+        assert next(iter(statuses)) == "rss:broken"  # failing sources first
         links = dict(
             session.execute(
                 select(NewsItem.source_id, Instrument.symbol)

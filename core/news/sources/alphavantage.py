@@ -106,7 +106,7 @@ class AlphaVantageNewsSource:
         for article in feed:
             if not isinstance(article, dict):
                 continue
-            authors = article.get("authors") if isinstance(article.get("authors"), list) else []
+            authors: list[Any] = article["authors"] if isinstance(article.get("authors"), list) else []
             metrics = {
                 "av_sentiment": article.get("overall_sentiment_score"),
                 "av_label": article.get("overall_sentiment_label"),

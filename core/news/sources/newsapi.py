@@ -94,7 +94,7 @@ class NewsApiSource:
                 published_at = parse_utc(published) if published else None
             except ValueError:
                 published_at = None
-            source = article.get("source") if isinstance(article.get("source"), dict) else {}
+            source: dict[str, Any] = article["source"] if isinstance(article.get("source"), dict) else {}
             items.append(
                 RawNewsItem(
                     source=self.name,

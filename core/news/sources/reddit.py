@@ -34,7 +34,9 @@ def reddit_errors(name: str) -> Iterator[None]:
     try:
         yield
     except prawcore.exceptions.TooManyRequests as error:
-        raise SourceRateLimited(f"{name}: HTTP 429 (rate limited)", retry_at_from_headers(error.response.headers))
+        raise SourceRateLimited(
+            f"{name}: HTTP 429 (rate limited)", retry_at_from_headers(error.response.headers)
+        ) from error
     except (prawcore.exceptions.OAuthException, prawcore.exceptions.InvalidToken) as error:
         raise SourceAuthError(f"{name}: credentials refused ({error})") from error
     except prawcore.exceptions.BadJSON as error:

@@ -45,7 +45,9 @@ def tagger_ids() -> dict[str, int]:
     return {"BTC/EUR": 1, "ETH/EUR": 2, "SOL/EUR": 3, "AAPL": 4}
 
 
-def article(source: str, source_id: str, title: str, url: str, published: datetime | None = NOW, **extra: object) -> RawNewsItem:
+def article(
+    source: str, source_id: str, title: str, url: str, published: datetime | None = NOW, **extra: object
+) -> RawNewsItem:
     return RawNewsItem(source=source, source_id=source_id, kind=NewsKind.ARTICLE, title=title, summary=None,
                        url=url, published_at=published, **extra)  # type: ignore[arg-type]  # fmt: skip
 

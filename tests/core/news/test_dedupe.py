@@ -56,7 +56,10 @@ def test_jaccard_exact_values() -> None:
 def test_near_duplicate_index_finds_similar_headlines_within_window_only() -> None:
     index = NearDuplicateIndex(threshold=0.8, window=timedelta(hours=48))
     index.add(title_tokens("SEC approves spot bitcoin ETF applications from major issuers"), T0, "first")
-    assert index.find(title_tokens("SEC approves spot bitcoin ETF applications from major issuers - Reuters"), T0) == "first"
+    assert (
+        index.find(title_tokens("SEC approves spot bitcoin ETF applications from major issuers - Reuters"), T0)
+        == "first"
+    )
     assert index.find(title_tokens("Spot bitcoin ETF applications: SEC approves major issuers"), T0) == "first"
     assert index.find(title_tokens("Ethereum upgrade goes live on mainnet"), T0) is None
     late = T0 + timedelta(hours=49)

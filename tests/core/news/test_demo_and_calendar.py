@@ -69,5 +69,9 @@ def test_events_between_filters_and_orders(database: Database) -> None:
         assert events[0].time == base + timedelta(days=1)
         high = events_between(session, base, base + timedelta(days=30), min_importance=CalendarImportance.HIGH)
         assert [event.title for event in high] == ["CPI"]
-        assert [event.title for event in upcoming_events(session, days=60, now=base)] == ["Jobless claims", "CPI", "Later"]
+        assert [event.title for event in upcoming_events(session, days=60, now=base)] == [
+            "Jobless claims",
+            "CPI",
+            "Later",
+        ]
         assert session.scalar(select(func.count()).select_from(CalendarEvent)) == 3

@@ -46,10 +46,20 @@ def test_bad_items_are_quarantined_with_reasons_once(database: Database, instrum
 
 def test_dedupe_by_source_id_url_and_near_duplicate_title(database: Database, instruments: dict[str, int]) -> None:
     items = [
-        article("rss:coindesk", "cd-1", "SEC approves spot Bitcoin ETF applications", "https://coindesk.com/a?utm_source=rss"),
+        article(
+            "rss:coindesk",
+            "cd-1",
+            "SEC approves spot Bitcoin ETF applications",
+            "https://coindesk.com/a?utm_source=rss",
+        ),
         article("rss:coindesk", "cd-1", "SEC approves spot Bitcoin ETF applications", "https://coindesk.com/a"),
         article("newsapi", "n-1", "Some other title entirely", "http://www.coindesk.com/a/"),
-        article("rss:reuters", "r-1", "BREAKING: SEC approves spot bitcoin ETF applications - Reuters", "https://reuters.com/b"),
+        article(
+            "rss:reuters",
+            "r-1",
+            "BREAKING: SEC approves spot bitcoin ETF applications - Reuters",
+            "https://reuters.com/b",
+        ),
         article("rss:reuters", "r-2", "Apple unveils new chips", "https://reuters.com/c"),
         post("reddit", "p-1", "SEC approves spot Bitcoin ETF applications", "https://reddit.com/r/Bitcoin/1"),
     ]
@@ -104,9 +114,7 @@ def test_retention_deletes_old_posts_and_their_links_but_keeps_aggregates(
             ],
         )
     with database.session() as session:
-        deleted = apply_retention(
-            session, {"news_posts": 90, "news_articles": 365, "sentiment_hourly": None}, now=NOW
-        )
+        deleted = apply_retention(session, {"news_posts": 90, "news_articles": 365, "sentiment_hourly": None}, now=NOW)
     assert deleted == {"news_posts": 1, "news_articles": 0}
     with database.session() as session:
         assert set(session.scalars(select(NewsItem.source_id))) == {"new", "old-article"}

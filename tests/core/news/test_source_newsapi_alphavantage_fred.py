@@ -28,7 +28,8 @@ NEWSAPI_OK = {
          "description": "BTC rose.", "url": "https://www.reuters.com/markets/btc", "urlToImage": None,
          "publishedAt": "2026-03-10T08:15:00Z", "content": "BTC rose sharply... [+1200 chars]"},
         {"source": {"id": None, "name": "[Removed]"}, "author": None, "title": "[Removed]", "description": "[Removed]",
-         "url": "https://removed.com", "urlToImage": None, "publishedAt": "1970-01-01T00:00:00Z", "content": "[Removed]"},
+         "url": "https://removed.com", "urlToImage": None,
+         "publishedAt": "1970-01-01T00:00:00Z", "content": "[Removed]"},
     ],
 }  # fmt: skip
 
@@ -75,7 +76,9 @@ def test_newsapi_errors(httpserver: HTTPServer, status: int, body: dict[str, obj
 
 def test_newsapi_garbage_and_empty(httpserver: HTTPServer) -> None:
     httpserver.expect_ordered_request("/v2/everything").respond_with_data("<<garbage>>")
-    httpserver.expect_ordered_request("/v2/everything").respond_with_json({"status": "ok", "totalResults": 0, "articles": []})
+    httpserver.expect_ordered_request("/v2/everything").respond_with_json(
+        {"status": "ok", "totalResults": 0, "articles": []}
+    )
     with pytest.raises(SourceBadResponse):
         newsapi(httpserver).fetch(fetch_context())
     assert newsapi(httpserver).fetch(fetch_context()).items == []
@@ -88,7 +91,8 @@ AV_OK = {
     "sentiment_score_definition": "x <= -0.35: Bearish; ...",
     "relevance_score_definition": "0 < x <= 1",
     "feed": [
-        {"title": "Bitcoin ETF demand grows", "url": "https://www.benzinga.com/btc-etf", "time_published": "20260310T071500",
+        {"title": "Bitcoin ETF demand grows", "url": "https://www.benzinga.com/btc-etf",
+         "time_published": "20260310T071500",
          "authors": ["Jane", "John"], "summary": "Demand grows.", "banner_image": None, "source": "Benzinga",
          "category_within_source": "News", "source_domain": "www.benzinga.com",
          "topics": [{"topic": "Blockchain", "relevance_score": "0.9"}],
@@ -118,7 +122,10 @@ def test_alphavantage_rotates_tickers_and_parses(httpserver: HTTPServer) -> None
 
 def test_alphavantage_http_200_throttle_answer(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/query").respond_with_json(
-        {"Information": "We have detected your API key as AVKEY and our standard API rate limit is 25 requests per day."}
+        {
+            "Information": "We have detected your API key as AVKEY and our standard API rate limit is "
+            "25 requests per day."
+        }
     )
     with pytest.raises(SourceRateLimited) as caught:
         alphavantage(httpserver).fetch(fetch_context())

@@ -28,7 +28,10 @@ def submission(identifier: str, title: str, created: datetime, **extra: object) 
 
 
 def listing(*children: dict[str, object]) -> dict[str, object]:
-    return {"kind": "Listing", "data": {"after": None, "dist": len(children), "children": list(children), "before": None}}
+    return {
+        "kind": "Listing",
+        "data": {"after": None, "dist": len(children), "children": list(children), "before": None},
+    }
 
 
 def reddit(httpserver: HTTPServer) -> RedditSource:
@@ -103,7 +106,8 @@ def test_reddit_server_error_after_prawcore_retries(httpserver: HTTPServer) -> N
 
 X_OK = {
     "data": [
-        {"id": "1766000000000000001", "text": "$BTC to the moon", "author_id": "42", "created_at": "2026-03-10T11:30:00.000Z",
+        {"id": "1766000000000000001", "text": "$BTC to the moon", "author_id": "42",
+         "created_at": "2026-03-10T11:30:00.000Z",
          "lang": "en", "edit_history_tweet_ids": ["1766000000000000001"],
          "public_metrics": {"retweet_count": 5, "reply_count": 4, "like_count": 10, "quote_count": 1,
                             "bookmark_count": 0, "impression_count": 900}},
@@ -121,7 +125,9 @@ def x_source(httpserver: HTTPServer) -> XSource:
 
 
 def test_x_search_recent(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/2/tweets/search/recent", headers={"Authorization": "Bearer BEARER"}).respond_with_json(X_OK)
+    httpserver.expect_request("/2/tweets/search/recent", headers={"Authorization": "Bearer BEARER"}).respond_with_json(
+        X_OK
+    )
     result = x_source(httpserver).fetch(fetch_context())
     (item,) = result.items
     assert result.cursor == "1766000000000000001"
@@ -143,7 +149,7 @@ def test_x_uses_since_id_when_it_has_a_cursor(httpserver: HTTPServer) -> None:
 
 
 def test_x_query_format() -> None:
-    assert build_query(fetch_context()) == '($BTC OR Bitcoin OR $AAPL OR Apple) -is:retweet'
+    assert build_query(fetch_context()) == "($BTC OR Bitcoin OR $AAPL OR Apple) -is:retweet"
 
 
 @pytest.mark.parametrize(
@@ -164,6 +170,7 @@ def test_x_errors(
         x_source(httpserver).fetch(fetch_context())
     assert len(httpserver.log) == requests
     if status == 429:
+        assert isinstance(caught.value, SourceRateLimited)
         assert caught.value.retry_at == datetime.fromtimestamp(int(NOW.timestamp()) + 600, tz=UTC)
 
 

@@ -34,7 +34,9 @@ def source(httpserver: HTTPServer, path: str = "/feed") -> RssSource:
 
 def test_rss_items_and_validators(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/feed").respond_with_data(
-        RSS, content_type="application/rss+xml", headers={"ETag": '"v1"', "Last-Modified": "Tue, 10 Mar 2026 09:31:00 GMT"}
+        RSS,
+        content_type="application/rss+xml",
+        headers={"ETag": '"v1"', "Last-Modified": "Tue, 10 Mar 2026 09:31:00 GMT"},
     )
     result = source(httpserver).fetch(fetch_context())
     assert result.etag == '"v1"' and result.last_modified == "Tue, 10 Mar 2026 09:31:00 GMT"

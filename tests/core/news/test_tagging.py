@@ -37,7 +37,7 @@ def test_hint_symbols_add_instruments_named_by_the_source(tagger_ids: dict[str, 
 
 
 def test_common_upper_case_words_are_not_tickers() -> None:
-    from core.news.tagging import Tagger, TaggableInstrument
+    from core.news.tagging import TaggableInstrument, Tagger
 
     tagger = Tagger([TaggableInstrument(9, "CEO/EUR", "CEO")])
     assert tagger.tag("The CEO resigned") == []
