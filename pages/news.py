@@ -93,6 +93,9 @@ else:
         width="stretch",
         column_config={
             "published": st.column_config.TextColumn("Published (Vienna)"),
+            "instruments": st.column_config.TextColumn("Instruments"),
+            "source": st.column_config.TextColumn("Source"),
+            "publisher": st.column_config.TextColumn("Publisher"),
             "title": st.column_config.TextColumn("Title", width="large"),
             "sentiment": st.column_config.NumberColumn("Sentiment", format="%+.2f"),
             "influence": st.column_config.ProgressColumn("Influence", min_value=0.0, max_value=1.0, format="%.2f"),

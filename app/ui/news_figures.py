@@ -31,7 +31,7 @@ def sentiment_price_figure(
     )
     figure.add_trace(
         go.Scatter(x=times, y=frame["mean_sentiment"], name="Mean sentiment", mode="lines+markers",
-                   line={"color": "#7f7f7f", "width": 1}, marker={"size": 3}, connectgaps=False),
+                   line={"color": "#c0c0c0", "width": 1, "dash": "dot"}, marker={"size": 4}, connectgaps=False),
         row=2, col=1,
     )  # fmt: skip
     figure.add_trace(
@@ -42,14 +42,18 @@ def sentiment_price_figure(
     figure.add_hline(y=0, line={"color": "#bbbbbb", "dash": "dot"}, row=2, col=1)
     colors = ["#2ca02c" if (value or 0) >= 0 else "#d62728" for value in frame["weighted_sentiment"].fillna(0)]
     figure.add_trace(go.Bar(x=times, y=frame["mentions"], name="Mentions", marker={"color": colors}), row=3, col=1)
+    by_day: dict[object, list[CalendarEventView]] = {}
     for event in events:
-        if event.importance is not CalendarImportance.HIGH:
-            continue
-        when = pd.Timestamp(event.time).tz_convert(VIENNA)
+        if event.importance is CalendarImportance.HIGH:
+            by_day.setdefault(pd.Timestamp(event.time).tz_convert(VIENNA).date(), []).append(event)
+    for day_events in by_day.values():
+        when = pd.Timestamp(day_events[0].time).tz_convert(VIENNA)
+        label = " / ".join(event.title for event in day_events)
         figure.add_vline(x=when, line={"color": "#ff7f0e", "width": 1, "dash": "dash"})
         figure.add_annotation(
-            x=when, y=1.0, yref="paper", text=event.title[:28], showarrow=False, textangle=-90,
-            xanchor="right", yanchor="top", font={"size": 9, "color": "#ff7f0e"},
+            x=when, y=1.0, yref="paper", text=label[:40] + ("…" if len(label) > 40 else ""), showarrow=False,
+            textangle=-90, xanchor="right", yanchor="top", font={"size": 9, "color": "#ff7f0e"},
+            hovertext=label,
         )  # fmt: skip
     figure.update_yaxes(range=[-1, 1], row=2, col=1)
     figure.update_layout(

@@ -29,6 +29,7 @@ CRYPTO_LEXICON: dict[str, float] = {
     "surged": 2.0, "soar": 2.2, "soars": 2.2, "soared": 2.2, "breakout": 1.8, "ath": 2.0, "wagmi": 2.0,
     "btfd": 1.2, "adoption": 1.5, "inflows": 1.3, "outperform": 1.8, "upgrade": 1.2, "approval": 1.8,
     "approved": 1.8, "gains": 1.6, "record": 1.0, "lambo": 1.8, "accumulate": 1.0, "accumulating": 1.0,
+    "climb": 1.2, "climbs": 1.3, "climbing": 1.3, "climbed": 1.3, "rebound": 1.5, "rebounds": 1.5,
     # bearish slang and market words
     "rekt": -3.0, "fud": -2.0, "bearish": -2.5, "bear": -1.5, "dump": -2.0, "dumping": -2.1, "dumped": -2.0,
     "rug": -3.0, "rugged": -3.0, "rugpull": -3.5, "scam": -3.0, "ponzi": -3.2, "hack": -2.5, "hacked": -2.8,
@@ -37,7 +38,8 @@ CRYPTO_LEXICON: dict[str, float] = {
     "plunge": -2.5, "plunges": -2.5, "plunged": -2.5, "tumble": -2.2, "tumbles": -2.2, "slump": -2.0,
     "selloff": -2.0, "outflows": -1.3, "capitulation": -2.5, "bagholder": -2.0, "bagholders": -2.0,
     "ngmi": -2.0, "shill": -1.5, "shilling": -1.5, "lawsuit": -1.8, "insolvent": -3.0, "bankrupt": -3.0,
-    "bankruptcy": -3.0, "downgrade": -1.5, "losses": -1.8, "fomo": -0.5, "whale": 0.0, "halving": 0.5,
+    "bankruptcy": -3.0, "downgrade": -1.5, "losses": -1.8, "fomo": -0.5, "slides": -1.5, "slid": -1.5,
+    "drops": -1.5, "dropped": -1.5, "whale": 0.0, "halving": 0.5,
 }  # fmt: skip
 
 MAX_SCORED_CHARACTERS = 600
