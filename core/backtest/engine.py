@@ -4,7 +4,9 @@ Both run a long-only strategy over ``PriceSeries`` bars with the same rules:
 
 - ``on_bar`` decides at a bar's close; the order executes at the next bar's open as a market
   order through ``core.execution.fill_model.fill_price`` (slippage against the trader).
-- The quantity is fixed when the signal is given: ``cash × position_fraction / (close × (1 + fee))``.
+- The quantity is fixed when the signal is given: ``cash × position_fraction / (close × (1 + fee))``;
+  if a gap up at the next open makes the fill cost more than the cash, the entry is rejected
+  (as a broker would, and as backtrader does).
 - Fees are ``fee_bps`` basis points of each fill's notional (``fill_model.fee_for``).
 - With a position open, stop-loss / take-profit / trailing stop (fractions of the entry price)
   are checked inside every bar from the entry bar on with ``fill_model.check_exits`` (a bar that
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -138,7 +140,7 @@ class TradeLog:
     final_cash: float
     seconds: float = 0.0
     signals: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
+    rejected_orders: int = 0  # entries refused at the fill because the cash did not cover them
 
 
 def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
@@ -163,6 +165,7 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
     levels: ExitLevels[float] | None = None
     entry: tuple[int, float, float, float] | None = None
     signal_count = 0
+    rejected = 0
 
     for bar in strategy.bar_stream(bars, lines):
         if pending is not None:
@@ -171,11 +174,15 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
                 price = fill_price(buy, market, prices, slippage=slippage)
                 notional = pending_quantity * price
                 fee = fee_for(notional, fee_rate)
-                cash = cash - notional - fee
-                quantity = pending_quantity
-                entry = (bar.index, price, quantity, fee)
-                if protective:
-                    levels = _entry_levels(price, stop_loss_fraction, take_profit_fraction, trailing_fraction)
+                remaining = cash - notional - fee
+                if remaining < 0.0:  # a gap up made it unaffordable: the broker rejects it
+                    rejected += 1
+                else:
+                    cash = remaining
+                    quantity = pending_quantity
+                    entry = (bar.index, price, quantity, fee)
+                    if protective:
+                        levels = _entry_levels(price, stop_loss_fraction, take_profit_fraction, trailing_fraction)
             else:
                 price = fill_price(sell, market, prices, slippage=slippage)
                 notional = quantity * price
@@ -207,7 +214,7 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
     if entry is not None:
         rows.append((*entry, None, None, 0.0, None))
     trades = build_trades(bars, rows)
-    return TradeLog(EngineKind.EVENT, trades, cash, time.perf_counter() - began, signal_count)
+    return TradeLog(EngineKind.EVENT, trades, cash, time.perf_counter() - began, signal_count, rejected)
 
 
 TradeRow = tuple[int, float, float, float, "int | None", "float | None", float, "ExitReason | None"]
@@ -303,7 +310,8 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
         )
     trades = build_trades(bars, rows)
     seconds = time.perf_counter() - began
-    return TradeLog(EngineKind.FAST, trades, float(cash[0]), seconds, int(np.count_nonzero(codes)))
+    signal_count = int(np.count_nonzero(codes))
+    return TradeLog(EngineKind.FAST, trades, float(cash[0]), seconds, signal_count, int(cash[1]))
 
 
 def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:

@@ -197,7 +197,7 @@ def simulate_long_only(
     """Simulate a long-only strategy from its signal codes; return the trades and the final cash.
 
     Returns arrays (one row per trade): entry bar, exit bar (-1 while open), quantity, entry
-    price, exit price, entry fee, exit fee, exit reason code, and a one-element cash array.
+    price, exit price, entry fee, exit fee, exit reason code, and ``[final cash, rejected entries]``.
     Exit fractions of 0 mean "no such exit".
     """
     size = open_.shape[0]
@@ -215,40 +215,45 @@ def simulate_long_only(
     quantity = 0.0
     pending = 0  # +1 entry at the next open, -1 exit at the next open
     pending_quantity = 0.0
+    rejected = 0
     stop_loss = np.nan
     take_profit = np.nan
     trailing_distance = np.nan
     trailing_stop = np.nan
     for i in range(size):
         if pending == 1:
+            pending = 0
             price = open_[i] * (1.0 + slippage)
             fee = pending_quantity * price * fee_rate
-            cash = cash - pending_quantity * price - fee
-            quantity = pending_quantity
-            if trades == capacity:
-                capacity *= 2
-                entry_bar = _grow_int(entry_bar, capacity)
-                exit_bar = _grow_int(exit_bar, capacity)
-                quantity_out = _grow(quantity_out, capacity)
-                entry_price_out = _grow(entry_price_out, capacity)
-                exit_price_out = _grow(exit_price_out, capacity)
-                entry_fee_out = _grow(entry_fee_out, capacity)
-                exit_fee_out = _grow(exit_fee_out, capacity)
-                reason_out = _grow_int8(reason_out, capacity)
-            entry_bar[trades] = i
-            exit_bar[trades] = -1
-            quantity_out[trades] = quantity
-            entry_price_out[trades] = price
-            exit_price_out[trades] = np.nan
-            entry_fee_out[trades] = fee
-            exit_fee_out[trades] = 0.0
-            reason_out[trades] = EXIT_OPEN
-            trades += 1
-            stop_loss = price * (1.0 - stop_loss_fraction) if stop_loss_fraction > 0.0 else np.nan
-            take_profit = price * (1.0 + take_profit_fraction) if take_profit_fraction > 0.0 else np.nan
-            trailing_distance = price * trailing_fraction if trailing_fraction > 0.0 else np.nan
-            trailing_stop = price - trailing_distance if trailing_fraction > 0.0 else np.nan
-            pending = 0
+            remaining = cash - pending_quantity * price - fee
+            if remaining < 0.0:  # a gap up made it unaffordable: rejected, as a broker would
+                rejected += 1
+            else:
+                cash = remaining
+                quantity = pending_quantity
+                if trades == capacity:
+                    capacity *= 2
+                    entry_bar = _grow_int(entry_bar, capacity)
+                    exit_bar = _grow_int(exit_bar, capacity)
+                    quantity_out = _grow(quantity_out, capacity)
+                    entry_price_out = _grow(entry_price_out, capacity)
+                    exit_price_out = _grow(exit_price_out, capacity)
+                    entry_fee_out = _grow(entry_fee_out, capacity)
+                    exit_fee_out = _grow(exit_fee_out, capacity)
+                    reason_out = _grow_int8(reason_out, capacity)
+                entry_bar[trades] = i
+                exit_bar[trades] = -1
+                quantity_out[trades] = quantity
+                entry_price_out[trades] = price
+                exit_price_out[trades] = np.nan
+                entry_fee_out[trades] = fee
+                exit_fee_out[trades] = 0.0
+                reason_out[trades] = EXIT_OPEN
+                trades += 1
+                stop_loss = price * (1.0 - stop_loss_fraction) if stop_loss_fraction > 0.0 else np.nan
+                take_profit = price * (1.0 + take_profit_fraction) if take_profit_fraction > 0.0 else np.nan
+                trailing_distance = price * trailing_fraction if trailing_fraction > 0.0 else np.nan
+                trailing_stop = price - trailing_distance if trailing_fraction > 0.0 else np.nan
         elif pending == -1:
             price = open_[i] * (1.0 - slippage)
             _close_trade(trades - 1, i, price, quantity, fee_rate, EXIT_SIGNAL, exit_bar, exit_price_out,
@@ -297,8 +302,9 @@ def simulate_long_only(
                 pending_quantity = cash * position_fraction / (close[i] * (1.0 + fee_rate))
             elif signal == SIGNAL_SELL and quantity > 0.0:
                 pending = -1
-    cash_out = np.empty(1)
+    cash_out = np.empty(2)
     cash_out[0] = cash
+    cash_out[1] = rejected
     return (entry_bar[:trades], exit_bar[:trades], quantity_out[:trades], entry_price_out[:trades],
             exit_price_out[:trades], entry_fee_out[:trades], exit_fee_out[:trades], reason_out[:trades], cash_out)  # fmt: skip
 
