@@ -181,6 +181,11 @@ class Strategy(ABC):
         """Return the decisions of every bar at once (fast path), or None if not vectorisable."""
         return None
 
+    @classmethod
+    def has_fast_path(cls) -> bool:
+        """True if the strategy implements ``signals`` (the compiled fast path can run it)."""
+        return cls.signals is not Strategy.signals
+
     # -- engine helpers --------------------------------------------------------------------
 
     def compute_lines(self, bars: PriceSeries) -> dict[str, FloatArray]:
