@@ -37,10 +37,10 @@ METRIC_LABELS: tuple[tuple[str, str, str], ...] = (
     ("var_95", "VaR 95 % (1 day)", "pct"),
     ("cvar_95", "CVaR 95 % (1 day)", "pct"),
     ("trades", "Trades", "count"),
-    ("win_rate", "Win rate", "pct"),
+    ("win_rate", "Win rate", "share"),
     ("profit_factor", "Profit factor", "ratio"),
     ("average_trade_return", "Average trade", "pct"),
-    ("exposure", "Time in market", "pct"),
+    ("exposure", "Time in market", "share"),
     ("fees_paid", "Fees paid", "money"),
     ("final_equity", "Final equity", "money"),
 )
