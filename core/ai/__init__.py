@@ -1,0 +1,1 @@
+"""AI consensus: analysts, their opinions, the combined decision and the analysts' track records."""

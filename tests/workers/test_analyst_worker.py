@@ -1,0 +1,49 @@
+"""The analyst worker pass: requests, schedule, scoring."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from core.ai.models import AnalysisRequest, ConsensusRecord, RequestStatus
+from core.ai.requests import request_analysis
+from core.db.engine import Database
+from core.market.models import AssetClass, Instrument
+from tests.core.ai.conftest import seed_market
+from workers.analyst import WORKER_NAME, build_worker, run_pass
+from workers.registry import worker_modules
+
+
+def test_worker_is_registered() -> None:
+    assert WORKER_NAME == "analyst"
+    assert "analyst" in worker_modules()
+
+
+def test_pass_carries_out_requests_and_scheduled_runs(sqlite_database: Database) -> None:
+    with sqlite_database.session() as session:
+        btc = seed_market(session, "BTC/EUR")
+        empty = Instrument(symbol="NEW/EUR", base="NEW", quote="EUR", asset_class=AssetClass.CRYPTO, tracked=False)
+        session.add(empty)
+        session.flush()
+        good = request_analysis(session, btc.id, requested_by="demo").id
+        bad = request_analysis(session, empty.id, requested_by="demo").id
+    info = run_pass(sqlite_database)
+    assert info["requests"] == 2
+    assert info["analysts"] == ["technical", "sentiment"]
+    with sqlite_database.session() as session:
+        done = session.get(AnalysisRequest, good)
+        failed = session.get(AnalysisRequest, bad)
+        assert done is not None and done.status is RequestStatus.DONE and done.consensus_id is not None
+        assert done.progress == "done"
+        assert failed is not None and failed.status is RequestStatus.FAILED
+        assert failed.error == "NEW/EUR: no candles collected yet"
+        # BTC/EUR was just analysed on request, so the schedule does not run it again
+        assert info["scheduled"] == []
+        assert session.scalar(select(func.count()).select_from(ConsensusRecord)) == 1
+
+
+def test_worker_loop_once(sqlite_database: Database) -> None:
+    with sqlite_database.session() as session:
+        seed_market(session, "ETH/EUR")
+    assert build_worker(sqlite_database).run(once=True) == 0
+    with sqlite_database.session() as session:
+        assert session.scalar(select(func.count()).select_from(ConsensusRecord)) == 1

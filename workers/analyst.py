@@ -1,0 +1,112 @@
+"""The analyst worker: runs the AI consensus on request and on a schedule, then scores old opinions.
+
+One pass: re-queue requests whose worker died; claim and carry out every pending "analyse now"
+request (progress written to the request row for the page); run the consensus for each tracked
+instrument whose last run is older than the schedule; score opinions whose horizon has passed and
+refresh the analysts' track records. ``konsens worker analyst [--once]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from typing import Any
+
+from core.ai.config import AIConfig, load_ai_config
+from core.ai.context import NotEnoughData
+from core.ai.engine import analyse_instrument, is_due, latest_decision_time
+from core.ai.requests import claim_next_request, finish_request, requeue_stale_requests, set_progress
+from core.ai.track_record import refresh_track_records, score_due_opinions
+from core.db.engine import Database
+from core.market.query import tracked_instruments
+from core.timeutil import utc_now
+from workers.runtime import WorkerLoop
+
+logger = logging.getLogger(__name__)
+
+WORKER_NAME = "analyst"
+DEFAULT_INTERVAL_SECONDS = 15.0
+MAX_REQUESTS_PER_PASS = 20
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def process_requests(database: Database, config: AIConfig, *, worker_id: str = WORKER_ID) -> list[int]:
+    """Claim and carry out pending requests; return the ids of the requests handled."""
+    handled: list[int] = []
+    for _ in range(MAX_REQUESTS_PER_PASS):
+        claimed = database.run(lambda session: _claim(session, worker_id))
+        if claimed is None:
+            break
+        request_id, instrument_id = claimed
+
+        def progress(message: str, request_id: int = request_id) -> None:
+            database.run(lambda session: set_progress(session, request_id, message))
+
+        try:
+            summary = analyse_instrument(database, instrument_id, config=config, progress=progress)
+        except Exception as error:  # recorded on the request; the pass goes on with the next one
+            logger.warning("Analysis request %d failed: %s", request_id, error)
+            reason = (
+                str(error) if isinstance(error, NotEnoughData | LookupError) else f"{type(error).__name__}: {error}"
+            )
+            database.run(lambda session: finish_request(session, request_id, error=reason))
+        else:
+            database.run(lambda session: finish_request(session, request_id, consensus_id=summary.consensus_id))
+        handled.append(request_id)
+    return handled
+
+
+def _claim(session: Any, worker_id: str) -> tuple[int, int] | None:
+    request = claim_next_request(session, worker_id)
+    return None if request is None else (request.id, request.instrument_id)
+
+
+def run_scheduled(database: Database, config: AIConfig) -> list[str]:
+    """Run the consensus for every tracked instrument that is due; return their symbols."""
+    now = utc_now()
+    instruments = database.run(
+        lambda session: [
+            (instrument.id, instrument.symbol, latest_decision_time(session, instrument.id))
+            for instrument in tracked_instruments(session)
+        ]
+    )
+    ran: list[str] = []
+    for instrument_id, symbol, last in instruments:
+        if not is_due(last, now, config.schedule_minutes):
+            continue
+        try:
+            analyse_instrument(database, instrument_id, config=config)
+            ran.append(symbol)
+        except NotEnoughData as error:
+            logger.info("Skipping %s: %s", symbol, error)
+    return ran
+
+
+def run_pass(database: Database) -> dict[str, Any]:
+    """One pass of the analyst worker (see the module docstring)."""
+    config = database.run(load_ai_config)
+    requeued = database.run(requeue_stale_requests)
+    handled = process_requests(database, config)
+    scheduled = run_scheduled(database, config)
+    scored = database.run(lambda session: score_due_opinions(session, hold_band=config.hold_band))
+    database.run(refresh_track_records)
+    return {
+        "requests": len(handled),
+        "requeued": requeued,
+        "scheduled": scheduled,
+        "scored": scored,
+        "analysts": [provider.name for provider in config.enabled_providers],
+    }
+
+
+def build_worker(database: Database, *, interval_seconds: float | None = None) -> WorkerLoop:
+    """Return the analyst worker loop."""
+    return WorkerLoop(
+        name=WORKER_NAME,
+        database=database,
+        run_pass=run_pass,
+        interval_seconds=interval_seconds or DEFAULT_INTERVAL_SECONDS,
+    )
