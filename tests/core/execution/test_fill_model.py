@@ -28,9 +28,7 @@ def test_market_buy_fills_at_the_open_plus_slippage() -> None:
         (OrderSide.SELL, D(111), None),
     ],
 )
-def test_limit_orders_fill_when_price_crosses(
-    side: OrderSide, limit: Decimal, expected: Decimal | None
-) -> None:
+def test_limit_orders_fill_when_price_crosses(side: OrderSide, limit: Decimal, expected: Decimal | None) -> None:
     assert fill_price(side, OrderType.LIMIT, BAR, slippage=NO_SLIP, limit_price=limit) == expected
 
 
@@ -64,9 +62,7 @@ def test_trailing_stop_only_moves_up_and_never_triggers_on_the_bar_that_raised_i
     lower_bar = BarPrices(open=D(103), high=D(104), low=D(99), close=D(100))
     assert advance_trailing_stop(OrderSide.BUY, lower_bar, raised).trailing_stop == D(100)
     exit_fill = check_exits(OrderSide.BUY, lower_bar, raised, slippage=NO_SLIP)
-    assert (
-        exit_fill is not None and exit_fill.reason is ExitReason.TRAILING_STOP and exit_fill.price == D(100)
-    )
+    assert exit_fill is not None and exit_fill.reason is ExitReason.TRAILING_STOP and exit_fill.price == D(100)
 
 
 def test_fill_model_works_on_floats_too() -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0010_trading
 Revises: 0002_news
-Create Date: 2026-11-24 03:15:33.340388
+Create Date: 2026-11-24 03:21:31.989318
 """
 
 from collections.abc import Sequence
@@ -33,10 +33,131 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log')),
     sa.UniqueConstraint('row_hash', name=op.f('uq_audit_log_row_hash'))
     )
+    op.create_table('orders',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_order_id', sa.String(length=36), nullable=False),
+    sa.Column('mode', sa.Enum('paper', 'live', name='tradingmode', native_enum=False, length=8), nullable=False),
+    sa.Column('venue', sa.String(length=40), nullable=False),
+    sa.Column('account', sa.String(length=80), nullable=False),
+    sa.Column('instrument_id', sa.Integer(), nullable=True),
+    sa.Column('symbol', sa.String(length=40), nullable=False),
+    sa.Column('side', sa.Enum('buy', 'sell', name='orderside', native_enum=False, length=8), nullable=False),
+    sa.Column('order_type', sa.Enum('market', 'limit', 'stop_limit', 'stop_market', name='ordertype', native_enum=False, length=16), nullable=False),
+    sa.Column('time_in_force', sa.Enum('gtc', 'ioc', 'fok', name='timeinforce', native_enum=False, length=8), nullable=False),
+    sa.Column('quantity', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('amount_eur', core.db.base.Money(precision=28, scale=10), nullable=True),
+    sa.Column('limit_price', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('stop_price', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('exits', sa.JSON(), nullable=True),
+    sa.Column('status', sa.Enum('new', 'submitting', 'open', 'partially_filled', 'pending_cancel', 'filled', 'cancelled', 'rejected', 'expired', name='orderstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('filled_quantity', core.db.base.Quantity(precision=38, scale=18), nullable=False),
+    sa.Column('average_fill_price', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('fees_eur', core.db.base.Money(precision=28, scale=10), nullable=False),
+    sa.Column('venue_order_id', sa.String(length=80), nullable=True),
+    sa.Column('reject_rule', sa.String(length=80), nullable=True),
+    sa.Column('reject_reason', sa.Text(), nullable=True),
+    sa.Column('exit_reason', sa.Enum('signal', 'stop_loss', 'take_profit', 'trailing_stop', 'manual', name='exitreason', native_enum=False, length=16), nullable=True),
+    sa.Column('parent_order_id', sa.Integer(), nullable=True),
+    sa.Column('live_confirmed', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=80), nullable=False),
+    sa.Column('created_at', core.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', core.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_by', sa.String(length=120), nullable=True),
+    sa.Column('lease_until', core.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancel_requested_at', core.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('price_cursor', core.db.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('request', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['instrument_id'], ['instruments.id'], name=op.f('fk_orders_instrument_id_instruments'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['parent_order_id'], ['orders.id'], name=op.f('fk_orders_parent_order_id_orders'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
+    sa.UniqueConstraint('client_order_id', name=op.f('uq_orders_client_order_id'))
+    )
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index('ix_orders_account_created', ['account', 'created_at'], unique=False)
+        batch_op.create_index('ix_orders_status_id', ['status', 'id'], unique=False)
+
+    op.create_table('exit_plans',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('entry_order_id', sa.Integer(), nullable=False),
+    sa.Column('account', sa.String(length=80), nullable=False),
+    sa.Column('instrument_id', sa.Integer(), nullable=False),
+    sa.Column('position_side', sa.Enum('buy', 'sell', name='orderside', native_enum=False, length=8), nullable=False),
+    sa.Column('quantity', core.db.base.Quantity(precision=38, scale=18), nullable=False),
+    sa.Column('stop_loss', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('take_profit', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('trailing_distance', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('trailing_stop', core.db.base.Quantity(precision=38, scale=18), nullable=True),
+    sa.Column('last_price_ts', core.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('exit_order_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', core.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['entry_order_id'], ['orders.id'], name=op.f('fk_exit_plans_entry_order_id_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['exit_order_id'], ['orders.id'], name=op.f('fk_exit_plans_exit_order_id_orders'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['instrument_id'], ['instruments.id'], name=op.f('fk_exit_plans_instrument_id_instruments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exit_plans')),
+    sa.UniqueConstraint('entry_order_id', name=op.f('uq_exit_plans_entry_order_id'))
+    )
+    with op.batch_alter_table('exit_plans', schema=None) as batch_op:
+        batch_op.create_index('ix_exit_plans_active', ['active'], unique=False)
+
+    op.create_table('fills',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('fill_id', sa.String(length=120), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('ts', core.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('side', sa.Enum('buy', 'sell', name='orderside', native_enum=False, length=8), nullable=False),
+    sa.Column('quantity', core.db.base.Quantity(precision=38, scale=18), nullable=False),
+    sa.Column('price', core.db.base.Quantity(precision=38, scale=18), nullable=False),
+    sa.Column('fee', core.db.base.Quantity(precision=38, scale=18), nullable=False),
+    sa.Column('fee_asset', sa.String(length=20), nullable=False),
+    sa.Column('fee_eur', core.db.base.Money(precision=28, scale=10), nullable=False),
+    sa.Column('realised_pnl_eur', core.db.base.Money(precision=28, scale=10), nullable=True),
+    sa.Column('ledger_entry_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['ledger_entry_id'], ['ledger_entries.id'], name=op.f('fk_fills_ledger_entry_id_ledger_entries'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_fills_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fills')),
+    sa.UniqueConstraint('fill_id', name=op.f('uq_fills_fill_id'))
+    )
+    with op.batch_alter_table('fills', schema=None) as batch_op:
+        batch_op.create_index('ix_fills_order', ['order_id'], unique=False)
+
+    op.create_table('order_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('ts', core.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('from_status', sa.Enum('new', 'submitting', 'open', 'partially_filled', 'pending_cancel', 'filled', 'cancelled', 'rejected', 'expired', name='orderstatus', native_enum=False, length=20), nullable=True),
+    sa.Column('to_status', sa.Enum('new', 'submitting', 'open', 'partially_filled', 'pending_cancel', 'filled', 'cancelled', 'rejected', 'expired', name='orderstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('actor', sa.String(length=80), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_events_order_id_orders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_order_events'))
+    )
+    with op.batch_alter_table('order_events', schema=None) as batch_op:
+        batch_op.create_index('ix_order_events_order', ['order_id', 'id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('order_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_order_events_order')
+
+    op.drop_table('order_events')
+    with op.batch_alter_table('fills', schema=None) as batch_op:
+        batch_op.drop_index('ix_fills_order')
+
+    op.drop_table('fills')
+    with op.batch_alter_table('exit_plans', schema=None) as batch_op:
+        batch_op.drop_index('ix_exit_plans_active')
+
+    op.drop_table('exit_plans')
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_orders_status_id')
+        batch_op.drop_index('ix_orders_account_created')
+
+    op.drop_table('orders')
     op.drop_table('audit_log')
     # ### end Alembic commands ###

@@ -1,0 +1,827 @@
+"""The executor: claims new orders, checks them, submits them, records fills, watches exits.
+
+Concurrency and crash safety
+- Claiming: PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` (two executors never take the same
+  order); SQLite: the claim runs in a single writer transaction (``BEGIN IMMEDIATE``).
+- Paper orders are checked, submitted and filled in ONE transaction with their ledger entry,
+  position, fill row, events and audit rows: after a crash an order is either untouched (``new``)
+  or completely processed.
+- Live orders: the claim (``submitting``, with the executor's id and a lease) commits before the
+  venue is called; the venue's answer is recorded in a second transaction. An order left in
+  ``submitting`` has an unknown fate: at start-up, before anything else, the executor asks the
+  venue by client order id and records what it finds; an order the venue never received goes
+  back to ``new`` and is sent again under the same client order id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicator
+from core.audit import AuditAction, append_audit
+from core.db.engine import Database
+from core.db.write_lock import serialise_writes
+from core.execution.accounting import apply_fill, asset_balance, quantize_quantity, set_status
+from core.execution.broker import (
+    Broker,
+    BrokerRejected,
+    BrokerUnavailable,
+    BrokerUncertain,
+    VenueOrderState,
+)
+from core.execution.enums import ExitReason, OrderSide, OrderType
+from core.execution.fill_model import ExitLevels, advance_trailing_stop, check_exits
+from core.execution.models import ExitPlan, Order, OrderStatus, TradingMode
+from core.execution.orders import (
+    WORKING_STATUSES,
+    AttachedExits,
+    ExitResolutionError,
+    OrderRequest,
+    resolve_exit_levels,
+)
+from core.execution.paper import PaperBroker
+from core.execution.pretrade import (
+    ExposureClosed,
+    OrderIntent,
+    PostTradeHook,
+    PreTradeCheck,
+    load_post_trade_hooks,
+    load_pretrade_checks,
+    run_pretrade_checks,
+)
+from core.execution.prices import latest_price, observations_after
+from core.execution.service import place_order, reject_order
+from core.execution.settings import TradingConfig, TradingSettings, load_trading_config
+from core.market.models import Instrument
+from core.market.query import load_candles
+from core.portfolio.models import Position
+from core.timeutil import utc_now
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "executor"
+CLAIM_LOCK = "konsens.executor.claim"
+ATR_LENGTH = 14
+
+
+class ReconciliationPending(Exception):
+    """Orders of unknown fate could not be reconciled yet (venue unreachable): nothing else runs."""
+
+
+LiveBrokerFactory = Callable[[Session, TradingConfig], Broker]
+
+
+def _default_live_broker(session: Session, config: TradingConfig) -> Broker:
+    from core.execution.live import build_live_broker
+
+    return build_live_broker(session, config)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class PassStats:
+    submitted: int = 0
+    filled: int = 0
+    rejected: int = 0
+    cancelled: int = 0
+    reconciled: int = 0
+    exits_triggered: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Executor:
+    """One executor instance (the worker runs one; tests may run several)."""
+
+    database: Database
+    settings: TradingSettings = field(default_factory=TradingSettings)
+    live_broker_factory: LiveBrokerFactory = _default_live_broker
+    instance_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    reconciled: bool = False
+    checks: list[PreTradeCheck] | None = None
+    hooks: list[PostTradeHook] | None = None
+    stats: PassStats = field(default_factory=PassStats)
+    _live_broker: Broker | None = None
+    _last_watch: float = 0.0
+    _backoff_until: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.checks is None:
+            self.checks = load_pretrade_checks()
+        if self.hooks is None:
+            self.hooks = load_post_trade_hooks()
+
+    # ----------------------------------------------------------------- the loop
+
+    def run_pass(self, *, stop_event: threading.Event | None = None, until_idle: bool = False) -> dict[str, int]:
+        """Reconcile (once, first), then poll for work for one pass; return what was done."""
+        self.stats = PassStats()
+        if not self.reconciled:
+            self.reconcile()
+        settings = self.settings
+        deadline = time.monotonic() + settings.executor_pass_seconds
+        while True:
+            worked = self.process_available()
+            now = time.monotonic()
+            if until_idle or now - self._last_watch >= settings.executor_watch_seconds:
+                self._last_watch = now
+                worked = self.watch() or worked
+            if until_idle:
+                if not worked:
+                    break
+                continue
+            if (stop_event is not None and stop_event.is_set()) or now >= deadline:
+                break
+            if not worked:
+                if stop_event is not None:
+                    stop_event.wait(settings.executor_poll_seconds)
+                else:
+                    time.sleep(settings.executor_poll_seconds)
+        return self.stats.as_dict()
+
+    def process_available(self) -> bool:
+        """Carry out cancel requests and submit new orders until none is left; return whether any work was done."""
+        worked = False
+        while self._next_cancel():
+            worked = True
+        while time.monotonic() >= self._backoff_until and self._next_new_order():
+            worked = True
+        return worked
+
+    def watch(self) -> bool:
+        """Check resting orders (paper: new prices; live: the venue) and the exits of positions.
+
+        Return True if an exit was triggered (a new order to work on).
+        """
+        triggered_before = self.stats.exits_triggered
+        for order_id in self._ids(
+            select(Order.id).where(Order.status.in_([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]))
+        ):
+            self._poll_order(order_id)
+        for plan_id in self._ids(select(ExitPlan.id).where(ExitPlan.active.is_(True))):
+            self._watch_exit(plan_id)
+        self._reconcile_stale_submissions()
+        return self.stats.exits_triggered > triggered_before
+
+    def _ids(self, query: object) -> list[int]:
+        return list(self.database.run(lambda session: list(session.scalars(query))))  # type: ignore[call-overload]
+
+    # ----------------------------------------------------------------- claiming
+
+    def _lock_next(self, session: Session, query: object) -> Order | None:
+        """Return the first order of ``query`` locked for this transaction, skipping orders others hold."""
+        if session.get_bind().dialect.name == "postgresql":
+            return session.scalar(query.with_for_update(skip_locked=True).limit(1))  # type: ignore[attr-defined]
+        serialise_writes(session, CLAIM_LOCK)
+        return session.scalar(query.limit(1))  # type: ignore[attr-defined]
+
+    def _next_new_order(self) -> bool:
+        # A cheap read first, so an idle executor takes no write lock.
+        has_work = self.database.run(
+            lambda session: session.scalar(select(Order.id).where(Order.status == OrderStatus.NEW).limit(1))
+        )
+        if has_work is None:
+            return False
+        live_order_id: int | None = None
+        with self.database.session() as session:
+            order = self._lock_next(
+                session,
+                select(Order)
+                .where(Order.status == OrderStatus.NEW, Order.cancel_requested_at.is_(None))
+                .order_by(Order.id),
+            )
+            if order is None:
+                return False
+            config = load_trading_config(session, self.settings)
+            if order.mode is TradingMode.PAPER:
+                self._process_paper(session, order, config)
+            else:
+                live_order_id = self._claim_live(session, order, config)
+        if live_order_id is not None:
+            self._submit_live(live_order_id)
+        return True
+
+    # ----------------------------------------------------------------- checks
+
+    def _prepare(self, session: Session, order: Order, config: TradingConfig) -> Instrument | None:
+        """Check an order before it is sent; reject it (and return None) if it must not be."""
+        instrument = session.get(Instrument, order.instrument_id) if order.instrument_id is not None else None
+        if instrument is None:
+            reject_order(session, order, rule="validation", reason=f"unknown instrument {order.symbol!r}", actor=ACTOR)
+            return None
+        if order.mode is TradingMode.LIVE:
+            if not config.live_enabled:
+                reject_order(session, order, rule="live_disabled", reason="live trading is disabled", actor=ACTOR)
+                return None
+            if not order.live_confirmed:
+                reject_order(session, order, rule="validation", reason="live order was not confirmed", actor=ACTOR)
+                return None
+        latest = latest_price(session, instrument.id)
+        reference = order.limit_price or order.stop_price or (latest.price if latest else None)
+        if reference is None or not reference.is_finite() or reference <= 0:
+            reject_order(
+                session, order, rule="validation", reason=f"no price known for {instrument.symbol}", actor=ACTOR
+            )
+            return None
+        if order.quantity is None:
+            if order.amount_eur is None or order.amount_eur <= 0:
+                reject_order(session, order, rule="validation", reason="quantity must be positive", actor=ACTOR)
+                return None
+            order.quantity = quantize_quantity(order.amount_eur / reference)
+        if order.quantity <= 0:
+            reject_order(session, order, rule="validation", reason="quantity must be positive", actor=ACTOR)
+            return None
+        if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.limit_price is None:
+            reject_order(session, order, rule="validation", reason="limit price missing", actor=ACTOR)
+            return None
+        if order.order_type in (OrderType.STOP_LIMIT, OrderType.STOP_MARKET) and order.stop_price is None:
+            reject_order(session, order, rule="validation", reason="stop price missing", actor=ACTOR)
+            return None
+        position = session.get(Position, (order.account, instrument.id))
+        held = position.quantity if position is not None else Decimal(0)
+        notional = order.quantity * reference
+        intent = OrderIntent(
+            client_order_id=order.client_order_id,
+            account=order.account,
+            instrument_id=instrument.id,
+            symbol=instrument.symbol,
+            side=order.side,
+            order_type=order.order_type,
+            quantity=order.quantity,
+            reference_price_eur=reference,
+            notional_eur=notional,
+            is_live=order.is_live,
+            reduces_exposure=order.side is OrderSide.SELL and held > 0,
+            ts=utc_now(),
+        )
+        verdict = run_pretrade_checks(session, intent, self.checks or [])
+        if not verdict.allowed:
+            reject_order(session, order, rule=verdict.rule or "risk", reason=verdict.reason or "refused", actor=ACTOR)
+            return None
+        problem = self._balance_problem(session, order, instrument, reference, config)
+        if problem is not None:
+            reject_order(session, order, rule="insufficient_funds", reason=problem, actor=ACTOR)
+            return None
+        return instrument
+
+    def _balance_problem(
+        self, session: Session, order: Order, instrument: Instrument, reference: Decimal, config: TradingConfig
+    ) -> str | None:
+        quantity = order.quantity or Decimal(0)
+        if order.mode is TradingMode.LIVE:
+            balances = self._live(session, config).balances()
+            cash = balances.get(instrument.quote, Decimal(0))
+            held = balances.get(instrument.base, Decimal(0))
+        else:
+            cash = asset_balance(session, order.account, instrument.quote)
+            held = asset_balance(session, order.account, instrument.base)
+        reserved_cash, reserved_asset = self._reserved(session, order, instrument)
+        if order.side is OrderSide.BUY:
+            fee_rate = config.fee_schedule(order.venue if order.is_live else config.paper_fee_venue).taker
+            needed = quantity * reference * (1 + fee_rate)
+            available = cash - reserved_cash
+            if needed > available:
+                return (
+                    f"insufficient funds: needs {needed:.2f} {instrument.quote}, "
+                    f"{max(available, Decimal(0)):.2f} available"
+                )
+            return None
+        available_asset = held - reserved_asset
+        if quantity > available_asset:
+            return f"insufficient {instrument.base}: sells {quantity}, {max(available_asset, Decimal(0))} available"
+        return None
+
+    def _reserved(self, session: Session, order: Order, instrument: Instrument) -> tuple[Decimal, Decimal]:
+        """Cash and asset held by this account's other working orders in the instrument's currencies."""
+        cash = asset = Decimal(0)
+        others = session.scalars(
+            select(Order).where(
+                Order.account == order.account,
+                Order.status.in_(list(WORKING_STATUSES)),
+                Order.id != order.id,
+            )
+        )
+        for other in others:
+            remaining = other.remaining_quantity
+            if remaining <= 0:
+                continue
+            if other.side is OrderSide.BUY and other.symbol.endswith(instrument.quote):
+                price = other.limit_price or other.stop_price or Decimal(0)
+                cash += remaining * price
+            elif other.side is OrderSide.SELL and other.instrument_id == instrument.id:
+                asset += remaining
+        return cash, asset
+
+    # ----------------------------------------------------------------- paper
+
+    def _process_paper(self, session: Session, order: Order, config: TradingConfig) -> None:
+        instrument = self._prepare(session, order, config)
+        if instrument is None:
+            self.stats.rejected += 1
+            return
+        broker = PaperBroker(session, config)
+        set_status(session, order, OrderStatus.SUBMITTING, actor=ACTOR)
+        order.submitted_at = utc_now()
+        order.claimed_by = self.instance_id
+        append_audit(
+            session,
+            actor=ACTOR,
+            action=AuditAction.ORDER_SUBMITTED,
+            subject=f"order:{order.client_order_id}",
+            details={"venue": broker.venue, "quantity": order.quantity, "type": order.order_type.value},
+        )
+        self.stats.submitted += 1
+        state = broker.submit(order)
+        if state.status is OrderStatus.EXPIRED:
+            set_status(session, order, OrderStatus.OPEN, actor=ACTOR, note="accepted by the paper venue")
+            self._record_state(session, order, instrument, state)
+            return
+        set_status(session, order, OrderStatus.OPEN, actor=ACTOR, note="accepted by the paper venue")
+        self._record_state(session, order, instrument, state)
+
+    def _poll_order(self, order_id: int) -> None:
+        with self.database.session() as session:
+            order = self._lock_next(
+                session,
+                select(Order).where(
+                    Order.id == order_id, Order.status.in_([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED])
+                ),
+            )
+            if order is None:
+                return
+            instrument = session.get(Instrument, order.instrument_id)
+            if instrument is None:
+                return
+            config = load_trading_config(session, self.settings)
+            if order.mode is TradingMode.PAPER:
+                state: VenueOrderState | None = PaperBroker(session, config).poll(order)
+            else:
+                try:
+                    state = self._live(session, config).fetch(order)
+                except (BrokerUnavailable, BrokerUncertain) as error:
+                    logger.warning("Could not poll live order %s: %s", order.client_order_id, error)
+                    return
+            if state is not None:
+                self._record_state(session, order, instrument, state)
+
+    # ----------------------------------------------------------------- recording
+
+    def _record_state(self, session: Session, order: Order, instrument: Instrument, state: VenueOrderState) -> None:
+        """Bring ``order`` in line with the venue's view: fills first, then the status."""
+        if state.venue_order_id:
+            order.venue_order_id = state.venue_order_id
+        if state.price_cursor is not None:
+            order.price_cursor = state.price_cursor
+        events: list[ExposureClosed] = []
+        for fill in state.fills:
+            result = apply_fill(session, order, fill, instrument, actor=ACTOR)
+            if result is None:
+                continue
+            self.stats.filled += 1
+            if result[1] is not None:
+                events.append(result[1])
+            if order.side is OrderSide.BUY and order.exits:
+                self._create_exit_plan(session, order, instrument, fill.price, fill.quantity, fill.ts)
+        target = state.status
+        if target is OrderStatus.SUBMITTING or target is order.status:
+            pass
+        elif target in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
+            pass  # set by the fills themselves
+        elif target is OrderStatus.OPEN and order.status in (OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL):
+            pass
+        elif target is OrderStatus.REJECTED:
+            reject_order(session, order, rule="venue", reason=state.reason or "rejected by the venue", actor=ACTOR)
+            self.stats.rejected += 1
+        else:
+            set_status(session, order, target, actor=ACTOR, note=state.reason)
+            if target is OrderStatus.CANCELLED:
+                self.stats.cancelled += 1
+                append_audit(
+                    session,
+                    actor=ACTOR,
+                    action=AuditAction.ORDER_CANCELLED,
+                    subject=f"order:{order.client_order_id}",
+                    details={"filled": order.filled_quantity},
+                )
+            elif target is OrderStatus.EXPIRED:
+                append_audit(
+                    session,
+                    actor=ACTOR,
+                    action=AuditAction.ORDER_EXPIRED,
+                    subject=f"order:{order.client_order_id}",
+                    details={"reason": state.reason},
+                )
+        session.flush()
+        for event in events:
+            self._run_hooks(session, event)
+
+    def _run_hooks(self, session: Session, event: ExposureClosed) -> None:
+        for hook in self.hooks or []:
+            try:
+                with session.begin_nested():
+                    hook.on_exposure_closed(session, event)
+            except Exception as error:  # a hook must never undo a recorded fill
+                logger.error("Post-trade hook %s failed: %s", type(hook).__name__, error)
+
+    # ----------------------------------------------------------------- exits
+
+    def _create_exit_plan(
+        self, session: Session, order: Order, instrument: Instrument, price: Decimal, quantity: Decimal, ts: object
+    ) -> None:
+        exits = AttachedExits.from_json(order.exits)
+        if exits.is_empty():
+            return
+        try:
+            levels = resolve_exit_levels(OrderSide.BUY, price, exits, atr=instrument_atr(session, instrument.id))
+        except ExitResolutionError as error:
+            append_audit(
+                session,
+                actor=ACTOR,
+                action=AuditAction.EXIT_TRIGGERED,
+                subject=f"order:{order.client_order_id}",
+                details={"error": f"attached exits not armed: {error}"},
+            )
+            logger.warning("Exits of %s not armed: %s", order.client_order_id, error)
+            return
+        plan = session.scalar(select(ExitPlan).where(ExitPlan.entry_order_id == order.id))
+        now = utc_now()
+        if plan is None:
+            plan = ExitPlan(
+                entry_order_id=order.id,
+                account=order.account,
+                instrument_id=instrument.id,
+                position_side=OrderSide.BUY,
+                quantity=Decimal(0),
+                last_price_ts=ts,
+                active=True,
+                created_at=now,
+            )
+            session.add(plan)
+        plan.quantity = (plan.quantity or Decimal(0)) + quantity
+        plan.stop_loss = levels.stop_loss
+        plan.take_profit = levels.take_profit
+        plan.trailing_distance = levels.trailing_distance
+        plan.trailing_stop = levels.trailing_stop
+        plan.updated_at = now
+
+    def _watch_exit(self, plan_id: int) -> None:
+        with self.database.session() as session:
+            plan = self._lock_plan(session, plan_id)
+            if plan is None or not plan.active:
+                return
+            levels: ExitLevels[Decimal] = ExitLevels(
+                plan.stop_loss, plan.take_profit, plan.trailing_distance, plan.trailing_stop
+            )
+            config = load_trading_config(session, self.settings)
+            for observation in observations_after(session, plan.instrument_id, plan.last_price_ts):
+                hit = check_exits(plan.position_side, observation.bar, levels, slippage=config.paper_slippage)
+                if hit is not None:
+                    self._trigger_exit(session, plan, hit.reason, levels, observation.ts)
+                    return
+                levels = advance_trailing_stop(plan.position_side, observation.bar, levels)
+                plan.trailing_stop = levels.trailing_stop
+                plan.last_price_ts = observation.ts
+                plan.updated_at = utc_now()
+
+    def _lock_plan(self, session: Session, plan_id: int) -> ExitPlan | None:
+        query = select(ExitPlan).where(ExitPlan.id == plan_id)
+        if session.get_bind().dialect.name == "postgresql":
+            return session.scalar(query.with_for_update(skip_locked=True))
+        serialise_writes(session, CLAIM_LOCK)
+        return session.scalar(query)
+
+    def _trigger_exit(
+        self, session: Session, plan: ExitPlan, reason: ExitReason, levels: ExitLevels[Decimal], at: object
+    ) -> None:
+        plan.active = False
+        plan.updated_at = utc_now()
+        position = session.get(Position, (plan.account, plan.instrument_id))
+        entry = session.get(Order, plan.entry_order_id)
+        instrument = session.get(Instrument, plan.instrument_id)
+        held = position.quantity if position is not None else Decimal(0)
+        quantity = min(plan.quantity, held)
+        if entry is None or instrument is None or quantity <= 0:
+            return
+        if entry.mode is TradingMode.LIVE:
+            order_type, limit, stop = OrderType.MARKET, None, None
+        elif reason is ExitReason.TAKE_PROFIT:
+            order_type, limit, stop = OrderType.LIMIT, levels.take_profit, None
+        else:
+            level = levels.stop_loss if reason is ExitReason.STOP_LOSS else levels.trailing_stop
+            order_type, limit, stop = OrderType.STOP_MARKET, None, level
+        exit_order = place_order(
+            session,
+            OrderRequest(
+                symbol=instrument.symbol,
+                side=OrderSide.SELL,
+                order_type=order_type,
+                quantity=quantity,
+                limit_price=limit,
+                stop_price=stop,
+                live=entry.mode is TradingMode.LIVE,
+                live_confirmed=entry.mode is TradingMode.LIVE,  # confirmed with the entry's attached exits
+            ),
+            actor=ACTOR,
+            exit_reason=reason,
+            parent_order_id=entry.id,
+            settings=self.settings,
+        )
+        # The paper fill is evaluated on the observation that triggered the exit.
+        exit_order.price_cursor = at - timedelta(microseconds=1)  # type: ignore[operator]
+        plan.exit_order_id = exit_order.id
+        append_audit(
+            session,
+            actor=ACTOR,
+            action=AuditAction.EXIT_TRIGGERED,
+            subject=f"order:{entry.client_order_id}",
+            details={"reason": reason.value, "exit_order": exit_order.client_order_id, "quantity": quantity},
+        )
+        self.stats.exits_triggered += 1
+
+    # ----------------------------------------------------------------- cancels
+
+    def _next_cancel(self) -> bool:
+        pending = self.database.run(
+            lambda session: session.scalar(
+                select(Order.id)
+                .where(
+                    Order.cancel_requested_at.is_not(None),
+                    Order.status.in_([OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]),
+                )
+                .limit(1)
+            )
+        )
+        if pending is None:
+            return False
+        live_cancel: int | None = None
+        with self.database.session() as session:
+            order = self._lock_next(
+                session,
+                select(Order)
+                .where(
+                    Order.cancel_requested_at.is_not(None),
+                    Order.status.in_([OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]),
+                )
+                .order_by(Order.id),
+            )
+            if order is None:
+                return False
+            if order.status is OrderStatus.NEW or order.mode is TradingMode.PAPER:
+                set_status(session, order, OrderStatus.CANCELLED, actor=ACTOR, note="cancelled on request")
+                append_audit(
+                    session,
+                    actor=ACTOR,
+                    action=AuditAction.ORDER_CANCELLED,
+                    subject=f"order:{order.client_order_id}",
+                    details={"filled": order.filled_quantity},
+                )
+                self.stats.cancelled += 1
+            else:
+                set_status(session, order, OrderStatus.PENDING_CANCEL, actor=ACTOR, note="cancel sent to the venue")
+                live_cancel = order.id
+        if live_cancel is not None:
+            self._cancel_live(live_cancel)
+        return True
+
+    # ----------------------------------------------------------------- live
+
+    def _live(self, session: Session, config: TradingConfig) -> Broker:
+        if self._live_broker is None:
+            self._live_broker = self.live_broker_factory(session, config)
+        return self._live_broker
+
+    def _claim_live(self, session: Session, order: Order, config: TradingConfig) -> int | None:
+        try:
+            instrument = self._prepare(session, order, config)
+        except BrokerUnavailable as error:
+            logger.warning("Live venue unavailable for the balance check: %s", error)
+            self._backoff_until = time.monotonic() + 5
+            return None
+        except BrokerRejected as error:
+            reject_order(session, order, rule=error.rule, reason=error.reason, actor=ACTOR)
+            return None
+        if instrument is None:
+            self.stats.rejected += 1
+            return None
+        set_status(session, order, OrderStatus.SUBMITTING, actor=ACTOR, note=f"claimed by {self.instance_id}")
+        order.claimed_by = self.instance_id
+        order.lease_until = utc_now() + timedelta(seconds=self.settings.lease_seconds)
+        order.submitted_at = utc_now()
+        append_audit(
+            session,
+            actor=ACTOR,
+            action=AuditAction.ORDER_SUBMITTED,
+            subject=f"order:{order.client_order_id}",
+            details={"venue": order.venue, "quantity": order.quantity, "type": order.order_type.value},
+        )
+        return order.id
+
+    def _submit_live(self, order_id: int) -> None:
+        with self.database.session() as session:
+            order = session.get(Order, order_id)
+            if order is None:
+                return
+            broker = self._live(session, load_trading_config(session, self.settings))
+            session.expunge(order)
+        self.stats.submitted += 1
+        try:
+            state: VenueOrderState | None = broker.submit(order)
+        except BrokerRejected as error:
+            self._finish_live(order_id, rejection=error)
+            return
+        except BrokerUnavailable as error:
+            logger.warning("Venue unavailable, order %s goes back to the queue: %s", order.client_order_id, error)
+            self._finish_live(order_id, requeue=str(error))
+            self._backoff_until = time.monotonic() + 5
+            return
+        except BrokerUncertain as error:
+            logger.warning("Fate of order %s unknown (%s): asking the venue", order.client_order_id, error)
+            try:
+                state = broker.fetch(order)
+            except Exception as fetch_error:
+                logger.warning("Venue lookup of %s failed: %s (reconciled later)", order.client_order_id, fetch_error)
+                return
+            if state is None:
+                return  # not (yet) known: reconciled once the lease ends
+        self._finish_live(order_id, state=state)
+
+    def _finish_live(
+        self,
+        order_id: int,
+        *,
+        state: VenueOrderState | None = None,
+        rejection: BrokerRejected | None = None,
+        requeue: str | None = None,
+    ) -> None:
+        with self.database.session() as session:
+            order = session.get(Order, order_id)
+            if order is None:
+                return
+            instrument = session.get(Instrument, order.instrument_id)
+            if rejection is not None:
+                reject_order(session, order, rule=rejection.rule, reason=rejection.reason, actor=ACTOR)
+                self.stats.rejected += 1
+            elif requeue is not None:
+                set_status(session, order, OrderStatus.NEW, actor=ACTOR, note=f"not placed: {requeue}")
+                order.claimed_by = None
+                order.lease_until = None
+            elif state is not None and instrument is not None:
+                if order.status is OrderStatus.SUBMITTING and state.status in (
+                    OrderStatus.FILLED,
+                    OrderStatus.PARTIALLY_FILLED,
+                    OrderStatus.OPEN,
+                ):
+                    set_status(session, order, OrderStatus.OPEN, actor=ACTOR, note="accepted by the venue")
+                self._record_state(session, order, instrument, state)
+            order.lease_until = None
+
+    def _cancel_live(self, order_id: int) -> None:
+        with self.database.session() as session:
+            order = session.get(Order, order_id)
+            if order is None:
+                return
+            broker = self._live(session, load_trading_config(session, self.settings))
+            session.expunge(order)
+        try:
+            state = broker.cancel(order)
+        except BrokerRejected as error:
+            # E.g. the order was filled meanwhile: ask the venue what happened.
+            logger.info("Cancel of %s refused (%s): fetching its state", order.client_order_id, error)
+            state_or_none = broker.fetch(order)
+            if state_or_none is None:
+                return
+            state = state_or_none
+        except (BrokerUnavailable, BrokerUncertain) as error:
+            logger.warning("Cancel of %s not confirmed: %s (checked again later)", order.client_order_id, error)
+            return
+        with self.database.session() as session:
+            order_row = session.get(Order, order_id)
+            instrument = session.get(Instrument, order_row.instrument_id) if order_row else None
+            if order_row is not None and instrument is not None:
+                self._record_state(session, order_row, instrument, state)
+
+    # ----------------------------------------------------------------- reconciliation
+
+    def _orphaned(self, order: Order) -> bool:
+        """Return True if no live executor is working on ``order`` (its claimer died or its lease ended)."""
+        if order.claimed_by == self.instance_id:
+            return order.lease_until is None or order.lease_until <= utc_now()
+        if not order.claimed_by:
+            return True
+        if order.lease_until is None or order.lease_until <= utc_now():
+            return True
+        host, _, rest = order.claimed_by.partition(":")
+        pid_text = rest.split(":", 1)[0]
+        if host == socket.gethostname() and pid_text.isdigit() and int(pid_text) != os.getpid():
+            return not _pid_alive(int(pid_text))
+        return False
+
+    def reconcile(self) -> int:
+        """Resolve every order of unknown fate by asking its venue by client order id (start-up step)."""
+        count = 0
+        unresolved = 0
+        ids = self._ids(select(Order.id).where(Order.status.in_([OrderStatus.SUBMITTING, OrderStatus.PENDING_CANCEL])))
+        for order_id in ids:
+            try:
+                if self._reconcile_one(order_id):
+                    count += 1
+            except (BrokerUnavailable, BrokerUncertain) as error:
+                unresolved += 1
+                logger.warning("Order %s not reconciled yet: %s", order_id, error)
+        # Live orders resting at the venue may have filled while the executor was down.
+        for order_id in self._ids(
+            select(Order.id).where(
+                Order.mode == TradingMode.LIVE,
+                Order.status.in_([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]),
+            )
+        ):
+            self._poll_order(order_id)
+        self.stats.reconciled += count
+        if unresolved:
+            raise ReconciliationPending(f"{unresolved} order(s) of unknown fate could not be checked with the venue")
+        self.reconciled = True
+        if count:
+            logger.info("Reconciled %d order(s) of unknown fate", count)
+        return count
+
+    def _reconcile_stale_submissions(self) -> None:
+        ids = self._ids(select(Order.id).where(Order.status == OrderStatus.SUBMITTING))
+        for order_id in ids:
+            try:
+                self._reconcile_one(order_id)
+            except (BrokerUnavailable, BrokerUncertain) as error:
+                logger.warning("Order %s not reconciled yet: %s", order_id, error)
+
+    def _reconcile_one(self, order_id: int) -> bool:
+        with self.database.session() as session:
+            order = self._lock_next(session, select(Order).where(Order.id == order_id))
+            if order is None or order.status not in (OrderStatus.SUBMITTING, OrderStatus.PENDING_CANCEL):
+                return False
+            if order.status is OrderStatus.SUBMITTING and not self._orphaned(order):
+                return False
+            config = load_trading_config(session, self.settings)
+            instrument = session.get(Instrument, order.instrument_id)
+            if order.mode is TradingMode.PAPER:
+                if order.status is OrderStatus.SUBMITTING:
+                    set_status(session, order, OrderStatus.NEW, actor=ACTOR, note="reconciled: never processed")
+                return True
+            state = self._live(session, config).fetch(order)
+            before = order.status
+            if state is None:
+                if order.status is OrderStatus.SUBMITTING:
+                    set_status(
+                        session, order, OrderStatus.NEW, actor=ACTOR, note="reconciled: the venue never received it"
+                    )
+                    order.claimed_by = None
+                    order.lease_until = None
+            elif instrument is not None:
+                if order.status is OrderStatus.SUBMITTING and state.status is not OrderStatus.REJECTED:
+                    set_status(session, order, OrderStatus.OPEN, actor=ACTOR, note="reconciled: found at the venue")
+                self._record_state(session, order, instrument, state)
+                order.lease_until = None
+            append_audit(
+                session,
+                actor=ACTOR,
+                action=AuditAction.ORDER_RECONCILED,
+                subject=f"order:{order.client_order_id}",
+                details={
+                    "before": before.value,
+                    "after": order.status.value,
+                    "found_at_venue": state is not None,
+                },
+            )
+            return True
+
+
+def instrument_atr(session: Session, instrument_id: int, timeframe: str = "1h") -> Decimal | None:
+    """Return the latest ATR(14) of an instrument's candles (for ATR-multiple exits), or None."""
+    frame = load_candles(session, instrument_id, timeframe, limit=ATR_LENGTH * 5)
+    if len(frame) <= ATR_LENGTH:
+        return None
+    series = compute_indicator(frame, IndicatorSpec(IndicatorKind.ATR, ATR_LENGTH))[f"atr_{ATR_LENGTH}"].dropna()
+    if series.empty:
+        return None
+    return Decimal(str(round(float(series.iloc[-1]), 10)))

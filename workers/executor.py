@@ -1,0 +1,51 @@
+"""``konsens worker executor``: carries out orders (paper and live), watches exits, reconciles on start.
+
+One pass polls for new orders every ``executor_poll_seconds`` for ``executor_pass_seconds``
+(one heartbeat per pass); ``--once`` reconciles, works through what is pending and returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.db.engine import Database
+from core.execution.executor import Executor, ReconciliationPending
+from core.execution.settings import TradingSettings
+from workers.runtime import TransientError, WorkerLoop
+
+WORKER_NAME = "executor"
+
+
+class ExecutorLoop(WorkerLoop):
+    """The worker loop that tells the pass whether it runs once (drain and return) or for a while."""
+
+    once_mode: bool = False
+
+    def run(self, *, once: bool = False) -> int:
+        self.once_mode = once
+        return super().run(once=once)
+
+
+def _is_transient(error: BaseException) -> bool:
+    from core.execution.broker import BrokerUnavailable, BrokerUncertain
+
+    return isinstance(error, TransientError | ReconciliationPending | BrokerUnavailable | BrokerUncertain)
+
+
+def build_worker(database: Database, *, interval_seconds: float | None = None, **kwargs: Any) -> WorkerLoop:
+    """Return the executor loop (``interval_seconds`` is the pause between passes)."""
+    settings = TradingSettings()
+    executor = Executor(database, settings=settings, **kwargs)
+    loop: ExecutorLoop
+
+    def run_pass(_database: Database) -> dict[str, int]:
+        return executor.run_pass(stop_event=loop.stop_event, until_idle=loop.once_mode)
+
+    loop = ExecutorLoop(
+        WORKER_NAME,
+        database,
+        run_pass,
+        interval_seconds=settings.executor_poll_seconds if interval_seconds is None else interval_seconds,
+        is_transient=_is_transient,
+    )
+    return loop
