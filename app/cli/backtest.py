@@ -12,8 +12,8 @@ from core.backtest.data import load_stored_series, looks_like_file, read_candle_
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.results import METRIC_LABELS, BacktestResult, run_backtest
 from core.backtest.series import PriceDataError, PriceSeries
-from core.backtest.strategies import STRATEGIES, build_strategy
-from core.backtest.strategy import StrategyError
+from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
+from core.backtest.strategy import Strategy, StrategyError
 from core.timeutil import parse_utc
 
 
@@ -37,7 +37,7 @@ def _date(value: str | None, option: str) -> datetime | None:
 
 
 def _load_bars(
-    data: str, timeframe: str | None, start: datetime | None, end: datetime | None, strategy_name: str
+    data: str, timeframe: str | None, start: datetime | None, end: datetime | None, strategy: Strategy
 ) -> PriceSeries:
     if looks_like_file(data):
         bars = read_candle_csv(data, timeframe=timeframe)
@@ -45,7 +45,7 @@ def _load_bars(
         database = open_database()
         with database.session() as session:
             bars = load_stored_series(session, data, timeframe or "1h", start=start, end=end)
-            if strategy_name == "ai-consensus":
+            if needs_consensus(strategy):
                 from core.backtest.consensus import with_consensus
 
                 bars = with_consensus(session, bars)
@@ -123,7 +123,7 @@ def register(cli: typer.Typer) -> None:
                 take_profit=take_profit,
                 trailing_stop=trailing_stop,
             )
-            bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), strategy)
+            bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), chosen)
             result = run_backtest(chosen, bars, config, engine=engine)
         except (StrategyError, PriceDataError, ValueError) as error:
             fail(str(error))
@@ -164,7 +164,7 @@ def register(cli: typer.Typer) -> None:
                 if not separator:
                     fail(f"--grid takes name=range, got {item!r}")
                 ranges[name.strip()] = parse_values(name.strip(), text.strip())
-            bars = _load_bars(data, timeframe, None, None, strategy)
+            bars = _load_bars(data, timeframe, None, None, strategy_class(strategy)())
             config = BacktestConfig(fee_bps=fee_bps, slippage_bps=slippage_bps)
             with tqdm(total=1, desc=f"sweep {strategy}", unit="run", disable=as_json) as bar:
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import (
+    Column,
     BollingerBand,
     FloatArray,
     Indicator,
@@ -147,3 +148,14 @@ def strategy_class(name: str) -> type[Strategy]:
 def build_strategy(name: str, params: dict[str, object] | None = None) -> Strategy:
     """Return a configured strategy instance."""
     return strategy_class(name)(**(params or {}))
+
+
+def needs_consensus(strategy: Strategy) -> bool:
+    """True if the strategy reads the recorded AI consensus (it needs stored candles)."""
+    from core.backtest.consensus import COLUMNS
+
+    return any(isinstance(indicator, Column) and indicator.name in COLUMNS for indicator in strategy.indicators().values())
+
+
+# Strategies defined in other modules register themselves when imported.
+from core.backtest import consensus as _consensus  # noqa: E402, F401
