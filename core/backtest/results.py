@@ -158,7 +158,7 @@ def periods_per_year(bars: PriceSeries) -> int:
     days = bars.index.normalize().unique()
     if len(days) < 7:
         return risk.PERIODS_PER_YEAR_CRYPTO
-    weekend_share = float(np.mean(days.dayofweek >= 5))
+    weekend_share = float(np.mean(days.day_of_week >= 5))
     return risk.PERIODS_PER_YEAR_EXCHANGE if weekend_share < 0.05 else risk.PERIODS_PER_YEAR_CRYPTO
 
 
