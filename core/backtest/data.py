@@ -22,7 +22,13 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from core.backtest.series import PriceDataError, PriceSeries
-from core.market.query import instrument_by_symbol, load_candles
+from core.market.query import (
+    TIMEFRAME_SECONDS,
+    candle_sources,
+    instrument_by_symbol,
+    load_candles,
+    resample_candles,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +127,26 @@ def load_stored_series(
     end: datetime | None = None,
     source: str | None = None,
 ) -> PriceSeries:
-    """Load an instrument's stored candles (by symbol) as a ``PriceSeries``."""
+    """Load an instrument's stored candles (by symbol) as a ``PriceSeries``.
+
+    A timeframe that is not stored is built from the coarsest finer stored one (e.g. 1d from 1h).
+    """
+    if timeframe not in TIMEFRAME_SECONDS:
+        raise PriceDataError(f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAME_SECONDS)})")
     instrument = instrument_by_symbol(session, symbol)
     if instrument is None:
         raise PriceDataError(f"no instrument {symbol!r} in the database")
     frame = load_candles(session, instrument.id, timeframe, start=start, end=end, source=source)
+    if frame.empty:
+        finer = [
+            stored
+            for _source, stored in candle_sources(session, instrument.id)
+            if stored in TIMEFRAME_SECONDS and TIMEFRAME_SECONDS[stored] < TIMEFRAME_SECONDS[timeframe]
+        ]
+        if finer:  # aggregate the finest stored candles to the requested timeframe
+            base = max(finer, key=lambda name: TIMEFRAME_SECONDS[name])
+            frame = load_candles(session, instrument.id, base, start=start, end=end, source=source)
+            frame = resample_candles(frame, timeframe) if not frame.empty else frame
     if frame.empty:
         raise PriceDataError(f"{instrument.symbol}: no stored {timeframe} candles in that range")
     return PriceSeries.from_frame(frame, label=instrument.symbol, timeframe=timeframe, instrument_id=instrument.id)

@@ -77,10 +77,10 @@ class BacktestResult:
 
     def drawdown(self) -> pd.Series:
         """The drawdown of the equity curve at each bar (≤ 0)."""
-        return _drawdown(self.equity)
+        return drawdown_of(self.equity)
 
     def baseline_drawdown(self) -> pd.Series:
-        return _drawdown(self.baseline_equity)
+        return drawdown_of(self.baseline_equity)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json``)."""
@@ -207,8 +207,8 @@ def trade_statistics(trades: list[Trade], bars: PriceSeries, config: BacktestCon
     }
 
 
-def _drawdown(equity: pd.Series) -> pd.Series:
-    """Drawdown at every bar, by the risk module over the bar-to-bar returns."""
+def drawdown_of(equity: pd.Series) -> pd.Series:
+    """Drawdown at every bar (≤ 0), by the risk module over the bar-to-bar returns."""
     returns = equity.pct_change().fillna(0.0)
     return risk.drawdown_series(returns)
 

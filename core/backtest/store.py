@@ -148,6 +148,7 @@ class RunSummary:
     strategy: str
     parameters: dict[str, Any]
     data_label: str
+    instrument_id: int | None
     timeframe: str
     start_at: datetime
     end_at: datetime
@@ -183,6 +184,7 @@ def _summarise(run: BacktestRun, trades: int) -> RunSummary:
         strategy=run.strategy,
         parameters=run.parameters,
         data_label=run.data_label,
+        instrument_id=run.instrument_id,
         timeframe=run.timeframe,
         start_at=run.start_at,
         end_at=run.end_at,
