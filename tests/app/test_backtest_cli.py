@@ -1,0 +1,85 @@
+"""``konsens backtest`` / ``backtest-sweep`` / ``backtest-runs`` end to end (real files, real database)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from core.db.engine import Database
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ohlcv"
+runner = CliRunner()
+
+
+def test_backtest_json_holds_trades_and_metrics(configured_sqlite: Database) -> None:
+    result = runner.invoke(
+        cli,
+        ["backtest", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--param", "fast=10", "--param", "slow=40",
+         "--fee-bps", "12", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["parameters"] == {"fast": 10, "slow": 40} and data["config"]["fee_bps"] == 12.0
+    assert data["timeframe"] == "1d" and data["candles"] == 5036
+    trade = data["trades"][0]
+    assert trade["side"] == "buy"
+    assert trade["entry_time"].startswith("1995-") and trade["exit_time"] > trade["entry_time"]
+    assert trade["entry_price"] > 0 and trade["exit_price"] > 0 and trade["quantity"] > 0
+    assert {"sharpe", "sortino", "max_drawdown", "cagr", "total_return", "trades"} <= set(data["metrics"])
+    assert data["metrics"]["trades"] == len(data["trades"])
+    assert data["run_id"] == 1
+    listed = runner.invoke(cli, ["backtest-runs", "--json"])
+    assert json.loads(listed.stdout)[0]["data_label"] == "ORCL_1d.csv"
+
+
+def test_engines_agree_through_the_cli(configured_sqlite: Database) -> None:
+    outputs = []
+    for engine in ("event", "fast", "backtrader"):
+        result = runner.invoke(
+            cli, ["backtest", "sma-cross", "--data", str(DATA / "GOOG_1d.csv"), "--engine", engine, "--no-store", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.stdout)["trades"])
+    entries = [[(trade["entry_time"], trade["exit_time"]) for trade in trades] for trades in outputs]
+    assert entries[0] == entries[1] == entries[2]
+
+
+def test_backtest_on_stored_candles_by_symbol(demo_database: Database) -> None:
+    result = runner.invoke(cli, ["backtest", "rsi-reversion", "--data", "BTC/EUR", "--timeframe", "4h", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["data"] == "BTC/EUR" and data["timeframe"] == "4h" and data["trades"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["backtest", "sma-cross", "--data", "/nope/x.csv"], "no such file"),
+        (["backtest", "sma-cross", "--data", "ORCL", "--no-store"], "no instrument 'ORCL'"),
+        (["backtest", "macd", "--data", "x.csv"], "unknown strategy 'macd'"),
+        (["backtest", "sma-cross", "--data", "x.csv", "--param", "fast"], "--param takes name=value"),
+        (["backtest", "sma-cross", "--data", "x.csv", "--fee-bps", "-3"], "fee must be between"),
+    ],
+)
+def test_bad_input_gives_one_clear_message(configured_sqlite: Database, arguments: list[str], message: str) -> None:
+    result = runner.invoke(cli, arguments)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sweep_prints_the_ranking_and_stores_it(configured_sqlite: Database) -> None:
+    result = runner.invoke(
+        cli,
+        ["backtest-sweep", "sma-cross", "--data", str(DATA / "SPY_1d.csv"), "--grid", "fast=5:15:5",
+         "--grid", "slow=50,100", "--metric", "total_return", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["rows"]) == 6
+    returns = [row["total_return"] for row in data["rows"]]
+    assert returns == sorted(returns, reverse=True)
