@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
 QUANTITY_STEP = Decimal("0.00000001")
 CENT = Decimal("0.01")
+DUST = Decimal("1e-12")
 
 
 def asset_balance(session: Session, account: str, asset: str) -> Decimal:
@@ -174,7 +175,8 @@ def apply_fill(
     order.average_fill_price = (previous_cost + notional) / filled
     order.filled_quantity = filled
     order.fees_eur = (order.fees_eur or ZERO) + fee_eur
-    complete = order.quantity is not None and filled >= order.quantity
+    # DUST: SQLite keeps NUMERIC as REAL, so a stored 0.1 may read back as 0.100000000000000006.
+    complete = order.quantity is not None and filled >= order.quantity - DUST
     target = OrderStatus.FILLED if complete else OrderStatus.PARTIALLY_FILLED
     if order.status is OrderStatus.CANCELLED and not complete:
         pass  # a late partial fill of a cancelled order: recorded, the order stays cancelled

@@ -51,6 +51,10 @@ class BrokerUncertain(Exception):
     """The request may or may not have reached the venue (timeout, connection lost): fate unknown."""
 
 
+class LiveTradingUnavailable(RuntimeError):
+    """Live trading cannot start (no API key stored)."""
+
+
 class Broker(Protocol):
     """A venue: submit, cancel and look up orders by client order id; balances and own trades."""
 

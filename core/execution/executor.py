@@ -39,6 +39,7 @@ from core.execution.broker import (
     BrokerRejected,
     BrokerUnavailable,
     BrokerUncertain,
+    LiveTradingUnavailable,
     VenueOrderState,
 )
 from core.execution.enums import ExitReason, OrderSide, OrderType
@@ -87,6 +88,7 @@ def _default_live_broker(session: Session, config: TradingConfig) -> Broker:
     from core.execution.live import build_live_broker
 
     return build_live_broker(session, config)
+
 
 
 def _pid_alive(pid: int) -> bool:
@@ -622,6 +624,9 @@ class Executor:
             return None
         except BrokerRejected as error:
             reject_order(session, order, rule=error.rule, reason=error.reason, actor=ACTOR)
+            return None
+        except LiveTradingUnavailable as error:
+            reject_order(session, order, rule="live_unavailable", reason=str(error), actor=ACTOR)
             return None
         if instrument is None:
             self.stats.rejected += 1

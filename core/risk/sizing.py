@@ -1,0 +1,366 @@
+"""Position sizing and protective exits, in Decimal.
+
+Sizing methods (each returns a ``PositionSize``: quantity, notional and money at risk):
+
+- fixed fraction: spend ``fraction`` of equity;
+- fixed risk: lose at most ``risk_fraction`` of equity if the stop is hit
+  (quantity = equity × risk_fraction / |entry − stop|);
+- volatility (ATR): the same, with the stop distance ``atr_multiple`` × ATR;
+- fractional Kelly: spend ``kelly_fraction`` × f* of equity, f* = W − (1 − W) / R from the
+  tracked win rate W and win/loss ratio R, capped at ``max_fraction``.
+
+Every method is capped so the notional never exceeds ``max_notional`` (default: the equity, no
+leverage), and quantities are rounded *down* to ``quantity_step``. Money at risk is
+quantity × |entry − stop| when there is a stop, else the whole notional (nothing limits the loss).
+
+Exits: stop-loss, take-profit and trailing distance given as a price, a percent of the entry
+or an ATR multiple become the prices of ``core.execution.fill_model.ExitLevels``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
+
+from core.execution.enums import OrderSide
+from core.execution.fill_model import ExitLevels
+
+# The order ticket's exit specification (price, percent of the entry, or ATR multiple) belongs to the
+# execution module; ``exit_levels`` turns it into prices.
+from core.execution.orders import ExitKind as ExitKind
+from core.execution.orders import ExitSpec as ExitSpec
+
+DEFAULT_QUANTITY_STEP = Decimal("0.00000001")
+MONEY_STEP = Decimal("0.01")
+ZERO = Decimal(0)
+
+
+class SizingError(ValueError):
+    """Inputs that cannot give a position size (non-positive price, stop on the wrong side...)."""
+
+
+class SizingMethod(StrEnum):
+    FIXED_FRACTION = "fixed_fraction"
+    FIXED_RISK = "fixed_risk"
+    VOLATILITY = "volatility"
+    KELLY = "kelly"
+
+    @property
+    def label(self) -> str:
+        return {
+            SizingMethod.FIXED_FRACTION: "Fixed fraction of equity",
+            SizingMethod.FIXED_RISK: "Fixed risk per trade",
+            SizingMethod.VOLATILITY: "Volatility (ATR)",
+            SizingMethod.KELLY: "Fractional Kelly",
+        }[self]
+
+
+@dataclass(frozen=True)
+class PositionSize:
+    """The result of one sizing method."""
+
+    method: SizingMethod
+    quantity: Decimal
+    notional_eur: Decimal
+    money_at_risk_eur: Decimal
+    fraction_of_equity: Decimal
+    stop_price: Decimal | None
+    note: str | None = None  # why the size is capped or zero
+
+
+@dataclass(frozen=True)
+class TradeStatistics:
+    """Win rate and win/loss ratio of closed trades (the Kelly inputs)."""
+
+    trades: int
+    wins: int
+    losses: int
+    win_rate: Decimal | None
+    win_loss_ratio: Decimal | None  # average win / average loss (both positive)
+
+
+def _positive(name: str, value: Decimal) -> Decimal:
+    if not isinstance(value, Decimal):
+        raise SizingError(f"{name} must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite() or value <= 0:
+        raise SizingError(f"{name} must be a positive number, not {value}")
+    return value
+
+
+def _round_down(value: Decimal, step: Decimal) -> Decimal:
+    if value <= 0:
+        return ZERO
+    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def _check_stop(side: OrderSide, entry: Decimal, stop: Decimal) -> Decimal:
+    _positive("stop price", stop)
+    if side is OrderSide.BUY and stop >= entry:
+        raise SizingError(f"the stop of a long entry must lie below the entry ({stop} ≥ {entry})")
+    if side is OrderSide.SELL and stop <= entry:
+        raise SizingError(f"the stop of a short entry must lie above the entry ({stop} ≤ {entry})")
+    return abs(entry - stop)
+
+
+def _result(
+    method: SizingMethod,
+    quantity: Decimal,
+    *,
+    entry: Decimal,
+    equity: Decimal,
+    stop: Decimal | None,
+    max_notional: Decimal | None,
+    quantity_step: Decimal,
+    note: str | None = None,
+) -> PositionSize:
+    cap = equity if max_notional is None else max_notional
+    if quantity * entry > cap:
+        quantity = cap / entry
+        note = note or f"capped at the maximum notional of € {cap:,.2f}"
+    quantity = _round_down(quantity, quantity_step)
+    notional = (quantity * entry).quantize(MONEY_STEP)
+    at_risk = quantity * abs(entry - stop) if stop is not None else quantity * entry
+    return PositionSize(
+        method=method,
+        quantity=quantity,
+        notional_eur=notional,
+        money_at_risk_eur=at_risk.quantize(MONEY_STEP),
+        fraction_of_equity=(quantity * entry / equity).quantize(Decimal("0.0001")),
+        stop_price=stop,
+        note=note,
+    )
+
+
+def fixed_fraction_size(
+    equity: Decimal,
+    entry: Decimal,
+    fraction: Decimal,
+    *,
+    side: OrderSide = OrderSide.BUY,
+    stop: Decimal | None = None,
+    max_notional: Decimal | None = None,
+    quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
+) -> PositionSize:
+    """Spend ``fraction`` of ``equity`` at ``entry``."""
+    _positive("equity", equity)
+    _positive("entry price", entry)
+    _positive("fraction", fraction)
+    if stop is not None:
+        _check_stop(side, entry, stop)
+    return _result(
+        SizingMethod.FIXED_FRACTION,
+        equity * fraction / entry,
+        entry=entry,
+        equity=equity,
+        stop=stop,
+        max_notional=max_notional,
+        quantity_step=quantity_step,
+    )
+
+
+def fixed_risk_size(
+    equity: Decimal,
+    entry: Decimal,
+    stop: Decimal,
+    risk_fraction: Decimal,
+    *,
+    side: OrderSide = OrderSide.BUY,
+    max_notional: Decimal | None = None,
+    quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
+) -> PositionSize:
+    """Size so that hitting ``stop`` loses ``risk_fraction`` of ``equity``."""
+    _positive("equity", equity)
+    _positive("entry price", entry)
+    _positive("risk fraction", risk_fraction)
+    distance = _check_stop(side, entry, stop)
+    return _result(
+        SizingMethod.FIXED_RISK,
+        equity * risk_fraction / distance,
+        entry=entry,
+        equity=equity,
+        stop=stop,
+        max_notional=max_notional,
+        quantity_step=quantity_step,
+    )
+
+
+def volatility_size(
+    equity: Decimal,
+    entry: Decimal,
+    atr: Decimal,
+    risk_fraction: Decimal,
+    *,
+    atr_multiple: Decimal = Decimal(2),
+    side: OrderSide = OrderSide.BUY,
+    max_notional: Decimal | None = None,
+    quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
+) -> PositionSize:
+    """Size so that a move of ``atr_multiple`` × ATR against the position loses ``risk_fraction``."""
+    _positive("equity", equity)
+    _positive("entry price", entry)
+    _positive("ATR", atr)
+    _positive("ATR multiple", atr_multiple)
+    _positive("risk fraction", risk_fraction)
+    distance = atr * atr_multiple
+    stop = entry - distance if side is OrderSide.BUY else entry + distance
+    if stop <= 0:
+        raise SizingError(f"{atr_multiple} × ATR ({distance}) puts the stop at or below zero")
+    return _result(
+        SizingMethod.VOLATILITY,
+        equity * risk_fraction / distance,
+        entry=entry,
+        equity=equity,
+        stop=stop,
+        max_notional=max_notional,
+        quantity_step=quantity_step,
+    )
+
+
+def kelly_fraction(win_rate: Decimal, win_loss_ratio: Decimal) -> Decimal:
+    """Return the full Kelly fraction f* = W − (1 − W) / R (negative: no edge)."""
+    if not (ZERO <= win_rate <= 1):
+        raise SizingError(f"the win rate must be between 0 and 1, not {win_rate}")
+    _positive("win/loss ratio", win_loss_ratio)
+    return win_rate - (1 - win_rate) / win_loss_ratio
+
+
+def kelly_size(
+    equity: Decimal,
+    entry: Decimal,
+    statistics: TradeStatistics,
+    *,
+    fraction_of_kelly: Decimal = Decimal("0.5"),
+    max_fraction: Decimal = Decimal("0.25"),
+    min_trades: int = 10,
+    side: OrderSide = OrderSide.BUY,
+    stop: Decimal | None = None,
+    max_notional: Decimal | None = None,
+    quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
+) -> PositionSize:
+    """Spend ``fraction_of_kelly`` × f* of equity, capped at ``max_fraction``; zero without an edge.
+
+    Fewer than ``min_trades`` closed trades, or no loss yet to measure the ratio, give zero: the
+    statistics are not yet worth betting on.
+    """
+    _positive("equity", equity)
+    _positive("entry price", entry)
+    _positive("fraction of Kelly", fraction_of_kelly)
+    _positive("maximum fraction", max_fraction)
+    if stop is not None:
+        _check_stop(side, entry, stop)
+
+    def nothing(note: str) -> PositionSize:
+        return _result(
+            SizingMethod.KELLY,
+            ZERO,
+            entry=entry,
+            equity=equity,
+            stop=stop,
+            max_notional=max_notional,
+            quantity_step=quantity_step,
+            note=note,
+        )
+
+    if statistics.trades < min_trades or statistics.win_rate is None or statistics.win_loss_ratio is None:
+        return nothing(f"needs at least {min_trades} closed trades with wins and losses ({statistics.trades} so far)")
+    full = kelly_fraction(statistics.win_rate, statistics.win_loss_ratio)
+    if full <= 0:
+        return nothing(f"no edge: Kelly fraction {full:.3f}")
+    fraction = full * fraction_of_kelly
+    note = None
+    if fraction > max_fraction:
+        fraction = max_fraction
+        note = f"capped at {max_fraction:.0%} of equity (Kelly suggests {full * fraction_of_kelly:.1%})"
+    return _result(
+        SizingMethod.KELLY,
+        equity * fraction / entry,
+        entry=entry,
+        equity=equity,
+        stop=stop,
+        max_notional=max_notional,
+        quantity_step=quantity_step,
+        note=note,
+    )
+
+
+def trade_statistics(realised_pnls: Sequence[Decimal]) -> TradeStatistics:
+    """Return win rate and win/loss ratio of closed trades' realised P&L (zero P&L counts as neither)."""
+    wins = [pnl for pnl in realised_pnls if pnl > 0]
+    losses = [-pnl for pnl in realised_pnls if pnl < 0]
+    decided = len(wins) + len(losses)
+    win_rate = Decimal(len(wins)) / decided if decided else None
+    ratio = None
+    if wins and losses:
+        ratio = (sum(wins, ZERO) / len(wins)) / (sum(losses, ZERO) / len(losses))
+    return TradeStatistics(
+        trades=len(realised_pnls), wins=len(wins), losses=len(losses), win_rate=win_rate, win_loss_ratio=ratio
+    )
+
+
+# --- exits -------------------------------------------------------------------------------------
+
+
+def _distance(spec: ExitSpec, entry: Decimal, atr: Decimal | None, name: str) -> Decimal:
+    _positive(f"{name} value", spec.value)
+    if spec.kind is ExitKind.PERCENT:
+        return entry * spec.value / 100
+    if spec.kind is ExitKind.ATR:
+        if atr is None:
+            raise SizingError(f"the {name} is an ATR multiple, but no ATR is known for the instrument")
+        return _positive("ATR", atr) * spec.value
+    raise SizingError(f"the {name} as a price is not a distance")
+
+
+def exit_levels(
+    side: OrderSide,
+    entry: Decimal,
+    *,
+    stop_loss: ExitSpec | None = None,
+    take_profit: ExitSpec | None = None,
+    trailing: ExitSpec | None = None,
+    atr: Decimal | None = None,
+) -> ExitLevels[Decimal]:
+    """Turn exit specifications into the prices of a position opened with ``side`` at ``entry``.
+
+    A price stop-loss or take-profit is taken as it is (checked to be on the right side); a
+    trailing stop given as a price is its absolute distance. The trailing stop starts at
+    ``entry`` ∓ distance.
+    """
+    _positive("entry price", entry)
+    sign = 1 if side is OrderSide.BUY else -1
+    stop_price = None
+    if stop_loss is not None:
+        if stop_loss.kind is ExitKind.PRICE:
+            stop_price = _positive("stop-loss price", stop_loss.value)
+        else:
+            stop_price = entry - sign * _distance(stop_loss, entry, atr, "stop-loss")
+        if sign * (entry - stop_price) <= 0:
+            raise SizingError(f"the stop-loss {stop_price} is on the wrong side of the entry {entry}")
+        if stop_price <= 0:
+            raise SizingError("the stop-loss lies at or below zero")
+    target_price = None
+    if take_profit is not None:
+        if take_profit.kind is ExitKind.PRICE:
+            target_price = _positive("take-profit price", take_profit.value)
+        else:
+            target_price = entry + sign * _distance(take_profit, entry, atr, "take-profit")
+        if sign * (target_price - entry) <= 0:
+            raise SizingError(f"the take-profit {target_price} is on the wrong side of the entry {entry}")
+    trailing_distance = None
+    trailing_stop = None
+    if trailing is not None:
+        if trailing.kind is ExitKind.PRICE:
+            trailing_distance = _positive("trailing distance", trailing.value)
+        else:
+            trailing_distance = _distance(trailing, entry, atr, "trailing stop")
+        trailing_stop = entry - sign * trailing_distance
+        if trailing_stop <= 0:
+            raise SizingError("the trailing stop lies at or below zero")
+    return ExitLevels(
+        stop_loss=stop_price,
+        take_profit=target_price,
+        trailing_distance=trailing_distance,
+        trailing_stop=trailing_stop,
+    )

@@ -1,0 +1,238 @@
+"""Risk: trading state with kill switch and reset, metrics, drawdown, return distribution, exposure, limits, alerts."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from app.ui.context import database, page_setup, read
+from app.ui.format import eur, pct, vienna_time
+from app.ui.risk_figures import distribution_figure, drawdown_figure, exposure_figure
+from core.risk.alerts import acknowledge_alert, acknowledge_all, list_alerts, unacknowledged_count
+from core.risk.exposure import account_exposure, known_accounts
+from core.risk.metrics import conditional_value_at_risk, value_at_risk
+from core.risk.models import GLOBAL_SCOPE, TradingState
+from core.risk.service import (
+    exposure_by_asset,
+    portfolio_drawdowns,
+    returns_for,
+    risk_metrics,
+    risk_snapshot,
+)
+from core.risk.state import engage_kill_switch, reset_trading, scope_state
+
+username = page_setup("Risk", ":material/shield:")
+
+STATE_STYLE = {
+    TradingState.ACTIVE: (":green-background[**ACTIVE**]", "All orders the limits allow."),
+    TradingState.REDUCING: (":orange-background[**REDUCING**]", "Only orders that reduce exposure."),
+    TradingState.HALTED: (":red-background[**HALTED**]", "Nothing but cancels until a manual reset."),
+}
+
+
+def _ratio(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else ("∞" if math.isinf(value) else f"{value:.2f}")
+
+
+def _percent(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else pct(value, signed=False)
+
+
+accounts = read(known_accounts) or ["paper"]
+account = st.selectbox("Account", accounts, index=accounts.index("paper") if "paper" in accounts else 0)
+snapshot = read(lambda session: risk_snapshot(session, account))
+kill_switch = read(lambda session: scope_state(session, GLOBAL_SCOPE))
+
+# --- trading state and controls -----------------------------------------------------------------
+with st.container(border=True):
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    with left:
+        badge, meaning = STATE_STYLE[snapshot.state.state]
+        st.markdown(f"#### Trading state: {badge}")
+        st.caption(meaning)
+        if snapshot.state.state is not TradingState.ACTIVE:
+            where = "kill switch (all accounts)" if snapshot.state.scope == GLOBAL_SCOPE else f"account {account}"
+            st.warning(
+                f"{where}: **{snapshot.state.rule}** — {snapshot.state.reason} "
+                f"(since {vienna_time(snapshot.state.changed_at)}, by {snapshot.state.changed_by})",
+                icon=":material/block:",
+            )
+    with right:
+        if kill_switch.state is TradingState.HALTED:
+            if st.button("Release kill switch", icon=":material/lock_open:", use_container_width=True):
+                database().run(lambda session: reset_trading(session, GLOBAL_SCOPE, actor=username))
+                st.rerun()
+        else:
+            with st.popover("Kill switch", icon=":material/power_settings_new:", use_container_width=True):
+                reason = st.text_input("Reason", value="manual stop", key="kill_reason")
+                if st.button("HALT all trading", type="primary", key="kill_confirm"):
+                    database().run(lambda session: engage_kill_switch(session, actor=username, reason=reason))
+                    st.rerun()
+        own_state = read(lambda session: scope_state(session, account))
+        if own_state.state is not TradingState.ACTIVE:
+            with st.popover(f"Reset {account}", icon=":material/restart_alt:", use_container_width=True):
+                st.caption("Measures loss and drawdown from the equity now on; recorded in the audit log.")
+                note = st.text_input("Note", value="reviewed the breach", key="reset_note")
+                if st.button("Reset to ACTIVE", type="primary", key="reset_confirm"):
+
+                    def _reset(session):  # type: ignore[no-untyped-def]
+                        equity = account_exposure(session, account).equity_eur
+                        return reset_trading(session, account, actor=username, note=note, equity_eur=equity)
+
+                    database().run(_reset)
+                    st.rerun()
+    equity = snapshot.exposure.equity_eur
+    columns = st.columns(4)
+    columns[0].metric("Equity", eur(equity))
+    columns[1].metric("Cash", eur(snapshot.exposure.cash_eur))
+    columns[2].metric("Gross exposure", eur(snapshot.exposure.gross_exposure_eur))
+    columns[3].metric(
+        "Exposure / equity",
+        pct(snapshot.exposure.gross_exposure_eur / equity, signed=False, places=1) if equity > 0 else "–",
+    )
+
+# --- metrics ------------------------------------------------------------------------------------
+st.subheader("Risk metrics")
+rows = read(lambda session: risk_metrics(session, account))
+labels = [row.label for row in rows]
+if not rows:
+    st.info("Not enough history yet: metrics need at least two days of equity snapshots or prices.")
+else:
+    selected = st.segmented_control("Series", labels, default=labels[0], key="metric_series") or labels[0]
+    row = next(item for item in rows if item.label == selected)
+    values = row.values
+    st.caption(
+        f"{selected}: {row.observations} daily returns, annualised with {row.periods_per_year} periods per year. "
+        "VaR and CVaR are one-day returns (historical; negative = loss)."
+    )
+    tiles = [
+        ("VaR 95 %", _percent(values["var_95"])),
+        ("CVaR 95 %", _percent(values["cvar_95"])),
+        ("VaR 99 %", _percent(values["var_99"])),
+        ("CVaR 99 %", _percent(values["cvar_99"])),
+        ("Volatility (ann.)", _percent(values["volatility"])),
+        ("Sharpe", _ratio(values["sharpe"])),
+        ("Sortino", _ratio(values["sortino"])),
+        ("Max drawdown", _percent(values["max_drawdown"])),
+        ("Calmar", _ratio(values["calmar"])),
+        ("CAGR", _percent(values["cagr"])),
+    ]
+    for start in (0, 5):
+        for column, (label, text) in zip(st.columns(5), tiles[start : start + 5], strict=True):
+            column.metric(label, text)
+
+    table = pd.DataFrame(
+        [
+            {
+                "Series": item.label,
+                "Days": item.observations,
+                "VaR 95": _percent(item.values["var_95"]),
+                "CVaR 95": _percent(item.values["cvar_95"]),
+                "VaR 99": _percent(item.values["var_99"]),
+                "CVaR 99": _percent(item.values["cvar_99"]),
+                "Gauss VaR 99": _percent(item.values["gaussian_var_99"]),
+                "Volatility": _percent(item.values["volatility"]),
+                "Sharpe": _ratio(item.values["sharpe"]),
+                "Sortino": _ratio(item.values["sortino"]),
+                "Max DD": _percent(item.values["max_drawdown"]),
+                "Calmar": _ratio(item.values["calmar"]),
+            }
+            for item in rows
+        ]
+    )
+    st.dataframe(table, hide_index=True, use_container_width=True)
+
+    chart_left, chart_right = st.columns(2)
+    with chart_left:
+        st.markdown("**Portfolio drawdown**")
+        drawdowns = read(lambda session: portfolio_drawdowns(session, account))
+        if drawdowns.empty:
+            st.caption("No equity history.")
+        else:
+            st.plotly_chart(drawdown_figure(drawdowns), use_container_width=True)
+    with chart_right:
+        st.markdown(f"**Return distribution: {selected}**")
+        returns, _periods = read(lambda session: returns_for(session, account, selected))
+        if len(returns) < 2:
+            st.caption("Not enough returns.")
+        else:
+            var_lines = {
+                "VaR 95": value_at_risk(returns, 0.95),
+                "VaR 99": value_at_risk(returns, 0.99),
+                "CVaR 99": conditional_value_at_risk(returns, 0.99),
+            }
+            st.plotly_chart(distribution_figure(returns, var_lines), use_container_width=True)
+
+# --- exposure and limits ------------------------------------------------------------------------
+st.subheader("Exposure by asset")
+exposure_rows = exposure_by_asset(snapshot.exposure)
+if not exposure_rows:
+    st.caption("No open positions.")
+else:
+    chart_column, table_column = st.columns([3, 2])
+    with chart_column:
+        st.plotly_chart(exposure_figure(exposure_rows), use_container_width=True)
+    with table_column:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"Asset": row.symbol, "Class": row.asset_class, "Value": eur(row.value_eur),
+                     "Of equity": pct(row.fraction_of_equity, signed=False, places=1)}
+                    for row in exposure_rows
+                ]
+            ),
+            hide_index=True,
+            use_container_width=True,
+        )  # fmt: skip
+with st.container():
+    st.subheader("Limits")
+    status_icon = {"ok": "ok", "warning": "near limit", "breached": "BREACHED"}
+    limits_table = pd.DataFrame(
+        [
+            {
+                "Limit": usage.label,
+                "Setting": usage.limit,
+                "Now": usage.current,
+                "Used": None if usage.used is None else min(usage.used, 1.0) * 100,
+                "Status": status_icon[usage.status],
+            }
+            for usage in snapshot.limits
+        ]
+    )
+    st.dataframe(
+        limits_table,
+        hide_index=True,
+        use_container_width=True,
+        column_config={"Used": st.column_config.ProgressColumn("Used", min_value=0, max_value=100, format="%.0f %%")},
+    )
+    st.caption("Edit the limits under Settings → Risk (every change is audited).")
+
+# --- alerts -------------------------------------------------------------------------------------
+open_alerts = read(unacknowledged_count)
+st.subheader(f"Alerts ({open_alerts} open)")
+show_all = st.toggle("Show acknowledged", value=False)
+alerts = read(lambda session: list_alerts(session, include_acknowledged=show_all, limit=100))
+if open_alerts and st.button("Acknowledge all", icon=":material/done_all:"):
+    database().run(lambda session: acknowledge_all(session, actor=username))
+    st.rerun()
+if not alerts:
+    st.caption("No open alerts." if not show_all else "No alerts.")
+severity_icon = {"info": "ℹ️", "warning": "⚠️", "critical": "🛑"}
+for alert in alerts:
+    with st.container(border=True):
+        text_column, button_column = st.columns([6, 1], vertical_alignment="center")
+        with text_column:
+            st.markdown(
+                f"{severity_icon[alert.severity.value]} **{alert.kind.value.replace('_', ' ')}** · "
+                f"{vienna_time(alert.created_at)} · `{alert.subject}`  \n{alert.message}"
+            )
+            if alert.acknowledged_at is not None:
+                st.caption(f"acknowledged by {alert.acknowledged_by} at {vienna_time(alert.acknowledged_at)}")
+            elif alert.delivery_status.value == "failed":
+                st.caption(f"delivery failed: {alert.delivery_error}")
+        with button_column:
+            if alert.acknowledged_at is None and st.button("Acknowledge", key=f"ack_{alert.id}"):
+                database().run(lambda session, alert_id=alert.id: acknowledge_alert(session, alert_id, actor=username))
+                st.rerun()

@@ -1,0 +1,73 @@
+"""The Risk page on the demo database: state, metrics, limits, exposure, alerts; kill switch and acknowledge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core.audit import AuditAction, AuditEntry
+from core.db.engine import Database
+from core.risk.models import GLOBAL_SCOPE, RiskAlert, TradingState
+from core.risk.state import scope_state
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "risk.py"
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=90)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "demo"
+    return at.run()
+
+
+def _markdown(at: AppTest) -> str:
+    return "\n".join(element.value for element in at.markdown)
+
+
+def test_risk_page_shows_state_metrics_limits_and_alerts(demo_database: Database) -> None:
+    at = _page()
+    assert not at.exception
+    assert "Trading state" in _markdown(at) and "ACTIVE" in _markdown(at)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    for label in ("VaR 95 %", "CVaR 99 %", "Volatility (ann.)", "Sharpe", "Sortino", "Max drawdown", "Calmar"):
+        assert label in metrics
+    assert metrics["VaR 95 %"].startswith("-") and metrics["VaR 95 %"].endswith("%")
+    assert metrics["Equity"].startswith("€ ")
+    series_table = at.dataframe[0].value
+    assert list(series_table["Series"]) == ["Portfolio", "AAPL", "BTC/EUR", "ETH/EUR", "SOL/EUR"]
+    limits = at.dataframe[1].value
+    assert "Daily loss limit" in list(limits["Limit"]) and "Stop-loss guard" in list(limits["Limit"])
+    assert set(limits["Status"]) <= {"ok", "near limit", "BREACHED"}
+    assert limits.set_index("Limit").loc["Max drawdown from peak", "Status"] == "near limit"
+    assert any(subheader.value.startswith("Alerts (3 open)") for subheader in at.subheader)
+    assert "ETH/EUR up +6.2%" in _markdown(at)
+    assert len(at.get("plotly_chart")) == 3  # drawdown, distribution, exposure
+
+
+def test_acknowledge_an_alert_from_the_page(demo_database: Database) -> None:
+    at = _page()
+    buttons = [button for button in at.button if button.label == "Acknowledge"]
+    assert len(buttons) == 3
+    buttons[0].click().run()
+    assert not at.exception
+    assert any(subheader.value.startswith("Alerts (2 open)") for subheader in at.subheader)
+    with demo_database.session() as session:
+        acknowledged = session.scalars(select(RiskAlert).where(RiskAlert.acknowledged_by == "demo")).all()
+        assert any(alert.dedupe_key == "demo:large_move:eth" for alert in acknowledged)
+
+
+def test_kill_switch_from_the_page_halts_and_is_audited(demo_database: Database) -> None:
+    at = _page()
+    at.button(key="kill_confirm").click().run()
+    assert not at.exception
+    assert "HALTED" in _markdown(at)
+    with demo_database.session() as session:
+        assert scope_state(session, GLOBAL_SCOPE).state is TradingState.HALTED
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == AuditAction.CIRCUIT_BREAKER)).all()
+        assert audit[-1].actor == "demo" and audit[-1].details["to"] == "halted"
+    release = [button for button in at.button if button.label == "Release kill switch"]
+    release[0].click().run()
+    with demo_database.session() as session:
+        assert scope_state(session, GLOBAL_SCOPE).state is TradingState.ACTIVE
