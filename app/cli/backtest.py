@@ -93,6 +93,7 @@ def _print_result(result: BacktestResult, run_id: int | None) -> None:
 
 def register(cli: typer.Typer) -> None:
     names = ", ".join(sorted(STRATEGIES))
+    register_replay(cli)
 
     @cli.command("backtest")
     def backtest(
@@ -214,3 +215,99 @@ def register(cli: typer.Typer) -> None:
                 f"{run.data_label:<16} {run.timeframe:<4} trades={run.trades:<5} "
                 f"return={_format(run.total_return, 'pct')}  hold={_format(run.baseline_return, 'pct')}"
             )
+
+
+def register_replay(cli: typer.Typer) -> None:
+    """``konsens replay``: stored candles through the paper executor at a simulated clock."""
+    names = ", ".join(sorted(STRATEGIES))
+
+    @cli.command("replay")
+    def replay_command(
+        strategy: str = typer.Argument(..., help=f"Strategy: {names}."),
+        data: str = typer.Option(..., "--data", help="Stored instrument symbol, e.g. BTC/EUR."),
+        timeframe: str = typer.Option("1h", "--timeframe", help="A stored timeframe."),
+        param: list[str] = typer.Option([], "--param", help="Strategy parameter name=value (repeatable)."),
+        start: str | None = typer.Option(None, "--start", help="First candle time (UTC)."),
+        end: str | None = typer.Option(None, "--end", help="End (exclusive, UTC)."),
+        cash: str = typer.Option("10000", "--cash", help="Starting paper cash (EUR)."),
+        fraction: str = typer.Option("0.45", "--fraction", help="Share of the cash per entry."),
+        stop_loss_pct: str | None = typer.Option(None, "--stop-loss-pct", help="Attached stop-loss, % of entry."),
+        take_profit_pct: str | None = typer.Option(None, "--take-profit-pct", help="Attached take-profit, %."),
+        trailing_stop_pct: str | None = typer.Option(None, "--trailing-stop-pct", help="Attached trailing stop, %."),
+        target: str | None = typer.Option(None, "--target", help="Scratch database URL (default: a new SQLite file)."),
+        compare: bool = typer.Option(True, "--compare/--no-compare", help="Also backtest and compare the trades."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Replay history through the real paper executor, worker loop, ledger and risk limits."""
+        from decimal import Decimal, InvalidOperation
+
+        from tqdm import tqdm
+
+        from core.backtest.compare import first_difference
+        from core.backtest.engine import run_event_loop
+        from core.backtest.replay import ReplayConfig, default_target, replay
+        from core.config import get_settings
+        from core.db.engine import Database
+
+        try:
+            chosen = build_strategy(strategy, _parse_params(param))
+            try:
+                config = ReplayConfig(
+                    initial_cash=Decimal(cash),
+                    position_fraction=Decimal(fraction),
+                    stop_loss_pct=Decimal(stop_loss_pct) if stop_loss_pct else None,
+                    take_profit_pct=Decimal(take_profit_pct) if take_profit_pct else None,
+                    trailing_stop_pct=Decimal(trailing_stop_pct) if trailing_stop_pct else None,
+                )
+            except InvalidOperation:
+                fail("--cash, --fraction and the exit percentages must be numbers")
+            if not (config.initial_cash > 0 and 0 < config.position_fraction <= 1):
+                fail("--cash must be positive and --fraction in (0, 1]")
+            source = open_database()
+            target_url = target or default_target(get_settings().home)
+            destination = Database(target_url)
+            with tqdm(total=1, desc=f"replay {strategy}", unit="candle", disable=as_json) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result = replay(
+                    source, destination, chosen, data, timeframe,
+                    start=_date(start, "--start"), end=_date(end, "--end"), config=config, progress=progress,
+                )  # fmt: skip
+        except (StrategyError, PriceDataError, ValueError) as error:
+            fail(str(error))
+        output = result.to_dict()
+        output["target"] = target_url.split("///")[-1] if target_url.startswith("sqlite") else "(given --target)"
+        if compare:
+            with source.session() as session:
+                bars = load_stored_series(session, data, timeframe, start=_date(start, "--start"),
+                                          end=_date(end, "--end"))  # fmt: skip
+            backtest_config = BacktestConfig(
+                initial_cash=float(config.initial_cash),
+                fee_bps=float(result.fee_rate) * 1e4,
+                slippage_bps=float(result.slippage) * 1e4,
+                position_fraction=float(config.position_fraction),
+                stop_loss=float(config.stop_loss_pct) / 100 if config.stop_loss_pct else None,
+                take_profit=float(config.take_profit_pct) / 100 if config.take_profit_pct else None,
+                trailing_stop=float(config.trailing_stop_pct) / 100 if config.trailing_stop_pct else None,
+            )
+            expected = run_event_loop(build_strategy(strategy, _parse_params(param)), bars, backtest_config)
+            difference = first_difference(expected.trades, result.trades, quantity_tolerance=1e-6)
+            output["backtest_agrees"] = difference is None
+            output["first_difference"] = difference
+        if as_json:
+            echo_json(output)
+            return
+        typer.echo(
+            f"Replayed {result.candles} candles of {data} {timeframe} in {result.seconds:.1f} s: "
+            f"{result.signals} signals, orders {result.orders_by_status}, {len(result.trades)} trades; "
+            f"cash {result.final_cash:.2f}, position {result.final_position}."
+        )
+        for rejection in result.rejections[:10]:
+            typer.echo(f"  refused ({rejection['rule']}): {rejection['reason']}")
+        if compare:
+            verdict = "the same trades" if output["backtest_agrees"] else f"a difference: {output['first_difference']}"
+            typer.echo(f"Backtest of the same bars with the paper broker's fees: {verdict}")
+        typer.echo(f"Replay database: {output['target']}")

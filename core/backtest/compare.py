@@ -12,8 +12,14 @@ PRICE_TOLERANCE = 1e-12
 QUANTITY_TOLERANCE = 1e-9
 
 
-def first_difference(left: list[Trade], right: list[Trade]) -> str | None:
-    """Return a description of the first trade that differs, or None if the lists match."""
+def first_difference(
+    left: list[Trade], right: list[Trade], *, quantity_tolerance: float = QUANTITY_TOLERANCE
+) -> str | None:
+    """Return a description of the first trade that differs, or None if the lists match.
+
+    ``quantity_tolerance`` is relative; a replay through the executor rounds quantities down to
+    8 decimals and fees to 10, so comparing it with a backtest needs about 1e-6.
+    """
     for number, (one, other) in enumerate(zip(left, right, strict=False), start=1):
         if (one.side, one.entry_index, one.exit_index, one.exit_reason) != (
             other.side,
@@ -26,8 +32,8 @@ def first_difference(left: list[Trade], right: list[Trade]) -> str | None:
             one.exit_price, other.exit_price, PRICE_TOLERANCE
         ):
             return f"trade {number}: prices {_brief(one)} vs {_brief(other)}"
-        if not _close(one.quantity, other.quantity, QUANTITY_TOLERANCE) or not _close(
-            one.entry_fee + one.exit_fee, other.entry_fee + other.exit_fee, QUANTITY_TOLERANCE
+        if not _close(one.quantity, other.quantity, quantity_tolerance) or not _close(
+            one.entry_fee + one.exit_fee, other.entry_fee + other.exit_fee, quantity_tolerance
         ):
             return f"trade {number}: quantity/fees {one.quantity} vs {other.quantity}"
     if len(left) != len(right):
@@ -35,9 +41,9 @@ def first_difference(left: list[Trade], right: list[Trade]) -> str | None:
     return None
 
 
-def trades_match(left: list[Trade], right: list[Trade]) -> bool:
+def trades_match(left: list[Trade], right: list[Trade], *, quantity_tolerance: float = QUANTITY_TOLERANCE) -> bool:
     """True if both engines made the same trades."""
-    return first_difference(left, right) is None
+    return first_difference(left, right, quantity_tolerance=quantity_tolerance) is None
 
 
 def _close(one: float | None, other: float | None, tolerance: float) -> bool:

@@ -9,9 +9,10 @@ Both run a long-only strategy over ``PriceSeries`` bars with the same rules:
   (as a broker would, and as backtrader does).
 - Fees are ``fee_bps`` basis points of each fill's notional (``fill_model.fee_for``).
 - With a position open, stop-loss / take-profit / trailing stop (fractions of the entry price)
-  are checked inside every bar from the entry bar on with ``fill_model.check_exits`` (a bar that
+  are checked inside every bar after the entry bar with ``fill_model.check_exits`` (a bar that
   touches both is taken as a stop), then the trailing stop is advanced
-  (``fill_model.advance_trailing_stop``).
+  (``fill_model.advance_trailing_stop``). Like the executor's exit plans, which watch the price
+  observations after the entry fill, the entry bar itself is not checked.
 - A buy while long, or a sell while flat, is ignored; a signal on the last bar has no next open.
 
 The event loop calls the fill model for real; the fast path (``kernels.simulate_long_only``)
@@ -163,6 +164,7 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
     pending: Signal | None = None
     pending_quantity = 0.0
     levels: ExitLevels[float] | None = None
+    arming: ExitLevels[float] | None = None
     entry: tuple[int, float, float, float] | None = None
     signal_count = 0
     rejected = 0
@@ -182,7 +184,7 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
                     quantity = pending_quantity
                     entry = (bar.index, price, quantity, fee)
                     if protective:
-                        levels = _entry_levels(price, stop_loss_fraction, take_profit_fraction, trailing_fraction)
+                        arming = _entry_levels(price, stop_loss_fraction, take_profit_fraction, trailing_fraction)
             else:
                 price = fill_price(sell, market, prices, slippage=slippage)
                 notional = quantity * price
@@ -202,6 +204,8 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
                 entry, quantity, levels = None, 0.0, None
             else:
                 levels = advance_trailing_stop(long, prices, levels)
+        if arming is not None:  # exits watch the bars after the entry bar, as the executor's exit plans do
+            levels, arming = arming, None
         signal = on_bar(bar)
         if signal is not None:
             signal_count += 1

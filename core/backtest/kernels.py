@@ -221,6 +221,7 @@ def simulate_long_only(
     trailing_distance = np.nan
     trailing_stop = np.nan
     for i in range(size):
+        entered_now = False
         if pending == 1:
             pending = 0
             price = open_[i] * (1.0 + slippage)
@@ -231,6 +232,7 @@ def simulate_long_only(
             else:
                 cash = remaining
                 quantity = pending_quantity
+                entered_now = True
                 if trades == capacity:
                     capacity *= 2
                     entry_bar = _grow_int(entry_bar, capacity)
@@ -261,7 +263,7 @@ def simulate_long_only(
             cash = cash + quantity * price - quantity * price * fee_rate
             quantity = 0.0
             pending = 0
-        if quantity > 0.0 and (stop_loss == stop_loss or take_profit == take_profit or trailing_stop == trailing_stop):
+        if quantity > 0.0 and not entered_now and (stop_loss == stop_loss or take_profit == take_profit or trailing_stop == trailing_stop):
             # Stops first: the nearest stop (the highest for a long) triggers first.
             stop = np.nan
             stop_reason = EXIT_STOP_LOSS

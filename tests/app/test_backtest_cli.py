@@ -83,3 +83,27 @@ def test_sweep_prints_the_ranking_and_stores_it(configured_sqlite: Database) -> 
     assert len(data["rows"]) == 6
     returns = [row["total_return"] for row in data["rows"]]
     assert returns == sorted(returns, reverse=True)
+
+
+def test_replay_command_runs_the_executor_and_agrees_with_the_backtest(demo_database: Database, tmp_path: Path) -> None:
+    from core.backtest.service import load_bars
+
+    with demo_database.session() as session:
+        bars = load_bars(session, "ETH/EUR", "1h")
+    start = bars.index[-120].isoformat()
+    target = f"sqlite:///{tmp_path / 'replay.db'}"
+    result = runner.invoke(
+        cli,
+        ["replay", "sma-cross", "--data", "ETH/EUR", "--start", start, "--param", "fast=4", "--param", "slow=12",
+         "--target", target, "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["candles"] == 120 and data["trades"]
+    assert data["backtest_agrees"] is True and data["first_difference"] is None
+    assert set(data["orders_by_status"]) <= {"filled", "open"}
+
+
+def test_replay_needs_stored_candles(demo_database: Database, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["replay", "sma-cross", "--data", "DOGE/EUR", "--target", f"sqlite:///{tmp_path}/r.db"])
+    assert result.exit_code == 1 and "no instrument 'DOGE/EUR'" in result.output
