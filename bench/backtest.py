@@ -22,11 +22,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.backtest.backtrader_bridge import run_backtrader  # noqa: E402
-from core.backtest.compare import trades_match  # noqa: E402
-from core.backtest.engine import BacktestConfig, run_event_loop, run_fast  # noqa: E402
-from core.backtest.series import PriceSeries  # noqa: E402
-from core.backtest.strategies import build_strategy  # noqa: E402
+from core.backtest.backtrader_bridge import run_backtrader
+from core.backtest.compare import trades_match
+from core.backtest.engine import BacktestConfig, run_event_loop, run_fast
+from core.backtest.series import PriceSeries
+from core.backtest.strategies import build_strategy
 
 TARGET_FAST = 1_000_000
 TARGET_EVENT = 200_000
@@ -82,7 +82,8 @@ def main() -> int:
     slice_event = run_event_loop(strategy, slice_bars, config)
     slice_fast = run_fast(strategy, slice_bars, config)
     slice_match = trades_match(slice_event.trades, backtrader_log.trades) and trades_match(  # type: ignore[attr-defined]
-        slice_fast.trades, backtrader_log.trades  # type: ignore[attr-defined]
+        slice_fast.trades,
+        backtrader_log.trades,  # type: ignore[attr-defined]
     )
 
     fast_rate = len(bars) / fast_seconds

@@ -45,12 +45,26 @@ def format_metric(value: float | None, kind: str) -> str:
 def parameter_input(parameter: Parameter, key: str) -> int | float:
     if parameter.kind is int:
         return int(
-            st.number_input(parameter.name, int(parameter.minimum), int(parameter.maximum), int(parameter.default),
-                            step=1, help=parameter.help, key=key)  # fmt: skip
+            st.number_input(
+                parameter.name,
+                int(parameter.minimum),
+                int(parameter.maximum),
+                int(parameter.default),
+                step=1,
+                help=parameter.help,
+                key=key,
+            )
         )
     return float(
-        st.number_input(parameter.name, float(parameter.minimum), float(parameter.maximum), float(parameter.default),
-                        step=0.1, help=parameter.help, key=key)  # fmt: skip
+        st.number_input(
+            parameter.name,
+            float(parameter.minimum),
+            float(parameter.maximum),
+            float(parameter.default),
+            step=0.1,
+            help=parameter.help,
+            key=key,
+        )
     )
 
 
@@ -63,10 +77,26 @@ def choose_data(choices: list[DataChoice], prefix: str) -> tuple[DataChoice, str
     timeframe = columns[1].selectbox("Timeframe", timeframes, index=default, key=f"{prefix}_timeframe")
     first, last = choice.first.date(), choice.last.date()
     picked = columns[2].date_input("Range", (first, last), min_value=first, max_value=last, key=f"{prefix}_range")
-    start_day, end_day = (picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last))
+    start_day, end_day = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
     start = datetime.combine(start_day, time(), tzinfo=UTC)
     end = datetime.combine(end_day, time(), tzinfo=UTC) + timedelta(days=1)
     return choice, timeframe, start, end
+
+
+def stored_run(run_id: int | None) -> StoredRun | None:
+    if run_id is None:
+        return None
+    chosen = int(run_id)
+    return read(lambda session: load_run(session, chosen))
+
+
+def shown_run_id(key: str, kind: BacktestKind) -> int | None:
+    """The run chosen in this session, else the newest stored run of ``kind``."""
+    chosen = st.session_state.get(key)
+    if chosen is not None:
+        return int(chosen)
+    latest = next((run for run in read(list_runs) if run.kind is kind), None)
+    return latest.id if latest else None
 
 
 def metrics_table(stored: StoredRun) -> pd.DataFrame:
@@ -177,9 +207,7 @@ run_tab, sweep_tab, history_tab = st.tabs(["Run", "Sweep", "Past runs"])
 
 with run_tab:
     names = list(STRATEGIES)
-    strategy_name = st.selectbox(
-        "Strategy", names, format_func=lambda name: STRATEGIES[name].title, key="run_strategy"
-    )
+    strategy_name = st.selectbox("Strategy", names, format_func=lambda name: STRATEGIES[name].title, key="run_strategy")
     cls = strategy_class(strategy_name)
     st.caption(cls.description)
     with st.form("backtest_form"):
@@ -219,11 +247,7 @@ with run_tab:
             st.session_state[RUN_KEY] = run_id
         except (StrategyError, PriceDataError, ValueError) as error:
             st.error(str(error))
-    shown_id = st.session_state.get(RUN_KEY)
-    if shown_id is None:
-        latest = next((run for run in read(list_runs) if run.kind is BacktestKind.SINGLE), None)
-        shown_id = latest.id if latest else None
-    shown = read(lambda session: load_run(session, shown_id)) if shown_id is not None else None
+    shown = stored_run(shown_run_id(RUN_KEY, BacktestKind.SINGLE))
     if shown is None:
         st.info("Choose a strategy and press **Run backtest**.")
     else:
@@ -272,11 +296,7 @@ with sweep_tab:
             st.session_state[SWEEP_KEY] = sweep_id
         except (StrategyError, PriceDataError, ValueError) as error:
             st.error(str(error))
-    sweep_id = st.session_state.get(SWEEP_KEY)
-    if sweep_id is None:
-        latest_sweep = next((run for run in read(list_runs) if run.kind is BacktestKind.SWEEP), None)
-        sweep_id = latest_sweep.id if latest_sweep else None
-    stored_sweep = read(lambda session: load_run(session, sweep_id)) if sweep_id is not None else None
+    stored_sweep = stored_run(shown_run_id(SWEEP_KEY, BacktestKind.SWEEP))
     if stored_sweep is None:
         st.info("Choose two parameters and their ranges, then press **Run sweep**.")
     else:
@@ -315,13 +335,13 @@ with history_tab:
         if compared:
             curves = {}
             for run_id in compared:
-                stored = read(lambda session, run_id=run_id: load_run(session, run_id))
+                stored = stored_run(run_id)
                 if stored is not None:
                     curves[labels[run_id]] = stored.equity["equity"]
             st.plotly_chart(comparison_figure(curves), width="stretch", key="compare")
         opened_id = st.selectbox("Open a run", [run.id for run in runs], format_func=labels.__getitem__,
                                  key="history_open")  # fmt: skip
-        opened = read(lambda session: load_run(session, opened_id))
+        opened = stored_run(opened_id)
         if opened is not None:
             if opened.summary.kind is BacktestKind.SWEEP:
                 render_sweep(opened, f"history_{opened_id}")

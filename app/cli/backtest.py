@@ -81,9 +81,7 @@ def _print_result(result: BacktestResult, run_id: int | None) -> None:
     table.add_column("strategy", justify="right")
     table.add_column("buy & hold", justify="right")
     for name, label, kind in METRIC_LABELS:
-        table.add_row(
-            label, _format(result.metrics.get(name), kind), _format(result.baseline_metrics.get(name), kind)
-        )
+        table.add_row(label, _format(result.metrics.get(name), kind), _format(result.baseline_metrics.get(name), kind))
     console.print(table)
     if result.rejected_orders:
         console.print(f"{result.rejected_orders} entries rejected: a gap at the open left too little cash")
@@ -196,9 +194,7 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"Stored as run {run_id}.")
 
     @cli.command("backtest-runs")
-    def backtest_runs(
-        limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")
-    ) -> None:
+    def backtest_runs(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
         """List stored backtests, newest first."""
         from dataclasses import asdict
 

@@ -39,7 +39,9 @@ def equity_figure(equity: pd.DataFrame) -> go.Figure:
         )
     figure.update_yaxes(title_text="Equity", row=1, col=1)
     figure.update_yaxes(title_text="Drawdown %", row=2, col=1)
-    figure.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.08})
+    figure.update_layout(
+        height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.08}
+    )
     return figure
 
 
@@ -47,8 +49,12 @@ def trades_figure(prices: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.
     """The close price with each entry (▲) and exit (▼) of the run."""
     figure = go.Figure()
     figure.add_trace(
-        go.Scatter(x=_vienna(pd.DatetimeIndex(prices.index)), y=prices["close"], name="Close",
-                   line={"color": "#444444", "width": 1})  # fmt: skip
+        go.Scatter(
+            x=_vienna(pd.DatetimeIndex(prices.index)),
+            y=prices["close"],
+            name="Close",
+            line={"color": "#444444", "width": 1},
+        )
     )
     if not trades.empty:
         entries = pd.DatetimeIndex(pd.to_datetime(trades["entry_at"], utc=True))
@@ -74,8 +80,12 @@ def trades_figure(prices: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.
                     text=closed["exit_reason"],
                 )
             )
-    figure.update_layout(title={"text": title, "y": 0.98}, height=400, margin={"l": 10, "r": 10, "t": 70, "b": 10},
-                         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"})  # fmt: skip
+    figure.update_layout(
+        title={"text": title, "y": 0.98},
+        height=400,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+    )
     return figure
 
 

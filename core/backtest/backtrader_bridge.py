@@ -61,7 +61,7 @@ def run_backtrader(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
     executions: list[tuple[Any, float, float, float]] = []  # (datetime, signed size, price, commission)
     rejected: list[int] = []  # orders backtrader refused at execution for lack of cash
 
-    class Bridge(bt.Strategy):  # type: ignore[misc]
+    class Bridge(bt.Strategy):
         def __init__(self) -> None:
             self.lines_by_name: dict[str, Any] = {}
             for name in names:
@@ -75,7 +75,7 @@ def run_backtrader(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
             index = len(self) - 1
             values = [_value(line) for line in self.lines_by_name.values()]
             data = self.data
-            bar = tuple.__new__(
+            bar: Any = tuple.__new__(
                 bar_type,
                 (index, data.open[0], data.high[0], data.low[0], data.close[0], data.volume[0], *values),
             )
@@ -152,4 +152,3 @@ def _pair_executions(bars: PriceSeries, executions: list[tuple[Any, float, float
     if entry is not None:
         rows.append((*entry, None, None, 0.0, None))
     return rows
-

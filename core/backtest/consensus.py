@@ -15,7 +15,8 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.ai.models import ConsensusRecord, Signal as ConsensusSignal
+from core.ai.models import ConsensusRecord
+from core.ai.models import Signal as ConsensusSignal
 from core.backtest.series import PriceSeries
 from core.backtest.strategies import register_strategy
 from core.backtest.strategy import (
@@ -49,7 +50,7 @@ def consensus_columns(session: Session, bars: PriceSeries) -> dict[str, FloatArr
         .order_by(ConsensusRecord.decided_at, ConsensusRecord.id)
     ).all()
     size = len(bars)
-    columns = {name: np.full(size, np.nan) for name in COLUMNS}
+    columns: dict[str, FloatArray] = {name: np.full(size, np.nan) for name in COLUMNS}
     if not rows:
         return columns
     decided = pd.DatetimeIndex([row[0] for row in rows]).tz_convert("UTC")

@@ -59,9 +59,7 @@ def read_candle_csv(path: str | Path, *, timeframe: str | None = None) -> PriceS
         bad = ~np.isfinite(values)
         if name != "volume" and bad.any():
             row = int(np.argmax(bad))
-            raise PriceDataError(
-                f"{label}: line {row + 2}: {name} is {frame[lowered[name]].iloc[row]!r}, not a number"
-            )
+            raise PriceDataError(f"{label}: line {row + 2}: {name} is {frame[lowered[name]].iloc[row]!r}, not a number")
         prices[name] = values
     if not index.is_monotonic_increasing:
         order = np.argsort(index.asi8, kind="stable")
@@ -154,4 +152,4 @@ def load_stored_series(
 
 def looks_like_file(data: str) -> bool:
     """Return True if ``data`` names a file rather than a symbol (a path or a .csv name)."""
-    return data.lower().endswith(".csv") or "/" in data and Path(data).exists() or Path(data).is_file()
+    return data.lower().endswith(".csv") or ("/" in data and Path(data).exists()) or Path(data).is_file()

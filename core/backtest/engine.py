@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
 import numpy as np
 
@@ -155,7 +156,7 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
     trailing_fraction = config.trailing_stop
     protective = config.has_exit_levels
     last_index = len(bars) - 1
-    buy, sell, market, long = OrderSide.BUY, OrderSide.SELL, OrderType.MARKET, OrderSide.BUY
+    buy, sell, long = OrderSide.BUY, OrderSide.SELL, OrderSide.BUY
 
     # One raw row per trade: entry bar, price, quantity, fee; exit bar, price, fee, reason.
     rows: list[tuple[int, float, float, float, int | None, float | None, float, ExitReason | None]] = []
@@ -173,9 +174,9 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
         if pending is not None:
             prices = BarPrices(bar.open, bar.high, bar.low, bar.close)
             if pending is Signal.BUY:
-                price = fill_price(buy, market, prices, slippage=slippage)
+                price = _market_price(buy, prices, slippage)
                 notional = pending_quantity * price
-                fee = fee_for(notional, fee_rate)
+                fee = _fee(notional, fee_rate)
                 remaining = cash - notional - fee
                 if remaining < 0.0:  # a gap up made it unaffordable: the broker rejects it
                     rejected += 1
@@ -186,24 +187,24 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
                     if protective:
                         arming = _entry_levels(price, stop_loss_fraction, take_profit_fraction, trailing_fraction)
             else:
-                price = fill_price(sell, market, prices, slippage=slippage)
+                price = _market_price(sell, prices, slippage)
                 notional = quantity * price
-                fee = fee_for(notional, fee_rate)
+                fee = _fee(notional, fee_rate)
                 cash = cash + notional - fee
                 rows.append((*entry, bar.index, price, fee, ExitReason.SIGNAL))  # type: ignore[misc]
                 entry, quantity, levels = None, 0.0, None
             pending = None
         if levels is not None:
             prices = BarPrices(bar.open, bar.high, bar.low, bar.close)
-            exit_fill = check_exits(long, prices, levels, slippage=slippage)
+            exit_fill = check_exits(long, cast(Any, prices), levels, slippage=cast(Any, slippage))
             if exit_fill is not None:
                 notional = quantity * exit_fill.price
-                fee = fee_for(notional, fee_rate)
+                fee = _fee(notional, fee_rate)
                 cash = cash + notional - fee
                 rows.append((*entry, bar.index, exit_fill.price, fee, exit_fill.reason))  # type: ignore[misc]
                 entry, quantity, levels = None, 0.0, None
             else:
-                levels = advance_trailing_stop(long, prices, levels)
+                levels = advance_trailing_stop(long, cast(Any, prices), levels)
         if arming is not None:  # exits watch the bars after the entry bar, as the executor's exit plans do
             levels, arming = arming, None
         signal = on_bar(bar)
@@ -250,6 +251,17 @@ def build_trades(bars: PriceSeries, rows: list[TradeRow]) -> list[Trade]:
             )
         )
     return trades
+
+
+def _market_price(side: OrderSide, bar: BarPrices[float], slippage: float) -> float:
+    """The fill model's market fill (at the bar's open, slippage against the trader)."""
+    price = fill_price(side, OrderType.MARKET, cast(Any, bar), slippage=cast(Any, slippage))
+    assert price is not None  # a market order always fills
+    return float(price)
+
+
+def _fee(notional: float, fee_rate: float) -> float:
+    return float(fee_for(cast(Any, notional), cast(Any, fee_rate)))
 
 
 def _entry_levels(
@@ -343,13 +355,13 @@ def equity_curve(bars: PriceSeries, trades: list[Trade], initial_cash: float) ->
     cash = initial_cash + np.cumsum(cash_change)
     held = np.cumsum(quantity_change)
     held[np.abs(held) < 1e-12] = 0.0
-    return cash + held * bars.close  # type: ignore[no-any-return]
+    return cash + held * bars.close
 
 
 def buy_and_hold_trades(bars: PriceSeries, config: BacktestConfig) -> list[Trade]:
     """The baseline: buy at the first bar's open with the same sizing and fees, hold to the end."""
     first = BarPrices(float(bars.open[0]), float(bars.high[0]), float(bars.low[0]), float(bars.close[0]))
-    price = fill_price(OrderSide.BUY, OrderType.MARKET, first, slippage=config.slippage)
+    price = _market_price(OrderSide.BUY, first, config.slippage)
     quantity = config.initial_cash * config.position_fraction / (price * (1.0 + config.fee_rate))
-    fee = fee_for(quantity * price, config.fee_rate)
+    fee = _fee(quantity * price, config.fee_rate)
     return [Trade(OrderSide.BUY, 0, bars.index[0].to_pydatetime(), price, quantity, fee)]

@@ -263,7 +263,11 @@ def simulate_long_only(
             cash = cash + quantity * price - quantity * price * fee_rate
             quantity = 0.0
             pending = 0
-        if quantity > 0.0 and not entered_now and (stop_loss == stop_loss or take_profit == take_profit or trailing_stop == trailing_stop):
+        if (
+            quantity > 0.0
+            and not entered_now
+            and (stop_loss == stop_loss or take_profit == take_profit or trailing_stop == trailing_stop)
+        ):
             # Stops first: the nearest stop (the highest for a long) triggers first.
             stop = np.nan
             stop_reason = EXIT_STOP_LOSS
@@ -307,8 +311,17 @@ def simulate_long_only(
     cash_out = np.empty(2)
     cash_out[0] = cash
     cash_out[1] = rejected
-    return (entry_bar[:trades], exit_bar[:trades], quantity_out[:trades], entry_price_out[:trades],
-            exit_price_out[:trades], entry_fee_out[:trades], exit_fee_out[:trades], reason_out[:trades], cash_out)  # fmt: skip
+    return (
+        entry_bar[:trades],
+        exit_bar[:trades],
+        quantity_out[:trades],
+        entry_price_out[:trades],
+        exit_price_out[:trades],
+        entry_fee_out[:trades],
+        exit_fee_out[:trades],
+        reason_out[:trades],
+        cash_out,
+    )
 
 
 @numba.njit(cache=True)

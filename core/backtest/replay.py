@@ -294,8 +294,9 @@ def _working_orders(session: Session, account: str) -> bool:
     return (
         session.scalar(
             select(Order.id)
-            .where(Order.account == account, Order.status.in_([OrderStatus.NEW, OrderStatus.OPEN,
-                                                               OrderStatus.SUBMITTING]))  # fmt: skip
+            .where(
+                Order.account == account, Order.status.in_([OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.SUBMITTING])
+            )
             .limit(1)
         )
         is not None
@@ -360,12 +361,19 @@ def _collect(
     for order in orders:
         by_status[order.status.value] = by_status.get(order.status.value, 0) + 1
     rejections = [
-        {"rule": order.reject_rule or "", "reason": order.reject_reason or "", "created_at": order.created_at.isoformat()}
+        {
+            "rule": order.reject_rule or "",
+            "reason": order.reject_reason or "",
+            "created_at": order.created_at.isoformat(),
+        }
         for order in orders
         if order.status is OrderStatus.REJECTED
     ]
     fills = session.execute(
-        select(Fill, Order).join(Order, Order.id == Fill.order_id).where(Order.account == account).order_by(Fill.ts, Fill.id)
+        select(Fill, Order)
+        .join(Order, Order.id == Fill.order_id)
+        .where(Order.account == account)
+        .order_by(Fill.ts, Fill.id)
     ).all()
     positions = {timestamp: number for number, timestamp in enumerate(bars.index)}
     trades: list[Trade] = []

@@ -59,7 +59,7 @@ class PriceSeries:
         index = index.tz_convert("UTC")
         if not index.is_monotonic_increasing or index.has_duplicates:
             raise PriceDataError(f"{label}: timestamps must be strictly increasing (sorted, no duplicates)")
-        columns = {}
+        columns: dict[str, np.ndarray] = {}
         for name in ("open", "high", "low", "close"):
             if name not in frame.columns:
                 raise PriceDataError(f"{label}: missing column {name!r}")
@@ -82,9 +82,12 @@ class PriceSeries:
             label=label,
             timeframe=timeframe or infer_timeframe(index),
             index=pd.DatetimeIndex(index, name="ts"),
+            open=columns["open"],
+            high=columns["high"],
+            low=columns["low"],
+            close=columns["close"],
             volume=volume,
             instrument_id=instrument_id,
-            **columns,
         )
 
     def between(self, start: datetime | None = None, end: datetime | None = None) -> PriceSeries:

@@ -39,7 +39,7 @@ def _finite(values: dict[str, float]) -> dict[str, float | None]:
 
 def pack_equity(equity: pd.Series, baseline: pd.Series) -> bytes:
     """Compress an equity curve and its baseline (thinned to ``MAX_STORED_POINTS``)."""
-    positions = np.arange(len(equity))
+    positions: np.ndarray = np.arange(len(equity))
     if len(equity) > MAX_STORED_POINTS:
         positions = np.unique(np.linspace(0, len(equity) - 1, MAX_STORED_POINTS).round().astype(np.int64))
     seconds = (equity.index[positions] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
@@ -164,9 +164,7 @@ class RunSummary:
 
 def list_runs(session: Session, *, limit: int = 50) -> list[RunSummary]:
     """Return the newest stored runs first."""
-    trade_counts = (
-        select(BacktestTrade.run_id, func.count().label("trades")).group_by(BacktestTrade.run_id).subquery()
-    )
+    trade_counts = select(BacktestTrade.run_id, func.count().label("trades")).group_by(BacktestTrade.run_id).subquery()
     rows = session.execute(
         select(BacktestRun, trade_counts.c.trades)
         .outerjoin(trade_counts, trade_counts.c.run_id == BacktestRun.id)

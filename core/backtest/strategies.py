@@ -6,8 +6,8 @@ from typing import Any
 
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import (
-    Column,
     BollingerBand,
+    Column,
     FloatArray,
     Indicator,
     Parameter,
@@ -103,7 +103,9 @@ class BollingerBreakout(Strategy):
 
     name = "bollinger-breakout"
     title = "Bollinger breakout"
-    description = "Buy when a close breaks above the upper Bollinger band; sell when a close falls below the middle band."
+    description = (
+        "Buy when a close breaks above the upper Bollinger band; sell when a close falls below the middle band."
+    )
     parameters = (
         Parameter("period", int, 20, 2, 1000, "bars in the moving average"),
         Parameter("width", float, 2.0, 0.1, 10.0, "band width in standard deviations"),
@@ -154,7 +156,9 @@ def needs_consensus(strategy: Strategy) -> bool:
     """True if the strategy reads the recorded AI consensus (it needs stored candles)."""
     from core.backtest.consensus import COLUMNS
 
-    return any(isinstance(indicator, Column) and indicator.name in COLUMNS for indicator in strategy.indicators().values())
+    return any(
+        isinstance(indicator, Column) and indicator.name in COLUMNS for indicator in strategy.indicators().values()
+    )
 
 
 # Strategies defined in other modules register themselves when imported.

@@ -71,7 +71,9 @@ class Parameter:
         except ValueError:
             raise StrategyError(f"parameter {self.name} must be {self.kind.__name__}, got {value!r}") from None
         if not self.minimum <= parsed <= self.maximum:
-            raise StrategyError(f"parameter {self.name} must be between {self.minimum} and {self.maximum}, got {parsed}")
+            raise StrategyError(
+                f"parameter {self.name} must be between {self.minimum} and {self.maximum}, got {parsed}"
+            )
         return parsed
 
 
@@ -94,7 +96,7 @@ class Sma(Indicator):
     period: int
 
     def compute(self, bars: PriceSeries) -> FloatArray:
-        return kernels.sma(bars.close, self.period)  # type: ignore[no-any-return]
+        return kernels.sma(bars.close, self.period)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class Rsi(Indicator):
     period: int
 
     def compute(self, bars: PriceSeries) -> FloatArray:
-        return kernels.rsi_wilder(bars.close, self.period)  # type: ignore[no-any-return]
+        return kernels.rsi_wilder(bars.close, self.period)
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,9 @@ class BollingerBand(Indicator):
     def compute(self, bars: PriceSeries) -> FloatArray:
         middle = kernels.sma(bars.close, self.period)
         if self.side == 0:
-            return middle  # type: ignore[no-any-return]
+            return middle
         deviation = kernels.rolling_std(bars.close, middle, self.period)
-        return middle + self.side * self.width * deviation  # type: ignore[no-any-return]
+        return middle + self.side * self.width * deviation
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class Strategy(ABC):
 
 @functools.cache
 def _bar_type(indicator_names: tuple[str, ...]) -> type:
-    return collections.namedtuple("Bar", (*BAR_FIELDS, *indicator_names))  # type: ignore[misc]
+    return collections.namedtuple("Bar", (*BAR_FIELDS, *indicator_names))
 
 
 def previous(values: FloatArray) -> FloatArray:

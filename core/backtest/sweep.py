@@ -6,7 +6,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -98,7 +98,7 @@ def cls_parameter(known: dict[str, Parameter], name: str, value: object) -> int 
 
 def run_sweep(
     strategy_name: str,
-    grid: dict[str, Sequence[int | float]],
+    grid: Mapping[str, Sequence[int | float]],
     bars: PriceSeries,
     config: BacktestConfig | None = None,
     *,
@@ -113,9 +113,9 @@ def run_sweep(
     for name in grid:
         if name not in known:
             raise StrategyError(f"{strategy_name} has no parameter {name}")
-    grid = {name: [known[name].parse(value) for value in values] for name, values in grid.items()}
-    names = list(grid)
-    combinations = list(itertools.product(*(grid[name] for name in names)))
+    parsed = {name: [known[name].parse(value) for value in values] for name, values in grid.items()}
+    names = list(parsed)
+    combinations = list(itertools.product(*(parsed[name] for name in names)))
     if len(combinations) > MAX_COMBINATIONS:
         raise StrategyError(f"{len(combinations)} combinations is too many (at most {MAX_COMBINATIONS})")
     base = dict(base_parameters or {})
@@ -126,7 +126,7 @@ def run_sweep(
     result = SweepResult(
         strategy=strategy_name,
         base_parameters={key: cls_parameter(known, key, value) for key, value in base.items()},
-        grid={name: list(grid[name]) for name in names},
+        grid={name: list(parsed[name]) for name in names},
         engine=engine,
         data_label=bars.label,
         instrument_id=bars.instrument_id,

@@ -40,7 +40,8 @@ def test_engines_agree_through_the_cli(configured_sqlite: Database) -> None:
     outputs = []
     for engine in ("event", "fast", "backtrader"):
         result = runner.invoke(
-            cli, ["backtest", "sma-cross", "--data", str(DATA / "GOOG_1d.csv"), "--engine", engine, "--no-store", "--json"]
+            cli,
+            ["backtest", "sma-cross", "--data", str(DATA / "GOOG_1d.csv"), "--engine", engine, "--no-store", "--json"],
         )
         assert result.exit_code == 0, result.output
         outputs.append(json.loads(result.stdout)["trades"])

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
-from core.ai.models import ConsensusRecord, Signal as ConsensusSignal
+from core.ai.models import ConsensusRecord
+from core.ai.models import Signal as ConsensusSignal
 from core.backtest.compare import first_difference
 from core.backtest.consensus import consensus_columns, with_consensus
 from core.backtest.data import load_stored_series
@@ -23,7 +24,9 @@ from .conftest import real_series
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-def _record(instrument_id: int, at: datetime, decision: str, agreement: float, flagged: bool = False) -> ConsensusRecord:
+def _record(
+    instrument_id: int, at: datetime, decision: str, agreement: float, flagged: bool = False
+) -> ConsensusRecord:
     return ConsensusRecord(
         instrument_id=instrument_id,
         decided_at=at,

@@ -21,7 +21,9 @@ from .conftest import real_series
         ("ORCL_1d.csv", 5036, "1d", datetime(1995, 1, 3, tzinfo=UTC), 2.117284),
     ],
 )
-def test_every_real_csv_variant_loads(name: str, rows: int, timeframe: str, first: datetime, first_close: float) -> None:
+def test_every_real_csv_variant_loads(
+    name: str, rows: int, timeframe: str, first: datetime, first_close: float
+) -> None:
     bars = real_series(name)
     assert len(bars) == rows
     assert bars.timeframe == timeframe

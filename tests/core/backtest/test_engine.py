@@ -195,3 +195,10 @@ def test_invalid_strategy_settings_are_refused(name: str, params: dict[str, obje
 
 def test_every_shipped_strategy_is_registered() -> None:
     assert {"sma-cross", "rsi-reversion", "bollinger-breakout", "ai-consensus"} <= set(STRATEGIES)
+
+
+def test_exits_are_not_checked_on_the_entry_bar_as_in_the_executor() -> None:
+    # Entry at bar 2's open (100); bar 2's own low (90) is below the 5 % stop, bar 3's (96) is not.
+    bars = make_bars([*FLAT[:2], (100.0, 101.0, 90.0, 100.0), (100.0, 101.0, 96.0, 100.0)])
+    log = both_engines(Scripted({1: Signal.BUY}), bars, BacktestConfig(fee_bps=0.0, stop_loss=0.05))
+    assert log.trades[0].is_open

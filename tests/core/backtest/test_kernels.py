@@ -19,7 +19,10 @@ def test_sma_is_bit_identical_to_math_fsum_over_each_window_on_real_data() -> No
         for period in (2, 10, 30, 200):
             ours = kernels.sma(close, period)
             expected = np.array(
-                [math.fsum(close[i - period + 1 : i + 1]) / period if i >= period - 1 else np.nan for i in range(len(close))]
+                [
+                    math.fsum(close[i - period + 1 : i + 1]) / period if i >= period - 1 else np.nan
+                    for i in range(len(close))
+                ]
             )
             assert np.array_equal(ours, expected, equal_nan=True), (name, period)
 

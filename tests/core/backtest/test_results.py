@@ -21,7 +21,9 @@ def test_result_holds_trades_equity_baseline_and_risk_metrics() -> None:
     # Flat at the end or not: the last equity is the cash plus the open position at the last close.
     last = result.trades[-1]
     closed_pnl = sum(trade.pnl() for trade in result.trades if not trade.is_open)
-    open_value = 0.0 if not last.is_open else last.quantity * bars.close[-1] - last.entry_price * last.quantity - last.entry_fee
+    open_value = (
+        0.0 if not last.is_open else last.quantity * bars.close[-1] - last.entry_price * last.quantity - last.entry_fee
+    )
     assert result.equity.iloc[-1] == pytest.approx(10_000.0 + closed_pnl + open_value, rel=1e-9)
     assert result.metrics["total_return"] == pytest.approx(result.equity.iloc[-1] / result.equity.iloc[0] - 1)
     returns = daily_returns(result.equity)

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from core.backtest.engine import BacktestConfig, EngineKind
-from core.backtest.strategies import build_strategy
 from core.backtest.results import run_backtest
+from core.backtest.strategies import build_strategy
 from core.backtest.strategy import StrategyError
 from core.backtest.sweep import parse_values, run_sweep
 
