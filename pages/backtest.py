@@ -71,7 +71,9 @@ def parameter_input(parameter: Parameter, key: str) -> int | float:
 def choose_data(choices: list[DataChoice], prefix: str) -> tuple[DataChoice, str, datetime, datetime]:
     columns = st.columns(3)
     symbols = [choice.symbol for choice in choices]
-    choice = choices[symbols.index(columns[0].selectbox("Instrument", symbols, key=f"{prefix}_symbol"))]
+    fullest = max(range(len(choices)), key=lambda position: choices[position].candles)
+    symbol = columns[0].selectbox("Instrument", symbols, index=fullest, key=f"{prefix}_symbol")
+    choice = choices[symbols.index(symbol)]
     timeframes = list(choice.timeframes)
     default = timeframes.index("4h") if "4h" in timeframes else 0
     timeframe = columns[1].selectbox("Timeframe", timeframes, index=default, key=f"{prefix}_timeframe")
@@ -318,7 +320,7 @@ with history_tab:
                     if run.kind is BacktestKind.SINGLE
                     else ", ".join(run.parameters.get("grid", {})),
                     "Data": f"{run.data_label} {run.timeframe}",
-                    "Trades": run.trades if run.kind is BacktestKind.SINGLE else None,
+                    "Trades": str(run.trades) if run.kind is BacktestKind.SINGLE else "–",
                     "Return": format_metric(run.total_return, "pct"),
                     "Buy & hold": format_metric(run.baseline_return, "pct"),
                     "Sharpe": format_metric(run.sharpe, "ratio"),

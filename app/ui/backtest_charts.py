@@ -104,7 +104,7 @@ def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str) -> go.Figur
         )
     )
     figure.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         xaxis_title=x, yaxis_title=y)  # fmt: skip
+                         xaxis={"title": x, "type": "category"}, yaxis={"title": y, "type": "category"})  # fmt: skip
     return figure
 
 
