@@ -1,0 +1,186 @@
+"""Import OHLCV candles from CSV files in the real-world variants.
+
+Accepted: a header naming the time column ``timestamp``, ``date``, ``datetime`` or ``time`` (any
+case), or an unnamed first column holding the times (pandas' ``to_csv`` of a date index); an
+unnamed integer index column (ignored); ``open, high, low, close, volume`` in any case and order;
+an ``Adj Close`` column (ignored: raw prices are stored, adjustment is an analysis concern);
+times as ISO-8601 with or without offset (naive means UTC), date only, or epoch seconds/ms.
+
+A malformed file (missing column, unreadable time or number, ragged row, no rows) raises
+:class:`CsvFormatError` naming the line and column, and nothing is stored. A readable file is
+stored in one transaction; rows that fail validation (high < low, NaN, off-grid time...) go to
+quarantine. A re-import stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.db.engine import Database
+from core.market.instruments import InstrumentError, add_instrument, get_instrument
+from core.market.models import AssetClass
+from core.market.sources.base import CANDLE_COLUMNS
+from core.market.store import StoreResult, store_candles
+from core.market.timeframes import timeframe_seconds
+
+logger = logging.getLogger(__name__)
+
+TIME_COLUMN_NAMES = ("timestamp", "date", "datetime", "time")
+VALUE_NAMES = ("open", "high", "low", "close", "volume")
+IGNORED_NAMES = ("adj close", "adj_close", "adjclose")
+DEFAULT_IMPORT_SOURCE = "csv"
+
+
+class CsvFormatError(ValueError):
+    """The file is not a readable OHLCV CSV; the message names the line and column."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import stored."""
+
+    symbol: str
+    source: str
+    timeframe: str
+    rows: int
+    first: pd.Timestamp | None
+    last: pd.Timestamp | None
+    result: StoreResult
+    created_instrument: bool
+
+
+def _is_unnamed(name: str) -> bool:
+    return name == "" or name.lower().startswith("unnamed:")
+
+
+def read_candle_csv(path: Path | str) -> pd.DataFrame:
+    """Read an OHLCV CSV into a frame of ``ts, open, high, low, close, volume`` (floats, aware UTC)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CsvFormatError(f"{path}: no such file")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError as error:
+        raise CsvFormatError(f"{path.name}: the file is empty") from error
+    except pd.errors.ParserError as error:
+        raise CsvFormatError(f"{path.name}: {str(error).strip()}") from error
+    except UnicodeDecodeError as error:
+        raise CsvFormatError(f"{path.name}: not a UTF-8 text file") from error
+    headers = [str(column).strip() for column in raw.columns]
+    lowered = [header.lower() for header in headers]
+    time_index = next((lowered.index(name) for name in TIME_COLUMN_NAMES if name in lowered), None)
+    if time_index is None and headers and _is_unnamed(headers[0]):
+        time_index = 0  # a date index written without a name (e.g. ",Open,High,...")
+    if time_index is None:
+        raise CsvFormatError(
+            f"{path.name}, line 1: no time column (expected one of {', '.join(TIME_COLUMN_NAMES)} "
+            "or an unnamed first column of dates)"
+        )
+    missing = [name for name in VALUE_NAMES if name not in lowered]
+    if missing:
+        raise CsvFormatError(f"{path.name}, line 1: missing column(s) {', '.join(missing)}")
+    if raw.empty:
+        raise CsvFormatError(f"{path.name}: no data rows after the header")
+    _check_row_lengths(path, len(headers))
+    frame = pd.DataFrame({"ts": _parse_times(path, raw.iloc[:, time_index], headers[time_index] or "(unnamed)")})
+    for name in VALUE_NAMES:
+        column = raw.iloc[:, lowered.index(name)]
+        frame[name] = _parse_numbers(path, column, headers[lowered.index(name)])
+    return frame[CANDLE_COLUMNS].sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def _check_row_lengths(path: Path, width: int) -> None:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for line_number, row in enumerate(csv.reader(handle), start=1):
+            if row and len(row) != width:
+                raise CsvFormatError(f"{path.name}, line {line_number}: expected {width} fields, found {len(row)}")
+
+
+def _line_of(position: int) -> int:
+    return position + 2  # one header line, numbering from 1
+
+
+def _parse_times(path: Path, column: pd.Series, header: str) -> pd.Series:
+    text = column.astype(str).str.strip()
+    empty = text == ""
+    if empty.any():
+        raise CsvFormatError(
+            f"{path.name}, line {_line_of(int(np.flatnonzero(empty.to_numpy())[0]))}, column {header!r}: empty time"
+        )
+    if text.str.fullmatch(r"\d{9,13}").all():
+        numbers = text.astype("int64")
+        unit = "ms" if numbers.max() > 10**11 else "s"
+        return pd.Series(pd.to_datetime(numbers, unit=unit, utc=True))
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise CsvFormatError(
+            f"{path.name}, line {_line_of(position)}, column {header!r}: cannot read {text.iloc[position]!r} as a time"
+        )
+    return parsed
+
+
+def _parse_numbers(path: Path, column: pd.Series, header: str) -> pd.Series:
+    text = column.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    explicit_nan = text.str.lower().isin(["nan", "inf", "-inf", "infinity", "-infinity"])
+    bad = (numbers.isna() & ~explicit_nan).to_numpy()
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        value = text.iloc[position]
+        problem = "empty value" if value == "" else f"{value!r} is not a number"
+        raise CsvFormatError(f"{path.name}, line {_line_of(position)}, column {header!r}: {problem}")
+    return numbers.astype(float)
+
+
+def import_candle_csv(
+    database: Database,
+    path: Path | str,
+    *,
+    symbol: str,
+    timeframe: str,
+    source: str = DEFAULT_IMPORT_SOURCE,
+    create: bool = False,
+    asset_class: AssetClass | str | None = None,
+) -> ImportReport:
+    """Read ``path`` and store its candles for ``symbol`` in one transaction.
+
+    An unknown symbol is an error unless ``create`` is set; then the instrument is created (asset
+    class given, or inferred: ``BASE/QUOTE`` is crypto, a plain ticker a stock) and left untracked,
+    so the worker does not start collecting it from a source it may not be listed on.
+    """
+    timeframe_seconds(timeframe)
+    frame = read_candle_csv(path)
+    created = False
+    with database.session() as session:
+        try:
+            instrument = get_instrument(session, symbol)
+        except InstrumentError:
+            if not create:
+                raise InstrumentError(
+                    f"unknown instrument {symbol!r}: add it with `konsens instruments add` or pass --create"
+                ) from None
+            instrument = add_instrument(session, symbol, asset_class=asset_class, tracked=False)
+            created = True
+        result = store_candles(
+            session, frame, instrument_id=instrument.id, source=source, timeframe=timeframe,
+            record_label=instrument.symbol,
+        )  # fmt: skip
+        stored_symbol = instrument.symbol
+    return ImportReport(
+        symbol=stored_symbol,
+        source=source,
+        timeframe=timeframe,
+        rows=len(frame),
+        first=frame["ts"].iloc[0] if len(frame) else None,
+        last=frame["ts"].iloc[-1] if len(frame) else None,
+        result=result,
+        created_instrument=created,
+    )

@@ -1,0 +1,44 @@
+"""Typed settings of the market-data area (``KONSENS_MARKET_*`` or the ``[market]`` table of config.toml)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+
+from core.config import KonsensSettingsBase
+from core.market.timeframes import timeframe_seconds
+
+DEFAULT_EXCHANGE = "onetrading"
+
+
+class MarketSettings(KonsensSettingsBase):
+    """How the market worker and the adapters behave."""
+
+    toml_table: ClassVar[str | None] = "market"
+
+    market_timeframes: list[str] = Field(default=["1h"], description="Timeframes the market worker collects.")
+    market_interval_seconds: float = Field(default=300.0, gt=0, description="Seconds between worker passes.")
+    market_initial_history_days: int = Field(
+        default=30, ge=1, description="How far back the worker starts for an instrument without candles."
+    )
+    market_request_timeout_seconds: float = Field(default=20.0, gt=0)
+    market_retry_attempts: int = Field(default=4, ge=1, le=10)
+    market_retry_wait_seconds: float = Field(default=1.0, ge=0)
+    market_default_exchange: str = DEFAULT_EXCHANGE
+    market_coingecko_api_key: SecretStr | None = Field(
+        default=None, description="CoinGecko demo API key (overrides the one stored in Settings)."
+    )
+    market_coingecko_base_url: str | None = Field(
+        default=None, description="CoinGecko API base URL (default: the public API; e.g. a proxy or a test server)."
+    )
+    market_ccxt_api_url: str | None = Field(
+        default=None, description="Override of the ccxt exchange's REST base URL (a proxy or a test server)."
+    )
+
+    @field_validator("market_timeframes")
+    @classmethod
+    def _known_timeframes(cls, value: list[str]) -> list[str]:
+        for timeframe in value:
+            timeframe_seconds(timeframe)
+        return value

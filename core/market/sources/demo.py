@@ -1,0 +1,69 @@
+"""The demo source: the deterministic synthetic market of ``core.market.demo_source`` as a ``MarketData``.
+
+Only closed hourly candles are served (open time before the current hour), so as time passes the
+market worker really collects new candles in demo mode, exactly the ones the seed would have made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pandas as pd
+
+from core.market.demo_source import DEMO_SOURCE, demo_hourly_candles, demo_spec
+from core.market.sources.base import (
+    CANDLE_COLUMNS,
+    InstrumentRef,
+    QuoteSnapshot,
+    SourceCapabilities,
+    UnknownSymbolError,
+    UnsupportedTimeframeError,
+    empty_candles,
+)
+from core.market.timeframes import floor_to_grid
+from core.timeutil import utc_now
+
+CAPABILITIES = SourceCapabilities(timeframes=frozenset({"1h"}), candle_limit=24 * 90, requests_per_minute=0)
+
+
+class DemoMarketData:
+    """Serve the synthetic demo market; ``now`` can be fixed for tests."""
+
+    name = DEMO_SOURCE
+    capabilities = CAPABILITIES
+
+    def __init__(self, *, now: datetime | None = None):
+        self._fixed_now = now
+
+    def _now(self) -> datetime:
+        return self._fixed_now or utc_now()
+
+    def fetch_candles(self, instrument: InstrumentRef, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return the closed demo candles with open times in ``[start, end)``."""
+        if timeframe not in self.capabilities.timeframes:
+            raise UnsupportedTimeframeError(f"the demo source has only 1h candles, not {timeframe}")
+        try:
+            demo_spec(instrument.symbol)
+        except KeyError as error:
+            raise UnknownSymbolError(f"{instrument.symbol} is not a demo instrument") from error
+        end = min(end, floor_to_grid(self._now(), "1h"))
+        if end <= start:
+            return empty_candles()
+        frame = demo_hourly_candles(instrument.symbol, start, end)
+        if frame.empty:
+            return empty_candles()
+        return frame[CANDLE_COLUMNS].reset_index(drop=True)
+
+    def fetch_quote(self, instrument: InstrumentRef) -> QuoteSnapshot:
+        """Return the close of the last closed demo candle as the latest price."""
+        end = floor_to_grid(self._now(), "1h")
+        frame = self.fetch_candles(instrument, "1h", end - timedelta(days=5), end)
+        if frame.empty:
+            raise UnknownSymbolError(f"no demo prices for {instrument.symbol} before {end.isoformat()}")
+        last = frame.iloc[-1]
+        closed_at = last["ts"].to_pydatetime() + timedelta(hours=1)
+        return QuoteSnapshot(ts=closed_at, last=Decimal(str(last["close"])))
+
+    def close(self) -> None:
+        """Nothing to release."""
