@@ -37,26 +37,31 @@ def test_orcl_uses_close_not_adj_close() -> None:
     assert bars.close[0] == 2.117284  # Adj Close of that row is 1.883304
 
 
-def test_headerless_file_with_unix_milliseconds(tmp_path: Path) -> None:
+def test_unix_milliseconds_and_the_file_name_as_label(tmp_path: Path) -> None:
     path = tmp_path / "raw.csv"
-    path.write_text("1704067200000,1,2,0.5,1.5,10\n1704070800000,1.5,2,1,1.8,11\n")
+    path.write_text("time,open,high,low,close,volume\n1704067200000,1,2,0.5,1.5,10\n1704070800000,1.5,2,1,1.8,11\n")
     bars = read_candle_csv(path)
-    assert len(bars) == 2
+    assert len(bars) == 2 and bars.label == "raw.csv"
     assert bars.index[1].to_pydatetime() == datetime(2024, 1, 1, 1, tzinfo=UTC)
     assert bars.timeframe == "1h"
     assert list(bars.close) == [1.5, 1.8]
 
 
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("timestamp,open,high,low,close\n2024-01-01,1,2,0.5,x\n", "line 2: close is 'x'"),
-        ("timestamp,open,high,close\n2024-01-01,1,2,1\n", "no open/high/low/close columns"),
-        ("timestamp,open,high,low,close\n2024-01-01,1,2,0.5,1\n2024-01-01,1,2,0.5,1\n", "appears twice"),
-        ("timestamp,open,high,low,close\nnot a date,1,2,0.5,1\n", "cannot read the times"),
-        ("timestamp,open,high,low,close\n2024-01-01,1,2,-0.5,1\n", "finite and positive"),
-        ("foo,bar\n1,2\n", "no open/high/low/close columns"),
-        ("", "not a readable CSV"),
+        (HEADER + "2024-01-01,1,2,0.5,x,1\n", "line 2, column 'close': 'x' is not a number"),
+        ("timestamp,open,high,close\n2024-01-01,1,2,1\n", "missing column"),
+        (HEADER + "2024-01-01,1,2,0.5,1,1\n2024-01-01,1,2,0.5,1,1\n", "no duplicates"),
+        (HEADER + "not a date,1,2,0.5,1,1\n", "cannot read 'not a date' as a time"),
+        (HEADER + "2024-01-01,1,2,-0.5,1,1\n", "finite and positive"),
+        (HEADER + "2024-01-01,1,2,nan,1,1\n", "finite and positive"),
+        ("foo,bar\n1,2\n", "no time column"),
+        ("1704067200,1,2,0.5,1.5,10\n", "no time column"),  # a file without a header
+        ("", "empty"),
     ],
 )
 def test_malformed_csv_is_refused_with_a_clear_message(tmp_path: Path, content: str, message: str) -> None:
