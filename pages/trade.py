@@ -177,8 +177,8 @@ with history_tab:
                         "avg fill": _number(row.average_fill_price, 2),
                         "fees €": _number(row.fees_eur, 2),
                         "status": row.status,
-                        "reason": row.reject_reason or (f"exit: {row.exit_reason}" if row.exit_reason else ""),
                         "client order id": row.client_order_id,
+                        "reason": row.reject_reason or (f"exit: {row.exit_reason}" if row.exit_reason else ""),
                     }
                     for row in history
                 ]
