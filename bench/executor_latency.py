@@ -85,7 +85,11 @@ def main() -> int:
         rng = random.Random(args.seed)
         for _ in range(args.orders):
             with database.session() as session:
-                place_order(session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=Decimal("0.001")), actor="bench")
+                place_order(
+                    session,
+                    OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=Decimal("0.001")),
+                    actor="bench",
+                )
             time.sleep(rng.uniform(0.005, 0.05))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -55,7 +55,9 @@ with ticket_column:
     with st.form("ticket", clear_on_submit=False, border=True):
         first, second, third = st.columns(3)
         symbol = first.selectbox("Instrument", symbols or ["(no instruments)"])
-        side = second.radio("Side", [OrderSide.BUY, OrderSide.SELL], format_func=lambda s: s.value.title(), horizontal=True)
+        side = second.radio(
+            "Side", [OrderSide.BUY, OrderSide.SELL], format_func=lambda s: s.value.title(), horizontal=True
+        )
         order_type = third.selectbox("Type", list(TYPE_LABELS), format_func=TYPE_LABELS.get)
         size_mode, size_value, tif_column = st.columns(3)
         sizing = size_mode.radio("Size in", ["Quantity", "EUR amount"], horizontal=True)
@@ -149,7 +151,9 @@ with open_tab:
             choice = st.selectbox(
                 "Order to cancel",
                 cancellable,
-                format_func=lambda r: f"{r.side} {_number(r.quantity)} {r.symbol} {r.order_type} — {r.client_order_id[:8]}",
+                format_func=lambda r: (
+                    f"{r.side} {_number(r.quantity)} {r.symbol} {r.order_type} — {r.client_order_id[:8]}"
+                ),
             )
             if st.button("Request cancel", type="secondary"):
                 try:
@@ -189,7 +193,9 @@ with history_tab:
         selected = st.selectbox(
             "State changes of",
             history,
-            format_func=lambda r: f"{vienna_time(r.created_at)} {r.side} {r.symbol} {r.status} — {r.client_order_id[:8]}",
+            format_func=lambda r: (
+                f"{vienna_time(r.created_at)} {r.side} {r.symbol} {r.status} — {r.client_order_id[:8]}"
+            ),
         )
         events = read(lambda s: order_events(s, order_id=selected.id))
         st.dataframe(
@@ -225,7 +231,9 @@ with fills_tab:
                         "quantity": _number(fill.quantity),
                         "price": _number(fill.price, 2),
                         "fee": f"{_number(fill.fee, 4)} {fill.fee_asset}",
-                        "realised P&L": eur(fill.realised_pnl_eur, signed=True) if fill.realised_pnl_eur is not None else "",
+                        "realised P&L": eur(fill.realised_pnl_eur, signed=True)
+                        if fill.realised_pnl_eur is not None
+                        else "",
                         "fill id": fill.fill_id,
                     }
                     for fill in fills
@@ -254,7 +262,9 @@ with log_tab:
                         "price": eur(row.price_eur),
                         "value": eur(row.value_eur),
                         "fee": eur(row.fee_eur),
-                        "realised P&L": eur(row.realised_pnl_eur, signed=True) if row.realised_pnl_eur is not None else "",
+                        "realised P&L": eur(row.realised_pnl_eur, signed=True)
+                        if row.realised_pnl_eur is not None
+                        else "",
                     }
                     for row in log
                 ]

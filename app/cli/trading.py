@@ -61,7 +61,9 @@ def register(cli: typer.Typer) -> None:
 
     cli.add_typer(audit, name="audit")
 
-    order = typer.Typer(help="Place, cancel and list orders (the executor worker carries them out).", no_args_is_help=True)
+    order = typer.Typer(
+        help="Place, cancel and list orders (the executor worker carries them out).", no_args_is_help=True
+    )
 
     @order.command("place")
     def place(
@@ -147,13 +149,18 @@ def register(cli: typer.Typer) -> None:
     def show(client_order_id: str = typer.Argument(...)) -> None:
         """Show an order's state changes."""
         database = open_database()
-        rows = database.run(lambda s: [r for r in order_history(s, limit=100000) if r.client_order_id == client_order_id])
+        rows = database.run(
+            lambda s: [r for r in order_history(s, limit=100000) if r.client_order_id == client_order_id]
+        )
         if not rows:
             fail(f"no order with client order id {client_order_id}")
         events = database.run(lambda s: order_events(s, order_id=rows[0].id))
         for event in events:
             note = f"  {event.note}" if event.note else ""
-            typer.echo(f"{event.ts:%Y-%m-%d %H:%M:%S.%f}  {event.from_status or '-':>16} → {event.to_status:16} {event.actor}{note}")
+            typer.echo(
+                f"{event.ts:%Y-%m-%d %H:%M:%S.%f}  {event.from_status or '-':>16} → {event.to_status:16} "
+                f"{event.actor}{note}"
+            )
 
     cli.add_typer(order, name="order")
 

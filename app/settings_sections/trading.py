@@ -40,7 +40,10 @@ def render(database: Database) -> None:
             st.error(str(error))
 
     st.subheader("API keys (stored encrypted)")
-    for label, name in (("One Trading API key", SECRET_ONETRADING_KEY), ("Bitpanda API key (read-only)", SECRET_BITPANDA_KEY)):
+    for label, name in (
+        ("One Trading API key", SECRET_ONETRADING_KEY),
+        ("Bitpanda API key (read-only)", SECRET_BITPANDA_KEY),
+    ):
         with st.form(f"key_{name}", border=True):
             st.caption(f"{label}: {masked.get(name, 'not set')}")
             value = st.text_input(label, type="password", key=f"key_input_{name}")
@@ -62,7 +65,9 @@ def render(database: Database) -> None:
     with st.form("trading_costs", border=True):
         left, right = st.columns(2)
         values = {
-            "trading.paper_slippage": left.text_input("Paper slippage (fraction, 0.0005 = 5 bp)", str(config.paper_slippage)),
+            "trading.paper_slippage": left.text_input(
+                "Paper slippage (fraction, 0.0005 = 5 bp)", str(config.paper_slippage)
+            ),
             "trading.paper_price_max_age_seconds": right.text_input(
                 "Latest price usable for up to (seconds; 0 = wait for the next price)",
                 str(config.paper_price_max_age_seconds),

@@ -104,7 +104,7 @@ def _find_header(lines: list[str]) -> int:
         if line.lstrip("\ufeff").lstrip('"').startswith("Transaction ID"):
             return index
     raise BitpandaCsvError(
-        f"no header line starting with \"Transaction ID\" in the first {MAX_PREAMBLE_LINES} lines: "
+        f'no header line starting with "Transaction ID" in the first {MAX_PREAMBLE_LINES} lines: '
         "is this a Bitpanda CSV export?"
     )
 
@@ -175,9 +175,13 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
         if amount_asset is None or asset is None or amount_fiat is None or fiat is None:
             raise BitpandaCsvError(f"line {line}: a {kind.value} needs Amount Fiat, Fiat, Amount Asset and Asset")
         if kind is LedgerKind.BUY:
-            entry.update(sent_asset=fiat, sent_quantity=amount_fiat, received_asset=asset, received_quantity=amount_asset)
+            entry.update(
+                sent_asset=fiat, sent_quantity=amount_fiat, received_asset=asset, received_quantity=amount_asset
+            )
         else:
-            entry.update(sent_asset=asset, sent_quantity=amount_asset, received_asset=fiat, received_quantity=amount_fiat)
+            entry.update(
+                sent_asset=asset, sent_quantity=amount_asset, received_asset=fiat, received_quantity=amount_fiat
+            )
     else:
         is_fiat = asset_class == "fiat" or (asset is not None and asset == fiat) or amount_asset is None
         moved_asset = (fiat if is_fiat and fiat else asset) or fiat

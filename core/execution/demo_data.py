@@ -83,7 +83,9 @@ def seed_demo_data(session: Session, context: DemoContext) -> None:
         session.add(order)
         session.flush()
         previous = None
-        session.add(OrderEvent(order_id=order.id, ts=created, from_status=None, to_status=OrderStatus.NEW, actor="demo"))
+        session.add(
+            OrderEvent(order_id=order.id, ts=created, from_status=None, to_status=OrderStatus.NEW, actor="demo")
+        )
         previous = OrderStatus.NEW
         for offset, status in enumerate(_LIFECYCLE, start=1):
             session.add(

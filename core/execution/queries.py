@@ -138,9 +138,18 @@ def recent_fills(session: Session, *, limit: int = 200) -> list[FillRow]:
     query = select(Fill, Order).join(Order, Order.id == Fill.order_id).order_by(Fill.ts.desc()).limit(limit)
     return [
         FillRow(
-            fill.fill_id, fill.ts, order.client_order_id, order.mode.value, order.symbol, fill.side.value,
-            fill.quantity, fill.price, fill.fee, fill.fee_asset, fill.realised_pnl_eur,
-        )  # fmt: skip
+            fill.fill_id,
+            fill.ts,
+            order.client_order_id,
+            order.mode.value,
+            order.symbol,
+            fill.side.value,
+            fill.quantity,
+            fill.price,
+            fill.fee,
+            fill.fee_asset,
+            fill.realised_pnl_eur,
+        )
         for fill, order in session.execute(query)
     ]
 

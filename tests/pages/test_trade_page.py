@@ -6,8 +6,8 @@ from pathlib import Path
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core.db.engine import Database
 from app.ui.format import eur
+from core.db.engine import Database
 from core.execution.models import Order, OrderStatus
 from core.execution.queries import trade_log
 from core.portfolio.models import Position
@@ -37,7 +37,7 @@ def test_trade_page_shows_ticket_orders_fills_and_trade_log(demo_database: Datab
     assert len(history) == 15 and "rejected" in set(history["status"])
     assert any("insufficient SOL" in reason for reason in history["reason"])
     events = frames[2]
-    assert list(events["to"])[0] == "new"
+    assert next(iter(events["to"])) == "new"
     fills = frames[3]
     assert len(fills) == 13
     log = frames[4]

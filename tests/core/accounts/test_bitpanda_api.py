@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """The Bitpanda retail API client and sync against a loopback server with the real JSON shapes."""
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def _serve(httpserver: HTTPServer) -> None:
     ).respond_with_json({"data": TRADES_PAGE_2, "meta": {"page_size": 2}, "links": {"self": "?cursor=c2"}})
     httpserver.expect_request("/v1/wallets/transactions", headers=headers).respond_with_json({"data": WALLET_TX})
     httpserver.expect_request("/v1/fiatwallets/transactions", headers=headers).respond_with_json({"data": FIAT_TX})
-    httpserver.expect_request("/v1/wallets").respond_with_json({"errors": [{"status": 401, "title": "Unauthorized"}]}, status=401)
+    httpserver.expect_request("/v1/wallets").respond_with_json(
+        {"errors": [{"status": 401, "title": "Unauthorized"}]}, status=401
+    )
 
 
 def test_sync_writes_trades_transfers_and_fiat_once(database: Database, httpserver: HTTPServer) -> None:

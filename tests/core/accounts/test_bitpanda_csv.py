@@ -77,7 +77,9 @@ def test_new_export_with_every_type_and_class(database: Database, tmp_path: Path
     assert (result.rows, result.new_entries) == (10, 10)
     entries = _entries(database)
     deposit = entries["Tf1a2b3c4-0001"]
-    assert deposit.kind is LedgerKind.DEPOSIT and deposit.received_asset == "EUR" and deposit.received_quantity == D(5000)
+    assert (
+        deposit.kind is LedgerKind.DEPOSIT and deposit.received_asset == "EUR" and deposit.received_quantity == D(5000)
+    )
     buy = entries["Tf1a2b3c4-0002"]
     assert buy.kind is LedgerKind.BUY and buy.sent_asset == "EUR" and buy.received_asset == "BTC"
     assert buy.value_eur == D(1000) and buy.asset_class == "crypto" and buy.account == "bitpanda"
@@ -92,7 +94,11 @@ def test_new_export_with_every_type_and_class(database: Database, tmp_path: Path
     assert entries["Tf1a2b3c4-0007"].asset_class == "stock"
     assert entries["Tf1a2b3c4-0008"].asset_class == "metal"
     withdrawal = entries["Tf1a2b3c4-0009"]
-    assert withdrawal.kind is LedgerKind.WITHDRAWAL and withdrawal.sent_asset == "EUR" and withdrawal.sent_quantity == D(250)
+    assert (
+        withdrawal.kind is LedgerKind.WITHDRAWAL
+        and withdrawal.sent_asset == "EUR"
+        and withdrawal.sent_quantity == D(250)
+    )
     usd = entries["Tf1a2b3c4-0010"]
     assert usd.asset_class == "etf" and usd.value_eur is None  # no USD rate known: not invented
     assert usd.raw is not None and usd.raw["Fiat"] == "USD"
@@ -123,11 +129,23 @@ def test_reimport_changes_nothing(database: Database, tmp_path: Path) -> None:
     ("bad_line", "message"),
     [
         ("Tbad-1,not-a-date,buy,incoming,1.00,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n", "line 18: Timestamp"),
-        ("Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,abc,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n", "line 18: Amount Fiat is not a number"),
-        ("Tbad-1,2024-03-10T09:00:00+01:00,teleport,incoming,1,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n", "line 18: unknown transaction type"),
+        (
+            "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,abc,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
+            "line 18: Amount Fiat is not a number",
+        ),
+        (
+            "Tbad-1,2024-03-10T09:00:00+01:00,teleport,incoming,1,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
+            "line 18: unknown transaction type",
+        ),
         ("Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,1,EUR\n", "line 18: 6 fields"),
-        ("Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,1,EUR,1,BTC,1,EUR,Beanie Babies,1,-,-,-,-,-,-\n", "line 18: unknown asset class"),
-        ("Tf1a2b3c4-0001,2024-03-10T09:00:00+01:00,deposit,incoming,1,EUR,-,EUR,-,-,Fiat,-,-,-,-,-,-,-\n", "appears twice"),
+        (
+            "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,1,EUR,1,BTC,1,EUR,Beanie Babies,1,-,-,-,-,-,-\n",
+            "line 18: unknown asset class",
+        ),
+        (
+            "Tf1a2b3c4-0001,2024-03-10T09:00:00+01:00,deposit,incoming,1,EUR,-,EUR,-,-,Fiat,-,-,-,-,-,-,-\n",
+            "appears twice",
+        ),
     ],
 )
 def test_a_bad_file_imports_nothing_and_names_the_line(
