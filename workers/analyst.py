@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from core.ai.config import AIConfig, load_ai_config
@@ -45,18 +46,22 @@ def process_requests(database: Database, config: AIConfig, *, worker_id: str = W
         def progress(message: str, request_id: int = request_id) -> None:
             database.run(lambda session: set_progress(session, request_id, message))
 
-        try:
-            summary = analyse_instrument(database, instrument_id, config=config, progress=progress)
-        except Exception as error:  # recorded on the request; the pass goes on with the next one
-            logger.warning("Analysis request %d failed: %s", request_id, error)
-            reason = (
-                str(error) if isinstance(error, NotEnoughData | LookupError) else f"{type(error).__name__}: {error}"
-            )
-            database.run(lambda session: finish_request(session, request_id, error=reason))
-        else:
-            database.run(lambda session: finish_request(session, request_id, consensus_id=summary.consensus_id))
+        _carry_out(database, config, request_id, instrument_id, progress)
         handled.append(request_id)
     return handled
+
+
+def _carry_out(
+    database: Database, config: AIConfig, request_id: int, instrument_id: int, progress: Callable[[str], None]
+) -> None:
+    consensus_id: int | None = None
+    reason: str | None = None
+    try:
+        consensus_id = analyse_instrument(database, instrument_id, config=config, progress=progress).consensus_id
+    except Exception as error:  # recorded on the request; the pass goes on with the next one
+        logger.warning("Analysis request %d failed: %s", request_id, error)
+        reason = str(error) if isinstance(error, NotEnoughData | LookupError) else f"{type(error).__name__}: {error}"
+    database.run(lambda session: finish_request(session, request_id, consensus_id=consensus_id, error=reason))
 
 
 def _claim(session: Any, worker_id: str) -> tuple[int, int] | None:

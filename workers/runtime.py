@@ -52,9 +52,7 @@ class WorkerLoop:
         signal.signal(signal.SIGINT, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        logger.info(
-            "%s worker: received %s, stopping after the current pass", self.name, signal.Signals(signum).name
-        )
+        logger.info("%s worker: received %s, stopping after the current pass", self.name, signal.Signals(signum).name)
         self.stop_event.set()
 
     def stop(self) -> None:

@@ -104,7 +104,9 @@ class AISettings(KonsensSettingsBase):
     agreement_threshold: float = Field(default=0.6, ge=0, le=1)
     decision_threshold: float = Field(default=0.15, ge=0, le=1)
     prior_strength: float = Field(default=10.0, ge=0, description="Pseudo-observations of the reliability prior.")
-    prior_hit_rate: float = Field(default=0.5, gt=0, lt=1, description="Hit rate a new analyst is assumed to have.")
+    prior_hit_rate: float = Field(
+        default=0.35, gt=0, lt=1, description="Hit rate a new analyst is assumed to have (chance is about 1/3)."
+    )
     hold_band: float = Field(default=0.01, ge=0, description="|return| below this counts as 'flat' when scoring.")
     schedule_minutes: float = Field(default=60.0, gt=0, description="Minutes between scheduled consensus runs.")
     news_lookback_hours: float = Field(default=72.0, gt=0)
@@ -132,7 +134,7 @@ class ConsensusParameters:
     agreement_threshold: float = 0.6
     decision_threshold: float = 0.15
     prior_strength: float = 10.0
-    prior_hit_rate: float = 0.5
+    prior_hit_rate: float = 0.35
     analyst_weights: Mapping[str, float] = field(default_factory=dict)
 
     def weight_of(self, analyst: str) -> float:
@@ -456,3 +458,47 @@ def remove_openai_compatible_endpoint(session: Session, name: str) -> bool:
     set_setting(session, SETTING_OPENAI_COMPATIBLE, kept)
     SecretStore().delete(session, secret_name_for_endpoint(name))
     return len(kept) != len(endpoints)
+
+
+@dataclass(frozen=True)
+class AISettingsOverview:
+    """What the Settings page shows: effective config, page values, env-pinned fields, key hints."""
+
+    config: AIConfig
+    page_fields: dict[str, str]
+    pinned_by_environment: frozenset[str]
+    key_hints: dict[str, str]
+    page_endpoints: list[dict[str, Any]]
+    disabled_analysts: list[str]
+
+
+def settings_overview(session: Session, settings: AISettings | None = None) -> AISettingsOverview:
+    """Return the AI settings as the Settings page needs them (never a key in clear)."""
+    settings = settings or AISettings()
+    pinned = frozenset(name for name in EDITABLE_PROVIDER_FIELDS if getattr(settings, name, None) not in (None, ""))
+    pinned_keys = {
+        SECRET_AZURE_KEY: settings.azure_openai_api_key is not None,
+        SECRET_DEEPSEEK_KEY: settings.deepseek_api_key is not None,
+    }
+    hints = {name: hint for name, hint in SecretStore().masked(session).items() if name.startswith(SETTING_PREFIX)}
+    for name, from_environment in pinned_keys.items():
+        if from_environment:
+            hints[name] = "set in the environment"
+    # the deepseek model has a default in settings; it is only pinned when set explicitly
+    if "deepseek_model" in pinned and "deepseek_model" not in settings.model_fields_set:
+        pinned = pinned - {"deepseek_model"}
+    return AISettingsOverview(
+        config=load_ai_config(session, settings),
+        page_fields={str(k): str(v) for k, v in (get_setting(session, SETTING_PROVIDER_FIELDS, {}) or {}).items()},
+        pinned_by_environment=pinned,
+        key_hints=hints,
+        page_endpoints=list(get_setting(session, SETTING_OPENAI_COMPATIBLE, []) or []),
+        disabled_analysts=list(get_setting(session, SETTING_DISABLED, []) or []),
+    )
+
+
+def store_api_key(session: Session, name: str, value: str) -> None:
+    """Store an AI provider key encrypted (``ai.azure_openai_api_key`` or ``ai.deepseek_api_key``)."""
+    if name not in (SECRET_AZURE_KEY, SECRET_DEEPSEEK_KEY):
+        raise ValueError(f"unknown key name {name!r}")
+    SecretStore().set(session, name, value.strip())

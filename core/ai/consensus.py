@@ -98,10 +98,7 @@ def combine(
     if votes and sum(weights.values()) <= 0:
         weights = dict(base_weights)
     total = sum(weights.values())
-    if total > 0:
-        score = sum(weights[vote.analyst] * vote.signal.direction for vote in votes) / total
-    else:
-        score = 0.0
+    score = sum(weights[vote.analyst] * vote.signal.direction for vote in votes) / total if total > 0 else 0.0
     score = max(-1.0, min(1.0, score))
     leaning = leaning_of(score, parameters.decision_threshold)
     agreement = sum(weights[vote.analyst] for vote in votes if vote.signal is leaning) / total if total > 0 else 0.0

@@ -128,7 +128,7 @@ def _round(value: Any, digits: int = 6) -> float | None:
         return None
     if number == 0:
         return 0.0
-    magnitude = int(math.floor(math.log10(abs(number))))
+    magnitude = math.floor(math.log10(abs(number)))
     return round(number, max(0, digits - 1 - magnitude))
 
 
@@ -140,11 +140,13 @@ def snapshot_from_frame(
     timeframe: str,
     headlines: list[Headline],
     position: PositionInfo | None,
+    indicator_frame: pd.DataFrame | None = None,
 ) -> ContextSnapshot:
     """Build a snapshot from a candle frame (float OHLCV indexed by UTC open time) and the rest.
 
     The frame must end at the newest candle to consider; raise :class:`NotEnoughData` when it has
-    fewer than ``MIN_BARS`` candles.
+    fewer than ``MIN_BARS`` candles. ``indicator_frame`` (indicators computed once over a longer
+    series, indexed like the candles) saves recomputing them when replaying history.
     """
     frame = frame.dropna(subset=["close"]).tail(HISTORY_BARS)
     if len(frame) < MIN_BARS:
@@ -153,8 +155,9 @@ def snapshot_from_frame(
     as_of = frame.index[-1].to_pydatetime() + timedelta(seconds=bar_seconds)
     closes = frame["close"]
     last_close = float(closes.iloc[-1])
-    indicator_frame = compute_indicators(frame, INDICATOR_SPECS)
-    latest = indicator_frame.iloc[-1]
+    if indicator_frame is None:
+        indicator_frame = compute_indicators(frame, INDICATOR_SPECS)
+    latest = indicator_frame.loc[frame.index[-1]]
     indicators = {str(name): _round(value) for name, value in latest.items()}
     levels = [
         Level(price=_round(level.price) or 0.0, kind=level.kind.value, touches=level.touches)

@@ -31,7 +31,6 @@ from core.ai.opinion import (
     InvalidAnswer,
     Opinion,
     OpinionAnswer,
-    describe_validation_error,
     opinion_from_json,
 )
 from core.logging_setup import redact
@@ -49,7 +48,8 @@ recent candles, indicator values (SMA, EMA, RSI, MACD, Bollinger bands, ATR), su
 resistance levels, recent headlines with sentiment scores, and the trader's current position.
 Decide whether the trader should buy, sell or hold over a horizon you choose.
 Answer with json only: exactly one JSON object and nothing else, for example
-{"signal": "hold", "confidence": 0.55, "horizon_hours": 24, "rationale": "Price sits between support and resistance; momentum is flat."}
+{"signal": "hold", "confidence": 0.55, "horizon_hours": 24,
+ "rationale": "Price sits between support and resistance; momentum is flat."}
 signal is one of buy, sell, hold; confidence is the probability between 0 and 1 that your call
 is right; horizon_hours is a whole number between 1 and 720; rationale is two to four sentences."""
 

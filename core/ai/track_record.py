@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -148,7 +149,7 @@ def summarise(analyst: str, scored_rows: Iterable[tuple[Signal, float, bool, flo
     """Summarise ``(signal, confidence, hit, brier, realised return)`` rows of one analyst."""
     rows = list(scored_rows)
     buckets: list[dict[str, Any]] = []
-    for low, high in zip(CALIBRATION_EDGES, CALIBRATION_EDGES[1:], strict=False):
+    for low, high in pairwise(CALIBRATION_EDGES):
         inside = [row for row in rows if low <= row[1] < high or (high == 1.0 and row[1] == 1.0)]
         buckets.append(
             {
@@ -185,6 +186,8 @@ def refresh_track_records(session: Session, *, now: datetime | None = None) -> l
     )
     grouped: dict[str, list[tuple[Signal, float, bool, float, float]]] = defaultdict(list)
     for analyst, signal, confidence, hit, brier, realised in rows:
+        if signal is None or confidence is None or brier is None or realised is None:
+            continue
         grouped[analyst].append((signal, float(confidence), bool(hit), float(brier), float(realised)))
     summaries = [summarise(analyst, items) for analyst, items in sorted(grouped.items())]
     bulk_upsert(

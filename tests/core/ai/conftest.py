@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-
 from sqlalchemy.orm import Session
 
 from core.ai.config import CallLimits
@@ -38,7 +37,9 @@ def fast_limits() -> CallLimits:
     )
 
 
-def seed_market(session: Session, symbol: str = "BTC/EUR", *, end: datetime | None = None, days: int = 20) -> Instrument:
+def seed_market(
+    session: Session, symbol: str = "BTC/EUR", *, end: datetime | None = None, days: int = 20
+) -> Instrument:
     """Store a demo instrument with ``days`` of hourly demo candles ending at ``end``."""
     from decimal import Decimal
 

@@ -113,7 +113,9 @@ class FakeLLMServer:
                     body = raw.decode(errors="replace")
                 parts = urlsplit(self.path)
                 reply = server._next(
-                    Recorded("POST", parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body)
+                    Recorded(
+                        "POST", parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body
+                    )
                 )
                 if reply.delay:
                     time.sleep(reply.delay)

@@ -13,7 +13,14 @@ import pytest
 
 from core.ai.config import CallLimits
 from core.ai.context import ContextSnapshot
-from core.ai.llm import AzureOpenAIAnalyst, CallBudget, DeepSeekAnalyst, LLMAnalyst, OllamaAnalyst, OpenAICompatibleAnalyst
+from core.ai.llm import (
+    AzureOpenAIAnalyst,
+    CallBudget,
+    DeepSeekAnalyst,
+    LLMAnalyst,
+    OllamaAnalyst,
+    OpenAICompatibleAnalyst,
+)
 from core.ai.models import Signal
 from tests.core.ai.fake_llm import FakeLLMServer, Reply, ollama_chat, openai_completion, openai_error
 
@@ -59,7 +66,9 @@ PROVIDERS = list(FACTORIES)
 # --- success and the wire format ---------------------------------------------------------------
 
 
-def test_azure_sends_deployment_path_api_key_and_strict_schema(snapshot: ContextSnapshot, fast_limits: CallLimits) -> None:
+def test_azure_sends_deployment_path_api_key_and_strict_schema(
+    snapshot: ContextSnapshot, fast_limits: CallLimits
+) -> None:
     with FakeLLMServer([Reply(body=openai_completion())]) as server:
         result = make_azure(server, fast_limits).analyse(snapshot)
     assert result.ok, result.error
@@ -187,7 +196,9 @@ def test_malformed_json_content_is_retried_then_recorded(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_empty_content_is_retried_then_recorded(provider: str, snapshot: ContextSnapshot, fast_limits: CallLimits) -> None:
+def test_empty_content_is_retried_then_recorded(
+    provider: str, snapshot: ContextSnapshot, fast_limits: CallLimits
+) -> None:
     with FakeLLMServer([Reply(body=ok_body(provider, ""))]) as server:
         result = FACTORIES[provider](server, fast_limits).analyse(snapshot)
     assert not result.ok

@@ -69,7 +69,7 @@ def test_due_opinions_are_scored_against_collected_prices(database: Database) ->
             _opinion(instrument.id, "right", went, 0.8, as_of, entry),
             _opinion(instrument.id, "wrong", Signal.SELL if went is Signal.BUY else Signal.BUY, 0.6, as_of, entry),
             _opinion(instrument.id, "right", went, 0.8, as_of, entry, cached=True),
-            _opinion(instrument.id, "late", went, 0.7, datetime(2025, 5, 31, 12, tzinfo=UTC), entry),  # horizon not over
+            _opinion(instrument.id, "late", went, 0.7, datetime(2025, 5, 31, 12, tzinfo=UTC), entry),  # not due
         ])  # fmt: skip
         session.flush()
         scored = score_due_opinions(session, hold_band=0.01, now=END)

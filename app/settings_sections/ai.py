@@ -1,0 +1,149 @@
+"""Settings tab: AI analysts (providers and keys, weights, thresholds, quorum, budgets)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.ai.config import (
+    EDITABLE_PROVIDER_FIELDS,
+    SECRET_AZURE_KEY,
+    SECRET_DEEPSEEK_KEY,
+    remove_openai_compatible_endpoint,
+    save_consensus_parameters,
+    save_openai_compatible_endpoint,
+    save_provider_fields,
+    settings_overview,
+    store_api_key,
+)
+from core.db.engine import Database
+
+TITLE = "AI analysts"
+ORDER = 30
+
+FIELD_LABELS = {
+    "azure_openai_endpoint": "Azure OpenAI endpoint (https://NAME.openai.azure.com)",
+    "azure_openai_deployment": "Azure OpenAI deployment",
+    "azure_openai_api_version": "Azure OpenAI API version",
+    "deepseek_base_url": "DeepSeek base URL",
+    "deepseek_model": "DeepSeek model",
+    "ollama_host": "Ollama host (http://localhost:11434)",
+    "ollama_model": "Ollama model",
+}
+
+
+def render(database: Database) -> None:
+    """Draw the AI settings tab."""
+    overview = database.run(settings_overview)
+    config = overview.config
+
+    st.markdown("#### Analysts")
+    st.dataframe(
+        [
+            {"Analyst": provider.name, "Kind": provider.kind.value, "Enabled": provider.enabled, "Why": provider.reason}
+            for provider in config.providers
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )
+    st.caption(
+        "An LLM analyst is enabled once its settings are complete. Environment variables "
+        "(`KONSENS_AZURE_OPENAI_*`, `KONSENS_DEEPSEEK_*`, `KONSENS_OLLAMA_*`) take precedence over values entered here."
+    )
+
+    with st.form("ai_providers"):
+        st.markdown("#### Providers")
+        values: dict[str, str] = {}
+        for name in EDITABLE_PROVIDER_FIELDS:
+            pinned = name in overview.pinned_by_environment
+            values[name] = st.text_input(
+                FIELD_LABELS[name] + (" — set in the environment" if pinned else ""),
+                value=overview.page_fields.get(name, ""),
+                disabled=pinned,
+                key=f"ai_field_{name}",
+            )
+        azure_key = st.text_input(
+            f"Azure OpenAI API key ({overview.key_hints.get(SECRET_AZURE_KEY, 'not stored')})",
+            type="password",
+            key="ai_azure_key",
+        )
+        deepseek_key = st.text_input(
+            f"DeepSeek API key ({overview.key_hints.get(SECRET_DEEPSEEK_KEY, 'not stored')})",
+            type="password",
+            key="ai_deepseek_key",
+        )
+        if st.form_submit_button("Save providers"):
+            editable = {name: value for name, value in values.items() if name not in overview.pinned_by_environment}
+            with database.session() as session:
+                save_provider_fields(session, editable)
+                if azure_key:
+                    store_api_key(session, SECRET_AZURE_KEY, azure_key)
+                if deepseek_key:
+                    store_api_key(session, SECRET_DEEPSEEK_KEY, deepseek_key)
+            st.success("Providers saved; keys are stored encrypted. The analyst worker uses them from its next pass.")
+
+    with st.form("ai_consensus"):
+        st.markdown("#### Consensus")
+        parameters = config.parameters
+        columns = st.columns(4)
+        quorum = columns[0].number_input("Quorum (valid opinions)", min_value=1, max_value=20, value=parameters.quorum)
+        agreement = columns[1].slider("Agreement threshold", 0.0, 1.0, float(parameters.agreement_threshold), 0.05)
+        decision = columns[2].slider("Decision threshold (|score|)", 0.0, 1.0, float(parameters.decision_threshold),
+                                     0.05)  # fmt: skip
+        budget = columns[3].number_input("Daily calls per provider", min_value=0, value=config.limits.daily_call_budget)
+        schedule = st.number_input(
+            "Minutes between scheduled runs", min_value=1.0, value=float(config.schedule_minutes)
+        )
+        st.markdown("Weights (multiplied with confidence and tracked reliability)")
+        weight_columns = st.columns(4)
+        weights = {
+            provider.name: weight_columns[index % 4].number_input(
+                provider.name,
+                min_value=0.0,
+                max_value=10.0,
+                step=0.1,
+                value=parameters.weight_of(provider.name),
+                key=f"ai_weight_{provider.name}",
+            )
+            for index, provider in enumerate(config.providers)
+        }
+        disabled = st.multiselect(
+            "Switched off", [provider.name for provider in config.providers], default=overview.disabled_analysts
+        )
+        if st.form_submit_button("Save consensus settings"):
+            try:
+                with database.session() as session:
+                    save_consensus_parameters(
+                        session,
+                        quorum=int(quorum),
+                        agreement_threshold=float(agreement),
+                        decision_threshold=float(decision),
+                        weights=weights,
+                        disabled_analysts=disabled,
+                        daily_call_budget=int(budget),
+                        schedule_minutes=float(schedule),
+                    )
+                st.success("Consensus settings saved.")
+            except ValueError as error:
+                st.error(str(error))
+
+    st.markdown("#### Other OpenAI-compatible endpoints")
+    for endpoint in overview.page_endpoints:
+        row = st.columns([4, 1])
+        row[0].write(f"**{endpoint['name']}** — `{endpoint['model']}` at {endpoint['base_url']}")
+        if row[1].button("Remove", key=f"ai_remove_{endpoint['name']}"):
+            with database.session() as session:
+                remove_openai_compatible_endpoint(session, endpoint["name"])
+            st.rerun()
+    with st.form("ai_endpoint", clear_on_submit=True):
+        columns = st.columns(4)
+        name = columns[0].text_input("Name (a-z, 0-9, - _)")
+        base_url = columns[1].text_input("Base URL (…/v1)")
+        model = columns[2].text_input("Model")
+        key = columns[3].text_input("API key (optional)", type="password")
+        if st.form_submit_button("Add endpoint"):
+            try:
+                with database.session() as session:
+                    save_openai_compatible_endpoint(session, name.strip(), base_url, model, key or None)
+                st.success(f"Endpoint {name} added.")
+            except ValueError as error:
+                st.error(str(error).splitlines()[0])

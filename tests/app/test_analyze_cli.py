@@ -1,0 +1,35 @@
+"""``konsens analyze SYMBOL [--json]``."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from app.cli import cli
+from core.db.engine import Database
+
+
+def test_analyze_json_has_the_documented_shape(demo_database: Database) -> None:
+    result = CliRunner().invoke(cli, ["analyze", "ETH/EUR", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout[result.stdout.index("{") :])
+    assert set(payload) == {"symbol", "decision", "score", "agreement", "flagged", "opinions"}
+    assert payload["symbol"] == "ETH/EUR"
+    assert payload["decision"] in {"buy", "sell", "hold"}
+    assert -1 <= payload["score"] <= 1 and 0 <= payload["agreement"] <= 1
+    assert [opinion["analyst"] for opinion in payload["opinions"]] == ["technical", "sentiment"]
+    for opinion in payload["opinions"]:
+        assert set(opinion) == {"analyst", "model", "signal", "confidence", "rationale", "ok", "error", "latency_ms"}
+        assert opinion["ok"] is True and opinion["error"] is None
+
+
+def test_analyze_text_and_unknown_symbol(demo_database: Database) -> None:
+    runner = CliRunner()
+    text = runner.invoke(cli, ["analyze", "btc/eur"])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith("BTC/EUR: ")
+    assert "technical" in text.stdout and "sentiment" in text.stdout
+    unknown = runner.invoke(cli, ["analyze", "NOPE/EUR"])
+    assert unknown.exit_code == 1
+    assert "unknown instrument 'NOPE/EUR'" in unknown.stderr

@@ -1,0 +1,65 @@
+"""The AI consensus page on the demo database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core.ai.models import AnalysisRequest, RequestStatus
+from core.db.engine import Database
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "consensus.py"
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "demo"
+    return at
+
+
+def test_consensus_page_shows_demo_consensus_votes_and_leaderboard(demo_database: Database) -> None:
+    at = _page()
+    at.run()
+    assert not at.exception
+    assert at.selectbox[0].value == "AAPL"
+    subheaders = [element.value for element in at.subheader]
+    assert any(text.startswith("Latest consensus") and "(demo)" in text for text in subheaders)
+    assert {"Votes", "History", "Leaderboard"} <= set(subheaders)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Decision"] in {"BUY", "SELL", "HOLD"}
+    assert metrics["Valid opinions"] == "4 of 4"
+    markdown = " ".join(element.value for element in at.markdown)
+    for analyst in ("technical", "sentiment", "demo-momentum", "demo-reversal"):
+        assert f"**{analyst}**" in markdown
+    board = at.dataframe[0].value
+    assert set(board["Analyst"]) == {"technical", "sentiment", "demo-momentum", "demo-reversal"}
+    assert (board["Scored"] > 50).all()
+    assert "azure-openai" in " ".join(element.value for element in at.markdown)  # the enablement list
+
+
+def test_analyse_now_writes_a_request_and_shows_progress(demo_database: Database) -> None:
+    at = _page()
+    at.run()
+    at.selectbox[0].select("BTC/EUR").run()
+    at.button[0].click().run()
+    assert not at.exception
+    with demo_database.session() as session:
+        requests = list(session.scalars(select(AnalysisRequest)))
+    assert len(requests) == 1
+    assert requests[0].status is RequestStatus.PENDING and requests[0].requested_by == "demo"
+    assert any("Analysis request #" in element.value and "pending" in element.value for element in at.info)
+
+
+def test_settings_tab_lists_analysts_and_why(demo_database: Database) -> None:
+    at = AppTest.from_file(str(PAGE.parent / "settings.py"), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "demo"
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["Analyst"]) == ["technical", "sentiment", "azure-openai", "deepseek", "ollama"]
+    assert list(table["Enabled"]) == [True, True, False, False, False]
+    assert table["Why"].iloc[3] == "not configured: missing KONSENS_DEEPSEEK_API_KEY"
