@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, pct, vienna_time
@@ -77,7 +79,7 @@ with st.container(border=True):
                 note = st.text_input("Note", value="reviewed the breach", key="reset_note")
                 if st.button("Reset to ACTIVE", type="primary", key="reset_confirm"):
 
-                    def _reset(session):  # type: ignore[no-untyped-def]
+                    def _reset(session: Session) -> bool:
                         equity = account_exposure(session, account).equity_eur
                         return reset_trading(session, account, actor=username, note=note, equity_eur=equity)
 
@@ -234,5 +236,5 @@ for alert in alerts:
                 st.caption(f"delivery failed: {alert.delivery_error}")
         with button_column:
             if alert.acknowledged_at is None and st.button("Acknowledge", key=f"ack_{alert.id}"):
-                database().run(lambda session, alert_id=alert.id: acknowledge_alert(session, alert_id, actor=username))
+                database().run(partial(acknowledge_alert, alert_id=alert.id, actor=username))
                 st.rerun()

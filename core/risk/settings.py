@@ -163,9 +163,12 @@ def _save[S: KonsensSettingsBase](
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
         raise RiskSettingsError(problems) from error
-    before = _jsonable(current.model_dump())
-    after = _jsonable(updated.model_dump())
-    difference = {name: {"old": before[name], "new": after[name]} for name in after if before[name] != after[name]}
+    old_values = current.model_dump()
+    new_values = updated.model_dump()
+    changed = [name for name in new_values if old_values[name] != new_values[name]]  # 0.30 == 0.3: no change
+    before = _jsonable(old_values)
+    after = _jsonable(new_values)
+    difference = {name: {"old": before[name], "new": after[name]} for name in changed}
     if not difference:
         return updated
     stored = dict(get_setting(session, key) or {})

@@ -37,7 +37,10 @@ def test_risk_page_shows_state_metrics_limits_and_alerts(demo_database: Database
     assert metrics["Equity"].startswith("€ ")
     series_table = at.dataframe[0].value
     assert list(series_table["Series"]) == ["Portfolio", "AAPL", "BTC/EUR", "ETH/EUR", "SOL/EUR"]
-    limits = at.dataframe[1].value
+    frames = [frame.value for frame in at.dataframe]
+    exposure = next(frame for frame in frames if "Asset" in frame.columns)
+    assert list(exposure["Asset"]) == ["BTC/EUR", "ETH/EUR", "AAPL", "SOL/EUR"]
+    limits = next(frame for frame in frames if "Limit" in frame.columns)
     assert "Daily loss limit" in list(limits["Limit"]) and "Stop-loss guard" in list(limits["Limit"])
     assert set(limits["Status"]) <= {"ok", "near limit", "BREACHED"}
     assert limits.set_index("Limit").loc["Max drawdown from peak", "Status"] == "near limit"
