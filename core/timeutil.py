@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 VIENNA = ZoneInfo("Europe/Vienna")
 
+# A replacement clock for historical replay (``simulated_clock``); per context, so other threads
+# (a dashboard, a worker) keep the real time.
+_clock: ContextVar[Callable[[], datetime] | None] = ContextVar("konsens_clock", default=None)
+
 
 def utc_now() -> datetime:
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware UTC (the simulated time inside ``simulated_clock``)."""
+    clock = _clock.get()
+    return datetime.now(UTC) if clock is None else clock()
+
+
+@contextmanager
+def simulated_clock(clock: Callable[[], datetime]) -> Iterator[None]:
+    """Make ``utc_now()`` return ``clock()`` in this context (historical replay at an accelerated clock)."""
+    token = _clock.set(clock)
+    try:
+        yield
+    finally:
+        _clock.reset(token)
 
 
 def ensure_utc(value: datetime) -> datetime:

@@ -43,7 +43,9 @@ def set_live_mode(session: Session, enabled: bool, *, actor: str, store: SecretS
         )
 
 
-def store_api_key(session: Session, name: str, value: str | None, *, actor: str, store: SecretStore | None = None) -> None:
+def store_api_key(
+    session: Session, name: str, value: str | None, *, actor: str, store: SecretStore | None = None
+) -> None:
     """Store (or delete, with an empty value) an API key encrypted; audited without the key itself."""
     store = store or SecretStore()
     value = (value or "").strip()

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -88,7 +88,6 @@ def _default_live_broker(session: Session, config: TradingConfig) -> Broker:
     from core.execution.live import build_live_broker
 
     return build_live_broker(session, config)
-
 
 
 def _pid_alive(pid: int) -> bool:
@@ -451,7 +450,7 @@ class Executor:
     # ----------------------------------------------------------------- exits
 
     def _create_exit_plan(
-        self, session: Session, order: Order, instrument: Instrument, price: Decimal, quantity: Decimal, ts: object
+        self, session: Session, order: Order, instrument: Instrument, price: Decimal, quantity: Decimal, ts: datetime
     ) -> None:
         exits = AttachedExits.from_json(order.exits)
         if exits.is_empty():
@@ -516,7 +515,7 @@ class Executor:
         return session.scalar(query)
 
     def _trigger_exit(
-        self, session: Session, plan: ExitPlan, reason: ExitReason, levels: ExitLevels[Decimal], at: object
+        self, session: Session, plan: ExitPlan, reason: ExitReason, levels: ExitLevels[Decimal], at: datetime
     ) -> None:
         plan.active = False
         plan.updated_at = utc_now()
@@ -552,7 +551,7 @@ class Executor:
             settings=self.settings,
         )
         # The paper fill is evaluated on the observation that triggered the exit.
-        exit_order.price_cursor = at - timedelta(microseconds=1)  # type: ignore[operator]
+        exit_order.price_cursor = at - timedelta(microseconds=1)
         plan.exit_order_id = exit_order.id
         append_audit(
             session,

@@ -85,7 +85,9 @@ class OneTradingBroker:
                 self.exchange.load_markets()
             return function(*args, **kwargs)
         except ccxt.InsufficientFunds as error:
-            raise BrokerRejected("insufficient_funds", f"the venue reports insufficient funds ({_message(error)})") from error
+            raise BrokerRejected(
+                "insufficient_funds", f"the venue reports insufficient funds ({_message(error)})"
+            ) from error
         except (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended) as error:
             raise BrokerRejected("venue_auth", f"the venue refused the API key ({_message(error)})") from error
         except ccxt.OrderNotFound:

@@ -1,8 +1,9 @@
 """The paper broker: fills orders against collected prices with the one fill model.
 
 - A market order fills at the first price observation after it (a newer quote, or the open of a
-  newer candle) plus slippage. If none has arrived yet, it fills at the latest price when that
-  is at most ``paper_price_max_age_seconds`` old (setting; 0 = always wait).
+  newer candle) plus slippage. If none has arrived yet, it is checked once against the latest
+  price when that is at most ``paper_price_max_age_seconds`` old (setting; 0 = always wait):
+  a market order fills there, a marketable limit fills there, a stop already crossed triggers.
 - Limit orders fill when the price crosses the limit, stops when triggered (``fill_price``).
 - IOC and FOK orders get one look (the first observation, or the fresh latest price); what does
   not fill then expires. Paper orders fill completely, so FOK and IOC behave alike.
@@ -72,7 +73,7 @@ class PaperBroker:
         observations = observations_after(self.session, order.instrument_id, cursor)
         if immediate:
             observations = observations[:1]
-        if not observations and (order.order_type is OrderType.MARKET or immediate):
+        if not observations and first_look:
             fresh = self._fresh_latest(order)
             if fresh is not None:
                 observations = [fresh]

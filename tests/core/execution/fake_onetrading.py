@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -176,10 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
         if urlparse(self.path).path != "/fast/v1/account/orders":
             return self._send(404, {"error": "NOT_FOUND"})
         status, payload = self.venue.create(body)
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._send(status, payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def do_DELETE(self) -> None:
         if not self._authorised():

@@ -187,7 +187,9 @@ def test_crash_after_submission_is_reconciled_at_start(database: Database, live_
         accepted.claimed_by = "otherhost:1:dead"
         accepted_id = accepted.client_order_id
     venue.mode = "normal"
-    venue.create({"client_id": accepted_id, "instrument_code": "BTC_EUR", "side": "BUY", "type": "MARKET", "amount": "0.05"})
+    venue.create(
+        {"client_id": accepted_id, "instrument_code": "BTC_EUR", "side": "BUY", "type": "MARKET", "amount": "0.05"}
+    )
     restarted = make()
     restarted.reconcile()
     assert _order(database, resting).status is OrderStatus.FILLED  # fills found at start

@@ -1,0 +1,309 @@
+"""``konsens backtest``, ``konsens backtest-sweep`` and ``konsens backtest-runs``."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import typer
+
+from app.cli._common import echo_json, fail, open_database
+from core.backtest.data import load_stored_series, looks_like_file, read_candle_csv
+from core.backtest.engine import BacktestConfig, EngineKind
+from core.backtest.results import METRIC_LABELS, BacktestResult, run_backtest
+from core.backtest.series import PriceDataError, PriceSeries
+from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
+from core.backtest.strategy import Strategy, StrategyError
+from core.timeutil import parse_utc
+
+
+def _parse_params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name.strip():
+            fail(f"--param takes name=value, got {pair!r}")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def _date(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_utc(value)
+    except ValueError:
+        fail(f"{option} must be a date or ISO time, got {value!r}")
+
+
+def _load_bars(
+    data: str, timeframe: str | None, start: datetime | None, end: datetime | None, strategy: Strategy
+) -> PriceSeries:
+    if looks_like_file(data):
+        bars = read_candle_csv(data, timeframe=timeframe)
+    else:
+        database = open_database()
+        with database.session() as session:
+            bars = load_stored_series(session, data, timeframe or "1h", start=start, end=end)
+            if needs_consensus(strategy):
+                from core.backtest.consensus import with_consensus
+
+                bars = with_consensus(session, bars)
+        return bars
+    return bars.between(start, end)
+
+
+def _format(value: float | None, kind: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    if kind == "pct":
+        return f"{value * 100:+.2f} %"
+    if kind == "share":
+        return f"{value * 100:.1f} %"
+    if kind == "count":
+        return f"{value:.0f}"
+    if kind == "money":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
+def _print_result(result: BacktestResult, run_id: int | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    title = (
+        f"{result.strategy} {result.parameters} on {result.data_label} {result.timeframe}, "
+        f"{result.start:%Y-%m-%d} → {result.end:%Y-%m-%d} ({result.candles} candles, {result.engine.value} engine)"
+    )
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("strategy", justify="right")
+    table.add_column("buy & hold", justify="right")
+    for name, label, kind in METRIC_LABELS:
+        table.add_row(label, _format(result.metrics.get(name), kind), _format(result.baseline_metrics.get(name), kind))
+    console.print(table)
+    if result.rejected_orders:
+        console.print(f"{result.rejected_orders} entries rejected: a gap at the open left too little cash")
+    if run_id is not None:
+        console.print(f"Stored as run {run_id} (konsens backtest-runs).")
+
+
+def register(cli: typer.Typer) -> None:
+    names = ", ".join(sorted(STRATEGIES))
+    register_replay(cli)
+
+    @cli.command("backtest")
+    def backtest(
+        strategy: str = typer.Argument(..., help=f"Strategy: {names}."),
+        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol (BTC/EUR)."),
+        timeframe: str | None = typer.Option(None, "--timeframe", help="Timeframe of stored candles (default 1h)."),
+        param: list[str] = typer.Option([], "--param", help="Strategy parameter name=value (repeatable)."),
+        fee_bps: float = typer.Option(10.0, "--fee-bps", help="Fee per fill in basis points."),
+        slippage_bps: float = typer.Option(0.0, "--slippage-bps", help="Slippage per market fill in basis points."),
+        cash: float = typer.Option(10_000.0, "--cash", help="Starting cash."),
+        start: str | None = typer.Option(None, "--start", help="First candle time (UTC), e.g. 2024-01-01."),
+        end: str | None = typer.Option(None, "--end", help="End (exclusive, UTC)."),
+        stop_loss: float | None = typer.Option(None, "--stop-loss", help="Stop-loss as a fraction, e.g. 0.05."),
+        take_profit: float | None = typer.Option(None, "--take-profit", help="Take-profit as a fraction."),
+        trailing_stop: float | None = typer.Option(None, "--trailing-stop", help="Trailing stop distance fraction."),
+        engine: EngineKind = typer.Option(EngineKind.EVENT, "--engine", help="event, fast or backtrader."),
+        store: bool = typer.Option(True, "--store/--no-store", help="Store the run in the database."),
+        as_json: bool = typer.Option(False, "--json", help="Print trades and metrics as JSON."),
+    ) -> None:
+        """Backtest a strategy on a CSV file or stored candles (fills as the paper broker would)."""
+        try:
+            chosen = build_strategy(strategy, _parse_params(param))
+            config = BacktestConfig(
+                initial_cash=cash,
+                fee_bps=fee_bps,
+                slippage_bps=slippage_bps,
+                stop_loss=stop_loss,
+                take_profit=take_profit,
+                trailing_stop=trailing_stop,
+            )
+            bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), chosen)
+            result = run_backtest(chosen, bars, config, engine=engine)
+        except (StrategyError, PriceDataError, ValueError) as error:
+            fail(str(error))
+        run_id = None
+        if store:
+            from core.backtest.store import save_result
+
+            database = open_database()
+            with database.session() as session:
+                run_id = save_result(session, result)
+        if as_json:
+            echo_json({**result.to_dict(), "run_id": run_id})
+        else:
+            _print_result(result, run_id)
+
+    @cli.command("backtest-sweep")
+    def backtest_sweep(
+        strategy: str = typer.Argument(..., help=f"Strategy: {names}."),
+        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
+        grid: list[str] = typer.Option(..., "--grid", help="name=start:stop:step or name=a,b,c (repeatable)."),
+        param: list[str] = typer.Option([], "--param", help="Fixed parameter name=value (repeatable)."),
+        timeframe: str | None = typer.Option(None, "--timeframe"),
+        fee_bps: float = typer.Option(10.0, "--fee-bps"),
+        slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
+        metric: str = typer.Option("sharpe", "--metric", help="Metric to rank by (sharpe, total_return...)."),
+        store: bool = typer.Option(True, "--store/--no-store"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Run a strategy over a parameter grid with a progress bar; print the best combinations."""
+        from tqdm import tqdm
+
+        from core.backtest.sweep import parse_values, run_sweep
+
+        try:
+            ranges = {}
+            for item in grid:
+                name, separator, text = item.partition("=")
+                if not separator:
+                    fail(f"--grid takes name=range, got {item!r}")
+                ranges[name.strip()] = parse_values(name.strip(), text.strip())
+            bars = _load_bars(data, timeframe, None, None, strategy_class(strategy)())
+            config = BacktestConfig(fee_bps=fee_bps, slippage_bps=slippage_bps)
+            with tqdm(total=1, desc=f"sweep {strategy}", unit="run", disable=as_json) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                sweep = run_sweep(
+                    strategy, ranges, bars, config, base_parameters=_parse_params(param), progress=progress
+                )
+        except (StrategyError, PriceDataError, ValueError) as error:
+            fail(str(error))
+        run_id = None
+        if store:
+            from core.backtest.store import save_sweep
+
+            with open_database().session() as session:
+                run_id = save_sweep(session, sweep)
+        table = sweep.table()
+        if metric not in table.columns:
+            fail(f"unknown metric {metric!r}")
+        ranked = table.sort_values(metric, ascending=False)
+        if as_json:
+            echo_json({"run_id": run_id, "metric": metric, "rows": ranked.to_dict(orient="records")})
+            return
+        typer.echo(ranked.head(10).to_string(index=False))
+        if run_id is not None:
+            typer.echo(f"Stored as run {run_id}.")
+
+    @cli.command("backtest-runs")
+    def backtest_runs(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
+        """List stored backtests, newest first."""
+        from dataclasses import asdict
+
+        from core.backtest.store import list_runs
+
+        with open_database().session() as session:
+            runs = list_runs(session, limit=limit)
+        if as_json:
+            echo_json([asdict(run) for run in runs])
+            return
+        for run in runs:
+            typer.echo(
+                f"{run.id:>5}  {run.created_at:%Y-%m-%d %H:%M}  {run.kind.value:<6} {run.strategy:<20} "
+                f"{run.data_label:<16} {run.timeframe:<4} trades={run.trades:<5} "
+                f"return={_format(run.total_return, 'pct')}  hold={_format(run.baseline_return, 'pct')}"
+            )
+
+
+def register_replay(cli: typer.Typer) -> None:
+    """``konsens replay``: stored candles through the paper executor at a simulated clock."""
+    names = ", ".join(sorted(STRATEGIES))
+
+    @cli.command("replay")
+    def replay_command(
+        strategy: str = typer.Argument(..., help=f"Strategy: {names}."),
+        data: str = typer.Option(..., "--data", help="Stored instrument symbol, e.g. BTC/EUR."),
+        timeframe: str = typer.Option("1h", "--timeframe", help="A stored timeframe."),
+        param: list[str] = typer.Option([], "--param", help="Strategy parameter name=value (repeatable)."),
+        start: str | None = typer.Option(None, "--start", help="First candle time (UTC)."),
+        end: str | None = typer.Option(None, "--end", help="End (exclusive, UTC)."),
+        cash: str = typer.Option("10000", "--cash", help="Starting paper cash (EUR)."),
+        fraction: str = typer.Option("0.45", "--fraction", help="Share of the cash per entry."),
+        stop_loss_pct: str | None = typer.Option(None, "--stop-loss-pct", help="Attached stop-loss, % of entry."),
+        take_profit_pct: str | None = typer.Option(None, "--take-profit-pct", help="Attached take-profit, %."),
+        trailing_stop_pct: str | None = typer.Option(None, "--trailing-stop-pct", help="Attached trailing stop, %."),
+        target: str | None = typer.Option(None, "--target", help="Scratch database URL (default: a new SQLite file)."),
+        compare: bool = typer.Option(True, "--compare/--no-compare", help="Also backtest and compare the trades."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Replay history through the real paper executor, worker loop, ledger and risk limits."""
+        from decimal import Decimal, InvalidOperation
+
+        from tqdm import tqdm
+
+        from core.backtest.compare import first_difference
+        from core.backtest.engine import run_event_loop
+        from core.backtest.replay import ReplayConfig, default_target, replay
+        from core.config import get_settings
+        from core.db.engine import Database
+
+        try:
+            chosen = build_strategy(strategy, _parse_params(param))
+            try:
+                config = ReplayConfig(
+                    initial_cash=Decimal(cash),
+                    position_fraction=Decimal(fraction),
+                    stop_loss_pct=Decimal(stop_loss_pct) if stop_loss_pct else None,
+                    take_profit_pct=Decimal(take_profit_pct) if take_profit_pct else None,
+                    trailing_stop_pct=Decimal(trailing_stop_pct) if trailing_stop_pct else None,
+                )
+            except InvalidOperation:
+                fail("--cash, --fraction and the exit percentages must be numbers")
+            if not (config.initial_cash > 0 and 0 < config.position_fraction <= 1):
+                fail("--cash must be positive and --fraction in (0, 1]")
+            source = open_database()
+            target_url = target or default_target(get_settings().home)
+            destination = Database(target_url)
+            with tqdm(total=1, desc=f"replay {strategy}", unit="candle", disable=as_json) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result = replay(
+                    source, destination, chosen, data, timeframe,
+                    start=_date(start, "--start"), end=_date(end, "--end"), config=config, progress=progress,
+                )  # fmt: skip
+        except (StrategyError, PriceDataError, ValueError) as error:
+            fail(str(error))
+        output = result.to_dict()
+        output["target"] = target_url.split("///")[-1] if target_url.startswith("sqlite") else "(given --target)"
+        if compare:
+            with source.session() as session:
+                bars = load_stored_series(session, data, timeframe, start=_date(start, "--start"),
+                                          end=_date(end, "--end"))  # fmt: skip
+            backtest_config = BacktestConfig(
+                initial_cash=float(config.initial_cash),
+                fee_bps=float(result.fee_rate) * 1e4,
+                slippage_bps=float(result.slippage) * 1e4,
+                position_fraction=float(config.position_fraction),
+                stop_loss=float(config.stop_loss_pct) / 100 if config.stop_loss_pct else None,
+                take_profit=float(config.take_profit_pct) / 100 if config.take_profit_pct else None,
+                trailing_stop=float(config.trailing_stop_pct) / 100 if config.trailing_stop_pct else None,
+            )
+            expected = run_event_loop(build_strategy(strategy, _parse_params(param)), bars, backtest_config)
+            difference = first_difference(expected.trades, result.trades, quantity_tolerance=1e-6)
+            output["backtest_agrees"] = difference is None
+            output["first_difference"] = difference
+        if as_json:
+            echo_json(output)
+            return
+        typer.echo(
+            f"Replayed {result.candles} candles of {data} {timeframe} in {result.seconds:.1f} s: "
+            f"{result.signals} signals, orders {result.orders_by_status}, {len(result.trades)} trades; "
+            f"cash {result.final_cash:.2f}, position {result.final_position}."
+        )
+        for rejection in result.rejections[:10]:
+            typer.echo(f"  refused ({rejection['rule']}): {rejection['reason']}")
+        if compare:
+            verdict = "the same trades" if output["backtest_agrees"] else f"a difference: {output['first_difference']}"
+            typer.echo(f"Backtest of the same bars with the paper broker's fees: {verdict}")
+        typer.echo(f"Replay database: {output['target']}")

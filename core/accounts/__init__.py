@@ -1,0 +1,1 @@
+"""Account sync: Bitpanda (retail API and CSV export) into the ledger."""

@@ -1,0 +1,77 @@
+"""Load backtest data: a candle CSV file or stored candles, as a validated ``PriceSeries``.
+
+CSV files are read by the market area's importer (``core.market.csv_import.read_candle_csv``:
+the real-world variants of ``../shared/data/ohlcv`` — ``timestamp``/``date``/``Date`` or an
+unnamed index column of dates, ISO-8601 or Unix seconds/milliseconds, any column case,
+``Adj Close`` ignored); a malformed file is refused with one clear message naming the line.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from core.backtest.series import PriceDataError, PriceSeries
+from core.market.csv_import import CsvFormatError
+from core.market.csv_import import read_candle_csv as read_market_csv
+from core.market.query import (
+    TIMEFRAME_SECONDS,
+    candle_sources,
+    instrument_by_symbol,
+    load_candles,
+    resample_candles,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def read_candle_csv(path: str | Path, *, timeframe: str | None = None) -> PriceSeries:
+    """Read an OHLCV CSV file into a validated ``PriceSeries`` (its file name is the label)."""
+    path = Path(path)
+    try:
+        frame = read_market_csv(path)
+    except CsvFormatError as error:
+        raise PriceDataError(str(error)) from None
+    return PriceSeries.from_frame(frame.set_index("ts"), label=path.name, timeframe=timeframe)
+
+
+def load_stored_series(
+    session: Session,
+    symbol: str,
+    timeframe: str = "1h",
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    source: str | None = None,
+) -> PriceSeries:
+    """Load an instrument's stored candles (by symbol) as a ``PriceSeries``.
+
+    A timeframe that is not stored is built from the coarsest finer stored one (e.g. 1d from 1h).
+    """
+    if timeframe not in TIMEFRAME_SECONDS:
+        raise PriceDataError(f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAME_SECONDS)})")
+    instrument = instrument_by_symbol(session, symbol)
+    if instrument is None:
+        raise PriceDataError(f"no instrument {symbol!r} in the database")
+    frame = load_candles(session, instrument.id, timeframe, start=start, end=end, source=source)
+    if frame.empty:
+        finer = [
+            stored
+            for _source, stored in candle_sources(session, instrument.id)
+            if stored in TIMEFRAME_SECONDS and TIMEFRAME_SECONDS[stored] < TIMEFRAME_SECONDS[timeframe]
+        ]
+        if finer:  # aggregate the finest stored candles to the requested timeframe
+            base = max(finer, key=lambda name: TIMEFRAME_SECONDS[name])
+            frame = load_candles(session, instrument.id, base, start=start, end=end, source=source)
+            frame = resample_candles(frame, timeframe) if not frame.empty else frame
+    if frame.empty:
+        raise PriceDataError(f"{instrument.symbol}: no stored {timeframe} candles in that range")
+    return PriceSeries.from_frame(frame, label=instrument.symbol, timeframe=timeframe, instrument_id=instrument.id)
+
+
+def looks_like_file(data: str) -> bool:
+    """Return True if ``data`` names a file rather than a symbol (a path or a .csv name)."""
+    return data.lower().endswith(".csv") or ("/" in data and Path(data).exists()) or Path(data).is_file()

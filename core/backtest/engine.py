@@ -1,0 +1,367 @@
+"""The backtest engine: the event loop (reference, on the fill model) and the compiled fast path.
+
+Both run a long-only strategy over ``PriceSeries`` bars with the same rules:
+
+- ``on_bar`` decides at a bar's close; the order executes at the next bar's open as a market
+  order through ``core.execution.fill_model.fill_price`` (slippage against the trader).
+- The quantity is fixed when the signal is given: ``cash × position_fraction / (close × (1 + fee))``;
+  if a gap up at the next open makes the fill cost more than the cash, the entry is rejected
+  (as a broker would, and as backtrader does).
+- Fees are ``fee_bps`` basis points of each fill's notional (``fill_model.fee_for``).
+- With a position open, stop-loss / take-profit / trailing stop (fractions of the entry price)
+  are checked inside every bar after the entry bar with ``fill_model.check_exits`` (a bar that
+  touches both is taken as a stop), then the trailing stop is advanced
+  (``fill_model.advance_trailing_stop``). Like the executor's exit plans, which watch the price
+  observations after the entry fill, the entry bar itself is not checked.
+- A buy while long, or a sell while flat, is ignored; a signal on the last bar has no next open.
+
+The event loop calls the fill model for real; the fast path (``kernels.simulate_long_only``)
+reproduces it in compiled code and must give the same trades (tested on real data).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
+
+import numpy as np
+
+from core.backtest import kernels
+from core.backtest.series import PriceSeries
+from core.backtest.strategy import Signal, Strategy, StrategyError
+from core.execution.enums import ExitReason, OrderSide, OrderType
+from core.execution.fill_model import BarPrices, ExitLevels, advance_trailing_stop, check_exits, fee_for, fill_price
+
+logger = logging.getLogger(__name__)
+
+BASIS_POINT = 1e-4
+
+
+class EngineKind(StrEnum):
+    EVENT = "event"  # Python event loop on the fill model (the reference)
+    FAST = "fast"  # compiled signals + simulation
+    BACKTRADER = "backtrader"  # the cross-check bridge
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """How orders are sized and filled in a backtest."""
+
+    initial_cash: float = 10_000.0
+    fee_bps: float = 10.0
+    slippage_bps: float = 0.0
+    position_fraction: float = 0.98
+    stop_loss: float | None = None  # fraction below the entry price, e.g. 0.05
+    take_profit: float | None = None  # fraction above the entry price
+    trailing_stop: float | None = None  # trailing distance as a fraction of the entry price
+
+    def __post_init__(self) -> None:
+        if not self.initial_cash > 0:
+            raise ValueError("initial cash must be positive")
+        if not 0 <= self.fee_bps < 1000:
+            raise ValueError("fee must be between 0 and 1000 bp")
+        if not 0 <= self.slippage_bps < 1000:
+            raise ValueError("slippage must be between 0 and 1000 bp")
+        if not 0 < self.position_fraction <= 1:
+            raise ValueError("position fraction must be in (0, 1]")
+        for name in ("stop_loss", "take_profit", "trailing_stop"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be a fraction between 0 and 1")
+
+    @property
+    def fee_rate(self) -> float:
+        return self.fee_bps * BASIS_POINT
+
+    @property
+    def slippage(self) -> float:
+        return self.slippage_bps * BASIS_POINT
+
+    @property
+    def has_exit_levels(self) -> bool:
+        return self.stop_loss is not None or self.take_profit is not None or self.trailing_stop is not None
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One round trip (long): entry fill, and exit fill unless still open at the end of the data."""
+
+    side: OrderSide
+    entry_index: int
+    entry_time: datetime
+    entry_price: float
+    quantity: float
+    entry_fee: float
+    exit_index: int | None = None
+    exit_time: datetime | None = None
+    exit_price: float | None = None
+    exit_fee: float = 0.0
+    exit_reason: ExitReason | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.exit_index is None
+
+    def pnl(self, mark_price: float | None = None) -> float:
+        """Profit after both fees; an open trade is valued at ``mark_price``."""
+        exit_price = self.exit_price if self.exit_price is not None else mark_price
+        if exit_price is None:
+            return -self.entry_fee
+        return (exit_price - self.entry_price) * self.quantity * self.side.sign - self.entry_fee - self.exit_fee
+
+    def return_fraction(self, mark_price: float | None = None) -> float:
+        """Profit after fees as a fraction of the entry notional."""
+        return self.pnl(mark_price) / (self.entry_price * self.quantity)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready view (ISO times)."""
+        return {
+            "side": self.side.value,
+            "entry_time": self.entry_time.isoformat(),
+            "entry_price": self.entry_price,
+            "exit_time": self.exit_time.isoformat() if self.exit_time else None,
+            "exit_price": self.exit_price,
+            "quantity": self.quantity,
+            "entry_fee": self.entry_fee,
+            "exit_fee": self.exit_fee,
+            "exit_reason": self.exit_reason.value if self.exit_reason else None,
+            "pnl": self.pnl() if not self.is_open else None,
+        }
+
+
+@dataclass
+class TradeLog:
+    """What a simulation produced: the trades, the cash left, and how long it took."""
+
+    engine: EngineKind
+    trades: list[Trade]
+    final_cash: float
+    seconds: float = 0.0
+    signals: int = 0
+    rejected_orders: int = 0  # entries refused at the fill because the cash did not cover them
+
+
+def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
+    """Run ``strategy`` bar by bar through the fill model (the reference engine)."""
+    began = time.perf_counter()
+    strategy.reset()
+    lines = strategy.compute_lines(bars)
+    on_bar = strategy.on_bar
+    fee_rate, slippage, fraction = config.fee_rate, config.slippage, config.position_fraction
+    stop_loss_fraction, take_profit_fraction = config.stop_loss, config.take_profit
+    trailing_fraction = config.trailing_stop
+    protective = config.has_exit_levels
+    last_index = len(bars) - 1
+    buy, sell, long = OrderSide.BUY, OrderSide.SELL, OrderSide.BUY
+
+    # One raw row per trade: entry bar, price, quantity, fee; exit bar, price, fee, reason.
+    rows: list[tuple[int, float, float, float, int | None, float | None, float, ExitReason | None]] = []
+    cash = config.initial_cash
+    quantity = 0.0
+    pending: Signal | None = None
+    pending_quantity = 0.0
+    levels: ExitLevels[float] | None = None
+    arming: ExitLevels[float] | None = None
+    entry: tuple[int, float, float, float] | None = None
+    signal_count = 0
+    rejected = 0
+
+    for bar in strategy.bar_stream(bars, lines):
+        if pending is not None:
+            prices = BarPrices(bar.open, bar.high, bar.low, bar.close)
+            if pending is Signal.BUY:
+                price = _market_price(buy, prices, slippage)
+                notional = pending_quantity * price
+                fee = _fee(notional, fee_rate)
+                remaining = cash - notional - fee
+                if remaining < 0.0:  # a gap up made it unaffordable: the broker rejects it
+                    rejected += 1
+                else:
+                    cash = remaining
+                    quantity = pending_quantity
+                    entry = (bar.index, price, quantity, fee)
+                    if protective:
+                        arming = _entry_levels(price, stop_loss_fraction, take_profit_fraction, trailing_fraction)
+            else:
+                price = _market_price(sell, prices, slippage)
+                notional = quantity * price
+                fee = _fee(notional, fee_rate)
+                cash = cash + notional - fee
+                rows.append((*entry, bar.index, price, fee, ExitReason.SIGNAL))  # type: ignore[misc]
+                entry, quantity, levels = None, 0.0, None
+            pending = None
+        if levels is not None:
+            prices = BarPrices(bar.open, bar.high, bar.low, bar.close)
+            exit_fill = check_exits(long, cast(Any, prices), levels, slippage=cast(Any, slippage))
+            if exit_fill is not None:
+                notional = quantity * exit_fill.price
+                fee = _fee(notional, fee_rate)
+                cash = cash + notional - fee
+                rows.append((*entry, bar.index, exit_fill.price, fee, exit_fill.reason))  # type: ignore[misc]
+                entry, quantity, levels = None, 0.0, None
+            else:
+                levels = advance_trailing_stop(long, cast(Any, prices), levels)
+        if arming is not None:  # exits watch the bars after the entry bar, as the executor's exit plans do
+            levels, arming = arming, None
+        signal = on_bar(bar)
+        if signal is not None:
+            signal_count += 1
+            if bar.index < last_index:
+                if signal is Signal.BUY and quantity == 0.0:
+                    pending = Signal.BUY
+                    pending_quantity = cash * fraction / (bar.close * (1.0 + fee_rate))
+                elif signal is Signal.SELL and quantity > 0.0:
+                    pending = Signal.SELL
+    if entry is not None:
+        rows.append((*entry, None, None, 0.0, None))
+    trades = build_trades(bars, rows)
+    return TradeLog(EngineKind.EVENT, trades, cash, time.perf_counter() - began, signal_count, rejected)
+
+
+TradeRow = tuple[int, float, float, float, "int | None", "float | None", float, "ExitReason | None"]
+
+
+def build_trades(bars: PriceSeries, rows: list[TradeRow]) -> list[Trade]:
+    """Turn raw trade rows (bar numbers) into ``Trade`` objects with their UTC times."""
+    if not rows:
+        return []
+    entry_times = bars.index[[row[0] for row in rows]].to_pydatetime()
+    exit_positions = [row[4] if row[4] is not None else 0 for row in rows]
+    exit_times = bars.index[exit_positions].to_pydatetime()
+    trades = []
+    for row, entry_time, exit_time in zip(rows, entry_times, exit_times, strict=True):
+        entry_index, entry_price, quantity, entry_fee, exit_index, exit_price, exit_fee, reason = row
+        trades.append(
+            Trade(
+                OrderSide.BUY,
+                entry_index,
+                entry_time,
+                entry_price,
+                quantity,
+                entry_fee,
+                exit_index,
+                exit_time if exit_index is not None else None,
+                exit_price,
+                exit_fee,
+                reason,
+            )
+        )
+    return trades
+
+
+def _market_price(side: OrderSide, bar: BarPrices[float], slippage: float) -> float:
+    """The fill model's market fill (at the bar's open, slippage against the trader)."""
+    price = fill_price(side, OrderType.MARKET, cast(Any, bar), slippage=cast(Any, slippage))
+    assert price is not None  # a market order always fills
+    return float(price)
+
+
+def _fee(notional: float, fee_rate: float) -> float:
+    return float(fee_for(cast(Any, notional), cast(Any, fee_rate)))
+
+
+def _entry_levels(
+    price: float, stop_loss: float | None, take_profit: float | None, trailing: float | None
+) -> ExitLevels[float]:
+    distance = price * trailing if trailing is not None else None
+    return ExitLevels(
+        stop_loss=price * (1.0 - stop_loss) if stop_loss is not None else None,
+        take_profit=price * (1.0 + take_profit) if take_profit is not None else None,
+        trailing_distance=distance,
+        trailing_stop=price - distance if distance is not None else None,
+    )
+
+
+_REASONS = {
+    kernels.EXIT_SIGNAL: ExitReason.SIGNAL,
+    kernels.EXIT_STOP_LOSS: ExitReason.STOP_LOSS,
+    kernels.EXIT_TAKE_PROFIT: ExitReason.TAKE_PROFIT,
+    kernels.EXIT_TRAILING_STOP: ExitReason.TRAILING_STOP,
+}
+
+
+def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
+    """Run ``strategy`` through its vectorised signals and the compiled simulator."""
+    began = time.perf_counter()
+    strategy.reset()
+    lines = strategy.compute_lines(bars)
+    codes = strategy.signals(bars, lines)
+    if codes is None:
+        raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
+    (entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons, cash) = (
+        kernels.simulate_long_only(
+            bars.open,
+            bars.high,
+            bars.low,
+            bars.close,
+            np.ascontiguousarray(codes, dtype=np.int8),
+            float(config.initial_cash),
+            float(config.position_fraction),
+            config.fee_rate,
+            config.slippage,
+            float(config.stop_loss or 0.0),
+            float(config.take_profit or 0.0),
+            float(config.trailing_stop or 0.0),
+        )
+    )
+    rows: list[TradeRow] = []
+    for position in range(entry_bars.shape[0]):
+        exit_bar = int(exit_bars[position])
+        is_open = exit_bar < 0
+        rows.append(
+            (
+                int(entry_bars[position]),
+                float(entry_prices[position]),
+                float(quantities[position]),
+                float(entry_fees[position]),
+                None if is_open else exit_bar,
+                None if is_open else float(exit_prices[position]),
+                float(exit_fees[position]),
+                None if is_open else _REASONS[int(reasons[position])],
+            )
+        )
+    trades = build_trades(bars, rows)
+    seconds = time.perf_counter() - began
+    signal_count = int(np.count_nonzero(codes))
+    return TradeLog(EngineKind.FAST, trades, float(cash[0]), seconds, signal_count, int(cash[1]))
+
+
+def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:
+    """Run one of the engines."""
+    if engine is EngineKind.EVENT:
+        return run_event_loop(strategy, bars, config)
+    if engine is EngineKind.FAST:
+        return run_fast(strategy, bars, config)
+    from core.backtest.backtrader_bridge import run_backtrader
+
+    return run_backtrader(strategy, bars, config)
+
+
+def equity_curve(bars: PriceSeries, trades: list[Trade], initial_cash: float) -> np.ndarray:
+    """Return the account value at each bar's close (cash plus the position marked at the close)."""
+    size = len(bars)
+    cash_change = np.zeros(size)
+    quantity_change = np.zeros(size)
+    for trade in trades:
+        cash_change[trade.entry_index] -= trade.entry_price * trade.quantity + trade.entry_fee
+        quantity_change[trade.entry_index] += trade.quantity
+        if trade.exit_index is not None and trade.exit_price is not None:
+            cash_change[trade.exit_index] += trade.exit_price * trade.quantity - trade.exit_fee
+            quantity_change[trade.exit_index] -= trade.quantity
+    cash = initial_cash + np.cumsum(cash_change)
+    held = np.cumsum(quantity_change)
+    held[np.abs(held) < 1e-12] = 0.0
+    return cash + held * bars.close
+
+
+def buy_and_hold_trades(bars: PriceSeries, config: BacktestConfig) -> list[Trade]:
+    """The baseline: buy at the first bar's open with the same sizing and fees, hold to the end."""
+    first = BarPrices(float(bars.open[0]), float(bars.high[0]), float(bars.low[0]), float(bars.close[0]))
+    price = _market_price(OrderSide.BUY, first, config.slippage)
+    quantity = config.initial_cash * config.position_fraction / (price * (1.0 + config.fee_rate))
+    fee = _fee(quantity * price, config.fee_rate)
+    return [Trade(OrderSide.BUY, 0, bars.index[0].to_pydatetime(), price, quantity, fee)]

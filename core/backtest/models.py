@@ -1,0 +1,95 @@
+"""Tables of stored backtests: one row per run (or sweep) and its trades."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db.base import Base, Money, Quantity, UTCDateTime
+from core.execution.enums import ExitReason, OrderSide
+from core.timeutil import utc_now
+
+
+class BacktestKind(StrEnum):
+    SINGLE = "single"  # one parameter set: trades, equity, metrics
+    SWEEP = "sweep"  # a parameter grid: the metrics of every combination
+
+
+def _enum(enum: type[StrEnum], length: int) -> Enum:
+    return Enum(enum, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+
+
+class BacktestRun(Base):
+    """A stored backtest, kept so past runs can be compared."""
+
+    __tablename__ = "backtest_runs"
+    __table_args__ = (Index("ix_backtest_runs_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    kind: Mapped[BacktestKind] = mapped_column(_enum(BacktestKind, 12), default=BacktestKind.SINGLE)
+    strategy: Mapped[str] = mapped_column(String(60))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    engine: Mapped[str] = mapped_column(String(16))
+    data_label: Mapped[str] = mapped_column(String(200))
+    instrument_id: Mapped[int | None] = mapped_column(ForeignKey("instruments.id", ondelete="SET NULL"))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    candles: Mapped[int] = mapped_column(Integer)
+    initial_cash: Mapped[Decimal] = mapped_column(Money)
+    final_equity: Mapped[Decimal | None] = mapped_column(Money)
+    fee_bps: Mapped[float] = mapped_column(Float)
+    slippage_bps: Mapped[float] = mapped_column(Float)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    baseline_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The equity curve and buy-and-hold baseline as a compressed numpy archive (see store.py).
+    equity_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # For sweeps: the swept parameter names and one {parameters, metrics} entry per combination.
+    sweep: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    trades: Mapped[list[BacktestTrade]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="BacktestTrade.sequence"
+    )
+
+
+class BacktestTrade(Base):
+    """One round trip of a stored backtest."""
+
+    __tablename__ = "backtest_trades"
+    __table_args__ = (UniqueConstraint("run_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("backtest_runs.id", ondelete="CASCADE"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    side: Mapped[OrderSide] = mapped_column(_enum(OrderSide, 8))
+    entry_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    entry_price: Mapped[Decimal] = mapped_column(Quantity)
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    entry_fee: Mapped[Decimal] = mapped_column(Money)
+    exit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_price: Mapped[Decimal | None] = mapped_column(Quantity)
+    exit_fee: Mapped[Decimal] = mapped_column(Money)
+    exit_reason: Mapped[ExitReason | None] = mapped_column(_enum(ExitReason, 16))
+    pnl: Mapped[Decimal | None] = mapped_column(Money)
+
+    run: Mapped[BacktestRun] = relationship(back_populates="trades")

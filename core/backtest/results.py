@@ -1,0 +1,218 @@
+"""Run a backtest end to end: simulate, build the equity curve, the baseline and the metrics."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.backtest.engine import (
+    BacktestConfig,
+    EngineKind,
+    Trade,
+    TradeLog,
+    buy_and_hold_trades,
+    equity_curve,
+    simulate,
+)
+from core.backtest.series import PriceSeries
+from core.backtest.strategy import Strategy
+from core.risk import metrics as risk
+
+logger = logging.getLogger(__name__)
+
+# The metrics shown for a run and its baseline, in display order (name, label, kind).
+METRIC_LABELS: tuple[tuple[str, str, str], ...] = (
+    ("total_return", "Total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("annual_volatility", "Volatility (annual)", "pct"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("max_drawdown", "Max drawdown", "pct"),
+    ("calmar", "Calmar", "ratio"),
+    ("var_95", "VaR 95 % (1 day)", "pct"),
+    ("cvar_95", "CVaR 95 % (1 day)", "pct"),
+    ("trades", "Trades", "count"),
+    ("win_rate", "Win rate", "share"),
+    ("profit_factor", "Profit factor", "ratio"),
+    ("average_trade_return", "Average trade", "pct"),
+    ("exposure", "Time in market", "share"),
+    ("fees_paid", "Fees paid", "money"),
+    ("final_equity", "Final equity", "money"),
+)
+
+
+@dataclass
+class BacktestResult:
+    """Everything one backtest produced."""
+
+    strategy: str
+    parameters: dict[str, int | float]
+    config: BacktestConfig
+    data_label: str
+    timeframe: str
+    instrument_id: int | None
+    engine: EngineKind
+    trades: list[Trade]
+    equity: pd.Series  # account value at each bar's close
+    baseline_equity: pd.Series  # buy-and-hold
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    seconds: float
+    candles: int
+    rejected_orders: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.equity.index[0]
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.equity.index[-1]
+
+    def drawdown(self) -> pd.Series:
+        """The drawdown of the equity curve at each bar (≤ 0)."""
+        return drawdown_of(self.equity)
+
+    def baseline_drawdown(self) -> pd.Series:
+        return drawdown_of(self.baseline_equity)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json``)."""
+        return {
+            "strategy": self.strategy,
+            "parameters": self.parameters,
+            "data": self.data_label,
+            "timeframe": self.timeframe,
+            "engine": self.engine.value,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "candles": self.candles,
+            "config": {
+                "initial_cash": self.config.initial_cash,
+                "fee_bps": self.config.fee_bps,
+                "slippage_bps": self.config.slippage_bps,
+                "position_fraction": self.config.position_fraction,
+                "stop_loss": self.config.stop_loss,
+                "take_profit": self.config.take_profit,
+                "trailing_stop": self.config.trailing_stop,
+            },
+            "trades": [trade.to_dict() for trade in self.trades],
+            "rejected_orders": self.rejected_orders,
+            "metrics": _json_numbers(self.metrics),
+            "baseline_metrics": _json_numbers(self.baseline_metrics),
+            "seconds": self.seconds,
+        }
+
+
+def run_backtest(
+    strategy: Strategy,
+    bars: PriceSeries,
+    config: BacktestConfig | None = None,
+    *,
+    engine: EngineKind = EngineKind.EVENT,
+) -> BacktestResult:
+    """Run ``strategy`` over ``bars`` with one engine and compute its results and baseline."""
+    config = config or BacktestConfig()
+    log = simulate(strategy, bars, config, engine)
+    return assemble_result(strategy, bars, config, log)
+
+
+def assemble_result(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, log: TradeLog) -> BacktestResult:
+    """Build the equity curves and metrics of a finished simulation."""
+    equity = pd.Series(equity_curve(bars, log.trades, config.initial_cash), index=bars.index, name="equity")
+    baseline_trades = buy_and_hold_trades(bars, config)
+    baseline = pd.Series(equity_curve(bars, baseline_trades, config.initial_cash), index=bars.index, name="baseline")
+    periods = periods_per_year(bars)
+    metrics = {**performance_metrics(equity, periods), **trade_statistics(log.trades, bars, config)}
+    baseline_metrics = {
+        **performance_metrics(baseline, periods),
+        **trade_statistics(baseline_trades, bars, config),
+    }
+    return BacktestResult(
+        strategy=strategy.name,
+        parameters=dict(strategy.params),
+        config=config,
+        data_label=bars.label,
+        timeframe=bars.timeframe,
+        instrument_id=bars.instrument_id,
+        engine=log.engine,
+        trades=log.trades,
+        equity=equity,
+        baseline_equity=baseline,
+        metrics=metrics,
+        baseline_metrics=baseline_metrics,
+        seconds=log.seconds,
+        candles=len(bars),
+        rejected_orders=log.rejected_orders,
+    )
+
+
+def periods_per_year(bars: PriceSeries) -> int:
+    """Daily periods per year for the data: 252 when weekends are missing (exchange hours), else 365."""
+    days = bars.index.normalize().unique()
+    if len(days) < 7:
+        return risk.PERIODS_PER_YEAR_CRYPTO
+    weekend_share = float(np.mean(days.day_of_week >= 5))
+    return risk.PERIODS_PER_YEAR_EXCHANGE if weekend_share < 0.05 else risk.PERIODS_PER_YEAR_CRYPTO
+
+
+def daily_returns(equity: pd.Series) -> pd.Series:
+    """Daily simple returns of an equity curve (last value of each UTC day with bars)."""
+    daily = equity.groupby(equity.index.normalize()).last()
+    start = pd.Series([float(equity.iloc[0])], index=[daily.index[0] - pd.Timedelta(days=1)])
+    return risk.simple_returns(pd.concat([start, daily]))
+
+
+def performance_metrics(equity: pd.Series, periods: int) -> dict[str, float]:
+    """The risk module's metrics over the daily returns of an equity curve, plus the total return."""
+    returns = daily_returns(equity)
+    total_return = float(equity.iloc[-1] / equity.iloc[0] - 1.0)
+    return {
+        "total_return": total_return,
+        "cagr": risk.cagr(returns, periods),
+        "annual_volatility": risk.annual_volatility(returns, periods),
+        "sharpe": risk.sharpe_ratio(returns, periods),
+        "sortino": risk.sortino_ratio(returns, periods),
+        "max_drawdown": risk.max_drawdown(equity.pct_change().fillna(0.0)),  # bar by bar, not daily
+        "calmar": risk.calmar_ratio(returns, periods),
+        "var_95": risk.value_at_risk(returns, 0.95),
+        "cvar_95": risk.conditional_value_at_risk(returns, 0.95),
+        "final_equity": float(equity.iloc[-1]),
+    }
+
+
+def trade_statistics(trades: list[Trade], bars: PriceSeries, config: BacktestConfig) -> dict[str, float]:
+    """Counts and ratios over the round trips (open trades valued at the last close)."""
+    last_close = float(bars.close[-1])
+    profits = np.array([trade.pnl(last_close) for trade in trades], dtype=float)
+    returns = np.array([trade.return_fraction(last_close) for trade in trades], dtype=float)
+    wins = profits[profits > 0].sum()
+    losses = -profits[profits < 0].sum()
+    held_bars = sum(
+        (trade.exit_index if trade.exit_index is not None else len(bars)) - trade.entry_index for trade in trades
+    )
+    return {
+        "trades": float(len(trades)),
+        "win_rate": float(np.mean(profits > 0)) if len(trades) else math.nan,
+        "profit_factor": float(wins / losses) if losses > 0 else (math.inf if wins > 0 else math.nan),
+        "average_trade_return": float(returns.mean()) if len(trades) else math.nan,
+        "exposure": held_bars / len(bars),
+        "fees_paid": float(sum(trade.entry_fee + trade.exit_fee for trade in trades)),
+    }
+
+
+def drawdown_of(equity: pd.Series) -> pd.Series:
+    """Drawdown at every bar (≤ 0), by the risk module over the bar-to-bar returns."""
+    returns = equity.pct_change().fillna(0.0)
+    return risk.drawdown_series(returns)
+
+
+def _json_numbers(values: dict[str, float]) -> dict[str, float | None]:
+    """Replace NaN and infinities (not valid JSON) with None."""
+    return {key: (value if math.isfinite(value) else None) for key, value in values.items()}

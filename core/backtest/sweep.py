@@ -1,0 +1,155 @@
+"""Parameter sweeps: run a strategy over a grid of parameters, report progress, build heatmaps."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from core.backtest.engine import BacktestConfig, EngineKind, buy_and_hold_trades, equity_curve, simulate
+from core.backtest.results import assemble_result, performance_metrics, periods_per_year
+from core.backtest.series import PriceSeries
+from core.backtest.strategies import build_strategy, strategy_class
+from core.backtest.strategy import Parameter, StrategyError
+
+logger = logging.getLogger(__name__)
+
+MAX_COMBINATIONS = 2_500
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def parse_values(name: str, text: str) -> list[float]:
+    """Parse a sweep range: ``5:50:5`` (start:stop:step, stop included) or ``5,10,20``."""
+    try:
+        if ":" in text:
+            parts = [float(part) for part in text.split(":")]
+            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
+                raise ValueError
+            start, stop, step = parts
+            count = math.floor((stop - start) / step + 1e-9) + 1
+            values = [start + step * position for position in range(count)]
+        else:
+            values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise StrategyError(f"sweep range for {name} must be start:stop:step or a,b,c, got {text!r}") from None
+    if not values:
+        raise StrategyError(f"sweep range for {name} is empty")
+    return [round(value, 10) for value in values]
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One combination of a sweep and its metrics (empty when the combination is invalid)."""
+
+    parameters: dict[str, int | float]
+    metrics: dict[str, float]
+    error: str | None = None
+
+
+@dataclass
+class SweepResult:
+    """The metrics of every combination of a parameter grid."""
+
+    strategy: str
+    base_parameters: dict[str, int | float]
+    grid: dict[str, list[int | float]]
+    engine: EngineKind
+    data_label: str
+    instrument_id: int | None
+    timeframe: str
+    start: datetime
+    end: datetime
+    candles: int
+    config: BacktestConfig
+    baseline_metrics: dict[str, float]
+    rows: list[SweepRow] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def table(self) -> pd.DataFrame:
+        """One row per combination: parameter columns then metric columns."""
+        return pd.DataFrame([{**row.parameters, **row.metrics} for row in self.rows])
+
+    def heatmap(self, x: str, y: str, metric: str) -> pd.DataFrame:
+        """A ``y`` × ``x`` table of ``metric`` (other swept parameters: their best value)."""
+        table = self.table()
+        if metric not in table.columns:
+            return pd.DataFrame()
+        return table.pivot_table(index=y, columns=x, values=metric, aggfunc="max").sort_index(ascending=False)
+
+    def best(self, metric: str) -> SweepRow | None:
+        """The combination with the highest finite ``metric``."""
+        scored = [row for row in self.rows if math.isfinite(row.metrics.get(metric, math.nan))]
+        return max(scored, key=lambda row: row.metrics[metric]) if scored else None
+
+
+def cls_parameter(known: dict[str, Parameter], name: str, value: object) -> int | float:
+    """Parse one base parameter of a sweep."""
+    if name not in known:
+        raise StrategyError(f"unknown parameter {name}")
+    return known[name].parse(value)
+
+
+def run_sweep(
+    strategy_name: str,
+    grid: Mapping[str, Sequence[int | float]],
+    bars: PriceSeries,
+    config: BacktestConfig | None = None,
+    *,
+    base_parameters: dict[str, object] | None = None,
+    engine: EngineKind | None = None,
+    progress: Progress | None = None,
+) -> SweepResult:
+    """Run every combination of ``grid`` (other parameters from ``base_parameters``)."""
+    config = config or BacktestConfig()
+    cls = strategy_class(strategy_name)
+    known = {parameter.name: parameter for parameter in cls.parameters}
+    for name in grid:
+        if name not in known:
+            raise StrategyError(f"{strategy_name} has no parameter {name}")
+    parsed = {name: [known[name].parse(value) for value in values] for name, values in grid.items()}
+    names = list(parsed)
+    combinations = list(itertools.product(*(parsed[name] for name in names)))
+    if len(combinations) > MAX_COMBINATIONS:
+        raise StrategyError(f"{len(combinations)} combinations is too many (at most {MAX_COMBINATIONS})")
+    base = dict(base_parameters or {})
+    if engine is None:
+        engine = EngineKind.FAST if cls.has_fast_path() else EngineKind.EVENT
+    baseline_trades = buy_and_hold_trades(bars, config)
+    baseline = pd.Series(equity_curve(bars, baseline_trades, config.initial_cash), index=bars.index)
+    result = SweepResult(
+        strategy=strategy_name,
+        base_parameters={key: cls_parameter(known, key, value) for key, value in base.items()},
+        grid={name: list(parsed[name]) for name in names},
+        engine=engine,
+        data_label=bars.label,
+        instrument_id=bars.instrument_id,
+        timeframe=bars.timeframe,
+        start=bars.index[0].to_pydatetime(),
+        end=bars.index[-1].to_pydatetime(),
+        candles=len(bars),
+        config=config,
+        baseline_metrics=performance_metrics(baseline, periods_per_year(bars)),
+    )
+    began = time.perf_counter()
+    for done, values in enumerate(combinations, start=1):
+        parameters = dict(zip(names, values, strict=True))
+        try:
+            strategy = build_strategy(strategy_name, {**base, **parameters})
+        except StrategyError as error:
+            result.rows.append(SweepRow(parameters, {}, str(error)))
+        else:
+            log = simulate(strategy, bars, config, engine)
+            single = assemble_result(strategy, bars, config, log)
+            result.rows.append(SweepRow(dict(strategy.params), single.metrics))
+        if progress is not None:
+            progress(done, len(combinations))
+    result.seconds = time.perf_counter() - began
+    logger.info("Sweep of %s: %d combinations in %.1f s", strategy_name, len(combinations), result.seconds)
+    return result

@@ -1,0 +1,356 @@
+"""Backtest: strategy + parameters + data range + fees → equity, drawdown, trades, metrics vs buy-and-hold."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_figure, trades_figure
+from app.ui.context import database, page_setup, read
+from app.ui.format import vienna_time
+from core.backtest.engine import BacktestConfig, EngineKind
+from core.backtest.models import BacktestKind
+from core.backtest.results import METRIC_LABELS
+from core.backtest.series import PriceDataError
+from core.backtest.service import DataChoice, data_choices, load_bars, run_stored_backtest, run_stored_sweep
+from core.backtest.store import StoredRun, delete_run, list_runs, load_run
+from core.backtest.strategies import STRATEGIES, strategy_class
+from core.backtest.strategy import Parameter, StrategyError
+from core.backtest.sweep import parse_values
+
+RUN_KEY = "backtest_run_id"
+SWEEP_KEY = "backtest_sweep_id"
+ENGINE_LABELS = {EngineKind.EVENT: "Event loop (fill model)", EngineKind.FAST: "Fast path (compiled)"}
+
+page_setup("Backtest", ":material/history:")
+
+
+def format_metric(value: float | None, kind: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    if kind == "pct":
+        return f"{value * 100:+.2f} %"
+    if kind == "share":
+        return f"{value * 100:.1f} %"
+    if kind == "count":
+        return f"{value:.0f}"
+    if kind == "money":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
+def parameter_input(parameter: Parameter, key: str) -> int | float:
+    if parameter.kind is int:
+        return int(
+            st.number_input(
+                parameter.name,
+                int(parameter.minimum),
+                int(parameter.maximum),
+                int(parameter.default),
+                step=1,
+                help=parameter.help,
+                key=key,
+            )
+        )
+    return float(
+        st.number_input(
+            parameter.name,
+            float(parameter.minimum),
+            float(parameter.maximum),
+            float(parameter.default),
+            step=0.1,
+            help=parameter.help,
+            key=key,
+        )
+    )
+
+
+def choose_data(choices: list[DataChoice], prefix: str) -> tuple[DataChoice, str, datetime, datetime]:
+    columns = st.columns(3)
+    symbols = [choice.symbol for choice in choices]
+    fullest = max(range(len(choices)), key=lambda position: choices[position].candles)
+    symbol = columns[0].selectbox("Instrument", symbols, index=fullest, key=f"{prefix}_symbol")
+    choice = choices[symbols.index(symbol)]
+    timeframes = list(choice.timeframes)
+    default = timeframes.index("4h") if "4h" in timeframes else 0
+    timeframe = columns[1].selectbox("Timeframe", timeframes, index=default, key=f"{prefix}_timeframe")
+    first, last = choice.first.date(), choice.last.date()
+    picked = columns[2].date_input("Range", (first, last), min_value=first, max_value=last, key=f"{prefix}_range")
+    start_day, end_day = picked if isinstance(picked, tuple) and len(picked) == 2 else (first, last)
+    start = datetime.combine(start_day, time(), tzinfo=UTC)
+    end = datetime.combine(end_day, time(), tzinfo=UTC) + timedelta(days=1)
+    return choice, timeframe, start, end
+
+
+def stored_run(run_id: int | None) -> StoredRun | None:
+    if run_id is None:
+        return None
+    chosen = int(run_id)
+    return read(lambda session: load_run(session, chosen))
+
+
+def shown_run_id(key: str, kind: BacktestKind) -> int | None:
+    """The run chosen in this session, else the newest stored run of ``kind``."""
+    chosen = st.session_state.get(key)
+    if chosen is not None:
+        return int(chosen)
+    latest = next((run for run in read(list_runs) if run.kind is kind), None)
+    return latest.id if latest else None
+
+
+def metrics_table(stored: StoredRun) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "Metric": label,
+                "Strategy": format_metric(stored.metrics.get(name), kind),
+                "Buy & hold": format_metric(stored.baseline_metrics.get(name), kind),
+            }
+            for name, label, kind in METRIC_LABELS
+        ]
+    )
+
+
+def render_run(stored: StoredRun, key: str) -> None:
+    summary = stored.summary
+    parameters = ", ".join(f"{name}={value}" for name, value in summary.parameters.items())
+    st.subheader(f"Run {summary.id}: {summary.strategy} ({parameters})")
+    st.caption(
+        f"{summary.data_label} · {summary.timeframe} · {vienna_time(summary.start_at, '%Y-%m-%d')} → "
+        f"{vienna_time(summary.end_at, '%Y-%m-%d')} · {summary.candles:,} candles · fee {summary.fee_bps:g} bp · "
+        f"{summary.engine} engine · stored {vienna_time(summary.created_at)}"
+    )
+    metrics, baseline = stored.metrics, stored.baseline_metrics
+    cards = st.columns(4)
+    for column, (name, label, kind) in zip(
+        cards, (("total_return", "Total return", "pct"), ("sharpe", "Sharpe", "ratio"),
+                ("max_drawdown", "Max drawdown", "pct")), strict=False,
+    ):  # fmt: skip
+        column.metric(
+            label,
+            format_metric(metrics.get(name), kind),
+            format_metric(baseline.get(name), kind),
+            delta_color="off",
+            delta_arrow="off",
+            delta_description="buy & hold",
+        )
+    cards[3].metric("Trades", summary.trades)
+    chart_column, table_column = st.columns([2, 1])
+    with chart_column:
+        st.plotly_chart(equity_figure(stored.equity), width="stretch", key=f"{key}_equity")
+    with table_column:
+        st.dataframe(metrics_table(stored), hide_index=True, width="stretch", height=600)
+    if summary.instrument_id is not None:
+        try:
+            prices = read(
+                lambda session: load_bars(
+                    session, summary.data_label, summary.timeframe, start=summary.start_at,
+                    end=summary.end_at + timedelta(seconds=1),
+                ).to_frame()
+            )  # fmt: skip
+        except PriceDataError as error:
+            st.warning(f"Price chart unavailable: {error}")
+        else:
+            st.plotly_chart(
+                trades_figure(prices, stored.trades, f"{summary.data_label} with the run's trades"),
+                width="stretch",
+                key=f"{key}_trades",
+            )
+    else:
+        st.caption("This run used a CSV file; its prices are not stored, so only the trade list is shown.")
+    if stored.trades.empty:
+        st.info("No trades in this run.")
+        return
+    trades = stored.trades.copy()
+    trades["entry_at"] = trades["entry_at"].map(vienna_time)
+    trades["exit_at"] = trades["exit_at"].map(lambda value: vienna_time(value) if pd.notna(value) else "open")
+    trades.columns = ["Side", "Entry (Vienna)", "Entry price", "Exit (Vienna)", "Exit price", "Quantity", "Exit reason",
+                      "P&L"]  # fmt: skip
+    st.dataframe(trades, hide_index=True, width="stretch", height=280)
+
+
+def render_sweep(stored: StoredRun, key: str) -> None:
+    sweep = stored.sweep or {}
+    names: list[str] = sweep.get("names", [])
+    rows = sweep.get("rows", [])
+    summary = stored.summary
+    st.subheader(f"Sweep {summary.id}: {summary.strategy} over {', '.join(names)}")
+    st.caption(
+        f"{summary.data_label} · {summary.timeframe} · {vienna_time(summary.start_at, '%Y-%m-%d')} → "
+        f"{vienna_time(summary.end_at, '%Y-%m-%d')} · {len(rows)} combinations · fee {summary.fee_bps:g} bp"
+    )
+    table = pd.DataFrame([{**row["parameters"], **row["metrics"]} for row in rows])
+    metric_names = [name for name, _label, _kind in METRIC_LABELS if name in table.columns]
+    if table.empty or not metric_names:
+        st.info("No valid combination in this sweep.")
+        return
+    metric = st.selectbox("Metric", metric_names, index=metric_names.index("sharpe") if "sharpe" in metric_names
+                          else 0, key=f"{key}_metric")  # fmt: skip
+    if len(names) >= 2:
+        x, y = names[0], names[1]
+        heatmap = table.pivot_table(index=y, columns=x, values=metric, aggfunc="max").sort_index(ascending=False)
+        st.plotly_chart(heatmap_figure(heatmap, x, y, metric), width="stretch", key=f"{key}_heatmap")
+    ranked = table.sort_values(metric, ascending=False)
+    st.dataframe(ranked.head(15), hide_index=True, width="stretch")
+    baseline = stored.baseline_metrics.get(metric)
+    if baseline is not None:
+        st.caption(f"Buy & hold {metric}: {baseline:.3f}")
+
+
+choices = read(data_choices)
+if not choices:
+    st.info("No stored candles yet: collect market data (or run `konsens demo`) to backtest here.")
+    st.stop()
+
+run_tab, sweep_tab, history_tab = st.tabs(["Run", "Sweep", "Past runs"])
+
+with run_tab:
+    names = list(STRATEGIES)
+    strategy_name = st.selectbox("Strategy", names, format_func=lambda name: STRATEGIES[name].title, key="run_strategy")
+    cls = strategy_class(strategy_name)
+    st.caption(cls.description)
+    with st.form("backtest_form"):
+        parameter_columns = st.columns(max(len(cls.parameters), 1))
+        parameters: dict[str, object] = {}
+        for column, parameter in zip(parameter_columns, cls.parameters, strict=False):
+            with column:
+                parameters[parameter.name] = parameter_input(parameter, f"run_{strategy_name}_{parameter.name}")
+        choice, timeframe, start, end = choose_data(choices, "run")
+        cost_columns = st.columns(6)
+        fee_bps = cost_columns[0].number_input("Fee (bp)", 0.0, 500.0, 10.0, step=1.0)
+        slippage_bps = cost_columns[1].number_input("Slippage (bp)", 0.0, 500.0, 5.0, step=1.0)
+        cash = cost_columns[2].number_input("Starting cash", 100.0, 1e9, 10_000.0, step=1000.0)
+        stop_loss = cost_columns[3].number_input("Stop-loss %", 0.0, 99.0, 0.0, step=0.5, help="0 = none")
+        take_profit = cost_columns[4].number_input("Take-profit %", 0.0, 99.0, 0.0, step=0.5, help="0 = none")
+        trailing = cost_columns[5].number_input("Trailing stop %", 0.0, 99.0, 0.0, step=0.5, help="0 = none")
+        engine = st.radio(
+            "Engine", list(ENGINE_LABELS), format_func=ENGINE_LABELS.__getitem__, horizontal=True,
+            disabled=not cls.has_fast_path(),
+        )  # fmt: skip
+        submitted = st.form_submit_button("Run backtest", type="primary")
+    if submitted:
+        try:
+            config = BacktestConfig(
+                initial_cash=float(cash),
+                fee_bps=float(fee_bps),
+                slippage_bps=float(slippage_bps),
+                stop_loss=stop_loss / 100 or None,
+                take_profit=take_profit / 100 or None,
+                trailing_stop=trailing / 100 or None,
+            )
+            with st.spinner("Running the backtest…"):
+                run_id, _result = run_stored_backtest(
+                    database(), strategy_name, parameters, choice.symbol, timeframe, config,
+                    start=start, end=end, engine=engine,
+                )  # fmt: skip
+            st.session_state[RUN_KEY] = run_id
+        except (StrategyError, PriceDataError, ValueError) as error:
+            st.error(str(error))
+    shown = stored_run(shown_run_id(RUN_KEY, BacktestKind.SINGLE))
+    if shown is None:
+        st.info("Choose a strategy and press **Run backtest**.")
+    else:
+        render_run(shown, "run_view")
+
+with sweep_tab:
+    sweepable = [name for name in STRATEGIES if len(STRATEGIES[name].parameters) >= 2]
+    sweep_strategy = st.selectbox("Strategy", sweepable, format_func=lambda name: STRATEGIES[name].title,
+                                  key="sweep_strategy")  # fmt: skip
+    sweep_cls = strategy_class(sweep_strategy)
+    parameter_names = [parameter.name for parameter in sweep_cls.parameters]
+    with st.form("sweep_form"):
+        axis_columns = st.columns(2)
+        ranges: dict[str, str] = {}
+        for position, column in enumerate(axis_columns):
+            with column:
+                name = st.selectbox(f"Parameter {position + 1}", parameter_names, index=position,
+                                    key=f"sweep_{sweep_strategy}_axis_{position}")  # fmt: skip
+                parameter = next(item for item in sweep_cls.parameters if item.name == name)
+                low = parameter.default if parameter.kind is float else max(parameter.minimum, parameter.default // 2)
+                high = parameter.default * 2
+                step = max((high - low) / 4, 1 if parameter.kind is int else 0.1)
+                if parameter.kind is int:
+                    step = int(step)
+                ranges[name] = st.text_input(
+                    f"{name} range (start:stop:step or a,b,c)", f"{low:g}:{high:g}:{step:g}",
+                    key=f"sweep_{sweep_strategy}_range_{position}",
+                )  # fmt: skip
+        sweep_choice, sweep_timeframe, sweep_start, sweep_end = choose_data(choices, "sweep")
+        sweep_fee = st.number_input("Fee (bp)", 0.0, 500.0, 10.0, step=1.0, key="sweep_fee")
+        sweep_submitted = st.form_submit_button("Run sweep", type="primary")
+    if sweep_submitted:
+        try:
+            if len(ranges) < 2:
+                raise StrategyError("choose two different parameters to sweep")
+            grid = {name: parse_values(name, text) for name, text in ranges.items()}
+            bar = st.progress(0.0, text="Sweeping…")
+
+            def progress(done: int, total: int) -> None:
+                bar.progress(done / total, text=f"Sweeping… {done} of {total} combinations")
+
+            sweep_id, _sweep = run_stored_sweep(
+                database(), sweep_strategy, grid, sweep_choice.symbol, sweep_timeframe,
+                BacktestConfig(fee_bps=float(sweep_fee)), start=sweep_start, end=sweep_end, progress=progress,
+            )  # fmt: skip
+            st.session_state[SWEEP_KEY] = sweep_id
+        except (StrategyError, PriceDataError, ValueError) as error:
+            st.error(str(error))
+    stored_sweep = stored_run(shown_run_id(SWEEP_KEY, BacktestKind.SWEEP))
+    if stored_sweep is None:
+        st.info("Choose two parameters and their ranges, then press **Run sweep**.")
+    else:
+        render_sweep(stored_sweep, "sweep_view")
+
+with history_tab:
+    runs = read(list_runs)
+    if not runs:
+        st.info("No stored runs yet.")
+    else:
+        overview = pd.DataFrame(
+            [
+                {
+                    "Run": run.id,
+                    "Stored (Vienna)": vienna_time(run.created_at),
+                    "Kind": run.kind.value,
+                    "Strategy": run.strategy,
+                    "Parameters": ", ".join(f"{key}={value}" for key, value in run.parameters.items())
+                    if run.kind is BacktestKind.SINGLE
+                    else ", ".join(run.parameters.get("grid", {})),
+                    "Data": f"{run.data_label} {run.timeframe}",
+                    "Trades": str(run.trades) if run.kind is BacktestKind.SINGLE else "–",
+                    "Return": format_metric(run.total_return, "pct"),
+                    "Buy & hold": format_metric(run.baseline_return, "pct"),
+                    "Sharpe": format_metric(run.sharpe, "ratio"),
+                    "Max DD": format_metric(run.max_drawdown, "pct"),
+                }
+                for run in runs
+            ]
+        )
+        st.dataframe(overview, hide_index=True, width="stretch")
+        singles = [run for run in runs if run.kind is BacktestKind.SINGLE]
+        labels = {run.id: f"{run.id}: {run.strategy} {run.data_label} {run.timeframe}" for run in runs}
+        compared = st.multiselect("Compare equity curves", [run.id for run in singles],
+                                  default=[run.id for run in singles[:2]], format_func=labels.__getitem__)  # fmt: skip
+        if compared:
+            curves = {}
+            for run_id in compared:
+                stored = stored_run(run_id)
+                if stored is not None:
+                    curves[labels[run_id]] = stored.equity["equity"]
+            st.plotly_chart(comparison_figure(curves), width="stretch", key="compare")
+        opened_id = st.selectbox("Open a run", [run.id for run in runs], format_func=labels.__getitem__,
+                                 key="history_open")  # fmt: skip
+        opened = stored_run(opened_id)
+        if opened is not None:
+            if opened.summary.kind is BacktestKind.SWEEP:
+                render_sweep(opened, f"history_{opened_id}")
+            else:
+                render_run(opened, f"history_{opened_id}")
+            if st.button("Delete this run", key=f"delete_{opened_id}"):
+                database().run(lambda session: delete_run(session, opened_id))
+                st.session_state.pop(RUN_KEY, None)
+                st.session_state.pop(SWEEP_KEY, None)
+                st.rerun()

@@ -1,0 +1,274 @@
+"""Trade: order ticket (paper or live), open orders with cancel, order history, fills, trade log."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from app.ui.context import database, page_setup, read
+from app.ui.format import eur, vienna_time
+from core.execution.enums import OrderSide, OrderType, TimeInForce
+from core.execution.orders import AttachedExits, ExitKind, ExitSpec, OrderRequest, OrderValidationError, to_decimal
+from core.execution.queries import open_orders, order_events, order_history, recent_fills, ticket_instruments, trade_log
+from core.execution.service import CancelError, place_order, request_cancel
+from core.execution.settings import load_trading_config
+
+username = page_setup("Trade", ":material/swap_horiz:")
+config = read(load_trading_config)
+symbols = read(ticket_instruments)
+
+TYPE_LABELS = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit", OrderType.STOP_LIMIT: "Stop-limit"}
+EXIT_KINDS = {"price": ExitKind.PRICE, "% of entry": ExitKind.PERCENT, "× ATR": ExitKind.ATR}
+
+
+def _number(value: Decimal | None, places: int = 8) -> str:
+    if value is None:
+        return "–"
+    return f"{value.quantize(Decimal(1).scaleb(-places)).normalize():,f}"
+
+
+def _exit(label: str, key: str) -> ExitSpec | None:
+    left, right = st.columns([2, 1])
+    value = left.text_input(label, key=f"{key}_value", placeholder="empty = none")
+    kind = right.selectbox("as", list(EXIT_KINDS), key=f"{key}_kind", label_visibility="hidden")
+    number = to_decimal(value, label) if value.strip() else None
+    return None if number is None else ExitSpec(EXIT_KINDS[kind], number)
+
+
+ticket_column, sizing_column = st.columns([3, 2])
+with ticket_column:
+    st.subheader("Order ticket")
+    venue_choice = st.radio(
+        "Venue",
+        ["Paper", "Live (One Trading)"],
+        horizontal=True,
+        help="Live needs live mode and a One Trading API key (Settings → Trading).",
+    )
+    is_live = venue_choice.startswith("Live")
+    if is_live and not config.live_enabled:
+        st.warning("Live trading is off. Enable it in Settings → Trading (API key required).")
+    if is_live:
+        st.error("**LIVE ORDER** — real money on One Trading. Each live order needs your explicit confirmation.",
+                 icon=":material/warning:")  # fmt: skip
+    with st.form("ticket", clear_on_submit=False, border=True):
+        first, second, third = st.columns(3)
+        symbol = first.selectbox("Instrument", symbols or ["(no instruments)"])
+        side = second.radio(
+            "Side", [OrderSide.BUY, OrderSide.SELL], format_func=lambda s: s.value.title(), horizontal=True
+        )
+        order_type = third.selectbox("Type", list(TYPE_LABELS), format_func=TYPE_LABELS.get)
+        size_mode, size_value, tif_column = st.columns(3)
+        sizing = size_mode.radio("Size in", ["Quantity", "EUR amount"], horizontal=True)
+        size_text = size_value.text_input("Size", placeholder="e.g. 0.01 or 500")
+        time_in_force = tif_column.selectbox("Time in force", list(TimeInForce), format_func=lambda t: t.value.upper())
+        limit_column, stop_column = st.columns(2)
+        limit_text = limit_column.text_input("Limit price (limit, stop-limit)")
+        stop_text = stop_column.text_input("Stop price (stop-limit)")
+        st.markdown("**Attached exits** (buy orders)")
+        try:
+            exits = AttachedExits(
+                _exit("Stop-loss", "sl"), _exit("Take-profit", "tp"), _exit("Trailing stop distance", "ts")
+            )
+            exit_problem = None
+        except OrderValidationError as error:
+            exits, exit_problem = AttachedExits(), str(error)
+        confirmed = st.checkbox("I confirm this LIVE order", disabled=not is_live) if is_live else False
+        submitted = st.form_submit_button(
+            "Place LIVE order" if is_live else "Place paper order", type="primary", width="stretch"
+        )
+    if submitted:
+        try:
+            if exit_problem:
+                raise OrderValidationError(exit_problem)
+            size = to_decimal(size_text, "size")
+            request = OrderRequest(
+                symbol=symbol,
+                side=side,
+                order_type=order_type,
+                quantity=size if sizing == "Quantity" else None,
+                amount_eur=size if sizing == "EUR amount" else None,
+                limit_price=to_decimal(limit_text, "limit price"),
+                stop_price=to_decimal(stop_text, "stop price"),
+                time_in_force=time_in_force,
+                exits=exits,
+                live=is_live,
+                live_confirmed=bool(confirmed),
+            )
+        except OrderValidationError as error:
+            st.error(f"Not placed: {error}")
+        else:
+            with database().session() as session:
+                order = place_order(session, request, actor=username or "dashboard")
+                client_id, status, reason = order.client_order_id, order.status.value, order.reject_reason
+            if reason:
+                st.error(f"Order `{client_id}` rejected: {reason}")
+            else:
+                st.success(f"Order `{client_id}` queued ({status}); the executor worker submits it.")
+
+with sizing_column:
+    # Reserved for position sizing suggestions (core/risk/sizing.py, wired by the lead).
+    with st.container(border=True):
+        st.subheader("Position sizing")
+        st.caption("Sizing suggestions from the risk rules appear here when the risk module is installed.")
+    st.metric("Paper slippage", f"{config.paper_slippage * 10000:.1f} bp")
+    fees = config.paper_fees
+    st.metric("Paper fees (maker / taker)", f"{fees.maker * 100:.2f} % / {fees.taker * 100:.2f} %")
+    st.metric("Live trading", "ON" if config.live_enabled else "off")
+
+open_tab, history_tab, fills_tab, log_tab = st.tabs(["Open orders", "Order history", "Fills", "Trade log"])
+
+with open_tab:
+    rows = read(open_orders)
+    if not rows:
+        st.info("No open orders.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "created (Vienna)": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"),
+                        "mode": row.mode.upper(),
+                        "symbol": row.symbol,
+                        "side": row.side,
+                        "type": row.order_type,
+                        "quantity": _number(row.quantity) if row.quantity is not None else f"€ {row.amount_eur}",
+                        "limit": _number(row.limit_price, 2),
+                        "stop": _number(row.stop_price, 2),
+                        "filled": _number(row.filled_quantity),
+                        "status": row.status + (" (cancel requested)" if row.cancel_requested else ""),
+                        "client order id": row.client_order_id,
+                    }
+                    for row in rows
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        cancellable = [row for row in rows if not row.cancel_requested]
+        if cancellable:
+            choice = st.selectbox(
+                "Order to cancel",
+                cancellable,
+                format_func=lambda r: (
+                    f"{r.side} {_number(r.quantity)} {r.symbol} {r.order_type} — {r.client_order_id[:8]}"
+                ),
+            )
+            if st.button("Request cancel", type="secondary"):
+                try:
+                    with database().session() as session:
+                        request_cancel(session, choice.client_order_id, actor=username or "dashboard")
+                    st.success("Cancel requested; the executor carries it out.")
+                except CancelError as error:
+                    st.error(str(error))
+
+with history_tab:
+    history = read(lambda s: order_history(s, limit=300))
+    if not history:
+        st.info("No orders yet.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "created (Vienna)": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"),
+                        "mode": row.mode.upper(),
+                        "symbol": row.symbol,
+                        "side": row.side,
+                        "type": row.order_type,
+                        "quantity": _number(row.quantity),
+                        "avg fill": _number(row.average_fill_price, 2),
+                        "fees €": _number(row.fees_eur, 2),
+                        "status": row.status,
+                        "client order id": row.client_order_id,
+                        "reason": row.reject_reason or (f"exit: {row.exit_reason}" if row.exit_reason else ""),
+                    }
+                    for row in history
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        selected = st.selectbox(
+            "State changes of",
+            history,
+            format_func=lambda r: (
+                f"{vienna_time(r.created_at)} {r.side} {r.symbol} {r.status} — {r.client_order_id[:8]}"
+            ),
+        )
+        events = read(lambda s: order_events(s, order_id=selected.id))
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "time (Vienna)": vienna_time(event.ts, "%Y-%m-%d %H:%M:%S"),
+                        "from": event.from_status or "",
+                        "to": event.to_status,
+                        "by": event.actor,
+                        "note": event.note or "",
+                    }
+                    for event in events
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+with fills_tab:
+    fills = read(recent_fills)
+    if not fills:
+        st.info("No fills yet.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "time (Vienna)": vienna_time(fill.ts, "%Y-%m-%d %H:%M:%S"),
+                        "mode": fill.mode.upper(),
+                        "symbol": fill.symbol,
+                        "side": fill.side,
+                        "quantity": _number(fill.quantity),
+                        "price": _number(fill.price, 2),
+                        "fee": f"{_number(fill.fee, 4)} {fill.fee_asset}",
+                        "realised P&L": eur(fill.realised_pnl_eur, signed=True)
+                        if fill.realised_pnl_eur is not None
+                        else "",
+                        "fill id": fill.fill_id,
+                    }
+                    for fill in fills
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+with log_tab:
+    log = read(trade_log)
+    if not log:
+        st.info("No trades yet.")
+    else:
+        realised = sum((row.realised_pnl_eur or Decimal(0) for row in log), Decimal(0))
+        st.metric("Realised P&L (all trades)", eur(realised, signed=True))
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "time (Vienna)": vienna_time(row.ts),
+                        "account": row.account,
+                        "symbol": row.symbol,
+                        "side": row.side,
+                        "quantity": _number(row.quantity),
+                        "price": eur(row.price_eur),
+                        "value": eur(row.value_eur),
+                        "fee": eur(row.fee_eur),
+                        "realised P&L": eur(row.realised_pnl_eur, signed=True)
+                        if row.realised_pnl_eur is not None
+                        else "",
+                    }
+                    for row in log
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )

@@ -1,0 +1,110 @@
+"""``konsens backtest`` / ``backtest-sweep`` / ``backtest-runs`` end to end (real files, real database)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from core.db.engine import Database
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ohlcv"
+runner = CliRunner()
+
+
+def test_backtest_json_holds_trades_and_metrics(configured_sqlite: Database) -> None:
+    result = runner.invoke(
+        cli,
+        ["backtest", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--param", "fast=10", "--param", "slow=40",
+         "--fee-bps", "12", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["parameters"] == {"fast": 10, "slow": 40} and data["config"]["fee_bps"] == 12.0
+    assert data["timeframe"] == "1d" and data["candles"] == 5036
+    trade = data["trades"][0]
+    assert trade["side"] == "buy"
+    assert trade["entry_time"].startswith("1995-") and trade["exit_time"] > trade["entry_time"]
+    assert trade["entry_price"] > 0 and trade["exit_price"] > 0 and trade["quantity"] > 0
+    assert {"sharpe", "sortino", "max_drawdown", "cagr", "total_return", "trades"} <= set(data["metrics"])
+    assert data["metrics"]["trades"] == len(data["trades"])
+    assert data["run_id"] == 1
+    listed = runner.invoke(cli, ["backtest-runs", "--json"])
+    assert json.loads(listed.stdout)[0]["data_label"] == "ORCL_1d.csv"
+
+
+def test_engines_agree_through_the_cli(configured_sqlite: Database) -> None:
+    outputs = []
+    for engine in ("event", "fast", "backtrader"):
+        result = runner.invoke(
+            cli,
+            ["backtest", "sma-cross", "--data", str(DATA / "GOOG_1d.csv"), "--engine", engine, "--no-store", "--json"],
+        )
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.stdout)["trades"])
+    entries = [[(trade["entry_time"], trade["exit_time"]) for trade in trades] for trades in outputs]
+    assert entries[0] == entries[1] == entries[2]
+
+
+def test_backtest_on_stored_candles_by_symbol(demo_database: Database) -> None:
+    result = runner.invoke(cli, ["backtest", "rsi-reversion", "--data", "BTC/EUR", "--timeframe", "4h", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["data"] == "BTC/EUR" and data["timeframe"] == "4h" and data["trades"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["backtest", "sma-cross", "--data", "/nope/x.csv"], "no such file"),
+        (["backtest", "sma-cross", "--data", "ORCL", "--no-store"], "no instrument 'ORCL'"),
+        (["backtest", "macd", "--data", "x.csv"], "unknown strategy 'macd'"),
+        (["backtest", "sma-cross", "--data", "x.csv", "--param", "fast"], "--param takes name=value"),
+        (["backtest", "sma-cross", "--data", "x.csv", "--fee-bps", "-3"], "fee must be between"),
+    ],
+)
+def test_bad_input_gives_one_clear_message(configured_sqlite: Database, arguments: list[str], message: str) -> None:
+    result = runner.invoke(cli, arguments)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sweep_prints_the_ranking_and_stores_it(configured_sqlite: Database) -> None:
+    result = runner.invoke(
+        cli,
+        ["backtest-sweep", "sma-cross", "--data", str(DATA / "SPY_1d.csv"), "--grid", "fast=5:15:5",
+         "--grid", "slow=50,100", "--metric", "total_return", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["rows"]) == 6
+    returns = [row["total_return"] for row in data["rows"]]
+    assert returns == sorted(returns, reverse=True)
+
+
+def test_replay_command_runs_the_executor_and_agrees_with_the_backtest(demo_database: Database, tmp_path: Path) -> None:
+    from core.backtest.service import load_bars
+
+    with demo_database.session() as session:
+        bars = load_bars(session, "ETH/EUR", "1h")
+    start = bars.index[-120].isoformat()
+    target = f"sqlite:///{tmp_path / 'replay.db'}"
+    result = runner.invoke(
+        cli,
+        ["replay", "sma-cross", "--data", "ETH/EUR", "--start", start, "--param", "fast=4", "--param", "slow=12",
+         "--target", target, "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["candles"] == 120 and data["trades"]
+    assert data["backtest_agrees"] is True and data["first_difference"] is None
+    assert set(data["orders_by_status"]) <= {"filled", "open"}
+
+
+def test_replay_needs_stored_candles(demo_database: Database, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["replay", "sma-cross", "--data", "DOGE/EUR", "--target", f"sqlite:///{tmp_path}/r.db"])
+    assert result.exit_code == 1 and "no instrument 'DOGE/EUR'" in result.output

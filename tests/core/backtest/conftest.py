@@ -1,0 +1,37 @@
+"""Fixtures of the backtest tests: the real OHLCV files and small hand-made bar series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.backtest.data import read_candle_csv
+from core.backtest.series import PriceSeries
+
+DATA_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "ohlcv"
+REAL_FILES = ("ETH_BTC_5m.csv", "ADA_BTC_5m.csv", "SPY_1d.csv", "GOOG_1d.csv", "ORCL_1d.csv")
+
+
+def real_series(name: str) -> PriceSeries:
+    path = DATA_DIR / name
+    if not path.exists():
+        pytest.skip(f"real data {path} not available")
+    return read_candle_csv(path)
+
+
+@pytest.fixture(params=REAL_FILES)
+def real_bars(request: pytest.FixtureRequest) -> PriceSeries:
+    """Each real OHLCV file of ../shared/data/ohlcv in turn."""
+    return real_series(request.param)
+
+
+def make_bars(rows: list[tuple[float, float, float, float]], *, start: str = "2024-01-01") -> PriceSeries:
+    """Hourly bars from (open, high, low, close) rows."""
+    index = pd.date_range(start, periods=len(rows), freq="1h", tz="UTC")
+    values = np.array(rows, dtype=float)
+    frame = pd.DataFrame(values, columns=["open", "high", "low", "close"], index=index)
+    frame["volume"] = 1.0
+    return PriceSeries.from_frame(frame, label="test", timeframe="1h")

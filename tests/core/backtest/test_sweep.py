@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.backtest.engine import BacktestConfig, EngineKind
+from core.backtest.results import run_backtest
+from core.backtest.strategies import build_strategy
+from core.backtest.strategy import StrategyError
+from core.backtest.sweep import parse_values, run_sweep
+
+from .conftest import real_series
+
+
+def test_parse_values() -> None:
+    assert parse_values("fast", "5:20:5") == [5, 10, 15, 20]
+    assert parse_values("width", "1.5,2,2.5") == [1.5, 2.0, 2.5]
+    with pytest.raises(StrategyError, match="start:stop:step"):
+        parse_values("fast", "5:1:1")
+
+
+def test_sweep_reports_progress_and_builds_a_heatmap() -> None:
+    bars = real_series("SPY_1d.csv")
+    seen: list[tuple[int, int]] = []
+    sweep = run_sweep(
+        "sma-cross",
+        {"fast": [5, 10, 20], "slow": [10, 50]},
+        bars,
+        BacktestConfig(fee_bps=10.0),
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]
+    assert sweep.engine is EngineKind.FAST
+    heatmap = sweep.heatmap("fast", "slow", "total_return")
+    assert list(heatmap.columns) == [5, 10, 20] and list(heatmap.index) == [50, 10]
+    assert math.isnan(heatmap.loc[10, 10]) and math.isnan(heatmap.loc[10, 20])  # fast >= slow is invalid
+    single = run_backtest(build_strategy("sma-cross", {"fast": 10, "slow": 50}), bars, BacktestConfig(fee_bps=10.0))
+    assert heatmap.loc[50, 10] == pytest.approx(single.metrics["total_return"])
+    best = sweep.best("total_return")
+    assert best is not None and best.metrics["total_return"] == heatmap.max().max()
+    assert sum(row.error is not None for row in sweep.rows) == 2
+
+
+def test_sweep_refuses_unknown_parameters_and_huge_grids() -> None:
+    bars = real_series("GOOG_1d.csv")
+    with pytest.raises(StrategyError, match="no parameter"):
+        run_sweep("sma-cross", {"speed": [1]}, bars)
+    with pytest.raises(StrategyError, match="too many"):
+        run_sweep("sma-cross", {"fast": list(range(2, 100)), "slow": list(range(3, 100))}, bars)

@@ -1,0 +1,83 @@
+"""The backtest page on the demo database: stored demo runs render; a run and a sweep from the page are stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.backtest.models import BacktestKind
+from core.backtest.store import list_runs
+from core.db.engine import Database
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "backtest.py"
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "demo"
+    return at
+
+
+def _button(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(button for button in at.button if button.label == label)
+
+
+def test_page_shows_the_latest_demo_run_with_metrics_and_the_demo_sweep(demo_database: Database) -> None:
+    at = _page().run()
+    assert not at.exception
+    assert [tab.label for tab in at.tabs] == ["Run", "Sweep", "Past runs"]
+    subheaders = [header.value for header in at.subheader]
+    assert any(text.startswith("Run ") and "sma-cross (fast=10, slow=50)" in text for text in subheaders)
+    assert any(text.startswith("Sweep ") and "fast, slow" in text for text in subheaders)
+    metrics_frame = at.dataframe[0].value
+    assert list(metrics_frame.columns) == ["Metric", "Strategy", "Buy & hold"]
+    assert {"Sharpe", "Sortino", "Max drawdown", "CAGR", "VaR 95 % (1 day)"} <= set(metrics_frame["Metric"])
+    assert [metric.label for metric in at.metric][:4] == ["Total return", "Sharpe", "Max drawdown", "Trades"]
+    with demo_database.session() as session:
+        demo_run = next(run for run in list_runs(session) if run.kind is BacktestKind.SINGLE)
+    assert at.metric[3].value == str(demo_run.trades)
+
+
+def test_running_a_backtest_from_the_page_stores_and_shows_it(demo_database: Database) -> None:
+    at = _page().run()
+    at.number_input(key="run_sma-cross_fast").set_value(5)
+    at.number_input(key="run_sma-cross_slow").set_value(20)
+    at.selectbox(key="run_symbol").set_value("ETH/EUR")
+    at.selectbox(key="run_timeframe").set_value("1d")
+    _button(at, "Run backtest").click()
+    at.run()
+    assert not at.exception and not at.error
+    with demo_database.session() as session:
+        newest = list_runs(session)[0]
+    assert newest.strategy == "sma-cross" and newest.parameters == {"fast": 5, "slow": 20}
+    assert newest.data_label == "ETH/EUR" and newest.timeframe == "1d"
+    assert any(f"Run {newest.id}: sma-cross (fast=5, slow=20)" == header.value for header in at.subheader)
+
+
+def test_invalid_parameters_show_an_error_and_store_nothing(demo_database: Database) -> None:
+    at = _page().run()
+    with demo_database.session() as session:
+        before = len(list_runs(session))
+    at.number_input(key="run_sma-cross_fast").set_value(40)
+    at.number_input(key="run_sma-cross_slow").set_value(20)
+    _button(at, "Run backtest").click()
+    at.run()
+    assert [error.value for error in at.error] == ["sma-cross needs fast < slow"]
+    with demo_database.session() as session:
+        assert len(list_runs(session)) == before
+
+
+def test_a_sweep_from_the_page_is_stored_with_its_heatmap(demo_database: Database) -> None:
+    at = _page().run()
+    at.text_input(key="sweep_sma-cross_range_0").set_value("5,10")
+    at.text_input(key="sweep_sma-cross_range_1").set_value("20,40,60")
+    at.selectbox(key="sweep_timeframe").set_value("1d")
+    _button(at, "Run sweep").click()
+    at.run()
+    assert not at.exception and not at.error
+    with demo_database.session() as session:
+        newest = list_runs(session)[0]
+    assert newest.kind is BacktestKind.SWEEP and newest.parameters["grid"] == {"fast": [5, 10], "slow": [20, 40, 60]}
+    assert any(header.value.startswith(f"Sweep {newest.id}: sma-cross over fast, slow") for header in at.subheader)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core.audit import AuditAction, AuditEntry
+from core.db.engine import Database
+from core.execution.accounting import asset_balance
+from core.execution.settings import load_trading_config
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "settings.py"
+
+
+def test_trading_tab_saves_fees_and_refuses_live_without_a_key(demo_database: Database) -> None:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "demo"
+    at.run()
+    assert not at.exception
+    assert any(tab.label == "Trading" for tab in at.tabs)
+    toggle = next(t for t in at.toggle if t.label == "Enable live trading")
+    toggle.set_value(True).run()
+    assert any("API key before enabling" in e.value for e in at.error)
+    slippage = next(t for t in at.text_input if t.label.startswith("Paper slippage"))
+    slippage.set_value("0.002")
+    next(b for b in at.button if b.label == "Save").click().run()
+    assert any(s.value == "Saved." for s in at.success)
+    next(b for b in at.button if b.label == "Deposit").click().run()
+    with demo_database.session() as session:
+        config = load_trading_config(session)
+        assert str(config.paper_slippage) == "0.002" and not config.live_enabled
+        actions = [row.action for row in session.scalars(select(AuditEntry))]
+        assert AuditAction.SETTING_CHANGED in actions
+        assert asset_balance(session, "paper", "EUR") > 10000

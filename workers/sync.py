@@ -1,0 +1,55 @@
+"""``konsens worker sync``: keeps the ledger of configured accounts current (Bitpanda retail API).
+
+Without a stored Bitpanda API key a pass does nothing and says so in its heartbeat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.accounts.bitpanda_api import (
+    BitpandaClient,
+    BitpandaTransientError,
+    sync_bitpanda,
+)
+from core.db.engine import Database
+from core.execution.settings import SECRET_BITPANDA_KEY, TradingSettings
+from core.security.secrets import SecretStore
+from core.system.settings_store import set_setting
+from core.timeutil import utc_now
+from workers.runtime import TransientError, WorkerLoop
+
+WORKER_NAME = "sync"
+
+
+def run_sync_pass(database: Database, settings: TradingSettings | None = None) -> dict[str, Any]:
+    """Sync every configured account once."""
+    settings = settings or TradingSettings()
+    api_key = database.run(lambda session: SecretStore().get(session, SECRET_BITPANDA_KEY))
+    if not api_key:
+        return {"bitpanda": "no API key configured"}
+    client = BitpandaClient(api_key, base_url=settings.bitpanda_base_url)
+    try:
+        with database.session() as session:
+            result = sync_bitpanda(session, client)
+            set_setting(
+                session,
+                "accounts.bitpanda.balances",
+                {"at": utc_now().isoformat(), "balances": {k: str(v) for k, v in result.balances.items()}},
+            )
+    except BitpandaTransientError as error:
+        raise TransientError(str(error)) from error
+    finally:
+        client.close()
+    return {"bitpanda_fetched": result.fetched, "bitpanda_new": result.new_entries}
+
+
+def build_worker(database: Database, *, interval_seconds: float | None = None) -> WorkerLoop:
+    """Return the sync loop (default every ``sync_interval_seconds``)."""
+    settings = TradingSettings()
+    return WorkerLoop(
+        WORKER_NAME,
+        database,
+        lambda db: run_sync_pass(db, settings),
+        interval_seconds=settings.sync_interval_seconds if interval_seconds is None else interval_seconds,
+    )
