@@ -22,20 +22,9 @@ Conventions
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from decimal import Decimal
 
 from core.execution.enums import ExitReason, OrderSide, OrderType
-
-
-class _Number(Protocol):
-    def __add__(self, other: object, /) -> _Number: ...
-    def __sub__(self, other: object, /) -> _Number: ...
-    def __mul__(self, other: object, /) -> _Number: ...
-    def __lt__(self, other: object, /) -> bool: ...
-    def __le__(self, other: object, /) -> bool: ...
-
-
-N = TypeVar("N", bound=_Number)
 
 
 @dataclass(frozen=True)
@@ -48,14 +37,14 @@ class BarPrices[T]:
     close: T
 
 
-def apply_slippage[T: _Number](price: T, side: OrderSide, slippage: T) -> T:
+def apply_slippage[T: (Decimal, float)](price: T, side: OrderSide, slippage: T) -> T:
     """Move ``price`` against the trader by the fraction ``slippage``."""
     one = price * 0 + 1  # a 1 of the same number type
     factor = one + slippage if side is OrderSide.BUY else one - slippage
-    return price * factor  # type: ignore[return-value]
+    return price * factor
 
 
-def fill_price[T: _Number](
+def fill_price[T: (Decimal, float)](
     side: OrderSide,
     order_type: OrderType,
     bar: BarPrices[T],
@@ -86,7 +75,7 @@ def fill_price[T: _Number](
     return trigger if limit_price <= trigger else None
 
 
-def _limit_fill[T: _Number](side: OrderSide, open_: T, high: T, low: T, limit: T) -> T | None:
+def _limit_fill[T: (Decimal, float)](side: OrderSide, open_: T, high: T, low: T, limit: T) -> T | None:
     if side is OrderSide.BUY:
         if open_ <= limit:
             return open_
@@ -96,7 +85,7 @@ def _limit_fill[T: _Number](side: OrderSide, open_: T, high: T, low: T, limit: T
     return limit if limit <= high else None
 
 
-def _stop_trigger[T: _Number](side: OrderSide, bar: BarPrices[T], stop: T) -> T | None:
+def _stop_trigger[T: (Decimal, float)](side: OrderSide, bar: BarPrices[T], stop: T) -> T | None:
     """Return the price at which a stop triggers in ``bar`` (open on a gap), or None."""
     if side is OrderSide.SELL:
         if bar.open <= stop:
@@ -123,7 +112,7 @@ class ExitFill[T]:
     price: T
 
 
-def check_exits[T: _Number](
+def check_exits[T: (Decimal, float)](
     position_side: OrderSide, bar: BarPrices[T], levels: ExitLevels[T], *, slippage: T
 ) -> ExitFill[T] | None:
     """Return the exit that fills in ``bar`` for a position, stops first; None if none does."""
@@ -146,7 +135,7 @@ def check_exits[T: _Number](
     return None
 
 
-def advance_trailing_stop[T: _Number](
+def advance_trailing_stop[T: (Decimal, float)](
     position_side: OrderSide, bar: BarPrices[T], levels: ExitLevels[T]
 ) -> ExitLevels[T]:
     """Return ``levels`` with the trailing stop moved after ``bar`` (only ever in the trader's favour)."""
@@ -160,9 +149,9 @@ def advance_trailing_stop[T: _Number](
         candidate = bar.low + levels.trailing_distance
         current = levels.trailing_stop
         new_stop = candidate if current is None or candidate < current else current
-    return ExitLevels(levels.stop_loss, levels.take_profit, levels.trailing_distance, new_stop)  # type: ignore[arg-type]
+    return ExitLevels(levels.stop_loss, levels.take_profit, levels.trailing_distance, new_stop)
 
 
-def fee_for[T: _Number](notional: T, fee_rate: T) -> T:
+def fee_for[T: (Decimal, float)](notional: T, fee_rate: T) -> T:
     """Return the fee of a fill: ``notional × fee_rate`` (fee_rate as a fraction, 10 bp = 0.001)."""
-    return notional * fee_rate  # type: ignore[return-value]
+    return notional * fee_rate
