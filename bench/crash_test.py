@@ -158,7 +158,7 @@ def run_executor_with_kills(url: str, home: str, rng: random.Random, result: Cra
             if time.monotonic() - started_waiting > 300:
                 break
             time.sleep(0.02)
-        deadline = time.monotonic() + rng.uniform(0.02, 1.2)
+        deadline = time.monotonic() + rng.uniform(0.02, 0.4)
         while time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.005)
         if process.poll() is None:

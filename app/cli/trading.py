@@ -137,7 +137,10 @@ def register(cli: typer.Typer) -> None:
         if not rows:
             typer.echo("no orders")
         for row in rows:
-            amount = _plain(row.quantity) if row.quantity is not None else f"€{_plain(row.amount_eur)}"
+            if row.quantity is not None:
+                amount = _plain(row.quantity)
+            else:
+                amount = f"€{_plain(row.amount_eur)}" if row.amount_eur is not None else "-"
             price = f" @ {_plain(row.limit_price)}" if row.limit_price is not None else ""
             why = f" ({row.reject_reason})" if row.reject_reason else ""
             typer.echo(

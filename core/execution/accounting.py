@@ -58,19 +58,26 @@ def asset_balance(session: Session, account: str, asset: str) -> Decimal:
     return total
 
 
-def account_balances(session: Session, account: str) -> dict[str, Decimal]:
-    """Return every non-zero asset balance of ``account`` from the ledger."""
+def account_balances(session: Session, account: str, *, assets: tuple[str, ...] | None = None) -> dict[str, Decimal]:
+    """Return every non-zero asset balance of ``account`` from the ledger (only ``assets`` if given)."""
     balances: dict[str, Decimal] = {}
-    rows = session.execute(
-        select(
-            LedgerEntry.received_asset,
-            LedgerEntry.received_quantity,
-            LedgerEntry.sent_asset,
-            LedgerEntry.sent_quantity,
-            LedgerEntry.fee_asset,
-            LedgerEntry.fee_quantity,
-        ).where(LedgerEntry.account == account)
-    )
+    query = select(
+        LedgerEntry.received_asset,
+        LedgerEntry.received_quantity,
+        LedgerEntry.sent_asset,
+        LedgerEntry.sent_quantity,
+        LedgerEntry.fee_asset,
+        LedgerEntry.fee_quantity,
+    ).where(LedgerEntry.account == account)
+    if assets:
+        query = query.where(
+            or_(
+                LedgerEntry.received_asset.in_(assets),
+                LedgerEntry.sent_asset.in_(assets),
+                LedgerEntry.fee_asset.in_(assets),
+            )
+        )
+    rows = session.execute(query)
     for received_asset, received, sent_asset, sent, fee_asset, fee in rows:
         if received_asset and received is not None:
             balances[received_asset] = balances.get(received_asset, ZERO) + received
@@ -78,6 +85,8 @@ def account_balances(session: Session, account: str) -> dict[str, Decimal]:
             balances[sent_asset] = balances.get(sent_asset, ZERO) - sent
         if fee_asset and fee is not None:
             balances[fee_asset] = balances.get(fee_asset, ZERO) - fee
+    if assets:
+        balances = {asset: value for asset, value in balances.items() if asset in assets}
     return {asset: value for asset, value in balances.items() if value != 0}
 
 
@@ -111,7 +120,7 @@ def apply_fill(
     quote_asset = instrument.quote
     notional = fill.quantity * fill.price
     fee_eur = fill.fee if fill.fee_asset == quote_asset else fill.fee * fill.price
-    position = session.get(Position, (order.account, instrument.id))
+    position = session.get(Position, (order.account, instrument.id), with_for_update=True)
     state = (
         PositionState(position.quantity, position.average_price_eur, position.realised_pnl_eur)
         if position is not None

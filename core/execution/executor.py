@@ -33,7 +33,7 @@ from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indic
 from core.audit import AuditAction, append_audit
 from core.db.engine import Database
 from core.db.write_lock import serialise_writes
-from core.execution.accounting import apply_fill, asset_balance, quantize_quantity, set_status
+from core.execution.accounting import account_balances, apply_fill, quantize_quantity, set_status
 from core.execution.broker import (
     Broker,
     BrokerRejected,
@@ -74,7 +74,9 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "executor"
 CLAIM_LOCK = "konsens.executor.claim"
+ACCOUNT_LOCK = "konsens.executor.account"
 ATR_LENGTH = 14
+CONFIG_TTL_SECONDS = 1.0
 
 
 class ReconciliationPending(Exception):
@@ -128,6 +130,7 @@ class Executor:
     _live_broker: Broker | None = None
     _last_watch: float = 0.0
     _backoff_until: float = 0.0
+    _cached_config: tuple[float, TradingConfig] | None = None
 
     def __post_init__(self) -> None:
         if self.checks is None:
@@ -187,6 +190,13 @@ class Executor:
         self._reconcile_stale_submissions()
         return self.stats.exits_triggered > triggered_before
 
+    def _config(self, session: Session) -> TradingConfig:
+        """The trading configuration, re-read at most once a second."""
+        now = time.monotonic()
+        if self._cached_config is None or now - self._cached_config[0] > CONFIG_TTL_SECONDS:
+            self._cached_config = (now, load_trading_config(session, self.settings))
+        return self._cached_config[1]
+
     def _ids(self, query: object) -> list[int]:
         return list(self.database.run(lambda session: list(session.scalars(query))))  # type: ignore[call-overload]
 
@@ -216,7 +226,7 @@ class Executor:
             )
             if order is None:
                 return False
-            config = load_trading_config(session, self.settings)
+            config = self._config(session)
             if order.mode is TradingMode.PAPER:
                 self._process_paper(session, order, config)
             else:
@@ -294,11 +304,10 @@ class Executor:
         quantity = order.quantity or Decimal(0)
         if order.mode is TradingMode.LIVE:
             balances = self._live(session, config).balances()
-            cash = balances.get(instrument.quote, Decimal(0))
-            held = balances.get(instrument.base, Decimal(0))
         else:
-            cash = asset_balance(session, order.account, instrument.quote)
-            held = asset_balance(session, order.account, instrument.base)
+            balances = account_balances(session, order.account, assets=(instrument.quote, instrument.base))
+        cash = balances.get(instrument.quote, Decimal(0))
+        held = balances.get(instrument.base, Decimal(0))
         reserved_cash, reserved_asset = self._reserved(session, order, instrument)
         if order.side is OrderSide.BUY:
             fee_rate = config.fee_schedule(order.venue if order.is_live else config.paper_fee_venue).taker
@@ -339,6 +348,9 @@ class Executor:
     # ----------------------------------------------------------------- paper
 
     def _process_paper(self, session: Session, order: Order, config: TradingConfig) -> None:
+        # One account's orders are checked and filled one at a time across executors, so two
+        # executors can never both spend the same cash or update the same position concurrently.
+        serialise_writes(session, f"{ACCOUNT_LOCK}:{order.account}")
         instrument = self._prepare(session, order, config)
         if instrument is None:
             self.stats.rejected += 1
@@ -347,13 +359,8 @@ class Executor:
         set_status(session, order, OrderStatus.SUBMITTING, actor=ACTOR)
         order.submitted_at = utc_now()
         order.claimed_by = self.instance_id
-        append_audit(
-            session,
-            actor=ACTOR,
-            action=AuditAction.ORDER_SUBMITTED,
-            subject=f"order:{order.client_order_id}",
-            details={"venue": broker.venue, "quantity": order.quantity, "type": order.order_type.value},
-        )
+        # A paper submission commits together with its outcome (fill, expiry or resting), which is
+        # audited; the submission itself is in order_events. Live submissions are audited too.
         self.stats.submitted += 1
         state = broker.submit(order)
         if state.status is OrderStatus.EXPIRED:
@@ -373,10 +380,11 @@ class Executor:
             )
             if order is None:
                 return
+            serialise_writes(session, f"{ACCOUNT_LOCK}:{order.account}")
             instrument = session.get(Instrument, order.instrument_id)
             if instrument is None:
                 return
-            config = load_trading_config(session, self.settings)
+            config = self._config(session)
             if order.mode is TradingMode.PAPER:
                 state: VenueOrderState | None = PaperBroker(session, config).poll(order)
             else:
@@ -615,6 +623,7 @@ class Executor:
         return self._live_broker
 
     def _claim_live(self, session: Session, order: Order, config: TradingConfig) -> int | None:
+        serialise_writes(session, f"{ACCOUNT_LOCK}:{order.account}")
         try:
             instrument = self._prepare(session, order, config)
         except BrokerUnavailable as error:

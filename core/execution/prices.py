@@ -30,10 +30,11 @@ class PriceObservation:
         return self.bar.close
 
 
-def _finest_candle_series(session: Session, instrument_id: int) -> tuple[str, str] | None:
+def _finest_candle_series(session: Session, instrument_id: int, after: datetime) -> tuple[str, str] | None:
+    """The (source, timeframe) with the finest timeframe among candles newer than ``after``."""
     rows = session.execute(
         select(Candle.source, Candle.timeframe, func.max(Candle.ts))
-        .where(Candle.instrument_id == instrument_id)
+        .where(Candle.instrument_id == instrument_id, Candle.ts > after)
         .group_by(Candle.source, Candle.timeframe)
     ).all()
     known = [row for row in rows if row[1] in TIMEFRAME_SECONDS]
@@ -56,7 +57,7 @@ def observations_after(
     ).all()
     for ts, last, source in quotes:
         observations.append(PriceObservation(ts, BarPrices(last, last, last, last), f"quote:{source}"))
-    series = _finest_candle_series(session, instrument_id)
+    series = _finest_candle_series(session, instrument_id, after)
     if series is not None:
         source, timeframe = series
         candles = session.execute(

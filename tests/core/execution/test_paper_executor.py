@@ -71,7 +71,7 @@ def test_market_buy_fills_at_the_next_price_with_ledger_position_and_audit(
         actions = [
             row.action for row in session.scalars(select(AuditEntry).where(AuditEntry.subject == f"order:{client_id}"))
         ]
-        assert actions == [AuditAction.ORDER_CREATED, AuditAction.ORDER_SUBMITTED, AuditAction.FILL]
+        assert actions == [AuditAction.ORDER_CREATED, AuditAction.FILL]
         assert verify_audit_chain(session).ok
 
 
