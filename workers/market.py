@@ -24,6 +24,7 @@ from core.market.sources.base import MarketData, MarketDataError, SourceUnavaila
 from core.market.sources.registry import load_credentials, normalise_source_name, open_market_data
 from core.system.heartbeats import record_heartbeat
 from core.system.models import WorkerStatus
+from core.system.shutdown import shutdown_requested
 from core.timeutil import utc_now
 from workers.runtime import TransientError, WorkerLoop
 
@@ -68,6 +69,8 @@ class MarketPass:
         transient: list[str] = []
         totals = {"inserted": 0, "updated": 0, "quarantined": 0}
         for instrument in instruments:
+            if shutdown_requested():
+                break
             entry: dict[str, Any] = {"source": instrument.default_source}
             try:
                 entry.update(self._collect(database, instrument, totals))

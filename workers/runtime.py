@@ -21,6 +21,7 @@ from typing import Any
 from core.db.engine import Database
 from core.system.heartbeats import record_heartbeat
 from core.system.models import WorkerStatus
+from core.system.shutdown import request_shutdown
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class WorkerLoop:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         logger.info("%s worker: received %s, stopping after the current pass", self.name, signal.Signals(signum).name)
+        request_shutdown()
         self.stop_event.set()
 
     def stop(self) -> None:

@@ -46,6 +46,7 @@ from core.news.sources.rss import RssSource
 from core.news.sources.x import XSource
 from core.news.tagging import Tagger, build_taggable, clean_instrument_name, ticker_of
 from core.security.secrets import SecretStore, SecretStoreError
+from core.system.shutdown import shutdown_requested
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -267,8 +268,12 @@ class NewsCollector:
         outcomes: dict[str, dict[str, Any]] = {}
         try:
             for source in built.news:
+                if shutdown_requested():
+                    break
                 outcomes[source.name] = self._run_source(source, processor, queries, now)
             for calendar in built.calendars:
+                if shutdown_requested():
+                    break
                 outcomes[calendar.name] = self._run_source(calendar, None, queries, now)
         finally:
             built.close()

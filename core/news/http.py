@@ -22,6 +22,7 @@ import httpx
 
 from core.logging_setup import redact
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
+from core.system.shutdown import interruptible_sleep
 from core.timeutil import ensure_utc, utc_now
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class RateLimiter:
         min_interval_seconds: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interruptible_sleep,
     ):
         self.min_interval_seconds = min_interval_seconds
         self._clock = clock
@@ -97,7 +98,7 @@ class HttpClient:
         rate_limiter: RateLimiter | None = None,
         user_agent: str = "Konsens/0.1",
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interruptible_sleep,
     ):
         self.name = name
         self.attempts = attempts
@@ -202,7 +203,7 @@ def call_with_retries(
     is_retryable: Callable[[BaseException], bool],
     attempts: int = 3,
     backoff_seconds: float = 1.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = interruptible_sleep,
 ) -> Any:
     """Run ``call``; on a retryable error wait ``backoff · 2^(n-1)`` seconds and try again.
 

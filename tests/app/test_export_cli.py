@@ -39,7 +39,7 @@ def test_export_candles_as_csv_for_a_time_range(configured_sqlite: Database, tmp
     assert "Exported 3 rows of candles" in result.output
     frame = pd.read_csv(target, dtype=str)
     assert list(frame["ts"]) == ["2026-01-01T01:00:00+00:00", "2026-01-01T02:00:00+00:00", "2026-01-01T03:00:00+00:00"]
-    assert frame["close"].iloc[0] == "60001.250000000000000000"
+    assert Decimal(frame["close"].iloc[0]) == Decimal("60001.25")
 
 
 def test_export_parquet_keeps_decimals_and_utc(configured_sqlite: Database, tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def test_settings_tab_lists_analysts_and_why(demo_database: Database) -> None:
     at.session_state["username"] = "demo"
     at.run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = next(frame.value for frame in at.dataframe if "Analyst" in frame.value.columns)
     assert list(table["Analyst"]) == ["technical", "sentiment", "azure-openai", "deepseek", "ollama"]
     assert list(table["Enabled"]) == [True, True, False, False, False]
     assert table["Why"].iloc[3] == "not configured: missing KONSENS_DEEPSEEK_API_KEY"

@@ -54,7 +54,8 @@ def test_system_shows_workers_freshness_quarantine_and_database(demo_database: D
     quarantine = app.dataframe[2].value
     assert quarantine.iloc[0]["Reason"] == "high < low" and quarantine.iloc[0]["Rows"] == 1
     database_text = " ".join(block.value for block in app.markdown)
-    assert "Migrations applied" in database_text and "0002_news" in database_text
+    assert "Migrations applied" in database_text and "0030_news" in database_text
+    assert "Pending: **none**" in database_text
 
 
 def test_system_on_an_empty_database(configured_sqlite: Database, run_page) -> None:  # type: ignore[no-untyped-def]

@@ -25,9 +25,9 @@ def test_trading_tab_saves_fees_and_refuses_live_without_a_key(demo_database: Da
     assert any("API key before enabling" in e.value for e in at.error)
     slippage = next(t for t in at.text_input if t.label.startswith("Paper slippage"))
     slippage.set_value("0.002")
-    next(b for b in at.button if b.label == "Save").click().run()
+    next(b for b in at.button if b.label == "Save" and "trading_costs" in str(b.key)).click().run()
     assert any(s.value == "Saved." for s in at.success)
-    next(b for b in at.button if b.label == "Deposit").click().run()
+    next(b for b in at.button if b.label == "Deposit" and "paper_deposit" in str(b.key)).click().run()
     with demo_database.session() as session:
         config = load_trading_config(session)
         assert str(config.paper_slippage) == "0.002" and not config.live_enabled

@@ -9,7 +9,6 @@ paid; without a bearer token the source is not built.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, So
 from core.news.http import RateLimiter, call_with_retries, retry_at_from_headers
 from core.news.models import NewsKind
 from core.news.sources.base import FetchContext, FetchResult, RawNewsItem
+from core.system.shutdown import interruptible_sleep
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class XSource:
         attempts: int = 3,
         backoff_seconds: float = 1.0,
         rate_limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interruptible_sleep,
     ):
         self.interval_seconds = interval_seconds
         self.max_results = max(10, min(100, max_results))

@@ -1,0 +1,34 @@
+"""A process-wide "please stop" flag that long worker passes check between units of work.
+
+The worker runtime sets it on SIGTERM/SIGINT. A pass that loops over many sources or
+instruments checks ``shutdown_requested()`` between them, and waits through
+``interruptible_sleep`` (which returns early once a stop is requested), so a stop is never held
+up by a retry backoff or a long pass.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_shutdown = threading.Event()
+
+
+def request_shutdown() -> None:
+    """Ask every long-running pass in this process to finish early."""
+    _shutdown.set()
+
+
+def shutdown_requested() -> bool:
+    """Return True once a stop has been requested."""
+    return _shutdown.is_set()
+
+
+def interruptible_sleep(seconds: float) -> None:
+    """Sleep ``seconds``, or less if a stop is requested meanwhile."""
+    if seconds > 0:
+        _shutdown.wait(seconds)
+
+
+def reset_shutdown() -> None:
+    """Clear the flag (tests, or a process that starts a new run)."""
+    _shutdown.clear()
