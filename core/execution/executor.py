@@ -414,6 +414,8 @@ class Executor:
                 events.append(result[1])
             if order.side is OrderSide.BUY and order.exits:
                 self._create_exit_plan(session, order, instrument, fill.price, fill.quantity, fill.ts)
+            elif order.side is OrderSide.SELL:
+                self._trim_exit_plans(session, order.account, instrument.id)
         target = state.status
         if target is OrderStatus.SUBMITTING or target is order.status:
             pass
@@ -495,6 +497,28 @@ class Executor:
         plan.trailing_distance = levels.trailing_distance
         plan.trailing_stop = levels.trailing_stop
         plan.updated_at = now
+
+    def _trim_exit_plans(self, session: Session, account: str, instrument_id: int) -> None:
+        """Keep the armed exits within what is still held after a sell (oldest plans shrink first).
+
+        A position closed by any sell (a signal, a manual order, another exit) ends its exit plans,
+        so a later position in the same instrument is never stopped out at an old level.
+        """
+        position = session.get(Position, (account, instrument_id))
+        held = position.quantity if position is not None else Decimal(0)
+        plans = session.scalars(
+            select(ExitPlan)
+            .where(ExitPlan.account == account, ExitPlan.instrument_id == instrument_id, ExitPlan.active.is_(True))
+            .order_by(ExitPlan.id.desc())
+        ).all()
+        now = utc_now()
+        for plan in plans:  # newest first keep their cover; the oldest give way
+            covered = min(plan.quantity, held)
+            held -= covered
+            if covered <= 0:
+                plan.active = False
+            plan.quantity = covered if covered > 0 else plan.quantity
+            plan.updated_at = now
 
     def _watch_exit(self, plan_id: int) -> None:
         with self.database.session() as session:

@@ -133,11 +133,6 @@ def _scripted(script: dict[int, object]):  # type: ignore[no-untyped-def]
     return Scripted()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="executor (branch trading): an exit plan stays armed after its position is closed by a signal sell, "
-    "and later stops out the next position at the old level",
-)
 def test_an_exit_plan_ends_when_its_position_is_closed_by_a_signal(tmp_path: Path) -> None:
     from core.backtest.strategy import Signal
 
