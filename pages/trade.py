@@ -9,11 +9,13 @@ import streamlit as st
 
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, vienna_time
+from app.ui.sizing import render_sizing_panel
 from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.orders import AttachedExits, ExitKind, ExitSpec, OrderRequest, OrderValidationError, to_decimal
 from core.execution.queries import open_orders, order_events, order_history, recent_fills, ticket_instruments, trade_log
 from core.execution.service import CancelError, place_order, request_cancel
 from core.execution.settings import load_trading_config
+from core.market.query import instrument_by_symbol, latest_close
 
 username = page_setup("Trade", ":material/swap_horiz:")
 config = read(load_trading_config)
@@ -107,11 +109,33 @@ with ticket_column:
             else:
                 st.success(f"Order `{client_id}` queued ({status}); the executor worker submits it.")
 
+with sizing_column, st.container(border=True):
+    st.subheader("Position sizing")
+    st.caption("Quantity and money at risk by each sizing rule (Settings → Risk); copy a quantity into the ticket.")
+    sizing_symbol = st.selectbox("Instrument", symbols or ["(no instruments)"], key="sizing_symbol")
+    instrument = read(lambda session: instrument_by_symbol(session, sizing_symbol)) if symbols else None
+    if instrument is not None:
+        latest = read(lambda session: latest_close(session, instrument.id))
+        entry_column, stop_column = st.columns(2)
+        entry_text = entry_column.text_input(
+            "Entry price", value=_number(latest[1], 2).replace(",", "") if latest else "", key="sizing_entry"
+        )
+        stop_text = stop_column.text_input("Stop price", placeholder="empty = no stop", key="sizing_stop")
+        try:
+            entry_price = to_decimal(entry_text, "entry price") or Decimal(0)
+            stop_price = to_decimal(stop_text, "stop price")
+        except OrderValidationError as error:
+            st.error(str(error))
+        else:
+            render_sizing_panel(
+                database(),
+                account=config.settings.live_account if is_live else config.settings.paper_account,
+                instrument_id=instrument.id,
+                entry=entry_price,
+                stop=stop_price,
+                side=OrderSide.BUY,
+            )
 with sizing_column:
-    # Reserved for position sizing suggestions (core/risk/sizing.py, wired by the lead).
-    with st.container(border=True):
-        st.subheader("Position sizing")
-        st.caption("Sizing suggestions from the risk rules appear here when the risk module is installed.")
     st.metric("Paper slippage", f"{config.paper_slippage * 10000:.1f} bp")
     fees = config.paper_fees
     st.metric("Paper fees (maker / taker)", f"{fees.maker * 100:.2f} % / {fees.taker * 100:.2f} %")

@@ -30,7 +30,9 @@ def test_trade_page_shows_ticket_orders_fills_and_trade_log(demo_database: Datab
     assert any("Position sizing" in header.value for header in at.subheader)
     labels = [tab.label for tab in at.tabs]
     assert labels[:4] == ["Open orders", "Order history", "Fills", "Trade log"]
-    frames = [frame.value for frame in at.dataframe]
+    sizing, *frames = [frame.value for frame in at.dataframe]
+    assert "Fixed fraction" in " ".join(sizing["Method"]) and "Money at risk" in sizing.columns
+    assert all(quantity != "–" for quantity in sizing["Quantity"][:1])
     open_frame = frames[0]
     assert list(open_frame["symbol"]) == ["BTC/EUR"] and list(open_frame["status"]) == ["open"]
     history = frames[1]
