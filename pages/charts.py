@@ -50,10 +50,11 @@ with st.expander("Chart options", icon=":material/tune:"):
         for index, (name, kind) in enumerate(INDICATOR_NAMES.items())
         if kind is not IndicatorKind.MACD
     }
-    toggles = st.columns(3)
+    toggles = st.columns(4)
     show_volume = toggles[0].toggle("Volume", value=True, key="chart_volume")
     show_levels = toggles[1].toggle("Support / resistance", value=True, key="chart_levels")
     show_trades = toggles[2].toggle("My trades", value=True, key="chart_trades")
+    show_events = toggles[3].toggle("Economic events", value=True, key="chart_events")
 
 specs = [IndicatorSpec(INDICATOR_NAMES[name], length=int(lengths.get(INDICATOR_NAMES[name], 26))) for name in chosen]
 try:
@@ -78,7 +79,7 @@ summary[3].metric("Candles", f"{len(data.candles):,}")
 summary[4].metric("My trades in range", len(data.trades))
 
 figure = candlestick_figure(data, specs, show_volume=show_volume, show_levels=show_levels, show_trades=show_trades,
-                            asset_class=by_id[instrument_id][3])  # fmt: skip
+                            show_events=show_events, asset_class=by_id[instrument_id][3])  # fmt: skip
 st.plotly_chart(figure, width="stretch", key="price_chart",
                 config={"displaylogo": False, "scrollZoom": True})  # fmt: skip
 st.caption(

@@ -33,6 +33,9 @@ OVERLAY_COLOURS = {"sma": "#f5a623", "ema": "#ab47bc", "bb": "#29b6f6"}
 plotly_io.templates.default = "none"
 
 
+EVENT_COLOUR = "#c084fc"
+
+
 def _style(figure: go.Figure, *, height: int, legend: bool = True) -> go.Figure:
     figure.update_layout(
         height=height,
@@ -108,6 +111,7 @@ def candlestick_figure(
     show_volume: bool = True,
     show_levels: bool = True,
     show_trades: bool = True,
+    show_events: bool = True,
     asset_class: str = "crypto",
 ) -> go.Figure:
     """Return candlesticks with volume, overlays, lower indicator panels, levels and trade markers."""
@@ -172,6 +176,21 @@ def candlestick_figure(
                 ),
                 row=1, col=1,
             )  # fmt: skip
+    if show_events and data.events and not candles.empty:
+        event_times = _vienna_index(pd.DatetimeIndex([event.time for event in data.events]))
+        for event_time in event_times:
+            shapes.append({"type": "line", "xref": "x", "yref": "y domain", "x0": event_time, "x1": event_time,
+                           "y0": 0, "y1": 1, "line": {"color": EVENT_COLOUR, "width": 1, "dash": "dot"},
+                           "opacity": 0.6})  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                x=event_times, y=[float(candles["high"].max())] * len(event_times), mode="markers",
+                name="Economic events", marker={"symbol": "diamond", "size": 9, "color": EVENT_COLOUR},
+                customdata=[[f"{event.title} ({event.country}, {event.importance.value})"] for event in data.events],
+                hovertemplate="%{customdata[0]}<extra></extra>",
+            ),
+            row=1, col=1,
+        )  # fmt: skip
     row = 2
     if show_volume:
         rising = (candles["close"] >= candles["open"]).to_numpy()

@@ -27,6 +27,8 @@ from core.execution.enums import OrderSide
 from core.market.models import AssetClass, Candle, Instrument
 from core.market.query import TIMEFRAME_SECONDS, resample_candles
 from core.market.series import CandleSeries, candle_series
+from core.news.calendar import CalendarEventView, events_between
+from core.news.models import CalendarImportance
 from core.portfolio.models import LedgerEntry, LedgerKind
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,7 @@ class ChartData:
     end: datetime | None
     shortened: bool = False
     notes: list[str] = field(default_factory=list)
+    events: list[CalendarEventView] = field(default_factory=list)
 
 
 def choose_series(series: list[CandleSeries], timeframe: str, preferred_source: str | None) -> CandleSeries | None:
@@ -149,6 +152,7 @@ def chart_data(
     levels = support_resistance(frame) if with_levels and not frame.empty else []
     first = frame.index[0].to_pydatetime() if not frame.empty else start
     trades = own_trades(session, instrument, start=first, end=end)
+    events = events_between(session, first, end, min_importance=CalendarImportance.MEDIUM) if first else []
     return ChartData(
         instrument_id=instrument_id,
         symbol=instrument.symbol,
@@ -163,6 +167,7 @@ def chart_data(
         end=end,
         shortened=shortened,
         notes=notes,
+        events=events,
     )
 
 

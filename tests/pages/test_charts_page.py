@@ -23,6 +23,9 @@ def test_charts_draws_candles_volume_overlays_levels_and_trades(
     assert "bar" in types  # volume
     assert {"SMA 20", "EMA 50", "RSI 14"} <= set(names)
     assert any(shape.get("line", {}).get("dash") == "dash" for shape in figure["layout"].get("shapes", []))
+    events = next(trace for trace in figure["data"] if trace.get("name") == "Economic events")
+    assert events["x"]
+    assert all(text[0].endswith(("medium)", "high)")) for text in events["customdata"])
 
 
 def test_charts_timeframe_range_and_all_indicators(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
