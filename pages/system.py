@@ -7,6 +7,7 @@ import streamlit as st
 from app.ui.context import database, page_setup, read
 from app.ui.format import byte_size, duration, vienna_time
 from app.ui.tables import coloured_by
+from core.news.status import source_statuses
 from core.system.status import Health, data_freshness, database_status, quarantine_summary, worker_states
 from core.timeutil import utc_now
 
@@ -25,6 +26,7 @@ now = utc_now()
 workers = read(lambda session: worker_states(session, now=now))
 freshness = read(lambda session: data_freshness(session, now=now))
 quarantine = read(quarantine_summary)
+news_sources = read(source_statuses)
 status = database_status(database())
 health = status.health
 
@@ -67,6 +69,21 @@ with st.container(border=True):
         )  # fmt: skip
     else:
         st.caption("No candles stored yet.")
+
+with st.container(border=True):
+    st.markdown("**News and social sources** — each fetched on its own schedule; a failing one never stops the others")
+    if news_sources:
+        st.dataframe(
+            [{"Source": item.source, "Platform": item.platform, "Status": item.status.value,
+              "Last success": vienna_time(item.last_success_at), "Next due": vienna_time(item.next_due_at),
+              "Failures in a row": item.consecutive_failures, "Items (last / total)":
+              f"{item.items_last_fetch} / {item.items_stored_total}",
+              "Calls today": item.calls_today if item.calls_today is not None else "",
+              "Last error": item.last_error or ""} for item in news_sources],
+            hide_index=True, width="stretch", key="news_sources_table",
+        )  # fmt: skip
+    else:
+        st.caption("No news source has run yet (the news worker fetches the sources enabled in Settings → News).")
 
 with st.container(border=True):
     st.markdown(f"**Quarantine** — rows refused by validation ({quarantine.total:,})")
