@@ -76,6 +76,21 @@ def _mean_reverting_path(spec: DemoInstrumentSpec, shocks: np.ndarray) -> np.nda
     return np.exp(log_price)
 
 
+def demo_price_at(symbol: str, when: datetime) -> float:
+    """Return the demo price at ``when``: the walk's last 10-minute step at or before it.
+
+    Consistent with ``demo_hourly_candles`` (an hour's open and close are steps of the same walk),
+    so a quote taken between candles lies on the path the next candle will show.
+    """
+    spec = demo_spec(symbol)
+    step = int((when.astimezone(UTC) - DEMO_EPOCH) / (timedelta(hours=1) / _SUBSTEPS))
+    if step < 0:
+        raise ValueError(f"no demo prices before {DEMO_EPOCH.isoformat()}")
+    rng = np.random.default_rng(_seed_for(spec.symbol))
+    shocks = rng.standard_normal(step)
+    return float(_mean_reverting_path(spec, shocks)[step])
+
+
 def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Return hourly candles of a demo instrument with open times in ``[start, end)``.
 

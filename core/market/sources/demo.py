@@ -6,12 +6,12 @@ market worker really collects new candles in demo mode, exactly the ones the see
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
 
-from core.market.demo_source import DEMO_SOURCE, demo_hourly_candles, demo_spec
+from core.market.demo_source import DEMO_SOURCE, demo_hourly_candles, demo_price_at, demo_spec
 from core.market.sources.base import (
     CANDLE_COLUMNS,
     InstrumentRef,
@@ -56,14 +56,17 @@ class DemoMarketData:
         return frame[CANDLE_COLUMNS].reset_index(drop=True)
 
     def fetch_quote(self, instrument: InstrumentRef) -> QuoteSnapshot:
-        """Return the close of the last closed demo candle as the latest price."""
-        end = floor_to_grid(self._now(), "1h")
-        frame = self.fetch_candles(instrument, "1h", end - timedelta(days=5), end)
-        if frame.empty:
-            raise UnknownSymbolError(f"no demo prices for {instrument.symbol} before {end.isoformat()}")
-        last = frame.iloc[-1]
-        closed_at = last["ts"].to_pydatetime() + timedelta(hours=1)
-        return QuoteSnapshot(ts=closed_at, last=Decimal(str(last["close"])))
+        """Return the demo market's price now (the synthetic walk between candles).
+
+        Stamped with the current time, like a real ticker, so a paper market order placed in demo
+        mode fills at the next market-worker pass rather than waiting for the next hourly candle.
+        """
+        now = self._now()
+        try:
+            price = demo_price_at(instrument.symbol, now)
+        except (KeyError, ValueError) as error:
+            raise UnknownSymbolError(f"no demo prices for {instrument.symbol}: {error}") from error
+        return QuoteSnapshot(ts=now, last=Decimal(str(round(price, 6 if price < 10 else 2))))
 
     def close(self) -> None:
         """Nothing to release."""

@@ -70,3 +70,14 @@ def test_demo_market_is_deterministic_by_time() -> None:
     assert first["close"].tolist() == longer["close"].iloc[:48].tolist()
     assert (first["high"] >= first[["open", "close"]].max(axis=1)).all()
     assert (first["low"] <= first[["open", "close"]].min(axis=1)).all()
+
+
+def test_demo_price_between_candles_lies_on_the_same_walk() -> None:
+    from core.market.demo_source import demo_price_at
+
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    candles = demo_hourly_candles("ETH/EUR", start, datetime(2026, 3, 1, 3, tzinfo=UTC))
+    for hour, row in enumerate(candles.itertuples()):
+        assert round(demo_price_at("ETH/EUR", datetime(2026, 3, 1, hour, tzinfo=UTC)), 2) == row.open
+        inside = demo_price_at("ETH/EUR", datetime(2026, 3, 1, hour, 35, tzinfo=UTC))
+        assert row.low - 0.01 <= inside <= row.high + 0.01
