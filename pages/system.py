@@ -63,7 +63,7 @@ with st.container(border=True):
         st.dataframe(
             coloured_by([{"Instrument": item.symbol, "Source": item.source, "Timeframe": item.timeframe,
               "Newest candle": vienna_time(item.latest_ts), "Age": duration(item.age),
-              "Bars behind": round(item.bars_behind, 1), "Health": HEALTH_LABELS[item.health]}
+              "Bars behind": f"{item.bars_behind:.1f}", "Health": HEALTH_LABELS[item.health]}
              for item in freshness], "Health", HEALTH_COLOURS),
             hide_index=True, width="stretch", key="freshness_table",
         )  # fmt: skip

@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session
 
 from core.db.engine import Database, DatabaseHealth
 from core.db.migrate import current_revisions, pending_revisions
-from core.market.models import Instrument
+from core.market.models import AssetClass, Instrument
 from core.market.series import candle_series
+from core.market.sessions import market_seconds_between, trades_round_the_clock
 from core.system.heartbeats import list_heartbeats
 from core.system.models import QuarantinedRecord, WorkerStatus
 from core.timeutil import utc_now
+
+TRADING_SECONDS_PER_DAY = 7.5 * 3600  # the session window of core.market.sessions
 
 # A worker that has not beaten for this long is "stale" (its loop beats at least once per pass).
 DEFAULT_STALE_AFTER = timedelta(minutes=15)
@@ -120,12 +123,21 @@ def data_freshness(session: Session, *, now: datetime | None = None) -> list[Ser
     ok within ``FRESH_BARS`` timeframes, late within ``LATE_BARS``, stale beyond.
     """
     now = now or utc_now()
-    symbols = {int(row[0]): str(row[1]) for row in session.execute(select(Instrument.id, Instrument.symbol))}
+    instruments = {
+        int(row[0]): (str(row[1]), row[2])
+        for row in session.execute(select(Instrument.id, Instrument.symbol, Instrument.asset_class))
+    }
     found = []
     for series in candle_series(session):
         seconds = series.timeframe_seconds
         age = now - series.latest_ts
-        bars_behind = max(0.0, (age.total_seconds() - seconds) / seconds)
+        symbol, asset_class = instruments.get(series.instrument_id, (str(series.instrument_id), AssetClass.CRYPTO))
+        # An exchange-traded series only falls behind while its market is open.
+        behind_seconds = market_seconds_between(series.latest_ts + timedelta(seconds=seconds), now, asset_class)
+        if seconds >= 86_400 and not trades_round_the_clock(asset_class):
+            bars_behind = behind_seconds / TRADING_SECONDS_PER_DAY * 86_400 / seconds
+        else:
+            bars_behind = behind_seconds / seconds
         if bars_behind <= FRESH_BARS:
             health = Health.OK
         elif bars_behind <= LATE_BARS:
@@ -135,7 +147,7 @@ def data_freshness(session: Session, *, now: datetime | None = None) -> list[Ser
         found.append(
             SeriesFreshness(
                 instrument_id=series.instrument_id,
-                symbol=symbols.get(series.instrument_id, str(series.instrument_id)),
+                symbol=symbol,
                 source=series.source,
                 timeframe=series.timeframe,
                 latest_ts=series.latest_ts,
