@@ -19,10 +19,12 @@ or an ATR multiple become the prices of ``core.execution.fill_model.ExitLevels``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from enum import StrEnum
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from core.execution.enums import OrderSide
 from core.execution.fill_model import ExitLevels
@@ -104,6 +106,21 @@ def _check_stop(side: OrderSide, entry: Decimal, stop: Decimal) -> Decimal:
     return abs(entry - stop)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# Sizing arithmetic runs in a fixed decimal context, whatever the caller's thread has set.
+SIZING_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)  # Python's default precision
+
+
+def _fixed_context(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    @wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with localcontext(SIZING_CONTEXT):
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
 def _result(
     method: SizingMethod,
     quantity: Decimal,
@@ -133,6 +150,7 @@ def _result(
     )
 
 
+@_fixed_context
 def fixed_fraction_size(
     equity: Decimal,
     entry: Decimal,
@@ -160,6 +178,7 @@ def fixed_fraction_size(
     )
 
 
+@_fixed_context
 def fixed_risk_size(
     equity: Decimal,
     entry: Decimal,
@@ -186,6 +205,7 @@ def fixed_risk_size(
     )
 
 
+@_fixed_context
 def volatility_size(
     equity: Decimal,
     entry: Decimal,
@@ -218,6 +238,7 @@ def volatility_size(
     )
 
 
+@_fixed_context
 def kelly_fraction(win_rate: Decimal, win_loss_ratio: Decimal) -> Decimal:
     """Return the full Kelly fraction f* = W − (1 − W) / R (negative: no edge)."""
     if not (ZERO <= win_rate <= 1):
@@ -226,6 +247,7 @@ def kelly_fraction(win_rate: Decimal, win_loss_ratio: Decimal) -> Decimal:
     return win_rate - (1 - win_rate) / win_loss_ratio
 
 
+@_fixed_context
 def kelly_size(
     equity: Decimal,
     entry: Decimal,
@@ -285,6 +307,7 @@ def kelly_size(
     )
 
 
+@_fixed_context
 def trade_statistics(realised_pnls: Sequence[Decimal]) -> TradeStatistics:
     """Return win rate and win/loss ratio of closed trades' realised P&L (zero P&L counts as neither)."""
     wins = [pnl for pnl in realised_pnls if pnl > 0]
@@ -313,6 +336,7 @@ def _distance(spec: ExitSpec, entry: Decimal, atr: Decimal | None, name: str) ->
     raise SizingError(f"the {name} as a price is not a distance")
 
 
+@_fixed_context
 def exit_levels(
     side: OrderSide,
     entry: Decimal,
