@@ -37,23 +37,41 @@ class DataChoice:
 
 def data_choices(session: Session) -> list[DataChoice]:
     """Return the instruments with stored candles, with their timeframes and time span."""
+    # Count per (instrument, source, timeframe) along the primary key; the first and last open time
+    # of each group are index seeks. Grouping by the joined symbol instead would sort every candle.
+    groups = (
+        select(Candle.instrument_id, Candle.source, Candle.timeframe, func.count().label("candles"))
+        .group_by(Candle.instrument_id, Candle.source, Candle.timeframe)
+        .subquery()
+    )
+    in_group = (
+        Candle.instrument_id == groups.c.instrument_id,
+        Candle.source == groups.c.source,
+        Candle.timeframe == groups.c.timeframe,
+    )
     rows = session.execute(
         select(
-            Instrument.id,
+            groups.c.instrument_id,
             Instrument.symbol,
-            Candle.timeframe,
-            func.min(Candle.ts),
-            func.max(Candle.ts),
-            func.count(),
+            groups.c.timeframe,
+            select(func.min(Candle.ts)).where(*in_group).scalar_subquery(),
+            select(func.max(Candle.ts)).where(*in_group).scalar_subquery(),
+            groups.c.candles,
         )
-        .join(Candle, Candle.instrument_id == Instrument.id)
-        .group_by(Instrument.id, Instrument.symbol, Candle.timeframe)
-        .order_by(Instrument.symbol)
+        .join(Instrument, Instrument.id == groups.c.instrument_id)
+        .order_by(Instrument.symbol, groups.c.timeframe)
     ).all()
     from core.market.query import TIMEFRAME_SECONDS
 
-    grouped: dict[int, list[tuple[str, str, datetime, datetime, int]]] = {}
+    # One entry per (instrument, timeframe), its sources combined.
+    combined: dict[tuple[int, str], tuple[str, datetime, datetime, int]] = {}
     for instrument_id, symbol, timeframe, first, last, count in rows:
+        known = combined.get((instrument_id, timeframe))
+        if known is not None:
+            first, last, count = min(known[1], first), max(known[2], last), known[3] + count
+        combined[(instrument_id, timeframe)] = (symbol, first, last, count)
+    grouped: dict[int, list[tuple[str, str, datetime, datetime, int]]] = {}
+    for (instrument_id, timeframe), (symbol, first, last, count) in combined.items():
         grouped.setdefault(instrument_id, []).append((symbol, timeframe, first, last, count))
     choices = []
     for instrument_id, entries in grouped.items():

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
-from sqlalchemy import Float, select, type_coerce
+from sqlalchemy import Float, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from core.market.models import Candle, Instrument
@@ -74,9 +74,34 @@ def load_candles(
     return frame.astype(float)
 
 
-def _preferred_source(session: Session, instrument_id: int, timeframe: str) -> str | None:
-    from sqlalchemy import func
+def daily_closes(session: Session, instrument_id: int, timeframe: str, *, start: datetime | None = None) -> pd.Series:
+    """Return the last close of each UTC day from an instrument's ``timeframe`` candles (float, named ``close``).
 
+    The same closes as ``resample_candles(load_candles(...), "1d")["close"]``, but the database picks
+    the last candle of each day, so only one row per day reaches Python.
+    """
+    source = _preferred_source(session, instrument_id, timeframe)
+    if source is None:
+        return pd.Series(dtype=float, name="close", index=pd.DatetimeIndex([], tz="UTC", name="ts"))
+    if session.get_bind().dialect.name == "sqlite":
+        day = func.substr(Candle.ts, 1, 10)  # naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff"
+    else:
+        day = func.date(func.timezone("UTC", Candle.ts))
+    ranked = select(
+        day.label("day"),
+        type_coerce(Candle.close, Float).label("close"),
+        func.row_number().over(partition_by=day, order_by=Candle.ts.desc()).label("rank"),
+    ).where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source)
+    if start is not None:
+        ranked = ranked.where(Candle.ts >= start)
+    inner = ranked.subquery()
+    rows = session.execute(select(inner.c.day, inner.c.close).where(inner.c.rank == 1).order_by(inner.c.day)).all()
+    index = pd.DatetimeIndex(pd.to_datetime([str(day) for day, _ in rows], utc=True), name="ts")
+    closes = pd.Series([close for _, close in rows], index=index, dtype=float, name="close")
+    return closes.dropna()
+
+
+def _preferred_source(session: Session, instrument_id: int, timeframe: str) -> str | None:
     row = session.execute(
         select(Candle.source, func.count())
         .where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.execution.enums import OrderSide
 from core.market.models import Instrument
-from core.market.query import load_candles, resample_candles, tracked_instruments
+from core.market.query import daily_closes, load_candles, resample_candles, tracked_instruments
 from core.risk.exposure import AccountExposure, account_exposure, equity_curve
 from core.risk.guard import (
     account_risk,
@@ -64,13 +64,12 @@ def portfolio_returns(session: Session, account: str) -> pd.Series:
 def instrument_returns(session: Session, instrument_id: int, *, days: int = METRIC_HISTORY_DAYS) -> pd.Series:
     """Return daily close-to-close returns of an instrument from its collected candles."""
     start = utc_now() - timedelta(days=days)
-    frame = load_candles(session, instrument_id, "1d", start=start)
-    if frame.empty:
-        hourly = load_candles(session, instrument_id, "1h", start=start)
-        if hourly.empty:
+    closes = load_candles(session, instrument_id, "1d", start=start)["close"]
+    if closes.empty:
+        closes = daily_closes(session, instrument_id, "1h", start=start)  # the last hourly close of each day
+        if closes.empty:
             return pd.Series(dtype=float)
-        frame = resample_candles(hourly, "1d")
-    returns = frame["close"].pct_change().iloc[1:]
+    returns = closes.pct_change().iloc[1:]
     return returns.dropna()
 
 
