@@ -400,7 +400,7 @@ def load_movements(
             paper += 1
             continue
         if sqlite:
-            ts = parse_time(ts).replace(tzinfo=UTC)
+            ts = parse_time(ts + "+00:00")  # stored as naive UTC; one parse, tzinfo = UTC
             sent_quantity = None if sent_quantity is None else decimal_of(sent_quantity)
             received_quantity = None if received_quantity is None else decimal_of(received_quantity)
             fee_quantity = None if fee_quantity is None else decimal_of(fee_quantity)
