@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from operator import attrgetter
 
 from core.portfolio.models import LedgerKind
 from core.tax.assumptions import AltNeuOrder, TaxAssumptions, TransferFeeTreatment, UnmatchedDepositCost
@@ -41,6 +42,12 @@ FIAT_CURRENCIES = frozenset(
      "RON", "BGN", "HRK", "ZAR", "BRL", "MXN", "SGD", "HKD", "CNY", "INR", "KRW"}
 )  # fmt: skip
 CRYPTO_ASSET_CLASSES = frozenset({"", "crypto", "cryptocurrency", "stablecoin", "token"})
+# Kind groups of the dispatch in ``_Engine.process`` (sets: one hash lookup per movement).
+ZERO_COST_LABELS = {LedgerKind.REWARD: "staking reward", LedgerKind.AIRDROP: "airdrop", LedgerKind.FORK: "hard fork"}
+ZERO_COST_KINDS = frozenset(ZERO_COST_LABELS)
+LEAVING_KINDS = frozenset({LedgerKind.GIFT_OUT, LedgerKind.LOSS, LedgerKind.FEE})
+TRANSFER_IN_KINDS = frozenset({LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN})
+TRANSFER_OUT_KINDS = frozenset({LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT})
 
 
 def _vienna_midnight(year: int, month: int, day: int) -> datetime:
@@ -444,15 +451,17 @@ class _Engine:
         kest: Decimal | None = None,
         ts: datetime | None = None,
     ) -> TaxRow | None:
-        if not self.in_year(ts or movement.ts):
+        when = ts or movement.ts
+        if not self.year_start <= when < self.year_end:
             return None
-        number = self.row_counter.get(movement.entry_id, 0) + 1
-        self.row_counter[movement.entry_id] = number
+        entry_id = movement.entry_id
+        number = self.row_counter.get(entry_id, 0) + 1
+        self.row_counter[entry_id] = number
         row = TaxRow(
-            row_id=f"{movement.entry_id}-{number}",
-            entry_id=movement.entry_id,
+            row_id=f"{entry_id}-{number}",
+            entry_id=entry_id,
             external_id=movement.external_id,
-            ts=ts or movement.ts,
+            ts=when,
             wallet=wallet or movement.wallet,
             coin=coin,
             category=category,
@@ -618,8 +627,8 @@ class _Engine:
             sent = None
         if received_quantity <= 0:
             received = None
-        sent_crypto = sent is not None and not is_fiat(sent)
-        received_crypto = received is not None and not is_fiat(received)
+        sent_crypto = sent is not None and sent not in FIAT_CURRENCIES  # already upper case
+        received_crypto = received is not None and received not in FIAT_CURRENCIES
 
         crypto_fee = bool(movement.fee_asset and not is_fiat(movement.fee_asset) and movement.fee_quantity)
         if not sent_crypto and not received_crypto and not crypto_fee:
@@ -629,17 +638,17 @@ class _Engine:
             paid_with_crypto = sent_crypto and received_crypto and kind is not LedgerKind.SELL
             self.excluded(movement, sent if paid_with_crypto else None, received if paid_with_crypto else None)
             return
-        if kind in (LedgerKind.REWARD, LedgerKind.AIRDROP, LedgerKind.FORK) and received_crypto:
+        if kind in ZERO_COST_KINDS and received_crypto:
             self.zero_cost_acquisition(movement, received or "", received_quantity)
         elif kind is LedgerKind.INCOME and received_crypto:
             self.income(movement, received or "", received_quantity)
         elif kind is LedgerKind.GIFT_IN and received_crypto:
             self.gift_in(movement, received or "", received_quantity)
-        elif kind in (LedgerKind.GIFT_OUT, LedgerKind.LOSS, LedgerKind.FEE) and sent_crypto:
+        elif kind in LEAVING_KINDS and sent_crypto:
             self.leave_without_realisation(movement, sent or "", sent_quantity)
-        elif kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN) and received_crypto and not sent:
+        elif kind in TRANSFER_IN_KINDS and received_crypto and not sent:
             self.transfer_in(movement, received or "", received_quantity)
-        elif kind in (LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT) and sent_crypto and not received:
+        elif kind in TRANSFER_OUT_KINDS and sent_crypto and not received:
             self.transfer_out(movement, sent or "", sent_quantity)
         elif kind is LedgerKind.SPEND and sent_crypto:
             self.sale(movement, sent or "", sent_quantity, what="spending", spend=True)
@@ -679,8 +688,10 @@ class _Engine:
 
     def fee_eur(self, movement: Movement) -> Decimal:
         """The EUR value of a fiat fee (crypto fees are handled as units)."""
+        if not movement.fee_quantity:
+            return ZERO
         fee_asset = (movement.fee_asset or "").upper()
-        if not movement.fee_quantity or not is_fiat(fee_asset):
+        if not is_fiat(fee_asset):
             return ZERO
         if fee_asset == "EUR":
             return movement.fee_quantity
@@ -694,8 +705,10 @@ class _Engine:
         return movement.fee_value_eur
 
     def crypto_fee(self, movement: Movement, excluding: str | None) -> tuple[str | None, Decimal]:
+        if not movement.fee_quantity or movement.fee_quantity <= 0:
+            return None, ZERO
         fee_asset = (movement.fee_asset or "").upper()
-        if not fee_asset or is_fiat(fee_asset) or not movement.fee_quantity or movement.fee_quantity <= 0:
+        if not fee_asset or is_fiat(fee_asset):
             return None, ZERO
         if fee_asset == excluding:
             return fee_asset, movement.fee_quantity
@@ -864,11 +877,10 @@ class _Engine:
         pool = self.pool(movement.wallet, coin)
         before = pool.average()
         self.acquire(pool, quantity, ZERO, movement.ts)
-        label = {LedgerKind.REWARD: "staking reward", LedgerKind.AIRDROP: "airdrop", LedgerKind.FORK: "hard fork"}
         self.row(
             movement, coin, Category.ACQUISITION, quantity, cost=ZERO, average_before=before,
             average_after=pool.average(), regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
-            rule=f"{label.get(movement.kind, 'reward')}: no income when received; acquisition cost 0",
+            rule=f"{ZERO_COST_LABELS.get(movement.kind, 'reward')}: no income when received; acquisition cost 0",
         )  # fmt: skip
 
     def income(self, movement: Movement, coin: str, quantity: Decimal) -> None:
@@ -1037,14 +1049,14 @@ class _Engine:
         ins: list[Movement] = []
         for movement in movements:
             if (
-                movement.kind in (LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT)
+                movement.kind in TRANSFER_OUT_KINDS
                 and movement.sent_asset
                 and (movement.sent_quantity or ZERO) > 0
                 and not movement.received_asset
             ):
                 outs_by_coin.setdefault(movement.sent_asset.upper(), []).append(movement)
             elif (
-                movement.kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN)
+                movement.kind in TRANSFER_IN_KINDS
                 and movement.received_asset
                 and (movement.received_quantity or ZERO) > 0
                 and not movement.sent_asset
@@ -1158,7 +1170,10 @@ def compute_year(
     relevant = [movement for movement in movements if movement.ts < year_end]
     engine.match_transfers(relevant)
     shifted = engine.effective_ts
-    ordered = sorted(relevant, key=lambda m: (shifted.get(m.entry_id, m.ts), m.entry_id))
+    if shifted:
+        ordered = sorted(relevant, key=lambda m: (shifted.get(m.entry_id, m.ts), m.entry_id))
+    else:  # the common case: no deposit booked before its withdrawal
+        ordered = sorted(relevant, key=attrgetter("ts", "entry_id"))
     for movement in ordered:
         engine.process(movement)
     for wallet, amount in entered_kest:
