@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -54,8 +54,6 @@ def echo_json(data: object) -> None:
 
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
-
-Command = Callable[..., None]
 
 # Sub-command groups shared by several areas: each area adds its commands to these objects
 # (e.g. ``@import_group.command("candles")``); ``app/cli/__init__.py`` mounts them once.

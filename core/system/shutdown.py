@@ -27,8 +27,3 @@ def interruptible_sleep(seconds: float) -> None:
     """Sleep ``seconds``, or less if a stop is requested meanwhile."""
     if seconds > 0:
         _shutdown.wait(seconds)
-
-
-def reset_shutdown() -> None:
-    """Clear the flag (tests, or a process that starts a new run)."""
-    _shutdown.clear()
