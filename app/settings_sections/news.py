@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from core.db.engine import Database
 from core.news.collector import instrument_queries
@@ -39,6 +42,27 @@ def _rows_to_terms(frame: pd.DataFrame, column: str) -> dict[str, str]:
         for _, row in frame.iterrows()
         if isinstance(row["symbol"], str) and row["symbol"].strip()
     }
+
+
+def _terms_editor(
+    database: Database,
+    values: dict[str, list[str]],
+    keys: list[str],
+    column: str,
+    save: Callable[[Session, dict[str, str]], object],
+) -> None:
+    """Edit one per-ticker term list (aliases or subreddits) and save it on its button."""
+    edited = st.data_editor(
+        _terms_frame(values, keys, column), num_rows="dynamic", hide_index=True, width="stretch",
+        key=f"news_{column}_editor",
+    )  # fmt: skip
+    if st.button(f"Save {column}", key=f"news_save_{column}"):
+        try:
+            with database.session() as session:
+                save(session, _rows_to_terms(edited, column))
+            st.success(f"{column.capitalize()} saved.")
+        except NewsConfigError as error:
+            st.error(str(error))
 
 
 def render(database: Database) -> None:
@@ -115,30 +139,10 @@ def render(database: Database) -> None:
 
     st.subheader("Tagging aliases")
     st.caption("Extra names per ticker or symbol, comma-separated (tickers, $cashtags and names are matched anyway).")
-    aliases = st.data_editor(
-        _terms_frame(config.aliases, tickers, "aliases"), num_rows="dynamic", hide_index=True, width="stretch",
-        key="news_aliases_editor",
-    )  # fmt: skip
-    if st.button("Save aliases", key="news_save_aliases"):
-        try:
-            with database.session() as session:
-                save_aliases(session, _rows_to_terms(aliases, "aliases"))
-            st.success("Aliases saved.")
-        except NewsConfigError as error:
-            st.error(str(error))
+    _terms_editor(database, config.aliases, tickers, "aliases", save_aliases)
 
     st.subheader("Subreddits")
-    subreddits = st.data_editor(
-        _terms_frame(config.subreddits, tickers, "subreddits"), num_rows="dynamic", hide_index=True, width="stretch",
-        key="news_subreddits_editor",
-    )  # fmt: skip
-    if st.button("Save subreddits", key="news_save_subreddits"):
-        try:
-            with database.session() as session:
-                save_subreddits(session, _rows_to_terms(subreddits, "subreddits"))
-            st.success("Subreddits saved.")
-        except NewsConfigError as error:
-            st.error(str(error))
+    _terms_editor(database, config.subreddits, tickers, "subreddits", save_subreddits)
 
     st.subheader("Retention")
     st.caption("Days to keep each kind of data; 0 keeps it forever. The news worker applies this every few hours.")

@@ -12,9 +12,8 @@ from core.ai.models import Signal
 from core.ai.opinion import AnalystResult, Opinion
 
 if TYPE_CHECKING:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
     from core.ai.context import ContextSnapshot
+    from core.news.sentiment import SentimentScorer
 
 TECHNICAL_SIGNAL_THRESHOLD = 0.2
 SENTIMENT_SIGNAL_THRESHOLD = 0.15
@@ -162,15 +161,15 @@ class TechnicalAnalyst:
 
 
 @lru_cache(maxsize=1)
-def _vader() -> SentimentIntensityAnalyzer:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+def _scorer() -> SentimentScorer:
+    from core.news.sentiment import SentimentScorer
 
-    return SentimentIntensityAnalyzer()
+    return SentimentScorer()
 
 
-def lexicon_sentiment(text: str) -> float:
-    """Return the VADER compound score of ``text`` in [-1, 1]."""
-    return float(_vader().polarity_scores(text)["compound"])
+def lexicon_sentiment(title: str, summary: str | None) -> float:
+    """Score a headline like the news pipeline does (VADER plus the crypto lexicon), in [-1, 1]."""
+    return _scorer().score_item(title, summary)
 
 
 class SentimentAnalyst:
@@ -220,7 +219,7 @@ class SentimentAnalyst:
                 continue
             sentiment = item.sentiment
             if sentiment is None:
-                sentiment = lexicon_sentiment(f"{item.title}. {item.summary or ''}")
+                sentiment = lexicon_sentiment(item.title, item.summary)
                 scored_here += 1
             decay = 0.5 ** (age_hours / self.half_life_hours)
             influence = item.influence if item.influence is not None else 0.5
