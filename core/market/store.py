@@ -65,16 +65,6 @@ POSTGRES_ANY_IN_RANGE = (
     "AND c.timeframe = %(timeframe)s AND c.ts >= %(first)s AND c.ts <= %(last)s)"
 )
 POSTGRES_INSERT_ON_CONFLICT = _INSERT_HEAD + "ON CONFLICT (instrument_id, source, timeframe, ts) DO NOTHING"
-# From this batch size on, the instrument foreign key is checked once for the whole batch (the
-# instrument row locked FOR KEY SHARE, as each per-row check would) and the per-row RI triggers are
-# skipped with session_replication_role = replica -- only when that is allowed (superuser), no
-# other triggers exist on candles and TimescaleDB is absent. Otherwise the normal per-row checks run.
-BATCH_FOREIGN_KEY_CHECK_ROWS = 10_000
-_CAN_SKIP_ROW_TRIGGERS = (
-    "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) "
-    "AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') "
-    "AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'candles'::regclass AND NOT tgisinternal)"
-)
 _PG_EPOCH_OFFSET_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's binary timestamp epoch, in Unix microseconds
 _PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _PG_COPY_ROW = np.dtype(
@@ -247,9 +237,6 @@ def _upsert_postgresql(
                 cursor.execute(f"ANALYZE {POSTGRES_STAGING}")  # lets the planner pick a hash join
             cursor.execute(POSTGRES_UPDATE_CHANGED, parameters)
             updated = cursor.rowcount
-        batch_checked = len(frame) >= BATCH_FOREIGN_KEY_CHECK_ROWS and _check_instrument_once(cursor, instrument_id)
-        if batch_checked:
-            cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("SAVEPOINT konsens_candle_insert")
         try:
             cursor.execute(POSTGRES_INSERT_NEW if overlaps else POSTGRES_INSERT_ALL, parameters)
@@ -261,22 +248,9 @@ def _upsert_postgresql(
             cursor.execute("ROLLBACK TO SAVEPOINT konsens_candle_insert")
             cursor.execute(POSTGRES_INSERT_ON_CONFLICT, parameters)
             inserted = cursor.rowcount
-        if batch_checked:
-            cursor.execute("SET LOCAL session_replication_role = origin")
     finally:
         cursor.close()
     return int(inserted), int(updated)
-
-
-def _check_instrument_once(cursor: Any, instrument_id: int) -> bool:
-    """Lock the instrument row as the per-row foreign-key checks would; return whether they may be skipped."""
-    cursor.execute(_CAN_SKIP_ROW_TRIGGERS)
-    if not cursor.fetchone()[0]:
-        return False
-    cursor.execute("SELECT 1 FROM instruments WHERE id = %s FOR KEY SHARE", (instrument_id,))
-    if cursor.fetchone() is None:
-        raise ValueError(f"no instrument with id {instrument_id}: candles refused")
-    return True
 
 
 def _json_number(value: Any) -> Any:

@@ -185,9 +185,18 @@ class RetryPolicy:
 
 
 def call_with_retries(
-    call: Callable[[], T], *, policy: RetryPolicy, limiter: RateLimiter | None = None, description: str = ""
+    call: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    limiter: RateLimiter | None = None,
+    description: str = "",
+    translate: Callable[[Exception], MarketDataError] | None = None,
 ) -> T:
-    """Run ``call`` (rate-limited), retrying :class:`SourceUnavailableError` with exponential backoff."""
+    """Run ``call`` (rate-limited), retrying :class:`SourceUnavailableError` with exponential backoff.
+
+    With ``translate``, any other exception than a :class:`MarketDataError` is mapped through it
+    (the adapter's error policy) before the retry decision.
+    """
 
     def before_sleep(state: object) -> None:
         outcome = getattr(state, "outcome", None)
@@ -204,7 +213,14 @@ def call_with_retries(
         with attempt:
             if limiter is not None:
                 limiter.acquire()
-            return call()
+            try:
+                return call()
+            except MarketDataError:
+                raise
+            except Exception as error:
+                if translate is None:
+                    raise
+                raise translate(error) from error
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -90,19 +90,20 @@ class CcxtMarketData:
         def translated() -> T:
             self.exchange.last_http_response = None
             self.exchange.last_json_response = None
-            try:
-                result = call()
-            except MarketDataError:
-                raise
-            except Exception as error:
-                raise _translate(error, self.name) from error
+            result = call()
             body = self.exchange.last_http_response
             if body and self.exchange.last_json_response is None:
                 # ccxt turns an unparseable body into an empty result; that is a garbage answer, not "no data".
                 raise SourceResponseError(f"{self.name} answered something that is not JSON: {str(body)[:80]!r}")
             return result
 
-        return call_with_retries(translated, policy=self._retry_policy, limiter=self._limiter, description=description)
+        return call_with_retries(
+            translated,
+            policy=self._retry_policy,
+            limiter=self._limiter,
+            description=description,
+            translate=lambda error: _translate(error, self.name),
+        )
 
     def _market_symbol(self, instrument: InstrumentRef) -> str:
         if self.exchange.markets is None:

@@ -101,15 +101,9 @@ class CoinGeckoMarketData:
         self._retry_policy = retry_policy or RetryPolicy()
 
     def _call(self, description: str, call: Callable[[], T]) -> T:
-        def translated() -> T:
-            try:
-                return call()
-            except MarketDataError:
-                raise
-            except Exception as error:
-                raise _translate(error) from error
-
-        return call_with_retries(translated, policy=self._retry_policy, limiter=self._limiter, description=description)
+        return call_with_retries(
+            call, policy=self._retry_policy, limiter=self._limiter, description=description, translate=_translate
+        )
 
     @staticmethod
     def _coin(instrument: InstrumentRef) -> tuple[str, str]:

@@ -104,18 +104,15 @@ class YahooMarketData:
 
     def _chart(self, symbol: str, params: dict[str, Any]) -> dict[str, Any]:
         def request() -> dict[str, Any]:
-            try:
-                response = self._data.get(CHART_URL.format(symbol=symbol), params=params, timeout=self._timeout)
-            except YFRateLimitError as error:
-                raise SourceUnavailableError("yahoo: rate limited (HTTP 429)") from error
-            except Exception as error:
-                if _is_transient_error(error):
-                    raise SourceUnavailableError(f"yahoo: {type(error).__name__}: {error}") from error
-                raise SourceResponseError(f"yahoo: {type(error).__name__}: {error}") from error
+            response = self._data.get(CHART_URL.format(symbol=symbol), params=params, timeout=self._timeout)
             return _checked_chart(response, symbol)
 
         return call_with_retries(
-            request, policy=self._retry_policy, limiter=self._limiter, description=f"yahoo chart {symbol}"
+            request,
+            policy=self._retry_policy,
+            limiter=self._limiter,
+            description=f"yahoo chart {symbol}",
+            translate=_translate,
         )
 
     def fetch_candles(self, instrument: InstrumentRef, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -158,6 +155,15 @@ class YahooMarketData:
         close: Callable[[], None] | None = getattr(self.session, "close", None)
         if close is not None:
             close()
+
+
+def _translate(error: Exception) -> MarketDataError:
+    """Map a failed yfinance request onto the Konsens error policy."""
+    if isinstance(error, YFRateLimitError):
+        return SourceUnavailableError("yahoo: rate limited (HTTP 429)")
+    if _is_transient_error(error):
+        return SourceUnavailableError(f"yahoo: {type(error).__name__}: {error}")
+    return SourceResponseError(f"yahoo: {type(error).__name__}: {error}")
 
 
 def _checked_chart(response: Any, symbol: str) -> dict[str, Any]:
