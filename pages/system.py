@@ -48,7 +48,7 @@ with st.container(border=True):
             coloured_by([{"Worker": item.worker, "Health": HEALTH_LABELS[item.health], "Status": item.status.value,
               "Last beat": vienna_time(item.last_beat_at, "%Y-%m-%d %H:%M:%S"), "Ago": duration(item.age),
               "Passes": item.passes,
-              "Last pass (s)": round(item.last_pass_seconds, 2) if item.last_pass_seconds is not None else None,
+              "Last pass": f"{item.last_pass_seconds:.2f} s" if item.last_pass_seconds is not None else "–",
               "Last error": item.last_error or "", "Error at": vienna_time(item.last_error_at),
               "Host / PID": f"{item.host or '?'} / {item.pid or '?'}"}
              for item in workers], "Health", HEALTH_COLOURS),

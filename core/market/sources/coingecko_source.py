@@ -17,6 +17,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -89,14 +90,7 @@ class CoinGeckoMarketData:
             self.client.api_base_url = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
         self.client.request_timeout = timeout_seconds
         rate = requests_per_minute or CAPABILITIES.requests_per_minute
-        self.capabilities = SourceCapabilities(
-            timeframes=CAPABILITIES.timeframes,
-            candle_limit=CAPABILITIES.candle_limit,
-            candle_limit_by_timeframe=CAPABILITIES.candle_limit_by_timeframe,
-            requests_per_minute=rate,
-            max_history=CAPABILITIES.max_history,
-            provides_volume=False,
-        )
+        self.capabilities = replace(CAPABILITIES, requests_per_minute=rate)
         self._limiter = RateLimiter(rate)
         self._retry_policy = retry_policy or RetryPolicy()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -92,13 +93,7 @@ class YahooMarketData:
         YfData.__init__(self._data, session=session)
         self._timeout = timeout_seconds
         rate = requests_per_minute or CAPABILITIES.requests_per_minute
-        self.capabilities = SourceCapabilities(
-            timeframes=CAPABILITIES.timeframes,
-            candle_limit=CAPABILITIES.candle_limit,
-            candle_limit_by_timeframe=CAPABILITIES.candle_limit_by_timeframe,
-            requests_per_minute=rate,
-            max_history=CAPABILITIES.max_history,
-        )
+        self.capabilities = replace(CAPABILITIES, requests_per_minute=rate)
         self._limiter = RateLimiter(rate)
         self._retry_policy = retry_policy or RetryPolicy()
 
