@@ -11,7 +11,8 @@ from core.backtest.data import load_stored_series, looks_like_file, read_candle_
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.results import METRIC_LABELS, BacktestResult, format_metric, run_backtest
 from core.backtest.series import PriceDataError, PriceSeries
-from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
+from core.backtest.service import load_bars
+from core.backtest.strategies import STRATEGIES, build_strategy, strategy_class
 from core.backtest.strategy import Strategy, StrategyError
 from core.timeutil import parse_utc
 
@@ -43,12 +44,7 @@ def _load_bars(
     else:
         database = open_database()
         with database.session() as session:
-            bars = load_stored_series(session, data, timeframe or "1h", start=start, end=end)
-            if needs_consensus(strategy):
-                from core.backtest.consensus import with_consensus
-
-                bars = with_consensus(session, bars)
-        return bars
+            return load_bars(session, data, timeframe or "1h", strategy, start=start, end=end)
     return bars.between(start, end)
 
 
