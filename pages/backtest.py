@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
@@ -13,7 +12,7 @@ from app.ui.context import database, page_setup, read
 from app.ui.format import vienna_time
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.models import BacktestKind
-from core.backtest.results import METRIC_LABELS
+from core.backtest.results import METRIC_LABELS, format_metric
 from core.backtest.series import PriceDataError
 from core.backtest.service import DataChoice, data_choices, load_bars, run_stored_backtest, run_stored_sweep
 from core.backtest.store import StoredRun, delete_run, list_runs, load_run
@@ -26,20 +25,6 @@ SWEEP_KEY = "backtest_sweep_id"
 ENGINE_LABELS = {EngineKind.EVENT: "Event loop (fill model)", EngineKind.FAST: "Fast path (compiled)"}
 
 page_setup("Backtest", ":material/history:")
-
-
-def format_metric(value: float | None, kind: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    if kind == "pct":
-        return f"{value * 100:+.2f} %"
-    if kind == "share":
-        return f"{value * 100:.1f} %"
-    if kind == "count":
-        return f"{value:.0f}"
-    if kind == "money":
-        return f"{value:,.2f}"
-    return f"{value:.2f}"
 
 
 def parameter_input(parameter: Parameter, key: str) -> int | float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 import typer
@@ -10,9 +9,10 @@ import typer
 from app.cli._common import echo_json, fail, open_database
 from core.backtest.data import load_stored_series, looks_like_file, read_candle_csv
 from core.backtest.engine import BacktestConfig, EngineKind
-from core.backtest.results import METRIC_LABELS, BacktestResult, run_backtest
+from core.backtest.results import METRIC_LABELS, BacktestResult, format_metric, run_backtest
 from core.backtest.series import PriceDataError, PriceSeries
-from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
+from core.backtest.service import load_bars
+from core.backtest.strategies import STRATEGIES, build_strategy, strategy_class
 from core.backtest.strategy import Strategy, StrategyError
 from core.timeutil import parse_utc
 
@@ -44,27 +44,8 @@ def _load_bars(
     else:
         database = open_database()
         with database.session() as session:
-            bars = load_stored_series(session, data, timeframe or "1h", start=start, end=end)
-            if needs_consensus(strategy):
-                from core.backtest.consensus import with_consensus
-
-                bars = with_consensus(session, bars)
-        return bars
+            return load_bars(session, data, timeframe or "1h", strategy, start=start, end=end)
     return bars.between(start, end)
-
-
-def _format(value: float | None, kind: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    if kind == "pct":
-        return f"{value * 100:+.2f} %"
-    if kind == "share":
-        return f"{value * 100:.1f} %"
-    if kind == "count":
-        return f"{value:.0f}"
-    if kind == "money":
-        return f"{value:,.2f}"
-    return f"{value:.2f}"
 
 
 def _print_result(result: BacktestResult, run_id: int | None) -> None:
@@ -81,7 +62,9 @@ def _print_result(result: BacktestResult, run_id: int | None) -> None:
     table.add_column("strategy", justify="right")
     table.add_column("buy & hold", justify="right")
     for name, label, kind in METRIC_LABELS:
-        table.add_row(label, _format(result.metrics.get(name), kind), _format(result.baseline_metrics.get(name), kind))
+        table.add_row(
+            label, format_metric(result.metrics.get(name), kind), format_metric(result.baseline_metrics.get(name), kind)
+        )
     console.print(table)
     if result.rejected_orders:
         console.print(f"{result.rejected_orders} entries rejected: a gap at the open left too little cash")
@@ -209,7 +192,7 @@ def register(cli: typer.Typer) -> None:
             typer.echo(
                 f"{run.id:>5}  {run.created_at:%Y-%m-%d %H:%M}  {run.kind.value:<6} {run.strategy:<20} "
                 f"{run.data_label:<16} {run.timeframe:<4} trades={run.trades:<5} "
-                f"return={_format(run.total_return, 'pct')}  hold={_format(run.baseline_return, 'pct')}"
+                f"return={format_metric(run.total_return, 'pct')}  hold={format_metric(run.baseline_return, 'pct')}"
             )
 
 

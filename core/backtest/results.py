@@ -46,6 +46,21 @@ METRIC_LABELS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def format_metric(value: float | None, kind: str) -> str:
+    """Format a metric value for display by its kind (pct, share, count, money, ratio); "–" when missing."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if kind == "pct":
+        return f"{value * 100:+.2f} %"
+    if kind == "share":
+        return f"{value * 100:.1f} %"
+    if kind == "count":
+        return f"{value:.0f}"
+    if kind == "money":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
 @dataclass
 class BacktestResult:
     """Everything one backtest produced."""

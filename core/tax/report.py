@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ NEEDS_VALUE_KINDS = frozenset({LedgerKind.BUY, LedgerKind.SELL, LedgerKind.SWAP,
 TRANSFER_KINDS = (LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_IN, LedgerKind.TRANSFER_OUT)
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0  # how many gc_paused() blocks are open, in any thread
+_gc_was_enabled = False  # whether the collector was on when the outermost block opened
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a report allocates its many short-lived objects.
@@ -72,14 +78,27 @@ def gc_paused() -> Iterator[None]:
     A year's report creates about a million objects (movements, Decimals, rows, JSON dicts); each
     700 allocations trigger a collection that walks the growing heap (about a fifth of the time).
     None of these objects form reference cycles, so reference counting frees them all the same.
+
+    This is a process-wide switch used for a local speed-up, i.e. a fix at the wrong depth: while
+    a report runs, every other thread (Streamlit sessions, workers) runs without cycle collection
+    too. The better fix is fewer allocations in the loader, the engine and ``rows_to_json``. Until
+    then the pause is kept safe: blocks nest and may overlap across threads (a shared count under
+    a lock; the collector is restored only when the last open block ends, and only if it was on
+    when the first began), and it is always restored, also on an exception.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def money(amount: Decimal | None) -> str | None:

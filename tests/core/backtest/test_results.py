@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.backtest.engine import BacktestConfig, EngineKind
-from core.backtest.results import daily_returns, periods_per_year, run_backtest
+from core.backtest.results import daily_returns, format_metric, periods_per_year, run_backtest
 from core.backtest.strategies import build_strategy
 from core.risk import metrics as risk
 
@@ -69,3 +69,15 @@ def test_drawdown_is_zero_at_peaks() -> None:
     drawdown = result.drawdown().to_numpy()
     peaks = result.equity.to_numpy() >= np.maximum.accumulate(result.equity.to_numpy())
     assert np.allclose(drawdown[peaks], 0.0)
+
+
+def test_format_metric_by_kind() -> None:
+    assert format_metric(0.1234, "pct") == "+12.34 %"
+    assert format_metric(-0.05, "pct") == "-5.00 %"
+    assert format_metric(0.5, "share") == "50.0 %"
+    assert format_metric(12.0, "count") == "12"
+    assert format_metric(12345.678, "money") == "12,345.68"
+    assert format_metric(1.234, "ratio") == "1.23"
+    assert format_metric(None, "pct") == "–"
+    assert format_metric(math.inf, "ratio") == "–"
+    assert format_metric(math.nan, "money") == "–"

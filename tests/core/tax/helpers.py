@@ -23,38 +23,43 @@ def D(value: str | int) -> Decimal:
     return Decimal(str(value))
 
 
+def _movement(ts: str, kind: LedgerKind, *, wallet: str, value: str | None, **fields: object) -> Movement:
+    """A movement with the next id, the time parsed and the EUR value (if any) as a Decimal."""
+    return Movement(
+        entry_id=next(_ids), ts=when(ts), wallet=wallet, kind=kind, value_eur=D(value) if value else None, **fields
+    )  # type: ignore[arg-type]
+
+
 def buy(
     ts: str, coin: str, quantity: str, eur: str, *, wallet: str = "w", fee_eur: str | None = None, **extra: object
 ) -> Movement:
-    return Movement(
-        entry_id=next(_ids),
-        ts=when(ts),
+    return _movement(
+        ts,
+        LedgerKind.BUY,
         wallet=wallet,
-        kind=LedgerKind.BUY,
+        value=eur,
         sent_asset="EUR",
         sent_quantity=D(eur),
         received_asset=coin,
         received_quantity=D(quantity),
         fee_asset="EUR" if fee_eur else None,
         fee_quantity=D(fee_eur) if fee_eur else None,
-        value_eur=D(eur),
         **extra,
-    )  # type: ignore[arg-type]
+    )
 
 
 def sell(ts: str, coin: str, quantity: str, eur: str, *, wallet: str = "w", **extra: object) -> Movement:
-    return Movement(
-        entry_id=next(_ids),
-        ts=when(ts),
+    return _movement(
+        ts,
+        LedgerKind.SELL,
         wallet=wallet,
-        kind=LedgerKind.SELL,
+        value=eur,
         sent_asset=coin,
         sent_quantity=D(quantity),
         received_asset="EUR",
         received_quantity=D(eur),
-        value_eur=D(eur),
         **extra,
-    )  # type: ignore[arg-type]
+    )
 
 
 def swap(
@@ -68,45 +73,26 @@ def swap(
     value: str | None = None,
     **extra: object,
 ) -> Movement:
-    return Movement(
-        entry_id=next(_ids),
-        ts=when(ts),
+    return _movement(
+        ts,
+        LedgerKind.SWAP,
         wallet=wallet,
-        kind=LedgerKind.SWAP,
+        value=value,
         sent_asset=sent,
         sent_quantity=D(sent_quantity),
         received_asset=received,
         received_quantity=D(received_quantity),
-        value_eur=D(value) if value else None,
         **extra,
-    )  # type: ignore[arg-type]
+    )
 
 
 def receive(
     ts: str, kind: LedgerKind, coin: str, quantity: str, *, wallet: str = "w", value: str | None = None, **extra: object
 ) -> Movement:
-    return Movement(
-        entry_id=next(_ids),
-        ts=when(ts),
-        wallet=wallet,
-        kind=kind,
-        received_asset=coin,
-        received_quantity=D(quantity),
-        value_eur=D(value) if value else None,
-        **extra,
-    )  # type: ignore[arg-type]
+    return _movement(ts, kind, wallet=wallet, value=value, received_asset=coin, received_quantity=D(quantity), **extra)
 
 
 def send(
     ts: str, kind: LedgerKind, coin: str, quantity: str, *, wallet: str = "w", value: str | None = None, **extra: object
 ) -> Movement:
-    return Movement(
-        entry_id=next(_ids),
-        ts=when(ts),
-        wallet=wallet,
-        kind=kind,
-        sent_asset=coin,
-        sent_quantity=D(quantity),
-        value_eur=D(value) if value else None,
-        **extra,
-    )  # type: ignore[arg-type]
+    return _movement(ts, kind, wallet=wallet, value=value, sent_asset=coin, sent_quantity=D(quantity), **extra)

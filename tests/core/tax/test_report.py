@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import subprocess
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.tax.assumptions import load_assumptions, save_assumption_overrides
 from core.tax.export import render_report
 from core.tax.koinly import import_koinly_file
-from core.tax.report import DEMO_NOTICE, build_report
+from core.tax.report import DEMO_NOTICE, build_report, gc_paused
 from core.tax.settings import add_kest_entry, set_wallet_domestic
 from tests.core.tax.conftest import write_koinly
 
@@ -161,3 +163,41 @@ def _pdf_pages(path: Path) -> list[str]:
     except FileNotFoundError:
         pytest.skip("pdftotext (poppler-utils) is not installed")
     return [page for page in output.stdout.split("\f") if page.strip()]
+
+
+def test_gc_paused_nests_overlaps_across_threads_and_restores() -> None:
+    def nested_then_fail() -> None:
+        with gc_paused():
+            with gc_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the inner block must not switch it back on
+            raise RuntimeError
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        nested_then_fail()
+    assert gc.isenabled()  # restored after an exception
+
+    inside, release = threading.Event(), threading.Event()
+
+    def other_report() -> None:
+        with gc_paused():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other_report)
+    with gc_paused():
+        thread.start()
+        inside.wait(5)
+    assert not gc.isenabled()  # the other thread's block is still open
+    release.set()
+    thread.join(5)
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left off when it was off before
+    finally:
+        gc.enable()
