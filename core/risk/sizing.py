@@ -151,6 +151,30 @@ def _result(
     )
 
 
+def _risk_sized(
+    method: SizingMethod,
+    equity: Decimal,
+    entry: Decimal,
+    stop: Decimal,
+    distance: Decimal,
+    risk_fraction: Decimal,
+    max_notional: Decimal | None,
+    quantity_step: Decimal,
+) -> PositionSize:
+    """The size at which a move of ``distance`` against the position loses ``risk_fraction`` of equity."""
+    _positive("equity", equity)
+    _positive("risk fraction", risk_fraction)
+    return _result(
+        method,
+        equity * risk_fraction / distance,
+        entry=entry,
+        equity=equity,
+        stop=stop,
+        max_notional=max_notional,
+        quantity_step=quantity_step,
+    )
+
+
 @_fixed_context
 def fixed_fraction_size(
     equity: Decimal,
@@ -191,18 +215,10 @@ def fixed_risk_size(
     quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
 ) -> PositionSize:
     """Size so that hitting ``stop`` loses ``risk_fraction`` of ``equity``."""
-    _positive("equity", equity)
     _positive("entry price", entry)
-    _positive("risk fraction", risk_fraction)
     distance = _check_stop(side, entry, stop)
-    return _result(
-        SizingMethod.FIXED_RISK,
-        equity * risk_fraction / distance,
-        entry=entry,
-        equity=equity,
-        stop=stop,
-        max_notional=max_notional,
-        quantity_step=quantity_step,
+    return _risk_sized(
+        SizingMethod.FIXED_RISK, equity, entry, stop, distance, risk_fraction, max_notional, quantity_step
     )
 
 
@@ -219,23 +235,15 @@ def volatility_size(
     quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
 ) -> PositionSize:
     """Size so that a move of ``atr_multiple`` × ATR against the position loses ``risk_fraction``."""
-    _positive("equity", equity)
     _positive("entry price", entry)
     _positive("ATR", atr)
     _positive("ATR multiple", atr_multiple)
-    _positive("risk fraction", risk_fraction)
     distance = atr * atr_multiple
     stop = entry - distance if side is OrderSide.BUY else entry + distance
     if stop <= 0:
         raise SizingError(f"{atr_multiple} × ATR ({distance}) puts the stop at or below zero")
-    return _result(
-        SizingMethod.VOLATILITY,
-        equity * risk_fraction / distance,
-        entry=entry,
-        equity=equity,
-        stop=stop,
-        max_notional=max_notional,
-        quantity_step=quantity_step,
+    return _risk_sized(
+        SizingMethod.VOLATILITY, equity, entry, stop, distance, risk_fraction, max_notional, quantity_step
     )
 
 
