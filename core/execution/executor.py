@@ -528,7 +528,7 @@ class Executor:
             levels: ExitLevels[Decimal] = ExitLevels(
                 plan.stop_loss, plan.take_profit, plan.trailing_distance, plan.trailing_stop
             )
-            config = load_trading_config(session, self.settings)
+            config = self._config(session)
             for observation in observations_after(session, plan.instrument_id, plan.last_price_ts):
                 hit = check_exits(plan.position_side, observation.bar, levels, slippage=config.paper_slippage)
                 if hit is not None:
