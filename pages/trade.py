@@ -22,6 +22,7 @@ config = read(load_trading_config)
 symbols = read(ticket_instruments)
 
 TYPE_LABELS = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit", OrderType.STOP_LIMIT: "Stop-limit"}
+SECONDS = "%Y-%m-%d %H:%M:%S"
 EXIT_KINDS = {"price": ExitKind.PRICE, "% of entry": ExitKind.PERCENT, "× ATR": ExitKind.ATR}
 
 
@@ -29,6 +30,10 @@ def _number(value: Decimal | None, places: int = 8) -> str:
     if value is None:
         return "–"
     return f"{value.quantize(Decimal(1).scaleb(-places)).normalize():,f}"
+
+
+def _table(rows: list[dict[str, object]]) -> None:
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def _exit(label: str, key: str) -> ExitSpec | None:
@@ -148,27 +153,23 @@ with open_tab:
     if not rows:
         st.info("No open orders.")
     else:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "created (Vienna)": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"),
-                        "mode": row.mode.upper(),
-                        "symbol": row.symbol,
-                        "side": row.side,
-                        "type": row.order_type,
-                        "quantity": _number(row.quantity) if row.quantity is not None else f"€ {row.amount_eur}",
-                        "limit": _number(row.limit_price, 2),
-                        "stop": _number(row.stop_price, 2),
-                        "filled": _number(row.filled_quantity),
-                        "status": row.status + (" (cancel requested)" if row.cancel_requested else ""),
-                        "client order id": row.client_order_id,
-                    }
-                    for row in rows
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
+        _table(
+            [
+                {
+                    "created (Vienna)": vienna_time(row.created_at, SECONDS),
+                    "mode": row.mode.upper(),
+                    "symbol": row.symbol,
+                    "side": row.side,
+                    "type": row.order_type,
+                    "quantity": _number(row.quantity) if row.quantity is not None else f"€ {row.amount_eur}",
+                    "limit": _number(row.limit_price, 2),
+                    "stop": _number(row.stop_price, 2),
+                    "filled": _number(row.filled_quantity),
+                    "status": row.status + (" (cancel requested)" if row.cancel_requested else ""),
+                    "client order id": row.client_order_id,
+                }
+                for row in rows
+            ]
         )
         cancellable = [row for row in rows if not row.cancel_requested]
         if cancellable:
@@ -192,27 +193,23 @@ with history_tab:
     if not history:
         st.info("No orders yet.")
     else:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "created (Vienna)": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"),
-                        "mode": row.mode.upper(),
-                        "symbol": row.symbol,
-                        "side": row.side,
-                        "type": row.order_type,
-                        "quantity": _number(row.quantity),
-                        "avg fill": _number(row.average_fill_price, 2),
-                        "fees €": _number(row.fees_eur, 2),
-                        "status": row.status,
-                        "client order id": row.client_order_id,
-                        "reason": row.reject_reason or (f"exit: {row.exit_reason}" if row.exit_reason else ""),
-                    }
-                    for row in history
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
+        _table(
+            [
+                {
+                    "created (Vienna)": vienna_time(row.created_at, SECONDS),
+                    "mode": row.mode.upper(),
+                    "symbol": row.symbol,
+                    "side": row.side,
+                    "type": row.order_type,
+                    "quantity": _number(row.quantity),
+                    "avg fill": _number(row.average_fill_price, 2),
+                    "fees €": _number(row.fees_eur, 2),
+                    "status": row.status,
+                    "client order id": row.client_order_id,
+                    "reason": row.reject_reason or (f"exit: {row.exit_reason}" if row.exit_reason else ""),
+                }
+                for row in history
+            ]
         )
         selected = st.selectbox(
             "State changes of",
@@ -222,21 +219,17 @@ with history_tab:
             ),
         )
         events = read(lambda s: order_events(s, order_id=selected.id))
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "time (Vienna)": vienna_time(event.ts, "%Y-%m-%d %H:%M:%S"),
-                        "from": event.from_status or "",
-                        "to": event.to_status,
-                        "by": event.actor,
-                        "note": event.note or "",
-                    }
-                    for event in events
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
+        _table(
+            [
+                {
+                    "time (Vienna)": vienna_time(event.ts, SECONDS),
+                    "from": event.from_status or "",
+                    "to": event.to_status,
+                    "by": event.actor,
+                    "note": event.note or "",
+                }
+                for event in events
+            ]
         )
 
 with fills_tab:
@@ -244,27 +237,23 @@ with fills_tab:
     if not fills:
         st.info("No fills yet.")
     else:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "time (Vienna)": vienna_time(fill.ts, "%Y-%m-%d %H:%M:%S"),
-                        "mode": fill.mode.upper(),
-                        "symbol": fill.symbol,
-                        "side": fill.side,
-                        "quantity": _number(fill.quantity),
-                        "price": _number(fill.price, 2),
-                        "fee": f"{_number(fill.fee, 4)} {fill.fee_asset}",
-                        "realised P&L": eur(fill.realised_pnl_eur, signed=True)
-                        if fill.realised_pnl_eur is not None
-                        else "",
-                        "fill id": fill.fill_id,
-                    }
-                    for fill in fills
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
+        _table(
+            [
+                {
+                    "time (Vienna)": vienna_time(fill.ts, SECONDS),
+                    "mode": fill.mode.upper(),
+                    "symbol": fill.symbol,
+                    "side": fill.side,
+                    "quantity": _number(fill.quantity),
+                    "price": _number(fill.price, 2),
+                    "fee": f"{_number(fill.fee, 4)} {fill.fee_asset}",
+                    "realised P&L": eur(fill.realised_pnl_eur, signed=True)
+                    if fill.realised_pnl_eur is not None
+                    else "",
+                    "fill id": fill.fill_id,
+                }
+                for fill in fills
+            ]
         )
 
 with log_tab:
@@ -274,25 +263,19 @@ with log_tab:
     else:
         realised = sum((row.realised_pnl_eur or Decimal(0) for row in log), Decimal(0))
         st.metric("Realised P&L (all trades)", eur(realised, signed=True))
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "time (Vienna)": vienna_time(row.ts),
-                        "account": row.account,
-                        "symbol": row.symbol,
-                        "side": row.side,
-                        "quantity": _number(row.quantity),
-                        "price": eur(row.price_eur),
-                        "value": eur(row.value_eur),
-                        "fee": eur(row.fee_eur),
-                        "realised P&L": eur(row.realised_pnl_eur, signed=True)
-                        if row.realised_pnl_eur is not None
-                        else "",
-                    }
-                    for row in log
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
+        _table(
+            [
+                {
+                    "time (Vienna)": vienna_time(row.ts),
+                    "account": row.account,
+                    "symbol": row.symbol,
+                    "side": row.side,
+                    "quantity": _number(row.quantity),
+                    "price": eur(row.price_eur),
+                    "value": eur(row.value_eur),
+                    "fee": eur(row.fee_eur),
+                    "realised P&L": eur(row.realised_pnl_eur, signed=True) if row.realised_pnl_eur is not None else "",
+                }
+                for row in log
+            ]
         )

@@ -34,28 +34,7 @@ DUST = Decimal("1e-12")
 
 def asset_balance(session: Session, account: str, asset: str) -> Decimal:
     """Return the ledger balance of ``asset`` in ``account``: received − sent − fees (exact Decimal sum)."""
-    rows = session.execute(
-        select(
-            LedgerEntry.received_asset,
-            LedgerEntry.received_quantity,
-            LedgerEntry.sent_asset,
-            LedgerEntry.sent_quantity,
-            LedgerEntry.fee_asset,
-            LedgerEntry.fee_quantity,
-        ).where(
-            LedgerEntry.account == account,
-            or_(LedgerEntry.received_asset == asset, LedgerEntry.sent_asset == asset, LedgerEntry.fee_asset == asset),
-        )
-    )
-    total = ZERO
-    for received_asset, received, sent_asset, sent, fee_asset, fee in rows:
-        if received_asset == asset and received is not None:
-            total += received
-        if sent_asset == asset and sent is not None:
-            total -= sent
-        if fee_asset == asset and fee is not None:
-            total -= fee
-    return total
+    return account_balances(session, account, assets=(asset,)).get(asset, ZERO)
 
 
 def account_balances(session: Session, account: str, *, assets: tuple[str, ...] | None = None) -> dict[str, Decimal]:

@@ -48,6 +48,7 @@ from core.execution.models import ExitPlan, Order, OrderStatus, TradingMode
 from core.execution.orders import (
     WORKING_STATUSES,
     AttachedExits,
+    ExitKind,
     ExitResolutionError,
     OrderRequest,
     resolve_exit_levels,
@@ -465,8 +466,11 @@ class Executor:
         exits = AttachedExits.from_json(order.exits)
         if exits.is_empty():
             return
+        specs = (exits.stop_loss, exits.take_profit, exits.trailing_stop)
+        # Only ATR multiples need the ATR, which loads candles and computes an indicator.
+        atr = instrument_atr(session, instrument.id) if any(s and s.kind is ExitKind.ATR for s in specs) else None
         try:
-            levels = resolve_exit_levels(OrderSide.BUY, price, exits, atr=instrument_atr(session, instrument.id))
+            levels = resolve_exit_levels(OrderSide.BUY, price, exits, atr=atr)
         except ExitResolutionError as error:
             append_audit(
                 session,
@@ -528,7 +532,7 @@ class Executor:
             levels: ExitLevels[Decimal] = ExitLevels(
                 plan.stop_loss, plan.take_profit, plan.trailing_distance, plan.trailing_stop
             )
-            config = load_trading_config(session, self.settings)
+            config = self._config(session)
             for observation in observations_after(session, plan.instrument_id, plan.last_price_ts):
                 hit = check_exits(plan.position_side, observation.bar, levels, slippage=config.paper_slippage)
                 if hit is not None:

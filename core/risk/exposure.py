@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.execution.accounting import asset_balance
 from core.execution.prices import latest_price
 from core.market.models import Instrument
 from core.portfolio.models import LedgerEntry, PortfolioSnapshot, Position
@@ -73,22 +74,7 @@ class AccountExposure:
 
 def cash_balance_eur(session: Session, account: str) -> Decimal:
     """Return the EUR balance of ``account`` from its ledger."""
-    received = session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.received_quantity), 0)).where(
-            LedgerEntry.account == account, LedgerEntry.received_asset == "EUR"
-        )
-    )
-    sent = session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.sent_quantity), 0)).where(
-            LedgerEntry.account == account, LedgerEntry.sent_asset == "EUR"
-        )
-    )
-    fees = session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.fee_quantity), 0)).where(
-            LedgerEntry.account == account, LedgerEntry.fee_asset == "EUR"
-        )
-    )
-    return (Decimal(str(received)) - Decimal(str(sent)) - Decimal(str(fees))).quantize(CENT)
+    return asset_balance(session, account, "EUR").quantize(CENT)
 
 
 def account_exposure(session: Session, account: str) -> AccountExposure:

@@ -31,6 +31,7 @@ from core.execution.fill_model import ExitLevels
 
 # The order ticket's exit specification (price, percent of the entry, or ATR multiple) belongs to the
 # execution module; ``exit_levels`` turns it into prices.
+from core.execution.orders import AttachedExits, ExitResolutionError, resolve_exit_levels
 from core.execution.orders import ExitKind as ExitKind
 from core.execution.orders import ExitSpec as ExitSpec
 
@@ -150,6 +151,30 @@ def _result(
     )
 
 
+def _risk_sized(
+    method: SizingMethod,
+    equity: Decimal,
+    entry: Decimal,
+    stop: Decimal,
+    distance: Decimal,
+    risk_fraction: Decimal,
+    max_notional: Decimal | None,
+    quantity_step: Decimal,
+) -> PositionSize:
+    """The size at which a move of ``distance`` against the position loses ``risk_fraction`` of equity."""
+    _positive("equity", equity)
+    _positive("risk fraction", risk_fraction)
+    return _result(
+        method,
+        equity * risk_fraction / distance,
+        entry=entry,
+        equity=equity,
+        stop=stop,
+        max_notional=max_notional,
+        quantity_step=quantity_step,
+    )
+
+
 @_fixed_context
 def fixed_fraction_size(
     equity: Decimal,
@@ -190,18 +215,10 @@ def fixed_risk_size(
     quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
 ) -> PositionSize:
     """Size so that hitting ``stop`` loses ``risk_fraction`` of ``equity``."""
-    _positive("equity", equity)
     _positive("entry price", entry)
-    _positive("risk fraction", risk_fraction)
     distance = _check_stop(side, entry, stop)
-    return _result(
-        SizingMethod.FIXED_RISK,
-        equity * risk_fraction / distance,
-        entry=entry,
-        equity=equity,
-        stop=stop,
-        max_notional=max_notional,
-        quantity_step=quantity_step,
+    return _risk_sized(
+        SizingMethod.FIXED_RISK, equity, entry, stop, distance, risk_fraction, max_notional, quantity_step
     )
 
 
@@ -218,23 +235,15 @@ def volatility_size(
     quantity_step: Decimal = DEFAULT_QUANTITY_STEP,
 ) -> PositionSize:
     """Size so that a move of ``atr_multiple`` × ATR against the position loses ``risk_fraction``."""
-    _positive("equity", equity)
     _positive("entry price", entry)
     _positive("ATR", atr)
     _positive("ATR multiple", atr_multiple)
-    _positive("risk fraction", risk_fraction)
     distance = atr * atr_multiple
     stop = entry - distance if side is OrderSide.BUY else entry + distance
     if stop <= 0:
         raise SizingError(f"{atr_multiple} × ATR ({distance}) puts the stop at or below zero")
-    return _result(
-        SizingMethod.VOLATILITY,
-        equity * risk_fraction / distance,
-        entry=entry,
-        equity=equity,
-        stop=stop,
-        max_notional=max_notional,
-        quantity_step=quantity_step,
+    return _risk_sized(
+        SizingMethod.VOLATILITY, equity, entry, stop, distance, risk_fraction, max_notional, quantity_step
     )
 
 
@@ -325,17 +334,6 @@ def trade_statistics(realised_pnls: Sequence[Decimal]) -> TradeStatistics:
 # --- exits -------------------------------------------------------------------------------------
 
 
-def _distance(spec: ExitSpec, entry: Decimal, atr: Decimal | None, name: str) -> Decimal:
-    _positive(f"{name} value", spec.value)
-    if spec.kind is ExitKind.PERCENT:
-        return entry * spec.value / 100
-    if spec.kind is ExitKind.ATR:
-        if atr is None:
-            raise SizingError(f"the {name} is an ATR multiple, but no ATR is known for the instrument")
-        return _positive("ATR", atr) * spec.value
-    raise SizingError(f"the {name} as a price is not a distance")
-
-
 @_fixed_context
 def exit_levels(
     side: OrderSide,
@@ -348,43 +346,12 @@ def exit_levels(
 ) -> ExitLevels[Decimal]:
     """Turn exit specifications into the prices of a position opened with ``side`` at ``entry``.
 
-    A price stop-loss or take-profit is taken as it is (checked to be on the right side); a
-    trailing stop given as a price is its absolute distance. The trailing stop starts at
-    ``entry`` ∓ distance.
+    The executor's :func:`core.execution.orders.resolve_exit_levels` does the work, so risk and
+    the executor resolve exits the same way; its errors become ``SizingError``.
     """
     _positive("entry price", entry)
-    sign = 1 if side is OrderSide.BUY else -1
-    stop_price = None
-    if stop_loss is not None:
-        if stop_loss.kind is ExitKind.PRICE:
-            stop_price = _positive("stop-loss price", stop_loss.value)
-        else:
-            stop_price = entry - sign * _distance(stop_loss, entry, atr, "stop-loss")
-        if sign * (entry - stop_price) <= 0:
-            raise SizingError(f"the stop-loss {stop_price} is on the wrong side of the entry {entry}")
-        if stop_price <= 0:
-            raise SizingError("the stop-loss lies at or below zero")
-    target_price = None
-    if take_profit is not None:
-        if take_profit.kind is ExitKind.PRICE:
-            target_price = _positive("take-profit price", take_profit.value)
-        else:
-            target_price = entry + sign * _distance(take_profit, entry, atr, "take-profit")
-        if sign * (target_price - entry) <= 0:
-            raise SizingError(f"the take-profit {target_price} is on the wrong side of the entry {entry}")
-    trailing_distance = None
-    trailing_stop = None
-    if trailing is not None:
-        if trailing.kind is ExitKind.PRICE:
-            trailing_distance = _positive("trailing distance", trailing.value)
-        else:
-            trailing_distance = _distance(trailing, entry, atr, "trailing stop")
-        trailing_stop = entry - sign * trailing_distance
-        if trailing_stop <= 0:
-            raise SizingError("the trailing stop lies at or below zero")
-    return ExitLevels(
-        stop_loss=stop_price,
-        take_profit=target_price,
-        trailing_distance=trailing_distance,
-        trailing_stop=trailing_stop,
-    )
+    exits = AttachedExits(stop_loss=stop_loss, take_profit=take_profit, trailing_stop=trailing)
+    try:
+        return resolve_exit_levels(side, entry, exits, atr=atr)
+    except ExitResolutionError as error:
+        raise SizingError(str(error)) from error

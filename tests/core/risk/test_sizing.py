@@ -132,11 +132,11 @@ def test_exit_levels_in_price_percent_and_atr() -> None:
 
 
 def test_exit_levels_refuse_the_wrong_side_and_a_missing_atr() -> None:
-    with pytest.raises(SizingError, match="wrong side"):
+    with pytest.raises(SizingError, match="side of the entry"):
         exit_levels(OrderSide.BUY, D("100"), stop_loss=ExitSpec(ExitKind.PRICE, D("101")))
-    with pytest.raises(SizingError, match="wrong side"):
+    with pytest.raises(SizingError, match="side of the entry"):
         exit_levels(OrderSide.BUY, D("100"), take_profit=ExitSpec(ExitKind.PRICE, D("99")))
     with pytest.raises(SizingError, match="ATR"):
         exit_levels(OrderSide.BUY, D("100"), stop_loss=ExitSpec(ExitKind.ATR, D("2")))
-    with pytest.raises(SizingError, match="zero"):
+    with pytest.raises(SizingError, match="positive price"):
         exit_levels(OrderSide.BUY, D("100"), stop_loss=ExitSpec(ExitKind.PERCENT, D("120")))
