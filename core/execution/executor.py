@@ -339,8 +339,17 @@ class Executor:
             remaining = other.remaining_quantity
             if remaining <= 0:
                 continue
-            if other.side is OrderSide.BUY and other.symbol.endswith(instrument.quote):
-                price = other.limit_price or other.stop_price or Decimal(0)
+            if other.side is OrderSide.BUY:
+                other_instrument = (
+                    instrument if other.instrument_id == instrument.id else session.get(Instrument, other.instrument_id)
+                )
+                if other_instrument is None or other_instrument.quote != instrument.quote:
+                    continue
+                # A working market buy has no price of its own: hold cash at the latest price.
+                price = other.limit_price or other.stop_price
+                if price is None:
+                    latest = latest_price(session, other_instrument.id)
+                    price = latest.price if latest is not None else Decimal(0)
                 cash += remaining * price
             elif other.side is OrderSide.SELL and other.instrument_id == instrument.id:
                 asset += remaining

@@ -240,3 +240,22 @@ def test_pretrade_refusal_and_stop_loss_exit_with_post_trade_hook(
         assert position is not None and q(position.quantity) == 0
     assert len(hook.events) == 1
     assert hook.events[0].reason is ExitReason.STOP_LOSS and hook.events[0].realised_pnl_eur < 0
+
+
+def test_a_waiting_market_buy_holds_cash_so_a_second_buy_cannot_overspend(
+    database: Database, market: dict[str, int], make_executor: Callable[..., Executor]
+) -> None:
+    executor = make_executor()
+    executor.settings = executor.settings.model_copy(update={"paper_price_max_age_seconds": 1.0})
+    import time
+
+    time.sleep(1.1)  # the 2 s old quotes are now too old: a market order waits for the next price
+    waiting = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, quantity=D(4))  # about 8,000 EUR
+    executor.run_pass(until_idle=True)
+    assert _order(database, waiting).status is OrderStatus.OPEN
+    second = _place(database, symbol="BTC/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
+                    quantity=D("0.1"), limit_price=D(50000))  # fmt: skip
+    executor.run_pass(until_idle=True)
+    rejected = _order(database, second)
+    assert rejected.status is OrderStatus.REJECTED
+    assert "insufficient" in (rejected.reject_reason or "")
