@@ -5,7 +5,9 @@ upserts the rest in bulk, never row by row:
 
 - SQLite: one ``executemany`` of pre-formatted tuples on the raw DBAPI connection
   (timestamps in SQLAlchemy's SQLite text format, ``SQLITE_DATETIME_FORMAT``).
-- PostgreSQL: ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT``.
+- PostgreSQL: binary ``COPY`` (``core.db.pgcopy``) straight into ``candles`` when the batch is new
+  history; otherwise into a temporary staging table, then one ``UPDATE`` of the changed rows and one
+  ``INSERT ... SELECT`` of the new ones.
 
 Both run in the caller's transaction. On a conflict a row is updated only if a value changed
 (so the still-forming last candle is updated, and a batch stored twice writes nothing the second
@@ -14,7 +16,6 @@ time); the result says how many rows were inserted, updated, left unchanged and 
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import pandas as pd
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from core.db import pgcopy
 from core.db.upsert import bulk_upsert
 from core.market.models import Quote
 from core.market.sources.base import QuoteSnapshot
@@ -47,30 +49,33 @@ _KEY_MATCH = (
     "c.instrument_id = %(instrument_id)s AND c.source = %(source)s AND c.timeframe = %(timeframe)s "
     "AND c.ts = s.ts AND c.ts >= %(first)s AND c.ts <= %(last)s"
 )
-_CAST = {name: f"s.{name}::numeric(38, 18)" for name in VALUE_COLUMNS}
+_STAGED = ", ".join(f"s.{name}" for name in VALUE_COLUMNS)
+POSTGRES_CREATE_STAGING = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {POSTGRES_STAGING} (ts timestamptz, "
+    + ", ".join(f"{name} numeric" for name in VALUE_COLUMNS)
+    + ") ON COMMIT DROP"
+)
+POSTGRES_COPY_STAGING = f"COPY {POSTGRES_STAGING} (ts, {_VALUE_NAMES}) FROM STDIN WITH (FORMAT binary)"
+POSTGRES_COPY_CANDLES = (
+    f"COPY candles (instrument_id, source, timeframe, ts, {_VALUE_NAMES}) FROM STDIN WITH (FORMAT binary)"
+)
 POSTGRES_UPDATE_CHANGED = (
-    f"UPDATE candles AS c SET {', '.join(f'{name} = {_CAST[name]}' for name in VALUE_COLUMNS)} "
+    f"UPDATE candles AS c SET {', '.join(f'{name} = s.{name}' for name in VALUE_COLUMNS)} "
     f"FROM {POSTGRES_STAGING} AS s WHERE {_KEY_MATCH} "
-    f"AND ({', '.join('c.' + name for name in VALUE_COLUMNS)}) IS DISTINCT FROM ({', '.join(_CAST.values())})"
+    f"AND ({', '.join('c.' + name for name in VALUE_COLUMNS)}) IS DISTINCT FROM "
+    f"({', '.join(f's.{name}::numeric(38, 18)' for name in VALUE_COLUMNS)})"
 )
 _INSERT_HEAD = (
     f"INSERT INTO candles (instrument_id, source, timeframe, ts, {_VALUE_NAMES}) "
-    f"SELECT %(instrument_id)s, %(source)s, %(timeframe)s, s.ts, {', '.join(_CAST.values())} "
+    f"SELECT %(instrument_id)s, %(source)s, %(timeframe)s, s.ts, {_STAGED} "
     f"FROM {POSTGRES_STAGING} AS s "
 )
 POSTGRES_INSERT_NEW = _INSERT_HEAD + f"WHERE NOT EXISTS (SELECT 1 FROM candles AS c WHERE {_KEY_MATCH})"
-POSTGRES_INSERT_ALL = _INSERT_HEAD
 POSTGRES_ANY_IN_RANGE = (
     "SELECT EXISTS (SELECT 1 FROM candles AS c WHERE c.instrument_id = %(instrument_id)s AND c.source = %(source)s "
     "AND c.timeframe = %(timeframe)s AND c.ts >= %(first)s AND c.ts <= %(last)s)"
 )
 POSTGRES_INSERT_ON_CONFLICT = _INSERT_HEAD + "ON CONFLICT (instrument_id, source, timeframe, ts) DO NOTHING"
-_PG_EPOCH_OFFSET_US = 946_684_800_000_000  # 2000-01-01, PostgreSQL's binary timestamp epoch, in Unix microseconds
-_PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
-_PG_COPY_ROW = np.dtype(
-    [("fields", ">i2"), ("ts_length", ">i4"), ("ts", ">i8")]
-    + [item for name in VALUE_COLUMNS for item in ((f"{name}_length", ">i4"), (name, ">f8"))]
-)
 
 
 @dataclass(frozen=True)
@@ -183,28 +188,53 @@ def _upsert_sqlite(
     return inserted, written - inserted
 
 
-def _postgres_copy_payload(frame: pd.DataFrame) -> bytes:
-    """Encode candles in PostgreSQL's binary COPY format (timestamptz + five float8), with numpy."""
-    rows = np.empty(len(frame), dtype=_PG_COPY_ROW)
-    rows["fields"] = 1 + len(VALUE_COLUMNS)
-    rows["ts_length"] = 8
-    micros = pd.to_datetime(frame["ts"], utc=True).to_numpy(dtype="datetime64[us]").astype("int64")
-    rows["ts"] = micros - _PG_EPOCH_OFFSET_US
+def _staging_rows(frame: pd.DataFrame) -> bytes:
+    """Encode candles for the staging table: timestamptz and five numerics."""
+    rows = pgcopy.empty_rows(
+        len(frame), [("ts", pgcopy.TIMESTAMPTZ_FIELD), *((name, pgcopy.NUMERIC_FIELD) for name in VALUE_COLUMNS)]
+    )
+    pgcopy.set_timestamptz(rows, "ts", frame["ts"])
     for name in VALUE_COLUMNS:
-        rows[f"{name}_length"] = 8
-        rows[name] = frame[name].to_numpy(dtype=float)
-    return _PG_COPY_HEADER + rows.tobytes() + b"\xff\xff"
+        pgcopy.set_numeric(rows, name, frame[name].to_numpy(dtype=float))
+    return pgcopy.payload(rows)
+
+
+def _candle_rows(frame: pd.DataFrame, instrument_id: int, source: str, timeframe: str) -> bytes:
+    """Encode complete ``candles`` rows (key columns included) for a COPY straight into the table."""
+    rows = pgcopy.empty_rows(
+        len(frame),
+        [
+            ("instrument_id", pgcopy.INT4_FIELD),
+            ("source", pgcopy.text_field(source)),
+            ("timeframe", pgcopy.text_field(timeframe)),
+            ("ts", pgcopy.TIMESTAMPTZ_FIELD),
+            *((name, pgcopy.NUMERIC_FIELD) for name in VALUE_COLUMNS),
+        ],
+    )
+    pgcopy.set_int4(rows, "instrument_id", instrument_id)
+    pgcopy.set_text(rows, "source", source)
+    pgcopy.set_text(rows, "timeframe", timeframe)
+    pgcopy.set_timestamptz(rows, "ts", frame["ts"])
+    for name in VALUE_COLUMNS:
+        pgcopy.set_numeric(rows, name, frame[name].to_numpy(dtype=float))
+    return pgcopy.payload(rows)
+
+
+def _is_unique_violation(error: Exception) -> bool:
+    return getattr(error, "pgcode", None) == "23505" or getattr(getattr(error, "diag", None), "sqlstate", None) == (
+        "23505"
+    )
 
 
 def _upsert_postgresql(
     connection: Any, frame: pd.DataFrame, instrument_id: int, source: str, timeframe: str
 ) -> tuple[int, int]:
-    """COPY into a staging table, update the rows whose values changed, insert the new ones.
+    """Insert new history with one ``COPY`` into ``candles``; merge overlapping batches via a staging table.
 
-    When no stored candle falls in the batch's time range (a backfill of new history), the update
-    and the anti-join are skipped and the rows are inserted directly. Otherwise the insert is an
-    anti-join (faster than ``ON CONFLICT`` for large batches). Either runs inside a savepoint;
-    if a concurrent writer inserted one of the keys meanwhile, it is redone with ``ON CONFLICT DO NOTHING``.
+    When no stored candle falls in the batch's time range (a backfill of new history, the usual
+    case), the rows are copied straight into ``candles``. Otherwise (or if a concurrent writer
+    stored one of the keys meanwhile, which makes the COPY fail on the primary key and is undone
+    to a savepoint) they go through ``_merge_postgresql``.
     """
     raw = connection.connection.driver_connection
     timestamps = pd.to_datetime(frame["ts"], utc=True)
@@ -215,42 +245,50 @@ def _upsert_postgresql(
         "first": timestamps.min().to_pydatetime(),
         "last": timestamps.max().to_pydatetime(),
     }
-    payload = _postgres_copy_payload(frame)
     cursor = raw.cursor()
     try:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {POSTGRES_STAGING} (ts timestamptz, open float8, high float8, "
-            "low float8, close float8, volume float8) ON COMMIT DROP"
-        )
-        cursor.execute(f"TRUNCATE {POSTGRES_STAGING}")
-        copy_sql = f"COPY {POSTGRES_STAGING} (ts, {_VALUE_NAMES}) FROM STDIN WITH (FORMAT binary)"
-        if hasattr(cursor, "copy_expert"):  # psycopg2
-            cursor.copy_expert(copy_sql, io.BytesIO(payload))
-        else:  # psycopg 3
-            with cursor.copy(copy_sql) as copy:
-                copy.write(payload)
         cursor.execute(POSTGRES_ANY_IN_RANGE, parameters)
-        overlaps = bool(cursor.fetchone()[0])
-        updated = 0
-        if overlaps:
-            if len(frame) > 5_000:
-                cursor.execute(f"ANALYZE {POSTGRES_STAGING}")  # lets the planner pick a hash join
-            cursor.execute(POSTGRES_UPDATE_CHANGED, parameters)
-            updated = cursor.rowcount
-        cursor.execute("SAVEPOINT konsens_candle_insert")
-        try:
-            cursor.execute(POSTGRES_INSERT_NEW if overlaps else POSTGRES_INSERT_ALL, parameters)
-            inserted = cursor.rowcount
-            cursor.execute("RELEASE SAVEPOINT konsens_candle_insert")
-        except Exception as error:
-            if getattr(error, "pgcode", None) != "23505" and "unique" not in str(error).lower():
-                raise
-            cursor.execute("ROLLBACK TO SAVEPOINT konsens_candle_insert")
-            cursor.execute(POSTGRES_INSERT_ON_CONFLICT, parameters)
-            inserted = cursor.rowcount
+        if not cursor.fetchone()[0]:
+            cursor.execute("SAVEPOINT konsens_candle_copy")
+            try:
+                pgcopy.copy_from(cursor, POSTGRES_COPY_CANDLES, _candle_rows(frame, instrument_id, source, timeframe))
+            except Exception as error:
+                if not _is_unique_violation(error):
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT konsens_candle_copy")
+            else:
+                cursor.execute("RELEASE SAVEPOINT konsens_candle_copy")
+                return len(frame), 0
+        return _merge_postgresql(cursor, frame, parameters)
     finally:
         cursor.close()
-    return int(inserted), int(updated)
+
+
+def _merge_postgresql(cursor: Any, frame: pd.DataFrame, parameters: dict[str, Any]) -> tuple[int, int]:
+    """COPY into a staging table, update the rows whose values changed, insert the new ones.
+
+    The insert is an anti-join (faster than ``ON CONFLICT`` for large batches) inside a savepoint;
+    if a concurrent writer inserted one of the keys meanwhile, it is redone with ``ON CONFLICT DO NOTHING``.
+    """
+    cursor.execute(POSTGRES_CREATE_STAGING)
+    cursor.execute(f"TRUNCATE {POSTGRES_STAGING}")
+    pgcopy.copy_from(cursor, POSTGRES_COPY_STAGING, _staging_rows(frame))
+    if len(frame) > 5_000:
+        cursor.execute(f"ANALYZE {POSTGRES_STAGING}")  # lets the planner pick a hash join
+    cursor.execute(POSTGRES_UPDATE_CHANGED, parameters)
+    updated = int(cursor.rowcount)
+    cursor.execute("SAVEPOINT konsens_candle_insert")
+    try:
+        cursor.execute(POSTGRES_INSERT_NEW, parameters)
+        inserted = int(cursor.rowcount)
+        cursor.execute("RELEASE SAVEPOINT konsens_candle_insert")
+    except Exception as error:
+        if not _is_unique_violation(error):
+            raise
+        cursor.execute("ROLLBACK TO SAVEPOINT konsens_candle_insert")
+        cursor.execute(POSTGRES_INSERT_ON_CONFLICT, parameters)
+        inserted = int(cursor.rowcount)
+    return inserted, updated
 
 
 def _json_number(value: Any) -> Any:

@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError, NotSupportedError
 
 from core.db.engine import Database
-from core.market.models import Candle, Quote
+from core.market import store
+from core.market.models import Candle, Instrument, Quote
 from core.market.query import load_candles
 from core.market.sources.base import QuoteSnapshot
 from core.market.store import StoreResult, store_candles, store_quote
@@ -108,3 +110,63 @@ def test_large_batches_insert_update_and_still_refuse_an_unknown_instrument(
         store_candles(session, frame, instrument_id=instrument_id + 999, source="bulk", timeframe="1h")
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Candle)) == 12_005
+
+
+def test_the_instrument_reference_holds_for_every_way_of_writing_and_deleting(
+    database: Database, make_instrument: Callable[..., int]
+) -> None:
+    """On PostgreSQL the reference is checked per statement by triggers; it must act like the foreign key."""
+    kept, dropped = make_instrument(database, "BTC/EUR"), make_instrument(database, "ETH/EUR")
+    for instrument_id in (kept, dropped):
+        with database.session() as session:
+            store_candles(session, hourly_frame(50), instrument_id=instrument_id, source="demo", timeframe="1h")
+    orphan = Candle(
+        instrument_id=dropped + 1000, source="demo", timeframe="1h", ts=datetime(2024, 1, 1, tzinfo=UTC),
+        open=Decimal(1), high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(0),
+    )  # fmt: skip
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key"), database.session() as session:
+        session.add(orphan)
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key"), database.session() as session:
+        session.execute(update(Candle).where(Candle.instrument_id == kept).values(instrument_id=dropped + 1000))
+    with database.session() as session:
+        session.execute(delete(Instrument).where(Instrument.id == dropped))
+    with database.session() as session:
+        counts = dict(session.execute(select(Candle.instrument_id, func.count()).group_by(Candle.instrument_id)).all())
+    assert counts == {kept: 50}
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_to_orphan_candles_by_renumbering_or_truncating_instruments(
+    postgres_database: Database, make_instrument: Callable[..., int]
+) -> None:
+    instrument_id = make_instrument(postgres_database)
+    with postgres_database.session() as session:
+        store_candles(session, hourly_frame(5), instrument_id=instrument_id, source="demo", timeframe="1h")
+    with pytest.raises(IntegrityError, match=r"still referenced"), postgres_database.session() as session:
+        session.execute(update(Instrument).where(Instrument.id == instrument_id).values(id=instrument_id + 7))
+    with pytest.raises(NotSupportedError, match=r"cannot truncate"), postgres_database.session() as session:
+        session.execute(text("TRUNCATE instruments CASCADE"))
+    with postgres_database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Candle)) == 5
+
+
+@pytest.mark.postgres
+def test_a_batch_that_collides_with_a_concurrent_writer_falls_back_to_the_merge(
+    postgres_database: Database, make_instrument: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct COPY fails on the primary key when another writer stored the range after our check."""
+    instrument_id = make_instrument(postgres_database)
+    frame = hourly_frame(100)
+    with postgres_database.session() as session:
+        store_candles(session, frame.head(60), instrument_id=instrument_id, source="demo", timeframe="1h")
+    monkeypatch.setattr(store, "POSTGRES_ANY_IN_RANGE", "SELECT false")  # the check saw nothing yet
+    changed = frame.copy()
+    changed.loc[10, "close"] = changed.loc[10, "close"] + 0.5
+    with postgres_database.session() as session:
+        result = store_candles(session, changed, instrument_id=instrument_id, source="demo", timeframe="1h")
+    assert result == StoreResult(inserted=40, updated=1, unchanged=59)
+    with postgres_database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Candle)) == 100
+        stored = session.get(Candle, (instrument_id, "demo", "1h", frame["ts"].iloc[10].to_pydatetime()))
+        assert stored is not None
+        assert stored.close == Decimal(str(changed.loc[10, "close"]))
