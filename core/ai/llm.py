@@ -34,6 +34,7 @@ from core.ai.opinion import (
     opinion_from_json,
 )
 from core.logging_setup import redact
+from core.retry import backoff_seconds, retry_after_seconds
 
 if TYPE_CHECKING:
     from core.ai.context import ContextSnapshot
@@ -212,9 +213,12 @@ class LLMAnalyst:
             return result(opinion=opinion)
 
     def _backoff(self, failure_number: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return max(0.0, min(retry_after, MAX_RETRY_AFTER_SECONDS))
-        return self.limits.retry_base_seconds * 2 ** (failure_number - 1)
+        return backoff_seconds(
+            failure_number,
+            base_seconds=self.limits.retry_base_seconds,
+            max_seconds=MAX_RETRY_AFTER_SECONDS,
+            retry_after=retry_after,
+        )
 
     def _cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         million = Decimal(1_000_000)
@@ -225,13 +229,7 @@ class LLMAnalyst:
 
 
 def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers is not None else None
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
+    return retry_after_seconds(dict(headers) if headers is not None else None)
 
 
 def _openai_error(error: Exception, timeout: float) -> ProviderError:

@@ -11,78 +11,21 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from core import retry
 from core.logging_setup import redact
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
+from core.retry import RateLimiter, retry_at_from_headers
 from core.system.shutdown import interruptible_sleep
-from core.timeutil import ensure_utc, utc_now
 
 logger = logging.getLogger(__name__)
 
-# Reset headers seen at the providers: seconds to wait, or an epoch timestamp.
-RESET_HEADERS = ("retry-after", "x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
-_EPOCH_THRESHOLD = 1_000_000_000
-
-
-class RateLimiter:
-    """Space requests at least ``min_interval_seconds`` apart (thread-safe)."""
-
-    def __init__(
-        self,
-        min_interval_seconds: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = interruptible_sleep,
-    ):
-        self.min_interval_seconds = min_interval_seconds
-        self._clock = clock
-        self._sleep = sleep
-        self._next_allowed = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Wait until the next request is allowed; return the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            wait = max(0.0, self._next_allowed - now)
-            self._next_allowed = max(now, self._next_allowed) + self.min_interval_seconds
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-def retry_at_from_headers(headers: Mapping[str, str], now: datetime | None = None) -> datetime | None:
-    """Return when a rate-limited request may be repeated, from the answer's reset headers.
-
-    Understands ``Retry-After`` (seconds or an HTTP date) and the ``*-reset`` headers of Reddit
-    (seconds), X and GitHub-style APIs (epoch seconds).
-    """
-    now = now or utc_now()
-    lowered = {key.lower(): value for key, value in headers.items()}
-    for name in RESET_HEADERS:
-        raw = lowered.get(name)
-        if raw is None:
-            continue
-        raw = raw.strip()
-        try:
-            number = float(raw)
-        except ValueError:
-            try:
-                return ensure_utc(parsedate_to_datetime(raw))
-            except (TypeError, ValueError):
-                continue
-        if number >= _EPOCH_THRESHOLD:
-            return datetime.fromtimestamp(number, tz=now.tzinfo)
-        return now + timedelta(seconds=max(0.0, number))
-    return None
+T = TypeVar("T")
+__all__ = ["HttpClient", "RateLimiter", "call_with_retries", "decode_json", "retry_at_from_headers"]
 
 
 class HttpClient:
@@ -131,43 +74,44 @@ class HttpClient:
         allow_not_modified: bool = False,
     ) -> httpx.Response:
         """GET ``url``; return a 2xx (or, with ``allow_not_modified``, 304) answer or raise."""
-        last_problem = "no attempt made"
-        for attempt in range(1, self.attempts + 1):
+
+        def attempt() -> httpx.Response:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
             try:
                 response = self._client.get(url, params=params, headers=headers)
             except httpx.TimeoutException as error:
-                last_problem = f"timeout ({type(error).__name__})"
+                raise _Transient(f"timeout ({type(error).__name__})") from error
             except httpx.TransportError as error:
-                last_problem = f"connection failed ({type(error).__name__}: {error})"
-            else:
-                status = response.status_code
-                shown_url = redact(str(response.request.url))
-                if status == 304 and allow_not_modified:
-                    return response
-                if 200 <= status < 300:
-                    return response
-                if status in (401, 403):
-                    raise SourceAuthError(
-                        f"{self.name}: HTTP {status} (credentials refused) for {shown_url}: {_short_body(response)}"
-                    )
-                if status == 429:
-                    retry_at = retry_at_from_headers(response.headers)
-                    raise SourceRateLimited(
-                        f"{self.name}: HTTP 429 (rate limited) for {shown_url}: {_short_body(response)}", retry_at
-                    )
-                if status >= 500 or status == 408:
-                    last_problem = f"HTTP {status}"
-                else:
-                    raise SourceError(f"{self.name}: HTTP {status} for {shown_url}: {_short_body(response)}")
-            if attempt < self.attempts:
-                wait = self.backoff_seconds * 2 ** (attempt - 1)
-                logger.warning(
-                    "%s: %s, retry %d/%d in %.1f s", self.name, redact(last_problem), attempt, self.attempts - 1, wait
+                raise _Transient(f"connection failed ({type(error).__name__}: {error})") from error
+            status = response.status_code
+            shown_url = redact(str(response.request.url))
+            if 200 <= status < 300 or (status == 304 and allow_not_modified):
+                return response
+            if status in (401, 403):
+                raise SourceAuthError(
+                    f"{self.name}: HTTP {status} (credentials refused) for {shown_url}: {_short_body(response)}"
                 )
-                self._sleep(wait)
-        raise SourceUnavailable(f"{self.name}: {redact(last_problem)} after {self.attempts} attempts")
+            if status == 429:
+                retry_at = retry_at_from_headers(response.headers)
+                raise SourceRateLimited(
+                    f"{self.name}: HTTP 429 (rate limited) for {shown_url}: {_short_body(response)}", retry_at
+                )
+            if status >= 500 or status == 408:
+                raise _Transient(f"HTTP {status}")
+            raise SourceError(f"{self.name}: HTTP {status} for {shown_url}: {_short_body(response)}")
+
+        try:
+            return retry.call_with_retries(
+                attempt,
+                is_transient=lambda error: isinstance(error, _Transient),
+                attempts=self.attempts,
+                base_seconds=self.backoff_seconds,
+                sleep=self._sleep,
+                description=self.name,
+            )
+        except _Transient as error:
+            raise SourceUnavailable(f"{self.name}: {redact(str(error))} after {self.attempts} attempts") from None
 
     def get_json(
         self,
@@ -196,27 +140,24 @@ def _short_body(response: httpx.Response, limit: int = 200) -> str:
     return redact(text[:limit])
 
 
+class _Transient(Exception):
+    """A failure worth retrying (timeout, connection error, 5xx); becomes ``SourceUnavailable`` at the end."""
+
+
 def call_with_retries(
     name: str,
-    call: Callable[[], Any],
+    call: Callable[[], T],
     *,
     is_retryable: Callable[[BaseException], bool],
     attempts: int = 3,
     backoff_seconds: float = 1.0,
     sleep: Callable[[float], None] = interruptible_sleep,
-) -> Any:
+) -> T:
     """Run ``call``; on a retryable error wait ``backoff · 2^(n-1)`` seconds and try again.
 
     For sources whose HTTP is done by a provider library (praw, tweepy). The last error is
     re-raised for the caller to map.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as error:
-            if attempt >= attempts or not is_retryable(error):
-                raise
-            wait = backoff_seconds * 2 ** (attempt - 1)
-            logger.warning("%s: %s, retry %d/%d in %.1f s", name, redact(str(error))[:200], attempt, attempts - 1, wait)
-            sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retry.call_with_retries(
+        call, is_transient=is_retryable, attempts=attempts, base_seconds=backoff_seconds, sleep=sleep, description=name
+    )

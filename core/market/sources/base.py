@@ -8,7 +8,7 @@ collection service reads those numbers and never branches on a venue's name.
 Error policy (what the caller does with each failure):
 
 - :class:`SourceUnavailableError` (timeouts, connection errors, HTTP 429 and 5xx) is transient:
-  the adapter retries it with exponential backoff; if it persists it reaches the caller, and the
+  the adapter retries it with exponential backoff (``core.retry``); if it persists it reaches the caller, and the
   market worker turns it into a ``TransientError`` (the pass is retried later).
 - Every other :class:`MarketDataError` (bad credentials, unknown symbol, unsupported timeframe,
   a garbage answer) needs a human and is not retried.
@@ -17,8 +17,6 @@ Error policy (what the caller does with each failure):
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +25,9 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from core import retry
+from core.retry import RateLimiter
 
 if TYPE_CHECKING:
     from core.market.models import Instrument
@@ -155,26 +155,6 @@ class MarketData(Protocol):
         ...
 
 
-class RateLimiter:
-    """A client-side rate limit: at most ``requests_per_minute`` calls, evenly spaced, thread-safe."""
-
-    def __init__(self, requests_per_minute: float, *, clock: Callable[[], float] = time.monotonic):
-        self.interval_seconds = 60.0 / requests_per_minute if requests_per_minute > 0 else 0.0
-        self._clock = clock
-        self._next_allowed = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Wait until the next call is allowed; return the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            wait = max(0.0, self._next_allowed - now)
-            self._next_allowed = max(now, self._next_allowed) + self.interval_seconds
-        if wait > 0:
-            time.sleep(wait)
-        return wait
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently transient source errors are retried."""
@@ -198,30 +178,26 @@ def call_with_retries(
     (the adapter's error policy) before the retry decision.
     """
 
-    def before_sleep(state: object) -> None:
-        outcome = getattr(state, "outcome", None)
-        error = outcome.exception() if outcome is not None else None
-        logger.warning("%s failed (%s); retrying", description or "request", error)
-
-    for attempt in Retrying(
-        retry=retry_if_exception_type(SourceUnavailableError),
-        stop=stop_after_attempt(max(1, policy.attempts)),
-        wait=wait_exponential(multiplier=policy.initial_wait_seconds, max=policy.max_wait_seconds),
-        before_sleep=before_sleep,
-        reraise=True,
-    ):
-        with attempt:
-            if limiter is not None:
-                limiter.acquire()
-            try:
-                return call()
-            except MarketDataError:
+    def attempt() -> T:
+        if limiter is not None:
+            limiter.acquire()
+        try:
+            return call()
+        except MarketDataError:
+            raise
+        except Exception as error:
+            if translate is None:
                 raise
-            except Exception as error:
-                if translate is None:
-                    raise
-                raise translate(error) from error
-    raise AssertionError("unreachable")  # pragma: no cover
+            raise translate(error) from error
+
+    return retry.call_with_retries(
+        attempt,
+        is_transient=lambda error: isinstance(error, SourceUnavailableError),
+        attempts=policy.attempts,
+        base_seconds=policy.initial_wait_seconds,
+        max_seconds=policy.max_wait_seconds,
+        description=description or "request",
+    )
 
 
 def empty_candles() -> pd.DataFrame:
