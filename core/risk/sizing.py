@@ -27,13 +27,6 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from core.execution.enums import OrderSide
-from core.execution.fill_model import ExitLevels
-
-# The order ticket's exit specification (price, percent of the entry, or ATR multiple) belongs to the
-# execution module; ``exit_levels`` turns it into prices.
-from core.execution.orders import AttachedExits, ExitResolutionError, resolve_exit_levels
-from core.execution.orders import ExitKind as ExitKind
-from core.execution.orders import ExitSpec as ExitSpec
 
 DEFAULT_QUANTITY_STEP = Decimal("0.00000001")
 MONEY_STEP = Decimal("0.01")
@@ -329,29 +322,3 @@ def trade_statistics(realised_pnls: Sequence[Decimal]) -> TradeStatistics:
     return TradeStatistics(
         trades=len(realised_pnls), wins=len(wins), losses=len(losses), win_rate=win_rate, win_loss_ratio=ratio
     )
-
-
-# --- exits -------------------------------------------------------------------------------------
-
-
-@_fixed_context
-def exit_levels(
-    side: OrderSide,
-    entry: Decimal,
-    *,
-    stop_loss: ExitSpec | None = None,
-    take_profit: ExitSpec | None = None,
-    trailing: ExitSpec | None = None,
-    atr: Decimal | None = None,
-) -> ExitLevels[Decimal]:
-    """Turn exit specifications into the prices of a position opened with ``side`` at ``entry``.
-
-    The executor's :func:`core.execution.orders.resolve_exit_levels` does the work, so risk and
-    the executor resolve exits the same way; its errors become ``SizingError``.
-    """
-    _positive("entry price", entry)
-    exits = AttachedExits(stop_loss=stop_loss, take_profit=take_profit, trailing_stop=trailing)
-    try:
-        return resolve_exit_levels(side, entry, exits, atr=atr)
-    except ExitResolutionError as error:
-        raise SizingError(str(error)) from error

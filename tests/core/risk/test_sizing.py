@@ -8,11 +8,8 @@ import pytest
 
 from core.execution.enums import OrderSide
 from core.risk.sizing import (
-    ExitKind,
-    ExitSpec,
     SizingError,
     TradeStatistics,
-    exit_levels,
     fixed_fraction_size,
     fixed_risk_size,
     kelly_fraction,
@@ -105,38 +102,3 @@ def test_bad_input_is_refused(equity: Decimal, entry: Decimal) -> None:
 def test_floats_are_refused() -> None:
     with pytest.raises(SizingError, match="Decimal"):
         fixed_fraction_size(10000.0, D("10"), D("0.1"))  # type: ignore[arg-type]
-
-
-def test_exit_levels_in_price_percent_and_atr() -> None:
-    levels = exit_levels(
-        OrderSide.BUY,
-        D("100"),
-        stop_loss=ExitSpec(ExitKind.PERCENT, D("5")),
-        take_profit=ExitSpec(ExitKind.ATR, D("3")),
-        trailing=ExitSpec(ExitKind.PRICE, D("4")),
-        atr=D("2"),
-    )
-    assert levels.stop_loss == D("95")
-    assert levels.take_profit == D("106")
-    assert levels.trailing_distance == D("4")
-    assert levels.trailing_stop == D("96")
-    short = exit_levels(
-        OrderSide.SELL,
-        D("100"),
-        stop_loss=ExitSpec(ExitKind.PRICE, D("103")),
-        take_profit=ExitSpec(ExitKind.PERCENT, D("10")),
-        trailing=ExitSpec(ExitKind.ATR, D("1.5")),
-        atr=D("2"),
-    )
-    assert (short.stop_loss, short.take_profit, short.trailing_stop) == (D("103"), D("90"), D("103"))
-
-
-def test_exit_levels_refuse_the_wrong_side_and_a_missing_atr() -> None:
-    with pytest.raises(SizingError, match="side of the entry"):
-        exit_levels(OrderSide.BUY, D("100"), stop_loss=ExitSpec(ExitKind.PRICE, D("101")))
-    with pytest.raises(SizingError, match="side of the entry"):
-        exit_levels(OrderSide.BUY, D("100"), take_profit=ExitSpec(ExitKind.PRICE, D("99")))
-    with pytest.raises(SizingError, match="ATR"):
-        exit_levels(OrderSide.BUY, D("100"), stop_loss=ExitSpec(ExitKind.ATR, D("2")))
-    with pytest.raises(SizingError, match="positive price"):
-        exit_levels(OrderSide.BUY, D("100"), stop_loss=ExitSpec(ExitKind.PERCENT, D("120")))
