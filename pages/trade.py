@@ -12,7 +12,15 @@ from app.ui.format import eur, vienna_time
 from app.ui.sizing import render_sizing_panel
 from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.orders import AttachedExits, ExitKind, ExitSpec, OrderRequest, OrderValidationError, to_decimal
-from core.execution.queries import open_orders, order_events, order_history, recent_fills, ticket_instruments, trade_log
+from core.execution.queries import (
+    open_orders,
+    order_events,
+    order_history,
+    recent_fills,
+    ticket_instruments,
+    total_realised_pnl,
+    trade_log,
+)
 from core.execution.service import CancelError, place_order, request_cancel
 from core.execution.settings import load_trading_config
 from core.market.query import instrument_by_symbol, latest_close
@@ -261,8 +269,7 @@ with log_tab:
     if not log:
         st.info("No trades yet.")
     else:
-        realised = sum((row.realised_pnl_eur or Decimal(0) for row in log), Decimal(0))
-        st.metric("Realised P&L (all trades)", eur(realised, signed=True))
+        st.metric("Realised P&L (all trades)", eur(total_realised_pnl(log), signed=True))
         _table(
             [
                 {

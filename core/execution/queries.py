@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -226,6 +227,11 @@ def trade_log(session: Session, *, account: str | None = None) -> list[TradeLogR
         )
     rows.reverse()
     return rows
+
+
+def total_realised_pnl(rows: Sequence[TradeLogRow]) -> Decimal:
+    """Return the realised P&L of all sells in ``rows`` (a ``trade_log``), in EUR."""
+    return sum((row.realised_pnl_eur for row in rows if row.realised_pnl_eur is not None), Decimal(0))
 
 
 def entry_side(is_buy: bool) -> OrderSide:
