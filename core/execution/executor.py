@@ -309,7 +309,7 @@ class Executor:
             balances = account_balances(session, order.account, assets=(instrument.quote, instrument.base))
         cash = balances.get(instrument.quote, Decimal(0))
         held = balances.get(instrument.base, Decimal(0))
-        reserved_cash, reserved_asset = self._reserved(session, order, instrument)
+        reserved_cash, reserved_asset = self._reserved(session, order, instrument, config)
         if order.side is OrderSide.BUY:
             fee_rate = config.fee_schedule(order.venue if order.is_live else config.paper_fee_venue).taker
             needed = quantity * reference * (1 + fee_rate)
@@ -325,8 +325,13 @@ class Executor:
             return f"insufficient {instrument.base}: sells {quantity}, {max(available_asset, Decimal(0))} available"
         return None
 
-    def _reserved(self, session: Session, order: Order, instrument: Instrument) -> tuple[Decimal, Decimal]:
-        """Cash and asset held by this account's other working orders in the instrument's currencies."""
+    def _reserved(
+        self, session: Session, order: Order, instrument: Instrument, config: TradingConfig
+    ) -> tuple[Decimal, Decimal]:
+        """Cash and asset held by this account's other working orders in the instrument's currencies.
+
+        A working buy holds its value plus the taker fee, as the balance check of a new buy counts it.
+        """
         cash = asset = Decimal(0)
         others = session.scalars(
             select(Order).where(
@@ -350,7 +355,8 @@ class Executor:
                 if price is None:
                     latest = latest_price(session, other_instrument.id)
                     price = latest.price if latest is not None else Decimal(0)
-                cash += remaining * price
+                fee_rate = config.fee_schedule(other.venue if other.is_live else config.paper_fee_venue).taker
+                cash += remaining * price * (1 + fee_rate)
             elif other.side is OrderSide.SELL and other.instrument_id == instrument.id:
                 asset += remaining
         return cash, asset

@@ -259,3 +259,24 @@ def test_a_waiting_market_buy_holds_cash_so_a_second_buy_cannot_overspend(
     rejected = _order(database, second)
     assert rejected.status is OrderStatus.REJECTED
     assert "insufficient" in (rejected.reject_reason or "")
+
+
+def test_a_working_buy_holds_its_fee_too(
+    database: Database, market: dict[str, int], make_executor: Callable[..., Executor]
+) -> None:
+    """10 000 EUR: a resting 5 000 EUR buy holds 5 012.50 with the 0.25 % taker fee, so 4 980 + fee no longer fits."""
+    executor = make_executor()
+    resting = _place(database, symbol="BTC/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
+                     quantity=D("0.125"), limit_price=D(40000))  # fmt: skip
+    executor.run_pass(until_idle=True)
+    assert _order(database, resting).status is OrderStatus.OPEN
+    second = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
+                    quantity=D("4.98"), limit_price=D(1000))  # fmt: skip
+    executor.run_pass(until_idle=True)
+    rejected = _order(database, second)
+    assert rejected.status is OrderStatus.REJECTED
+    assert "needs 4992.45 EUR, 4987.50 available" in (rejected.reject_reason or "")
+    smaller = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
+                     quantity=D("4.97"), limit_price=D(1000))  # fmt: skip
+    executor.run_pass(until_idle=True)
+    assert _order(database, smaller).status is OrderStatus.OPEN  # 4 982.43 fits in 4 987.50
