@@ -700,7 +700,7 @@ class Executor:
             order = session.get(Order, order_id)
             if order is None:
                 return
-            broker = self._live(session, load_trading_config(session, self.settings))
+            broker = self._live(session, self._config(session))
             session.expunge(order)
         self.stats.submitted += 1
         try:
@@ -759,7 +759,7 @@ class Executor:
             order = session.get(Order, order_id)
             if order is None:
                 return
-            broker = self._live(session, load_trading_config(session, self.settings))
+            broker = self._live(session, self._config(session))
             session.expunge(order)
         try:
             state = broker.cancel(order)
@@ -838,7 +838,7 @@ class Executor:
                 return False
             if order.status is OrderStatus.SUBMITTING and not self._orphaned(order):
                 return False
-            config = load_trading_config(session, self.settings)
+            config = self._config(session)
             instrument = session.get(Instrument, order.instrument_id)
             if order.mode is TradingMode.PAPER:
                 if order.status is OrderStatus.SUBMITTING:
