@@ -29,10 +29,10 @@ def tracked_instruments(session: Session) -> list[Instrument]:
 
 def candle_sources(session: Session, instrument_id: int) -> list[tuple[str, str]]:
     """Return the (source, timeframe) pairs that hold candles for an instrument."""
-    rows = session.execute(
-        select(Candle.source, Candle.timeframe).where(Candle.instrument_id == instrument_id).distinct()
-    )
-    return sorted((source, timeframe) for source, timeframe in rows)
+    from core.market.series import series_keys  # (series imports this module)
+
+    # A skip scan along the primary key: one index seek per series, not a read of every candle.
+    return sorted((source, timeframe) for _instrument, source, timeframe in series_keys(session, instrument_id))
 
 
 def load_candles(
@@ -83,25 +83,46 @@ def daily_closes(session: Session, instrument_id: int, timeframe: str, *, start:
     source = _preferred_source(session, instrument_id, timeframe)
     if source is None:
         return pd.Series(dtype=float, name="close", index=pd.DatetimeIndex([], tz="UTC", name="ts"))
+    in_series = (Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source)
     if session.get_bind().dialect.name == "sqlite":
         day = func.substr(Candle.ts, 1, 10)  # naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff"
-    else:
-        day = func.date(func.timezone("UTC", Candle.ts))
+        # SQLite takes a bare column of an aggregate query with max() from the row holding the
+        # maximum (documented), so this is "the close of the newest candle of each day" in one
+        # grouped pass — about twice as fast as the window function below.
+        last = select(day.label("day"), type_coerce(Candle.close, Float).label("close"), func.max(Candle.ts))
+        last = last.where(*in_series)
+        if start is not None:
+            last = last.where(Candle.ts >= start)
+        rows = session.execute(last.group_by(day).order_by(day)).all()
+        return _closes_frame([(row[0], row[1]) for row in rows])
+    day = func.date(func.timezone("UTC", Candle.ts))
     ranked = select(
         day.label("day"),
         type_coerce(Candle.close, Float).label("close"),
         func.row_number().over(partition_by=day, order_by=Candle.ts.desc()).label("rank"),
-    ).where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source)
+    ).where(*in_series)
     if start is not None:
         ranked = ranked.where(Candle.ts >= start)
     inner = ranked.subquery()
     rows = session.execute(select(inner.c.day, inner.c.close).where(inner.c.rank == 1).order_by(inner.c.day)).all()
+    return _closes_frame([(row[0], row[1]) for row in rows])
+
+
+def _closes_frame(rows: list[tuple[object, object]]) -> pd.Series:
     index = pd.DatetimeIndex(pd.to_datetime([str(day) for day, _ in rows], utc=True), name="ts")
     closes = pd.Series([close for _, close in rows], index=index, dtype=float, name="close")
     return closes.dropna()
 
 
 def _preferred_source(session: Session, instrument_id: int, timeframe: str) -> str | None:
+    """Return the source with the most ``timeframe`` candles of an instrument, or None."""
+    from core.market.series import series_keys  # (series imports this module)
+
+    # The instrument's series by a skip scan (index seeks); counting is needed only to choose
+    # between several sources — counting a single source would read all its candles for nothing.
+    sources = [source for _instrument, source, stored in series_keys(session, instrument_id) if stored == timeframe]
+    if len(sources) <= 1:
+        return sources[0] if sources else None
     row = session.execute(
         select(Candle.source, func.count())
         .where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe)
