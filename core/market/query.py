@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Float, func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from core.market.models import Candle, Instrument
 
 TIMEFRAME_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
                    "1d": "1D", "1w": "W-MON"}  # fmt: skip
+CANDLE_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400,
                      "1w": 604800}  # fmt: skip
 
@@ -54,24 +57,29 @@ def load_candles(
         source = _preferred_source(session, instrument_id, timeframe)
         if source is None:
             return _empty_frame()
-    columns = [
-        type_coerce(getattr(Candle, name), Float).label(name) for name in ("open", "high", "low", "close", "volume")
-    ]
-    query = select(Candle.ts, *columns).where(
-        Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source
-    )
+    # Raw column values (no per-row type processing), converted column-wise: several times faster
+    # than building the frame from result rows. SQLite returns the naive UTC time as ISO text,
+    # PostgreSQL an aware datetime; both become the same UTC index.
+    raw = [type_coerce(getattr(Candle, name), NullType()) for name in ("ts", *CANDLE_VALUE_COLUMNS)]
+    query = select(*raw).where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe,
+                               Candle.source == source)  # fmt: skip
     if start is not None:
         query = query.where(Candle.ts >= start)
     if end is not None:
         query = query.where(Candle.ts < end)
     query = query.order_by(Candle.ts.desc()).limit(limit) if limit is not None else query.order_by(Candle.ts)
-    rows = session.execute(query).all()
+    rows = session.connection().execute(query).all()
     if not rows:
         return _empty_frame()
-    frame = pd.DataFrame(rows, columns=["ts", "open", "high", "low", "close", "volume"])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    frame = frame.set_index("ts").sort_index()
-    return frame.astype(float)
+    columns = list(zip(*rows, strict=True))
+    times = list(columns[0])
+    index = pd.DatetimeIndex(
+        pd.to_datetime(times, utc=True, format="ISO8601" if isinstance(times[0], str) else None), name="ts"
+    )
+    values = {
+        name: np.asarray(columns[position + 1], dtype=float) for position, name in enumerate(CANDLE_VALUE_COLUMNS)
+    }
+    return pd.DataFrame(values, index=index).sort_index()
 
 
 def daily_closes(session: Session, instrument_id: int, timeframe: str, *, start: datetime | None = None) -> pd.Series:
