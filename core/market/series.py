@@ -135,3 +135,18 @@ def series_candle_count(session: Session, instrument_id: int, source: str, timef
         )
         or 0
     )
+
+
+def series_span(
+    session: Session, instrument_id: int, source: str, timeframe: str
+) -> tuple[datetime, datetime, int] | None:
+    """Return (first open time, last open time, candle count) of one series, None if it has no candles.
+
+    Two index seeks and an index range count.
+    """
+    in_series = (Candle.instrument_id == instrument_id, Candle.source == source, Candle.timeframe == timeframe)
+    first = session.scalar(select(Candle.ts).where(*in_series).order_by(Candle.ts).limit(1))
+    last = session.scalar(select(Candle.ts).where(*in_series).order_by(Candle.ts.desc()).limit(1))
+    if first is None or last is None:
+        return None
+    return first, last, series_candle_count(session, instrument_id, source, timeframe)
