@@ -42,7 +42,7 @@ def data_choices(session: Session) -> list[DataChoice]:
     # The series by a skip scan along the primary key (index seeks), then per series its first and
     # last open time (two seeks) and its count (an index range count): no sort of the candles,
     # and no grouping over the whole table.
-    symbols = dict(session.execute(select(Instrument.id, Instrument.symbol)).tuples().all())
+    symbols = {int(row[0]): str(row[1]) for row in session.execute(select(Instrument.id, Instrument.symbol))}
     rows = []
     for instrument_id, source, timeframe in series_keys(session):
         if instrument_id not in symbols:
