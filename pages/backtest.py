@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_figure, trades_figure
@@ -70,11 +71,47 @@ def choose_data(choices: list[DataChoice], prefix: str) -> tuple[DataChoice, str
     return choice, timeframe, start, end
 
 
+# The Run and Past runs tabs often show the same run: within one script run, each run, its price
+# frame and its figures are read and built once (a fresh dict per run of the script).
+_runs: dict[int, StoredRun | None] = {}
+_figures: dict[tuple[str, int], go.Figure | str] = {}
+
+
 def stored_run(run_id: int | None) -> StoredRun | None:
     if run_id is None:
         return None
     chosen = int(run_id)
-    return read(lambda session: load_run(session, chosen))
+    if chosen not in _runs:
+        _runs[chosen] = read(lambda session: load_run(session, chosen))
+    return _runs[chosen]
+
+
+def run_equity_figure(stored: StoredRun) -> go.Figure:
+    key = ("equity", stored.summary.id)
+    if key not in _figures:
+        _figures[key] = equity_figure(stored.equity)
+    figure = _figures[key]
+    assert isinstance(figure, go.Figure)
+    return figure
+
+
+def run_trades_figure(stored: StoredRun) -> go.Figure | str:
+    """The run's trades on its stored prices, or why the prices are unavailable."""
+    summary = stored.summary
+    key = ("trades", summary.id)
+    if key not in _figures:
+        try:
+            prices = read(
+                lambda session: load_bars(
+                    session, summary.data_label, summary.timeframe, start=summary.start_at,
+                    end=summary.end_at + timedelta(seconds=1),
+                ).to_frame()
+            )  # fmt: skip
+        except PriceDataError as error:
+            _figures[key] = str(error)
+        else:
+            _figures[key] = trades_figure(prices, stored.trades, f"{summary.data_label} with the run's trades")
+    return _figures[key]
 
 
 def shown_run_id(key: str, kind: BacktestKind) -> int | None:
@@ -125,25 +162,15 @@ def render_run(stored: StoredRun, key: str) -> None:
     cards[3].metric("Trades", summary.trades)
     chart_column, table_column = st.columns([2, 1])
     with chart_column:
-        st.plotly_chart(equity_figure(stored.equity), width="stretch", key=f"{key}_equity")
+        st.plotly_chart(run_equity_figure(stored), width="stretch", key=f"{key}_equity")
     with table_column:
         st.dataframe(metrics_table(stored), hide_index=True, width="stretch", height=600)
     if summary.instrument_id is not None:
-        try:
-            prices = read(
-                lambda session: load_bars(
-                    session, summary.data_label, summary.timeframe, start=summary.start_at,
-                    end=summary.end_at + timedelta(seconds=1),
-                ).to_frame()
-            )  # fmt: skip
-        except PriceDataError as error:
-            st.warning(f"Price chart unavailable: {error}")
+        figure = run_trades_figure(stored)
+        if isinstance(figure, str):
+            st.warning(f"Price chart unavailable: {figure}")
         else:
-            st.plotly_chart(
-                trades_figure(prices, stored.trades, f"{summary.data_label} with the run's trades"),
-                width="stretch",
-                key=f"{key}_trades",
-            )
+            st.plotly_chart(figure, width="stretch", key=f"{key}_trades")
     else:
         st.caption("This run used a CSV file; its prices are not stored, so only the trade list is shown.")
     if stored.trades.empty:

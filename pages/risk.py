@@ -63,18 +63,18 @@ with st.container(border=True):
             )
     with right:
         if kill_switch.state is TradingState.HALTED:
-            if st.button("Release kill switch", icon=":material/lock_open:", use_container_width=True):
+            if st.button("Release kill switch", icon=":material/lock_open:", width="stretch"):
                 database().run(lambda session: reset_trading(session, GLOBAL_SCOPE, actor=username))
                 st.rerun()
         else:
-            with st.popover("Kill switch", icon=":material/power_settings_new:", use_container_width=True):
+            with st.popover("Kill switch", icon=":material/power_settings_new:", width="stretch"):
                 reason = st.text_input("Reason", value="manual stop", key="kill_reason")
                 if st.button("HALT all trading", type="primary", key="kill_confirm"):
                     database().run(lambda session: engage_kill_switch(session, actor=username, reason=reason))
                     st.rerun()
         own_state = read(lambda session: scope_state(session, account))
         if own_state.state is not TradingState.ACTIVE:
-            with st.popover(f"Reset {account}", icon=":material/restart_alt:", use_container_width=True):
+            with st.popover(f"Reset {account}", icon=":material/restart_alt:", width="stretch"):
                 st.caption("Measures loss and drawdown from the equity now on; recorded in the audit log.")
                 note = st.text_input("Note", value="reviewed the breach", key="reset_note")
                 if st.button("Reset to ACTIVE", type="primary", key="reset_confirm"):
@@ -144,7 +144,7 @@ else:
             for item in rows
         ]
     )
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.dataframe(table, hide_index=True, width="stretch")
 
     chart_left, chart_right = st.columns(2)
     with chart_left:
@@ -153,7 +153,7 @@ else:
         if drawdowns.empty:
             st.caption("No equity history.")
         else:
-            st.plotly_chart(drawdown_figure(drawdowns), use_container_width=True)
+            st.plotly_chart(drawdown_figure(drawdowns), width="stretch")
     with chart_right:
         st.markdown(f"**Return distribution: {selected}**")
         returns, _periods = read(lambda session: returns_for(session, account, selected))
@@ -165,7 +165,7 @@ else:
                 "VaR 99": value_at_risk(returns, 0.99),
                 "CVaR 99": conditional_value_at_risk(returns, 0.99),
             }
-            st.plotly_chart(distribution_figure(returns, var_lines), use_container_width=True)
+            st.plotly_chart(distribution_figure(returns, var_lines), width="stretch")
 
 # --- exposure and limits ------------------------------------------------------------------------
 st.subheader("Exposure by asset")
@@ -175,7 +175,7 @@ if not exposure_rows:
 else:
     chart_column, table_column = st.columns([3, 2])
     with chart_column:
-        st.plotly_chart(exposure_figure(exposure_rows), use_container_width=True)
+        st.plotly_chart(exposure_figure(exposure_rows), width="stretch")
     with table_column:
         st.dataframe(
             pd.DataFrame(
@@ -186,7 +186,7 @@ else:
                 ]
             ),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )  # fmt: skip
 with st.container():
     st.subheader("Limits")
@@ -206,7 +206,7 @@ with st.container():
     st.dataframe(
         limits_table,
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         column_config={"Used": st.column_config.ProgressColumn("Used", min_value=0, max_value=100, format="%.0f %%")},
     )
     st.caption("Edit the limits under Settings → Risk (every change is audited).")

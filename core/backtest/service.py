@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.backtest.data import load_stored_series
@@ -17,7 +17,7 @@ from core.backtest.strategies import build_strategy, needs_consensus, strategy_c
 from core.backtest.strategy import Strategy
 from core.backtest.sweep import Progress, SweepResult, run_sweep
 from core.db.engine import Database
-from core.market.models import Candle, Instrument
+from core.market.models import Instrument
 
 # Timeframes offered for stored data: the stored ones plus these aggregates of finer candles.
 AGGREGATE_TIMEFRAMES = ("1h", "4h", "1d")
@@ -37,30 +37,20 @@ class DataChoice:
 
 def data_choices(session: Session) -> list[DataChoice]:
     """Return the instruments with stored candles, with their timeframes and time span."""
-    # Count per (instrument, source, timeframe) along the primary key; the first and last open time
-    # of each group are index seeks. Grouping by the joined symbol instead would sort every candle.
-    groups = (
-        select(Candle.instrument_id, Candle.source, Candle.timeframe, func.count().label("candles"))
-        .group_by(Candle.instrument_id, Candle.source, Candle.timeframe)
-        .subquery()
-    )
-    in_group = (
-        Candle.instrument_id == groups.c.instrument_id,
-        Candle.source == groups.c.source,
-        Candle.timeframe == groups.c.timeframe,
-    )
-    rows = session.execute(
-        select(
-            groups.c.instrument_id,
-            Instrument.symbol,
-            groups.c.timeframe,
-            select(func.min(Candle.ts)).where(*in_group).scalar_subquery(),
-            select(func.max(Candle.ts)).where(*in_group).scalar_subquery(),
-            groups.c.candles,
-        )
-        .join(Instrument, Instrument.id == groups.c.instrument_id)
-        .order_by(Instrument.symbol, groups.c.timeframe)
-    ).all()
+    from core.market.series import series_keys, series_span
+
+    # The series by a skip scan along the primary key (index seeks), then per series its first and
+    # last open time (two seeks) and its count (an index range count): no sort of the candles,
+    # and no grouping over the whole table.
+    symbols = {int(row[0]): str(row[1]) for row in session.execute(select(Instrument.id, Instrument.symbol))}
+    rows = []
+    for instrument_id, source, timeframe in series_keys(session):
+        if instrument_id not in symbols:
+            continue
+        span = series_span(session, instrument_id, source, timeframe)
+        if span is not None:  # (deleted since the scan)
+            rows.append((instrument_id, symbols[instrument_id], timeframe, *span))
+    rows.sort(key=lambda row: (row[1], row[2]))
     from core.market.query import TIMEFRAME_SECONDS
 
     # One entry per (instrument, timeframe), its sources combined.

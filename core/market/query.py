@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Float, func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from core.market.models import Candle, Instrument
 
 TIMEFRAME_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
                    "1d": "1D", "1w": "W-MON"}  # fmt: skip
+CANDLE_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400,
                      "1w": 604800}  # fmt: skip
 
@@ -29,10 +32,10 @@ def tracked_instruments(session: Session) -> list[Instrument]:
 
 def candle_sources(session: Session, instrument_id: int) -> list[tuple[str, str]]:
     """Return the (source, timeframe) pairs that hold candles for an instrument."""
-    rows = session.execute(
-        select(Candle.source, Candle.timeframe).where(Candle.instrument_id == instrument_id).distinct()
-    )
-    return sorted((source, timeframe) for source, timeframe in rows)
+    from core.market.series import series_keys  # (series imports this module)
+
+    # A skip scan along the primary key: one index seek per series, not a read of every candle.
+    return sorted((source, timeframe) for _instrument, source, timeframe in series_keys(session, instrument_id))
 
 
 def load_candles(
@@ -54,24 +57,29 @@ def load_candles(
         source = _preferred_source(session, instrument_id, timeframe)
         if source is None:
             return _empty_frame()
-    columns = [
-        type_coerce(getattr(Candle, name), Float).label(name) for name in ("open", "high", "low", "close", "volume")
-    ]
-    query = select(Candle.ts, *columns).where(
-        Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source
-    )
+    # Raw column values (no per-row type processing), converted column-wise: several times faster
+    # than building the frame from result rows. SQLite returns the naive UTC time as ISO text,
+    # PostgreSQL an aware datetime; both become the same UTC index.
+    raw = [type_coerce(getattr(Candle, name), NullType()) for name in ("ts", *CANDLE_VALUE_COLUMNS)]
+    query = select(*raw).where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe,
+                               Candle.source == source)  # fmt: skip
     if start is not None:
         query = query.where(Candle.ts >= start)
     if end is not None:
         query = query.where(Candle.ts < end)
     query = query.order_by(Candle.ts.desc()).limit(limit) if limit is not None else query.order_by(Candle.ts)
-    rows = session.execute(query).all()
+    rows = session.connection().execute(query).all()
     if not rows:
         return _empty_frame()
-    frame = pd.DataFrame(rows, columns=["ts", "open", "high", "low", "close", "volume"])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    frame = frame.set_index("ts").sort_index()
-    return frame.astype(float)
+    columns = list(zip(*rows, strict=True))
+    times = list(columns[0])
+    index = pd.DatetimeIndex(
+        pd.to_datetime(times, utc=True, format="ISO8601" if isinstance(times[0], str) else None), name="ts"
+    )
+    values = {
+        name: np.asarray(columns[position + 1], dtype=float) for position, name in enumerate(CANDLE_VALUE_COLUMNS)
+    }
+    return pd.DataFrame(values, index=index).sort_index()
 
 
 def daily_closes(session: Session, instrument_id: int, timeframe: str, *, start: datetime | None = None) -> pd.Series:
@@ -83,25 +91,46 @@ def daily_closes(session: Session, instrument_id: int, timeframe: str, *, start:
     source = _preferred_source(session, instrument_id, timeframe)
     if source is None:
         return pd.Series(dtype=float, name="close", index=pd.DatetimeIndex([], tz="UTC", name="ts"))
+    in_series = (Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source)
     if session.get_bind().dialect.name == "sqlite":
         day = func.substr(Candle.ts, 1, 10)  # naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff"
-    else:
-        day = func.date(func.timezone("UTC", Candle.ts))
+        # SQLite takes a bare column of an aggregate query with max() from the row holding the
+        # maximum (documented), so this is "the close of the newest candle of each day" in one
+        # grouped pass — about twice as fast as the window function below.
+        last = select(day.label("day"), type_coerce(Candle.close, Float).label("close"), func.max(Candle.ts))
+        last = last.where(*in_series)
+        if start is not None:
+            last = last.where(Candle.ts >= start)
+        rows = session.execute(last.group_by(day).order_by(day)).all()
+        return _closes_frame([(row[0], row[1]) for row in rows])
+    day = func.date(func.timezone("UTC", Candle.ts))
     ranked = select(
         day.label("day"),
         type_coerce(Candle.close, Float).label("close"),
         func.row_number().over(partition_by=day, order_by=Candle.ts.desc()).label("rank"),
-    ).where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source)
+    ).where(*in_series)
     if start is not None:
         ranked = ranked.where(Candle.ts >= start)
     inner = ranked.subquery()
     rows = session.execute(select(inner.c.day, inner.c.close).where(inner.c.rank == 1).order_by(inner.c.day)).all()
+    return _closes_frame([(row[0], row[1]) for row in rows])
+
+
+def _closes_frame(rows: list[tuple[object, object]]) -> pd.Series:
     index = pd.DatetimeIndex(pd.to_datetime([str(day) for day, _ in rows], utc=True), name="ts")
     closes = pd.Series([close for _, close in rows], index=index, dtype=float, name="close")
     return closes.dropna()
 
 
 def _preferred_source(session: Session, instrument_id: int, timeframe: str) -> str | None:
+    """Return the source with the most ``timeframe`` candles of an instrument, or None."""
+    from core.market.series import series_keys  # (series imports this module)
+
+    # The instrument's series by a skip scan (index seeks); counting is needed only to choose
+    # between several sources — counting a single source would read all its candles for nothing.
+    sources = [source for _instrument, source, stored in series_keys(session, instrument_id) if stored == timeframe]
+    if len(sources) <= 1:
+        return sources[0] if sources else None
     row = session.execute(
         select(Candle.source, func.count())
         .where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe)

@@ -1,8 +1,8 @@
 """Which candle series exist and how recent they are, read by index seeks, never a table scan.
 
 A *series* is one (instrument, source, timeframe). ``candle_series`` walks the candles primary
-key (instrument_id, source, timeframe, ts) with a skip scan: one indexed ``> (i, s, t)`` seek per
-series, then one ``max(ts)`` seek per series. So it costs a few dozen index lookups whether the
+key (instrument_id, source, timeframe, ts) with a skip scan: one to three index seeks to the next
+(i, s, t) per series, then one ``max(ts)`` seek per series. So it costs a few dozen index lookups whether the
 table holds a thousand candles or a hundred million.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core.market.models import Candle
@@ -36,15 +36,33 @@ class CandleSeries:
 
 _KEY_COLUMNS = (Candle.instrument_id, Candle.source, Candle.timeframe)
 # Statements built once (their compiled form is cached by SQLAlchemy); each is one index seek.
+# The next key after (i, s, t) is found in up to three steps — another timeframe of (i, s), another
+# source of i, the next instrument — because each step is an equality prefix plus one range, which
+# every database seeks to directly. (A row-value ``(i, s, t) > (...)`` is not: SQLite seeks to
+# (i, s, t) and then steps over every candle of that series.)
 _FIRST_KEY = select(*_KEY_COLUMNS).order_by(*_KEY_COLUMNS).limit(1)
-_NEXT_KEY = (
+_FIRST_KEY_OF = (
+    select(*_KEY_COLUMNS).where(Candle.instrument_id == bindparam("instrument")).order_by(*_KEY_COLUMNS).limit(1)
+)
+_NEXT_TIMEFRAME = (
     select(*_KEY_COLUMNS)
-    .where(tuple_(*_KEY_COLUMNS) > tuple_(bindparam("instrument"), bindparam("source"), bindparam("timeframe")))
+    .where(
+        Candle.instrument_id == bindparam("instrument"),
+        Candle.source == bindparam("source"),
+        Candle.timeframe > bindparam("timeframe"),
+    )
     .order_by(*_KEY_COLUMNS)
     .limit(1)
 )
-_FIRST_KEY_OF = select(*_KEY_COLUMNS).where(Candle.instrument_id == bindparam("only")).order_by(*_KEY_COLUMNS).limit(1)
-_NEXT_KEY_OF = _NEXT_KEY.where(Candle.instrument_id == bindparam("only"))
+_NEXT_SOURCE = (
+    select(*_KEY_COLUMNS)
+    .where(Candle.instrument_id == bindparam("instrument"), Candle.source > bindparam("source"))
+    .order_by(*_KEY_COLUMNS)
+    .limit(1)
+)
+_NEXT_INSTRUMENT = (
+    select(*_KEY_COLUMNS).where(Candle.instrument_id > bindparam("instrument")).order_by(*_KEY_COLUMNS).limit(1)
+)
 _NEWEST = (
     select(Candle.ts, Candle.close)
     .where(
@@ -61,13 +79,19 @@ def series_keys(session: Session, instrument_id: int | None = None) -> list[tupl
     """Return the distinct (instrument_id, source, timeframe) of stored candles, in key order."""
     connection = session.connection()
     keys: list[tuple[int, str, str]] = []
-    only = {} if instrument_id is None else {"only": instrument_id}
-    row = connection.execute(_FIRST_KEY if instrument_id is None else _FIRST_KEY_OF, only).first()
+    if instrument_id is None:
+        row = connection.execute(_FIRST_KEY).first()
+    else:
+        row = connection.execute(_FIRST_KEY_OF, {"instrument": instrument_id}).first()
     while row is not None:
         key = (int(row[0]), str(row[1]), str(row[2]))
         keys.append(key)
-        parameters = {"instrument": key[0], "source": key[1], "timeframe": key[2], **only}
-        row = connection.execute(_NEXT_KEY if instrument_id is None else _NEXT_KEY_OF, parameters).first()
+        parameters = {"instrument": key[0], "source": key[1], "timeframe": key[2]}
+        row = connection.execute(_NEXT_TIMEFRAME, parameters).first()
+        if row is None:
+            row = connection.execute(_NEXT_SOURCE, parameters).first()
+        if row is None and instrument_id is None:
+            row = connection.execute(_NEXT_INSTRUMENT, parameters).first()
     return keys
 
 
@@ -111,3 +135,18 @@ def series_candle_count(session: Session, instrument_id: int, source: str, timef
         )
         or 0
     )
+
+
+def series_span(
+    session: Session, instrument_id: int, source: str, timeframe: str
+) -> tuple[datetime, datetime, int] | None:
+    """Return (first open time, last open time, candle count) of one series, None if it has no candles.
+
+    Two index seeks and an index range count.
+    """
+    in_series = (Candle.instrument_id == instrument_id, Candle.source == source, Candle.timeframe == timeframe)
+    first = session.scalar(select(Candle.ts).where(*in_series).order_by(Candle.ts).limit(1))
+    last = session.scalar(select(Candle.ts).where(*in_series).order_by(Candle.ts.desc()).limit(1))
+    if first is None or last is None:
+        return None
+    return first, last, series_candle_count(session, instrument_id, source, timeframe)
