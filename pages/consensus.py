@@ -43,7 +43,7 @@ with top[2]:
             mark = ":material/check_circle:" if provider.enabled else ":material/block:"
             st.markdown(f"{mark} **{provider.name}** — {provider.reason}")
 
-if top[1].button("Analyse now", icon=":material/play_arrow:", type="primary", use_container_width=True):
+if top[1].button("Analyse now", icon=":material/play_arrow:", type="primary", width="stretch"):
     with database().session() as session:
         request = request_analysis(session, instrument_id, requested_by=username)
         st.session_state[REQUEST_KEY] = request.id
@@ -103,7 +103,7 @@ else:
             ),
             layout=go.Layout(height=220, margin={"l": 40, "r": 40, "t": 40, "b": 10}),
         ),
-        use_container_width=True,
+        width="stretch",
         key="agreement_gauge",
     )
     with right:
@@ -176,7 +176,7 @@ else:
             )
         )
     figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
-    st.plotly_chart(figure, use_container_width=True, key="history_chart")
+    st.plotly_chart(figure, width="stretch", key="history_chart")
     st.caption("Open markers: flagged decisions (disagreement or too few opinions), which fall back to hold.")
 
 st.subheader("Leaderboard")
@@ -205,7 +205,7 @@ else:
             "Mean return when followed": st.column_config.NumberColumn(format="percent"),
         },
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     calibration = go.Figure()
     calibration.add_trace(
@@ -229,4 +229,4 @@ else:
         xaxis={"title": "confidence", "range": [0, 1]},
         yaxis={"title": "hit rate", "range": [0, 1]},
     )
-    st.plotly_chart(calibration, use_container_width=True, key="calibration_chart")
+    st.plotly_chart(calibration, width="stretch", key="calibration_chart")

@@ -43,7 +43,7 @@ def render(database: Database) -> None:
             for provider in config.providers
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     st.caption(
         "An LLM analyst is enabled once its settings are complete. Environment variables "

@@ -51,7 +51,7 @@ def render(database: Database) -> None:
                 ]
             ),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
     else:
         st.info("No instruments yet: add one below.")

@@ -76,5 +76,5 @@ def render_sizing_panel(
         ),
     ]
     st.caption(" · ".join(facts))
-    st.dataframe(sizing_table(overview), hide_index=True, use_container_width=True)
+    st.dataframe(sizing_table(overview), hide_index=True, width="stretch")
     return overview
