@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -28,10 +30,8 @@ from core.tax.assumptions import TaxAssumptions, load_assumptions
 from core.tax.engine import (
     KEST_RATE,
     ZERO,
-    Category,
     EngineResult,
     Movement,
-    Regime,
     TaxRow,
     TaxWarning,
     WarningCode,
@@ -255,11 +255,19 @@ class TaxReport:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """Return the report in the JSON shape of ``konsens tax report --format json``."""
+        """Return the report in the JSON shape of ``konsens tax report --format json`` (``to_json_text`` parsed)."""
+        data: dict[str, Any] = json.loads(self.to_json_text())
+        return data
+
+    def to_json_text(self) -> str:
+        """Return the report as the indented JSON text that ``konsens tax report --format json`` prints.
+
+        The same text as ``json.dumps(data, indent=2, default=str)`` of the report's JSON shape, but
+        the detail rows (nearly all of it) are written by ``rows_json_text`` instead of the pure-Python
+        indenting encoder of the standard library.
+        """
         summary = self.summary()
-        with gc_paused():
-            transactions = rows_to_json(self.rows)
-        return {
+        head = {
             "year": self.year,
             "neu": {
                 key: money(summary[key])
@@ -271,68 +279,89 @@ class TaxReport:
             },
             "kest_withheld_eur": money(summary["kest_withheld_eur"]),
             "kennzahlen": {key: money(value) for key, value in self.kennzahlen().items()},
-            "transactions": transactions,
+            "transactions": [],
             "warnings": [warning_to_json(warning) for warning in self.warnings],
             "assumptions": self.assumptions.listed(),
         }
+        text = json.dumps(head, indent=2, default=str)
+        if not self.rows:
+            return text
+        # the only top-level "transactions" key: a key inside a string value would have escaped quotes
+        placeholder = '\n  "transactions": [],\n'
+        return text.replace(placeholder, f'\n  "transactions": {rows_json_text(self.rows)},\n', 1)
+
+
+# The keys of a detail row in JSON, in order; ``rows_json_text`` is the one definition of their values.
+ROW_KEYS = ("id", "ledger_entry_id", "external_id", "date", "wallet", "coin", "category", "quantity", "proceeds_eur",
+            "cost_eur", "gain_eur", "average_before_eur", "average_after_eur", "regime", "rule", "kennzahl",
+            "withholding", "kest_withheld_eur", "origin")  # fmt: skip
+# One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list.
+_ROW_TEMPLATE = "    {\n" + ",\n".join(f'      "{key}": %s' for key in ROW_KEYS) + "\n    }"
+
+
+class _JsonStrings(dict[str | None, str]):
+    """Memo of JSON-encoded strings (wallets, coins, rules... repeat on many rows)."""
+
+    def __missing__(self, key: str | None) -> str:
+        encoded = self[key] = "null" if key is None else encode_basestring_ascii(key)
+        return encoded
+
+
+def rows_json_text(rows: list[TaxRow]) -> str:
+    """Return detail rows as the JSON list text of the report (indented as ``json.dumps(indent=2)`` at depth 1).
+
+    Amounts are two-place strings rounded half up like ``round_eur``, averages eight places,
+    quantities without trailing zeros; strings are escaped like ``json.dumps`` (ASCII only).
+    """
+    if not rows:
+        return "[]"
+    strings = _JsonStrings()
+    escape = encode_basestring_ascii
+    template = _ROW_TEMPLATE
+    parts: list[str] = []
+    append = parts.append
+    with localcontext() as context:
+        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
+        for row in rows:
+            proceeds, cost, gain = row.proceeds_eur, row.cost_eur, row.gain_eur
+            before, after, kest = row.average_before_eur, row.average_after_eur, row.kest_withheld_eur
+            external_id = row.external_id
+            append(
+                template
+                % (
+                    escape(row.row_id),
+                    row.entry_id,
+                    "null" if external_id is None else escape(external_id),
+                    escape(row.ts.isoformat()),
+                    strings[row.wallet],
+                    strings[row.coin],
+                    strings[row.category],
+                    escape(quantity_text(row.quantity)),
+                    "null" if proceeds is None else f'"{proceeds:.2f}"',
+                    "null" if cost is None else f'"{cost:.2f}"',
+                    "null" if gain is None else f'"{gain:.2f}"',
+                    "null" if before is None else f'"{before:.8f}"',
+                    "null" if after is None else f'"{after:.8f}"',
+                    strings[row.regime],
+                    strings[row.rule],
+                    strings[row.kennzahl],
+                    "true" if row.withholding else "false",
+                    "null" if kest is None else f'"{kest:.2f}"',
+                    strings[row.origin],
+                )
+            )
+    return "[\n" + ",\n".join(parts) + "\n  ]"
+
+
+def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
+    """Return detail rows as JSON-ready dicts (amounts as two-place strings), as in ``TaxReport.to_json``."""
+    data: list[dict[str, Any]] = json.loads(rows_json_text(rows))
+    return data
 
 
 def row_to_json(row: TaxRow) -> dict[str, Any]:
     """Return one detail row as JSON-ready values (amounts as two-place strings)."""
-    return {
-        "id": row.row_id,
-        "ledger_entry_id": row.entry_id,
-        "external_id": row.external_id,
-        "date": row.ts.isoformat(),
-        "wallet": row.wallet,
-        "coin": row.coin,
-        "category": row.category.value,
-        "quantity": quantity_text(row.quantity),
-        "proceeds_eur": money(row.proceeds_eur),
-        "cost_eur": money(row.cost_eur),
-        "gain_eur": money(row.gain_eur),
-        "average_before_eur": price_text(row.average_before_eur),
-        "average_after_eur": price_text(row.average_after_eur),
-        "regime": row.regime.value,
-        "rule": row.rule,
-        "kennzahl": row.kennzahl,
-        "withholding": row.withholding,
-        "kest_withheld_eur": money(row.kest_withheld_eur),
-        "origin": row.origin,
-    }
-
-
-def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
-    """Return many detail rows as JSON-ready dicts (fast path of ``row_to_json``, same output)."""
-    with localcontext() as context:
-        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
-
-        categories = {category: category.value for category in Category}
-        regimes = {regime: regime.value for regime in Regime}
-        return [
-            {
-                "id": row.row_id,
-                "ledger_entry_id": row.entry_id,
-                "external_id": row.external_id,
-                "date": row.ts.isoformat(),
-                "wallet": row.wallet,
-                "coin": row.coin,
-                "category": categories[row.category],
-                "quantity": quantity_text(row.quantity),
-                "proceeds_eur": None if row.proceeds_eur is None else f"{row.proceeds_eur:.2f}",
-                "cost_eur": None if row.cost_eur is None else f"{row.cost_eur:.2f}",
-                "gain_eur": None if row.gain_eur is None else f"{row.gain_eur:.2f}",
-                "average_before_eur": None if row.average_before_eur is None else f"{row.average_before_eur:.8f}",
-                "average_after_eur": None if row.average_after_eur is None else f"{row.average_after_eur:.8f}",
-                "regime": regimes[row.regime],
-                "rule": row.rule,
-                "kennzahl": row.kennzahl,
-                "withholding": row.withholding,
-                "kest_withheld_eur": None if row.kest_withheld_eur is None else f"{row.kest_withheld_eur:.2f}",
-                "origin": row.origin,
-            }
-            for row in rows
-        ]
+    return rows_to_json([row])[0]
 
 
 def warning_to_json(warning: TaxWarning) -> dict[str, Any]:
