@@ -296,7 +296,12 @@ ROW_KEYS = ("id", "ledger_entry_id", "external_id", "date", "wallet", "coin", "c
             "cost_eur", "gain_eur", "average_before_eur", "average_after_eur", "regime", "rule", "kennzahl",
             "withholding", "kest_withheld_eur", "origin")  # fmt: skip
 # One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list.
-_ROW_TEMPLATE = "    {\n" + ",\n".join(f'      "{key}": %s' for key in ROW_KEYS) + "\n    }"
+_QUOTED_IN_TEMPLATE = frozenset({"id", "date", "quantity"})  # values that are never null nor need escaping
+_ROW_TEMPLATE = (
+    "    {\n"
+    + ",\n".join(f'      "{key}": "%s"' if key in _QUOTED_IN_TEMPLATE else f'      "{key}": %s' for key in ROW_KEYS)
+    + "\n    }"
+)
 
 
 class _JsonStrings(dict[str | None, str]):
@@ -329,14 +334,14 @@ def rows_json_text(rows: list[TaxRow]) -> str:
             append(
                 template
                 % (
-                    escape(row.row_id),
+                    row.row_id,  # "<entry id>-<number>": nothing to escape
                     row.entry_id,
                     "null" if external_id is None else escape(external_id),
-                    escape(row.ts.isoformat()),
+                    row.ts.isoformat(),  # digits and "-:.T+"
                     strings[row.wallet],
                     strings[row.coin],
                     strings[row.category],
-                    escape(quantity_text(row.quantity)),
+                    quantity_text(row.quantity),  # digits, "-" and "."
                     "null" if proceeds is None else f'"{proceeds:.2f}"',
                     "null" if cost is None else f'"{cost:.2f}"',
                     "null" if gain is None else f'"{gain:.2f}"',
@@ -428,10 +433,9 @@ def load_movements(
     rows: Any
     if sqlite:
         bound = before.astimezone(UTC).replace(tzinfo=None).strftime(SQLITE_DATETIME_FORMAT)
-        cursor = session.connection().connection.cursor()  # the raw driver cursor: no per-row processing
-        cursor.execute(LOAD_SQL.replace(":before", "?"), (bound,))
-        rows = cursor.fetchall()
-        cursor.close()
+        # the raw driver cursor: no per-row processing (a Core select of the typed columns reads the same
+        # values through the column types' result processors, but takes about 1.0 s for 100,000 rows, this 0.3 s)
+        rows = session.connection().connection.cursor().execute(LOAD_SQL.replace(":before", "?"), (bound,))
     else:
         rows = session.execute(text(LOAD_SQL), {"before": before})
     kinds = {kind.value: kind for kind in LedgerKind}
@@ -440,7 +444,7 @@ def load_movements(
     movements: list[Movement] = []
     append = movements.append
     parse_time = datetime.fromisoformat
-    decimal_of = _decimal
+    decimal_of = _decimal_reader()
     paper = 0
     for (entry_id, ts, wallet, kind_text, origin, external_id, sent_asset, sent_quantity, received_asset,
          received_quantity, fee_asset, fee_quantity, value_eur, kest, asset_class) in rows:  # fmt: skip
@@ -491,6 +495,22 @@ def load_movements(
 
 def _decimal(value: Any) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def _decimal_reader() -> Callable[[Any], Decimal]:
+    """Return ``_decimal`` with a memo of the floats read (amounts repeat: a buy's EUR side is its value, fees...)."""
+    memo: dict[float, Decimal] = {}
+
+    def decimal_of(value: Any) -> Decimal:
+        # only non-zero floats: 1 == 1.0 == True would share an entry, and -0.0 == 0.0 would lose its sign
+        if value.__class__ is not float or not value:
+            return _decimal(value)
+        found = memo.get(value)
+        if found is None:
+            found = memo[value] = Decimal(repr(value))
+        return found
+
+    return decimal_of
 
 
 def _value_from_prices(
