@@ -550,12 +550,12 @@ class _Engine:
         for outcome, group in groups.items():
             if len(group) == 1:
                 first = group[0]
-                quantity, cost, missing = first.quantity, first.cost, first.missing
+                quantity, cost, has_missing = first.quantity, first.cost, first.missing
                 regime = Regime.ALT if first.regime is Regime.ALT else Regime.NEU
             else:
                 quantity = sum((part.quantity for part in group), ZERO)
                 cost = sum((part.cost for part in group), ZERO)
-                missing = any(part.missing for part in group)
+                has_missing = any(part.missing for part in group)
                 regime = Regime.ALT if all(part.regime is Regime.ALT for part in group) else Regime.NEU
             if quantity == quantity_total:
                 proceeds = proceeds_total
@@ -569,7 +569,7 @@ class _Engine:
             )  # fmt: skip
             if row is not None:
                 rows.append(row)
-            if missing:
+            if has_missing:
                 missing = sum((part.quantity for part in group if part.missing), ZERO)
                 self.warn(
                     movement, WarningCode.NEGATIVE_BALANCE,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -115,7 +115,9 @@ def price_text(amount: Decimal | None) -> str | None:
 
 def quantity_text(quantity: Decimal) -> str:
     """Format a quantity without trailing zeros (at most 18 places)."""
-    text = f"{quantity:f}"
+    text = str(quantity)  # plain notation unless it has an exponent: then as format "f" writes it
+    if "E" in text:
+        text = f"{quantity:f}"
     point = text.find(".")
     if point < 0:
         return text
