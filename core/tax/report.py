@@ -289,20 +289,21 @@ class TaxReport:
         if not self.rows:
             return text
         # the only top-level "transactions" key: a key inside a string value would have escaped quotes
-        placeholder = '\n  "transactions": [],\n'
-        return text.replace(placeholder, f'\n  "transactions": {rows_json_text(self.rows)},\n', 1)
+        before, _, after = text.partition('\n  "transactions": [],\n')
+        # one join of all pieces: the text is tens of MB, each extra concatenation copies it
+        return "".join([before, '\n  "transactions": [\n', *_row_texts(self.rows), "\n  ],\n", after])
 
 
 # The keys of a detail row in JSON, in order; ``rows_json_text`` is the one definition of their values.
 ROW_KEYS = ("id", "ledger_entry_id", "external_id", "date", "wallet", "coin", "category", "quantity", "proceeds_eur",
             "cost_eur", "gain_eur", "average_before_eur", "average_after_eur", "regime", "rule", "kennzahl",
             "withholding", "kest_withheld_eur", "origin")  # fmt: skip
-# One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list.
+# One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list, and the separator.
 _QUOTED_IN_TEMPLATE = frozenset({"id", "date", "quantity"})  # values that are never null nor need escaping
 _ROW_TEMPLATE = (
     "    {\n"
     + ",\n".join(f'      "{key}": "%s"' if key in _QUOTED_IN_TEMPLATE else f'      "{key}": %s' for key in ROW_KEYS)
-    + "\n    }"
+    + "\n    },\n"
 )
 
 
@@ -322,6 +323,11 @@ def rows_json_text(rows: list[TaxRow]) -> str:
     """
     if not rows:
         return "[]"
+    return "".join(["[\n", *_row_texts(rows), "\n  ]"])
+
+
+def _row_texts(rows: list[TaxRow]) -> list[str]:
+    """Return the text of each row in the report's list, each but the last followed by ",\\n"."""
     strings = _JsonStrings()
     escape = encode_basestring_ascii
     template = _ROW_TEMPLATE
@@ -357,7 +363,9 @@ def rows_json_text(rows: list[TaxRow]) -> str:
                     strings[row.origin],
                 )
             )
-    return "[\n" + ",\n".join(parts) + "\n  ]"
+    if parts:
+        parts[-1] = parts[-1][:-2]  # no separator after the last row
+    return parts
 
 
 def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
