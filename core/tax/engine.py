@@ -48,6 +48,9 @@ ZERO_COST_KINDS = frozenset(ZERO_COST_LABELS)
 LEAVING_KINDS = frozenset({LedgerKind.GIFT_OUT, LedgerKind.LOSS, LedgerKind.FEE})
 TRANSFER_IN_KINDS = frozenset({LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN})
 TRANSFER_OUT_KINDS = frozenset({LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT})
+# Kinds with no branch of their own in ``_Engine.process``: the sides alone decide.
+PLAIN_KINDS = frozenset(LedgerKind) - ZERO_COST_KINDS - LEAVING_KINDS - TRANSFER_IN_KINDS - TRANSFER_OUT_KINDS - {
+    LedgerKind.INCOME, LedgerKind.GIFT_IN, LedgerKind.SPEND}  # fmt: skip
 
 
 def _vienna_midnight(year: int, month: int, day: int) -> datetime:
@@ -451,33 +454,41 @@ class _Engine:
         kest: Decimal | None = None,
         ts: datetime | None = None,
     ) -> TaxRow | None:
-        when = ts or movement.ts
+        return self._row(
+            movement, ts or movement.ts, wallet or movement.wallet, coin, category, quantity, proceeds, cost, gain,
+            average_before, average_after, regime, rule, withholding, kennzahl, kest,
+        )  # fmt: skip
+
+    def _row(
+        self,
+        movement: Movement,
+        when: datetime,
+        wallet: str,
+        coin: str,
+        category: Category,
+        quantity: Decimal,
+        proceeds: Decimal | None,
+        cost: Decimal | None,
+        gain: Decimal | None,
+        average_before: Decimal | None,
+        average_after: Decimal | None,
+        regime: Regime,
+        rule: str,
+        withholding: bool,
+        kennzahl: str,
+        kest: Decimal | None,
+    ) -> TaxRow | None:
+        """``row`` with positional arguments (the hot paths: buys, sales, rewards)."""
         if not self.year_start <= when < self.year_end:
             return None
         entry_id = movement.entry_id
         number = self.row_counter.get(entry_id, 0) + 1
         self.row_counter[entry_id] = number
-        row = TaxRow(
-            row_id=f"{entry_id}-{number}",
-            entry_id=entry_id,
-            external_id=movement.external_id,
-            ts=when,
-            wallet=wallet or movement.wallet,
-            coin=coin,
-            category=category,
-            quantity=quantity,
-            proceeds_eur=proceeds,
-            cost_eur=cost,
-            gain_eur=gain,
-            average_before_eur=average_before,
-            average_after_eur=average_after,
-            regime=regime,
-            rule=rule,
-            withholding=withholding,
-            kennzahl=kennzahl,
-            kest_withheld_eur=kest,
-            origin=movement.origin,
-        )
+        row = TaxRow(  # positional: the field order of TaxRow (keywords cost a lot on 100,000 rows)
+            f"{entry_id}-{number}", entry_id, movement.external_id, when, wallet, coin, category,
+            quantity, proceeds, cost, gain, average_before, average_after, regime, rule, withholding, kennzahl, kest,
+            movement.origin,
+        )  # fmt: skip
         self.rows.append(row)
         return row
 
@@ -538,25 +549,27 @@ class _Engine:
         booked = self.in_year(ts)
         for outcome, group in groups.items():
             if len(group) == 1:
-                quantity, cost = group[0].quantity, group[0].cost
+                first = group[0]
+                quantity, cost, has_missing = first.quantity, first.cost, first.missing
+                regime = Regime.ALT if first.regime is Regime.ALT else Regime.NEU
             else:
                 quantity = sum((part.quantity for part in group), ZERO)
                 cost = sum((part.cost for part in group), ZERO)
+                has_missing = any(part.missing for part in group)
+                regime = Regime.ALT if all(part.regime is Regime.ALT for part in group) else Regime.NEU
             if quantity == quantity_total:
                 proceeds = proceeds_total
             else:
                 proceeds = proceeds_total * quantity / quantity_total if quantity_total > 0 else ZERO
             gain = proceeds - cost
-            regime = Regime.ALT if all(part.regime is Regime.ALT for part in group) else Regime.NEU
             kennzahl, rule = self._book(outcome, gain, withholding, movement.wallet, booked, what)
-            row = self.row(
-                movement, coin, Category.REALISATION, quantity, rule=rule, regime=regime, proceeds=proceeds,
-                cost=cost, gain=gain, average_before=average_before, average_after=average_after,
-                kennzahl=kennzahl, withholding=withholding and outcome == "new",
+            row = self._row(
+                movement, ts, movement.wallet, coin, Category.REALISATION, quantity, proceeds, cost, gain,
+                average_before, average_after, regime, rule, withholding and outcome == "new", kennzahl, None,
             )  # fmt: skip
             if row is not None:
                 rows.append(row)
-            if any(part.missing for part in group):
+            if has_missing:
                 missing = sum((part.quantity for part in group if part.missing), ZERO)
                 self.warn(
                     movement, WarningCode.NEGATIVE_BALANCE,
@@ -637,6 +650,16 @@ class _Engine:
             # crypto given for a non-crypto asset (both sides non-fiat) is a realisation of the crypto
             paid_with_crypto = sent_crypto and received_crypto and kind is not LedgerKind.SELL
             self.excluded(movement, sent if paid_with_crypto else None, received if paid_with_crypto else None)
+            return
+        if kind in PLAIN_KINDS:  # buy, sell, swap...: only the sides decide (the common case)
+            if sent_crypto and received_crypto:
+                self.swap(movement, sent or "", sent_quantity, received or "", received_quantity)
+            elif sent_crypto:
+                self.sale(movement, sent or "", sent_quantity, what="sale", spend=received is None)
+            elif received_crypto:
+                self.buy(movement, received or "", received_quantity)
+            elif crypto_fee:
+                self.leave_without_realisation(movement, (movement.fee_asset or "").upper(), ZERO)
             return
         if kind in ZERO_COST_KINDS and received_crypto:
             self.zero_cost_acquisition(movement, received or "", received_quantity)
@@ -760,9 +783,9 @@ class _Engine:
         pool = self.pool(movement.wallet, coin)
         before = pool.average()
         self.acquire(pool, quantity, cost, movement.ts)
-        regime = Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU
-        self.row(movement, coin, Category.ACQUISITION, quantity, cost=cost, average_before=before,
-                 average_after=pool.average(), regime=regime, rule=rule)  # fmt: skip
+        ts = movement.ts
+        self._row(movement, ts, movement.wallet, coin, Category.ACQUISITION, quantity, None, cost, None, before,
+                  pool.average(), Regime.ALT if ts < ALT_CUTOFF else Regime.NEU, rule, False, "", None)  # fmt: skip
 
     def sale(self, movement: Movement, coin: str, quantity: Decimal, *, what: str, spend: bool) -> None:
         received = (movement.received_asset or "").upper()
@@ -801,7 +824,7 @@ class _Engine:
             and abs(kest - proceeds * FLAT_COST_KEST_RATE) <= Decimal("0.02")
             and self.wallet_result(movement.wallet).domestic
         )
-        cost = sum((row.cost_eur or ZERO for row in rows), ZERO)
+        cost = sum((row.cost_eur or ZERO for row in rows), ZERO) if movement.flat_cost or looks_flat else ZERO
         if movement.flat_cost or (looks_flat and abs(cost - proceeds / 2) > CENT):
             rows[0].kest_withheld_eur = kest
             self.warn(

@@ -18,7 +18,7 @@ from core.tax.report import (
     KENNZAHL_LABELS,
     TaxReport,
     money,
-    row_to_json,
+    rows_to_json,
 )
 from core.timeutil import to_vienna
 
@@ -47,9 +47,7 @@ def render_report(report: TaxReport, fmt: str) -> bytes:
 
 
 def _json_bytes(report: TaxReport) -> bytes:
-    import json
-
-    return (json.dumps(report.to_json(), indent=2) + "\n").encode("utf-8")
+    return (report.to_json_text() + "\n").encode("utf-8")
 
 
 def report_csv(report: TaxReport) -> bytes:
@@ -59,8 +57,7 @@ def report_csv(report: TaxReport) -> bytes:
         buffer.write(f"# {DEMO_NOTICE}\n")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([title for _, title in DETAIL_COLUMNS])
-    for row in report.rows:
-        data = row_to_json(row)
+    for data in rows_to_json(report.rows):
         writer.writerow(["" if data[key] is None else data[key] for key, _ in DETAIL_COLUMNS])
     return buffer.getvalue().encode("utf-8")
 
@@ -169,8 +166,7 @@ def report_xlsx(report: TaxReport) -> bytes:
     sheet("KESt", KEST_HEADERS, kest_rows)
     numeric = {"proceeds_eur", "cost_eur", "gain_eur", "kest_withheld_eur"}
     detail = []
-    for row in report.rows:
-        data = row_to_json(row)
+    for data in rows_to_json(report.rows):
         detail.append([_number(data[key]) if key in numeric else data[key] for key, _ in DETAIL_COLUMNS])
     sheet("Transactions", [title for _, title in DETAIL_COLUMNS], detail)
     sheet("Warnings", ("Code", "Message", "Rows", "Wallet", "Coin"),
@@ -300,8 +296,7 @@ def report_pdf(report: TaxReport) -> bytes:
     header = ["Row", "Date", "Wallet", "Coin", "Qty", "Proceeds", "Cost", "Gain", "Avg before", "Avg after", "Regime",
               "KZ", "Rule applied"]  # fmt: skip
     detail = []
-    for row in report.rows[:PDF_DETAIL_LIMIT]:
-        data = row_to_json(row)
+    for row, data in zip(report.rows[:PDF_DETAIL_LIMIT], rows_to_json(report.rows[:PDF_DETAIL_LIMIT]), strict=True):
         detail.append([data["id"], to_vienna(row.ts).strftime("%Y-%m-%d %H:%M"), data["wallet"], data["coin"],
                        data["quantity"], data["proceeds_eur"], data["cost_eur"], data["gain_eur"],
                        _short_price(data["average_before_eur"]), _short_price(data["average_after_eur"]),

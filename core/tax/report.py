@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -28,10 +30,8 @@ from core.tax.assumptions import TaxAssumptions, load_assumptions
 from core.tax.engine import (
     KEST_RATE,
     ZERO,
-    Category,
     EngineResult,
     Movement,
-    Regime,
     TaxRow,
     TaxWarning,
     WarningCode,
@@ -73,18 +73,21 @@ _gc_was_enabled = False  # whether the collector was on when the outermost block
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a report allocates its many short-lived objects.
+    """Pause the cyclic garbage collector while a report allocates its many long-lived objects.
 
-    A year's report creates about a million objects (movements, Decimals, rows, JSON dicts); each
-    700 allocations trigger a collection that walks the growing heap (about a fifth of the time).
-    None of these objects form reference cycles, so reference counting frees them all the same.
+    Loading a year (100,000 movements) and running the engine (109,000 rows) keep about 210,000
+    GC-tracked objects alive (every Movement and TaxRow: slots dataclasses holding enum members,
+    so they can never be untracked); the collections they trigger walk the growing heap, twice in
+    full: about 0.2-0.3 s of a 1.4 s build (measured with ``bench/tax_report.py``). None of these
+    objects form reference cycles, so reference counting frees them all the same. The JSON text
+    allocates only strings (not tracked) and runs without the pause.
 
     This is a process-wide switch used for a local speed-up, i.e. a fix at the wrong depth: while
     a report runs, every other thread (Streamlit sessions, workers) runs without cycle collection
-    too. The better fix is fewer allocations in the loader, the engine and ``rows_to_json``. Until
-    then the pause is kept safe: blocks nest and may overlap across threads (a shared count under
-    a lock; the collector is restored only when the last open block ends, and only if it was on
-    when the first began), and it is always restored, also on an exception.
+    too. The real fix is fewer tracked objects per movement and row. Until then the pause is kept
+    safe: blocks nest and may overlap across threads (a shared count under a lock; the collector is
+    restored only when the last open block ends, and only if it was on when the first began), and
+    it is always restored, also on an exception.
     """
     global _gc_depth, _gc_was_enabled
     with _gc_lock:
@@ -115,7 +118,9 @@ def price_text(amount: Decimal | None) -> str | None:
 
 def quantity_text(quantity: Decimal) -> str:
     """Format a quantity without trailing zeros (at most 18 places)."""
-    text = f"{quantity:f}"
+    text = str(quantity)  # plain notation unless it has an exponent: then as format "f" writes it
+    if "E" in text:
+        text = f"{quantity:f}"
     point = text.find(".")
     if point < 0:
         return text
@@ -255,11 +260,19 @@ class TaxReport:
         }
 
     def to_json(self) -> dict[str, Any]:
-        """Return the report in the JSON shape of ``konsens tax report --format json``."""
+        """Return the report in the JSON shape of ``konsens tax report --format json`` (``to_json_text`` parsed)."""
+        data: dict[str, Any] = json.loads(self.to_json_text())
+        return data
+
+    def to_json_text(self) -> str:
+        """Return the report as the indented JSON text that ``konsens tax report --format json`` prints.
+
+        The same text as ``json.dumps(data, indent=2, default=str)`` of the report's JSON shape, but
+        the detail rows (nearly all of it) are written by ``rows_json_text`` instead of the pure-Python
+        indenting encoder of the standard library.
+        """
         summary = self.summary()
-        with gc_paused():
-            transactions = rows_to_json(self.rows)
-        return {
+        head = {
             "year": self.year,
             "neu": {
                 key: money(summary[key])
@@ -271,68 +284,102 @@ class TaxReport:
             },
             "kest_withheld_eur": money(summary["kest_withheld_eur"]),
             "kennzahlen": {key: money(value) for key, value in self.kennzahlen().items()},
-            "transactions": transactions,
+            "transactions": [],
             "warnings": [warning_to_json(warning) for warning in self.warnings],
             "assumptions": self.assumptions.listed(),
         }
+        text = json.dumps(head, indent=2, default=str)
+        if not self.rows:
+            return text
+        # the only top-level "transactions" key: a key inside a string value would have escaped quotes
+        before, _, after = text.partition('\n  "transactions": [],\n')
+        # one join of all pieces: the text is tens of MB, each extra concatenation copies it
+        return "".join([before, '\n  "transactions": [\n', *_row_texts(self.rows), "\n  ],\n", after])
+
+
+# The keys of a detail row in JSON, in order; ``rows_json_text`` is the one definition of their values.
+ROW_KEYS = ("id", "ledger_entry_id", "external_id", "date", "wallet", "coin", "category", "quantity", "proceeds_eur",
+            "cost_eur", "gain_eur", "average_before_eur", "average_after_eur", "regime", "rule", "kennzahl",
+            "withholding", "kest_withheld_eur", "origin")  # fmt: skip
+# One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list, and the separator.
+_QUOTED_IN_TEMPLATE = frozenset({"id", "date", "quantity"})  # values that are never null nor need escaping
+_ROW_TEMPLATE = (
+    "    {\n"
+    + ",\n".join(f'      "{key}": "%s"' if key in _QUOTED_IN_TEMPLATE else f'      "{key}": %s' for key in ROW_KEYS)
+    + "\n    },\n"
+)
+
+
+class _JsonStrings(dict[str | None, str]):
+    """Memo of JSON-encoded strings (wallets, coins, rules... repeat on many rows)."""
+
+    def __missing__(self, key: str | None) -> str:
+        encoded = self[key] = "null" if key is None else encode_basestring_ascii(key)
+        return encoded
+
+
+def rows_json_text(rows: list[TaxRow]) -> str:
+    """Return detail rows as the JSON list text of the report (indented as ``json.dumps(indent=2)`` at depth 1).
+
+    Amounts are two-place strings rounded half up like ``round_eur``, averages eight places,
+    quantities without trailing zeros; strings are escaped like ``json.dumps`` (ASCII only).
+    """
+    if not rows:
+        return "[]"
+    return "".join(["[\n", *_row_texts(rows), "\n  ]"])
+
+
+def _row_texts(rows: list[TaxRow]) -> list[str]:
+    """Return the text of each row in the report's list, each but the last followed by ",\\n"."""
+    strings = _JsonStrings()
+    escape = encode_basestring_ascii
+    template = _ROW_TEMPLATE
+    parts: list[str] = []
+    append = parts.append
+    with localcontext() as context:
+        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
+        for row in rows:
+            proceeds, cost, gain = row.proceeds_eur, row.cost_eur, row.gain_eur
+            before, after, kest = row.average_before_eur, row.average_after_eur, row.kest_withheld_eur
+            external_id = row.external_id
+            append(
+                template
+                % (
+                    row.row_id,  # "<entry id>-<number>": nothing to escape
+                    row.entry_id,
+                    "null" if external_id is None else escape(external_id),
+                    row.ts.isoformat(),  # digits and "-:.T+"
+                    strings[row.wallet],
+                    strings[row.coin],
+                    strings[row.category],
+                    quantity_text(row.quantity),  # digits, "-" and "."
+                    "null" if proceeds is None else f'"{proceeds:.2f}"',
+                    "null" if cost is None else f'"{cost:.2f}"',
+                    "null" if gain is None else f'"{gain:.2f}"',
+                    "null" if before is None else f'"{before:.8f}"',
+                    "null" if after is None else f'"{after:.8f}"',
+                    strings[row.regime],
+                    strings[row.rule],
+                    strings[row.kennzahl],
+                    "true" if row.withholding else "false",
+                    "null" if kest is None else f'"{kest:.2f}"',
+                    strings[row.origin],
+                )
+            )
+    if parts:
+        parts[-1] = parts[-1][:-2]  # no separator after the last row
+    return parts
+
+
+def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
+    """Return detail rows as JSON-ready dicts (amounts as two-place strings), as in ``TaxReport.to_json``."""
+    data: list[dict[str, Any]] = json.loads(rows_json_text(rows))
+    return data
 
 
 def row_to_json(row: TaxRow) -> dict[str, Any]:
     """Return one detail row as JSON-ready values (amounts as two-place strings)."""
-    return {
-        "id": row.row_id,
-        "ledger_entry_id": row.entry_id,
-        "external_id": row.external_id,
-        "date": row.ts.isoformat(),
-        "wallet": row.wallet,
-        "coin": row.coin,
-        "category": row.category.value,
-        "quantity": quantity_text(row.quantity),
-        "proceeds_eur": money(row.proceeds_eur),
-        "cost_eur": money(row.cost_eur),
-        "gain_eur": money(row.gain_eur),
-        "average_before_eur": price_text(row.average_before_eur),
-        "average_after_eur": price_text(row.average_after_eur),
-        "regime": row.regime.value,
-        "rule": row.rule,
-        "kennzahl": row.kennzahl,
-        "withholding": row.withholding,
-        "kest_withheld_eur": money(row.kest_withheld_eur),
-        "origin": row.origin,
-    }
-
-
-def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
-    """Return many detail rows as JSON-ready dicts (fast path of ``row_to_json``, same output)."""
-    with localcontext() as context:
-        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
-
-        categories = {category: category.value for category in Category}
-        regimes = {regime: regime.value for regime in Regime}
-        return [
-            {
-                "id": row.row_id,
-                "ledger_entry_id": row.entry_id,
-                "external_id": row.external_id,
-                "date": row.ts.isoformat(),
-                "wallet": row.wallet,
-                "coin": row.coin,
-                "category": categories[row.category],
-                "quantity": quantity_text(row.quantity),
-                "proceeds_eur": None if row.proceeds_eur is None else f"{row.proceeds_eur:.2f}",
-                "cost_eur": None if row.cost_eur is None else f"{row.cost_eur:.2f}",
-                "gain_eur": None if row.gain_eur is None else f"{row.gain_eur:.2f}",
-                "average_before_eur": None if row.average_before_eur is None else f"{row.average_before_eur:.8f}",
-                "average_after_eur": None if row.average_after_eur is None else f"{row.average_after_eur:.8f}",
-                "regime": regimes[row.regime],
-                "rule": row.rule,
-                "kennzahl": row.kennzahl,
-                "withholding": row.withholding,
-                "kest_withheld_eur": None if row.kest_withheld_eur is None else f"{row.kest_withheld_eur:.2f}",
-                "origin": row.origin,
-            }
-            for row in rows
-        ]
+    return rows_to_json([row])[0]
 
 
 def warning_to_json(warning: TaxWarning) -> dict[str, Any]:
@@ -399,10 +446,9 @@ def load_movements(
     rows: Any
     if sqlite:
         bound = before.astimezone(UTC).replace(tzinfo=None).strftime(SQLITE_DATETIME_FORMAT)
-        cursor = session.connection().connection.cursor()  # the raw driver cursor: no per-row processing
-        cursor.execute(LOAD_SQL.replace(":before", "?"), (bound,))
-        rows = cursor.fetchall()
-        cursor.close()
+        # the raw driver cursor: no per-row processing (a Core select of the typed columns reads the same
+        # values through the column types' result processors, but takes about 1.0 s for 100,000 rows, this 0.3 s)
+        rows = session.connection().connection.cursor().execute(LOAD_SQL.replace(":before", "?"), (bound,))
     else:
         rows = session.execute(text(LOAD_SQL), {"before": before})
     kinds = {kind.value: kind for kind in LedgerKind}
@@ -411,7 +457,7 @@ def load_movements(
     movements: list[Movement] = []
     append = movements.append
     parse_time = datetime.fromisoformat
-    decimal_of = _decimal
+    decimal_of = _decimal_reader()
     paper = 0
     for (entry_id, ts, wallet, kind_text, origin, external_id, sent_asset, sent_quantity, received_asset,
          received_quantity, fee_asset, fee_quantity, value_eur, kest, asset_class) in rows:  # fmt: skip
@@ -462,6 +508,22 @@ def load_movements(
 
 def _decimal(value: Any) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def _decimal_reader() -> Callable[[Any], Decimal]:
+    """Return ``_decimal`` with a memo of the floats read (amounts repeat: a buy's EUR side is its value, fees...)."""
+    memo: dict[float, Decimal] = {}
+
+    def decimal_of(value: Any) -> Decimal:
+        # only non-zero floats: 1 == 1.0 == True would share an entry, and -0.0 == 0.0 would lose its sign
+        if value.__class__ is not float or not value:
+            return _decimal(value)
+        found = memo.get(value)
+        if found is None:
+            found = memo[value] = Decimal(repr(value))
+        return found
+
+    return decimal_of
 
 
 def _value_from_prices(
