@@ -115,6 +115,7 @@ class Movement:
     external_id: str = ""
     tx_hash: str | None = None
     flat_cost: bool = False
+    ts_text: str | None = None  # ``ts.isoformat()`` when the loader had it for free (else computed when needed)
 
 
 @dataclass(slots=True)
@@ -140,6 +141,7 @@ class TaxRow:
     kennzahl: str = ""
     kest_withheld_eur: Decimal | None = None
     origin: str = ""
+    ts_text: str | None = None  # ``ts.isoformat()`` if known (from the movement), for the JSON text
 
 
 @dataclass(slots=True)
@@ -246,16 +248,27 @@ class _Part:
 
 
 class _Pool:
-    __slots__ = ("alt_lots", "neu_cost", "neu_lots", "neu_quantity")
+    __slots__ = ("_averaged", "alt_lots", "neu_cost", "neu_lots", "neu_quantity")
 
     def __init__(self) -> None:
         self.alt_lots: deque[Lot] = deque()
         self.neu_quantity = ZERO
         self.neu_cost = ZERO
         self.neu_lots: deque[Lot] = deque()
+        self._averaged: tuple[Decimal, Decimal, Decimal | None] = (ZERO, ZERO, None)
 
     def average(self) -> Decimal | None:
-        return self.neu_cost / self.neu_quantity if self.neu_quantity > DUST else None
+        """Return the Neu average cost per unit (None when the pool is empty).
+
+        Remembered for the (immutable) quantity and cost objects it was computed from, so the
+        "average after" of one movement is the same object as the "average before" of the next.
+        """
+        quantity, cost, average = self._averaged
+        if quantity is self.neu_quantity and cost is self.neu_cost:
+            return average
+        average = self.neu_cost / self.neu_quantity if self.neu_quantity > DUST else None
+        self._averaged = (self.neu_quantity, self.neu_cost, average)
+        return average
 
 
 _FIAT_CACHE: dict[str, bool] = {}
@@ -487,7 +500,7 @@ class _Engine:
         row = TaxRow(  # positional: the field order of TaxRow (keywords cost a lot on 100,000 rows)
             f"{entry_id}-{number}", entry_id, movement.external_id, when, wallet, coin, category,
             quantity, proceeds, cost, gain, average_before, average_after, regime, rule, withholding, kennzahl, kest,
-            movement.origin,
+            movement.origin, movement.ts_text if when is movement.ts else None,
         )  # fmt: skip
         self.rows.append(row)
         return row

@@ -332,6 +332,9 @@ def rows_json_text(rows: list[TaxRow]) -> str:
 def _row_texts(rows: list[TaxRow]) -> list[str]:
     """Return the text of each row in the report's list, each but the last followed by ",\\n"."""
     strings = _JsonStrings()
+    # A pool's "average after" is the same object as the next movement's "average before" (see
+    # ``_Pool.average``): format each once. Keyed by id(): every row, so every value, stays alive here.
+    averages: dict[int, str] = {}
     escape = encode_basestring_ascii
     template = _ROW_TEMPLATE
     parts: list[str] = []
@@ -348,7 +351,7 @@ def _row_texts(rows: list[TaxRow]) -> list[str]:
                     row.row_id,  # "<entry id>-<number>": nothing to escape
                     row.entry_id,
                     "null" if external_id is None else escape(external_id),
-                    row.ts.isoformat(),  # digits and "-:.T+"
+                    row.ts_text or row.ts.isoformat(),  # digits and "-:.T+"
                     strings[row.wallet],
                     strings[row.coin],
                     strings[row.category],
@@ -356,8 +359,8 @@ def _row_texts(rows: list[TaxRow]) -> list[str]:
                     "null" if proceeds is None else f'"{proceeds:.2f}"',
                     "null" if cost is None else f'"{cost:.2f}"',
                     "null" if gain is None else f'"{gain:.2f}"',
-                    "null" if before is None else f'"{before:.8f}"',
-                    "null" if after is None else f'"{after:.8f}"',
+                    "null" if before is None else averages.get(id(before)) or f'"{before:.8f}"',
+                    "null" if after is None else averages.setdefault(id(after), f'"{after:.8f}"'),
                     strings[row.regime],
                     strings[row.rule],
                     strings[row.kennzahl],
@@ -464,8 +467,11 @@ def load_movements(
         if origin == paper_origin and not include_paper:
             paper += 1
             continue
+        ts_text = None
         if sqlite:
-            ts = parse_time(ts + "+00:00")  # stored as naive UTC; one parse, tzinfo = UTC
+            # stored as naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff": one parse, and its ISO form by slicing
+            ts_text = ts[:10] + "T" + (ts[11:19] if ts.endswith(".000000") else ts[11:]) + "+00:00"
+            ts = parse_time(ts_text)
             sent_quantity = None if sent_quantity is None else decimal_of(sent_quantity)
             received_quantity = None if received_quantity is None else decimal_of(received_quantity)
             fee_quantity = None if fee_quantity is None else decimal_of(fee_quantity)
@@ -501,6 +507,7 @@ def load_movements(
                 external_id,
                 tx_hash,
                 flat_cost,
+                ts_text,
             )
         )
     return movements, paper
