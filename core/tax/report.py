@@ -619,8 +619,6 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
     assumptions = assumptions or load_assumptions(session)
     start, end = year_bounds(year)
     lookup = cached_price_lookup(session)
-    with gc_paused():
-        movements, _ = load_movements(session, end, assumptions, price_lookup=lookup)
     paper_in_year = 0
     if not assumptions.include_paper_trades:
         paper_in_year = (
@@ -633,7 +631,8 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
         )
     wallets = wallet_infos(session, assumptions)
     kest_entries = entered_kest(session, year)
-    with gc_paused():
+    with gc_paused():  # one pause over loading and the engine: no full collection between them
+        movements, _ = load_movements(session, end, assumptions, price_lookup=lookup)
         result = compute_year(
             movements,
             year,
