@@ -25,4 +25,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).read().strip() == b'ok' else 1)"
 
 # Default: the dashboard only. `konsens up` (dashboard + all workers) or `konsens worker NAME` also work.
-CMD ["streamlit", "run", "app/main.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
+CMD ["python", "-m", "app.server", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

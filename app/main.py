@@ -1,6 +1,7 @@
 """The Streamlit shell: login, then navigation over the page scripts in the top-level ``pages/``.
 
-Run with ``streamlit run app/main.py`` (or ``konsens up``). No page renders before login.
+Run with ``python -m app.server`` (``streamlit run app/main.py`` with the imports done before it serves)
+or ``konsens up``. No page renders before login.
 """
 
 from __future__ import annotations

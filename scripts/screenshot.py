@@ -2,7 +2,7 @@
 
     python scripts/screenshot.py --db sqlite:////tmp/demo.db --out /tmp/shots portfolio charts
 
-Starts ``streamlit run app/main.py`` on a free port against ``--db`` (which must hold demo data),
+Starts the dashboard (``python -m app.server``) on a free port against ``--db`` (which must hold demo data),
 logs in as demo/demo, opens each page by its URL path and saves ``<out>/<page>.png``.
 """
 
@@ -77,7 +77,7 @@ def main() -> int:
     if args.home:
         env["KONSENS_HOME"] = args.home
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
+        [sys.executable, "-m", "app.server", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -1,8 +1,9 @@
 """``konsens up``: migrate, seed demo data into an empty database, start every worker and the dashboard.
 
 A small supervisor: each worker runs as its own process (``konsens worker NAME``) and is
-restarted with backoff if it dies; the dashboard is ``streamlit run app/main.py``. Ctrl-C or
-SIGTERM stops them all (SIGTERM first, SIGKILL after a grace period).
+restarted with backoff if it dies; the dashboard is ``python -m app.server`` (``streamlit run
+app/main.py`` with the pages' imports done before it serves). Ctrl-C or SIGTERM stops them all
+(SIGTERM first, SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class ManagedProcess:
 
 def dashboard_command(port: int, address: str) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app" / "main.py"),
+        sys.executable, "-m", "app.server",
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
     ]  # fmt: skip
 

@@ -1,9 +1,10 @@
 """Warm the heavy imports in the background when the server starts, so the first page is fast.
 
 Importing pandas-ta (with numba), Plotly and the page services costs seconds on a small machine.
-``start_preload_once`` runs ``preload`` in a daemon thread the first time ``app/main.py`` runs
-(while the user looks at the login form), so the first Charts or Portfolio render after login
-does not pay for it.
+The server launcher (``python -m app.server``) runs it with ``preload_now`` before the server
+opens its port, so no session ever meets cold modules; under a plain ``streamlit run``,
+``start_preload_once`` runs it in a daemon thread the first time ``app/main.py`` runs (while the
+user looks at the login form).
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ def start_preload_once() -> None:
         return
     _started.set()
     threading.Thread(target=_run, name="konsens-preload", daemon=True).start()
+
+
+def preload_now() -> None:
+    """Run the preload in this thread unless it has started already (the server launcher, before serving)."""
+    if _started.is_set():
+        return
+    _started.set()
+    _run()
 
 
 def wait_for_preload(timeout: float | None = None) -> bool:

@@ -1,7 +1,8 @@
 """Browser tests in the style of Streamlit's e2e_playwright conftest.
 
-``streamlit run app/main.py`` starts headless on a free port against a private copy of the demo
-database; the tests wait for ``/_stcore/health`` to answer ``ok``, then drive headless Chromium.
+The dashboard (``python -m app.server``: ``streamlit run app/main.py`` with warmed imports) starts
+headless on a free port against a private copy of the demo database; the tests wait for
+``/_stcore/health`` to answer ``ok``, then drive headless Chromium.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def app_server(demo_database_file: Path, tmp_path: Path, chromium_path: str) -> 
     log_path = tmp_path / "streamlit.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
+            [sys.executable, "-m", "app.server", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
