@@ -129,32 +129,58 @@ class AuditVerification:
         return f"audit chain BROKEN at row {self.first_broken_id}: {self.problem}"
 
 
+_VERIFY_COLUMNS = (
+    AuditEntry.id,
+    AuditEntry.ts,
+    AuditEntry.actor,
+    AuditEntry.action,
+    AuditEntry.subject,
+    AuditEntry.details,
+    AuditEntry.prev_hash,
+    AuditEntry.row_hash,
+)
+# What reading a tampered row can raise while its values are converted (an action that is no
+# AuditAction member, details that are not JSON, a timestamp SQLite cannot parse).
+_UNREADABLE = (LookupError, ValueError, TypeError)
+
+
 def verify_audit_chain(session: Session) -> AuditVerification:
-    """Recompute every row's hash in id order; return the first row where the chain breaks."""
+    """Recompute every row's hash in id order; return the first row where the chain breaks.
+
+    A row whose stored values cannot even be read back (an unknown action, details that are not
+    JSON) is reported as altered, like any other changed row, rather than crashing the check.
+    """
     previous_hash = GENESIS_HASH
     previous_id = 0
     checked = 0
     while True:
-        rows = session.execute(
-            select(
-                AuditEntry.id,
-                AuditEntry.ts,
-                AuditEntry.actor,
-                AuditEntry.action,
-                AuditEntry.subject,
-                AuditEntry.details,
-                AuditEntry.prev_hash,
-                AuditEntry.row_hash,
+        query = select(*_VERIFY_COLUMNS).where(AuditEntry.id > previous_id).order_by(AuditEntry.id)
+        try:
+            rows: list[Any] = list(session.execute(query.limit(_VERIFY_BATCH)).all())
+        except _UNREADABLE:
+            # Some row of this batch is unreadable: go one row at a time to name the first.
+            ids = list(
+                session.scalars(
+                    select(AuditEntry.id)
+                    .where(AuditEntry.id > previous_id)
+                    .order_by(AuditEntry.id)
+                    .limit(_VERIFY_BATCH)
+                )
             )
-            .where(AuditEntry.id > previous_id)
-            .order_by(AuditEntry.id)
-            .limit(_VERIFY_BATCH)
-        ).all()
+            rows = []
+            for row_id in ids:
+                try:
+                    rows.append(session.execute(select(*_VERIFY_COLUMNS).where(AuditEntry.id == row_id)).one())
+                except _UNREADABLE as error:
+                    rows.append(_Unreadable(row_id, f"{type(error).__name__}: {error}"))
+                    break
         if not rows:
             break
         for row in rows:
             if row.id != previous_id + 1:
                 return AuditVerification(False, checked, row.id, f"row(s) {previous_id + 1}..{row.id - 1} are missing")
+            if isinstance(row, _Unreadable):
+                return AuditVerification(False, checked, row.id, f"row cannot be read back (altered): {row.error}")
             if row.prev_hash != previous_hash:
                 return AuditVerification(False, checked, row.id, "prev_hash does not match the previous row's hash")
             expected = compute_row_hash(
@@ -172,6 +198,12 @@ def verify_audit_chain(session: Session) -> AuditVerification:
             previous_id = row.id
             checked += 1
     return AuditVerification(True, checked)
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    id: int
+    error: str
 
 
 def list_audit(session: Session, *, subject_prefix: str | None = None, limit: int = 200) -> list[AuditEntry]:

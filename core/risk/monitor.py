@@ -114,9 +114,10 @@ def check_workers(session: Session, settings: AlertSettings, now: datetime) -> l
             continue
         last_beat = ensure_utc(beat.last_beat_at)
         if beat.status is WorkerStatus.FAILED:
-            error_at = ensure_utc(beat.last_error_at) if beat.last_error_at else last_beat
             message = f"worker {beat.worker} failed: {beat.last_error or 'unknown error'}"
-            key = f"worker:{beat.worker}:failed:{error_at.isoformat()}"
+            # One alert per failure streak, not per failed pass: the count of completed passes only
+            # moves on a success, so it names the streak (a worker failing every minute alerts once).
+            key = f"worker:{beat.worker}:failed:after-pass-{beat.passes or 0}"
             severity = AlertSeverity.WARNING
         elif beat.status is not WorkerStatus.STOPPED and now - last_beat > silent:
             minutes = (now - last_beat).total_seconds() / 60

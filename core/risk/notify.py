@@ -3,7 +3,10 @@
 Both channels are optional. The Telegram bot token is a stored secret (``telegram_bot_token``);
 it sits in the request path, so it is never logged: errors are reported in our own words with
 the token masked. An alert below the delivery severity, or with no channel configured, is
-marked SKIPPED; a failed delivery is retried on later passes up to ``MAX_ATTEMPTS``.
+marked SKIPPED; a failed delivery is retried on later passes up to ``MAX_ATTEMPTS``. Any error
+of a channel (also one httpx does not class as an ``HTTPError``, such as a token with a line
+break making the URL invalid) fails that alert, never the pass: an error escaping the pass would
+roll back its bookkeeping and resend what was already delivered on every pass.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def send_webhook(client: httpx.Client, url: str, payload: dict[str, Any]) -> Non
     """POST the alert as JSON; any non-2xx answer is a failure."""
     try:
         response = client.post(url, json=payload)
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise DeliveryError(f"webhook unreachable: {type(error).__name__}") from None
     if not response.is_success:
         raise DeliveryError(f"webhook answered HTTP {response.status_code}")
@@ -93,7 +96,8 @@ def send_telegram(client: httpx.Client, api_base: str, token: str, chat_id: str,
     url = f"{api_base}/bot{token}/sendMessage"
     try:
         response = client.post(url, json={"chat_id": chat_id, "text": text, "disable_web_page_preview": True})
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        # Only the error's type: its text may quote the URL, and the URL holds the token.
         raise DeliveryError(f"Telegram unreachable: {type(error).__name__}") from None
     try:
         body = response.json()
@@ -154,11 +158,15 @@ def deliver_pending_alerts(
                     send_webhook(http, settings.webhook_url, alert_payload(alert))
                 except DeliveryError as error:
                     errors.append(str(error))
+                except Exception as error:  # a failed alert, never a failed pass (see below)
+                    errors.append(f"webhook failed: {type(error).__name__}")
             if token and settings.telegram_chat_id:
                 try:
                     send_telegram(http, settings.telegram_api_base, token, settings.telegram_chat_id, alert_text(alert))
                 except DeliveryError as error:
                     errors.append(str(error))
+                except Exception as error:  # only the type: the text may quote the URL with the token
+                    errors.append(f"Telegram failed: {type(error).__name__}")
             alert.delivery_attempts += 1
             if errors:
                 alert.delivery_status = DeliveryStatus.FAILED

@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
+from core.audit.trail import AUDIT_LOCK_NAME
+from core.db.write_lock import serialise_writes
 from core.risk.alerts import raise_alert
 from core.risk.models import GLOBAL_SCOPE, AlertKind, AlertSeverity, RiskTradingState, TradingState
 from core.timeutil import utc_now
@@ -53,6 +55,18 @@ def _view(row: RiskTradingState | None, scope: str) -> StateView:
 def scope_state(session: Session, scope: str) -> StateView:
     """Return the state stored for one scope (an account or ``*``); ACTIVE if none is stored."""
     return _view(_row(session, scope), scope)
+
+
+def _locked_state(session: Session, scope: str) -> StateView:
+    """Take the state writers' lock and return the state of ``scope`` as committed now.
+
+    Every state change appends an audit row, so the writers share the audit log's lock: one lock,
+    always taken before the state row is written, so two writers (the risk worker, an executor's
+    check or post-trade hook) can neither insert the same scope twice nor deadlock on the row lock
+    against the audit lock. The row is re-read, since an earlier read may predate the lock.
+    """
+    serialise_writes(session, AUDIT_LOCK_NAME)
+    return _view(session.get(RiskTradingState, scope, populate_existing=True), scope)
 
 
 def effective_state(session: Session, account: str) -> StateView:
@@ -140,7 +154,9 @@ def escalate(
     actor: str = "risk",
 ) -> bool:
     """Move ``account`` to ``state`` if that is more severe than its current state; return whether it moved."""
-    current = scope_state(session, account)
+    if state.severity <= scope_state(session, account).state.severity:
+        return False  # the common case, decided without taking a write lock
+    current = _locked_state(session, account)
     if state.severity <= current.state.severity:
         return False
     return _set(session, account, state, rule=rule, reason=reason, actor=actor, until=until, now=now)
@@ -149,8 +165,14 @@ def escalate(
 def lift_expired(session: Session, account: str, *, now: datetime | None = None) -> bool:
     """Return a REDUCING account to ACTIVE once its ``until`` has passed; return whether it moved."""
     now = now or utc_now()
-    current = scope_state(session, account)
-    if current.state is TradingState.REDUCING and current.until is not None and now >= current.until:
+
+    def expired(view: StateView) -> bool:
+        return view.state is TradingState.REDUCING and view.until is not None and now >= view.until
+
+    if not expired(scope_state(session, account)):
+        return False
+    current = _locked_state(session, account)
+    if expired(current):
         return _set(
             session,
             account,
@@ -166,6 +188,7 @@ def lift_expired(session: Session, account: str, *, now: datetime | None = None)
 def engage_kill_switch(session: Session, *, actor: str, reason: str, now: datetime | None = None) -> bool:
     """HALT every account at once (the manual kill switch); audited. Return whether it changed."""
     reason = reason.strip() or "manual kill switch"
+    _locked_state(session, GLOBAL_SCOPE)
     return _set(session, GLOBAL_SCOPE, TradingState.HALTED, rule=KILL_SWITCH_RULE, reason=reason, actor=actor, now=now)
 
 
@@ -184,7 +207,7 @@ def reset_trading(
     the drawdown are measured from it, so the breach that was just acknowledged does not trip
     again at once.
     """
-    current = scope_state(session, scope)
+    current = _locked_state(session, scope)
     if current.state is TradingState.ACTIVE and equity_eur is None:
         return False
     reason = note.strip() or f"manual reset from {current.state.value}"

@@ -87,3 +87,26 @@ def test_the_worker_delivers_alerts_to_the_webhook(sqlite_database: Database, ht
         breach = session.scalar(select(RiskAlert).where(RiskAlert.kind == AlertKind.BREACH))
         assert breach is not None and breach.delivery_status is DeliveryStatus.SENT
     assert any(request.get_json()["kind"] == "breach" for request, _ in httpserver.log)
+
+
+def test_a_worker_failing_pass_after_pass_is_alerted_once_per_streak(sqlite_database: Database) -> None:
+    """Each failed pass writes a new ``last_error_at``; that must not raise a new alert every pass."""
+    with sqlite_database.session() as session:
+        record_heartbeat(session, "market", WorkerStatus.IDLE, completed_pass=True)
+    for _ in range(3):  # three failed passes of the market worker, a risk pass after each
+        with sqlite_database.session() as session:
+            record_heartbeat(session, "market", WorkerStatus.RUNNING)
+            record_heartbeat(session, "market", WorkerStatus.FAILED, error="ConnectError: unreachable")
+        with sqlite_database.session() as session:
+            run_risk_pass(session)
+    with sqlite_database.session() as session:
+        failing = session.scalars(select(RiskAlert).where(RiskAlert.kind == AlertKind.WORKER_FAILING)).all()
+        assert len(failing) == 1
+    # It recovers, then fails again: a new streak, a new alert.
+    with sqlite_database.session() as session:
+        record_heartbeat(session, "market", WorkerStatus.IDLE, completed_pass=True)
+        run_risk_pass(session)
+        record_heartbeat(session, "market", WorkerStatus.FAILED, error="ConnectError: unreachable")
+        run_risk_pass(session)
+        failing = session.scalars(select(RiskAlert).where(RiskAlert.kind == AlertKind.WORKER_FAILING)).all()
+        assert len(failing) == 2

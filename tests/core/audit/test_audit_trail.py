@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from core.audit import AuditAction, AuditEntry, append_audit, verify_audit_chain
 from core.audit.trail import GENESIS_HASH
@@ -104,3 +104,26 @@ def test_concurrent_writers_keep_one_chain(database: Database) -> None:
         result = verify_audit_chain(session)
         assert result.ok, result.describe()
         assert result.rows_checked == 60
+
+
+def test_a_row_altered_beyond_reading_is_named_not_a_crash(database: Database) -> None:
+    """An action that is no AuditAction member cannot be loaded; verify must report it, not raise."""
+    _append_some(database, 5)
+    with database.session() as session:
+        session.execute(text("UPDATE audit_log SET action = 'withdrawal' WHERE id = 3"))
+    with database.session() as session:
+        result = verify_audit_chain(session)
+    assert not result.ok
+    assert result.first_broken_id == 3 and result.rows_checked == 2
+    assert "altered" in (result.problem or "")
+
+
+def test_details_that_are_no_json_are_named(sqlite_database: Database) -> None:
+    """SQLite keeps JSON as text, so it can be overwritten with anything (PostgreSQL refuses)."""
+    _append_some(sqlite_database, 4)
+    with sqlite_database.session() as session:
+        session.execute(text("UPDATE audit_log SET details = '{not json' WHERE id = 2"))
+    with sqlite_database.session() as session:
+        result = verify_audit_chain(session)
+    assert not result.ok and result.first_broken_id == 2
+    assert "altered" in (result.problem or "")

@@ -147,3 +147,30 @@ def test_without_a_channel_or_below_the_severity_alerts_are_skipped(
         _alert(session, "a6", AlertSeverity.INFO)
         assert deliver_pending_alerts(session).skipped == 1
     assert len(httpserver.log) == 0
+
+
+def test_a_malformed_token_fails_the_alert_not_the_pass(
+    sqlite_database: Database, httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token pasted with a line break makes httpx refuse the URL (InvalidURL, not an HTTPError).
+
+    That must count as a failed delivery of the alert (bounded retries, error recorded), not escape
+    the pass: the pass's transaction would roll back, the alert would stay PENDING and the webhook,
+    which did get it, would be sent the same alert again on every pass without end.
+    """
+    caplog.set_level(logging.DEBUG)
+    httpserver.expect_request("/hook", method="POST").respond_with_data("", status=204)
+    with sqlite_database.session() as session:
+        _configure(session, httpserver)
+        SecretStore().set(session, TELEGRAM_TOKEN_SECRET, TOKEN + "\n")
+        _alert(session, "a7")
+    for _ in range(8):
+        with sqlite_database.session() as session:
+            deliver_pending_alerts(session)
+    with sqlite_database.session() as session:
+        alert = session.query(RiskAlert).one()
+        assert alert.delivery_status is DeliveryStatus.FAILED
+        assert alert.delivery_attempts == 5
+        assert alert.delivery_error == "Telegram unreachable: InvalidURL"
+    assert len(httpserver.log) == 5  # the webhook got each of the 5 bounded attempts, then nothing
+    assert not any(TOKEN in record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug"))
