@@ -118,11 +118,15 @@ def next_day_start(now: datetime) -> datetime:
     return midnight.astimezone(now.tzinfo)
 
 
-def equity_at(session: Session, account: str, when: datetime) -> Decimal | None:
-    """Return the equity of the last snapshot at or before ``when``, or None."""
+def equity_before(session: Session, account: str, when: datetime) -> Decimal | None:
+    """Return the equity of the last snapshot taken before ``when``, or None.
+
+    A snapshot is keyed by the start of its hour but holds the equity of the hour's last pass, so
+    the one keyed exactly ``when`` may hold values from after ``when``: only earlier keys count.
+    """
     return session.scalar(
         select(PortfolioSnapshot.equity_eur)
-        .where(PortfolioSnapshot.account == account, PortfolioSnapshot.ts <= when)
+        .where(PortfolioSnapshot.account == account, PortfolioSnapshot.ts < when)
         .order_by(PortfolioSnapshot.ts.desc())
         .limit(1)
     )

@@ -33,7 +33,14 @@ from core.db.upsert import bulk_upsert
 from core.execution.enums import ExitReason
 from core.execution.pretrade import ExposureClosed, OrderIntent, PostTradeHook, PreTradeCheck, PreTradeVerdict
 from core.risk.alerts import raise_alert, recent_alert_exists
-from core.risk.exposure import AccountExposure, account_exposure, equity_at, next_day_start, peak_equity, start_of_day
+from core.risk.exposure import (
+    AccountExposure,
+    account_exposure,
+    equity_before,
+    next_day_start,
+    peak_equity,
+    start_of_day,
+)
 from core.risk.models import AlertKind, AlertSeverity, RiskExitEvent, RiskOrderCheck, TradingState
 from core.risk.settings import RiskLimits, load_limits
 from core.risk.state import baseline, effective_state, escalate, lift_expired
@@ -87,7 +94,7 @@ def account_risk(session: Session, account: str, now: datetime, exposure: Accoun
     if baseline_at is not None and baseline_equity is not None and baseline_at >= day_start:
         opening: Decimal | None = baseline_equity
     else:
-        opening = equity_at(session, account, day_start)
+        opening = equity_before(session, account, day_start)
     peak = peak_equity(session, account, since=baseline_at)
     if baseline_equity is not None:
         peak = baseline_equity if peak is None else max(peak, baseline_equity)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -209,3 +209,15 @@ def test_breaches_are_evaluated_without_an_order(world: RiskWorld) -> None:
         evaluate_account_breaches(session, ACCOUNT, now=NOW + timedelta(minutes=1))
         count = len(session.scalars(select(AuditEntry)).all())
         assert count == 1
+
+
+def test_a_loss_in_the_first_hour_of_the_day_counts_against_the_day(world: RiskWorld) -> None:
+    """The snapshot keyed at Vienna midnight holds that hour's last equity, already after the loss."""
+    vienna_midnight = datetime(2026, 3, 9, 23, 0, tzinfo=UTC)  # 10 March 00:00 in Vienna (CET)
+    with world.database.session() as session:
+        world.set_price(session, world.btc_id, "30000", NOW - timedelta(minutes=5))  # fell at 00:20, still there
+        world.add_snapshot(session, vienna_midnight, "56000")  # the 00:00-00:59 pass saw the loss
+        risk = evaluate_account_breaches(session, ACCOUNT, now=NOW)
+        assert risk.day_start_equity_eur == Decimal("60000")  # from the 23:00 snapshot, before midnight
+        assert risk.daily_loss_pct == Decimal("0.066667")
+        assert scope_state(session, ACCOUNT).state is TradingState.REDUCING
