@@ -3,20 +3,30 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
-from core.accounts.bitpanda_api import BitpandaAuthError, BitpandaClient, sync_bitpanda
+from core.accounts.bitpanda_api import (
+    BitpandaApiError,
+    BitpandaAuthError,
+    BitpandaClient,
+    BitpandaTransientError,
+    ledger_rows_from_api,
+    sync_bitpanda,
+)
 from core.db.engine import Database
 from core.execution.settings import SECRET_BITPANDA_KEY, TradingSettings
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
+from core.retry import RateLimiter
 from core.security.secrets import SecretStore
 from workers.sync import run_sync_pass
 
 KEY = "bp-test-key"
+NO_LIMIT = RateLimiter(0)
 
 
 def _time(iso: str, unix: str) -> dict[str, str]:
@@ -88,7 +98,7 @@ def _serve(httpserver: HTTPServer) -> None:
 
 def test_sync_writes_trades_transfers_and_fiat_once(database: Database, httpserver: HTTPServer) -> None:
     _serve(httpserver)
-    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"))
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
     with database.session() as session:
         result = sync_bitpanda(session, client)
     assert result.new_entries == 5  # 2 finished trades, deposit, reward, fiat deposit (the buy wallet-tx is skipped)
@@ -109,7 +119,7 @@ def test_sync_writes_trades_transfers_and_fiat_once(database: Database, httpserv
 
 def test_refused_key_is_a_clear_error(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/v1/wallets").respond_with_json({"errors": [{"status": 401}]}, status=401)
-    client = BitpandaClient("wrong", base_url=httpserver.url_for("/v1"))
+    client = BitpandaClient("wrong", base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
     with pytest.raises(BitpandaAuthError, match="refused"):
         client.wallets()
 
@@ -119,7 +129,87 @@ def test_sync_worker_pass_uses_the_stored_key(sqlite_database: Database, httpser
     _serve(httpserver)
     with sqlite_database.session() as session:
         SecretStore().set(session, SECRET_BITPANDA_KEY, KEY)
-    info = run_sync_pass(sqlite_database, TradingSettings(bitpanda_base_url=httpserver.url_for("/v1")))
+    info = run_sync_pass(
+        sqlite_database, TradingSettings(bitpanda_base_url=httpserver.url_for("/v1"), bitpanda_requests_per_minute=0)
+    )
     assert info == {"bitpanda_fetched": 5, "bitpanda_new": 5}
     with sqlite_database.session() as session:
         assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 5
+
+
+def test_rate_limit_is_retried_after_the_asked_wait(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request("/v1/trades").respond_with_json(
+        {"errors": [{"status": 429}]}, status=429, headers={"Retry-After": "3"}
+    )
+    httpserver.expect_oneshot_request("/v1/trades").respond_with_data("bad gateway", status=502)
+    httpserver.expect_request("/v1/trades").respond_with_json({"data": TRADES_PAGE_1, "meta": {}})
+    waits: list[float] = []
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT, sleep=waits.append)
+    assert [trade["id"] for trade in client.trades()] == ["t-1"]
+    assert waits == [3.0, 4.0]  # Retry-After honoured, then backoff 2 s · 2^1
+    client.close()
+
+
+def test_a_failing_listing_after_retries_writes_nothing(database: Database, httpserver: HTTPServer) -> None:
+    headers = {"X-Api-Key": KEY}
+    httpserver.expect_request("/v1/wallets", headers=headers).respond_with_json({"data": WALLETS})
+    httpserver.expect_request("/v1/fiatwallets", headers=headers).respond_with_json({"data": FIAT_WALLETS})
+    httpserver.expect_request("/v1/trades", headers=headers).respond_with_json({"data": TRADES_PAGE_1})
+    httpserver.expect_request("/v1/wallets/transactions", headers=headers).respond_with_json({"data": WALLET_TX})
+    httpserver.expect_request("/v1/fiatwallets/transactions").respond_with_data("down", status=503)
+    waits: list[float] = []
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT, sleep=waits.append)
+    with pytest.raises(BitpandaTransientError, match="HTTP 503"), database.session() as session:
+        sync_bitpanda(session, client)
+    assert len(waits) == 3  # four attempts in all
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+    client.close()
+
+
+def test_a_repeated_cursor_stops_at_once(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/trades").respond_with_json({"data": [], "meta": {"next_cursor": "same"}})
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
+    with pytest.raises(BitpandaApiError, match="repeats the cursor"):
+        client.trades()
+    assert len(httpserver.log) == 2
+    client.close()
+
+
+def _trade(**changes: object) -> dict[str, object]:
+    trade = copy.deepcopy(TRADES_PAGE_1[0])
+    trade["attributes"].update(changes)  # type: ignore[union-attr]
+    return trade
+
+
+@pytest.mark.parametrize(
+    ("trades", "message"),
+    [
+        ([{k: v for k, v in TRADES_PAGE_1[0].items() if k != "attributes"}], "trade t-1: unexpected answer"),
+        ([_trade(amount_fiat=None)], "trade t-1: amount_fiat is not a number"),
+        ([_trade(amount_fiat="NaN")], "trade t-1: amount_fiat is not finite"),
+        ([_trade(time={"date_iso8601": "yesterday"})], "trade t-1: time is not a date and time"),
+        ([_trade(time="2024-01-01")], "trade t-1: time is not an object"),
+        ([_trade(fiat_id="99")], "trade t-1: unknown fiat_id 99"),
+        ([_trade(type="gift")], "trade t-1: type must be buy or sell"),
+    ],
+)
+def test_a_garbage_item_is_one_clear_error(trades: list[dict[str, object]], message: str) -> None:
+    amount_missing = copy.deepcopy(TRADES_PAGE_1[0])
+    del amount_missing["attributes"]["amount_fiat"]  # type: ignore[attr-defined]
+    with pytest.raises(BitpandaApiError, match="field 'amount_fiat' is missing"):
+        ledger_rows_from_api(WALLETS, FIAT_WALLETS, [amount_missing], [], [])
+    with pytest.raises(BitpandaApiError, match=message):
+        ledger_rows_from_api(WALLETS, FIAT_WALLETS, trades, [], [])
+
+
+def test_a_garbage_page_is_one_clear_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/trades").respond_with_json({"data": ["t-1"], "meta": {}})
+    httpserver.expect_request("/v1/wallets").respond_with_data("<html>maintenance</html>")
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
+    with pytest.raises(BitpandaApiError, match="an item without id or attributes"):
+        client.trades()
+    with pytest.raises(BitpandaApiError, match="not JSON"):
+        client.wallets()
+    assert KEY not in repr(client)
+    client.close()
