@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -18,6 +19,7 @@ from core.accounts.bitpanda_api import (
     ledger_rows_from_api,
     sync_bitpanda,
 )
+from core.accounts.bitpanda_csv import import_bitpanda_csv
 from core.db.engine import Database
 from core.execution.settings import SECRET_BITPANDA_KEY, TradingSettings
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
@@ -213,3 +215,44 @@ def test_a_garbage_page_is_one_clear_error(httpserver: HTTPServer) -> None:
         client.wallets()
     assert KEY not in repr(client)
     client.close()
+
+
+CSV_OF_THE_SAME_HISTORY = (
+    '"Disclaimer: All data is without guarantee, errors and changes are reserved."\n'
+    '"Transaction ID",Timestamp,"Transaction Type",In/Out,"Amount Fiat",Fiat,"Amount Asset",Asset,'
+    '"Asset market price","Asset market price currency","Asset class","Product ID",Fee,"Fee asset",'
+    '"Fee percent",Spread,"Spread Currency","Tax Fiat"\n'
+    "T-same-buy,2024-02-02T10:15:30+01:00,buy,incoming,1000.00,EUR,0.02500000,BTC,40000.00,EUR,Cryptocurrency,"
+    "1,1.00,EUR,0.10%,-,-,0.50\n"
+    "T-same-deposit,2024-02-01T09:00:00+01:00,deposit,incoming,2500.00,EUR,-,EUR,-,-,Fiat,-,-,-,-,-,-,-\n"
+    "T-only-csv,2024-04-01T09:00:00+02:00,sell,outgoing,100.00,EUR,0.00100000,BTC,100000.00,EUR,Cryptocurrency,"
+    "1,-,-,-,-,-,-\n"
+)
+
+
+@pytest.mark.parametrize("api_first", [True, False])
+def test_the_same_trade_from_api_and_csv_is_stored_once(
+    database: Database, httpserver: HTTPServer, tmp_path: Path, api_first: bool
+) -> None:
+    _serve(httpserver)
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
+    path = tmp_path / "export.csv"
+    path.write_text(CSV_OF_THE_SAME_HISTORY, encoding="utf-8")
+    for step in ("api", "csv", "api", "csv") if api_first else ("csv", "api", "csv", "api"):
+        with database.session() as session:
+            if step == "api":
+                sync_bitpanda(session, client)
+            else:
+                import_bitpanda_csv(session, path)
+    client.close()
+    with database.session() as session:
+        entries = list(session.scalars(select(LedgerEntry)))
+        assert len(entries) == 6  # 5 from the API + the CSV-only sell; the buy and the deposit once each
+        buys = [entry for entry in entries if entry.kind is LedgerKind.BUY]
+        assert len(buys) == 1 and buys[0].received_quantity == Decimal("0.025")
+        assert buys[0].kest_withheld_eur == Decimal("0.5") and buys[0].fee_quantity == Decimal(1)
+        deposits = [entry for entry in entries if entry.kind is LedgerKind.DEPOSIT and entry.received_asset == "EUR"]
+        assert len(deposits) == 1
+        # ids stay what each source gives: the first source's entry is kept
+        kept = LedgerOrigin.BITPANDA_API if api_first else LedgerOrigin.BITPANDA_CSV
+        assert buys[0].origin is kept and deposits[0].origin is kept
