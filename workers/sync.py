@@ -14,6 +14,7 @@ from core.accounts.bitpanda_api import (
 )
 from core.db.engine import Database
 from core.execution.settings import SECRET_BITPANDA_KEY, TradingSettings
+from core.retry import RateLimiter
 from core.security.secrets import SecretStore
 from core.system.settings_store import set_setting
 from core.timeutil import utc_now
@@ -28,7 +29,11 @@ def run_sync_pass(database: Database, settings: TradingSettings | None = None) -
     api_key = database.run(lambda session: SecretStore().get(session, SECRET_BITPANDA_KEY))
     if not api_key:
         return {"bitpanda": "no API key configured"}
-    client = BitpandaClient(api_key, base_url=settings.bitpanda_base_url)
+    client = BitpandaClient(
+        api_key,
+        base_url=settings.bitpanda_base_url,
+        rate_limiter=RateLimiter.per_minute(settings.bitpanda_requests_per_minute),
+    )
     try:
         with database.session() as session:
             result = sync_bitpanda(session, client)

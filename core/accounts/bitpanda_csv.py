@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from core.accounts.common import DEFAULT_ACCOUNT, asset_class_of, store_entries, to_eur
 from core.audit import AuditAction, append_audit
 from core.portfolio.models import LedgerKind, LedgerOrigin
-from core.timeutil import parse_utc
+from core.timeutil import ensure_utc
 
 REQUIRED_COLUMNS = (
     "Transaction ID", "Timestamp", "Transaction Type", "In/Out", "Amount Fiat", "Fiat", "Amount Asset", "Asset",
@@ -139,9 +140,12 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
         raise BitpandaCsvError(f"line {line}: Transaction ID {transaction_id} appears twice in the file")
     seen.add(transaction_id)
     try:
-        ts = parse_utc(record["Timestamp"])
+        stamp = datetime.fromisoformat(record["Timestamp"].strip().replace("Z", "+00:00"))
     except ValueError as error:
         raise BitpandaCsvError(f"line {line}: Timestamp is not a date and time: {record['Timestamp']!r}") from error
+    if stamp.tzinfo is None:  # Bitpanda writes the offset; without it the hour (and the tax year) is a guess
+        raise BitpandaCsvError(f"line {line}: Timestamp has no UTC offset: {record['Timestamp']!r}")
+    ts = ensure_utc(stamp)
     try:
         asset_class = asset_class_of(_text(record.get("Asset class")))
     except ValueError as error:

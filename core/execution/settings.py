@@ -57,6 +57,9 @@ class TradingSettings(KonsensSettingsBase):
     live_timeout_seconds: float = Field(default=10.0, gt=0)
     onetrading_base_url: str | None = Field(default=None, description="Override of the One Trading API root.")
     bitpanda_base_url: str = "https://api.bitpanda.com/v1"
+    bitpanda_requests_per_minute: float = Field(
+        default=60.0, ge=0, description="Spacing of Bitpanda API requests by the sync worker (0 = no limit)."
+    )
     sync_interval_seconds: float = 300.0
 
 

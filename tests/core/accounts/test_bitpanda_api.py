@@ -3,20 +3,32 @@
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
-from core.accounts.bitpanda_api import BitpandaAuthError, BitpandaClient, sync_bitpanda
+from core.accounts.bitpanda_api import (
+    BitpandaApiError,
+    BitpandaAuthError,
+    BitpandaClient,
+    BitpandaTransientError,
+    ledger_rows_from_api,
+    sync_bitpanda,
+)
+from core.accounts.bitpanda_csv import import_bitpanda_csv
 from core.db.engine import Database
 from core.execution.settings import SECRET_BITPANDA_KEY, TradingSettings
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
+from core.retry import RateLimiter
 from core.security.secrets import SecretStore
 from workers.sync import run_sync_pass
 
 KEY = "bp-test-key"
+NO_LIMIT = RateLimiter(0)
 
 
 def _time(iso: str, unix: str) -> dict[str, str]:
@@ -88,7 +100,7 @@ def _serve(httpserver: HTTPServer) -> None:
 
 def test_sync_writes_trades_transfers_and_fiat_once(database: Database, httpserver: HTTPServer) -> None:
     _serve(httpserver)
-    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"))
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
     with database.session() as session:
         result = sync_bitpanda(session, client)
     assert result.new_entries == 5  # 2 finished trades, deposit, reward, fiat deposit (the buy wallet-tx is skipped)
@@ -109,7 +121,7 @@ def test_sync_writes_trades_transfers_and_fiat_once(database: Database, httpserv
 
 def test_refused_key_is_a_clear_error(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/v1/wallets").respond_with_json({"errors": [{"status": 401}]}, status=401)
-    client = BitpandaClient("wrong", base_url=httpserver.url_for("/v1"))
+    client = BitpandaClient("wrong", base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
     with pytest.raises(BitpandaAuthError, match="refused"):
         client.wallets()
 
@@ -119,7 +131,128 @@ def test_sync_worker_pass_uses_the_stored_key(sqlite_database: Database, httpser
     _serve(httpserver)
     with sqlite_database.session() as session:
         SecretStore().set(session, SECRET_BITPANDA_KEY, KEY)
-    info = run_sync_pass(sqlite_database, TradingSettings(bitpanda_base_url=httpserver.url_for("/v1")))
+    info = run_sync_pass(
+        sqlite_database, TradingSettings(bitpanda_base_url=httpserver.url_for("/v1"), bitpanda_requests_per_minute=0)
+    )
     assert info == {"bitpanda_fetched": 5, "bitpanda_new": 5}
     with sqlite_database.session() as session:
         assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 5
+
+
+def test_rate_limit_is_retried_after_the_asked_wait(httpserver: HTTPServer) -> None:
+    httpserver.expect_oneshot_request("/v1/trades").respond_with_json(
+        {"errors": [{"status": 429}]}, status=429, headers={"Retry-After": "3"}
+    )
+    httpserver.expect_oneshot_request("/v1/trades").respond_with_data("bad gateway", status=502)
+    httpserver.expect_request("/v1/trades").respond_with_json({"data": TRADES_PAGE_1, "meta": {}})
+    waits: list[float] = []
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT, sleep=waits.append)
+    assert [trade["id"] for trade in client.trades()] == ["t-1"]
+    assert waits == [3.0, 4.0]  # Retry-After honoured, then backoff 2 s · 2^1
+    client.close()
+
+
+def test_a_failing_listing_after_retries_writes_nothing(database: Database, httpserver: HTTPServer) -> None:
+    headers = {"X-Api-Key": KEY}
+    httpserver.expect_request("/v1/wallets", headers=headers).respond_with_json({"data": WALLETS})
+    httpserver.expect_request("/v1/fiatwallets", headers=headers).respond_with_json({"data": FIAT_WALLETS})
+    httpserver.expect_request("/v1/trades", headers=headers).respond_with_json({"data": TRADES_PAGE_1})
+    httpserver.expect_request("/v1/wallets/transactions", headers=headers).respond_with_json({"data": WALLET_TX})
+    httpserver.expect_request("/v1/fiatwallets/transactions").respond_with_data("down", status=503)
+    waits: list[float] = []
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT, sleep=waits.append)
+    with pytest.raises(BitpandaTransientError, match="HTTP 503"), database.session() as session:
+        sync_bitpanda(session, client)
+    assert len(waits) == 3  # four attempts in all
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+    client.close()
+
+
+def test_a_repeated_cursor_stops_at_once(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/trades").respond_with_json({"data": [], "meta": {"next_cursor": "same"}})
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
+    with pytest.raises(BitpandaApiError, match="repeats the cursor"):
+        client.trades()
+    assert len(httpserver.log) == 2
+    client.close()
+
+
+def _trade(**changes: object) -> dict[str, object]:
+    trade = copy.deepcopy(TRADES_PAGE_1[0])
+    trade["attributes"].update(changes)  # type: ignore[union-attr]
+    return trade
+
+
+@pytest.mark.parametrize(
+    ("trades", "message"),
+    [
+        ([{k: v for k, v in TRADES_PAGE_1[0].items() if k != "attributes"}], "trade t-1: unexpected answer"),
+        ([_trade(amount_fiat=None)], "trade t-1: amount_fiat is not a number"),
+        ([_trade(amount_fiat="NaN")], "trade t-1: amount_fiat is not finite"),
+        ([_trade(time={"date_iso8601": "yesterday"})], "trade t-1: time is not a date and time"),
+        ([_trade(time="2024-01-01")], "trade t-1: time is not an object"),
+        ([_trade(fiat_id="99")], "trade t-1: unknown fiat_id 99"),
+        ([_trade(type="gift")], "trade t-1: type must be buy or sell"),
+    ],
+)
+def test_a_garbage_item_is_one_clear_error(trades: list[dict[str, object]], message: str) -> None:
+    amount_missing = copy.deepcopy(TRADES_PAGE_1[0])
+    del amount_missing["attributes"]["amount_fiat"]  # type: ignore[attr-defined]
+    with pytest.raises(BitpandaApiError, match="field 'amount_fiat' is missing"):
+        ledger_rows_from_api(WALLETS, FIAT_WALLETS, [amount_missing], [], [])
+    with pytest.raises(BitpandaApiError, match=message):
+        ledger_rows_from_api(WALLETS, FIAT_WALLETS, trades, [], [])
+
+
+def test_a_garbage_page_is_one_clear_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v1/trades").respond_with_json({"data": ["t-1"], "meta": {}})
+    httpserver.expect_request("/v1/wallets").respond_with_data("<html>maintenance</html>")
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
+    with pytest.raises(BitpandaApiError, match="an item without id or attributes"):
+        client.trades()
+    with pytest.raises(BitpandaApiError, match="not JSON"):
+        client.wallets()
+    assert KEY not in repr(client)
+    client.close()
+
+
+CSV_OF_THE_SAME_HISTORY = (
+    '"Disclaimer: All data is without guarantee, errors and changes are reserved."\n'
+    '"Transaction ID",Timestamp,"Transaction Type",In/Out,"Amount Fiat",Fiat,"Amount Asset",Asset,'
+    '"Asset market price","Asset market price currency","Asset class","Product ID",Fee,"Fee asset",'
+    '"Fee percent",Spread,"Spread Currency","Tax Fiat"\n'
+    "T-same-buy,2024-02-02T10:15:30+01:00,buy,incoming,1000.00,EUR,0.02500000,BTC,40000.00,EUR,Cryptocurrency,"
+    "1,1.00,EUR,0.10%,-,-,0.50\n"
+    "T-same-deposit,2024-02-01T09:00:00+01:00,deposit,incoming,2500.00,EUR,-,EUR,-,-,Fiat,-,-,-,-,-,-,-\n"
+    "T-only-csv,2024-04-01T09:00:00+02:00,sell,outgoing,100.00,EUR,0.00100000,BTC,100000.00,EUR,Cryptocurrency,"
+    "1,-,-,-,-,-,-\n"
+)
+
+
+@pytest.mark.parametrize("api_first", [True, False])
+def test_the_same_trade_from_api_and_csv_is_stored_once(
+    database: Database, httpserver: HTTPServer, tmp_path: Path, api_first: bool
+) -> None:
+    _serve(httpserver)
+    client = BitpandaClient(KEY, base_url=httpserver.url_for("/v1"), rate_limiter=NO_LIMIT)
+    path = tmp_path / "export.csv"
+    path.write_text(CSV_OF_THE_SAME_HISTORY, encoding="utf-8")
+    for step in ("api", "csv", "api", "csv") if api_first else ("csv", "api", "csv", "api"):
+        with database.session() as session:
+            if step == "api":
+                sync_bitpanda(session, client)
+            else:
+                import_bitpanda_csv(session, path)
+    client.close()
+    with database.session() as session:
+        entries = list(session.scalars(select(LedgerEntry)))
+        assert len(entries) == 6  # 5 from the API + the CSV-only sell; the buy and the deposit once each
+        buys = [entry for entry in entries if entry.kind is LedgerKind.BUY]
+        assert len(buys) == 1 and buys[0].received_quantity == Decimal("0.025")
+        assert buys[0].kest_withheld_eur == Decimal("0.5") and buys[0].fee_quantity == Decimal(1)
+        deposits = [entry for entry in entries if entry.kind is LedgerKind.DEPOSIT and entry.received_asset == "EUR"]
+        assert len(deposits) == 1
+        # ids stay what each source gives: the first source's entry is kept
+        kept = LedgerOrigin.BITPANDA_API if api_first else LedgerOrigin.BITPANDA_CSV
+        assert buys[0].origin is kept and deposits[0].origin is kept

@@ -139,6 +139,18 @@ def test_reimport_changes_nothing(database: Database, tmp_path: Path) -> None:
         ),
         ("Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,1,EUR\n", "line 18: 6 fields"),
         (
+            "Tbad-1,2024-12-31T23:30:00,buy,incoming,1,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
+            "line 18: Timestamp has no UTC offset",
+        ),
+        (
+            "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,NaN,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
+            "line 18: Amount Fiat is not a finite number",
+        ),
+        (
+            "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,-,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
+            "line 18: a buy needs Amount Fiat",
+        ),
+        (
             "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,1,EUR,1,BTC,1,EUR,Beanie Babies,1,-,-,-,-,-,-\n",
             "line 18: unknown asset class",
         ),
