@@ -22,6 +22,7 @@ from core.ai.requests import claim_next_request, finish_request, requeue_stale_r
 from core.ai.track_record import refresh_track_records, score_due_opinions
 from core.db.engine import Database
 from core.market.query import tracked_instruments
+from core.system.shutdown import shutdown_requested
 from core.timeutil import utc_now
 from workers.runtime import WorkerLoop
 
@@ -38,6 +39,8 @@ def process_requests(database: Database, config: AIConfig, *, worker_id: str = W
     """Claim and carry out pending requests; return the ids of the requests handled."""
     handled: list[int] = []
     for _ in range(MAX_REQUESTS_PER_PASS):
+        if shutdown_requested():  # a stop waits for the analysis under way, not for the whole queue
+            break
         claimed = database.run(lambda session: _claim(session, worker_id))
         if claimed is None:
             break
@@ -80,6 +83,8 @@ def run_scheduled(database: Database, config: AIConfig) -> list[str]:
     )
     ran: list[str] = []
     for instrument_id, symbol, last in instruments:
+        if shutdown_requested():
+            break
         if not is_due(last, now, config.schedule_minutes):
             continue
         try:

@@ -62,5 +62,5 @@ def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path
     assert "seeding demo data" in output
     with database.session() as session:
         statuses = {row.worker: row.status for row in session.scalars(select(WorkerHeartbeat))}
-    assert all(status is WorkerStatus.STOPPED for status in statuses.values()), statuses
+    assert all(status is WorkerStatus.STOPPED for status in statuses.values()), (statuses, output[-3000:])
     database.dispose()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
 from sqlalchemy import func, select
 
 from core.ai.models import AnalysisRequest, ConsensusRecord, RequestStatus
 from core.ai.requests import request_analysis
 from core.db.engine import Database
 from core.market.models import AssetClass, Instrument
+from core.system import shutdown
 from tests.core.ai.conftest import seed_market
 from workers.analyst import WORKER_NAME, build_worker, run_pass
 from workers.registry import worker_modules
@@ -47,3 +51,21 @@ def test_worker_loop_once(sqlite_database: Database) -> None:
     assert build_worker(sqlite_database).run(once=True) == 0
     with sqlite_database.session() as session:
         assert session.scalar(select(func.count()).select_from(ConsensusRecord)) == 1
+
+
+def test_a_stop_request_leaves_the_queue_and_the_schedule_for_the_next_start(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM sets the process's stop flag: the pass must not start another analysis after it."""
+    with sqlite_database.session() as session:
+        btc = seed_market(session, "BTC/EUR")
+        waiting = request_analysis(session, btc.id, requested_by="demo").id
+    stop = threading.Event()
+    stop.set()
+    monkeypatch.setattr(shutdown, "_shutdown", stop)
+    info = run_pass(sqlite_database)
+    assert info["requests"] == 0 and info["scheduled"] == []
+    with sqlite_database.session() as session:
+        request = session.get(AnalysisRequest, waiting)
+        assert request is not None and request.status is RequestStatus.PENDING
+        assert session.scalar(select(func.count()).select_from(ConsensusRecord)) == 0
