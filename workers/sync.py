@@ -46,7 +46,12 @@ def run_sync_pass(database: Database, settings: TradingSettings | None = None) -
         raise TransientError(str(error)) from error
     finally:
         client.close()
-    return {"bitpanda_fetched": result.fetched, "bitpanda_new": result.new_entries}
+    info: dict[str, Any] = {"bitpanda_fetched": result.fetched, "bitpanda_new": result.new_entries}
+    if result.unpaired_swap_legs:  # shown in the heartbeat: these legs are taxed as a sale and a buy
+        info["bitpanda_unpaired_swap_legs"] = list(result.unpaired_swap_legs)
+    if result.replaced_legs:
+        info["bitpanda_replaced_swap_legs"] = list(result.replaced_legs)
+    return info
 
 
 def build_worker(database: Database, *, interval_seconds: float | None = None) -> WorkerLoop:

@@ -197,4 +197,7 @@ def register(cli: typer.Typer) -> None:
         typer.echo(
             f"{file.name}: {result.rows} rows, {result.new_entries} new ledger entries, "
             f"{result.skipped_existing} already imported"
+            + (f", {result.swaps} swaps (two rows each, one entry)" if result.swaps else "")
         )
+        for line in result.messages():
+            typer.echo(f"{file.name}: {line}")

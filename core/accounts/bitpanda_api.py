@@ -9,6 +9,10 @@ the caller as :class:`BitpandaTransientError`. An answer that is not the documen
 
 Ledger mapping (origin ``bitpanda_api``, account ``bitpanda`` by default):
 - ``/trades``: one BUY or SELL per trade (``trade:<id>``); ``value_eur`` = amount_fiat × fiat_to_eur_rate.
+  A swap (crypto A → crypto B) is two trades with ``is_swap`` true, a sell of A and a buy of B at
+  the same second: they become one SWAP entry (``trade:<sell id>+trade:<buy id>``, see
+  :func:`core.accounts.common.merge_swap_legs`); a swap trade that cannot be paired stays a
+  SELL/BUY and is named in :attr:`SyncResult.unpaired_swap_legs`.
 - ``/wallets/transactions``: deposits, withdrawals, transfers and rewards of coins
   (``wallet-tx:<id>``); buys and sells are skipped there, they come from ``/trades``.
 - ``/fiatwallets/transactions``: fiat deposits and withdrawals (``fiat-tx:<id>``).
@@ -28,7 +32,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import Session
 
-from core.accounts.common import DEFAULT_ACCOUNT, store_entries
+from core.accounts.common import DEFAULT_ACCOUNT, SWAP_LEG, pair_swap_legs, store_entries
 from core.audit import AuditAction, append_audit
 from core.portfolio.models import LedgerKind, LedgerOrigin
 from core.retry import RateLimiter, call_with_retries, retry_after_seconds
@@ -215,6 +219,7 @@ def ledger_rows_from_api(
     """Turn the API listings into ledger rows (pure: no database).
 
     An item that lacks a documented field raises :class:`BitpandaApiError` naming the item.
+    Swap trades come out as legs marked for :func:`~core.accounts.common.pair_swap_legs`.
     """
     with _shape("/wallets"):
         coin_of_wallet = {w["id"]: w["attributes"]["cryptocoin_symbol"] for w in wallets}
@@ -269,7 +274,7 @@ def _trade_row(
     if attributes["type"] not in ("buy", "sell"):
         raise BitpandaApiError(f"type must be buy or sell, got {attributes['type']!r}")
     is_buy = attributes["type"] == "buy"
-    return {
+    row: dict[str, Any] = {
         "account": account,
         "origin": LedgerOrigin.BITPANDA_API,
         "ts": _time(attributes),
@@ -284,6 +289,9 @@ def _trade_row(
         "description": f"Bitpanda {attributes['type']} {coin}",
         "raw": trade,
     }
+    if attributes.get("is_swap") is True:
+        row[SWAP_LEG] = "in" if is_buy else "out"
+    return row
 
 
 def _wallet_transaction_row(
@@ -356,6 +364,10 @@ class SyncResult:
     fetched: int
     new_entries: int
     balances: dict[str, Decimal]
+    swaps: int = 0  # swaps whose two trades became one SWAP entry (new or already stored)
+    unpaired_swap_legs: tuple[str, ...] = ()  # "trade:<id> (<reason>)": kept as SELL/BUY
+    replaced_legs: tuple[str, ...] = ()  # swap legs an earlier sync stored separately, now one SWAP
+    notes: tuple[str, ...] = ()
 
 
 def sync_bitpanda(
@@ -380,13 +392,27 @@ def sync_bitpanda(
                 balances[symbol] = balances.get(symbol, Decimal(0)) + _decimal(
                     wallet["attributes"]["balance"], "balance"
                 )
-    new = store_entries(session, rows)
-    if new:
-        append_audit(
-            session,
-            actor=actor,
-            action=AuditAction.IMPORT,
-            subject=f"account:{account}",
-            details={"source": "bitpanda_api", "fetched": len(rows), "new": new},
-        )
-    return SyncResult(fetched=len(rows), new_entries=new, balances=balances)
+    pairing = pair_swap_legs(rows)
+    stored = store_entries(session, pairing.rows)
+    new = stored.new
+    if pairing.unpaired:
+        unpaired = "; ".join(pairing.unpaired)
+        logger.warning("Bitpanda: %d swap legs could not be paired: %s", len(pairing.unpaired), unpaired)
+    if new or stored.replaced_legs:
+        details: dict[str, Any] = {"source": "bitpanda_api", "fetched": len(rows), "new": new}
+        if pairing.swaps:
+            details["swaps"] = pairing.swaps
+        if pairing.unpaired:
+            details["unpaired_swap_legs"] = pairing.unpaired
+        if stored.replaced_legs:
+            details["replaced_legs"] = list(stored.replaced_legs)
+        append_audit(session, actor=actor, action=AuditAction.IMPORT, subject=f"account:{account}", details=details)
+    return SyncResult(
+        fetched=len(rows),
+        new_entries=new,
+        balances=balances,
+        swaps=pairing.swaps,
+        unpaired_swap_legs=tuple(pairing.unpaired),
+        replaced_legs=stored.replaced_legs,
+        notes=tuple(pairing.notes),
+    )

@@ -14,6 +14,13 @@ names the line and the problem. Entries are keyed by the transaction id (origin
 Ledger field meanings (the tax report reads these): ``value_eur`` = the fiat amount in EUR
 (converted when the fiat is not EUR and a rate is known), ``kest_withheld_eur`` = ``Tax Fiat``,
 ``asset_class`` = the mapped "Asset class", ``raw`` = the source row.
+
+Swaps (crypto A → crypto B inside Bitpanda; types ``swap``, ``swap in``, ``swap out``) come as two
+rows, the outgoing coin and the incoming coin, stamped with the same second. They are paired into
+one SWAP entry (``external_id`` = "<outgoing id>+<incoming id>", see
+:func:`core.accounts.common.merge_swap_legs`), because a crypto → crypto swap is no realisation
+of Neuvermögen. A leg that cannot be paired stays a SELL (outgoing) or BUY (incoming) as before
+and is named in :attr:`ImportResult.unpaired_swap_legs`.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.accounts.common import DEFAULT_ACCOUNT, asset_class_of, store_entries, to_eur
+from core.accounts.common import DEFAULT_ACCOUNT, SWAP_LEG, asset_class_of, pair_swap_legs, store_entries, to_eur
 from core.audit import AuditAction, append_audit
 from core.portfolio.models import LedgerKind, LedgerOrigin
 from core.timeutil import ensure_utc
@@ -43,6 +50,7 @@ OPTIONAL_COLUMNS = (
 )  # fmt: skip
 MAX_PREAMBLE_LINES = 30
 EMPTY = {"", "-"}
+SWAP_TYPES = ("swap", "swap in", "swap out")
 
 
 class BitpandaCsvError(ValueError):
@@ -51,9 +59,28 @@ class BitpandaCsvError(ValueError):
 
 @dataclass(frozen=True)
 class ImportResult:
-    rows: int
+    rows: int  # rows of the file
     new_entries: int
-    skipped_existing: int
+    skipped_existing: int  # entries (a paired swap is one) already stored
+    swaps: int = 0  # swaps whose two rows became one SWAP entry (new or already stored)
+    unpaired_swap_legs: tuple[str, ...] = ()  # "<Transaction ID> (<reason>)": kept as SELL/BUY
+    replaced_legs: tuple[str, ...] = ()  # swap legs an earlier import stored separately, now one SWAP
+    notes: tuple[str, ...] = ()
+
+    def messages(self) -> list[str]:
+        """What the user should read besides the counts (unpaired swap legs, replaced legs, notes)."""
+        lines = []
+        if self.unpaired_swap_legs:
+            lines.append(
+                f"{len(self.unpaired_swap_legs)} swap legs could not be paired and were imported as a sell "
+                f"(outgoing) or buy (incoming), taxed as such: {'; '.join(self.unpaired_swap_legs)}"
+            )
+        if self.replaced_legs:
+            lines.append(
+                f"{len(self.replaced_legs)} swap legs stored separately before were replaced by their swap: "
+                + ", ".join(self.replaced_legs)
+            )
+        return lines + list(self.notes)
 
 
 def _number(value: str | None, column: str, line: int) -> Decimal | None:
@@ -199,6 +226,8 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
             entry.update(sent_asset=moved_asset, sent_quantity=moved)
     entry["value_eur"] = to_eur(session, amount_fiat, fiat, ts)
     entry["kest_withheld_eur"] = to_eur(session, tax_fiat, fiat, ts) if tax_fiat else None
+    if record["Transaction Type"].strip().lower() in SWAP_TYPES:
+        entry[SWAP_LEG] = "in" if kind is LedgerKind.BUY else "out"  # paired by pair_swap_legs
     return entry
 
 
@@ -216,13 +245,24 @@ def import_bitpanda_csv(
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     rows = parse_bitpanda_csv(session, text, account=account)
-    new = store_entries(session, rows)
-    if new:
-        append_audit(
-            session,
-            actor=actor,
-            action=AuditAction.IMPORT,
-            subject=f"account:{account}",
-            details={"source": "bitpanda_csv", "file": path.name, "rows": len(rows), "new": new},
-        )
-    return ImportResult(rows=len(rows), new_entries=new, skipped_existing=len(rows) - new)
+    pairing = pair_swap_legs(rows)
+    stored = store_entries(session, pairing.rows)
+    new = stored.new
+    if new or stored.replaced_legs:
+        details: dict[str, Any] = {"source": "bitpanda_csv", "file": path.name, "rows": len(rows), "new": new}
+        if pairing.swaps:
+            details["swaps"] = pairing.swaps
+        if pairing.unpaired:
+            details["unpaired_swap_legs"] = pairing.unpaired
+        if stored.replaced_legs:
+            details["replaced_legs"] = list(stored.replaced_legs)
+        append_audit(session, actor=actor, action=AuditAction.IMPORT, subject=f"account:{account}", details=details)
+    return ImportResult(
+        rows=len(rows),
+        new_entries=new,
+        skipped_existing=len(pairing.rows) - new,
+        swaps=pairing.swaps,
+        unpaired_swap_legs=tuple(pairing.unpaired),
+        replaced_legs=stored.replaced_legs,
+        notes=tuple(pairing.notes),
+    )

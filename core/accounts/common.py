@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.db.upsert import bulk_upsert
@@ -15,6 +17,14 @@ from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.timeutil import ensure_utc, utc_now
 
 DEFAULT_ACCOUNT = "bitpanda"
+
+# A parser marks each leg of a Bitpanda swap (crypto A → crypto B inside Bitpanda) with this key:
+# "out" for the coin given (shaped as a SELL), "in" for the coin received (shaped as a BUY).
+# ``pair_swap_legs`` turns each pair into one SWAP row and removes the key.
+SWAP_LEG = "_swap_leg"
+# A SWAP row made from two legs carries them under this key (removed before storing), so that
+# ``store_entries`` can replace legs an earlier import stored separately.
+SWAP_LEGS = "_swap_legs"
 
 # Bitpanda's "Asset class" texts → the ledger's asset_class values.
 ASSET_CLASSES = {
@@ -121,14 +131,194 @@ def _drop_seen_by_the_other_source(
     return kept
 
 
-def store_entries(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert ledger rows; rows whose (origin, external_id) exist are skipped. Return how many were new.
+def _get(row: dict[str, Any] | LedgerEntry, name: str) -> Any:
+    return row.get(name) if isinstance(row, dict) else getattr(row, name)
+
+
+@dataclass
+class SwapPairing:
+    """The rows after pairing swap legs, and what could not be paired (named, never dropped)."""
+
+    rows: list[dict[str, Any]]
+    swaps: int = 0
+    unpaired: list[str] = field(default_factory=list)  # "<external id> (<reason>)", one per leg
+    notes: list[str] = field(default_factory=list)  # what a SWAP entry could not hold (a second fee)
+
+
+def _coin_of_leg(direction: str, leg: dict[str, Any]) -> str | None:
+    return leg.get("sent_asset") if direction == "out" else leg.get("received_asset")
+
+
+def _why_not_paired(legs: list[tuple[str, dict[str, Any]]]) -> str | None:
+    outs = [leg for direction, leg in legs if direction == "out"]
+    ins = [leg for direction, leg in legs if direction == "in"]
+    if len(outs) != 1 or len(ins) != 1:
+        return f"{len(outs)} outgoing and {len(ins)} incoming swap legs at this second, expected one of each"
+    for direction, leg in legs:
+        coin = _coin_of_leg(direction, leg)
+        if leg.get("asset_class") != "crypto" or not coin:  # a crypto leg's coin side is never fiat
+            return f"{'outgoing' if direction == 'out' else 'incoming'} leg {coin} is not crypto"
+    if (_coin_of_leg("out", outs[0]) or "").upper() == (_coin_of_leg("in", ins[0]) or "").upper():
+        return "the same coin on both sides"
+    return None
+
+
+def pair_swap_legs(rows: list[dict[str, Any]]) -> SwapPairing:
+    """Pair the swap legs among ``rows`` into SWAP rows; other rows pass unchanged.
+
+    Legs pair when they are of one account and one second (Bitpanda stamps both legs of a swap
+    with the same time; the CSV gives seconds, the API may give fractions): exactly one outgoing
+    and one incoming crypto leg of different coins → one SWAP row. Any other group (a leg alone,
+    more than two legs, a fiat or non-crypto leg) keeps its legs as SELL/BUY rows, as imported
+    before, and each such leg is named in ``unpaired``.
+    """
+    result = SwapPairing(rows=[])
+    groups: dict[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = {}
+    for row in rows:
+        direction = row.pop(SWAP_LEG, None)
+        if direction is None:
+            result.rows.append(row)
+            continue
+        key = (row["account"], ensure_utc(row["ts"]).replace(microsecond=0))
+        groups.setdefault(key, []).append((direction, row))
+    for legs in groups.values():
+        reason = _why_not_paired(legs)
+        if reason is not None:
+            result.rows.extend(leg for _, leg in legs)
+            result.unpaired.extend(f"{leg['external_id']} ({reason})" for _, leg in legs)
+            continue
+        out = next(leg for direction, leg in legs if direction == "out")
+        incoming = next(leg for direction, leg in legs if direction == "in")
+        swap = merge_swap_legs(out, incoming)
+        if "fee_not_in_ledger" in swap["raw"]:
+            dropped = swap["raw"]["fee_not_in_ledger"]
+            result.notes.append(
+                f"swap {swap['external_id']}: the ledger holds one fee; the incoming leg's fee of "
+                f"{dropped['quantity']} {dropped['asset']} is kept in the entry's raw data only"
+            )
+        result.rows.append(swap)
+        result.swaps += 1
+    return result
+
+
+def merge_swap_legs(out: dict[str, Any] | LedgerEntry, incoming: dict[str, Any] | LedgerEntry) -> dict[str, Any]:
+    """One SWAP row from the outgoing (SELL-shaped) and incoming (BUY-shaped) leg of a swap.
+
+    - sent = the coin given and its quantity (outgoing leg), received = the coin received and its
+      quantity (incoming leg), both as the legs give them (fee meanings as for a SELL and a BUY).
+    - ``value_eur`` = the EUR value of the outgoing leg (its fiat amount): Bitpanda's value of the
+      coin given up, which is what the old law realises and what the leg was booked at as a SELL
+      before; the incoming leg's only when the outgoing leg has none (both are the market value of
+      one trade and differ by the spread at most).
+    - fee: the legs' fees; two fees in one asset are added; in two assets the ledger can hold one:
+      the outgoing leg's is kept, the incoming leg's stays in ``raw["fee_not_in_ledger"]`` (a swap
+      fee is neither a realisation nor a cost under the Austrian rules; only its units matter).
+    - ``kest_withheld_eur`` = the sum of the legs' KESt (None when neither has any).
+    - ``external_id`` = "<outgoing id>+<incoming id>": the same pair gives the same id on every import.
+    """
+    out_fee = (_get(out, "fee_asset"), _get(out, "fee_quantity"))
+    in_fee = (_get(incoming, "fee_asset"), _get(incoming, "fee_quantity"))
+    raw: dict[str, Any] = {"swap_legs": [_get(out, "raw"), _get(incoming, "raw")]}
+    fee_asset, fee_quantity = out_fee if out_fee[1] else in_fee if in_fee[1] else (None, None)
+    if out_fee[1] and in_fee[1]:
+        if (out_fee[0] or "").upper() == (in_fee[0] or "").upper():
+            fee_quantity = Decimal(out_fee[1]) + Decimal(in_fee[1])
+        else:
+            raw["fee_not_in_ledger"] = {"asset": in_fee[0], "quantity": str(in_fee[1])}
+    kests = [value for value in (_get(out, "kest_withheld_eur"), _get(incoming, "kest_withheld_eur")) if value]
+    value = _get(out, "value_eur")
+    sent, received = _get(out, "sent_asset"), _get(incoming, "received_asset")
+    return {
+        "ts": _get(out, "ts"),
+        "account": _get(out, "account"),
+        "kind": LedgerKind.SWAP,
+        "origin": LedgerOrigin(_get(out, "origin")),
+        "external_id": f"{_get(out, 'external_id')}+{_get(incoming, 'external_id')}",
+        "sent_asset": sent,
+        "sent_quantity": _get(out, "sent_quantity"),
+        "received_asset": received,
+        "received_quantity": _get(incoming, "received_quantity"),
+        "fee_asset": fee_asset if fee_quantity else None,
+        "fee_quantity": fee_quantity if fee_quantity else None,
+        "value_eur": value if value is not None else _get(incoming, "value_eur"),
+        "kest_withheld_eur": sum((Decimal(kest) for kest in kests), Decimal(0)) if kests else None,
+        "asset_class": "crypto",
+        "description": f"Bitpanda swap {sent} → {received}",
+        "raw": raw,
+        SWAP_LEGS: (out, incoming),
+    }
+
+
+def _leg_entries(session: Session, origin: LedgerOrigin, ids: Iterable[str]) -> list[LedgerEntry]:
+    return list(
+        session.scalars(select(LedgerEntry).where(LedgerEntry.origin == origin, LedgerEntry.external_id.in_(list(ids))))
+    )
+
+
+def _replace_stored_legs(session: Session, origin: LedgerOrigin, swaps: list[dict[str, Any]]) -> list[str]:
+    """Remove legs an earlier import stored separately for the new SWAP rows; return their ids.
+
+    Legs of the same origin (their own external ids) are deleted: the SWAP row replaces them.
+    Legs of the other Bitpanda source (stored as a SELL and a BUY with the legs' account, time,
+    coins and quantities) become one SWAP entry of that source, keeping its ids, fee and KESt; the
+    new row then matches it and is not stored again (``_drop_seen_by_the_other_source``).
+    """
+    replaced: list[str] = []
+    leg_ids = [_get(leg, "external_id") for swap in swaps for leg in swap[SWAP_LEGS]]
+    for start in range(0, len(leg_ids), 500):
+        stale = _leg_entries(session, origin, leg_ids[start : start + 500])
+        replaced.extend(entry.external_id for entry in stale)
+        if stale:
+            session.execute(delete(LedgerEntry).where(LedgerEntry.id.in_([entry.id for entry in stale])))
+    other = _OTHER_BITPANDA_ORIGIN.get(origin)
+    if other is None:
+        return replaced
+    stamps = [ensure_utc(swap["ts"]) for swap in swaps]
+    candidates = session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.origin == other,
+            LedgerEntry.kind.in_([LedgerKind.BUY, LedgerKind.SELL]),
+            LedgerEntry.account.in_({swap["account"] for swap in swaps}),
+            LedgerEntry.ts >= min(stamps) - timedelta(seconds=1),
+            LedgerEntry.ts <= max(stamps) + timedelta(seconds=1),
+        )
+    )
+    by_key: dict[tuple[Any, ...], list[LedgerEntry]] = {}
+    for candidate in candidates:
+        by_key.setdefault(_movement_key(candidate), []).append(candidate)
+    for swap in swaps:
+        out, incoming = swap[SWAP_LEGS]
+        outs, ins = by_key.get(_movement_key(out)), by_key.get(_movement_key(incoming))
+        if not outs or not ins:
+            continue
+        old_out, old_in = outs.pop(), ins.pop()
+        converted = merge_swap_legs(old_out, old_in)
+        del converted[SWAP_LEGS]
+        replaced.extend(f"{entry.origin.value}:{entry.external_id}" for entry in (old_out, old_in))
+        session.execute(delete(LedgerEntry).where(LedgerEntry.id.in_([old_out.id, old_in.id])))
+        session.add(LedgerEntry(**converted, created_at=utc_now()))
+    session.flush()
+    return replaced
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What ``store_entries`` wrote: new entries, and the ids of separately stored swap legs replaced."""
+
+    new: int
+    replaced_legs: tuple[str, ...] = ()
+
+
+def store_entries(session: Session, rows: list[dict[str, Any]]) -> Stored:
+    """Insert ledger rows; rows whose (origin, external_id) exist are skipped.
 
     Bitpanda rows already stored from the other Bitpanda source (API vs CSV export: the same
     account, kind, time and quantities) are skipped too, so one trade is never counted twice.
+    A new SWAP row made by ``pair_swap_legs`` replaces its two legs where an earlier import stored
+    them separately (see ``_replace_stored_legs``), in the caller's transaction.
     """
     if not rows:
-        return 0
+        return Stored(0)
     origin = rows[0]["origin"]
     if any(row["origin"] != origin for row in rows):
         raise ValueError("store_entries takes rows of one origin")
@@ -142,9 +332,13 @@ def store_entries(session: Session, rows: list[dict[str, Any]]) -> int:
                 )
             )
         )
-    rows = _drop_seen_by_the_other_source(session, origin, [row for row in rows if row["external_id"] not in existing])
+    rows = [row for row in rows if row["external_id"] not in existing]
+    swaps = [row for row in rows if SWAP_LEGS in row]
+    replaced = _replace_stored_legs(session, LedgerOrigin(origin), swaps) if swaps else []
+    rows = [{key: value for key, value in row.items() if key not in (SWAP_LEG, SWAP_LEGS)} for row in rows]
+    rows = _drop_seen_by_the_other_source(session, origin, rows)
     if not rows:
-        return 0
+        return Stored(0, tuple(replaced))
     now = utc_now()
     for row in rows:
         row.setdefault("created_at", now)
@@ -153,7 +347,10 @@ def store_entries(session: Session, rows: list[dict[str, Any]]) -> int:
                     "description", "raw"):  # fmt: skip
             row.setdefault(key, None)
     bulk_upsert(session, LedgerEntry.__table__, rows, conflict_columns=["origin", "external_id"])  # type: ignore[arg-type]
-    return len({row["external_id"] for row in rows})
+    return Stored(len({row["external_id"] for row in rows}), tuple(replaced))
 
 
-__all__ = ["DEFAULT_ACCOUNT", "LedgerKind", "LedgerOrigin", "asset_class_of", "store_entries", "to_eur"]
+__all__ = [
+    "DEFAULT_ACCOUNT", "SWAP_LEG", "LedgerKind", "LedgerOrigin", "Stored", "SwapPairing", "asset_class_of",
+    "merge_swap_legs", "pair_swap_legs", "store_entries", "to_eur",
+]  # fmt: skip

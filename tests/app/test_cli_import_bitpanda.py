@@ -41,3 +41,19 @@ def test_import_twice_then_a_bad_file(configured_sqlite: Database, tmp_path: Pat
     assert "bad.csv: line 3: Amount Fiat is not a finite number" in result.output
     assert "nothing imported" in result.output and "Traceback" not in result.output
     assert _count(configured_sqlite) == 1
+
+
+SWAP_OUT = "T-o,2024-03-01T12:00:05+01:00,swap,outgoing,50.00,EUR,0.001,BTC,50000,EUR,Cryptocurrency,1,-,-,-,-,-,-\n"
+SWAP_IN = "T-i,2024-03-01T12:00:05+01:00,swap,incoming,50.00,EUR,0.02,ETH,2500,EUR,Cryptocurrency,5,-,-,-,-,-,-\n"
+LONE = "T-l,2024-03-02T12:00:05+01:00,swap,outgoing,50.00,EUR,0.001,BTC,50000,EUR,Cryptocurrency,1,-,-,-,-,-,-\n"
+
+
+def test_swaps_are_counted_and_unpaired_legs_named(configured_sqlite: Database, tmp_path: Path) -> None:
+    path = tmp_path / "swaps.csv"
+    path.write_text(HEADER + SWAP_OUT + SWAP_IN + LONE, encoding="utf-8")
+    result = runner.invoke(cli, ["import", "bitpanda", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "3 rows, 2 new ledger entries, 0 already imported, 1 swaps (two rows each, one entry)" in result.output
+    assert "1 swap legs could not be paired and were imported as a sell (outgoing) or buy (incoming)" in result.output
+    assert "T-l (1 outgoing and 0 incoming swap legs at this second, expected one of each)" in result.output
+    assert _count(configured_sqlite) == 2
