@@ -89,7 +89,7 @@ def stored_run(run_id: int | None) -> StoredRun | None:
 def run_equity_figure(stored: StoredRun) -> go.Figure:
     key = ("equity", stored.summary.id)
     if key not in _figures:
-        _figures[key] = equity_figure(stored.equity)
+        _figures[key] = equity_figure(stored.equity, stored.config.get("initial_cash"))
     figure = _figures[key]
     assert isinstance(figure, go.Figure)
     return figure

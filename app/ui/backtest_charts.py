@@ -17,13 +17,17 @@ def _vienna(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return index.tz_convert(VIENNA).tz_localize(None)
 
 
-def equity_figure(equity: pd.DataFrame) -> go.Figure:
-    """Equity of the strategy and of buy-and-hold (top) and both drawdowns (bottom)."""
+def equity_figure(equity: pd.DataFrame, initial_cash: float | None = None) -> go.Figure:
+    """Equity of the strategy and of buy-and-hold (top) and both drawdowns (bottom).
+
+    ``initial_cash`` (the cash before the first bar) makes the drawdowns count the first bar, as
+    the max-drawdown metric does.
+    """
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.04)
     times = _vienna(pd.DatetimeIndex(equity.index))
     for column, name, colour in (("equity", "Strategy", STRATEGY_COLOUR), ("baseline", "Buy & hold", BASELINE_COLOUR)):
         values = equity[column]
-        drawdown = drawdown_of(values)
+        drawdown = drawdown_of(values, initial_cash)
         figure.add_trace(go.Scatter(x=times, y=values, name=name, line={"color": colour, "width": 1.6}), row=1, col=1)
         figure.add_trace(
             go.Scatter(

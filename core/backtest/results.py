@@ -25,6 +25,9 @@ from core.risk import metrics as risk
 
 logger = logging.getLogger(__name__)
 
+DAY_SECONDS = 86_400
+DAYS_PER_YEAR = 365.25
+
 # The metrics shown for a run and its baseline, in display order (name, label, kind).
 METRIC_LABELS: tuple[tuple[str, str, str], ...] = (
     ("total_return", "Total return", "pct"),
@@ -92,10 +95,10 @@ class BacktestResult:
 
     def drawdown(self) -> pd.Series:
         """The drawdown of the equity curve at each bar (≤ 0)."""
-        return drawdown_of(self.equity)
+        return drawdown_of(self.equity, self.config.initial_cash)
 
     def baseline_drawdown(self) -> pd.Series:
-        return drawdown_of(self.baseline_equity)
+        return drawdown_of(self.baseline_equity, self.config.initial_cash)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json``)."""
@@ -144,9 +147,10 @@ def assemble_result(strategy: Strategy, bars: PriceSeries, config: BacktestConfi
     baseline_trades = buy_and_hold_trades(bars, config)
     baseline = pd.Series(equity_curve(bars, baseline_trades, config.initial_cash), index=bars.index, name="baseline")
     periods = periods_per_year(bars)
-    metrics = {**performance_metrics(equity, periods), **trade_statistics(log.trades, bars, config)}
+    start = config.initial_cash
+    metrics = {**performance_metrics(equity, periods, start), **trade_statistics(log.trades, bars, config)}
     baseline_metrics = {
-        **performance_metrics(baseline, periods),
+        **performance_metrics(baseline, periods, start),
         **trade_statistics(baseline_trades, bars, config),
     }
     return BacktestResult(
@@ -168,8 +172,14 @@ def assemble_result(strategy: Strategy, bars: PriceSeries, config: BacktestConfi
     )
 
 
-def periods_per_year(bars: PriceSeries) -> int:
-    """Daily periods per year for the data: 252 when weekends are missing (exchange hours), else 365."""
+def periods_per_year(bars: PriceSeries) -> float:
+    """Return periods per year of the data's daily returns: 252 when weekends are missing, else 365.
+
+    Bars longer than a day (weekly) give one return per bar, so they are annualised per bar
+    (365.25 / 7 ≈ 52.2 for weekly bars), whatever weekday their timestamps fall on.
+    """
+    if bars.bar_seconds > DAY_SECONDS:
+        return DAYS_PER_YEAR * DAY_SECONDS / bars.bar_seconds
     days = bars.index.normalize().unique()
     if len(days) < 7:
         return risk.PERIODS_PER_YEAR_CRYPTO
@@ -177,24 +187,34 @@ def periods_per_year(bars: PriceSeries) -> int:
     return risk.PERIODS_PER_YEAR_EXCHANGE if weekend_share < 0.05 else risk.PERIODS_PER_YEAR_CRYPTO
 
 
-def daily_returns(equity: pd.Series) -> pd.Series:
-    """Daily simple returns of an equity curve (last value of each UTC day with bars)."""
+def daily_returns(equity: pd.Series, initial_value: float | None = None) -> pd.Series:
+    """Daily simple returns of an equity curve (last value of each UTC day with bars).
+
+    The first return starts from ``initial_value`` (the cash before the first bar; default the
+    first bar's value), so a first-bar entry fee and move are part of the returns.
+    """
     daily = equity.groupby(equity.index.normalize()).last()
-    start = pd.Series([float(equity.iloc[0])], index=[daily.index[0] - pd.Timedelta(days=1)])
+    first = float(equity.iloc[0]) if initial_value is None else float(initial_value)
+    start = pd.Series([first], index=[daily.index[0] - pd.Timedelta(days=1)])
     return risk.simple_returns(pd.concat([start, daily]))
 
 
-def performance_metrics(equity: pd.Series, periods: int) -> dict[str, float]:
-    """The risk module's metrics over the daily returns of an equity curve, plus the total return."""
-    returns = daily_returns(equity)
-    total_return = float(equity.iloc[-1] / equity.iloc[0] - 1.0)
+def performance_metrics(equity: pd.Series, periods: float, initial_value: float) -> dict[str, float]:
+    """The risk module's metrics over the daily returns of an equity curve, plus the total return.
+
+    ``equity`` holds the value at each bar's close; ``initial_value`` is the cash before the
+    first bar, so returns, drawdown and CAGR include what happened in the first bar (the
+    buy-and-hold baseline buys at its open and pays its entry fee there).
+    """
+    returns = daily_returns(equity, initial_value)
+    total_return = float(equity.iloc[-1] / initial_value - 1.0)
     return {
         "total_return": total_return,
         "cagr": risk.cagr(returns, periods),
         "annual_volatility": risk.annual_volatility(returns, periods),
         "sharpe": risk.sharpe_ratio(returns, periods),
         "sortino": risk.sortino_ratio(returns, periods),
-        "max_drawdown": risk.max_drawdown(equity.pct_change().fillna(0.0)),  # bar by bar, not daily
+        "max_drawdown": risk.max_drawdown(_bar_returns(equity, initial_value)),  # bar by bar, not daily
         "calmar": risk.calmar_ratio(returns, periods),
         "var_95": risk.value_at_risk(returns, 0.95),
         "cvar_95": risk.conditional_value_at_risk(returns, 0.95),
@@ -222,10 +242,19 @@ def trade_statistics(trades: list[Trade], bars: PriceSeries, config: BacktestCon
     }
 
 
-def drawdown_of(equity: pd.Series) -> pd.Series:
-    """Drawdown at every bar (≤ 0), by the risk module over the bar-to-bar returns."""
-    returns = equity.pct_change().fillna(0.0)
-    return risk.drawdown_series(returns)
+def drawdown_of(equity: pd.Series, initial_value: float | None = None) -> pd.Series:
+    """Drawdown at every bar (≤ 0), by the risk module over the bar-to-bar returns.
+
+    With ``initial_value`` (the cash before the first bar) the first bar's return counts too.
+    """
+    return risk.drawdown_series(_bar_returns(equity, initial_value))
+
+
+def _bar_returns(equity: pd.Series, initial_value: float | None) -> pd.Series:
+    """Bar-to-bar returns; the first from ``initial_value`` (0 without one)."""
+    returns = equity.pct_change()
+    returns.iloc[0] = 0.0 if initial_value is None else float(equity.iloc[0]) / float(initial_value) - 1.0
+    return returns.fillna(0.0)
 
 
 def _json_numbers(values: dict[str, float]) -> dict[str, float | None]:

@@ -135,7 +135,7 @@ def run_sweep(
         end=bars.index[-1].to_pydatetime(),
         candles=len(bars),
         config=config,
-        baseline_metrics=performance_metrics(baseline, periods_per_year(bars)),
+        baseline_metrics=performance_metrics(baseline, periods_per_year(bars), config.initial_cash),
     )
     began = time.perf_counter()
     for done, values in enumerate(combinations, start=1):

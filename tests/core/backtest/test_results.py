@@ -3,10 +3,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.results import daily_returns, format_metric, periods_per_year, run_backtest
+from core.backtest.series import PriceSeries
 from core.backtest.strategies import build_strategy
 from core.risk import metrics as risk
 
@@ -81,3 +83,39 @@ def test_format_metric_by_kind() -> None:
     assert format_metric(None, "pct") == "–"
     assert format_metric(math.inf, "ratio") == "–"
     assert format_metric(math.nan, "money") == "–"
+
+
+def _daily_bars(
+    closes: list[float], *, freq: str = "1D", start: str = "2024-01-01", timeframe: str = "1d"
+) -> PriceSeries:
+    index = pd.date_range(start, periods=len(closes), freq=freq, tz="UTC")
+    values = np.array(closes, dtype=float)
+    frame = pd.DataFrame({"open": values, "high": values, "low": values, "close": values}, index=index)
+    return PriceSeries.from_frame(frame, label="flat", timeframe=timeframe)
+
+
+def test_baseline_returns_start_from_the_cash_so_its_entry_fee_counts() -> None:
+    # Flat prices: buy-and-hold loses exactly its entry fee, at the first bar.
+    bars = _daily_bars([100.0] * 30)
+    config = BacktestConfig(initial_cash=10_000.0, fee_bps=50.0, position_fraction=1.0)
+    result = run_backtest(build_strategy("sma-cross", {"fast": 2, "slow": 3}), bars, config)
+    fee = result.baseline_equity.iloc[0] - 10_000.0
+    assert fee < 0
+    baseline = result.baseline_metrics
+    assert baseline["total_return"] == pytest.approx(baseline["final_equity"] / 10_000.0 - 1.0)
+    assert baseline["total_return"] == pytest.approx(fee / 10_000.0)
+    assert baseline["max_drawdown"] == pytest.approx(fee / 10_000.0)
+    assert baseline["cagr"] < 0
+    assert float(result.baseline_drawdown().min()) == pytest.approx(fee / 10_000.0)
+
+
+def test_weekly_bars_are_annualised_per_week() -> None:
+    # 0.5 % a week for three years: CAGR is 1.005 ** 52.18 - 1, whatever weekday the bars carry.
+    weeks = 157
+    bars = _daily_bars(list(100.0 * 1.005 ** np.arange(weeks)), freq="W-MON", start="2021-01-04", timeframe="1w")
+    config = BacktestConfig(initial_cash=10_000.0, fee_bps=0.0, position_fraction=1.0)
+    result = run_backtest(build_strategy("sma-cross", {"fast": 2, "slow": 3}), bars, config)
+    assert periods_per_year(bars) == pytest.approx(365.25 / 7)
+    growth = result.baseline_metrics["final_equity"] / 10_000.0
+    assert result.baseline_metrics["cagr"] == pytest.approx(growth ** (365.25 / 7 / weeks) - 1.0)
+    assert result.baseline_metrics["cagr"] == pytest.approx(1.005 ** (365.25 / 7) - 1.0, rel=0.05)
