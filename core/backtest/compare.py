@@ -32,10 +32,13 @@ def first_difference(
             one.exit_price, other.exit_price, PRICE_TOLERANCE
         ):
             return f"trade {number}: prices {_brief(one)} vs {_brief(other)}"
-        if not _close(one.quantity, other.quantity, quantity_tolerance) or not _close(
-            one.entry_fee + one.exit_fee, other.entry_fee + other.exit_fee, quantity_tolerance
+        if not _close(one.quantity, other.quantity, quantity_tolerance):
+            return f"trade {number}: quantity {one.quantity} vs {other.quantity}"
+        # Each leg's fee on its own: a sum would let a wrong entry fee hide behind a wrong exit fee.
+        if not _close(one.entry_fee, other.entry_fee, quantity_tolerance) or not _close(
+            one.exit_fee, other.exit_fee, quantity_tolerance
         ):
-            return f"trade {number}: quantity/fees {one.quantity} vs {other.quantity}"
+            return f"trade {number}: fees {one.entry_fee} + {one.exit_fee} vs {other.entry_fee} + {other.exit_fee}"
     if len(left) != len(right):
         return f"{len(left)} trades vs {len(right)}"
     return None
