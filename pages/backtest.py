@@ -19,7 +19,7 @@ from core.backtest.service import DataChoice, data_choices, load_bars, run_store
 from core.backtest.store import StoredRun, delete_run, list_runs, load_run
 from core.backtest.strategies import STRATEGIES, strategy_class
 from core.backtest.strategy import Parameter, StrategyError
-from core.backtest.sweep import parse_values
+from core.backtest.sweep import overfitting_warning, parse_values
 
 RUN_KEY = "backtest_run_id"
 SWEEP_KEY = "backtest_sweep_id"
@@ -210,6 +210,9 @@ def render_sweep(stored: StoredRun, key: str) -> None:
     baseline = stored.baseline_metrics.get(metric)
     if baseline is not None:
         st.caption(f"Buy & hold {metric}: {baseline:.3f}")
+    warning = overfitting_warning([row["metrics"].get(metric) for row in rows], metric, baseline)
+    if warning is not None:
+        st.warning(warning)
 
 
 choices = read(data_choices)

@@ -170,9 +170,13 @@ def register(cli: typer.Typer) -> None:
             fail(f"unknown metric {metric!r}")
         ranked = table.sort_values(metric, ascending=False)
         if as_json:
-            echo_json({"run_id": run_id, "metric": metric, "rows": ranked.to_dict(orient="records")})
+            echo_json({"run_id": run_id, "metric": metric, "rows": ranked.to_dict(orient="records"),
+                       "warning": sweep.overfitting_warning(metric)})  # fmt: skip
             return
         typer.echo(ranked.head(10).to_string(index=False))
+        warning = sweep.overfitting_warning(metric)
+        if warning is not None:
+            typer.echo(warning)
         if run_id is not None:
             typer.echo(f"Stored as run {run_id}.")
 

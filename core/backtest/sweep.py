@@ -88,6 +88,34 @@ class SweepResult:
         scored = [row for row in self.rows if math.isfinite(row.metrics.get(metric, math.nan))]
         return max(scored, key=lambda row: row.metrics[metric]) if scored else None
 
+    def overfitting_warning(self, metric: str) -> str | None:
+        """The in-sample caveat of picking the best combination by ``metric`` (None for one combination)."""
+        values = [row.metrics.get(metric, math.nan) for row in self.rows]
+        return overfitting_warning(values, metric, self.baseline_metrics.get(metric))
+
+
+def overfitting_warning(values: Sequence[float | None], metric: str, baseline: float | None = None) -> str | None:
+    """Warn that the best of several combinations, scored on the data it was picked on, is optimistic.
+
+    ``values`` holds ``metric`` of every combination (None/NaN for invalid ones); ``baseline`` the
+    buy-and-hold value of the same metric, if there is one. Returns None for fewer than two
+    scored combinations (nothing was selected).
+    """
+    scored = sorted(float(value) for value in values if value is not None and math.isfinite(value))
+    if len(scored) < 2:
+        return None
+    best = scored[-1]
+    middle = len(scored) // 2
+    median = scored[middle] if len(scored) % 2 else (scored[middle - 1] + scored[middle]) / 2
+    text = (
+        f"In-sample: the best {metric} ({best:.3g}) is the top of {len(scored)} combinations scored on the same "
+        f"candles they were chosen on, so it overstates what to expect on new data (median {median:.3g}"
+    )
+    if baseline is not None and math.isfinite(baseline):
+        beating = sum(value > baseline for value in scored)
+        text += f"; {beating} of {len(scored)} beat buy-and-hold's {baseline:.3g}"
+    return text + "). Check the chosen parameters on a later period before trusting them."
+
 
 def cls_parameter(known: dict[str, Parameter], name: str, value: object) -> int | float:
     """Parse one base parameter of a sweep."""

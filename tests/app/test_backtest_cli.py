@@ -84,6 +84,7 @@ def test_sweep_prints_the_ranking_and_stores_it(configured_sqlite: Database) -> 
     assert len(data["rows"]) == 6
     returns = [row["total_return"] for row in data["rows"]]
     assert returns == sorted(returns, reverse=True)
+    assert data["warning"].startswith("In-sample: the best total_return")
 
 
 def test_replay_command_runs_the_executor_and_agrees_with_the_backtest(demo_database: Database, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.results import run_backtest
 from core.backtest.strategies import build_strategy
 from core.backtest.strategy import StrategyError
-from core.backtest.sweep import parse_values, run_sweep
+from core.backtest.sweep import overfitting_warning, parse_values, run_sweep
 
 from .conftest import real_series
 
@@ -48,3 +48,22 @@ def test_sweep_refuses_unknown_parameters_and_huge_grids() -> None:
         run_sweep("sma-cross", {"speed": [1]}, bars)
     with pytest.raises(StrategyError, match="too many"):
         run_sweep("sma-cross", {"fast": list(range(2, 100)), "slow": list(range(3, 100))}, bars)
+
+
+def test_a_sweep_warns_that_its_best_combination_is_in_sample() -> None:
+    bars = real_series("SPY_1d.csv")
+    sweep = run_sweep("sma-cross", {"fast": [5, 10, 20], "slow": [50, 100]}, bars, BacktestConfig(fee_bps=10.0))
+    warning = sweep.overfitting_warning("sharpe")
+    assert warning is not None
+    assert "In-sample" in warning and "of 6 combinations" in warning and "beat buy-and-hold" in warning
+    best = sweep.best("sharpe")
+    assert best is not None and f"({best.metrics['sharpe']:.3g})" in warning
+
+
+def test_overfitting_warning_needs_a_choice_and_counts_what_beats_the_baseline() -> None:
+    assert overfitting_warning([1.0], "sharpe") is None
+    assert overfitting_warning([1.0, None, math.nan], "sharpe") is None
+    warning = overfitting_warning([0.2, 1.4, 0.6, None], "sharpe", 0.5)
+    assert warning is not None
+    assert "best sharpe (1.4)" in warning and "of 3 combinations" in warning and "median 0.6" in warning
+    assert "2 of 3 beat buy-and-hold's 0.5" in warning
