@@ -1,8 +1,8 @@
 """Import Koinly's "universal" CSV template into the ledger (one file per wallet, like Koinly).
 
-Columns: ``Koinly Date`` (UTC, ``YYYY-MM-DD HH:MM``), ``Sent Amount``, ``Sent Currency``,
-``Received Amount``, ``Received Currency``, ``Fee Amount``, ``Fee Currency``, ``Net Worth Amount``,
-``Net Worth Currency``, ``Label``, ``Description``, ``TxHash``.
+Columns: ``Koinly Date`` (UTC, ``YYYY-MM-DD HH:MM``, optional seconds, optional `` UTC``),
+``Sent Amount``, ``Sent Currency``, ``Received Amount``, ``Received Currency``, ``Fee Amount``,
+``Fee Currency``, ``Net Worth Amount``, ``Net Worth Currency``, ``Label`` (or ``Tag``), ``Description``, ``TxHash``.
 
 The whole file is checked before anything is written; a bad file imports nothing and the error
 names the line and the problem. Rows are written in one transaction with a stable external id
@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -39,6 +40,10 @@ COLUMNS = (
 )  # fmt: skip
 REQUIRED_COLUMNS = (DATE_COLUMN, "Sent Amount", "Sent Currency", "Received Amount", "Received Currency")
 DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+UTC_SUFFIX = " UTC"  # Koinly writes its dates as "YYYY-MM-DD HH:MM UTC"
+LABEL_COLUMN_ALIASES = ("Tag",)  # newer Koinly templates call the Label column "Tag"
+# A currency is a ticker: letters and digits, then also . _ - : / (Koinly ids like USDC.E, NFT:123, BNB-BEP20).
+CURRENCY_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._:/-]*")
 MAX_ERRORS_SHOWN = 5
 
 # Koinly label -> ledger kind, by which side the row has.
@@ -91,6 +96,9 @@ def parse_koinly_csv(text: str, wallet: str) -> list[dict[str, Any]]:
     header = [name.strip() for name in header]
     if "Date" in header and DATE_COLUMN not in header:
         header[header.index("Date")] = DATE_COLUMN
+    for alias in LABEL_COLUMN_ALIASES:
+        if alias in header and "Label" not in header:
+            header[header.index(alias)] = "Label"
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise KoinlyImportError(
@@ -154,15 +162,20 @@ def _side(
         raise KoinlyImportError(f"line {line}: {currency_column} is given but {amount_column} is empty")
     if currency is not None and len(currency) > 20:
         raise KoinlyImportError(f"line {line}: {currency_column} '{currency}' is longer than 20 characters")
+    if currency is not None and not CURRENCY_PATTERN.fullmatch(currency):
+        raise KoinlyImportError(
+            f"line {line}: {currency_column} '{currency}' is not a currency code (letters and digits, e.g. BTC, EUR)"
+        )
     if amount is not None and amount == 0:
         return None, None
     return currency, amount
 
 
 def _parse_date(text: str, line: int) -> datetime:
+    value = text[: -len(UTC_SUFFIX)].rstrip() if text.upper().endswith(UTC_SUFFIX) else text
     for date_format in DATE_FORMATS:
         try:
-            return datetime.strptime(text, date_format).replace(tzinfo=UTC)
+            return datetime.strptime(value, date_format).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise KoinlyImportError(f"line {line}: {DATE_COLUMN} '{text}' is not a date like 2024-01-15 13:45 (UTC)")
