@@ -58,8 +58,27 @@ def report_csv(report: TaxReport) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([title for _, title in DETAIL_COLUMNS])
     for data in rows_to_json(report.rows):
-        writer.writerow(["" if data[key] is None else data[key] for key, _ in DETAIL_COLUMNS])
+        writer.writerow([_csv_cell(data[key]) for key, _ in DETAIL_COLUMNS])
     return buffer.getvalue().encode("utf-8")
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """Return a CSV cell; text a spreadsheet would run as a formula gets a leading ``'`` (numbers stay as they are)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except ArithmeticError:
+        return False
 
 
 # ----- sections shared by XLSX and PDF -----------------------------------------------------------------
@@ -137,18 +156,28 @@ def _eur(amount: Decimal | None) -> str:
 def report_xlsx(report: TaxReport) -> bytes:
     """Return the report as an XLSX workbook with one sheet per section."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     banner = [DEMO_NOTICE] if report.demo else []
 
     def sheet(title: str, header: tuple[str, ...] | list[str], rows: list[Any]) -> None:
         worksheet = workbook.create_sheet(title)
+
+        def cell(value: Any) -> Any:
+            # openpyxl stores text starting with "=" as a formula: keep such text (a wallet, a coin) plain text
+            if isinstance(value, str) and len(value) > 1 and value.startswith("="):
+                text_cell = WriteOnlyCell(worksheet, value)
+                text_cell.data_type = "s"
+                return text_cell
+            return value
+
         if banner:
             worksheet.append(banner)
         worksheet.append([f"Konsens — Austrian crypto tax report {report.year}: {title}"])
         worksheet.append(list(header))
         for row in rows:
-            worksheet.append(list(row))
+            worksheet.append([cell(value) for value in row])
 
     summary_rows: list[Any] = [(label, _number(value)) for label, value in summary_table(report)]
     summary_rows += [(), ("Generated", to_vienna(report.generated_at).strftime("%Y-%m-%d %H:%M Europe/Vienna")),
@@ -164,7 +193,8 @@ def report_xlsx(report: TaxReport) -> bytes:
     kest_rows: list[Any] = [tuple([row[0], *(_number(value) for value in row[1:])]) for row in kest_table(report)]
     kest_rows += [(), (KEST_EXPLANATION,)]
     sheet("KESt", KEST_HEADERS, kest_rows)
-    numeric = {"proceeds_eur", "cost_eur", "gain_eur", "kest_withheld_eur"}
+    numeric = {"quantity", "proceeds_eur", "cost_eur", "gain_eur", "average_before_eur", "average_after_eur",
+               "kest_withheld_eur"}  # fmt: skip
     detail = []
     for data in rows_to_json(report.rows):
         detail.append([_number(data[key]) if key in numeric else data[key] for key, _ in DETAIL_COLUMNS])

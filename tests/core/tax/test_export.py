@@ -1,0 +1,61 @@
+"""Exports of a report: CSV and XLSX cells that a spreadsheet opens safely and as numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from openpyxl import load_workbook
+
+from core.tax.assumptions import TaxAssumptions
+from core.tax.engine import compute_year
+from core.tax.export import render_report
+from core.tax.report import TaxReport
+from tests.core.tax.helpers import buy, sell
+
+HOSTILE_WALLET = '=HYPERLINK("http://evil.example","x")'
+
+
+def _report(wallet: str = HOSTILE_WALLET) -> TaxReport:
+    movements = [
+        buy("2023-01-10", "BTC", "0.5", "10000", wallet=wallet),
+        sell("2024-02-01", "BTC", "0.25", "4000", wallet=wallet),
+    ]
+    result = compute_year(movements, 2024, TaxAssumptions())
+    return TaxReport(year=2024, result=result, assumptions=TaxAssumptions(), demo=False, wallets=[])
+
+
+def test_csv_cells_that_start_like_a_formula_are_quoted_but_numbers_stay_numbers() -> None:
+    rows = list(csv.DictReader(io.StringIO(render_report(_report(), "csv").decode("utf-8"))))
+    (sale,) = rows
+    assert sale["Wallet"] == "'" + HOSTILE_WALLET
+    assert sale["Gain EUR"] == "-1000.00"  # a negative amount is a number, not a formula: left alone
+    assert sale["Quantity"] == "0.25"
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "@")), value
+            assert not value.startswith("-") or Decimal(value).is_finite()
+
+
+def test_xlsx_keeps_text_that_starts_with_equals_as_text_and_stores_numbers_as_numbers() -> None:
+    report = _report()
+    workbook = load_workbook(io.BytesIO(render_report(report, "xlsx")))
+    sheet = workbook["Transactions"]
+    header = [cell.value for cell in sheet[2]]
+    (sale,) = [
+        dict(zip(header, row, strict=True))
+        for row in sheet.iter_rows(min_row=3, values_only=True)
+        if row[header.index("Category")] == "realisation"
+    ]
+    assert sale["Wallet"] == HOSTILE_WALLET
+    wallet_cell = sheet.cell(row=3, column=header.index("Wallet") + 1)
+    assert wallet_cell.data_type == "s"  # not "f": Excel would run it
+    for title in ("Quantity", "Proceeds EUR", "Cost EUR", "Gain EUR", "Average before EUR", "Average after EUR"):
+        assert isinstance(sale[title], int | float), (title, sale[title])
+    assert sale["Gain EUR"] == -1000
+    assert sale["Quantity"] == 0.25
+    assert sale["Average before EUR"] == 20000
+    for worksheet in workbook.worksheets:
+        for row in worksheet.iter_rows():
+            assert all(cell.data_type != "f" for cell in row)
