@@ -31,6 +31,8 @@ DETAIL_COLUMNS = (
     ("origin", "Origin"),
 )  # fmt: skip
 PDF_DETAIL_LIMIT = 3000
+PDF_WARNING_LIMIT = 500
+PDF_WARNING_ROW_IDS = 20
 
 
 def render_report(report: TaxReport, fmt: str) -> bytes:
@@ -315,16 +317,18 @@ def report_pdf(report: TaxReport) -> bytes:
     story.append(
         table(
             ["Code", "Message", "Rows"],
-            [[w.code.value, w.message, ", ".join(w.row_ids[:20])] for w in warnings[:500]],
+            [[w.code.value, w.message, _first_ids(w.row_ids)] for w in warnings[:PDF_WARNING_LIMIT]],
             [32 * mm, 205 * mm, 35 * mm],
             long=True,
         )
         if warnings
         else paragraph("No warnings.")
     )
+    if len(warnings) > PDF_WARNING_LIMIT:
+        story.append(paragraph(f"... {len(warnings) - PDF_WARNING_LIMIT} more warnings: see the XLSX or JSON export."))
     story += [Paragraph(f"Per-transaction detail ({len(report.rows)} rows)", heading)]
-    header = ["Row", "Date", "Wallet", "Coin", "Qty", "Proceeds", "Cost", "Gain", "Avg before", "Avg after", "Regime",
-              "KZ", "Rule applied"]  # fmt: skip
+    header = ["Row", "Date (Vienna)", "Wallet", "Coin", "Qty", "Proceeds", "Cost", "Gain", "Avg before", "Avg after",
+              "Regime", "KZ", "Rule applied"]  # fmt: skip
     detail = []
     for row, data in zip(report.rows[:PDF_DETAIL_LIMIT], rows_to_json(report.rows[:PDF_DETAIL_LIMIT]), strict=True):
         detail.append([data["id"], to_vienna(row.ts).strftime("%Y-%m-%d %H:%M"), data["wallet"], data["coin"],
@@ -355,6 +359,12 @@ def report_pdf(report: TaxReport) -> bytes:
 
     document.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
+
+
+def _first_ids(row_ids: list[str]) -> str:
+    shown = ", ".join(row_ids[:PDF_WARNING_ROW_IDS])
+    more = len(row_ids) - PDF_WARNING_ROW_IDS
+    return f"{shown} (+{more} more)" if more > 0 else shown
 
 
 def _short_price(value: str | None) -> str:

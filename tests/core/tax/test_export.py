@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
 from decimal import Decimal
+from pathlib import Path
 
 from openpyxl import load_workbook
 
 from core.tax.assumptions import TaxAssumptions
-from core.tax.engine import compute_year
-from core.tax.export import render_report
+from core.tax.engine import TaxWarning, WarningCode, compute_year
+from core.tax.export import PDF_WARNING_LIMIT, render_report
 from core.tax.report import TaxReport
 from tests.core.tax.helpers import buy, sell
 
@@ -59,3 +61,18 @@ def test_xlsx_keeps_text_that_starts_with_equals_as_text_and_stores_numbers_as_n
     for worksheet in workbook.worksheets:
         for row in worksheet.iter_rows():
             assert all(cell.data_type != "f" for cell in row)
+
+
+def test_pdf_says_how_many_warnings_and_row_ids_it_leaves_out(tmp_path: Path) -> None:
+    report = _report(wallet="kraken")
+    report.result.warnings = [
+        TaxWarning(code=WarningCode.VALUE_MISSING, message=f"warning {number}",
+                   row_ids=[f"{number}-{index}" for index in range(25)])
+        for number in range(PDF_WARNING_LIMIT + 3)
+    ]  # fmt: skip
+    path = tmp_path / "r.pdf"
+    path.write_bytes(render_report(report, "pdf"))
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True, text=True).stdout
+    assert "3 more warnings: see the XLSX or JSON export" in text
+    assert "(+5 more)" in text
+    assert "Date (Vienna)" in text
