@@ -41,7 +41,7 @@ from core.tax.engine import (
     year_bounds,
 )
 from core.tax.models import TaxKestEntry, TaxWallet
-from core.timeutil import utc_now
+from core.timeutil import to_vienna, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -425,11 +425,11 @@ def wallet_infos(session: Session, assumptions: TaxAssumptions) -> list[WalletIn
 
 
 def report_years(session: Session) -> list[int]:
-    """Return the calendar years (UTC) that have ledger entries, newest first."""
+    """Return the tax years (calendar years in Vienna, as ``year_bounds``) that have ledger entries, newest first."""
     first, last = session.execute(select(func.min(LedgerEntry.ts), func.max(LedgerEntry.ts))).one()
     if first is None:
         return []
-    return list(range(last.year, first.year - 1, -1))
+    return list(range(to_vienna(last).year, to_vienna(first).year - 1, -1))
 
 
 LOAD_SQL = (

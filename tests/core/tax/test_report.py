@@ -21,7 +21,7 @@ from core.tax.assumptions import TaxAssumptions, load_assumptions, save_assumpti
 from core.tax.engine import EngineResult, Totals, WalletResult
 from core.tax.export import render_report
 from core.tax.koinly import import_koinly_file
-from core.tax.report import DEMO_NOTICE, TaxReport, build_report, gc_paused
+from core.tax.report import DEMO_NOTICE, TaxReport, build_report, gc_paused, report_years
 from core.tax.settings import add_kest_entry, set_wallet_domestic
 from tests.core.tax.conftest import write_koinly
 
@@ -260,3 +260,17 @@ def test_kest_line_adds_up_as_shown() -> None:
     assert (line.gains, line.losses, line.income) == (Decimal("100.01"), Decimal("0.00"), Decimal("0.01"))
     assert line.net == line.gains - line.losses + line.income == Decimal("100.02")
     assert line.kest_expected == Decimal("27.51")  # 27.5 % of 100.02 = 27.5055
+
+
+def test_report_years_are_vienna_years_like_the_report_bounds(database: Database) -> None:
+    """31 Dec 23:30 UTC is already New Year in Vienna: that year's report must be offered."""
+    with database.session() as session:
+        for number, ts in enumerate([datetime(2023, 5, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, 30, tzinfo=UTC)]):
+            session.add(
+                LedgerEntry(ts=ts, account="kraken", kind=LedgerKind.BUY, origin=LedgerOrigin.MANUAL,
+                            external_id=f"y{number}", sent_asset="EUR", sent_quantity=Decimal(100),
+                            received_asset="BTC", received_quantity=Decimal("0.01"), asset_class="crypto")
+            )  # fmt: skip
+    with database.session() as session:
+        assert report_years(session) == [2025, 2024, 2023]
+        assert len(build_report(session, 2025).rows) == 1
