@@ -138,3 +138,21 @@ def test_nan_and_infinite_amounts_are_refused() -> None:
     for amount in ("NaN", "Infinity", "sNaN"):
         with pytest.raises(KoinlyImportError, match=f"line 2: Sent Amount '{amount}' is not a finite number"):
             parse_koinly_csv(KOINLY_HEADER + f"\n2023-01-10 09:00,{amount},EUR,1,BTC,,,,,,,\n", "w")
+
+
+def test_an_unclosed_quote_gives_one_short_message_naming_the_line() -> None:
+    """The CSV reader runs an unclosed quote to the end of the file: the message must not quote the whole file."""
+    rows = ['2023-01-10 09:00,"100,EUR,1,BTC,,,,,,,'] + ["2023-01-11 09:00,100,EUR,1,BTC,,,,,,,"] * 50
+    with pytest.raises(KoinlyImportError) as caught:
+        parse_koinly_csv(KOINLY_HEADER + "\n" + "\n".join(rows) + "\n", "w")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert len(message) < 250
+    assert message.startswith("line 2: Sent Amount '100,EUR,1,BTC,,,,,,,…' is not a number")
+    assert "runs to line 52: is a quote not closed?" in message
+
+
+def test_error_lines_are_file_lines_after_a_multi_line_description() -> None:
+    rows = ['2023-01-10 09:00,100,EUR,1,BTC,,,,,,"two\nlines",', "2023-01-11 09:00,abc,EUR,1,BTC,,,,,,,"]
+    with pytest.raises(KoinlyImportError, match=r"^line 4: Sent Amount 'abc' is not a number"):
+        parse_koinly_csv(KOINLY_HEADER + "\n" + "\n".join(rows) + "\n", "w")
