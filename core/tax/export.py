@@ -98,7 +98,8 @@ def summary_table(report: TaxReport) -> list[tuple[str, str]]:
         ("Tax at 27.5 % on a positive net", _eur(summary["tax_eur"])),
         ("KESt withheld by domestic providers (KZ 899)", _eur(summary["kest_withheld_eur"])),
         ("Payable after crediting the KESt (negative: refund)", _eur(settlement["payable_after_credit_eur"])),
-        ("Altvermögen speculation income (E 1 KZ 801)", _eur(summary["speculation_income_eur"])),
+        # the § 31 net may be negative (a loss stays within § 31); KZ 801 takes it only when positive
+        ("Altvermögen § 31 speculation net (E 1 KZ 801 when positive)", _eur(summary["speculation_income_eur"])),
         ("Altvermögen tax-free gains (held more than a year)", _eur(summary["tax_free_gains_eur"])),
     ]
 

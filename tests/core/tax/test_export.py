@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from core.tax.assumptions import TaxAssumptions
 from core.tax.engine import TaxWarning, WarningCode, compute_year
-from core.tax.export import PDF_WARNING_LIMIT, render_report
+from core.tax.export import PDF_WARNING_LIMIT, render_report, summary_table
 from core.tax.report import TaxReport
 from tests.core.tax.helpers import buy, sell
 
@@ -76,3 +76,13 @@ def test_pdf_says_how_many_warnings_and_row_ids_it_leaves_out(tmp_path: Path) ->
     assert "3 more warnings: see the XLSX or JSON export" in text
     assert "(+5 more)" in text
     assert "Date (Vienna)" in text
+
+
+def test_summary_does_not_label_a_negative_speculation_net_as_kz_801() -> None:
+    result = compute_year([], 2024, TaxAssumptions())
+    result.totals.speculation = Decimal("-100")
+    report = TaxReport(year=2024, result=result, assumptions=TaxAssumptions(), demo=False, wallets=[])
+    (label, amount) = next(row for row in summary_table(report) if "speculation" in row[0])
+    assert amount == "-100.00"
+    assert label == "Altvermögen § 31 speculation net (E 1 KZ 801 when positive)"
+    assert report.kennzahlen()["E1-801"] == Decimal("0.00")
