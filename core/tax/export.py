@@ -31,6 +31,8 @@ DETAIL_COLUMNS = (
     ("origin", "Origin"),
 )  # fmt: skip
 PDF_DETAIL_LIMIT = 3000
+PDF_WARNING_LIMIT = 500
+PDF_WARNING_ROW_IDS = 20
 
 
 def render_report(report: TaxReport, fmt: str) -> bytes:
@@ -58,8 +60,27 @@ def report_csv(report: TaxReport) -> bytes:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([title for _, title in DETAIL_COLUMNS])
     for data in rows_to_json(report.rows):
-        writer.writerow(["" if data[key] is None else data[key] for key, _ in DETAIL_COLUMNS])
+        writer.writerow([_csv_cell(data[key]) for key, _ in DETAIL_COLUMNS])
     return buffer.getvalue().encode("utf-8")
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """Return a CSV cell; text a spreadsheet would run as a formula gets a leading ``'`` (numbers stay as they are)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except ArithmeticError:
+        return False
 
 
 # ----- sections shared by XLSX and PDF -----------------------------------------------------------------
@@ -77,7 +98,8 @@ def summary_table(report: TaxReport) -> list[tuple[str, str]]:
         ("Tax at 27.5 % on a positive net", _eur(summary["tax_eur"])),
         ("KESt withheld by domestic providers (KZ 899)", _eur(summary["kest_withheld_eur"])),
         ("Payable after crediting the KESt (negative: refund)", _eur(settlement["payable_after_credit_eur"])),
-        ("Altvermögen speculation income (E 1 KZ 801)", _eur(summary["speculation_income_eur"])),
+        # the § 31 net may be negative (a loss stays within § 31); KZ 801 takes it only when positive
+        ("Altvermögen § 31 speculation net (E 1 KZ 801 when positive)", _eur(summary["speculation_income_eur"])),
         ("Altvermögen tax-free gains (held more than a year)", _eur(summary["tax_free_gains_eur"])),
     ]
 
@@ -137,18 +159,28 @@ def _eur(amount: Decimal | None) -> str:
 def report_xlsx(report: TaxReport) -> bytes:
     """Return the report as an XLSX workbook with one sheet per section."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     banner = [DEMO_NOTICE] if report.demo else []
 
     def sheet(title: str, header: tuple[str, ...] | list[str], rows: list[Any]) -> None:
         worksheet = workbook.create_sheet(title)
+
+        def cell(value: Any) -> Any:
+            # openpyxl stores text starting with "=" as a formula: keep such text (a wallet, a coin) plain text
+            if isinstance(value, str) and len(value) > 1 and value.startswith("="):
+                text_cell = WriteOnlyCell(worksheet, value)
+                text_cell.data_type = "s"
+                return text_cell
+            return value
+
         if banner:
             worksheet.append(banner)
         worksheet.append([f"Konsens — Austrian crypto tax report {report.year}: {title}"])
         worksheet.append(list(header))
         for row in rows:
-            worksheet.append(list(row))
+            worksheet.append([cell(value) for value in row])
 
     summary_rows: list[Any] = [(label, _number(value)) for label, value in summary_table(report)]
     summary_rows += [(), ("Generated", to_vienna(report.generated_at).strftime("%Y-%m-%d %H:%M Europe/Vienna")),
@@ -164,7 +196,8 @@ def report_xlsx(report: TaxReport) -> bytes:
     kest_rows: list[Any] = [tuple([row[0], *(_number(value) for value in row[1:])]) for row in kest_table(report)]
     kest_rows += [(), (KEST_EXPLANATION,)]
     sheet("KESt", KEST_HEADERS, kest_rows)
-    numeric = {"proceeds_eur", "cost_eur", "gain_eur", "kest_withheld_eur"}
+    numeric = {"quantity", "proceeds_eur", "cost_eur", "gain_eur", "average_before_eur", "average_after_eur",
+               "kest_withheld_eur"}  # fmt: skip
     detail = []
     for data in rows_to_json(report.rows):
         detail.append([_number(data[key]) if key in numeric else data[key] for key, _ in DETAIL_COLUMNS])
@@ -285,16 +318,18 @@ def report_pdf(report: TaxReport) -> bytes:
     story.append(
         table(
             ["Code", "Message", "Rows"],
-            [[w.code.value, w.message, ", ".join(w.row_ids[:20])] for w in warnings[:500]],
+            [[w.code.value, w.message, _first_ids(w.row_ids)] for w in warnings[:PDF_WARNING_LIMIT]],
             [32 * mm, 205 * mm, 35 * mm],
             long=True,
         )
         if warnings
         else paragraph("No warnings.")
     )
+    if len(warnings) > PDF_WARNING_LIMIT:
+        story.append(paragraph(f"... {len(warnings) - PDF_WARNING_LIMIT} more warnings: see the XLSX or JSON export."))
     story += [Paragraph(f"Per-transaction detail ({len(report.rows)} rows)", heading)]
-    header = ["Row", "Date", "Wallet", "Coin", "Qty", "Proceeds", "Cost", "Gain", "Avg before", "Avg after", "Regime",
-              "KZ", "Rule applied"]  # fmt: skip
+    header = ["Row", "Date (Vienna)", "Wallet", "Coin", "Qty", "Proceeds", "Cost", "Gain", "Avg before", "Avg after",
+              "Regime", "KZ", "Rule applied"]  # fmt: skip
     detail = []
     for row, data in zip(report.rows[:PDF_DETAIL_LIMIT], rows_to_json(report.rows[:PDF_DETAIL_LIMIT]), strict=True):
         detail.append([data["id"], to_vienna(row.ts).strftime("%Y-%m-%d %H:%M"), data["wallet"], data["coin"],
@@ -325,6 +360,12 @@ def report_pdf(report: TaxReport) -> bytes:
 
     document.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
+
+
+def _first_ids(row_ids: list[str]) -> str:
+    shown = ", ".join(row_ids[:PDF_WARNING_ROW_IDS])
+    more = len(row_ids) - PDF_WARNING_ROW_IDS
+    return f"{shown} (+{more} more)" if more > 0 else shown
 
 
 def _short_price(value: str | None) -> str:

@@ -1,8 +1,8 @@
 """Import Koinly's "universal" CSV template into the ledger (one file per wallet, like Koinly).
 
-Columns: ``Koinly Date`` (UTC, ``YYYY-MM-DD HH:MM``), ``Sent Amount``, ``Sent Currency``,
-``Received Amount``, ``Received Currency``, ``Fee Amount``, ``Fee Currency``, ``Net Worth Amount``,
-``Net Worth Currency``, ``Label``, ``Description``, ``TxHash``.
+Columns: ``Koinly Date`` (UTC, ``YYYY-MM-DD HH:MM``, optional seconds, optional `` UTC``),
+``Sent Amount``, ``Sent Currency``, ``Received Amount``, ``Received Currency``, ``Fee Amount``,
+``Fee Currency``, ``Net Worth Amount``, ``Net Worth Currency``, ``Label`` (or ``Tag``), ``Description``, ``TxHash``.
 
 The whole file is checked before anything is written; a bad file imports nothing and the error
 names the line and the problem. Rows are written in one transaction with a stable external id
@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -39,6 +40,10 @@ COLUMNS = (
 )  # fmt: skip
 REQUIRED_COLUMNS = (DATE_COLUMN, "Sent Amount", "Sent Currency", "Received Amount", "Received Currency")
 DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+UTC_SUFFIX = " UTC"  # Koinly writes its dates as "YYYY-MM-DD HH:MM UTC"
+LABEL_COLUMN_ALIASES = ("Tag",)  # newer Koinly templates call the Label column "Tag"
+# A currency is a ticker: letters and digits, then also . _ - : / (Koinly ids like USDC.E, NFT:123, BNB-BEP20).
+CURRENCY_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._:/-]*")
 MAX_ERRORS_SHOWN = 5
 
 # Koinly label -> ledger kind, by which side the row has.
@@ -91,6 +96,9 @@ def parse_koinly_csv(text: str, wallet: str) -> list[dict[str, Any]]:
     header = [name.strip() for name in header]
     if "Date" in header and DATE_COLUMN not in header:
         header[header.index("Date")] = DATE_COLUMN
+    for alias in LABEL_COLUMN_ALIASES:
+        if alias in header and "Label" not in header:
+            header[header.index(alias)] = "Label"
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise KoinlyImportError(
@@ -100,19 +108,21 @@ def parse_koinly_csv(text: str, wallet: str) -> list[dict[str, Any]]:
     errors: list[str] = []
     seen: dict[str, int] = {}
     line = 1
+    last_line = reader.line_num  # physical lines: a quoted field may span several
     try:
-        for line_number, values in enumerate(reader, start=2):
-            line = line_number
+        for values in reader:
+            line, last_line = last_line + 1, reader.line_num
             if not any(value.strip() for value in values):
                 continue
+            spans = f" (the row runs to line {last_line}: is a quote not closed?)" if last_line > line else ""
             if len(values) > len(header):
-                errors.append(f"line {line}: {len(values)} fields, the header has {len(header)}")
+                errors.append(f"line {line}: {len(values)} fields, the header has {len(header)}{spans}")
                 continue
             record = {name: (values[index].strip() if index < len(values) else "") for index, name in enumerate(header)}
             try:
                 row = _ledger_row(record, wallet, line)
             except KoinlyImportError as error:
-                errors.append(str(error))
+                errors.append(f"{error}{spans}")
                 continue
             digest = row.pop("_digest")
             seen[digest] = seen.get(digest, 0) + 1
@@ -128,6 +138,12 @@ def parse_koinly_csv(text: str, wallet: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """Return a value for an error message: its first line, at most ``limit`` characters."""
+    first = text.splitlines()[0] if text else text
+    return first if len(first) <= limit and first == text else first[:limit] + "…"
+
+
 def _amount(record: dict[str, str], column: str, line: int) -> Decimal | None:
     text = record.get(column, "")
     if not text:
@@ -135,11 +151,13 @@ def _amount(record: dict[str, str], column: str, line: int) -> Decimal | None:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise KoinlyImportError(f"line {line}: {column} '{text}' is not a number (use a dot for decimals)") from None
+        raise KoinlyImportError(
+            f"line {line}: {column} '{_shown(text)}' is not a number (use a dot for decimals)"
+        ) from None
     if not value.is_finite():
-        raise KoinlyImportError(f"line {line}: {column} '{text}' is not a finite number")
+        raise KoinlyImportError(f"line {line}: {column} '{_shown(text)}' is not a finite number")
     if value < 0:
-        raise KoinlyImportError(f"line {line}: {column} '{text}' is negative (Koinly amounts are positive)")
+        raise KoinlyImportError(f"line {line}: {column} '{_shown(text)}' is negative (Koinly amounts are positive)")
     return value
 
 
@@ -153,19 +171,25 @@ def _side(
     if currency is not None and amount is None:
         raise KoinlyImportError(f"line {line}: {currency_column} is given but {amount_column} is empty")
     if currency is not None and len(currency) > 20:
-        raise KoinlyImportError(f"line {line}: {currency_column} '{currency}' is longer than 20 characters")
+        raise KoinlyImportError(f"line {line}: {currency_column} '{_shown(currency)}' is longer than 20 characters")
+    if currency is not None and not CURRENCY_PATTERN.fullmatch(currency):
+        raise KoinlyImportError(
+            f"line {line}: {currency_column} '{_shown(currency)}' is not a currency code "
+            "(letters and digits, e.g. BTC, EUR)"
+        )
     if amount is not None and amount == 0:
         return None, None
     return currency, amount
 
 
 def _parse_date(text: str, line: int) -> datetime:
+    value = text[: -len(UTC_SUFFIX)].rstrip() if text.upper().endswith(UTC_SUFFIX) else text
     for date_format in DATE_FORMATS:
         try:
-            return datetime.strptime(text, date_format).replace(tzinfo=UTC)
+            return datetime.strptime(value, date_format).replace(tzinfo=UTC)
         except ValueError:
             continue
-    raise KoinlyImportError(f"line {line}: {DATE_COLUMN} '{text}' is not a date like 2024-01-15 13:45 (UTC)")
+    raise KoinlyImportError(f"line {line}: {DATE_COLUMN} '{_shown(text)}' is not a date like 2024-01-15 13:45 (UTC)")
 
 
 def _ledger_row(record: dict[str, str], wallet: str, line: int) -> dict[str, Any]:
@@ -216,7 +240,7 @@ def _kind(label: str, sent: str | None, received: str | None, fee: str | None, l
     if sent and received:
         if label not in TRADE_LABELS:
             raise KoinlyImportError(
-                f"line {line}: label '{label}' is not supported on a trade (a row with both sides); "
+                f"line {line}: label '{_shown(label)}' is not supported on a trade (a row with both sides); "
                 f"use no label or one of: {', '.join(sorted(TRADE_LABELS - {''}))}"
             )
         if is_fiat(sent) and not is_fiat(received):
@@ -230,7 +254,7 @@ def _kind(label: str, sent: str | None, received: str | None, fee: str | None, l
         if label in RECEIVED_LABELS:
             return RECEIVED_LABELS[label]
         raise KoinlyImportError(
-            f"line {line}: label '{label}' is not supported on a deposit; "
+            f"line {line}: label '{_shown(label)}' is not supported on a deposit; "
             f"use one of: {', '.join(sorted(RECEIVED_LABELS))}"
         )
     if sent:
@@ -239,7 +263,7 @@ def _kind(label: str, sent: str | None, received: str | None, fee: str | None, l
         if label in SENT_LABELS:
             return SENT_LABELS[label]
         raise KoinlyImportError(
-            f"line {line}: label '{label}' is not supported on a withdrawal; "
+            f"line {line}: label '{_shown(label)}' is not supported on a withdrawal; "
             f"use one of: {', '.join(sorted(SENT_LABELS))}"
         )
     if fee:

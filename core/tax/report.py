@@ -41,7 +41,7 @@ from core.tax.engine import (
     year_bounds,
 )
 from core.tax.models import TaxKestEntry, TaxWallet
-from core.timeutil import utc_now
+from core.timeutil import to_vienna, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -193,11 +193,17 @@ class TaxReport:
         return extra + self.result.warnings
 
     def summary(self) -> dict[str, Decimal]:
-        """Return the year's figures, each rounded to cents."""
+        """Return the year's figures, each rounded to cents.
+
+        Gains, losses and income are the sums of their Kennzahlen (173 + 174, 175 + 176, 171 + 172),
+        each rounded first: the figures typed into the form add up to the totals shown, and the
+        tax is 27.5 % of the net the tax office computes from them.
+        """
         totals = self.result.totals
-        gains = round_eur(totals.realised_gains)
-        losses = round_eur(totals.realised_losses)
-        income = round_eur(totals.current_income)
+        kennzahlen = self.kennzahlen()
+        gains = kennzahlen["173"] + kennzahlen["174"]
+        losses = kennzahlen["175"] + kennzahlen["176"]
+        income = kennzahlen["171"] + kennzahlen["172"]
         net = gains - losses + income
         tax = round_eur(net * KEST_RATE) if net > 0 else Decimal("0.00")
         return {
@@ -231,16 +237,20 @@ class TaxReport:
         for wallet, result in sorted(self.result.wallets.items()):
             if not result.domestic and not result.kest_withheld:
                 continue
+            gains = round_eur(result.withholding_gains)
+            losses = round_eur(result.withholding_losses)
+            income = round_eur(result.withholding_income)
+            net = gains - losses + income  # the line adds up as shown
             lines.append(
                 KestLine(
                     wallet=wallet,
-                    gains=round_eur(result.withholding_gains),
-                    losses=round_eur(result.withholding_losses),
-                    income=round_eur(result.withholding_income),
-                    net=round_eur(result.withholding_net),
+                    gains=gains,
+                    losses=losses,
+                    income=income,
+                    net=net,
                     kest_withheld_ledger=round_eur(result.kest_withheld_ledger),
                     kest_withheld_entered=round_eur(result.kest_withheld_entered),
-                    kest_expected=round_eur(result.kest_expected),
+                    kest_expected=round_eur(net * KEST_RATE) if net > 0 else Decimal("0.00"),
                 )
             )
         return lines
@@ -249,8 +259,8 @@ class TaxReport:
         """How the withheld KESt is credited when everything is declared (option to offset / correct)."""
         summary = self.summary()
         credit = summary["kest_withheld_eur"]
-        totals = self.result.totals
-        other_net = round_eur(totals.gains_other - totals.losses_other + totals.income_other)
+        kennzahlen = self.kennzahlen()
+        other_net = kennzahlen["174"] - kennzahlen["176"] + kennzahlen["172"]  # as declared: rounded Kennzahlen
         return {
             "tax_on_all_neu_eur": summary["tax_eur"],
             "kest_credit_eur": credit,
@@ -415,11 +425,11 @@ def wallet_infos(session: Session, assumptions: TaxAssumptions) -> list[WalletIn
 
 
 def report_years(session: Session) -> list[int]:
-    """Return the calendar years (UTC) that have ledger entries, newest first."""
+    """Return the tax years (calendar years in Vienna, as ``year_bounds``) that have ledger entries, newest first."""
     first, last = session.execute(select(func.min(LedgerEntry.ts), func.max(LedgerEntry.ts))).one()
     if first is None:
         return []
-    return list(range(last.year, first.year - 1, -1))
+    return list(range(to_vienna(last).year, to_vienna(first).year - 1, -1))
 
 
 LOAD_SQL = (

@@ -84,3 +84,15 @@ def test_wallet_and_kest_commands(configured_sqlite: Database) -> None:
     assert bad.exit_code == 1
     data = json.loads(runner.invoke(cli, ["tax", "report", "--year", "2024"]).stdout)
     assert data["kennzahlen"]["899"] == "12.50"
+
+
+def test_report_output_to_a_directory_or_a_missing_folder_fails_with_one_line(
+    configured_sqlite: Database, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    for output, reason in ((tmp_path, "directory"), (tmp_path / "missing" / "r.pdf", "No such file")):
+        result = runner.invoke(cli, ["tax", "report", "--year", "2023", "--format", "pdf", "--output", str(output)])
+        assert result.exit_code == 1
+        assert f"error: cannot write {output}" in result.stderr
+        assert reason in result.stderr
+        assert "Traceback" not in result.output

@@ -104,3 +104,55 @@ def test_import_into_an_empty_database_seeds_no_demo_data(sqlite_database: Datab
         assert session.scalar(select(func.count(Instrument.id))) == 0
         assert not database_is_empty(session)  # so `konsens up` will not seed demo data into it either
         assert session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.origin == LedgerOrigin.DEMO)) == 0
+
+
+def test_koinly_dates_with_the_utc_suffix_are_read_as_utc() -> None:
+    """Koinly writes its dates as ``YYYY-MM-DD HH:MM UTC``: the suffix is accepted, the time stays UTC."""
+    (row,) = parse_koinly_csv(KOINLY_HEADER + "\n2023-01-10 23:30 UTC,100,EUR,0.01,BTC,,,,,,,\n", "w")
+    assert row["ts"].isoformat() == "2023-01-10T23:30:00+00:00"
+    (row,) = parse_koinly_csv(KOINLY_HEADER + "\n2023-01-10 23:30:15 UTC,100,EUR,0.01,BTC,,,,,,,\n", "w")
+    assert row["ts"].isoformat() == "2023-01-10T23:30:15+00:00"
+
+
+def test_the_tag_column_is_the_label() -> None:
+    """Newer Koinly templates name the label column ``Tag``: a staking reward must not become a plain deposit."""
+    header = KOINLY_HEADER.replace(",Label,", ",Tag,")
+    (row,) = parse_koinly_csv(header + "\n2023-03-01 00:00,,,0.2,ETH,,,300,EUR,staking,,\n", "w")
+    assert row["kind"] is LedgerKind.REWARD
+    assert row["raw"]["Label"] == "staking"
+
+
+@pytest.mark.parametrize("currency", ["=HYPERLINK(1)", "BT C", "@SUM", "€", "+1"])
+def test_a_currency_that_is_not_a_code_is_refused(sqlite_database: Database, tmp_path: Path, currency: str) -> None:
+    path = write_koinly(tmp_path / "bad.csv", [f'2023-01-10 09:00,100,EUR,1,"{currency}",,,,,,,'])
+    with (
+        pytest.raises(KoinlyImportError, match=r"line 2: Received Currency .* is not a currency code") as caught,
+        sqlite_database.session() as session,
+    ):
+        import_koinly_file(session, path, "w")
+    assert "Nothing was imported" in str(caught.value)
+    assert _count(sqlite_database) == 0
+
+
+def test_nan_and_infinite_amounts_are_refused() -> None:
+    for amount in ("NaN", "Infinity", "sNaN"):
+        with pytest.raises(KoinlyImportError, match=f"line 2: Sent Amount '{amount}' is not a finite number"):
+            parse_koinly_csv(KOINLY_HEADER + f"\n2023-01-10 09:00,{amount},EUR,1,BTC,,,,,,,\n", "w")
+
+
+def test_an_unclosed_quote_gives_one_short_message_naming_the_line() -> None:
+    """The CSV reader runs an unclosed quote to the end of the file: the message must not quote the whole file."""
+    rows = ['2023-01-10 09:00,"100,EUR,1,BTC,,,,,,,'] + ["2023-01-11 09:00,100,EUR,1,BTC,,,,,,,"] * 50
+    with pytest.raises(KoinlyImportError) as caught:
+        parse_koinly_csv(KOINLY_HEADER + "\n" + "\n".join(rows) + "\n", "w")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert len(message) < 250
+    assert message.startswith("line 2: Sent Amount '100,EUR,1,BTC,,,,,,,…' is not a number")
+    assert "runs to line 52: is a quote not closed?" in message
+
+
+def test_error_lines_are_file_lines_after_a_multi_line_description() -> None:
+    rows = ['2023-01-10 09:00,100,EUR,1,BTC,,,,,,"two\nlines",', "2023-01-11 09:00,abc,EUR,1,BTC,,,,,,,"]
+    with pytest.raises(KoinlyImportError, match=r"^line 4: Sent Amount 'abc' is not a number"):
+        parse_koinly_csv(KOINLY_HEADER + "\n" + "\n".join(rows) + "\n", "w")

@@ -17,10 +17,11 @@ from openpyxl import load_workbook
 from core.db.engine import Database
 from core.market.models import AssetClass, Candle, Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
-from core.tax.assumptions import load_assumptions, save_assumption_overrides
+from core.tax.assumptions import TaxAssumptions, load_assumptions, save_assumption_overrides
+from core.tax.engine import EngineResult, Totals, WalletResult
 from core.tax.export import render_report
 from core.tax.koinly import import_koinly_file
-from core.tax.report import DEMO_NOTICE, build_report, gc_paused
+from core.tax.report import DEMO_NOTICE, TaxReport, build_report, gc_paused, report_years
 from core.tax.settings import add_kest_entry, set_wallet_domestic
 from tests.core.tax.conftest import write_koinly
 
@@ -222,3 +223,54 @@ def test_gc_paused_nests_overlaps_across_threads_and_restores() -> None:
         assert not gc.isenabled()  # left off when it was off before
     finally:
         gc.enable()
+
+
+def _report_with(totals: Totals, wallets: dict[str, WalletResult] | None = None) -> TaxReport:
+    result = EngineResult(year=2024, totals=totals, rows=[], warnings=[], wallets=wallets or {}, holdings={})
+    return TaxReport(year=2024, result=result, assumptions=TaxAssumptions(), demo=False, wallets=[])
+
+
+def test_summary_totals_are_the_sums_of_the_kennzahlen_shown() -> None:
+    """Half a cent at a domestic and half a cent at a foreign provider: KZ 173 0.01 + KZ 174 0.01 is 0.02 gains.
+
+    Rounding the unrounded sum instead (0.01) showed totals the typed-in Kennzahlen do not add up to.
+    """
+    half = Decimal("0.005")
+    totals = Totals(gains_withholding=half, gains_other=half, losses_withholding=half, losses_other=half,
+                    income_withholding=half, income_other=Decimal("100.005"))  # fmt: skip
+    report = _report_with(totals)
+    kz = report.kennzahlen()
+    summary = report.summary()
+    assert summary["realised_gains_eur"] == kz["173"] + kz["174"] == Decimal("0.02")
+    assert summary["realised_losses_eur"] == kz["175"] + kz["176"] == Decimal("0.02")
+    assert summary["current_income_eur"] == kz["171"] + kz["172"] == Decimal("100.02")
+    assert summary["net_eur"] == Decimal("100.02")
+    assert summary["tax_eur"] == Decimal("27.51")  # 27.5 % of 100.02 = 27.5055, half up
+    data = report.to_json()
+    assert data["neu"]["realised_gains_eur"] == "0.02"
+    assert data["neu"]["net_eur"] == "100.02"
+    settlement = report.kest_settlement()
+    assert settlement["foreign_only_net_eur"] == kz["174"] - kz["176"] + kz["172"] == Decimal("100.01")
+
+
+def test_kest_line_adds_up_as_shown() -> None:
+    wallet = WalletResult(wallet="bitpanda", domestic=True, withholding_gains=Decimal("100.005"),
+                          withholding_income=Decimal("0.005"))  # fmt: skip
+    (line,) = _report_with(Totals(), {"bitpanda": wallet}).kest_reconciliation()
+    assert (line.gains, line.losses, line.income) == (Decimal("100.01"), Decimal("0.00"), Decimal("0.01"))
+    assert line.net == line.gains - line.losses + line.income == Decimal("100.02")
+    assert line.kest_expected == Decimal("27.51")  # 27.5 % of 100.02 = 27.5055
+
+
+def test_report_years_are_vienna_years_like_the_report_bounds(database: Database) -> None:
+    """31 Dec 23:30 UTC is already New Year in Vienna: that year's report must be offered."""
+    with database.session() as session:
+        for number, ts in enumerate([datetime(2023, 5, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, 30, tzinfo=UTC)]):
+            session.add(
+                LedgerEntry(ts=ts, account="kraken", kind=LedgerKind.BUY, origin=LedgerOrigin.MANUAL,
+                            external_id=f"y{number}", sent_asset="EUR", sent_quantity=Decimal(100),
+                            received_asset="BTC", received_quantity=Decimal("0.01"), asset_class="crypto")
+            )  # fmt: skip
+    with database.session() as session:
+        assert report_years(session) == [2025, 2024, 2023]
+        assert len(build_report(session, 2025).rows) == 1
