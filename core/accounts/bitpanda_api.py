@@ -298,63 +298,63 @@ def _wallet_transaction_row(
     transaction: dict[str, Any], coin_of_wallet: dict[Any, str], account: str
 ) -> dict[str, Any] | None:
     attributes = transaction["attributes"]
-    key = (attributes.get("type"), attributes.get("in_or_out"))
-    if attributes.get("status") != FINISHED or key not in TRANSFER_KINDS:
+    if not _is_finished_transfer(attributes):
         return None  # buys/sells come from /trades
     coin = attributes.get("cryptocoin_symbol") or coin_of_wallet.get(attributes.get("wallet_id"))
     if not coin:
         raise BitpandaApiError(f"unknown wallet {attributes.get('wallet_id')}")
-    amount = _decimal(attributes["amount"], "amount")
-    fee = _decimal(attributes.get("fee") or "0", "fee")
-    incoming = attributes.get("in_or_out") == "incoming"
-    return {
-        "account": account,
-        "origin": LedgerOrigin.BITPANDA_API,
-        "ts": _time(attributes),
-        "kind": TRANSFER_KINDS[key],
-        "external_id": f"wallet-tx:{transaction['id']}",
-        "received_asset": coin if incoming else None,
-        "received_quantity": amount if incoming else None,
-        "sent_asset": None if incoming else coin,
-        "sent_quantity": None if incoming else amount,
-        "fee_asset": coin if fee else None,
-        "fee_quantity": fee if fee else None,
-        "value_eur": _decimal(attributes["amount_eur"], "amount_eur") if attributes.get("amount_eur") else None,
-        "asset_class": "crypto",
-        "description": f"Bitpanda {attributes['type']} {coin}",
-        "raw": transaction,
-    }
+    amount_eur = attributes.get("amount_eur")
+    value_eur = _decimal(amount_eur, "amount_eur") if amount_eur else None
+    return _transfer_row(transaction, account, "wallet-tx", coin, "crypto", value_eur)
 
 
 def _fiat_transaction_row(
     transaction: dict[str, Any], fiat_of_id: dict[Any, str], account: str
 ) -> dict[str, Any] | None:
     attributes = transaction["attributes"]
-    key = (attributes.get("type"), attributes.get("in_or_out"))
-    if attributes.get("status") != FINISHED or key not in TRANSFER_KINDS:
+    if not _is_finished_transfer(attributes):
         return None
     fiat = fiat_of_id.get(attributes.get("fiat_id"))
     if fiat is None:
         raise BitpandaApiError(f"unknown fiat_id {attributes.get('fiat_id')}")
+    rate = _decimal(attributes.get("to_eur_rate") or "1", "to_eur_rate")
+    value_eur = _decimal(attributes["amount"], "amount") * rate
+    return _transfer_row(transaction, account, "fiat-tx", fiat, "fiat", value_eur)
+
+
+def _is_finished_transfer(attributes: dict[str, Any]) -> bool:
+    key = (attributes.get("type"), attributes.get("in_or_out"))
+    return attributes.get("status") == FINISHED and key in TRANSFER_KINDS
+
+
+def _transfer_row(
+    transaction: dict[str, Any],
+    account: str,
+    id_prefix: str,
+    asset: str,
+    asset_class: str,
+    value_eur: Decimal | None,
+) -> dict[str, Any]:
+    """One deposit/withdrawal/transfer of ``asset`` (the fee is charged in the same asset)."""
+    attributes = transaction["attributes"]
     amount = _decimal(attributes["amount"], "amount")
     fee = _decimal(attributes.get("fee") or "0", "fee")
-    rate = _decimal(attributes.get("to_eur_rate") or "1", "to_eur_rate")
     incoming = attributes.get("in_or_out") == "incoming"
     return {
         "account": account,
         "origin": LedgerOrigin.BITPANDA_API,
         "ts": _time(attributes),
-        "kind": TRANSFER_KINDS[key],
-        "external_id": f"fiat-tx:{transaction['id']}",
-        "received_asset": fiat if incoming else None,
+        "kind": TRANSFER_KINDS[(attributes.get("type"), attributes.get("in_or_out"))],
+        "external_id": f"{id_prefix}:{transaction['id']}",
+        "received_asset": asset if incoming else None,
         "received_quantity": amount if incoming else None,
-        "sent_asset": None if incoming else fiat,
+        "sent_asset": None if incoming else asset,
         "sent_quantity": None if incoming else amount,
-        "fee_asset": fiat if fee else None,
+        "fee_asset": asset if fee else None,
         "fee_quantity": fee if fee else None,
-        "value_eur": amount * rate,
-        "asset_class": "fiat",
-        "description": f"Bitpanda {attributes['type']} {fiat}",
+        "value_eur": value_eur,
+        "asset_class": asset_class,
+        "description": f"Bitpanda {attributes['type']} {asset}",
         "raw": transaction,
     }
 
