@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -29,4 +30,24 @@ def test_the_launcher_preloads_then_runs_streamlit_on_app_main(monkeypatch: pyte
         "preloaded": True,
     }
     assert server.MAIN_SCRIPT.name == "main.py" and (server.PROJECT_ROOT / "pages").is_dir()
-    assert "pandas_ta" in sys.modules and "app.ui.figures" in sys.modules  # imported before serving
+
+
+def test_a_fresh_launcher_process_has_the_pages_modules_imported_before_streamlit_serves() -> None:
+    """In a new interpreter (this test process has imported everything already)."""
+    probe = (
+        "import sys\n"
+        "from streamlit.web import cli\n"
+        "def serve():\n"
+        "    print(sorted(name for name in ('pandas_ta', 'plotly', 'app.ui.figures', 'core.charts.data')"
+        " if name in sys.modules))\n"
+        "cli.main = serve\n"
+        "before = 'pandas_ta' in sys.modules\n"
+        "from app import server\n"
+        "server.main([])\n"
+        "print(before)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", probe], cwd=server.PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split("\n")
+    assert output[0] == "['app.ui.figures', 'core.charts.data', 'pandas_ta', 'plotly']"
+    assert output[1] == "False"  # nothing of it was there before the launcher ran
