@@ -3,6 +3,7 @@
     python scripts/screenshot.py --db sqlite:////tmp/demo.db --out /tmp/shots portfolio charts
 
 Starts the dashboard (``python -m app.server``) on a free port against ``--db`` (which must hold demo data),
+or uses one already running on ``--port`` (e.g. ``konsens up``'s, 8501);
 logs in as demo/demo, opens each page by its URL path and saves ``<out>/<page>.png``.
 """
 
@@ -63,7 +64,8 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyp
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", help="start a dashboard on this database (which must hold demo data)")
+    parser.add_argument("--port", type=int, help="use the dashboard already running on this local port instead")
     parser.add_argument("--out", default="/tmp/konsens-shots")
     parser.add_argument("--home", default=None)
     parser.add_argument("pages", nargs="+", help="URL paths of pages, e.g. portfolio charts system")
@@ -72,15 +74,19 @@ def main() -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "KONSENS_DATABASE_URL": args.db, "PYTHONPATH": str(ROOT)}
-    if args.home:
-        env["KONSENS_HOME"] = args.home
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.server", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    if (args.db is None) == (args.port is None):
+        parser.error("give either --db (start a dashboard) or --port (use a running one)")
+    server: subprocess.Popen[bytes] | None = None
+    port = args.port or free_port()
+    if args.db:
+        env = {**os.environ, "KONSENS_DATABASE_URL": args.db, "PYTHONPATH": str(ROOT)}
+        if args.home:
+            env["KONSENS_HOME"] = args.home
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app.server", "--server.port", str(port),
+             "--server.headless", "true", "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     try:
         wait_healthy(port)
         with sync_playwright() as playwright:
@@ -105,8 +111,9 @@ def main() -> int:
                 print(target)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
     return 0
 
 
