@@ -31,7 +31,7 @@ from core.news.config import (
     load_news_config,
 )
 from core.news.errors import SourceAuthError, SourceRateLimited
-from core.news.http import HttpClient, RateLimiter
+from core.news.http import HttpClient
 from core.news.models import NewsSourceState, SourceHealth
 from core.news.pipeline import NewsProcessor
 from core.news.retention import apply_retention
@@ -45,6 +45,7 @@ from core.news.sources.reddit import RedditSource
 from core.news.sources.rss import RssSource
 from core.news.sources.x import XSource
 from core.news.tagging import Tagger, build_taggable, clean_instrument_name, ticker_of
+from core.retry import RateLimiter
 from core.security.secrets import SecretStore, SecretStoreError
 from core.system.shutdown import shutdown_requested
 from core.timeutil import utc_now

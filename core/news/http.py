@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -23,9 +23,6 @@ from core.retry import RateLimiter, retry_at_from_headers
 from core.system.shutdown import interruptible_sleep
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-__all__ = ["HttpClient", "RateLimiter", "call_with_retries", "decode_json", "retry_at_from_headers"]
 
 
 class HttpClient:
@@ -142,22 +139,3 @@ def _short_body(response: httpx.Response, limit: int = 200) -> str:
 
 class _Transient(Exception):
     """A failure worth retrying (timeout, connection error, 5xx); becomes ``SourceUnavailable`` at the end."""
-
-
-def call_with_retries(
-    name: str,
-    call: Callable[[], T],
-    *,
-    is_retryable: Callable[[BaseException], bool],
-    attempts: int = 3,
-    backoff_seconds: float = 1.0,
-    sleep: Callable[[float], None] = interruptible_sleep,
-) -> T:
-    """Run ``call``; on a retryable error wait ``backoff · 2^(n-1)`` seconds and try again.
-
-    For sources whose HTTP is done by a provider library (praw, tweepy). The last error is
-    re-raised for the caller to map.
-    """
-    return retry.call_with_retries(
-        call, is_transient=is_retryable, attempts=attempts, base_seconds=backoff_seconds, sleep=sleep, description=name
-    )

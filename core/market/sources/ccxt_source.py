@@ -15,7 +15,6 @@ from core.market.sources.base import (
     InstrumentRef,
     MarketDataError,
     QuoteSnapshot,
-    RateLimiter,
     RetryPolicy,
     SourceAuthenticationError,
     SourceCapabilities,
@@ -28,6 +27,7 @@ from core.market.sources.base import (
     window_filter,
 )
 from core.market.timeframes import timeframe_seconds
+from core.retry import RateLimiter
 from core.timeutil import ms_to_utc, utc_now, utc_to_ms
 
 logger = logging.getLogger(__name__)

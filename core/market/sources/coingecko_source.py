@@ -32,7 +32,6 @@ from core.market.sources.base import (
     InstrumentRef,
     MarketDataError,
     QuoteSnapshot,
-    RateLimiter,
     RetryPolicy,
     SourceAuthenticationError,
     SourceCapabilities,
@@ -46,6 +45,7 @@ from core.market.sources.base import (
     window_filter,
 )
 from core.market.timeframes import timeframe_delta
+from core.retry import RateLimiter
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)

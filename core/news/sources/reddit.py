@@ -19,9 +19,9 @@ import prawcore
 import requests
 
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
-from core.news.http import RateLimiter, retry_at_from_headers
 from core.news.models import NewsKind
 from core.news.sources.base import FetchContext, FetchResult, RawNewsItem
+from core.retry import RateLimiter, retry_at_from_headers
 
 logger = logging.getLogger(__name__)
 

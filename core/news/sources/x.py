@@ -19,9 +19,9 @@ import tweepy
 from requests.adapters import HTTPAdapter
 
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
-from core.news.http import RateLimiter, call_with_retries, retry_at_from_headers
 from core.news.models import NewsKind
 from core.news.sources.base import FetchContext, FetchResult, RawNewsItem
+from core.retry import RateLimiter, call_with_retries, retry_at_from_headers
 from core.system.shutdown import interruptible_sleep
 
 logger = logging.getLogger(__name__)
@@ -129,12 +129,12 @@ class XSource:
 
         try:
             response = call_with_retries(
-                self.name,
                 search,
-                is_retryable=_retryable,
+                is_transient=_retryable,
                 attempts=self.attempts,
-                backoff_seconds=self.backoff_seconds,
+                base_seconds=self.backoff_seconds,
                 sleep=self._sleep,
+                description=self.name,
             )
         except tweepy.TooManyRequests as error:
             raise SourceRateLimited(

@@ -6,7 +6,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceRateLimited, SourceUnavailable
-from core.news.http import HttpClient, RateLimiter, retry_at_from_headers
+from core.news.http import HttpClient
+from core.retry import RateLimiter, retry_at_from_headers
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceRateLimited, SourceUnavailable
-from core.news.http import RateLimiter
 from core.news.models import NewsKind
 from core.news.sources.reddit import RedditSource
 from core.news.sources.x import XSource, build_query
+from core.retry import RateLimiter
 from tests.core.news.conftest import NOW, fetch_context
 
 TOKEN = {"access_token": "token-abc", "token_type": "bearer", "expires_in": 86400, "scope": "*"}
