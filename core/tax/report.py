@@ -1,7 +1,8 @@
 """Build a year's tax report from the database: load the ledger, value it in EUR, run the engine.
 
 ``build_report(session, year)`` is the one entry point for the CLI, the page and the exports;
-``TaxReport.to_json()`` is the JSON contract of ``konsens tax report --format json``.
+``TaxReport.to_json_text()`` is the JSON contract of ``konsens tax report --format json``
+(``to_json()`` is that text parsed).
 """
 
 from __future__ import annotations
@@ -388,11 +389,6 @@ def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
     """Return detail rows as JSON-ready dicts (amounts as two-place strings), as in ``TaxReport.to_json``."""
     data: list[dict[str, Any]] = json.loads(rows_json_text(rows))
     return data
-
-
-def row_to_json(row: TaxRow) -> dict[str, Any]:
-    """Return one detail row as JSON-ready values (amounts as two-place strings)."""
-    return rows_to_json([row])[0]
 
 
 def warning_to_json(warning: TaxWarning) -> dict[str, Any]:
