@@ -188,15 +188,21 @@ def _upsert_sqlite(
     return inserted, written - inserted
 
 
-def _staging_rows(frame: pd.DataFrame) -> bytes:
-    """Encode candles for the staging table: timestamptz and five numerics."""
-    rows = pgcopy.empty_rows(
-        len(frame), [("ts", pgcopy.TIMESTAMPTZ_FIELD), *((name, pgcopy.NUMERIC_FIELD) for name in VALUE_COLUMNS)]
-    )
+_VALUE_FIELDS = [(name, pgcopy.NUMERIC_FIELD) for name in VALUE_COLUMNS]
+
+
+def _with_times_and_values(rows: np.ndarray, frame: pd.DataFrame) -> bytes:
+    """Fill the ``ts`` and value fields of ``rows`` from ``frame``; return the COPY payload."""
     pgcopy.set_timestamptz(rows, "ts", frame["ts"])
     for name in VALUE_COLUMNS:
         pgcopy.set_numeric(rows, name, frame[name].to_numpy(dtype=float))
     return pgcopy.payload(rows)
+
+
+def _staging_rows(frame: pd.DataFrame) -> bytes:
+    """Encode candles for the staging table: timestamptz and five numerics."""
+    rows = pgcopy.empty_rows(len(frame), [("ts", pgcopy.TIMESTAMPTZ_FIELD), *_VALUE_FIELDS])
+    return _with_times_and_values(rows, frame)
 
 
 def _candle_rows(frame: pd.DataFrame, instrument_id: int, source: str, timeframe: str) -> bytes:
@@ -208,16 +214,13 @@ def _candle_rows(frame: pd.DataFrame, instrument_id: int, source: str, timeframe
             ("source", pgcopy.text_field(source)),
             ("timeframe", pgcopy.text_field(timeframe)),
             ("ts", pgcopy.TIMESTAMPTZ_FIELD),
-            *((name, pgcopy.NUMERIC_FIELD) for name in VALUE_COLUMNS),
+            *_VALUE_FIELDS,
         ],
     )
     pgcopy.set_int4(rows, "instrument_id", instrument_id)
     pgcopy.set_text(rows, "source", source)
     pgcopy.set_text(rows, "timeframe", timeframe)
-    pgcopy.set_timestamptz(rows, "ts", frame["ts"])
-    for name in VALUE_COLUMNS:
-        pgcopy.set_numeric(rows, name, frame[name].to_numpy(dtype=float))
-    return pgcopy.payload(rows)
+    return _with_times_and_values(rows, frame)
 
 
 def _is_unique_violation(error: Exception) -> bool:
