@@ -665,14 +665,7 @@ class _Engine:
             self.excluded(movement, sent if paid_with_crypto else None, received if paid_with_crypto else None)
             return
         if kind in PLAIN_KINDS:  # buy, sell, swap...: only the sides decide (the common case)
-            if sent_crypto and received_crypto:
-                self.swap(movement, sent or "", sent_quantity, received or "", received_quantity)
-            elif sent_crypto:
-                self.sale(movement, sent or "", sent_quantity, what="sale", spend=received is None)
-            elif received_crypto:
-                self.buy(movement, received or "", received_quantity)
-            elif crypto_fee:
-                self.leave_without_realisation(movement, (movement.fee_asset or "").upper(), ZERO)
+            self._by_sides(movement, sent, sent_quantity, received, received_quantity, crypto_fee)
             return
         if kind in ZERO_COST_KINDS and received_crypto:
             self.zero_cost_acquisition(movement, received or "", received_quantity)
@@ -688,14 +681,29 @@ class _Engine:
             self.transfer_out(movement, sent or "", sent_quantity)
         elif kind is LedgerKind.SPEND and sent_crypto:
             self.sale(movement, sent or "", sent_quantity, what="spending", spend=True)
-        elif sent_crypto and received_crypto:
+        else:
+            self._by_sides(movement, sent, sent_quantity, received, received_quantity, crypto_fee)
+
+    def _by_sides(
+        self,
+        movement: Movement,
+        sent: str | None,
+        sent_quantity: Decimal,
+        received: str | None,
+        received_quantity: Decimal,
+        crypto_fee: bool,
+    ) -> None:
+        """A movement whose kind has no rule of its own: its sides decide (swap, sale, buy, crypto fee)."""
+        sent_crypto = sent is not None and sent not in FIAT_CURRENCIES  # already upper case
+        received_crypto = received is not None and received not in FIAT_CURRENCIES
+        if sent_crypto and received_crypto:
             self.swap(movement, sent or "", sent_quantity, received or "", received_quantity)
         elif sent_crypto:
             self.sale(movement, sent or "", sent_quantity, what="sale", spend=received is None)
         elif received_crypto:
             self.buy(movement, received or "", received_quantity)
-        elif movement.fee_asset and not is_fiat(movement.fee_asset) and movement.fee_quantity:
-            self.leave_without_realisation(movement, movement.fee_asset.upper(), ZERO)
+        elif crypto_fee:
+            self.leave_without_realisation(movement, (movement.fee_asset or "").upper(), ZERO)
         # fiat-only movements (EUR deposits, withdrawals) do not concern the report
 
     def excluded(self, movement: Movement, sent_crypto: str | None, received: str | None) -> None:
