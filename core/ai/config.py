@@ -38,6 +38,32 @@ SECRET_AZURE_KEY = "ai.azure_openai_api_key"
 SECRET_DEEPSEEK_KEY = "ai.deepseek_api_key"
 
 
+# Output token budgets of models whose limits the provider documents: (tokens sent as the limit,
+# documented maximum). For a reasoning model the limit must also hold the reasoning, which is
+# counted as output: DeepSeek documents deepseek-reasoner's max_tokens as 32K by default and 64K
+# at most, and deepseek-chat's as 4K by default and 8K at most (api-docs.deepseek.com, "Models &
+# Pricing"). Ollama and unknown models get DEFAULT_MAX_OUTPUT_TOKENS, which is ample for the
+# four-field answer of a non-reasoning model. A model not listed here that reasons (an Azure
+# o-series deployment, say) needs its provider's max output tokens setting.
+DEFAULT_MAX_OUTPUT_TOKENS = 2000
+KNOWN_OUTPUT_TOKEN_LIMITS: dict[str, tuple[int, int]] = {
+    "deepseek-reasoner": (32_768, 65_536),
+    "deepseek-chat": (4_096, 8_192),
+}
+
+
+def output_token_limit(model: str, configured: int | None = None) -> int:
+    """Return the output token limit to send for ``model``: the configured one, else the known default.
+
+    A configured limit above a known model's documented maximum is capped at that maximum (the
+    provider would refuse the call).
+    """
+    known = KNOWN_OUTPUT_TOKEN_LIMITS.get(model.strip().lower())
+    if configured is not None:
+        return min(configured, known[1]) if known else configured
+    return known[0] if known else DEFAULT_MAX_OUTPUT_TOKENS
+
+
 def secret_name_for_endpoint(name: str) -> str:
     """Return the secret name under which an OpenAI-compatible endpoint's key is stored."""
     return f"ai.openai_compatible.{name}.api_key"
@@ -66,6 +92,7 @@ class OpenAICompatibleEndpoint(BaseModel):
     json_mode: bool = True
     input_cost_per_million_tokens: Decimal = Decimal(0)
     output_cost_per_million_tokens: Decimal = Decimal(0)
+    max_output_tokens: int | None = Field(default=None, ge=1, description="Output token limit (reasoning included).")
 
 
 class AISettings(KonsensSettingsBase):
@@ -80,6 +107,13 @@ class AISettings(KonsensSettingsBase):
     deepseek_base_url: str | None = None
     deepseek_api_key: SecretStr | None = None
     deepseek_model: str = "deepseek-reasoner"
+    deepseek_max_output_tokens: int | None = Field(
+        default=None, ge=1, le=65_536, description="Output token limit incl. reasoning (default: the model's)."
+    )
+    azure_openai_max_output_tokens: int | None = Field(
+        default=None, ge=1, description="max_completion_tokens of the deployment (raise it for reasoning models)."
+    )
+    ollama_max_output_tokens: int | None = Field(default=None, ge=1, description="num_predict of the Ollama model.")
     ollama_host: str | None = None
     ollama_model: str | None = None
     openai_compatible: list[OpenAICompatibleEndpoint] = Field(default_factory=list)
@@ -168,6 +202,7 @@ class ProviderConfig:
     json_mode: bool = True
     input_cost_per_million_tokens: Decimal = Decimal(0)
     output_cost_per_million_tokens: Decimal = Decimal(0)
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
 
     @property
     def is_llm(self) -> bool:
@@ -268,6 +303,7 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
             api_version=api_version,
             input_cost_per_million_tokens=azure_in,
             output_cost_per_million_tokens=azure_out,
+            max_output_tokens=output_token_limit(deployment or "", settings.azure_openai_max_output_tokens),
         )
     )
 
@@ -288,6 +324,7 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
             api_key=deepseek_key,
             input_cost_per_million_tokens=deepseek_in,
             output_cost_per_million_tokens=deepseek_out,
+            max_output_tokens=output_token_limit(deepseek_model, settings.deepseek_max_output_tokens),
         )
     )
 
@@ -304,6 +341,7 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
             endpoint=host,
             input_cost_per_million_tokens=ollama_in,
             output_cost_per_million_tokens=ollama_out,
+            max_output_tokens=output_token_limit(ollama_model or "", settings.ollama_max_output_tokens),
         )
     )
 
@@ -332,6 +370,7 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
                 json_mode=extra.json_mode,
                 input_cost_per_million_tokens=extra.input_cost_per_million_tokens,
                 output_cost_per_million_tokens=extra.output_cost_per_million_tokens,
+                max_output_tokens=output_token_limit(extra.model, extra.max_output_tokens),
             )
         )
 

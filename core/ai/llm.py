@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from core.ai.config import CallLimits, ProviderConfig, ProviderKind
+from core.ai.config import CallLimits, ProviderConfig, ProviderKind, output_token_limit
 from core.ai.opinion import (
     AnalystResult,
     InvalidAnswer,
@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+TRUNCATED_PREFIX = "truncated:"
+
 MAX_RETRY_AFTER_SECONDS = 30.0
-MAX_TOKENS = 2000
 
 SYSTEM_PROMPT = """You are a careful trading analyst. You receive a JSON snapshot of one instrument:
 recent candles, indicator values (SMA, EMA, RSI, MACD, Bollinger bands, ATR), support and
@@ -74,7 +75,9 @@ class Completion:
     refusal: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
     opinion: Opinion | None = None  # set when the client library already parsed the answer
+    truncated: bool = False  # the provider stopped at the output token limit (finish reason "length")
 
 
 class CallBudget:
@@ -132,11 +135,13 @@ class LLMAnalyst:
         budget: CallBudget | None = None,
         input_cost_per_million_tokens: Decimal = Decimal(0),
         output_cost_per_million_tokens: Decimal = Decimal(0),
+        max_output_tokens: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.name = name
         self.model = model
         self.limits = limits
+        self.max_output_tokens = max_output_tokens or output_token_limit(model)
         self.budget = budget
         self.input_cost = input_cost_per_million_tokens
         self.output_cost = output_cost_per_million_tokens
@@ -198,6 +203,9 @@ class LLMAnalyst:
             completion_tokens += completion.completion_tokens or 0
             last_answer = completion.content
             last_reasoning = completion.reasoning or last_reasoning
+            if completion.truncated:
+                # Not retried: the same call would stop at the same limit and cost as much again.
+                return result(error=self._truncation_reason(completion))
             if completion.refusal:
                 return result(error=f"refused: {completion.refusal[:300]}")
             try:
@@ -211,6 +219,15 @@ class LLMAnalyst:
                     detail = f"invalid answer (not JSON): {(completion.content or '')[:80]!r}"
                 return result(error=detail)
             return result(opinion=opinion)
+
+    def _truncation_reason(self, completion: Completion) -> str:
+        used = f"; {completion.completion_tokens} output tokens used" if completion.completion_tokens else ""
+        if completion.reasoning_tokens:
+            used += f", {completion.reasoning_tokens} of them reasoning"
+        return (
+            f"{TRUNCATED_PREFIX} the answer was cut off at the output token limit "
+            f"({self.max_output_tokens} tokens{used}); raise the {self.provider} max output tokens setting"
+        )
 
     def _backoff(self, failure_number: int, retry_after: float | None) -> float:
         return backoff_seconds(
@@ -249,6 +266,13 @@ def _openai_error(error: Exception, timeout: float) -> ProviderError:
             f"{label}: {message}", retryable=retryable, retry_after=_retry_after(error.response.headers)
         )
     return ProviderError(f"{type(error).__name__}: {redact(str(error))[:200]}", retryable=False)
+
+
+def _reasoning_tokens(completion: Any) -> int | None:
+    """Return ``usage.completion_tokens_details.reasoning_tokens`` (OpenAI o-series, DeepSeek-R1) if sent."""
+    details = getattr(getattr(completion, "usage", None), "completion_tokens_details", None)
+    value = getattr(details, "reasoning_tokens", None)
+    return int(value) if isinstance(value, int) else None
 
 
 def _usage(completion: Any) -> tuple[int | None, int | None]:
@@ -296,7 +320,7 @@ class OpenAICompatibleAnalyst(LLMAnalyst):
             response = self.client.chat.completions.create(
                 model=self.model,
                 messages=messages,  # type: ignore[arg-type]
-                max_tokens=MAX_TOKENS,
+                max_tokens=self.max_output_tokens,
                 **extra,
             )
         except openai.OpenAIError as error:
@@ -318,6 +342,8 @@ class OpenAICompatibleAnalyst(LLMAnalyst):
             refusal=refusal,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            reasoning_tokens=_reasoning_tokens(response),
+            truncated=choice.finish_reason == "length",
         )
 
 
@@ -365,7 +391,7 @@ class AzureOpenAIAnalyst(LLMAnalyst):
                 model=self.model,
                 messages=messages,  # type: ignore[arg-type]
                 response_format=OpinionAnswer,
-                max_completion_tokens=MAX_TOKENS,
+                max_completion_tokens=self.max_output_tokens,
             )
         except openai.OpenAIError as error:
             raise _openai_error(error, self.limits.timeout_seconds) from error
@@ -374,8 +400,15 @@ class AzureOpenAIAnalyst(LLMAnalyst):
             parsed = raw.parse()
         except openai.ContentFilterFinishReasonError:
             return Completion(content=body_content, refusal="blocked by the provider's content filter")
-        except openai.LengthFinishReasonError:
-            raise ProviderError("answer cut off at the token limit", retryable=False) from None
+        except openai.LengthFinishReasonError as error:
+            prompt_tokens, completion_tokens = _usage(error.completion)
+            return Completion(
+                content=body_content,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                reasoning_tokens=_reasoning_tokens(error.completion),
+                truncated=True,
+            )
         except (ValidationError, ValueError):
             # The answer is not valid JSON for the schema: hand the raw text to the shared validation.
             return Completion(content=body_content, prompt_tokens=_body_usage(raw.http_response, "prompt_tokens"),
@@ -440,7 +473,7 @@ class OllamaAnalyst(LLMAnalyst):
                 model=self.model,
                 messages=messages,
                 format=OpinionAnswer.model_json_schema(),
-                options={"temperature": 0},
+                options={"temperature": 0, "num_predict": self.max_output_tokens},
             )
         except ollama.ResponseError as error:
             status = error.status_code
@@ -459,6 +492,7 @@ class OllamaAnalyst(LLMAnalyst):
             reasoning=getattr(message, "thinking", None),
             prompt_tokens=response.prompt_eval_count,
             completion_tokens=response.eval_count,
+            truncated=response.done_reason == "length",
         )
 
 
@@ -476,6 +510,7 @@ def build_llm_analyst(
     costs = {
         "input_cost_per_million_tokens": provider.input_cost_per_million_tokens,
         "output_cost_per_million_tokens": provider.output_cost_per_million_tokens,
+        "max_output_tokens": provider.max_output_tokens,
         "budget": budget,
         "sleep": sleep,
     }

@@ -49,22 +49,30 @@ def openai_completion(
     model: str = "gpt-4o-2024-08-06",
     prompt_tokens: int = 812,
     completion_tokens: int = 64,
+    reasoning_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """Return a chat.completion body as OpenAI / Azure / DeepSeek send it."""
+    """Return a chat.completion body as OpenAI / Azure / DeepSeek send it.
+
+    ``reasoning_tokens`` adds ``usage.completion_tokens_details.reasoning_tokens``, as DeepSeek's
+    API reference (POST /chat/completions, response ``usage``) and OpenAI's reasoning models send it.
+    """
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
     if reasoning is not None:
         message["reasoning_content"] = reasoning
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
     return {
         "id": "chatcmpl-loopback-1",
         "object": "chat.completion",
         "created": 1_790_000_000,
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": usage,
         "system_fingerprint": "fp_loopback",
     }
 
@@ -74,14 +82,16 @@ def openai_error(status: int, message: str, code: str | None = None) -> dict[str
     return {"error": {"message": message, "type": "error", "param": None, "code": code or str(status)}}
 
 
-def ollama_chat(content: str = OPINION_JSON, *, model: str = "llama3.1:8b") -> dict[str, Any]:
+def ollama_chat(
+    content: str = OPINION_JSON, *, model: str = "llama3.1:8b", done_reason: str = "stop"
+) -> dict[str, Any]:
     """Return a non-streaming ``/api/chat`` body as Ollama sends it."""
     return {
         "model": model,
         "created_at": "2026-11-20T10:00:00.000000Z",
         "message": {"role": "assistant", "content": content},
         "done": True,
-        "done_reason": "stop",
+        "done_reason": done_reason,
         "total_duration": 1_200_000_000,
         "load_duration": 10_000_000,
         "prompt_eval_count": 640,

@@ -86,3 +86,30 @@ def test_invalid_consensus_parameters_are_refused(sqlite_database: Database) -> 
                                   disabled_analysts=[])  # fmt: skip
     with sqlite_database.session() as session, pytest.raises(ValueError, match="base URL"):
         save_openai_compatible_endpoint(session, "bad", "ftp://x", "m")
+
+
+def test_output_token_limit_follows_the_documented_model_limits() -> None:
+    from core.ai.config import DEFAULT_MAX_OUTPUT_TOKENS, output_token_limit
+
+    assert output_token_limit("deepseek-reasoner") == 32_768
+    assert output_token_limit("deepseek-chat") == 4_096
+    assert output_token_limit("deepseek-reasoner", 100_000) == 65_536  # capped at the documented maximum
+    assert output_token_limit("deepseek-reasoner", 8_000) == 8_000
+    assert output_token_limit("my-azure-deployment") == DEFAULT_MAX_OUTPUT_TOKENS
+    assert output_token_limit("my-azure-deployment", 25_000) == 25_000
+
+
+def test_provider_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.ai.config import AISettings, load_ai_config
+
+    monkeypatch.setenv("KONSENS_DEEPSEEK_API_KEY", "sk-test")
+    monkeypatch.setenv("KONSENS_AZURE_OPENAI_ENDPOINT", "https://example.invalid")
+    monkeypatch.setenv("KONSENS_AZURE_OPENAI_API_KEY", "k")
+    monkeypatch.setenv("KONSENS_AZURE_OPENAI_DEPLOYMENT", "o3-mini-konsens")
+    monkeypatch.setenv("KONSENS_AZURE_OPENAI_MAX_OUTPUT_TOKENS", "25000")
+    providers = {provider.name: provider for provider in load_ai_config(None, AISettings()).providers}
+    assert providers["deepseek"].max_output_tokens == 32_768
+    assert providers["azure-openai"].max_output_tokens == 25_000
+    monkeypatch.setenv("KONSENS_DEEPSEEK_MAX_OUTPUT_TOKENS", "70000")
+    with pytest.raises(ValueError, match="65536"):
+        AISettings()

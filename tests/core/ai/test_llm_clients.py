@@ -278,3 +278,57 @@ def test_daily_budget_stops_calls(snapshot: ContextSnapshot, fast_limits: CallLi
     assert result.error == "daily call budget used up (3 calls for deepseek)"
     assert len(server.requests) == 1  # the third call of the day was made, the fourth refused
     assert budget.used("deepseek") == 3
+
+
+# --- output token limits and answers cut off at them -------------------------------------------
+# DeepSeek's "Models & Pricing" page documents deepseek-reasoner's max_tokens as 32K by default and
+# 64K at most, and counts the chain of thought as output; a limit of 2,000 cut most R1 answers off.
+
+TRUNCATED_JSON = '{"signal": "buy", "confidence": 0.7, "horizon_hours": 24, "rationale": "Momentum is'
+
+
+def test_deepseek_reasoner_gets_room_for_its_reasoning(snapshot: ContextSnapshot, fast_limits: CallLimits) -> None:
+    with FakeLLMServer([Reply(body=openai_completion(model="deepseek-reasoner"))]) as server:
+        result = make_deepseek(server, fast_limits).analyse(snapshot)
+    assert result.ok, result.error
+    assert server.requests[0].body["max_tokens"] == 32_768
+
+
+def test_deepseek_answer_cut_off_at_the_limit_is_one_truncation_failure_not_retried(
+    snapshot: ContextSnapshot, fast_limits: CallLimits
+) -> None:
+    body = openai_completion(
+        TRUNCATED_JSON, finish_reason="length", model="deepseek-reasoner", reasoning="Step 1: the trend...",
+        completion_tokens=32_768, reasoning_tokens=32_700,
+    )  # fmt: skip
+    with FakeLLMServer([Reply(body=body), Reply(body=openai_completion(model="deepseek-reasoner"))]) as server:
+        result = make_deepseek(server, fast_limits).analyse(snapshot)
+    assert not result.ok
+    assert len(server.requests) == 1  # a retry would stop at the same limit and cost as much again
+    assert result.error is not None and result.error.startswith("truncated:")
+    assert "32768 tokens" in result.error and "32700 of them reasoning" in result.error
+    assert result.completion_tokens == 32_768
+    assert result.cost_usd == (Decimal(812) * Decimal("0.55") + Decimal(32_768) * Decimal("2.19")) / 1_000_000
+    assert result.reasoning == "Step 1: the trend..."
+
+
+def test_azure_answer_cut_off_at_the_limit_is_a_truncation_failure(
+    snapshot: ContextSnapshot, fast_limits: CallLimits
+) -> None:
+    body = openai_completion(TRUNCATED_JSON, finish_reason="length", completion_tokens=2000)
+    with FakeLLMServer([Reply(body=body)]) as server:
+        result = make_azure(server, fast_limits, max_output_tokens=2000).analyse(snapshot)
+    assert len(server.requests) == 1
+    assert server.requests[0].body["max_completion_tokens"] == 2000
+    assert result.error is not None and result.error.startswith("truncated:")
+    assert result.completion_tokens == 2000
+
+
+def test_ollama_answer_cut_off_at_num_predict_is_a_truncation_failure(
+    snapshot: ContextSnapshot, fast_limits: CallLimits
+) -> None:
+    with FakeLLMServer([Reply(body=ollama_chat(TRUNCATED_JSON, done_reason="length"))]) as server:
+        result = make_ollama(server, fast_limits, max_output_tokens=600).analyse(snapshot)
+    assert len(server.requests) == 1
+    assert server.requests[0].body["options"]["num_predict"] == 600
+    assert result.error is not None and result.error.startswith("truncated:")
