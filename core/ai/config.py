@@ -471,7 +471,7 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
         daily_call_budget=int(parameter("daily_call_budget")),
         daily_call_budgets=dict(settings.daily_call_budgets),
     )
-    costs = CostLimits(
+    cost_limits = CostLimits(
         eur_per_usd=Decimal(str(parameter("eur_per_usd"))),
         daily_cap_eur=Decimal(str(parameter("daily_cost_cap_eur"))),
         monthly_cap_eur=Decimal(str(parameter("monthly_cost_cap_eur"))),
@@ -485,7 +485,7 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
         providers=tuple(providers),
         parameters=parameters,
         limits=limits,
-        costs=costs,
+        costs=cost_limits,
         training_cutoffs=cutoffs,
         hold_band=settings.hold_band,
         schedule_minutes=float(parameter("schedule_minutes")),
