@@ -300,6 +300,7 @@ def run_history(
     status = HistoryRunStatus.DONE
     stop_reason: str | None = None
     for point in plan.points:
+
         def snapshot_at(session: Session, point: datetime = point) -> Any:
             instrument = session.get(Instrument, plan.instrument_id)
             assert instrument is not None
@@ -316,6 +317,7 @@ def run_history(
         contaminated = frozenset(
             item.model for item in plan.contamination if _is_contaminated(item.cutoff, snapshot.as_of)
         )
+
         def store(session: Session, consensus: ConsensusRun = consensus, point: datetime = point,
                   contaminated: frozenset[str] = contaminated) -> None:  # fmt: skip
             store_run(session, consensus, decided_at=point, origin=ConsensusOrigin.HISTORY, history_run_id=run_id,
