@@ -30,7 +30,7 @@ from core.ai.config import BUILT_IN_MODELS, KNOWN_OUTPUT_TOKEN_LIMITS, AIConfig,
 from core.ai.context import MIN_BARS, NotEnoughData, build_snapshot, preferred_timeframe
 from core.ai.costs import MILLION, SpendingGuard
 from core.ai.engine import ConsensusEngine, ConsensusRun, build_analysts, raise_cost_cap_alerts, store_run
-from core.ai.llm import build_messages, render_prompt
+from core.ai.llm import LLMAnalyst, build_messages, render_prompt
 from core.ai.models import (
     AIHistoryRun,
     AnalystOpinion,
@@ -189,8 +189,8 @@ def plan_history_run(
     if since.tzinfo is None or until.tzinfo is None:
         raise HistoryRunError("since and until must be aware UTC times")
     until = min(until, now)
-    if until <= since:
-        raise HistoryRunError("the run needs since < until (and since in the past)")
+    if until < since:
+        raise HistoryRunError("the run needs since ≤ until (and since in the past)")
     if not every_hours > 0:
         raise HistoryRunError("every_hours must be positive")
     config = config or load_ai_config(session)
@@ -295,7 +295,7 @@ def run_history(
     engine = ConsensusEngine(
         analysts=analysts, parameters=config.parameters, deadline_seconds=config.limits.deadline_seconds
     )
-    llm_names = {provider.name for provider in plan.llm_providers}
+    llm_budgets = {analyst.provider for analyst in analysts if isinstance(analyst, LLMAnalyst)}
     done = 0
     status = HistoryRunStatus.DONE
     stop_reason: str | None = None
@@ -327,7 +327,7 @@ def run_history(
         done += 1
         if progress:
             progress(f"{done}/{len(plan.points)} decision times, € {guard.spent_in_run():.4f} spent")
-        if llm_names and llm_names <= set(guard.refusals):
+        if llm_budgets and llm_budgets <= set(guard.refusals):  # every LLM is out of money: stop
             status = HistoryRunStatus.STOPPED
             stop_reason = "; ".join(f"{name}: {reason}" for name, reason in sorted(guard.refusals.items()))
             break
