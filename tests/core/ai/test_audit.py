@@ -341,9 +341,7 @@ def test_history_snapshots_never_see_a_planted_future_candle(database: Database)
         instrument_id = seed_market(session, end=END).id
         decision = datetime(2025, 5, 28, 0, 30, tzinfo=UTC)
         opened = datetime(2025, 5, 28, tzinfo=UTC)  # opened before the decision, closes after it
-        candle = session.scalars(
-            select(Candle).where(Candle.instrument_id == instrument_id, Candle.ts == opened)
-        ).one()
+        candle = session.scalars(select(Candle).where(Candle.instrument_id == instrument_id, Candle.ts == opened)).one()
         spike = {"instrument_id": instrument_id, "source": "demo", "timeframe": "1h", "ts": opened,
                  "open": candle.open, "high": Decimal(10**7), "low": candle.low, "close": Decimal(10**7),
                  "volume": candle.volume}  # fmt: skip
