@@ -91,7 +91,9 @@ def _replay(opinion_id: int, ask: bool, as_json: bool) -> None:
     if as_json:
         echo_json(payload)
         return
-    if outcome.rebuilt.identical:
+    if outcome.rebuilt.stored_hash is None:
+        typer.echo(f"Opinion #{old.id} of {old.analyst} had no prompt (a built-in analyst): nothing to rebuild.")
+    elif outcome.rebuilt.identical:
         typer.echo(f"Prompt rebuilt from the stored snapshot: identical (sha256 {outcome.rebuilt.prompt_hash}).")
     else:
         typer.echo(

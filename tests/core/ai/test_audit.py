@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from core.ai.builtin import TechnicalAnalyst
@@ -357,3 +358,31 @@ def test_history_snapshots_never_see_a_planted_future_candle(database: Database)
         run_history(database, plan, config=config, now=END)
         prompt = json.dumps(server.requests[0].body)
     assert "10000000" not in prompt  # the spike candle closes half an hour after the decision
+
+
+def test_an_ai_consensus_backtest_reports_trades_on_contaminated_decisions_apart(database: Database) -> None:
+    from core.backtest.consensus import consensus_contamination
+    from core.backtest.engine import Trade
+    from core.execution.enums import OrderSide
+
+    with database.session() as session:
+        instrument_id = seed_market(session, end=END).id
+    with FakeLLMServer([Reply(body=openai_completion(answer("buy", [])))]) as server:
+        config = _config_with(server, model="model-x", cutoff=date(2025, 5, 25))
+        with database.session() as session:
+            instrument = session.get(Instrument, instrument_id)
+            assert instrument is not None
+            plan = plan_history_run(session, instrument, since=datetime(2025, 5, 20, tzinfo=UTC), until=END,
+                                    every_hours=24, config=config, now=END)  # fmt: skip
+        run_history(database, plan, config=config, now=END)
+
+    def trade(day: int) -> Trade:
+        entry = datetime(2025, 5, day, 2, tzinfo=UTC)
+        return Trade(side=OrderSide.BUY, entry_index=0, entry_time=entry, entry_price=100.0, quantity=1.0,
+                     entry_fee=0.0, exit_index=1, exit_time=entry + timedelta(hours=5), exit_price=110.0)  # fmt: skip
+
+    with database.session() as session:
+        report = consensus_contamination(session, instrument_id, [trade(21), trade(23), trade(28)])
+    assert report["contaminated"] and report["contaminated_decisions"] == 6
+    assert report["contaminated_periods"]["trades"] == 2 and report["clean"]["trades"] == 1
+    assert report["contaminated_periods"]["pnl"] == pytest.approx(20.0)
