@@ -114,7 +114,9 @@ def register(cli: typer.Typer) -> None:
 
             instrument_id = result.instrument_id
             with open_database().session() as session:
-                result.extra["ai_contamination"] = consensus_contamination(session, instrument_id, result.trades)
+                trades = [(trade.entry_time, trade.pnl() if trade.exit_price is not None else 0.0)
+                          for trade in result.trades]  # fmt: skip
+                result.extra["ai_contamination"] = consensus_contamination(session, instrument_id, trades)
         run_id = None
         if store:
             from core.backtest.store import save_result

@@ -8,6 +8,7 @@ executed at the next open. It is causal by construction: a bar never sees a late
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -113,12 +114,15 @@ class ConsensusFollower(Strategy):
         return signal_codes(accepted & (decision == 1.0), accepted & (decision == -1.0))
 
 
-def consensus_contamination(session: Session, instrument_id: int, trades: list[Any]) -> dict[str, Any]:
+def consensus_contamination(
+    session: Session, instrument_id: int, trades: Iterable[tuple[Any, float]]
+) -> dict[str, Any]:
     """Say which recorded decisions an AI-consensus backtest used came from LLMs that may know the prices.
 
     A decision of an AI history run is *contaminated* when an LLM asked then had a training cutoff
     after the decision time (``ai_opinions.contaminated``). Each trade is attributed to the decision
     in force at its entry; the P&L of trades entered on contaminated decisions is reported apart.
+    ``trades`` are ``(entry time, P&L)`` pairs.
     """
     from core.ai.models import AnalystOpinion, ConsensusOrigin
 
@@ -143,12 +147,12 @@ def consensus_contamination(session: Session, instrument_id: int, trades: list[A
         "clean": {"trades": 0, "pnl": 0.0},
         "contaminated": {"trades": 0, "pnl": 0.0},
     }
-    for trade in trades:
-        position = int(times.searchsorted(pd.Timestamp(trade.entry_time), side="right"))
+    for entry_time, pnl in trades:
+        position = int(times.searchsorted(pd.Timestamp(entry_time), side="right"))
         in_force = rows[position - 1][0] if position > 0 else None
         part = parts["contaminated" if in_force in tainted else "clean"]
         part["trades"] += 1
-        part["pnl"] += float(trade.pnl()) if trade.exit_price is not None else 0.0
+        part["pnl"] += float(pnl) if pnl is not None and pnl == pnl else 0.0
     contaminated = len(tainted)
     return {
         "decisions": len(rows),

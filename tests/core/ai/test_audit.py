@@ -382,7 +382,8 @@ def test_an_ai_consensus_backtest_reports_trades_on_contaminated_decisions_apart
                      entry_fee=0.0, exit_index=1, exit_time=entry + timedelta(hours=5), exit_price=110.0)  # fmt: skip
 
     with database.session() as session:
-        report = consensus_contamination(session, instrument_id, [trade(21), trade(23), trade(28)])
+        trades = [trade(21), trade(23), trade(28)]
+        report = consensus_contamination(session, instrument_id, [(item.entry_time, item.pnl()) for item in trades])
     assert report["contaminated"] and report["contaminated_decisions"] == 6
     assert report["contaminated_periods"]["trades"] == 2 and report["clean"]["trades"] == 1
     assert report["contaminated_periods"]["pnl"] == pytest.approx(20.0)
