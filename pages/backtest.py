@@ -11,6 +11,7 @@ import streamlit as st
 from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_figure, trades_figure
 from app.ui.context import database, page_setup, read
 from app.ui.format import vienna_time
+from core.backtest.consensus import consensus_contamination
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.models import BacktestKind
 from core.backtest.results import METRIC_LABELS, format_metric
@@ -173,6 +174,19 @@ def render_run(stored: StoredRun, key: str) -> None:
             st.plotly_chart(figure, width="stretch", key=f"{key}_trades")
     else:
         st.caption("This run used a CSV file; its prices are not stored, so only the trade list is shown.")
+    if summary.strategy == "ai-consensus" and summary.instrument_id is not None:
+        instrument_id = summary.instrument_id
+        pairs = list(zip(stored.trades.get("entry_at", []), stored.trades.get("pnl", []), strict=False))
+        taint = read(lambda session: consensus_contamination(session, instrument_id, pairs))
+        if taint["contaminated"]:
+            st.warning(
+                f"Contaminated: the model may know these prices — {taint['contaminated_decisions']} of "
+                f"{taint['decisions']} recorded decisions come from LLMs asked about times before their training "
+                f"cutoff. Trades on them: {taint['contaminated_periods']['trades']} (P&L "
+                f"{taint['contaminated_periods']['pnl']:+,.2f}); on clean decisions: {taint['clean']['trades']} "
+                f"(P&L {taint['clean']['pnl']:+,.2f}).",
+                icon=":material/warning:",
+            )
     if stored.trades.empty:
         st.info("No trades in this run.")
         return

@@ -8,6 +8,7 @@ import streamlit as st
 from app.ui.context import database, page_setup, read
 from app.ui.format import vienna_time
 from core.ai.config import load_ai_config
+from core.ai.history import history_report, list_history_runs
 from core.ai.queries import (
     ConsensusView,
     consensus_history,
@@ -16,6 +17,7 @@ from core.ai.queries import (
     price_history,
     request_view,
 )
+from core.ai.records import load_record
 from core.ai.requests import open_request, request_analysis
 from core.market.query import tracked_instruments
 
@@ -75,6 +77,36 @@ def request_progress(request_id: int) -> None:
 if request_id is not None:
     request_progress(int(request_id))
 
+
+def record_panel(opinion_id: int) -> None:
+    """Show an opinion's decision record: model, parameters, figures, cost, snapshot, prompt and answer."""
+    record = read(lambda session: load_record(session, opinion_id).as_json())
+    st.markdown(
+        f"**#{record['id']}** · `{record['provider']}` · model `{record['model']}` · answered by "
+        f"`{record['model_version'] or '-'}` · Konsens {record['konsens_version'] or '-'}"
+    )
+    st.caption(
+        f"{record['prompt_tokens'] or 0}+{record['completion_tokens'] or 0} tokens · "
+        f"€ {record['cost_eur'] or 0} · {record['latency_ms'] or 0:.0f} ms · {record['attempts']} call(s)"
+        + (" · contaminated period" if record["contaminated"] else "")
+    )
+    if record["claims"]:
+        st.dataframe(
+            [{"Figure": claim["name"], "Claimed": str(claim["claimed"]), "Snapshot": claim["true_value"],
+              "Verdict": "ok" if claim["ok"] else claim["reason"]} for claim in record["claims"]],
+            hide_index=True, width="stretch",
+        )  # fmt: skip
+    st.markdown("Request parameters")
+    st.json(record["request_params"] or {}, expanded=False)
+    st.markdown(f"Prompt (sha256 `{(record['prompt_hash'] or '-')[:16]}…`)")
+    st.code(record["prompt"] or "", language=None, wrap_lines=True)
+    st.markdown("Raw answer")
+    st.code(record["answer"] or "", language="json", wrap_lines=True)
+    st.markdown("Context snapshot")
+    st.json(record["snapshot"] or {}, expanded=False)
+    st.caption(f"Reproduce it: `konsens analyze --replay {record['id']}`")
+
+
 current: ConsensusView | None = read(lambda session: latest_consensus(session, instrument_id))
 if current is None:
     st.info(f"No consensus for {symbol} yet. Press **Analyse now** or start `konsens worker analyst`.")
@@ -111,6 +143,7 @@ else:
         st.metric("Valid opinions", f"{valid} of {len(current.opinions)}")
         if current.price is not None:
             st.metric("Price at decision", f"{current.price:,.2f}")
+        st.metric("Cost of this consensus", f"€ {current.cost_eur:,.4f}", help="Provider calls; cached answers cost 0.")
     if current.flagged:
         st.warning(f"Flagged, so the decision is hold: {current.flag_reason}.", icon=":material/flag:")
     if current.dissenters:
@@ -137,11 +170,20 @@ else:
                         details.append("cached")
                     if opinion.prompt_tokens:
                         details.append(f"{opinion.prompt_tokens}+{opinion.completion_tokens or 0} tokens")
-                    if opinion.cost_usd:
-                        details.append(f"${opinion.cost_usd:.4f}")
+                    if opinion.cost_eur is not None:
+                        details.append(f"€ {opinion.cost_eur:.4f}")
+                    if opinion.claims_checked:
+                        details.append(f"{opinion.claims_checked} figures checked")
                     st.caption(" · ".join(details))
+                    if opinion.claims_false:
+                        st.warning(
+                            f"Weight 0: {opinion.claims_false} false figure(s) — {opinion.discounted_reason or ''}",
+                            icon=":material/report:",
+                        )
                 else:
                     st.error(f"Failed: {opinion.error}", icon=":material/error:")
+                with st.popover("Decision record", icon=":material/receipt_long:", width="stretch"):
+                    record_panel(opinion.id)
 
 st.subheader("History")
 days = st.segmented_control("Range", [30, 60, 90], default=60, format_func=lambda value: f"{value} days",
@@ -194,10 +236,22 @@ else:
                 "Reliability": row.reliability,
                 "Weight": row.weight,
                 "Mean return when followed": row.mean_return_when_followed,
+                "Hallucination rate": row.hallucination_rate,
+                "€ today": float(row.cost_today_eur),
+                "€ per day (30 d)": float(row.cost_per_day_eur),
             }
             for row in board
         ],
         column_config={
+            "Hallucination rate": st.column_config.ProgressColumn(
+                format="percent",
+                min_value=0.0,
+                max_value=1.0,
+                help="Share of checked answers that quoted a figure not in (or not matching) the snapshot; "
+                "it lowers the analyst's weight.",
+            ),
+            "€ today": st.column_config.NumberColumn(format="€ %.4f"),
+            "€ per day (30 d)": st.column_config.NumberColumn(format="€ %.4f"),
             "Hit rate": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
             "Brier": st.column_config.NumberColumn(format="%.3f", help="Mean (confidence − hit)²; lower is better."),
             "Reliability": st.column_config.NumberColumn(format="%.2f×"),
@@ -230,3 +284,39 @@ else:
         yaxis={"title": "hit rate", "range": [0, 1]},
     )
     st.plotly_chart(calibration, width="stretch", key="calibration_chart")
+
+st.subheader("AI history runs")
+runs = read(lambda session: [history_report(session, run.id) for run in list_history_runs(session, limit=10)])
+if not runs:
+    st.caption(
+        "None yet. An AI history run asks the analysts about past decision times, point in time, under a cost cap: "
+        "`konsens ai-history BTC/EUR --since 2025-01-01 --every-hours 24 --dry-run` prints the estimate first."
+    )
+for run in runs:
+    with st.container(border=True):
+        st.markdown(
+            f"**Run #{run['run_id']}** {run['symbol']} · {run['status']} · {run['points_done']}/"
+            f"{run['points_planned']} decision times · € {run['cost_eur']} of cap € {run['cost_cap_eur']}"
+        )
+        if run["contaminated"]:
+            st.warning(
+                "Contaminated: the model may know these prices — "
+                + "; ".join(
+                    f"{item['model']} (cutoff {item['training_cutoff'] or 'unknown'}, "
+                    f"{item['points_before_cutoff']} of {item['points']} times before it)"
+                    for item in run["contamination"]
+                    if item["contaminated"]
+                ),
+                icon=":material/warning:",
+            )
+        if run["stop_reason"]:
+            st.caption(f"Stopped: {run['stop_reason']}")
+        clean, dirty = st.columns(2)
+        for column, key, label in ((clean, "clean", "Clean periods"), (dirty, "contaminated_periods", "Contaminated")):
+            part = run[key]
+            column.metric(label, f"{part['decisions']} decisions",
+                          f"{part['return_following']:+.2%} following" if part["buy_or_sell"] else None)  # fmt: skip
+            column.caption(
+                f"{part['buy_or_sell']} buy/sell, hit rate "
+                + (f"{part['hit_rate']:.0%}" if part["hit_rate"] is not None else "-")
+            )

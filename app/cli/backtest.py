@@ -12,7 +12,7 @@ from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.results import METRIC_LABELS, BacktestResult, format_metric, run_backtest
 from core.backtest.series import PriceDataError, PriceSeries
 from core.backtest.service import load_bars
-from core.backtest.strategies import STRATEGIES, build_strategy, strategy_class
+from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
 from core.backtest.strategy import Strategy, StrategyError
 from core.timeutil import parse_utc
 
@@ -109,6 +109,14 @@ def register(cli: typer.Typer) -> None:
             result = run_backtest(chosen, bars, config, engine=engine)
         except (StrategyError, PriceDataError, ValueError) as error:
             fail(str(error))
+        if needs_consensus(chosen) and result.instrument_id is not None:
+            from core.backtest.consensus import consensus_contamination
+
+            instrument_id = result.instrument_id
+            with open_database().session() as session:
+                trades = [(trade.entry_time, trade.pnl() if trade.exit_price is not None else 0.0)
+                          for trade in result.trades]  # fmt: skip
+                result.extra["ai_contamination"] = consensus_contamination(session, instrument_id, trades)
         run_id = None
         if store:
             from core.backtest.store import save_result
@@ -116,10 +124,22 @@ def register(cli: typer.Typer) -> None:
             database = open_database()
             with database.session() as session:
                 run_id = save_result(session, result)
+        contamination = result.extra.get("ai_contamination")
         if as_json:
-            echo_json({**result.to_dict(), "run_id": run_id})
+            payload = {**result.to_dict(), "run_id": run_id}
+            if contamination is not None:
+                payload["ai_contamination"] = contamination
+            echo_json(payload)
         else:
             _print_result(result, run_id)
+            if contamination is not None and contamination["contaminated"]:
+                typer.echo(
+                    f"CONTAMINATED: the model may know these prices — {contamination['contaminated_decisions']} of "
+                    f"{contamination['decisions']} recorded decisions come from LLMs asked about times before their "
+                    f"training cutoff. Trades on them: {contamination['contaminated_periods']['trades']} "
+                    f"(P&L {contamination['contaminated_periods']['pnl']:+.2f}); on clean decisions: "
+                    f"{contamination['clean']['trades']} (P&L {contamination['clean']['pnl']:+.2f})."
+                )
 
     @cli.command("backtest-sweep")
     def backtest_sweep(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import streamlit as st
 
 from core.ai.config import (
@@ -90,8 +92,17 @@ def render(database: Database) -> None:
         decision = columns[2].slider("Decision threshold (|score|)", 0.0, 1.0, float(parameters.decision_threshold),
                                      0.05)  # fmt: skip
         budget = columns[3].number_input("Daily calls per provider", min_value=0, value=config.limits.daily_call_budget)
-        schedule = st.number_input(
+        schedule_column, daily_column, monthly_column = st.columns(3)
+        schedule = schedule_column.number_input(
             "Minutes between scheduled runs", min_value=1.0, value=float(config.schedule_minutes)
+        )
+        daily_cap = daily_column.number_input(
+            "Cost cap per provider per day (€)", min_value=0.0, step=0.5, value=float(config.costs.daily_cap_eur),
+            help="Hard cap: a call that could pass it is not made, the analyst is skipped with the reason and "
+            "one alert is raised.",
+        )  # fmt: skip
+        monthly_cap = monthly_column.number_input(
+            "Cost cap per provider per month (€)", min_value=0.0, step=1.0, value=float(config.costs.monthly_cap_eur)
         )
         st.markdown("Weights (multiplied with confidence and tracked reliability)")
         weight_columns = st.columns(4)
@@ -121,6 +132,8 @@ def render(database: Database) -> None:
                         disabled_analysts=disabled,
                         daily_call_budget=int(budget),
                         schedule_minutes=float(schedule),
+                        daily_cost_cap_eur=Decimal(str(daily_cap)),
+                        monthly_cost_cap_eur=Decimal(str(monthly_cap)),
                     )
                 st.success("Consensus settings saved.")
             except ValueError as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -134,6 +135,20 @@ class AISettings(KonsensSettingsBase):
         description="USD per million (input, output) tokens, for the cost estimate.",
     )
 
+    eur_per_usd: Decimal = Field(
+        default=Decimal("0.86"), gt=0, description="EUR per USD, to turn the USD token prices into the EUR caps."
+    )
+    daily_cost_cap_eur: Decimal = Field(default=Decimal(5), ge=0, description="EUR per provider per UTC day.")
+    monthly_cost_cap_eur: Decimal = Field(default=Decimal(50), ge=0, description="EUR per provider per UTC month.")
+    daily_cost_caps_eur: dict[str, Decimal] = Field(default_factory=dict, description="Per-provider daily caps.")
+    monthly_cost_caps_eur: dict[str, Decimal] = Field(default_factory=dict, description="Per-provider monthly caps.")
+    history_run_cost_cap_eur: Decimal = Field(
+        default=Decimal(10), ge=0, description="EUR one AI history run may spend (override with --max-cost-eur)."
+    )
+    training_cutoffs: dict[str, date] = Field(
+        default_factory=dict, description="Training cutoff per model name (adds to / overrides the known ones)."
+    )
+
     quorum: int = Field(default=2, ge=1)
     agreement_threshold: float = Field(default=0.6, ge=0, le=1)
     decision_threshold: float = Field(default=0.15, ge=0, le=1)
@@ -228,12 +243,61 @@ class CallLimits:
 
 
 @dataclass(frozen=True)
+class CostLimits:
+    """Hard spending caps in EUR (per provider per UTC day and month, per history run)."""
+
+    eur_per_usd: Decimal = Decimal("0.86")
+    daily_cap_eur: Decimal = Decimal(5)
+    monthly_cap_eur: Decimal = Decimal(50)
+    daily_caps_eur: Mapping[str, Decimal] = field(default_factory=dict)
+    monthly_caps_eur: Mapping[str, Decimal] = field(default_factory=dict)
+    history_run_cap_eur: Decimal = Decimal(10)
+
+    def daily_cap_of(self, provider: str) -> Decimal:
+        """Return the daily cap of ``provider`` in EUR."""
+        return Decimal(self.daily_caps_eur.get(provider, self.daily_cap_eur))
+
+    def monthly_cap_of(self, provider: str) -> Decimal:
+        """Return the monthly cap of ``provider`` in EUR."""
+        return Decimal(self.monthly_caps_eur.get(provider, self.monthly_cap_eur))
+
+    def to_eur(self, usd: Decimal | None) -> Decimal | None:
+        """Convert a USD cost estimate to EUR (None stays None)."""
+        return None if usd is None else (usd * self.eur_per_usd).quantize(Decimal("0.000001"))
+
+
+# Training cutoffs of known models: a history run or backtest of an LLM over a period before its
+# cutoff is "contaminated" — the model may have learnt those prices. Where the maker publishes the
+# knowledge cutoff it is used (OpenAI's GPT-4o / o3-mini: October 2023, GPT-4.1: June 2024; Meta's
+# Llama 3.1/3.2: December 2023); where it does not, the release month of the model is used, which
+# a cutoff can never be later than (the safe side): the deepseek-* aliases point to DeepSeek-V3.2
+# (September 2025), Qwen 2.5 was released in September 2024. Configurable (``training_cutoffs``);
+# a model not listed has an unknown cutoff and is treated as contaminated for every period.
+KNOWN_TRAINING_CUTOFFS: dict[str, date] = {
+    "deepseek-reasoner": date(2025, 9, 30),
+    "deepseek-chat": date(2025, 9, 30),
+    "gpt-4o": date(2023, 10, 31),
+    "gpt-4o-mini": date(2023, 10, 31),
+    "gpt-4.1": date(2024, 6, 30),
+    "gpt-4.1-mini": date(2024, 6, 30),
+    "o3-mini": date(2023, 10, 31),
+    "llama3.1:8b": date(2023, 12, 31),
+    "llama3.1": date(2023, 12, 31),
+    "llama3.2": date(2023, 12, 31),
+    "qwen2.5": date(2024, 9, 30),
+}
+BUILT_IN_MODELS = frozenset({"rules-v1", "vader-decay"})
+
+
+@dataclass(frozen=True)
 class AIConfig:
     """Everything the consensus needs, merged from settings, the Settings page and stored keys."""
 
     providers: tuple[ProviderConfig, ...]
     parameters: ConsensusParameters
     limits: CallLimits
+    costs: CostLimits = field(default_factory=CostLimits)
+    training_cutoffs: Mapping[str, date] = field(default_factory=lambda: dict(KNOWN_TRAINING_CUTOFFS))
     hold_band: float = 0.01
     schedule_minutes: float = 60.0
     news_lookback_hours: float = 72.0
@@ -243,6 +307,14 @@ class AIConfig:
     def enabled_providers(self) -> list[ProviderConfig]:
         """Return the enabled analysts."""
         return [provider for provider in self.providers if provider.enabled]
+
+    def training_cutoff(self, model: str) -> date | None:
+        """Return the training cutoff of ``model`` (exact name, else its family before ':'), or None."""
+        name = model.strip().lower()
+        if name in self.training_cutoffs:
+            return self.training_cutoffs[name]
+        family = name.split(":", 1)[0]
+        return self.training_cutoffs.get(family)
 
 
 def _secret(settings_value: SecretStr | None, session: Session | None, name: str) -> str | None:
@@ -399,10 +471,22 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
         daily_call_budget=int(parameter("daily_call_budget")),
         daily_call_budgets=dict(settings.daily_call_budgets),
     )
+    cost_limits = CostLimits(
+        eur_per_usd=Decimal(str(parameter("eur_per_usd"))),
+        daily_cap_eur=Decimal(str(parameter("daily_cost_cap_eur"))),
+        monthly_cap_eur=Decimal(str(parameter("monthly_cost_cap_eur"))),
+        daily_caps_eur={name: Decimal(str(value)) for name, value in settings.daily_cost_caps_eur.items()},
+        monthly_caps_eur={name: Decimal(str(value)) for name, value in settings.monthly_cost_caps_eur.items()},
+        history_run_cap_eur=Decimal(str(parameter("history_run_cost_cap_eur"))),
+    )
+    cutoffs = dict(KNOWN_TRAINING_CUTOFFS)
+    cutoffs.update({name.strip().lower(): value for name, value in settings.training_cutoffs.items()})
     return AIConfig(
         providers=tuple(providers),
         parameters=parameters,
         limits=limits,
+        costs=cost_limits,
+        training_cutoffs=cutoffs,
         hold_band=settings.hold_band,
         schedule_minutes=float(parameter("schedule_minutes")),
         news_lookback_hours=settings.news_lookback_hours,
@@ -451,6 +535,8 @@ def save_consensus_parameters(
     disabled_analysts: list[str],
     daily_call_budget: int | None = None,
     schedule_minutes: float | None = None,
+    daily_cost_cap_eur: Decimal | None = None,
+    monthly_cost_cap_eur: Decimal | None = None,
 ) -> None:
     """Validate and store the consensus parameters edited on the Settings page."""
     if quorum < 1:
@@ -471,6 +557,11 @@ def save_consensus_parameters(
         if schedule_minutes <= 0:
             raise ValueError("the schedule must be a positive number of minutes")
         parameters["schedule_minutes"] = schedule_minutes
+    for key, cap in (("daily_cost_cap_eur", daily_cost_cap_eur), ("monthly_cost_cap_eur", monthly_cost_cap_eur)):
+        if cap is not None:
+            if not cap.is_finite() or cap < 0:
+                raise ValueError("a cost cap must be a number of euros, 0 or more")
+            parameters[key] = str(cap)
     set_setting(session, SETTING_PARAMETERS, parameters)
     set_setting(session, SETTING_WEIGHTS, {name: float(weight) for name, weight in weights.items()})
     set_setting(session, SETTING_DISABLED, sorted(set(disabled_analysts)))

@@ -5,7 +5,8 @@ For valid opinions ``i`` with direction ``d_i`` (+1 buy, -1 sell, 0 hold):
 - ``w_i = confidence_i × weight_i × reliability_i``, where ``reliability_i`` is the analyst's hit
   rate shrunk towards a prior and divided by the prior's rate:
   ``((hits + k·p) / (scored + k)) / p`` (``k`` = prior strength, ``p`` = prior hit rate), so an
-  analyst with no track record has reliability 1.0 (neutral).
+  analyst with no track record has reliability 1.0 (neutral); it is multiplied by
+  ``1 − hallucination rate`` (the share of its checked answers that quoted a false figure).
 - ``score = Σ w_i d_i / Σ w_i`` in [-1, 1] (0 when there are no weights).
 - ``leaning`` = buy if ``score ≥ decision_threshold``, sell if ``score ≤ -decision_threshold``,
   else hold.
@@ -41,6 +42,7 @@ class TrackStats:
 
     scored: int = 0
     hits: int = 0
+    hallucination_rate: float = 0.0  # share of checked opinions that quoted a false figure
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ def reliability(stats: TrackStats | None, parameters: ConsensusParameters) -> fl
     if scored + strength == 0:
         return 1.0
     posterior = (hits + strength * prior_rate) / (scored + strength)
-    return posterior / prior_rate
+    honesty = 1.0 - min(1.0, max(0.0, stats.hallucination_rate if stats else 0.0))
+    return posterior / prior_rate * honesty
 
 
 def leaning_of(score: float, threshold: float) -> Signal:

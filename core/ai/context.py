@@ -260,17 +260,29 @@ def build_snapshot(
     until: datetime | None = None,
     account: str = DEFAULT_ACCOUNT,
     lookback_hours: float = 72.0,
+    include_position: bool = True,
 ) -> ContextSnapshot:
-    """Build the snapshot of ``instrument`` from the database (candles opened before ``until``)."""
+    """Build the snapshot of ``instrument`` as it was known at ``until`` (None: everything stored).
+
+    Point in time: only candles *closed* by ``until`` (a candle opened at ``t`` closes at
+    ``t + timeframe``; a forming one is left out) and headlines published by the newest candle's
+    close. ``include_position`` False leaves the account's position out (history runs: today's
+    position was not known then).
+    """
     timeframe = preferred_timeframe(session, instrument.id)
     if timeframe is None:
         raise NotEnoughData(f"{instrument.symbol}: no candles collected yet")
-    frame = load_candles(session, instrument.id, timeframe, end=until, limit=HISTORY_BARS)
+    end = None
+    if until is not None:
+        end = until - timedelta(seconds=TIMEFRAME_SECONDS.get(timeframe, 3600)) + timedelta(microseconds=1)
+    frame = load_candles(session, instrument.id, timeframe, end=end, limit=HISTORY_BARS)
     if len(frame) < MIN_BARS:
         raise NotEnoughData(f"{instrument.symbol}: only {len(frame)} {timeframe} candles; at least {MIN_BARS} needed")
     as_of = frame.index[-1].to_pydatetime() + timedelta(seconds=TIMEFRAME_SECONDS.get(timeframe, 3600))
     headlines = recent_headlines(session, instrument.id, as_of, lookback_hours=lookback_hours)
-    position = position_info(session, account, instrument.id, float(frame["close"].iloc[-1]))
+    position = (
+        position_info(session, account, instrument.id, float(frame["close"].iloc[-1])) if include_position else None
+    )
     return snapshot_from_frame(
         symbol=instrument.symbol,
         instrument_id=instrument.id,

@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,12 +26,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.ai.builtin import SentimentAnalyst, TechnicalAnalyst
+from core.ai.claims import ClaimCheck, check_claims
 from core.ai.config import AIConfig, ConsensusParameters, ProviderKind, load_ai_config
 from core.ai.consensus import ConsensusOutcome, TrackStats, Vote, combine
 from core.ai.context import ContextSnapshot, build_snapshot
-from core.ai.llm import CallBudget, build_llm_analyst
-from core.ai.models import AnalystOpinion, AnalystTrackRecord, ConsensusRecord
-from core.ai.opinion import Analyst, AnalystResult, Opinion
+from core.ai.costs import SpendingGuard
+from core.ai.llm import CallBudget, LLMAnalyst, build_llm_analyst, prompt_hash
+from core.ai.models import AnalystOpinion, AnalystTrackRecord, ConsensusOrigin, ConsensusRecord
+from core.ai.opinion import Analyst, AnalystResult, Figure, Opinion
+from core.ai.records import konsens_version
 from core.db.engine import Database
 from core.market.models import Instrument
 from core.timeutil import utc_now
@@ -100,6 +103,11 @@ def _cached_from_database(session: Session, analyst: str, model: str, context_ha
             confidence=row.confidence,
             horizon_hours=row.horizon_hours or 24,
             rationale=row.rationale or "",
+            figures=tuple(
+                Figure(name=str(claim["name"]), value=claim["claimed"])
+                for claim in (row.claims or [])
+                if isinstance(claim.get("claimed"), int | float | str) and not isinstance(claim.get("claimed"), bool)
+            ),
         ),
         prompt=row.prompt,
         answer=row.answer,
@@ -108,6 +116,9 @@ def _cached_from_database(session: Session, analyst: str, model: str, context_ha
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
         cost_usd=row.cost_usd,
+        cost_eur=row.cost_eur,
+        model_version=row.model_version,
+        request_params=dict(row.request_params or {}),
     )
 
 
@@ -121,6 +132,12 @@ class ConsensusRun:
     elapsed_seconds: float
     parameters: ConsensusParameters
     consensus_id: int | None = None
+    discounted: dict[str, str] = field(default_factory=dict)  # analyst -> why its vote got weight 0
+
+    @property
+    def cost_eur(self) -> Decimal:
+        """Return what this run's provider calls cost (cached answers cost nothing)."""
+        return sum((result.cost_eur or Decimal(0) for result in self.results), Decimal(0))
 
 
 @dataclass
@@ -154,20 +171,28 @@ class ConsensusEngine:
             for result in results.values():
                 if not result.cached:
                     self.cache.put(result, context_hash)
-        ordered = tuple(results[analyst.name] for analyst in self.analysts)
+        ordered = tuple(_with_checked_claims(results[analyst.name], analyst, snapshot) for analyst in self.analysts)
+        discounted = {
+            result.analyst: result.claims.describe()
+            for result in ordered
+            if result.ok and result.claims is not None and result.claims.has_false_claims
+        }
         votes = [
             Vote(result.analyst, result.opinion.signal, result.opinion.confidence)
             for result in ordered
-            if result.ok and result.opinion is not None
+            if result.ok and result.opinion is not None and result.analyst not in discounted
         ]
         failures = {result.analyst: result.error or "failed" for result in ordered if not result.ok}
         outcome = combine(votes, self.parameters, track_records=track_records, failures=failures)
+        if discounted:
+            outcome = replace(outcome, weights={**outcome.weights, **dict.fromkeys(discounted, 0.0)})
         return ConsensusRun(
             snapshot=snapshot,
             outcome=outcome,
             results=ordered,
             elapsed_seconds=time.perf_counter() - started,
             parameters=self.parameters,
+            discounted=discounted,
         )
 
     def _fan_out(self, analysts: Sequence[Analyst], snapshot: ContextSnapshot) -> dict[str, AnalystResult]:
@@ -208,6 +233,16 @@ class ConsensusEngine:
             self.progress(message)
 
 
+def _with_checked_claims(result: AnalystResult, analyst: Analyst, snapshot: ContextSnapshot) -> AnalystResult:
+    """Return ``result`` with its figures checked against the snapshot (every LLM answer is checked)."""
+    if not result.ok or result.opinion is None:
+        return result
+    if not result.opinion.figures and not isinstance(analyst, LLMAnalyst):
+        return result
+    figures = [figure.model_dump() for figure in result.opinion.figures]
+    return replace(result, claims=check_claims(snapshot, figures))
+
+
 # --- building analysts from the configuration -------------------------------------------------
 
 
@@ -227,8 +262,10 @@ def calls_today(session: Session, now: datetime | None = None) -> dict[str, int]
     return {provider: int(total) for provider, total in rows}
 
 
-def build_analysts(config: AIConfig, *, budget: CallBudget | None = None) -> list[Analyst]:
-    """Create an analyst for every enabled provider."""
+def build_analysts(
+    config: AIConfig, *, budget: CallBudget | None = None, spending: SpendingGuard | None = None
+) -> list[Analyst]:
+    """Create an analyst for every enabled provider (LLM calls held to the call budget and cost caps)."""
     analysts: list[Analyst] = []
     for provider in config.enabled_providers:
         if provider.kind is ProviderKind.TECHNICAL:
@@ -243,14 +280,19 @@ def build_analysts(config: AIConfig, *, budget: CallBudget | None = None) -> lis
                 )
             )
         else:
-            analysts.append(build_llm_analyst(provider, config.limits, budget=budget))
+            analysts.append(
+                build_llm_analyst(
+                    provider, config.limits, budget=budget, spending=spending, eur_per_usd=config.costs.eur_per_usd
+                )
+            )
     return analysts
 
 
 def load_track_stats(session: Session) -> dict[str, TrackStats]:
-    """Return every analyst's scored / hits counts from ``analyst_track_records``."""
+    """Return every analyst's scored / hits counts and hallucination rate from ``analyst_track_records``."""
     return {
-        row.analyst: TrackStats(scored=row.scored, hits=row.hits) for row in session.scalars(select(AnalystTrackRecord))
+        row.analyst: TrackStats(scored=row.scored, hits=row.hits, hallucination_rate=row.hallucination_rate or 0.0)
+        for row in session.scalars(select(AnalystTrackRecord))
     }
 
 
@@ -263,8 +305,17 @@ def store_run(
     *,
     decided_at: datetime | None = None,
     is_demo: bool = False,
+    origin: ConsensusOrigin = ConsensusOrigin.LIVE,
+    history_run_id: int | None = None,
+    contaminated_models: frozenset[str] = frozenset(),
 ) -> ConsensusRecord:
-    """Write the consensus and every analyst's opinion or failure; return the consensus row."""
+    """Write the consensus and every analyst's opinion or failure (each a full decision record).
+
+    The consensus row keeps the context snapshot itself; each opinion keeps its prompt and prompt
+    hash, the raw answer, the model version and request parameters, its checked figures, tokens,
+    cost and latency, and the Konsens version. ``contaminated_models`` (history runs) are the
+    models asked about a time before their training cutoff.
+    """
     snapshot = run.snapshot
     outcome = run.outcome
     decided_at = decided_at or utc_now()
@@ -288,11 +339,17 @@ def store_run(
         price=price,
         parameters=run.parameters.as_dict(),
         is_demo=is_demo,
+        snapshot=snapshot.model_dump(mode="json"),
+        discounted=dict(run.discounted),
+        origin=origin,
+        history_run_id=history_run_id,
     )
     session.add(record)
     session.flush()
+    version = konsens_version()
     for result in run.results:
         opinion = result.opinion
+        claims: ClaimCheck | None = result.claims
         session.add(
             AnalystOpinion(
                 consensus_id=record.id,
@@ -318,8 +375,17 @@ def store_run(
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 cost_usd=result.cost_usd,
+                cost_eur=result.cost_eur,
                 price_at_opinion=price,
                 is_demo=is_demo,
+                model_version=result.model_version,
+                request_params=dict(result.request_params) or None,
+                prompt_hash=prompt_hash(result.prompt) if result.prompt else None,
+                konsens_version=version,
+                claims=[claim.as_json() for claim in claims.claims] if claims is not None else None,
+                claims_checked=claims.checked if claims is not None else 0,
+                claims_false=len(claims.false_claims) if claims is not None else 0,
+                contaminated=result.model in contaminated_models,
             )
         )
     session.flush()
@@ -353,6 +419,13 @@ class AnalysisSummary:
                     "ok": result.ok,
                     "error": result.error,
                     "latency_ms": round(result.latency_ms, 1),
+                    "cost_eur": str(result.cost_eur) if result.cost_eur is not None else None,
+                    "claims_checked": result.claims.checked if result.claims is not None else 0,
+                    "claims_false": len(result.claims.false_claims) if result.claims is not None else 0,
+                    "false_claims": [claim.as_json() for claim in result.claims.false_claims]
+                    if result.claims is not None
+                    else [],
+                    "weight": round(outcome.weights.get(result.analyst, 0.0), 6),
                 }
                 for result in self.run.results
             ],
@@ -389,20 +462,24 @@ def analyse_instrument(
     """
     now = now or utc_now()
 
-    def prepare(session: Session) -> tuple[AIConfig, ContextSnapshot, dict[str, TrackStats], dict[str, int], str]:
+    def prepare(
+        session: Session,
+    ) -> tuple[AIConfig, ContextSnapshot, dict[str, TrackStats], dict[str, int], str, SpendingGuard]:
         instrument = session.get(Instrument, instrument_id)
         if instrument is None:
             raise LookupError(f"instrument {instrument_id} does not exist")
         loaded = config or load_ai_config(session)
-        snapshot = build_snapshot(session, instrument, lookback_hours=loaded.news_lookback_hours)
-        return loaded, snapshot, load_track_stats(session), calls_today(session, now), instrument.symbol
+        # Point in time: only candles closed and news published by now (a forming candle is left out).
+        snapshot = build_snapshot(session, instrument, until=now, lookback_hours=loaded.news_lookback_hours)
+        spending = SpendingGuard.from_database(session, loaded.costs, now=now)
+        return loaded, snapshot, load_track_stats(session), calls_today(session, now), instrument.symbol, spending
 
     if progress:
         progress("building the context snapshot")
-    config, snapshot, track_records, used, symbol = database.run(prepare)
+    config, snapshot, track_records, used, symbol, spending = database.run(prepare)
     if analysts is None:
         budget = CallBudget(config.limits.budget_of, used)
-        analysts = build_analysts(config, budget=budget)
+        analysts = build_analysts(config, budget=budget, spending=spending)
     engine = ConsensusEngine(
         analysts=analysts,
         parameters=config.parameters,
@@ -413,7 +490,13 @@ def analyse_instrument(
     run = engine.run(snapshot, track_records)
     if progress:
         progress("storing the result")
-    consensus_id = database.run(lambda session: store_run(session, run, decided_at=now).id)
+
+    def store(session: Session) -> int:
+        record = store_run(session, run, decided_at=now)
+        raise_cost_cap_alerts(session, spending, now=now)
+        return record.id
+
+    consensus_id = database.run(store)
     logger.info(
         "Consensus %s: %s (score %+.2f, agreement %.2f%s) from %d valid / %d failed opinions in %.2f s",
         symbol,
@@ -428,11 +511,35 @@ def analyse_instrument(
     return AnalysisSummary(consensus_id=consensus_id, symbol=symbol, run=run)
 
 
+def raise_cost_cap_alerts(session: Session, spending: SpendingGuard, *, now: datetime | None = None) -> int:
+    """Raise one alert per provider and UTC day whose calls a cost cap stopped; return how many are new."""
+    from core.risk.alerts import raise_alert
+    from core.risk.models import AlertKind, AlertSeverity
+
+    now = now or utc_now()
+    raised = 0
+    for provider, reason in sorted(spending.refusals.items()):
+        alert = raise_alert(
+            session,
+            kind=AlertKind.AI_COST_CAP,
+            severity=AlertSeverity.WARNING,
+            subject=f"AI analyst {provider}",
+            message=f"{provider} is skipped: {reason}",
+            dedupe_key=f"ai-cost-cap:{provider}:{now.date().isoformat()}",
+            details={"provider": provider, "reason": reason},
+            now=now,
+        )
+        raised += alert is not None
+    return raised
+
+
 def latest_decision_time(session: Session, instrument_id: int) -> datetime | None:
-    """Return when the newest non-demo consensus of an instrument was decided, or None."""
+    """Return when the newest non-demo live consensus of an instrument was decided, or None."""
     return session.scalar(
         select(func.max(ConsensusRecord.decided_at)).where(
-            ConsensusRecord.instrument_id == instrument_id, ConsensusRecord.is_demo.is_(False)
+            ConsensusRecord.instrument_id == instrument_id,
+            ConsensusRecord.is_demo.is_(False),
+            ConsensusRecord.origin == ConsensusOrigin.LIVE,
         )
     )
 

@@ -14,6 +14,7 @@ switched off so this one policy applies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from core.ai.claims import figure_names_hint
 from core.ai.config import CallLimits, ProviderConfig, ProviderKind, output_token_limit
+from core.ai.costs import SpendingGuard, worst_case_call_eur
 from core.ai.opinion import (
     AnalystResult,
     InvalidAnswer,
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TRUNCATED_PREFIX = "truncated:"
+OLLAMA_SEED = 7  # a fixed seed with temperature 0: the same prompt gives the same answer
 
 MAX_RETRY_AFTER_SECONDS = 30.0
 
@@ -51,9 +55,13 @@ resistance levels, recent headlines with sentiment scores, and the trader's curr
 Decide whether the trader should buy, sell or hold over a horizon you choose.
 Answer with json only: exactly one JSON object and nothing else, for example
 {"signal": "hold", "confidence": 0.55, "horizon_hours": 24,
- "rationale": "Price sits between support and resistance; momentum is flat."}
+ "rationale": "Price sits between support and resistance; RSI is neutral.",
+ "figures": [{"name": "rsi_14", "value": 51.3}, {"name": "support", "value": 84000.0}]}
 signal is one of buy, sell, hold; confidence is the probability between 0 and 1 that your call
-is right; horizon_hours is a whole number between 1 and 720; rationale is two to four sentences."""
+is right; horizon_hours is a whole number between 1 and 720; rationale is two to four sentences.
+figures lists every number from the snapshot that your rationale relies on, each with its name
+and its value exactly as in the snapshot. Quote only figures that are in the snapshot: each one
+is checked, and an answer with a figure that is not there, or a wrong value, is discarded."""
 
 
 class ProviderError(Exception):
@@ -76,6 +84,7 @@ class Completion:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
+    model_version: str | None = None  # the answering model (and system fingerprint) as the API names it
     opinion: Opinion | None = None  # set when the client library already parsed the answer
     truncated: bool = False  # the provider stopped at the output token limit (finish reason "length")
 
@@ -108,10 +117,14 @@ class CallBudget:
 
 
 def build_messages(snapshot: ContextSnapshot) -> list[dict[str, str]]:
-    """Return the chat messages for a snapshot (system instructions + the snapshot as JSON)."""
+    """Return the chat messages for a snapshot (system instructions + the snapshot as JSON).
+
+    A pure function of the snapshot: a stored snapshot rebuilds the same prompt, byte for byte.
+    """
     payload = json.dumps(snapshot.prompt_payload(), separators=(",", ":"))
+    names = figure_names_hint(snapshot)
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": f"{SYSTEM_PROMPT}\nFigure names in this snapshot: {names}."},
         {"role": "user", "content": f"Snapshot of {snapshot.symbol} (json):\n{payload}"},
     ]
 
@@ -119,6 +132,11 @@ def build_messages(snapshot: ContextSnapshot) -> list[dict[str, str]]:
 def render_prompt(messages: list[dict[str, str]]) -> str:
     """Return the messages as one text, as stored with each opinion."""
     return "\n\n".join(f"[{message['role']}]\n{message['content']}" for message in messages)
+
+
+def prompt_hash(prompt: str) -> str:
+    """Return the SHA-256 of a rendered prompt (stored with each opinion; checked by a replay)."""
+    return hashlib.sha256(prompt.encode()).hexdigest()
 
 
 class LLMAnalyst:
@@ -136,18 +154,26 @@ class LLMAnalyst:
         input_cost_per_million_tokens: Decimal = Decimal(0),
         output_cost_per_million_tokens: Decimal = Decimal(0),
         max_output_tokens: int | None = None,
+        spending: SpendingGuard | None = None,
+        eur_per_usd: Decimal = Decimal("0.86"),
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.name = name
         self.model = model
         self.limits = limits
         self.max_output_tokens = max_output_tokens or output_token_limit(model)
+        self.spending = spending
+        self.eur_per_usd = eur_per_usd
         self.budget = budget
         self.input_cost = input_cost_per_million_tokens
         self.output_cost = output_cost_per_million_tokens
         self._sleep = sleep
 
     def _complete(self, messages: list[dict[str, str]]) -> Completion:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def request_parameters(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        """Return what each call sends besides the messages (stored in the decision record)."""
         raise NotImplementedError
 
     def analyse(self, snapshot: ContextSnapshot) -> AnalystResult:
@@ -162,10 +188,17 @@ class LLMAnalyst:
         completion_tokens = 0
         last_answer: str | None = None
         last_reasoning: str | None = None
+        last_model_version: str | None = None
+        worst_case = worst_case_call_eur(
+            prompt, self.max_output_tokens, self.input_cost, self.output_cost, self.eur_per_usd
+        )
 
-        def result(opinion: Opinion | None = None, error: str | None = None) -> AnalystResult:
+        def result(
+            opinion: Opinion | None = None, error: str | None = None, *, skipped_for_cost: bool = False
+        ) -> AnalystResult:
             if error:
                 logger.info("%s analyst failed: %s", self.name, redact(error))
+            cost_usd = self._cost(prompt_tokens, completion_tokens)
             return AnalystResult(
                 analyst=self.name,
                 provider=self.provider,
@@ -178,11 +211,19 @@ class LLMAnalyst:
                 latency_ms=(time.perf_counter() - started) * 1000,
                 prompt_tokens=prompt_tokens or None,
                 completion_tokens=completion_tokens or None,
-                cost_usd=self._cost(prompt_tokens, completion_tokens),
+                cost_usd=cost_usd,
+                cost_eur=(cost_usd * self.eur_per_usd).quantize(Decimal("0.000001")),
                 attempts=attempts,
+                model_version=last_model_version,
+                request_params=self.request_parameters(),
+                skipped_for_cost=skipped_for_cost,
             )
 
         while True:
+            if self.spending is not None:
+                refusal = self.spending.reserve(self.provider, worst_case)
+                if refusal is not None:
+                    return result(error=refusal, skipped_for_cost=attempts == 0)
             if self.budget is not None and not self.budget.try_acquire(self.provider):
                 return result(
                     error=f"daily call budget used up ({self.budget.limit(self.provider)} calls for {self.provider})"
@@ -201,6 +242,10 @@ class LLMAnalyst:
                 return result(error=f"unexpected {type(error).__name__}: {redact(str(error))[:300]}")
             prompt_tokens += completion.prompt_tokens or 0
             completion_tokens += completion.completion_tokens or 0
+            if self.spending is not None:
+                call_usd = self._cost(completion.prompt_tokens or 0, completion.completion_tokens or 0)
+                self.spending.record(self.provider, call_usd * self.eur_per_usd)
+            last_model_version = completion.model_version or last_model_version
             last_answer = completion.content
             last_reasoning = completion.reasoning or last_reasoning
             if completion.truncated:
@@ -268,6 +313,15 @@ def _openai_error(error: Exception, timeout: float) -> ProviderError:
     return ProviderError(f"{type(error).__name__}: {redact(str(error))[:200]}", retryable=False)
 
 
+def _model_version(completion: Any) -> str | None:
+    """Return the answering model as the API names it, with its ``system_fingerprint`` when sent."""
+    model = getattr(completion, "model", None)
+    fingerprint = getattr(completion, "system_fingerprint", None)
+    if not model and not fingerprint:
+        return None
+    return f"{model or '?'} ({fingerprint})" if fingerprint else str(model)
+
+
 def _reasoning_tokens(completion: Any) -> int | None:
     """Return ``usage.completion_tokens_details.reasoning_tokens`` (OpenAI o-series, DeepSeek-R1) if sent."""
     details = getattr(getattr(completion, "usage", None), "completion_tokens_details", None)
@@ -312,6 +366,14 @@ class OpenAICompatibleAnalyst(LLMAnalyst):
             max_retries=0,
         )
 
+    def request_parameters(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_output_tokens}
+        if self.json_mode:
+            params["response_format"] = {"type": "json_object"}
+        params["temperature"] = None  # not sent: DeepSeek-R1 ignores sampling parameters
+        params["seed"] = None  # not sent
+        return params
+
     def _complete(self, messages: list[dict[str, str]]) -> Completion:
         import openai
 
@@ -343,6 +405,7 @@ class OpenAICompatibleAnalyst(LLMAnalyst):
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             reasoning_tokens=_reasoning_tokens(response),
+            model_version=_model_version(response),
             truncated=choice.finish_reason == "length",
         )
 
@@ -375,6 +438,7 @@ class AzureOpenAIAnalyst(LLMAnalyst):
         super().__init__(name, deployment, limits, **kwargs)
         import openai
 
+        self.api_version = api_version
         self.client = openai.AzureOpenAI(
             azure_endpoint=endpoint,
             api_key=api_key,
@@ -382,6 +446,16 @@ class AzureOpenAIAnalyst(LLMAnalyst):
             timeout=limits.timeout_seconds,
             max_retries=0,
         )
+
+    def request_parameters(self) -> dict[str, Any]:
+        return {
+            "deployment": self.model,
+            "api_version": self.api_version,
+            "response_format": {"type": "json_schema", "name": "OpinionAnswer", "strict": True},
+            "max_completion_tokens": self.max_output_tokens,
+            "temperature": None,  # not sent: reasoning deployments refuse it
+            "seed": None,
+        }
 
     def _complete(self, messages: list[dict[str, str]]) -> Completion:
         import openai
@@ -431,6 +505,8 @@ class AzureOpenAIAnalyst(LLMAnalyst):
             refusal=message.refusal,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            reasoning_tokens=_reasoning_tokens(parsed),
+            model_version=_model_version(parsed),
             opinion=opinion,
         )
 
@@ -464,6 +540,12 @@ class OllamaAnalyst(LLMAnalyst):
 
         self.client = ollama.Client(host=host, timeout=limits.timeout_seconds)
 
+    def request_parameters(self) -> dict[str, Any]:
+        return {"model": self.model, "format": "json_schema:OpinionAnswer", "options": self._options()}
+
+    def _options(self) -> dict[str, Any]:
+        return {"temperature": 0, "seed": OLLAMA_SEED, "num_predict": self.max_output_tokens}
+
     def _complete(self, messages: list[dict[str, str]]) -> Completion:
         import httpx
         import ollama
@@ -473,7 +555,7 @@ class OllamaAnalyst(LLMAnalyst):
                 model=self.model,
                 messages=messages,
                 format=OpinionAnswer.model_json_schema(),
-                options={"temperature": 0, "num_predict": self.max_output_tokens},
+                options=self._options(),
             )
         except ollama.ResponseError as error:
             status = error.status_code
@@ -492,6 +574,7 @@ class OllamaAnalyst(LLMAnalyst):
             reasoning=getattr(message, "thinking", None),
             prompt_tokens=response.prompt_eval_count,
             completion_tokens=response.eval_count,
+            model_version=response.model,
             truncated=response.done_reason == "length",
         )
 
@@ -504,10 +587,14 @@ def build_llm_analyst(
     limits: CallLimits,
     *,
     budget: CallBudget | None = None,
+    spending: SpendingGuard | None = None,
+    eur_per_usd: Decimal = Decimal("0.86"),
     sleep: Callable[[float], None] = time.sleep,
 ) -> LLMAnalyst:
     """Create the analyst for an enabled LLM provider configuration."""
     costs = {
+        "spending": spending,
+        "eur_per_usd": eur_per_usd,
         "input_cost_per_million_tokens": provider.input_cost_per_million_tokens,
         "output_cost_per_million_tokens": provider.output_cost_per_million_tokens,
         "max_output_tokens": provider.max_output_tokens,

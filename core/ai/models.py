@@ -39,6 +39,22 @@ class Signal(StrEnum):
         return {"buy": 1, "sell": -1, "hold": 0}[self.value]
 
 
+class ConsensusOrigin(StrEnum):
+    """How a consensus came about: decided at the time (live), or afterwards over history."""
+
+    LIVE = "live"
+    HISTORY = "history"  # an AI history run: point-in-time snapshots of the past, asked now
+
+
+class HistoryRunStatus(StrEnum):
+    """Life of an AI history run."""
+
+    RUNNING = "running"
+    DONE = "done"
+    STOPPED = "stopped"  # a cost cap stopped it
+    FAILED = "failed"
+
+
 class RequestStatus(StrEnum):
     """Life of an "analyse now" request."""
 
@@ -56,7 +72,10 @@ class ConsensusRecord(Base):
     """One consensus decision for one instrument."""
 
     __tablename__ = "consensus_results"
-    __table_args__ = (Index("ix_consensus_results_instrument_decided", "instrument_id", "decided_at"),)
+    __table_args__ = (
+        Index("ix_consensus_results_instrument_decided", "instrument_id", "decided_at"),
+        Index("ix_consensus_results_origin", "origin"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"))
@@ -77,6 +96,46 @@ class ConsensusRecord(Base):
     price: Mapped[Decimal | None] = mapped_column(Quantity, doc="Close of the newest candle in the snapshot.")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="The context snapshot every analyst saw (ContextSnapshot as JSON): the decision record."
+    )
+    discounted: Mapped[dict[str, str]] = mapped_column(
+        JSON, default=dict, doc="Analysts whose valid opinion got weight 0, with the reason (false figures)."
+    )
+    origin: Mapped[ConsensusOrigin] = mapped_column(
+        Enum(ConsensusOrigin, native_enum=False, length=12, values_callable=_enum_values),
+        default=ConsensusOrigin.LIVE,
+    )
+    history_run_id: Mapped[int | None] = mapped_column(ForeignKey("ai_history_runs.id", ondelete="CASCADE"))
+
+
+class AIHistoryRun(Base):
+    """An AI history run: the analysts asked about point-in-time snapshots of past decision times."""
+
+    __tablename__ = "ai_history_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    every_hours: Mapped[float] = mapped_column(Float)
+    status: Mapped[HistoryRunStatus] = mapped_column(
+        Enum(HistoryRunStatus, native_enum=False, length=12, values_callable=_enum_values),
+        default=HistoryRunStatus.RUNNING,
+    )
+    analysts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    points_planned: Mapped[int] = mapped_column(Integer, default=0)
+    points_done: Mapped[int] = mapped_column(Integer, default=0)
+    estimated_calls: Mapped[int] = mapped_column(Integer, default=0)
+    estimated_cost_eur: Mapped[Decimal | None] = mapped_column(Money)
+    cost_cap_eur: Mapped[Decimal | None] = mapped_column(Money)
+    cost_eur: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    contamination: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict, doc="Per LLM model: its training cutoff and how many decision times lie before it."
+    )
 
 
 class AnalystOpinion(Base):
@@ -119,6 +178,21 @@ class AnalystOpinion(Base):
     hit: Mapped[bool | None] = mapped_column(Boolean)
     brier: Mapped[float | None] = mapped_column(Float)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The decision record (with the consensus row's snapshot): what was asked, how, and of which model.
+    model_version: Mapped[str | None] = mapped_column(String(200), doc="Model and fingerprint the API returned.")
+    request_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="Parameters sent with the call.")
+    prompt_hash: Mapped[str | None] = mapped_column(String(64), doc="SHA-256 of the prompt text.")
+    konsens_version: Mapped[str | None] = mapped_column(String(40))
+    cost_eur: Mapped[Decimal | None] = mapped_column(Money)
+    claims: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, doc="Figures the answer relies on, checked.")
+    claims_checked: Mapped[int] = mapped_column(Integer, default=0)
+    claims_false: Mapped[int] = mapped_column(Integer, default=0)
+    contaminated: Mapped[bool] = mapped_column(
+        Boolean, default=False, doc="Asked about a time before the model's training cutoff (history runs)."
+    )
+    replay_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ai_opinions.id", ondelete="SET NULL"), doc="The opinion this one asked again (replay)."
+    )
 
 
 class AnalysisRequest(Base):
@@ -154,6 +228,13 @@ class AnalystTrackRecord(Base):
     mean_return_when_followed: Mapped[float | None] = mapped_column(Float)
     calibration: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    opinions_checked: Mapped[int] = mapped_column(Integer, default=0, doc="Valid opinions whose figures were checked.")
+    opinions_with_false_claims: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def hallucination_rate(self) -> float | None:
+        """Return the share of checked opinions that quoted a figure not in (or not matching) the snapshot."""
+        return self.opinions_with_false_claims / self.opinions_checked if self.opinions_checked else None
 
     @property
     def hit_rate(self) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session
 from core.ai.config import load_ai_config
 from core.ai.consensus import TrackStats, reliability
 from core.ai.context import preferred_timeframe
-from core.ai.models import AnalysisRequest, AnalystOpinion, AnalystTrackRecord, ConsensusRecord
+from core.ai.costs import cost_by_analyst_per_day
+from core.ai.models import AnalysisRequest, AnalystOpinion, AnalystTrackRecord, ConsensusOrigin, ConsensusRecord
 from core.market.models import Instrument
 from core.market.query import load_candles
 from core.timeutil import utc_now
@@ -36,6 +38,14 @@ class OpinionView:
     completion_tokens: int | None
     cost_usd: float | None
     dissent: bool
+    id: int = 0
+    cost_eur: Decimal | None = None
+    claims_checked: int = 0
+    claims_false: int = 0
+    claims: list[dict[str, Any]] | None = None
+    model_version: str | None = None
+    weight: float | None = None
+    discounted_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,13 +66,14 @@ class ConsensusView:
     price: float | None
     is_demo: bool
     opinions: list[OpinionView]
+    cost_eur: Decimal = Decimal(0)
 
 
 def latest_consensus(session: Session, instrument_id: int) -> ConsensusView | None:
     """Return the newest consensus of an instrument with its opinions, or None."""
     record = session.scalar(
         select(ConsensusRecord)
-        .where(ConsensusRecord.instrument_id == instrument_id)
+        .where(ConsensusRecord.instrument_id == instrument_id, ConsensusRecord.origin == ConsensusOrigin.LIVE)
         .order_by(ConsensusRecord.decided_at.desc(), ConsensusRecord.id.desc())
         .limit(1)
     )
@@ -72,8 +83,10 @@ def latest_consensus(session: Session, instrument_id: int) -> ConsensusView | No
 def consensus_view(session: Session, record: ConsensusRecord) -> ConsensusView:
     """Return a consensus row with its opinions as a view."""
     instrument = session.get(Instrument, record.instrument_id)
-    opinions = session.scalars(
-        select(AnalystOpinion).where(AnalystOpinion.consensus_id == record.id).order_by(AnalystOpinion.id)
+    opinion_rows = list(
+        session.scalars(
+            select(AnalystOpinion).where(AnalystOpinion.consensus_id == record.id).order_by(AnalystOpinion.id)
+        )
     )
     dissenters = set(record.dissenters or [])
     return ConsensusView(
@@ -109,9 +122,18 @@ def consensus_view(session: Session, record: ConsensusRecord) -> ConsensusView:
                 completion_tokens=row.completion_tokens,
                 cost_usd=float(row.cost_usd) if row.cost_usd is not None else None,
                 dissent=row.analyst in dissenters,
+                id=row.id,
+                cost_eur=row.cost_eur,
+                claims_checked=row.claims_checked,
+                claims_false=row.claims_false,
+                claims=row.claims,
+                model_version=row.model_version,
+                weight=(record.weights or {}).get(row.analyst),
+                discounted_reason=(record.discounted or {}).get(row.analyst),
             )
-            for row in opinions
+            for row in opinion_rows
         ],
+        cost_eur=sum((row.cost_eur or Decimal(0) for row in opinion_rows), Decimal(0)),
     )
 
 
@@ -127,7 +149,11 @@ def consensus_history(session: Session, instrument_id: int, *, days: int = 90) -
             ConsensusRecord.flagged,
             ConsensusRecord.price,
         )
-        .where(ConsensusRecord.instrument_id == instrument_id, ConsensusRecord.decided_at >= since)
+        .where(
+            ConsensusRecord.instrument_id == instrument_id,
+            ConsensusRecord.decided_at >= since,
+            ConsensusRecord.origin == ConsensusOrigin.LIVE,
+        )
         .order_by(ConsensusRecord.decided_at)
     ).all()
     frame = pd.DataFrame(
@@ -167,14 +193,21 @@ class LeaderboardRow:
     weight: float
     mean_return_when_followed: float | None
     calibration: list[dict[str, Any]]
+    hallucination_rate: float | None = None
+    opinions_checked: int = 0
+    cost_today_eur: Decimal = Decimal(0)
+    cost_per_day_eur: Decimal = Decimal(0)  # mean over the last 30 days
 
 
 def leaderboard(session: Session) -> list[LeaderboardRow]:
     """Return every analyst's track record and its current weight, best hit rate first."""
     config = load_ai_config(session)
+    now = utc_now()
+    per_day = cost_by_analyst_per_day(session, days=30, now=now)
+    today = cost_by_analyst_per_day(session, days=1, now=now)
     rows = []
     for record in session.scalars(select(AnalystTrackRecord)):
-        stats = TrackStats(scored=record.scored, hits=record.hits)
+        stats = TrackStats(scored=record.scored, hits=record.hits, hallucination_rate=record.hallucination_rate or 0.0)
         multiplier = reliability(stats, config.parameters)
         rows.append(
             LeaderboardRow(
@@ -186,6 +219,10 @@ def leaderboard(session: Session) -> list[LeaderboardRow]:
                 weight=multiplier * config.parameters.weight_of(record.analyst),
                 mean_return_when_followed=record.mean_return_when_followed,
                 calibration=list(record.calibration or []),
+                hallucination_rate=record.hallucination_rate,
+                opinions_checked=record.opinions_checked,
+                cost_today_eur=today.get(record.analyst, Decimal(0)),
+                cost_per_day_eur=per_day.get(record.analyst, Decimal(0)),
             )
         )
     return sorted(rows, key=lambda row: (-(row.hit_rate or 0.0), row.analyst))

@@ -23,10 +23,10 @@ from itertools import pairwise
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from core.ai.models import AnalystOpinion, AnalystTrackRecord, Signal
+from core.ai.models import AnalystOpinion, AnalystTrackRecord, ConsensusOrigin, ConsensusRecord, Signal
 from core.db.upsert import bulk_upsert
 from core.market.query import TIMEFRAME_SECONDS, load_candles
 from core.timeutil import utc_now
@@ -80,6 +80,7 @@ def score_due_opinions(session: Session, *, hold_band: float, now: datetime | No
             .where(
                 AnalystOpinion.ok.is_(True),
                 AnalystOpinion.scored_at.is_(None),
+                AnalystOpinion.replay_of_id.is_(None),
                 AnalystOpinion.as_of < now - timedelta(hours=1),
             )
             .order_by(AnalystOpinion.instrument_id, AnalystOpinion.as_of)
@@ -171,8 +172,39 @@ def summarise(analyst: str, scored_rows: Iterable[tuple[Signal, float, bool, flo
     )
 
 
+# An opinion of a live decision: not a replay, and not part of an AI history run.
+_LIVE_OPINION = and_(
+    AnalystOpinion.replay_of_id.is_(None),
+    or_(ConsensusRecord.origin.is_(None), ConsensusRecord.origin == ConsensusOrigin.LIVE),
+)
+
+
+def hallucination_counts(session: Session) -> dict[str, tuple[int, int]]:
+    """Return per analyst (valid live opinions whose figures were checked, those with a false figure)."""
+    rows = session.execute(
+        select(AnalystOpinion.analyst, AnalystOpinion.claims_false)
+        .outerjoin(ConsensusRecord, ConsensusRecord.id == AnalystOpinion.consensus_id)
+        .where(
+            AnalystOpinion.ok.is_(True),
+            AnalystOpinion.cached.is_(False),
+            AnalystOpinion.claims.is_not(None),
+            _LIVE_OPINION,
+        )
+    )
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for analyst, claims_false in rows:
+        counts[analyst][0] += 1
+        counts[analyst][1] += 1 if (claims_false or 0) > 0 else 0
+    return {analyst: (checked, false) for analyst, (checked, false) in counts.items()}
+
+
 def refresh_track_records(session: Session, *, now: datetime | None = None) -> list[TrackRecordSummary]:
-    """Recompute every analyst's track record from its scored opinions and store it."""
+    """Recompute every analyst's track record from its scored live opinions and store it.
+
+    Opinions of AI history runs and replays are left out: the track record is what the analyst
+    achieved deciding at the time. The hallucination rate counts every valid live answer whose
+    figures were checked, scored or not.
+    """
     now = now or utc_now()
     rows = session.execute(
         select(
@@ -182,13 +214,18 @@ def refresh_track_records(session: Session, *, now: datetime | None = None) -> l
             AnalystOpinion.hit,
             AnalystOpinion.brier,
             AnalystOpinion.realised_return,
-        ).where(AnalystOpinion.scored_at.is_not(None), AnalystOpinion.cached.is_(False))
+        )
+        .outerjoin(ConsensusRecord, ConsensusRecord.id == AnalystOpinion.consensus_id)
+        .where(AnalystOpinion.scored_at.is_not(None), AnalystOpinion.cached.is_(False), _LIVE_OPINION)
     )
     grouped: dict[str, list[tuple[Signal, float, bool, float, float]]] = defaultdict(list)
     for analyst, signal, confidence, hit, brier, realised in rows:
         if signal is None or confidence is None or brier is None or realised is None:
             continue
         grouped[analyst].append((signal, float(confidence), bool(hit), float(brier), float(realised)))
+    checks = hallucination_counts(session)
+    for analyst in checks:
+        grouped.setdefault(analyst, [])
     summaries = [summarise(analyst, items) for analyst, items in sorted(grouped.items())]
     bulk_upsert(
         session,
@@ -202,10 +239,15 @@ def refresh_track_records(session: Session, *, now: datetime | None = None) -> l
                 "mean_return_when_followed": summary.mean_return_when_followed,
                 "calibration": summary.calibration,
                 "updated_at": now,
+                "opinions_checked": checks.get(summary.analyst, (0, 0))[0],
+                "opinions_with_false_claims": checks.get(summary.analyst, (0, 0))[1],
             }
             for summary in summaries
         ],
         conflict_columns=["analyst"],
-        update_columns=["scored", "hits", "brier_sum", "mean_return_when_followed", "calibration", "updated_at"],
-    )
+        update_columns=[
+            "scored", "hits", "brier_sum", "mean_return_when_followed", "calibration", "updated_at",
+            "opinions_checked", "opinions_with_false_claims",
+        ],
+    )  # fmt: skip
     return summaries

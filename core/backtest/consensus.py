@@ -8,6 +8,7 @@ executed at the next open. It is causal by construction: a bar never sees a late
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -111,3 +112,54 @@ class ConsensusFollower(Strategy):
         accepted = self._accepted(lines["consensus_agreement"], lines["consensus_score"], lines["consensus_flagged"])
         decision = lines["consensus_decision"]
         return signal_codes(accepted & (decision == 1.0), accepted & (decision == -1.0))
+
+
+def consensus_contamination(
+    session: Session, instrument_id: int, trades: Iterable[tuple[Any, float]]
+) -> dict[str, Any]:
+    """Say which recorded decisions an AI-consensus backtest used came from LLMs that may know the prices.
+
+    A decision of an AI history run is *contaminated* when an LLM asked then had a training cutoff
+    after the decision time (``ai_opinions.contaminated``). Each trade is attributed to the decision
+    in force at its entry; the P&L of trades entered on contaminated decisions is reported apart.
+    ``trades`` are ``(entry time, P&L)`` pairs.
+    """
+    from core.ai.models import AnalystOpinion, ConsensusOrigin
+
+    rows = session.execute(
+        select(ConsensusRecord.id, ConsensusRecord.decided_at, ConsensusRecord.origin)
+        .where(ConsensusRecord.instrument_id == instrument_id)
+        .order_by(ConsensusRecord.decided_at, ConsensusRecord.id)
+    ).all()
+    tainted = set(
+        session.scalars(
+            select(AnalystOpinion.consensus_id)
+            .join(ConsensusRecord, ConsensusRecord.id == AnalystOpinion.consensus_id)
+            .where(
+                ConsensusRecord.instrument_id == instrument_id,
+                ConsensusRecord.origin == ConsensusOrigin.HISTORY,
+                AnalystOpinion.contaminated.is_(True),
+            )
+        )
+    )
+    times = pd.DatetimeIndex([row[1] for row in rows]).tz_convert("UTC") if rows else pd.DatetimeIndex([], tz="UTC")
+    parts: dict[str, dict[str, float]] = {
+        "clean": {"trades": 0, "pnl": 0.0},
+        "contaminated": {"trades": 0, "pnl": 0.0},
+    }
+    for entry_time, pnl in trades:
+        position = int(times.searchsorted(pd.Timestamp(entry_time), side="right"))
+        in_force = rows[position - 1][0] if position > 0 else None
+        part = parts["contaminated" if in_force in tainted else "clean"]
+        part["trades"] += 1
+        part["pnl"] += float(pnl) if pnl is not None and pnl == pnl else 0.0
+    contaminated = len(tainted)
+    return {
+        "decisions": len(rows),
+        "history_decisions": sum(1 for row in rows if row[2] is ConsensusOrigin.HISTORY),
+        "contaminated_decisions": contaminated,
+        "contaminated": contaminated > 0,
+        "note": "contaminated: the model may know these prices" if contaminated else "clean",
+        "clean": parts["clean"],
+        "contaminated_periods": parts["contaminated"],
+    }

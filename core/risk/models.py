@@ -42,6 +42,7 @@ class AlertKind(StrEnum):
     STALE_DATA = "stale_data"
     WORKER_FAILING = "worker_failing"
     STATE_CHANGE = "state_change"  # kill switch, manual reset
+    AI_COST_CAP = "ai_cost_cap"  # an AI analyst was skipped: its EUR cost cap is reached
 
 
 class AlertSeverity(StrEnum):

@@ -20,7 +20,8 @@ def test_analyze_json_has_the_documented_shape(demo_database: Database) -> None:
     assert -1 <= payload["score"] <= 1 and 0 <= payload["agreement"] <= 1
     assert [opinion["analyst"] for opinion in payload["opinions"]] == ["technical", "sentiment"]
     for opinion in payload["opinions"]:
-        assert set(opinion) == {"analyst", "model", "signal", "confidence", "rationale", "ok", "error", "latency_ms"}
+        assert set(opinion) == {"analyst", "model", "signal", "confidence", "rationale", "ok", "error", "latency_ms",
+                                "cost_eur", "claims_checked", "claims_false", "false_claims", "weight"}  # fmt: skip
         assert opinion["ok"] is True and opinion["error"] is None
 
 

@@ -38,6 +38,12 @@ def test_consensus_page_shows_demo_consensus_votes_and_leaderboard(demo_database
     assert set(board["Analyst"]) == {"technical", "sentiment", "demo-momentum", "demo-reversal"}
     assert (board["Scored"] > 50).all()
     assert "azure-openai" in " ".join(element.value for element in at.markdown)  # the enablement list
+    # every vote links to its decision record; costs and the hallucination rate are shown
+    assert metrics["Cost of this consensus"].startswith("€ ")
+    captions = " ".join(element.value for element in at.caption)
+    assert captions.count("konsens analyze --replay") == 4
+    assert {"Hallucination rate", "€ today", "€ per day (30 d)"} <= set(board.columns)
+    assert "AI history runs" in subheaders
 
 
 def test_analyse_now_writes_a_request_and_shows_progress(demo_database: Database) -> None:

@@ -113,3 +113,20 @@ def test_provider_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("KONSENS_DEEPSEEK_MAX_OUTPUT_TOKENS", "70000")
     with pytest.raises(ValueError, match="65536"):
         AISettings()
+
+
+def test_cost_caps_saved_on_the_page_apply_and_a_bad_cap_is_refused(sqlite_database: Database) -> None:
+    from decimal import Decimal
+
+    from core.ai.config import load_ai_config, save_consensus_parameters
+
+    with sqlite_database.session() as session:
+        save_consensus_parameters(session, quorum=2, agreement_threshold=0.6, decision_threshold=0.15, weights={},
+                                  disabled_analysts=[], daily_cost_cap_eur=Decimal("1.5"),
+                                  monthly_cost_cap_eur=Decimal(20))  # fmt: skip
+    with sqlite_database.session() as session:
+        costs = load_ai_config(session).costs
+        assert costs.daily_cap_of("deepseek") == Decimal("1.5") and costs.monthly_cap_of("deepseek") == Decimal(20)
+        with pytest.raises(ValueError, match="cost cap"):
+            save_consensus_parameters(session, quorum=2, agreement_threshold=0.6, decision_threshold=0.15,
+                                      weights={}, disabled_analysts=[], daily_cost_cap_eur=Decimal(-1))  # fmt: skip

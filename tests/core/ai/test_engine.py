@@ -137,8 +137,10 @@ def test_analyse_instrument_stores_consensus_and_opinions(database: Database, fa
         assert calls_today(session, datetime(2025, 6, 1, 12, tzinfo=UTC)) == {"builtin": 0, "openai_compatible:x": 1}
     payload = summary.as_json()
     assert set(payload) == {"symbol", "decision", "score", "agreement", "flagged", "opinions"}
+    # The shape of issue 3, plus the audit fields of issue 15 per opinion (cost, checked figures, weight).
     assert set(payload["opinions"][0]) == {"analyst", "model", "signal", "confidence", "rationale", "ok", "error",
-                                           "latency_ms"}  # fmt: skip
+                                           "latency_ms", "cost_eur", "claims_checked", "claims_false",
+                                           "false_claims", "weight"}  # fmt: skip
 
 
 def test_cache_survives_the_process_through_the_database(sqlite_database: Database, fast_limits: CallLimits) -> None:

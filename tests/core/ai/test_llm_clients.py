@@ -84,7 +84,7 @@ def test_azure_sends_deployment_path_api_key_and_strict_schema(
     assert response_format["type"] == "json_schema"
     assert response_format["json_schema"]["strict"] is True
     schema = response_format["json_schema"]["schema"]
-    assert set(schema["required"]) == {"signal", "confidence", "horizon_hours", "rationale"}
+    assert set(schema["required"]) == {"signal", "confidence", "horizon_hours", "rationale", "figures"}
     assert schema["additionalProperties"] is False
     assert request.body["messages"][0]["role"] == "system"
     assert snapshot.symbol in request.body["messages"][1]["content"]
