@@ -410,3 +410,38 @@ def _unknown_toml_key(dotted_key: str, key: str, candidates: set[str]) -> str:
     if removed:
         return f"config key {dotted_key} was removed: {removed}"
     return f"unknown config key {dotted_key}" + _suggestion(dotted_key, candidates)
+
+
+@dataclass(frozen=True)
+class SettingReference:
+    """One setting as a user meets it: its section, variable, TOML key, default and meaning."""
+
+    section: str
+    env_name: str
+    toml_key: str
+    default: str
+    description: str
+
+
+def settings_reference() -> list[SettingReference]:
+    """Return every setting of every section (what ``konsens settings`` lists), secrets' defaults hidden."""
+    rows: list[SettingReference] = []
+    for cls in settings_classes():
+        by_field = {field: name for name, field in cls.env_names().items()}
+        for field_name, field in cls.model_fields.items():
+            if field.default_factory is not None:
+                default = "(computed)" if field_name == "home" else "(see code)"
+            else:
+                value = field.default
+                default = "" if value is None else str(value.value if isinstance(value, StrEnum) else value)
+            table = cls.toml_table
+            rows.append(
+                SettingReference(
+                    section=cls.section(),
+                    env_name=by_field.get(field_name, ""),
+                    toml_key=f"{table}.{field_name}" if table else field_name,
+                    default=default,
+                    description=field.description or "",
+                )
+            )
+    return rows

@@ -85,3 +85,24 @@ def test_the_dashboard_launcher_refuses_before_streamlit_serves(
         server.main(["--server.port", "8598"])
     assert stopped.value.code == 2 and served == []
     assert capsys.readouterr().err.strip() == f"error: {SUGGESTION}"
+
+
+def test_konsens_settings_lists_every_variable_with_its_toml_key_and_default(configured_sqlite: Database) -> None:
+    import json
+
+    from core.config import settings_classes
+
+    result = runner.invoke(cli, ["settings", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["env_name"]: row for row in json.loads(result.output)}
+    assert set(rows) == {name for cls in settings_classes() for name in cls.env_names()}
+    assert rows["KONSENS_DAILY_LOSS_LIMIT_PCT"] | {"description": ""} == {
+        "section": "risk_limits",
+        "env_name": "KONSENS_DAILY_LOSS_LIMIT_PCT",
+        "toml_key": "risk.daily_loss_limit_pct",
+        "default": "0.05",
+        "description": "",
+    }
+    assert rows["KONSENS_TRADING_PAPER_SLIPPAGE"]["toml_key"] == "trading.paper_slippage"
+    text = runner.invoke(cli, ["settings"]).output
+    assert "[risk_limits]" in text and "KONSENS_TAX_FIFO_2022" in text
