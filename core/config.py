@@ -289,10 +289,18 @@ class RootSettings:
         return shown
 
 
-def load_root_settings(*, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> RootSettings:
-    """Check the configuration and load every section; raise ``ConfigurationError`` with what to fix."""
+def load_root_settings() -> RootSettings:
+    """Check the configuration (the process environment, `.env`, TOML) and load every section.
+
+    Raise ``ConfigurationError`` with what to fix.
+    """
     classes = settings_classes()
-    check_configuration(classes, environ=environ, dotenv_path=dotenv_path)
+    owners: dict[str, str] = {}
+    for cls in classes:
+        other = owners.setdefault(cls.section(), cls.__qualname__)
+        if other != cls.__qualname__:
+            raise ConfigurationError(f"settings classes {other} and {cls.__qualname__} share section {cls.section()}")
+    check_configuration(classes)
     sections: dict[str, KonsensSettingsBase] = {}
     problems: list[str] = []
     for cls in classes:

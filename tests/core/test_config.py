@@ -226,3 +226,17 @@ def test_the_sanitised_root_shows_no_secret(monkeypatch: pytest.MonkeyPatch) -> 
     assert "sk-very-secret" not in str(shown) and "pw-secret" not in str(shown)
     assert shown["ai"]["deepseek_api_key"] == "**********"
     assert set(shown) == set(AREA_SECTIONS)
+
+
+def test_two_settings_classes_claiming_one_section_stop_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.config
+
+    class First(KonsensSettingsBase):
+        section_name = "twice"
+
+    class Second(KonsensSettingsBase):
+        section_name = "twice"
+
+    monkeypatch.setattr(core.config, "settings_classes", lambda: [First, Second])
+    with pytest.raises(ConfigurationError, match="share section twice"):
+        load_root_settings()
