@@ -16,6 +16,7 @@ if str(PROJECT_ROOT) not in sys.path:  # `streamlit run app/main.py` puts only a
 import streamlit as st  # noqa: E402
 
 from app.ui.auth import login_gate  # noqa: E402
+from app.ui.configuration import configuration_gate  # noqa: E402
 from app.ui.preload import start_preload_once  # noqa: E402
 from app.ui.theme import apply_theme  # noqa: E402
 
@@ -48,6 +49,8 @@ def build_navigation() -> dict[str, list[st.Page]]:
 def main() -> None:
     st.set_page_config(page_title="Konsens", page_icon=":material/insights:", layout="wide")
     apply_theme()
+    if not configuration_gate():
+        return
     start_preload_once()
     if not login_gate():
         return

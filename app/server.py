@@ -30,6 +30,13 @@ def main(options: list[str] | None = None) -> None:
     from streamlit.web import cli
 
     from app.ui.preload import preload_now
+    from core.config import ConfigurationError, check_startup
+
+    try:
+        check_startup()  # refuse unknown or invalid settings before the port opens
+    except ConfigurationError as error:
+        sys.stderr.write(f"error: {error}\n")
+        raise SystemExit(2) from None
 
     preload_now()
     sys.argv = streamlit_arguments(sys.argv[1:] if options is None else options)

@@ -19,6 +19,7 @@ from core.config import get_settings
 from core.db.engine import Database, reset_database_cache
 from core.db.migrate import upgrade_database
 from core.logging_setup import NOISY_LIBRARY_LOGGERS
+from tests.shared_data import SHARED_DATA_ENV, shared_data_path
 
 PG_ADMIN_URL = os.environ.get("KONSENS_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
@@ -40,7 +41,7 @@ def restore_logging() -> Iterator[None]:
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Give every test its own KONSENS_HOME and no KONSENS_* variables from the environment."""
     for name in list(os.environ):
-        if name.startswith("KONSENS_") and name != "KONSENS_TEST_PG_URL":
+        if name.startswith("KONSENS_") and name not in {"KONSENS_TEST_PG_URL", SHARED_DATA_ENV}:
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "konsens-home"
     monkeypatch.setenv("KONSENS_HOME", str(home))
@@ -49,6 +50,12 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     yield home
     get_settings.cache_clear()
     reset_database_cache()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared real-world data folder (``KONSENS_SHARED_DATA``); skipped if missing, failed under CI."""
+    return shared_data_path()
 
 
 def _postgres_available() -> bool:

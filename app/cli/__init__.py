@@ -20,6 +20,19 @@ cli = typer.Typer(
 )
 
 
+@cli.callback()
+def _check_configuration() -> None:
+    # Runs before every command (so before every worker, too): unknown or invalid settings stop
+    # the start with one line naming the closest valid name.
+    from core.config import ConfigurationError, check_startup
+
+    try:
+        check_startup()
+    except ConfigurationError as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+
 def _register_commands() -> None:
     for info in sorted(pkgutil.iter_modules(__path__, prefix=__name__ + "."), key=lambda i: i.name):
         if info.name.endswith(("._common", ".__main__")):

@@ -251,6 +251,7 @@ def register_replay(cli: typer.Typer) -> None:
         from core.backtest.replay import ReplayConfig, default_target, replay
         from core.config import get_settings
         from core.db.engine import Database
+        from workers.executor import build_worker
 
         try:
             chosen = build_strategy(strategy, _parse_params(param))
@@ -278,6 +279,7 @@ def register_replay(cli: typer.Typer) -> None:
                 result = replay(
                     source, destination, chosen, data, timeframe,
                     start=_date(start, "--start"), end=_date(end, "--end"), config=config, progress=progress,
+                    executor_worker=build_worker,
                 )  # fmt: skip
         except (StrategyError, PriceDataError, ValueError) as error:
             fail(str(error))

@@ -6,7 +6,6 @@ import typer
 
 from app.cli._common import open_database
 from core.config import get_settings
-from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, database_is_empty, seed_demo
 
 
 def register(cli: typer.Typer) -> None:
@@ -17,6 +16,8 @@ def register(cli: typer.Typer) -> None:
         ),
     ) -> None:
         """Seed demo data (synthetic market, news, paper account, demo login) into the database."""
+        from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, database_is_empty, seed_demo
+
         database = open_database()
         if if_empty:
             with database.session() as session:

@@ -22,7 +22,7 @@ import typer
 
 from app.cli._common import open_database
 from core.config import get_settings
-from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, database_is_empty, seed_demo
+from core.demo.state import database_is_empty
 from workers.registry import worker_modules
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ def register(cli: typer.Typer) -> None:
         with database.session() as session:
             empty = database_is_empty(session)
         if empty and settings.demo_on_empty:
+            from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo  # the seeder only when it runs
+
             typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
             seed_demo(database)
             typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")

@@ -48,19 +48,19 @@ def render(database: Database) -> None:
         width="stretch",
     )
     st.caption(
-        "An LLM analyst is enabled once its settings are complete. Environment variables "
-        "(`KONSENS_AZURE_OPENAI_*`, `KONSENS_DEEPSEEK_*`, `KONSENS_OLLAMA_*`) take precedence over values entered here."
+        "An LLM analyst is enabled once its settings are complete. Values entered here win over environment "
+        "variables (`KONSENS_AZURE_OPENAI_*`, `KONSENS_DEEPSEEK_*`, `KONSENS_OLLAMA_*`), which apply to blank fields."
     )
 
     with st.form("ai_providers"):
         st.markdown("#### Providers")
         values: dict[str, str] = {}
         for name in EDITABLE_PROVIDER_FIELDS:
-            pinned = name in overview.pinned_by_environment
+            default = overview.environment_defaults.get(name)
             values[name] = st.text_input(
-                FIELD_LABELS[name] + (" — set in the environment" if pinned else ""),
+                FIELD_LABELS[name],
                 value=overview.page_fields.get(name, ""),
-                disabled=pinned,
+                placeholder=f"blank: {default} (from the environment)" if default else None,
                 key=f"ai_field_{name}",
             )
         azure_key = st.text_input(
@@ -74,9 +74,8 @@ def render(database: Database) -> None:
             key="ai_deepseek_key",
         )
         if st.form_submit_button("Save providers"):
-            editable = {name: value for name, value in values.items() if name not in overview.pinned_by_environment}
             with database.session() as session:
-                save_provider_fields(session, editable)
+                save_provider_fields(session, values)
                 if azure_key:
                     store_api_key(session, SECRET_AZURE_KEY, azure_key)
                 if deepseek_key:

@@ -15,7 +15,7 @@ import streamlit_authenticator as stauth
 from sqlalchemy.orm import Session
 
 from app.ui.context import AUTH_STATUS_KEY, USERNAME_KEY, database, read
-from core.demo.seed import has_demo_data
+from core.demo.state import has_demo_data
 from core.security.users import LoginResult, authenticate, cookie_key, login_users
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.db.engine import Database, get_database
 from core.db.migrate import upgrade_database
-from core.demo.seed import has_demo_data
+from core.demo.state import has_demo_data
 
 T = TypeVar("T")
 

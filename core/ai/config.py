@@ -2,8 +2,9 @@
 
 Two layers: :class:`AISettings` (environment ``KONSENS_*``, ``.env`` and the ``[ai]`` table of the
 config file) and run-time values edited on the Settings page (``settings`` table, keys under
-``ai.``; API keys encrypted in the ``secrets`` table). The environment wins over the page, so a
-deployment can pin a value; :func:`load_ai_config` merges both into one frozen :class:`AIConfig`.
+``ai.``; API keys encrypted in the ``secrets`` table). As in every area (``core/config.py``), what
+is saved on the page wins over the environment, which gives the default;
+:func:`load_ai_config` merges both into one frozen :class:`AIConfig`.
 """
 
 from __future__ import annotations
@@ -318,15 +319,18 @@ class AIConfig:
 
 
 def _secret(settings_value: SecretStr | None, session: Session | None, name: str) -> str | None:
+    """Return the key stored on the Settings page, else the one from the environment / config file."""
+    if session is not None:
+        try:
+            stored = SecretStore().get(session, name)
+        except SecretStoreError as error:
+            logger.warning("Stored key %s cannot be read: %s", name, error)
+            stored = None
+        if stored:
+            return stored
     if settings_value is not None and settings_value.get_secret_value():
         return settings_value.get_secret_value()
-    if session is None:
-        return None
-    try:
-        return SecretStore().get(session, name)
-    except SecretStoreError as error:
-        logger.warning("Stored key %s cannot be read: %s", name, error)
-        return None
+    return None
 
 
 def _missing(**values: Any) -> list[str]:
@@ -345,8 +349,8 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
     disabled: set[str] = set(get_setting(session, SETTING_DISABLED, []) or []) if session else set()
 
     def pick(name: str) -> Any:
-        value = getattr(settings, name)
-        return value if value not in (None, "") else (page.get(name) or None)
+        value = page.get(name)
+        return value if value not in (None, "") else (getattr(settings, name) or None)
 
     costs = settings.cost_per_million_tokens
     providers: list[ProviderConfig] = [
@@ -417,17 +421,14 @@ def load_ai_config(session: Session | None = None, settings: AISettings | None =
         )
     )
 
-    endpoints = list(settings.openai_compatible)
-    known = {endpoint.name for endpoint in endpoints}
+    endpoints: list[OpenAICompatibleEndpoint] = []
     for raw in (get_setting(session, SETTING_OPENAI_COMPATIBLE, []) or []) if session else []:
         try:
-            extra = OpenAICompatibleEndpoint.model_validate(raw)
+            endpoints.append(OpenAICompatibleEndpoint.model_validate(raw))
         except ValueError as error:
             logger.warning("Ignoring an invalid OpenAI-compatible endpoint in the settings: %s", error)
-            continue
-        if extra.name not in known:
-            endpoints.append(extra)
-            known.add(extra.name)
+    known = {endpoint.name for endpoint in endpoints}  # one added on the page wins over the environment's
+    endpoints.extend(endpoint for endpoint in settings.openai_compatible if endpoint.name not in known)
     for extra in endpoints:
         key = _secret(extra.api_key, session, secret_name_for_endpoint(extra.name))
         providers.append(
@@ -592,11 +593,11 @@ def remove_openai_compatible_endpoint(session: Session, name: str) -> bool:
 
 @dataclass(frozen=True)
 class AISettingsOverview:
-    """What the Settings page shows: effective config, page values, env-pinned fields, key hints."""
+    """What the Settings page shows: effective config, page values, environment defaults, key hints."""
 
     config: AIConfig
     page_fields: dict[str, str]
-    pinned_by_environment: frozenset[str]
+    environment_defaults: dict[str, str]  # what applies when the page leaves a field blank
     key_hints: dict[str, str]
     page_endpoints: list[dict[str, Any]]
     disabled_analysts: list[str]
@@ -605,22 +606,23 @@ class AISettingsOverview:
 def settings_overview(session: Session, settings: AISettings | None = None) -> AISettingsOverview:
     """Return the AI settings as the Settings page needs them (never a key in clear)."""
     settings = settings or AISettings()
-    pinned = frozenset(name for name in EDITABLE_PROVIDER_FIELDS if getattr(settings, name, None) not in (None, ""))
-    pinned_keys = {
+    defaults = {
+        name: str(getattr(settings, name))
+        for name in EDITABLE_PROVIDER_FIELDS
+        if getattr(settings, name, None) not in (None, "")
+    }
+    keys_in_environment = {
         SECRET_AZURE_KEY: settings.azure_openai_api_key is not None,
         SECRET_DEEPSEEK_KEY: settings.deepseek_api_key is not None,
     }
     hints = {name: hint for name, hint in SecretStore().masked(session).items() if name.startswith(SETTING_PREFIX)}
-    for name, from_environment in pinned_keys.items():
-        if from_environment:
-            hints[name] = "set in the environment"
-    # the deepseek model has a default in settings; it is only pinned when set explicitly
-    if "deepseek_model" in pinned and "deepseek_model" not in settings.model_fields_set:
-        pinned = pinned - {"deepseek_model"}
+    for name, from_environment in keys_in_environment.items():
+        if from_environment and name not in hints:  # a key stored here wins over the environment's
+            hints[name] = "from the environment"
     return AISettingsOverview(
         config=load_ai_config(session, settings),
         page_fields={str(k): str(v) for k, v in (get_setting(session, SETTING_PROVIDER_FIELDS, {}) or {}).items()},
-        pinned_by_environment=pinned,
+        environment_defaults=defaults,
         key_hints=hints,
         page_endpoints=list(get_setting(session, SETTING_OPENAI_COMPATIBLE, []) or []),
         disabled_analysts=list(get_setting(session, SETTING_DISABLED, []) or []),

@@ -41,7 +41,7 @@ from core.ai.track_record import (
     score_opinion,
 )
 from core.analysis.indicators import compute_indicators
-from core.demo.seed import DemoContext
+from core.demo.state import DemoContext
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from core.backtest.engine import BacktestConfig, EngineKind, TradeLog, TradeRow, build_trades
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import Signal, Sma, Strategy, StrategyError, _bar_type
+from core.backtest.trades import BacktestConfig, EngineKind, TradeLog, TradeRow, build_trades
 from core.execution.enums import ExitReason
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from core.ai.models import ConsensusRecord
 from core.ai.models import Signal as ConsensusSignal
 from core.backtest.series import PriceSeries
-from core.backtest.strategies import register_strategy
 from core.backtest.strategy import (
     Column,
     FloatArray,
@@ -72,7 +71,6 @@ def with_consensus(session: Session, bars: PriceSeries) -> PriceSeries:
     return bars.with_extras(**consensus_columns(session, bars))
 
 
-@register_strategy
 class ConsensusFollower(Strategy):
     """Follow the recorded AI consensus: long after a buy decision, flat after a sell decision.
 

@@ -16,7 +16,7 @@ from core.backtest.service import load_bars
 from core.backtest.store import save_result, save_sweep
 from core.backtest.strategies import build_strategy
 from core.backtest.sweep import run_sweep
-from core.demo.seed import DemoContext
+from core.demo.state import DemoContext
 
 ORDER = 200
 DEMO_SYMBOL = "BTC/EUR"

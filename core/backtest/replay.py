@@ -3,8 +3,11 @@
 Where a backtest simulates fills itself, a replay drives the live path on history:
 
     strategy signal → ``place_order`` (orders table, audit) → executor worker loop
-    (``workers.executor.build_worker``: claim, pre-trade risk checks of ``core.risk.guard``,
-    paper broker on the fill model) → fills → ledger, positions → exit plans → post-trade hooks
+    (the caller passes ``workers.executor.build_worker``: claim, pre-trade risk checks of
+    ``core.risk.guard``, paper broker on the fill model) → fills → ledger, positions → exit plans
+    → post-trade hooks
+
+The worker factory is an argument, not an import, because ``core`` never imports ``workers``.
 
 It runs in a scratch database (``target``), never in the account it reads from: the instrument
 is copied there with the risk and trading settings of the source, and the paper account gets
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,6 +53,19 @@ from core.portfolio.models import Position
 from core.system.models import SettingValue
 from core.system.settings_store import set_setting
 from core.timeutil import simulated_clock
+
+
+class OnceRunnable(Protocol):
+    """A worker loop that can run one pass (``workers.runtime.WorkerLoop``)."""
+
+    def run(self, *, once: bool = False) -> int: ...
+
+
+class ExecutorWorkerFactory(Protocol):
+    """Builds the executor's worker loop over a database (``workers.executor.build_worker``)."""
+
+    def __call__(self, database: Database, *, interval_seconds: float | None = None) -> OnceRunnable: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -211,10 +227,13 @@ def replay(
     end: datetime | None = None,
     config: ReplayConfig | None = None,
     progress: Progress | None = None,
+    executor_worker: ExecutorWorkerFactory,
 ) -> ReplayResult:
-    """Replay ``strategy`` over stored candles of ``symbol`` through the paper executor in ``target``."""
-    from workers.executor import build_worker
+    """Replay ``strategy`` over stored candles of ``symbol`` through the paper executor in ``target``.
 
+    ``executor_worker`` builds the executor's worker loop over ``target``
+    (``workers.executor.build_worker``); it runs once per step.
+    """
     config = config or ReplayConfig()
     if timeframe not in TIMEFRAME_SECONDS:
         raise PriceDataError(f"unknown timeframe {timeframe!r}")
@@ -231,7 +250,7 @@ def replay(
     fee_rate = trading.paper_fees.taker
     account = settings.paper_account
     clock = ReplayClock(first_open)
-    worker = build_worker(target, interval_seconds=0.0)
+    worker = executor_worker(target, interval_seconds=0.0)
     strategy.reset()
     lines = strategy.compute_lines(bars)
     exits = config.exits()

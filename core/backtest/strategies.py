@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.backtest.consensus import COLUMNS as CONSENSUS_COLUMNS
+from core.backtest.consensus import ConsensusFollower
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import (
     BollingerBand,
@@ -129,7 +131,7 @@ class BollingerBreakout(Strategy):
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    strategy.name: strategy for strategy in (SmaCross, RsiReversion, BollingerBreakout)
+    strategy.name: strategy for strategy in (SmaCross, RsiReversion, BollingerBreakout, ConsensusFollower)
 }
 
 
@@ -154,12 +156,7 @@ def build_strategy(name: str, params: dict[str, object] | None = None) -> Strate
 
 def needs_consensus(strategy: Strategy) -> bool:
     """True if the strategy reads the recorded AI consensus (it needs stored candles)."""
-    from core.backtest.consensus import COLUMNS
-
     return any(
-        isinstance(indicator, Column) and indicator.name in COLUMNS for indicator in strategy.indicators().values()
+        isinstance(indicator, Column) and indicator.name in CONSENSUS_COLUMNS
+        for indicator in strategy.indicators().values()
     )
-
-
-# Strategies defined in other modules register themselves when imported.
-from core.backtest import consensus as _consensus  # noqa: E402, F401

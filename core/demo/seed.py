@@ -1,5 +1,8 @@
 """Seed demo data: instruments, a year of hourly candles, a paper account, the demo login.
 
+Only the seeding commands (``konsens demo``, ``konsens up`` on an empty database) import this
+module; everything else asks :mod:`core.demo.state` whether a database holds demo data.
+
 Idempotent: every write is an upsert or keyed by a fixed external id, so seeding twice stores
 nothing twice. Other areas add their own demo data by providing a module
 ``core.<area>.demo_data`` with ``ORDER: int`` and ``seed_demo_data(session, context)``;
@@ -11,7 +14,6 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -24,23 +26,26 @@ from sqlalchemy.orm import Session
 import core
 from core.db.engine import Database
 from core.db.upsert import bulk_upsert
+from core.demo.state import DEMO_ACCOUNT as DEMO_ACCOUNT
+from core.demo.state import SETTING_DEMO_SEEDED_AT as SETTING_DEMO_SEEDED_AT
+from core.demo.state import DemoContext as DemoContext
+from core.demo.state import database_is_empty as database_is_empty
+from core.demo.state import has_demo_data as has_demo_data
 from core.execution.enums import OrderSide
 from core.market.demo_source import DEMO_INSTRUMENTS, DEMO_SOURCE, demo_hourly_candles
 from core.market.models import AssetClass, Candle, Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, PortfolioSnapshot, Position
 from core.portfolio.position_math import PositionState
 from core.system.models import UserAccount
-from core.system.settings_store import get_setting, set_setting
+from core.system.settings_store import set_setting
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
 
-DEMO_ACCOUNT = "paper"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"
 DEMO_STARTING_CASH_EUR = Decimal("50000")
 DEMO_HISTORY_DAYS = 400
-SETTING_DEMO_SEEDED_AT = "demo.seeded_at"
 TIMEFRAME = "1h"
 
 # (days before now, symbol, side, EUR amount or fraction of the position to sell)
@@ -61,29 +66,6 @@ _DEMO_TRADES: tuple[tuple[int, str, OrderSide, Decimal], ...] = (
 )
 DEMO_FEE_RATE = Decimal("0.0015")
 QUANTITY_STEP = Decimal("0.00000001")
-
-
-@dataclass
-class DemoContext:
-    """What the base seed created, handed to the area seeders."""
-
-    now: datetime
-    instruments: dict[str, Instrument]
-    candles: dict[str, pd.DataFrame]
-    account: str = DEMO_ACCOUNT
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def has_demo_data(session: Session) -> bool:
-    """Return True if demo data has been seeded into this database."""
-    return get_setting(session, SETTING_DEMO_SEEDED_AT) is not None
-
-
-def database_is_empty(session: Session) -> bool:
-    """Return True if there are no instruments and no ledger entries (a new database)."""
-    has_instruments = session.scalar(select(Instrument.id).limit(1)) is not None
-    has_ledger = session.scalar(select(LedgerEntry.id).limit(1)) is not None
-    return not has_instruments and not has_ledger
 
 
 def seed_demo(database: Database, *, now: datetime | None = None) -> DemoContext:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.demo.seed import DemoContext
+from core.demo.state import DemoContext
 from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.models import Fill, Order, OrderEvent, OrderStatus, TradingMode
 from core.execution.settings import PAPER_VENUE

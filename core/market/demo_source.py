@@ -51,8 +51,10 @@ def demo_spec(symbol: str) -> DemoInstrumentSpec:
     raise KeyError(f"{symbol} is not a demo instrument")
 
 
-def _seed_for(symbol: str) -> int:
-    return int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:8], "big")
+def _seed_for(symbol: str, stream: str = "") -> int:
+    """Return the seed of one random stream of ``symbol`` (the price walk, or e.g. ``"volume"``)."""
+    label = symbol if not stream else f"{symbol}:{stream}"
+    return int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "big")
 
 
 def _mean_reverting_path(spec: DemoInstrumentSpec, shocks: np.ndarray) -> np.ndarray:
@@ -95,6 +97,9 @@ def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataF
     """Return hourly candles of a demo instrument with open times in ``[start, end)``.
 
     Columns: ``ts`` (aware UTC), ``open``, ``high``, ``low``, ``close``, ``volume`` (floats).
+    Every field of an hour depends only on that hour, never on the window asked for: the walk and
+    the volumes are two separate random streams, each drawn from the epoch, and the n-th value of
+    a stream is the same however many values are drawn after it.
     """
     spec = demo_spec(symbol)
     start = max(start.astimezone(UTC), DEMO_EPOCH)
@@ -112,8 +117,11 @@ def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataF
     highs = np.maximum(blocks.max(axis=1), closes)
     lows = np.minimum(blocks.min(axis=1), closes)
     volume_scale = 1_000_000.0 / spec.start_price
+    volume_rng = np.random.default_rng(_seed_for(spec.symbol, "volume"))
     volumes = (
-        volume_scale * rng.lognormal(mean=0.0, sigma=0.5, size=total_hours) * (1 + 5 * np.abs(shocks[::_SUBSTEPS]))
+        volume_scale
+        * volume_rng.lognormal(mean=0.0, sigma=0.5, size=total_hours)
+        * (1 + 5 * np.abs(shocks[::_SUBSTEPS]))
     )
     times = pd.date_range(DEMO_EPOCH, periods=total_hours, freq="h", tz="UTC")
     frame = pd.DataFrame({"ts": times, "open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes})

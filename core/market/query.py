@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from core.market.models import Candle, Instrument
+from core.market.series import series_keys
+from core.market.timeframes import TIMEFRAME_SECONDS as TIMEFRAME_SECONDS  # re-exported: its old home
 
 TIMEFRAME_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
                    "1d": "1D", "1w": "W-MON"}  # fmt: skip
 CANDLE_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
-TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400,
-                     "1w": 604800}  # fmt: skip
 
 
 def instrument_by_symbol(session: Session, symbol: str) -> Instrument | None:
@@ -32,8 +32,6 @@ def tracked_instruments(session: Session) -> list[Instrument]:
 
 def candle_sources(session: Session, instrument_id: int) -> list[tuple[str, str]]:
     """Return the (source, timeframe) pairs that hold candles for an instrument."""
-    from core.market.series import series_keys  # (series imports this module)
-
     # A skip scan along the primary key: one index seek per series, not a read of every candle.
     return sorted((source, timeframe) for _instrument, source, timeframe in series_keys(session, instrument_id))
 
@@ -124,8 +122,6 @@ def _closes_frame(rows: list[tuple[object, object]]) -> pd.Series:
 
 def _preferred_source(session: Session, instrument_id: int, timeframe: str) -> str | None:
     """Return the source with the most ``timeframe`` candles of an instrument, or None."""
-    from core.market.series import series_keys  # (series imports this module)
-
     # The instrument's series by a skip scan (index seeks); counting is needed only to choose
     # between several sources — counting a single source would read all its candles for nothing.
     sources = [source for _instrument, source, stored in series_keys(session, instrument_id) if stored == timeframe]

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from core.market.models import Candle
-from core.market.query import TIMEFRAME_SECONDS
+from core.market.timeframes import TIMEFRAME_SECONDS
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class MarketSettings(KonsensSettingsBase):
     market_retry_wait_seconds: float = Field(default=1.0, ge=0)
     market_default_exchange: str = DEFAULT_EXCHANGE
     market_coingecko_api_key: SecretStr | None = Field(
-        default=None, description="CoinGecko demo API key (overrides the one stored in Settings)."
+        default=None, description="CoinGecko demo API key (used when none is stored in Settings)."
     )
     market_coingecko_base_url: str | None = Field(
         default=None, description="CoinGecko API base URL (default: the public API; e.g. a proxy or a test server)."

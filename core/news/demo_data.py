@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from core.demo.seed import DemoContext
+from core.demo.state import DemoContext
 from core.news.calendar import store_calendar_events
 from core.news.collector import build_tagger
 from core.news.config import load_news_config

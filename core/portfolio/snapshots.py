@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from core.db.upsert import bulk_upsert
-from core.demo.seed import has_demo_data
+from core.demo.state import has_demo_data
 from core.portfolio.models import PortfolioSnapshot
 from core.portfolio.valuation import value_portfolio
 from core.timeutil import ensure_utc, utc_now

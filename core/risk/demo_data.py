@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
-from core.demo.seed import DemoContext
+from core.demo.state import DemoContext
 from core.execution.enums import ExitReason
 from core.risk.alerts import acknowledge_alert, raise_alert
 from core.risk.models import AlertKind, AlertSeverity, DeliveryStatus, RiskAlert, RiskExitEvent

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core.db.base import SQLITE_DATETIME_FORMAT
-from core.demo.seed import has_demo_data
+from core.demo.state import has_demo_data
 from core.market.models import Instrument
 from core.market.query import eur_price_of_asset
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin

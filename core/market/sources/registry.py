@@ -1,7 +1,8 @@
 """Open a ``MarketData`` adapter by source name: ``demo``, ``ccxt:<exchange id>``, ``coingecko``, ``yahoo``.
 
 Credentials come from the encrypted secret store (entered on the Settings page) or, for
-CoinGecko, from ``KONSENS_MARKET_COINGECKO_API_KEY``. Secret names are listed in
+CoinGecko when none is stored, from ``KONSENS_MARKET_COINGECKO_API_KEY`` (the one override order
+of ``core/config.py``: the database before the environment). Secret names are listed in
 :func:`secret_names`.
 """
 
@@ -110,7 +111,7 @@ def open_market_data(
         from core.market.sources.coingecko_source import CoinGeckoMarketData
 
         key = credentials.api_key
-        if settings.market_coingecko_api_key is not None:
+        if not key and settings.market_coingecko_api_key is not None:
             key = settings.market_coingecko_api_key.get_secret_value()
         return CoinGeckoMarketData(
             demo_api_key=key,

@@ -73,11 +73,22 @@ def test_settings_page_values_and_encrypted_keys(sqlite_database: Database, monk
     assert (config.parameters.quorum, config.parameters.agreement_threshold) == (3, 0.7)
     assert config.parameters.weight_of("technical") == 0.5 and config.parameters.weight_of("x") == 1.0
     assert overview.key_hints[SECRET_DEEPSEEK_KEY] == "••••9876"
-    # the environment wins over the page
+    # the page wins over the environment (one override order in every area); the environment
+    # applies where the page is blank
     monkeypatch.setenv("KONSENS_OLLAMA_HOST", "http://env-host:11434")
+    monkeypatch.setenv("KONSENS_DEEPSEEK_API_KEY", "sk-env-key-1111")
+    monkeypatch.setenv("KONSENS_AZURE_OPENAI_ENDPOINT", "https://env.openai.azure.com")
+    with sqlite_database.session() as session:
+        providers = _by_name(load_ai_config(session))
+        assert providers["ollama"].endpoint == "http://gpu-box:11434"
+        assert providers["deepseek"].api_key == "sk-page-key-9876"
+        assert providers["azure-openai"].endpoint == "https://env.openai.azure.com"
+        overview = settings_overview(session)
+        assert overview.environment_defaults["ollama_host"] == "http://env-host:11434"
+        assert overview.key_hints[SECRET_DEEPSEEK_KEY] == "••••9876"
+        save_provider_fields(session, {"ollama_host": ""})  # blank on the page: the environment's value
     with sqlite_database.session() as session:
         assert _by_name(load_ai_config(session))["ollama"].endpoint == "http://env-host:11434"
-        assert "ollama_host" in settings_overview(session).pinned_by_environment
 
 
 def test_invalid_consensus_parameters_are_refused(sqlite_database: Database) -> None:

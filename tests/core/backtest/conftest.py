@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.backtest.data import read_candle_csv
 from core.backtest.series import PriceSeries
+from tests.shared_data import shared_data_path
 
-DATA_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "ohlcv"
 REAL_FILES = ("ETH_BTC_5m.csv", "ADA_BTC_5m.csv", "SPY_1d.csv", "GOOG_1d.csv", "ORCL_1d.csv")
 
 
 def real_series(name: str) -> PriceSeries:
-    path = DATA_DIR / name
-    if not path.exists():
-        pytest.skip(f"real data {path} not available")
-    return read_candle_csv(path)
+    """A real OHLCV file of the shared data (skipped if missing, failed under CI)."""
+    return read_candle_csv(shared_data_path("ohlcv", name))
 
 
 @pytest.fixture(params=REAL_FILES)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from core.backtest.compare import first_difference
 from core.backtest.engine import BacktestConfig, run_event_loop
-from core.backtest.replay import ReplayConfig, replay
+from core.backtest.replay import ReplayConfig, ReplayResult
+from core.backtest.replay import replay as replay_with_worker
 from core.backtest.service import load_bars
 from core.backtest.strategies import build_strategy
 from core.db.engine import Database
@@ -23,10 +25,16 @@ from core.market.models import AssetClass, Instrument
 from core.risk.settings import save_limits
 from core.system.models import WorkerHeartbeat
 from core.timeutil import simulated_clock, utc_now
+from workers.executor import build_worker
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 HOURS = 160
 REPLAY_QUANTITY_TOLERANCE = 1e-6  # the executor rounds quantities down to 8 decimals
+
+
+def replay(*args: Any, **kwargs: Any) -> ReplayResult:
+    """Replay through the real executor worker loop (core does not import workers; the caller passes it)."""
+    return replay_with_worker(*args, executor_worker=build_worker, **kwargs)
 
 
 @pytest.fixture
@@ -116,7 +124,6 @@ def test_replay_refuses_a_target_that_already_traded(source: Database, tmp_path:
 
 def _scripted(script: dict[int, object]):  # type: ignore[no-untyped-def]
     """A strategy giving the signals of a script {bar index: signal}."""
-    from typing import Any
 
     from core.backtest.strategy import Indicator, Signal, Strategy
 
