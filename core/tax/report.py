@@ -461,6 +461,7 @@ def load_movements(
     else:
         rows = session.execute(text(LOAD_SQL), {"before": before})
     kinds = {kind.value: kind for kind in LedgerKind}
+    review_notes = needs_review_notes(session, before)
     paper_origin = LedgerOrigin.PAPER.value
     include_paper = assumptions.include_paper_trades
     movements: list[Movement] = []
@@ -514,9 +515,42 @@ def load_movements(
                 tx_hash,
                 flat_cost,
                 ts_text,
+                review_notes.get(entry_id) if kind is LedgerKind.NEEDS_REVIEW else None,
             )
         )
     return movements, paper
+
+
+def needs_review_notes(session: Session, before: datetime) -> dict[int, str]:
+    """Return the description of each needs-review ledger entry before ``before`` (what the row was)."""
+    query = select(LedgerEntry.id, LedgerEntry.description).where(
+        LedgerEntry.kind == LedgerKind.NEEDS_REVIEW, LedgerEntry.ts < before
+    )
+    return {entry_id: description or "" for entry_id, description in session.execute(query)}
+
+
+ASSUMPTION_MARK = "(assumption: "  # importers end a row's description with it where the law leaves room
+
+
+def assumption_warnings(session: Session, year: int) -> list[TaxWarning]:
+    """One warning per import assumption used by rows of ``year``, naming how many rows and which."""
+    start, end = year_bounds(year)
+    query = select(LedgerEntry.id, LedgerEntry.description).where(
+        LedgerEntry.ts >= start, LedgerEntry.ts < end, LedgerEntry.description.like(f"%{ASSUMPTION_MARK}%")
+    )
+    grouped: dict[str, list[int]] = {}
+    for entry_id, description in session.execute(query.order_by(LedgerEntry.ts, LedgerEntry.id)):
+        text = str(description).rsplit(ASSUMPTION_MARK, 1)[1].rstrip(")").strip()
+        grouped.setdefault(text, []).append(entry_id)
+    return [
+        TaxWarning(
+            code=WarningCode.IMPORT_ASSUMPTION,
+            message=f"{len(ids)} imported row(s) were booked under an assumption: {text}. "
+            "Check them with a tax adviser.",
+            entry_ids=ids,
+        )
+        for text, ids in grouped.items()
+    ]
 
 
 def _decimal(value: Any) -> Decimal:
@@ -647,6 +681,7 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
             entered_kest=kest_entries,
             price_of=lookup,
         )
+    result.warnings.extend(assumption_warnings(session, year))
     logger.info("Tax report %s: %d movements, %d rows, %d warnings", year, len(movements), len(result.rows),
                 len(result.warnings))  # fmt: skip
     return TaxReport(
