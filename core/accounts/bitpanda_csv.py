@@ -184,6 +184,8 @@ def parse_bitpanda_csv(session: Session, text: str, *, account: str = DEFAULT_AC
         line = header_index + 1 + offset
         if not values or all(not value.strip() for value in values):
             continue
+        if len(values) < len(header) and all(column in OPTIONAL_COLUMNS for column in header[len(values) :]):
+            values = values + [""] * (len(header) - len(values))  # trailing optional columns left out: empty
         if len(values) != len(header):
             raise BitpandaCsvError(f"line {line}: {len(values)} fields, the header has {len(header)}")
         record = dict(zip(header, values, strict=True))
