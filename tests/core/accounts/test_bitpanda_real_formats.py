@@ -244,3 +244,17 @@ def test_a_finished_item_of_an_unknown_type_is_kept_for_review(database: Databas
 def copy_of_first_fiat_transaction() -> dict[str, Any]:
     item: dict[str, Any] = json.loads(json.dumps(_recorded("fiatwallets_transactions")["data"][0]))
     return item
+
+
+def test_a_later_import_that_knows_the_row_replaces_its_needs_review_entry(database: Database, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    row = "K-1,2024-02-02T09:00:00+01:00,{type},incoming,50.00,EUR,0.00100000,BTC,50000.00,EUR,Cryptocurrency,1,-,-,-,-,-,-\n"
+    path.write_text(HEADER + row.format(type="teleport"), encoding="utf-8")
+    with database.session() as session:
+        import_bitpanda_csv(session, path)
+    assert _entries(database, LedgerOrigin.BITPANDA_CSV)["K-1"].kind is LedgerKind.NEEDS_REVIEW
+    path.write_text(HEADER + row.format(type="reward"), encoding="utf-8")  # e.g. the user corrected the row
+    with database.session() as session:
+        assert import_bitpanda_csv(session, path).new_entries == 1
+    (entry,) = _entries(database, LedgerOrigin.BITPANDA_CSV).values()
+    assert (entry.kind, entry.received_asset, entry.received_quantity) == (LedgerKind.REWARD, "BTC", Decimal("0.001"))
