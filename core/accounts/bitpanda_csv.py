@@ -63,6 +63,8 @@ SWAP_TYPES = ("swap", "swap in", "swap out")
 STAKING_MOVE_TYPES = ("transfer(stake)", "transfer(unstake)")  # into / out of staking inside the account
 REWARD_TYPES = ("reward", "staking", "staking reward", "bonus")
 CASHBACK_TYPES = ("cashback",)
+# A row with a Tax Fiat carries (fiat, amount) under this key; ``parse_bitpanda_csv`` adds its TAX entry.
+TAX_TAKEN = "_tax_taken"
 # A row marked with this key is a staking move; ``pair_staking_moves`` empties it and its plain transfer twin.
 STAKING_MOVE = "_staking_move"
 CASHBACK_ASSUMPTION = (
@@ -189,7 +191,18 @@ def parse_bitpanda_csv(session: Session, text: str, *, account: str = DEFAULT_AC
         if len(values) != len(header):
             raise BitpandaCsvError(f"line {line}: {len(values)} fields, the header has {len(header)}")
         record = dict(zip(header, values, strict=True))
-        rows.append(_row(session, record, line, account, seen))
+        row = _row(session, record, line, account, seen)
+        rows.append(row)
+        withheld = row.pop(TAX_TAKEN, None)
+        if withheld is not None:  # the KESt Bitpanda took from the proceeds: cash that left
+            fiat, amount = withheld
+            rows.append({
+                "ts": row["ts"], "account": account, "kind": LedgerKind.TAX, "origin": LedgerOrigin.BITPANDA_CSV,
+                "external_id": f"{row['external_id']}:tax", "sent_asset": fiat, "sent_quantity": amount,
+                "value_eur": row["kest_withheld_eur"], "asset_class": "fiat",
+                "description": f"KESt withheld by Bitpanda on {row['external_id']} (Tax Fiat)",
+                "raw": {"Transaction ID": row["external_id"], "Tax Fiat": str(amount), "Fiat": fiat},
+            })  # fmt: skip
     return rows
 
 
@@ -273,6 +286,8 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
     entry["value_eur"] = to_eur(session, amount_fiat, fiat, ts)
     entry["kest_withheld_eur"] = to_eur(session, tax_fiat, fiat, ts) if tax_fiat else None
     lowered = transaction_type.lower()
+    if tax_fiat and fiat and kind is LedgerKind.SELL and lowered not in SWAP_TYPES:
+        entry[TAX_TAKEN] = (fiat, tax_fiat)  # withheld from the sale's fiat proceeds
     if lowered in SWAP_TYPES:
         entry[SWAP_LEG] = "in" if kind is LedgerKind.BUY else "out"  # paired by pair_swap_legs
     elif lowered in CASHBACK_TYPES:
@@ -376,7 +391,7 @@ def import_bitpanda_csv(
             details["replaced_legs"] = list(stored.replaced_legs)
         append_audit(session, actor=actor, action=AuditAction.IMPORT, subject=f"account:{account}", details=details)
     return ImportResult(
-        rows=len(rows),
+        rows=sum(1 for row in rows if row["kind"] is not LedgerKind.TAX),  # a TAX entry comes from a sale's Tax Fiat
         new_entries=new,
         skipped_existing=len(pairing.rows) - new,
         swaps=pairing.swaps,

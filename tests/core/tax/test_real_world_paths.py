@@ -63,7 +63,9 @@ def test_staking_then_sale_from_a_bitpanda_export(database: Database, tmp_path: 
     assert not [w for w in report_2023.warnings if w.code is WarningCode.UNMATCHED_TRANSFER]
     path.write_text('"Disclaimer"\n' + HEADER + STAKING_HISTORY + SALE, encoding="utf-8")
     with database.session() as session:
-        assert import_bitpanda_csv(session, path).new_entries == 1
+        assert import_bitpanda_csv(session, path).new_entries == 2  # the sale and the KESt it took (a tax entry)
+        (account,) = value_portfolio(session, ["bitpanda"]).accounts
+        assert account.holdings == [] and account.cash_eur == D("1616.25")  # 1000 − 200 + 1050 − 233.75
         report = build_report(session, 2024)
     kennzahlen = report.kennzahlen()
     # 10 SOL cost 200 + 0.5 SOL reward cost 0, all sold for 1050: gain 850, KESt withheld 233.75
