@@ -7,9 +7,16 @@ The file starts with a few preamble lines (disclaimer, address, user id), then t
 (``Fee percent``, ``Spread``, ``Spread Currency``, ``Tax Fiat``); columns are found by name.
 ``-`` means empty. Fees may be charged in the coin or in fiat.
 
-The whole file is parsed before anything is written: a bad file imports nothing, and the error
-names the line and the problem. Entries are keyed by the transaction id (origin
-``bitpanda_csv``), so importing the same file again stores nothing twice.
+The whole file is parsed before anything is written: a malformed file imports nothing, and the
+error names the line and the problem. A well-formed row of a type or asset class this importer does
+not know is kept as a ``needs_review`` entry (nothing moves; see
+:func:`core.accounts.common.needs_review_row`) and named in :attr:`ImportResult.needs_review`.
+``transfer(stake)`` / ``transfer(unstake)`` rows (and their plain ``transfer`` twins) are
+``internal`` entries: moves inside the account, no balance change (:func:`pair_staking_moves`).
+A sale's ``Tax Fiat`` is the KESt Bitpanda took from the proceeds: the sale's
+``kest_withheld_eur`` plus a ``tax`` entry ``<Transaction ID>:tax`` for the cash.
+Entries are keyed by the transaction id (origin ``bitpanda_csv``), so importing the same file
+again stores nothing twice.
 
 Ledger field meanings (the tax report reads these): ``value_eur`` = the fiat amount in EUR
 (converted when the fiat is not EUR and a rate is known), ``kest_withheld_eur`` = ``Tax Fiat``,

@@ -99,7 +99,9 @@ def _drop_seen_by_the_other_source(
     """Return ``rows`` without those already stored from the other Bitpanda source.
 
     A matched entry keeps its origin and external id; fee and KESt the new row knows and the
-    entry lacks (the API reports neither for a trade) are filled in.
+    entry lacks are filled in (the CSV's ``Fee`` column has no ledger counterpart in the API, whose
+    trade fee is included in ``amount_fiat``; an API trade whose ``tax`` object was not in the
+    answer gets the CSV's ``Tax Fiat``).
     """
     other = _OTHER_BITPANDA_ORIGIN.get(LedgerOrigin(origin))
     if other is None or not rows:
