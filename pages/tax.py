@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.ui.context import page_setup, read
 from app.ui.format import eur
+from core.tax.engine import WarningCode
 from core.tax.export import render_report
 from core.tax.report import ADVISER_NOTE, DEMO_NOTICE, TaxReport, build_report, report_years
 from core.tax.views import DetailFilter, detail_frame, filter_rows, kennzahlen_frame, report_choices
@@ -26,6 +27,13 @@ year = st.selectbox("Year", years, index=0, key="tax_year")
 report: TaxReport = read(lambda session: build_report(session, int(year)))
 if report.demo:
     st.warning(DEMO_NOTICE, icon=":material/science:")
+review_warnings = [warning for warning in report.warnings if warning.code is WarningCode.NEEDS_REVIEW]
+if review_warnings:
+    st.warning(
+        f"{len(review_warnings)} imported row(s) of an unknown type need review and are not used in this report "
+        "(see the Warnings tab).",
+        icon=":material/rule:",
+    )
 st.caption(ADVISER_NOTE)
 
 summary = report.summary()

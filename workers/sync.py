@@ -51,6 +51,8 @@ def run_sync_pass(database: Database, settings: TradingSettings | None = None) -
         info["bitpanda_unpaired_swap_legs"] = list(result.unpaired_swap_legs)
     if result.replaced_legs:
         info["bitpanda_replaced_swap_legs"] = list(result.replaced_legs)
+    if result.needs_review:  # kept, not used in balances or tax until reviewed; the Tax page warns too
+        info["bitpanda_needs_review"] = list(result.needs_review)
     return info
 
 

@@ -39,6 +39,10 @@ def register(cli: typer.Typer) -> None:
             f"Imported {result.rows_inserted} new ledger rows into wallet '{result.wallet}' "
             f"({result.rows_skipped} already present, {result.rows_read} read)."
         )
+        for line in result.needs_review:
+            typer.echo(f"{file.name}: needs review (kept, not used in balances or tax): {line}")
+        for assumption in result.assumptions:
+            typer.echo(f"{file.name}: assumption used: {assumption}")
 
     tax = typer.Typer(help="Austrian crypto tax report and its settings.", no_args_is_help=True)
     cli.add_typer(tax, name="tax")
@@ -50,12 +54,16 @@ def register(cli: typer.Typer) -> None:
         output: Path | None = typer.Option(None, "--output", help="File to write (json/csv default: stdout)."),
     ) -> None:
         """Compute the tax report of a year from the ledger and write it as JSON, CSV, PDF or XLSX."""
+        from core.tax.engine import WarningCode
         from core.tax.export import render_report
         from core.tax.report import build_report
 
         database = open_database()
         with database.session() as session:
             built = build_report(session, year)
+        review = [warning for warning in built.warnings if warning.code is WarningCode.NEEDS_REVIEW]
+        for warning in review:  # on stderr: stdout stays the report itself
+            typer.echo(f"warning: {warning.message}", err=True)
         if format is ReportFormat.JSON and output is None:
             sys.stdout.write(built.to_json_text() + "\n")  # the text of echo_json(built.to_json()), written faster
             return

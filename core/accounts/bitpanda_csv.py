@@ -7,9 +7,16 @@ The file starts with a few preamble lines (disclaimer, address, user id), then t
 (``Fee percent``, ``Spread``, ``Spread Currency``, ``Tax Fiat``); columns are found by name.
 ``-`` means empty. Fees may be charged in the coin or in fiat.
 
-The whole file is parsed before anything is written: a bad file imports nothing, and the error
-names the line and the problem. Entries are keyed by the transaction id (origin
-``bitpanda_csv``), so importing the same file again stores nothing twice.
+The whole file is parsed before anything is written: a malformed file imports nothing, and the
+error names the line and the problem. A well-formed row of a type or asset class this importer does
+not know is kept as a ``needs_review`` entry (nothing moves; see
+:func:`core.accounts.common.needs_review_row`) and named in :attr:`ImportResult.needs_review`.
+``transfer(stake)`` / ``transfer(unstake)`` rows (and their plain ``transfer`` twins) are
+``internal`` entries: moves inside the account, no balance change (:func:`pair_staking_moves`).
+A sale's ``Tax Fiat`` is the KESt Bitpanda took from the proceeds: the sale's
+``kest_withheld_eur`` plus a ``tax`` entry ``<Transaction ID>:tax`` for the cash.
+Entries are keyed by the transaction id (origin ``bitpanda_csv``), so importing the same file
+again stores nothing twice.
 
 Ledger field meanings (the tax report reads these): ``value_eur`` = the fiat amount in EUR
 (converted when the fiat is not EUR and a rate is known), ``kest_withheld_eur`` = ``Tax Fiat``,
@@ -35,7 +42,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.accounts.common import DEFAULT_ACCOUNT, SWAP_LEG, asset_class_of, pair_swap_legs, store_entries, to_eur
+from core.accounts.common import (
+    DEFAULT_ACCOUNT,
+    SWAP_LEG,
+    asset_class_of,
+    needs_review_row,
+    pair_swap_legs,
+    store_entries,
+    to_eur,
+    with_assumption,
+)
 from core.audit import AuditAction, append_audit
 from core.portfolio.models import LedgerKind, LedgerOrigin
 from core.timeutil import ensure_utc
@@ -51,6 +67,21 @@ OPTIONAL_COLUMNS = (
 MAX_PREAMBLE_LINES = 30
 EMPTY = {"", "-"}
 SWAP_TYPES = ("swap", "swap in", "swap out")
+STAKING_MOVE_TYPES = ("transfer(stake)", "transfer(unstake)")  # into / out of staking inside the account
+REWARD_TYPES = ("reward", "staking", "staking reward", "bonus")
+CASHBACK_TYPES = ("cashback",)
+# A row with a Tax Fiat carries (fiat, amount) under this key; ``parse_bitpanda_csv`` adds its TAX entry.
+TAX_TAKEN = "_tax_taken"
+# A row marked with this key is a staking move; ``pair_staking_moves`` empties it and its plain transfer twin.
+STAKING_MOVE = "_staking_move"
+CASHBACK_ASSUMPTION = (
+    "Bitpanda Card cashback is a price reduction, not income: the units are acquired at cost 0 and their full "
+    "proceeds are a gain when sold"
+)
+BEST_REWARD_ASSUMPTION = (
+    "a Bitpanda 'transfer' of BEST with Amount Fiat 0 is a BEST reward (no purchase): acquisition cost 0, no income "
+    "when received"
+)
 
 
 class BitpandaCsvError(ValueError):
@@ -66,10 +97,17 @@ class ImportResult:
     unpaired_swap_legs: tuple[str, ...] = ()  # "<Transaction ID> (<reason>)": kept as SELL/BUY
     replaced_legs: tuple[str, ...] = ()  # swap legs an earlier import stored separately, now one SWAP
     notes: tuple[str, ...] = ()
+    staking_moves: int = 0  # transfer(stake)/transfer(unstake) rows kept as internal moves
+    needs_review: tuple[str, ...] = ()  # one line per row of an unknown type, kept as "needs review"
+    assumptions: tuple[str, ...] = ()  # the import assumptions rows of this file were booked under
 
     def messages(self) -> list[str]:
-        """What the user should read besides the counts (unpaired swap legs, replaced legs, notes)."""
-        lines = []
+        """What the user should read besides the counts (needs review, unpaired swap legs, replaced legs, notes)."""
+        lines = [f"needs review (kept, not used in balances or tax): {line}" for line in self.needs_review]
+        if self.staking_moves:
+            lines.append(f"{self.staking_moves} staking moves (transfer(stake)/transfer(unstake)) kept as internal "
+                         "moves: no balance change, no income")  # fmt: skip
+        lines.extend(f"assumption used: {assumption}" for assumption in self.assumptions)
         if self.unpaired_swap_legs:
             lines.append(
                 f"{len(self.unpaired_swap_legs)} swap legs could not be paired and were imported as a sell "
@@ -102,12 +140,15 @@ def _text(value: str | None) -> str | None:
     return value.strip()
 
 
-def _kind(transaction_type: str, direction: str, asset_class: str | None, line: int) -> LedgerKind:
+def _kind(transaction_type: str, direction: str, asset_class: str | None, line: int) -> LedgerKind | None:
+    """The ledger kind of a row's type and direction; None for a type this importer does not know."""
     kind = transaction_type.strip().lower()
     incoming = direction.strip().lower() in ("incoming", "in")
     outgoing = direction.strip().lower() in ("outgoing", "out")
     if not incoming and not outgoing:
         raise BitpandaCsvError(f"line {line}: In/Out must be incoming or outgoing, got {direction!r}")
+    if kind in STAKING_MOVE_TYPES:
+        return LedgerKind.INTERNAL
     if kind == "buy":
         return LedgerKind.BUY
     if kind == "sell":
@@ -118,13 +159,13 @@ def _kind(transaction_type: str, direction: str, asset_class: str | None, line: 
         return LedgerKind.WITHDRAWAL
     if kind == "transfer":
         return LedgerKind.TRANSFER_IN if incoming else LedgerKind.TRANSFER_OUT
-    if kind in ("reward", "staking", "staking reward", "bonus", "cashback"):
+    if kind in REWARD_TYPES + CASHBACK_TYPES and incoming:
         return LedgerKind.REWARD
-    if kind == "airdrop":
+    if kind == "airdrop" and incoming:
         return LedgerKind.AIRDROP
-    if kind in ("swap", "swap in", "swap out"):
+    if kind in SWAP_TYPES:
         return LedgerKind.BUY if incoming else LedgerKind.SELL
-    raise BitpandaCsvError(f"line {line}: unknown transaction type {transaction_type!r}")
+    return None
 
 
 def _find_header(lines: list[str]) -> int:
@@ -152,10 +193,23 @@ def parse_bitpanda_csv(session: Session, text: str, *, account: str = DEFAULT_AC
         line = header_index + 1 + offset
         if not values or all(not value.strip() for value in values):
             continue
+        if len(values) < len(header) and all(column in OPTIONAL_COLUMNS for column in header[len(values) :]):
+            values = values + [""] * (len(header) - len(values))  # trailing optional columns left out: empty
         if len(values) != len(header):
             raise BitpandaCsvError(f"line {line}: {len(values)} fields, the header has {len(header)}")
         record = dict(zip(header, values, strict=True))
-        rows.append(_row(session, record, line, account, seen))
+        row = _row(session, record, line, account, seen)
+        rows.append(row)
+        withheld = row.pop(TAX_TAKEN, None)
+        if withheld is not None:  # the KESt Bitpanda took from the proceeds: cash that left
+            fiat, amount = withheld
+            rows.append({
+                "ts": row["ts"], "account": account, "kind": LedgerKind.TAX, "origin": LedgerOrigin.BITPANDA_CSV,
+                "external_id": f"{row['external_id']}:tax", "sent_asset": fiat, "sent_quantity": amount,
+                "value_eur": row["kest_withheld_eur"], "asset_class": "fiat",
+                "description": f"KESt withheld by Bitpanda on {row['external_id']} (Tax Fiat)",
+                "raw": {"Transaction ID": row["external_id"], "Tax Fiat": str(amount), "Fiat": fiat},
+            })  # fmt: skip
     return rows
 
 
@@ -173,11 +227,21 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
     if stamp.tzinfo is None:  # Bitpanda writes the offset; without it the hour (and the tax year) is a guess
         raise BitpandaCsvError(f"line {line}: Timestamp has no UTC offset: {record['Timestamp']!r}")
     ts = ensure_utc(stamp)
+    transaction_type = record["Transaction Type"].strip()
+    unknown_class: str | None = None
     try:
         asset_class = asset_class_of(_text(record.get("Asset class")))
-    except ValueError as error:
-        raise BitpandaCsvError(f"line {line}: {error}") from error
-    kind = _kind(record["Transaction Type"], record["In/Out"], asset_class, line)
+    except ValueError:
+        asset_class, unknown_class = None, _text(record.get("Asset class"))
+    kind = _kind(transaction_type, record["In/Out"], asset_class, line)
+    if kind is None or unknown_class is not None:
+        what = (f"unknown transaction type {transaction_type!r}" if kind is None
+                else f"unknown asset class {unknown_class!r}")  # fmt: skip
+        return needs_review_row(
+            ts=ts, account=account, origin=LedgerOrigin.BITPANDA_CSV, external_id=transaction_id, raw=dict(record),
+            reason=f"Bitpanda CSV line {line}: {what} ({record['In/Out'].strip()} {record.get('Amount Asset', '')} "
+            f"{record.get('Asset', '')}, {record.get('Amount Fiat', '')} {record.get('Fiat', '')})",
+        )  # fmt: skip
     fiat = _text(record.get("Fiat"))
     asset = _text(record.get("Asset"))
     amount_fiat = _number(record.get("Amount Fiat"), "Amount Fiat", line)
@@ -219,16 +283,91 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
         moved = amount_fiat if is_fiat and amount_fiat is not None else amount_asset
         if moved is None or moved_asset is None:
             raise BitpandaCsvError(f"line {line}: a {kind.value} needs an amount and an asset")
-        incoming = kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN, LedgerKind.REWARD, LedgerKind.AIRDROP)
+        incoming = kind in (LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN, LedgerKind.REWARD, LedgerKind.AIRDROP) or (
+            kind is LedgerKind.INTERNAL and record["In/Out"].strip().lower() in ("incoming", "in")
+        )
         if incoming:
             entry.update(received_asset=moved_asset, received_quantity=moved)
         else:
             entry.update(sent_asset=moved_asset, sent_quantity=moved)
     entry["value_eur"] = to_eur(session, amount_fiat, fiat, ts)
     entry["kest_withheld_eur"] = to_eur(session, tax_fiat, fiat, ts) if tax_fiat else None
-    if record["Transaction Type"].strip().lower() in SWAP_TYPES:
+    lowered = transaction_type.lower()
+    if tax_fiat and fiat and kind is LedgerKind.SELL and lowered not in SWAP_TYPES:
+        entry[TAX_TAKEN] = (fiat, tax_fiat)  # withheld from the sale's fiat proceeds
+    if lowered in SWAP_TYPES:
         entry[SWAP_LEG] = "in" if kind is LedgerKind.BUY else "out"  # paired by pair_swap_legs
+    elif lowered in CASHBACK_TYPES:
+        entry["description"] = with_assumption(entry["description"], CASHBACK_ASSUMPTION)
+    elif (lowered == "transfer" and kind is LedgerKind.TRANSFER_IN and (asset or "").upper() == "BEST"
+          and not amount_fiat):  # fmt: skip
+        entry["kind"] = LedgerKind.REWARD
+        entry["description"] = with_assumption(f"Bitpanda BEST reward {moved}", BEST_REWARD_ASSUMPTION)
+    elif kind is LedgerKind.INTERNAL:
+        entry[STAKING_MOVE] = lowered
     return entry
+
+
+@dataclass
+class StakingPairing:
+    """Staking moves after pairing: how many plain transfers were their other half."""
+
+    rows: list[dict[str, Any]]
+    moves: int = 0
+    twins: int = 0
+
+
+def pair_staking_moves(rows: list[dict[str, Any]]) -> StakingPairing:
+    """Empty the staking moves (``transfer(stake)``/``transfer(unstake)``) and their plain ``transfer`` twins.
+
+    Staking inside Bitpanda moves coins between the account's own wallets: no realisation, no
+    income, no balance change. A staking move keeps its row as an INTERNAL entry (sides empty; what
+    moved is in ``description`` and ``raw``). A plain ``transfer`` row of the same asset, quantity
+    and second in the opposite direction is the move's other half and becomes INTERNAL too, so the
+    coins neither leave nor arrive twice. Rewards of staking are their own ``reward`` rows.
+    """
+    result = StakingPairing(rows=rows)
+    twins: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get(STAKING_MOVE) is None and row["kind"] in (LedgerKind.TRANSFER_IN, LedgerKind.TRANSFER_OUT):
+            twins.setdefault(_staking_key(row, row["kind"] is LedgerKind.TRANSFER_IN), []).append(row)
+    for row in rows:
+        move = row.pop(STAKING_MOVE, None)
+        if move is None:
+            continue
+        result.moves += 1
+        incoming = str(row["raw"].get("In/Out", "")).strip().lower() in ("incoming", "in")
+        quantity, asset = (
+            row.get("received_quantity") or row.get("sent_quantity"),
+            row.get("received_asset") or row.get("sent_asset"),
+        )
+        matches = twins.get(_staking_key(row, not incoming))
+        if matches:
+            twin = matches.pop()
+            result.twins += 1
+            _make_internal(twin, f"Bitpanda transfer {quantity} {asset}: the other half of {move} {row['external_id']}")
+        where = "into staking" if move == "transfer(stake)" else "out of staking"
+        _make_internal(row, f"Bitpanda {move} {quantity} {asset}: moved {where} inside the account, no balance change")
+    return result
+
+
+def _staking_key(row: dict[str, Any], incoming: bool) -> tuple[Any, ...]:
+    quantity = row.get("received_quantity") if row.get("received_asset") else row.get("sent_quantity")
+    asset = row.get("received_asset") or row.get("sent_asset")
+    return (row["account"], row["ts"].replace(microsecond=0), asset, Decimal(quantity or 0).normalize(), incoming)
+
+
+def _make_internal(row: dict[str, Any], description: str) -> None:
+    empty = (
+        "sent_asset",
+        "sent_quantity",
+        "received_asset",
+        "received_quantity",
+        "fee_asset",
+        "fee_quantity",
+        "value_eur",
+    )
+    row.update(dict.fromkeys(empty), kind=LedgerKind.INTERNAL, description=description)
 
 
 def import_bitpanda_csv(
@@ -245,6 +384,7 @@ def import_bitpanda_csv(
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     rows = parse_bitpanda_csv(session, text, account=account)
+    staking = pair_staking_moves(rows)
     pairing = pair_swap_legs(rows)
     stored = store_entries(session, pairing.rows)
     new = stored.new
@@ -258,11 +398,15 @@ def import_bitpanda_csv(
             details["replaced_legs"] = list(stored.replaced_legs)
         append_audit(session, actor=actor, action=AuditAction.IMPORT, subject=f"account:{account}", details=details)
     return ImportResult(
-        rows=len(rows),
+        rows=sum(1 for row in rows if row["kind"] is not LedgerKind.TAX),  # a TAX entry comes from a sale's Tax Fiat
         new_entries=new,
         skipped_existing=len(pairing.rows) - new,
         swaps=pairing.swaps,
         unpaired_swap_legs=tuple(pairing.unpaired),
         replaced_legs=stored.replaced_legs,
         notes=tuple(pairing.notes),
-    )
+        staking_moves=staking.moves,
+        needs_review=tuple(row["description"] for row in pairing.rows if row["kind"] is LedgerKind.NEEDS_REVIEW),
+        assumptions=tuple(sorted({row["description"].rsplit("(assumption: ", 1)[1].rstrip(")")
+                                  for row in pairing.rows if "(assumption: " in (row.get("description") or "")})),
+    )  # fmt: skip

@@ -99,7 +99,9 @@ def _drop_seen_by_the_other_source(
     """Return ``rows`` without those already stored from the other Bitpanda source.
 
     A matched entry keeps its origin and external id; fee and KESt the new row knows and the
-    entry lacks (the API reports neither for a trade) are filled in.
+    entry lacks are filled in (the CSV's ``Fee`` column has no ledger counterpart in the API, whose
+    trade fee is included in ``amount_fiat``; an API trade whose ``tax`` object was not in the
+    answer gets the CSV's ``Tax Fiat``).
     """
     other = _OTHER_BITPANDA_ORIGIN.get(LedgerOrigin(origin))
     if other is None or not rows:
@@ -118,6 +120,9 @@ def _drop_seen_by_the_other_source(
         by_key.setdefault(_movement_key(candidate), []).append(candidate)
     kept: list[dict[str, Any]] = []
     for row in rows:
+        if LedgerKind(row["kind"]) in NO_MOVEMENT_KINDS:  # no sides to compare: never taken for another entry
+            kept.append(row)
+            continue
         matches = by_key.get(_movement_key(row))
         if not matches:  # each stored entry matches one row at most: two equal trades stay two
             kept.append(row)
@@ -129,6 +134,43 @@ def _drop_seen_by_the_other_source(
             entry.kest_withheld_eur = row["kest_withheld_eur"]
     session.flush()
     return kept
+
+
+# Entries that move nothing (their sides are empty): what they were is in ``description`` and ``raw``.
+NO_MOVEMENT_KINDS = frozenset({LedgerKind.NEEDS_REVIEW, LedgerKind.INTERNAL})
+
+
+def needs_review_row(
+    *,
+    ts: datetime,
+    account: str,
+    origin: LedgerOrigin,
+    external_id: str,
+    reason: str,
+    raw: dict[str, Any],
+    asset_class: str | None = None,
+) -> dict[str, Any]:
+    """A ledger row for a well-formed source row of an unknown type: kept, shown, never used.
+
+    Its sides, fee and values are empty, so balances, portfolio and tax do not use it; the tax
+    report lists it as a ``needs_review`` warning with ``reason`` (kept in ``description``). A later
+    import that knows the type replaces it (same origin and external id, see ``store_entries``).
+    """
+    return {
+        "ts": ts,
+        "account": account,
+        "kind": LedgerKind.NEEDS_REVIEW,
+        "origin": origin,
+        "external_id": external_id,
+        "asset_class": asset_class,
+        "description": reason,
+        "raw": raw,
+    }
+
+
+def with_assumption(description: str, assumption: str) -> str:
+    """Append the import assumption the tax report names in its warnings (see ``core.tax.report``)."""
+    return f"{description} (assumption: {assumption})"
 
 
 def _get(row: dict[str, Any] | LedgerEntry, name: str) -> Any:
@@ -324,14 +366,25 @@ def store_entries(session: Session, rows: list[dict[str, Any]]) -> Stored:
         raise ValueError("store_entries takes rows of one origin")
     ids = [row["external_id"] for row in rows]
     existing: set[str] = set()
+    under_review: dict[str, int] = {}  # external id -> entry id of a stored needs-review entry
     for start in range(0, len(ids), 500):
-        existing.update(
-            session.scalars(
-                select(LedgerEntry.external_id).where(
-                    LedgerEntry.origin == origin, LedgerEntry.external_id.in_(ids[start : start + 500])
-                )
+        for entry_id, external_id, kind in session.execute(
+            select(LedgerEntry.id, LedgerEntry.external_id, LedgerEntry.kind).where(
+                LedgerEntry.origin == origin, LedgerEntry.external_id.in_(ids[start : start + 500])
             )
-        )
+        ):
+            if kind is LedgerKind.NEEDS_REVIEW:
+                under_review[external_id] = entry_id
+            else:
+                existing.add(external_id)
+    resolved = [
+        under_review[row["external_id"]]
+        for row in rows
+        if row["external_id"] in under_review and LedgerKind(row["kind"]) is not LedgerKind.NEEDS_REVIEW
+    ]
+    if resolved:  # an import that now knows the row's type replaces its needs-review entry
+        session.execute(delete(LedgerEntry).where(LedgerEntry.id.in_(resolved)))
+    existing.update(key for key, entry_id in under_review.items() if entry_id not in resolved)
     rows = [row for row in rows if row["external_id"] not in existing]
     swaps = [row for row in rows if SWAP_LEGS in row]
     replaced = _replace_stored_legs(session, LedgerOrigin(origin), swaps) if swaps else []
@@ -351,6 +404,7 @@ def store_entries(session: Session, rows: list[dict[str, Any]]) -> Stored:
 
 
 __all__ = [
-    "DEFAULT_ACCOUNT", "SWAP_LEG", "LedgerKind", "LedgerOrigin", "Stored", "SwapPairing", "asset_class_of",
-    "merge_swap_legs", "pair_swap_legs", "store_entries", "to_eur",
+    "DEFAULT_ACCOUNT", "NO_MOVEMENT_KINDS", "SWAP_LEG", "LedgerKind", "LedgerOrigin", "Stored", "SwapPairing",
+    "asset_class_of", "merge_swap_legs", "needs_review_row", "pair_swap_legs", "store_entries", "to_eur",
+    "with_assumption",
 ]  # fmt: skip

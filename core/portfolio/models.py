@@ -41,6 +41,9 @@ class LedgerKind(StrEnum):
     GIFT_IN = "gift_in"
     GIFT_OUT = "gift_out"
     LOSS = "loss"  # lost or stolen: no realisation
+    TAX = "tax"  # KESt a provider withheld (fiat sent) or refunded (fiat received): cash only, never a trade
+    INTERNAL = "internal"  # a move inside one account (staking, unstaking): moves no balance, sides left empty
+    NEEDS_REVIEW = "needs_review"  # a well-formed source row of an unknown type: moves nothing until reviewed
 
 
 class LedgerOrigin(StrEnum):

@@ -50,7 +50,7 @@ TRANSFER_IN_KINDS = frozenset({LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN})
 TRANSFER_OUT_KINDS = frozenset({LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT})
 # Kinds with no branch of their own in ``_Engine.process``: the sides alone decide.
 PLAIN_KINDS = frozenset(LedgerKind) - ZERO_COST_KINDS - LEAVING_KINDS - TRANSFER_IN_KINDS - TRANSFER_OUT_KINDS - {
-    LedgerKind.INCOME, LedgerKind.GIFT_IN, LedgerKind.SPEND}  # fmt: skip
+    LedgerKind.INCOME, LedgerKind.GIFT_IN, LedgerKind.SPEND, LedgerKind.NEEDS_REVIEW}  # fmt: skip
 
 
 def _vienna_midnight(year: int, month: int, day: int) -> datetime:
@@ -91,6 +91,8 @@ class WarningCode(StrEnum):
     EARLIER_YEARS = "earlier_years"
     PAPER_EXCLUDED = "paper_excluded"
     DEMO_DATA = "demo_data"
+    NEEDS_REVIEW = "needs_review"  # an imported row of an unknown type: not used until it is reviewed
+    IMPORT_ASSUMPTION = "import_assumption"  # rows imported under a treatment the law leaves open
 
 
 @dataclass(slots=True)
@@ -116,6 +118,7 @@ class Movement:
     tx_hash: str | None = None
     flat_cost: bool = False
     ts_text: str | None = None  # ``ts.isoformat()`` when the loader had it for free (else computed when needed)
+    note: str | None = None  # what a needs-review entry is (its description), for the warning
 
 
 @dataclass(slots=True)
@@ -642,6 +645,13 @@ class _Engine:
 
     def process(self, movement: Movement) -> None:
         kind = movement.kind
+        if kind is LedgerKind.NEEDS_REVIEW:  # never used: its sides are empty; it is only reported
+            self.warn(
+                movement, WarningCode.NEEDS_REVIEW,
+                f"Ledger entry {movement.origin}:{movement.external_id} in wallet '{movement.wallet}' needs review "
+                f"and is not used in this report: {movement.note or 'a source row of an unknown type'}.",
+            )  # fmt: skip
+            return
         if movement.kest_withheld_eur and self.in_year(movement.ts):
             self.totals.kest_withheld += movement.kest_withheld_eur
             self.wallet_result(movement.wallet).kest_withheld_ledger += movement.kest_withheld_eur

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.db.upsert import bulk_upsert
@@ -46,19 +46,52 @@ LABEL_COLUMN_ALIASES = ("Tag",)  # newer Koinly templates call the Label column 
 CURRENCY_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._:/-]*")
 MAX_ERRORS_SHOWN = 5
 
-# Koinly label -> ledger kind, by which side the row has.
+# Koinly's documented tags (https://support.koinly.io/en/articles/9490023-what-are-tags) -> ledger kind,
+# by which side the row has. Where the Austrian rules leave room, the row is booked under the
+# assumption in ``*_ASSUMPTIONS``; the tax report names it in its warnings.
 RECEIVED_LABELS = {
     "reward": LedgerKind.REWARD, "staking": LedgerKind.REWARD, "bounty": LedgerKind.REWARD,
     "airdrop": LedgerKind.AIRDROP, "fork": LedgerKind.FORK,
     "mining": LedgerKind.INCOME, "loan interest": LedgerKind.INCOME, "lending interest": LedgerKind.INCOME,
     "income": LedgerKind.INCOME, "other income": LedgerKind.INCOME,
     "gift": LedgerKind.GIFT_IN,
+    "salary": LedgerKind.BUY, "cashback": LedgerKind.REWARD, "fee refund": LedgerKind.REWARD,
+    "loan": LedgerKind.BUY, "margin loan": LedgerKind.BUY, "realized pnl": LedgerKind.BUY,
+    "remove from pool": LedgerKind.TRANSFER_IN, "liquidity in": LedgerKind.DEPOSIT,
 }  # fmt: skip
 SENT_LABELS = {
     "lost": LedgerKind.LOSS, "stolen": LedgerKind.LOSS, "gift": LedgerKind.GIFT_OUT,
     "donation": LedgerKind.GIFT_OUT, "cost": LedgerKind.FEE, "fee": LedgerKind.FEE, "spend": LedgerKind.SPEND,
+    "tax": LedgerKind.SPEND, "margin fee": LedgerKind.SPEND, "loan fee": LedgerKind.SPEND,
+    "interest payment": LedgerKind.SPEND, "realized pnl": LedgerKind.SPEND, "add to pool": LedgerKind.TRANSFER_OUT,
+    "liquidity out": LedgerKind.WITHDRAWAL,
 }  # fmt: skip
-TRADE_LABELS = {"", "swap", "trade"}
+TRADE_LABELS = {"", "swap", "trade", "liquidity in", "liquidity out"}
+RECEIVED_ASSUMPTIONS = {
+    "salary": "crypto received as salary is acquired at its market value (Net Worth); the salary itself is "
+    "employment income, declared outside this report",
+    "cashback": "cashback is a price reduction, not income: the units are acquired at cost 0",
+    "fee refund": "a fee refund is a price reduction, not income: the units are acquired at cost 0",
+    "loan": "borrowed coins are acquired at their market value (Net Worth); borrowing is no income",
+    "margin loan": "borrowed coins are acquired at their market value (Net Worth); borrowing is no income",
+    "realized pnl": "a derivative's realised profit paid in coins: the coins are acquired at their market value; "
+    "the profit itself is derivative income (declare it as such, not as crypto)",
+    "liquidity in": "coins received from a liquidity pool are treated as a deposit from an own wallet",
+}
+SENT_ASSUMPTIONS = {
+    "tax": "coins paid as tax are spent: a realisation at market value",
+    "margin fee": "coins paid as a margin fee are spent: a realisation at market value; the fee is not deductible",
+    "loan fee": "coins paid as a loan fee are spent: a realisation at market value; the fee is not deductible",
+    "interest payment": "coins paid as interest are spent: a realisation at market value; the interest is not "
+    "deductible",
+    "realized pnl": "a derivative's realised loss paid in coins is a realisation of the coins at market value; the "
+    "loss itself is a derivative loss (declare it as such, not as crypto)",
+    "liquidity out": "coins sent to a liquidity pool are treated as a withdrawal to an own wallet",
+}
+TRADE_ASSUMPTIONS = {
+    "liquidity in": "coins exchanged for liquidity pool tokens are a crypto → crypto swap: no realisation",
+    "liquidity out": "liquidity pool tokens exchanged for coins are a crypto → crypto swap: no realisation",
+}
 
 
 class KoinlyImportError(ValueError):
@@ -72,6 +105,8 @@ class ImportResult:
     wallet: str
     rows_read: int
     rows_inserted: int
+    needs_review: tuple[str, ...] = ()  # one line per row with an unknown tag: kept, not used in balances or tax
+    assumptions: tuple[str, ...] = ()  # the assumptions rows of this file were booked under (named in the report)
 
     @property
     def rows_skipped(self) -> int:
@@ -202,6 +237,23 @@ def _ledger_row(record: dict[str, str], wallet: str, line: int) -> dict[str, Any
     worth_currency, worth_amount = _side(record, "Net Worth Amount", "Net Worth Currency", line)
     label = record.get("Label", "").strip().lower()
     kind = _kind(label, sent_asset, received_asset, fee_asset, line)
+    description = record.get("Description") or None
+    if kind is None:  # a well-formed row with a tag this importer does not know: kept, never used
+        sides = " ".join(
+            f"{name} {amount} {asset}"
+            for name, asset, amount in (("sent", sent_asset, sent_quantity), ("received", received_asset,
+                                        received_quantity), ("fee", fee_asset, fee_quantity))
+            if asset
+        )  # fmt: skip
+        description = f"Koinly CSV line {line}: unknown tag '{_shown(label)}' ({sides})"
+        sent_asset = sent_quantity = received_asset = received_quantity = fee_asset = fee_quantity = None
+        worth_currency = worth_amount = None
+        kind = LedgerKind.NEEDS_REVIEW
+    else:
+        assumption = _assumption(label, sent_asset, received_asset)
+        if assumption:
+            base = description or f"Koinly {label}"
+            description = f"{base} (assumption: {assumption})"
     value_eur: Decimal | None = None
     if sent_asset == "EUR" and received_asset and not is_fiat(received_asset):
         value_eur = sent_quantity
@@ -228,21 +280,27 @@ def _ledger_row(record: dict[str, str], wallet: str, line: int) -> dict[str, Any
         "value_eur": value_eur,
         "kest_withheld_eur": None,
         "instrument_id": None,
-        "asset_class": "fiat" if fiat_only else "crypto",
+        "asset_class": None if kind is LedgerKind.NEEDS_REVIEW else "fiat" if fiat_only else "crypto",
         "order_ref": None,
-        "description": record.get("Description") or None,
+        "description": description,
         "raw": raw,
         "created_at": utc_now(),
     }
 
 
-def _kind(label: str, sent: str | None, received: str | None, fee: str | None, line: int) -> LedgerKind:
+def _assumption(label: str, sent: str | None, received: str | None) -> str | None:
+    if sent and received:
+        return TRADE_ASSUMPTIONS.get(label)
+    if received:
+        return RECEIVED_ASSUMPTIONS.get(label)
+    return SENT_ASSUMPTIONS.get(label) if sent else None
+
+
+def _kind(label: str, sent: str | None, received: str | None, fee: str | None, line: int) -> LedgerKind | None:
+    """The ledger kind of a row's sides and tag; None for a tag this importer does not know on those sides."""
     if sent and received:
         if label not in TRADE_LABELS:
-            raise KoinlyImportError(
-                f"line {line}: label '{_shown(label)}' is not supported on a trade (a row with both sides); "
-                f"use no label or one of: {', '.join(sorted(TRADE_LABELS - {''}))}"
-            )
+            return None
         if is_fiat(sent) and not is_fiat(received):
             return LedgerKind.BUY
         if is_fiat(received) and not is_fiat(sent):
@@ -251,21 +309,11 @@ def _kind(label: str, sent: str | None, received: str | None, fee: str | None, l
     if received:
         if not label:
             return LedgerKind.DEPOSIT
-        if label in RECEIVED_LABELS:
-            return RECEIVED_LABELS[label]
-        raise KoinlyImportError(
-            f"line {line}: label '{_shown(label)}' is not supported on a deposit; "
-            f"use one of: {', '.join(sorted(RECEIVED_LABELS))}"
-        )
+        return RECEIVED_LABELS.get(label)
     if sent:
         if not label:
             return LedgerKind.WITHDRAWAL
-        if label in SENT_LABELS:
-            return SENT_LABELS[label]
-        raise KoinlyImportError(
-            f"line {line}: label '{_shown(label)}' is not supported on a withdrawal; "
-            f"use one of: {', '.join(sorted(SENT_LABELS))}"
-        )
+        return SENT_LABELS.get(label)
     if fee:
         return LedgerKind.FEE
     raise KoinlyImportError(f"line {line}: no Sent, Received or Fee amount: nothing moved")
@@ -276,6 +324,15 @@ def import_koinly_rows(session: Session, rows: list[dict[str, Any]], wallet: str
     count_query = select(func.count(LedgerEntry.id)).where(
         LedgerEntry.origin == LedgerOrigin.KOINLY_CSV, LedgerEntry.account == wallet.strip()
     )
+    known = [row["external_id"] for row in rows if row["kind"] is not LedgerKind.NEEDS_REVIEW]
+    for start in range(0, len(known), 500):  # an import that now knows a row's tag replaces its needs-review entry
+        session.execute(
+            delete(LedgerEntry).where(
+                LedgerEntry.origin == LedgerOrigin.KOINLY_CSV,
+                LedgerEntry.kind == LedgerKind.NEEDS_REVIEW,
+                LedgerEntry.external_id.in_(known[start : start + 500]),
+            )
+        )
     before = session.scalar(count_query) or 0
     bulk_upsert(
         session,
@@ -285,7 +342,14 @@ def import_koinly_rows(session: Session, rows: list[dict[str, Any]], wallet: str
         update_columns=None,
     )
     after = session.scalar(count_query) or 0
-    return ImportResult(wallet=wallet.strip(), rows_read=len(rows), rows_inserted=after - before)
+    marked = [str(row["description"]) for row in rows if "(assumption: " in (row.get("description") or "")]
+    return ImportResult(
+        wallet=wallet.strip(),
+        rows_read=len(rows),
+        rows_inserted=after - before,
+        needs_review=tuple(str(row["description"]) for row in rows if row["kind"] is LedgerKind.NEEDS_REVIEW),
+        assumptions=tuple(sorted({text.rsplit("(assumption: ", 1)[1].rstrip(")") for text in marked})),
+    )
 
 
 def import_koinly_file(session: Session, path: Path, wallet: str) -> ImportResult:
@@ -299,4 +363,8 @@ def import_koinly_file(session: Session, path: Path, wallet: str) -> ImportResul
     rows = parse_koinly_csv(text, wallet)
     result = import_koinly_rows(session, rows, wallet)
     logger.info("Koinly import into %s: %d rows read, %d new", result.wallet, result.rows_read, result.rows_inserted)
+    for line in result.needs_review:
+        logger.warning(
+            "Koinly import into %s: kept as needs review (not used in balances or tax): %s", result.wallet, line
+        )
     return result

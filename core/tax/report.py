@@ -42,7 +42,7 @@ from core.tax.engine import (
     year_bounds,
 )
 from core.tax.models import TaxKestEntry, TaxWallet
-from core.timeutil import to_vienna, utc_now
+from core.timeutil import ensure_utc, to_vienna, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -441,6 +441,7 @@ def load_movements(
     assumptions: TaxAssumptions,
     *,
     price_lookup: Callable[[str, datetime], Decimal | None] | None = None,
+    annotated: list[AnnotatedEntry] | None = None,
 ) -> tuple[list[Movement], int]:
     """Load every ledger entry before ``before`` as engine movements (values in EUR filled in from prices).
 
@@ -461,6 +462,9 @@ def load_movements(
     else:
         rows = session.execute(text(LOAD_SQL), {"before": before})
     kinds = {kind.value: kind for kind in LedgerKind}
+    if annotated is None:
+        annotated = annotated_entries(session, before)
+    review_notes = {entry.entry_id: entry.description for entry in annotated if entry.kind is LedgerKind.NEEDS_REVIEW}
     paper_origin = LedgerOrigin.PAPER.value
     include_paper = assumptions.include_paper_trades
     movements: list[Movement] = []
@@ -514,9 +518,61 @@ def load_movements(
                 tx_hash,
                 flat_cost,
                 ts_text,
+                review_notes.get(entry_id) if kind is LedgerKind.NEEDS_REVIEW else None,
             )
         )
     return movements, paper
+
+
+ASSUMPTION_MARK = "(assumption: "  # importers end a row's description with it where the law leaves room
+
+
+@dataclass(frozen=True)
+class AnnotatedEntry:
+    """A ledger entry whose description the report shows: needs review, or booked under an assumption."""
+
+    entry_id: int
+    ts: datetime
+    kind: LedgerKind
+    description: str
+
+
+def annotated_entries(session: Session, before: datetime) -> list[AnnotatedEntry]:
+    """Return the needs-review entries and the entries booked under an import assumption before ``before``.
+
+    One scan of the ledger for both (the tax report reads them once per report).
+    """
+    query = (
+        select(LedgerEntry.id, LedgerEntry.ts, LedgerEntry.kind, LedgerEntry.description)
+        .where(
+            LedgerEntry.ts < before,
+            (LedgerEntry.kind == LedgerKind.NEEDS_REVIEW) | LedgerEntry.description.like(f"%{ASSUMPTION_MARK}%"),
+        )
+        .order_by(LedgerEntry.ts, LedgerEntry.id)
+    )
+    return [
+        AnnotatedEntry(entry_id, ensure_utc(ts), kind, description or "")
+        for entry_id, ts, kind, description in session.execute(query)
+    ]
+
+
+def assumption_warnings(entries: list[AnnotatedEntry], year: int) -> list[TaxWarning]:
+    """One warning per import assumption used by entries of ``year``, naming how many entries and which."""
+    start, end = year_bounds(year)
+    grouped: dict[str, list[int]] = {}
+    for entry in entries:
+        if start <= entry.ts < end and ASSUMPTION_MARK in entry.description:
+            text = entry.description.rsplit(ASSUMPTION_MARK, 1)[1].rstrip(")").strip()
+            grouped.setdefault(text, []).append(entry.entry_id)
+    return [
+        TaxWarning(
+            code=WarningCode.IMPORT_ASSUMPTION,
+            message=f"{len(ids)} imported row(s) were booked under an assumption: {text}. "
+            "Check them with a tax adviser.",
+            entry_ids=ids,
+        )
+        for text, ids in grouped.items()
+    ]
 
 
 def _decimal(value: Any) -> Decimal:
@@ -638,7 +694,8 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
     wallets = wallet_infos(session, assumptions)
     kest_entries = entered_kest(session, year)
     with gc_paused():  # one pause over loading and the engine: no full collection between them
-        movements, _ = load_movements(session, end, assumptions, price_lookup=lookup)
+        annotated = annotated_entries(session, end)
+        movements, _ = load_movements(session, end, assumptions, price_lookup=lookup, annotated=annotated)
         result = compute_year(
             movements,
             year,
@@ -647,6 +704,7 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
             entered_kest=kest_entries,
             price_of=lookup,
         )
+    result.warnings.extend(assumption_warnings(annotated, year))
     logger.info("Tax report %s: %d movements, %d rows, %d warnings", year, len(movements), len(result.rows),
                 len(result.warnings))  # fmt: skip
     return TaxReport(

@@ -96,3 +96,14 @@ def test_report_output_to_a_directory_or_a_missing_folder_fails_with_one_line(
         assert f"error: cannot write {output}" in result.stderr
         assert reason in result.stderr
         assert "Traceback" not in result.output
+
+
+def test_koinly_import_names_rows_that_need_review_and_the_assumptions_used(
+    configured_sqlite: Database, tmp_path: Path
+) -> None:
+    rows = ["2024-02-01 10:00,,,0.01,BTC,,,400,EUR,Salary,,", "2024-03-06 10:00,0.001,BTC,,,,,50,EUR,Bribe,,"]
+    result = CliRunner().invoke(cli, ["import", "koinly", str(_koinly(tmp_path, rows)), "--wallet", "kraken"])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 new ledger rows" in result.output
+    assert "needs review (kept, not used in balances or tax): Koinly CSV line 3: unknown tag 'bribe'" in result.output
+    assert "assumption used: crypto received as salary is acquired at its market value" in result.output

@@ -93,3 +93,14 @@ def test_tax_settings_section_saves_wallets_and_assumptions(configured_sqlite: D
     with configured_sqlite.session() as session:
         assert load_assumptions(session).fifo_2022 is False
         assert [info.domestic for info in wallet_infos(session, load_assumptions(session))] == [True]
+
+
+def test_tax_page_warns_about_rows_that_need_review(configured_sqlite: Database, tmp_path: Path) -> None:
+    rows = ["2024-01-05 10:00,10000,EUR,0.25,BTC,,,,,,,", "2024-03-06 10:00,0.001,BTC,,,,,50,EUR,Bribe,,"]
+    with configured_sqlite.session() as session:
+        import_koinly_file(session, write_koinly(tmp_path / "k.csv", rows), "ledger")
+    app = _page()
+    app.run()
+    assert not app.exception
+    assert any("1 imported row(s) of an unknown type need review" in warning.value for warning in app.warning)
+    assert any("unknown tag 'bribe'" in markdown.value for markdown in app.markdown)

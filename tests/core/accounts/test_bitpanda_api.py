@@ -80,8 +80,18 @@ FIAT_TX = [
 ]  # fmt: skip
 
 
+# /asset-wallets nests the wallets by category (shape of bitpanda-labs/bitpanda-public-api-mcp,
+# tests/cassettes/test_get_bitpanda_asset_wallets.yaml at commit 1f8e4ee)
+ASSET_WALLETS_ANSWER = {"data": {"type": "data", "attributes": {
+    "cryptocoin": {"type": "collection", "attributes": {"wallets": WALLETS}},
+    "commodity": {"metal": {"type": "collection", "attributes": {"wallets": []}}},
+    "security": {"stock": {"type": "collection", "attributes": {"wallets": []}}},
+}}, "last_user_action": {"date_iso8601": "2025-10-08T17:25:29+02:00", "unix": "1759937129"}}  # fmt: skip
+
+
 def _serve(httpserver: HTTPServer) -> None:
     headers = {"X-Api-Key": KEY}
+    httpserver.expect_request("/v1/asset-wallets", headers=headers).respond_with_json(ASSET_WALLETS_ANSWER)
     httpserver.expect_request("/v1/wallets", headers=headers).respond_with_json({"data": WALLETS, "meta": {}})
     httpserver.expect_request("/v1/fiatwallets", headers=headers).respond_with_json({"data": FIAT_WALLETS})
     httpserver.expect_request("/v1/trades", headers=headers, query_string={"page_size": "100"}).respond_with_json(
@@ -156,6 +166,7 @@ def test_a_failing_listing_after_retries_writes_nothing(database: Database, http
     headers = {"X-Api-Key": KEY}
     httpserver.expect_request("/v1/wallets", headers=headers).respond_with_json({"data": WALLETS})
     httpserver.expect_request("/v1/fiatwallets", headers=headers).respond_with_json({"data": FIAT_WALLETS})
+    httpserver.expect_request("/v1/asset-wallets", headers=headers).respond_with_json(ASSET_WALLETS_ANSWER)
     httpserver.expect_request("/v1/trades", headers=headers).respond_with_json({"data": TRADES_PAGE_1})
     httpserver.expect_request("/v1/wallets/transactions", headers=headers).respond_with_json({"data": WALLET_TX})
     httpserver.expect_request("/v1/fiatwallets/transactions").respond_with_data("down", status=503)

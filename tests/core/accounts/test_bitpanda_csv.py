@@ -74,8 +74,11 @@ def test_new_export_with_every_type_and_class(database: Database, tmp_path: Path
     path = _write(tmp_path, PREAMBLE + NEW_HEADER + NEW_ROWS)
     with database.session() as session:
         result = import_bitpanda_csv(session, path)
-    assert (result.rows, result.new_entries) == (10, 10)
+    assert (result.rows, result.new_entries) == (10, 11)  # + the KESt the sale's Tax Fiat took
     entries = _entries(database)
+    withheld = entries["Tf1a2b3c4-0004:tax"]
+    assert (withheld.kind, withheld.sent_asset, withheld.sent_quantity) == (LedgerKind.TAX, "EUR", D("45.37"))
+    assert withheld.kest_withheld_eur is None  # the sale carries the KESt: KZ 899 counts it once
     deposit = entries["Tf1a2b3c4-0001"]
     assert (
         deposit.kind is LedgerKind.DEPOSIT and deposit.received_asset == "EUR" and deposit.received_quantity == D(5000)
@@ -121,8 +124,8 @@ def test_reimport_changes_nothing(database: Database, tmp_path: Path) -> None:
         import_bitpanda_csv(session, path)
     with database.session() as session:
         again = import_bitpanda_csv(session, path)
-        assert again.new_entries == 0 and again.skipped_existing == 10
-        assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 10
+        assert again.new_entries == 0 and again.skipped_existing == 11
+        assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 11
 
 
 @pytest.mark.parametrize(
@@ -132,10 +135,6 @@ def test_reimport_changes_nothing(database: Database, tmp_path: Path) -> None:
         (
             "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,abc,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
             "line 18: Amount Fiat is not a number",
-        ),
-        (
-            "Tbad-1,2024-03-10T09:00:00+01:00,teleport,incoming,1,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
-            "line 18: unknown transaction type",
         ),
         ("Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,1,EUR\n", "line 18: 6 fields"),
         (
@@ -149,10 +148,6 @@ def test_reimport_changes_nothing(database: Database, tmp_path: Path) -> None:
         (
             "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,-,EUR,1,BTC,1,EUR,Cryptocurrency,1,-,-,-,-,-,-\n",
             "line 18: a buy needs Amount Fiat",
-        ),
-        (
-            "Tbad-1,2024-03-10T09:00:00+01:00,buy,incoming,1,EUR,1,BTC,1,EUR,Beanie Babies,1,-,-,-,-,-,-\n",
-            "line 18: unknown asset class",
         ),
         (
             "Tf1a2b3c4-0001,2024-03-10T09:00:00+01:00,deposit,incoming,1,EUR,-,EUR,-,-,Fiat,-,-,-,-,-,-,-\n",

@@ -203,6 +203,14 @@ def _client(httpserver: HTTPServer, trades: list[dict[str, Any]]) -> BitpandaCli
     httpserver.clear()
     httpserver.expect_request("/v1/wallets").respond_with_json({"data": WALLETS})
     httpserver.expect_request("/v1/fiatwallets").respond_with_json({"data": FIAT_WALLETS})
+    httpserver.expect_request("/v1/asset-wallets").respond_with_json(
+        {
+            "data": {
+                "type": "data",
+                "attributes": {"cryptocoin": {"type": "collection", "attributes": {"wallets": WALLETS}}},
+            }
+        }
+    )
     httpserver.expect_request("/v1/trades").respond_with_json({"data": trades})
     httpserver.expect_request("/v1/wallets/transactions").respond_with_json({"data": []})
     httpserver.expect_request("/v1/fiatwallets/transactions").respond_with_json({"data": []})

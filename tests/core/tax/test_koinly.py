@@ -63,7 +63,6 @@ def test_identical_rows_in_one_file_are_both_kept(sqlite_database: Database, tmp
          "line 3: Sent Amount 'abc' is not a number"),
         (["10.01.2023,20000,EUR,1,BTC,,,,,,,"], "line 2: Koinly Date '10.01.2023' is not a date"),
         (["2023-01-10 09:00,20000,,1,BTC,,,,,,,"], "line 2: Sent Amount is given but Sent Currency is empty"),
-        (["2023-01-10 09:00,,,1,BTC,,,,,bribe,,"], "line 2: label 'bribe' is not supported on a deposit"),
         (["2023-01-10 09:00,,,,,,,,,,,"], "line 2: no Sent, Received or Fee amount"),
         (["2023-01-10 09:00,-5,EUR,1,BTC,,,,,,,"], "line 2: Sent Amount '-5' is negative"),
         (["2023-01-10 09:00,5,EUR,1,BTC,,,,,,,,,,extra"], "line 2: 15 fields, the header has 12"),
