@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from core.accounts.common import DEFAULT_ACCOUNT, SWAP_LEG, asset_class_of, pair_swap_legs, store_entries, to_eur
 from core.audit import AuditAction, append_audit
+from core.errors import PermanentError
 from core.portfolio.models import LedgerKind, LedgerOrigin
 from core.timeutil import ensure_utc
 
@@ -53,7 +54,7 @@ EMPTY = {"", "-"}
 SWAP_TYPES = ("swap", "swap in", "swap out")
 
 
-class BitpandaCsvError(ValueError):
+class BitpandaCsvError(PermanentError, ValueError):
     """The file cannot be imported; the message names the line and the problem."""
 
 

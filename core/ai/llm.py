@@ -33,6 +33,7 @@ from core.ai.opinion import (
     OpinionAnswer,
     opinion_from_json,
 )
+from core.errors import ErrorBranch, KonsensError
 from core.logging_setup import redact
 from core.retry import backoff_seconds, retry_after_seconds
 
@@ -55,7 +56,7 @@ signal is one of buy, sell, hold; confidence is the probability between 0 and 1 
 is right; horizon_hours is a whole number between 1 and 720; rationale is two to four sentences."""
 
 
-class ProviderError(Exception):
+class ProviderError(KonsensError):
     """A failed provider call, with whether it is worth retrying."""
 
     def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None):
@@ -63,6 +64,7 @@ class ProviderError(Exception):
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.branch = ErrorBranch.TRANSIENT if retryable else ErrorBranch.PERMANENT
 
 
 @dataclass(frozen=True)

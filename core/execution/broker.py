@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from core.errors import PermanentError, TransientError, UncertainError
 from core.execution.models import Order, OrderStatus
 
 
@@ -34,7 +35,7 @@ class VenueOrderState:
     price_cursor: datetime | None = None  # paper: the last price observation evaluated
 
 
-class BrokerRejected(Exception):
+class BrokerRejected(PermanentError):
     """The venue refused the order for good (insufficient funds, invalid order, bad key); it was not placed."""
 
     def __init__(self, rule: str, reason: str):
@@ -43,15 +44,15 @@ class BrokerRejected(Exception):
         self.reason = reason
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(TransientError):
     """The venue could not be asked (rate limit, maintenance); the order was certainly not placed."""
 
 
-class BrokerUncertain(Exception):
+class BrokerUncertain(UncertainError):
     """The request may or may not have reached the venue (timeout, connection lost): fate unknown."""
 
 
-class LiveTradingUnavailable(RuntimeError):
+class LiveTradingUnavailable(PermanentError, RuntimeError):
     """Live trading cannot start (no API key stored)."""
 
 

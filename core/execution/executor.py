@@ -33,6 +33,7 @@ from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indic
 from core.audit import AuditAction, append_audit
 from core.db.engine import Database
 from core.db.write_lock import serialise_writes
+from core.errors import UncertainError
 from core.execution.accounting import account_balances, apply_fill, quantize_quantity, set_status
 from core.execution.broker import (
     Broker,
@@ -80,7 +81,7 @@ ATR_LENGTH = 14
 CONFIG_TTL_SECONDS = 1.0
 
 
-class ReconciliationPending(Exception):
+class ReconciliationPending(UncertainError):
     """Orders of unknown fate could not be reconciled yet (venue unreachable): nothing else runs."""
 
 

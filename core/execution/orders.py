@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from core.errors import PermanentError
 from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.fill_model import ExitLevels
 from core.execution.models import OrderStatus
@@ -37,7 +38,7 @@ WORKING_STATUSES = frozenset({S.SUBMITTING, S.OPEN, S.PARTIALLY_FILLED, S.PENDIN
 OPEN_STATUSES = frozenset({S.NEW}) | WORKING_STATUSES
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(PermanentError, ValueError):
     """An order status change that the state table does not allow."""
 
 
@@ -104,7 +105,7 @@ class AttachedExits:
 _EXIT_NAMES = ("stop_loss", "take_profit", "trailing_stop")
 
 
-class ExitResolutionError(ValueError):
+class ExitResolutionError(PermanentError, ValueError):
     """Attached exits that cannot be turned into prices (e.g. ATR unknown, stop on the wrong side)."""
 
 
@@ -153,7 +154,7 @@ def resolve_exit_levels(
     return ExitLevels(stop_loss, take_profit, trailing_distance, trailing_stop)
 
 
-class OrderValidationError(ValueError):
+class OrderValidationError(PermanentError, ValueError):
     """A ticket that cannot become a valid order; the message says why."""
 
 

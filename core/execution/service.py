@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
+from core.errors import PermanentError
 from core.execution.accounting import set_status
 from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.models import Order, OrderEvent, OrderStatus, TradingMode
@@ -33,7 +34,7 @@ from core.timeutil import utc_now
 logger = logging.getLogger(__name__)
 
 
-class CancelError(ValueError):
+class CancelError(PermanentError, ValueError):
     """A cancel that cannot be requested (unknown order, already final)."""
 
 

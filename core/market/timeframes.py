@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.errors import PermanentError
 from core.market.query import TIMEFRAME_SECONDS
 
 # Weekly candles open on Monday 00:00 UTC (the ccxt and Yahoo convention); 1970-01-05 was a Monday.
@@ -11,7 +12,7 @@ WEEK_ANCHOR = datetime(1970, 1, 5, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class UnknownTimeframeError(ValueError):
+class UnknownTimeframeError(PermanentError, ValueError):
     """A timeframe Konsens does not know (e.g. ``7m``)."""
 
 

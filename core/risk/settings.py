@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
 from core.config import KonsensSettingsBase
+from core.errors import PermanentError
 from core.system.settings_store import get_setting, set_setting
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ ALERTS_SETTING_KEY = "risk.alerts"
 SIZING_SETTING_KEY = "risk.sizing"
 
 
-class RiskSettingsError(ValueError):
+class RiskSettingsError(PermanentError, ValueError):
     """A settings change that does not validate; nothing was stored."""
 
 

@@ -26,6 +26,7 @@ from enum import StrEnum
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from core.errors import PermanentError
 from core.execution.enums import OrderSide
 
 DEFAULT_QUANTITY_STEP = Decimal("0.00000001")
@@ -33,7 +34,7 @@ MONEY_STEP = Decimal("0.01")
 ZERO = Decimal(0)
 
 
-class SizingError(ValueError):
+class SizingError(PermanentError, ValueError):
     """Inputs that cannot give a position size (non-positive price, stop on the wrong side...)."""
 
 
