@@ -36,12 +36,14 @@ class VenueOrderState:
 
 
 class BrokerRejected(PermanentError):
-    """The venue refused the order for good (insufficient funds, invalid order, bad key); it was not placed."""
+    """The order was refused for good and not placed: by the venue (insufficient funds, invalid order,
+    bad key), or — ``by_venue`` False — by the broker's own last check before the request left."""
 
-    def __init__(self, rule: str, reason: str):
+    def __init__(self, rule: str, reason: str, *, by_venue: bool = True):
         super().__init__(f"{rule}: {reason}")
         self.rule = rule
         self.reason = reason
+        self.by_venue = by_venue
 
 
 class BrokerUnavailable(TransientError):

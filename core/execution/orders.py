@@ -3,7 +3,9 @@
 Every status change goes through :func:`transition`, which refuses a move the table does not
 allow. The table accepts the moves the real world makes, e.g. a fill that arrives after the
 cancel was sent (``PENDING_CANCEL → FILLED``) or is reported after the cancel was confirmed
-(``CANCELLED → FILLED``).
+(``CANCELLED → FILLED``). ``DENIED`` (Konsens' own checks refused the order before it left) is
+kept apart from ``REJECTED`` (the venue refused it); a stop order whose stop was reached is
+``TRIGGERED`` until it fills.
 """
 
 from __future__ import annotations
@@ -22,19 +24,30 @@ from core.execution.models import OrderStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.NEW: frozenset({S.SUBMITTING, S.REJECTED, S.CANCELLED}),
+    # NEW -> DENIED: Konsens' own checks refused it (ticket, venue rules, risk, balance); never sent.
+    # NEW -> REJECTED: the venue refused during the checks before sending (e.g. the key, on the balance call).
+    S.NEW: frozenset({S.SUBMITTING, S.DENIED, S.REJECTED, S.CANCELLED}),
     # SUBMITTING -> NEW: reconciliation found that the venue never received it; it is sent again.
-    S.SUBMITTING: frozenset({S.NEW, S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.EXPIRED}),
-    S.OPEN: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
+    # SUBMITTING -> DENIED: the last local check before the request (the venue's precision) refused it.
+    S.SUBMITTING: frozenset(
+        {S.NEW, S.OPEN, S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.DENIED, S.REJECTED, S.CANCELLED, S.EXPIRED}
+    ),
+    S.OPEN: frozenset({S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
+    # A triggered stop works as a limit (stop-limit) or market (stop-market) order.
+    S.TRIGGERED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
     S.PENDING_CANCEL: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
-    S.CANCELLED: frozenset({S.FILLED}),  # a fill reported after the cancel confirmation
+    # A fill reported after the cancel confirmation completes the order; a late partial fill is
+    # recorded and the order stays cancelled (``accounting.apply_fill``).
+    S.CANCELLED: frozenset({S.FILLED}),
     S.FILLED: frozenset(),
+    S.DENIED: frozenset(),
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
 }
-TERMINAL_STATUSES = frozenset({S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED})
-WORKING_STATUSES = frozenset({S.SUBMITTING, S.OPEN, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+TERMINAL_STATUSES = frozenset({S.FILLED, S.CANCELLED, S.DENIED, S.REJECTED, S.EXPIRED})
+WORKING_STATUSES = frozenset({S.SUBMITTING, S.OPEN, S.TRIGGERED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+RESTING_STATUSES = frozenset({S.OPEN, S.TRIGGERED, S.PARTIALLY_FILLED})  # at the venue, watched for fills
 OPEN_STATUSES = frozenset({S.NEW}) | WORKING_STATUSES
 
 

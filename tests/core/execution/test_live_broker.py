@@ -20,6 +20,7 @@ from core.execution.service import place_order, request_cancel
 from core.execution.settings import SECRET_ONETRADING_KEY, TradingSettings
 from core.portfolio.models import LedgerEntry, LedgerOrigin, Position
 from tests.core.execution.fake_onetrading import API_KEY, FakeOneTrading, start_fake_onetrading
+from tests.core.execution.stubs import AllowEveryOrder
 
 D = Decimal
 
@@ -43,7 +44,7 @@ def live_setup(database: Database, market: dict[str, int], fake_venue: tuple[Fak
         return Executor(
             database,
             settings=settings,
-            checks=[],
+            checks=[AllowEveryOrder()],
             hooks=[],
             live_broker_factory=lambda s, c: OneTradingBroker(
                 api_key, base_url=base_url, timeout_seconds=1.0, rate_limit=False
