@@ -367,7 +367,7 @@ def _collect(
             "created_at": order.created_at.isoformat(),
         }
         for order in orders
-        if order.status is OrderStatus.REJECTED
+        if order.status in (OrderStatus.DENIED, OrderStatus.REJECTED)
     ]
     fills = session.execute(
         select(Fill, Order)

@@ -95,14 +95,14 @@ def test_live_order_needs_confirmation_and_live_mode(database: Database, live_se
         unconfirmed = place_order(
             session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=D(1), live=True), actor="tester"
         )
-        assert unconfirmed.status is OrderStatus.REJECTED and "confirmation" in (unconfirmed.reject_reason or "")
+        assert unconfirmed.status is OrderStatus.DENIED and "confirmation" in (unconfirmed.reject_reason or "")
         set_live_mode(session, False, actor="tester")
         disabled = place_order(
             session,
             OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=D(1), live=True, live_confirmed=True),
             actor="tester",
         )
-        assert disabled.status is OrderStatus.REJECTED and disabled.reject_rule == "live_disabled"
+        assert disabled.status is OrderStatus.DENIED and disabled.reject_rule == "live_disabled"
         actions = [row.action for row in session.scalars(select(AuditEntry))]
         assert AuditAction.KEY_CHANGED in actions and actions.count(AuditAction.LIVE_MODE_CHANGED) == 2
 
