@@ -94,8 +94,8 @@ def limits_or_halt(session: Session, *, now: datetime | None = None) -> RiskLimi
         return load_limits(session)
     except InvalidRiskLimits as error:
         reason = f"{error}; fix them under Settings → Risk, then reset trading"
-        escalate(session, GLOBAL_SCOPE, TradingState.HALTED, rule=RiskRule.INVALID_LIMITS, reason=reason, now=now)
-        logger.error("Trading halted: %s", error)
+        if escalate(session, GLOBAL_SCOPE, TradingState.HALTED, rule=RiskRule.INVALID_LIMITS, reason=reason, now=now):
+            logger.error("Trading halted: %s", error)
         return None
 
 
