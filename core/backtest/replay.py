@@ -50,13 +50,13 @@ from core.portfolio.models import Position
 from core.system.models import SettingValue
 from core.system.settings_store import set_setting
 from core.timeutil import simulated_clock
+from core.values import QUANTITY_STEP
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "replay"
 ONE_MICROSECOND = timedelta(microseconds=1)
 COPIED_SETTING_PREFIXES = ("risk.", "trading.")
-QUANTITY_STEP = Decimal("0.00000001")
 
 Progress = Callable[[int, int], None]
 
