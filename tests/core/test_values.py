@@ -62,7 +62,7 @@ def test_a_sale_carries_the_same_cost_basis_in_positions_and_pools() -> None:
 
 def test_price_quantity_and_money_know_their_precision() -> None:
     assert Price.on_tick(D("100.05"), D("0.01")).value == D("100.05")
-    with pytest.raises(PrecisionError, match="not on the tick of 0.01"):
+    with pytest.raises(PrecisionError, match=r"not on the tick of 0\.01"):
         Price.on_tick(D("100.005"), D("0.01"))
     with pytest.raises(PrecisionError):
         Price(D("-1"))
