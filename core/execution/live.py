@@ -221,6 +221,9 @@ class OneTradingBroker:
             status = OrderStatus.FILLED
         else:
             status = OrderStatus.OPEN
+        raw_order = raw.get("order", raw) if isinstance(raw, dict) else {}
+        if status is OrderStatus.OPEN and isinstance(raw_order, dict) and raw_order.get("time_triggered"):
+            status = OrderStatus.TRIGGERED  # a stop whose trigger price was reached (One Trading's time_triggered)
         fills = []
         for trade in trades:
             fee = trade.get("fee") or {}
@@ -236,7 +239,6 @@ class OneTradingBroker:
                 )
             )
         reason = None
-        raw_order = raw.get("order", raw) if isinstance(raw, dict) else {}
         if isinstance(raw_order, dict) and raw_order.get("reason"):
             reason = str(raw_order["reason"])
         return VenueOrderState(status, order.get("id"), filled, fills, reason=reason)

@@ -236,3 +236,35 @@ def test_a_paper_ticket_below_a_stored_minimum_is_denied_at_once(database: Datab
         )
         assert accepted.status is OrderStatus.NEW
         assert accepted.quantity == D("0.0002")  # rounded down to the lot before it was stored
+
+
+def test_a_stop_order_the_venue_reports_as_triggered_is_triggered(
+    venue: tuple[FakeOneTrading, OneTradingBroker],
+) -> None:
+    _fake, broker = venue
+    # The order answer as ccxt documents it in onetrading's parseOrder (ts/src/onetrading.ts), status OPEN
+    # with the trigger time set.
+    raw = {
+        "order": {
+            "order_id": "66756a10-3e86-48f4-9678-b634c4b135b2",
+            "account_id": "1eb2ad5d-55f1-40b5-bc92-7dc05869e905",
+            "instrument_code": "BTC_USDT",
+            "amount": "0.001",
+            "filled_amount": "0",
+            "side": "SELL",
+            "type": "STOP",
+            "status": "OPEN",
+            "sequence": 123456789,
+            "price": "99000",
+            "time": "2020-05-06T06:53:31Z",
+            "time_in_force": "GOOD_TILL_CANCELLED",
+            "time_last_updated": "2020-05-06T06:53:31Z",
+            "is_post_only": False,
+            "time_triggered": "2020-05-06T06:53:31Z",
+            "trigger_price": "99500",
+        },
+        "trades": [],
+    }
+    assert broker._state(raw).status is OrderStatus.TRIGGERED
+    del raw["order"]["time_triggered"]
+    assert broker._state(raw).status is OrderStatus.OPEN

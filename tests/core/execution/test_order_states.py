@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -11,7 +13,8 @@ from sqlalchemy import select
 from core.db.engine import Database
 from core.execution.accounting import apply_fill, set_status
 from core.execution.broker import VenueFill
-from core.execution.enums import OrderSide
+from core.execution.enums import OrderSide, OrderType
+from core.execution.executor import Executor
 from core.execution.models import Order, OrderEvent, OrderStatus
 from core.execution.orders import (
     RESTING_STATUSES,
@@ -24,6 +27,7 @@ from core.execution.orders import (
 from core.execution.service import place_order
 from core.market.models import Instrument
 from core.timeutil import utc_now
+from tests.core.execution.conftest import add_quote
 
 S = OrderStatus
 # The specification, written out independently of the code's table.
@@ -118,3 +122,43 @@ def test_a_fill_on_a_denied_order_raises(database: Database, market: dict[str, i
         assert order is not None and instrument is not None
         with pytest.raises(IllegalTransition, match="denied → filled"):
             apply_fill(session, order, _fill("ghost", "0.1"), instrument, actor="venue")
+
+
+def test_a_paper_stop_limit_is_triggered_then_fills_as_a_limit(
+    database: Database, market: dict[str, int], make_executor: Callable[..., Executor]
+) -> None:
+    executor = make_executor()
+    with database.session() as session:
+        place_order(session, OrderRequest("BTC/EUR", OrderSide.BUY, quantity=D("0.1")), actor="tester")
+    executor.run_pass(until_idle=True)
+    with database.session() as session:
+        stop = place_order(
+            session,
+            OrderRequest("BTC/EUR", OrderSide.SELL, OrderType.STOP_LIMIT, quantity=D("0.1"),
+                         limit_price=D("49500"), stop_price=D("49000")),
+            actor="tester",
+        )  # fmt: skip
+        client_id = stop.client_order_id
+    executor.run_pass(until_idle=True)
+    assert _status(database, client_id) is S.OPEN
+    with database.session() as session:
+        add_quote(session, market["BTC/EUR"], "48800", utc_now() + timedelta(milliseconds=10))
+    executor.watch()
+    assert _status(database, client_id) is S.TRIGGERED  # stop crossed, the limit of 49 500 not reached
+    with database.session() as session:
+        add_quote(session, market["BTC/EUR"], "49600", utc_now() + timedelta(milliseconds=20))
+    executor.watch()
+    assert _status(database, client_id) is S.FILLED
+    with database.session() as session:
+        order = session.scalar(select(Order).where(Order.client_order_id == client_id))
+        assert order is not None
+        events = [e.to_status for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id))]
+        assert events == [S.NEW, S.SUBMITTING, S.OPEN, S.TRIGGERED, S.FILLED]
+        assert order.average_fill_price is not None and order.average_fill_price >= D("49500")
+
+
+def _status(database: Database, client_id: str) -> OrderStatus:
+    with database.session() as session:
+        order = session.scalar(select(Order).where(Order.client_order_id == client_id))
+        assert order is not None
+        return order.status
