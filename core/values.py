@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
+from core.errors import PermanentError
+
 QUANTITY_STEP = Decimal("0.00000001")
 """The finest quantity step: 8 decimals (satoshi), the finest any venue Konsens trades on uses."""
 
@@ -35,7 +37,7 @@ QUANTITY_ROUNDING = ROUND_DOWN
 CURRENCY_DECIMALS = {"EUR": 2, "USD": 2, "CHF": 2, "GBP": 2, "TRY": 2, "JPY": 0}
 
 
-class PrecisionError(ValueError):
+class PrecisionError(PermanentError, ValueError):
     """A figure that does not fit the precision it must have (e.g. a price off the tick)."""
 
 
