@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from core.db.base import Base
 from core.db.registry import import_all_models
+from core.errors import PermanentError
 
 CHUNK_ROWS = 20_000
 
@@ -47,7 +48,7 @@ EXPORTABLE_TABLES: dict[str, str] = {
 }
 
 
-class ExportError(ValueError):
+class ExportError(PermanentError, ValueError):
     """The export cannot be made (unknown table, bad range); one clear message."""
 
 

@@ -1,8 +1,10 @@
 """What every client of an outside service shares: a client-side rate limit and retries with backoff.
 
-Market-data adapters, the news sources and the LLM clients each decide *which* of their errors are
-transient (a timeout, a connection error, HTTP 429 or 5xx) and what the caller sees when retries
-run out; the waiting itself is done here, once:
+Which errors are worth a retry is decided by the one exception tree (``core.errors``): an error
+of the transient branch is retried, any other (permanent: needs a human; uncertain: look the
+outcome up first) reaches the caller at once. The clients raise their transient errors (a
+timeout, a connection error, HTTP 429 or 5xx) as ``TransientError`` subclasses and decide what the
+caller sees when retries run out; the waiting itself is done here, once:
 
 - :class:`RateLimiter` spaces calls evenly (thread-safe), waiting through ``interruptible_sleep``
   so that a worker asked to stop is not held up by it.
@@ -10,7 +12,7 @@ run out; the waiting itself is done here, once:
   or what the service asked for (``Retry-After``), also capped.
 - :func:`retry_at_from_headers` reads when a rate-limited request may be repeated (``Retry-After``
   as seconds or an HTTP date, the ``*-reset`` headers of Reddit, X and GitHub-style APIs).
-- :func:`call_with_retries` runs a call and retries the errors a predicate calls transient
+- :func:`call_with_retries` runs a call and retries the errors of the transient branch
   (tenacity underneath), logging each retry with secrets redacted; the last error is re-raised.
 """
 
@@ -26,6 +28,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from core.errors import is_transient as is_transient_error
 from core.logging_setup import redact
 from core.system.shutdown import interruptible_sleep
 from core.timeutil import ensure_utc, utc_now
@@ -89,15 +92,18 @@ def backoff_seconds(
 def call_with_retries(
     call: Callable[[], T],
     *,
-    is_transient: Callable[[BaseException], bool],
     attempts: int,
+    is_transient: Callable[[BaseException], bool] = is_transient_error,
     base_seconds: float,
     max_seconds: float = 60.0,
     retry_after: Callable[[BaseException], float | None] | None = None,
     sleep: Callable[[float], None] = interruptible_sleep,
     description: str = "request",
 ) -> T:
-    """Run ``call``; retry an error ``is_transient`` accepts, up to ``attempts`` calls in all.
+    """Run ``call``; retry an error of the transient branch, up to ``attempts`` calls in all.
+
+    ``is_transient`` defaults to the exception tree's verdict (``core.errors.is_transient``); a
+    client passes a narrower predicate only to retry fewer errors than the branch allows.
 
     The wait before each retry is :func:`backoff_seconds`, honouring ``retry_after(error)`` when it
     names one. Any other error, and the last transient one, reaches the caller unchanged.

@@ -55,7 +55,12 @@ with st.container(border=True):
         st.markdown(f"#### Trading state: {badge}")
         st.caption(meaning)
         if snapshot.state.state is not TradingState.ACTIVE:
-            where = "kill switch (all accounts)" if snapshot.state.scope == GLOBAL_SCOPE else f"account {account}"
+            if snapshot.state.scope != GLOBAL_SCOPE:
+                where = f"account {account}"
+            elif snapshot.state.rule == "kill_switch":
+                where = "kill switch (all accounts)"
+            else:
+                where = "all accounts"
             st.warning(
                 f"{where}: **{snapshot.state.rule}** — {snapshot.state.reason} "
                 f"(since {vienna_time(snapshot.state.changed_at)}, by {snapshot.state.changed_by})",
@@ -190,6 +195,8 @@ else:
         )  # fmt: skip
 with st.container():
     st.subheader("Limits")
+    if snapshot.limits_problem:
+        st.error(f"{snapshot.limits_problem}. Fix them under Settings → Risk.", icon=":material/block:")
     status_icon = {"ok": "ok", "warning": "near limit", "breached": "BREACHED"}
     limits_table = pd.DataFrame(
         [

@@ -118,7 +118,7 @@ with ticket_column:
                 order = place_order(session, request, actor=username or "dashboard")
                 client_id, status, reason = order.client_order_id, order.status.value, order.reject_reason
             if reason:
-                st.error(f"Order `{client_id}` rejected: {reason}")
+                st.error(f"Order `{client_id}` {status}: {reason}")
             else:
                 st.success(f"Order `{client_id}` queued ({status}); the executor worker submits it.")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from core.db.engine import Database
-from core.execution.executor import Executor, ReconciliationPending
+from core.execution.executor import Executor
 from core.execution.settings import TradingSettings
-from workers.runtime import TransientError, WorkerLoop
+from workers.runtime import WorkerLoop
 
 WORKER_NAME = "executor"
 
@@ -24,12 +24,6 @@ class ExecutorLoop(WorkerLoop):
     def run(self, *, once: bool = False) -> int:
         self.once_mode = once
         return super().run(once=once)
-
-
-def _is_transient(error: BaseException) -> bool:
-    from core.execution.broker import BrokerUnavailable, BrokerUncertain
-
-    return isinstance(error, TransientError | ReconciliationPending | BrokerUnavailable | BrokerUncertain)
 
 
 def build_worker(database: Database, *, interval_seconds: float | None = None, **kwargs: Any) -> WorkerLoop:
@@ -46,6 +40,5 @@ def build_worker(database: Database, *, interval_seconds: float | None = None, *
         database,
         run_pass,
         interval_seconds=settings.executor_poll_seconds if interval_seconds is None else interval_seconds,
-        is_transient=_is_transient,
     )
     return loop

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.db.engine import Database
-from core.db.errors import is_transient_db_error
+from core.errors import is_transient
 from core.market.collection import collect_incremental, collect_quote
 from core.market.models import Instrument
 from core.market.query import tracked_instruments
 from core.market.settings import MarketSettings
-from core.market.sources.base import MarketData, MarketDataError, SourceUnavailableError
+from core.market.sources.base import MarketData, MarketDataError
 from core.market.sources.registry import load_credentials, normalise_source_name, open_market_data
 from core.system.heartbeats import record_heartbeat
 from core.system.models import WorkerStatus
@@ -75,13 +75,13 @@ class MarketPass:
             try:
                 entry.update(self._collect(database, instrument, totals))
                 entry["status"] = "ok"
-            except (SourceUnavailableError, TransientError) as error:
+            except TransientError as error:  # the transient branch: SourceUnavailableError, ...
                 transient.append(instrument.symbol)
                 entry.update(status="unavailable", error=str(error)[:300])
             except MarketDataError as error:
                 entry.update(status="error", error=str(error)[:300])
             except Exception as error:
-                if is_transient_db_error(error):
+                if is_transient(error):
                     transient.append(instrument.symbol)
                 entry.update(status="error", error=f"{type(error).__name__}: {str(error)[:300]}")
                 logger.exception("market worker: %s failed", instrument.symbol)
@@ -146,5 +146,4 @@ def build_worker(
         database=database,
         run_pass=market_pass,
         interval_seconds=interval_seconds if interval_seconds is not None else settings.market_interval_seconds,
-        is_transient=lambda error: isinstance(error, TransientError) or is_transient_db_error(error),
     )

@@ -1,8 +1,11 @@
 """The loop every worker runs in: passes on a schedule, heartbeats, retries, clean SIGTERM.
 
 A worker is a name, an interval and a ``run_pass`` function. ``--once`` runs one pass and
-returns. A pass that raises a transient error is retried with exponential backoff; any error is
-recorded on the heartbeat row and the loop goes on; SIGTERM or SIGINT ends the loop after the
+returns. What happens after a failed pass depends on the error's branch in the one exception
+tree (``core.errors``): transient and uncertain errors (retry; look the outcome up, which the
+next pass does first) are retried with exponential backoff, permanent ones wait the normal
+interval (a human must act; the heartbeat says why). Any error is recorded on the heartbeat
+row and the loop goes on; SIGTERM or SIGINT ends the loop after the
 current pass (never in the middle of a write).
 """
 
@@ -19,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from core.db.engine import Database
+from core.errors import ErrorBranch, TransientError, error_branch
 from core.system.heartbeats import record_heartbeat
 from core.system.models import WorkerStatus
 from core.system.shutdown import request_shutdown
@@ -27,10 +31,12 @@ from core.timeutil import utc_now
 logger = logging.getLogger(__name__)
 
 PassResult = dict[str, Any] | None
+__all__ = ["PassResult", "TransientError", "WorkerLoop", "retried_with_backoff"]
 
 
-class TransientError(Exception):
-    """A failure worth retrying with backoff (timeouts, 429, lost connections)."""
+def retried_with_backoff(error: BaseException) -> bool:
+    """Return True if a pass that failed with ``error`` is retried with backoff (by its branch)."""
+    return error_branch(error) in (ErrorBranch.TRANSIENT, ErrorBranch.UNCERTAIN)
 
 
 @dataclass
@@ -42,7 +48,7 @@ class WorkerLoop:
     run_pass: Callable[[Database], PassResult]
     interval_seconds: float = 60.0
     max_backoff_seconds: float = 300.0
-    is_transient: Callable[[BaseException], bool] = lambda error: isinstance(error, TransientError)
+    is_transient: Callable[[BaseException], bool] = lambda error: retried_with_backoff(error)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def install_signal_handlers(self) -> None:

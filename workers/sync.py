@@ -9,7 +9,6 @@ from typing import Any
 
 from core.accounts.bitpanda_api import (
     BitpandaClient,
-    BitpandaTransientError,
     sync_bitpanda,
 )
 from core.db.engine import Database
@@ -18,7 +17,7 @@ from core.retry import RateLimiter
 from core.security.secrets import SecretStore
 from core.system.settings_store import set_setting
 from core.timeutil import utc_now
-from workers.runtime import TransientError, WorkerLoop
+from workers.runtime import WorkerLoop
 
 WORKER_NAME = "sync"
 
@@ -42,9 +41,7 @@ def run_sync_pass(database: Database, settings: TradingSettings | None = None) -
                 "accounts.bitpanda.balances",
                 {"at": utc_now().isoformat(), "balances": {k: str(v) for k, v in result.balances.items()}},
             )
-    except BitpandaTransientError as error:
-        raise TransientError(str(error)) from error
-    finally:
+    finally:  # a BitpandaTransientError is of the transient branch: the loop retries it
         client.close()
     info: dict[str, Any] = {"bitpanda_fetched": result.fetched, "bitpanda_new": result.new_entries}
     if result.unpaired_swap_legs:  # shown in the heartbeat: these legs are taxed as a sale and a buy

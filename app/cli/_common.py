@@ -12,10 +12,11 @@ import typer
 from core.config import get_settings
 from core.db.engine import Database, get_database
 from core.db.migrate import upgrade_database
+from core.errors import PermanentError
 from core.logging_setup import configure_logging
 
 
-class CliError(Exception):
+class CliError(PermanentError):
     """A failure to report in one line with a non-zero exit, without a traceback."""
 
 

@@ -107,7 +107,7 @@ def register(cli: typer.Typer) -> None:
             created = place_order(session, request, actor=ACTOR)
             client_id, status, reason = created.client_order_id, created.status.value, created.reject_reason
         if reason:
-            typer.secho(f"{client_id} rejected: {reason}", err=True, fg=typer.colors.RED)
+            typer.secho(f"{client_id} {status}: {reason}", err=True, fg=typer.colors.RED)
             raise typer.Exit(1)
         typer.echo(f"{client_id} {status} (the executor worker will submit it)")
 

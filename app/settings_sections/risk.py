@@ -12,8 +12,9 @@ from core.db.engine import Database
 from core.risk.notify import TELEGRAM_TOKEN_SECRET
 from core.risk.settings import (
     RiskSettingsError,
+    editable_limits,
+    limits_problem,
     load_alert_settings,
-    load_limits,
     load_sizing_settings,
     save_alert_settings,
     save_limits,
@@ -48,11 +49,14 @@ def _save(database: Database, saver: Any, changes: dict[str, Any], what: str) ->
 
 def render(database: Database) -> None:
     """Render the three forms; each save validates the whole set and audits the changes."""
-    limits = database.run(load_limits)
+    problem = database.run(limits_problem)
+    limits = database.run(editable_limits)  # the saved values that validate; the defaults for the others
     sizing = database.run(load_sizing_settings)
     alerts = database.run(load_alert_settings)
 
     st.subheader("Circuit breakers")
+    if problem:
+        st.error(f"Trading is HALTED: {problem}. Check the values below and save them.", icon=":material/block:")
     st.caption(
         "Enforced by the executor on every order. A daily-loss breach allows only reducing orders until the next "
         "day; a drawdown breach halts trading until a manual reset on the Risk page."

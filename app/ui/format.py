@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from core.timeutil import to_vienna
+from core.values import MONEY_ROUNDING
 
 
 def eur(amount: Decimal | float | None, *, places: int = 2, signed: bool = False) -> str:
@@ -13,6 +14,8 @@ def eur(amount: Decimal | float | None, *, places: int = 2, signed: bool = False
     if amount is None:
         return "–"
     value = Decimal(str(amount)) if not isinstance(amount, Decimal) else amount
+    if value.is_finite():  # the one money rule: half-up (core.values), not format()'s half-even
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=MONEY_ROUNDING)
     sign = "+" if signed and value > 0 else ""
     return f"{sign}€ {value:,.{places}f}".replace("€ -", "-€ ")
 

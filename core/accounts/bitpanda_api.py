@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session
 
 from core.accounts.common import DEFAULT_ACCOUNT, SWAP_LEG, needs_review_row, pair_swap_legs, store_entries
 from core.audit import AuditAction, append_audit
+from core.errors import KonsensError, PermanentError, TransientError
 from core.portfolio.models import LedgerKind, LedgerOrigin
 from core.retry import RateLimiter, call_with_retries, retry_after_seconds
 from core.system.shutdown import interruptible_sleep
@@ -65,15 +66,15 @@ BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 60.0
 
 
-class BitpandaApiError(RuntimeError):
+class BitpandaApiError(KonsensError, RuntimeError):
     """The API refused or answered something that is not its documented shape."""
 
 
-class BitpandaAuthError(BitpandaApiError):
+class BitpandaAuthError(BitpandaApiError, PermanentError):
     """The API key was refused (401/403)."""
 
 
-class BitpandaTransientError(BitpandaApiError):
+class BitpandaTransientError(BitpandaApiError, TransientError):
     """Worth retrying later: rate limit, server error, timeout."""
 
     def __init__(self, message: str, retry_after: float | None = None):
@@ -112,7 +113,6 @@ class BitpandaClient:
         """GET ``path``, retrying transient failures; return the decoded answer or raise."""
         return call_with_retries(
             lambda: self._get_once(path, params, listing=listing),
-            is_transient=lambda error: isinstance(error, BitpandaTransientError),
             attempts=self.attempts,
             base_seconds=self.backoff_seconds,
             max_seconds=MAX_BACKOFF_SECONDS,

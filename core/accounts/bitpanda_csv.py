@@ -53,6 +53,7 @@ from core.accounts.common import (
     with_assumption,
 )
 from core.audit import AuditAction, append_audit
+from core.errors import PermanentError
 from core.portfolio.models import LedgerKind, LedgerOrigin
 from core.timeutil import ensure_utc
 
@@ -84,7 +85,7 @@ BEST_REWARD_ASSUMPTION = (
 )
 
 
-class BitpandaCsvError(ValueError):
+class BitpandaCsvError(PermanentError, ValueError):
     """The file cannot be imported; the message names the line and the problem."""
 
 

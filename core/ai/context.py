@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicators
 from core.analysis.levels import support_resistance
+from core.errors import PermanentError
 from core.market.models import Instrument
 from core.market.query import TIMEFRAME_SECONDS, candle_sources, load_candles
 from core.news.models import NewsItem, NewsItemInstrument
@@ -47,7 +48,7 @@ INDICATOR_SPECS = [
 ]
 
 
-class NotEnoughData(ValueError):
+class NotEnoughData(PermanentError, ValueError):
     """The instrument has too few candles for an analysis."""
 
 

@@ -36,6 +36,7 @@ from core.ai.opinion import (
     OpinionAnswer,
     opinion_from_json,
 )
+from core.errors import ErrorBranch, KonsensError
 from core.logging_setup import redact
 from core.retry import backoff_seconds, retry_after_seconds
 
@@ -64,7 +65,7 @@ and its value exactly as in the snapshot. Quote only figures that are in the sna
 is checked, and an answer with a figure that is not there, or a wrong value, is discarded."""
 
 
-class ProviderError(Exception):
+class ProviderError(KonsensError):
     """A failed provider call, with whether it is worth retrying."""
 
     def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None):
@@ -72,6 +73,7 @@ class ProviderError(Exception):
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.branch = ErrorBranch.TRANSIENT if retryable else ErrorBranch.PERMANENT
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.ai.models import Signal
+from core.errors import PermanentError
 
 if TYPE_CHECKING:
     from core.ai.claims import ClaimCheck
@@ -82,7 +83,7 @@ def describe_validation_error(error: ValidationError) -> str:
     return "invalid answer: " + "; ".join(parts)
 
 
-class InvalidAnswer(ValueError):
+class InvalidAnswer(PermanentError, ValueError):
     """An answer that is empty, not JSON, or not a valid opinion."""
 
 

@@ -18,6 +18,7 @@ class AuditAction(StrEnum):
     ORDER_CREATED = "order_created"
     ORDER_SUBMITTED = "order_submitted"
     ORDER_REJECTED = "order_rejected"
+    ORDER_DENIED = "order_denied"
     ORDER_CANCEL_REQUESTED = "order_cancel_requested"
     ORDER_CANCELLED = "order_cancelled"
     ORDER_EXPIRED = "order_expired"

@@ -53,6 +53,7 @@ from core.portfolio.models import Position
 from core.system.models import SettingValue
 from core.system.settings_store import set_setting
 from core.timeutil import simulated_clock
+from core.values import QUANTITY_STEP
 
 
 class OnceRunnable(Protocol):
@@ -72,7 +73,6 @@ logger = logging.getLogger(__name__)
 ACTOR = "replay"
 ONE_MICROSECOND = timedelta(microseconds=1)
 COPIED_SETTING_PREFIXES = ("risk.", "trading.")
-QUANTITY_STEP = Decimal("0.00000001")
 
 Progress = Callable[[int, int], None]
 
@@ -386,7 +386,7 @@ def _collect(
             "created_at": order.created_at.isoformat(),
         }
         for order in orders
-        if order.status is OrderStatus.REJECTED
+        if order.status in (OrderStatus.DENIED, OrderStatus.REJECTED)
     ]
     fills = session.execute(
         select(Fill, Order)

@@ -9,13 +9,14 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from core.errors import PermanentError
 from core.market.query import TIMEFRAME_SECONDS
 from core.timeutil import ensure_utc
 
 FloatArray = np.ndarray
 
 
-class PriceDataError(ValueError):
+class PriceDataError(PermanentError, ValueError):
     """The price data cannot be backtested (empty, unordered, NaN or non-positive prices)."""
 
 

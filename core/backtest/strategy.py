@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from core.backtest import kernels
 from core.backtest.series import PriceSeries
+from core.errors import PermanentError
 
 FloatArray = NDArray[np.float64]
 SignalArray = NDArray[np.int8]
@@ -41,7 +42,7 @@ class Signal(IntEnum):
     BUY = kernels.SIGNAL_BUY
 
 
-class StrategyError(ValueError):
+class StrategyError(PermanentError, ValueError):
     """An unknown strategy or an invalid parameter."""
 
 

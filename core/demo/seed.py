@@ -39,6 +39,7 @@ from core.portfolio.position_math import PositionState
 from core.system.models import UserAccount
 from core.system.settings_store import set_setting
 from core.timeutil import utc_now
+from core.values import QUANTITY_STEP
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,6 @@ _DEMO_TRADES: tuple[tuple[int, str, OrderSide, Decimal], ...] = (
     (6, "SOL/EUR", OrderSide.SELL, Decimal("0.3")),
 )
 DEMO_FEE_RATE = Decimal("0.0015")
-QUANTITY_STEP = Decimal("0.00000001")
 
 
 def seed_demo(database: Database, *, now: datetime | None = None) -> DemoContext:

@@ -8,7 +8,7 @@ so a crash leaves either all of it or none of it. ``Fill.fill_id`` and the ledge
 from __future__ import annotations
 
 import logging
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -23,11 +23,11 @@ from core.market.models import Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, Position
 from core.portfolio.position_math import PositionState
 from core.timeutil import utc_now
+from core.values import round_quantity
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-QUANTITY_STEP = Decimal("0.00000001")
 CENT = Decimal("0.01")
 DUST = Decimal("1e-12")
 
@@ -81,8 +81,8 @@ def set_status(session: Session, order: Order, new: OrderStatus, *, actor: str, 
 
 
 def quantize_quantity(value: Decimal) -> Decimal:
-    """Round a quantity down to 8 decimals (the finest step of the venues)."""
-    return value.quantize(QUANTITY_STEP, rounding=ROUND_DOWN)
+    """Round a quantity down to 8 decimals (the finest step of the venues): ``core.values.round_quantity``."""
+    return round_quantity(value)
 
 
 def apply_fill(

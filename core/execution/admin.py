@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
+from core.errors import PermanentError
 from core.execution.settings import KEY_LIVE_ENABLED, SECRET_ONETRADING_KEY
 from core.security.secrets import SecretStore
 from core.system.settings_store import get_setting, set_setting
@@ -22,7 +23,7 @@ EDITABLE_KEYS = (
 )
 
 
-class LiveModeError(ValueError):
+class LiveModeError(PermanentError, ValueError):
     """Live mode cannot be switched on (no API key)."""
 
 

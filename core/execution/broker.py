@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from core.errors import PermanentError, TransientError, UncertainError
 from core.execution.models import Order, OrderStatus
 
 
@@ -34,24 +35,26 @@ class VenueOrderState:
     price_cursor: datetime | None = None  # paper: the last price observation evaluated
 
 
-class BrokerRejected(Exception):
-    """The venue refused the order for good (insufficient funds, invalid order, bad key); it was not placed."""
+class BrokerRejected(PermanentError):
+    """The order was refused for good and not placed: by the venue (insufficient funds, invalid order,
+    bad key), or — ``by_venue`` False — by the broker's own last check before the request left."""
 
-    def __init__(self, rule: str, reason: str):
+    def __init__(self, rule: str, reason: str, *, by_venue: bool = True):
         super().__init__(f"{rule}: {reason}")
         self.rule = rule
         self.reason = reason
+        self.by_venue = by_venue
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(TransientError):
     """The venue could not be asked (rate limit, maintenance); the order was certainly not placed."""
 
 
-class BrokerUncertain(Exception):
+class BrokerUncertain(UncertainError):
     """The request may or may not have reached the venue (timeout, connection lost): fate unknown."""
 
 
-class LiveTradingUnavailable(RuntimeError):
+class LiveTradingUnavailable(PermanentError, RuntimeError):
     """Live trading cannot start (no API key stored)."""
 
 

@@ -118,7 +118,7 @@ def seed_demo_data(session: Session, context: DemoContext) -> None:
 
 
 def _seed_examples(session: Session, context: DemoContext, existing: set[str]) -> None:
-    """A resting limit buy (cancellable) and a rejected sell, to show those states."""
+    """A resting limit buy (cancellable) and a sell denied by the balance check, to show those states."""
     btc = context.instruments.get("BTC/EUR")
     sol = context.instruments.get("SOL/EUR")
     if btc is None or sol is None:
@@ -127,7 +127,7 @@ def _seed_examples(session: Session, context: DemoContext, existing: set[str]) -
     last_close = Decimal(str(round(float(frame["close"].iloc[-1]), 2)))
     examples = [
         ("demo-open-limit", btc, OrderSide.BUY, OrderType.LIMIT, Decimal("0.05"), (last_close * Decimal("0.9")).quantize(Decimal("1")), OrderStatus.OPEN, None),  # noqa: E501
-        ("demo-rejected", sol, OrderSide.SELL, OrderType.MARKET, Decimal("1000"), None, OrderStatus.REJECTED,
+        ("demo-rejected", sol, OrderSide.SELL, OrderType.MARKET, Decimal("1000"), None, OrderStatus.DENIED,
          "insufficient SOL: sells 1000, less available"),
     ]  # fmt: skip
     for key, instrument, side, order_type, quantity, limit, status, reason in examples:
@@ -162,7 +162,7 @@ def _seed_examples(session: Session, context: DemoContext, existing: set[str]) -
         path = (
             [OrderStatus.NEW, OrderStatus.SUBMITTING, OrderStatus.OPEN]
             if status is OrderStatus.OPEN
-            else [OrderStatus.NEW, OrderStatus.REJECTED]
+            else [OrderStatus.NEW, OrderStatus.DENIED]
         )
         previous = None
         for offset, step in enumerate(path):
@@ -173,7 +173,7 @@ def _seed_examples(session: Session, context: DemoContext, existing: set[str]) -
                     from_status=previous,
                     to_status=step,
                     actor="demo" if offset == 0 else "executor",
-                    note=reason if step is OrderStatus.REJECTED else None,
+                    note=reason if step is OrderStatus.DENIED else None,
                 )
             )
             previous = step

@@ -33,7 +33,8 @@ from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indic
 from core.audit import AuditAction, append_audit
 from core.db.engine import Database
 from core.db.write_lock import serialise_writes
-from core.execution.accounting import account_balances, apply_fill, quantize_quantity, set_status
+from core.errors import UncertainError
+from core.execution.accounting import account_balances, apply_fill, set_status
 from core.execution.broker import (
     Broker,
     BrokerRejected,
@@ -46,6 +47,7 @@ from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.fill_model import ExitLevels, advance_trailing_stop, check_exits
 from core.execution.models import ExitPlan, Order, OrderStatus, TradingMode
 from core.execution.orders import (
+    RESTING_STATUSES,
     WORKING_STATUSES,
     AttachedExits,
     ExitKind,
@@ -55,21 +57,26 @@ from core.execution.orders import (
 )
 from core.execution.paper import PaperBroker
 from core.execution.pretrade import (
+    RISK_CHECK_FAILED,
+    RISK_UNAVAILABLE,
     ExposureClosed,
     OrderIntent,
     PostTradeHook,
     PreTradeCheck,
-    load_post_trade_hooks,
-    load_pretrade_checks,
     run_pretrade_checks,
 )
 from core.execution.prices import latest_price, observations_after
-from core.execution.service import place_order, reject_order
+from core.execution.service import deny_order, place_order, reject_order
 from core.execution.settings import TradingConfig, TradingSettings, load_trading_config
 from core.market.models import Instrument
 from core.market.query import load_candles
+from core.market.trading_rules import RuleViolation, TradingRules, check_order, rules_for, store_rules
 from core.portfolio.models import Position
+from core.risk.alerts import raise_alert
+from core.risk.guard import RiskGuard, RiskPostTradeHook
+from core.risk.models import AlertKind, AlertSeverity
 from core.timeutil import utc_now
+from core.values import round_price, round_quantity
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +87,7 @@ ATR_LENGTH = 14
 CONFIG_TTL_SECONDS = 1.0
 
 
-class ReconciliationPending(Exception):
+class ReconciliationPending(UncertainError):
     """Orders of unknown fate could not be reconciled yet (venue unreachable): nothing else runs."""
 
 
@@ -134,10 +141,12 @@ class Executor:
     _cached_config: tuple[float, TradingConfig] | None = None
 
     def __post_init__(self) -> None:
+        # The risk guard is part of the executor: imported, not looked up by name, so an executor
+        # without it cannot start; an empty list of checks denies every order (fail closed).
         if self.checks is None:
-            self.checks = load_pretrade_checks()
+            self.checks = [RiskGuard()]
         if self.hooks is None:
-            self.hooks = load_post_trade_hooks()
+            self.hooks = [RiskPostTradeHook()]
 
     # ----------------------------------------------------------------- the loop
 
@@ -182,9 +191,7 @@ class Executor:
         Return True if an exit was triggered (a new order to work on).
         """
         triggered_before = self.stats.exits_triggered
-        for order_id in self._ids(
-            select(Order.id).where(Order.status.in_([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]))
-        ):
+        for order_id in self._ids(select(Order.id).where(Order.status.in_(list(RESTING_STATUSES)))):
             self._poll_order(order_id)
         for plan_id in self._ids(select(ExitPlan.id).where(ExitPlan.active.is_(True))):
             self._watch_exit(plan_id)
@@ -239,38 +246,59 @@ class Executor:
     # ----------------------------------------------------------------- checks
 
     def _prepare(self, session: Session, order: Order, config: TradingConfig) -> Instrument | None:
-        """Check an order before it is sent; reject it (and return None) if it must not be."""
+        """Check an order before it is sent; deny it (and return None) if it must not be.
+
+        The quantity is rounded down to the instrument's lot here and stored: the stored figure is
+        what is sent. Venue rules (tick, lot, minimum quantity and value), the built-in risk guard
+        (fail closed) and the balance are checked in this order; a refusal is ``denied`` with the
+        rule that refused it.
+        """
+
+        def deny(rule: str, reason: str) -> None:
+            deny_order(session, order, rule=rule, reason=reason, actor=ACTOR)
+
         instrument = session.get(Instrument, order.instrument_id) if order.instrument_id is not None else None
         if instrument is None:
-            reject_order(session, order, rule="validation", reason=f"unknown instrument {order.symbol!r}", actor=ACTOR)
+            deny("validation", f"unknown instrument {order.symbol!r}")
             return None
         if order.mode is TradingMode.LIVE:
             if not config.live_enabled:
-                reject_order(session, order, rule="live_disabled", reason="live trading is disabled", actor=ACTOR)
+                deny("live_disabled", "live trading is disabled")
                 return None
             if not order.live_confirmed:
-                reject_order(session, order, rule="validation", reason="live order was not confirmed", actor=ACTOR)
+                deny("validation", "live order was not confirmed")
                 return None
         latest = latest_price(session, instrument.id)
         reference = order.limit_price or order.stop_price or (latest.price if latest else None)
         if reference is None or not reference.is_finite() or reference <= 0:
-            reject_order(
-                session, order, rule="validation", reason=f"no price known for {instrument.symbol}", actor=ACTOR
-            )
+            deny("validation", f"no price known for {instrument.symbol}")
             return None
+        rules = self._rules(session, order, instrument, config)
         if order.quantity is None:
             if order.amount_eur is None or order.amount_eur <= 0:
-                reject_order(session, order, rule="validation", reason="quantity must be positive", actor=ACTOR)
+                deny("validation", "quantity must be positive")
                 return None
-            order.quantity = quantize_quantity(order.amount_eur / reference)
+            order.quantity = round_quantity(order.amount_eur / reference, rules.lot_size)
         if order.quantity <= 0:
-            reject_order(session, order, rule="validation", reason="quantity must be positive", actor=ACTOR)
+            deny("validation", "quantity must be positive")
             return None
         if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.limit_price is None:
-            reject_order(session, order, rule="validation", reason="limit price missing", actor=ACTOR)
+            deny("validation", "limit price missing")
             return None
         if order.order_type in (OrderType.STOP_LIMIT, OrderType.STOP_MARKET) and order.stop_price is None:
-            reject_order(session, order, rule="validation", reason="stop price missing", actor=ACTOR)
+            deny("validation", "stop price missing")
+            return None
+        try:
+            order.quantity = check_order(
+                rules,
+                symbol=instrument.symbol,
+                quote=instrument.quote,
+                quantity=order.quantity,
+                prices={"limit price": order.limit_price, "stop price": order.stop_price},
+                reference_price=reference,
+            )
+        except RuleViolation as violation:
+            deny(violation.rule, violation.reason)
             return None
         position = session.get(Position, (order.account, instrument.id))
         held = position.quantity if position is not None else Decimal(0)
@@ -291,13 +319,39 @@ class Executor:
         )
         verdict = run_pretrade_checks(session, intent, self.checks or [])
         if not verdict.allowed:
-            reject_order(session, order, rule=verdict.rule or "risk", reason=verdict.reason or "refused", actor=ACTOR)
+            deny(verdict.rule or "risk", verdict.reason or "refused")
+            if verdict.rule in (RISK_UNAVAILABLE, RISK_CHECK_FAILED):
+                self._alert_risk_failure(session, intent, verdict.reason or "")
             return None
         problem = self._balance_problem(session, order, instrument, reference, config)
         if problem is not None:
-            reject_order(session, order, rule="insufficient_funds", reason=problem, actor=ACTOR)
+            deny("insufficient_funds", problem)
             return None
         return instrument
+
+    def _rules(self, session: Session, order: Order, instrument: Instrument, config: TradingConfig) -> TradingRules:
+        """The instrument's order rules: the live venue's own (stored on the instrument), else the stored/defaults."""
+        if order.mode is TradingMode.LIVE:
+            venue_rules = getattr(self._live(session, config), "trading_rules", None)
+            rules = venue_rules(instrument.symbol) if venue_rules is not None else None
+            if rules is not None:
+                store_rules(instrument, rules)
+                return rules
+        return rules_for(instrument)
+
+    def _alert_risk_failure(self, session: Session, intent: OrderIntent, reason: str) -> None:
+        """Raise a critical alert: the risk guard could not run, so the order was denied."""
+        with session.begin_nested():
+            raise_alert(
+                session,
+                kind=AlertKind.ORDER_BLOCKED,
+                severity=AlertSeverity.CRITICAL,
+                subject=f"order:{intent.client_order_id}",
+                message=f"Order {intent.client_order_id} denied: the risk guard could not run ({reason})",
+                dedupe_key=f"risk_failure:{intent.client_order_id}",
+                details={"account": intent.account, "live": intent.is_live},
+                now=intent.ts,
+            )
 
     def _balance_problem(
         self, session: Session, order: Order, instrument: Instrument, reference: Decimal, config: TradingConfig
@@ -390,9 +444,7 @@ class Executor:
         with self.database.session() as session:
             order = self._lock_next(
                 session,
-                select(Order).where(
-                    Order.id == order_id, Order.status.in_([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED])
-                ),
+                select(Order).where(Order.id == order_id, Order.status.in_(list(RESTING_STATUSES))),
             )
             if order is None:
                 return
@@ -437,8 +489,14 @@ class Executor:
             pass
         elif target in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED):
             pass  # set by the fills themselves
-        elif target is OrderStatus.OPEN and order.status in (OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL):
+        elif target is OrderStatus.OPEN and order.status in (
+            OrderStatus.TRIGGERED,
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.PENDING_CANCEL,
+        ):
             pass
+        elif target is OrderStatus.TRIGGERED and order.status is not OrderStatus.OPEN:
+            pass  # a stop that triggered and already (partly) filled, or is being cancelled
         elif target is OrderStatus.REJECTED:
             reject_order(session, order, rule="venue", reason=state.reason or "rejected by the venue", actor=ACTOR)
             self.stats.rejected += 1
@@ -584,6 +642,10 @@ class Executor:
         else:
             level = levels.stop_loss if reason is ExitReason.STOP_LOSS else levels.trailing_stop
             order_type, limit, stop = OrderType.STOP_MARKET, None, level
+        # Computed levels go onto the instrument's tick in the safe direction for a sell.
+        tick = rules_for(instrument).tick_size
+        limit = None if limit is None else round_price(limit, tick, down=False)
+        stop = None if stop is None else round_price(stop, tick, down=True)
         exit_order = place_order(
             session,
             OrderRequest(
@@ -621,7 +683,7 @@ class Executor:
                 select(Order.id)
                 .where(
                     Order.cancel_requested_at.is_not(None),
-                    Order.status.in_([OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]),
+                    Order.status.in_([OrderStatus.NEW, *RESTING_STATUSES]),
                 )
                 .limit(1)
             )
@@ -635,7 +697,7 @@ class Executor:
                 select(Order)
                 .where(
                     Order.cancel_requested_at.is_not(None),
-                    Order.status.in_([OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]),
+                    Order.status.in_([OrderStatus.NEW, *RESTING_STATUSES]),
                 )
                 .order_by(Order.id),
             )
@@ -673,11 +735,11 @@ class Executor:
             logger.warning("Live venue unavailable for the balance check: %s", error)
             self._backoff_until = time.monotonic() + 5
             return None
-        except BrokerRejected as error:
+        except BrokerRejected as error:  # the venue refused (e.g. the key, on the balance call)
             reject_order(session, order, rule=error.rule, reason=error.reason, actor=ACTOR)
             return None
         except LiveTradingUnavailable as error:
-            reject_order(session, order, rule="live_unavailable", reason=str(error), actor=ACTOR)
+            deny_order(session, order, rule="live_unavailable", reason=str(error), actor=ACTOR)
             return None
         if instrument is None:
             self.stats.rejected += 1
@@ -738,7 +800,8 @@ class Executor:
                 return
             instrument = session.get(Instrument, order.instrument_id)
             if rejection is not None:
-                reject_order(session, order, rule=rejection.rule, reason=rejection.reason, actor=ACTOR)
+                refuse = reject_order if rejection.by_venue else deny_order
+                refuse(session, order, rule=rejection.rule, reason=rejection.reason, actor=ACTOR)
                 self.stats.rejected += 1
             elif requeue is not None:
                 set_status(session, order, OrderStatus.NEW, actor=ACTOR, note=f"not placed: {requeue}")
@@ -811,7 +874,7 @@ class Executor:
         for order_id in self._ids(
             select(Order.id).where(
                 Order.mode == TradingMode.LIVE,
-                Order.status.in_([OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED]),
+                Order.status.in_(list(RESTING_STATUSES)),
             )
         ):
             self._poll_order(order_id)

@@ -85,6 +85,11 @@ def _limit_fill[T: (Decimal, float)](side: OrderSide, open_: T, high: T, low: T,
     return limit if limit <= high else None
 
 
+def stop_triggered[T: (Decimal, float)](side: OrderSide, bar: BarPrices[T], stop: T) -> bool:
+    """Return True if a stop at ``stop`` triggers in ``bar`` (the same rule :func:`fill_price` applies)."""
+    return _stop_trigger(side, bar, stop) is not None
+
+
 def _stop_trigger[T: (Decimal, float)](side: OrderSide, bar: BarPrices[T], stop: T) -> T | None:
     """Return the price at which a stop triggers in ``bar`` (open on a gap), or None."""
     if side is OrderSide.SELL:

@@ -29,11 +29,13 @@ class OrderStatus(StrEnum):
     NEW = "new"  # created, waiting for the executor
     SUBMITTING = "submitting"  # claimed by an executor; sent or about to be sent (fate unknown after a crash)
     OPEN = "open"  # accepted by the venue, resting
+    TRIGGERED = "triggered"  # a stop order whose stop price was reached; now working as a limit/market order
     PARTIALLY_FILLED = "partially_filled"
     PENDING_CANCEL = "pending_cancel"  # the cancel was sent to the venue, not yet confirmed
     FILLED = "filled"
     CANCELLED = "cancelled"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # refused by the venue
+    DENIED = "denied"  # refused by Konsens' own checks (ticket, venue rules, risk, balance) before it was sent
     EXPIRED = "expired"
 
 

@@ -3,7 +3,9 @@
 Every status change goes through :func:`transition`, which refuses a move the table does not
 allow. The table accepts the moves the real world makes, e.g. a fill that arrives after the
 cancel was sent (``PENDING_CANCEL → FILLED``) or is reported after the cancel was confirmed
-(``CANCELLED → FILLED``).
+(``CANCELLED → FILLED``). ``DENIED`` (Konsens' own checks refused the order before it left) is
+kept apart from ``REJECTED`` (the venue refused it); a stop order whose stop was reached is
+``TRIGGERED`` until it fills.
 """
 
 from __future__ import annotations
@@ -15,29 +17,41 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from core.errors import PermanentError
 from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.fill_model import ExitLevels
 from core.execution.models import OrderStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.NEW: frozenset({S.SUBMITTING, S.REJECTED, S.CANCELLED}),
+    # NEW -> DENIED: Konsens' own checks refused it (ticket, venue rules, risk, balance); never sent.
+    # NEW -> REJECTED: the venue refused during the checks before sending (e.g. the key, on the balance call).
+    S.NEW: frozenset({S.SUBMITTING, S.DENIED, S.REJECTED, S.CANCELLED}),
     # SUBMITTING -> NEW: reconciliation found that the venue never received it; it is sent again.
-    S.SUBMITTING: frozenset({S.NEW, S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.EXPIRED}),
-    S.OPEN: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
+    # SUBMITTING -> DENIED: the last local check before the request (the venue's precision) refused it.
+    S.SUBMITTING: frozenset(
+        {S.NEW, S.OPEN, S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.DENIED, S.REJECTED, S.CANCELLED, S.EXPIRED}
+    ),
+    S.OPEN: frozenset({S.TRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
+    # A triggered stop works as a limit (stop-limit) or market (stop-market) order.
+    S.TRIGGERED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
     S.PENDING_CANCEL: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
-    S.CANCELLED: frozenset({S.FILLED}),  # a fill reported after the cancel confirmation
+    # A fill reported after the cancel confirmation completes the order; a late partial fill is
+    # recorded and the order stays cancelled (``accounting.apply_fill``).
+    S.CANCELLED: frozenset({S.FILLED}),
     S.FILLED: frozenset(),
+    S.DENIED: frozenset(),
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
 }
-TERMINAL_STATUSES = frozenset({S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED})
-WORKING_STATUSES = frozenset({S.SUBMITTING, S.OPEN, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+TERMINAL_STATUSES = frozenset({S.FILLED, S.CANCELLED, S.DENIED, S.REJECTED, S.EXPIRED})
+WORKING_STATUSES = frozenset({S.SUBMITTING, S.OPEN, S.TRIGGERED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+RESTING_STATUSES = frozenset({S.OPEN, S.TRIGGERED, S.PARTIALLY_FILLED})  # at the venue, watched for fills
 OPEN_STATUSES = frozenset({S.NEW}) | WORKING_STATUSES
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(PermanentError, ValueError):
     """An order status change that the state table does not allow."""
 
 
@@ -104,7 +118,7 @@ class AttachedExits:
 _EXIT_NAMES = ("stop_loss", "take_profit", "trailing_stop")
 
 
-class ExitResolutionError(ValueError):
+class ExitResolutionError(PermanentError, ValueError):
     """Attached exits that cannot be turned into prices (e.g. ATR unknown, stop on the wrong side)."""
 
 
@@ -153,7 +167,7 @@ def resolve_exit_levels(
     return ExitLevels(stop_loss, take_profit, trailing_distance, trailing_stop)
 
 
-class OrderValidationError(ValueError):
+class OrderValidationError(PermanentError, ValueError):
     """A ticket that cannot become a valid order; the message says why."""
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from core.execution.accounting import account_balances
 from core.execution.broker import VenueFill, VenueOrderState
 from core.execution.enums import OrderType, TimeInForce
-from core.execution.fill_model import BarPrices, fee_for, fill_price
+from core.execution.fill_model import BarPrices, fee_for, fill_price, stop_triggered
 from core.execution.models import Order, OrderStatus
 from core.execution.prices import PriceObservation, latest_price, observations_after
 from core.execution.settings import PAPER_VENUE, TradingConfig
@@ -79,17 +79,28 @@ class PaperBroker:
                 observations = [fresh]
         venue_order_id = order.venue_order_id or f"paper-{order.client_order_id[:8]}"
         last_seen = cursor
+        # A triggered stop-limit works as a limit order from the observation after its trigger.
+        triggered = order.status is OrderStatus.TRIGGERED and order.order_type is OrderType.STOP_LIMIT
+        order_type = OrderType.LIMIT if triggered else order.order_type
         for observation in observations:
             last_seen = max(last_seen, observation.ts)
             price = fill_price(
                 order.side,
-                order.order_type,
+                order_type,
                 observation.bar,
                 slippage=self.config.paper_slippage,
                 limit_price=order.limit_price,
                 stop_price=order.stop_price,
             )
             if price is None:
+                if (
+                    order_type is OrderType.STOP_LIMIT
+                    and order.stop_price is not None
+                    and stop_triggered(order.side, observation.bar, order.stop_price)
+                ):
+                    return VenueOrderState(
+                        OrderStatus.TRIGGERED, venue_order_id, reason="stop reached", price_cursor=observation.ts
+                    )
                 continue
             price = price.quantize(PRICE_STEP)
             quantity = order.remaining_quantity

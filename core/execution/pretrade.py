@@ -1,14 +1,17 @@
 """Pre-trade checks: the contract between the executor and the risk module.
 
-The executor builds an ``OrderIntent`` for every order it is about to submit and asks every
-registered ``PreTradeCheck``; the first refusal rejects the order with the rule that refused it.
+The executor builds an ``OrderIntent`` for every order it is about to submit and asks its
+``PreTradeCheck``s — the risk guard (``core.risk.guard.RiskGuard``) is built into the executor,
+never loaded by name. The first refusal DENIES the order with the rule that refused it. The
+checks fail closed (:func:`run_pretrade_checks`): no check at all, a check that raises or one
+that answers something other than a verdict denies the order (rules ``risk_unavailable`` /
+``risk_check_failed``); each check runs in a savepoint, so a crash leaves nothing half-written.
 After each fill that closes exposure the executor calls the ``PostTradeHook``s, so the risk
 module can count stop-outs, start cooldowns and update its state.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,43 +81,31 @@ class PostTradeHook(Protocol):
     def on_exposure_closed(self, session: Session, event: ExposureClosed) -> None: ...
 
 
-# Modules that provide ``pretrade_checks()`` and ``post_trade_hooks()``; missing modules are skipped.
-PROVIDER_MODULES = ("core.risk.guard",)
-
-
-def load_pretrade_checks() -> list[PreTradeCheck]:
-    """Return the checks of every installed provider module, in order."""
-    checks: list[PreTradeCheck] = []
-    for module_name in PROVIDER_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                continue
-            raise
-        checks.extend(module.pretrade_checks())
-    return checks
-
-
-def load_post_trade_hooks() -> list[PostTradeHook]:
-    """Return the post-trade hooks of every installed provider module."""
-    hooks: list[PostTradeHook] = []
-    for module_name in PROVIDER_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                continue
-            raise
-        if hasattr(module, "post_trade_hooks"):
-            hooks.extend(module.post_trade_hooks())
-    return hooks
+RISK_UNAVAILABLE = "risk_unavailable"
+RISK_CHECK_FAILED = "risk_check_failed"
 
 
 def run_pretrade_checks(session: Session, intent: OrderIntent, checks: list[PreTradeCheck]) -> PreTradeVerdict:
-    """Ask every check; return the first refusal, or an allow."""
+    """Ask every check; return the first refusal, or an allow. Fail closed (see the module docstring)."""
+    if not checks:
+        logger.error("Order %s denied: no pre-trade risk check is installed", intent.client_order_id)
+        return PreTradeVerdict.block(
+            RISK_UNAVAILABLE, "no pre-trade risk check is installed: no order leaves without one"
+        )
     for check in checks:
-        verdict = check.check(session, intent)
+        name = getattr(check, "name", type(check).__name__)
+        try:
+            with session.begin_nested():
+                verdict = check.check(session, intent)
+        except Exception as error:
+            logger.error("Pre-trade check %s failed on order %s: %s", name, intent.client_order_id, error)
+            return PreTradeVerdict.block(
+                RISK_CHECK_FAILED,
+                f"the pre-trade check {name!r} could not run ({type(error).__name__}: {str(error)[:200]}); "
+                "the order was not sent",
+            )
+        if not isinstance(verdict, PreTradeVerdict):
+            return PreTradeVerdict.block(RISK_CHECK_FAILED, f"the pre-trade check {name!r} gave no verdict")
         if not verdict.allowed:
             logger.info("Order %s blocked by %s: %s", intent.client_order_id, verdict.rule, verdict.reason)
             return verdict

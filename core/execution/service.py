@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
+from core.errors import PermanentError
 from core.execution.accounting import set_status
 from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.models import Order, OrderEvent, OrderStatus, TradingMode
@@ -27,13 +28,14 @@ from core.execution.orders import (
 )
 from core.execution.settings import PAPER_VENUE, TradingSettings, load_trading_config
 from core.market.query import instrument_by_symbol
+from core.market.trading_rules import RuleViolation, check_order, rules_for
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
 
 
-class CancelError(ValueError):
+class CancelError(PermanentError, ValueError):
     """A cancel that cannot be requested (unknown order, already final)."""
 
 
@@ -53,7 +55,7 @@ def place_order(
     parent_order_id: int | None = None,
     settings: TradingSettings | None = None,
 ) -> Order:
-    """Create an order from a ticket: status ``new`` if valid, else ``rejected`` with the reason.
+    """Create an order from a ticket: status ``new`` if valid, else ``denied`` with the rule and reason.
 
     The client order id (UUID) is created here, before the order leaves the process.
     """
@@ -71,6 +73,23 @@ def place_order(
             raise OrderValidationError("live trading is disabled: enable it in Settings → Trading first")
     except OrderValidationError as error:
         problem = str(error)
+    quantity = _positive_or_none(_safe_decimal(request.quantity, "quantity"))
+    limit_price = _safe_decimal(request.limit_price, "limit price")
+    stop_price = _safe_decimal(request.stop_price, "stop price")
+    if problem is None and instrument is not None and quantity is not None:
+        # Rounded to the lot and checked against the instrument's rules before it is stored; the
+        # executor checks again with the venue's current rules and the price at submission.
+        try:
+            quantity = check_order(
+                rules_for(instrument),
+                symbol=instrument.symbol,
+                quote=instrument.quote,
+                quantity=quantity,
+                prices={"limit price": limit_price, "stop price": stop_price},
+                reference_price=limit_price or stop_price,
+            )
+        except RuleViolation as violation:
+            rule, problem = violation.rule, violation.reason
     now = utc_now()
     order = Order(
         client_order_id=new_client_order_id(),
@@ -82,10 +101,10 @@ def place_order(
         side=request.side,
         order_type=request.order_type,
         time_in_force=request.time_in_force,
-        quantity=_positive_or_none(_safe_decimal(request.quantity, "quantity")),
+        quantity=quantity,
         amount_eur=_positive_or_none(_safe_decimal(request.amount_eur, "amount")),
-        limit_price=_safe_decimal(request.limit_price, "limit price"),
-        stop_price=_safe_decimal(request.stop_price, "stop price"),
+        limit_price=limit_price,
+        stop_price=stop_price,
         exits=_safe_exits(request),
         status=OrderStatus.NEW,
         filled_quantity=Decimal(0),
@@ -109,7 +128,7 @@ def place_order(
         details={**request.to_json(), "mode": order.mode.value, "exit_reason": exit_reason},
     )
     if problem is not None:
-        reject_order(session, order, rule=rule, reason=problem, actor=actor)
+        deny_order(session, order, rule=rule, reason=problem, actor=actor)
     return order
 
 
@@ -126,18 +145,29 @@ def _safe_exits(request: OrderRequest) -> dict[str, object] | None:
 
 
 def reject_order(session: Session, order: Order, *, rule: str, reason: str, actor: str) -> None:
-    """Move ``order`` to ``rejected`` with the rule and reason, audited."""
+    """Move ``order`` to ``rejected`` (the VENUE refused it) with the rule and reason, audited."""
+    _refuse(session, order, OrderStatus.REJECTED, AuditAction.ORDER_REJECTED, rule=rule, reason=reason, actor=actor)
+
+
+def deny_order(session: Session, order: Order, *, rule: str, reason: str, actor: str) -> None:
+    """Move ``order`` to ``denied`` (KONSENS' own checks refused it; it never left), audited."""
+    _refuse(session, order, OrderStatus.DENIED, AuditAction.ORDER_DENIED, rule=rule, reason=reason, actor=actor)
+
+
+def _refuse(
+    session: Session, order: Order, status: OrderStatus, action: AuditAction, *, rule: str, reason: str, actor: str
+) -> None:
     order.reject_rule = rule[:80]
     order.reject_reason = reason
-    set_status(session, order, OrderStatus.REJECTED, actor=actor, note=f"{rule}: {reason}")
+    set_status(session, order, status, actor=actor, note=f"{rule}: {reason}")
     append_audit(
         session,
         actor=actor,
-        action=AuditAction.ORDER_REJECTED,
+        action=action,
         subject=f"order:{order.client_order_id}",
         details={"rule": rule, "reason": reason},
     )
-    logger.info("Order %s rejected (%s): %s", order.client_order_id, rule, reason)
+    logger.info("Order %s %s (%s): %s", order.client_order_id, status.value, rule, reason)
 
 
 def request_cancel(session: Session, client_order_id: str, *, actor: str) -> Order:
@@ -195,4 +225,12 @@ def is_market_like(order_type: OrderType) -> bool:
     return order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
 
 
-__all__ = ["CancelError", "OrderSide", "deposit_paper_cash", "place_order", "reject_order", "request_cancel"]
+__all__ = [
+    "CancelError",
+    "OrderSide",
+    "deny_order",
+    "deposit_paper_cash",
+    "place_order",
+    "reject_order",
+    "request_cancel",
+]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from core.db.engine import Database
+from core.errors import PermanentError
 from core.market.instruments import InstrumentError, add_instrument, get_instrument
 from core.market.models import AssetClass
 from core.market.sources.base import CANDLE_COLUMNS
@@ -37,7 +38,7 @@ IGNORED_NAMES = ("adj close", "adj_close", "adjclose")
 DEFAULT_IMPORT_SOURCE = "csv"
 
 
-class CsvFormatError(ValueError):
+class CsvFormatError(PermanentError, ValueError):
     """The file is not a readable OHLCV CSV; the message names the line and column."""
 
 

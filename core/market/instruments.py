@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import PermanentError
 from core.market.models import AssetClass, Instrument
 from core.market.settings import MarketSettings
 from core.market.sources.registry import normalise_source_name
 
 
-class InstrumentError(ValueError):
+class InstrumentError(PermanentError, ValueError):
     """An instrument cannot be added, changed or found."""
 
 

@@ -42,6 +42,15 @@ class Instrument(Base):
     tracked: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The venue's order rules (``core.market.trading_rules``); None = not known, defaults apply.
+    tick_size: Mapped[Decimal | None] = mapped_column(Quantity, doc="Price increment (ccxt precision.price).")
+    lot_size: Mapped[Decimal | None] = mapped_column(Quantity, doc="Quantity increment (ccxt precision.amount).")
+    min_quantity: Mapped[Decimal | None] = mapped_column(Quantity, doc="Smallest order (ccxt limits.amount.min).")
+    min_notional: Mapped[Decimal | None] = mapped_column(
+        Quantity, doc="Smallest order value in the quote currency (ccxt limits.cost.min)."
+    )
+    rules_source: Mapped[str | None] = mapped_column(String(60), doc="Where the rules came from, e.g. ccxt:onetrading.")
+    rules_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Candle(Base):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.errors import PermanentError
+
 TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400,
                      "1w": 604800}  # fmt: skip
 
@@ -12,7 +14,7 @@ WEEK_ANCHOR = datetime(1970, 1, 5, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class UnknownTimeframeError(ValueError):
+class UnknownTimeframeError(PermanentError, ValueError):
     """A timeframe Konsens does not know (e.g. ``7m``)."""
 
 

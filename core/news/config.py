@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from core.errors import PermanentError
 from core.security.secrets import SecretStore
 from core.system.settings_store import get_setting, set_setting
 
@@ -87,7 +88,7 @@ _FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 _SUBREDDIT = re.compile(r"^[A-Za-z0-9_]{2,21}$")
 
 
-class NewsConfigError(ValueError):
+class NewsConfigError(PermanentError, ValueError):
     """A configuration value was refused (one clear message; nothing is stored)."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from core import retry
+from core.errors import TransientError
 from core.logging_setup import redact
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
 from core.retry import RateLimiter, retry_at_from_headers
@@ -101,7 +102,6 @@ class HttpClient:
         try:
             return retry.call_with_retries(
                 attempt,
-                is_transient=lambda error: isinstance(error, _Transient),
                 attempts=self.attempts,
                 base_seconds=self.backoff_seconds,
                 sleep=self._sleep,
@@ -137,5 +137,5 @@ def _short_body(response: httpx.Response, limit: int = 200) -> str:
     return redact(text[:limit])
 
 
-class _Transient(Exception):
+class _Transient(TransientError):
     """A failure worth retrying (timeout, connection error, 5xx); becomes ``SourceUnavailable`` at the end."""

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, type_coerce
@@ -29,7 +29,9 @@ from sqlalchemy.types import NullType
 from core.market.models import Instrument
 from core.market.series import latest_prices
 from core.portfolio.models import LedgerEntry, LedgerKind, PortfolioSnapshot, Position
+from core.portfolio.position_math import cost_of_part
 from core.timeutil import ensure_utc
+from core.values import round_eur
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +47,8 @@ _ZERO_COST_IN = frozenset({LedgerKind.REWARD, LedgerKind.AIRDROP, LedgerKind.FOR
 
 
 def money(value: Decimal) -> Decimal:
-    """Round an EUR amount to cents (banker's rounding)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    """Round an EUR amount to cents, half-up: the one money rule (``core.values.round_eur``)."""
+    return round_eur(value)
 
 
 @dataclass
@@ -66,7 +68,7 @@ class _Lot:
             self.quantity -= quantity
             return ZERO
         taken = min(quantity, self.quantity)
-        removed_cost = self.cost * taken / self.quantity
+        removed_cost = cost_of_part(self.quantity, self.cost, taken)
         self.quantity -= quantity
         self.cost -= removed_cost
         if self.quantity <= DUST:

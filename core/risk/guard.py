@@ -11,6 +11,10 @@
    exposure per instrument and in total, the stop-loss guard (N stop-outs within a lookback
    lock new entries for a while) and the cooldown per instrument after an exit.
 
+Saved limits that do not validate halt trading for every account (global scope, rule
+``invalid_limits``, the reason names the fields; audited, one alert) and refuse the order; the
+state stays HALTED until the user fixes the limits and resets it on the Risk page.
+
 A refusal names its rule (``RiskRule``) and reason; every verdict is stored in
 ``risk_order_checks`` and a refusal raises an alert. ``post_trade_hooks()`` returns the hook that
 records each closed exposure (``risk_exit_events``), trips the stop-loss guard and re-checks the
@@ -41,8 +45,8 @@ from core.risk.exposure import (
     peak_equity,
     start_of_day,
 )
-from core.risk.models import AlertKind, AlertSeverity, RiskExitEvent, RiskOrderCheck, TradingState
-from core.risk.settings import RiskLimits, load_limits
+from core.risk.models import GLOBAL_SCOPE, AlertKind, AlertSeverity, RiskExitEvent, RiskOrderCheck, TradingState
+from core.risk.settings import InvalidRiskLimits, RiskLimits, load_limits
 from core.risk.state import baseline, effective_state, escalate, lift_expired
 from core.timeutil import ensure_utc, utc_now
 
@@ -66,6 +70,7 @@ class RiskRule(StrEnum):
     MAX_TOTAL_EXPOSURE = "max_total_exposure"
     STOPLOSS_GUARD = "stoploss_guard"
     COOLDOWN = "cooldown"
+    INVALID_LIMITS = "invalid_limits"
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,21 @@ class AccountRisk:
     daily_loss_pct: Decimal  # 0.02 = 2 % below the start of the day (0 when up)
     peak_equity_eur: Decimal | None
     drawdown_pct: Decimal  # 0.1 = 10 % below the peak
+
+
+def limits_or_halt(session: Session, *, now: datetime | None = None) -> RiskLimits | None:
+    """Return the limits in force; if the saved ones do not validate, HALT all trading and return None.
+
+    The halt is global (every account), audited and alerted once (a repeated halt for the same
+    rule changes nothing); its reason names the fields that do not validate.
+    """
+    try:
+        return load_limits(session)
+    except InvalidRiskLimits as error:
+        reason = f"{error}; fix them under Settings → Risk, then reset trading"
+        if escalate(session, GLOBAL_SCOPE, TradingState.HALTED, rule=RiskRule.INVALID_LIMITS, reason=reason, now=now):
+            logger.error("Trading halted: %s", error)
+        return None
 
 
 def _fraction(part: Decimal, whole: Decimal | None) -> Decimal:
@@ -121,9 +141,11 @@ def evaluate_account_breaches(
     Also lifts an expired REDUCING state first. Returns the measured loss and drawdown.
     """
     now = now or utc_now()
-    limits = limits or load_limits(session)
+    limits = limits or limits_or_halt(session, now=now)
     lift_expired(session, account, now=now)
     risk = account_risk(session, account, now, exposure)
+    if limits is None:  # halted above: nothing to compare against
+        return risk
     if risk.drawdown_pct >= limits.max_drawdown_pct:
         escalate(
             session,
@@ -213,8 +235,12 @@ def cooldown_until(session: Session, account: str, instrument_id: int, limits: R
 
 def evaluate_order(session: Session, intent: OrderIntent, *, limits: RiskLimits | None = None) -> PreTradeVerdict:
     """Return the verdict of every circuit breaker on ``intent`` (the first refusal, or allow)."""
-    limits = limits or load_limits(session)
     now = intent.ts
+    limits = limits or limits_or_halt(session, now=now)
+    if limits is None:
+        return PreTradeVerdict.block(
+            RiskRule.INVALID_LIMITS, f"{limits_problem_text(session)}; trading is HALTED until they are fixed"
+        )
     exposure = account_exposure(session, intent.account)
     evaluate_account_breaches(session, intent.account, limits=limits, now=now, exposure=exposure)
 
@@ -348,7 +374,9 @@ class RiskPostTradeHook:
             )
         )
         session.flush()
-        limits = load_limits(session)
+        limits = limits_or_halt(session, now=event.ts)
+        if limits is None:
+            return
         if event.reason in STOP_OUT_REASONS:
             locked_until = stoploss_lock_until(session, event.account, limits, event.ts)
             subject = f"stoploss_guard:{event.account}"
@@ -384,11 +412,19 @@ class RiskPostTradeHook:
         evaluate_account_breaches(session, event.account, limits=limits, now=event.ts)
 
 
+def limits_problem_text(session: Session) -> str:
+    try:
+        load_limits(session)
+    except InvalidRiskLimits as error:
+        return str(error)
+    return "the saved risk limits do not validate"
+
+
 def pretrade_checks() -> list[PreTradeCheck]:
-    """Return the risk module's pre-trade checks (loaded by ``core.execution.pretrade``)."""
+    """Return the risk module's pre-trade checks (the executor builds them in; nothing loads them by name)."""
     return [RiskGuard()]
 
 
 def post_trade_hooks() -> list[PostTradeHook]:
-    """Return the risk module's post-trade hooks (loaded by ``core.execution.pretrade``)."""
+    """Return the risk module's post-trade hooks (built into the executor)."""
     return [RiskPostTradeHook()]

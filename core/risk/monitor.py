@@ -18,9 +18,9 @@ from core.market.models import Candle, Instrument
 from core.market.query import close_at, latest_close, tracked_instruments
 from core.risk.alerts import raise_alert
 from core.risk.exposure import known_accounts
-from core.risk.guard import evaluate_account_breaches
+from core.risk.guard import evaluate_account_breaches, limits_or_halt
 from core.risk.models import AlertKind, AlertSeverity
-from core.risk.settings import AlertSettings, load_alert_settings, load_limits
+from core.risk.settings import AlertSettings, load_alert_settings
 from core.system.heartbeats import list_heartbeats
 from core.system.models import WorkerStatus
 from core.timeutil import ensure_utc, utc_now
@@ -144,7 +144,7 @@ def run_risk_pass(session: Session, *, now: datetime | None = None) -> MonitorRe
     """Evaluate every account's breakers and every alert rule once."""
     now = now or utc_now()
     settings = load_alert_settings(session)
-    limits = load_limits(session)
+    limits = limits_or_halt(session, now=now)  # saved limits that do not validate halt trading
     report = MonitorReport()
     for account in known_accounts(session):
         evaluate_account_breaches(session, account, limits=limits, now=now)

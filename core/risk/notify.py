@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import TransientError
 from core.logging_setup import redact
 from core.risk.models import AlertSeverity, DeliveryStatus, RiskAlert
 from core.risk.settings import AlertSettings, load_alert_settings
@@ -49,7 +50,7 @@ MAX_ATTEMPTS = 5
 _SEVERITY_ORDER = {AlertSeverity.INFO: 0, AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
 
 
-class DeliveryError(Exception):
+class DeliveryError(TransientError):
     """A channel refused or could not take the alert; the message holds no secret."""
 
 

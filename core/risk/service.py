@@ -26,7 +26,14 @@ from core.risk.guard import (
 )
 from core.risk.metrics import PERIODS_PER_YEAR_PORTFOLIO, drawdown_series, periods_per_year_for, series_metrics
 from core.risk.models import RiskExitEvent, RiskOrderCheck, TradingState
-from core.risk.settings import RiskLimits, SizingSettings, load_limits, load_sizing_settings
+from core.risk.settings import (
+    InvalidRiskLimits,
+    RiskLimits,
+    SizingSettings,
+    limits_problem,
+    load_limits,
+    load_sizing_settings,
+)
 from core.risk.sizing import (
     PositionSize,
     SizingError,
@@ -141,9 +148,15 @@ def _status(used: float | None) -> str:
 
 
 def limit_usage(session: Session, account: str, *, now: datetime | None = None) -> list[LimitUsage]:
-    """Return every circuit-breaker limit with its current use for ``account``."""
+    """Return every circuit-breaker limit with its current use for ``account``.
+
+    Returns nothing while the saved limits do not validate (``RiskSnapshot.limits_problem`` says why).
+    """
     now = now or utc_now()
-    limits = load_limits(session)
+    try:
+        limits = load_limits(session)
+    except InvalidRiskLimits:
+        return []
     exposure = account_exposure(session, account)
     risk = account_risk(session, account, now, exposure)
     equity = exposure.equity_eur
@@ -279,6 +292,7 @@ class RiskSnapshot:
     state: StateView
     exposure: AccountExposure
     limits: list[LimitUsage]
+    limits_problem: str | None = None  # why the saved limits do not validate (trading is then HALTED)
 
     @property
     def is_restricted(self) -> bool:
@@ -292,6 +306,7 @@ def risk_snapshot(session: Session, account: str, *, now: datetime | None = None
         state=effective_state(session, account),
         exposure=account_exposure(session, account),
         limits=limit_usage(session, account, now=now),
+        limits_problem=limits_problem(session),
     )
 
 
@@ -358,12 +373,16 @@ def sizing_overview(
     The notional is capped at the smaller of the equity and the maximum order notional.
     """
     settings = load_sizing_settings(session)
-    limits = load_limits(session)
     equity = account_exposure(session, account).equity_eur
     instrument = session.get(Instrument, instrument_id)
     step = Decimal(1) if instrument is not None and instrument.asset_class.value in {"stock", "etf"} else None
     atr = latest_atr(session, instrument_id, settings.atr_period)
     statistics = tracked_trade_statistics(session, account)
+    try:
+        limits = load_limits(session)
+    except InvalidRiskLimits as error:  # trading is halted: no size to suggest
+        refusal = [SizingSuggestion(method, None, str(error)) for method in SizingMethod]
+        return SizingOverview(equity, entry, stop, atr, statistics, settings, Decimal(0), refusal)
     cap = min(limits.max_order_notional_eur, equity) if equity > 0 else limits.max_order_notional_eur
     common: dict[str, Any] = {"side": side, "max_notional": cap}
     if step is not None:

@@ -4,6 +4,11 @@ Defaults come from the code, ``KONSENS_*`` environment variables or the ``[risk]
 config file; the Settings page stores changes in the database (``risk.limits`` and
 ``risk.alerts``), which override them. Every change is validated as a whole and written to the
 audit log with the old and new values.
+
+Saved limits that no longer validate are never replaced by the defaults: :func:`load_limits`
+raises :class:`InvalidRiskLimits`, the guard halts trading with the reason
+(``core.risk.guard.limits_or_halt``) and the Settings page offers the stored values that still
+validate (:func:`editable_limits`) so the user can fix the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
 from core.config import KonsensSettingsBase
+from core.errors import PermanentError
 from core.system.settings_store import get_setting, set_setting
 
 logger = logging.getLogger(__name__)
@@ -26,8 +32,16 @@ ALERTS_SETTING_KEY = "risk.alerts"
 SIZING_SETTING_KEY = "risk.sizing"
 
 
-class RiskSettingsError(ValueError):
+class RiskSettingsError(PermanentError, ValueError):
     """A settings change that does not validate; nothing was stored."""
+
+
+class InvalidRiskLimits(PermanentError):
+    """The saved risk limits do not validate: trading halts until they are fixed."""
+
+    def __init__(self, problems: str):
+        super().__init__(f"the saved risk limits ({LIMITS_SETTING_KEY}) do not validate: {problems}")
+        self.problems = problems
 
 
 class RiskLimits(KonsensSettingsBase):
@@ -125,8 +139,17 @@ class SizingSettings(KonsensSettingsBase):
         return value
 
 
+def _problems(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, item['loc'])) or 'value'}: {item['msg']}" for item in error.errors())
+
+
+def _stored(session: Session, key: str) -> dict[str, Any]:
+    stored = get_setting(session, key)
+    return stored if isinstance(stored, dict) else {"__root__": stored} if stored is not None else {}
+
+
 def _load[S: KonsensSettingsBase](session: Session, model: type[S], key: str) -> S:
-    stored = get_setting(session, key) or {}
+    stored = _stored(session, key)
     try:
         return model(**stored)
     except ValidationError as error:  # a stored value that no longer validates: fall back, say so
@@ -135,8 +158,42 @@ def _load[S: KonsensSettingsBase](session: Session, model: type[S], key: str) ->
 
 
 def load_limits(session: Session) -> RiskLimits:
-    """Return the limits in force: defaults overridden by the values saved in Settings."""
-    return _load(session, RiskLimits, LIMITS_SETTING_KEY)
+    """Return the limits in force: defaults overridden by the values saved in Settings.
+
+    Raise :class:`InvalidRiskLimits` if the saved values do not validate (never the defaults instead).
+    """
+    stored = _stored(session, LIMITS_SETTING_KEY)
+    try:
+        return RiskLimits(**stored)
+    except (ValidationError, TypeError) as error:
+        problems = _problems(error) if isinstance(error, ValidationError) else str(error)
+        raise InvalidRiskLimits(problems) from error
+
+
+def limits_problem(session: Session) -> str | None:
+    """Return why the saved limits do not validate, or None when they do."""
+    try:
+        load_limits(session)
+    except InvalidRiskLimits as error:
+        return str(error)
+    return None
+
+
+def editable_limits(session: Session) -> RiskLimits:
+    """Return the limits for the Settings form: every saved value that validates on its own, else the default."""
+    valid: dict[str, Any] = {}
+    for name, value in _stored(session, LIMITS_SETTING_KEY).items():
+        if name not in RiskLimits.model_fields:
+            continue
+        try:
+            RiskLimits(**{name: value})
+        except ValidationError:
+            continue
+        valid[name] = value
+    try:
+        return RiskLimits(**valid)
+    except ValidationError:  # valid one by one, not together (cannot happen with independent fields)
+        return RiskLimits()
 
 
 def load_sizing_settings(session: Session) -> SizingSettings:
@@ -156,7 +213,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 def _save[S: KonsensSettingsBase](
     session: Session, model: type[S], key: str, changes: dict[str, Any], actor: str, action: AuditAction
 ) -> S:
-    current = _load(session, model, key)
+    current = editable_limits(session) if model is RiskLimits else _load(session, model, key)
     merged = {**current.model_dump(), **changes}
     try:
         updated = model(**merged)
@@ -169,10 +226,16 @@ def _save[S: KonsensSettingsBase](
     before = _jsonable(old_values)
     after = _jsonable(new_values)
     difference = {name: {"old": before[name], "new": after[name]} for name in changed}
-    if not difference:
+    repairing = model is RiskLimits and limits_problem(session) is not None
+    if not difference and not repairing:
         return updated
-    stored = dict(get_setting(session, key) or {})
-    stored.update({name: after[name] for name in difference})
+    stored = dict(_stored(session, key))
+    if repairing:  # the saved values that did not validate are replaced by what was validated now
+        for name, value in list(stored.items()):
+            if name not in after or value != after[name]:
+                difference.setdefault(name, {"old": value, "new": after.get(name)})
+        stored = {name: after[name] for name in stored if name in after}
+    stored.update({name: after[name] for name in difference if name in after})
     set_setting(session, key, stored)
     append_audit(session, actor=actor, action=action, subject=f"setting:{key}", details={"changes": difference})
     logger.info("%s changed %s: %s", actor, key, ", ".join(sorted(difference)))

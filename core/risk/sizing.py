@@ -26,14 +26,16 @@ from enum import StrEnum
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from core.errors import PermanentError
 from core.execution.enums import OrderSide
+from core.values import QUANTITY_STEP
 
-DEFAULT_QUANTITY_STEP = Decimal("0.00000001")
+DEFAULT_QUANTITY_STEP = QUANTITY_STEP  # the one 1e-8 step (core.values)
 MONEY_STEP = Decimal("0.01")
 ZERO = Decimal(0)
 
 
-class SizingError(ValueError):
+class SizingError(PermanentError, ValueError):
     """Inputs that cannot give a position size (non-positive price, stop on the wrong side...)."""
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
+from core.errors import PermanentError
 from core.system.models import StoredSecret
 from core.timeutil import utc_now
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 KEY_FILE_NAME = "secret.key"
 
 
-class SecretStoreError(RuntimeError):
+class SecretStoreError(PermanentError, RuntimeError):
     """A secret cannot be read: wrong key or damaged ciphertext."""
 
 

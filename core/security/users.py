@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
+from core.errors import PermanentError
 from core.system.models import UserAccount
 from core.timeutil import to_vienna, utc_now
 
@@ -36,7 +37,7 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-class UserError(ValueError):
+class UserError(PermanentError, ValueError):
     """A user cannot be created or changed as asked."""
 
 

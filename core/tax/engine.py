@@ -23,13 +23,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from operator import attrgetter
 
 from core.portfolio.models import LedgerKind
+from core.portfolio.position_math import cost_of_part
 from core.tax.assumptions import AltNeuOrder, TaxAssumptions, TransferFeeTreatment, UnmatchedDepositCost
 from core.timeutil import VIENNA
+from core.values import round_eur
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -287,11 +289,6 @@ def is_fiat(asset: str | None) -> bool:
     return found
 
 
-def round_eur(amount: Decimal) -> Decimal:
-    """Round an EUR amount to cents (half up)."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def year_bounds(year: int) -> tuple[datetime, datetime]:
     """Return the UTC instants of 1 Jan 00:00 Vienna of ``year`` and of the next year."""
     return _vienna_midnight(year, 1, 1), _vienna_midnight(year + 1, 1, 1)
@@ -400,7 +397,7 @@ class _Engine:
                 remaining -= lot[0]
                 lots.popleft()
             else:
-                cost = lot[1] * remaining / lot[0]
+                cost = cost_of_part(lot[0], lot[1], remaining)
                 parts.append(_Part(Regime.ALT, remaining, cost, lot[2]))
                 lot[0] -= remaining
                 lot[1] -= cost
@@ -424,7 +421,7 @@ class _Engine:
                     pool.neu_cost -= lot[1]
                     lots.popleft()
                 else:
-                    cost = lot[1] * remaining / lot[0]
+                    cost = cost_of_part(lot[0], lot[1], remaining)
                     parts.append(_Part(Regime.NEU, remaining, cost, lot[2]))
                     lot[0] -= remaining
                     lot[1] -= cost
@@ -442,7 +439,7 @@ class _Engine:
             remaining -= pool.neu_quantity
             pool.neu_quantity, pool.neu_cost = ZERO, ZERO
             return remaining if remaining > DUST else ZERO
-        cost = remaining * pool.neu_cost / pool.neu_quantity
+        cost = cost_of_part(pool.neu_quantity, pool.neu_cost, remaining)
         parts.append(_Part(Regime.NEU, remaining, cost, None))
         pool.neu_quantity -= remaining
         pool.neu_cost -= cost
@@ -1177,7 +1174,7 @@ def _split_parts(parts: list[_Part], arriving: Decimal, leaving: Decimal) -> tup
             moved.append(part)
             remaining -= part.quantity
         elif remaining > DUST:
-            cost = part.cost * remaining / part.quantity
+            cost = cost_of_part(part.quantity, part.cost, remaining)
             moved.append(_Part(part.regime, remaining, cost, part.acquired, part.missing))
             fee.append(_Part(part.regime, part.quantity - remaining, part.cost - cost, part.acquired, part.missing))
             remaining = ZERO

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.db.upsert import bulk_upsert
+from core.errors import PermanentError
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.tax.engine import is_fiat
 from core.timeutil import utc_now
@@ -94,7 +95,7 @@ TRADE_ASSUMPTIONS = {
 }
 
 
-class KoinlyImportError(ValueError):
+class KoinlyImportError(PermanentError, ValueError):
     """The file cannot be imported; the message names the line(s) and the problem(s)."""
 
 

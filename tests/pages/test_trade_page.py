@@ -36,7 +36,7 @@ def test_trade_page_shows_ticket_orders_fills_and_trade_log(demo_database: Datab
     open_frame = frames[0]
     assert list(open_frame["symbol"]) == ["BTC/EUR"] and list(open_frame["status"]) == ["open"]
     history = frames[1]
-    assert len(history) == 15 and "rejected" in set(history["status"])
+    assert len(history) == 15 and "denied" in set(history["status"])
     assert any("insufficient SOL" in reason for reason in history["reason"])
     events = frames[2]
     assert next(iter(events["to"])) == "new"
@@ -68,7 +68,7 @@ def test_ticket_places_a_paper_order_and_a_bad_one_is_rejected(demo_database: Da
     with demo_database.session() as session:
         # orders from the ticket keep the ticket input; the seeded demo orders have none
         placed = list(session.scalars(select(Order).where(Order.request.is_not(None)).order_by(Order.id)))
-        assert [order.status for order in placed] == [OrderStatus.NEW, OrderStatus.REJECTED]
+        assert [order.status for order in placed] == [OrderStatus.NEW, OrderStatus.DENIED]
 
 
 def test_cancel_button_writes_a_cancel_intent(demo_database: Database) -> None:

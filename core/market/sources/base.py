@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from core import retry
+from core.errors import KonsensError, PermanentError, TransientError
 from core.retry import RateLimiter
 
 if TYPE_CHECKING:
@@ -39,27 +40,27 @@ T = TypeVar("T")
 CANDLE_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
 
-class MarketDataError(Exception):
+class MarketDataError(KonsensError):
     """A market-data failure that a retry will not cure."""
 
 
-class SourceUnavailableError(MarketDataError):
+class SourceUnavailableError(MarketDataError, TransientError):
     """The source did not answer usefully now (timeout, connection error, HTTP 429 or 5xx): retry later."""
 
 
-class SourceAuthenticationError(MarketDataError):
+class SourceAuthenticationError(MarketDataError, PermanentError):
     """The source refused our credentials (HTTP 401/403, invalid API key)."""
 
 
-class UnknownSymbolError(MarketDataError):
+class UnknownSymbolError(MarketDataError, PermanentError):
     """The source does not know the instrument."""
 
 
-class UnsupportedTimeframeError(MarketDataError):
+class UnsupportedTimeframeError(MarketDataError, PermanentError):
     """The source has no candles of the requested timeframe."""
 
 
-class SourceResponseError(MarketDataError):
+class SourceResponseError(MarketDataError, PermanentError):
     """The source answered with something that is not the documented format (garbage JSON...)."""
 
 
@@ -192,7 +193,6 @@ def call_with_retries(
 
     return retry.call_with_retries(
         attempt,
-        is_transient=lambda error: isinstance(error, SourceUnavailableError),
         attempts=policy.attempts,
         base_seconds=policy.initial_wait_seconds,
         max_seconds=policy.max_wait_seconds,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from core.errors import PermanentError
 from core.market.settings import MarketSettings
 from core.market.sources.base import MarketData, MarketDataError, RetryPolicy
 
@@ -19,7 +20,7 @@ KNOWN_SOURCE_KINDS = ("demo", "ccxt", "coingecko", "yahoo")
 COINGECKO_KEY_SECRET = "market.coingecko.api_key"
 
 
-class UnknownSourceError(MarketDataError):
+class UnknownSourceError(MarketDataError, PermanentError):
     """A source name that no adapter serves."""
 
 

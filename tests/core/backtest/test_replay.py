@@ -109,7 +109,7 @@ def test_risk_limits_of_the_source_refuse_orders_in_the_replay(source: Database,
     result = replay(source, _target(tmp_path, "limited.db"), build_strategy("sma-cross", {"fast": 4, "slow": 12}),
                     "BTC/EUR", "1h")  # fmt: skip
     assert result.trades == []
-    assert result.orders_by_status.get("rejected", 0) >= 2
+    assert result.orders_by_status.get("denied", 0) >= 2
     assert {rejection["rule"] for rejection in result.rejections} == {"max_instrument_exposure"}
     assert result.final_cash == Decimal("10000")
 

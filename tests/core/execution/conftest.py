@@ -15,6 +15,7 @@ from core.execution.service import deposit_paper_cash
 from core.execution.settings import TradingSettings
 from core.market.models import AssetClass, Instrument, Quote
 from core.timeutil import utc_now
+from tests.core.execution.stubs import AllowEveryOrder
 
 
 def add_quote(session: Session, instrument_id: int, price: str, ts: datetime | None = None) -> datetime:
@@ -45,6 +46,6 @@ def trading_settings() -> TradingSettings:
 @pytest.fixture
 def make_executor(database: Database, trading_settings: TradingSettings) -> Callable[..., Executor]:
     def factory(**kwargs: object) -> Executor:
-        return Executor(database, settings=trading_settings, checks=[], hooks=[], **kwargs)  # type: ignore[arg-type]
+        return Executor(database, settings=trading_settings, checks=[AllowEveryOrder()], hooks=[], **kwargs)  # type: ignore[arg-type]
 
     return factory

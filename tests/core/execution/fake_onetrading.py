@@ -41,7 +41,11 @@ class FakeOneTrading:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # by client id
     trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     create_requests: Counter[str] = field(default_factory=Counter)
-    mode: str = "normal"  # normal | insufficient_funds | ratelimit | timeout_after_accept | rest
+    create_bodies: list[dict[str, Any]] = field(default_factory=list)
+    # normal | insufficient_funds | ratelimit | timeout_after_accept | rest
+    # | internal_error (HTTP 500 {"error": "INTERNAL_ERROR"}, not placed)
+    # | internal_error_after_accept (placed and filled, then the same HTTP 500 answer)
+    mode: str = "normal"
     delay_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -49,6 +53,9 @@ class FakeOneTrading:
         client_id = body.get("client_id") or str(uuid.uuid4())
         with self.lock:
             self.create_requests[client_id] += 1
+            self.create_bodies.append(dict(body))
+            if self.mode == "internal_error":
+                return 500, {"error": "INTERNAL_ERROR"}
             if self.mode == "ratelimit":
                 return 429, {"error": "RATELIMIT"}
             if self.mode == "insufficient_funds":
@@ -78,6 +85,8 @@ class FakeOneTrading:
                 self._fill(client_id, Decimal(body["amount"]), self.price)
         if self.mode == "timeout_after_accept":
             time.sleep(self.delay_seconds)
+        if self.mode == "internal_error_after_accept":
+            return 500, {"error": "INTERNAL_ERROR"}
         return 201, {k: v for k, v in order.items() if k != "status"}
 
     def _fill(self, client_id: str, amount: Decimal, price: Decimal) -> None:

@@ -22,6 +22,7 @@ from core.execution.settings import SECRET_ONETRADING_KEY, TradingSettings
 from core.market.models import AssetClass, Instrument, Quote
 from core.timeutil import utc_now
 from tests.core.execution.fake_onetrading import API_KEY, start_fake_onetrading
+from tests.core.execution.stubs import AllowEveryOrder
 
 pytestmark = pytest.mark.postgres
 
@@ -68,7 +69,7 @@ def _run_together(executors: list[Executor]) -> None:
 def test_two_paper_executors_never_submit_an_order_twice(postgres_database: Database) -> None:
     _seed(postgres_database, 80)
     settings = TradingSettings(paper_price_max_age_seconds=3600)
-    executors = [Executor(postgres_database, settings=settings, checks=[], hooks=[]) for _ in range(2)]
+    executors = [Executor(postgres_database, settings=settings, checks=[AllowEveryOrder()], hooks=[]) for _ in range(2)]
     _run_together(executors)
     with postgres_database.session() as session:
         orders = list(session.scalars(select(Order)))
@@ -97,7 +98,7 @@ def test_two_live_executors_never_send_an_order_twice_to_the_venue(postgres_data
             Executor(
                 postgres_database,
                 settings=settings,
-                checks=[],
+                checks=[AllowEveryOrder()],
                 hooks=[],
                 live_broker_factory=lambda s, c: OneTradingBroker(API_KEY, base_url=base_url, rate_limit=False),
             )

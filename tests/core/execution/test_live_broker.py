@@ -20,6 +20,7 @@ from core.execution.service import place_order, request_cancel
 from core.execution.settings import SECRET_ONETRADING_KEY, TradingSettings
 from core.portfolio.models import LedgerEntry, LedgerOrigin, Position
 from tests.core.execution.fake_onetrading import API_KEY, FakeOneTrading, start_fake_onetrading
+from tests.core.execution.stubs import AllowEveryOrder
 
 D = Decimal
 
@@ -43,7 +44,7 @@ def live_setup(database: Database, market: dict[str, int], fake_venue: tuple[Fak
         return Executor(
             database,
             settings=settings,
-            checks=[],
+            checks=[AllowEveryOrder()],
             hooks=[],
             live_broker_factory=lambda s, c: OneTradingBroker(
                 api_key, base_url=base_url, timeout_seconds=1.0, rate_limit=False
@@ -94,14 +95,14 @@ def test_live_order_needs_confirmation_and_live_mode(database: Database, live_se
         unconfirmed = place_order(
             session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=D(1), live=True), actor="tester"
         )
-        assert unconfirmed.status is OrderStatus.REJECTED and "confirmation" in (unconfirmed.reject_reason or "")
+        assert unconfirmed.status is OrderStatus.DENIED and "confirmation" in (unconfirmed.reject_reason or "")
         set_live_mode(session, False, actor="tester")
         disabled = place_order(
             session,
             OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=D(1), live=True, live_confirmed=True),
             actor="tester",
         )
-        assert disabled.status is OrderStatus.REJECTED and disabled.reject_rule == "live_disabled"
+        assert disabled.status is OrderStatus.DENIED and disabled.reject_rule == "live_disabled"
         actions = [row.action for row in session.scalars(select(AuditEntry))]
         assert AuditAction.KEY_CHANGED in actions and actions.count(AuditAction.LIVE_MODE_CHANGED) == 2
 

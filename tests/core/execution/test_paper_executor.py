@@ -109,18 +109,18 @@ def test_market_buy_fills_at_the_next_price_with_ledger_position_and_audit(
         ({"symbol": "ETH/EUR", "side": OrderSide.SELL, "quantity": D(1)}, "insufficient ETH"),
     ],
 )
-def test_bad_orders_are_rejected_with_the_reason_recorded(
+def test_bad_orders_are_denied_with_the_reason_recorded(
     database: Database, market: dict[str, int], make_executor: Callable[..., Executor], ticket: dict, reason_part: str
 ) -> None:
     client_id = _place(database, **ticket)
     make_executor().run_pass(until_idle=True)
     order = _order(database, client_id)
-    assert order.status is OrderStatus.REJECTED
+    assert order.status is OrderStatus.DENIED
     assert reason_part in (order.reject_reason or "")
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Fill)) == 0
         assert session.scalar(select(func.count()).select_from(Position)) == 0
-        rejected = session.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.ORDER_REJECTED))
+        rejected = session.scalar(select(AuditEntry).where(AuditEntry.action == AuditAction.ORDER_DENIED))
         assert rejected is not None and reason_part in rejected.details["reason"]
 
 
@@ -220,7 +220,7 @@ def test_pretrade_refusal_and_stop_loss_exit_with_post_trade_hook(
     )  # fmt: skip
     executor.run_pass(until_idle=True)
     blocked = _order(database, big)
-    assert blocked.status is OrderStatus.REJECTED and blocked.reject_rule == "max_notional"
+    assert blocked.status is OrderStatus.DENIED and blocked.reject_rule == "max_notional"
     filled = _order(database, entry)
     assert filled.status is OrderStatus.FILLED
     with database.session() as session:
@@ -257,7 +257,7 @@ def test_a_waiting_market_buy_holds_cash_so_a_second_buy_cannot_overspend(
                     quantity=D("0.1"), limit_price=D(50000))  # fmt: skip
     executor.run_pass(until_idle=True)
     rejected = _order(database, second)
-    assert rejected.status is OrderStatus.REJECTED
+    assert rejected.status is OrderStatus.DENIED
     assert "insufficient" in (rejected.reject_reason or "")
 
 
@@ -274,7 +274,7 @@ def test_a_working_buy_holds_its_fee_too(
                     quantity=D("4.98"), limit_price=D(1000))  # fmt: skip
     executor.run_pass(until_idle=True)
     rejected = _order(database, second)
-    assert rejected.status is OrderStatus.REJECTED
+    assert rejected.status is OrderStatus.DENIED
     assert "needs 4992.45 EUR, 4987.50 available" in (rejected.reject_reason or "")
     smaller = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
                      quantity=D("4.97"), limit_price=D(1000))  # fmt: skip

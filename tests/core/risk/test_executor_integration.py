@@ -54,7 +54,7 @@ def test_executor_rejects_an_order_blocked_by_the_guard(
     small = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, quantity=D("0.5"))
     executor.run_pass(until_idle=True)
     blocked = _order(database, big)
-    assert blocked.status is OrderStatus.REJECTED
+    assert blocked.status is OrderStatus.DENIED
     assert blocked.reject_rule == "max_order_notional"
     assert "exceeds the limit of € 3,000.00" in (blocked.reject_reason or "")
     assert _order(database, small).status is OrderStatus.FILLED
@@ -90,7 +90,7 @@ def test_stop_outs_executed_by_the_executor_trip_the_stoploss_guard(
     entry = _place(database, symbol="BTC/EUR", side=OrderSide.BUY, quantity=D("0.01"))
     executor.run_pass(until_idle=True)
     refused = _order(database, entry)
-    assert refused.status is OrderStatus.REJECTED
+    assert refused.status is OrderStatus.DENIED
     assert refused.reject_rule == "stoploss_guard"
     with database.session() as session:
         assert AlertKind.STOPLOSS_GUARD in [alert.kind for alert in list_alerts(session)]

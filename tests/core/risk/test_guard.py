@@ -9,9 +9,18 @@ from sqlalchemy import select
 
 from core.audit import AuditAction, AuditEntry, verify_audit_chain
 from core.execution.enums import ExitReason, OrderSide
-from core.execution.pretrade import ExposureClosed, load_post_trade_hooks, load_pretrade_checks, run_pretrade_checks
+from core.execution.executor import Executor
+from core.execution.pretrade import ExposureClosed, run_pretrade_checks
 from core.risk.alerts import list_alerts
-from core.risk.guard import RiskGuard, RiskRule, account_risk, evaluate_account_breaches
+from core.risk.guard import (
+    RiskGuard,
+    RiskPostTradeHook,
+    RiskRule,
+    account_risk,
+    evaluate_account_breaches,
+    post_trade_hooks,
+    pretrade_checks,
+)
 from core.risk.models import AlertKind, RiskOrderCheck, TradingState
 from core.risk.settings import save_limits
 from core.risk.state import effective_state, engage_kill_switch, reset_trading, scope_state
@@ -20,12 +29,12 @@ from tests.core.risk.conftest import ACCOUNT, NOW, RiskWorld
 
 def _check(world: RiskWorld, intent):  # type: ignore[no-untyped-def]
     with world.database.session() as session:
-        return run_pretrade_checks(session, intent, load_pretrade_checks())
+        return run_pretrade_checks(session, intent, pretrade_checks())
 
 
 def _stop_out(world: RiskWorld, minutes_ago: int, reason: ExitReason = ExitReason.STOP_LOSS, pnl: str = "-100") -> None:
     with world.database.session() as session:
-        for hook in load_post_trade_hooks():
+        for hook in post_trade_hooks():
             hook.on_exposure_closed(
                 session,
                 ExposureClosed(
@@ -38,11 +47,10 @@ def _stop_out(world: RiskWorld, minutes_ago: int, reason: ExitReason = ExitReaso
             )
 
 
-def test_the_executor_contract_finds_the_risk_guard() -> None:
-    checks = load_pretrade_checks()
-    assert [check.name for check in checks] == ["risk"]
-    assert isinstance(checks[0], RiskGuard)
-    assert len(load_post_trade_hooks()) == 1
+def test_the_executor_has_the_risk_guard_built_in(world: RiskWorld) -> None:
+    executor = Executor(world.database)
+    assert [type(check) for check in executor.checks or []] == [RiskGuard]
+    assert [type(hook) for hook in executor.hooks or []] == [RiskPostTradeHook]
 
 
 def test_an_ordinary_order_is_allowed_and_recorded(world: RiskWorld) -> None:
