@@ -43,6 +43,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from core.errors import PermanentError
+
 ENV_PREFIX = "KONSENS_"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +77,7 @@ def config_file_path() -> Path:
     return Path(explicit).expanduser() if explicit else konsens_home() / "config.toml"
 
 
-class ConfigurationError(ValueError):
+class ConfigurationError(PermanentError, ValueError):
     """The configuration cannot be used (unknown or invalid settings); the message says what to fix."""
 
 

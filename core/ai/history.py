@@ -41,6 +41,7 @@ from core.ai.models import (
 )
 from core.ai.opinion import Analyst
 from core.db.engine import Database
+from core.errors import PermanentError
 from core.market.models import Candle, Instrument
 from core.market.query import TIMEFRAME_SECONDS, close_at
 from core.timeutil import utc_now
@@ -53,7 +54,7 @@ REASONING_MODELS = frozenset({"deepseek-reasoner"})
 MAX_POINTS = 10_000
 
 
-class HistoryRunError(ValueError):
+class HistoryRunError(PermanentError, ValueError):
     """A history run that cannot be planned (bad range, no data, no analyst)."""
 
 

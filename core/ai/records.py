@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from core.ai.models import AnalystOpinion, ConsensusRecord
+from core.errors import PermanentError
 from core.market.models import Instrument
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def konsens_version() -> str:
         return "unknown"
 
 
-class RecordNotFound(LookupError):
+class RecordNotFound(PermanentError, LookupError):
     """No opinion with that id, or it has no stored snapshot (recorded before decision records)."""
 
 
