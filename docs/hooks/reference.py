@@ -213,9 +213,8 @@ def configuration_markdown() -> str:
         lines += [f"## `{section}`", ""]
         lines += ["| environment | TOML | type | default | meaning |", "| --- | --- | --- | --- | --- |"]
         for row in by_section[section]:
-            lines.append(
-                f"| `{row.env_name}` | `{row.toml}` | {_cell(row.type)} | {_cell(row.default)} | {_cell(row.description)} |"
-            )
+            cells = [f"`{row.env_name}`", f"`{row.toml}`", _cell(row.type), _cell(row.default), _cell(row.description)]
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

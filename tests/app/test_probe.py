@@ -45,7 +45,9 @@ def test_heartbeat_of_a_previous_pod_is_not_this_pods_worker() -> None:
     assert worker_liveness(heartbeat, host=socket.gethostname(), max_age=timedelta(seconds=60), now=now) is None
 
 
-def test_unreachable_database_is_not_judged(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_database_is_not_judged(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from core.config import get_settings
     from core.db.engine import reset_database_cache
 
