@@ -308,8 +308,13 @@ def generated_pages() -> dict[str, str]:
 
 def on_files(files: Any, config: Any) -> Any:
     """mkdocs hook: add the generated reference pages to the site."""
+    import warnings
+
     from mkdocs.structure.files import File
 
-    for path, content in generated_pages().items():
+    with warnings.catch_warnings():  # third-party deprecation notices while importing the code
+        warnings.simplefilter("ignore")
+        pages = generated_pages()
+    for path, content in pages.items():
         files.append(File.generated(config, path, content=content))
     return files
