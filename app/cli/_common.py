@@ -13,6 +13,7 @@ from core.config import get_settings
 from core.db.engine import Database, get_database
 from core.db.migrate import upgrade_database
 from core.logging_setup import configure_logging
+from core.observability.tracing import configure_tracing
 
 
 class CliError(Exception):
@@ -29,6 +30,7 @@ def open_database(*, migrate: bool = True) -> Database:
     """Configure logging, open the configured database and bring its schema up to date."""
     settings = get_settings()
     configure_logging(settings.log_level.value)
+    configure_tracing("cli")
     database = get_database()
     if migrate:
         try:

@@ -42,3 +42,13 @@ def register_state_collector(database: Database) -> None:
         return
     REGISTRY.register(StateCollector(database, home=get_settings().home))
     _state_registered = True
+
+
+def start_dashboard_exports() -> int | None:
+    """Serve the dashboard process's /metrics and export its traces; return the metrics port."""
+    from core.logging_setup import set_log_context
+    from core.observability.tracing import configure_tracing
+
+    set_log_context(worker="dashboard")
+    configure_tracing("dashboard")
+    return serve_process_metrics("dashboard", None)

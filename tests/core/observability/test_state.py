@@ -58,7 +58,9 @@ def test_orders_fills_queue_and_pickup_latency_are_read_from_the_database(
 
 def test_an_order_stuck_in_submitting_reports_its_age(database: Database, market: dict[str, int]) -> None:
     with database.session() as session:
-        order = place_order(session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=Decimal("0.1")), actor="t")
+        order = place_order(
+            session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=Decimal("0.1")), actor="t"
+        )
         order_id = order.id
     with database.session() as session:
         session.execute(
