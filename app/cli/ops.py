@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from app.cli._common import open_database
+from app.cli._common import fail, open_database
 
 
 def register(cli: typer.Typer) -> None:
@@ -18,3 +20,63 @@ def register(cli: typer.Typer) -> None:
 
         database = open_database()
         typer.echo(scrape_everything(database, ask_processes=not local, timeout_seconds=timeout), nl=False)
+
+    @cli.command("backup")
+    def backup(
+        output: Path | None = typer.Option(
+            None, "--output", help="Folder for the archive (default KONSENS_HOME/backups)."
+        ),
+    ) -> None:
+        """Write a consistent backup (database, key files, manifest) while the workers run."""
+        from core.backup.archive import BackupError
+        from core.backup.schedule import backup_now
+        from core.config import get_settings
+        from core.observability.settings import ObservabilitySettings
+
+        database = open_database()
+        settings = ObservabilitySettings()
+        home = get_settings().home
+        try:
+            archive = backup_now(database, home, output or settings.effective_backup_dir(home), settings)
+        except BackupError as error:
+            fail(f"backup failed: {error}")
+        typer.echo(f"Backup written: {archive} ({archive.stat().st_size:,} bytes)")
+
+    @cli.command("restore")
+    def restore(
+        archive: Path = typer.Argument(..., help="A konsens-backup-*.tar.gz archive."),
+        force: bool = typer.Option(False, "--force", help="Replace a target that holds data (backed up first)."),
+    ) -> None:
+        """Restore a backup into an empty KONSENS_HOME / database; verify checksums, row counts and the audit chain."""
+        from core.backup.archive import BackupError, restore_backup
+        from core.config import get_settings
+        from core.observability.settings import ObservabilitySettings
+
+        database = open_database()
+        settings = ObservabilitySettings()
+        home = get_settings().home
+        try:
+            result = restore_backup(
+                archive,
+                database,
+                home,
+                force=force,
+                pre_restore_dir=settings.effective_backup_dir(home),
+                pg_dump=settings.backup_pg_dump,
+                pg_restore=settings.backup_pg_restore,
+            )
+        except BackupError as error:
+            fail(f"restore refused: {error}")
+        if result.pre_restore_backup is not None:
+            typer.echo(f"The previous contents were backed up to {result.pre_restore_backup}")
+        manifest = result.manifest
+        rows = sum(count for table, count in result.row_counts.items() if table != "alembic_version")
+        typer.echo(
+            f"Restored the backup of {manifest['created_at']} (Konsens {manifest['app_version']}, "
+            f"{manifest['database_kind']}): {rows:,} rows in {len(result.row_counts)} tables"
+        )
+        if not result.ok:
+            for problem in result.problems:
+                typer.secho(f"check failed: {problem}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1)
+        typer.echo("Row counts and the audit chain match the manifest.")
