@@ -136,9 +136,10 @@ def test_a_corrupted_archive_is_refused_and_changes_nothing(
 
     assert not restored_home.exists()
     with target_database.engine.connect() as connection:
-        assert target_database.kind != "sqlite" or not connection.execute(
-            text("SELECT name FROM sqlite_master WHERE type = 'table'")
-        ).all()
+        assert (
+            target_database.kind != "sqlite"
+            or not connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).all()
+        )
 
 
 def test_a_member_altered_inside_a_well_formed_archive_fails_its_checksum(
