@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -26,6 +27,15 @@ METRICS_PORT_OFFSETS: dict[str, int] = {
 EXTRA_WORKER_PORT_OFFSET = 20
 
 
+def default_metrics_address() -> str:
+    """Loopback on a desktop; all interfaces inside a container, where Prometheus scrapes from another one.
+
+    (A container's ports are reachable only on its private network unless compose publishes them.)
+    """
+    in_container = Path("/.dockerenv").exists() or "KUBERNETES_SERVICE_HOST" in os.environ
+    return "0.0.0.0" if in_container else "127.0.0.1"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -35,7 +45,10 @@ class ObservabilitySettings(KonsensSettingsBase):
     """``KONSENS_METRICS_*``, ``KONSENS_LOG_FORMAT``, ``KONSENS_OTEL_*``, ``KONSENS_BACKUP_*``."""
 
     metrics_enabled: bool = Field(default=True, description="Serve /metrics from every worker and the dashboard.")
-    metrics_address: str = Field(default="127.0.0.1", description="Address the /metrics servers listen on.")
+    metrics_address: str = Field(
+        default_factory=lambda: default_metrics_address(),
+        description="Address the /metrics servers listen on (default 127.0.0.1; 0.0.0.0 inside a container).",
+    )
     metrics_base_port: int = Field(default=9460, ge=1, le=65000, description="Dashboard port; workers follow it.")
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port of this one process (0: any free port); overrides the table."

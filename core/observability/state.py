@@ -131,7 +131,7 @@ def _at(reader: Callable[[Session, datetime], list[Metric]], now: datetime) -> C
 
 def _workers(session: Session, now: datetime) -> list[Metric]:
     from core.system.models import WorkerStatus
-    from core.system.status import worker_states
+    from core.system.status import Health, worker_states
 
     age = GaugeMetricFamily(
         "konsens_worker_heartbeat_age_seconds", "Seconds since the worker's last heartbeat row.", labels=["worker"]
@@ -139,16 +139,22 @@ def _workers(session: Session, now: datetime) -> list[Metric]:
     status = GaugeMetricFamily(
         "konsens_worker_status", "1 for the worker's current heartbeat status.", labels=["worker", "status"]
     )
+    stale = GaugeMetricFamily(
+        "konsens_worker_stale",
+        "1 if the worker has been silent longer than its interval allows (the System page's 'stale').",
+        labels=["worker"],
+    )
     last_pass = GaugeMetricFamily(
         "konsens_worker_last_pass_seconds", "Duration of the worker's last pass (heartbeat row).", labels=["worker"]
     )
     for state in worker_states(session, now=now):
         age.add_metric([state.worker], max(0.0, state.age.total_seconds()))
+        stale.add_metric([state.worker], 1 if state.health is Health.STALE else 0)
         for member in WorkerStatus:
             status.add_metric([state.worker, member.value], 1 if state.status is member else 0)
         if state.last_pass_seconds is not None:
             last_pass.add_metric([state.worker], state.last_pass_seconds)
-    return [age, status, last_pass]
+    return [age, stale, status, last_pass]
 
 
 def _orders(session: Session, now: datetime) -> list[Metric]:
