@@ -34,6 +34,7 @@ from core.ai.opinion import (
     opinion_from_json,
 )
 from core.logging_setup import redact
+from core.observability.tracing import traced
 from core.retry import backoff_seconds, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -118,6 +119,10 @@ def render_prompt(messages: list[dict[str, str]]) -> str:
     return "\n\n".join(f"[{message['role']}]\n{message['content']}" for message in messages)
 
 
+def _span_attributes(analyst: LLMAnalyst) -> dict[str, str]:
+    return {"analyst": analyst.name, "provider": analyst.provider, "model": analyst.model}
+
+
 class LLMAnalyst:
     """Base of the network analysts: the shared call policy around one ``_complete`` call."""
 
@@ -145,6 +150,10 @@ class LLMAnalyst:
     def _complete(self, messages: list[dict[str, str]]) -> Completion:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @traced(
+        "llm.analyse",
+        attributes_of=lambda self, _snapshot: {"analyst": self.name, "provider": self.provider, "model": self.model},
+    )
     def analyse(self, snapshot: ContextSnapshot) -> AnalystResult:
         """Ask the model about ``snapshot``; return its validated opinion or the failure."""
         started = time.perf_counter()

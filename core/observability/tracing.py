@@ -168,20 +168,61 @@ def _span_under(traceparent: str | None, name: str, attributes: dict[str, Any]) 
         yield current
 
 
-def traced(name: str, **attributes: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate a function to run in a span named ``name`` (no-op while tracing is off)."""
+def traced(
+    name: str, *, attributes_of: Callable[..., dict[str, Any]] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a function to run in a span named ``name`` (no-op while tracing is off).
+
+    ``attributes_of(*args, **kwargs)`` names the span's attributes from the call's arguments.
+    """
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if _provider is None:
                 return function(*args, **kwargs)
-            with span(name, **attributes):
+            with span(name, **(attributes_of(*args, **kwargs) if attributes_of else {})):
                 return function(*args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+def continues(name: str, subject_of: Callable[..., str]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a worker step taking a ``Database`` first: its span continues the trace stored for
+    ``subject_of(*args, **kwargs)`` (e.g. ``analysis_request:<id>``). No-op while tracing is off."""
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if _provider is None:
+                return function(*args, **kwargs)
+            subject = subject_of(*args, **kwargs)
+            database = args[0]
+            with database.session() as session:  # type: ignore[attr-defined]
+                traceparent = stored_traceparent(session, subject)
+            with _span_under(traceparent, name, {"subject": subject}):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def carry_context(function: Callable[P, R]) -> Callable[P, R]:
+    """Return ``function`` bound to the current trace context, for running it in a thread pool."""
+    if _provider is None:
+        return function
+    import contextvars
+
+    context = contextvars.copy_context()
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return context.run(function, *args, **kwargs)
+
+    return wrapper
 
 
 def order_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
