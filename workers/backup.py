@@ -23,12 +23,10 @@ def build_worker(database: Database, *, interval_seconds: float | None = None) -
     settings = ObservabilitySettings()
     home = get_settings().home
 
-    def run_pass(pass_database: Database) -> dict[str, Any]:
-        return run_due_backup(pass_database, home, settings)
+    interval = CHECK_SECONDS if interval_seconds is None else interval_seconds
 
-    return WorkerLoop(
-        WORKER_NAME,
-        database,
-        run_pass,
-        interval_seconds=CHECK_SECONDS if interval_seconds is None else interval_seconds,
-    )
+    def run_pass(pass_database: Database) -> dict[str, Any]:
+        # The interval lets the System page judge the heartbeat of a worker that beats rarely.
+        return {**run_due_backup(pass_database, home, settings), "interval_seconds": interval}
+
+    return WorkerLoop(WORKER_NAME, database, run_pass, interval_seconds=interval)

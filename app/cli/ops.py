@@ -80,3 +80,27 @@ def register(cli: typer.Typer) -> None:
                 typer.secho(f"check failed: {problem}", err=True, fg=typer.colors.RED)
             raise typer.Exit(1)
         typer.echo("Row counts and the audit chain match the manifest.")
+
+    @cli.command("doctor")
+    def doctor() -> None:
+        """Check configuration, database, migrations, key files, workers, feeds, disk, clock and backups."""
+        from core.config import get_settings
+        from core.db.engine import get_database
+        from core.logging_setup import configure_logging
+        from core.observability.doctor import Verdict, run_checks
+
+        marks = {Verdict.OK: "ok  ", Verdict.WARNING: "warn", Verdict.PROBLEM: "FAIL"}
+        try:
+            settings = get_settings()
+        except Exception as error:  # the base settings themselves do not load
+            fail(f"configuration: {str(error).splitlines()[0]} (check KONSENS_* variables and config.toml)")
+        configure_logging("ERROR")
+        findings = run_checks(get_database(), settings.home)
+        for finding in findings:
+            typer.echo(f"[{marks[finding.verdict]}] {finding.check}: {finding.detail}")
+            if finding.fix and finding.verdict is not Verdict.OK:
+                typer.echo(f"       fix: {finding.fix}")
+        problems = sum(1 for finding in findings if finding.verdict is Verdict.PROBLEM)
+        warnings = sum(1 for finding in findings if finding.verdict is Verdict.WARNING)
+        typer.echo(f"{problems} problem(s), {warnings} warning(s).")
+        raise typer.Exit(1 if problems else 0)
