@@ -4,6 +4,7 @@ designated process) and its trace exporter. Called by the worker runtime and the
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from core.db.engine import Database
 
@@ -30,9 +31,12 @@ def serve_process_metrics(process: str, database: Database | None) -> int | None
     return port or None
 
 
+_state_collector: Any = None
+
+
 def register_state_collector(database: Database) -> None:
     """Export the database-wide state metrics from this process (once)."""
-    global _state_registered
+    global _state_registered, _state_collector
     from prometheus_client import REGISTRY
 
     from core.config import get_settings
@@ -40,8 +44,20 @@ def register_state_collector(database: Database) -> None:
 
     if _state_registered:
         return
-    REGISTRY.register(StateCollector(database, home=get_settings().home))
+    _state_collector = StateCollector(database, home=get_settings().home)
+    REGISTRY.register(_state_collector)
     _state_registered = True
+
+
+def unregister_state_collector() -> None:
+    """Stop exporting the database state from this process (tests)."""
+    global _state_registered, _state_collector
+    from prometheus_client import REGISTRY
+
+    if _state_collector is not None:
+        REGISTRY.unregister(_state_collector)
+    _state_collector = None
+    _state_registered = False
 
 
 def start_dashboard_exports() -> int | None:
