@@ -6,7 +6,8 @@ restart — then opens its page cold and waits for seconds of imports (pandas, p
 Plotly, SQLAlchemy, Alembic). Started through this module — ``python -m app.server [streamlit
 options]``, which ``konsens up`` and the Docker image do — the server process imports them first
 (``app.ui.preload.preload_now``, about 2 s) and only then opens its port, so no session meets cold
-modules.
+modules. It also serves the dashboard process's Prometheus metrics and exports its traces
+(``core.observability.serve.start_dashboard_exports``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def main(options: list[str] | None = None) -> None:
         raise SystemExit(2) from None
 
     preload_now()
+    from core.observability.serve import start_dashboard_exports
+
+    start_dashboard_exports()
     sys.argv = streamlit_arguments(sys.argv[1:] if options is None else options)
     cli.main()
 

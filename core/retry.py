@@ -30,6 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from core.errors import is_transient as is_transient_error
 from core.logging_setup import redact
+from core.observability.metrics import record_rate_limit_wait, record_retry, service_label
 from core.system.shutdown import interruptible_sleep
 from core.timeutil import ensure_utc, utc_now
 
@@ -51,8 +52,10 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = interruptible_sleep,
+        service: str = "other",
     ):
         self.min_interval_seconds = max(0.0, min_interval_seconds)
+        self.service = service
         self._clock = clock
         self._sleep = sleep
         self._next_allowed = 0.0
@@ -65,9 +68,11 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = interruptible_sleep,
+        service: str = "other",
     ) -> RateLimiter:
         """Return a limiter allowing ``requests_per_minute`` evenly spaced calls (0 or less: no limit)."""
-        return cls(60.0 / requests_per_minute if requests_per_minute > 0 else 0.0, clock=clock, sleep=sleep)
+        interval = 60.0 / requests_per_minute if requests_per_minute > 0 else 0.0
+        return cls(interval, clock=clock, sleep=sleep, service=service)
 
     def acquire(self) -> float:
         """Wait until the next call is allowed; return the seconds waited."""
@@ -76,6 +81,7 @@ class RateLimiter:
             wait = max(0.0, self._next_allowed - now)
             self._next_allowed = max(now, self._next_allowed) + self.min_interval_seconds
         if wait > 0:
+            record_rate_limit_wait(self.service, wait)
             self._sleep(wait)
         return wait
 
@@ -99,6 +105,7 @@ def call_with_retries(
     retry_after: Callable[[BaseException], float | None] | None = None,
     sleep: Callable[[float], None] = interruptible_sleep,
     description: str = "request",
+    service: str | None = None,
 ) -> T:
     """Run ``call``; retry an error of the transient branch, up to ``attempts`` calls in all.
 
@@ -106,8 +113,11 @@ def call_with_retries(
     client passes a narrower predicate only to retry fewer errors than the branch allows.
 
     The wait before each retry is :func:`backoff_seconds`, honouring ``retry_after(error)`` when it
-    names one. Any other error, and the last transient one, reaches the caller unchanged.
+    names one. Any other error, and the last transient one, reaches the caller unchanged. Each
+    retry counts in ``konsens_service_retries_total`` under ``service`` (default: the first word
+    of ``description``).
     """
+    service_name = service or service_label(description)
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -119,6 +129,7 @@ def call_with_retries(
     def log_retry(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         seconds = state.next_action.sleep if state.next_action is not None else 0.0
+        record_retry(service_name)
         logger.warning(
             "%s failed (%s), retry %d/%d in %.1f s",
             description, redact(str(error))[:200], state.attempt_number, attempts - 1, seconds,

@@ -7,6 +7,7 @@ import streamlit as st
 from app.ui.context import database, page_setup, read
 from app.ui.format import byte_size, duration, vienna_time
 from app.ui.tables import coloured_by
+from core.backup.schedule import backup_status
 from core.news.status import source_statuses
 from core.system.status import Health, data_freshness, database_status, quarantine_summary, worker_states
 from core.timeutil import utc_now
@@ -117,4 +118,16 @@ with st.container(border=True):
         f"Migrations applied: **{', '.join(status.applied_revisions) or 'none'}**  \n"
         f"Pending: **{', '.join(status.pending_revisions) or 'none'}**"
     )
+with st.container(border=True):
+    st.markdown("**Backups** — `konsens backup`, or the backup worker on its schedule; `konsens restore ARCHIVE`")
+    backups = read(backup_status)
+    if backups.failing:
+        st.error(f"The last backup failed ({vienna_time(backups.last_failure_at)}): {backups.last_error}")
+    if backups.last_success_at is None:
+        st.caption("No backup yet. Run `konsens backup` or start the backup worker (`konsens up` does).")
+    else:
+        st.markdown(
+            f"Last success: **{vienna_time(backups.last_success_at)}** ({duration(now - backups.last_success_at)} ago)"
+            f"  \nArchive: `{backups.last_archive}` ({byte_size(backups.last_size_bytes)})"
+        )
 st.caption(f"As of {vienna_time(now, '%Y-%m-%d %H:%M:%S')} (Vienna time).")

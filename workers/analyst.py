@@ -22,6 +22,7 @@ from core.ai.requests import claim_next_request, finish_request, requeue_stale_r
 from core.ai.track_record import refresh_track_records, score_due_opinions
 from core.db.engine import Database
 from core.market.query import tracked_instruments
+from core.observability.tracing import continues
 from core.system.shutdown import shutdown_requested
 from core.timeutil import utc_now
 from workers.runtime import WorkerLoop
@@ -54,6 +55,7 @@ def process_requests(database: Database, config: AIConfig, *, worker_id: str = W
     return handled
 
 
+@continues("analyst.request", lambda _database, _config, request_id, *_args: f"analysis_request:{request_id}")
 def _carry_out(
     database: Database, config: AIConfig, request_id: int, instrument_id: int, progress: Callable[[str], None]
 ) -> None:

@@ -7,6 +7,10 @@ next pass does first) are retried with exponential backoff, permanent ones wait 
 interval (a human must act; the heartbeat says why). Any error is recorded on the heartbeat
 row and the loop goes on; SIGTERM or SIGINT ends the loop after the
 current pass (never in the middle of a write).
+
+Every pass is counted and timed in the Prometheus metrics of :mod:`core.observability.metrics`;
+with ``serve_metrics`` (set by ``konsens worker``) the loop also serves them on /metrics and
+exports traces when an OTLP endpoint is configured.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from core.db.engine import Database
 from core.errors import ErrorBranch, TransientError, error_branch
+from core.observability import metrics
 from core.system.heartbeats import record_heartbeat
 from core.system.models import WorkerStatus
 from core.system.shutdown import request_shutdown
@@ -50,6 +55,8 @@ class WorkerLoop:
     max_backoff_seconds: float = 300.0
     is_transient: Callable[[BaseException], bool] = lambda error: retried_with_backoff(error)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    serve_metrics: bool = False
+    metrics_port: int | None = field(default=None, init=False)
 
     def install_signal_handlers(self) -> None:
         """Stop cleanly on SIGTERM and SIGINT (main thread only)."""
@@ -70,6 +77,9 @@ class WorkerLoop:
     def run(self, *, once: bool = False) -> int:
         """Run passes until stopped (or one pass with ``once``); return a process exit code."""
         started_at = utc_now()
+        if self.serve_metrics:
+            self._start_exports()
+        metrics.WORKER_UP.labels(self.name).set(1)
         self._beat(WorkerStatus.STARTING, started_at=started_at)
         failures_in_a_row = 0
         exit_code = 0
@@ -80,11 +90,13 @@ class WorkerLoop:
                 info = self.run_pass(self.database)
                 elapsed = time.perf_counter() - began
                 failures_in_a_row = 0
+                self._count_pass(elapsed, failed=False)
                 self._beat(WorkerStatus.IDLE, pass_seconds=elapsed, completed_pass=True, info=info)
                 wait = self.interval_seconds
             except Exception as error:
                 failures_in_a_row += 1
                 elapsed = time.perf_counter() - began
+                self._count_pass(elapsed, failed=True)
                 message = f"{type(error).__name__}: {error}"
                 logger.error("%s worker pass failed: %s", self.name, message)
                 logger.debug("%s", traceback.format_exc())
@@ -98,7 +110,25 @@ class WorkerLoop:
                 break
             self.stop_event.wait(wait)
         self._beat(WorkerStatus.STOPPED)
+        metrics.WORKER_UP.labels(self.name).set(0)
         return exit_code if once else 0
+
+    def _start_exports(self) -> None:
+        from core.logging_setup import set_log_context
+        from core.observability.serve import serve_process_metrics
+        from core.observability.tracing import configure_tracing
+
+        set_log_context(worker=self.name)
+        configure_tracing(self.name)
+        self.metrics_port = serve_process_metrics(self.name, self.database)
+
+    def _count_pass(self, seconds: float, *, failed: bool) -> None:
+        metrics.WORKER_PASSES.labels(self.name).inc()
+        metrics.WORKER_PASS_DURATION.labels(self.name).observe(seconds)
+        if failed:
+            metrics.WORKER_PASS_FAILURES.labels(self.name).inc()
+        else:
+            metrics.WORKER_LAST_SUCCESS.labels(self.name).set(time.time())
 
     def _beat(self, status: WorkerStatus, **kwargs: Any) -> None:
         try:

@@ -14,6 +14,7 @@ from core.db.engine import Database, get_database
 from core.db.migrate import upgrade_database
 from core.errors import PermanentError
 from core.logging_setup import configure_logging
+from core.observability.tracing import configure_tracing
 
 
 class CliError(PermanentError):
@@ -30,6 +31,7 @@ def open_database(*, migrate: bool = True) -> Database:
     """Configure logging, open the configured database and bring its schema up to date."""
     settings = get_settings()
     configure_logging(settings.log_level.value)
+    configure_tracing("cli")
     database = get_database()
     if migrate:
         try:

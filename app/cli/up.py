@@ -23,6 +23,7 @@ import typer
 from app.cli._common import open_database
 from core.config import get_settings
 from core.demo.state import database_is_empty
+from core.observability.settings import ObservabilitySettings
 from workers.registry import worker_modules
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class ManagedProcess:
     command: list[str]
     restart: bool
     process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
     restarts: int = 0
     next_start_at: float = 0.0
     history: list[float] = field(default_factory=list)
@@ -44,6 +46,7 @@ class ManagedProcess:
     def start(self) -> None:
         env = {
             **os.environ,
+            **self.extra_env,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
         }
         self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=env)
@@ -85,16 +88,47 @@ def register(cli: typer.Typer) -> None:
         if unknown:
             typer.secho(f"error: unknown worker(s): {', '.join(unknown)}", err=True, fg=typer.colors.RED)
             raise typer.Exit(2)
+        ports = metrics_ports(chosen, list(available), dashboard=not no_dashboard)
         managed = [
-            ManagedProcess(f"worker {name}", [sys.executable, "-m", "app.cli", "worker", name], restart=True)
+            ManagedProcess(
+                f"worker {name}",
+                [sys.executable, "-m", "app.cli", "worker", name],
+                restart=True,
+                extra_env=_metrics_env(ports.get(name)),
+            )
             for name in chosen
         ]
         if not no_dashboard:
             port = port or settings.dashboard_port
             address = address or settings.dashboard_address
-            managed.append(ManagedProcess("dashboard", dashboard_command(port, address), restart=False))
+            managed.append(
+                ManagedProcess(
+                    "dashboard",
+                    dashboard_command(port, address),
+                    restart=False,
+                    extra_env=_metrics_env(ports.get("dashboard")),
+                )
+            )
             typer.echo(f"Dashboard: http://{address}:{port}")
+        if ports:
+            metrics_address = ObservabilitySettings().metrics_address
+            listing = ", ".join(f"{name} {port}" for name, port in ports.items())
+            typer.echo(f"Metrics (http://{metrics_address}:PORT/metrics): {listing}")
         raise typer.Exit(supervise(managed))
+
+
+def metrics_ports(chosen: list[str], known: list[str], *, dashboard: bool) -> dict[str, int]:
+    """Return the /metrics port of each process `konsens up` starts ({} when metrics are off)."""
+    settings = ObservabilitySettings()
+    if not settings.metrics_enabled:
+        return {}
+    table = settings.model_copy(update={"metrics_port": None})
+    names = (["dashboard"] if dashboard else []) + chosen
+    return {name: table.metrics_port_for(name, known) for name in names}
+
+
+def _metrics_env(port: int | None) -> dict[str, str]:
+    return {} if port is None else {"KONSENS_METRICS_PORT": str(port)}
 
 
 def supervise(managed: list[ManagedProcess]) -> int:

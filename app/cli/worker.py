@@ -21,5 +21,6 @@ def register(cli: typer.Typer) -> None:
             fail(f"unknown worker {name!r}; known workers: {', '.join(modules) or '(none)'}")
         database = open_database()
         loop = modules[name].build_worker(database, interval_seconds=interval)
+        loop.serve_metrics = True
         loop.install_signal_handlers()
         raise typer.Exit(loop.run(once=once))

@@ -37,6 +37,7 @@ from core.ai.opinion import Analyst, AnalystResult, Figure, Opinion
 from core.ai.records import konsens_version
 from core.db.engine import Database
 from core.market.models import Instrument
+from core.observability.tracing import carry_context
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class ConsensusEngine:
         executor = ThreadPoolExecutor(max_workers=len(analysts), thread_name_prefix="analyst")
         started = time.perf_counter()
         futures: dict[Future[AnalystResult], Analyst] = {
-            executor.submit(analyst.analyse, snapshot): analyst for analyst in analysts
+            executor.submit(carry_context(analyst.analyse), snapshot): analyst for analyst in analysts
         }
         done, not_done = wait(futures, timeout=self.deadline_seconds)
         executor.shutdown(wait=False, cancel_futures=True)

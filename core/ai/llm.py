@@ -38,6 +38,7 @@ from core.ai.opinion import (
 )
 from core.errors import ErrorBranch, KonsensError
 from core.logging_setup import redact
+from core.observability.tracing import traced
 from core.retry import backoff_seconds, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -139,6 +140,8 @@ def render_prompt(messages: list[dict[str, str]]) -> str:
 def prompt_hash(prompt: str) -> str:
     """Return the SHA-256 of a rendered prompt (stored with each opinion; checked by a replay)."""
     return hashlib.sha256(prompt.encode()).hexdigest()
+def _span_attributes(analyst: LLMAnalyst) -> dict[str, str]:
+    return {"analyst": analyst.name, "provider": analyst.provider, "model": analyst.model}
 
 
 class LLMAnalyst:
@@ -178,6 +181,10 @@ class LLMAnalyst:
         """Return what each call sends besides the messages (stored in the decision record)."""
         raise NotImplementedError
 
+    @traced(
+        "llm.analyse",
+        attributes_of=lambda self, _snapshot: {"analyst": self.name, "provider": self.provider, "model": self.model},
+    )
     def analyse(self, snapshot: ContextSnapshot) -> AnalystResult:
         """Ask the model about ``snapshot``; return its validated opinion or the failure."""
         started = time.perf_counter()

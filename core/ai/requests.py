@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.ai.models import AnalysisRequest, RequestStatus
 from core.market.models import Instrument
+from core.observability.tracing import remember_trace, traced
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=15)
 
 
+@traced("analysis.request", attributes_of=lambda _session, instrument_id, **kwargs: {"instrument_id": instrument_id})
 def request_analysis(session: Session, instrument_id: int, *, requested_by: str | None = None) -> AnalysisRequest:
     """Queue an analysis of an instrument, or return the one already waiting or running for it."""
     if session.get(Instrument, instrument_id) is None:
@@ -38,6 +40,7 @@ def request_analysis(session: Session, instrument_id: int, *, requested_by: str 
     )
     session.add(request)
     session.flush()
+    remember_trace(session, f"analysis_request:{request.id}")  # the analyst worker continues this trace
     return request
 
 

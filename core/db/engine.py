@@ -18,6 +18,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from core.config import get_settings, redact_url
 from core.db.errors import is_transient_db_error
+from core.observability.metrics import instrument_engine
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False):
         self.url = url
         self.engine = create_konsens_engine(url, echo=echo)
+        instrument_engine(self.engine)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

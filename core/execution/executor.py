@@ -71,6 +71,7 @@ from core.execution.settings import TradingConfig, TradingSettings, load_trading
 from core.market.models import Instrument
 from core.market.query import load_candles
 from core.market.trading_rules import RuleViolation, TradingRules, check_order, rules_for, store_rules
+from core.observability.tracing import order_step
 from core.portfolio.models import Position
 from core.risk.alerts import raise_alert
 from core.risk.guard import RiskGuard, RiskPostTradeHook
@@ -245,6 +246,7 @@ class Executor:
 
     # ----------------------------------------------------------------- checks
 
+    @order_step("executor.risk_checks")
     def _prepare(self, session: Session, order: Order, config: TradingConfig) -> Instrument | None:
         """Check an order before it is sent; deny it (and return None) if it must not be.
 
@@ -417,6 +419,7 @@ class Executor:
 
     # ----------------------------------------------------------------- paper
 
+    @order_step("executor.claim")
     def _process_paper(self, session: Session, order: Order, config: TradingConfig) -> None:
         # One account's orders are checked and filled one at a time across executors, so two
         # executors can never both spend the same cash or update the same position concurrently.
@@ -466,6 +469,7 @@ class Executor:
 
     # ----------------------------------------------------------------- recording
 
+    @order_step("executor.record_fills")
     def _record_state(self, session: Session, order: Order, instrument: Instrument, state: VenueOrderState) -> None:
         """Bring ``order`` in line with the venue's view: fills first, then the status."""
         if state.venue_order_id:
@@ -727,6 +731,7 @@ class Executor:
             self._live_broker = self.live_broker_factory(session, config)
         return self._live_broker
 
+    @order_step("executor.claim")
     def _claim_live(self, session: Session, order: Order, config: TradingConfig) -> int | None:
         serialise_writes(session, f"{ACCOUNT_LOCK}:{order.account}")
         try:
@@ -757,6 +762,7 @@ class Executor:
         )
         return order.id
 
+    @order_step("executor.broker_submit")
     def _submit_live(self, order_id: int) -> None:
         with self.database.session() as session:
             order = session.get(Order, order_id)

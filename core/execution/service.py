@@ -29,6 +29,7 @@ from core.execution.orders import (
 from core.execution.settings import PAPER_VENUE, TradingSettings, load_trading_config
 from core.market.query import instrument_by_symbol
 from core.market.trading_rules import RuleViolation, check_order, rules_for
+from core.observability.tracing import remember_trace, traced
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.timeutil import utc_now
 
@@ -46,6 +47,7 @@ def _safe_decimal(value: object, name: str) -> Decimal | None:
         return None
 
 
+@traced("order.place", attributes_of=lambda _session, request, **kwargs: {"symbol": request.symbol})
 def place_order(
     session: Session,
     request: OrderRequest,
@@ -119,6 +121,7 @@ def place_order(
     )
     session.add(order)
     session.flush()
+    remember_trace(session, f"order:{order.client_order_id}")  # the executor continues this trace
     session.add(OrderEvent(order_id=order.id, ts=now, from_status=None, to_status=OrderStatus.NEW, actor=actor))
     append_audit(
         session,

@@ -65,7 +65,7 @@ def rate_limiter_for(key: str, min_interval_seconds: float) -> RateLimiter:
     """Return the process-wide rate limiter of ``key`` (created on first use)."""
     limiter = _RATE_LIMITERS.get(key)
     if limiter is None or limiter.min_interval_seconds != min_interval_seconds:
-        limiter = _RATE_LIMITERS[key] = RateLimiter(min_interval_seconds)
+        limiter = _RATE_LIMITERS[key] = RateLimiter(min_interval_seconds, service=key.split(":", 1)[0])
     return limiter
 
 

@@ -76,7 +76,7 @@ class CcxtMarketData:
             candle_limit=self._candle_limit(),
             requests_per_minute=rate,
         )
-        self._limiter = RateLimiter.per_minute(rate)
+        self._limiter = RateLimiter.per_minute(rate, service=self.name.split(":", 1)[0])
         self._retry_policy = retry_policy or RetryPolicy()
 
     def _candle_limit(self) -> int:

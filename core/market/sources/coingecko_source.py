@@ -91,7 +91,7 @@ class CoinGeckoMarketData:
         self.client.request_timeout = timeout_seconds
         rate = requests_per_minute or CAPABILITIES.requests_per_minute
         self.capabilities = replace(CAPABILITIES, requests_per_minute=rate)
-        self._limiter = RateLimiter.per_minute(rate)
+        self._limiter = RateLimiter.per_minute(rate, service=self.name.split(":", 1)[0])
         self._retry_policy = retry_policy or RetryPolicy()
 
     def _call(self, description: str, call: Callable[[], T]) -> T:

@@ -94,7 +94,7 @@ class YahooMarketData:
         self._timeout = timeout_seconds
         rate = requests_per_minute or CAPABILITIES.requests_per_minute
         self.capabilities = replace(CAPABILITIES, requests_per_minute=rate)
-        self._limiter = RateLimiter.per_minute(rate)
+        self._limiter = RateLimiter.per_minute(rate, service=self.name.split(":", 1)[0])
         self._retry_policy = retry_policy or RetryPolicy()
 
     def _chart(self, symbol: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class RedditSource:
     ):
         self.interval_seconds = interval_seconds
         self.limit_per_subreddit = limit_per_subreddit
-        self.rate_limiter = rate_limiter or RateLimiter(0.6)  # ~100 requests a minute
+        self.rate_limiter = rate_limiter or RateLimiter(0.6, service="reddit")  # ~100 requests a minute
         self._reddit = praw.Reddit(
             client_id=client_id,
             client_secret=client_secret,

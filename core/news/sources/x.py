@@ -99,7 +99,7 @@ class XSource:
         self.max_results = max(10, min(100, max_results))
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
-        self.rate_limiter = rate_limiter or RateLimiter(1.0)
+        self.rate_limiter = rate_limiter or RateLimiter(1.0, service="x")
         self._sleep = sleep
         self.client = tweepy.Client(bearer_token=bearer_token, wait_on_rate_limit=False)
         adapter = TimeoutRedirectAdapter(timeout_seconds, base_url)

@@ -1,0 +1,1 @@
+"""Backups: consistent online archives of the database and key files, verified restores, schedules."""
