@@ -140,6 +140,8 @@ def render_prompt(messages: list[dict[str, str]]) -> str:
 def prompt_hash(prompt: str) -> str:
     """Return the SHA-256 of a rendered prompt (stored with each opinion; checked by a replay)."""
     return hashlib.sha256(prompt.encode()).hexdigest()
+
+
 def _span_attributes(analyst: LLMAnalyst) -> dict[str, str]:
     return {"analyst": analyst.name, "provider": analyst.provider, "model": analyst.model}
 
