@@ -63,7 +63,11 @@ ENV PATH=/opt/konsens/bin:$PATH \
     KONSENS_HOME=/data \
     KONSENS_DASHBOARD_ADDRESS=0.0.0.0
 
-RUN useradd --create-home --uid 10001 --user-group konsens \
+# postgresql-client: pg_dump / pg_restore for `konsens backup` and `restore` on PostgreSQL.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 --user-group konsens \
     && mkdir -p /data /home/konsens/.streamlit \
     && chown konsens:konsens /data
 COPY --from=build /opt/konsens /opt/konsens

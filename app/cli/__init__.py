@@ -20,10 +20,24 @@ cli = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from app.cli.version import project_version
+
+        typer.echo(f"konsens {project_version()}")
+        raise typer.Exit()
+
+
 @cli.callback()
-def _check_configuration() -> None:
+def _check_configuration(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the Konsens version and exit."
+    ),
+) -> None:
+    """Konsens: AI trading analyst workstation."""
     # Runs before every command (so before every worker, too): unknown or invalid settings stop
-    # the start with one line naming the closest valid name.
+    # the start with one line naming the closest valid name. (Typer keeps one callback: --version
+    # lives here too.)
     from core.config import ConfigurationError, check_startup
 
     try:

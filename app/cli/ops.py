@@ -19,7 +19,12 @@ def register(cli: typer.Typer) -> None:
         from core.observability.scrape import scrape_everything
 
         database = open_database()
-        typer.echo(scrape_everything(database, ask_processes=not local, timeout_seconds=timeout), nl=False)
+        from workers.registry import worker_modules
+
+        text = scrape_everything(
+            database, worker_names=list(worker_modules()), ask_processes=not local, timeout_seconds=timeout
+        )
+        typer.echo(text, nl=False)
 
     @cli.command("backup")
     def backup(

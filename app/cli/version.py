@@ -1,10 +1,11 @@
-"""``konsens --version``: the installed project's version (semantic versioning, from the release tag)."""
+"""The installed project's version for ``konsens --version`` (semantic versioning, from the release tag).
+
+The option itself is part of the one CLI callback in ``app/cli/__init__.py``.
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-
-import typer
 
 
 def project_version() -> str:
@@ -17,25 +18,3 @@ def project_version() -> str:
 
         pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
         return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"konsens {project_version()}")
-        raise typer.Exit()
-
-
-def register(cli: typer.Typer) -> None:
-    """Add the global ``--version`` option."""
-
-    @cli.callback()
-    def _options(
-        show_version: bool = typer.Option(
-            False,
-            "--version",
-            callback=_print_version,
-            is_eager=True,
-            help="Print the Konsens version and exit.",
-        ),
-    ) -> None:
-        """Konsens: AI trading analyst workstation."""

@@ -38,6 +38,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 
 from core.db.engine import Database
+from core.errors import PermanentError
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ SECRET_FILES = frozenset({"secret.key", "cookie.key"})
 _BOOKKEEPING_TABLES = frozenset({"alembic_version"})
 
 
-class BackupError(Exception):
+class BackupError(PermanentError):
     """A backup or restore that cannot be done; the message says why in one line."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -31,14 +32,17 @@ def fetch_metrics(url: str, timeout_seconds: float) -> str | None:
         return None
 
 
-def scrape_everything(database: Database, *, ask_processes: bool = True, timeout_seconds: float = 1.0) -> str:
-    """Return the scrapes of all answering processes, then the database state if none exported it."""
-    from workers.registry import worker_modules
+def scrape_everything(
+    database: Database, *, worker_names: Sequence[str] = (), ask_processes: bool = True, timeout_seconds: float = 1.0
+) -> str:
+    """Return the scrapes of all answering processes, then the database state if none exported it.
 
+    ``worker_names`` are the registered workers (the caller knows them; core does not import workers).
+    """
     parts: list[str] = []
     state_seen = False
     if ask_processes:
-        for name, url in process_endpoints(list(worker_modules())).items():
+        for name, url in process_endpoints(list(worker_names)).items():
             text = fetch_metrics(url, timeout_seconds)
             if text is None:
                 parts.append(f"# {name}: not answering at {url}\n")

@@ -73,6 +73,7 @@ AREA_SECTIONS = {
     "risk_alert": "core.risk.settings.AlertSettings",
     "risk_sizing": "core.risk.settings.SizingSettings",
     "tax_assumptions": "core.tax.assumptions.TaxAssumptions",
+    "observability": "core.observability.settings.ObservabilitySettings",
 }
 
 
