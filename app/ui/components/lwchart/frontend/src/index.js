@@ -24,7 +24,28 @@ const THEMES = {
 const LINE_STYLES = { solid: LineStyle.Solid, dashed: LineStyle.Dashed, dotted: LineStyle.Dotted };
 const PAGE_EDGE_BARS = 20;
 
-function chartOptions(theme, height) {
+const formatters = new Map();
+
+function formatter(timeZone, options) {
+  const key = timeZone + JSON.stringify(options);
+  if (!formatters.has(key)) formatters.set(key, new Intl.DateTimeFormat("en-GB", { timeZone, hourCycle: "h23", ...options }));
+  return formatters.get(key);
+}
+
+// Times arrive as UTC epoch seconds and are shown in the dashboard's time zone (Europe/Vienna).
+function timeLabel(timeZone, seconds) {
+  return formatter(timeZone, { year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit" }).format(seconds * 1000);
+}
+
+function tickLabel(timeZone, seconds, tickMarkType) {
+  const when = seconds * 1000;
+  if (tickMarkType === 0) return formatter(timeZone, { year: "numeric" }).format(when);
+  if (tickMarkType === 1) return formatter(timeZone, { month: "short" }).format(when);
+  if (tickMarkType === 2) return formatter(timeZone, { day: "numeric", month: "short" }).format(when);
+  return formatter(timeZone, { hour: "2-digit", minute: "2-digit" }).format(when);
+}
+
+function chartOptions(theme, height, timeZone) {
   const colours = THEMES[theme] || THEMES.dark;
   return {
     height,
@@ -38,10 +59,13 @@ function chartOptions(theme, height) {
     grid: { vertLines: { color: colours.grid }, horzLines: { color: colours.grid } },
     crosshair: { mode: CrosshairMode.Normal },
     rightPriceScale: { borderColor: colours.border },
-    timeScale: { borderColor: colours.border, timeVisible: true, secondsVisible: false, rightOffset: 5 },
+    timeScale: {
+      borderColor: colours.border, timeVisible: true, secondsVisible: false, rightOffset: 5,
+      tickMarkFormatter: (time, tickMarkType) => tickLabel(timeZone, time, tickMarkType),
+    },
     handleScroll: { mouseWheel: true, pressedMouseMove: true, horzTouchDrag: true, vertTouchDrag: true },
     handleScale: { mouseWheel: true, pinch: true, axisPressedMouseMove: true, axisDoubleClickReset: true },
-    localization: { priceFormatter: (price) => formatPrice(price) },
+    localization: { priceFormatter: (price) => formatPrice(price), timeFormatter: (time) => timeLabel(timeZone, time) },
   };
 }
 
@@ -71,12 +95,12 @@ function lineAt(times, values, index) {
 function structureKey(data) {
   const panes = (data.panes || []).map((pane) => pane.id + ":" + pane.series.map((item) => item.name + "/" + item.kind).join(","));
   const overlays = (data.overlays || []).map((item) => item.name);
-  return [data.series_id, data.theme, data.show_volume, panes.join("|"), overlays.join("|")].join("#");
+  return [data.series_id, data.theme, data.show_volume, data.height, panes.join("|"), overlays.join("|")].join("#");
 }
 
 function build(root, data) {
   const colours = THEMES[data.theme] || THEMES.dark;
-  const chart = createChart(root.plot, chartOptions(data.theme, data.height || 560));
+  const chart = createChart(root.plot, chartOptions(data.theme, data.height || 560, data.time_zone || "UTC"));
   const candles = chart.addSeries(CandlestickSeries, {
     upColor: colours.up, downColor: colours.down, borderVisible: false, wickUpColor: colours.up, wickDownColor: colours.down,
   });
