@@ -23,6 +23,7 @@ const THEMES = {
 };
 const LINE_STYLES = { solid: LineStyle.Solid, dashed: LineStyle.Dashed, dotted: LineStyle.Dotted };
 const PAGE_EDGE_BARS = 20;
+const MAX_APPEND = 500; // more new bars than this at once: set the data anew
 
 const formatters = new Map();
 
@@ -171,7 +172,6 @@ function updateFrom(state, data, fromIndex) {
       pane.series.forEach((item, position) => state.panes[paneIndex][position].update(lineAt(candles.t, item.values, index)));
     });
   }
-  state.times = candles.t.slice();
 }
 
 // Apply new data to an existing chart with the least change: append/update the tail, or
@@ -185,11 +185,13 @@ function applyData(root, state, data) {
     state.chart.timeScale().setVisibleLogicalRange({ from: times.length - visible, to: times.length + 3 });
     return "initial";
   }
-  const firstSame = times.length > 0 && times[0] === previous[0];
+  // The window slides with time (its start moves on with its end): bars that left it on the
+  // left stay on the chart, new and forming bars on the right are updated in place.
   const lastPrevious = previous[previous.length - 1];
-  const tailIndex = times.indexOf(lastPrevious, Math.max(0, previous.length - 2));
-  if (firstSame && tailIndex === previous.length - 1 && times.length >= previous.length) {
-    updateFrom(state, data, previous.length - 1);
+  const tailIndex = times.lastIndexOf(lastPrevious);
+  if (times.length > 0 && times[0] >= previous[0] && tailIndex >= 0 && times.length - tailIndex <= MAX_APPEND) {
+    updateFrom(state, data, tailIndex);
+    state.times = previous.slice(0, previous.length - 1).concat(times.slice(tailIndex));
     return "incremental";
   }
   const range = state.chart.timeScale().getVisibleLogicalRange();
