@@ -303,3 +303,47 @@ def chart_payload(
         "price_lines": _price_lines(data, overlays, patterns, chosen),
         "markers": _markers(data, overlays, patterns, times, chosen),
     }
+
+
+def candles_payload(
+    series_id: str,
+    frame: pd.DataFrame,
+    *,
+    markers: Sequence[tuple[datetime | pd.Timestamp, dict[str, Any]]] = (),
+    price_lines: Sequence[dict[str, Any]] = (),
+    theme: str = "dark",
+    height: int = 420,
+    show_volume: bool = True,
+) -> dict[str, Any]:
+    """Return the component's data for plain candles (float OHLCV frame on a UTC index) and markers.
+
+    Each marker is ``(time, {"position", "shape", "color", "text", "tooltip", "kind"})``; it is
+    placed on the bar containing its time (dropped outside the bars).
+    """
+    times = np.asarray(_epochs(pd.DatetimeIndex(frame.index)), dtype="int64")
+    placed = []
+    for when, marker in markers:
+        time = bar_time(times, when)
+        if time is not None:
+            placed.append({"time": time, **marker})
+    return {
+        "series_id": series_id,
+        "theme": "light" if theme == "light" else "dark",
+        "height": height,
+        "time_zone": "Europe/Vienna",
+        "show_volume": show_volume,
+        "initial_bars": len(times),
+        "has_more_before": False,
+        "candles": {
+            "t": times.tolist(),
+            "o": _numbers(frame["open"]),
+            "h": _numbers(frame["high"]),
+            "l": _numbers(frame["low"]),
+            "c": _numbers(frame["close"]),
+            "v": _numbers(frame["volume"]),
+        },
+        "overlays": [],
+        "panes": [],
+        "price_lines": list(price_lines),
+        "markers": placed,
+    }
