@@ -14,6 +14,8 @@ from core.analysis.indicators import DEFAULT_LENGTHS, IndicatorKind, IndicatorSp
 from core.charts.data import CHART_TIMEFRAMES, RANGES, chart_data, chart_instruments
 from core.charts.overlays import chart_overlays
 from core.charts.payload import ChartLayers, chart_payload
+from core.market.query import TIMEFRAME_SECONDS
+from core.system.status import stale_since
 
 INDICATOR_NAMES = {
     "SMA": IndicatorKind.SMA,
@@ -108,6 +110,11 @@ def live_chart() -> None:
     summary[2].metric("Range low", eur(data.candles["low"].min()))
     summary[3].metric("Candles", f"{len(data.candles):,}")
     summary[4].metric("My trades in range", len(data.trades))
+    base_seconds = TIMEFRAME_SECONDS.get(data.base_timeframe or timeframe, 3600)
+    stale = stale_since(data.end, by_id[instrument_id][3], expected_interval=timedelta(seconds=base_seconds))
+    if stale is not None:
+        st.badge(f"Stale since {vienna_time(stale)} (Vienna): no newer {data.base_timeframe} candle",
+                 icon=":material/schedule:", color="orange")  # fmt: skip
     theme = st.context.theme.type or "dark"
     payload = chart_payload(data, specs, overlays=overlays, patterns=data.patterns, layers=layers, theme=theme,
                             has_more_before=data.has_more_before)  # fmt: skip

@@ -9,6 +9,7 @@ from app.ui.figures import allocation_figure, equity_figure
 from app.ui.format import eur, pct, vienna_time
 from app.ui.tables import closed_positions_frame, holdings_frame
 from core.portfolio.valuation import equity_curve, portfolio_accounts, value_portfolio
+from core.system.status import stale_since
 
 REFRESH_SECONDS = 30
 EQUITY_CURVE_POINTS = 1500
@@ -65,6 +66,11 @@ def live_portfolio() -> None:
         st.markdown("**Allocation**")
         st.plotly_chart(allocation_figure(valuation.allocation, height=300), width="stretch",
                         config={"displayModeBar": False}, key="allocation_chart")  # fmt: skip
+    stale = [(item.symbol, since) for item in valuation.holdings
+             if (since := stale_since(item.price_time, item.asset_class)) is not None]  # fmt: skip
+    if stale:
+        st.warning("Stale prices: " + ", ".join(f"{symbol} stale since {vienna_time(since)}" for symbol, since in stale)
+                   + " (Vienna) — their values use the last known price.", icon=":material/schedule:")  # fmt: skip
     st.caption(
         f"Prices as of {vienna_time(valuation.valued_at)} (Vienna) · refreshes every {REFRESH_SECONDS} s · "
         f"{len(valuation.holdings)} open positions in {len(selected)} account(s)"
