@@ -55,7 +55,9 @@ class FundamentalsView:
 
 
 def source_for(instrument: Instrument) -> FundamentalsSource | None:
-    """Return where an instrument's fundamentals come from (None: none exist, e.g. fiat)."""
+    """Return where an instrument's fundamentals come from (None: none exist, e.g. fiat or demo instruments)."""
+    if instrument.default_source == "demo":
+        return None  # synthetic instruments: no provider knows them
     if instrument.asset_class is AssetClass.CRYPTO:
         return FundamentalsSource.COINGECKO if instrument.coingecko_id else None
     if instrument.asset_class in (AssetClass.STOCK, AssetClass.ETF):

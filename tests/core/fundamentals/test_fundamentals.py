@@ -274,6 +274,15 @@ def test_collection_stores_once_skips_fresh_and_keeps_going_after_a_failure(data
                 ),
                 Instrument(symbol="AAPL", base="AAPL", quote="USD", asset_class=AssetClass.STOCK, tracked=True),
                 Instrument(symbol="EUR/USD", base="EUR", quote="USD", asset_class=AssetClass.FIAT, tracked=True),
+                Instrument(
+                    symbol="DEMO/EUR",
+                    base="DEMO",
+                    quote="EUR",
+                    asset_class=AssetClass.CRYPTO,
+                    tracked=True,
+                    coingecko_id="demo-coin",
+                    default_source="demo",
+                ),
             ]
         )
 
@@ -283,7 +292,7 @@ def test_collection_stores_once_skips_fresh_and_keeps_going_after_a_failure(data
     stocks = StubProvider(FundamentalsSource.YAHOO, now, fail=True)
     providers = {FundamentalsSource.COINGECKO: crypto, FundamentalsSource.YAHOO: stocks}
     report = collect_fundamentals(database, providers, now=now)  # type: ignore[arg-type]
-    assert report.stored == ["BTC/EUR"] and "AAPL" in report.failed and report.skipped == ["EUR/USD"]
+    assert report.stored == ["BTC/EUR"] and "AAPL" in report.failed and report.skipped == ["DEMO/EUR", "EUR/USD"]
     again = collect_fundamentals(database, providers, now=now + timedelta(hours=1))  # type: ignore[arg-type]
     assert again.stored == [] and "BTC/EUR" in again.skipped  # fetched an hour ago: not due
     later = collect_fundamentals(database, providers, now=now + timedelta(days=1))  # type: ignore[arg-type]
