@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_figure, trades_figure
+from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_figure, trades_payload
+from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
 from app.ui.format import vienna_time
 from core.backtest.consensus import consensus_contamination
@@ -76,6 +78,7 @@ def choose_data(choices: list[DataChoice], prefix: str) -> tuple[DataChoice, str
 # frame and its figures are read and built once (a fresh dict per run of the script).
 _runs: dict[int, StoredRun | None] = {}
 _figures: dict[tuple[str, int], go.Figure | str] = {}
+_payloads: dict[tuple[str, int], dict[str, Any] | str] = {}
 
 
 def stored_run(run_id: int | None) -> StoredRun | None:
@@ -96,11 +99,11 @@ def run_equity_figure(stored: StoredRun) -> go.Figure:
     return figure
 
 
-def run_trades_figure(stored: StoredRun) -> go.Figure | str:
-    """The run's trades on its stored prices, or why the prices are unavailable."""
+def run_trades_figure(stored: StoredRun) -> dict[str, Any] | str:
+    """The run's trades on its stored candles (TradingView chart data), or why the prices are unavailable."""
     summary = stored.summary
     key = ("trades", summary.id)
-    if key not in _figures:
+    if key not in _payloads:
         try:
             prices = read(
                 lambda session: load_bars(
@@ -109,10 +112,11 @@ def run_trades_figure(stored: StoredRun) -> go.Figure | str:
                 ).to_frame()
             )  # fmt: skip
         except PriceDataError as error:
-            _figures[key] = str(error)
+            _payloads[key] = str(error)
         else:
-            _figures[key] = trades_figure(prices, stored.trades, f"{summary.data_label} with the run's trades")
-    return _figures[key]
+            _payloads[key] = trades_payload(f"backtest|{summary.id}", prices, stored.trades,
+                                            theme=st.context.theme.type or "dark")  # fmt: skip
+    return _payloads[key]
 
 
 def shown_run_id(key: str, kind: BacktestKind) -> int | None:
@@ -167,11 +171,12 @@ def render_run(stored: StoredRun, key: str) -> None:
     with table_column:
         st.dataframe(metrics_table(stored), hide_index=True, width="stretch", height=600)
     if summary.instrument_id is not None:
-        figure = run_trades_figure(stored)
-        if isinstance(figure, str):
-            st.warning(f"Price chart unavailable: {figure}")
+        payload = run_trades_figure(stored)
+        if isinstance(payload, str):
+            st.warning(f"Price chart unavailable: {payload}")
         else:
-            st.plotly_chart(figure, width="stretch", key=f"{key}_trades")
+            st.caption(f"{summary.data_label} with the run's entries (▲) and exits (▼)")
+            price_chart(payload, key=f"{key}_trades")
     else:
         st.caption("This run used a CSV file; its prices are not stored, so only the trade list is shown.")
     if summary.strategy == "ai-consensus" and summary.instrument_id is not None:

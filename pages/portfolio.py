@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import streamlit as st
 
-from app.ui.context import page_setup, read
+from app.ui.context import database, page_setup, read
 from app.ui.figures import allocation_figure, equity_figure
-from app.ui.format import eur, pct, vienna_time
+from app.ui.format import eur, pct, quantity, vienna_time
 from app.ui.tables import closed_positions_frame, holdings_frame
+from core.execution.enums import ExitReason
+from core.execution.orders import OrderValidationError
+from core.execution.queries import ticket_instruments
+from core.execution.service import place_order
+from core.execution.settings import load_trading_config
+from core.portfolio.actions import REDUCE_FRACTIONS, reduce_request
 from core.portfolio.valuation import equity_curve, portfolio_accounts, value_portfolio
+from core.system.status import stale_since
 
 REFRESH_SECONDS = 30
 EQUITY_CURVE_POINTS = 1500
 ALL_ACCOUNTS = "All accounts"
 
-page_setup("Portfolio", ":material/account_balance_wallet:")
+username = page_setup("Portfolio", ":material/account_balance_wallet:")
 
 accounts = read(portfolio_accounts)
 if not accounts:
@@ -65,6 +74,11 @@ def live_portfolio() -> None:
         st.markdown("**Allocation**")
         st.plotly_chart(allocation_figure(valuation.allocation, height=300), width="stretch",
                         config={"displayModeBar": False}, key="allocation_chart")  # fmt: skip
+    stale = [(item.symbol, since) for item in valuation.holdings
+             if (since := stale_since(item.price_time, item.asset_class)) is not None]  # fmt: skip
+    if stale:
+        st.warning("Stale prices: " + ", ".join(f"{symbol} stale since {vienna_time(since)}" for symbol, since in stale)
+                   + " (Vienna) — their values use the last known price.", icon=":material/schedule:")  # fmt: skip
     st.caption(
         f"Prices as of {vienna_time(valuation.valued_at)} (Vienna) · refreshes every {REFRESH_SECONDS} s · "
         f"{len(valuation.holdings)} open positions in {len(selected)} account(s)"
@@ -72,3 +86,46 @@ def live_portfolio() -> None:
 
 
 live_portfolio()
+
+
+def _fraction_label(value: Decimal) -> str:
+    return "close (100 %)" if value == 1 else f"{value * 100:.0f} %"
+
+
+with st.expander("Close or reduce a paper position", icon=":material/sell:"):
+    paper_account = read(load_trading_config).settings.paper_account
+    tradeable = set(read(ticket_instruments))
+    holdings = [
+        item
+        for item in read(lambda session: value_portfolio(session, [paper_account])).holdings
+        if item.symbol in tradeable and item.quantity > 0
+    ]
+    if not holdings:
+        st.caption(f"No open position in the paper account ({paper_account}).")
+    else:
+        with st.form("reduce_position"):
+            labels = [f"{item.symbol} · {quantity(item.quantity)}" for item in holdings]
+            chosen = st.selectbox(
+                "Position", range(len(holdings)), format_func=labels.__getitem__, key="reduce_holding"
+            )
+            fraction = st.segmented_control(
+                "Sell", REDUCE_FRACTIONS, default=Decimal(1), format_func=_fraction_label, key="reduce_fraction"
+            )
+            submitted = st.form_submit_button("Place market sell (paper)", type="primary")
+        if submitted:
+            holding = holdings[int(chosen or 0)]
+            try:
+                request = reduce_request(holding.symbol, holding.quantity, Decimal(fraction or 1))
+            except OrderValidationError as error:
+                st.error(f"Not placed: {error}")
+            else:
+                with database().session() as session:
+                    order = place_order(session, request, actor=username or "dashboard", exit_reason=ExitReason.MANUAL)
+                    client_id, status, reason = order.client_order_id, order.status.value, order.reject_reason
+                if reason:
+                    st.error(f"Order `{client_id}` rejected: {reason}")
+                else:
+                    st.success(
+                        f"Sell order `{client_id}` queued ({status}); the executor fills it and the holdings update."
+                    )
+        st.caption("Set or move stop-loss and take-profit on the Trade page (attached exits).")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
 
+from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, vienna_time
 from app.ui.sizing import render_sizing_panel
+from core.charts.data import chart_data
+from core.charts.overlays import chart_overlays
+from core.charts.payload import ChartLayers, chart_payload
 from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.orders import AttachedExits, ExitKind, ExitSpec, OrderRequest, OrderValidationError, to_decimal
 from core.execution.queries import (
@@ -153,6 +158,40 @@ with sizing_column:
     fees = config.paper_fees
     st.metric("Paper fees (maker / taker)", f"{fees.maker * 100:.2f} % / {fees.taker * 100:.2f} %")
     st.metric("Live trading", "ON" if config.live_enabled else "off")
+
+LIVE_SECONDS = 10
+SEEN_FILL_KEY = "trade_seen_fill"
+
+
+@st.fragment(run_every=timedelta(seconds=LIVE_SECONDS))
+def live_price_and_fills(instrument_id: int | None) -> None:
+    """Price with the open orders, exits and fills; a toast for each new fill. Re-runs alone every 10 s."""
+    newest = read(lambda session: recent_fills(session, limit=5))
+    seen = st.session_state.get(SEEN_FILL_KEY)
+    if seen is not None:  # newest first: the fills before the last one seen are new since the last run
+        ids = [fill.fill_id for fill in newest]
+        for fill in newest[: ids.index(seen) if seen in ids else len(newest)]:
+            st.toast(f"Filled: {fill.side} {_number(fill.quantity)} {fill.symbol} at {_number(fill.price, 2)}",
+                     icon=":material/check_circle:")  # fmt: skip
+    st.session_state[SEEN_FILL_KEY] = newest[0].fill_id if newest else ""
+    if instrument_id is None:
+        return
+    try:
+        data = read(lambda session: chart_data(session, instrument_id, "1h", "1W", with_levels=False))
+    except ValueError as error:
+        st.caption(str(error))
+        return
+    if data.candles.empty:
+        return
+    overlays = read(lambda session: chart_overlays(session, instrument_id, start=data.start, end=data.end))
+    layers = ChartLayers(levels=False, events=False, consensus=True, patterns=False)
+    payload = chart_payload(data, [], overlays=overlays, layers=layers, theme=st.context.theme.type or "dark",
+                            height=360, initial_bars=120)  # fmt: skip
+    st.caption(f"{data.symbol} · 1h · open orders, exits and fills on the price (refreshes every {LIVE_SECONDS} s)")
+    price_chart(payload, key="trade_price_chart")
+
+
+live_price_and_fills(instrument.id if instrument is not None else None)
 
 open_tab, history_tab, fills_tab, log_tab = st.tabs(["Open orders", "Order history", "Fills", "Trade log"])
 

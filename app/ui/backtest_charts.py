@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.backtest.results import drawdown_of
+from core.charts.payload import candles_payload
 from core.timeutil import VIENNA
 
 STRATEGY_COLOUR = "#1f77b4"
@@ -49,48 +52,32 @@ def equity_figure(equity: pd.DataFrame, initial_cash: float | None = None) -> go
     return figure
 
 
-def trades_figure(prices: pd.DataFrame, trades: pd.DataFrame, title: str) -> go.Figure:
-    """The close price with each entry (▲) and exit (▼) of the run."""
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(
-            x=_vienna(pd.DatetimeIndex(prices.index)),
-            y=prices["close"],
-            name="Close",
-            line={"color": "#444444", "width": 1},
-        )
-    )
-    if not trades.empty:
-        entries = pd.DatetimeIndex(pd.to_datetime(trades["entry_at"], utc=True))
-        figure.add_trace(
-            go.Scatter(
-                x=_vienna(entries),
-                y=trades["entry_price"],
-                mode="markers",
-                name="Entry",
-                marker={"symbol": "triangle-up", "size": 10, "color": "#2ca02c"},
-            )
-        )
-        closed = trades[trades["exit_at"].notna()]
-        if not closed.empty:
-            exits = pd.DatetimeIndex(pd.to_datetime(closed["exit_at"], utc=True))
-            figure.add_trace(
-                go.Scatter(
-                    x=_vienna(exits),
-                    y=closed["exit_price"],
-                    mode="markers",
-                    name="Exit",
-                    marker={"symbol": "triangle-down", "size": 10, "color": "#d62728"},
-                    text=closed["exit_reason"],
-                )
-            )
-    figure.update_layout(
-        title={"text": title, "y": 0.98},
-        height=400,
-        margin={"l": 10, "r": 10, "t": 70, "b": 10},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-    )
-    return figure
+def trades_payload(
+    series_id: str, prices: pd.DataFrame, trades: pd.DataFrame, *, theme: str = "dark"
+) -> dict[str, Any]:
+    """The run's candles with each entry (▲) and exit (▼) as TradingView chart markers."""
+    markers: list[tuple[pd.Timestamp, dict[str, Any]]] = []
+    for row in trades.itertuples(index=False):
+        entry = pd.Timestamp(row.entry_at)
+        entry = entry.tz_localize("UTC") if entry.tzinfo is None else entry
+        buy = str(getattr(row, "side", "buy")).endswith("buy")
+        entry_marker = {
+            "position": "belowBar" if buy else "aboveBar",
+            "shape": "arrowUp" if buy else "arrowDown",
+            "color": "#26a69a" if buy else "#ef5350",
+            "text": "in",
+            "kind": "entry",
+            "tooltip": f"Entry at {float(row.entry_price):,.2f}",
+        }
+        markers.append((entry, entry_marker))
+        if pd.notna(row.exit_at):
+            exit_at = pd.Timestamp(row.exit_at)
+            exit_at = exit_at.tz_localize("UTC") if exit_at.tzinfo is None else exit_at
+            markers.append((exit_at, {"position": "aboveBar" if buy else "belowBar",
+                                      "shape": "arrowDown" if buy else "arrowUp", "color": "#f5a623", "text": "out",
+                                      "kind": "exit", "tooltip": f"Exit at {float(row.exit_price):,.2f} "
+                                                                 f"({row.exit_reason or 'signal'})"}))  # fmt: skip
+    return candles_payload(series_id, prices, markers=markers, theme=theme)
 
 
 def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str) -> go.Figure:

@@ -100,6 +100,15 @@ def technical_votes(snapshot: ContextSnapshot) -> list[RuleVote]:
                 f"{near_resistance:.1%} below resistance",
             )
         )
+    patterns = [item for item in snapshot.patterns if item.bias != "neutral"]
+    if patterns:
+        score = sum((1 if item.bias == "bullish" else -1) * item.confidence * (1.0 if item.confirmed else 0.6)
+                    for item in patterns)  # fmt: skip
+        names = ", ".join(
+            f"{item.kind.replace('_', ' ')}{' (confirmed)' if item.confirmed else ''}" for item in patterns
+        )
+        direction = 1 if score > 0 else -1 if score < 0 else 0
+        votes.append(RuleVote("patterns", direction, _clamp(abs(score) / 2), f"patterns: {names}"))
     return votes
 
 

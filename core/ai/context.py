@@ -1,7 +1,9 @@
 """The context snapshot: built once per run, shared by every analyst, identified by its hash.
 
-It holds recent candles and indicator values, support/resistance levels, recent headlines with
-their sentiment, and the current position of the paper account. Values are rounded before
+It holds recent candles and indicator values, support/resistance levels, chart and candlestick
+patterns, recent headlines with their sentiment, the current position of the paper account, the
+asset's fundamentals, the latest macro values and the next high-impact economic events — each
+with its as-of time, and none published after the snapshot's own time. Values are rounded before
 hashing, so the same market state always gives the same hash (the cache key of opinions).
 """
 
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicators
 from core.analysis.levels import support_resistance
+from core.analysis.patterns import Pattern, detect_patterns
 from core.errors import PermanentError
 from core.market.models import Instrument
 from core.market.query import TIMEFRAME_SECONDS, candle_sources, load_candles
@@ -38,6 +41,10 @@ RECENT_BARS = 24  # bars shown to the LLMs
 DAILY_CLOSES = 30
 MIN_BARS = 30
 MAX_HEADLINES = 25
+MAX_CHART_PATTERNS = 6
+CHART_PATTERN_BARS = 120  # chart patterns ending within this many bars of the newest candle
+CANDLE_PATTERN_BARS = 3  # candlestick patterns on the last bars only
+MAX_EVENTS = 5
 INDICATOR_SPECS = [
     IndicatorSpec(IndicatorKind.SMA, 20),
     IndicatorSpec(IndicatorKind.EMA, 50),
@@ -82,6 +89,50 @@ class Headline(BaseModel):
     influence: float | None = None
 
 
+class PatternInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    bias: str
+    start: datetime
+    end: datetime
+    known_at: datetime
+    confidence: float
+    breakout: float | None = None
+    confirmed: bool = False
+    levels: dict[str, float] = {}
+
+
+class FundamentalsInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    as_of: datetime
+    metrics: dict[str, Any]
+
+
+class MacroInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    series_id: str
+    title: str
+    unit: str
+    value: float
+    change: float | None = None
+    observation_date: datetime
+    published_at: datetime
+    next_release: datetime | None = None
+
+
+class EventInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    time: datetime
+    title: str
+    country: str
+    importance: str
+
+
 class PositionInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -109,6 +160,10 @@ class ContextSnapshot(BaseModel):
     levels: list[Level]
     headlines: list[Headline]
     position: PositionInfo | None
+    patterns: list[PatternInfo] = []
+    fundamentals: FundamentalsInfo | None = None
+    macro: list[MacroInfo] = []
+    upcoming_events: list[EventInfo] = []
 
     @cached_property
     def context_hash(self) -> str:
@@ -133,6 +188,38 @@ def _round(value: Any, digits: int = 6) -> float | None:
     return round(number, max(0, digits - 1 - magnitude))
 
 
+def pattern_infos(frame: pd.DataFrame) -> list[PatternInfo]:
+    """Return the recent patterns of ``frame`` known at its newest candle's close."""
+    if len(frame) < MIN_BARS:
+        return []
+    found = detect_patterns(frame)
+    last = frame.index[-1]
+    chart_since = frame.index[max(0, len(frame) - CHART_PATTERN_BARS)]
+    candle_since = frame.index[max(0, len(frame) - CANDLE_PATTERN_BARS)]
+
+    def recent(pattern: Pattern) -> bool:
+        if pattern.known_at > last:
+            return False
+        return pattern.end >= (candle_since if pattern.is_candlestick else chart_since)
+
+    chosen = [item for item in found if recent(item) and not item.is_candlestick][-MAX_CHART_PATTERNS:]
+    chosen += [item for item in found if recent(item) and item.is_candlestick]
+    return [
+        PatternInfo(
+            kind=item.kind.value,
+            bias=item.bias.value,
+            start=item.start.to_pydatetime(),
+            end=item.end.to_pydatetime(),
+            known_at=item.known_at.to_pydatetime(),
+            confidence=item.confidence,
+            breakout=_round(item.breakout),
+            confirmed=item.confirmed,
+            levels={name: _round(value) or 0.0 for name, value in item.levels.items()},
+        )
+        for item in chosen
+    ]
+
+
 def snapshot_from_frame(
     *,
     symbol: str,
@@ -142,6 +229,9 @@ def snapshot_from_frame(
     headlines: list[Headline],
     position: PositionInfo | None,
     indicator_frame: pd.DataFrame | None = None,
+    fundamentals: FundamentalsInfo | None = None,
+    macro: list[MacroInfo] | None = None,
+    upcoming_events: list[EventInfo] | None = None,
 ) -> ContextSnapshot:
     """Build a snapshot from a candle frame (float OHLCV indexed by UTC open time) and the rest.
 
@@ -199,7 +289,50 @@ def snapshot_from_frame(
         levels=levels,
         headlines=headlines,
         position=position,
+        patterns=pattern_infos(frame),
+        fundamentals=fundamentals,
+        macro=macro or [],
+        upcoming_events=upcoming_events or [],
     )
+
+
+def fundamentals_info(session: Session, instrument_id: int, as_of: datetime) -> FundamentalsInfo | None:
+    """Return the asset's newest fundamentals known at ``as_of``."""
+    from core.fundamentals.service import latest_fundamentals
+
+    view = latest_fundamentals(session, instrument_id, as_of=as_of)
+    if view is None:
+        return None
+    return FundamentalsInfo(source=view.source.value, as_of=view.as_of, metrics=view.metrics)
+
+
+def macro_infos(session: Session, as_of: datetime) -> list[MacroInfo]:
+    """Return the latest macro values published by ``as_of``, with their change and next release."""
+    from core.macro.service import latest_macro
+
+    return [
+        MacroInfo(
+            series_id=item.series.series_id,
+            title=item.series.title,
+            unit=item.series.unit,
+            value=_round(item.value) or 0.0,
+            change=_round(item.change),
+            observation_date=item.observation_date,
+            published_at=item.published_at,
+            next_release=item.next_release.time if item.next_release is not None else None,
+        )
+        for item in latest_macro(session, as_of=as_of)
+    ]
+
+
+def event_infos(session: Session, as_of: datetime) -> list[EventInfo]:
+    """Return the next high-impact economic events after ``as_of``."""
+    from core.macro.service import upcoming_high_impact
+
+    return [
+        EventInfo(time=event.time, title=event.title, country=event.country, importance=event.importance.value)
+        for event in upcoming_high_impact(session, as_of=as_of, limit=MAX_EVENTS)
+    ]
 
 
 def preferred_timeframe(session: Session, instrument_id: int) -> str | None:
@@ -291,4 +424,7 @@ def build_snapshot(
         timeframe=timeframe,
         headlines=headlines,
         position=position,
+        fundamentals=fundamentals_info(session, instrument.id, as_of),
+        macro=macro_infos(session, as_of),
+        upcoming_events=event_infos(session, as_of),
     )

@@ -23,6 +23,7 @@ from sqlalchemy.types import NullType
 
 from core.analysis.indicators import IndicatorSpec, compute_indicators
 from core.analysis.levels import PriceLevel, support_resistance
+from core.analysis.patterns import Pattern, detect_patterns
 from core.execution.enums import OrderSide
 from core.market.models import AssetClass, Candle, Instrument
 from core.market.query import TIMEFRAME_SECONDS, resample_candles
@@ -78,6 +79,8 @@ class ChartData:
     shortened: bool = False
     notes: list[str] = field(default_factory=list)
     events: list[CalendarEventView] = field(default_factory=list)
+    patterns: list[Pattern] = field(default_factory=list)
+    has_more_before: bool = False  # stored candles exist before ``start`` (the chart can page back)
 
 
 def choose_series(series: list[CandleSeries], timeframe: str, preferred_source: str | None) -> CandleSeries | None:
@@ -100,9 +103,15 @@ def chart_data(
     *,
     indicators: list[IndicatorSpec] | None = None,
     with_levels: bool = True,
+    with_patterns: bool = False,
     end: datetime | None = None,
+    extra_pages: int = 0,
 ) -> ChartData:
-    """Return the candles of ``range_name`` up to ``end`` (default: the newest candle) and what goes on them."""
+    """Return the candles of ``range_name`` up to ``end`` (default: the newest candle) and what goes on them.
+
+    ``extra_pages`` widens the range by that many more lengths of it back in time (the chart
+    pages in history as the user scrolls left), within ``MAX_SOURCE_ROWS``.
+    """
     if timeframe not in TIMEFRAME_SECONDS:
         raise ValueError(f"unknown timeframe {timeframe!r}; use one of {', '.join(TIMEFRAME_SECONDS)}")
     if range_name not in RANGES:
@@ -122,7 +131,7 @@ def chart_data(
     base_step = timedelta(seconds=chosen.timeframe_seconds)
     end = end or chosen.latest_ts + base_step
     span = RANGES[range_name]
-    start = end - span if span is not None else None
+    start = end - span * (1 + max(0, extra_pages)) if span is not None else None
     warm_start = (start - step * WARMUP_BARS) if start is not None else None
     earliest_allowed = end - base_step * MAX_SOURCE_ROWS
     shortened = False
@@ -150,6 +159,7 @@ def chart_data(
         frame = frame.loc[visible]
         indicator_frame = indicator_frame.loc[visible]
     levels = support_resistance(frame) if with_levels and not frame.empty else []
+    patterns = detect_patterns(frame) if with_patterns and not frame.empty else []
     first = frame.index[0].to_pydatetime() if not frame.empty else start
     trades = own_trades(session, instrument, start=first, end=end)
     events = events_between(session, first, end, min_importance=CalendarImportance.MEDIUM) if first else []
@@ -168,6 +178,8 @@ def chart_data(
         shortened=shortened,
         notes=notes,
         events=events,
+        patterns=patterns,
+        has_more_before=bool(start is not None and not frame.empty and _starts_before(session, chosen, start)),
     )
 
 

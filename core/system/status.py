@@ -246,3 +246,23 @@ def database_status(database: Database) -> DatabaseStatus:
         applied_revisions=current_revisions(database),
         pending_revisions=pending_revisions(database),
     )
+
+
+def stale_since(
+    price_time: datetime | None,
+    asset_class: str,
+    *,
+    expected_interval: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+    tolerance: float = 2.0,
+) -> datetime | None:
+    """Return ``price_time`` when the price is stale, else None.
+
+    A price is stale when more than ``tolerance`` × ``expected_interval`` of *trading* time has
+    passed since it (a stock's price from Friday's close is not stale on Sunday).
+    """
+    if price_time is None:
+        return None
+    moment = now or utc_now()
+    age = market_seconds_between(_aware(price_time), moment, asset_class)
+    return _aware(price_time) if age > tolerance * expected_interval.total_seconds() else None

@@ -56,18 +56,13 @@ def test_demo_login_then_portfolio_and_charts_render_with_data(app_server: str, 
                 timeout=TIMEOUT_MS,
             )
 
-            # Charts: a Plotly candlestick chart.
+            # Charts: the TradingView chart draws its canvas with the candles.
             page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Charts").first.click()
             _wait_for_app(page)
             expect(page.get_by_role("heading", name="Charts")).to_be_visible()
-            chart = page.locator(".js-plotly-plot").first
-            expect(chart).to_be_visible()
-            expect(chart.locator("g.cartesianlayer")).to_have_count(1)
-            page.wait_for_function(
-                "() => { const el = document.querySelector('.js-plotly-plot');"
-                " return el && el.data && el.data.some(t => t.type === 'candlestick' && t.x.length > 100); }",
-                timeout=TIMEOUT_MS,
-            )
+            chart = page.locator(".konsens-lwchart")
+            expect(chart.locator("canvas").first).to_be_visible()
+            expect(chart).to_have_attribute("data-bars", re.compile(r"^[1-9][0-9]{2,}$"))
             expect(page.get_by_test_id("stMetric").filter(has_text="BTC/EUR")).to_be_visible()
         finally:
             browser.close()

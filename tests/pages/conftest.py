@@ -31,3 +31,9 @@ def run_page() -> Callable[..., AppTest]:
 def plotly_specs(app: AppTest) -> list[dict[str, Any]]:
     """Return the Plotly figures of a run as JSON dicts."""
     return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def chart_payloads(app: AppTest) -> list[dict[str, Any]]:
+    """Return the data sent to the TradingView chart components of a run."""
+    return [json.loads(element.proto.json) for element in app.get("bidi_component")
+            if element.proto.component_name == "konsens_lwchart"]  # fmt: skip

@@ -1,31 +1,42 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from streamlit.testing.v1 import AppTest
 
 from core.db.engine import Database
+from core.fundamentals.models import AssetFundamentals, FundamentalsSource
+from core.macro.models import MacroObservation
 from core.market.query import instrument_by_symbol
-from tests.pages.conftest import plotly_specs
+from core.timeutil import utc_now
+from tests.pages.conftest import chart_payloads
 
 
-def test_charts_draws_candles_volume_overlays_levels_and_trades(
+def test_charts_draws_candles_volume_overlays_levels_trades_orders_and_signals(
     demo_database: Database, run_page: Callable[..., AppTest]
 ) -> None:
     app = run_page("charts")
     assert app.selectbox(key="chart_instrument").format_func(app.selectbox(key="chart_instrument").value) == "BTC/EUR"
     assert app.metric[0].label == "BTC/EUR"
-    (figure,) = plotly_specs(app)
-    types = [trace["type"] for trace in figure["data"]]
-    names = [trace.get("name") for trace in figure["data"]]
-    assert types[0] == "candlestick"
-    assert len(figure["data"][0]["x"]) == int(app.metric[3].value.replace(",", ""))
-    assert "bar" in types  # volume
-    assert {"SMA 20", "EMA 50", "RSI 14"} <= set(names)
-    assert any(shape.get("line", {}).get("dash") == "dash" for shape in figure["layout"].get("shapes", []))
-    events = next(trace for trace in figure["data"] if trace.get("name") == "Economic events")
-    assert events["x"]
-    assert all(text[0].endswith(("medium)", "high)")) for text in events["customdata"])
+    (payload,) = chart_payloads(app)
+    candles = payload["candles"]
+    assert len(candles["t"]) == int(app.metric[3].value.replace(",", ""))
+    assert candles["t"] == sorted(candles["t"]) and candles["t"][1] - candles["t"][0] == 4 * 3600
+    assert payload["show_volume"] and len(candles["v"]) == len(candles["t"])
+    assert {item["name"] for item in payload["overlays"]} == {"SMA 20", "EMA 50"}
+    assert [pane["id"] for pane in payload["panes"]] == ["rsi_14"]
+    kinds = {line["kind"] for line in payload["price_lines"]}
+    assert {"support", "resistance"} & kinds
+    assert "order_limit" in kinds  # the demo account's open limit order
+    marker_kinds = {marker["kind"] for marker in payload["markers"]}
+    assert {"fill", "consensus", "event", "pattern"} <= marker_kinds
+    times = set(candles["t"])
+    assert all(marker["time"] in times for marker in payload["markers"])  # markers sit on bars
+    consensus = next(marker for marker in payload["markers"] if marker["kind"] == "consensus")
+    assert "score" in consensus["tooltip"] and "agreement" in consensus["tooltip"]
+    assert payload["theme"] in {"dark", "light"} and payload["time_zone"] == "Europe/Vienna"
 
 
 def test_charts_timeframe_range_and_all_indicators(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
@@ -35,21 +46,89 @@ def test_charts_timeframe_range_and_all_indicators(demo_database: Database, run_
     app.multiselect(key="chart_indicators").set_value(["SMA", "EMA", "Bollinger Bands", "RSI", "MACD", "ATR"])
     app.run()
     assert not app.exception
-    (figure,) = plotly_specs(app)
-    names = {trace.get("name") for trace in figure["data"]}
-    assert {"BB 20 upper", "BB 20 lower", "MACD", "Signal", "ATR 14", "RSI 14", "My buys", "My sells"} <= names
-    candles = figure["data"][0]
-    assert 395 <= len(candles["x"]) <= 402  # about 400 days of daily bars
-    assert "yaxis5" in figure["layout"]  # price, volume and three indicator panels
+    (payload,) = chart_payloads(app)
+    overlays = {item["name"] for item in payload["overlays"]}
+    assert {"BB 20/2 upper", "BB 20/2 lower", "SMA 20", "EMA 50"} <= overlays
+    assert [pane["id"] for pane in payload["panes"]] == ["rsi_14", "macd", "atr_14"]
+    macd = next(pane for pane in payload["panes"] if pane["id"] == "macd")
+    assert [series["kind"] for series in macd["series"]] == ["histogram", "line", "line"]
+    assert 395 <= len(payload["candles"]["t"]) <= 402  # about 400 days of daily bars
 
 
-def test_charts_for_a_stock_hides_closed_hours(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
-    aapl = demo_database.run(lambda s: instrument_by_symbol(s, "AAPL"))
-    assert aapl is not None
+def test_charts_layers_can_be_switched_off(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
     app = run_page("charts")
-    app.selectbox(key="chart_instrument").set_value(aapl.id).run()
-    assert not app.exception
-    assert app.metric[0].label == "AAPL"
-    (figure,) = plotly_specs(app)
-    breaks = figure["layout"]["xaxis"]["rangebreaks"]
-    assert breaks and breaks[0]["dvalue"] == 4 * 3600 * 1000  # 4h bars: nights and weekends hidden
+    for key in ("chart_volume", "chart_levels", "chart_trades", "chart_events", "chart_orders", "chart_consensus",
+                "chart_patterns"):  # fmt: skip
+        app.toggle(key=key).set_value(False)
+    app.run()
+    (payload,) = chart_payloads(app)
+    assert payload["markers"] == [] and payload["price_lines"] == [] and not payload["show_volume"]
+
+
+def test_charts_pages_in_more_history_when_asked(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+    app = run_page("charts")
+    app.segmented_control(key="chart_range").set_value("1M").run()
+    (first,) = chart_payloads(app)
+    assert first["has_more_before"]
+    app.session_state["chart_history_pages"] = 1
+    app.run()
+    (second,) = chart_payloads(app)
+    assert second["candles"]["t"][-1] == first["candles"]["t"][-1]
+    assert len(second["candles"]["t"]) > 1.8 * len(first["candles"]["t"])
+
+
+def test_asset_and_macro_panels_show_stored_values(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+    btc = demo_database.run(lambda s: instrument_by_symbol(s, "BTC/EUR"))
+    assert btc is not None
+    now = utc_now()
+
+    def seed(session):  # type: ignore[no-untyped-def]
+        session.add(
+            AssetFundamentals(
+                instrument_id=btc.id,
+                source=FundamentalsSource.COINGECKO,
+                provider_id="bitcoin",
+                as_of=now - timedelta(hours=2),
+                fetched_at=now - timedelta(hours=1),
+                metrics={
+                    "kind": "crypto",
+                    "name": "Bitcoin",
+                    "currency": "EUR",
+                    "market_cap": "395000000000.5",
+                    "market_cap_rank": 1,
+                    "dilution": 0.08,
+                    "categories": ["Layer 1 (L1)"],
+                },
+            )
+        )
+        session.add(
+            MacroObservation(
+                series_id="DGS10",
+                observation_date=(now - timedelta(days=2)).date(),
+                realtime_start=(now - timedelta(days=1)).date(),
+                value=Decimal("4.131"),
+                published_at=now - timedelta(hours=12),
+                fetched_at=now - timedelta(hours=11),
+            )
+        )
+        session.add(
+            MacroObservation(
+                series_id="DGS10",
+                observation_date=(now - timedelta(days=3)).date(),
+                realtime_start=(now - timedelta(days=2)).date(),
+                value=Decimal("4.200"),
+                published_at=now - timedelta(days=1, hours=12),
+                fetched_at=datetime(2020, 1, 1, tzinfo=UTC),
+            )
+        )
+
+    demo_database.run(seed)
+    app = run_page("charts")
+    tables = [frame.value for frame in app.dataframe]
+    asset = next(table for table in tables if "Metric" in table.columns)
+    rows = dict(zip(asset["Metric"], asset["Value"], strict=True))
+    assert rows["Market cap"] == "EUR 395,000,000,000.50"
+    assert rows["Not yet circulating (dilution)"] == "8.00 %"
+    macro = next(table for table in tables if "Indicator" in table.columns)
+    row = macro[macro["Indicator"] == "US 10-year Treasury yield"].iloc[0]
+    assert (row["Latest"], row["Change"]) == ("4.13 %", "-0.07")

@@ -49,3 +49,31 @@ def test_portfolio_without_any_account_says_so(configured_sqlite: Database, run_
     app = run_page("portfolio")
     assert "No account has any ledger entries yet" in app.info[0].value
     assert not app.metric
+
+
+def test_reducing_a_paper_position_writes_a_market_sell_intent(demo_database, run_page) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from core.execution.enums import ExitReason, OrderSide, OrderType
+    from core.execution.models import Order, OrderStatus
+
+    app = run_page("portfolio")
+    label = app.selectbox(key="reduce_holding")
+    symbol = label.format_func(label.value).split(" · ")[0]
+    app.segmented_control(key="reduce_fraction").set_value(Decimal("0.5"))
+    app.button(key="FormSubmitter:reduce_position-Place market sell (paper)").click().run()
+    assert not app.exception
+    assert any("queued" in item.value for item in app.success), [item.value for item in app.error]
+    order = demo_database.run(lambda session: session.scalars(select(Order).order_by(Order.id.desc()).limit(1)).one())
+    holdings = demo_database.run(lambda session: value_portfolio(session, ["paper"]).holdings)
+    position = next(item for item in holdings if item.symbol == symbol)
+    assert (order.symbol, order.side, order.order_type, order.status) == (
+        symbol,
+        OrderSide.SELL,
+        OrderType.MARKET,
+        OrderStatus.NEW,
+    )
+    assert order.exit_reason is ExitReason.MANUAL
+    assert order.quantity == (position.quantity * Decimal("0.5")).normalize()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from app.ui.format import eur
 from core.db.engine import Database
 from core.execution.models import Order, OrderStatus
-from core.execution.queries import trade_log
+from core.execution.queries import recent_fills, trade_log
 from core.portfolio.models import Position
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "trade.py"
@@ -82,3 +83,23 @@ def test_cancel_button_writes_a_cancel_intent(demo_database: Database) -> None:
     with demo_database.session() as session:
         order = session.scalar(select(Order).where(Order.status == OrderStatus.OPEN))
         assert order is not None and order.cancel_requested_at is not None
+
+
+def test_trade_draws_the_price_with_orders_and_toasts_fills_new_since_the_last_run(
+    demo_database: Database, run_page: Callable[..., AppTest]
+) -> None:
+    from tests.pages.conftest import chart_payloads
+
+    app = run_page("trade")
+    (payload,) = chart_payloads(app)
+    assert len(payload["candles"]["t"]) > 20 and payload["candles"]["t"][1] - payload["candles"]["t"][0] == 3600
+    assert len(app.toast) == 0  # the first run only remembers the newest fill
+    newest = app.session_state["trade_seen_fill"]
+    assert newest
+    fills = demo_database.run(lambda session: recent_fills(session, limit=5))
+    app.session_state["trade_seen_fill"] = fills[2].fill_id  # as if two fills arrived since
+    app.run()
+    assert len(app.toast) == 2
+    for toast, fill in zip(app.toast, fills[:2], strict=True):
+        assert toast.value.startswith(f"Filled: {fill.side} ") and fill.symbol in toast.value
+    assert app.session_state["trade_seen_fill"] == newest

@@ -114,3 +114,18 @@ def test_database_status_reports_kind_size_and_migrations(database: Database) ->
     heads = ScriptDirectory.from_config(alembic_config(database)).get_heads()
     assert sorted(status.applied_revisions) == sorted(heads)
     assert status.pending_revisions == []
+
+
+def test_a_price_is_stale_after_two_intervals_of_trading_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.system.status import stale_since
+
+    price_time = datetime(2026, 12, 1, 21, 0, tzinfo=UTC)  # a Tuesday
+    assert stale_since(price_time, "crypto", now=price_time + timedelta(minutes=119)) is None
+    assert stale_since(price_time, "crypto", now=price_time + timedelta(hours=2, minutes=1)) == price_time
+    assert stale_since(None, "crypto") is None
+    friday_close = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
+    sunday = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert stale_since(friday_close, "stock", now=sunday) is None  # no trading time has passed
+    assert stale_since(friday_close, "crypto", now=sunday) == friday_close

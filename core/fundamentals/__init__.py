@@ -1,0 +1,1 @@
+"""Project and company fundamentals: CoinGecko for crypto, Yahoo Finance for stocks and ETFs."""

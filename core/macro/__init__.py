@@ -1,0 +1,1 @@
+"""Economic indicators from FRED: policy rates, inflation, unemployment, yields, the dollar."""
