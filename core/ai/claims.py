@@ -18,7 +18,8 @@ such as ``rsi_14`` or ``bb_upper``, ``support``, ``resistance``, ``recent_high``
 - MACD lines (price units, often near zero): 2 % of the true value or 0.05 % of the last close;
 - changes (fractions, e.g. ``-0.021``): 0.5 percentage points; the same figure given in percent
   (``-2.1``) is accepted too;
-- volume and P&L: 1 %.
+- volume, P&L, fundamentals (market cap, supply, ratios) and macro values (FRED series by id):
+  1 %; chart-pattern breakouts and levels count as prices.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ ALIASES: dict[str, str] = {
 }
 
 _MULTI_VALUED = ("support", "resistance")
+_PRICE_LIKE = frozenset({"last_close", "average_price_eur", "breakout", "neckline"})
 
 
 def normalise_name(name: str) -> str:
@@ -107,15 +109,16 @@ def normalise_name(name: str) -> str:
 
 
 def _kind_of(name: str) -> FigureKind:
+    if name in _PRICE_LIKE or name.startswith(("sma", "ema", "bb_", "atr", "support", "resistance", "recent_")):
+        return FigureKind.PRICE
     if name.startswith("rsi"):
         return FigureKind.OSCILLATOR
     if name.startswith("macd"):
         return FigureKind.MACD
     if name.startswith("change"):
         return FigureKind.CHANGE
-    if name in ("volume", "position_quantity", "unrealised_pnl_eur"):
-        return FigureKind.AMOUNT
-    return FigureKind.PRICE
+    # volume, position, fundamentals (market cap, supply, ratios...) and macro values
+    return FigureKind.AMOUNT
 
 
 def snapshot_figures(snapshot: ContextSnapshot) -> dict[str, list[float]]:
@@ -134,6 +137,17 @@ def snapshot_figures(snapshot: ContextSnapshot) -> dict[str, list[float]]:
         figures["recent_high"] = [max(bar.high for bar in snapshot.recent_bars)]
         figures["recent_low"] = [min(bar.low for bar in snapshot.recent_bars)]
         figures["volume"] = [snapshot.recent_bars[-1].volume]
+    for pattern in snapshot.patterns:
+        if pattern.breakout is not None:
+            figures.setdefault("breakout", []).append(pattern.breakout)
+        for level_name, level_value in pattern.levels.items():
+            figures.setdefault(normalise_name(level_name), []).append(level_value)
+    if snapshot.fundamentals is not None:
+        for metric, value in snapshot.fundamentals.metrics.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                figures.setdefault(normalise_name(metric), []).append(float(value))
+    for series in snapshot.macro:
+        figures.setdefault(normalise_name(series.series_id), []).append(series.value)
     if snapshot.position is not None:
         figures["position_quantity"] = [float(snapshot.position.quantity)]
         figures["average_price_eur"] = [float(snapshot.position.average_price_eur)]

@@ -387,3 +387,20 @@ def test_an_ai_consensus_backtest_reports_trades_on_contaminated_decisions_apart
     assert report["contaminated"] and report["contaminated_decisions"] == 6
     assert report["contaminated_periods"]["trades"] == 2 and report["clean"]["trades"] == 1
     assert report["contaminated_periods"]["pnl"] == pytest.approx(20.0)
+
+
+def test_fundamentals_macro_and_pattern_figures_can_be_quoted(snapshot: ContextSnapshot) -> None:
+    from core.ai.context import FundamentalsInfo, MacroInfo
+
+    rich = snapshot.model_copy(
+        update={
+            "fundamentals": FundamentalsInfo(source="coingecko", as_of=END, metrics={"market_cap_rank": 1,
+                                             "market_cap_eur": 1.6e12, "categories": ["Layer 1"]}),
+            "macro": [MacroInfo(series_id="ECBDFR", title="ECB deposit rate", unit="%", value=2.0,
+                                observation_date=END, published_at=END)],
+        }
+    )  # fmt: skip
+    check = check_claims(rich, [{"name": "market_cap_rank", "value": 1}, {"name": "ECBDFR", "value": 2.0},
+                                {"name": "market_cap_eur", "value": 1.61e12}])  # fmt: skip
+    assert not check.has_false_claims
+    assert check_claims(rich, [{"name": "market_cap_eur", "value": 2e12}]).has_false_claims
