@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from core.accounts.common import DEFAULT_ACCOUNT, SWAP_LEG, asset_class_of, pair_swap_legs, store_entries, to_eur
 from core.audit import AuditAction, append_audit
 from core.portfolio.models import LedgerKind, LedgerOrigin
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.timeutil import ensure_utc
 
 REQUIRED_COLUMNS = (
@@ -235,6 +236,7 @@ def import_bitpanda_csv(
     session: Session, path: Path | str, *, account: str = DEFAULT_ACCOUNT, actor: str = "cli"
 ) -> ImportResult:
     """Import an export file in the caller's transaction; re-importing stores nothing twice."""
+    refuse_while_demo(session, RealAct.IMPORT_ACCOUNT_HISTORY)
     path = Path(path)
     try:
         raw = path.read_bytes()

@@ -29,6 +29,7 @@ from core.market.demo_source import DEMO_INSTRUMENTS, DEMO_SOURCE, demo_hourly_c
 from core.market.models import AssetClass, Candle, Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, PortfolioSnapshot, Position
 from core.portfolio.position_math import PositionState
+from core.security.demo_guard import SETTING_DEMO_REMOVED_AT, DemoModeError, RealAct, real_data_present
 from core.system.models import UserAccount
 from core.system.settings_store import get_setting, set_setting
 from core.timeutil import utc_now
@@ -80,17 +81,25 @@ def has_demo_data(session: Session) -> bool:
 
 
 def database_is_empty(session: Session) -> bool:
-    """Return True if there are no instruments and no ledger entries (a new database)."""
+    """Return True for a new database: no instruments, no ledger entries, nothing real, demo never removed.
+
+    A database whose demo data was removed (``demo.removed_at``) is never "empty" again, so
+    ``konsens up`` does not bring the demo login back.
+    """
     has_instruments = session.scalar(select(Instrument.id).limit(1)) is not None
     has_ledger = session.scalar(select(LedgerEntry.id).limit(1)) is not None
-    return not has_instruments and not has_ledger
+    if has_instruments or has_ledger or get_setting(session, SETTING_DEMO_REMOVED_AT) is not None:
+        return False
+    return not real_data_present(session)
 
 
 def seed_demo(database: Database, *, now: datetime | None = None) -> DemoContext:
-    """Seed the demo data (idempotent) and return what was seeded."""
+    """Seed the demo data (idempotent) and return what was seeded; refuse beside real data (``DemoModeError``)."""
     now = (now or utc_now()).replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(days=DEMO_HISTORY_DAYS)
     with database.session() as session:
+        if real_data_present(session):
+            raise DemoModeError(RealAct.SEED_DEMO)
         instruments = _seed_instruments(session)
         candles = {}
         for spec in DEMO_INSTRUMENTS:

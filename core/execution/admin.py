@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
 from core.execution.settings import KEY_LIVE_ENABLED, SECRET_ONETRADING_KEY
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.security.secrets import SecretStore
 from core.system.settings_store import get_setting, set_setting
 
@@ -29,6 +30,8 @@ class LiveModeError(ValueError):
 def set_live_mode(session: Session, enabled: bool, *, actor: str, store: SecretStore | None = None) -> None:
     """Switch live trading on or off; on needs a stored One Trading API key. Audited."""
     store = store or SecretStore()
+    if enabled:
+        refuse_while_demo(session, RealAct.ENABLE_LIVE_TRADING)
     if enabled and not store.get(session, SECRET_ONETRADING_KEY):
         raise LiveModeError("store a One Trading API key before enabling live trading")
     before = bool(get_setting(session, KEY_LIVE_ENABLED, False))

@@ -69,6 +69,7 @@ from core.execution.settings import TradingConfig, TradingSettings, load_trading
 from core.market.models import Instrument
 from core.market.query import load_candles
 from core.portfolio.models import Position
+from core.security.demo_guard import RealAct, demo_login_exists, demo_refusal_message
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -250,6 +251,10 @@ class Executor:
                 return None
             if not order.live_confirmed:
                 reject_order(session, order, rule="validation", reason="live order was not confirmed", actor=ACTOR)
+                return None
+            if demo_login_exists(session):
+                reason = demo_refusal_message(RealAct.LIVE_ORDER)
+                reject_order(session, order, rule="demo_mode", reason=reason, actor=ACTOR)
                 return None
         latest = latest_price(session, instrument.id)
         reference = order.limit_price or order.stop_price or (latest.price if latest else None)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.system.models import StoredSecret
 from core.timeutil import utc_now
 
@@ -55,6 +56,7 @@ class SecretStore:
         """Store ``value`` encrypted under ``name`` (replacing any previous value)."""
         if not value:
             raise ValueError("an empty secret cannot be stored; delete it instead")
+        refuse_while_demo(session, RealAct.STORE_API_KEY)
         ciphertext = self._fernet.encrypt(value.encode())
         row = session.get(StoredSecret, name)
         if row is None:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.system.models import UserAccount
 from core.timeutil import to_vienna, utc_now
 
@@ -66,7 +67,8 @@ def check_new_username(session: Session, username: str) -> str:
 def create_user(
     session: Session, username: str, password: str, *, display_name: str | None = None, email: str | None = None
 ) -> UserAccount:
-    """Create a login; refuse a taken or malformed name and a short password."""
+    """Create a login; refuse a taken or malformed name, a short password, and any login in demo mode."""
+    refuse_while_demo(session, RealAct.ADD_LOGIN)
     username = check_new_username(session, username)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
