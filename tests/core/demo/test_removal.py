@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.accounts.bitpanda_csv import import_bitpanda_csv
 from core.accounts.bitpanda_api import BitpandaClient, sync_bitpanda
+from core.accounts.bitpanda_csv import import_bitpanda_csv
 from core.ai.models import AnalystOpinion, AnalystTrackRecord, ConsensusRecord
 from core.audit import AuditAction, AuditEntry, verify_audit_chain
 from core.backtest.models import BacktestRun
@@ -97,7 +97,8 @@ def _add_real_data(session: Session) -> dict[str, int]:
     )  # fmt: skip
     news = NewsItem(
         source="rss:real", source_id="real-1", kind=NewsKind.ARTICLE, title="A real headline",
-        url="https://example.org/real-1", canonical_url="https://example.org/real-1", published_at=datetime(2026, 5, 30, tzinfo=UTC), is_demo=False,
+        url="https://example.org/real-1", canonical_url="https://example.org/real-1",
+        published_at=datetime(2026, 5, 30, tzinfo=UTC), is_demo=False,
     )  # fmt: skip
     session.add_all([entry, news])
     session.flush()
