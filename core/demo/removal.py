@@ -123,16 +123,18 @@ def remove_demo_data(session: Session, *, actor: str) -> RemovalResult:
             pointing = key.parent.in_(select(key.column).where(parent_condition))
             kept_and_pointing = pointing if own_condition is None else ~own_condition & pointing
             result = session.execute(update(table).where(kept_and_pointing).values({key.parent.name: None}))
-            if result.rowcount:
-                detached[f"{table.name}.{key.parent.name}"] = result.rowcount
+            count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+            if count:
+                detached[f"{table.name}.{key.parent.name}"] = count
     deleted: dict[str, int] = {}
     for table in reversed(tables):  # children first, while their parents still mark them
         condition = conditions.get(table.name)
         if condition is None or not _has_rows(session, table, condition):
             continue
         result = session.execute(delete(table).where(condition))
-        if result.rowcount:
-            deleted[table.name] = result.rowcount
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            deleted[table.name] = count
     for hook in _area_hooks():
         hook.after_demo_removed(session)
     set_setting(session, SETTING_DEMO_REMOVED_AT, utc_now().isoformat())

@@ -66,7 +66,8 @@ def demo_login_exists(session: Session) -> bool:
 
 def demo_data_present(session: Session) -> bool:
     """Return True while any demo marker is present: the demo setting, a demo login or a demo instrument."""
-    if session.get(SettingValue, SETTING_DEMO_SEEDED_AT) is not None:
+    seeded = select(SettingValue.key).where(SettingValue.key == SETTING_DEMO_SEEDED_AT)
+    if session.scalar(seeded) is not None:  # a query, not the identity map: bulk deletes are seen at once
         return True
     if demo_login_exists(session):
         return True
