@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app.ui.context import AUTH_STATUS_KEY, USERNAME_KEY, database, read
 from core.config import get_settings
 from core.execution.settings import KEY_LIVE_ENABLED
-from core.security.demo_guard import demo_data_present
+from core.security.demo_guard import demo_login_allowed
 from core.security.sessions import (
     LOGIN_COOKIE_NAME,
     end_sessions,
@@ -103,8 +103,9 @@ def renew_login_cookie(username: str) -> None:
 
 
 def _end_session() -> None:
-    for key in (AUTH_STATUS_KEY, USERNAME_KEY, "name", "email", SESSION_VERSION_KEY, TOTP_PENDING_KEY):
+    for key in (USERNAME_KEY, "name", "email", SESSION_VERSION_KEY, TOTP_PENDING_KEY):
         st.session_state.pop(key, None)
+    st.session_state[AUTH_STATUS_KEY] = None
     st.session_state[CLEAR_COOKIE_KEY] = True
 
 
@@ -125,7 +126,7 @@ def _logout() -> None:
 
 def _try_login(username: str, password: str) -> LoginResult:
     return database().run(
-        lambda session: authenticate(session, username, password, include_demo=demo_data_present(session))
+        lambda session: authenticate(session, username, password, include_demo=demo_login_allowed(session))
     )
 
 
@@ -245,13 +246,14 @@ def _still_valid() -> bool:
     version = int(st.session_state.get(SESSION_VERSION_KEY) or 0)
 
     def check(session: Session) -> bool:
-        return session_is_current(session, username, version, include_demo=demo_data_present(session))
+        return session_is_current(session, username, version, include_demo=demo_login_allowed(session))
 
     return bool(username) and read(check)
 
 
 def login_gate() -> bool:
     """Render the login (and second-factor) forms until a user is logged in; return True once logged in."""
+    st.session_state.setdefault(AUTH_STATUS_KEY, None)
     _write_pending_cookie()
     if st.session_state.get(AUTH_STATUS_KEY) is True and SESSION_VERSION_KEY not in st.session_state:
         # Logged in by a caller that set the state directly (tests): take the user's current version.
@@ -269,7 +271,7 @@ def login_gate() -> bool:
         if token:
 
             def verify(session: Session) -> UserAccount | None:
-                include_demo = demo_data_present(session)
+                include_demo = demo_login_allowed(session)
                 return verify_login_token(session, token, key=cookie_key(), include_demo=include_demo)
 
             user = read(verify)
@@ -277,7 +279,7 @@ def login_gate() -> bool:
                 _start_session(user)
                 st.session_state.pop(PENDING_COOKIE_KEY, None)  # the browser has this cookie already
         if st.session_state.get(AUTH_STATUS_KEY) is not True:
-            users = read(lambda session: login_users(session, include_demo=demo_data_present(session)))
+            users = read(lambda session: login_users(session, include_demo=demo_login_allowed(session)))
             if not users:
                 st.title("Konsens")
                 notice = st.session_state.pop(LOGIN_NOTICE_KEY, None)

@@ -64,10 +64,15 @@ def demo_login_exists(session: Session) -> bool:
     return session.scalar(select(UserAccount.username).where(UserAccount.is_demo.is_(True)).limit(1)) is not None
 
 
+def demo_login_allowed(session: Session) -> bool:
+    """Return True if the demo login may log in: only while the database is seeded (``demo.seeded_at``)."""
+    seeded = select(SettingValue.key).where(SettingValue.key == SETTING_DEMO_SEEDED_AT)
+    return session.scalar(seeded) is not None  # a query, not the identity map: bulk deletes are seen at once
+
+
 def demo_data_present(session: Session) -> bool:
     """Return True while any demo marker is present: the demo setting, a demo login or a demo instrument."""
-    seeded = select(SettingValue.key).where(SettingValue.key == SETTING_DEMO_SEEDED_AT)
-    if session.scalar(seeded) is not None:  # a query, not the identity map: bulk deletes are seen at once
+    if demo_login_allowed(session):
         return True
     if demo_login_exists(session):
         return True

@@ -71,8 +71,8 @@ def test_demo_user_is_absent_without_demo_data(configured_sqlite: Database) -> N
     assert "No login exists yet" in app.error[0].value
     assert not app.text_input
     demo = UserAccount(username="demo", display_name="Demo", is_demo=True, password_hash=hash_password("demo"))
+    configured_sqlite.run(lambda s: create_user(s, "alice", "correct horse"))  # refused once a demo login exists
     configured_sqlite.run(lambda s: s.add(demo))  # the right password, but no demo data in this database
-    configured_sqlite.run(lambda s: create_user(s, "alice", "correct horse"))
     app = _submit(_app(), "demo", "demo")
     assert [item.value for item in app.error] == ["Username or password is wrong."]
     app = _submit(_app(), "alice", "correct horse")
