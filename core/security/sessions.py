@@ -2,7 +2,8 @@
 
 The token is ``base64url(payload).base64url(HMAC-SHA256)`` with the key of
 ``$KONSENS_HOME/cookie.key``; the payload holds the username, the user's ``session_version`` at
-login and the expiry. A token is accepted only while it is unexpired, correctly signed, its user
+login, the user row's creation time (so a login removed and created again under the same name
+does not inherit old cookies) and the expiry. A token is accepted only while it is unexpired, correctly signed, its user
 still exists (a demo user only in demo mode) and its version is still the user's — logging out
 and changing the password bump the version, so every earlier cookie of that user dies at once,
 in every browser.
@@ -40,12 +41,21 @@ def _signature(key: str, payload: str) -> str:
     return _encode(hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest())
 
 
+def _incarnation(user: UserAccount) -> int:
+    return int(user.created_at.timestamp() * 1_000_000) if user.created_at is not None else 0
+
+
 def issue_login_token(user: UserAccount, *, key: str, lifetime: timedelta, now: datetime | None = None) -> str:
     """Return a signed login token for ``user`` valid for ``lifetime`` from ``now``."""
     expires = (now or utc_now()) + lifetime
     payload = _encode(
         json.dumps(
-            {"u": user.username, "v": user.session_version or 0, "exp": int(expires.timestamp())},
+            {
+                "u": user.username,
+                "v": user.session_version or 0,
+                "c": _incarnation(user),
+                "exp": int(expires.timestamp()),
+            },
             separators=(",", ":"),
         ).encode()
     )
@@ -64,7 +74,8 @@ def verify_login_token(
         return None
     try:
         data = json.loads(_decode(payload))
-        username, version, expires = str(data["u"]), int(data["v"]), int(data["exp"])
+        username, version, incarnation = str(data["u"]), int(data["v"]), int(data["c"])
+        expires = int(data["exp"])
     except (binascii.Error, ValueError, KeyError, TypeError):
         return None
     if expires <= (now or utc_now()).timestamp():
@@ -72,7 +83,7 @@ def verify_login_token(
     user = session.get(UserAccount, username)
     if user is None or (user.is_demo and not include_demo):
         return None
-    if (user.session_version or 0) != version:
+    if (user.session_version or 0) != version or _incarnation(user) != incarnation:
         logger.info("Login cookie refused: user %s logged out or changed the password since", username)
         return None
     return user
