@@ -148,6 +148,12 @@ def disable_totp(session: Session, username: str, code: str, *, actor: str, now:
     logger.info("TOTP disabled for user %s", username)
 
 
+def live_orders_need_code(session: Session, username: str) -> bool:
+    """Return True if ``username`` chose to confirm every live order with a fresh code."""
+    user = session.get(UserAccount, username)
+    return has_totp(user) and user is not None and bool(user.totp_for_orders)
+
+
 def set_totp_for_orders(session: Session, username: str, enabled: bool, *, actor: str) -> None:
     """Choose whether every live order confirmation asks ``username`` for a fresh code. Audited."""
     user = session.get(UserAccount, username)
