@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.ui.auth import enrolment_form, renew_login_cookie
 from app.ui.context import USERNAME_KEY
-from app.ui.demo_exit import remove_demo_dialog
+from app.ui.demo_exit import REMOVE_DEMO_OPEN_KEY, remove_demo_dialog
 from core.db.engine import Database
 from core.security.demo_guard import demo_data_present
 from core.security.secrets import SecretStore
@@ -30,6 +30,8 @@ def _demo_section(database: Database) -> None:
             "live trading, importing an account history and adding a login are refused until demo mode ends."
         )
         if st.button("Remove demo data…", type="primary", icon=":material/delete_sweep:", key="remove_demo_open"):
+            st.session_state[REMOVE_DEMO_OPEN_KEY] = True
+        if st.session_state.get(REMOVE_DEMO_OPEN_KEY):
             remove_demo_dialog()
 
 
@@ -95,7 +97,8 @@ def render(database: Database) -> None:
                     st.error(f"Password not changed: {error}.")
                 else:
                     renew_login_cookie(username)  # other browsers are logged out; this one stays
-                    st.success("Password changed. Every other browser logged in as you is logged out.")
+                    st.success("Password changed.")
+                    st.caption("Every other browser logged in as you is logged out.")
         _second_factor_section(database, username)
     with right:
         st.subheader("Stored API keys")

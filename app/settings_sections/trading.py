@@ -11,7 +11,7 @@ from core.db.engine import Database
 from core.execution.admin import LiveModeError, set_live_mode, set_trading_value, store_api_key
 from core.execution.service import deposit_paper_cash
 from core.execution.settings import SECRET_BITPANDA_KEY, SECRET_ONETRADING_KEY, load_trading_config
-from core.security.demo_guard import DemoModeError
+from core.security.demo_guard import DemoModeError, RealAct, refuse_while_demo
 from core.security.secrets import SecretStore
 from core.security.totp import has_totp, listens_beyond_localhost
 from core.system.models import UserAccount
@@ -31,6 +31,7 @@ def _switch_live(database: Database) -> None:
     wanted = bool(st.session_state.get(LIVE_TOGGLE_KEY))
     try:
         if wanted:
+            database.run(lambda session: refuse_while_demo(session, RealAct.ENABLE_LIVE_TRADING))
             _check_second_factor(database)
         with database.session() as session:
             set_live_mode(session, wanted, actor=_actor())

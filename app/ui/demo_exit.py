@@ -8,6 +8,7 @@ from app.ui.context import AUTH_STATUS_KEY, USERNAME_KEY, database
 from core.security.demo_guard import DemoModeError
 
 REFUSAL_TITLE = "Demo mode is still on"
+REMOVE_DEMO_OPEN_KEY = "_konsens_remove_demo_open"
 
 
 @st.dialog(REFUSAL_TITLE)
@@ -53,6 +54,9 @@ def remove_demo_dialog() -> None:
         repeat = st.text_input("Repeat the password", type="password", key="remove_demo_repeat")
         confirmed = st.checkbox("I understand: the demo data and the demo login are deleted", key="remove_demo_ok")
         submitted = st.form_submit_button("Remove demo data", type="primary", key="remove_demo_submit")
+    if st.button("Cancel", key="remove_demo_cancel"):
+        st.session_state.pop(REMOVE_DEMO_OPEN_KEY, None)
+        st.rerun()
     if not submitted:
         return
     if not confirmed:
@@ -67,6 +71,7 @@ def remove_demo_dialog() -> None:
     except UserError as error:
         st.error(f"Nothing removed: {error}.")
         return
+    st.session_state.pop(REMOVE_DEMO_OPEN_KEY, None)
     st.session_state[AUTH_STATUS_KEY] = None  # the demo login is gone: log in again with the new one
     st.session_state["_konsens_login_notice"] = message
     st.rerun()
