@@ -184,3 +184,19 @@ def test_failed_logins_and_the_lockout_are_audited_and_listed(database: Database
         assert AuditAction.USER_ADDED in actions
         assert overview.failed_logins_since == MAX_FAILED_LOGINS + 1
         assert all("wrong-" not in str(event.details) for event in overview.events)  # never a password
+
+
+def test_storing_and_deleting_any_secret_is_audited_without_the_value(database: Database) -> None:
+    from core.security.secrets import SecretStore
+
+    store = SecretStore()
+    with database.session() as session:
+        store.set(session, "news.newsapi", "abcd-1234-SECRET-9876", actor="anna")
+        store.delete(session, "news.newsapi", actor="anna")
+        assert not store.delete(session, "news.newsapi", actor="anna")  # nothing there: nothing audited
+    with database.session() as session:
+        events = security_events(session, since=NOW - DAY).events
+        changes = [event for event in events if event.action is AuditAction.KEY_CHANGED]
+        assert [event.details for event in reversed(changes)] == [{"stored": True, "hint": "…9876"}, {"deleted": True}]
+        assert all(event.actor == "anna" and event.subject == "secret:news.newsapi" for event in changes)
+        assert "SECRET" not in str([event.details for event in events])
