@@ -7,13 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from core.db.engine import Database
+from core.system.models import UserAccount
 from tests.e2e.conftest import CHROMIUM_ARGS, ROOT, _free_port, _wait_healthy
 
 pytestmark = pytest.mark.browser
@@ -81,6 +84,19 @@ def _login(page: Page, username: str, password: str) -> None:
     _wait_for_app(page)
 
 
+def _failed_logins(database: Database) -> int:
+    user = database.run(lambda session: session.get(UserAccount, "demo"))
+    return int(user.failed_logins or 0) if user is not None else -1
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.2)
+
+
 def _expect_logged_in(page: Page) -> None:
     expect(page.get_by_role("heading", name="Portfolio")).to_be_visible()
     expect(page.get_by_role("button", name="Login")).to_have_count(0)
@@ -132,13 +148,16 @@ def test_login_survives_reload_and_a_second_tab_until_logout(
 def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(
     demo_server: tuple[str, dict[str, str]], browser: Browser
 ) -> None:
-    url, _env = demo_server
+    url, env = demo_server
+    database = Database(env["KONSENS_DATABASE_URL"])
     page = browser.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
     _wait_for_app(page)
-    for attempt in range(5):
+    for attempt in range(1, 5):
         _login(page, "demo", f"wrong-{attempt}")
+        _wait_until(lambda expected=attempt: _failed_logins(database) == expected)  # each one counted
+    _login(page, "demo", "wrong-5")
     expect(page.get_by_text("locked until")).to_be_visible()
     page.reload()  # a fresh session does not reset the counter
     _wait_for_app(page)
