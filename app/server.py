@@ -19,9 +19,33 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MAIN_SCRIPT = PROJECT_ROOT / "app" / "main.py"
 
 
+def tls_options(options: list[str]) -> list[str]:
+    """Return Streamlit's TLS options from ``KONSENS_TLS_CERT_FILE``/``KONSENS_TLS_KEY_FILE`` (if set and not given).
+
+    Both files must exist; a missing one is a clear error at start, not a dashboard served in plain HTTP.
+    """
+    from core.config import get_settings
+
+    settings = get_settings()
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return []
+    if any(option.startswith(("--server.sslCertFile", "--server.sslKeyFile")) for option in options):
+        return []
+    for label, path in (
+        ("KONSENS_TLS_CERT_FILE", settings.tls_cert_file),
+        ("KONSENS_TLS_KEY_FILE", settings.tls_key_file),
+    ):
+        if not path.expanduser().is_file():
+            raise SystemExit(f"error: {label} names {path}, which is not a file")
+    return [
+        "--server.sslCertFile", str(settings.tls_cert_file.expanduser()),
+        "--server.sslKeyFile", str(settings.tls_key_file.expanduser()),
+    ]  # fmt: skip
+
+
 def streamlit_arguments(options: list[str]) -> list[str]:
-    """Return the ``streamlit`` command line that serves the dashboard with ``options``."""
-    return ["streamlit", "run", str(MAIN_SCRIPT), *options]
+    """Return the ``streamlit`` command line that serves the dashboard with ``options`` (and TLS if configured)."""
+    return ["streamlit", "run", str(MAIN_SCRIPT), *options, *tls_options(options)]
 
 
 def main(options: list[str] | None = None) -> None:

@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -164,6 +164,13 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
+class TotpPolicy(StrEnum):
+    """When the TOTP second factor is required at login (it is always used once a user enrolled)."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+
+
 class Settings(KonsensSettingsBase):
     """Settings every part of Konsens needs."""
 
@@ -180,11 +187,31 @@ class Settings(KonsensSettingsBase):
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
     dashboard_address: str = "localhost"
     demo_on_empty: bool = Field(default=True, description="`konsens up` seeds demo data into an empty database.")
+    login_cookie_days: float = Field(
+        default=3, gt=0, le=90, description="Days a login cookie keeps a browser logged in (KONSENS_LOGIN_COOKIE_DAYS)."
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate for Streamlit's own TLS (KONSENS_TLS_CERT_FILE; with the key)."
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key for Streamlit's own TLS (KONSENS_TLS_KEY_FILE; with the cert)."
+    )
+    totp_policy: TotpPolicy = Field(
+        default=TotpPolicy.AUTO,
+        description="When a TOTP code is required at login (KONSENS_TOTP_POLICY): auto = when live trading is on "
+        "and the dashboard listens beyond localhost; always = for every login.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("KONSENS_TLS_CERT_FILE and KONSENS_TLS_KEY_FILE must be set together")
+        return self
 
     @property
     def effective_database_url(self) -> str:

@@ -6,6 +6,8 @@ import streamlit as st
 
 from app.settings_sections import settings_sections
 from app.ui.context import database, page_setup
+from app.ui.demo_exit import show_demo_refusal
+from core.security.demo_guard import DemoModeError
 
 page_setup("Settings", ":material/settings:")
 sections = settings_sections()
@@ -15,4 +17,8 @@ else:
     tabs = st.tabs([section.TITLE for section in sections])
     for tab, section in zip(tabs, sections, strict=True):
         with tab:
-            section.render(database())
+            try:
+                section.render(database())
+            except DemoModeError as error:  # a real act (API key, live trading...) tried in demo mode
+                st.error(str(error), icon=":material/science:")
+                show_demo_refusal(error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 
 from app.ui.context import database, page_setup, read
@@ -9,6 +11,7 @@ from app.ui.format import byte_size, duration, vienna_time
 from app.ui.tables import coloured_by
 from core.backup.schedule import backup_status
 from core.news.status import source_statuses
+from core.security.events import security_events
 from core.system.status import Health, data_freshness, database_status, quarantine_summary, worker_states
 from core.timeutil import utc_now
 
@@ -103,6 +106,23 @@ with st.container(border=True):
             )  # fmt: skip
     else:
         st.caption("Nothing quarantined.")
+
+with st.container(border=True):
+    security = read(lambda session: security_events(session, since=now - timedelta(hours=24)))
+    st.markdown(
+        f"**Security** — failed logins and security changes from the audit log "
+        f"({security.failed_logins_since} failed or locked logins in the last 24 h)"
+    )
+    if security.events:
+        st.dataframe(
+            [{"At": vienna_time(event.ts, "%Y-%m-%d %H:%M:%S"), "Event": event.action.value.replace("_", " "),
+              "Actor": event.actor, "Subject": event.subject,
+              "Details": ", ".join(f"{key}: {value}" for key, value in event.details.items())}
+             for event in security.events],
+            hide_index=True, width="stretch", key="security_events",
+        )  # fmt: skip
+    else:
+        st.caption("No security events yet.")
 
 with st.container(border=True):
     st.markdown("**Database**")

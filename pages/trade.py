@@ -29,6 +29,7 @@ from core.execution.queries import (
 from core.execution.service import CancelError, place_order, request_cancel
 from core.execution.settings import load_trading_config
 from core.market.query import instrument_by_symbol, latest_close
+from core.security.totp import live_orders_need_code, verify_totp
 
 username = page_setup("Trade", ":material/swap_horiz:")
 config = read(load_trading_config)
@@ -95,6 +96,12 @@ with ticket_column:
         except OrderValidationError as error:
             exits, exit_problem = AttachedExits(), str(error)
         confirmed = st.checkbox("I confirm this LIVE order", disabled=not is_live) if is_live else False
+        needs_code = is_live and read(lambda session: live_orders_need_code(session, username))
+        order_code = (
+            st.text_input("Authenticator code (asked for every live order)", max_chars=6, key="ticket_totp_code")
+            if needs_code
+            else ""
+        )
         submitted = st.form_submit_button(
             "Place LIVE order" if is_live else "Place paper order", type="primary", width="stretch"
         )
@@ -102,6 +109,8 @@ with ticket_column:
         try:
             if exit_problem:
                 raise OrderValidationError(exit_problem)
+            if needs_code and not database().run(lambda session: verify_totp(session, username, order_code)):
+                raise OrderValidationError("the authenticator code is wrong or was used already")
             size = to_decimal(size_text, "size")
             request = OrderRequest(
                 symbol=symbol,

@@ -73,6 +73,12 @@ def register(cli: typer.Typer) -> None:
         asset_class: str | None = typer.Option(
             None, "--asset-class", help="With --create: crypto, stock, etf... (default: inferred)."
         ),
+        delimiter: str | None = typer.Option(
+            None, "--delimiter", help="Field delimiter: ',', ';' or 'tab' (default: detected from the header)."
+        ),
+        decimal: str | None = typer.Option(
+            None, "--decimal", help="Decimal mark: '.' or ',' (default: detected; ',' for e.g. 1.234,56)."
+        ),
     ) -> None:
         """Import OHLCV candles from a CSV file (one transaction; a re-import stores nothing twice)."""
         with clean_errors(*EXPECTED_ERRORS):
@@ -80,7 +86,7 @@ def register(cli: typer.Typer) -> None:
             database = open_database()
             report = import_candle_csv(
                 database, file, symbol=symbol, timeframe=timeframe, source=source, create=create,
-                asset_class=_asset_class(asset_class),
+                asset_class=_asset_class(asset_class), delimiter=delimiter, decimal=decimal,
             )  # fmt: skip
         created = " (instrument created, untracked)" if report.created_instrument else ""
         span = f"{report.first:%Y-%m-%d %H:%M} → {report.last:%Y-%m-%d %H:%M} UTC" if report.first is not None else ""

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from app.cli._common import fail, import_group, open_database
+from core.security.demo_guard import DemoModeError
 from core.tax.koinly import KoinlyImportError, import_koinly_file
 
 
@@ -33,7 +34,7 @@ def register(cli: typer.Typer) -> None:
         try:
             with database.session() as session:
                 result = import_koinly_file(session, file, wallet)
-        except KoinlyImportError as error:
+        except (KoinlyImportError, DemoModeError) as error:
             fail(f"{file.name}: {error}")
         typer.echo(
             f"Imported {result.rows_inserted} new ledger rows into wallet '{result.wallet}' "

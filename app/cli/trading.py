@@ -18,6 +18,7 @@ from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.orders import AttachedExits, ExitKind, ExitSpec, OrderRequest, to_decimal
 from core.execution.queries import open_orders, order_events, order_history
 from core.execution.service import CancelError, deposit_paper_cash, place_order, request_cancel
+from core.security.demo_guard import DemoModeError
 
 ACTOR = "cli"
 
@@ -192,7 +193,7 @@ def register(cli: typer.Typer) -> None:
         try:
             with database.session() as session:
                 result = import_bitpanda_csv(session, file, account=account, actor=ACTOR)
-        except BitpandaCsvError as error:
+        except (BitpandaCsvError, DemoModeError) as error:
             fail(f"{file.name}: {error} (nothing imported)")
         typer.echo(
             f"{file.name}: {result.rows} rows, {result.new_entries} new ledger entries, "

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.cli._common import fail, open_database
 from app.ui.format import vienna_time
+from core.security.demo_guard import DemoModeError, RealAct, refuse_while_demo
 from core.security.users import UserError, check_new_username, create_user, list_users, remove_user, unlock_user
 from core.timeutil import utc_now
 
@@ -23,15 +24,16 @@ def register(cli: typer.Typer) -> None:
         """Create a login; the password is asked twice and never echoed."""
         database = open_database()
         try:
+            database.run(lambda session: refuse_while_demo(session, RealAct.ADD_LOGIN))
             database.run(lambda session: check_new_username(session, username))
-        except UserError as error:
+        except (UserError, DemoModeError) as error:
             fail(str(error))
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         try:
             database.run(
                 lambda session: create_user(session, username, password, display_name=display_name, email=email)
             )
-        except UserError as error:
+        except (UserError, DemoModeError) as error:
             fail(str(error))
         typer.echo(f"User {username.strip().lower()!r} created.")
 

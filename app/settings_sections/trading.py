@@ -6,18 +6,50 @@ from decimal import Decimal, InvalidOperation
 
 import streamlit as st
 
+from app.ui.demo_exit import show_demo_refusal
 from core.db.engine import Database
 from core.execution.admin import LiveModeError, set_live_mode, set_trading_value, store_api_key
 from core.execution.service import deposit_paper_cash
 from core.execution.settings import SECRET_BITPANDA_KEY, SECRET_ONETRADING_KEY, load_trading_config
+from core.security.demo_guard import DemoModeError, RealAct, refuse_while_demo
 from core.security.secrets import SecretStore
+from core.security.totp import has_totp, listens_beyond_localhost
+from core.system.models import UserAccount
 
 TITLE = "Trading"
 ORDER = 40
+LIVE_TOGGLE_KEY = "trading_live_toggle"
+LIVE_ERROR_KEY = "_trading_live_refusal"
 
 
 def _actor() -> str:
     return str(st.session_state.get("username") or "dashboard")
+
+
+def _switch_live(database: Database) -> None:
+    """Toggle callback: switch live mode, or put the toggle back and keep the refusal to show."""
+    wanted = bool(st.session_state.get(LIVE_TOGGLE_KEY))
+    try:
+        if wanted:
+            database.run(lambda session: refuse_while_demo(session, RealAct.ENABLE_LIVE_TRADING))
+            _check_second_factor(database)
+        with database.session() as session:
+            set_live_mode(session, wanted, actor=_actor())
+    except (LiveModeError, DemoModeError) as error:
+        st.session_state[LIVE_TOGGLE_KEY] = not wanted
+        st.session_state[LIVE_ERROR_KEY] = error
+
+
+def _check_second_factor(database: Database) -> None:
+    """Refuse live trading on a dashboard reachable from other machines unless this user has a TOTP factor."""
+    if not listens_beyond_localhost(st.get_option("server.address")):
+        return
+    user = database.run(lambda session: session.get(UserAccount, _actor()))
+    if not has_totp(user):
+        raise LiveModeError(
+            "this dashboard listens beyond localhost: enable two-factor authentication "
+            "(Settings → Account & security) before enabling live trading"
+        )
 
 
 def render(database: Database) -> None:
@@ -30,14 +62,15 @@ def render(database: Database) -> None:
         st.error("**Live trading is ON.** Live orders go to One Trading with real money (each needs confirmation).")
     else:
         st.success("Paper trading (live trading is off).")
-    live = st.toggle("Enable live trading", value=config.live_enabled, key="trading_live_toggle")
-    if live != config.live_enabled:
-        try:
-            with database.session() as session:
-                set_live_mode(session, live, actor=_actor())
-            st.rerun()
-        except LiveModeError as error:
-            st.error(str(error))
+    st.toggle(
+        "Enable live trading", value=config.live_enabled, key=LIVE_TOGGLE_KEY, on_change=_switch_live, args=(database,)
+    )
+    refusal = st.session_state.pop(LIVE_ERROR_KEY, None)
+    if isinstance(refusal, DemoModeError):
+        st.error(str(refusal), icon=":material/science:")
+        show_demo_refusal(refusal)
+    elif refusal is not None:
+        st.error(str(refusal))
 
     st.subheader("API keys (stored encrypted)")
     for label, name in (

@@ -52,6 +52,7 @@ from core.audit import AuditAction, append_audit
 from core.errors import KonsensError, PermanentError, TransientError
 from core.portfolio.models import LedgerKind, LedgerOrigin
 from core.retry import RateLimiter, call_with_retries, retry_after_seconds
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.system.shutdown import interruptible_sleep
 from core.timeutil import ms_to_utc, parse_utc
 
@@ -609,6 +610,7 @@ def sync_bitpanda(
     session: Session, client: BitpandaClient, *, account: str = DEFAULT_ACCOUNT, actor: str = "sync"
 ) -> SyncResult:
     """Fetch everything, then write the new ledger entries in the caller's transaction."""
+    refuse_while_demo(session, RealAct.IMPORT_ACCOUNT_HISTORY)
     wallets = client.wallets()
     fiat_wallets = client.fiat_wallets()
     asset_wallets = client.asset_wallets()

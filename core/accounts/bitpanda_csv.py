@@ -55,6 +55,7 @@ from core.accounts.common import (
 from core.audit import AuditAction, append_audit
 from core.errors import PermanentError
 from core.portfolio.models import LedgerKind, LedgerOrigin
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.timeutil import ensure_utc
 
 REQUIRED_COLUMNS = (
@@ -375,6 +376,7 @@ def import_bitpanda_csv(
     session: Session, path: Path | str, *, account: str = DEFAULT_ACCOUNT, actor: str = "cli"
 ) -> ImportResult:
     """Import an export file in the caller's transaction; re-importing stores nothing twice."""
+    refuse_while_demo(session, RealAct.IMPORT_ACCOUNT_HISTORY)
     path = Path(path)
     try:
         raw = path.read_bytes()

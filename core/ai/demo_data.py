@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 
 import pandas as pd
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core.ai.builtin import SentimentAnalyst, TechnicalAnalyst
@@ -31,7 +31,7 @@ from core.ai.context import (
     snapshot_from_frame,
 )
 from core.ai.engine import ConsensusEngine, store_run
-from core.ai.models import AnalystOpinion, ConsensusRecord, Signal
+from core.ai.models import AnalystOpinion, AnalystTrackRecord, ConsensusRecord, Signal
 from core.ai.opinion import Analyst, AnalystResult, Opinion
 from core.ai.track_record import (
     close_series_by_close_time,
@@ -167,3 +167,10 @@ def seed_demo_data(session: Session, context: DemoContext) -> None:
     scored = score_due_opinions(session, hold_band=settings.hold_band, now=context.now)
     refresh_track_records(session, now=context.now)
     logger.info("Demo AI consensus: %d runs, %d opinions scored", runs, scored)
+
+
+def after_demo_removed(session: Session) -> None:
+    """Recompute the track records from the opinions left after the demo ones were removed."""
+    refresh_track_records(session)
+    remaining = select(AnalystOpinion.analyst).where(AnalystOpinion.scored_at.is_not(None)).distinct()
+    session.execute(delete(AnalystTrackRecord).where(AnalystTrackRecord.analyst.not_in(remaining)))

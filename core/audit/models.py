@@ -31,6 +31,15 @@ class AuditAction(StrEnum):
     LIMIT_CHANGED = "limit_changed"
     CIRCUIT_BREAKER = "circuit_breaker"
     IMPORT = "import"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_LOCKED = "login_locked"
+    LOGOUT = "logout"
+    PASSWORD_CHANGED = "password_changed"
+    USER_ADDED = "user_added"
+    USER_REMOVED = "user_removed"
+    TOTP_ENABLED = "totp_enabled"
+    TOTP_DISABLED = "totp_disabled"
+    DEMO_REMOVED = "demo_removed"
 
 
 class AuditEntry(Base):

@@ -36,6 +36,7 @@ from core.market.demo_source import DEMO_INSTRUMENTS, DEMO_SOURCE, demo_hourly_c
 from core.market.models import AssetClass, Candle, Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, PortfolioSnapshot, Position
 from core.portfolio.position_math import PositionState
+from core.security.demo_guard import DemoModeError, RealAct, real_data_present
 from core.system.models import UserAccount
 from core.system.settings_store import set_setting
 from core.timeutil import utc_now
@@ -69,10 +70,12 @@ DEMO_FEE_RATE = Decimal("0.0015")
 
 
 def seed_demo(database: Database, *, now: datetime | None = None) -> DemoContext:
-    """Seed the demo data (idempotent) and return what was seeded."""
+    """Seed the demo data (idempotent) and return what was seeded; refuse beside real data (``DemoModeError``)."""
     now = (now or utc_now()).replace(minute=0, second=0, microsecond=0)
     start = now - timedelta(days=DEMO_HISTORY_DAYS)
     with database.session() as session:
+        if real_data_present(session):
+            raise DemoModeError(RealAct.SEED_DEMO)
         instruments = _seed_instruments(session)
         candles = {}
         for spec in DEMO_INSTRUMENTS:

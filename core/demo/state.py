@@ -42,7 +42,15 @@ def has_demo_data(session: Session) -> bool:
 
 
 def database_is_empty(session: Session) -> bool:
-    """Return True if there are no instruments and no ledger entries (a new database)."""
+    """Return True for a new database: no instruments, no ledger entries, nothing real, demo never removed.
+
+    A database whose demo data was removed (``demo.removed_at``) is never "empty" again, so
+    ``konsens up`` does not bring the demo login back.
+    """
+    from core.security.demo_guard import SETTING_DEMO_REMOVED_AT, real_data_present
+
     has_instruments = session.scalar(select(Instrument.id).limit(1)) is not None
     has_ledger = session.scalar(select(LedgerEntry.id).limit(1)) is not None
-    return not has_instruments and not has_ledger
+    if has_instruments or has_ledger or get_setting(session, SETTING_DEMO_REMOVED_AT) is not None:
+        return False
+    return not real_data_present(session)

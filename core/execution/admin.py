@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core.audit import AuditAction, append_audit
 from core.errors import PermanentError
 from core.execution.settings import KEY_LIVE_ENABLED, SECRET_ONETRADING_KEY
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.security.secrets import SecretStore
 from core.system.settings_store import get_setting, set_setting
 
@@ -30,6 +31,8 @@ class LiveModeError(PermanentError, ValueError):
 def set_live_mode(session: Session, enabled: bool, *, actor: str, store: SecretStore | None = None) -> None:
     """Switch live trading on or off; on needs a stored One Trading API key. Audited."""
     store = store or SecretStore()
+    if enabled:
+        refuse_while_demo(session, RealAct.ENABLE_LIVE_TRADING)
     if enabled and not store.get(session, SECRET_ONETRADING_KEY):
         raise LiveModeError("store a One Trading API key before enabling live trading")
     before = bool(get_setting(session, KEY_LIVE_ENABLED, False))
@@ -47,17 +50,15 @@ def set_live_mode(session: Session, enabled: bool, *, actor: str, store: SecretS
 def store_api_key(
     session: Session, name: str, value: str | None, *, actor: str, store: SecretStore | None = None
 ) -> None:
-    """Store (or delete, with an empty value) an API key encrypted; audited without the key itself."""
+    """Store (or delete, with an empty value) an API key encrypted; audited (by the store) without the key itself."""
     store = store or SecretStore()
     value = (value or "").strip()
     if value:
-        store.set(session, name, value)
-        details: dict[str, Any] = {"stored": True, "hint": "…" + value[-4:]}
+        store.set(session, name, value, actor=actor)
     else:
-        details = {"deleted": store.delete(session, name)}
+        store.delete(session, name, actor=actor)
         if name == SECRET_ONETRADING_KEY and get_setting(session, KEY_LIVE_ENABLED, False):
             set_live_mode(session, False, actor=actor, store=store)
-    append_audit(session, actor=actor, action=AuditAction.KEY_CHANGED, subject=f"secret:{name}", details=details)
 
 
 def set_trading_value(session: Session, key: str, value: Any, *, actor: str) -> None:

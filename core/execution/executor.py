@@ -76,6 +76,7 @@ from core.portfolio.models import Position
 from core.risk.alerts import raise_alert
 from core.risk.guard import RiskGuard, RiskPostTradeHook
 from core.risk.models import AlertKind, AlertSeverity
+from core.security.demo_guard import RealAct, demo_login_exists, demo_refusal_message
 from core.timeutil import utc_now
 from core.values import round_price, round_quantity
 
@@ -269,6 +270,9 @@ class Executor:
                 return None
             if not order.live_confirmed:
                 deny("validation", "live order was not confirmed")
+                return None
+            if demo_login_exists(session):
+                deny("demo_mode", demo_refusal_message(RealAct.LIVE_ORDER))
                 return None
         latest = latest_price(session, instrument.id)
         reference = order.limit_price or order.stop_price or (latest.price if latest else None)

@@ -4,7 +4,14 @@ Accepted: a header naming the time column ``timestamp``, ``date``, ``datetime`` 
 case), or an unnamed first column holding the times (pandas' ``to_csv`` of a date index); an
 unnamed integer index column (ignored); ``open, high, low, close, volume`` in any case and order;
 an ``Adj Close`` column (ignored: raw prices are stored, adjustment is an analysis concern);
-times as ISO-8601 with or without offset (naive means UTC), date only, or epoch seconds/ms.
+times as ISO-8601 with or without offset (naive means UTC), date only, European day-first dates
+(``31.01.2024 14:00``), or epoch seconds/ms.
+
+European spreadsheets write ``;``-separated files with decimal commas (``1.234,56``). The
+delimiter is detected from the header line (the most frequent of ``;``, tab and ``,``) and the
+decimal mark from the values (a comma in a number of a non-comma-separated file); both can be
+given instead (``delimiter=``, ``decimal=``; CLI ``--delimiter``, ``--decimal``). With a decimal
+comma, ``.`` is read as a thousands separator only in proper groups of three digits.
 
 A malformed file (missing column, unreadable time or number, ragged row, no rows) raises
 :class:`CsvFormatError` naming the line and column, and nothing is stored. A readable file is
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,13 +68,55 @@ def _is_unnamed(name: str) -> bool:
     return name == "" or name.lower().startswith("unnamed:")
 
 
-def read_candle_csv(path: Path | str) -> pd.DataFrame:
-    """Read an OHLCV CSV into a frame of ``ts, open, high, low, close, volume`` (floats, aware UTC)."""
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+DECIMAL_MARKS = (".", ",")
+_COMMA_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
+
+
+def _header_line(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            for line in handle:
+                if line.strip():
+                    return line
+    except UnicodeDecodeError as error:
+        raise CsvFormatError(f"{path.name}: not a UTF-8 text file") from error
+    return ""
+
+
+def detect_delimiter(path: Path) -> str:
+    """Return the field delimiter of a CSV file: the most frequent of ``;``, tab and ``,`` in its header."""
+    header = _header_line(path)
+    counts = {candidate: header.count(candidate) for candidate in (";", "\t", ",")}
+    best = max(counts, key=lambda candidate: counts[candidate])
+    return best if counts[best] > 0 else ","
+
+
+def _normalise_delimiter(delimiter: str | None, path: Path) -> str:
+    if delimiter is None:
+        return detect_delimiter(path)
+    if delimiter not in DELIMITERS:
+        raise CsvFormatError(f"unknown delimiter {delimiter!r}: use ',', ';' or 'tab'")
+    return DELIMITERS[delimiter]
+
+
+def read_candle_csv(path: Path | str, *, delimiter: str | None = None, decimal: str | None = None) -> pd.DataFrame:
+    """Read an OHLCV CSV into a frame of ``ts, open, high, low, close, volume`` (floats, aware UTC).
+
+    ``delimiter`` (``,``, ``;`` or ``tab``) and ``decimal`` (``.`` or ``,``) are detected when not given.
+    """
     path = Path(path)
     if not path.is_file():
         raise CsvFormatError(f"{path}: no such file")
+    if decimal is not None and decimal not in DECIMAL_MARKS:
+        raise CsvFormatError(f"unknown decimal mark {decimal!r}: use '.' or ','")
+    separator = _normalise_delimiter(delimiter, path)
+    if decimal == "," and separator == ",":
+        raise CsvFormatError(f"{path.name}: a decimal comma needs another delimiter (';' or tab)")
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+        raw = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig", sep=separator
+        )
     except pd.errors.EmptyDataError as error:
         raise CsvFormatError(f"{path.name}: the file is empty") from error
     except pd.errors.ParserError as error:
@@ -88,17 +138,23 @@ def read_candle_csv(path: Path | str) -> pd.DataFrame:
         raise CsvFormatError(f"{path.name}, line 1: missing column(s) {', '.join(missing)}")
     if raw.empty:
         raise CsvFormatError(f"{path.name}: no data rows after the header")
-    _check_row_lengths(path, len(headers))
+    _check_row_lengths(path, len(headers), separator)
     frame = pd.DataFrame({"ts": _parse_times(path, raw.iloc[:, time_index], headers[time_index] or "(unnamed)")})
-    for name in VALUE_NAMES:
-        column = raw.iloc[:, lowered.index(name)]
-        frame[name] = _parse_numbers(path, column, headers[lowered.index(name)])
+    value_columns = {name: raw.iloc[:, lowered.index(name)] for name in VALUE_NAMES}
+    if decimal is None:
+        decimal = (
+            ","
+            if separator != "," and any(column.str.contains(",").any() for column in value_columns.values())
+            else "."
+        )
+    for name, column in value_columns.items():
+        frame[name] = _parse_numbers(path, column, headers[lowered.index(name)], decimal=decimal)
     return frame[CANDLE_COLUMNS].sort_values("ts", kind="stable").reset_index(drop=True)
 
 
-def _check_row_lengths(path: Path, width: int) -> None:
+def _check_row_lengths(path: Path, width: int, separator: str) -> None:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        for line_number, row in enumerate(csv.reader(handle), start=1):
+        for line_number, row in enumerate(csv.reader(handle, delimiter=separator), start=1):
             if row and len(row) != width:
                 raise CsvFormatError(f"{path.name}, line {line_number}: expected {width} fields, found {len(row)}")
 
@@ -118,7 +174,10 @@ def _parse_times(path: Path, column: pd.Series, header: str) -> pd.Series:
         numbers = text.astype("int64")
         unit = "ms" if numbers.max() > 10**11 else "s"
         return pd.Series(pd.to_datetime(numbers, unit=unit, utc=True))
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    if text.str.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4}( \d{1,2}:\d{2}(:\d{2})?)?").all():
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", dayfirst=True, format="mixed")
+    else:
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     bad = parsed.isna().to_numpy()
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
@@ -128,9 +187,15 @@ def _parse_times(path: Path, column: pd.Series, header: str) -> pd.Series:
     return parsed
 
 
-def _parse_numbers(path: Path, column: pd.Series, header: str) -> pd.Series:
+def _parse_numbers(path: Path, column: pd.Series, header: str, *, decimal: str = ".") -> pd.Series:
     text = column.astype(str).str.strip()
-    numbers = pd.to_numeric(text, errors="coerce")
+    if decimal == ",":
+        comma_form = text.str.fullmatch(_COMMA_NUMBER.pattern)
+        converted = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        text_for_numbers = converted.where(comma_form, "invalid")
+        numbers = pd.to_numeric(text_for_numbers, errors="coerce")
+    else:
+        numbers = pd.to_numeric(text, errors="coerce")
     explicit_nan = text.str.lower().isin(["nan", "inf", "-inf", "infinity", "-infinity"])
     bad = (numbers.isna() & ~explicit_nan).to_numpy()
     if bad.any():
@@ -150,6 +215,8 @@ def import_candle_csv(
     source: str = DEFAULT_IMPORT_SOURCE,
     create: bool = False,
     asset_class: AssetClass | str | None = None,
+    delimiter: str | None = None,
+    decimal: str | None = None,
 ) -> ImportReport:
     """Read ``path`` and store its candles for ``symbol`` in one transaction.
 
@@ -158,7 +225,7 @@ def import_candle_csv(
     so the worker does not start collecting it from a source it may not be listed on.
     """
     timeframe_seconds(timeframe)
-    frame = read_candle_csv(path)
+    frame = read_candle_csv(path, delimiter=delimiter, decimal=decimal)
     created = False
     with database.session() as session:
         try:

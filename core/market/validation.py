@@ -8,6 +8,8 @@ Checks, in this order (a row is refused for the first reason that applies):
 - ``open outside [low, high]`` / ``close outside [low, high]``
 - ``negative volume``
 - ``timestamp not on the <tf> grid`` (e.g. 10:07 for 1h candles; 1w candles open on Mondays)
+- ``timestamp in the future`` (a candle that opens more than ``FUTURE_TOLERANCE`` after now, e.g. a
+  2099 row: a clock or unit error upstream, never a real candle)
 - ``duplicate timestamp`` (several rows for one open time in one batch: if they are identical, the
   first is kept; if they differ, all are refused, since we cannot know which one is right)
 """
@@ -15,12 +17,14 @@ Checks, in this order (a row is refused for the first reason that applies):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 from core.market.sources.base import CANDLE_COLUMNS
 from core.market.timeframes import grid_anchor, timeframe_seconds
+from core.timeutil import utc_now
 
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 VALUE_COLUMNS = [*PRICE_COLUMNS, "volume"]
@@ -32,6 +36,8 @@ REASON_OPEN_OUTSIDE = "open outside [low, high]"
 REASON_CLOSE_OUTSIDE = "close outside [low, high]"
 REASON_NEGATIVE_VOLUME = "negative volume"
 REASON_DUPLICATE = "duplicate timestamp"
+REASON_FUTURE = "timestamp in the future"
+FUTURE_TOLERANCE = timedelta(minutes=1)  # clock drift between us and the source
 
 
 def misaligned_reason(timeframe: str) -> str:
@@ -52,10 +58,11 @@ class ValidationResult:
         return len(self.rejected)
 
 
-def validate_candles(frame: pd.DataFrame, timeframe: str) -> ValidationResult:
+def validate_candles(frame: pd.DataFrame, timeframe: str, *, now: datetime | None = None) -> ValidationResult:
     """Split ``frame`` (columns ``ts, open, high, low, close, volume``) into valid and refused rows.
 
-    Vectorised: no Python loop over rows, so it keeps pace with the bulk store.
+    ``now`` (default: the current time) dates the future check. Vectorised: no Python loop over
+    rows, so it keeps pace with the bulk store.
     """
     step_ns = timeframe_seconds(timeframe) * 1_000_000_000
     frame = frame.reset_index(drop=True)
@@ -82,6 +89,8 @@ def validate_candles(frame: pd.DataFrame, timeframe: str) -> ValidationResult:
     nanos = timestamps.to_numpy(dtype="datetime64[ns]").astype("int64")
     anchor_ns = pd.Timestamp(grid_anchor(timeframe)).value
     refuse(((nanos - anchor_ns) % step_ns) != 0, misaligned_reason(timeframe))
+    latest_allowed_ns = pd.Timestamp((now or utc_now()) + FUTURE_TOLERANCE).value
+    refuse(nanos > latest_allowed_ns, REASON_FUTURE)
 
     duplicated_any = timestamps.duplicated(keep=False).to_numpy()
     if duplicated_any.any():

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings, get_settings
 from core.errors import PermanentError
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.system.models import StoredSecret
 from core.timeutil import utc_now
 
@@ -41,6 +42,12 @@ def load_or_create_fernet_key(settings: Settings | None = None) -> bytes:
     return key
 
 
+def _audit_key_change(session: Session, actor: str, name: str, details: dict[str, object]) -> None:
+    from core.audit import AuditAction, append_audit
+
+    append_audit(session, actor=actor, action=AuditAction.KEY_CHANGED, subject=f"secret:{name}", details=details)
+
+
 def mask(value: str) -> str:
     """Return a display form of a secret: only its last four characters."""
     return "••••" + value[-4:] if len(value) > 4 else "••••"
@@ -52,10 +59,14 @@ class SecretStore:
     def __init__(self, key: bytes | None = None):
         self._fernet = Fernet(key or load_or_create_fernet_key())
 
-    def set(self, session: Session, name: str, value: str) -> None:
-        """Store ``value`` encrypted under ``name`` (replacing any previous value)."""
+    def set(self, session: Session, name: str, value: str, *, actor: str = "system") -> None:
+        """Store ``value`` encrypted under ``name`` (replacing any previous value); audited without the value.
+
+        Refused while the database holds demo data (``DemoModeError``).
+        """
         if not value:
             raise ValueError("an empty secret cannot be stored; delete it instead")
+        refuse_while_demo(session, RealAct.STORE_API_KEY)
         ciphertext = self._fernet.encrypt(value.encode())
         row = session.get(StoredSecret, name)
         if row is None:
@@ -64,6 +75,7 @@ class SecretStore:
             row.ciphertext = ciphertext
             row.hint = value[-4:]
             row.updated_at = utc_now()
+        _audit_key_change(session, actor, name, {"stored": True, "hint": "…" + value[-4:]})
 
     def get(self, session: Session, name: str) -> str | None:
         """Return the decrypted secret, or None if none is stored."""
@@ -77,12 +89,13 @@ class SecretStore:
                 f"secret {name!r} cannot be decrypted: the secret key changed or the value is damaged"
             ) from error
 
-    def delete(self, session: Session, name: str) -> bool:
-        """Delete a secret; return whether one existed."""
+    def delete(self, session: Session, name: str, *, actor: str = "system") -> bool:
+        """Delete a secret; return whether one existed (a deletion is audited)."""
         row = session.get(StoredSecret, name)
         if row is None:
             return False
         session.delete(row)
+        _audit_key_change(session, actor, name, {"deleted": True})
         return True
 
     def masked(self, session: Session) -> dict[str, str]:

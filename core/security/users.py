@@ -16,8 +16,10 @@ import bcrypt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.audit import AuditAction, append_audit
 from core.config import Settings, get_settings
 from core.errors import PermanentError
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.system.models import UserAccount
 from core.timeutil import to_vienna, utc_now
 
@@ -65,9 +67,16 @@ def check_new_username(session: Session, username: str) -> str:
 
 
 def create_user(
-    session: Session, username: str, password: str, *, display_name: str | None = None, email: str | None = None
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    email: str | None = None,
+    actor: str = "cli",
 ) -> UserAccount:
-    """Create a login; refuse a taken or malformed name and a short password."""
+    """Create a login; refuse a taken or malformed name, a short password, and any login in demo mode."""
+    refuse_while_demo(session, RealAct.ADD_LOGIN)
     username = check_new_username(session, username)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
@@ -79,6 +88,7 @@ def create_user(
         is_demo=False,
     )
     session.add(user)
+    append_audit(session, actor=actor, action=AuditAction.USER_ADDED, subject=f"user:{username}", details={})
     return user
 
 
@@ -166,9 +176,11 @@ def authenticate(
     if user is None:
         verify_password(password, _dummy_hash())
         logger.info("Login refused: unknown user")
+        _audit_failure(session, name, "unknown user")
         return LoginResult(LoginOutcome.WRONG_CREDENTIALS)
     if user.locked_until is not None and user.locked_until > now:
         logger.warning("Login refused: user %s is locked until %s", user.username, user.locked_until.isoformat())
+        _audit_failure(session, user.username, "account locked")
         return LoginResult(LoginOutcome.LOCKED, username=user.username, locked_until=user.locked_until)
     if not verify_password(password, user.password_hash):
         if user.locked_until is not None:  # an expired lock: start counting afresh
@@ -179,8 +191,16 @@ def authenticate(
             user.locked_until = now + timedelta(minutes=LOCKOUT_MINUTES)
             user.failed_logins = 0
             logger.warning("User %s locked for %d minutes after wrong passwords", user.username, LOCKOUT_MINUTES)
+            append_audit(
+                session,
+                actor="login",
+                action=AuditAction.LOGIN_LOCKED,
+                subject=f"user:{user.username}",
+                details={"minutes": LOCKOUT_MINUTES, "until": user.locked_until.isoformat()},
+            )
             return LoginResult(LoginOutcome.LOCKED, username=user.username, locked_until=user.locked_until)
         logger.info("Login refused: wrong password for %s (%d in a row)", user.username, user.failed_logins)
+        _audit_failure(session, user.username, "wrong password", in_a_row=user.failed_logins)
         return LoginResult(
             LoginOutcome.WRONG_CREDENTIALS,
             remaining_attempts=MAX_FAILED_LOGINS - user.failed_logins,
@@ -191,8 +211,21 @@ def authenticate(
     return LoginResult(LoginOutcome.SUCCESS, username=user.username, display_name=user.display_name, email=user.email)
 
 
+def _audit_failure(session: Session, username: str, reason: str, **details: object) -> None:
+    append_audit(
+        session,
+        actor="login",
+        action=AuditAction.LOGIN_FAILED,
+        subject=f"user:{username[:60] or '?'}",
+        details={"reason": reason, **details},
+    )
+
+
 def change_password(session: Session, username: str, old_password: str, new_password: str) -> None:
-    """Set a new password after checking the old one; refuse a short or unchanged password."""
+    """Set a new password after checking the old one; refuse a short or unchanged password.
+
+    Every login cookie of the user dies (the session version is bumped); the change is audited.
+    """
     user = session.get(UserAccount, username)
     if user is None:
         raise UserError(f"user {username!r} does not exist")
@@ -207,6 +240,8 @@ def change_password(session: Session, username: str, old_password: str, new_pass
     user.password_hash = hash_password(new_password)
     user.failed_logins = 0
     user.locked_until = None
+    user.session_version = (user.session_version or 0) + 1
+    append_audit(session, actor=username, action=AuditAction.PASSWORD_CHANGED, subject=f"user:{username}", details={})
     logger.info("Password of user %s changed", user.username)
 
 
@@ -215,12 +250,13 @@ def list_users(session: Session) -> list[UserAccount]:
     return list(session.scalars(select(UserAccount).order_by(UserAccount.username)))
 
 
-def remove_user(session: Session, username: str) -> None:
-    """Delete a login; raise ``UserError`` if there is none of that name."""
+def remove_user(session: Session, username: str, *, actor: str = "cli") -> None:
+    """Delete a login (its cookies die with it); raise ``UserError`` if there is none of that name. Audited."""
     user = session.get(UserAccount, username.strip().lower())
     if user is None:
         raise UserError(f"user {username!r} does not exist")
     session.delete(user)
+    append_audit(session, actor=actor, action=AuditAction.USER_REMOVED, subject=f"user:{user.username}", details={})
     logger.info("User %s removed", user.username)
 
 

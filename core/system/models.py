@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Enum, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, UTCDateTime
@@ -90,3 +90,12 @@ class UserAccount(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    session_version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", doc="Bumped on logout and password change: older cookies die."
+    )
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, doc="Fernet-encrypted TOTP secret, once enrolled.")
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, doc="Last accepted TOTP time step (no replay).")
+    totp_for_orders: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), doc="Ask a fresh code for every live order."
+    )

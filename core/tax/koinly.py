@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from core.db.upsert import bulk_upsert
 from core.errors import PermanentError
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
+from core.security.demo_guard import RealAct, refuse_while_demo
 from core.tax.engine import is_fiat
 from core.timeutil import utc_now
 
@@ -322,6 +323,7 @@ def _kind(label: str, sent: str | None, received: str | None, fee: str | None, l
 
 def import_koinly_rows(session: Session, rows: list[dict[str, Any]], wallet: str) -> ImportResult:
     """Insert parsed rows in the caller's transaction; rows already imported are skipped."""
+    refuse_while_demo(session, RealAct.IMPORT_ACCOUNT_HISTORY)
     count_query = select(func.count(LedgerEntry.id)).where(
         LedgerEntry.origin == LedgerOrigin.KOINLY_CSV, LedgerEntry.account == wallet.strip()
     )
@@ -354,7 +356,7 @@ def import_koinly_rows(session: Session, rows: list[dict[str, Any]], wallet: str
 
 
 def import_koinly_file(session: Session, path: Path, wallet: str) -> ImportResult:
-    """Check and import one Koinly universal CSV file into ``wallet`` (all or nothing)."""
+    """Check and import one Koinly universal CSV file into ``wallet`` (all or nothing; refused in demo mode)."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

@@ -71,9 +71,64 @@ def test_demo_user_is_absent_without_demo_data(configured_sqlite: Database) -> N
     assert "No login exists yet" in app.error[0].value
     assert not app.text_input
     demo = UserAccount(username="demo", display_name="Demo", is_demo=True, password_hash=hash_password("demo"))
+    configured_sqlite.run(lambda s: create_user(s, "alice", "correct horse"))  # refused once a demo login exists
     configured_sqlite.run(lambda s: s.add(demo))  # the right password, but no demo data in this database
-    configured_sqlite.run(lambda s: create_user(s, "alice", "correct horse"))
     app = _submit(_app(), "demo", "demo")
     assert [item.value for item in app.error] == ["Username or password is wrong."]
     app = _submit(_app(), "alice", "correct horse")
     assert app.session_state["authentication_status"] is True
+
+
+def _anna_with_totp(database: Database) -> str:
+    import pyotp
+
+    from core.security.totp import enable_totp, new_totp_secret
+
+    secret = new_totp_secret()
+    database.run(lambda s: create_user(s, "anna", "correct horse battery"))
+    database.run(lambda s: enable_totp(s, "anna", secret, pyotp.TOTP(secret).now(), actor="anna"))
+    return secret
+
+
+def test_a_user_with_a_second_factor_needs_a_fresh_code_after_the_password(configured_sqlite: Database) -> None:
+    import time
+
+    import pyotp
+
+    secret = _anna_with_totp(configured_sqlite)
+    app = _submit(_app(), "anna", "correct horse battery")
+    assert app.session_state["authentication_status"] is not True
+    assert [item.label for item in app.text_input] == ["Code"]
+    app.text_input(key="login_totp_code").input("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    app.button(key="login_totp_submit").click().run()
+    assert "The code is wrong or was used already." in [item.value for item in app.error]
+    time.sleep(max(0.0, 30 - time.time() % 30) + 0.5)  # the enrolment used this step's code
+    app.text_input(key="login_totp_code").input(pyotp.TOTP(secret).now())
+    app.button(key="login_totp_submit").click().run()
+    assert not app.exception
+    assert app.session_state["authentication_status"] is True
+    assert not [item.label for item in app.text_input if item.label == "Code"]
+
+
+def test_live_trading_on_a_reachable_dashboard_makes_every_user_enrol_first(configured_sqlite: Database) -> None:
+    from core.execution.settings import KEY_LIVE_ENABLED
+    from core.system.settings_store import set_setting
+
+    configured_sqlite.run(lambda s: create_user(s, "anna", "correct horse battery"))
+    configured_sqlite.run(lambda s: set_setting(s, KEY_LIVE_ENABLED, True))
+    app = _submit(_app(), "anna", "correct horse battery")  # AppTest: no server.address, i.e. every interface
+    assert any("needs a second factor" in item.value for item in app.warning)
+    assert not app.metric
+    assert app.get("imgs") or app.get("image")  # the QR code to scan
+
+
+def test_a_logged_in_session_ends_when_the_user_logs_out_elsewhere(configured_sqlite: Database) -> None:
+    from core.security.sessions import end_sessions
+
+    configured_sqlite.run(lambda s: create_user(s, "anna", "correct horse battery"))
+    app = _submit(_app(), "anna", "correct horse battery")
+    assert app.session_state["authentication_status"] is True
+    configured_sqlite.run(lambda s: end_sessions(s, "anna"))  # logout in another browser
+    app.run()
+    assert app.session_state["authentication_status"] is not True
+    assert [item.label for item in app.text_input] == ["Username", "Password"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,35 @@ def test_a_fresh_launcher_process_has_the_pages_modules_imported_before_streamli
     ).stdout.split("\n")
     assert output[0] == "['app.ui.figures', 'core.charts.data', 'pandas_ta', 'plotly']"
     assert output[1] == "False"  # nothing of it was there before the launcher ran
+
+
+def test_tls_files_from_the_settings_become_streamlit_ssl_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.config import get_settings
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    monkeypatch.setenv("KONSENS_TLS_CERT_FILE", str(cert))
+    monkeypatch.setenv("KONSENS_TLS_KEY_FILE", str(key))
+    get_settings.cache_clear()
+    arguments = server.streamlit_arguments(["--server.port", "8599"])
+    assert arguments[-4:] == ["--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key)]
+    # Options given on the command line win.
+    given = ["--server.sslCertFile=/x.pem", "--server.sslKeyFile=/y.pem"]
+    assert server.streamlit_arguments(given)[-2:] == given
+    key.unlink()
+    with pytest.raises(SystemExit, match="KONSENS_TLS_KEY_FILE names"):
+        server.streamlit_arguments([])
+    get_settings.cache_clear()
+
+
+def test_only_one_tls_file_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from core.config import Settings
+
+    monkeypatch.setenv("KONSENS_TLS_CERT_FILE", "/etc/konsens/cert.pem")
+    with pytest.raises(ValidationError, match="must be set together"):
+        Settings()

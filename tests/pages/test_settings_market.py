@@ -8,6 +8,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.db.engine import Database
+from core.demo.removal import remove_demo_data
 from core.market.models import Instrument
 from core.security.secrets import SecretStore
 from core.system.models import StoredSecret
@@ -50,6 +51,15 @@ def test_instruments_tab_lists_adds_changes_and_stores_keys_masked(demo_database
     at.button[[button.label for button in at.button].index("Save changes")].click()
     at.run()
     assert not at.exception
+
+    # Storing a key is a real act: refused while the demo data is there, nothing stored.
+    at.text_input(key="secret_input_market.coingecko.api_key").input("CG-abcdefgh1234")
+    at.button(key="secret_save_market.coingecko.api_key").click()
+    at.run()
+    assert any("storing an API key is refused" in message.value for message in at.error)
+    assert demo_database.run(lambda session: session.get(StoredSecret, "market.coingecko.api_key")) is None
+    with demo_database.session() as session:
+        remove_demo_data(session, actor="tester")
 
     at.text_input(key="secret_input_market.coingecko.api_key").input("CG-abcdefgh1234")
     at.button(key="secret_save_market.coingecko.api_key").click()

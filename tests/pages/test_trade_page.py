@@ -103,3 +103,46 @@ def test_trade_draws_the_price_with_orders_and_toasts_fills_new_since_the_last_r
     for toast, fill in zip(app.toast, fills[:2], strict=True):
         assert toast.value.startswith(f"Filled: {fill.side} ") and fill.symbol in toast.value
     assert app.session_state["trade_seen_fill"] == newest
+
+
+def test_a_live_order_asks_a_fresh_authenticator_code_when_the_user_chose_so(configured_sqlite: Database) -> None:
+    import time
+
+    import pyotp
+
+    from core.execution.settings import KEY_LIVE_ENABLED
+    from core.market.models import AssetClass, Instrument, Quote
+    from core.security.totp import enable_totp, new_totp_secret, set_totp_for_orders
+    from core.security.users import create_user
+    from core.system.settings_store import set_setting
+    from core.timeutil import utc_now
+
+    secret = new_totp_secret()
+    with configured_sqlite.session() as session:
+        create_user(session, "anna", "correct horse battery")
+        enable_totp(session, "anna", secret, pyotp.TOTP(secret).now(), actor="anna")
+        set_totp_for_orders(session, "anna", True, actor="anna")
+        set_setting(session, KEY_LIVE_ENABLED, True)
+        btc = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
+        session.add(btc)
+        session.flush()
+        session.add(Quote(instrument_id=btc.id, source="test", ts=utc_now(), last=Decimal("50000")))
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = "anna"
+    at.run()
+    at.radio[0].set_value("Live (One Trading)").run()
+    at.text_input[0].set_value("0.01")
+    next(box for box in at.checkbox if box.label == "I confirm this LIVE order").check()
+    at.text_input(key="ticket_totp_code").set_value("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    next(button for button in at.button if button.label == "Place LIVE order").click().run()
+    assert any("authenticator code is wrong" in item.value for item in at.error)
+    assert configured_sqlite.run(lambda session: session.scalar(select(Order))) is None
+    time.sleep(max(0.0, 30 - time.time() % 30) + 0.5)  # the enrolment used this step's code
+    at.text_input[0].set_value("0.01")
+    next(box for box in at.checkbox if box.label == "I confirm this LIVE order").check()
+    at.text_input(key="ticket_totp_code").set_value(pyotp.TOTP(secret).now())
+    next(button for button in at.button if button.label == "Place LIVE order").click().run()
+    assert not at.exception
+    order = configured_sqlite.run(lambda session: session.scalar(select(Order)))
+    assert order is not None and order.is_live and order.status is OrderStatus.NEW

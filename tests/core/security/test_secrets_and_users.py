@@ -57,8 +57,8 @@ def test_demo_user_can_log_in_only_in_demo_mode(sqlite_database: Database) -> No
     from core.system.models import UserAccount
 
     with sqlite_database.session() as session:
+        create_user(session, "anna", "correct horse")  # before the demo row: refused beside a demo login
         session.add(UserAccount(username="demo", display_name="Demo", password_hash="x", is_demo=True))
-        create_user(session, "anna", "correct horse")
     with sqlite_database.session() as session:
         assert [u.username for u in login_users(session, include_demo=False)] == ["anna"]
         assert [u.username for u in login_users(session, include_demo=True)] == ["anna", "demo"]
