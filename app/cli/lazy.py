@@ -169,6 +169,8 @@ def build_real_app(modules: list[str]) -> typer.Typer:
     from app.cli._common import SHARED_GROUPS
 
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    # A callback keeps the app a group even with a single command (else Typer makes it the command).
+    app.callback()(_group_callback)
     for module_name in modules:
         module = importlib.import_module(module_name)
         register = getattr(module, "register", None)
@@ -178,6 +180,10 @@ def build_real_app(modules: list[str]) -> typer.Typer:
         if group.registered_commands or group.registered_groups:
             app.add_typer(group, name=name)
     return app
+
+
+def _group_callback() -> None:
+    """Konsens commands."""
 
 
 class _Placeholder(TyperCommand):

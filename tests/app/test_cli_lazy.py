@@ -119,3 +119,10 @@ def register(cli: typer.Typer) -> None:
     scan = CommandScan()
     scan_module(source, "app.cli.computed", scan, {})
     assert scan.unreadable_modules == ["app.cli.computed"]
+
+
+def test_a_command_whose_module_declares_only_it_runs(tmp_path: Path) -> None:
+    # `worker` is the only command of its module: its Typer app must still be a group.
+    result = CliRunner().invoke(cli, ["worker", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--once" in result.output
