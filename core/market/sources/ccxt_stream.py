@@ -126,10 +126,8 @@ class CcxtProFeed:
             for task in done:
                 if task is not stopper and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-            if not stopper.done():
-                stop.set()
-            await asyncio.gather(stopper, return_exceptions=True)
         finally:
+            stop.set()  # this run is over either way: release the thread waiting on the stop event
             await exchange.close()
 
     async def _tickers(
