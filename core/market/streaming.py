@@ -415,3 +415,55 @@ def feed_statuses(session: Any) -> dict[str, Any]:
 
     value = get_setting(session, FEEDS_SETTING_KEY, None)
     return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class FeedOverview:
+    """One feed as the System page lists it."""
+
+    name: str
+    source: str
+    symbols: list[str]
+    state: str
+    lag_seconds: float | None
+    reconnects: int
+    garbage: int
+    messages: int
+    last_error: str | None
+
+
+def feed_overview(
+    session: Any, *, now: datetime | None = None, max_report_age_seconds: float = 60.0
+) -> list[FeedOverview]:
+    """The market worker's feeds with their state; all ``stale`` if the worker stopped reporting."""
+    saved = feed_statuses(session)
+    feeds = saved.get("feeds") or {}
+    if not feeds:
+        return []
+    now = now or utc_now()
+    try:
+        reported = datetime.fromisoformat(str(saved.get("updated_at")))
+        report_age = (now - reported).total_seconds()
+    except ValueError:
+        report_age = float("inf")
+    rows = []
+    for name, item in sorted(feeds.items()):
+        lag = item.get("lag_seconds")
+        state = str(item.get("state", FeedState.STALE.value))
+        if report_age > max_report_age_seconds:
+            state = FeedState.STALE.value
+            lag = None if lag is None else float(lag) + report_age
+        rows.append(
+            FeedOverview(
+                name=name,
+                source=str(item.get("source", "")),
+                symbols=list(item.get("symbols") or []),
+                state=state,
+                lag_seconds=None if lag is None else float(lag),
+                reconnects=int(item.get("reconnects") or 0),
+                garbage=int(item.get("garbage") or 0),
+                messages=int(item.get("messages") or 0),
+                last_error=item.get("last_error"),
+            )
+        )
+    return rows

@@ -265,3 +265,24 @@ def test_the_demo_feed_streams_ticks_on_the_deterministic_walk(sqlite_database: 
         service.stop()
     for ts, last, _bid, _ask in _quotes(sqlite_database):
         assert float(last) == pytest.approx(demo_price_at("BTC/EUR", ts), rel=1e-6)
+
+
+def test_feed_overview_shows_saved_states_and_marks_them_stale_when_the_worker_stopped_reporting(
+    sqlite_database: Database,
+) -> None:
+    from core.market.streaming import FEEDS_SETTING_KEY, feed_overview
+    from core.system.settings_store import set_setting
+
+    reported = datetime(2024, 5, 8, 12, 0, tzinfo=UTC)
+    value = {
+        "updated_at": reported.isoformat(),
+        "feeds": {
+            "demo:stream": {"source": "demo", "symbols": ["BTC/EUR"], "state": "streaming", "lag_seconds": 0.4,
+                            "messages": 10, "garbage": 0, "reconnects": 0, "last_error": None},
+        },
+    }  # fmt: skip
+    sqlite_database.run(lambda s: set_setting(s, FEEDS_SETTING_KEY, value))
+    fresh = sqlite_database.run(lambda s: feed_overview(s, now=reported + timedelta(seconds=5)))
+    assert [(row.name, row.state, row.lag_seconds) for row in fresh] == [("demo:stream", "streaming", 0.4)]
+    late = sqlite_database.run(lambda s: feed_overview(s, now=reported + timedelta(minutes=10)))
+    assert late[0].state == "stale" and late[0].lag_seconds == pytest.approx(600.4)
