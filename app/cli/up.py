@@ -23,7 +23,7 @@ import typer
 from app.cli._common import open_database
 from core.config import get_settings
 from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, database_is_empty, seed_demo
-from workers.registry import worker_modules
+from workers.registry import worker_names
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def register(cli: typer.Typer) -> None:
             typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
             seed_demo(database)
             typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
-        available = worker_modules()
+        available = worker_names()
         chosen = [name.strip() for name in workers.split(",")] if workers else list(available)
         unknown = [name for name in chosen if name not in available]
         if unknown:

@@ -29,7 +29,6 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicator
 from core.audit import AuditAction, append_audit
 from core.db.engine import Database
 from core.db.wakeup import (
@@ -75,7 +74,6 @@ from core.execution.prices import latest_price, observations_after
 from core.execution.service import place_order, reject_order
 from core.execution.settings import TradingConfig, TradingSettings, load_trading_config
 from core.market.models import Instrument
-from core.market.query import load_candles
 from core.portfolio.models import Position
 from core.timeutil import utc_now
 
@@ -922,6 +920,10 @@ class Executor:
 
 def instrument_atr(session: Session, instrument_id: int, timeframe: str = "1h") -> Decimal | None:
     """Return the latest ATR(14) of an instrument's candles (for ATR-multiple exits), or None."""
+    # pandas and pandas-ta only here: an executor whose exits need no ATR never loads them.
+    from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicator
+    from core.market.query import load_candles
+
     frame = load_candles(session, instrument_id, timeframe, limit=ATR_LENGTH * 5)
     if len(frame) <= ATR_LENGTH:
         return None
