@@ -254,7 +254,9 @@ def main() -> int:
     memory = [sample.memory_bytes for sample in samples]
     kinds = {process.memory_kind for sample in samples for process in sample.processes.values()}
     last = samples[-1]
-    print(f"load average:        start {load_start[0]:.2f} {load_start[1]:.2f}, end {load_end[0]:.2f} {load_end[1]:.2f}")
+    print(
+        f"load average:        start {load_start[0]:.2f} {load_start[1]:.2f}, end {load_end[0]:.2f} {load_end[1]:.2f}"
+    )
     print(f"healthy dashboard:   {healthy_after:.1f} s after start (target 15 s)")
     print(f"konsens --help:      best {help_best:.2f} s, median {help_median:.2f} s (target 0.5 s)")
     print(f"konsens order list:  best {list_best:.2f} s, median {list_median:.2f} s (target 1 s)")
@@ -262,7 +264,9 @@ def main() -> int:
     print(f"paper market order:  filled {filled} after `order place` returned (target 2 s)")
     print(f"processes:           {len(last.processes)}")
     for process in sorted(last.processes.values(), key=lambda item: -item.memory_bytes):
-        print(f"  pid {process.pid:>7} {process.name:<16} {process.memory_bytes / 2**20:8.1f} MiB {process.memory_kind}")
+        print(
+            f"  pid {process.pid:>7} {process.name:<16} {process.memory_bytes / 2**20:8.1f} MiB {process.memory_kind}"
+        )
     print(
         f"idle CPU of the tree: {cpu:.2f} % of one core ({used:.1f} CPU s in "
         f"{samples[-1].at - samples[0].at:.0f} s; target 3 %)"
