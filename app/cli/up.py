@@ -1,5 +1,8 @@
 """``konsens up``: migrate, seed demo data into an empty database, start every worker and the dashboard.
 
+The dashboard process starts first, so its imports run while the demo data is seeded; the
+workers start after the seed.
+
 A small supervisor: each worker runs as its own process (``konsens worker NAME``) and is
 restarted with backoff if it dies; the dashboard is ``python -m app.server`` (``streamlit run
 app/main.py`` with the pages' imports done before it serves). Ctrl-C or SIGTERM stops them all
@@ -71,12 +74,6 @@ def register(cli: typer.Typer) -> None:
         """Start the workers and the dashboard together (Ctrl-C stops them all)."""
         settings = get_settings()
         database = open_database()
-        with database.session() as session:
-            empty = database_is_empty(session)
-        if empty and settings.demo_on_empty:
-            typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
-            seed_demo(database)
-            typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
         available = worker_names()
         chosen = [name.strip() for name in workers.split(",")] if workers else list(available)
         unknown = [name for name in chosen if name not in available]
@@ -87,11 +84,25 @@ def register(cli: typer.Typer) -> None:
             ManagedProcess(f"worker {name}", [sys.executable, "-m", "app.cli", "worker", name], restart=True)
             for name in chosen
         ]
+        dashboard: ManagedProcess | None = None
         if not no_dashboard:
             port = port or settings.dashboard_port
             address = address or settings.dashboard_address
-            managed.append(ManagedProcess("dashboard", dashboard_command(port, address), restart=False))
+            dashboard = ManagedProcess("dashboard", dashboard_command(port, address), restart=False)
+            managed.append(dashboard)
+            # The dashboard warms its imports while the demo data is seeded (its port opens after that).
+            dashboard.start()
             typer.echo(f"Dashboard: http://{address}:{port}")
+        with database.session() as session:
+            empty = database_is_empty(session)
+        if empty and settings.demo_on_empty:
+            typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
+            try:
+                seed_demo(database)
+            except BaseException:
+                stop_all([item for item in managed if item.process is not None])
+                raise
+            typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
         raise typer.Exit(supervise(managed))
 
 
@@ -106,7 +117,8 @@ def supervise(managed: list[ManagedProcess]) -> int:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for item in managed:
-            item.start()
+            if item.process is None:  # the dashboard may have been started already
+                item.start()
         while not stopping:
             time.sleep(0.5)
             for item in managed:
