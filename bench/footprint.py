@@ -126,6 +126,21 @@ def memory_bytes(pid: int, proc: Path = PROC) -> tuple[int, str] | None:
     return None
 
 
+def command_label(pid: int, proc: Path = PROC) -> str:
+    """A short label of a process from its command line (e.g. ``worker market``, ``app.server``)."""
+    try:
+        words = (proc / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    text = [word.decode(errors="replace") for word in words if word]
+    if "worker" in text:
+        return " ".join(text[text.index("worker") : text.index("worker") + 2])
+    for word in ("app.server", "up"):
+        if word in text:
+            return word
+    return " ".join(text[:3])[:40]
+
+
 def sample_tree(root: int, proc: Path = PROC, ticks_per_second: float | None = None) -> TreeSample:
     """CPU seconds and memory of every process of the tree under ``root``."""
     processes: dict[int, ProcessSample] = {}
