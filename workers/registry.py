@@ -24,9 +24,7 @@ _NOT_WORKERS = {"workers.runtime", "workers.registry"}
 
 def _module_names() -> list[str]:
     return sorted(
-        info.name
-        for info in pkgutil.iter_modules(workers.__path__, prefix="workers.")
-        if info.name not in _NOT_WORKERS
+        info.name for info in pkgutil.iter_modules(workers.__path__, prefix="workers.") if info.name not in _NOT_WORKERS
     )
 
 
