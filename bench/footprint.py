@@ -269,6 +269,7 @@ def main() -> int:
     memory = [sample.memory_bytes for sample in samples]
     kinds = {process.memory_kind for sample in samples for process in sample.processes.values()}
     last = samples[-1]
+    first = samples[0]
     print(
         f"load average:        start {load_start[0]:.2f} {load_start[1]:.2f}, end {load_end[0]:.2f} {load_end[1]:.2f}"
     )
@@ -278,9 +279,13 @@ def main() -> int:
     filled = f"{fill_delay:.2f} s" if fill_delay is not None else "NOT FILLED within 60 s"
     print(f"paper market order:  filled {filled} after `order place` returned (target 2 s)")
     print(f"processes:           {len(last.processes)}")
+    window = last.at - first.at
     for process in sorted(last.processes.values(), key=lambda item: -item.memory_bytes):
+        before = first.processes.get(process.pid)
+        share = 100 * (process.cpu_seconds - (before.cpu_seconds if before else 0.0)) / window
         print(
-            f"  pid {process.pid:>7} {process.name:<16} {process.memory_bytes / 2**20:8.1f} MiB {process.memory_kind}"
+            f"  pid {process.pid:>7} {command_label(process.pid):<18} {process.memory_bytes / 2**20:8.1f} MiB "
+            f"{process.memory_kind}  CPU {share:5.2f} %"
         )
     print(
         f"idle CPU of the tree: {cpu:.2f} % of one core ({used:.1f} CPU s in "
