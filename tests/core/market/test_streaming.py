@@ -67,7 +67,7 @@ def _feed(httpserver: HTTPServer, ws: FakeOneTradingStream, instrument: Instrume
     )
 
 
-def _until(check: Callable[[], object], within: float = 10.0) -> object:
+def _until(check: Callable[[], object], within: float = 30.0) -> object:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         value = check()
