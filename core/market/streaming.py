@@ -214,12 +214,12 @@ class DemoTickFeed:
         self.tick_seconds = tick_seconds
 
     def run(self, sink: StreamSink, status: FeedStatus, stop: threading.Event) -> None:
-        from core.market.demo_source import demo_price_at
+        from core.market.demo_source import demo_tick_price
 
         while not stop.is_set():
             now = utc_now()
             for instrument in self.instruments:
-                price = demo_price_at(instrument.symbol, now)
+                price = demo_tick_price(instrument.symbol, now)
                 last = Decimal(str(round(price, 6 if price < 10 else 2)))
                 sink.add_quote(self.source, StreamQuote(instrument.instrument_id, now, last))
                 status.messages += 1

@@ -249,7 +249,7 @@ def test_the_sink_stores_a_quote_received_twice_once_and_a_reflush_stores_nothin
 
 
 def test_the_demo_feed_streams_ticks_on_the_deterministic_walk(sqlite_database: Database) -> None:
-    from core.market.demo_source import demo_price_at
+    from core.market.demo_source import demo_price_at, demo_tick_price
 
     with sqlite_database.session() as session:
         instrument = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
@@ -264,7 +264,14 @@ def test_the_demo_feed_streams_ticks_on_the_deterministic_walk(sqlite_database: 
     finally:
         service.stop()
     for ts, last, _bid, _ask in _quotes(sqlite_database):
-        assert float(last) == pytest.approx(demo_price_at("BTC/EUR", ts), rel=1e-6)
+        assert float(last) == pytest.approx(demo_tick_price("BTC/EUR", ts), rel=1e-6)
+    # On the walk: at a step's start the tick price is the walk's price; in between it lies between two steps.
+    step_start = datetime(2026, 1, 5, 10, 20, tzinfo=UTC)
+    assert demo_tick_price("BTC/EUR", step_start) == pytest.approx(demo_price_at("BTC/EUR", step_start))
+    middle = demo_tick_price("BTC/EUR", step_start + timedelta(minutes=5))
+    after = demo_price_at("BTC/EUR", step_start + timedelta(minutes=10))
+    low, high = sorted((demo_price_at("BTC/EUR", step_start), after))
+    assert low <= middle <= high
 
 
 def test_feed_overview_shows_saved_states_and_marks_them_stale_when_the_worker_stopped_reporting(
