@@ -15,7 +15,8 @@ changed, then runs its (cheap) queries once.
   is reported on every channel.
 
 Notifications can be lost (a dropped listening connection, a writer with triggers disabled), so
-callers keep a slow safety poll: ``wait`` always returns by its timeout.
+callers keep a slow safety poll: ``wait`` always returns by its timeout. ``open_change_waiter``
+starts listening at once, so a caller that opens the waiter and then looks misses nothing.
 """
 
 from __future__ import annotations
@@ -122,6 +123,14 @@ class PostgresChangeWaiter:
     def listening(self) -> bool:
         return self._connection is not None
 
+    def start(self) -> None:
+        """LISTEN now (before the caller's first look), not at the first wait."""
+        if self._connection is None:
+            try:
+                self._connect()
+            except Exception as error:
+                logger.warning("Cannot listen for database changes yet (%s)", error)
+
     def wait(self, timeout: float, stop_event: threading.Event | None = None) -> set[str]:
         deadline = time.monotonic() + max(0.0, timeout)
         try:
@@ -168,14 +177,22 @@ class PostgresChangeWaiter:
                 connection.close()
 
 
+def _started(waiter: SqliteChangeWaiter | PostgresChangeWaiter) -> ChangeWaiter:
+    if isinstance(waiter, PostgresChangeWaiter):
+        waiter.start()
+    else:
+        waiter._version = waiter._current()  # changes from now on are reported
+    return waiter
+
+
 def open_change_waiter(
     database: Database, channels: Iterable[str] = ALL_CHANNELS, *, max_interval: float = 0.05
 ) -> ChangeWaiter:
     """Return the waiter for ``database`` (LISTEN on PostgreSQL, ``data_version`` on SQLite)."""
     wanted = tuple(channels)
     if database.kind == "postgresql":
-        return PostgresChangeWaiter(database, wanted)
+        return _started(PostgresChangeWaiter(database, wanted))
     path = database.engine.url.database
     if not path or path == ":memory:":
         raise ValueError("an in-memory SQLite database has no other writers to wait for")
-    return SqliteChangeWaiter(path, wanted, max_interval=max_interval)
+    return _started(SqliteChangeWaiter(path, wanted, max_interval=max_interval))

@@ -172,6 +172,8 @@ class Executor:
                     return self.stats.as_dict()
         settings = self.settings
         deadline = time.monotonic() + settings.executor_pass_seconds
+        # Listen before the first look, so an order committed in between is never missed.
+        waiter = self._waiter()
         changed: set[str] = set(ALL_CHANNELS)  # look once at the start of every pass
         while True:
             now = time.monotonic()
@@ -196,7 +198,7 @@ class Executor:
             wake_at = min(deadline, self._last_safety_poll + settings.executor_safety_poll_seconds)
             if self._watch_pending:
                 wake_at = min(wake_at, self._last_watch + settings.executor_watch_seconds)
-            changed = self._waiter().wait(max(0.0, wake_at - time.monotonic()), stop_event)
+            changed = waiter.wait(max(0.0, wake_at - time.monotonic()), stop_event)
             self.wakeups += 1
         return self.stats.as_dict()
 

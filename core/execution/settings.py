@@ -62,7 +62,7 @@ class TradingSettings(KonsensSettingsBase):
         description="Look for new orders, resting orders and exits this often even if no change was signalled.",
     )
     executor_watch_seconds: float = Field(
-        default=0.5, gt=0, description="At most this often resting orders and exits are checked after new prices."
+        default=1.0, gt=0, description="At most this often resting orders and exits are checked after new prices."
     )
     executor_pass_seconds: float = Field(default=5.0, gt=0, description="Length of one worker pass (heartbeat period).")
     lease_seconds: float = Field(default=60.0, gt=0, description="How long a claim on a live order holds.")

@@ -186,16 +186,16 @@ def test_a_resting_paper_limit_fills_as_soon_as_a_new_quote_crosses_it(
         stop.set()
         thread.join(timeout=10)
         executor.close()
-    assert waited < 3.0  # woken by the new price (watch at most every 0.5 s), not by the 30 s safety poll
+    assert waited < 3.0  # woken by the new price (watch at most every 1 s), not by the 30 s safety poll
 
 
 def _wait_for_status(database: Database, client_id: str, wanted: OrderStatus) -> None:
     began = time.monotonic()
-    while time.monotonic() - began < 5:
+    while time.monotonic() - began < 30:
         status = database.run(
             lambda session: session.scalar(select(Order.status).where(Order.client_order_id == client_id))
         )
         if status is wanted:
             return
         time.sleep(0.02)
-    raise AssertionError(f"order {client_id} never became {wanted}")
+    raise AssertionError(f"order {client_id} never became {wanted} (it is {status})")
