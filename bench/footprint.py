@@ -20,7 +20,6 @@ Targets (issue "Live and lean"): idle CPU ≤ 3 % of one core, memory ≤ 1.2 GB
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -196,12 +195,13 @@ def _timed(command: list[str], env: dict[str, str], runs: int = 5) -> tuple[floa
     return min(times), statistics.median(times)
 
 
-def _order_status(command: list[str], env: dict[str, str], client_id: str) -> str:
-    result = subprocess.run([*command, "order", "list", "--all", "--json"], cwd=ROOT, env=env, capture_output=True)
-    for order in json.loads(result.stdout or "[]"):
-        if str(order.get("client_order_id", "")).startswith(client_id[:8]):
-            return str(order.get("status"))
-    return "unknown"
+def _order_status(database_path: Path, client_id: str) -> str:
+    """The order's status read straight from the SQLite file (a CLI call per check would take ~1 s itself)."""
+    import sqlite3
+
+    with sqlite3.connect(database_path, timeout=30) as connection:
+        row = connection.execute("SELECT status FROM orders WHERE client_order_id = ?", (client_id,)).fetchone()
+    return str(row[0]).lower() if row else "unknown"
 
 
 def main() -> int:
@@ -246,10 +246,10 @@ def main() -> int:
         client_id = next((word for word in words if len(word) >= 8 and word.count("-") == 4), "")
         fill_delay: float | None = None
         while client_id and time.monotonic() - placed_at < 60:
-            if _order_status(konsens, env, client_id) == "filled":
+            if _order_status(Path(home) / "konsens.db", client_id) == "filled":
                 fill_delay = time.monotonic() - placed_at
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         wait = args.warmup - (time.monotonic() - began)
         if wait > 0:
             time.sleep(wait)
