@@ -37,6 +37,7 @@ from core.execution.models import Order  # noqa: E402
 from core.execution.orders import OrderRequest  # noqa: E402
 from core.execution.service import deposit_paper_cash, place_order  # noqa: E402
 from core.market.models import AssetClass, Instrument, Quote  # noqa: E402
+from core.risk.settings import save_limits  # noqa: E402
 from core.system.models import WorkerHeartbeat  # noqa: E402
 from core.timeutil import utc_now  # noqa: E402
 
@@ -70,6 +71,9 @@ def main() -> int:
         session.flush()
         session.add(Quote(instrument_id=instrument.id, source="bench", ts=utc_now(), last=Decimal("50000")))
         deposit_paper_cash(session, Decimal("10000000"), actor="bench")
+        # The benchmark's own limits: the default order-rate breaker (10 orders a minute) would
+        # refuse almost every order, and a refused order is never submitted.
+        save_limits(session, {"max_orders_per_window": 1_000_000}, actor="bench")
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

@@ -10,6 +10,7 @@ from app.ui.context import database, page_setup, read
 from app.ui.format import byte_size, duration, vienna_time
 from app.ui.tables import coloured_by
 from core.backup.schedule import backup_status
+from core.market.streaming import feed_overview
 from core.news.status import source_statuses
 from core.security.events import security_events
 from core.system.status import Health, data_freshness, database_status, quarantine_summary, worker_states
@@ -31,6 +32,7 @@ workers = read(lambda session: worker_states(session, now=now))
 freshness = read(lambda session: data_freshness(session, now=now))
 quarantine = read(quarantine_summary)
 news_sources = read(source_statuses)
+feeds = read(lambda session: feed_overview(session, now=now))
 status = database_status(database())
 health = status.health
 
@@ -73,6 +75,19 @@ with st.container(border=True):
         )  # fmt: skip
     else:
         st.caption("No candles stored yet.")
+
+with st.container(border=True):
+    st.markdown("**Market feeds** — streamed quotes and candles; a silent stream falls back to REST polling")
+    if feeds:
+        st.dataframe(
+            [{"Feed": item.name, "Instruments": ", ".join(item.symbols), "State": item.state,
+              "Lag": f"{item.lag_seconds:.1f} s" if item.lag_seconds is not None else "–",
+              "Reconnects": item.reconnects, "Messages": item.messages, "Garbage frames": item.garbage,
+              "Last error": item.last_error or ""} for item in feeds],
+            hide_index=True, width="stretch", key="market_feeds_table",
+        )  # fmt: skip
+    else:
+        st.caption("No market stream is running (the market worker starts one per streaming source).")
 
 with st.container(border=True):
     st.markdown("**News and social sources** — each fetched on its own schedule; a failing one never stops the others")

@@ -1,7 +1,9 @@
 """``konsens worker executor``: carries out orders (paper and live), watches exits, reconciles on start.
 
-One pass polls for new orders every ``executor_poll_seconds`` for ``executor_pass_seconds``
-(one heartbeat per pass); ``--once`` reconciles, works through what is pending and returns.
+One pass lasts ``executor_pass_seconds`` (one heartbeat per pass); in it the executor waits for
+database changes (PostgreSQL LISTEN/NOTIFY, SQLite ``PRAGMA data_version``, see
+``core/db/wakeup.py``) instead of querying in a loop. ``--once`` reconciles, works through what is
+pending and returns.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ class ExecutorLoop(WorkerLoop):
     """The worker loop that tells the pass whether it runs once (drain and return) or for a while."""
 
     once_mode: bool = False
+    executor: Executor | None = None
 
     def run(self, *, once: bool = False) -> int:
         self.once_mode = once
-        return super().run(once=once)
+        try:
+            return super().run(once=once)
+        finally:
+            if self.executor is not None:
+                self.executor.close()
 
 
 def build_worker(database: Database, *, interval_seconds: float | None = None, **kwargs: Any) -> WorkerLoop:
@@ -41,4 +48,5 @@ def build_worker(database: Database, *, interval_seconds: float | None = None, *
         run_pass,
         interval_seconds=settings.executor_poll_seconds if interval_seconds is None else interval_seconds,
     )
+    loop.executor = executor
     return loop

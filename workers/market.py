@@ -5,12 +5,22 @@ instrument's ``default_source`` offers (from the last stored candle on, so the f
 updated) and stores a quote. One failing instrument never stops the others: its error is recorded
 in the heartbeat info. If any instrument failed transiently (timeout, 429, 5xx), the pass raises
 ``TransientError`` after finishing the others, so the loop retries sooner, with backoff.
+
+Streaming (``market_streaming``, on by default): at the first pass the worker starts a
+``StreamingService`` (``core/market/streaming.py``) with one feed per source that streams — the
+demo source (synthetic ticks on its walk) and every ccxt exchange with ``has['ws']`` (ccxt.pro,
+``core/market/sources/ccxt_stream.py``). Each feed backfills the candle gap over REST when it
+(re)connects, then streams; a silent feed falls back to REST quotes and is retried with
+backoff. Instruments whose feed is streaming get no REST quote in the pass (their candles are
+still collected over REST, the safety net). The loop stops the streams when it ends.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +32,7 @@ from core.market.query import tracked_instruments
 from core.market.settings import MarketSettings
 from core.market.sources.base import MarketData, MarketDataError
 from core.market.sources.registry import load_credentials, normalise_source_name, open_market_data
+from core.market.streaming import DemoTickFeed, Feed, FeedInstrument, FeedState, StreamingService
 from core.system.heartbeats import record_heartbeat
 from core.system.models import WorkerStatus
 from core.system.shutdown import shutdown_requested
@@ -56,15 +67,107 @@ class MarketPass:
         self.clock = clock
         self.source_factory = source_factory
         self.sources: dict[str, MarketData] = {}
+        self.streams: StreamingService | None = None
+        self.streaming_allowed = True
+        self._sources_lock = threading.Lock()
 
     def source(self, database: Database, name: str) -> MarketData:
         """Return the (cached) adapter for a source name."""
-        if name not in self.sources:
-            self.sources[name] = self.source_factory(database, name)
-        return self.sources[name]
+        with self._sources_lock:
+            if name not in self.sources:
+                self.sources[name] = self.source_factory(database, name)
+            return self.sources[name]
+
+    # ----------------------------------------------------------------- streaming
+
+    def build_feeds(self, instruments: list[Instrument]) -> list[Feed]:
+        """One feed per streaming source of the tracked instruments (demo ticks, ccxt.pro)."""
+        from core.market.sources.ccxt_stream import CcxtProFeed, exchange_streams
+
+        by_source: dict[str, list[FeedInstrument]] = {}
+        for instrument in instruments:
+            try:
+                name = normalise_source_name(instrument.default_source, self.settings)
+            except MarketDataError:
+                continue  # reported by the pass itself
+            by_source.setdefault(name, []).append(
+                FeedInstrument(instrument.id, instrument.symbol, instrument.exchange_symbol)
+            )
+        feeds: list[Feed] = []
+        for name, members in sorted(by_source.items()):
+            if name == "demo":
+                feeds.append(DemoTickFeed(members, tick_seconds=self.settings.market_demo_tick_seconds))
+            elif name.startswith("ccxt:") and exchange_streams(name.split(":", 1)[1]):
+                urls: dict[str, str] = {}
+                if self.settings.market_ccxt_api_url:
+                    urls.update(public=self.settings.market_ccxt_api_url, private=self.settings.market_ccxt_api_url)
+                if self.settings.market_ccxt_ws_url:
+                    urls["ws"] = self.settings.market_ccxt_ws_url
+                feeds.append(
+                    CcxtProFeed(
+                        name.split(":", 1)[1],
+                        members,
+                        timeframes=list(self.settings.market_timeframes),
+                        exchange_options={"urls": {"api": urls}} if urls else {},
+                    )
+                )
+        return feeds
+
+    def _feed_instruments(self, database: Database, feed: Feed) -> list[Instrument]:
+        wanted = {member.instrument_id for member in feed.instruments}
+        return [instrument for instrument in database.run(tracked_instruments) if instrument.id in wanted]
+
+    def backfill_feed(self, database: Database, feed: Feed) -> None:
+        """REST backfill of the gap since each instrument's last stored candle (before the stream starts)."""
+        source = self.source(database, feed.source)
+        for instrument in self._feed_instruments(database, feed):
+            for timeframe in self.settings.market_timeframes:
+                if timeframe in source.capabilities.timeframes:
+                    collect_incremental(
+                        database,
+                        instrument,
+                        source,
+                        timeframe,
+                        initial_history=timedelta(days=self.settings.market_initial_history_days),
+                        now=self.clock(),
+                    )
+
+    def poll_feed(self, database: Database, feed: Feed) -> None:
+        """REST quotes for the instruments of a feed that is down."""
+        source = self.source(database, feed.source)
+        for instrument in self._feed_instruments(database, feed):
+            collect_quote(database, instrument, source)
+
+    def start_streams(self, database: Database, instruments: list[Instrument]) -> None:
+        feeds = self.build_feeds(instruments)
+        if not feeds:
+            return
+        self.streams = StreamingService(
+            database,
+            feeds,
+            backfill=self.backfill_feed,
+            rest_poll=self.poll_feed,
+            flush_seconds=self.settings.market_stream_flush_seconds,
+            silence_seconds=self.settings.market_stream_silence_seconds,
+            fallback_poll_seconds=self.settings.market_stream_fallback_poll_seconds,
+        )
+        self.streams.start()
+        logger.info("market worker: streaming %s", ", ".join(feed.name for feed in feeds))
+
+    def _streaming_ids(self) -> set[int]:
+        if self.streams is None:
+            return set()
+        ids: set[int] = set()
+        for feed, status in zip(self.streams.feeds, self.streams.statuses(), strict=True):
+            if status.state is FeedState.STREAMING:
+                ids.update(member.instrument_id for member in feed.instruments)
+        return ids
 
     def __call__(self, database: Database) -> dict[str, Any]:
         instruments: list[Instrument] = database.run(tracked_instruments)
+        if self.settings.market_streaming and self.streaming_allowed and self.streams is None:
+            self.start_streams(database, instruments)
+        streaming = self._streaming_ids()
         details: dict[str, Any] = {}
         transient: list[str] = []
         totals = {"inserted": 0, "updated": 0, "quarantined": 0}
@@ -73,7 +176,7 @@ class MarketPass:
                 break
             entry: dict[str, Any] = {"source": instrument.default_source}
             try:
-                entry.update(self._collect(database, instrument, totals))
+                entry.update(self._collect(database, instrument, totals, quote=instrument.id not in streaming))
                 entry["status"] = "ok"
             except TransientError as error:  # the transient branch: SourceUnavailableError, ...
                 transient.append(instrument.symbol)
@@ -88,13 +191,17 @@ class MarketPass:
             if entry["status"] != "ok":
                 logger.warning("market worker: %s: %s", instrument.symbol, entry.get("error"))
             details[instrument.symbol] = entry
-        info = {"instruments": details, "tracked": len(instruments), **totals}
+        info: dict[str, Any] = {"instruments": details, "tracked": len(instruments), **totals}
+        if self.streams is not None:
+            info["feeds"] = {status.name: status.as_dict(self.clock()) for status in self.streams.statuses()}
         if transient:
             database.run(lambda session: record_heartbeat(session, WORKER_NAME, WorkerStatus.RUNNING, info=info))
             raise TransientError(f"source unavailable for {', '.join(transient)}; will retry with backoff")
         return info
 
-    def _collect(self, database: Database, instrument: Instrument, totals: dict[str, int]) -> dict[str, Any]:
+    def _collect(
+        self, database: Database, instrument: Instrument, totals: dict[str, int], *, quote: bool = True
+    ) -> dict[str, Any]:
         source = self.source(database, instrument.default_source)
         timeframes: dict[str, Any] = {}
         for timeframe in self.settings.market_timeframes:
@@ -116,11 +223,16 @@ class MarketPass:
             totals["inserted"] += report.result.inserted
             totals["updated"] += report.result.updated
             totals["quarantined"] += report.result.quarantined
+        if not quote:
+            return {"timeframes": timeframes, "quote": "streaming"}
         new_quote = collect_quote(database, instrument, source)
         return {"timeframes": timeframes, "quote": "new" if new_quote else "unchanged"}
 
     def close(self) -> None:
-        """Close every adapter."""
+        """Stop the streams and close every adapter."""
+        if self.streams is not None:
+            self.streams.stop()
+            self.streams = None
         for source in self.sources.values():
             source.close()
         self.sources.clear()
@@ -141,9 +253,26 @@ def build_worker(
     """
     settings = settings or MarketSettings()
     market_pass = MarketPass(settings, source_factory or default_source_factory(settings), clock)
-    return WorkerLoop(
+    return MarketLoop(
         name=WORKER_NAME,
         database=database,
         run_pass=market_pass,
         interval_seconds=interval_seconds if interval_seconds is not None else settings.market_interval_seconds,
+        market_pass=market_pass,
     )
+
+
+@dataclass
+class MarketLoop(WorkerLoop):
+    """The worker loop that stops the streams (and closes the adapters) when it ends."""
+
+    market_pass: MarketPass | None = None
+
+    def run(self, *, once: bool = False) -> int:
+        if self.market_pass is not None:
+            self.market_pass.streaming_allowed = not once  # one pass: REST only
+        try:
+            return super().run(once=once)
+        finally:
+            if self.market_pass is not None:
+                self.market_pass.close()

@@ -1,18 +1,20 @@
 """The ``konsens`` command line: one entry for everything a user does outside the browser.
 
-Each module in this package defines ``register(app: typer.Typer)``; they are found at start-up,
-so an area adds its commands without editing this file.
+Each module in this package defines ``register(app: typer.Typer)``. They are found without being
+imported (``app/cli/lazy.py`` reads their source): ``konsens --help`` imports none of them, and a
+command imports only the modules that declare it, so an area adds its commands without editing
+this file and without slowing down the others.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import typer
+
+from app.cli.lazy import LazyGroup
 
 cli = typer.Typer(
     name="konsens",
+    cls=LazyGroup,
     help="Konsens: AI trading analyst workstation.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,7 +31,7 @@ def _print_version(value: bool) -> None:
 
 
 @cli.callback()
-def _check_configuration(
+def _root(
     show_version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the Konsens version and exit."
     ),
@@ -45,24 +47,6 @@ def _check_configuration(
     except ConfigurationError as error:
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
-
-
-def _register_commands() -> None:
-    for info in sorted(pkgutil.iter_modules(__path__, prefix=__name__ + "."), key=lambda i: i.name):
-        if info.name.endswith(("._common", ".__main__")):
-            continue
-        module = importlib.import_module(info.name)
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(cli)
-    from app.cli._common import SHARED_GROUPS
-
-    for name, group in SHARED_GROUPS.items():
-        if group.registered_commands or group.registered_groups:
-            cli.add_typer(group, name=name)
-
-
-_register_commands()
 
 
 def main() -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from core.config import get_settings
-from core.db.engine import Database, get_database
-from core.db.migrate import upgrade_database
 from core.errors import PermanentError
-from core.logging_setup import configure_logging
-from core.observability.tracing import configure_tracing
+
+if TYPE_CHECKING:
+    from core.db.engine import Database
 
 
 class CliError(PermanentError):
@@ -29,6 +27,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def open_database(*, migrate: bool = True) -> Database:
     """Configure logging, open the configured database and bring its schema up to date."""
+    from core.config import get_settings
+    from core.db.engine import get_database
+    from core.db.migrate import upgrade_database
+    from core.logging_setup import configure_logging
+    from core.observability.tracing import configure_tracing
+
     settings = get_settings()
     configure_logging(settings.log_level.value)
     configure_tracing("cli")

@@ -12,7 +12,6 @@ from pathlib import Path
 import typer
 
 from app.cli._common import echo_json, fail, import_group, open_database
-from core.accounts.bitpanda_csv import BitpandaCsvError, import_bitpanda_csv
 from core.audit import verify_audit_chain
 from core.execution.enums import OrderSide, OrderType, TimeInForce
 from core.execution.orders import AttachedExits, ExitKind, ExitSpec, OrderRequest, to_decimal
@@ -189,6 +188,8 @@ def register(cli: typer.Typer) -> None:
         account: str = typer.Option("bitpanda", help="Ledger account name."),
     ) -> None:
         """Import a Bitpanda CSV export into the ledger (re-importing stores nothing twice)."""
+        from core.accounts.bitpanda_csv import BitpandaCsvError, import_bitpanda_csv  # pandas: only here
+
         database = open_database()
         try:
             with database.session() as session:

@@ -4,6 +4,9 @@ A small supervisor: each worker runs as its own process (``konsens worker NAME``
 restarted with backoff if it dies; the dashboard is ``python -m app.server`` (``streamlit run
 app/main.py`` with the pages' imports done before it serves). Ctrl-C or SIGTERM stops them all
 (SIGTERM first, SIGKILL after a grace period).
+
+The dashboard process starts first, so its imports run while the demo data is seeded; the
+workers start after the seed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from app.cli._common import open_database
 from core.config import get_settings
 from core.demo.state import database_is_empty
 from core.observability.settings import ObservabilitySettings
-from workers.registry import worker_modules
+from workers.registry import worker_names
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +77,7 @@ def register(cli: typer.Typer) -> None:
         """Start the workers and the dashboard together (Ctrl-C stops them all)."""
         settings = get_settings()
         database = open_database()
-        with database.session() as session:
-            empty = database_is_empty(session)
-        if empty and settings.demo_on_empty:
-            from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo  # the seeder only when it runs
-
-            typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
-            seed_demo(database)
-            typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
-        available = worker_modules()
+        available = worker_names()
         chosen = [name.strip() for name in workers.split(",")] if workers else list(available)
         unknown = [name for name in chosen if name not in available]
         if unknown:
@@ -101,15 +96,26 @@ def register(cli: typer.Typer) -> None:
         if not no_dashboard:
             port = port or settings.dashboard_port
             address = address or settings.dashboard_address
-            managed.append(
-                ManagedProcess(
-                    "dashboard",
-                    dashboard_command(port, address),
-                    restart=False,
-                    extra_env=_metrics_env(ports.get("dashboard")),
-                )
-            )
+            dashboard = ManagedProcess(
+                "dashboard", dashboard_command(port, address), restart=False,
+                extra_env=_metrics_env(ports.get("dashboard")),
+            )  # fmt: skip
+            managed.append(dashboard)
+            # The dashboard warms its imports while the demo data is seeded (its port opens after that).
+            dashboard.start()
             typer.echo(f"Dashboard: http://{address}:{port}")
+        with database.session() as session:
+            empty = database_is_empty(session)
+        if empty and settings.demo_on_empty:
+            from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo  # the seeder only when it runs
+
+            typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
+            try:
+                seed_demo(database)
+            except BaseException:
+                stop_all([item for item in managed if item.process is not None])
+                raise
+            typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
         if ports:
             metrics_address = ObservabilitySettings().metrics_address
             listing = ", ".join(f"{name} {port}" for name, port in ports.items())
@@ -142,7 +148,8 @@ def supervise(managed: list[ManagedProcess]) -> int:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for item in managed:
-            item.start()
+            if item.process is None:  # the dashboard may have been started already
+                item.start()
         while not stopping:
             time.sleep(0.5)
             for item in managed:

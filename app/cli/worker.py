@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from app.cli._common import fail, open_database
-from workers.registry import worker_modules
+from workers.registry import worker_module, worker_names
 
 
 def register(cli: typer.Typer) -> None:
@@ -16,11 +16,11 @@ def register(cli: typer.Typer) -> None:
         interval: float | None = typer.Option(None, help="Seconds between passes (default: the worker's)."),
     ) -> None:
         """Run a background worker (market, news, analyst, executor, sync...)."""
-        modules = worker_modules()
-        if name not in modules:
-            fail(f"unknown worker {name!r}; known workers: {', '.join(modules) or '(none)'}")
+        module = worker_module(name)  # only this worker's module (and what it imports)
+        if module is None:
+            fail(f"unknown worker {name!r}; known workers: {', '.join(worker_names()) or '(none)'}")
         database = open_database()
-        loop = modules[name].build_worker(database, interval_seconds=interval)
+        loop = module.build_worker(database, interval_seconds=interval)
         loop.serve_metrics = True
         loop.install_signal_handlers()
         raise typer.Exit(loop.run(once=once))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db.engine import Database
+
+if TYPE_CHECKING:  # Alembic is imported only when a migration may be needed (fast CLI start-up)
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +25,70 @@ MIGRATION_LOCK_ID = 0x4B6F6E73656E73  # "Konsens"
 
 def alembic_config(database: Database) -> Config:
     """Return an Alembic config pointing at Konsens' migrations and ``database``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database.url.replace("%", "%%"))
     return config
 
 
+def script_heads() -> set[str] | None:
+    """The head revisions of the migration scripts, read from their source without Alembic.
+
+    Return None if any script's ``revision`` / ``down_revision`` is not a plain literal (then
+    only Alembic itself can tell).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        values: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+            value = getattr(node, "value", None)
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and value is not None:
+                try:
+                    values[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    return None
+        revision, down = values.get("revision"), values.get("down_revision")
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, tuple | list):
+            parents.update(str(item) for item in down)
+        elif down is not None:
+            return None
+    return revisions - parents
+
+
+def database_is_current(database: Database) -> bool:
+    """True if the database is at exactly the scripts' heads (nothing to migrate): one query, no Alembic."""
+    heads = script_heads()
+    if not heads:
+        return False
+    try:
+        with database.engine.connect() as connection:
+            applied = {str(row[0]) for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
+    except SQLAlchemyError:
+        return False  # no version table yet: a fresh database
+    return applied == heads
+
+
 def upgrade_database(database: Database) -> list[str]:
-    """Bring the schema up to every head revision; return the heads now applied."""
+    """Bring the schema up to every head revision; return the heads now applied.
+
+    A database already at the heads is recognised by one query, without importing Alembic.
+    """
+    if database_is_current(database):
+        heads = script_heads()
+        return sorted(heads or ())
+    from alembic import command
+
     config = alembic_config(database)
     with database.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -42,6 +100,8 @@ def upgrade_database(database: Database) -> list[str]:
 
 def current_revisions(database: Database) -> list[str]:
     """Return the revisions the database is at."""
+    from alembic.runtime.migration import MigrationContext
+
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection)
         return sorted(context.get_current_heads())
@@ -49,5 +109,7 @@ def current_revisions(database: Database) -> list[str]:
 
 def pending_revisions(database: Database) -> list[str]:
     """Return the head revisions not yet applied."""
+    from alembic.script import ScriptDirectory
+
     heads = set(ScriptDirectory.from_config(alembic_config(database)).get_heads())
     return sorted(heads - set(current_revisions(database)))

@@ -29,9 +29,16 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicator
 from core.audit import AuditAction, append_audit
 from core.db.engine import Database
+from core.db.wakeup import (
+    ALL_CHANNELS,
+    CHANNEL_ORDERS,
+    CHANNEL_PRICES,
+    CHANNEL_RISK,
+    ChangeWaiter,
+    open_change_waiter,
+)
 from core.db.write_lock import serialise_writes
 from core.errors import UncertainError
 from core.execution.accounting import account_balances, apply_fill, set_status
@@ -139,6 +146,10 @@ class Executor:
     stats: PassStats = field(default_factory=PassStats)
     _live_broker: Broker | None = None
     _last_watch: float = 0.0
+    _last_safety_poll: float = 0.0
+    _watch_pending: bool = True
+    _change_waiter: ChangeWaiter | None = None
+    wakeups: int = 0
     _backoff_until: float = 0.0
     _cached_config: tuple[float, TradingConfig] | None = None
 
@@ -153,30 +164,68 @@ class Executor:
     # ----------------------------------------------------------------- the loop
 
     def run_pass(self, *, stop_event: threading.Event | None = None, until_idle: bool = False) -> dict[str, int]:
-        """Reconcile (once, first), then poll for work for one pass; return what was done."""
+        """Reconcile (once, first), then work for one pass, waiting for changes in between; return what was done.
+
+        Between bursts of work the executor blocks in its change waiter (``core/db/wakeup.py``):
+        PostgreSQL ``LISTEN`` (new orders, cancels, risk states, prices), SQLite ``PRAGMA
+        data_version``. New orders and cancels are looked for on every change; resting orders
+        and exits (``watch``) on new prices, at most every ``executor_watch_seconds``. A slow
+        safety poll (``executor_safety_poll_seconds``) does both even if no change was seen.
+        """
         self.stats = PassStats()
         if not self.reconciled:
             self.reconcile()
+        if until_idle:
+            while True:
+                worked = self.process_available()
+                self._last_watch = time.monotonic()
+                worked = self.watch() or worked
+                if not worked:
+                    return self.stats.as_dict()
         settings = self.settings
         deadline = time.monotonic() + settings.executor_pass_seconds
+        # Listen before the first look, so an order committed in between is never missed.
+        waiter = self._waiter()
+        changed: set[str] = set(ALL_CHANNELS)  # look once at the start of every pass
         while True:
-            worked = self.process_available()
             now = time.monotonic()
-            if until_idle or now - self._last_watch >= settings.executor_watch_seconds:
+            safety_due = now - self._last_safety_poll >= settings.executor_safety_poll_seconds
+            if safety_due:
+                self._last_safety_poll = now
+                changed |= set(ALL_CHANNELS)
+            worked = False
+            if changed & {CHANNEL_ORDERS, CHANNEL_RISK}:
+                worked = self.process_available()
+            if CHANNEL_PRICES in changed or worked:
+                self._watch_pending = True
+            if self._watch_pending and (safety_due or now - self._last_watch >= settings.executor_watch_seconds):
+                self._watch_pending = False
                 self._last_watch = now
                 worked = self.watch() or worked
-            if until_idle:
-                if not worked:
-                    break
-                continue
             if (stop_event is not None and stop_event.is_set()) or now >= deadline:
                 break
-            if not worked:
-                if stop_event is not None:
-                    stop_event.wait(settings.executor_poll_seconds)
-                else:
-                    time.sleep(settings.executor_poll_seconds)
+            if worked:
+                changed = {CHANNEL_ORDERS}  # more may be queued
+                continue
+            wake_at = min(deadline, self._last_safety_poll + settings.executor_safety_poll_seconds)
+            if self._watch_pending:
+                wake_at = min(wake_at, self._last_watch + settings.executor_watch_seconds)
+            changed = waiter.wait(max(0.0, wake_at - time.monotonic()), stop_event)
+            self.wakeups += 1
         return self.stats.as_dict()
+
+    def _waiter(self) -> ChangeWaiter:
+        if self._change_waiter is None:
+            self._change_waiter = open_change_waiter(
+                self.database, ALL_CHANNELS, max_interval=self.settings.executor_poll_seconds
+            )
+        return self._change_waiter
+
+    def close(self) -> None:
+        """Release the change waiter's connection."""
+        if self._change_waiter is not None:
+            self._change_waiter.close()
+            self._change_waiter = None
 
     def process_available(self) -> bool:
         """Carry out cancel requests and submit new orders until none is left; return whether any work was done."""
@@ -947,6 +996,9 @@ class Executor:
 
 def instrument_atr(session: Session, instrument_id: int, timeframe: str = "1h") -> Decimal | None:
     """Return the latest ATR(14) of an instrument's candles (for ATR-multiple exits), or None."""
+    # pandas and pandas-ta only here: an executor whose exits need no ATR never loads them.
+    from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicator
+
     frame = load_candles(session, instrument_id, timeframe, limit=ATR_LENGTH * 5)
     if len(frame) <= ATR_LENGTH:
         return None

@@ -48,9 +48,21 @@ class TradingSettings(KonsensSettingsBase):
     fee_onetrading_maker: Decimal = Decimal("0.0015")
     fee_onetrading_taker: Decimal = Decimal("0.0025")
     fee_bitpanda: Decimal = Decimal("0.0149")
-    executor_poll_seconds: float = Field(default=0.02, gt=0, description="How often the executor looks for new orders.")
+    executor_poll_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description=(
+            "SQLite: the longest pause between two checks of the database's change counter (the executor "
+            "waits on LISTEN/NOTIFY on PostgreSQL); also the pause between two worker passes."
+        ),
+    )
+    executor_safety_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Look for new orders, resting orders and exits this often even if no change was signalled.",
+    )
     executor_watch_seconds: float = Field(
-        default=0.5, gt=0, description="How often resting orders and exits are checked."
+        default=1.0, gt=0, description="At most this often resting orders and exits are checked after new prices."
     )
     executor_pass_seconds: float = Field(default=5.0, gt=0, description="Length of one worker pass (heartbeat period).")
     lease_seconds: float = Field(default=60.0, gt=0, description="How long a claim on a live order holds.")

@@ -8,6 +8,7 @@ it are flagged ``is_demo`` and the dashboard shows a banner.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,6 +92,32 @@ def demo_price_at(symbol: str, when: datetime) -> float:
     rng = np.random.default_rng(_seed_for(spec.symbol))
     shocks = rng.standard_normal(step)
     return float(_mean_reverting_path(spec, shocks)[step])
+
+
+@functools.lru_cache(maxsize=64)
+def _step_prices(symbol: str, step: int) -> tuple[float, float]:
+    """The walk's prices at ``step`` and ``step + 1`` (one walk computation for a whole step)."""
+    spec = demo_spec(symbol)
+    rng = np.random.default_rng(_seed_for(spec.symbol))
+    path = _mean_reverting_path(spec, rng.standard_normal(step + 1))
+    return float(path[step]), float(path[step + 1])
+
+
+def demo_tick_price(symbol: str, when: datetime) -> float:
+    """The demo price for a streamed tick at ``when``: on the walk, moving between its 10-minute steps.
+
+    At each step's start it equals ``demo_price_at``; in between it moves linearly to the next
+    step's price, so ticks stay within the candle the walk makes. The walk is computed once per
+    step and instrument (cached), so ticking costs microseconds, not a walk from the epoch.
+    """
+    step_length = timedelta(hours=1) / _SUBSTEPS
+    offset = when.astimezone(UTC) - DEMO_EPOCH
+    step = int(offset / step_length)
+    if step < 0:
+        raise ValueError(f"no demo prices before {DEMO_EPOCH.isoformat()}")
+    fraction = (offset - step * step_length) / step_length
+    start, end = _step_prices(demo_spec(symbol).symbol, step)
+    return start + (end - start) * fraction
 
 
 def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataFrame:

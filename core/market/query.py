@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import Float, func, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
@@ -14,6 +13,9 @@ from sqlalchemy.types import NullType
 from core.market.models import Candle, Instrument
 from core.market.series import series_keys
 from core.market.timeframes import TIMEFRAME_SECONDS as TIMEFRAME_SECONDS  # re-exported: its old home
+
+if TYPE_CHECKING:  # pandas and numpy are imported by the functions that build frames (lazy: light processes)
+    import pandas as pd
 
 TIMEFRAME_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
                    "1d": "1D", "1w": "W-MON"}  # fmt: skip
@@ -55,6 +57,9 @@ def load_candles(
         source = _preferred_source(session, instrument_id, timeframe)
         if source is None:
             return _empty_frame()
+    import numpy as np
+    import pandas as pd
+
     # Raw column values (no per-row type processing), converted column-wise: several times faster
     # than building the frame from result rows. SQLite returns the naive UTC time as ISO text,
     # PostgreSQL an aware datetime; both become the same UTC index.
@@ -86,6 +91,8 @@ def daily_closes(session: Session, instrument_id: int, timeframe: str, *, start:
     The same closes as ``resample_candles(load_candles(...), "1d")["close"]``, but the database picks
     the last candle of each day, so only one row per day reaches Python.
     """
+    import pandas as pd
+
     source = _preferred_source(session, instrument_id, timeframe)
     if source is None:
         return pd.Series(dtype=float, name="close", index=pd.DatetimeIndex([], tz="UTC", name="ts"))
@@ -115,6 +122,8 @@ def daily_closes(session: Session, instrument_id: int, timeframe: str, *, start:
 
 
 def _closes_frame(rows: list[tuple[object, object]]) -> pd.Series:
+    import pandas as pd
+
     index = pd.DatetimeIndex(pd.to_datetime([str(day) for day, _ in rows], utc=True), name="ts")
     closes = pd.Series([close for _, close in rows], index=index, dtype=float, name="close")
     return closes.dropna()
@@ -138,6 +147,8 @@ def _preferred_source(session: Session, instrument_id: int, timeframe: str) -> s
 
 
 def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(columns=["open", "high", "low", "close", "volume"], dtype=float)
     frame.index = pd.DatetimeIndex([], tz="UTC", name="ts")
     return frame

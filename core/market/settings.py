@@ -35,6 +35,21 @@ class MarketSettings(KonsensSettingsBase):
     market_ccxt_api_url: str | None = Field(
         default=None, description="Override of the ccxt exchange's REST base URL (a proxy or a test server)."
     )
+    market_streaming: bool = Field(
+        default=True,
+        description="Stream quotes and forming candles (ccxt.pro for exchanges with WebSockets, ticks in demo mode).",
+    )
+    market_stream_flush_seconds: float = Field(default=1.0, gt=0, description="How often streamed ticks are stored.")
+    market_stream_silence_seconds: float = Field(
+        default=60.0, gt=0, description="A stream silent this long falls back to REST polling (and raises an alert)."
+    )
+    market_stream_fallback_poll_seconds: float = Field(
+        default=30.0, gt=0, description="REST polling interval of an instrument whose stream is down."
+    )
+    market_demo_tick_seconds: float = Field(default=1.0, gt=0, description="Interval of the demo source's ticks.")
+    market_ccxt_ws_url: str | None = Field(
+        default=None, description="Override of the ccxt exchange's WebSocket URL (a proxy or a test server)."
+    )
 
     @field_validator("market_timeframes")
     @classmethod

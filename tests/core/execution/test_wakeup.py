@@ -1,0 +1,201 @@
+"""The executor waits for changes instead of polling, and a missed notification is caught by the safety poll."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+
+from core.db.engine import Database
+from core.db.wakeup import ChangeWaiter
+from core.execution.enums import OrderSide
+from core.execution.executor import Executor
+from core.execution.models import Order, OrderStatus
+from core.execution.orders import OrderRequest
+from core.execution.service import place_order
+from core.execution.settings import TradingSettings
+
+D = Decimal
+
+
+class DeafWaiter:
+    """A waiter that never hears a change (every notification missed): only timeouts end its waits."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def wait(self, timeout: float, stop_event: threading.Event | None = None) -> set[str]:
+        self.waits += 1
+        if stop_event is not None:
+            stop_event.wait(timeout)
+        else:
+            time.sleep(timeout)
+        return set()
+
+    def close(self) -> None:
+        pass
+
+
+def _executor(database: Database, **settings: object) -> Executor:
+    values: dict[str, object] = {
+        "paper_slippage": D("0.001"),
+        "executor_pass_seconds": 30.0,
+        "paper_price_max_age_seconds": 60,
+        "executor_safety_poll_seconds": 30.0,
+        **settings,
+    }
+    return Executor(database, settings=TradingSettings(**values), checks=[], hooks=[])  # type: ignore[arg-type]
+
+
+def _run_in_background(executor: Executor) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: executor.run_pass(stop_event=stop), daemon=True)
+    thread.start()
+    return thread, stop
+
+
+def _place(database: Database) -> str:
+    with database.session() as session:
+        return place_order(
+            session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=D("0.01")), actor="tester"
+        ).client_order_id
+
+
+def _wait_for_fill(database: Database, client_id: str, within: float) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < within:
+        status = database.run(
+            lambda session: session.scalar(select(Order.status).where(Order.client_order_id == client_id))
+        )
+        if status is OrderStatus.FILLED:
+            return time.monotonic() - began
+        time.sleep(0.01)
+    raise AssertionError(f"order {client_id} not filled within {within} s")
+
+
+def test_an_idle_executor_picks_up_a_new_order_within_a_fraction_of_a_second(
+    database: Database, market: dict[str, int]
+) -> None:
+    executor = _executor(database)
+    thread, stop = _run_in_background(executor)
+    try:
+        time.sleep(0.5)  # idle: waiting in the change waiter
+        wakeups_idle = executor.wakeups
+        client_id = _place(database)
+        assert _wait_for_fill(database, client_id, within=5.0) < 2.0  # the safety poll is 30 s away
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        executor.close()
+    # Idle for half a second, the executor woke at most a handful of times (no 20 ms query loop).
+    assert wakeups_idle <= 3
+
+
+def test_a_missed_notification_is_caught_by_the_safety_poll(database: Database, market: dict[str, int]) -> None:
+    executor = _executor(database, executor_safety_poll_seconds=0.5)
+    deaf = DeafWaiter()
+    executor._change_waiter = deaf  # every change is missed
+    thread, stop = _run_in_background(executor)
+    try:
+        time.sleep(0.2)
+        client_id = _place(database)
+        waited = _wait_for_fill(database, client_id, within=5.0)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert waited < 3.0  # the 0.5 s safety poll found it (the notification never came)
+    assert deaf.waits >= 1
+
+
+def test_postgres_order_written_with_triggers_off_is_found_by_the_safety_poll(
+    database: Database, market: dict[str, int]
+) -> None:
+    if database.kind != "postgresql":
+        pytest.skip("NOTIFY triggers exist on PostgreSQL only")
+    postgres_database = database
+    executor = _executor(postgres_database, executor_safety_poll_seconds=2.0)
+    thread, stop = _run_in_background(executor)
+    try:
+        time.sleep(0.3)
+        with postgres_database.session() as session:
+            # Triggers off for this transaction: no NOTIFY is sent, as if it were lost.
+            session.execute(text("SET LOCAL session_replication_role = replica"))
+            client_id = place_order(
+                session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=D("0.01")), actor="tester"
+            ).client_order_id
+        waited = _wait_for_fill(postgres_database, client_id, within=5.0)
+        client_notified = _place(postgres_database)
+        notified_wait = _wait_for_fill(postgres_database, client_notified, within=5.0)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        executor.close()
+    assert waited < 5.0  # found by the 2 s safety poll
+    # Placed right after that safety poll found the first order, so the next one is ~2 s away:
+    # picked up sooner means woken by the trigger's NOTIFY.
+    assert notified_wait < 1.0
+
+
+def test_a_waiting_executor_pass_ends_promptly_on_stop(database: Database, market: dict[str, int]) -> None:
+    executor = _executor(database)
+    thread, stop = _run_in_background(executor)
+    time.sleep(0.3)
+    began = time.monotonic()
+    stop.set()
+    thread.join(timeout=10)
+    executor.close()
+    assert not thread.is_alive()
+    assert time.monotonic() - began < 1.0
+
+
+def _unused(_: ChangeWaiter) -> None:  # the deaf waiter satisfies the protocol
+    pass
+
+
+_unused(DeafWaiter())
+
+
+def test_a_resting_paper_limit_fills_as_soon_as_a_new_quote_crosses_it(
+    database: Database, market: dict[str, int]
+) -> None:
+    from core.execution.enums import OrderType
+    from core.timeutil import utc_now
+    from tests.core.execution.conftest import add_quote
+
+    executor = _executor(database)
+    thread, stop = _run_in_background(executor)
+    try:
+        with database.session() as session:
+            client_id = place_order(
+                session,
+                OrderRequest(
+                    symbol="BTC/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT, quantity=D("0.01"),
+                    limit_price=D("49000"),
+                ),
+                actor="tester",
+            ).client_order_id  # fmt: skip
+        _wait_for_status(database, client_id, OrderStatus.OPEN)
+        time.sleep(0.6)  # resting; the executor waits for prices
+        with database.session() as session:
+            add_quote(session, market["BTC/EUR"], "48900", utc_now())  # a streamed quote crossing the limit
+        waited = _wait_for_fill(database, client_id, within=5.0)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        executor.close()
+    assert waited < 3.0  # woken by the new price (watch at most every 1 s), not by the 30 s safety poll
+
+
+def _wait_for_status(database: Database, client_id: str, wanted: OrderStatus) -> None:
+    began = time.monotonic()
+    while time.monotonic() - began < 30:
+        status = database.run(
+            lambda session: session.scalar(select(Order.status).where(Order.client_order_id == client_id))
+        )
+        if status is wanted:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"order {client_id} never became {wanted} (it is {status})")
