@@ -22,6 +22,7 @@ METRICS_PORT_OFFSETS: dict[str, int] = {
     "portfolio": 6,
     "risk": 7,
     "backup": 8,
+    "research": 9,
 }
 # Workers not in the table above get ports from this offset up, in name order.
 EXTRA_WORKER_PORT_OFFSET = 20

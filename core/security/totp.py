@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
 from core.config import TotpPolicy
+from core.errors import PermanentError
 from core.security.secrets import load_or_create_fernet_key
 from core.system.models import UserAccount
 from core.timeutil import utc_now
@@ -34,7 +35,7 @@ DRIFT_STEPS = 1
 LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
-class TotpError(ValueError):
+class TotpError(PermanentError, ValueError):
     """A TOTP change cannot be made as asked (wrong code, not enrolled, demo login)."""
 
 

@@ -77,7 +77,8 @@ def cli_commands() -> list[CommandDoc]:
         )
         if is_group:
             for name in command.list_commands(context):
-                sub = command.get_command(context, name)
+                # The root group is lazy (app/cli/lazy.py): load the real command to see its options.
+                sub = command.load(name) if hasattr(command, "load") else command.get_command(context, name)
                 if sub is not None and not sub.hidden:
                     visit(sub, [*path, name], context)
 

@@ -52,7 +52,7 @@ def test_portfolio_without_any_account_says_so(configured_sqlite: Database, run_
 
 
 def test_reducing_a_paper_position_writes_a_market_sell_intent(demo_database, run_page) -> None:  # type: ignore[no-untyped-def]
-    from decimal import Decimal
+    from decimal import ROUND_DOWN, Decimal
 
     from sqlalchemy import select
 
@@ -76,4 +76,5 @@ def test_reducing_a_paper_position_writes_a_market_sell_intent(demo_database, ru
         OrderStatus.NEW,
     )
     assert order.exit_reason is ExitReason.MANUAL
-    assert order.quantity == (position.quantity * Decimal("0.5")).normalize()
+    # half the holding, rounded down to the instrument's lot (1e-8) before the order is stored
+    assert order.quantity == (position.quantity * Decimal("0.5")).quantize(Decimal("0.00000001"), ROUND_DOWN)

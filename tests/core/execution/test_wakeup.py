@@ -17,6 +17,7 @@ from core.execution.models import Order, OrderStatus
 from core.execution.orders import OrderRequest
 from core.execution.service import place_order
 from core.execution.settings import TradingSettings
+from tests.core.execution.stubs import AllowEveryOrder
 
 D = Decimal
 
@@ -47,7 +48,7 @@ def _executor(database: Database, **settings: object) -> Executor:
         "executor_safety_poll_seconds": 30.0,
         **settings,
     }
-    return Executor(database, settings=TradingSettings(**values), checks=[], hooks=[])  # type: ignore[arg-type]
+    return Executor(database, settings=TradingSettings(**values), checks=[AllowEveryOrder()], hooks=[])  # type: ignore[arg-type]
 
 
 def _run_in_background(executor: Executor) -> tuple[threading.Thread, threading.Event]:
