@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import PermanentError
 from core.market.models import Instrument
 from core.portfolio.models import LedgerEntry, LedgerOrigin
 from core.system.models import SettingValue, StoredSecret, UserAccount
@@ -38,7 +39,7 @@ class RealAct(StrEnum):
     SEED_DEMO = "seeding demo data"
 
 
-class DemoModeError(ValueError):
+class DemoModeError(PermanentError, ValueError):
     """A real act was tried on a database that still holds demo data."""
 
     def __init__(self, act: RealAct):
