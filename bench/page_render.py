@@ -188,7 +188,7 @@ def component_scan_seconds() -> float:
     return time.perf_counter() - started
 
 
-def _app(script: Path, *, logged_in: bool = True):  # type: ignore[no-untyped-def]
+def _app(script: Path, *, logged_in: bool = True):
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_file(str(script), default_timeout=120)
@@ -200,11 +200,11 @@ def _app(script: Path, *, logged_in: bool = True):  # type: ignore[no-untyped-de
     return app
 
 
-def _logged_in(page: Path):  # type: ignore[no-untyped-def]
+def _logged_in(page: Path):
     return _app(page)
 
 
-def _timed_run(app) -> float:  # type: ignore[no-untyped-def]
+def _timed_run(app) -> float:
     started = time.perf_counter()
     app.run()
     elapsed = time.perf_counter() - started
@@ -245,7 +245,7 @@ def measure_chart_variants(database_url: str) -> list[tuple[str, float]]:
     from core.db.engine import get_database
     from core.market.query import instrument_by_symbol
 
-    ids = {symbol: get_database().run(lambda s, symbol=symbol: instrument_by_symbol(s, symbol).id)  # type: ignore[union-attr]
+    ids = {symbol: get_database().run(lambda s, symbol=symbol: instrument_by_symbol(s, symbol).id)  # type: ignore[union-attr,misc]
            for symbol in ("BTC/EUR", "BENCH1/EUR", MINUTE_SYMBOL)}  # fmt: skip
     variants = [
         ("BTC/EUR 1h 1Y, all indicators", ids["BTC/EUR"], "1h", "1Y", True),

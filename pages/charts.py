@@ -53,7 +53,7 @@ chosen = controls[3].multiselect(
 )
 with st.expander("Chart options", icon=":material/tune:"):
     option_columns = st.columns(6)
-    lengths = {
+    lengths: dict[IndicatorKind, int] = {
         kind: option_columns[index].number_input(
             f"{name} length", min_value=2, max_value=400, value=DEFAULT_LENGTHS[kind], key=f"length_{kind.value}"
         )

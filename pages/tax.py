@@ -43,10 +43,10 @@ columns[1].metric("Realised losses", eur(summary["realised_losses_eur"]))
 columns[2].metric("Current income", eur(summary["current_income_eur"]))
 columns[3].metric("Net (27.5 %)", eur(summary["net_eur"]))
 columns[4].metric("Tax 27.5 %", eur(summary["tax_eur"]))
-columns = st.columns(3)
-columns[0].metric("KESt withheld (KZ 899)", eur(summary["kest_withheld_eur"]))
-columns[1].metric("Altvermögen speculation (E 1 KZ 801)", eur(summary["speculation_income_eur"]))
-columns[2].metric("Altvermögen tax-free", eur(summary["tax_free_gains_eur"]))
+kest_columns = st.columns(3)
+kest_columns[0].metric("KESt withheld (KZ 899)", eur(summary["kest_withheld_eur"]))
+kest_columns[1].metric("Altvermögen speculation (E 1 KZ 801)", eur(summary["speculation_income_eur"]))
+kest_columns[2].metric("Altvermögen tax-free", eur(summary["tax_free_gains_eur"]))
 
 st.subheader("Kennzahlen for the E 1kv")
 st.dataframe(kennzahlen_frame(report), hide_index=True, width="stretch")
@@ -60,7 +60,8 @@ for column, (fmt, mime) in zip(
     strict=True,
 ):  # fmt: skip
     column.download_button(
-        f"{fmt.upper()}", data=lambda fmt=fmt: render_report(report, fmt), file_name=f"konsens-tax-{year}.{fmt}",
+        f"{fmt.upper()}", data=lambda fmt=fmt: render_report(report, fmt),  # type: ignore[misc]
+        file_name=f"konsens-tax-{year}.{fmt}",
         mime=mime, key=f"download_{fmt}", icon=":material/download:", on_click="ignore",
     )  # fmt: skip
 

@@ -79,7 +79,7 @@ with ticket_column:
         side = second.radio(
             "Side", [OrderSide.BUY, OrderSide.SELL], format_func=lambda s: s.value.title(), horizontal=True
         )
-        order_type = third.selectbox("Type", list(TYPE_LABELS), format_func=TYPE_LABELS.get)
+        order_type = third.selectbox("Type", list(TYPE_LABELS), format_func=lambda kind: TYPE_LABELS[kind])
         size_mode, size_value, tif_column = st.columns(3)
         sizing = size_mode.radio("Size in", ["Quantity", "EUR amount"], horizontal=True)
         size_text = size_value.text_input("Size", placeholder="e.g. 0.01 or 500")
@@ -109,6 +109,8 @@ with ticket_column:
         try:
             if exit_problem:
                 raise OrderValidationError(exit_problem)
+            if order_type is None or time_in_force is None:
+                raise OrderValidationError("choose an order type and a time in force")
             if needs_code and not database().run(lambda session: verify_totp(session, username, order_code)):
                 raise OrderValidationError("the authenticator code is wrong or was used already")
             size = to_decimal(size_text, "size")
@@ -142,7 +144,8 @@ with sizing_column, st.container(border=True):
     sizing_symbol = st.selectbox("Instrument", symbols or ["(no instruments)"], key="sizing_symbol")
     instrument = read(lambda session: instrument_by_symbol(session, sizing_symbol)) if symbols else None
     if instrument is not None:
-        latest = read(lambda session: latest_close(session, instrument.id))
+        sizing_instrument_id = instrument.id
+        latest = read(lambda session: latest_close(session, sizing_instrument_id))
         entry_column, stop_column = st.columns(2)
         entry_text = entry_column.text_input(
             "Entry price", value=_number(latest[1], 2).replace(",", "") if latest else "", key="sizing_entry"

@@ -19,6 +19,7 @@ def _sizing_script() -> None:
     from core.market.query import instrument_by_symbol
 
     instrument = read(lambda session: instrument_by_symbol(session, "BTC/EUR"))
+    assert instrument is not None
     overview = render_sizing_panel(
         database(), account="paper", instrument_id=instrument.id, entry=Decimal("60000"), stop=Decimal("57000")
     )

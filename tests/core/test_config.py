@@ -58,7 +58,7 @@ def test_an_area_settings_class_reads_its_own_table(isolated_settings: Path) -> 
 def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
-        settings.dashboard_port = 1  # type: ignore[misc]
+        settings.dashboard_port = 1
 
 
 # --- the root settings and the start-up check ----------------------------------------------------

@@ -142,6 +142,6 @@ def test_worker_loop_backs_off_by_branch(database: Database, error: BaseExceptio
         raise error
 
     loop = WorkerLoop("branch-test", database, failing, interval_seconds=30, stop_event=stop)
-    stop.wait = lambda timeout=None: waits.append(timeout) or stop.set() or True  # type: ignore[method-assign,func-returns-value]
+    stop.wait = lambda timeout=None: waits.append(timeout) or stop.set() or True  # type: ignore[method-assign,func-returns-value,arg-type]
     loop.run()
     assert waits == [2.0] if backoff else waits == [30]

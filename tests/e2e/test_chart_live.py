@@ -26,7 +26,7 @@ def _add_next_candle(path: Path) -> int:
     database = Database(f"sqlite:///{path}")
     try:
 
-        def add(session):  # type: ignore[no-untyped-def]
+        def add(session):
             btc = instrument_by_symbol(session, "BTC/EUR")
             assert btc is not None
             latest = session.scalar(

@@ -156,7 +156,7 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(
     _wait_for_app(page)
     for attempt in range(1, 5):
         _login(page, "demo", f"wrong-{attempt}")
-        _wait_until(lambda expected=attempt: _failed_logins(database) == expected)  # each one counted
+        _wait_until(lambda expected=attempt: _failed_logins(database) == expected)  # type: ignore[misc]
     _login(page, "demo", "wrong-5")
     expect(page.get_by_text("locked until")).to_be_visible()
     page.reload()  # a fresh session does not reset the counter

@@ -20,7 +20,7 @@ def _page() -> AppTest:
     return at
 
 
-def _button(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+def _button(at: AppTest, label: str):
     return next(button for button in at.button if button.label == label)
 
 

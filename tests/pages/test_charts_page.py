@@ -39,7 +39,7 @@ def test_charts_draws_candles_volume_overlays_levels_trades_orders_and_signals(
     assert payload["theme"] in {"dark", "light"} and payload["time_zone"] == "Europe/Vienna"
 
 
-def test_charts_timeframe_range_and_all_indicators(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_charts_timeframe_range_and_all_indicators(demo_database: Database, run_page) -> None:
     app = run_page("charts")
     app.segmented_control(key="chart_timeframe").set_value("1d")
     app.segmented_control(key="chart_range").set_value("All")
@@ -55,7 +55,7 @@ def test_charts_timeframe_range_and_all_indicators(demo_database: Database, run_
     assert 395 <= len(payload["candles"]["t"]) <= 402  # about 400 days of daily bars
 
 
-def test_charts_layers_can_be_switched_off(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_charts_layers_can_be_switched_off(demo_database: Database, run_page) -> None:
     app = run_page("charts")
     for key in ("chart_volume", "chart_levels", "chart_trades", "chart_events", "chart_orders", "chart_consensus",
                 "chart_patterns"):  # fmt: skip
@@ -65,7 +65,7 @@ def test_charts_layers_can_be_switched_off(demo_database: Database, run_page) ->
     assert payload["markers"] == [] and payload["price_lines"] == [] and not payload["show_volume"]
 
 
-def test_charts_pages_in_more_history_when_asked(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_charts_pages_in_more_history_when_asked(demo_database: Database, run_page) -> None:
     app = run_page("charts")
     app.segmented_control(key="chart_range").set_value("1M").run()
     (first,) = chart_payloads(app)
@@ -77,12 +77,12 @@ def test_charts_pages_in_more_history_when_asked(demo_database: Database, run_pa
     assert len(second["candles"]["t"]) > 1.8 * len(first["candles"]["t"])
 
 
-def test_asset_and_macro_panels_show_stored_values(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_asset_and_macro_panels_show_stored_values(demo_database: Database, run_page) -> None:
     btc = demo_database.run(lambda s: instrument_by_symbol(s, "BTC/EUR"))
     assert btc is not None
     now = utc_now()
 
-    def seed(session):  # type: ignore[no-untyped-def]
+    def seed(session):
         session.add(
             AssetFundamentals(
                 instrument_id=btc.id,

@@ -28,6 +28,7 @@ def test_portfolio_shows_tiles_holdings_allocation_and_equity_curve(
     assert sorted(holdings["Symbol"]) == ["AAPL", "BTC/EUR", "ETH/EUR", "SOL/EUR"]
     btc = holdings.set_index("Symbol").loc["BTC/EUR"]
     expected = next(h for h in valuation.holdings if h.symbol == "BTC/EUR")
+    assert expected.market_value_eur is not None
     assert round(btc["Market value"], 2) == float(expected.market_value_eur)
     figures = plotly_specs(app)
     pie = next(fig for fig in figures if fig["data"][0]["type"] == "pie")
@@ -37,7 +38,7 @@ def test_portfolio_shows_tiles_holdings_allocation_and_equity_curve(
     assert any("refreshes every 30 s" in caption.value for caption in app.caption)
 
 
-def test_portfolio_account_picker_limits_to_one_account(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_portfolio_account_picker_limits_to_one_account(demo_database: Database, run_page) -> None:
     app = run_page("portfolio")
     app.segmented_control(key="portfolio_account").set_value("paper").run()
     assert not app.exception
@@ -45,13 +46,13 @@ def test_portfolio_account_picker_limits_to_one_account(demo_database: Database,
     assert "Account" not in app.dataframe[0].value.columns
 
 
-def test_portfolio_without_any_account_says_so(configured_sqlite: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_portfolio_without_any_account_says_so(configured_sqlite: Database, run_page) -> None:
     app = run_page("portfolio")
     assert "No account has any ledger entries yet" in app.info[0].value
     assert not app.metric
 
 
-def test_reducing_a_paper_position_writes_a_market_sell_intent(demo_database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_reducing_a_paper_position_writes_a_market_sell_intent(demo_database, run_page) -> None:
     from decimal import ROUND_DOWN, Decimal
 
     from sqlalchemy import select

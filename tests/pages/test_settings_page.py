@@ -5,7 +5,7 @@ from core.security.secrets import SecretStore
 from core.security.users import LoginOutcome, authenticate, create_user
 
 
-def test_account_section_lists_keys_masked_and_deletes_one(configured_sqlite: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_account_section_lists_keys_masked_and_deletes_one(configured_sqlite: Database, run_page) -> None:
     demo_database = configured_sqlite
     demo_database.run(lambda s: create_user(s, "alice", "old password"))
     store = SecretStore()
@@ -21,7 +21,7 @@ def test_account_section_lists_keys_masked_and_deletes_one(configured_sqlite: Da
     assert "No API keys stored." in [caption.value for caption in app.caption]
 
 
-def test_change_own_password(configured_sqlite: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_change_own_password(configured_sqlite: Database, run_page) -> None:
     configured_sqlite.run(lambda s: create_user(s, "alice", "old password"))
     app = run_page("settings", username="alice")
     app.text_input(key="account_current_password").input("old password")
@@ -34,7 +34,7 @@ def test_change_own_password(configured_sqlite: Database, run_page) -> None:  # 
     assert result.outcome is LoginOutcome.SUCCESS
 
 
-def test_change_password_with_a_wrong_current_password_is_refused(configured_sqlite: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_change_password_with_a_wrong_current_password_is_refused(configured_sqlite: Database, run_page) -> None:
     configured_sqlite.run(lambda s: create_user(s, "alice", "old password"))
     app = run_page("settings", username="alice")
     app.text_input(key="account_current_password").input("not it")
@@ -46,7 +46,7 @@ def test_change_password_with_a_wrong_current_password_is_refused(configured_sql
 
 def test_demo_database_offers_remove_demo_data_which_creates_the_own_login(
     demo_database: Database,
-    run_page,  # type: ignore[no-untyped-def]
+    run_page,
 ) -> None:
     from core.security.demo_guard import demo_data_present
     from core.security.users import list_users

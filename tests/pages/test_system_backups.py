@@ -8,7 +8,7 @@ from core.backup.schedule import record_backup_outcome
 from core.db.engine import Database
 
 
-def test_system_shows_the_last_backup_and_a_failure(demo_database: Database, run_page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_system_shows_the_last_backup_and_a_failure(demo_database: Database, run_page, tmp_path: Path) -> None:
     record_backup_outcome(demo_database, archive=tmp_path / "konsens-backup-x.tar.gz", size_bytes=2048)
     app = run_page("system")
     text = " ".join(block.value for block in app.markdown)
@@ -20,6 +20,6 @@ def test_system_shows_the_last_backup_and_a_failure(demo_database: Database, run
     assert any("The last backup failed" in error.value and "disk full" in error.value for error in app.error)
 
 
-def test_system_says_how_to_make_the_first_backup(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_system_says_how_to_make_the_first_backup(demo_database: Database, run_page) -> None:
     app = run_page("system")
     assert any("No backup yet" in caption.value for caption in app.caption)

@@ -7,7 +7,7 @@ from core.system.models import QuarantinedRecord, WorkerHeartbeat, WorkerStatus
 from core.timeutil import utc_now
 
 
-def test_system_shows_workers_freshness_quarantine_and_database(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_system_shows_workers_freshness_quarantine_and_database(demo_database: Database, run_page) -> None:
     now = utc_now()
     with demo_database.session() as session:
         session.add_all(
@@ -58,7 +58,7 @@ def test_system_shows_workers_freshness_quarantine_and_database(demo_database: D
     assert "Pending: **none**" in database_text
 
 
-def test_system_on_an_empty_database(configured_sqlite: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_system_on_an_empty_database(configured_sqlite: Database, run_page) -> None:
     app = run_page("system")
     captions = " ".join(caption.value for caption in app.caption)
     assert "No worker has reported yet" in captions
@@ -66,7 +66,7 @@ def test_system_on_an_empty_database(configured_sqlite: Database, run_page) -> N
     assert "Nothing quarantined" in captions
 
 
-def test_system_lists_news_sources_with_their_last_error(demo_database: Database, run_page) -> None:  # type: ignore[no-untyped-def]
+def test_system_lists_news_sources_with_their_last_error(demo_database: Database, run_page) -> None:
     from core.news.models import NewsSourceState, SourceHealth
 
     now = utc_now()

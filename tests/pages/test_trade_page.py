@@ -47,8 +47,10 @@ def test_trade_page_shows_ticket_orders_fills_and_trade_log(demo_database: Datab
     assert len(log) == 13 and (log["realised P&L"] != "").sum() == 5  # the five demo sells
     # the trade log's realised P&L agrees with the seeded positions (same average-cost rule)
     with demo_database.session() as session:
-        expected = sum(session.scalars(select(Position.realised_pnl_eur).where(Position.account == "paper")))
-        realised = sum(row.realised_pnl_eur or 0 for row in trade_log(session))
+        expected = sum(
+            session.scalars(select(Position.realised_pnl_eur).where(Position.account == "paper")), Decimal(0)
+        )
+        realised = sum((row.realised_pnl_eur or Decimal(0) for row in trade_log(session)), Decimal(0))
     assert abs(realised - expected) < Decimal("0.05")  # SQLite keeps NUMERIC as REAL: cents may differ
     metric = next(metric for metric in at.metric if "Realised P&L" in metric.label)
     assert metric.value == eur(realised, signed=True)

@@ -22,7 +22,7 @@ from workers.registry import worker_modules
 from workers.risk import WORKER_NAME, build_worker
 
 
-def _candle(session, instrument_id: int, ts, price: str) -> None:  # type: ignore[no-untyped-def]
+def _candle(session, instrument_id: int, ts, price: str) -> None:
     value = Decimal(price)
     session.add(
         Candle(instrument_id=instrument_id, source="test", timeframe="1h", ts=ts, open=value, high=value,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -190,8 +191,8 @@ def test_a_repeated_cursor_stops_at_once(httpserver: HTTPServer) -> None:
 
 
 def _trade(**changes: object) -> dict[str, object]:
-    trade = copy.deepcopy(TRADES_PAGE_1[0])
-    trade["attributes"].update(changes)  # type: ignore[union-attr]
+    trade: dict[str, Any] = copy.deepcopy(TRADES_PAGE_1[0])
+    trade["attributes"].update(changes)
     return trade
 
 

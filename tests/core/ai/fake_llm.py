@@ -158,7 +158,7 @@ class FakeLLMServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> FakeLLMServer:
         self._thread.start()

@@ -18,7 +18,7 @@ from core.db.engine import Database
 from core.system.models import StoredSecret
 
 
-def _by_name(config):  # type: ignore[no-untyped-def]
+def _by_name(config):
     return {provider.name: provider for provider in config.providers}
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy.orm import Session
+
 from core.ai.builtin import technical_votes
-from core.ai.context import build_snapshot
+from core.ai.context import ContextSnapshot, build_snapshot
 from core.db.engine import Database
 from core.fundamentals.models import AssetFundamentals, FundamentalsSource
 from core.macro.models import MacroObservation
@@ -18,7 +20,7 @@ from tests.core.analysis.test_patterns import path_frame
 START = datetime(2026, 1, 1, tzinfo=UTC)  # path_frame's first candle
 
 
-def seed(session) -> int:  # type: ignore[no-untyped-def]
+def seed(session) -> int:
     instrument = Instrument(
         symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO, tracked=True, coingecko_id="bitcoin"
     )
@@ -82,9 +84,15 @@ def seed(session) -> int:  # type: ignore[no-untyped-def]
     return instrument.id
 
 
+def _snapshot(session: Session, instrument_id: int, until: datetime | None = None) -> ContextSnapshot:
+    instrument = session.get(Instrument, instrument_id)
+    assert instrument is not None
+    return build_snapshot(session, instrument, until=until)
+
+
 def test_snapshot_holds_patterns_fundamentals_macro_and_events_known_at_its_time(database: Database) -> None:
     instrument_id = database.run(seed)
-    snapshot = database.run(lambda s: build_snapshot(s, s.get(Instrument, instrument_id)))
+    snapshot = database.run(lambda s: _snapshot(s, instrument_id))
     assert snapshot.as_of == START + timedelta(hours=66)
     tops = [item for item in snapshot.patterns if item.kind == "double_top"]
     assert len(tops) == 1 and tops[0].confirmed and tops[0].known_at <= snapshot.as_of
@@ -103,8 +111,6 @@ def test_snapshot_holds_patterns_fundamentals_macro_and_events_known_at_its_time
 
 def test_snapshot_before_the_pattern_completed_does_not_contain_it(database: Database) -> None:
     instrument_id = database.run(seed)
-    snapshot = database.run(
-        lambda s: build_snapshot(s, s.get(Instrument, instrument_id), until=START + timedelta(hours=42))
-    )
+    snapshot = database.run(lambda s: _snapshot(s, instrument_id, until=START + timedelta(hours=42)))
     assert not [item for item in snapshot.patterns if item.kind == "double_top"]  # second peak not yet a swing
     assert snapshot.fundamentals is None  # fetched only later

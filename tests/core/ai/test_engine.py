@@ -15,6 +15,7 @@ from core.ai.context import ContextSnapshot, NotEnoughData, build_snapshot
 from core.ai.engine import ConsensusEngine, OpinionCache, analyse_instrument, calls_today, store_run
 from core.ai.llm import CallBudget, OpenAICompatibleAnalyst
 from core.ai.models import AnalystOpinion, ConsensusRecord, Signal
+from core.ai.opinion import Analyst
 from core.db.engine import Database
 from core.market.models import AssetClass, Instrument
 from core.news.models import NewsItem, NewsItemInstrument, NewsKind
@@ -52,7 +53,7 @@ def test_analysts_run_concurrently(snapshot: ContextSnapshot, fast_limits: CallL
 def test_a_slow_analyst_is_cut_off_at_the_deadline(snapshot: ContextSnapshot) -> None:
     limits = CallLimits(timeout_seconds=5, max_attempts=1, retry_base_seconds=0, content_retries=0)
     with FakeLLMServer([Reply(body=openai_completion(), delay=1.0)]) as slow:
-        analysts = [TechnicalAnalyst(), SentimentAnalyst(), llm("slow", slow, limits)]
+        analysts: list[Analyst] = [TechnicalAnalyst(), SentimentAnalyst(), llm("slow", slow, limits)]
         started = time.perf_counter()
         run = ConsensusEngine(analysts, PARAMETERS, deadline_seconds=0.3).run(snapshot)
         elapsed = time.perf_counter() - started
@@ -116,7 +117,11 @@ def test_analyse_instrument_stores_consensus_and_opinions(database: Database, fa
     instrument_id = _seed_with_news(database)
     cache = OpinionCache(database)
     with FakeLLMServer([Reply(body=openai_completion(reasoning="r"))]) as server:
-        analysts = [TechnicalAnalyst(), SentimentAnalyst(lookback_hours=72), llm("x", server, fast_limits)]
+        analysts: list[Analyst] = [
+            TechnicalAnalyst(),
+            SentimentAnalyst(lookback_hours=72),
+            llm("x", server, fast_limits),
+        ]
         summary = analyse_instrument(database, instrument_id, analysts=analysts, cache=cache,
                                      now=datetime(2025, 6, 1, 0, 30, tzinfo=UTC))  # fmt: skip
     with database.session() as session:

@@ -44,7 +44,7 @@ def make_deepseek(server: FakeLLMServer, limits: CallLimits, **kwargs: object) -
 
 
 def make_ollama(server: FakeLLMServer, limits: CallLimits, **kwargs: object) -> LLMAnalyst:
-    return OllamaAnalyst("ollama", "llama3.1:8b", limits, host=server.url, **kwargs)  # type: ignore[arg-type]
+    return OllamaAnalyst("ollama", "llama3.1:8b", limits, host=server.url, **kwargs)
 
 
 def ok_body(provider: str, content: str | None) -> dict[str, object]:

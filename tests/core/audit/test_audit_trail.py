@@ -87,7 +87,7 @@ def test_concurrent_writers_keep_one_chain(database: Database) -> None:
         try:
             for index in range(15):
                 database.run(
-                    lambda session, index=index: append_audit(
+                    lambda session, index=index: append_audit(  # type: ignore[misc]
                         session, actor=name, action=AuditAction.FILL, subject=f"order:{name}-{index}", details={}
                     )
                 )

@@ -158,7 +158,8 @@ def test_vectorised_signals_equal_on_bar_decisions(real_bars: PriceSeries, name:
     strategy.reset()
     decided = [strategy.on_bar(bar) for bar in strategy.bar_stream(real_bars, lines)]
     expected = np.array([0 if signal is None else int(signal) for signal in decided], dtype=np.int8)
-    assert np.array_equal(strategy.signals(real_bars, lines), expected)
+    signals = strategy.signals(real_bars, lines)
+    assert signals is not None and np.array_equal(signals, expected)
 
 
 def test_sma_cross_enters_on_the_cross_above_and_exits_on_the_cross_below() -> None:
@@ -169,6 +170,7 @@ def test_sma_cross_enters_on_the_cross_above_and_exits_on_the_cross_below() -> N
         signal_bar = trade.entry_index - 1
         assert lines["fast"][signal_bar] > lines["slow"][signal_bar]
         assert lines["fast"][signal_bar - 1] <= lines["slow"][signal_bar - 1]
+        assert trade.exit_index is not None
         exit_bar = trade.exit_index - 1
         assert lines["fast"][exit_bar] < lines["slow"][exit_bar]
         assert lines["fast"][exit_bar - 1] >= lines["slow"][exit_bar - 1]

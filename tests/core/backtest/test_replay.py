@@ -54,7 +54,7 @@ def _target(tmp_path: Path, name: str) -> Database:
     return Database(f"sqlite:///{tmp_path / name}")
 
 
-def _backtest(source: Database, config: BacktestConfig) -> list:  # type: ignore[type-arg]
+def _backtest(source: Database, config: BacktestConfig) -> list:
     with source.session() as session:
         bars = load_bars(session, "BTC/EUR", "1h")
     return run_event_loop(build_strategy("sma-cross", {"fast": 4, "slow": 12}), bars, config).trades
@@ -122,7 +122,7 @@ def test_replay_refuses_a_target_that_already_traded(source: Database, tmp_path:
         replay(source, target, build_strategy("sma-cross", {"fast": 4, "slow": 12}), "BTC/EUR", "1h")
 
 
-def _scripted(script: dict[int, object]):  # type: ignore[no-untyped-def]
+def _scripted(script: dict[int, object]):
     """A strategy giving the signals of a script {bar index: signal}."""
 
     from core.backtest.strategy import Indicator, Signal, Strategy

@@ -37,7 +37,7 @@ def _hourly(database: Database, instrument_id: int, hours: int) -> None:
     with database.session() as session:
         bulk_upsert(
             session,
-            Candle.__table__,
+            Candle.__table__,  # type: ignore[arg-type]
             rows,
             conflict_columns=["instrument_id", "source", "timeframe", "ts"],
             update_columns=["close"],
@@ -64,7 +64,7 @@ def test_series_are_found_by_skip_scan_with_their_newest_candle(charted: tuple[D
     assert prices == {ids["ETH/EUR"]: (NOW - timedelta(hours=1), Decimal("2000"))}
 
 
-def test_four_hour_chart_is_resampled_from_hourly_candles_with_warm_up(charted) -> None:  # type: ignore[no-untyped-def]
+def test_four_hour_chart_is_resampled_from_hourly_candles_with_warm_up(charted) -> None:
     database, ids = charted
     specs = [
         IndicatorSpec(IndicatorKind.SMA, 20),
@@ -84,7 +84,7 @@ def test_four_hour_chart_is_resampled_from_hourly_candles_with_warm_up(charted) 
     assert data.notes and "built from stored 1h" in data.notes[0]
 
 
-def test_own_trades_become_markers_with_price_and_side(charted) -> None:  # type: ignore[no-untyped-def]
+def test_own_trades_become_markers_with_price_and_side(charted) -> None:
     database, ids = charted
     data = database.run(lambda s: chart_data(s, ids["BTC/EUR"], "1d", "All", with_levels=False))
     assert [(t.side, t.price_eur, t.quantity.quantize(Decimal("0.01"))) for t in data.trades] == [
@@ -95,7 +95,7 @@ def test_own_trades_become_markers_with_price_and_side(charted) -> None:  # type
     assert len(data.candles) == 41
 
 
-def test_a_range_longer_than_the_read_limit_is_shortened(charted, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_range_longer_than_the_read_limit_is_shortened(charted, monkeypatch: pytest.MonkeyPatch) -> None:
     database, ids = charted
     monkeypatch.setattr(chart_module, "MAX_SOURCE_ROWS", 24 * 10)
     data = database.run(lambda s: chart_data(s, ids["BTC/EUR"], "1h", "All", with_levels=False))
@@ -104,7 +104,7 @@ def test_a_range_longer_than_the_read_limit_is_shortened(charted, monkeypatch: p
     assert "shortened" in data.notes[0]
 
 
-def test_unknown_timeframe_and_range_are_refused(charted) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_timeframe_and_range_are_refused(charted) -> None:
     database, ids = charted
     with pytest.raises(ValueError, match="unknown timeframe"):
         database.run(lambda s: chart_data(s, ids["BTC/EUR"], "7h"))

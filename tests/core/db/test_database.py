@@ -54,7 +54,7 @@ def test_naive_datetime_and_float_money_are_refused(sqlite_database: Database) -
     with pytest.raises(Exception, match="float refused"), sqlite_database.session() as session:
         session.add(
             Candle(instrument_id=instrument_id, source="t", timeframe="1h", ts=datetime(2024, 1, 1, tzinfo=UTC),
-                   open=1.0, high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(1))  # type: ignore[arg-type]
+                   open=1.0, high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(1))
         )  # fmt: skip
 
 

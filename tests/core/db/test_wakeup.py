@@ -101,7 +101,7 @@ def test_postgres_waiter_reconnects_after_its_connection_is_killed_and_reports_a
     assert isinstance(waiter, PostgresChangeWaiter)
     try:
         waiter.wait(0.01)
-        pid = waiter._connection.info.backend_pid  # type: ignore[attr-defined]
+        pid = waiter._connection.info.backend_pid
         with postgres_database.engine.begin() as connection:
             connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         assert waiter.wait(2.0) == {CHANNEL_ORDERS, CHANNEL_PRICES, CHANNEL_RISK}  # may have missed some: look

@@ -33,7 +33,7 @@ def fake_venue() -> Iterator[tuple[FakeOneTrading, str]]:
 
 
 @pytest.fixture
-def live_setup(database: Database, market: dict[str, int], fake_venue: tuple[FakeOneTrading, str]):  # type: ignore[no-untyped-def]
+def live_setup(database: Database, market: dict[str, int], fake_venue: tuple[FakeOneTrading, str]):
     venue, base_url = fake_venue
     with database.session() as session:
         store_api_key(session, SECRET_ONETRADING_KEY, API_KEY, actor="tester")
@@ -73,7 +73,7 @@ def _order(database: Database, client_id: str) -> Order:
         return order
 
 
-def test_live_market_order_fills_into_the_ledger(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_live_market_order_fills_into_the_ledger(database: Database, live_setup) -> None:
     venue, make = live_setup
     client_id = _place_live(database, quantity=D("0.1"))
     make().run_pass(until_idle=True)
@@ -90,7 +90,7 @@ def test_live_market_order_fills_into_the_ledger(database: Database, live_setup)
         assert position is not None and position.quantity.quantize(D("1e-10")) == D("0.09985")
 
 
-def test_live_order_needs_confirmation_and_live_mode(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_live_order_needs_confirmation_and_live_mode(database: Database, live_setup) -> None:
     with database.session() as session:
         unconfirmed = place_order(
             session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=D(1), live=True), actor="tester"
@@ -112,7 +112,7 @@ def test_live_mode_cannot_be_enabled_without_a_key(database: Database) -> None:
         set_live_mode(session, True, actor="tester")
 
 
-def test_insufficient_funds_answer_rejects_with_the_reason(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_insufficient_funds_answer_rejects_with_the_reason(database: Database, live_setup) -> None:
     venue, make = live_setup
     venue.mode = "insufficient_funds"
     client_id = _place_live(database, quantity=D("0.1"))
@@ -122,7 +122,7 @@ def test_insufficient_funds_answer_rejects_with_the_reason(database: Database, l
     assert order.reject_rule == "insufficient_funds" and "INSUFFICIENT_FUNDS" in (order.reject_reason or "")
 
 
-def test_invalid_api_key_rejects_with_the_reason(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_api_key_rejects_with_the_reason(database: Database, live_setup) -> None:
     _venue, make = live_setup
     client_id = _place_live(database, quantity=D("0.1"))
     make(api_key="wrong-key").run_pass(until_idle=True)
@@ -131,7 +131,7 @@ def test_invalid_api_key_rejects_with_the_reason(database: Database, live_setup)
     assert order.reject_rule == "venue_auth" and "INVALID_APIKEY" in (order.reject_reason or "")
 
 
-def test_ratelimit_puts_the_order_back_and_it_is_sent_later(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_ratelimit_puts_the_order_back_and_it_is_sent_later(database: Database, live_setup) -> None:
     venue, make = live_setup
     venue.mode = "ratelimit"
     client_id = _place_live(database, quantity=D("0.1"))
@@ -146,7 +146,7 @@ def test_ratelimit_puts_the_order_back_and_it_is_sent_later(database: Database, 
     assert venue.create_requests[client_id] == 2  # the rate-limited attempt and the real one
 
 
-def test_timeout_after_acceptance_is_reconciled_by_client_order_id(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_after_acceptance_is_reconciled_by_client_order_id(database: Database, live_setup) -> None:
     venue, make = live_setup
     venue.mode = "timeout_after_accept"
     venue.delay_seconds = 2.5  # longer than the client's 1 s timeout
@@ -158,7 +158,7 @@ def test_timeout_after_acceptance_is_reconciled_by_client_order_id(database: Dat
     assert venue.create_requests[client_id] == 1
 
 
-def test_crash_after_submission_is_reconciled_at_start(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_crash_after_submission_is_reconciled_at_start(database: Database, live_setup) -> None:
     venue, make = live_setup
     venue.mode = "rest"
     resting = _place_live(database, quantity=D("0.1"), order_type=OrderType.LIMIT, limit_price=D(49000))
@@ -204,7 +204,7 @@ def test_crash_after_submission_is_reconciled_at_start(database: Database, live_
         assert {row.subject for row in reconciled} >= {f"order:{ghost_id}", f"order:{accepted_id}"}
 
 
-def test_cancel_of_a_resting_live_order(database: Database, live_setup) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_of_a_resting_live_order(database: Database, live_setup) -> None:
     venue, make = live_setup
     venue.mode = "rest"
     client_id = _place_live(database, quantity=D("0.1"), order_type=OrderType.LIMIT, limit_price=D(49000))

@@ -244,7 +244,7 @@ def test_a_stop_order_the_venue_reports_as_triggered_is_triggered(
     _fake, broker = venue
     # The order answer as ccxt documents it in onetrading's parseOrder (ts/src/onetrading.ts), status OPEN
     # with the trigger time set.
-    raw = {
+    raw: dict[str, Any] = {
         "order": {
             "order_id": "66756a10-3e86-48f4-9678-b634c4b135b2",
             "account_id": "1eb2ad5d-55f1-40b5-bc92-7dc05869e905",

@@ -193,14 +193,14 @@ class _RecordingHook:
     def __init__(self) -> None:
         self.events: list[ExposureClosed] = []
 
-    def on_exposure_closed(self, session, event: ExposureClosed) -> None:  # type: ignore[no-untyped-def]
+    def on_exposure_closed(self, session, event: ExposureClosed) -> None:
         self.events.append(event)
 
 
 class _BlockBigOrders:
     name = "max_notional"
 
-    def check(self, session, intent: OrderIntent) -> PreTradeVerdict:  # type: ignore[no-untyped-def]
+    def check(self, session, intent: OrderIntent) -> PreTradeVerdict:
         if intent.notional_eur > 3000:
             return PreTradeVerdict.block("max_notional", f"notional {intent.notional_eur:.0f} EUR > 3000 EUR")
         return PreTradeVerdict.allow()
@@ -226,6 +226,7 @@ def test_pretrade_refusal_and_stop_loss_exit_with_post_trade_hook(
     with database.session() as session:
         plan = session.scalar(select(ExitPlan))
         assert plan is not None and plan.active
+        assert filled.average_fill_price is not None
         assert q(plan.stop_loss) == q(filled.average_fill_price * D("0.95"))
         add_quote(session, market["ETH/EUR"], "1990", utc_now() + timedelta(milliseconds=1))
         add_quote(session, market["ETH/EUR"], "1850", utc_now() + timedelta(milliseconds=2))

@@ -246,7 +246,7 @@ class StubProvider:
         self.fail = fail
         self.calls = 0
 
-    def fetch(self, instrument: InstrumentRef):  # type: ignore[no-untyped-def]
+    def fetch(self, instrument: InstrumentRef):
         from core.fundamentals.sources import FundamentalsRecord
 
         self.calls += 1
@@ -261,7 +261,7 @@ class StubProvider:
 
 
 def test_collection_stores_once_skips_fresh_and_keeps_going_after_a_failure(database: Database) -> None:
-    def seed(session):  # type: ignore[no-untyped-def]
+    def seed(session):
         session.add_all(
             [
                 Instrument(

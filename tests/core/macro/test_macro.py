@@ -95,7 +95,7 @@ def test_collection_stores_each_vintage_once_and_reads_only_what_was_published(
     assert second.stored == {"UNRATE": 2}  # the revision and November; September not again
     assert database.run(lambda s: s.query(MacroObservation).count()) == 4
 
-    def event(session):  # type: ignore[no-untyped-def]
+    def event(session):
         session.add(CalendarEvent(source="fred", external_id="50:2027-01-08", title="Employment Situation",
                                   country="US", importance=CalendarImportance.HIGH,
                                   event_time=datetime(2027, 1, 8, 13, 30, tzinfo=UTC)))  # fmt: skip

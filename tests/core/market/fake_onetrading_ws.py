@@ -43,7 +43,7 @@ class FakeOneTradingStream:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         async with serve(self._handler, "127.0.0.1", 0) as server:
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[index]
+            self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop.wait()
 

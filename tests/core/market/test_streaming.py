@@ -151,6 +151,7 @@ def test_a_dropped_connection_mid_candle_is_backfilled_over_rest_with_no_duplica
     def backfill(database: Database, feed: Feed) -> None:
         backfills.append(now)
         instrument = database.run(lambda s: s.get(Instrument, btc.id))
+        assert instrument is not None
         collect_incremental(database, instrument, rest, "1m", initial_history=timedelta(minutes=2), now=now)
 
     service = StreamingService(
@@ -204,6 +205,7 @@ def test_a_silent_feed_falls_back_to_rest_raises_one_alert_and_is_retried(
 
     def poll(database: Database, feed: Feed) -> None:
         instrument = database.run(lambda s: s.get(Instrument, btc.id))
+        assert instrument is not None
         collect_quote(database, instrument, rest)
 
     service = StreamingService(

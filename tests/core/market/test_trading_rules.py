@@ -63,7 +63,7 @@ def test_stored_rules_are_read_back_and_unknown_ones_fall_to_the_defaults() -> N
     ],
 )
 def test_an_order_breaking_a_rule_is_refused_with_the_rule_named(
-    quantity: str, prices: dict[str, D], reference: str, rule: str
+    quantity: str, prices: dict[str, D | None], reference: str, rule: str
 ) -> None:
     rules = rules_from_ccxt_market(LTC_EUR, precision_mode=CCXT_TICK_SIZE, source="ccxt:onetrading")
     with pytest.raises(RuleViolation) as refused:

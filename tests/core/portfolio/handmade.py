@@ -78,7 +78,7 @@ def candle(
 
 
 def entry(account: str, ts: datetime, kind: LedgerKind, external_id: str, **fields: object) -> LedgerEntry:
-    return LedgerEntry(ts=ts, account=account, kind=kind, origin=LedgerOrigin.MANUAL, external_id=external_id, **fields)  # type: ignore[arg-type]
+    return LedgerEntry(ts=ts, account=account, kind=kind, origin=LedgerOrigin.MANUAL, external_id=external_id, **fields)
 
 
 def seed_handmade(database: Database) -> dict[str, int]:

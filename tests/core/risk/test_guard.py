@@ -27,7 +27,7 @@ from core.risk.state import effective_state, engage_kill_switch, reset_trading, 
 from tests.core.risk.conftest import ACCOUNT, NOW, RiskWorld
 
 
-def _check(world: RiskWorld, intent):  # type: ignore[no-untyped-def]
+def _check(world: RiskWorld, intent):
     with world.database.session() as session:
         return run_pretrade_checks(session, intent, pretrade_checks())
 

@@ -261,8 +261,8 @@ def test_var_and_cvar_match_references(
 def test_var_is_a_negative_return_for_losses_and_cvar_is_worse() -> None:
     for level in (0.95, 0.99):
         for method in ("historical", "gaussian"):
-            var = value_at_risk(NOISE, level, method=method)  # type: ignore[arg-type]
-            cvar = conditional_value_at_risk(NOISE, level, method=method)  # type: ignore[arg-type]
+            var = value_at_risk(NOISE, level, method=method)
+            cvar = conditional_value_at_risk(NOISE, level, method=method)
             assert var < 0
             assert cvar <= var
 

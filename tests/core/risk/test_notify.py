@@ -28,7 +28,7 @@ def assert_token_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert any("/bot***/" in message for message in ours)
 
 
-def _alert(session, key: str, severity: AlertSeverity = AlertSeverity.CRITICAL) -> None:  # type: ignore[no-untyped-def]
+def _alert(session, key: str, severity: AlertSeverity = AlertSeverity.CRITICAL) -> None:
     raise_alert(
         session,
         kind=AlertKind.BREACH,
@@ -39,7 +39,7 @@ def _alert(session, key: str, severity: AlertSeverity = AlertSeverity.CRITICAL) 
     )
 
 
-def _configure(session, httpserver: HTTPServer, *, webhook: bool = True, telegram: bool = True) -> None:  # type: ignore[no-untyped-def]
+def _configure(session, httpserver: HTTPServer, *, webhook: bool = True, telegram: bool = True) -> None:
     changes = {}
     if webhook:
         changes["webhook_url"] = httpserver.url_for("/hook")

@@ -25,7 +25,7 @@ def alice(sqlite_database: Database) -> Database:
     return sqlite_database
 
 
-def _login(database: Database, password: str, *, username: str = "alice", now=NOW, include_demo=False):  # type: ignore[no-untyped-def]
+def _login(database: Database, password: str, *, username: str = "alice", now=NOW, include_demo=False):
     return database.run(lambda s: authenticate(s, username, password, include_demo=include_demo, now=now))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import count
+from typing import Any
 
 from core.portfolio.models import LedgerKind
 from core.tax.engine import Movement
@@ -23,11 +24,11 @@ def D(value: str | int) -> Decimal:
     return Decimal(str(value))
 
 
-def _movement(ts: str, kind: LedgerKind, *, wallet: str, value: str | None, **fields: object) -> Movement:
+def _movement(ts: str, kind: LedgerKind, *, wallet: str, value: str | None, **fields: Any) -> Movement:
     """A movement with the next id, the time parsed and the EUR value (if any) as a Decimal."""
     return Movement(
         entry_id=next(_ids), ts=when(ts), wallet=wallet, kind=kind, value_eur=D(value) if value else None, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def buy(

@@ -13,7 +13,7 @@ from tests.core.tax.helpers import D, buy, receive, sell, send, swap
 DEFAULT = TaxAssumptions()
 
 
-def codes(result) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(result) -> list[str]:
     return [warning.code.value for warning in result.warnings]
 
 

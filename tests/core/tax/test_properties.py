@@ -101,7 +101,7 @@ def _row(day: int, action: str, first: int, second: int) -> str:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=koinly_rows)
-def test_reimporting_a_file_changes_nothing(tmp_path: Path, rows: list[tuple[str, int, int, int]]) -> None:
+def test_reimporting_a_file_changes_nothing(tmp_path: Path, rows: list[tuple[int, str, int, int]]) -> None:
     database = Database(f"sqlite:///{tmp_path / 'property.db'}")
     upgrade_database(database)
     path = tmp_path / "file.csv"

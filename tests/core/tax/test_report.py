@@ -26,7 +26,7 @@ from core.tax.settings import add_kest_entry, set_wallet_domestic
 from tests.core.tax.conftest import write_koinly
 
 
-def _bitpanda_sale(session, external_id: str, ts: datetime, quantity: str, eur: str, kest: str | None) -> None:  # type: ignore[no-untyped-def]
+def _bitpanda_sale(session, external_id: str, ts: datetime, quantity: str, eur: str, kest: str | None) -> None:
     session.add(
         LedgerEntry(
             ts=ts, account="bitpanda", kind=LedgerKind.SELL, origin=LedgerOrigin.BITPANDA_CSV, external_id=external_id,
