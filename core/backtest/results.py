@@ -100,6 +100,18 @@ class BacktestResult:
     def baseline_drawdown(self) -> pd.Series:
         return drawdown_of(self.baseline_equity, self.config.initial_cash)
 
+    def config_dict(self) -> dict[str, Any]:
+        """The backtest settings as stored with a run and printed in the JSON."""
+        return {
+            "initial_cash": self.config.initial_cash,
+            "fee_bps": self.config.fee_bps,
+            "slippage_bps": self.config.slippage_bps,
+            "position_fraction": self.config.position_fraction,
+            "stop_loss": self.config.stop_loss,
+            "take_profit": self.config.take_profit,
+            "trailing_stop": self.config.trailing_stop,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json``)."""
         return {
@@ -111,15 +123,7 @@ class BacktestResult:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "candles": self.candles,
-            "config": {
-                "initial_cash": self.config.initial_cash,
-                "fee_bps": self.config.fee_bps,
-                "slippage_bps": self.config.slippage_bps,
-                "position_fraction": self.config.position_fraction,
-                "stop_loss": self.config.stop_loss,
-                "take_profit": self.config.take_profit,
-                "trailing_stop": self.config.trailing_stop,
-            },
+            "config": self.config_dict(),
             "trades": [trade.to_dict() for trade in self.trades],
             "rejected_orders": self.rejected_orders,
             "metrics": _json_numbers(self.metrics),

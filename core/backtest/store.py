@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.backtest.models import BacktestKind, BacktestRun, BacktestTrade
@@ -62,7 +62,7 @@ def unpack_equity(blob: bytes) -> pd.DataFrame:
 
 def save_result(session: Session, result: BacktestResult, *, is_demo: bool = False) -> int:
     """Store one backtest with its trades; return the run id."""
-    config = result.to_dict()["config"]
+    config = result.config_dict()
     run = BacktestRun(
         kind=BacktestKind.SINGLE,
         strategy=result.strategy,
@@ -85,24 +85,28 @@ def save_result(session: Session, result: BacktestResult, *, is_demo: bool = Fal
         seconds=result.seconds,
         is_demo=is_demo,
     )
-    for sequence, trade in enumerate(result.trades, start=1):
-        run.trades.append(
-            BacktestTrade(
-                sequence=sequence,
-                side=trade.side,
-                entry_at=trade.entry_time,
-                entry_price=_decimal(trade.entry_price),
-                quantity=_decimal(trade.quantity),
-                entry_fee=_decimal(trade.entry_fee),
-                exit_at=trade.exit_time,
-                exit_price=_decimal(trade.exit_price),
-                exit_fee=_decimal(trade.exit_fee) or Decimal(0),
-                exit_reason=trade.exit_reason,
-                pnl=None if trade.is_open else _decimal(trade.pnl()),
-            )
-        )
     session.add(run)
     session.flush()
+    # One executemany of plain rows: the ORM unit of work costs seconds per 10,000 trades.
+    rows = [
+        {
+            "run_id": run.id,
+            "sequence": sequence,
+            "side": trade.side,
+            "entry_at": trade.entry_time,
+            "entry_price": _decimal(trade.entry_price),
+            "quantity": _decimal(trade.quantity),
+            "entry_fee": _decimal(trade.entry_fee),
+            "exit_at": trade.exit_time,
+            "exit_price": _decimal(trade.exit_price),
+            "exit_fee": _decimal(trade.exit_fee) or Decimal(0),
+            "exit_reason": trade.exit_reason,
+            "pnl": None if trade.is_open else _decimal(trade.pnl()),
+        }
+        for sequence, trade in enumerate(result.trades, start=1)
+    ]
+    if rows:
+        session.execute(insert(BacktestTrade), rows)
     return run.id
 
 
