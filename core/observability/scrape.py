@@ -17,7 +17,7 @@ from core.observability.state import StateCollector
 def process_endpoints(worker_names: list[str]) -> dict[str, str]:
     """Return ``{process: /metrics URL}`` for the dashboard and every worker, by the port table."""
     settings = ObservabilitySettings()
-    address = "127.0.0.1" if settings.metrics_address in ("0.0.0.0", "") else settings.metrics_address
+    address = "127.0.0.1" if settings.metrics_address in ("0.0.0.0", "") else settings.metrics_address  # nosec B104: a comparison, not a bind
     names = ["dashboard", *worker_names]
     base = settings.model_copy(update={"metrics_port": None})
     return {name: f"http://{address}:{base.metrics_port_for(name, worker_names)}/metrics" for name in names}
@@ -26,7 +26,7 @@ def process_endpoints(worker_names: list[str]) -> dict[str, str]:
 def fetch_metrics(url: str, timeout_seconds: float) -> str | None:
     """Return the text of one /metrics scrape, or None if nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
+        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:  # nosec B310: url is http://<configured address>:<port>/metrics
             return response.read().decode("utf-8", errors="replace")
     except (urllib.error.URLError, OSError, TimeoutError):
         return None

@@ -34,7 +34,7 @@ def default_metrics_address() -> str:
     (A container's ports are reachable only on its private network unless compose publishes them.)
     """
     in_container = Path("/.dockerenv").exists() or "KUBERNETES_SERVICE_HOST" in os.environ
-    return "0.0.0.0" if in_container else "127.0.0.1"
+    return "0.0.0.0" if in_container else "127.0.0.1"  # nosec B104: all interfaces only inside a container
 
 
 class LogFormat(StrEnum):

@@ -58,7 +58,7 @@ def qr_png(uri: str, *, scale: int = 6) -> bytes:
 
 def listens_beyond_localhost(address: str | None) -> bool:
     """Return True if a server bound to ``address`` is reachable from other machines (None = all interfaces)."""
-    return (address or "0.0.0.0").strip().lower() not in LOCAL_ADDRESSES
+    return (address or "0.0.0.0").strip().lower() not in LOCAL_ADDRESSES  # nosec B104: a comparison, not a bind
 
 
 def totp_required(policy: TotpPolicy, *, live_enabled: bool, listen_address: str | None) -> bool:
