@@ -34,7 +34,7 @@ from core.ai.costs import SpendingGuard
 from core.ai.llm import CallBudget, LLMAnalyst, build_llm_analyst, prompt_hash
 from core.ai.models import AnalystOpinion, AnalystTrackRecord, ConsensusOrigin, ConsensusRecord
 from core.ai.opinion import Analyst, AnalystResult, Figure, Opinion
-from core.ai.records import konsens_version
+from core.ai.version import konsens_version
 from core.db.engine import Database
 from core.market.models import Instrument
 from core.observability.tracing import carry_context
@@ -347,50 +347,71 @@ def store_run(
     )
     session.add(record)
     session.flush()
-    version = konsens_version()
     for result in run.results:
-        opinion = result.opinion
-        claims: ClaimCheck | None = result.claims
         session.add(
-            AnalystOpinion(
-                consensus_id=record.id,
-                instrument_id=snapshot.instrument_id,
-                analyst=result.analyst,
-                provider=result.provider,
-                model=result.model,
-                context_hash=snapshot.context_hash,
-                created_at=decided_at,
-                as_of=snapshot.as_of,
-                ok=result.ok,
-                signal=opinion.signal if opinion else None,
-                confidence=opinion.confidence if opinion else None,
-                horizon_hours=opinion.horizon_hours if opinion else None,
-                rationale=opinion.rationale if opinion else None,
-                error=result.error,
-                prompt=result.prompt,
-                answer=result.answer,
-                reasoning=result.reasoning,
-                cached=result.cached,
-                attempts=result.attempts,
-                latency_ms=round(result.latency_ms, 3),
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                cost_usd=result.cost_usd,
-                cost_eur=result.cost_eur,
-                price_at_opinion=price,
-                is_demo=is_demo,
-                model_version=result.model_version,
-                request_params=dict(result.request_params) or None,
-                prompt_hash=prompt_hash(result.prompt) if result.prompt else None,
-                konsens_version=version,
-                claims=[claim.as_json() for claim in claims.claims] if claims is not None else None,
-                claims_checked=claims.checked if claims is not None else 0,
-                claims_false=len(claims.false_claims) if claims is not None else 0,
+            opinion_record(
+                result, instrument_id=snapshot.instrument_id, context_hash=snapshot.context_hash,
+                as_of=snapshot.as_of, created_at=decided_at, consensus_id=record.id, price=price, is_demo=is_demo,
                 contaminated=result.model in contaminated_models,
             )
-        )
+        )  # fmt: skip
     session.flush()
     return record
+
+
+def opinion_record(
+    result: AnalystResult,
+    *,
+    instrument_id: int,
+    context_hash: str,
+    as_of: datetime,
+    created_at: datetime | None = None,
+    consensus_id: int | None = None,
+    price: Decimal | None = None,
+    is_demo: bool = False,
+    contaminated: bool = False,
+    replay_of_id: int | None = None,
+) -> AnalystOpinion:
+    """Return the ``ai_opinions`` row (the decision record) of one analyst's result."""
+    opinion = result.opinion
+    claims: ClaimCheck | None = result.claims
+    return AnalystOpinion(
+        consensus_id=consensus_id,
+        instrument_id=instrument_id,
+        analyst=result.analyst,
+        provider=result.provider,
+        model=result.model,
+        context_hash=context_hash,
+        created_at=created_at or utc_now(),
+        as_of=as_of,
+        ok=result.ok,
+        signal=opinion.signal if opinion else None,
+        confidence=opinion.confidence if opinion else None,
+        horizon_hours=opinion.horizon_hours if opinion else None,
+        rationale=opinion.rationale if opinion else None,
+        error=result.error,
+        prompt=result.prompt,
+        answer=result.answer,
+        reasoning=result.reasoning,
+        cached=result.cached,
+        attempts=result.attempts,
+        latency_ms=round(result.latency_ms, 3),
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        cost_usd=result.cost_usd,
+        cost_eur=result.cost_eur,
+        price_at_opinion=price,
+        is_demo=is_demo,
+        model_version=result.model_version,
+        request_params=dict(result.request_params) or None,
+        prompt_hash=prompt_hash(result.prompt) if result.prompt else None,
+        konsens_version=konsens_version(),
+        claims=[claim.as_json() for claim in claims.claims] if claims is not None else None,
+        claims_checked=claims.checked if claims is not None else 0,
+        claims_false=len(claims.false_claims) if claims is not None else 0,
+        contaminated=contaminated,
+        replay_of_id=replay_of_id,
+    )
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -27,15 +25,6 @@ from core.market.models import Instrument
 if TYPE_CHECKING:
     from core.ai.context import ContextSnapshot
     from core.ai.opinion import AnalystResult
-
-
-@cache
-def konsens_version() -> str:
-    """Return the installed Konsens version (``unknown`` when run from a plain source tree)."""
-    try:
-        return metadata.version("konsens")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class RecordNotFound(PermanentError, LookupError):
@@ -148,44 +137,13 @@ def rebuild_prompt(record: DecisionRecord) -> RebuiltPrompt:
 
 def store_replay(session: Session, record: DecisionRecord, result: AnalystResult) -> AnalystOpinion:
     """Store the answer of a replay as an opinion pointing at the original (not scored, not in track records)."""
-    from core.ai.llm import prompt_hash
+    from core.ai.engine import opinion_record
 
     original = record.opinion
-    opinion = result.opinion
-    claims = result.claims
-    row = AnalystOpinion(
-        consensus_id=None,
-        instrument_id=original.instrument_id,
-        analyst=result.analyst,
-        provider=result.provider,
-        model=result.model,
-        context_hash=original.context_hash,
-        as_of=original.as_of,
-        ok=result.ok,
-        signal=opinion.signal if opinion else None,
-        confidence=opinion.confidence if opinion else None,
-        horizon_hours=opinion.horizon_hours if opinion else None,
-        rationale=opinion.rationale if opinion else None,
-        error=result.error,
-        prompt=result.prompt,
-        answer=result.answer,
-        reasoning=result.reasoning,
-        cached=False,
-        attempts=result.attempts,
-        latency_ms=round(result.latency_ms, 3),
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        cost_usd=result.cost_usd,
-        cost_eur=result.cost_eur,
-        model_version=result.model_version,
-        request_params=dict(result.request_params) or None,
-        prompt_hash=prompt_hash(result.prompt) if result.prompt else None,
-        konsens_version=konsens_version(),
-        claims=[claim.as_json() for claim in claims.claims] if claims is not None else None,
-        claims_checked=claims.checked if claims is not None else 0,
-        claims_false=len(claims.false_claims) if claims is not None else 0,
+    row = opinion_record(
+        result, instrument_id=original.instrument_id, context_hash=original.context_hash, as_of=original.as_of,
         replay_of_id=original.id,
-    )
+    )  # fmt: skip
     session.add(row)
     session.flush()
     return row
