@@ -24,17 +24,14 @@ from yfinance.data import YfData
 from core.fundamentals.models import FundamentalsSource
 from core.market.sources.base import (
     InstrumentRef,
-    MarketDataError,
     RetryPolicy,
-    SourceAuthenticationError,
     SourceResponseError,
-    SourceUnavailableError,
     UnknownSymbolError,
     call_with_retries,
 )
 from core.market.sources.coingecko_source import _translate as translate_coingecko
-from core.market.sources.yahoo_source import _error_description
 from core.market.sources.yahoo_source import _translate as translate_yahoo
+from core.market.sources.yahoo_source import checked_yahoo_answer
 from core.retry import RateLimiter
 from core.timeutil import utc_now
 
@@ -311,20 +308,7 @@ class YahooFundamentals:
 
 
 def _checked_summary(response: Any, symbol: str) -> dict[str, Any]:
-    status = int(response.status_code)
-    try:
-        payload = response.json()
-    except Exception:
-        payload = None
-    description = _summary_error(payload)
-    if status in (401, 403):
-        raise SourceAuthenticationError(f"yahoo refused the request for {symbol} (HTTP {status}: {description})")
-    if status == 404:
-        raise UnknownSymbolError(f"yahoo does not know {symbol!r} ({description})")
-    if status == 429 or status >= 500:
-        raise SourceUnavailableError(f"yahoo HTTP {status} for {symbol}")
-    if status >= 400:
-        raise MarketDataError(f"yahoo HTTP {status} for {symbol}: {description}")
+    payload, description = checked_yahoo_answer(response, symbol, ("quoteSummary", "finance"))
     if not isinstance(payload, dict) or not isinstance(payload.get("quoteSummary"), dict):
         raise SourceResponseError(f"yahoo answer for {symbol} has no 'quoteSummary' object")
     summary = payload["quoteSummary"]
@@ -334,11 +318,3 @@ def _checked_summary(response: Any, symbol: str) -> dict[str, Any]:
     if not isinstance(results, list) or not results or not isinstance(results[0], dict):
         raise SourceResponseError(f"yahoo quoteSummary answer for {symbol} has no result")
     return results[0]
-
-
-def _summary_error(payload: Any) -> str:
-    if isinstance(payload, dict) and isinstance(payload.get("quoteSummary"), dict):
-        error = payload["quoteSummary"].get("error")
-        if isinstance(error, dict):
-            return str(error.get("description") or error.get("code") or error)
-    return _error_description(payload)

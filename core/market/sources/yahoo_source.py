@@ -161,13 +161,18 @@ def _translate(error: Exception) -> MarketDataError:
     return SourceResponseError(f"yahoo: {type(error).__name__}: {error}")
 
 
-def _checked_chart(response: Any, symbol: str) -> dict[str, Any]:
+def checked_yahoo_answer(response: Any, symbol: str, sections: tuple[str, ...]) -> tuple[Any, str]:
+    """Return ``(decoded JSON or None, error description)`` of a Yahoo answer; raise by its HTTP status.
+
+    ``sections`` are the top-level objects whose ``error`` describes a failure (``chart``,
+    ``quoteSummary``, ``finance``). Shared by the candle and the fundamentals clients.
+    """
     status = int(response.status_code)
     try:
         payload = response.json()
     except Exception:
         payload = None
-    description = _error_description(payload)
+    description = _error_description(payload, sections)
     if status in (401, 403):
         raise SourceAuthenticationError(f"yahoo refused the request for {symbol} (HTTP {status}: {description})")
     if status == 404:
@@ -176,6 +181,11 @@ def _checked_chart(response: Any, symbol: str) -> dict[str, Any]:
         raise SourceUnavailableError(f"yahoo HTTP {status} for {symbol}")
     if status >= 400:
         raise MarketDataError(f"yahoo HTTP {status} for {symbol}: {description}")
+    return payload, description
+
+
+def _checked_chart(response: Any, symbol: str) -> dict[str, Any]:
+    payload, description = checked_yahoo_answer(response, symbol, ("chart", "finance"))
     if not isinstance(payload, dict):
         raise SourceResponseError(f"yahoo answered something that is not JSON for {symbol}")
     chart = payload.get("chart")
@@ -189,9 +199,9 @@ def _checked_chart(response: Any, symbol: str) -> dict[str, Any]:
     return results[0]
 
 
-def _error_description(payload: Any) -> str:
+def _error_description(payload: Any, sections: tuple[str, ...] = ("chart", "finance")) -> str:
     if isinstance(payload, dict):
-        for key in ("chart", "finance"):
+        for key in sections:
             error = (payload.get(key) or {}).get("error") if isinstance(payload.get(key), dict) else None
             if isinstance(error, dict):
                 return str(error.get("description") or error.get("code") or error)
