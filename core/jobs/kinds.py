@@ -1,0 +1,96 @@
+"""The contract between a job kind and the job runner.
+
+A *job kind* is a named function that does one long piece of work (a parameter sweep, an optuna
+search, a walk-forward, an AI replay) from JSON-able parameters and returns a JSON-able result.
+It reports progress through its :class:`JobContext`, which also tells it when the user cancelled
+and lets it store a checkpoint, so a job interrupted by a restart can resume where it stopped
+(kinds that cannot resume are marked interrupted instead).
+
+Kinds are found, like the other extension points, without a central list: every module named
+``job_kinds`` in a package under ``core`` (``core/<area>/job_kinds.py``) exports
+``JOB_KINDS: tuple[JobKind, ...]``; :func:`job_kinds` collects them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import core
+from core.errors import PermanentError
+
+JsonDict = dict[str, Any]
+
+
+class JobCancelled(PermanentError):
+    """Raised inside a job (by ``JobContext.progress``) when the user has cancelled it."""
+
+
+class UnknownJobKindError(PermanentError, KeyError):
+    """A job names a kind that no ``job_kinds`` module declares."""
+
+
+class JobContext(Protocol):
+    """What a running job sees of the runner."""
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The job's parameters as stored when it was queued."""
+        ...
+
+    @property
+    def checkpoint_state(self) -> JsonDict | None:
+        """The last checkpoint of an earlier, interrupted attempt of this job, or None."""
+        ...
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Store progress (``done`` of ``total`` steps); raises :class:`JobCancelled` once the
+        user has cancelled the job, so a kind that reports progress stops without more code."""
+        ...
+
+    def cancelled(self) -> bool:
+        """True once the user asked to cancel the job."""
+        ...
+
+    def checkpoint(self, state: JsonDict) -> None:
+        """Store a JSON-able state from which a restarted attempt can continue."""
+        ...
+
+
+JobFunction = Callable[[JobContext], JsonDict]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job: its name, a title for people, the function, and whether it can resume."""
+
+    name: str
+    title: str
+    run: JobFunction
+    resumable: bool = False
+
+
+def job_kinds() -> dict[str, JobKind]:
+    """Every job kind declared by a ``core/<area>/job_kinds.py`` module, by name."""
+    found: dict[str, JobKind] = {}
+    for module_info in pkgutil.walk_packages(core.__path__, prefix="core."):
+        if not module_info.name.endswith(".job_kinds"):
+            continue
+        module = importlib.import_module(module_info.name)
+        for kind in getattr(module, "JOB_KINDS", ()):
+            if kind.name in found:
+                raise ValueError(f"job kind {kind.name!r} is declared twice")
+            found[kind.name] = kind
+    return found
+
+
+def job_kind(name: str) -> JobKind:
+    """The job kind called ``name``, or :class:`UnknownJobKindError`."""
+    kinds = job_kinds()
+    try:
+        return kinds[name]
+    except KeyError:
+        raise UnknownJobKindError(f"unknown job kind {name!r} (known: {', '.join(sorted(kinds)) or 'none'})") from None
