@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -50,6 +50,7 @@ __all__ = [
     "run_event_loop",
     "run_fast",
     "simulate",
+    "simulate_codes",
 ]
 
 
@@ -161,14 +162,23 @@ _REASONS = {
 }
 
 
-def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
-    """Run ``strategy`` through its vectorised signals and the compiled simulator."""
-    began = time.perf_counter()
-    strategy.reset()
-    lines = strategy.compute_lines(bars)
-    codes = strategy.signals(bars, lines)
-    if codes is None:
-        raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
+class SimulatedTrades(NamedTuple):
+    """The compiled simulator's raw output: one array entry per trade (bars relative to the bars given)."""
+
+    entry_bars: np.ndarray
+    exit_bars: np.ndarray  # -1 while open
+    quantities: np.ndarray
+    entry_prices: np.ndarray
+    exit_prices: np.ndarray
+    entry_fees: np.ndarray
+    exit_fees: np.ndarray
+    reasons: np.ndarray
+    final_cash: float
+    rejected: int
+
+
+def simulate_codes(bars: PriceSeries, codes: np.ndarray, config: BacktestConfig) -> SimulatedTrades:
+    """Trade signal codes (one per bar) with the compiled simulator under ``config``."""
     (entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons, cash) = (
         kernels.simulate_long_only(
             bars.open,
@@ -185,26 +195,41 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
             float(config.trailing_stop or 0.0),
         )
     )
+    return SimulatedTrades(
+        entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons,
+        float(cash[0]), int(cash[1]),
+    )  # fmt: skip
+
+
+def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
+    """Run ``strategy`` through its vectorised signals and the compiled simulator."""
+    began = time.perf_counter()
+    strategy.reset()
+    lines = strategy.compute_lines(bars)
+    codes = strategy.signals(bars, lines)
+    if codes is None:
+        raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
+    simulated = simulate_codes(bars, codes, config)
     rows: list[TradeRow] = []
-    for position in range(entry_bars.shape[0]):
-        exit_bar = int(exit_bars[position])
+    for position in range(simulated.entry_bars.shape[0]):
+        exit_bar = int(simulated.exit_bars[position])
         is_open = exit_bar < 0
         rows.append(
             (
-                int(entry_bars[position]),
-                float(entry_prices[position]),
-                float(quantities[position]),
-                float(entry_fees[position]),
+                int(simulated.entry_bars[position]),
+                float(simulated.entry_prices[position]),
+                float(simulated.quantities[position]),
+                float(simulated.entry_fees[position]),
                 None if is_open else exit_bar,
-                None if is_open else float(exit_prices[position]),
-                float(exit_fees[position]),
-                None if is_open else _REASONS[int(reasons[position])],
+                None if is_open else float(simulated.exit_prices[position]),
+                float(simulated.exit_fees[position]),
+                None if is_open else _REASONS[int(simulated.reasons[position])],
             )
         )
     trades = build_trades(bars, rows)
     seconds = time.perf_counter() - began
     signal_count = int(np.count_nonzero(codes))
-    return TradeLog(EngineKind.FAST, trades, float(cash[0]), seconds, signal_count, int(cash[1]))
+    return TradeLog(EngineKind.FAST, trades, simulated.final_cash, seconds, signal_count, simulated.rejected)
 
 
 def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:
