@@ -118,15 +118,21 @@ def moments(returns: NDArray[np.float64]) -> tuple[float, float]:
     return float(np.mean(centred**3)) / variance**1.5, float(np.mean(centred**4)) / variance**2
 
 
-def deflated_sharpe_of_trials(returns: Sequence[NDArray[np.float64]], chosen: int) -> DeflatedSharpe:
-    """DSR of trial ``chosen`` among ``returns`` (one array of per-period returns per trial)."""
+def deflated_sharpe_of_trials(
+    returns: Sequence[NDArray[np.float64]], chosen: int, *, trials: int | None = None
+) -> DeflatedSharpe:
+    """DSR of trial ``chosen`` among ``returns`` (one array of per-period returns per trial).
+
+    ``trials`` is the number of trials tried (default: one per series); pass more when some were
+    abandoned early (pruned) but still took part in the selection.
+    """
     sharpes = np.array([per_period_sharpe(series) for series in returns])
     finite = sharpes[np.isfinite(sharpes)]
     variance = float(np.var(finite, ddof=1)) if finite.shape[0] > 1 else 0.0
     skewness, kurtosis = moments(returns[chosen])
     return deflated_sharpe_ratio(
         float(sharpes[chosen]),
-        trials=len(returns),
+        trials=max(trials or 0, len(returns)),
         sharpe_variance=variance,
         observations=int(np.isfinite(returns[chosen]).sum()),
         skewness=skewness,
@@ -196,12 +202,18 @@ def probability_of_backtest_overfitting(matrix: NDArray[np.float64], blocks: int
     membership = np.zeros((chosen.shape[0], blocks))
     np.put_along_axis(membership, chosen, 1.0, axis=1)
     count = size * blocks // 2
-    in_sample = _sharpe_from_sums(membership @ block_sums, membership @ block_squares, count)
-    out_of_sample = _sharpe_from_sums((1.0 - membership) @ block_sums, (1.0 - membership) @ block_squares, count)
-    best = np.argmax(in_sample, axis=1)
-    best_oos = out_of_sample[np.arange(chosen.shape[0]), best][:, None]
-    rank = np.sum(out_of_sample < best_oos, axis=1) + (np.sum(out_of_sample == best_oos, axis=1) + 1.0) / 2.0
-    omega = rank / (trials + 1)
+    omega = np.empty(chosen.shape[0])
+    best_oos = np.empty(chosen.shape[0])
+    chunk = max(1, 4_000_000 // trials)  # splits per step, so the work arrays stay around 32 MB
+    for first in range(0, chosen.shape[0], chunk):
+        inside = membership[first : first + chunk]
+        in_sample = _sharpe_from_sums(inside @ block_sums, inside @ block_squares, count)
+        out_of_sample = _sharpe_from_sums((1.0 - inside) @ block_sums, (1.0 - inside) @ block_squares, count)
+        best = np.argmax(in_sample, axis=1)
+        oos = out_of_sample[np.arange(inside.shape[0]), best][:, None]
+        rank = np.sum(out_of_sample < oos, axis=1) + (np.sum(out_of_sample == oos, axis=1) + 1.0) / 2.0
+        omega[first : first + chunk] = rank / (trials + 1)
+        best_oos[first : first + chunk] = oos[:, 0]
     logits = np.log(omega / (1.0 - omega))
     return OverfittingProbability(
         pbo=float(np.mean(logits <= 0)),
@@ -209,7 +221,7 @@ def probability_of_backtest_overfitting(matrix: NDArray[np.float64], blocks: int
         blocks=blocks,
         trials=trials,
         logits=tuple(float(value) for value in logits),
-        probability_of_loss=float(np.mean(best_oos[:, 0] < 0)),
+        probability_of_loss=float(np.mean(best_oos < 0)),
         median_oos_rank=float(np.median(omega)),
     )
 
@@ -278,11 +290,16 @@ class OverfittingReport:
         return " ".join(parts)
 
 
-def overfitting_report(returns: Sequence[NDArray[np.float64]], chosen: int, *, blocks: int = 16) -> OverfittingReport:
-    """DSR and PBO for trials given as equally long arrays of per-period returns; ``chosen`` is the best."""
+def overfitting_report(
+    returns: Sequence[NDArray[np.float64]], chosen: int, *, blocks: int = 16, trials: int | None = None
+) -> OverfittingReport:
+    """DSR and PBO for trials given as equally long arrays of per-period returns; ``chosen`` is the best.
+
+    ``trials`` counts every trial tried (pruned ones too) for the DSR; PBO uses the series given.
+    """
     if len(returns) < 2:
         return OverfittingReport(None, None, "Only one trial: there was no selection to correct for.")
-    dsr = deflated_sharpe_of_trials(returns, chosen)
+    dsr = deflated_sharpe_of_trials(returns, chosen, trials=trials)
     length = min(series.shape[0] for series in returns)
     usable = blocks
     while usable > 2 and length // usable < 2:
