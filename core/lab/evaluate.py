@@ -34,7 +34,7 @@ from core.backtest.results import periods_per_year
 from core.backtest.series import PriceSeries
 from core.backtest.strategies import build_strategy, strategy_class
 from core.backtest.strategy import Indicator, Strategy, StrategyError
-from core.backtest.trades import BacktestConfig
+from core.backtest.trades import BacktestConfig, TradeLog
 from core.risk import metrics as risk
 
 FloatArray = NDArray[np.float64]
@@ -74,6 +74,62 @@ def marked_equity(
         position = 0.0 if abs(held) < 1e-12 else held
         equity[i] = cash + position * close[i]
     return equity
+
+
+@numba.njit(cache=True)
+def equity_marks(
+    close: FloatArray,
+    entry_bar: NDArray[np.int64],
+    exit_bar: NDArray[np.int64],
+    quantity: FloatArray,
+    entry_price: FloatArray,
+    exit_price: FloatArray,
+    entry_fee: FloatArray,
+    exit_fee: FloatArray,
+    initial_cash: float,
+    marks: NDArray[np.int64],
+) -> tuple[FloatArray, float]:
+    """The account value at the bars ``marks`` (ascending) and the deepest drawdown at any bar's close.
+
+    The same bookkeeping as :func:`marked_equity` (trades in order, one at a time) without the
+    per-bar arrays; the drawdown is measured from the running peak, which starts at the cash.
+    """
+    size = close.shape[0]
+    values = np.empty(marks.shape[0])
+    cash = initial_cash
+    held = 0.0
+    peak = initial_cash
+    deepest = 0.0
+    trade = 0
+    trades = entry_bar.shape[0]
+    in_position = False
+    mark = 0
+    for i in range(size):
+        if trade < trades:
+            if not in_position and entry_bar[trade] == i:
+                cash -= entry_price[trade] * quantity[trade] + entry_fee[trade]
+                held += quantity[trade]
+                in_position = True
+            if in_position and exit_bar[trade] == i:
+                cash += exit_price[trade] * quantity[trade] - exit_fee[trade]
+                held -= quantity[trade]
+                in_position = False
+                trade += 1
+                if trade < trades and entry_bar[trade] == i:
+                    cash -= entry_price[trade] * quantity[trade] + entry_fee[trade]
+                    held += quantity[trade]
+                    in_position = True
+        position = 0.0 if abs(held) < 1e-12 else held
+        value = cash + position * close[i]
+        if value > peak:
+            peak = value
+        drawdown = value / peak - 1.0
+        if drawdown < deepest:
+            deepest = drawdown
+        while mark < marks.shape[0] and marks[mark] == i:
+            values[mark] = value
+            mark += 1
+    return values, deepest
 
 
 @dataclass(frozen=True)
@@ -158,6 +214,7 @@ class TrialEvaluator:
         self._day_end[:-1] = days[1:] != days[:-1]
         self._day_end[-1] = True
         self.evaluations = 0
+        self._day_ends: dict[tuple[int, int], NDArray[np.int64]] = {}
 
     def build(self, parameters: dict[str, Any]) -> Strategy:
         """The strategy with ``parameters`` over the base parameters (``StrategyError`` if invalid)."""
@@ -165,36 +222,32 @@ class TrialEvaluator:
 
     def day_ends(self, start: int, stop: int) -> NDArray[np.int64]:
         """Positions (relative to ``start``) of the last bar of each UTC day within the window."""
-        ends = np.flatnonzero(self._day_end[start : stop - 1])
-        return np.append(ends, stop - 1 - start).astype(np.int64)
+        known = self._day_ends.get((start, stop))
+        if known is None:
+            ends = np.flatnonzero(self._day_end[start : stop - 1])
+            known = self._day_ends[(start, stop)] = np.append(ends, stop - 1 - start).astype(np.int64)
+        return known
 
-    def equity(self, strategy: Strategy, start: int = 0, stop: int | None = None) -> FloatArray:
-        """The account value at each bar's close of the window, trading it from flat."""
-        stop = len(self.bars) if stop is None else stop
+    def _simulate(self, strategy: Strategy, start: int, stop: int) -> tuple[PriceSeries, Any]:
         if not 0 <= start < stop <= len(self.bars):
             raise ValueError(f"window {start}..{stop} is outside the {len(self.bars)} bars")
         strategy.reset()
+        window = _slice(self.bars, start, stop)
         if not self.cls.has_fast_path():
-            window = _slice(self.bars, start, stop)
-            log = run_event_loop(strategy, window, self.config)
-            return equity_curve(window, log.trades, self.config.initial_cash)
+            return window, run_event_loop(strategy, window, self.config)
         lines = {name: self.lines.get(indicator)[:stop] for name, indicator in strategy.indicators().items()}
         codes = strategy.signals(_slice(self.bars, 0, stop), lines)
         if codes is None:
             raise StrategyError(f"{strategy.name} has no fast path")
-        window = _slice(self.bars, start, stop)
-        simulated = simulate_codes(window, np.ascontiguousarray(codes[start:stop], dtype=np.int8), self.config)
-        return marked_equity(
-            window.close,
-            simulated.entry_bars,
-            simulated.exit_bars,
-            simulated.quantities,
-            simulated.entry_prices,
-            simulated.exit_prices,
-            simulated.entry_fees,
-            simulated.exit_fees,
-            float(self.config.initial_cash),
-        )
+        return window, simulate_codes(window, np.ascontiguousarray(codes[start:stop], dtype=np.int8), self.config)
+
+    def equity(self, strategy: Strategy, start: int = 0, stop: int | None = None) -> FloatArray:
+        """The account value at each bar's close of the window, trading it from flat."""
+        stop = len(self.bars) if stop is None else stop
+        window, simulated = self._simulate(strategy, start, stop)
+        if isinstance(simulated, TradeLog):
+            return equity_curve(window, simulated.trades, self.config.initial_cash)
+        return marked_equity(window.close, *simulated[:7], float(self.config.initial_cash))
 
     def score(self, parameters: dict[str, Any], start: int = 0, stop: int | None = None) -> TrialScore:
         """The metrics of ``parameters`` on bars ``start..stop-1``; an invalid set gets an error and no metrics."""
@@ -204,29 +257,31 @@ class TrialEvaluator:
         except StrategyError as error:
             return TrialScore(dict(parameters), {}, np.empty(0), str(error))
         self.evaluations += 1
-        equity = self.equity(strategy, start, stop)
-        return TrialScore(dict(strategy.params), *self.metrics_of(equity, start, stop))
+        window, simulated = self._simulate(strategy, start, stop)
+        marks = self.day_ends(start, stop)
+        if isinstance(simulated, TradeLog):
+            equity = equity_curve(window, simulated.trades, self.config.initial_cash)
+            peak = np.maximum.accumulate(np.concatenate([[self.config.initial_cash], equity]))
+            daily, deepest = equity[marks], float(np.min(equity / peak[1:] - 1.0))
+        else:
+            daily, deepest = equity_marks(window.close, *simulated[:7], float(self.config.initial_cash), marks)
+        return TrialScore(dict(strategy.params), *self.metrics_of(daily, float(deepest)))
 
-    def metrics_of(self, equity: FloatArray, start: int, stop: int) -> tuple[dict[str, float], FloatArray]:
-        """Metrics of a window's equity (as ``results.performance_metrics``) and its daily returns."""
+    def metrics_of(self, daily: FloatArray, max_drawdown: float) -> tuple[dict[str, float], FloatArray]:
+        """Metrics of a window from its day-end values (as ``results.performance_metrics``), and its daily returns."""
         initial = float(self.config.initial_cash)
-        daily = equity[self.day_ends(start, stop)]
         values = np.empty(daily.shape[0] + 1)
         values[0] = initial
         values[1:] = daily
         returns = values[1:] / values[:-1] - 1.0
-        bar_values = np.empty(equity.shape[0] + 1)
-        bar_values[0] = initial
-        bar_values[1:] = equity
-        peak = np.maximum.accumulate(bar_values)
         metrics = {
-            "total_return": float(equity[-1] / initial - 1.0),
+            "total_return": float(daily[-1] / initial - 1.0),
             "sharpe": risk.sharpe_ratio(returns, self.periods),
             "sortino": risk.sortino_ratio(returns, self.periods),
             "calmar": risk.calmar_ratio(returns, self.periods),
             "cagr": risk.cagr(returns, self.periods),
-            "max_drawdown": float(np.min(bar_values / peak - 1.0)),
-            "final_equity": float(equity[-1]),
+            "max_drawdown": max_drawdown,
+            "final_equity": float(daily[-1]),
         }
         return metrics, returns
 

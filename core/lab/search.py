@@ -246,6 +246,7 @@ def run_search(
     distributions = _distributions(space)
     done: list[SearchTrial] = []
     scores: dict[tuple[tuple[str, int | float], ...], TrialScore] = {}
+    pruned: dict[tuple[tuple[str, int | float], ...], TrialScore] = {}
     for number, old in enumerate(previous):
         restored = SearchTrial(
             number, dict(old["parameters"]), old["state"], old.get("value"), dict(old.get("metrics") or {})
@@ -261,7 +262,7 @@ def run_search(
         trial = study.ask()
         parameters = _suggest(trial, space)
         key = tuple(sorted(parameters.items()))
-        outcome = _run_trial(evaluator, trial, parameters, key, scores, objective, start, quarter, stop, prune)
+        outcome = _run_trial(evaluator, trial, parameters, key, scores, pruned, objective, start, quarter, stop, prune)
         record = SearchTrial(
             len(done), outcome.parameters, outcome.state, outcome.value, outcome.metrics, outcome.error
         )
@@ -314,6 +315,7 @@ def _run_trial(
     parameters: dict[str, int | float],
     key: tuple[tuple[str, int | float], ...],
     scores: dict[tuple[tuple[str, int | float], ...], TrialScore],
+    pruned: dict[tuple[tuple[str, int | float], ...], TrialScore],
     objective: str,
     start: int,
     quarter: int,
@@ -323,6 +325,9 @@ def _run_trial(
     known = scores.get(key)
     if known is not None:
         return _Outcome(known.parameters, "complete", known.value(objective), known.metrics)
+    abandoned = pruned.get(key)
+    if abandoned is not None:  # proposed again after it was pruned: it stays pruned
+        return _Outcome(abandoned.parameters, "pruned", None, abandoned.metrics)
     if prune:
         early = evaluator.score(parameters, start, quarter)
         if early.error is not None:
@@ -331,6 +336,7 @@ def _run_trial(
         if math.isfinite(early_value):
             trial.report(_optuna_value(early_value), 0)
             if trial.should_prune():
+                pruned[key] = early
                 return _Outcome(early.parameters, "pruned", None, early.metrics)
     score = evaluator.score(parameters, start, stop)
     if score.error is not None:
