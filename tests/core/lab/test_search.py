@@ -36,7 +36,7 @@ def test_the_best_trial_is_what_a_backtest_of_its_parameters_reports() -> None:
     assert best is not None
     completed = [trial.value for trial in result.completed if trial.value is not None]
     assert best.value == max(completed)
-    backtest = run_backtest(build_strategy("sma-cross", best.parameters), evaluator.bars, BacktestConfig(),
+    backtest = run_backtest(build_strategy("sma-cross", dict(best.parameters)), evaluator.bars, BacktestConfig(),
                             engine=EngineKind.FAST)  # fmt: skip
     assert best.value == pytest.approx(backtest.metrics["sharpe"], rel=1e-12)
     assert result.overfitting.deflated_sharpe is not None and result.overfitting.pbo is not None
