@@ -15,10 +15,10 @@ the load average are printed for each.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
