@@ -171,7 +171,8 @@ def _sharpe_from_sums(total: NDArray[np.float64], squares: NDArray[np.float64], 
     flat = deviation <= tiny
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = mean / np.where(flat, 1.0, deviation)
-    return np.where(flat, np.where(np.abs(mean) > 0, np.sign(mean) * np.inf, 0.0), sharpe)
+    signed_infinity = np.where(mean > 0, np.inf, -np.inf)
+    return np.where(flat, np.where(mean != 0, signed_infinity, 0.0), sharpe)
 
 
 def probability_of_backtest_overfitting(matrix: NDArray[np.float64], blocks: int = 16) -> OverfittingProbability:

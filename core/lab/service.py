@@ -19,8 +19,8 @@ from core.backtest.strategies import strategy_class
 from core.backtest.strategy import StrategyError
 from core.errors import PermanentError
 from core.lab.evaluate import OBJECTIVES, TrialEvaluator
-from core.lab.search import SearchRange, default_space, parse_space
-from core.lab.walkforward import WindowKind
+from core.lab.search import MAX_TRIALS, SearchRange, default_space, parse_space
+from core.lab.walkforward import MAX_FOLDS, WindowKind
 
 CONFIG_FIELDS = ("initial_cash", "fee_bps", "slippage_bps", "position_fraction", "stop_loss", "take_profit",
                  "trailing_stop")  # fmt: skip
@@ -56,6 +56,14 @@ class LabRequest:
             raise LabRequestError(f"unknown objective {self.objective!r} (choose from: {', '.join(OBJECTIVES)})")
         if self.window not in {kind.value for kind in WindowKind}:
             raise LabRequestError(f"window must be rolling or anchored, got {self.window!r}")
+        if not 1 <= self.folds <= MAX_FOLDS:
+            raise LabRequestError(f"the number of folds must be between 1 and {MAX_FOLDS}, got {self.folds}")
+        if not 1 <= self.trials <= MAX_TRIALS:
+            raise LabRequestError(f"the number of trials must be between 1 and {MAX_TRIALS}, got {self.trials}")
+        if not (isinstance(self.train_ratio, int | float) and 0 < self.train_ratio < math.inf):
+            raise LabRequestError(
+                f"the training window must be a positive number of test windows, got {self.train_ratio}"
+            )
         unknown = sorted(set(self.config) - set(CONFIG_FIELDS))
         if unknown:
             raise LabRequestError(f"unknown backtest setting {', '.join(unknown)}")
