@@ -8,6 +8,7 @@ import typer
 
 from app.cli._common import echo_json, fail, open_database
 
+_PROTECTIONS_HELP = "Apply the live risk guard's protections (saved risk limits) as live trading would."
 _SPACE_HELP = "Searched parameter name=low:high or name=low:high:step (repeatable; default: every parameter)."
 
 
@@ -26,11 +27,13 @@ def _request(
     seed: int | None,
     objective: str,
     pruning: bool,
+    protections: bool = False,
     **extra: Any,
 ) -> Any:
     """Build and validate the lab request; bad input fails with its reason."""
     from core.backtest.strategy import StrategyError
-    from core.lab.service import LabRequest, LabRequestError
+    from core.lab.service import LabRequest, LabRequestError, live_protections
+    from core.risk.settings import InvalidRiskLimits
 
     parameters: dict[str, object] = {}
     for pair in param:
@@ -38,11 +41,18 @@ def _request(
         if not separator or not name.strip():
             fail(f"--param takes name=value, got {pair!r}")
         parameters[name.strip()] = value.strip()
+    limits = None
+    if protections:
+        open_database()
+        try:
+            limits = live_protections()
+        except InvalidRiskLimits as error:
+            fail(str(error))
     try:
         return LabRequest(
             strategy=strategy, data=data, timeframe=timeframe, start=start, end=end, parameters=parameters,
             space=tuple(space), config={"fee_bps": fee_bps, "slippage_bps": slippage_bps, "initial_cash": cash},
-            trials=trials, seed=seed, objective=objective, pruning=pruning, **extra,
+            trials=trials, seed=seed, objective=objective, pruning=pruning, protections=limits, **extra,
         )  # fmt: skip
     except (LabRequestError, StrategyError) as error:
         fail(str(error))
@@ -96,6 +106,7 @@ def register(cli: typer.Typer) -> None:
         fee_bps: float = typer.Option(10.0, "--fee-bps"),
         slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
         cash: float = typer.Option(10_000.0, "--cash"),
+        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
         store: bool = typer.Option(True, "--store/--no-store"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -105,7 +116,7 @@ def register(cli: typer.Typer) -> None:
         from core.lab.service import evaluator_for
 
         request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
-                           seed, objective, pruning)  # fmt: skip
+                           seed, objective, pruning, protections)  # fmt: skip
         bars = _bars(request)
         with _progress_bar(f"search {strategy}", as_json) as bar:
 
@@ -152,6 +163,7 @@ def register(cli: typer.Typer) -> None:
         fee_bps: float = typer.Option(10.0, "--fee-bps"),
         slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
         cash: float = typer.Option(10_000.0, "--cash"),
+        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
         store: bool = typer.Option(True, "--store/--no-store"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -162,7 +174,8 @@ def register(cli: typer.Typer) -> None:
         from core.lab.walkforward import WindowKind, run_walk_forward
 
         request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
-                           seed, objective, pruning, folds=folds, window=window, train_ratio=train_ratio)  # fmt: skip
+                           seed, objective, pruning, protections, folds=folds, window=window,
+                           train_ratio=train_ratio)  # fmt: skip
         bars = _bars(request)
         try:
             with _progress_bar(f"walk-forward {strategy}", as_json) as bar:
@@ -216,6 +229,7 @@ def register(cli: typer.Typer) -> None:
         fee_bps: float = typer.Option(10.0, "--fee-bps"),
         slippage_bps: float = typer.Option(5.0, "--slippage-bps"),
         cash: float = typer.Option(10_000.0, "--cash"),
+        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
         store: bool = typer.Option(True, "--store/--no-store"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -225,7 +239,7 @@ def register(cli: typer.Typer) -> None:
         from core.lab.robustness import build_report
 
         request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
-                           seed, objective, True, folds=folds, window=window)  # fmt: skip
+                           seed, objective, True, protections, folds=folds, window=window)  # fmt: skip
         bars = _bars(request)
         with _progress_bar(f"robustness {strategy}", as_json) as bar:
 

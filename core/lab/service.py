@@ -49,6 +49,7 @@ class LabRequest:
     folds: int = 5
     window: str = WindowKind.ROLLING.value
     train_ratio: float = 3.0
+    protections: dict[str, Any] | None = None  # core.backtest.protections.Protections fields; None: off
 
     def __post_init__(self) -> None:
         cls = strategy_class(self.strategy)  # StrategyError for an unknown one
@@ -100,8 +101,11 @@ class LabRequest:
         return values
 
     def backtest_config(self) -> BacktestConfig:
+        from core.backtest.protections import Protections
+
         try:
-            return BacktestConfig(**self.config)
+            protections = Protections(**self.protections) if self.protections is not None else None
+            return BacktestConfig(**self.config, protections=protections)
         except (TypeError, ValueError) as error:
             raise LabRequestError(f"bad backtest settings: {error}") from None
 
@@ -124,6 +128,16 @@ class LabRequest:
             self._when("start", self.start) if self.start else None,
             self._when("end", self.end) if self.end else None,
         )
+
+
+def live_protections() -> dict[str, Any]:
+    """The protections with the risk limits in force (Settings → Risk), as a request stores them."""
+    from core.backtest.protections import Protections
+    from core.db.engine import get_database
+    from core.risk.settings import load_limits
+
+    with get_database().session() as session:
+        return Protections.from_limits(load_limits(session)).to_dict()
 
 
 def load_request_bars(request: LabRequest) -> PriceSeries:

@@ -60,3 +60,23 @@ def test_bad_input_fails_with_the_reason(configured_sqlite: Database) -> None:
     too_long = runner.invoke(cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"),
                                    "--train-ratio", "2000", *SPACE])  # fmt: skip
     assert too_long.exit_code != 0 and "too few for 5 folds" in too_long.output
+
+
+def test_protections_switch_on_the_saved_limits(configured_sqlite: Database) -> None:
+    from core.risk.settings import save_limits
+
+    with configured_sqlite.session() as session:
+        save_limits(session, {"cooldown_minutes": 24 * 60}, actor="test")
+    arguments = ["backtest", "sma-cross", "--data", str(DATA / "ETH_BTC_5m.csv"), "--param", "fast=5", "--param",
+                 "slow=20", "--engine", "fast", "--no-store", "--json"]  # fmt: skip
+    plain = json.loads(runner.invoke(cli, arguments).stdout)
+    guarded = json.loads(runner.invoke(cli, [*arguments, "--protections"]).stdout)
+    assert plain["blocked_orders"] == {} and guarded["blocked_orders"]["cooldown"] > 0
+    assert guarded["config"]["protections"]["cooldown_minutes"] == 24 * 60
+    assert len(guarded["trades"]) < len(plain["trades"])
+    search = runner.invoke(cli, ["backtest-search", "sma-cross", "--data", str(DATA / "ETH_BTC_5m.csv"), *SPACE,
+                                 "--trials", "5", "--protections", "--json"])  # fmt: skip
+    assert search.exit_code == 0, search.output
+    with configured_sqlite.session() as session:
+        stored = list_lab_results(session)[0]
+    assert stored.request["protections"]["cooldown_minutes"] == 24 * 60
