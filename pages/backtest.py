@@ -239,7 +239,12 @@ if not choices:
     st.info("No stored candles yet: collect market data (or run `konsens demo`) to backtest here.")
     st.stop()
 
-run_tab, sweep_tab, history_tab = st.tabs(["Run", "Sweep", "Past runs"])
+run_tab, sweep_tab, history_tab, robustness_tab = st.tabs(["Run", "Sweep", "Past runs", "Robustness"])
+
+with robustness_tab:
+    from app.ui.robustness import render_robustness_tab
+
+    render_robustness_tab(choices)
 
 with run_tab:
     names = list(STRATEGIES)
