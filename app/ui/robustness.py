@@ -86,6 +86,15 @@ def oos_equity_figure(figures: dict[str, Any]) -> go.Figure:
     return figure
 
 
+def section_marker(section: dict[str, Any]) -> str:
+    """A Material icon for a section: a warning, not run, or passed."""
+    if section["warning"]:
+        return ":material/warning:"
+    if section["verdict"].startswith("Not run"):
+        return ":material/help:"
+    return ":material/check_circle:"
+
+
 def render_report(report: dict[str, Any], key: str) -> None:
     """Show one stored robustness report: the overall verdict, then every section."""
     header = (
@@ -96,10 +105,10 @@ def render_report(report: dict[str, Any], key: str) -> None:
     warnings = [section for section in report["sections"] if section["warning"]]
     (st.warning if warnings else st.success)(report["verdict"])
     for section in report["sections"]:
-        marker = "⚠️" if section["warning"] else "✅"
+        figures = section.get("figures") or {}
+        marker = section_marker(section)
         st.markdown(f"#### {marker} {section['title']}")
         st.write(section["verdict"])
-        figures = section.get("figures") or {}
         if section["key"] == "costs" and figures.get("rows"):
             st.dataframe(cost_table(figures), hide_index=True, width="stretch")
         elif section["key"] == "benchmark" and figures.get("metrics"):
