@@ -232,6 +232,8 @@ def render_sweep(stored: StoredRun, key: str) -> None:
     warning = overfitting_warning([row["metrics"].get(metric) for row in rows], metric, baseline)
     if warning is not None:
         st.warning(warning)
+    if sweep.get("overfitting_verdict"):
+        st.info(f"Best Sharpe among the combinations — {sweep['overfitting_verdict']}")
 
 
 choices = read(data_choices)

@@ -209,12 +209,15 @@ def register(cli: typer.Typer) -> None:
         ranked = table.sort_values(metric, ascending=False)
         if as_json:
             echo_json({"run_id": run_id, "metric": metric, "rows": ranked.to_dict(orient="records"),
-                       "warning": sweep.overfitting_warning(metric)})  # fmt: skip
+                       "warning": sweep.overfitting_warning(metric),
+                       "overfitting": sweep.overfitting.to_dict() if sweep.overfitting else None})  # fmt: skip
             return
         typer.echo(ranked.head(10).to_string(index=False))
         warning = sweep.overfitting_warning(metric)
         if warning is not None:
             typer.echo(warning)
+        if sweep.overfitting is not None:
+            typer.echo(f"Best Sharpe among the combinations — {sweep.overfitting.verdict()}")
         if run_id is not None:
             typer.echo(f"Stored as run {run_id}.")
 

@@ -146,7 +146,8 @@ def cost_section(request: LabRequest, bars: PriceSeries, strategy: Strategy) -> 
         verdict, warning = "The returns could not be computed at every cost level.", True
     elif base <= 0:
         verdict = (
-            f"Loses money at the configured costs ({base:+.1%}); without any costs it would make {free or 0:+.1%}."
+            f"Loses money at the configured costs ({base:+.1%}); without any costs the result would be "
+            f"{free or 0:+.1%}."
         )
         warning = True
     elif doubled <= 0:
