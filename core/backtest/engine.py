@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 
 from core.backtest import kernels
-from core.backtest.protections import BLOCK_RULES, ProtectionState, protection_clock
+from core.backtest.protections import BLOCK_RULES, ProtectionClock, ProtectionState, protection_clock
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import Signal, Strategy, StrategyError
 from core.backtest.trades import BacktestConfig, EngineKind, Trade, TradeLog, TradeRow, build_trades
@@ -194,12 +194,17 @@ class SimulatedTrades(NamedTuple):
     blocked: dict[str, int]
 
 
-def simulate_codes(bars: PriceSeries, codes: np.ndarray, config: BacktestConfig) -> SimulatedTrades:
-    """Trade signal codes (one per bar) with the compiled simulator under ``config``."""
+def simulate_codes(
+    bars: PriceSeries, codes: np.ndarray, config: BacktestConfig, clock: ProtectionClock | None = None
+) -> SimulatedTrades:
+    """Trade signal codes (one per bar) with the compiled simulator under ``config``.
+
+    ``clock`` (the protections' clock of ``bars``) saves computing it again when the caller keeps one.
+    """
     protections = config.protections if config.protections is not None and config.protections.active else None
     extra: tuple[Any, ...] = ()
     if protections is not None:
-        clock = protection_clock(bars)
+        clock = clock if clock is not None else protection_clock(bars)
         extra = (
             True,
             clock.open_seconds,

@@ -30,6 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from core.backtest.engine import equity_curve, run_event_loop, simulate_codes
+from core.backtest.protections import ProtectionClock, protection_clock
 from core.backtest.results import periods_per_year
 from core.backtest.series import PriceSeries
 from core.backtest.strategies import build_strategy, strategy_class
@@ -215,6 +216,7 @@ class TrialEvaluator:
         self._day_end[-1] = True
         self.evaluations = 0
         self._day_ends: dict[tuple[int, int], NDArray[np.int64]] = {}
+        self._clock: ProtectionClock | None = None
 
     def build(self, parameters: dict[str, Any]) -> Strategy:
         """The strategy with ``parameters`` over the base parameters (``StrategyError`` if invalid)."""
@@ -239,7 +241,13 @@ class TrialEvaluator:
         codes = strategy.signals(_slice(self.bars, 0, stop), lines)
         if codes is None:
             raise StrategyError(f"{strategy.name} has no fast path")
-        return window, simulate_codes(window, np.ascontiguousarray(codes[start:stop], dtype=np.int8), self.config)
+        clock = None
+        if self.config.protected:
+            if self._clock is None:
+                self._clock = protection_clock(self.bars)
+            clock = ProtectionClock(*(values[start:stop] for values in astuple_shallow(self._clock)))
+        window_codes = np.ascontiguousarray(codes[start:stop], dtype=np.int8)
+        return window, simulate_codes(window, window_codes, self.config, clock)
 
     def equity(self, strategy: Strategy, start: int = 0, stop: int | None = None) -> FloatArray:
         """The account value at each bar's close of the window, trading it from flat."""
@@ -284,6 +292,10 @@ class TrialEvaluator:
             "final_equity": float(daily[-1]),
         }
         return metrics, returns
+
+
+def astuple_shallow(clock: ProtectionClock) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    return clock.open_seconds, clock.decision_seconds, clock.day
 
 
 def window_times(bars: PriceSeries, start: int, stop: int) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -54,3 +54,20 @@ def test_the_line_cache_stays_within_its_budget() -> None:
         evaluator.score({"fast": fast, "slow": 30})
     assert evaluator.lines.misses == 11 and evaluator.lines.hits == 9
     assert len(evaluator.lines._lines) == 3
+
+
+def test_a_trial_with_protections_scores_what_the_backtest_reports() -> None:
+    from core.backtest.protections import Protections
+
+    bars = random_walk(6000, "1h")
+    config = BacktestConfig(stop_loss=0.01, protections=Protections(daily_loss_limit=0.01, cooldown_minutes=600,
+                                                                    stoploss_guard_count=2))  # fmt: skip
+    evaluator = TrialEvaluator("sma-cross", bars, config)
+    for start, stop in ((0, 6000), (2000, 5000)):
+        window = PriceSeries.from_frame(bars.to_frame().iloc[start:stop], label="window")
+        score = evaluator.score({"fast": 5, "slow": 20}, start, stop)
+        strategy = build_strategy("sma-cross", {"fast": 5, "slow": 20})
+        result = run_backtest(strategy, window, config, engine=EngineKind.FAST)
+        if start == 0:
+            assert score.metrics["sharpe"] == pytest.approx(result.metrics["sharpe"], rel=1e-12)
+        assert result.extra["blocked_orders"]
