@@ -8,7 +8,7 @@ stored result keeps it next to the outcome.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,6 @@ from typing import Any
 from core.backtest.engine import BacktestConfig
 from core.backtest.series import PriceSeries
 from core.backtest.strategies import strategy_class
-from core.backtest.strategy import StrategyError
 from core.errors import PermanentError
 from core.lab.evaluate import OBJECTIVES, TrialEvaluator
 from core.lab.search import MAX_TRIALS, SearchRange, default_space, parse_space
@@ -182,13 +181,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return [_json_safe(item) for item in value]
     return value
-
-
-ProgressMessage = Callable[[int, int, str], None]
-
-
-def validate_strategy(name: str) -> None:
-    try:
-        strategy_class(name)
-    except StrategyError as error:
-        raise LabRequestError(str(error)) from None
