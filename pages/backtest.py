@@ -232,6 +232,8 @@ def render_sweep(stored: StoredRun, key: str) -> None:
     warning = overfitting_warning([row["metrics"].get(metric) for row in rows], metric, baseline)
     if warning is not None:
         st.warning(warning)
+    if sweep.get("overfitting_verdict"):
+        st.info(f"Best Sharpe among the combinations — {sweep['overfitting_verdict']}")
 
 
 choices = read(data_choices)
@@ -239,7 +241,12 @@ if not choices:
     st.info("No stored candles yet: collect market data (or run `konsens demo`) to backtest here.")
     st.stop()
 
-run_tab, sweep_tab, history_tab = st.tabs(["Run", "Sweep", "Past runs"])
+run_tab, sweep_tab, history_tab, robustness_tab = st.tabs(["Run", "Sweep", "Past runs", "Robustness"])
+
+with robustness_tab:
+    from app.ui.robustness import render_robustness_tab
+
+    render_robustness_tab(choices)
 
 with run_tab:
     names = list(STRATEGIES)

@@ -68,6 +68,10 @@ def _print_result(result: BacktestResult, run_id: int | None) -> None:
     console.print(table)
     if result.rejected_orders:
         console.print(f"{result.rejected_orders} entries rejected: a gap at the open left too little cash")
+    blocked = result.extra.get("blocked_orders")
+    if blocked:
+        shown = ", ".join(f"{count} by {rule}" for rule, count in blocked.items())
+        console.print(f"Signals refused by the risk guard's protections: {shown}")
     if run_id is not None:
         console.print(f"Stored as run {run_id} (konsens backtest-runs).")
 
@@ -91,10 +95,23 @@ def register(cli: typer.Typer) -> None:
         take_profit: float | None = typer.Option(None, "--take-profit", help="Take-profit as a fraction."),
         trailing_stop: float | None = typer.Option(None, "--trailing-stop", help="Trailing stop distance fraction."),
         engine: EngineKind = typer.Option(EngineKind.EVENT, "--engine", help="event, fast or backtrader."),
+        protections: bool = typer.Option(
+            False, "--protections/--no-protections", help="Apply the live risk guard's protections (saved limits)."
+        ),
         store: bool = typer.Option(True, "--store/--no-store", help="Store the run in the database."),
         as_json: bool = typer.Option(False, "--json", help="Print trades and metrics as JSON."),
     ) -> None:
         """Backtest a strategy on a CSV file or stored candles (fills as the paper broker would)."""
+        guard = None
+        if protections:
+            from core.backtest.protections import Protections
+            from core.risk.settings import InvalidRiskLimits, load_limits
+
+            try:
+                with open_database().session() as session:
+                    guard = Protections.from_limits(load_limits(session))
+            except InvalidRiskLimits as error:
+                fail(str(error))
         try:
             chosen = build_strategy(strategy, _parse_params(param))
             config = BacktestConfig(
@@ -104,6 +121,7 @@ def register(cli: typer.Typer) -> None:
                 stop_loss=stop_loss,
                 take_profit=take_profit,
                 trailing_stop=trailing_stop,
+                protections=guard,
             )
             bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), chosen)
             result = run_backtest(chosen, bars, config, engine=engine)
@@ -126,7 +144,7 @@ def register(cli: typer.Typer) -> None:
                 run_id = save_result(session, result)
         contamination = result.extra.get("ai_contamination")
         if as_json:
-            payload = {**result.to_dict(), "run_id": run_id}
+            payload = {**result.to_dict(), "run_id": run_id, "blocked_orders": result.extra.get("blocked_orders", {})}
             if contamination is not None:
                 payload["ai_contamination"] = contamination
             echo_json(payload)
@@ -191,12 +209,15 @@ def register(cli: typer.Typer) -> None:
         ranked = table.sort_values(metric, ascending=False)
         if as_json:
             echo_json({"run_id": run_id, "metric": metric, "rows": ranked.to_dict(orient="records"),
-                       "warning": sweep.overfitting_warning(metric)})  # fmt: skip
+                       "warning": sweep.overfitting_warning(metric),
+                       "overfitting": sweep.overfitting.to_dict() if sweep.overfitting else None})  # fmt: skip
             return
         typer.echo(ranked.head(10).to_string(index=False))
         warning = sweep.overfitting_warning(metric)
         if warning is not None:
             typer.echo(warning)
+        if sweep.overfitting is not None:
+            typer.echo(f"Best Sharpe among the combinations — {sweep.overfitting.verdict()}")
         if run_id is not None:
             typer.echo(f"Stored as run {run_id}.")
 

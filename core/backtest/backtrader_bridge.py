@@ -40,6 +40,8 @@ def run_backtrader(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
 
     if config.has_exit_levels:
         raise StrategyError("the backtrader bridge covers signal orders only (no stop-loss/take-profit/trailing)")
+    if config.protected:
+        raise StrategyError("the backtrader bridge does not apply the risk guard's protections; use event or fast")
     began = time.perf_counter()
     strategy.reset()
     indicators = strategy.indicators()

@@ -23,18 +23,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
 from core.backtest import kernels
+from core.backtest.protections import BLOCK_RULES, ProtectionClock, ProtectionState, protection_clock
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import Signal, Strategy, StrategyError
 from core.backtest.trades import BacktestConfig, EngineKind, Trade, TradeLog, TradeRow, build_trades
 from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.fill_model import BarPrices, ExitLevels, advance_trailing_stop, check_exits, fee_for, fill_price
+from core.risk.guard import STOP_OUT_REASONS
 
 logger = logging.getLogger(__name__)
+
 
 # The result types live in ``core.backtest.trades`` (shared with the backtrader bridge, which this
 # module loads lazily); they are re-exported here, where callers have always found them.
@@ -50,6 +53,7 @@ __all__ = [
     "run_event_loop",
     "run_fast",
     "simulate",
+    "simulate_codes",
 ]
 
 
@@ -77,6 +81,11 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
     entry: tuple[int, float, float, float] | None = None
     signal_count = 0
     rejected = 0
+    guard = (
+        ProtectionState(config.protections, protection_clock(bars), config.initial_cash)
+        if config.protections is not None and config.protections.active
+        else None
+    )
 
     for bar in strategy.bar_stream(bars, lines):
         if pending is not None:
@@ -101,8 +110,10 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
                 cash = cash + notional - fee
                 rows.append((*entry, bar.index, price, fee, ExitReason.SIGNAL))  # type: ignore[misc]
                 entry, quantity, levels = None, 0.0, None
+                if guard is not None:
+                    guard.exited(bar.index, stop_out=False)
             pending = None
-        if levels is not None:
+        if levels is not None and not (guard is not None and guard.halted):
             prices = BarPrices(bar.open, bar.high, bar.low, bar.close)
             exit_fill = check_exits(long, cast(Any, prices), levels, slippage=cast(Any, slippage))
             if exit_fill is not None:
@@ -111,23 +122,29 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
                 cash = cash + notional - fee
                 rows.append((*entry, bar.index, exit_fill.price, fee, exit_fill.reason))  # type: ignore[misc]
                 entry, quantity, levels = None, 0.0, None
+                if guard is not None:
+                    guard.exited(bar.index, stop_out=exit_fill.reason in STOP_OUT_REASONS)
             else:
                 levels = advance_trailing_stop(long, cast(Any, prices), levels)
         if arming is not None:  # exits watch the bars after the entry bar, as the executor's exit plans do
             levels, arming = arming, None
+        if guard is not None:
+            guard.close(bar.index, cash + quantity * bar.close)
         signal = on_bar(bar)
         if signal is not None:
             signal_count += 1
             if bar.index < last_index:
                 if signal is Signal.BUY and quantity == 0.0:
-                    pending = Signal.BUY
-                    pending_quantity = cash * fraction / (bar.close * (1.0 + fee_rate))
-                elif signal is Signal.SELL and quantity > 0.0:
+                    if guard is None or guard.allows_entry(bar.index):
+                        pending = Signal.BUY
+                        pending_quantity = cash * fraction / (bar.close * (1.0 + fee_rate))
+                elif signal is Signal.SELL and quantity > 0.0 and (guard is None or guard.allows_exit()):
                     pending = Signal.SELL
     if entry is not None:
         rows.append((*entry, None, None, 0.0, None))
     trades = build_trades(bars, rows)
-    return TradeLog(EngineKind.EVENT, trades, cash, time.perf_counter() - began, signal_count, rejected)
+    blocked = guard.counts() if guard is not None else {}
+    return TradeLog(EngineKind.EVENT, trades, cash, time.perf_counter() - began, signal_count, rejected, blocked)
 
 
 def _market_price(side: OrderSide, bar: BarPrices[float], slippage: float) -> float:
@@ -161,14 +178,45 @@ _REASONS = {
 }
 
 
-def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
-    """Run ``strategy`` through its vectorised signals and the compiled simulator."""
-    began = time.perf_counter()
-    strategy.reset()
-    lines = strategy.compute_lines(bars)
-    codes = strategy.signals(bars, lines)
-    if codes is None:
-        raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
+class SimulatedTrades(NamedTuple):
+    """The compiled simulator's raw output: one array entry per trade (bars relative to the bars given)."""
+
+    entry_bars: np.ndarray
+    exit_bars: np.ndarray  # -1 while open
+    quantities: np.ndarray
+    entry_prices: np.ndarray
+    exit_prices: np.ndarray
+    entry_fees: np.ndarray
+    exit_fees: np.ndarray
+    reasons: np.ndarray
+    final_cash: float
+    rejected: int
+    blocked: dict[str, int]
+
+
+def simulate_codes(
+    bars: PriceSeries, codes: np.ndarray, config: BacktestConfig, clock: ProtectionClock | None = None
+) -> SimulatedTrades:
+    """Trade signal codes (one per bar) with the compiled simulator under ``config``.
+
+    ``clock`` (the protections' clock of ``bars``) saves computing it again when the caller keeps one.
+    """
+    protections = config.protections if config.protections is not None and config.protections.active else None
+    extra: tuple[Any, ...] = ()
+    if protections is not None:
+        clock = clock if clock is not None else protection_clock(bars)
+        extra = (
+            True,
+            clock.open_seconds,
+            clock.decision_seconds,
+            clock.day,
+            protections.daily_loss_limit if protections.daily_loss_limit is not None else np.inf,
+            protections.max_drawdown if protections.max_drawdown is not None else np.inf,
+            protections.cooldown_minutes * 60 if protections.cooldown_minutes is not None else -1,
+            protections.stoploss_guard_count or 0,
+            protections.stoploss_guard_lookback_minutes * 60,
+            protections.stoploss_guard_lock_minutes * 60,
+        )
     (entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons, cash) = (
         kernels.simulate_long_only(
             bars.open,
@@ -183,28 +231,47 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
             float(config.stop_loss or 0.0),
             float(config.take_profit or 0.0),
             float(config.trailing_stop or 0.0),
+            *extra,
         )
     )
+    blocked = {rule.value: int(count) for rule, count in zip(BLOCK_RULES, cash[2:6], strict=True) if count}
+    return SimulatedTrades(
+        entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons,
+        float(cash[0]), int(cash[1]), blocked,
+    )  # fmt: skip
+
+
+def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
+    """Run ``strategy`` through its vectorised signals and the compiled simulator."""
+    began = time.perf_counter()
+    strategy.reset()
+    lines = strategy.compute_lines(bars)
+    codes = strategy.signals(bars, lines)
+    if codes is None:
+        raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
+    simulated = simulate_codes(bars, codes, config)
     rows: list[TradeRow] = []
-    for position in range(entry_bars.shape[0]):
-        exit_bar = int(exit_bars[position])
+    for position in range(simulated.entry_bars.shape[0]):
+        exit_bar = int(simulated.exit_bars[position])
         is_open = exit_bar < 0
         rows.append(
             (
-                int(entry_bars[position]),
-                float(entry_prices[position]),
-                float(quantities[position]),
-                float(entry_fees[position]),
+                int(simulated.entry_bars[position]),
+                float(simulated.entry_prices[position]),
+                float(simulated.quantities[position]),
+                float(simulated.entry_fees[position]),
                 None if is_open else exit_bar,
-                None if is_open else float(exit_prices[position]),
-                float(exit_fees[position]),
-                None if is_open else _REASONS[int(reasons[position])],
+                None if is_open else float(simulated.exit_prices[position]),
+                float(simulated.exit_fees[position]),
+                None if is_open else _REASONS[int(simulated.reasons[position])],
             )
         )
     trades = build_trades(bars, rows)
     seconds = time.perf_counter() - began
     signal_count = int(np.count_nonzero(codes))
-    return TradeLog(EngineKind.FAST, trades, float(cash[0]), seconds, signal_count, int(cash[1]))
+    return TradeLog(
+        EngineKind.FAST, trades, simulated.final_cash, seconds, signal_count, simulated.rejected, simulated.blocked
+    )
 
 
 def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:

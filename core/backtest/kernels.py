@@ -165,6 +165,8 @@ def _rsi_value(average_gain: float, average_loss: float) -> float:
     return 100.0 - 100.0 / (1.0 + average_gain / average_loss)
 
 
+_NO_TIMES = np.zeros(0, np.int64)
+
 # Signal codes shared by the event loop and the fast path.
 SIGNAL_NONE = 0
 SIGNAL_BUY = 1
@@ -192,13 +194,28 @@ def simulate_long_only(
     stop_loss_fraction: float,
     take_profit_fraction: float,
     trailing_fraction: float,
+    protect: bool = False,
+    open_seconds: NDArray[np.int64] = _NO_TIMES,
+    decision_seconds: NDArray[np.int64] = _NO_TIMES,
+    day: NDArray[np.int64] = _NO_TIMES,
+    daily_loss_limit: float = np.inf,
+    max_drawdown: float = np.inf,
+    cooldown_seconds: int = -1,
+    guard_count: int = 0,
+    guard_lookback_seconds: int = 0,
+    guard_lock_seconds: int = 0,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
            NDArray[np.int8], FloatArray]:  # fmt: skip
     """Simulate a long-only strategy from its signal codes; return the trades and the final cash.
 
     Returns arrays (one row per trade): entry bar, exit bar (-1 while open), quantity, entry
-    price, exit price, entry fee, exit fee, exit reason code, and ``[final cash, rejected entries]``.
+    price, exit price, entry fee, exit fee, exit reason code, and ``[final cash, rejected entries,
+    blocked HALTED, blocked REDUCING, blocked stop-loss guard, blocked cooldown]``.
     Exit fractions of 0 mean "no such exit".
+
+    With ``protect`` the live guard's protections apply as ``core.backtest.protections`` describes
+    (per bar: open and decision times in seconds, the Vienna day number; limits: ``inf`` / -1 / 0
+    mean off); ``ProtectionState`` is the reference the event loop uses.
     """
     size = open_.shape[0]
     capacity = 16
@@ -220,8 +237,20 @@ def simulate_long_only(
     take_profit = np.nan
     trailing_distance = np.nan
     trailing_stop = np.nan
+    halted = False
+    reducing_day = -1  # REDUCING until this Vienna day ends (-1: not reducing)
+    peak = initial_cash
+    opening = initial_cash
+    current_day = -1
+    previous_equity = initial_cash
+    stop_outs = np.empty(max(guard_count, 1), np.int64)  # the newest stop-out times, a ring
+    stop_out_count = 0
+    lock_until = -1
+    last_exit = -1
+    blocked = np.zeros(4, np.int64)
     for i in range(size):
         entered_now = False
+        exit_reason_now = EXIT_OPEN
         if pending == 1:
             pending = 0
             price = open_[i] * (1.0 + slippage)
@@ -263,9 +292,11 @@ def simulate_long_only(
             cash = cash + quantity * price - quantity * price * fee_rate
             quantity = 0.0
             pending = 0
+            exit_reason_now = EXIT_SIGNAL
         if (
             quantity > 0.0
             and not entered_now
+            and not halted
             and (stop_loss == stop_loss or take_profit == take_profit or trailing_stop == trailing_stop)
         ):
             # Stops first: the nearest stop (the highest for a long) triggers first.
@@ -297,20 +328,67 @@ def simulate_long_only(
                              exit_fee_out, reason_out)  # fmt: skip
                 cash = cash + quantity * exit_price - quantity * exit_price * fee_rate
                 quantity = 0.0
+                exit_reason_now = exit_reason
             elif trailing_distance == trailing_distance:
                 candidate = high[i] - trailing_distance
                 if trailing_stop < candidate:
                     trailing_stop = candidate
+        if protect:
+            if exit_reason_now != EXIT_OPEN:
+                last_exit = open_seconds[i]
+                if guard_count > 0 and exit_reason_now in (EXIT_STOP_LOSS, EXIT_TRAILING_STOP):
+                    stop_outs[stop_out_count % guard_count] = last_exit
+                    stop_out_count += 1
+                    if stop_out_count >= guard_count:  # the guard's rule (core.risk.guard.stoploss_lock_from)
+                        first = stop_outs[stop_out_count % guard_count] if guard_count > 1 else last_exit
+                        if last_exit - first <= guard_lookback_seconds and last_exit + guard_lock_seconds > lock_until:
+                            lock_until = last_exit + guard_lock_seconds
+            equity = cash + quantity * close[i]
+            if day[i] != current_day:
+                if current_day != -1:
+                    opening = previous_equity
+                current_day = day[i]
+            if reducing_day != -1 and day[i] > reducing_day:
+                reducing_day = -1
+            previous_equity = equity
+            if equity > peak:
+                peak = equity
+            if not halted:
+                loss = (opening - equity) / opening if opening > 0.0 and equity < opening else 0.0
+                drawdown = (peak - equity) / peak if peak > 0.0 and equity < peak else 0.0
+                if drawdown >= max_drawdown:
+                    halted = True
+                elif loss >= daily_loss_limit:
+                    reducing_day = day[i]
         signal = signals[i]
         if i + 1 < size:
             if signal == SIGNAL_BUY and quantity == 0.0:
-                pending = 1
-                pending_quantity = cash * position_fraction / (close[i] * (1.0 + fee_rate))
+                refused = -1
+                if protect:
+                    now = decision_seconds[i]
+                    if halted:
+                        refused = 0
+                    elif reducing_day != -1:
+                        refused = 1
+                    elif guard_count > 0 and lock_until > now:
+                        refused = 2
+                    elif cooldown_seconds >= 0 and last_exit >= 0 and last_exit + cooldown_seconds > now:
+                        refused = 3
+                if refused >= 0:
+                    blocked[refused] += 1
+                else:
+                    pending = 1
+                    pending_quantity = cash * position_fraction / (close[i] * (1.0 + fee_rate))
             elif signal == SIGNAL_SELL and quantity > 0.0:
-                pending = -1
-    cash_out = np.empty(2)
+                if protect and halted:
+                    blocked[0] += 1
+                else:
+                    pending = -1
+    cash_out = np.empty(6)
     cash_out[0] = cash
     cash_out[1] = rejected
+    for rule in range(4):
+        cash_out[2 + rule] = blocked[rule]
     return (
         entry_bar[:trades],
         exit_bar[:trades],

@@ -110,6 +110,7 @@ class BacktestResult:
             "stop_loss": self.config.stop_loss,
             "take_profit": self.config.take_profit,
             "trailing_stop": self.config.trailing_stop,
+            "protections": self.config.protections.to_dict() if self.config.protections is not None else None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,6 +174,7 @@ def assemble_result(strategy: Strategy, bars: PriceSeries, config: BacktestConfi
         seconds=log.seconds,
         candles=len(bars),
         rejected_orders=log.rejected_orders,
+        extra={"blocked_orders": dict(log.blocked)} if log.blocked else {},
     )
 
 

@@ -133,6 +133,8 @@ def save_sweep(session: Session, sweep: SweepResult, *, is_demo: bool = False) -
         sweep={
             "names": list(sweep.grid),
             "rows": [{"parameters": row.parameters, "metrics": _finite(row.metrics)} for row in sweep.rows],
+            "overfitting": sweep.overfitting.to_dict() if sweep.overfitting is not None else None,
+            "overfitting_verdict": sweep.overfitting.verdict() if sweep.overfitting is not None else None,
         },
         seconds=sweep.seconds,
         is_demo=is_demo,

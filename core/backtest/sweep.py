@@ -10,13 +10,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from core.backtest.engine import BacktestConfig, EngineKind, buy_and_hold_trades, equity_curve, simulate
-from core.backtest.results import assemble_result, performance_metrics, periods_per_year
+from core.backtest.results import assemble_result, daily_returns, performance_metrics, periods_per_year
 from core.backtest.series import PriceSeries
 from core.backtest.strategies import build_strategy, strategy_class
 from core.backtest.strategy import Parameter, StrategyError
+from core.lab.overfitting import OverfittingReport, overfitting_report
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class SweepResult:
     baseline_metrics: dict[str, float]
     rows: list[SweepRow] = field(default_factory=list)
     seconds: float = 0.0
+    # The deflated Sharpe ratio and PBO of picking the best Sharpe among the combinations (core.lab.overfitting).
+    overfitting: OverfittingReport | None = None
 
     def table(self) -> pd.DataFrame:
         """One row per combination: parameter columns then metric columns."""
@@ -166,6 +170,8 @@ def run_sweep(
         baseline_metrics=performance_metrics(baseline, periods_per_year(bars), config.initial_cash),
     )
     began = time.perf_counter()
+    returns: list[np.ndarray] = []
+    sharpes: list[float] = []
     for done, values in enumerate(combinations, start=1):
         parameters = dict(zip(names, values, strict=True))
         try:
@@ -176,8 +182,13 @@ def run_sweep(
             log = simulate(strategy, bars, config, engine)
             single = assemble_result(strategy, bars, config, log)
             result.rows.append(SweepRow(dict(strategy.params), single.metrics))
+            returns.append(daily_returns(single.equity, config.initial_cash).to_numpy())
+            sharpes.append(single.metrics.get("sharpe", math.nan))
         if progress is not None:
             progress(done, len(combinations))
+    if sharpes:
+        scored = np.where(np.isfinite(sharpes), sharpes, -np.inf)
+        result.overfitting = overfitting_report(returns, int(np.argmax(scored)))
     result.seconds = time.perf_counter() - began
     logger.info("Sweep of %s: %d combinations in %.1f s", strategy_name, len(combinations), result.seconds)
     return result

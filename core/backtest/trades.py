@@ -6,12 +6,16 @@ the engine that loads the bridge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from core.backtest.series import PriceSeries
 from core.execution.enums import ExitReason, OrderSide
+
+if TYPE_CHECKING:
+    from core.backtest.protections import Protections
 
 BASIS_POINT = 1e-4
 
@@ -33,6 +37,7 @@ class BacktestConfig:
     stop_loss: float | None = None  # fraction below the entry price, e.g. 0.05
     take_profit: float | None = None  # fraction above the entry price
     trailing_stop: float | None = None  # trailing distance as a fraction of the entry price
+    protections: Protections | None = None  # the live guard's protections (core.backtest.protections)
 
     def __post_init__(self) -> None:
         if not self.initial_cash > 0:
@@ -55,6 +60,11 @@ class BacktestConfig:
     @property
     def slippage(self) -> float:
         return self.slippage_bps * BASIS_POINT
+
+    @property
+    def protected(self) -> bool:
+        """True when any of the live guard's protections is switched on."""
+        return self.protections is not None and self.protections.active
 
     @property
     def has_exit_levels(self) -> bool:
@@ -118,6 +128,7 @@ class TradeLog:
     seconds: float = 0.0
     signals: int = 0
     rejected_orders: int = 0  # entries refused at the fill because the cash did not cover them
+    blocked: dict[str, int] = field(default_factory=dict)  # signals refused by the protections, by rule
 
 
 TradeRow = tuple[int, float, float, float, "int | None", "float | None", float, "ExitReason | None"]

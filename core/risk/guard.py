@@ -24,10 +24,12 @@ account's breaches after a realised loss.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -128,6 +130,21 @@ def account_risk(session: Session, account: str, now: datetime, exposure: Accoun
     )
 
 
+def account_breach[N: (Decimal, float)](
+    daily_loss: N, drawdown: N, daily_loss_limit: N, max_drawdown: N
+) -> RiskRule | None:
+    """Which account breaker a loss and drawdown trip: MAX_DRAWDOWN (→ HALTED) before DAILY_LOSS (→ REDUCING).
+
+    Fractions (0.05 = 5 %); shared by the live guard and the backtest protections
+    (``core.backtest.protections``), which apply the same rules to a simulated account.
+    """
+    if drawdown >= max_drawdown:
+        return RiskRule.MAX_DRAWDOWN
+    if daily_loss >= daily_loss_limit:
+        return RiskRule.DAILY_LOSS
+    return None
+
+
 def evaluate_account_breaches(
     session: Session,
     account: str,
@@ -146,7 +163,8 @@ def evaluate_account_breaches(
     risk = account_risk(session, account, now, exposure)
     if limits is None:  # halted above: nothing to compare against
         return risk
-    if risk.drawdown_pct >= limits.max_drawdown_pct:
+    rule = account_breach(risk.daily_loss_pct, risk.drawdown_pct, limits.daily_loss_limit_pct, limits.max_drawdown_pct)
+    if rule is RiskRule.MAX_DRAWDOWN:
         escalate(
             session,
             account,
@@ -158,7 +176,7 @@ def evaluate_account_breaches(
             ),
             now=now,
         )
-    elif risk.daily_loss_pct >= limits.daily_loss_limit_pct:
+    elif rule is RiskRule.DAILY_LOSS:
         escalate(
             session,
             account,
@@ -208,12 +226,23 @@ def stoploss_lock_until(session: Session, account: str, limits: RiskLimits, now:
     lookback = timedelta(minutes=limits.stoploss_guard_lookback_minutes)
     lock = timedelta(minutes=limits.stoploss_guard_lock_minutes)
     events = stop_outs_since(session, account, now - lookback - lock)
-    count = limits.stoploss_guard_count
-    latest_lock: datetime | None = None
-    for index in range(count - 1, len(events)):
-        first, last = events[index - count + 1], events[index]
-        if last.ts - first.ts <= lookback:
-            until = last.ts + lock
+    return stoploss_lock_from([event.ts for event in events], limits.stoploss_guard_count, lookback, lock, now)
+
+
+def stoploss_lock_from[T: (datetime, int)](
+    stop_outs: Sequence[T], count: int, lookback: Any, lock: Any, now: T
+) -> T | None:
+    """The stop-loss guard's rule over stop-out times (oldest first): the latest lock still in force, or None.
+
+    ``count`` stop-outs with at most ``lookback`` between the first and the last lock new entries
+    until ``lock`` after the last. Times are datetimes (with timedeltas) or integers (seconds, as
+    the backtest protections use them).
+    """
+    latest_lock: T | None = None
+    for index in range(count - 1, len(stop_outs)):
+        first, last = stop_outs[index - count + 1], stop_outs[index]
+        if last - first <= lookback:
+            until = last + lock
             if until > now and (latest_lock is None or until > latest_lock):
                 latest_lock = until
     return latest_lock

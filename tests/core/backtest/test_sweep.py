@@ -67,3 +67,19 @@ def test_overfitting_warning_needs_a_choice_and_counts_what_beats_the_baseline()
     assert warning is not None
     assert "best sharpe (1.4)" in warning and "of 3 combinations" in warning and "median 0.6" in warning
     assert "2 of 3 beat buy-and-hold's 0.5" in warning
+
+
+def test_every_sweep_carries_the_deflated_sharpe_and_pbo() -> None:
+    from core.backtest.engine import BacktestConfig
+    from core.backtest.sweep import run_sweep
+    from tests.core.lab.conftest import random_walk
+
+    sweep = run_sweep(
+        "sma-cross", {"fast": [3, 5, 8, 13], "slow": [21, 34, 55]}, random_walk(3000, "1h"), BacktestConfig()
+    )
+    assert sweep.overfitting is not None
+    dsr, pbo = sweep.overfitting.deflated_sharpe, sweep.overfitting.pbo
+    assert dsr is not None and dsr.trials == 12 and 0.0 <= dsr.dsr <= 1.0
+    assert pbo is not None and pbo.trials == 12
+    best = sweep.best("sharpe")
+    assert best is not None and dsr.sharpe * (365**0.5) == pytest.approx(best.metrics["sharpe"], rel=1e-9)

@@ -1,0 +1,262 @@
+"""``konsens backtest-search``, ``konsens backtest-walk-forward`` and ``konsens backtest-robustness`` (the lab)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from app.cli._common import echo_json, fail, open_database
+
+_PROTECTIONS_HELP = "Apply the live risk guard's protections (saved risk limits) as live trading would."
+_SPACE_HELP = "Searched parameter name=low:high or name=low:high:step (repeatable; default: every parameter)."
+
+
+def _request(
+    strategy: str,
+    data: str,
+    timeframe: str | None,
+    start: str | None,
+    end: str | None,
+    param: list[str],
+    space: list[str],
+    fee_bps: float,
+    slippage_bps: float,
+    cash: float,
+    trials: int,
+    seed: int | None,
+    objective: str,
+    pruning: bool,
+    protections: bool = False,
+    **extra: Any,
+) -> Any:
+    """Build and validate the lab request; bad input fails with its reason."""
+    from core.backtest.strategy import StrategyError
+    from core.lab.service import LabRequest, LabRequestError, live_protections
+    from core.risk.settings import InvalidRiskLimits
+
+    parameters: dict[str, object] = {}
+    for pair in param:
+        name, separator, value = pair.partition("=")
+        if not separator or not name.strip():
+            fail(f"--param takes name=value, got {pair!r}")
+        parameters[name.strip()] = value.strip()
+    limits = None
+    if protections:
+        open_database()
+        try:
+            limits = live_protections()
+        except InvalidRiskLimits as error:
+            fail(str(error))
+    try:
+        return LabRequest(
+            strategy=strategy, data=data, timeframe=timeframe, start=start, end=end, parameters=parameters,
+            space=tuple(space), config={"fee_bps": fee_bps, "slippage_bps": slippage_bps, "initial_cash": cash},
+            trials=trials, seed=seed, objective=objective, pruning=pruning, protections=limits, **extra,
+        )  # fmt: skip
+    except (LabRequestError, StrategyError) as error:
+        fail(str(error))
+
+
+def _bars(request: Any) -> Any:
+    from core.backtest.series import PriceDataError
+    from core.lab.service import load_request_bars
+
+    if not _is_file(request.data):
+        open_database()  # migrate before reading stored candles
+    try:
+        return load_request_bars(request)
+    except (PriceDataError, ValueError) as error:
+        fail(str(error))
+
+
+def _is_file(data: str) -> bool:
+    from core.backtest.data import looks_like_file
+
+    return bool(looks_like_file(data))
+
+
+def _progress_bar(description: str, disable: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=1, desc=description, unit="trial", disable=disable)
+
+
+def _store(kind: Any, request: Any, bars: Any, data: dict[str, Any], verdict: str, seconds: float) -> int:
+    from core.lab.service import store_result
+
+    open_database()
+    return store_result(kind, request, bars, data, verdict, seconds)
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("backtest-search")
+    def backtest_search(
+        strategy: str = typer.Argument(..., help="Strategy name."),
+        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
+        space: list[str] = typer.Option([], "--space", help=_SPACE_HELP),
+        param: list[str] = typer.Option([], "--param", help="Fixed parameter name=value (repeatable)."),
+        trials: int = typer.Option(200, "--trials", help="Number of optuna trials."),
+        seed: int | None = typer.Option(42, "--seed", help="Sampler seed: the same seed gives the same trials."),
+        objective: str = typer.Option("sharpe", "--objective", help="sharpe, sortino, total_return or calmar."),
+        pruning: bool = typer.Option(True, "--pruning/--no-pruning", help="Abandon trials weak on the first quarter."),
+        timeframe: str | None = typer.Option(None, "--timeframe"),
+        start: str | None = typer.Option(None, "--start", help="First day (ISO)."),
+        end: str | None = typer.Option(None, "--end", help="Day after the last (ISO)."),
+        fee_bps: float = typer.Option(10.0, "--fee-bps"),
+        slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
+        cash: float = typer.Option(10_000.0, "--cash"),
+        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
+        store: bool = typer.Option(True, "--store/--no-store"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Search a strategy's parameters with optuna (TPE, pruning, seed); print the best and the overfitting."""
+        from core.lab.models import LabKind
+        from core.lab.search import run_search
+        from core.lab.service import evaluator_for
+
+        request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
+                           seed, objective, pruning, protections)  # fmt: skip
+        bars = _bars(request)
+        with _progress_bar(f"search {strategy}", as_json) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            result = run_search(evaluator_for(request, bars), request.search_space(), trials=trials, seed=seed,
+                                objective=objective, pruning=pruning, progress=progress)  # fmt: skip
+        data_out = result.to_dict()
+        verdict = result.overfitting.verdict()
+        result_id = _store(LabKind.SEARCH, request, bars, data_out, verdict, result.seconds) if store else None
+        if as_json:
+            echo_json({**data_out, "result_id": result_id})
+            return
+        counts = result.counts()
+        typer.echo(f"{len(result.trials)} trials: {counts['complete']} complete, {counts['pruned']} pruned, "
+                   f"{counts['invalid']} invalid ({result.seconds:.1f} s).")  # fmt: skip
+        distinct = {tuple(trial.parameters.items()): trial for trial in result.completed}
+        ranked = sorted(distinct.values(), key=lambda trial: trial.value or float("-inf"), reverse=True)[:10]
+        for trial in ranked:
+            shown = ", ".join(f"{name}={value}" for name, value in trial.parameters.items())
+            typer.echo(f"  {objective} {trial.value:8.3f}  {shown}")
+        typer.echo(verdict)
+        if result_id is not None:
+            typer.echo(f"Stored as lab result {result_id}.")
+
+    @cli.command("backtest-walk-forward")
+    def backtest_walk_forward(
+        strategy: str = typer.Argument(..., help="Strategy name."),
+        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
+        folds: int = typer.Option(5, "--folds", help="Number of test windows."),
+        window: str = typer.Option("rolling", "--window", help="rolling or anchored training windows."),
+        train_ratio: float = typer.Option(3.0, "--train-ratio", help="Training window length in test windows."),
+        space: list[str] = typer.Option([], "--space", help=_SPACE_HELP),
+        param: list[str] = typer.Option([], "--param", help="Fixed parameter name=value (repeatable)."),
+        trials: int = typer.Option(100, "--trials", help="Optuna trials per fold."),
+        seed: int | None = typer.Option(42, "--seed"),
+        objective: str = typer.Option("sharpe", "--objective"),
+        pruning: bool = typer.Option(True, "--pruning/--no-pruning"),
+        timeframe: str | None = typer.Option(None, "--timeframe"),
+        start: str | None = typer.Option(None, "--start"),
+        end: str | None = typer.Option(None, "--end"),
+        fee_bps: float = typer.Option(10.0, "--fee-bps"),
+        slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
+        cash: float = typer.Option(10_000.0, "--cash"),
+        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
+        store: bool = typer.Option(True, "--store/--no-store"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Walk-forward: optimise on each training window, trade the next; print every fold and the OOS result."""
+        from core.backtest.strategy import StrategyError
+        from core.lab.models import LabKind
+        from core.lab.service import evaluator_for
+        from core.lab.walkforward import WindowKind, run_walk_forward
+
+        request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
+                           seed, objective, pruning, protections, folds=folds, window=window,
+                           train_ratio=train_ratio)  # fmt: skip
+        bars = _bars(request)
+        try:
+            with _progress_bar(f"walk-forward {strategy}", as_json) as bar:
+
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result = run_walk_forward(
+                    evaluator_for(request, bars), request.search_space(), folds=folds, trials=trials,
+                    kind=WindowKind(window), train_ratio=train_ratio, seed=seed, objective=objective,
+                    pruning=pruning, progress=progress,
+                )  # fmt: skip
+        except StrategyError as error:
+            fail(str(error))
+        data_out = result.to_dict()
+        result_id = (
+            _store(LabKind.WALK_FORWARD, request, bars, data_out, result.verdict(), result.seconds) if store else None
+        )
+        if as_json:
+            echo_json({**data_out, "result_id": result_id})
+            return
+        for fold in result.folds:
+            shown = ", ".join(f"{name}={value}" for name, value in fold.parameters.items())
+            typer.echo(
+                f"fold {fold.bounds.number + 1}: train {fold.train_period[0][:10]}..{fold.train_period[1][:10]} "
+                f"test {fold.test_period[0][:10]}..{fold.test_period[1][:10]}  {shown}  "
+                f"IS {objective} {fold.in_sample.get(objective, float('nan')):.2f}  "
+                f"OOS {objective} {fold.out_of_sample.get(objective, float('nan')):.2f}  "
+                f"OOS return {fold.out_of_sample.get('total_return', float('nan')):+.2%}"
+            )
+        typer.echo(f"Stitched out-of-sample return {result.summary()['oos_total_return']:+.2%}.")
+        typer.echo(result.verdict())
+        if result_id is not None:
+            typer.echo(f"Stored as lab result {result_id}.")
+
+    @cli.command("backtest-robustness")
+    def backtest_robustness(
+        strategy: str = typer.Argument(..., help="Strategy name."),
+        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
+        param: list[str] = typer.Option([], "--param", help="The parameter set to judge, name=value (repeatable)."),
+        space: list[str] = typer.Option([], "--space", help=_SPACE_HELP),
+        trials: int = typer.Option(100, "--trials", help="Optuna trials of the search and of each fold."),
+        folds: int = typer.Option(5, "--folds"),
+        window: str = typer.Option("rolling", "--window"),
+        seed: int | None = typer.Option(42, "--seed"),
+        objective: str = typer.Option("sharpe", "--objective"),
+        timeframe: str | None = typer.Option(None, "--timeframe"),
+        start: str | None = typer.Option(None, "--start"),
+        end: str | None = typer.Option(None, "--end"),
+        fee_bps: float = typer.Option(10.0, "--fee-bps"),
+        slippage_bps: float = typer.Option(5.0, "--slippage-bps"),
+        cash: float = typer.Option(10_000.0, "--cash"),
+        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
+        store: bool = typer.Option(True, "--store/--no-store"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """The robustness report of a strategy: look-ahead, walk-forward, overfitting, costs, buy-and-hold."""
+        from core.lab.job_kinds import LOOKAHEAD_CHECK
+        from core.lab.models import LabKind
+        from core.lab.robustness import build_report
+
+        request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
+                           seed, objective, True, protections, folds=folds, window=window)  # fmt: skip
+        bars = _bars(request)
+        with _progress_bar(f"robustness {strategy}", as_json) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            report = build_report(request, bars, lookahead=LOOKAHEAD_CHECK, progress=progress)
+        data_out = report.to_dict()
+        result_id = (
+            _store(LabKind.ROBUSTNESS, request, bars, data_out, report.verdict(), report.seconds) if store else None
+        )
+        if as_json:
+            echo_json({**data_out, "result_id": result_id})
+            return
+        for section in report.sections:
+            typer.echo(f"{'!' if section.warning else '·'} {section.title}: {section.verdict}")
+        typer.echo(report.verdict())
+        if result_id is not None:
+            typer.echo(f"Stored as lab result {result_id}.")
