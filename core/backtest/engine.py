@@ -29,7 +29,16 @@ import numpy as np
 
 from core.backtest import kernels
 from core.backtest.series import PriceSeries
-from core.backtest.strategy import Signal, Strategy, StrategyError
+from core.backtest.strategy import (
+    Signal,
+    Strategy,
+    StrategyError,
+    check_signal,
+    check_signal_codes,
+    failure_from,
+    guarded,
+    with_strategy_exits,
+)
 from core.backtest.trades import BacktestConfig, EngineKind, Trade, TradeLog, TradeRow, build_trades
 from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.fill_model import BarPrices, ExitLevels, advance_trailing_stop, check_exits, fee_for, fill_price
@@ -115,8 +124,15 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
                 levels = advance_trailing_stop(long, cast(Any, prices), levels)
         if arming is not None:  # exits watch the bars after the entry bar, as the executor's exit plans do
             levels, arming = arming, None
-        signal = on_bar(bar)
+        try:
+            signal = on_bar(bar)
+        except Exception as error:
+            raise failure_from(
+                strategy, f"on_bar at candle {bar.index} ({bars.index[bar.index].isoformat()})", error
+            ) from error
         if signal is not None:
+            if signal is not Signal.BUY and signal is not Signal.SELL:
+                check_signal(strategy, signal, bar)
             signal_count += 1
             if bar.index < last_index:
                 if signal is Signal.BUY and quantity == 0.0:
@@ -166,9 +182,10 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
     began = time.perf_counter()
     strategy.reset()
     lines = strategy.compute_lines(bars)
-    codes = strategy.signals(bars, lines)
+    codes = guarded(strategy, "signals()", strategy.signals, bars, lines)
     if codes is None:
         raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
+    codes = check_signal_codes(strategy, codes, bars)
     (entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons, cash) = (
         kernels.simulate_long_only(
             bars.open,
@@ -208,7 +225,8 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
 
 
 def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:
-    """Run one of the engines."""
+    """Run one of the engines (the strategy's own exits apply where ``config`` sets none)."""
+    config = with_strategy_exits(config, strategy)
     if engine is EngineKind.EVENT:
         return run_event_loop(strategy, bars, config)
     if engine is EngineKind.FAST:
