@@ -252,6 +252,24 @@ class Strategy(ABC):
             lines.update(check_lines(self, result, bars, before))
         return lines
 
+    def decisions(self, bars: PriceSeries, lines: dict[str, FloatArray] | None = None) -> SignalArray:
+        """``on_bar``'s checked answer at every bar (+1 buy, -1 sell, 0 none), from a fresh ``reset``."""
+        guarded(self, "reset", self.reset)
+        lines = self.compute_lines(bars) if lines is None else lines
+        codes = np.zeros(len(bars), dtype=np.int8)
+        on_bar = self.on_bar
+        for bar in self.bar_stream(bars, lines):
+            try:
+                signal = on_bar(bar)
+            except Exception as error:
+                raise failure_from(
+                    self, f"on_bar at candle {bar.index} ({bars.index[bar.index].isoformat()})", error
+                ) from error
+            checked = check_signal(self, signal, bar)
+            if checked is not None:
+                codes[bar.index] = int(checked)
+        return codes
+
     def failure(self, message: str, method: Callable[..., object] | None = None) -> StrategyFailure:
         """A ``StrategyFailure`` located at ``method``'s definition (or the class)."""
         file, line = source_location(type(self), method)
@@ -387,7 +405,7 @@ def check_signal_codes(strategy: Strategy, codes: object, bars: PriceSeries) -> 
     if bad.any():
         position = int(np.argmax(bad))
         raise strategy.failure(
-            f"signals() returned {codes[position]!r} at candle {position} ({bars.index[position].isoformat()}); "
+            f"signals() returned {codes[position].item()!r} at candle {position} ({bars.index[position].isoformat()}); "
             "only -1 (sell), 0 (nothing) and +1 (buy) are allowed",
             method,
         )
@@ -397,7 +415,7 @@ def check_signal_codes(strategy: Strategy, codes: object, bars: PriceSeries) -> 
 def check_signal(strategy: Strategy, signal: object, bar: Any) -> Signal | None:
     """Validate one ``on_bar`` answer: ``Signal.BUY``, ``Signal.SELL`` or None, else ``StrategyFailure``."""
     if signal is None or signal is Signal.BUY or signal is Signal.SELL:
-        return signal  # type: ignore[return-value]
+        return signal
     raise strategy.failure(
         f"on_bar returned {signal!r} at candle {bar.index}; only Signal.BUY, Signal.SELL or None are allowed",
         strategy.on_bar,

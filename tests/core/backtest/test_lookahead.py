@@ -1,0 +1,90 @@
+"""The look-ahead check: peeking strategies are caught with the right indicator and candle; built-ins are clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.backtest.lookahead import check_lookahead, cut_points
+from core.backtest.series import PriceDataError, PriceSeries
+from core.backtest.strategies import BUILT_IN_STRATEGIES, build_strategy
+from core.backtest.user_strategies import load_strategy_file
+from tests.core.backtest import user_files
+from tests.core.backtest.conftest import make_bars, real_series
+from tests.core.backtest.test_user_strategies import EXAMPLE
+
+
+@pytest.fixture
+def bars() -> PriceSeries:
+    return real_series("ETH_BTC_5m.csv").head(3000)
+
+
+def _load(tmp_path: Path, text: str) -> type:
+    (loaded,) = load_strategy_file(user_files.write(tmp_path, "peek.py", text))
+    return loaded.cls
+
+
+def test_a_shift_minus_one_in_the_hook_is_caught_at_the_last_candle_before_each_cut(
+    tmp_path: Path, bars: PriceSeries
+) -> None:
+    report = check_lookahead(_load(tmp_path, user_files.PEEK_SHIFT)(), bars, cuts=[1000, 2000, 2999])
+    assert not report.clean
+    assert report.peeking_indicators() == ["next_close"]  # the honest rolling mean is not blamed
+    findings = report.by_line()[("indicator", "next_close")]
+    assert [(item.cut, item.candle, item.ahead, item.changed) for item in findings] == [
+        (1000, 999, 1, 1), (2000, 1999, 1, 1), (2999, 2998, 1, 1)
+    ]  # fmt: skip
+    first = findings[0]
+    assert first.full_value == float(bars.close[1000])  # the future close it read
+    assert first.truncated_value != first.truncated_value  # NaN once that candle is gone
+    assert first.time == bars.index[999].to_pydatetime()
+    summary = report.summary()
+    assert "LOOK-AHEAD" in summary and "indicator 'next_close' at candle 999" in summary
+    assert "reads up to 1 candle ahead" in summary and "The look-ahead comes from: next_close." in summary
+
+
+def test_a_centred_window_reads_two_candles_ahead(tmp_path: Path, bars: PriceSeries) -> None:
+    report = check_lookahead(_load(tmp_path, user_files.PEEK_CENTRED)(), bars)
+    findings = report.by_line()[("indicator", "smooth")]
+    assert len(findings) == len(report.cuts) == 8
+    assert {item.ahead for item in findings} == {2}
+    # two candles changed at each cut, except at the last where the full data lacks the second one too
+    assert [item.changed for item in findings] == [2] * 7 + [1]
+    assert "reads up to 2 candles ahead" in report.summary()
+
+
+def test_a_normalisation_over_all_candles_depends_on_the_whole_future(tmp_path: Path, bars: PriceSeries) -> None:
+    report = check_lookahead(_load(tmp_path, user_files.PEEK_GLOBAL)(), bars)
+    assert report.peeking_indicators() == ["level"]
+    assert "depends on far-future candles" in report.summary()
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN_STRATEGIES - {"ai-consensus"}))
+def test_every_built_in_strategy_is_clean_on_real_data(name: str, bars: PriceSeries) -> None:
+    report = check_lookahead(build_strategy(name), bars, cut_count=12)
+    assert report.clean, report.summary()
+    assert "no look-ahead" in report.summary()
+
+
+def test_ai_consensus_and_the_documented_example_are_clean(bars: PriceSeries) -> None:
+    import numpy as np
+
+    values = np.linspace(-1, 1, len(bars))
+    with_consensus = bars.with_extras(
+        consensus_decision=np.sign(values),
+        consensus_score=values,
+        consensus_agreement=np.abs(values),
+        consensus_flagged=np.zeros(len(bars)),
+    )
+    assert check_lookahead(build_strategy("ai-consensus"), with_consensus).clean
+    (example,) = load_strategy_file(EXAMPLE)
+    report = check_lookahead(example.cls(span=30), bars)
+    assert report.clean, report.summary()
+    assert report.indicators == ["ema", "ema_rising", "rsi"]
+
+
+def test_cut_points_and_too_little_data() -> None:
+    assert cut_points(100, 5) == [20, 40, 60, 79, 99]
+    with pytest.raises(PriceDataError, match="at least 20 candles"):
+        check_lookahead(build_strategy("sma-cross", {"fast": 2, "slow": 3}), make_bars([(1, 1, 1, 1)] * 10))
