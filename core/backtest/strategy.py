@@ -194,8 +194,8 @@ class Strategy(ABC):
             name: parameter.parse(values[name]) if name in values else parameter.default
             for name, parameter in known.items()
         }
-        self.validate()
-        self.reset()
+        guarded(self, "validate", self.validate)
+        guarded(self, "reset", self.reset)
 
     def validate(self) -> None:  # noqa: B027 - optional hook
         """Check relations between parameters; raise ``StrategyError``."""
