@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -99,7 +100,7 @@ def enable_source(
     symbol: str,
     timeframe: str,
     *,
-    parameters: dict[str, object] | None = None,
+    parameters: Mapping[str, object] | None = None,
     position_fraction: Decimal = Decimal("0.25"),
     live: bool = False,
     actor: str,
@@ -112,7 +113,7 @@ def enable_source(
     instrument = instrument_by_symbol(session, symbol)
     if instrument is None:
         raise SignalSourceError(f"no instrument {symbol!r} in the database")
-    built = build_strategy(strategy, parameters)  # unknown names and bad parameters are refused here
+    built = build_strategy(strategy, dict(parameters or {}))  # unknown names and bad parameters are refused here
     row = session.scalar(
         select(StrategySource).where(
             StrategySource.strategy == built.name,
