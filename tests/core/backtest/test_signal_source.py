@@ -41,7 +41,7 @@ from workers.executor import build_worker
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 HOURS = 160
-PARAMS = {"fast": 4, "slow": 12}
+PARAMS: dict[str, object] = {"fast": 4, "slow": 12}
 HOUR = timedelta(hours=1)
 
 
