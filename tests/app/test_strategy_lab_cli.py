@@ -70,3 +70,33 @@ def test_lookahead_on_a_built_in_is_clean(home: Path) -> None:
     result = runner.invoke(cli, ["backtest-lookahead", "bollinger-breakout", "--data", str(DATA / "SPY_1d.csv")])
     assert result.exit_code == 0, result.output
     assert "no look-ahead" in result.stdout
+
+
+def test_strategy_enable_list_disable(demo_database: Database) -> None:
+    enabled = runner.invoke(cli, ["strategy", "enable", "sma-cross", "--symbol", "BTC/EUR", "--param", "fast=5",
+                                  "--param", "slow=20", "--fraction", "0.2"])  # fmt: skip
+    assert enabled.exit_code == 0, enabled.output
+    assert "Strategy source 1: sma-cross {'fast': 5, 'slow': 20} on BTC/EUR 1h, paper orders" in enabled.stdout
+    listed = json.loads(runner.invoke(cli, ["strategy", "list", "--json"]).stdout)
+    (source,) = listed["sources"]
+    assert source["enabled"] is True and source["position_fraction"] == "0.2" and source["live"] is False
+    off = runner.invoke(cli, ["strategy", "disable", "sma-cross", "--symbol", "BTC/EUR"])
+    assert off.exit_code == 0 and "switched off" in off.stdout
+    assert json.loads(runner.invoke(cli, ["strategy", "list", "--json"]).stdout)["sources"][0]["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["enable", "sma-cross", "--symbol", "NOPE/EUR"], "no instrument 'NOPE/EUR' in the database"),
+        (["enable", "nope", "--symbol", "BTC/EUR"], "unknown strategy 'nope'"),
+        (["enable", "sma-cross", "--symbol", "BTC/EUR", "--fraction", "x"], "--fraction must be a number"),
+        (["enable", "sma-cross", "--symbol", "BTC/EUR", "--fraction", "2"], "position fraction must be in (0, 1]"),
+        (["disable", "sma-cross"], "strategy sma-cross is not a signal source"),
+        (["disable", "7"], "no strategy source 7"),
+    ],
+)
+def test_strategy_commands_refuse_bad_input(demo_database: Database, arguments: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["strategy", *arguments])
+    assert result.exit_code == 1
+    assert message in result.stderr
