@@ -175,7 +175,7 @@ def load_catalog(directory: Path | None, files: list[Path] | tuple[Path, ...] = 
             paths.append(resolved)
     for path in paths:
         try:
-            loaded = load_strategy_file(path)
+            loaded = _cached_load(path)
             for strategy in loaded:
                 _check_unique(strategy, catalog)
         except StrategyFileError as error:
@@ -184,6 +184,30 @@ def load_catalog(directory: Path | None, files: list[Path] | tuple[Path, ...] = 
         for strategy in loaded:
             catalog.strategies[strategy.name] = strategy
     return catalog
+
+
+_file_cache: dict[Path, tuple[tuple[int, int], list[UserStrategy] | StrategyFileError]] = {}
+
+
+def _cached_load(path: Path) -> list[UserStrategy]:
+    """``load_strategy_file``, imported again only when the file changed (size or modification time)."""
+    resolved = Path(path).resolve()
+    try:
+        status = resolved.stat()
+    except OSError:
+        return load_strategy_file(resolved)  # raises the clear "no such file" / "cannot be read"
+    stamp = (status.st_mtime_ns, status.st_size)
+    cached = _file_cache.get(resolved)
+    if cached is None or cached[0] != stamp:
+        try:
+            outcome: list[UserStrategy] | StrategyFileError = load_strategy_file(resolved)
+        except StrategyFileError as error:
+            outcome = error
+        _file_cache[resolved] = (stamp, outcome)
+        cached = _file_cache[resolved]
+    if isinstance(cached[1], StrategyFileError):
+        raise cached[1]
+    return cached[1]
 
 
 def _check_unique(strategy: UserStrategy, catalog: StrategyCatalog) -> None:
