@@ -176,3 +176,8 @@ def test_the_hook_sees_candles_declared_indicators_and_its_columns_reach_the_bar
     np.testing.assert_array_equal(lines["ema"], expected)
     first_bar = next(iter(strategy.bar_stream(bars, lines)))
     assert first_bar._fields[-3:] == ("rsi", "ema", "ema_rising")
+
+
+def test_the_manual_shows_the_example_file_verbatim() -> None:
+    guide = (EXAMPLE.parents[1] / "guides" / "strategies.md").read_text(encoding="utf-8")
+    assert f"```python\n{EXAMPLE.read_text(encoding='utf-8')}```" in guide
