@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import typer
@@ -47,6 +48,13 @@ def _user_strategies(files: list[Path]) -> StrategyCatalog:
             fail(f"strategy file refused: {error}")
         typer.echo(f"warning: strategy file refused: {error}", err=True)
     return catalog
+
+
+def _percent(given: str | None, own_fraction: float | None) -> Decimal | None:
+    """A replay exit in percent: the option if given, else the strategy's own fraction × 100."""
+    if given:
+        return Decimal(given)
+    return Decimal(repr(own_fraction)) * 100 if own_fraction is not None else None
 
 
 def _date(value: str | None, option: str) -> datetime | None:
@@ -318,7 +326,7 @@ def register_replay(cli: typer.Typer) -> None:
     ) -> None:
         """Replay history through the real paper executor, worker loop, ledger and risk limits."""
         _user_strategies(strategy_file)
-        from decimal import Decimal, InvalidOperation
+        from decimal import InvalidOperation
 
         from tqdm import tqdm
 
@@ -331,13 +339,14 @@ def register_replay(cli: typer.Typer) -> None:
 
         try:
             chosen = build_strategy(strategy, _parse_params(param))
+            own = chosen.exit_fractions()  # the strategy's own exits where the command gives none
             try:
                 config = ReplayConfig(
                     initial_cash=Decimal(cash),
                     position_fraction=Decimal(fraction),
-                    stop_loss_pct=Decimal(stop_loss_pct) if stop_loss_pct else None,
-                    take_profit_pct=Decimal(take_profit_pct) if take_profit_pct else None,
-                    trailing_stop_pct=Decimal(trailing_stop_pct) if trailing_stop_pct else None,
+                    stop_loss_pct=_percent(stop_loss_pct, own["stop_loss"]),
+                    take_profit_pct=_percent(take_profit_pct, own["take_profit"]),
+                    trailing_stop_pct=_percent(trailing_stop_pct, own["trailing_stop"]),
                 )
             except InvalidOperation:
                 fail("--cash, --fraction and the exit percentages must be numbers")

@@ -11,6 +11,13 @@ names the indicator that changed, the candle, both values, at how many cut point
 far ahead the strategy reads (a ``shift(-1)`` reads 1 candle ahead, a centred 5-candle window 2; a
 value that changes far before the cut depends on the whole future, e.g. a normalisation over all
 candles). A changed signal whose indicators did not change points at ``on_bar``/``signals()`` itself.
+
+It also does what freqtrade's ``recursive-analysis`` does, the other way round: it drops candles at
+the *start* and reports, per indicator and signal, how many candles after the new start it takes
+until the values agree with the full-history run (``warmup``). An SMA of 30 needs 29; a recursive
+smoothing (EMA, Wilder's RSI) more; a value that never agrees depends on where the data starts
+(e.g. a cumulative sum). That is not look-ahead (``clean`` ignores it), but it says how much
+history a backtest window or a live signal source (``signal_source.HISTORY_BARS``) needs.
 """
 
 from __future__ import annotations
@@ -53,6 +60,17 @@ class LookaheadFinding:
         )
 
 
+@dataclass(frozen=True)
+class WarmupFinding:
+    """How long one line takes to agree with the full-history run after ``start`` candles are dropped."""
+
+    kind: str  # "indicator" or "signal"
+    name: str
+    start: int  # candles dropped at the front
+    differing: int  # candles after the new start whose value differs
+    settles_after: int | None  # candles after the new start until it agrees for good (None: not within the data)
+
+
 @dataclass
 class LookaheadReport:
     """The result of ``check_lookahead``."""
@@ -62,6 +80,18 @@ class LookaheadReport:
     cuts: list[int]
     indicators: list[str]
     findings: list[LookaheadFinding] = field(default_factory=list)
+    warmup: list[WarmupFinding] = field(default_factory=list)
+
+    def warmup_candles(self) -> dict[str, int | None]:
+        """Per line (``name`` or ``signal name``): the most candles any start needed (None: never agrees)."""
+        needed: dict[str, int | None] = {}
+        for item in self.warmup:
+            key = item.name if item.kind == "indicator" else f"signal {item.name}"
+            if key in needed and needed[key] is None:
+                continue
+            previous = needed.get(key, 0)
+            needed[key] = None if item.settles_after is None else max(previous or 0, item.settles_after)
+        return needed
 
     @property
     def clean(self) -> bool:
@@ -85,8 +115,11 @@ class LookaheadReport:
             f"{self.strategy}: {len(self.indicators)} indicator line(s) and the signals compared on "
             f"{self.candles} candles and {len(self.cuts)} truncations"
         )
+        warmup = self._warmup_line()
         if self.clean:
-            return f"{checked}: no look-ahead — no value changed when future candles were removed."
+            return "\n".join(
+                [f"{checked}: no look-ahead — no value changed when future candles were removed.", *warmup]
+            )
         lines = [f"{checked}: LOOK-AHEAD — values change when future candles are removed."]
         for findings in self.by_line().values():
             first = findings[0]
@@ -101,7 +134,17 @@ class LookaheadReport:
             lines.append(f"The look-ahead comes from: {', '.join(self.peeking_indicators())}.")
         else:
             lines.append("No indicator changed: the signal code itself reads ahead.")
-        return "\n".join(lines)
+        return "\n".join([*lines, *warmup])
+
+    def _warmup_line(self) -> list[str]:
+        needed = self.warmup_candles()
+        if not needed:
+            return []
+        parts = [
+            f"{name} {'never (it depends on where the data starts)' if count is None else count}"
+            for name, count in sorted(needed.items(), key=lambda item: (item[1] is not None, -(item[1] or 0)))
+        ]
+        return [f"Warm-up (candles until the values match a run with all earlier history): {', '.join(parts)}."]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +162,7 @@ class LookaheadReport:
                 }
                 for item in self.findings
             ],
+            "warmup": {name: count for name, count in self.warmup_candles().items()},
             "summary": self.summary(),
         }  # fmt: skip
 
@@ -141,18 +185,26 @@ def check_lookahead(
     cuts: list[int] | None = None,
     cut_count: int = DEFAULT_CUTS,
     tolerance: float = 1e-9,
+    warmup_starts: list[int] | None = None,
+    warmup_tolerance: float = 1e-6,
     progress: Callable[[int, int], None] | None = None,
 ) -> LookaheadReport:
     """Compare indicators and signals on ``bars`` with those on truncated copies (see the module doc).
 
     ``cuts`` are prefix lengths (default: ``cut_count`` points from ``cut_points``); ``tolerance`` is
-    the relative difference below which two floats count as equal. Strategy code that raises or
-    returns garbage raises ``StrategyFailure`` (nothing to compare).
+    the relative difference below which two floats count as equal. ``warmup_starts`` are the
+    numbers of candles dropped at the front for the warm-up measurement (default: a tenth and a
+    quarter of the data; ``[]`` skips it), compared with ``warmup_tolerance``. Strategy code that
+    raises or returns garbage raises ``StrategyFailure`` (nothing to compare).
     """
     points = sorted(set(cuts)) if cuts is not None else cut_points(len(bars), cut_count)
     for point in points:
         if not 0 < point < len(bars):
             raise ValueError(f"a cut point must keep between 1 and {len(bars) - 1} candles, got {point}")
+    starts = sorted(set(warmup_starts)) if warmup_starts is not None else sorted({len(bars) // 10, len(bars) // 4})
+    for start in starts:
+        if not 0 < start < len(bars) - 1:
+            raise ValueError(f"a warm-up start must drop between 1 and {len(bars) - 2} candles, got {start}")
     full_lines, full_signals = _run(strategy, bars)
     report = LookaheadReport(strategy.describe(), len(bars), points, sorted(full_lines))
     for done, point in enumerate(points, start=1):
@@ -170,8 +222,39 @@ def check_lookahead(
             if finding is not None:
                 report.findings.append(finding)
         if progress is not None:
-            progress(done, len(points))
+            progress(done, len(points) + len(starts))
+    for done, start in enumerate(starts, start=len(points) + 1):
+        report.warmup.extend(_warmup(strategy, bars, start, full_lines, full_signals, warmup_tolerance))
+        if progress is not None:
+            progress(done, len(points) + len(starts))
     return report
+
+
+def _warmup(
+    strategy: Strategy,
+    bars: PriceSeries,
+    start: int,
+    full_lines: dict[str, FloatArray],
+    full_signals: dict[str, FloatArray],
+    tolerance: float,
+) -> list[WarmupFinding]:
+    later = bars.between(bars.index[start].to_pydatetime())
+    lines, signals = _run(strategy, later)
+    found: list[WarmupFinding] = []
+    for kind, full, part in (("indicator", full_lines, lines), ("signal", full_signals, signals)):
+        for name in sorted(set(full) & set(part)):
+            expected = np.asarray(full[name][start:], dtype=np.float64)
+            got = np.asarray(part[name], dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                close = np.abs(expected - got) <= tolerance * np.maximum(np.abs(expected), np.abs(got))
+            same = (np.isnan(expected) & np.isnan(got)) | close | (expected == got)
+            if same.all():
+                continue
+            differing = np.flatnonzero(~same)
+            last = int(differing[-1])
+            settled = None if last >= len(later) - 1 else last + 1
+            found.append(WarmupFinding(kind, name, start, int(differing.shape[0]), settled))
+    return found
 
 
 def _run(strategy: Strategy, bars: PriceSeries) -> tuple[dict[str, FloatArray], dict[str, FloatArray]]:

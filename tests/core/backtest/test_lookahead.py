@@ -88,3 +88,32 @@ def test_cut_points_and_too_little_data() -> None:
     assert cut_points(100, 5) == [20, 40, 60, 79, 99]
     with pytest.raises(PriceDataError, match="at least 20 candles"):
         check_lookahead(build_strategy("sma-cross", {"fast": 2, "slow": 3}), make_bars([(1, 1, 1, 1)] * 10))
+
+
+def test_warm_up_is_measured_per_line_and_does_not_make_a_strategy_unclean(bars: PriceSeries) -> None:
+    report = check_lookahead(build_strategy("sma-cross", {"fast": 10, "slow": 30}), bars, cuts=[2999])
+    assert report.clean
+    needed = report.warmup_candles()
+    assert needed["fast"] == 9 and needed["slow"] == 29  # an SMA of n is NaN for n - 1 candles after a new start
+    assert {item.start for item in report.warmup} == {300, 750}
+    assert "Warm-up (candles until the values match a run with all earlier history): slow 29" in report.summary()
+    assert report.to_dict()["warmup"]["slow"] == 29
+
+
+def test_a_value_that_depends_on_where_the_data_starts_never_settles(tmp_path: Path, bars: PriceSeries) -> None:
+    cumulative = user_files.HEADER + '''
+class Cumulative(Strategy):
+    name = "cumulative"
+    title = "Cumulative volume"
+
+    def populate_indicators(self, frame: pd.DataFrame) -> pd.DataFrame:
+        frame["total_volume"] = frame["volume"].cumsum()
+        return frame
+
+    def on_bar(self, bar: Any) -> Signal | None:
+        return None
+'''
+    report = check_lookahead(_load(tmp_path, cumulative)(), bars, cuts=[1500], warmup_starts=[100])
+    assert report.clean  # not look-ahead
+    assert report.warmup_candles() == {"total_volume": None}
+    assert "total_volume never (it depends on where the data starts)" in report.summary()
