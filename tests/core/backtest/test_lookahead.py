@@ -101,7 +101,9 @@ def test_warm_up_is_measured_per_line_and_does_not_make_a_strategy_unclean(bars:
 
 
 def test_a_value_that_depends_on_where_the_data_starts_never_settles(tmp_path: Path, bars: PriceSeries) -> None:
-    cumulative = user_files.HEADER + '''
+    cumulative = (
+        user_files.HEADER
+        + """
 class Cumulative(Strategy):
     name = "cumulative"
     title = "Cumulative volume"
@@ -112,7 +114,8 @@ class Cumulative(Strategy):
 
     def on_bar(self, bar: Any) -> Signal | None:
         return None
-'''
+"""
+    )
     report = check_lookahead(_load(tmp_path, cumulative)(), bars, cuts=[1500], warmup_starts=[100])
     assert report.clean  # not look-ahead
     assert report.warmup_candles() == {"total_volume": None}
