@@ -126,6 +126,8 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
             levels, arming = arming, None
         try:
             signal = on_bar(bar)
+        except StrategyError:
+            raise
         except Exception as error:
             raise failure_from(
                 strategy, f"on_bar at candle {bar.index} ({bars.index[bar.index].isoformat()})", error

@@ -261,6 +261,8 @@ class Strategy(ABC):
         for bar in self.bar_stream(bars, lines):
             try:
                 signal = on_bar(bar)
+            except StrategyError:
+                raise
             except Exception as error:
                 raise failure_from(
                     self, f"on_bar at candle {bar.index} ({bars.index[bar.index].isoformat()})", error
@@ -344,6 +346,8 @@ def guarded(strategy: Strategy, what: str, call: Callable[..., Any], *args: Any)
     """Call strategy code; an exception becomes a ``StrategyFailure`` naming the file and line."""
     try:
         return call(*args)
+    except StrategyError:
+        raise
     except Exception as error:
         raise failure_from(strategy, what, error) from error
 
