@@ -100,3 +100,14 @@ def test_strategy_commands_refuse_bad_input(demo_database: Database, arguments: 
     result = runner.invoke(cli, ["strategy", *arguments])
     assert result.exit_code == 1
     assert message in result.stderr
+
+
+def test_a_sweep_over_a_strategy_file(home: Path, tmp_path: Path) -> None:
+    path = user_files.write(tmp_path, "momentum.py", user_files.GOOD)
+    result = runner.invoke(
+        cli,
+        ["backtest-sweep", "momentum", "--strategy-file", str(path), "--data", str(DATA / "GOOG_1d.csv"),
+         "--grid", "lookback=3,5,8", "--no-store", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(row["lookback"] for row in json.loads(result.stdout)["rows"]) == [3, 5, 8]
