@@ -120,3 +120,33 @@ class Cumulative(Strategy):
     assert report.clean  # not look-ahead
     assert report.warmup_candles() == {"total_volume": None}
     assert "total_volume never (it depends on where the data starts)" in report.summary()
+
+
+def test_pandas_ta_indicators_in_the_hook_ema_and_rsi_are_clean_but_the_centred_dpo_is_caught(
+    tmp_path: Path,
+) -> None:
+    # pandas-ta's dpo() is centred by default (centered=True shifts by -(length // 2 + 1)): a real
+    # library indicator that reads the future, the kind of bug the check exists for.
+    text = (
+        user_files.HEADER
+        + """
+import pandas_ta as ta
+
+class Oscillators(Strategy):
+    name = "oscillators"
+    title = "pandas-ta oscillators"
+
+    def populate_indicators(self, frame: pd.DataFrame) -> pd.DataFrame:
+        frame["ema"] = ta.ema(frame["close"], length=20)
+        frame["rsi"] = ta.rsi(frame["close"], length=14)
+        frame["dpo"] = ta.dpo(frame["close"], length=20)
+        return frame
+
+    def on_bar(self, bar: Any) -> Signal | None:
+        return Signal.BUY if bar.dpo > 0 else (Signal.SELL if bar.dpo < 0 else None)
+"""
+    )
+    report = check_lookahead(_load(tmp_path, text)(), real_series("GOOG_1d.csv"))
+    assert report.peeking_indicators() == ["dpo"]
+    assert {item.ahead for item in report.by_line()[("indicator", "dpo")]} == {11}
+    assert ("signal", "on_bar") in report.by_line()
