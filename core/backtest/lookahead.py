@@ -81,6 +81,9 @@ class LookaheadReport:
     indicators: list[str]
     findings: list[LookaheadFinding] = field(default_factory=list)
     warmup: list[WarmupFinding] = field(default_factory=list)
+    # Candles where the vectorised ``signals()`` disagrees with ``on_bar`` on the full data (the fast
+    # path would trade differently from the event loop): (candle, on_bar's code, signals()'s code).
+    fast_path_mismatches: list[tuple[int, int, int]] = field(default_factory=list)
 
     def warmup_candles(self) -> dict[str, int | None]:
         """Per line (``name`` or ``signal name``): the most candles any start needed (None: never agrees)."""
@@ -115,7 +118,7 @@ class LookaheadReport:
             f"{self.strategy}: {len(self.indicators)} indicator line(s) and the signals compared on "
             f"{self.candles} candles and {len(self.cuts)} truncations"
         )
-        warmup = self._warmup_line()
+        warmup = [*self._mismatch_line(), *self._warmup_line()]
         if self.clean:
             return "\n".join(
                 [f"{checked}: no look-ahead — no value changed when future candles were removed.", *warmup]
@@ -135,6 +138,15 @@ class LookaheadReport:
         else:
             lines.append("No indicator changed: the signal code itself reads ahead.")
         return "\n".join([*lines, *warmup])
+
+    def _mismatch_line(self) -> list[str]:
+        if not self.fast_path_mismatches:
+            return []
+        candle, slow, fast = self.fast_path_mismatches[0]
+        return [
+            f"signals() disagrees with on_bar at {len(self.fast_path_mismatches)} candle(s), first at candle "
+            f"{candle} (on_bar {slow:+d}, signals() {fast:+d}): --engine fast would trade differently."
+        ]
 
     def _warmup_line(self) -> list[str]:
         needed = self.warmup_candles()
@@ -163,6 +175,7 @@ class LookaheadReport:
                 for item in self.findings
             ],
             "warmup": {name: count for name, count in self.warmup_candles().items()},
+            "fast_path_mismatches": [list(item) for item in self.fast_path_mismatches],
             "summary": self.summary(),
         }  # fmt: skip
 
@@ -207,6 +220,11 @@ def check_lookahead(
             raise ValueError(f"a warm-up start must drop between 1 and {len(bars) - 2} candles, got {start}")
     full_lines, full_signals = _run(strategy, bars)
     report = LookaheadReport(strategy.describe(), len(bars), points, sorted(full_lines))
+    if "signals()" in full_signals:
+        slow, fast = full_signals["on_bar"], full_signals["signals()"]
+        report.fast_path_mismatches = [
+            (int(candle), int(slow[candle]), int(fast[candle])) for candle in np.flatnonzero(slow != fast)
+        ]
     for done, point in enumerate(points, start=1):
         prefix = bars.head(point)
         lines, signals = _run(strategy, prefix)

@@ -150,3 +150,12 @@ class Oscillators(Strategy):
     assert report.peeking_indicators() == ["dpo"]
     assert {item.ahead for item in report.by_line()[("indicator", "dpo")]} == {11}
     assert ("signal", "on_bar") in report.by_line()
+
+
+def test_a_fast_path_that_disagrees_with_on_bar_is_reported(tmp_path: Path, bars: PriceSeries) -> None:
+    text = user_files.GOOD.replace("buy = change > 0.01", "buy = change > 0.02")
+    report = check_lookahead(_load(tmp_path, text)(), bars, cuts=[2999], warmup_starts=[])
+    assert report.clean  # not look-ahead, but the fast path would trade differently
+    assert report.fast_path_mismatches and all(slow == 1 and fast == 0 for _, slow, fast in report.fast_path_mismatches)
+    assert "signals() disagrees with on_bar at" in report.summary()
+    assert check_lookahead(build_strategy("sma-cross"), bars, cuts=[2999]).fast_path_mismatches == []
