@@ -65,7 +65,7 @@ __all__ = [
 def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
     """Run ``strategy`` bar by bar through the fill model (the reference engine)."""
     began = time.perf_counter()
-    strategy.reset()
+    guarded(strategy, "reset", strategy.reset)
     lines = strategy.compute_lines(bars)
     on_bar = strategy.on_bar
     fee_rate, slippage, fraction = config.fee_rate, config.slippage, config.position_fraction
@@ -182,7 +182,7 @@ _REASONS = {
 def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
     """Run ``strategy`` through its vectorised signals and the compiled simulator."""
     began = time.perf_counter()
-    strategy.reset()
+    guarded(strategy, "reset", strategy.reset)
     lines = strategy.compute_lines(bars)
     codes = guarded(strategy, "signals()", strategy.signals, bars, lines)
     if codes is None:

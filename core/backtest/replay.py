@@ -251,7 +251,7 @@ def replay(
     account = settings.paper_account
     clock = ReplayClock(first_open)
     worker = executor_worker(target, interval_seconds=0.0)
-    strategy.reset()
+    guarded(strategy, "reset", strategy.reset)
     lines = strategy.compute_lines(bars)
     exits = config.exits()
     signals = 0

@@ -248,7 +248,7 @@ class Strategy(ABC):
             for name, values in {**bars.extras, **lines}.items():
                 frame[name] = values
             before = set(frame.columns)
-            result = guarded(self, "populate_indicators", self.populate_indicators, frame.copy())
+            result = guarded(self, "populate_indicators", self.populate_indicators, frame)
             lines.update(check_lines(self, result, bars, before))
         return lines
 
