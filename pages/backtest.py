@@ -13,6 +13,7 @@ from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_fig
 from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
 from app.ui.format import vienna_time
+from app.ui.strategy_lab import load_strategies, render_signal_sources, render_user_strategies
 from core.backtest.consensus import consensus_contamination
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.models import BacktestKind
@@ -28,7 +29,7 @@ RUN_KEY = "backtest_run_id"
 SWEEP_KEY = "backtest_sweep_id"
 ENGINE_LABELS = {EngineKind.EVENT: "Event loop (fill model)", EngineKind.FAST: "Fast path (compiled)"}
 
-page_setup("Backtest", ":material/history:")
+user = page_setup("Backtest", ":material/history:")
 
 
 def parameter_input(parameter: Parameter, key: str) -> int | float:
@@ -241,7 +242,10 @@ if not choices:
     st.info("No stored candles yet: collect market data (or run `konsens demo`) to backtest here.")
     st.stop()
 
-run_tab, sweep_tab, history_tab, robustness_tab = st.tabs(["Run", "Sweep", "Past runs", "Robustness"])
+catalog = load_strategies()  # $KONSENS_HOME/strategies: listed in the strategy choices below
+run_tab, sweep_tab, history_tab, robustness_tab, lab_tab = st.tabs(
+    ["Run", "Sweep", "Past runs", "Robustness", "Your strategies"]
+)
 
 with robustness_tab:
     from app.ui.robustness import render_robustness_tab
@@ -395,3 +399,7 @@ with history_tab:
                 st.session_state.pop(RUN_KEY, None)
                 st.session_state.pop(SWEEP_KEY, None)
                 st.rerun()
+
+with lab_tab:
+    render_user_strategies(catalog)
+    render_signal_sources(choices, user)

@@ -3,7 +3,9 @@
 One pass: re-queue requests whose worker died; claim and carry out every pending "analyse now"
 request (progress written to the request row for the page); run the consensus for each tracked
 instrument whose last run is older than the schedule; score opinions whose horizon has passed and
-refresh the analysts' track records. ``konsens worker analyst [--once]``.
+refresh the analysts' track records; then evaluate the strategies switched on as signal sources on
+their newly closed candles (``core.backtest.signal_source``: signals become order intents that the
+executor's risk checks see like every order). ``konsens worker analyst [--once]``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,23 @@ def run_scheduled(database: Database, config: AIConfig) -> list[str]:
     return ran
 
 
+def run_strategies(database: Database) -> list[Any]:
+    """Evaluate the strategy signal sources; the backtest code (numba, pandas) loads only if one is enabled."""
+    from sqlalchemy import select
+
+    from core.backtest.models import StrategySource
+
+    enabled = database.run(
+        lambda session: session.scalar(select(StrategySource.id).where(StrategySource.enabled.is_(True)).limit(1))
+    )
+    if enabled is None:
+        return []
+    from core.backtest.signal_source import run_signal_sources
+    from core.config import get_settings
+
+    return run_signal_sources(database, home=get_settings().home)
+
+
 def run_pass(database: Database) -> dict[str, Any]:
     """One pass of the analyst worker (see the module docstring)."""
     config = database.run(load_ai_config)
@@ -105,12 +124,14 @@ def run_pass(database: Database) -> dict[str, Any]:
     scheduled = run_scheduled(database, config)
     scored = database.run(lambda session: score_due_opinions(session, hold_band=config.hold_band))
     database.run(refresh_track_records)
+    strategies = run_strategies(database)
     return {
         "requests": len(handled),
         "requeued": requeued,
         "scheduled": scheduled,
         "scored": scored,
         "analysts": [provider.name for provider in config.enabled_providers],
+        "strategy_signals": [f"{item.strategy} {item.symbol}: {item.outcome}" for item in strategies],
     }
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
 
 import typer
 
@@ -14,6 +16,7 @@ from core.backtest.series import PriceDataError, PriceSeries
 from core.backtest.service import load_bars
 from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
 from core.backtest.strategy import Strategy, StrategyError
+from core.backtest.user_strategies import StrategyCatalog
 from core.timeutil import parse_utc
 
 
@@ -25,6 +28,33 @@ def _parse_params(pairs: list[str]) -> dict[str, object]:
             fail(f"--param takes name=value, got {pair!r}")
         params[name.strip()] = value.strip()
     return params
+
+
+STRATEGY_FILE_HELP = "A Python file with your own strategy (repeatable); $KONSENS_HOME/strategies/ is always read."
+
+
+def _user_strategies(files: list[Path]) -> StrategyCatalog:
+    """Load ``$KONSENS_HOME/strategies`` and ``files``; a given file that is refused stops the command."""
+    from core.backtest.user_strategies import load_user_strategies
+    from core.config import get_settings
+
+    given = {path.resolve() for path in files}
+    for path in given:
+        if not path.is_file():
+            fail(f"strategy file {path} does not exist")
+    catalog = load_user_strategies(get_settings().home, files)
+    for error in catalog.errors:
+        if error.path in given:
+            fail(f"strategy file refused: {error}")
+        typer.echo(f"warning: strategy file refused: {error}", err=True)
+    return catalog
+
+
+def _percent(given: str | None, own_fraction: float | None) -> Decimal | None:
+    """A replay exit in percent: the option if given, else the strategy's own fraction × 100."""
+    if given:
+        return Decimal(given)
+    return Decimal(repr(own_fraction)) * 100 if own_fraction is not None else None
 
 
 def _date(value: str | None, option: str) -> datetime | None:
@@ -82,7 +112,7 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command("backtest")
     def backtest(
-        strategy: str = typer.Argument(..., help=f"Strategy: {names}."),
+        strategy: str = typer.Argument(..., help=f"Strategy: {names} or one of yours."),
         data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol (BTC/EUR)."),
         timeframe: str | None = typer.Option(None, "--timeframe", help="Timeframe of stored candles (default 1h)."),
         param: list[str] = typer.Option([], "--param", help="Strategy parameter name=value (repeatable)."),
@@ -100,8 +130,10 @@ def register(cli: typer.Typer) -> None:
         ),
         store: bool = typer.Option(True, "--store/--no-store", help="Store the run in the database."),
         as_json: bool = typer.Option(False, "--json", help="Print trades and metrics as JSON."),
+        strategy_file: list[Path] = typer.Option([], "--strategy-file", help=STRATEGY_FILE_HELP),
     ) -> None:
         """Backtest a strategy on a CSV file or stored candles (fills as the paper broker would)."""
+        _user_strategies(strategy_file)
         guard = None
         if protections:
             from core.backtest.protections import Protections
@@ -161,7 +193,7 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command("backtest-sweep")
     def backtest_sweep(
-        strategy: str = typer.Argument(..., help=f"Strategy: {names}."),
+        strategy: str = typer.Argument(..., help=f"Strategy: {names} or one of yours."),
         data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
         grid: list[str] = typer.Option(..., "--grid", help="name=start:stop:step or name=a,b,c (repeatable)."),
         param: list[str] = typer.Option([], "--param", help="Fixed parameter name=value (repeatable)."),
@@ -171,10 +203,12 @@ def register(cli: typer.Typer) -> None:
         metric: str = typer.Option("sharpe", "--metric", help="Metric to rank by (sharpe, total_return...)."),
         store: bool = typer.Option(True, "--store/--no-store"),
         as_json: bool = typer.Option(False, "--json"),
+        strategy_file: list[Path] = typer.Option([], "--strategy-file", help=STRATEGY_FILE_HELP),
     ) -> None:
         """Run a strategy over a parameter grid with a progress bar; print the best combinations."""
         from tqdm import tqdm
 
+        _user_strategies(strategy_file)
         from core.backtest.sweep import parse_values, run_sweep
 
         try:
@@ -221,6 +255,54 @@ def register(cli: typer.Typer) -> None:
         if run_id is not None:
             typer.echo(f"Stored as run {run_id}.")
 
+    @cli.command("backtest-lookahead")
+    def backtest_lookahead(
+        strategy: str = typer.Argument(..., help="A strategy name or a Python strategy file."),
+        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
+        timeframe: str | None = typer.Option(None, "--timeframe", help="Timeframe of stored candles (default 1h)."),
+        param: list[str] = typer.Option([], "--param", help="Strategy parameter name=value (repeatable)."),
+        start: str | None = typer.Option(None, "--start", help="First candle time (UTC)."),
+        end: str | None = typer.Option(None, "--end", help="End (exclusive, UTC)."),
+        cuts: int = typer.Option(8, "--cuts", help="How many truncations of the data to compare (1-100)."),
+        name: str | None = typer.Option(None, "--name", help="Which strategy of the file (if it holds several)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    ) -> None:
+        """Check a strategy for look-ahead: recompute on truncated data, report every value that changes."""
+        from core.backtest.lookahead import check_lookahead
+
+        if not 1 <= cuts <= 100:
+            fail("--cuts must be between 1 and 100")
+        chosen_name = strategy
+        files: list[Path] = []
+        if strategy.endswith(".py") or Path(strategy).is_file():
+            path = Path(strategy)
+            files.append(path)
+            catalog = _user_strategies(files)
+            names = [item.name for item in catalog.strategies.values() if item.path == path.resolve()]
+            if name is None and len(names) > 1:
+                fail(f"{path} holds several strategies ({', '.join(names)}): choose one with --name")
+            chosen_name = name or names[0]
+            if chosen_name not in names:
+                fail(f"{path} has no strategy {chosen_name!r} (it has: {', '.join(names)})")
+        else:
+            _user_strategies(files)
+        try:
+            chosen = build_strategy(chosen_name, _parse_params(param))
+            bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), chosen)
+            report = check_lookahead(chosen, bars, cut_count=cuts)
+        except (StrategyError, PriceDataError, ValueError) as error:
+            fail(str(error))
+        if as_json:
+            echo_json(report.to_dict())
+        else:
+            typer.echo(report.summary())
+            for finding in report.findings[:50]:
+                typer.echo(f"  cut {finding.cut}: {finding.describe()}")
+            if len(report.findings) > 50:
+                typer.echo(f"  ... and {len(report.findings) - 50} more (--json lists all)")
+        if not report.clean:
+            raise typer.Exit(3)
+
     @cli.command("backtest-runs")
     def backtest_runs(limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
         """List stored backtests, newest first."""
@@ -247,7 +329,7 @@ def register_replay(cli: typer.Typer) -> None:
 
     @cli.command("replay")
     def replay_command(
-        strategy: str = typer.Argument(..., help=f"Strategy: {names}."),
+        strategy: str = typer.Argument(..., help=f"Strategy: {names} or one of yours."),
         data: str = typer.Option(..., "--data", help="Stored instrument symbol, e.g. BTC/EUR."),
         timeframe: str = typer.Option("1h", "--timeframe", help="A stored timeframe."),
         param: list[str] = typer.Option([], "--param", help="Strategy parameter name=value (repeatable)."),
@@ -261,9 +343,11 @@ def register_replay(cli: typer.Typer) -> None:
         target: str | None = typer.Option(None, "--target", help="Scratch database URL (default: a new SQLite file)."),
         compare: bool = typer.Option(True, "--compare/--no-compare", help="Also backtest and compare the trades."),
         as_json: bool = typer.Option(False, "--json"),
+        strategy_file: list[Path] = typer.Option([], "--strategy-file", help=STRATEGY_FILE_HELP),
     ) -> None:
         """Replay history through the real paper executor, worker loop, ledger and risk limits."""
-        from decimal import Decimal, InvalidOperation
+        _user_strategies(strategy_file)
+        from decimal import InvalidOperation
 
         from tqdm import tqdm
 
@@ -276,13 +360,14 @@ def register_replay(cli: typer.Typer) -> None:
 
         try:
             chosen = build_strategy(strategy, _parse_params(param))
+            own = chosen.exit_fractions()  # the strategy's own exits where the command gives none
             try:
                 config = ReplayConfig(
                     initial_cash=Decimal(cash),
                     position_fraction=Decimal(fraction),
-                    stop_loss_pct=Decimal(stop_loss_pct) if stop_loss_pct else None,
-                    take_profit_pct=Decimal(take_profit_pct) if take_profit_pct else None,
-                    trailing_stop_pct=Decimal(trailing_stop_pct) if trailing_stop_pct else None,
+                    stop_loss_pct=_percent(stop_loss_pct, own["stop_loss"]),
+                    take_profit_pct=_percent(take_profit_pct, own["take_profit"]),
+                    trailing_stop_pct=_percent(trailing_stop_pct, own["trailing_stop"]),
                 )
             except InvalidOperation:
                 fail("--cash, --fraction and the exit percentages must be numbers")

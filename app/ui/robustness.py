@@ -140,6 +140,7 @@ def _stored_reports() -> list[StoredLabResult]:
 def render_robustness_tab(choices: list[DataChoice]) -> None:
     """The tab: a form that builds a report in the page, and the stored reports."""
     from core.backtest.strategy import StrategyError
+    from core.lab.job_kinds import LOOKAHEAD_CHECK
     from core.lab.robustness import build_report
     from core.lab.service import LabRequest, LabRequestError, live_protections
 
@@ -180,7 +181,7 @@ def render_robustness_tab(choices: list[DataChoice]) -> None:
             def progress(done: int, total: int) -> None:
                 bar.progress(min(done / total, 1.0), text=f"{done} of {total} steps")
 
-            report = build_report(request, bars, progress=progress)
+            report = build_report(request, bars, lookahead=LOOKAHEAD_CHECK, progress=progress)
             bar.empty()
             database()  # schema ready before the write
             result_id = store_result(LabKind.ROBUSTNESS, request, bars, report.to_dict(), report.verdict(),

@@ -30,7 +30,16 @@ import numpy as np
 from core.backtest import kernels
 from core.backtest.protections import BLOCK_RULES, ProtectionClock, ProtectionState, protection_clock
 from core.backtest.series import PriceSeries
-from core.backtest.strategy import Signal, Strategy, StrategyError
+from core.backtest.strategy import (
+    Signal,
+    Strategy,
+    StrategyError,
+    check_signal,
+    check_signal_codes,
+    failure_from,
+    guarded,
+    with_strategy_exits,
+)
 from core.backtest.trades import BacktestConfig, EngineKind, Trade, TradeLog, TradeRow, build_trades
 from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.fill_model import BarPrices, ExitLevels, advance_trailing_stop, check_exits, fee_for, fill_price
@@ -60,7 +69,7 @@ __all__ = [
 def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
     """Run ``strategy`` bar by bar through the fill model (the reference engine)."""
     began = time.perf_counter()
-    strategy.reset()
+    guarded(strategy, "reset", strategy.reset)
     lines = strategy.compute_lines(bars)
     on_bar = strategy.on_bar
     fee_rate, slippage, fraction = config.fee_rate, config.slippage, config.position_fraction
@@ -130,8 +139,17 @@ def run_event_loop(strategy: Strategy, bars: PriceSeries, config: BacktestConfig
             levels, arming = arming, None
         if guard is not None:
             guard.close(bar.index, cash + quantity * bar.close)
-        signal = on_bar(bar)
+        try:
+            signal = on_bar(bar)
+        except StrategyError:
+            raise
+        except Exception as error:
+            raise failure_from(
+                strategy, f"on_bar at candle {bar.index} ({bars.index[bar.index].isoformat()})", error
+            ) from error
         if signal is not None:
+            if signal is not Signal.BUY and signal is not Signal.SELL:
+                check_signal(strategy, signal, bar)
             signal_count += 1
             if bar.index < last_index:
                 if signal is Signal.BUY and quantity == 0.0:
@@ -244,11 +262,12 @@ def simulate_codes(
 def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:
     """Run ``strategy`` through its vectorised signals and the compiled simulator."""
     began = time.perf_counter()
-    strategy.reset()
+    guarded(strategy, "reset", strategy.reset)
     lines = strategy.compute_lines(bars)
-    codes = strategy.signals(bars, lines)
+    codes = guarded(strategy, "signals()", strategy.signals, bars, lines)
     if codes is None:
         raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
+    codes = check_signal_codes(strategy, codes, bars)
     simulated = simulate_codes(bars, codes, config)
     rows: list[TradeRow] = []
     for position in range(simulated.entry_bars.shape[0]):
@@ -275,7 +294,8 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
 
 
 def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:
-    """Run one of the engines."""
+    """Run one of the engines (the strategy's own exits apply where ``config`` sets none)."""
+    config = with_strategy_exits(config, strategy)
     if engine is EngineKind.EVENT:
         return run_event_loop(strategy, bars, config)
     if engine is EngineKind.FAST:

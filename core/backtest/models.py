@@ -93,3 +93,32 @@ class BacktestTrade(Base):
     pnl: Mapped[Decimal | None] = mapped_column(Money)
 
     run: Mapped[BacktestRun] = relationship(back_populates="trades")
+
+
+class StrategySource(Base):
+    """A strategy switched on as a live/paper signal source for one instrument and timeframe.
+
+    The analyst worker evaluates it on each newly closed candle (``core.backtest.signal_source``); a
+    signal becomes an order intent through ``core.execution.service.place_order``, so it passes the
+    same pre-trade risk checks as every order. A strategy that raises is switched off here
+    (``enabled`` false, ``disabled_reason``) with an alert.
+    """
+
+    __tablename__ = "strategy_sources"
+    __table_args__ = (UniqueConstraint("strategy", "instrument_id", "timeframe"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(60))
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), index=True)
+    timeframe: Mapped[str] = mapped_column(String(8))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    position_fraction: Mapped[Decimal] = mapped_column(Quantity)  # share of the quote cash per entry
+    live: Mapped[bool] = mapped_column(Boolean, default=False)  # False: paper orders
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(2000))
+    last_candle_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # open time of the newest candle seen
+    last_signal: Mapped[str | None] = mapped_column(String(8))  # buy / sell / none at that candle
+    last_order_id: Mapped[int | None] = mapped_column(Integer)  # the order its newest signal placed
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

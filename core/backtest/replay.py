@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from core.backtest.engine import Trade
 from core.backtest.series import PriceDataError, PriceSeries
-from core.backtest.strategy import Signal, Strategy
+from core.backtest.strategy import Signal, Strategy, check_signal, guarded
 from core.db.engine import Database
 from core.db.migrate import upgrade_database
 from core.execution.enums import ExitReason, OrderSide, OrderType
@@ -251,7 +251,7 @@ def replay(
     account = settings.paper_account
     clock = ReplayClock(first_open)
     worker = executor_worker(target, interval_seconds=0.0)
-    strategy.reset()
+    guarded(strategy, "reset", strategy.reset)
     lines = strategy.compute_lines(bars)
     exits = config.exits()
     signals = 0
@@ -262,7 +262,9 @@ def replay(
                 session.add(_copy_candle(candle, target_instrument_id))
             worker.run(once=True)
             clock.now = candle.ts + bar_length - ONE_MICROSECOND
-            signal = strategy.on_bar(bar)
+            signal = check_signal(
+                strategy, guarded(strategy, f"on_bar at candle {bar.index}", strategy.on_bar, bar), bar
+            )
             if signal is not None:
                 signals += 1
                 if bar.index < len(candles) - 1 and _act(target, signal, symbol, account, bar.close, fee_rate,

@@ -20,7 +20,7 @@ from core.backtest.engine import (
     simulate,
 )
 from core.backtest.series import PriceSeries
-from core.backtest.strategy import Strategy
+from core.backtest.strategy import Strategy, with_strategy_exits
 from core.risk import metrics as risk
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def run_backtest(
     engine: EngineKind = EngineKind.EVENT,
 ) -> BacktestResult:
     """Run ``strategy`` over ``bars`` with one engine and compute its results and baseline."""
-    config = config or BacktestConfig()
+    config = with_strategy_exits(config or BacktestConfig(), strategy)
     log = simulate(strategy, bars, config, engine)
     return assemble_result(strategy, bars, config, log)
 

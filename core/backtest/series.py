@@ -115,6 +115,23 @@ class PriceSeries:
             extras={name: values[mask] for name, values in self.extras.items()},
         )
 
+    def head(self, count: int) -> PriceSeries:
+        """Return the first ``count`` bars (as if the later candles had not happened yet)."""
+        if not 0 < count <= len(self):
+            raise PriceDataError(f"{self.label}: cannot keep {count} of {len(self)} candles")
+        return PriceSeries(
+            label=self.label,
+            timeframe=self.timeframe,
+            index=self.index[:count],
+            open=self.open[:count],
+            high=self.high[:count],
+            low=self.low[:count],
+            close=self.close[:count],
+            volume=self.volume[:count],
+            instrument_id=self.instrument_id,
+            extras={name: values[:count] for name, values in self.extras.items()},
+        )
+
     def with_extras(self, **extras: FloatArray) -> PriceSeries:
         """Return a copy with further per-bar columns."""
         for name, values in extras.items():

@@ -133,6 +133,7 @@ class BollingerBreakout(Strategy):
 STRATEGIES: dict[str, type[Strategy]] = {
     strategy.name: strategy for strategy in (SmaCross, RsiReversion, BollingerBreakout, ConsensusFollower)
 }
+BUILT_IN_STRATEGIES = frozenset(STRATEGIES)
 
 
 def register_strategy(strategy: type[Strategy]) -> type[Strategy]:

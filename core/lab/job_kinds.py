@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.backtest.lookahead import check_lookahead
 from core.jobs.kinds import JobCancelled, JobContext, JobKind, JsonDict
 from core.lab.models import LabKind
 from core.lab.robustness import LookaheadCheck, build_report
@@ -23,9 +24,8 @@ from core.lab.walkforward import FoldResult, WindowKind, run_walk_forward
 CHECKPOINT_TRIALS = 25
 CHECKPOINT_SECONDS = 10.0
 
-# The look-ahead check the robustness report runs; None until the strategy lab's check is wired in
-# (``core.backtest.lookahead.check_lookahead``), then the report's first section says "not run".
-LOOKAHEAD_CHECK: LookaheadCheck | None = None
+# The look-ahead check the robustness report runs (full data against truncated copies).
+LOOKAHEAD_CHECK: LookaheadCheck = check_lookahead
 
 
 def _progress(context: JobContext, unit: str) -> Any:

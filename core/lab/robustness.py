@@ -110,6 +110,11 @@ def _finite(value: float) -> float | None:
     return value if isinstance(value, int | float) and math.isfinite(value) else None
 
 
+def _describe(finding: object) -> str:
+    describe = getattr(finding, "describe", None)
+    return str(describe()) if callable(describe) else str(finding)
+
+
 def lookahead_section(check: LookaheadCheck | None, strategy: Strategy, bars: PriceSeries) -> RobustnessSection:
     if check is None:
         return RobustnessSection(
@@ -119,7 +124,7 @@ def lookahead_section(check: LookaheadCheck | None, strategy: Strategy, bars: Pr
     found = check(strategy, bars)
     findings = list(found.findings or [])
     figures = {"run": True, "clean": bool(found.clean), "findings": len(findings),
-               "details": [str(item) for item in findings[:20]]}  # fmt: skip
+               "details": [_describe(item) for item in findings[:20]]}  # fmt: skip
     if found.clean:
         return RobustnessSection("lookahead", "Look-ahead", f"Clean: {found.summary()}", False, figures)
     return RobustnessSection(

@@ -43,6 +43,7 @@ class AlertKind(StrEnum):
     WORKER_FAILING = "worker_failing"
     STATE_CHANGE = "state_change"  # kill switch, manual reset
     AI_COST_CAP = "ai_cost_cap"  # an AI analyst was skipped: its EUR cost cap is reached
+    STRATEGY_FAILED = "strategy_failed"  # a strategy signal source raised or returned garbage: switched off
 
 
 class AlertSeverity(StrEnum):

@@ -27,7 +27,7 @@ def _button(at: AppTest, label: str):
 def test_page_shows_the_latest_demo_run_with_metrics_and_the_demo_sweep(demo_database: Database) -> None:
     at = _page().run()
     assert not at.exception
-    assert [tab.label for tab in at.tabs] == ["Run", "Sweep", "Past runs", "Robustness"]
+    assert [tab.label for tab in at.tabs] == ["Run", "Sweep", "Past runs", "Robustness", "Your strategies"]
     subheaders = [header.value for header in at.subheader]
     assert any(text.startswith("Run ") and "sma-cross (fast=10, slow=50)" in text for text in subheaders)
     assert any(text.startswith("Sweep ") and "fast, slow" in text for text in subheaders)

@@ -69,3 +69,23 @@ def test_a_stop_request_leaves_the_queue_and_the_schedule_for_the_next_start(
         request = session.get(AnalysisRequest, waiting)
         assert request is not None and request.status is RequestStatus.PENDING
         assert session.scalar(select(func.count()).select_from(ConsensusRecord)) == 0
+
+
+def test_pass_evaluates_the_strategy_signal_sources_on_the_newest_closed_candle(sqlite_database: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.backtest.signal_source import enable_source, find_source
+    from core.timeutil import simulated_clock
+
+    end = datetime(2025, 6, 1, tzinfo=UTC)
+    with sqlite_database.session() as session:
+        seed_market(session, "BTC/EUR", end=end)
+    with simulated_clock(lambda: end + timedelta(minutes=5)):
+        assert run_pass(sqlite_database)["strategy_signals"] == []  # nothing enabled: nothing evaluated
+        with sqlite_database.session() as session:
+            enable_source(session, "sma-cross", "BTC/EUR", "1h", actor="test")
+        (line,) = run_pass(sqlite_database)["strategy_signals"]
+    assert line.startswith("sma-cross BTC/EUR: ")
+    with sqlite_database.session() as session:
+        source = find_source(session, "sma-cross")
+        assert source.enabled and source.last_candle_at == end - timedelta(hours=1)  # the last closed candle
