@@ -29,7 +29,7 @@ def _sizing_script() -> None:
 def test_sizing_panel_shows_quantity_and_money_at_risk_per_method(demo_database: Database) -> None:
     at = AppTest.from_function(_sizing_script, default_timeout=60).run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["Method"]) == [
         "Fixed fraction of equity",
         "Fixed risk per trade",
@@ -37,7 +37,8 @@ def test_sizing_panel_shows_quantity_and_money_at_risk_per_method(demo_database:
         "Fractional Kelly",
     ]
     fixed_risk = table.set_index("Method").loc["Fixed risk per trade"]
-    assert fixed_risk["Money at risk"].startswith("€ ") and fixed_risk["Stop"] == "57,000.00"
+    assert fixed_risk["At risk"].startswith("€ ") and fixed_risk["At risk"].endswith(" %)")
+    assert fixed_risk["Stop"] == "57,000.00"
     assert float(fixed_risk["Quantity"]) > 0
     assert "closed trades" in at.caption[0].value and "Equity € " in at.caption[0].value
 
