@@ -76,6 +76,14 @@ def eur(amount: Decimal | float | int | None, *, signed: bool = False, places: i
     return money(amount, "EUR", signed=signed, places=places)
 
 
+def cost(amount: Decimal | float | int | None, currency: str = "EUR") -> str:
+    """Format a (provider) cost: money, but a positive amount below a cent as ``< € 0.01``."""
+    value = None if amount is None else _decimal(amount)
+    if value is not None and 0 < value < Decimal("0.005"):
+        return f"< {CURRENCY_SYMBOLS.get(currency.upper(), currency.upper())} 0.01"
+    return money(amount, currency)
+
+
 def price_decimals(value: Decimal, tick: Decimal | None = None) -> int:
     """Return the decimals a price is shown with: the tick's, else 2 from 1 up, else 4 significant digits."""
     if tick is not None and tick.is_finite() and tick > 0:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from core.numbers import bps, eur, money, number, percent, price, quantity
+from core.numbers import bps, cost, eur, money, number, percent, price, quantity
 from core.timeutil import to_vienna
 
 __all__ = [
     "bps",
     "byte_size",
+    "cost",
     "duration",
     "eur",
     "money",

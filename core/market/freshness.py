@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.market.models import Instrument
-from core.market.series import candle_series
+from core.market.models import Candle, Instrument
+from core.market.series import CandleSeries, candle_series, series_keys
 from core.system.status import stale_since
 from core.timeutil import utc_now
 
@@ -40,17 +41,38 @@ class PriceFreshness:
         return self.stale_since is not None
 
 
-def price_freshness(session: Session, instrument_id: int, *, now: datetime | None = None) -> PriceFreshness | None:
-    """Return the newest price of ``instrument_id`` with its staleness, or None without any candle."""
+def _series_as_of(session: Session, instrument_id: int, moment: datetime) -> list[CandleSeries]:
+    """The newest candle at or before ``moment`` of each stored series of the instrument (index seeks)."""
+    found = []
+    for key_instrument, source, timeframe in series_keys(session, instrument_id):
+        row = session.execute(
+            select(Candle.ts, Candle.close)
+            .where(Candle.instrument_id == key_instrument, Candle.source == source, Candle.timeframe == timeframe,
+                   Candle.ts <= moment)
+            .order_by(Candle.ts.desc())
+            .limit(1)
+        ).first()  # fmt: skip
+        if row is not None:
+            found.append(CandleSeries(key_instrument, source, timeframe, row[0], row[1]))
+    return found
+
+
+def price_freshness(
+    session: Session, instrument_id: int, *, now: datetime | None = None, as_of: datetime | None = None
+) -> PriceFreshness | None:
+    """Return the newest price of ``instrument_id`` with its staleness, or None without any candle.
+
+    With ``as_of`` (a past decision time): the newest price known then, judged at that time.
+    """
     instrument = session.get(Instrument, instrument_id)
-    series = candle_series(session, instrument_id)
+    series = candle_series(session, instrument_id) if as_of is None else _series_as_of(session, instrument_id, as_of)
     if instrument is None or not series:
         return None
     newest = max(series, key=lambda item: (item.latest_ts + timedelta(seconds=item.timeframe_seconds),
                                            -item.timeframe_seconds))  # fmt: skip
     interval = timedelta(seconds=newest.timeframe_seconds)
     closed_at = newest.latest_ts + interval
-    moment = now or utc_now()
+    moment = as_of or now or utc_now()
     price_time = min(closed_at, moment)  # a forming candle's close is "now"
     since = stale_since(price_time, str(instrument.asset_class), expected_interval=interval, now=moment,
                         tolerance=STALE_TOLERANCE)  # fmt: skip
