@@ -102,7 +102,7 @@ def test_setting_a_stop_loss_on_a_holding_asks_for_confirmation_then_arms_the_ex
     symbol = label.format_func(label.value).split(" · ")[0]
 
     def last() -> Decimal:
-        def read(session):  # type: ignore[no-untyped-def]
+        def read(session):
             instrument = instrument_by_symbol(session, symbol)
             assert instrument is not None
             price = latest_price(session, instrument.id)
