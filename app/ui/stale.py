@@ -57,3 +57,17 @@ def stale_warning(items: Iterable[tuple[str, datetime | None, str]], *, used_for
         icon=STALE_ICON,
     )
     return True
+
+
+def stale_freshness_warning(items: Iterable[tuple[str, PriceFreshness | None]], *, used_for: str = "values") -> bool:
+    """Warn once, naming each stale price of ``items`` ``(label, freshness)`` (each judged by its source)."""
+    stale = [(label, item.stale_since) for label, item in items if item is not None and item.stale_since is not None]
+    if not stale:
+        return False
+    st.warning(
+        "Stale prices: "
+        + ", ".join(f"{label} stale since {vienna_time(since)}" for label, since in stale)
+        + f" (Vienna) — their {used_for} use the last known price.",
+        icon=STALE_ICON,
+    )
+    return True

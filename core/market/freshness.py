@@ -16,13 +16,16 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.market.models import Candle, Instrument
+from core.market.models import AssetClass, Candle, Instrument
 from core.market.series import CandleSeries, candle_series, series_keys
+from core.market.sessions import SESSION_CLOSE_UTC, SESSION_OPEN_UTC, trades_round_the_clock
 from core.system.status import stale_since
 from core.timeutil import utc_now
 
 STALE_TOLERANCE = 2.0
 """A price is stale after this many expected intervals of trading time without a newer one."""
+SESSION_LENGTH = timedelta(hours=SESSION_CLOSE_UTC.hour - SESSION_OPEN_UTC.hour,
+                           minutes=SESSION_CLOSE_UTC.minute - SESSION_OPEN_UTC.minute)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,13 @@ class PriceFreshness:
     @property
     def is_stale(self) -> bool:
         return self.stale_since is not None
+
+
+def trading_interval(interval: timedelta, asset_class: AssetClass | str) -> timedelta:
+    """The trading time a source needs for one new price: a daily bar of a stock is one session, not 24 h."""
+    if trades_round_the_clock(asset_class) or interval < timedelta(days=1):
+        return interval
+    return SESSION_LENGTH * (interval / timedelta(days=1))
 
 
 def _series_as_of(session: Session, instrument_id: int, moment: datetime) -> list[CandleSeries]:
@@ -74,6 +84,6 @@ def price_freshness(
     closed_at = newest.latest_ts + interval
     moment = as_of or now or utc_now()
     price_time = min(closed_at, moment)  # a forming candle's close is "now"
-    since = stale_since(price_time, str(instrument.asset_class), expected_interval=interval, now=moment,
-                        tolerance=STALE_TOLERANCE)  # fmt: skip
+    since = stale_since(price_time, str(instrument.asset_class), expected_interval=trading_interval(interval,
+                        instrument.asset_class), now=moment, tolerance=STALE_TOLERANCE)  # fmt: skip
     return PriceFreshness(instrument_id, newest.latest_close, price_time, interval, since)
