@@ -19,40 +19,62 @@ from core.execution.enums import OrderSide
 from core.market.models import Instrument
 from core.market.precision import DEFAULT_PRECISION, DisplayPrecision, precision_of
 from core.risk.service import SizingOverview, sizing_overview
+from core.risk.sizing import SizingMethod
+
+SHORT_LABELS = {
+    SizingMethod.FIXED_FRACTION: "Fixed fraction",
+    SizingMethod.FIXED_RISK: "Fixed risk",
+    SizingMethod.VOLATILITY: "ATR",
+    SizingMethod.KELLY: "Kelly",
+}
+NBSP = "\u00a0"
+
+
+def _unbroken(text: str) -> str:
+    """Keep ``€ 1,234.56`` on one line in a table cell that wraps at spaces."""
+    return text.replace("€ ", f"€{NBSP}").replace(" %", f"{NBSP}%")
 
 
 def sizing_table(overview: SizingOverview, precision: DisplayPrecision = DEFAULT_PRECISION) -> pd.DataFrame:
-    """Return one display row per sizing method (strings, ready to show; five short columns).
+    """Return one display row per sizing method (strings, ready to show; four short columns).
 
-    Kept narrow so it fits the ticket's side column without a horizontal scroll bar: the money at
-    risk and its share of equity share one column; each method's note is listed below the table.
+    Kept narrow so it fits the ticket's side column (two fifths of the page) without a horizontal
+    scroll bar: short method names, the money at risk with its share of equity in one column, and
+    a method's own stop and note listed below the table (:func:`sizing_notes`).
     """
     rows = []
     for suggestion in overview.suggestions:
         size = suggestion.size
+        label = SHORT_LABELS.get(suggestion.method, suggestion.method.label)
         if size is None:
-            rows.append({"Method": suggestion.method.label, "Quantity": "–", "Notional": "–", "At risk": "–",
-                         "Stop": "–"})  # fmt: skip
+            rows.append({"Method": label, "Quantity": "–", "Notional": "–", "At risk": "–"})
             continue
+        share = pct(size.fraction_of_equity, signed=False, places=1)
         rows.append(
             {
-                "Method": size.method.label,
+                "Method": label,
                 "Quantity": precision.quantity(size.quantity),
-                "Notional": eur(size.notional_eur),
-                "At risk": f"{eur(size.money_at_risk_eur)} ({pct(size.fraction_of_equity, signed=False, places=1)})",
-                "Stop": precision.price(size.stop_price) if size.stop_price is not None else "none",
+                "Notional": _unbroken(eur(size.notional_eur)),
+                "At risk": _unbroken(f"{eur(size.money_at_risk_eur)} ({share})"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def sizing_notes(overview: SizingOverview) -> list[str]:
-    """Return ``"Method: note"`` for each method whose size is capped, zero or unavailable."""
+def sizing_notes(overview: SizingOverview, precision: DisplayPrecision = DEFAULT_PRECISION) -> list[str]:
+    """Return ``"Method: …"`` for each method with its own stop, or whose size is capped, zero or unavailable."""
     notes = []
     for suggestion in overview.suggestions:
-        note = suggestion.size.note if suggestion.size is not None else suggestion.error
+        label = SHORT_LABELS.get(suggestion.method, suggestion.method.label)
+        parts = []
+        size = suggestion.size
+        if size is not None and size.stop_price is not None and size.stop_price != overview.stop:
+            parts.append(f"stop {precision.price(size.stop_price)}")
+        note = size.note if size is not None else suggestion.error
         if note:
-            notes.append(f"{suggestion.method.label}: {note}")
+            parts.append(note)
+        if parts:
+            notes.append(f"{label}: {'; '.join(parts)}")
     return notes
 
 
@@ -78,6 +100,7 @@ def render_sizing_panel(
     statistics = overview.statistics
     facts = [
         f"Equity {eur(overview.equity_eur)}",
+        f"stop {precision.price(overview.stop)}" if overview.stop is not None else "no stop",
         f"cap per order {eur(overview.max_notional_eur)}",
         f"ATR {precision.price(overview.atr)}" if overview.atr is not None else "ATR n/a",
         (
@@ -87,7 +110,7 @@ def render_sizing_panel(
     ]
     st.caption(" · ".join(facts))
     st.table(sizing_table(overview, precision), hide_index=True, border="horizontal")
-    notes = sizing_notes(overview)
+    notes = sizing_notes(overview, precision)
     if notes:
         st.caption("  \n".join(notes))
     return overview
