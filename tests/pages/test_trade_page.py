@@ -183,3 +183,26 @@ def test_a_placed_order_updates_in_place_with_a_toast_when_the_executor_fills_it
     assert any(client_id[:8] in message.value and "filled 0.01 at € 61,234.50" in message.value
                for message in at.success)  # fmt: skip
     assert at.session_state["trade_watched_orders"][client_id] == "filled"
+
+
+def test_the_sizing_panel_badges_a_stale_last_price(demo_database: Database) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    from core.market.models import Candle
+    from core.market.query import instrument_by_symbol
+    from core.timeutil import utc_now
+
+    at = _app()
+    at.run()
+    symbol = at.selectbox(key="sizing_symbol").value
+    assert not any("stale since" in item.value for item in at.markdown)  # the demo prices are fresh
+    with demo_database.session() as session:  # the market worker stopped five days ago
+        instrument = instrument_by_symbol(session, symbol)
+        assert instrument is not None
+        session.execute(delete(Candle).where(Candle.instrument_id == instrument.id,
+                                             Candle.ts > utc_now() - timedelta(days=5)))  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert any("Last price stale since" in item.value for item in at.markdown), [m.value for m in at.markdown]
