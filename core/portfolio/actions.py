@@ -157,7 +157,8 @@ def set_holding_exits(session: Session, change: ExitChange, *, actor: str) -> li
         take_profit=change.take_profit,
     )  # fmt: skip  (checked again in the writing transaction: the price or the position may have moved)
     latest = latest_price(session, checked.instrument_id)
-    assert latest is not None  # plan_exit_change refused a holding without a price
+    if latest is None:  # plan_exit_change refuses a holding without a price; kept for the type
+        raise ExitPlanError(f"no price for {checked.symbol} yet")
     now = utc_now()
     plans = _active_plans(session, checked.account, checked.instrument_id)
     if not plans:
