@@ -32,7 +32,7 @@ QUOTE = Decimal("70123.45")
 
 
 def _add_quote(database: Database, symbol: str) -> None:
-    def add(session):  # type: ignore[no-untyped-def]
+    def add(session):
         instrument = instrument_by_symbol(session, symbol)
         assert instrument is not None
         session.add(Quote(instrument_id=instrument.id, source="test", ts=utc_now(), last=QUOTE))

@@ -196,7 +196,7 @@ def test_the_sizing_panel_badges_a_stale_last_price(demo_database: Database) -> 
 
     at = _app()
     at.run()
-    symbol = at.selectbox(key="sizing_symbol").value
+    symbol = str(at.selectbox(key="sizing_symbol").value)
     assert not any("stale since" in item.value for item in at.markdown)  # the demo prices are fresh
     with demo_database.session() as session:  # the market worker stopped five days ago
         instrument = instrument_by_symbol(session, symbol)
