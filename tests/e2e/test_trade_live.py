@@ -61,6 +61,13 @@ def test_a_paper_order_fills_and_the_page_shows_it_without_a_reload(
                 _wait_for_app(page)
                 page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Trade").first.click()
                 _wait_for_app(page)
+                # the sizing table fits the ticket's side column: no horizontal scroll bar
+                sizing = page.locator("[data-testid='stTable']").first
+                expect(sizing).to_contain_text("At risk")
+                widths = sizing.evaluate(
+                    "el => [...el.querySelectorAll('*')].concat([el]).map(n => n.scrollWidth - n.clientWidth)"
+                )
+                assert max(widths) <= 1, widths
                 page.locator("[data-testid='stSelectbox']").first.click()
                 page.get_by_role("option", name="BTC/EUR", exact=True).click()
                 page.get_by_label("Size", exact=True).fill("0.01")
