@@ -12,7 +12,7 @@ import streamlit as st
 from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_figure, trades_payload
 from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
-from app.ui.format import vienna_time
+from app.ui.format import eur, price, quantity, vienna_time
 from app.ui.strategy_lab import load_strategies, render_signal_sources, render_user_strategies
 from core.backtest.consensus import consensus_contamination
 from core.backtest.engine import BacktestConfig, EngineKind
@@ -197,6 +197,10 @@ def render_run(stored: StoredRun, key: str) -> None:
         st.info("No trades in this run.")
         return
     trades = stored.trades.copy()
+    for price_column in ("entry_price", "exit_price"):
+        trades[price_column] = trades[price_column].map(lambda value: price(value) if pd.notna(value) else "–")
+    trades["quantity"] = trades["quantity"].map(quantity)
+    trades["pnl"] = trades["pnl"].map(lambda value: eur(value, signed=True) if pd.notna(value) else "–")
     trades["entry_at"] = trades["entry_at"].map(vienna_time)
     trades["exit_at"] = trades["exit_at"].map(lambda value: vienna_time(value) if pd.notna(value) else "open")
     trades.columns = ["Side", "Entry (Vienna)", "Entry price", "Exit (Vienna)", "Exit price", "Quantity", "Exit reason",
@@ -225,11 +229,14 @@ def render_sweep(stored: StoredRun, key: str) -> None:
         x, y = names[0], names[1]
         heatmap = table.pivot_table(index=y, columns=x, values=metric, aggfunc="max").sort_index(ascending=False)
         st.plotly_chart(heatmap_figure(heatmap, x, y, metric), width="stretch", key=f"{key}_heatmap")
-    ranked = table.sort_values(metric, ascending=False)
-    st.dataframe(ranked.head(15), hide_index=True, width="stretch")
+    ranked = table.sort_values(metric, ascending=False).head(15)
+    kinds = {name: kind for name, _label, kind in METRIC_LABELS}
+    for name in metric_names:
+        ranked[name] = ranked[name].map(lambda value, kind=kinds[name]: format_metric(value, kind))
+    st.dataframe(ranked, hide_index=True, width="stretch")
     baseline = stored.baseline_metrics.get(metric)
     if baseline is not None:
-        st.caption(f"Buy & hold {metric}: {baseline:.3f}")
+        st.caption(f"Buy & hold {metric}: {format_metric(baseline, kinds[metric])}")
     warning = overfitting_warning([row["metrics"].get(metric) for row in rows], metric, baseline)
     if warning is not None:
         st.warning(warning)

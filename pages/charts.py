@@ -14,6 +14,7 @@ from core.analysis.indicators import DEFAULT_LENGTHS, IndicatorKind, IndicatorSp
 from core.charts.data import CHART_TIMEFRAMES, RANGES, chart_data, chart_instruments
 from core.charts.overlays import chart_overlays
 from core.charts.payload import ChartLayers, chart_payload
+from core.market.freshness import trading_interval
 from core.market.query import TIMEFRAME_SECONDS
 from core.system.status import stale_since
 
@@ -111,7 +112,9 @@ def live_chart() -> None:
     summary[3].metric("Candles", f"{len(data.candles):,}")
     summary[4].metric("My trades in range", len(data.trades))
     base_seconds = TIMEFRAME_SECONDS.get(data.base_timeframe or timeframe, 3600)
-    stale = stale_since(data.end, by_id[instrument_id][3], expected_interval=timedelta(seconds=base_seconds))
+    asset_class = by_id[instrument_id][3]
+    base_interval = trading_interval(timedelta(seconds=base_seconds), asset_class)
+    stale = stale_since(data.end, asset_class, expected_interval=base_interval)
     if stale is not None:
         st.badge(f"Stale since {vienna_time(stale)} (Vienna): no newer {data.base_timeframe} candle",
                  icon=":material/schedule:", color="orange")  # fmt: skip

@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import plotly.graph_objects as go
 import streamlit as st
 
 from app.ui.context import database, page_setup, read
-from app.ui.format import vienna_time
+from app.ui.format import cost, eur, pct, vienna_time
+from app.ui.stale import stale_badge
 from core.ai.config import load_ai_config
 from core.ai.history import history_report, list_history_runs
 from core.ai.queries import (
     ConsensusView,
     consensus_history,
     latest_consensus,
+    latest_consensus_id,
     leaderboard,
     price_history,
     request_view,
 )
 from core.ai.records import load_record
 from core.ai.requests import open_request, request_analysis
+from core.market.freshness import price_freshness
+from core.market.precision import display_precisions
 from core.market.query import tracked_instruments
+from core.system.status import worker_is_running
 
 SIGNAL_COLOURS = {"buy": "#1a9850", "sell": "#d73027", "hold": "#7f7f7f"}
 SIGNAL_ICONS = {"buy": ":material/trending_up:", "sell": ":material/trending_down:", "hold": ":material/pause:"}
 REQUEST_KEY = "consensus_request_id"
+VIEW_KEY = "consensus_view"
+RECORDS_KEY = "consensus_records"
+PENDING_REFRESH_SECONDS = 2
+IDLE_REFRESH_SECONDS = 30
 
 username = page_setup("AI consensus", ":material/groups:")
 
@@ -35,6 +46,7 @@ symbols = {symbol: instrument_id for instrument_id, symbol in instruments}
 top = st.columns([2, 1, 3])
 symbol = top[0].selectbox("Instrument", list(symbols), key="consensus_symbol")
 instrument_id = symbols[symbol]
+precision = read(display_precisions)[symbol]
 
 config = read(load_ai_config)
 with top[2]:
@@ -49,45 +61,24 @@ if top[1].button("Analyse now", icon=":material/play_arrow:", type="primary", wi
     with database().session() as session:
         request = request_analysis(session, instrument_id, requested_by=username)
         st.session_state[REQUEST_KEY] = request.id
-    st.toast(f"Analysis of {symbol} requested: the analyst worker picks it up.")
+    st.toast(f"Analysis of {symbol} requested.")
 
-waiting = read(lambda session: open_request(session, instrument_id))
-request_id = waiting.id if waiting is not None else st.session_state.get(REQUEST_KEY)
-
-
-@st.fragment(run_every=2)
-def request_progress(request_id: int) -> None:
-    """Show the state of the open request; reload the page when its result lands."""
-    view = read(lambda session: request_view(session, request_id))
-    if view is None:
-        return
-    if view.status in ("pending", "running"):
-        st.info(
-            f"Analysis request #{view.id} ({view.status}): {view.progress or 'waiting'} — requested "
-            f"{vienna_time(view.requested_at, '%H:%M:%S')}. Needs a running worker: `konsens worker analyst`.",
-            icon=":material/hourglass_top:",
-        )
-    elif view.status == "failed":
-        st.error(f"Analysis request #{view.id} failed: {view.error}")
-    elif st.session_state.get(f"shown_{view.id}") is None:
-        st.session_state[f"shown_{view.id}"] = True
-        st.rerun()  # the new consensus is stored: redraw the whole page with it
-
-
-if request_id is not None:
-    request_progress(int(request_id))
+pending = read(lambda session: open_request(session, instrument_id)) is not None
 
 
 def record_panel(opinion_id: int) -> None:
     """Show an opinion's decision record: model, parameters, figures, cost, snapshot, prompt and answer."""
-    record = read(lambda session: load_record(session, opinion_id).as_json())
+    records: dict[int, dict[str, Any]] = st.session_state.setdefault(RECORDS_KEY, {})
+    if opinion_id not in records:  # a stored record never changes: read it once per session
+        records[opinion_id] = read(lambda session: load_record(session, opinion_id).as_json())
+    record = records[opinion_id]
     st.markdown(
         f"**#{record['id']}** · `{record['provider']}` · model `{record['model']}` · answered by "
         f"`{record['model_version'] or '-'}` · Konsens {record['konsens_version'] or '-'}"
     )
     st.caption(
         f"{record['prompt_tokens'] or 0}+{record['completion_tokens'] or 0} tokens · "
-        f"€ {record['cost_eur'] or 0} · {record['latency_ms'] or 0:.0f} ms · {record['attempts']} call(s)"
+        f"{cost(record['cost_eur'] or 0)} · {record['latency_ms'] or 0:.0f} ms · {record['attempts']} call(s)"
         + (" · contaminated period" if record["contaminated"] else "")
     )
     if record["claims"]:
@@ -107,10 +98,54 @@ def record_panel(opinion_id: int) -> None:
     st.caption(f"Reproduce it: `konsens analyze --replay {record['id']}`")
 
 
-current: ConsensusView | None = read(lambda session: latest_consensus(session, instrument_id))
-if current is None:
-    st.info(f"No consensus for {symbol} yet. Press **Analyse now** or start `konsens worker analyst`.")
-else:
+def _request_box(request_id: int) -> None:
+    """The state of an "Analyse now" request, saying truthfully whether an analyst worker runs."""
+    view, analyst_running = read(
+        lambda session: (request_view(session, request_id), worker_is_running(session, "analyst"))
+    )
+    if view is None:
+        return
+    if view.status == "pending" and analyst_running:
+        st.info(f"Analysis request #{view.id} queued — the analyst worker picks it up (requested "
+                f"{vienna_time(view.requested_at, '%H:%M:%S')}).", icon=":material/hourglass_top:")  # fmt: skip
+    elif view.status == "running":
+        st.info(f"Analysis request #{view.id} running: {view.progress or 'analysts asked'} (requested "
+                f"{vienna_time(view.requested_at, '%H:%M:%S')}).", icon=":material/hourglass_top:")  # fmt: skip
+    elif view.status == "pending":
+        st.warning(f"Analysis request #{view.id} queued, but no analyst worker is running: start `konsens up` "
+                   "(or `konsens worker analyst`) and it is picked up.", icon=":material/warning:")  # fmt: skip
+    elif view.status == "failed":
+        st.error(f"Analysis request #{view.id} failed: {view.error}")
+    elif st.session_state.get(f"shown_{view.id}") is None:
+        st.session_state[f"shown_{view.id}"] = True
+        st.toast(f"New consensus for {symbol} is in.", icon=":material/groups:")
+
+
+def _consensus_view(consensus_id: int) -> ConsensusView | None:
+    """The consensus with its opinions, read again only when a newer one was stored."""
+    cached = st.session_state.get(VIEW_KEY)
+    if cached is not None and cached[0] == consensus_id:
+        return cast(ConsensusView, cached[1])
+    view = read(lambda session: latest_consensus(session, instrument_id))
+    st.session_state[VIEW_KEY] = (consensus_id, view)
+    return view
+
+
+def live_consensus() -> None:
+    """Request state and the latest consensus; re-runs alone (2 s while a request is open, else 30 s).
+
+    Each run reads only the open request, the heartbeats and the newest consensus id; the consensus
+    with its votes is read again when that id changes.
+    """
+    open_id = read(lambda session: item.id if (item := open_request(session, instrument_id)) else None)
+    request_id = open_id if open_id is not None else st.session_state.get(REQUEST_KEY)
+    if request_id is not None:
+        _request_box(int(request_id))
+    consensus_id = read(lambda session: latest_consensus_id(session, instrument_id))
+    current = _consensus_view(consensus_id) if consensus_id is not None else None
+    if current is None:
+        st.info(f"No consensus for {symbol} yet. Press **Analyse now** or start `konsens worker analyst`.")
+        return
     st.subheader(f"Latest consensus — {vienna_time(current.decided_at)}" + (" (demo)" if current.is_demo else ""))
     left, middle, right = st.columns([1, 1, 1])
     decision_label = current.decision.upper()
@@ -142,8 +177,10 @@ else:
         valid = sum(1 for opinion in current.opinions if opinion.ok)
         st.metric("Valid opinions", f"{valid} of {len(current.opinions)}")
         if current.price is not None:
-            st.metric("Price at decision", f"{current.price:,.2f}")
-        st.metric("Cost of this consensus", f"€ {current.cost_eur:,.4f}", help="Provider calls; cached answers cost 0.")
+            st.metric("Price at decision", precision.price(current.price, symbol=True))
+            decided = read(lambda session: price_freshness(session, instrument_id, as_of=current.as_of))
+            stale_badge(decided, what="Price at decision")
+        st.metric("Cost of this consensus", cost(current.cost_eur), help="Provider calls; cached answers cost 0.")
     if current.flagged:
         st.warning(f"Flagged, so the decision is hold: {current.flag_reason}.", icon=":material/flag:")
     if current.dissenters:
@@ -171,7 +208,7 @@ else:
                     if opinion.prompt_tokens:
                         details.append(f"{opinion.prompt_tokens}+{opinion.completion_tokens or 0} tokens")
                     if opinion.cost_eur is not None:
-                        details.append(f"€ {opinion.cost_eur:.4f}")
+                        details.append(cost(opinion.cost_eur))
                     if opinion.claims_checked:
                         details.append(f"{opinion.claims_checked} figures checked")
                     st.caption(" · ".join(details))
@@ -184,6 +221,9 @@ else:
                     st.error(f"Failed: {opinion.error}", icon=":material/error:")
                 with st.popover("Decision record", icon=":material/receipt_long:", width="stretch"):
                     record_panel(opinion.id)
+
+
+st.fragment(run_every=PENDING_REFRESH_SECONDS if pending else IDLE_REFRESH_SECONDS)(live_consensus)()
 
 st.subheader("History")
 days = st.segmented_control("Range", [30, 60, 90], default=60, format_func=lambda value: f"{value} days",
@@ -237,8 +277,8 @@ else:
                 "Weight": row.weight,
                 "Mean return when followed": row.mean_return_when_followed,
                 "Hallucination rate": row.hallucination_rate,
-                "€ today": float(row.cost_today_eur),
-                "€ per day (30 d)": float(row.cost_per_day_eur),
+                "€ today": cost(row.cost_today_eur),
+                "€ per day (30 d)": cost(row.cost_per_day_eur),
             }
             for row in board
         ],
@@ -250,8 +290,6 @@ else:
                 help="Share of checked answers that quoted a figure not in (or not matching) the snapshot; "
                 "it lowers the analyst's weight.",
             ),
-            "€ today": st.column_config.NumberColumn(format="€ %.4f"),
-            "€ per day (30 d)": st.column_config.NumberColumn(format="€ %.4f"),
             "Hit rate": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
             "Brier": st.column_config.NumberColumn(format="%.3f", help="Mean (confidence − hit)²; lower is better."),
             "Reliability": st.column_config.NumberColumn(format="%.2f×"),
@@ -296,7 +334,7 @@ for run in runs:
     with st.container(border=True):
         st.markdown(
             f"**Run #{run['run_id']}** {run['symbol']} · {run['status']} · {run['points_done']}/"
-            f"{run['points_planned']} decision times · € {run['cost_eur']} of cap € {run['cost_cap_eur']}"
+            f"{run['points_planned']} decision times · {cost(run['cost_eur'])} of cap {eur(run['cost_cap_eur'])}"
         )
         if run["contaminated"]:
             st.warning(
@@ -315,7 +353,7 @@ for run in runs:
         for column, key, label in ((clean, "clean", "Clean periods"), (dirty, "contaminated_periods", "Contaminated")):
             part = run[key]
             column.metric(label, f"{part['decisions']} decisions",
-                          f"{part['return_following']:+.2%} following" if part["buy_or_sell"] else None)  # fmt: skip
+                          f"{pct(part['return_following'])} following" if part["buy_or_sell"] else None)  # fmt: skip
             column.caption(
                 f"{part['buy_or_sell']} buy/sell, hit rate "
                 + (f"{part['hit_rate']:.0%}" if part["hit_rate"] is not None else "-")

@@ -10,8 +10,10 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from app.ui.context import database, page_setup, read
-from app.ui.format import eur, pct, vienna_time
+from app.ui.format import eur, number, pct, vienna_time
 from app.ui.risk_figures import distribution_figure, drawdown_figure, exposure_figure
+from app.ui.stale import stale_freshness_warning
+from core.market.freshness import price_freshness
 from core.risk.alerts import acknowledge_alert, acknowledge_all, list_alerts, unacknowledged_count
 from core.risk.exposure import account_exposure, known_accounts
 from core.risk.metrics import conditional_value_at_risk, value_at_risk
@@ -35,7 +37,7 @@ STATE_STYLE = {
 
 
 def _ratio(value: float) -> str:
-    return "–" if value is None or math.isnan(value) else ("∞" if math.isinf(value) else f"{value:.2f}")
+    return "–" if value is None or math.isnan(value) else ("∞" if math.isinf(value) else number(value, 2))
 
 
 def _percent(value: float) -> str:
@@ -193,6 +195,9 @@ else:
             hide_index=True,
             width="stretch",
         )  # fmt: skip
+positions = snapshot.exposure.positions
+freshness = read(lambda session: [(item.symbol, price_freshness(session, item.instrument_id)) for item in positions])
+stale_freshness_warning(freshness, used_for="exposure and limit usage")
 with st.container():
     st.subheader("Limits")
     if snapshot.limits_problem:

@@ -99,8 +99,9 @@ with transactions_tab:
     st.caption(f"{len(rows)} of {len(report.rows)} rows")
     st.dataframe(
         detail_frame(rows), hide_index=True, width="stretch",
-        column_config={name: st.column_config.NumberColumn(format="%.2f")
-                       for name in ("Proceeds €", "Cost €", "Gain €", "Avg before €", "Avg after €", "KESt €")},
+        column_config={"Quantity": st.column_config.NumberColumn(format="%.8f"),  # the finest lot step
+                       **{name: st.column_config.NumberColumn(format="%.2f")
+                          for name in ("Proceeds €", "Cost €", "Gain €", "Avg before €", "Avg after €", "KESt €")}},
     )  # fmt: skip
 
 with kest_tab:

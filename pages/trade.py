@@ -10,8 +10,9 @@ import streamlit as st
 
 from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
-from app.ui.format import eur, vienna_time
+from app.ui.format import bps, eur, pct, quantity, vienna_time
 from app.ui.sizing import render_sizing_panel
+from app.ui.stale import stale_badge
 from core.charts.data import chart_data
 from core.charts.overlays import chart_overlays
 from core.charts.payload import ChartLayers, chart_payload
@@ -21,6 +22,7 @@ from core.execution.queries import (
     open_orders,
     order_events,
     order_history,
+    orders_by_client_id,
     recent_fills,
     ticket_instruments,
     total_realised_pnl,
@@ -28,22 +30,20 @@ from core.execution.queries import (
 )
 from core.execution.service import CancelError, place_order, request_cancel
 from core.execution.settings import load_trading_config
-from core.market.query import instrument_by_symbol, latest_close
+from core.market.freshness import price_freshness
+from core.market.precision import display_precisions
+from core.market.query import instrument_by_symbol
 from core.security.totp import live_orders_need_code, verify_totp
+from core.system.status import worker_is_running
 
 username = page_setup("Trade", ":material/swap_horiz:")
 config = read(load_trading_config)
 symbols = read(ticket_instruments)
+precisions = read(display_precisions)
 
 TYPE_LABELS = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit", OrderType.STOP_LIMIT: "Stop-limit"}
 SECONDS = "%Y-%m-%d %H:%M:%S"
 EXIT_KINDS = {"price": ExitKind.PRICE, "% of entry": ExitKind.PERCENT, "× ATR": ExitKind.ATR}
-
-
-def _number(value: Decimal | None, places: int = 8) -> str:
-    if value is None:
-        return "–"
-    return f"{value.quantize(Decimal(1).scaleb(-places)).normalize():,f}"
 
 
 def _table(rows: list[dict[str, object]]) -> None:
@@ -56,6 +56,72 @@ def _exit(label: str, key: str) -> ExitSpec | None:
     kind = right.selectbox("as", list(EXIT_KINDS), key=f"{key}_kind", label_visibility="hidden")
     number = to_decimal(value, label) if value.strip() else None
     return None if number is None else ExitSpec(EXIT_KINDS[kind], number)
+
+
+ORDER_REFRESH_SECONDS = 2
+WATCHED_KEY = "trade_watched_orders"
+SEEN_FILL_KEY = "trade_seen_fill"
+FINAL_ICONS = {"filled": ":material/check_circle:", "cancelled": ":material/cancel:", "expired": ":material/timer_off:",
+               "rejected": ":material/block:", "denied": ":material/block:"}  # fmt: skip
+
+
+def _fill_toasts() -> None:
+    """A toast for each fill that arrived since the last run (newest first)."""
+    newest = read(lambda session: recent_fills(session, limit=5))
+    seen = st.session_state.get(SEEN_FILL_KEY)
+    if seen is not None:  # the fills before the last one seen are new since the last run
+        ids = [fill.fill_id for fill in newest]
+        for fill in newest[: ids.index(seen) if seen in ids else len(newest)]:
+            rule = precisions[fill.symbol]
+            st.toast(
+                f"Filled: {fill.side} {rule.quantity(fill.quantity)} {fill.symbol} at "
+                f"{rule.price(fill.price, symbol=True)}",
+                icon=":material/check_circle:",
+            )
+    st.session_state[SEEN_FILL_KEY] = newest[0].fill_id if newest else ""
+
+
+@st.fragment(run_every=timedelta(seconds=ORDER_REFRESH_SECONDS))
+def placed_orders() -> None:
+    """The orders placed in this session with their current state; a toast on each change and fill.
+
+    Re-runs alone every 2 s and reads only those orders and the newest fills (two small queries).
+    """
+    _fill_toasts()
+    watched: dict[str, str] = st.session_state.setdefault(WATCHED_KEY, {})
+    if not watched:
+        return
+    rows, executor_running = read(
+        lambda session: (orders_by_client_id(session, list(watched)[-5:]), worker_is_running(session, "executor"))
+    )
+    waiting = (
+        "queued · the executor worker submits it"
+        if executor_running
+        else ("queued · no executor worker is running: start `konsens up` or `konsens worker executor`")
+    )
+    for row in rows:
+        rule = precisions[row.symbol]
+        size = rule.quantity(row.quantity) if row.quantity is not None else eur(row.amount_eur)
+        text = f"Order `{row.client_order_id[:8]}` {row.side} {size} {row.symbol} {row.order_type}: **{row.status}**"
+        if row.filled_quantity:
+            text += (
+                f" — filled {rule.quantity(row.filled_quantity)} at {rule.price(row.average_fill_price, symbol=True)}"
+            )
+        if row.reject_reason:
+            text += f" — {row.reject_reason}"
+        if watched.get(row.client_order_id) != row.status:
+            if watched.get(row.client_order_id) is not None:
+                st.toast(f"Order {row.client_order_id[:8]} {row.symbol}: {row.status}",
+                         icon=FINAL_ICONS.get(row.status, ":material/sync:"))  # fmt: skip
+            watched[row.client_order_id] = row.status
+        icon = FINAL_ICONS.get(row.status, ":material/hourglass_top:")
+        with st.container(key=f"placed_{row.client_order_id}"):
+            if row.status in ("rejected", "denied"):
+                st.error(text, icon=icon)
+            elif row.status in ("new", "submitting"):
+                st.info(f"{text} · {waiting}", icon=icon)
+            else:
+                st.success(text, icon=icon)
 
 
 ticket_column, sizing_column = st.columns([3, 2])
@@ -136,7 +202,9 @@ with ticket_column:
             if reason:
                 st.error(f"Order `{client_id}` {status}: {reason}")
             else:
-                st.success(f"Order `{client_id}` queued ({status}); the executor worker submits it.")
+                watched = st.session_state.setdefault(WATCHED_KEY, {})
+                watched[client_id] = status
+    placed_orders()
 
 with sizing_column, st.container(border=True):
     st.subheader("Position sizing")
@@ -145,10 +213,16 @@ with sizing_column, st.container(border=True):
     instrument = read(lambda session: instrument_by_symbol(session, sizing_symbol)) if symbols else None
     if instrument is not None:
         sizing_instrument_id = instrument.id
-        latest = read(lambda session: latest_close(session, sizing_instrument_id))
+        latest = read(lambda session: price_freshness(session, sizing_instrument_id))
+        if latest is not None:
+            st.caption(f"Last price {precisions[sizing_symbol].price(latest.price, symbol=True)} at "
+                       f"{vienna_time(latest.price_time)} (Vienna)")  # fmt: skip
+            stale_badge(latest, what="Last price")
         entry_column, stop_column = st.columns(2)
         entry_text = entry_column.text_input(
-            "Entry price", value=_number(latest[1], 2).replace(",", "") if latest else "", key="sizing_entry"
+            "Entry price",
+            value=precisions[sizing_symbol].price(latest.price).replace(",", "") if latest else "",
+            key="sizing_entry",
         )
         stop_text = stop_column.text_input("Stop price", placeholder="empty = no stop", key="sizing_stop")
         try:
@@ -166,26 +240,17 @@ with sizing_column, st.container(border=True):
                 side=OrderSide.BUY,
             )
 with sizing_column:
-    st.metric("Paper slippage", f"{config.paper_slippage * 10000:.1f} bp")
+    st.metric("Paper slippage", bps(config.paper_slippage))
     fees = config.paper_fees
-    st.metric("Paper fees (maker / taker)", f"{fees.maker * 100:.2f} % / {fees.taker * 100:.2f} %")
+    st.metric("Paper fees (maker / taker)", f"{pct(fees.maker, signed=False)} / {pct(fees.taker, signed=False)}")
     st.metric("Live trading", "ON" if config.live_enabled else "off")
 
 LIVE_SECONDS = 10
-SEEN_FILL_KEY = "trade_seen_fill"
 
 
 @st.fragment(run_every=timedelta(seconds=LIVE_SECONDS))
 def live_price_and_fills(instrument_id: int | None) -> None:
-    """Price with the open orders, exits and fills; a toast for each new fill. Re-runs alone every 10 s."""
-    newest = read(lambda session: recent_fills(session, limit=5))
-    seen = st.session_state.get(SEEN_FILL_KEY)
-    if seen is not None:  # newest first: the fills before the last one seen are new since the last run
-        ids = [fill.fill_id for fill in newest]
-        for fill in newest[: ids.index(seen) if seen in ids else len(newest)]:
-            st.toast(f"Filled: {fill.side} {_number(fill.quantity)} {fill.symbol} at {_number(fill.price, 2)}",
-                     icon=":material/check_circle:")  # fmt: skip
-    st.session_state[SEEN_FILL_KEY] = newest[0].fill_id if newest else ""
+    """Price with the open orders, exits and fills. Re-runs alone every 10 s."""
     if instrument_id is None:
         return
     try:
@@ -207,7 +272,10 @@ live_price_and_fills(instrument.id if instrument is not None else None)
 
 open_tab, history_tab, fills_tab, log_tab = st.tabs(["Open orders", "Order history", "Fills", "Trade log"])
 
-with open_tab:
+
+@st.fragment(run_every=timedelta(seconds=ORDER_REFRESH_SECONDS))
+def open_orders_table() -> None:
+    """Orders not yet final; re-runs alone every 2 s, so a fill or cancel shows without a reload."""
     rows = read(open_orders)
     if not rows:
         st.info("No open orders.")
@@ -220,10 +288,12 @@ with open_tab:
                     "symbol": row.symbol,
                     "side": row.side,
                     "type": row.order_type,
-                    "quantity": _number(row.quantity) if row.quantity is not None else f"€ {row.amount_eur}",
-                    "limit": _number(row.limit_price, 2),
-                    "stop": _number(row.stop_price, 2),
-                    "filled": _number(row.filled_quantity),
+                    "quantity": precisions[row.symbol].quantity(row.quantity)
+                    if row.quantity is not None
+                    else eur(row.amount_eur),
+                    "limit": precisions[row.symbol].price(row.limit_price),
+                    "stop": precisions[row.symbol].price(row.stop_price),
+                    "filled": precisions[row.symbol].quantity(row.filled_quantity),
                     "status": row.status + (" (cancel requested)" if row.cancel_requested else ""),
                     "client order id": row.client_order_id,
                 }
@@ -232,20 +302,27 @@ with open_tab:
         )
         cancellable = [row for row in rows if not row.cancel_requested]
         if cancellable:
+            by_id = {row.client_order_id: row for row in cancellable}
             choice = st.selectbox(
                 "Order to cancel",
-                cancellable,
-                format_func=lambda r: (
-                    f"{r.side} {_number(r.quantity)} {r.symbol} {r.order_type} — {r.client_order_id[:8]}"
+                list(by_id),
+                format_func=lambda client_id: (
+                    f"{by_id[client_id].side} {precisions[by_id[client_id].symbol].quantity(by_id[client_id].quantity)}"
+                    f" {by_id[client_id].symbol} {by_id[client_id].order_type} — {client_id[:8]}"
                 ),
+                key="cancel_order_choice",
             )
-            if st.button("Request cancel", type="secondary"):
+            if st.button("Request cancel", type="secondary", key="cancel_order_button") and choice is not None:
                 try:
                     with database().session() as session:
-                        request_cancel(session, choice.client_order_id, actor=username or "dashboard")
+                        request_cancel(session, choice, actor=username or "dashboard")
                     st.success("Cancel requested; the executor carries it out.")
                 except CancelError as error:
                     st.error(str(error))
+
+
+with open_tab:
+    open_orders_table()
 
 with history_tab:
     history = read(lambda s: order_history(s, limit=300))
@@ -260,9 +337,9 @@ with history_tab:
                     "symbol": row.symbol,
                     "side": row.side,
                     "type": row.order_type,
-                    "quantity": _number(row.quantity),
-                    "avg fill": _number(row.average_fill_price, 2),
-                    "fees €": _number(row.fees_eur, 2),
+                    "quantity": precisions[row.symbol].quantity(row.quantity),
+                    "avg fill": precisions[row.symbol].price(row.average_fill_price),
+                    "fees": eur(row.fees_eur),
                     "status": row.status,
                     "client order id": row.client_order_id,
                     "reason": row.reject_reason or (f"exit: {row.exit_reason}" if row.exit_reason else ""),
@@ -303,9 +380,9 @@ with fills_tab:
                     "mode": fill.mode.upper(),
                     "symbol": fill.symbol,
                     "side": fill.side,
-                    "quantity": _number(fill.quantity),
-                    "price": _number(fill.price, 2),
-                    "fee": f"{_number(fill.fee, 4)} {fill.fee_asset}",
+                    "quantity": precisions[fill.symbol].quantity(fill.quantity),
+                    "price": precisions[fill.symbol].price(fill.price),
+                    "fee": eur(fill.fee) if fill.fee_asset == "EUR" else f"{quantity(fill.fee)} {fill.fee_asset}",
                     "realised P&L": eur(fill.realised_pnl_eur, signed=True)
                     if fill.realised_pnl_eur is not None
                     else "",
@@ -328,7 +405,7 @@ with log_tab:
                     "account": row.account,
                     "symbol": row.symbol,
                     "side": row.side,
-                    "quantity": _number(row.quantity),
+                    "quantity": precisions[row.symbol].quantity(row.quantity),
                     "price": eur(row.price_eur),
                     "value": eur(row.value_eur),
                     "fee": eur(row.fee_eur),

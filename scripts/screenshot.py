@@ -68,6 +68,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, help="use the dashboard already running on this local port instead")
     parser.add_argument("--out", default="/tmp/konsens-shots")
     parser.add_argument("--home", default=None)
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds to wait after a page is idle (pages with fast live fragments)")  # fmt: skip
     parser.add_argument("pages", nargs="+", help="URL paths of pages, e.g. portfolio charts system")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -106,6 +108,9 @@ def main() -> int:
                     has_text=PAGE_TITLES.get(name, name)
                 ).first.click()
                 wait_idle(page)
+                if args.settle:
+                    page.wait_for_timeout(args.settle * 1000)
+                    wait_idle(page)
                 target = out / f"{name or 'home'}.png"
                 page.screenshot(path=str(target), full_page=True)
                 print(target)

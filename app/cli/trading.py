@@ -37,13 +37,6 @@ def _exit_spec(text: str | None, name: str) -> ExitSpec | None:
         fail(f"{name}: expected a price, a percent (5%) or an ATR multiple (2atr), got {text!r}")
 
 
-def _plain(value: Decimal | None) -> str:
-    """Display a Decimal without trailing zeros (rounded to 10 places)."""
-    if value is None:
-        return "-"
-    return f"{value.quantize(Decimal('1e-10')).normalize():f}"
-
-
 def register(cli: typer.Typer) -> None:
     audit = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 
@@ -129,19 +122,22 @@ def register(cli: typer.Typer) -> None:
         limit: int = typer.Option(50),
     ) -> None:
         """List open orders (or, with --all, the newest orders)."""
+        from core.market.precision import display_precisions
+        from core.numbers import eur
+
         database = open_database()
-        rows = database.run(lambda s: order_history(s, limit=limit) if all_orders else open_orders(s))
+        rows, precisions = database.run(
+            lambda s: (order_history(s, limit=limit) if all_orders else open_orders(s), display_precisions(s))
+        )
         if as_json:
             echo_json([row.__dict__ for row in rows])
             return
         if not rows:
             typer.echo("no orders")
         for row in rows:
-            if row.quantity is not None:
-                amount = _plain(row.quantity)
-            else:
-                amount = f"€{_plain(row.amount_eur)}" if row.amount_eur is not None else "-"
-            price = f" @ {_plain(row.limit_price)}" if row.limit_price is not None else ""
+            rule = precisions[row.symbol]  # the number style: quantity at the lot step, price at the tick
+            amount = rule.quantity(row.quantity) if row.quantity is not None else eur(row.amount_eur)
+            price = f" @ {rule.price(row.limit_price)}" if row.limit_price is not None else ""
             why = f" ({row.reject_reason})" if row.reject_reason else ""
             typer.echo(
                 f"{row.client_order_id}  {row.created_at:%Y-%m-%d %H:%M:%S}  {row.mode:5} {row.side:4} "
@@ -178,7 +174,9 @@ def register(cli: typer.Typer) -> None:
                 deposit_paper_cash(session, Decimal(amount_eur), actor=ACTOR)
         except Exception as error:
             fail(f"deposit refused: {error}")
-        typer.echo(f"deposited € {amount_eur} into the paper account")
+        from core.numbers import eur
+
+        typer.echo(f"deposited {eur(Decimal(amount_eur))} into the paper account")
 
     cli.add_typer(paper, name="paper")
 

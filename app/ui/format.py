@@ -1,31 +1,27 @@
-"""Display formatting: EUR amounts, percentages, Vienna time."""
+"""Display formatting for the pages: the number style of ``core.numbers`` plus Vienna time, durations, sizes."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 
+from core.numbers import bps, cost, eur, money, number, percent, price, quantity
 from core.timeutil import to_vienna
-from core.values import MONEY_ROUNDING
 
+__all__ = [
+    "bps",
+    "byte_size",
+    "cost",
+    "duration",
+    "eur",
+    "money",
+    "number",
+    "pct",
+    "price",
+    "quantity",
+    "vienna_time",
+]
 
-def eur(amount: Decimal | float | None, *, places: int = 2, signed: bool = False) -> str:
-    """Format an amount as ``€ 1,234.56`` (``+``/``-`` with ``signed``); ``–`` for None."""
-    if amount is None:
-        return "–"
-    value = Decimal(str(amount)) if not isinstance(amount, Decimal) else amount
-    if value.is_finite():  # the one money rule: half-up (core.values), not format()'s half-even
-        value = value.quantize(Decimal(1).scaleb(-places), rounding=MONEY_ROUNDING)
-    sign = "+" if signed and value > 0 else ""
-    return f"{sign}€ {value:,.{places}f}".replace("€ -", "-€ ")
-
-
-def pct(fraction: float | Decimal | None, *, places: int = 2, signed: bool = True) -> str:
-    """Format a fraction (0.0123) as ``+1.23 %``; ``–`` for None."""
-    if fraction is None:
-        return "–"
-    value = float(fraction) * 100
-    return f"{value:+.{places}f} %" if signed else f"{value:.{places}f} %"
+pct = percent
 
 
 def vienna_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -62,11 +58,3 @@ def byte_size(value: int | None) -> str:
             return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.2f} TB"  # pragma: no cover
-
-
-def quantity(value: Decimal | float | None, *, places: int = 8) -> str:
-    """Format an asset quantity without trailing zeros (``0.1184``, ``12``)."""
-    if value is None:
-        return "–"
-    text = f"{Decimal(str(value)):,.{places}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text

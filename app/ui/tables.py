@@ -2,56 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core.market.precision import DEFAULT_PRECISION, DisplayPrecision
+from core.numbers import eur
+from core.numbers import percent as pct
 from core.portfolio.valuation import ClosedPosition, Holding
 from core.timeutil import VIENNA
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
 def _pnl_colour(value: Any) -> str:
-    if value is None or pd.isna(value) or value == 0:
-        return ""
-    return f"color: {'#26a69a' if value > 0 else '#ef5350'}"
+    """Green for a gain (``+€ …``, ``+1.2 %``), red for a loss (``-€ …``)."""
+    text = str(value)
+    if text.startswith("+"):
+        return "color: #26a69a"
+    return "color: #ef5350" if text.startswith("-") else ""
 
 
-def holdings_frame(holdings: Sequence[Holding], *, show_account: bool) -> tuple[Any, dict[str, Any]]:
-    """Return the holdings table (display floats) and its column formats."""
+def holdings_frame(
+    holdings: Sequence[Holding], *, show_account: bool, precisions: Mapping[str, DisplayPrecision] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Return the holdings table in the number style (quantities at each instrument's lot step) and its columns."""
+    steps = precisions or {}
     rows = [
         {
             "Account": holding.account,
             "Symbol": holding.symbol,
-            "Quantity": _float(holding.quantity),
-            "Avg cost": _float(holding.average_cost_eur),
-            "Price": _float(holding.price_eur),
-            "Market value": _float(holding.market_value_eur),
-            "Unrealised P&L": _float(holding.unrealised_pnl_eur),
-            "Unrealised %": _float(holding.unrealised_return * 100) if holding.unrealised_return is not None else None,
-            "Realised P&L": _float(holding.realised_pnl_eur),
+            "Quantity": steps.get(holding.symbol, DEFAULT_PRECISION).quantity(holding.quantity),
+            "Avg cost": eur(holding.average_cost_eur),
+            "Price": eur(holding.price_eur),
+            "Market value": eur(holding.market_value_eur),
+            "Unrealised P&L": eur(holding.unrealised_pnl_eur, signed=True),
+            "Unrealised %": pct(holding.unrealised_return),
+            "Realised P&L": eur(holding.realised_pnl_eur, signed=True),
         }
         for holding in holdings
     ]
     frame = pd.DataFrame(rows)
     if not show_account:
         frame = frame.drop(columns=["Account"])
-    money = "euro"
-    config = {
-        "Symbol": st.column_config.TextColumn(help="Instrument that prices the asset"),
-        "Quantity": st.column_config.NumberColumn(format="%.6g"),
-        "Avg cost": st.column_config.NumberColumn(format=money),
-        "Price": st.column_config.NumberColumn(format=money),
-        "Market value": st.column_config.NumberColumn(format=money),
-        "Unrealised P&L": st.column_config.NumberColumn(format=money),
-        "Unrealised %": st.column_config.NumberColumn(format="%+.2f %%"),
-        "Realised P&L": st.column_config.NumberColumn(format=money),
-    }
+    config = {"Symbol": st.column_config.TextColumn(help="Instrument that prices the asset")}
     styled = frame.style.map(_pnl_colour, subset=["Unrealised P&L", "Unrealised %", "Realised P&L"])
     return styled, config
 
@@ -59,7 +53,7 @@ def holdings_frame(holdings: Sequence[Holding], *, show_account: bool) -> tuple[
 def closed_positions_frame(closed: Sequence[ClosedPosition]) -> pd.DataFrame:
     """Return the closed positions with their realised P&L."""
     return pd.DataFrame(
-        [{"Account": item.account, "Symbol": item.symbol, "Realised P&L (EUR)": float(item.realised_pnl_eur)}
+        [{"Account": item.account, "Symbol": item.symbol, "Realised P&L": eur(item.realised_pnl_eur, signed=True)}
          for item in closed]
     )  # fmt: skip
 

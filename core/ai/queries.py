@@ -69,6 +69,16 @@ class ConsensusView:
     cost_eur: Decimal = Decimal(0)
 
 
+def latest_consensus_id(session: Session, instrument_id: int) -> int | None:
+    """Return the id of the newest live consensus of an instrument (a cheap read for a page polling it)."""
+    return session.scalar(
+        select(ConsensusRecord.id)
+        .where(ConsensusRecord.instrument_id == instrument_id, ConsensusRecord.origin == ConsensusOrigin.LIVE)
+        .order_by(ConsensusRecord.decided_at.desc(), ConsensusRecord.id.desc())
+        .limit(1)
+    )
+
+
 def latest_consensus(session: Session, instrument_id: int) -> ConsensusView | None:
     """Return the newest consensus of an instrument with its opinions, or None."""
     record = session.scalar(

@@ -25,6 +25,7 @@ class AuditAction(StrEnum):
     ORDER_RECONCILED = "order_reconciled"
     FILL = "fill"
     EXIT_TRIGGERED = "exit_triggered"
+    EXIT_PLAN_SET = "exit_plan_set"
     LIVE_MODE_CHANGED = "live_mode_changed"
     KEY_CHANGED = "key_changed"
     SETTING_CHANGED = "setting_changed"

@@ -78,6 +78,14 @@ def open_orders(session: Session) -> list[OrderRow]:
     return [_row(order) for order in session.scalars(query)]
 
 
+def orders_by_client_id(session: Session, client_order_ids: Sequence[str]) -> list[OrderRow]:
+    """The orders with these client order ids (a cheap read for a page watching its own orders)."""
+    if not client_order_ids:
+        return []
+    query = select(Order).where(Order.client_order_id.in_(list(client_order_ids))).order_by(Order.id.desc())
+    return [_row(order) for order in session.scalars(query)]
+
+
 def order_history(session: Session, *, limit: int = 200, account: str | None = None) -> list[OrderRow]:
     """The newest orders of any status."""
     query = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)

@@ -266,3 +266,8 @@ def stale_since(
     moment = now or utc_now()
     age = market_seconds_between(_aware(price_time), moment, asset_class)
     return _aware(price_time) if age > tolerance * expected_interval.total_seconds() else None
+
+
+def worker_is_running(session: Session, worker: str, *, now: datetime | None = None) -> bool:
+    """Return whether ``worker`` beats in time (health ok), e.g. under ``konsens up``."""
+    return any(state.worker == worker and state.health is Health.OK for state in worker_states(session, now=now))

@@ -56,7 +56,40 @@ def test_analyse_now_writes_a_request_and_shows_progress(demo_database: Database
         requests = list(session.scalars(select(AnalysisRequest)))
     assert len(requests) == 1
     assert requests[0].status is RequestStatus.PENDING and requests[0].requested_by == "demo"
-    assert any("Analysis request #" in element.value and "pending" in element.value for element in at.info)
+    assert any(
+        "Analysis request #" in element.value and "no analyst worker is running" in element.value
+        for element in at.warning
+    )
+
+
+def test_a_requested_analysis_shows_queued_then_the_new_consensus_in_place(demo_database: Database) -> None:
+    from core.ai.config import load_ai_config
+    from core.ai.queries import latest_consensus_id
+    from core.system.heartbeats import record_heartbeat
+    from core.system.models import WorkerStatus
+    from workers.analyst import process_requests
+
+    with demo_database.session() as session:  # as under `konsens up`: the analyst worker beats
+        record_heartbeat(session, "analyst", WorkerStatus.IDLE, info={"interval_seconds": 60})
+    at = _page()
+    at.run()
+    at.selectbox[0].select("BTC/EUR").run()
+    at.button[0].click().run()
+    assert any("queued — the analyst worker picks it up" in element.value for element in at.info)
+    assert not at.warning
+    request = demo_database.run(lambda session: session.get(AnalysisRequest, at.session_state["consensus_request_id"]))
+    assert request is not None
+    before = demo_database.run(lambda session: latest_consensus_id(session, request.instrument_id))
+    done = process_requests(demo_database, demo_database.run(load_ai_config))  # the worker's own code
+    assert len(done) == 1
+    at.run()
+    assert not at.exception
+    assert "New consensus for BTC/EUR is in." in [toast.value for toast in at.toast]
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Decision"] in {"BUY", "SELL", "HOLD"}
+    after = demo_database.run(lambda session: latest_consensus_id(session, request.instrument_id))
+    assert after is not None and after != before
+    assert at.session_state["consensus_view"][0] == after  # the page shows the consensus the worker wrote
 
 
 def test_settings_tab_lists_analysts_and_why(demo_database: Database) -> None:

@@ -29,7 +29,7 @@ def test_portfolio_shows_tiles_holdings_allocation_and_equity_curve(
     btc = holdings.set_index("Symbol").loc["BTC/EUR"]
     expected = next(h for h in valuation.holdings if h.symbol == "BTC/EUR")
     assert expected.market_value_eur is not None
-    assert round(btc["Market value"], 2) == float(expected.market_value_eur)
+    assert btc["Market value"] == eur(expected.market_value_eur)
     figures = plotly_specs(app)
     pie = next(fig for fig in figures if fig["data"][0]["type"] == "pie")
     assert "Cash (EUR)" in pie["data"][0]["labels"]
@@ -64,7 +64,11 @@ def test_reducing_a_paper_position_writes_a_market_sell_intent(demo_database, ru
     label = app.selectbox(key="reduce_holding")
     symbol = label.format_func(label.value).split(" · ")[0]
     app.segmented_control(key="reduce_fraction").set_value(Decimal("0.5"))
-    app.button(key="FormSubmitter:reduce_position-Place market sell (paper)").click().run()
+    app.button(key="review_reduce").click().run()
+    assert not app.exception
+    assert any(item.value.startswith("Sell ") and "(paper, 50 % of" in item.value for item in app.warning)
+    assert not any("queued" in item.value for item in app.success)  # nothing placed before the confirmation
+    app.button(key="confirm_reduce").click().run()
     assert not app.exception
     assert any("queued" in item.value for item in app.success), [item.value for item in app.error]
     order = demo_database.run(lambda session: session.scalars(select(Order).order_by(Order.id.desc()).limit(1)).one())
@@ -79,3 +83,57 @@ def test_reducing_a_paper_position_writes_a_market_sell_intent(demo_database, ru
     assert order.exit_reason is ExitReason.MANUAL
     # half the holding, rounded down to the instrument's lot (1e-8) before the order is stored
     assert order.quantity == (position.quantity * Decimal("0.5")).quantize(Decimal("0.00000001"), ROUND_DOWN)
+
+
+def test_setting_a_stop_loss_on_a_holding_asks_for_confirmation_then_arms_the_exit_plan(
+    demo_database, run_page
+) -> None:
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from core.audit import AuditAction, AuditEntry
+    from core.execution.models import ExitPlan
+    from core.execution.prices import latest_price
+    from core.market.query import instrument_by_symbol
+
+    app = run_page("portfolio")
+    label = app.selectbox(key="reduce_holding")
+    symbol = label.format_func(label.value).split(" · ")[0]
+
+    def last() -> Decimal:
+        def read(session):
+            instrument = instrument_by_symbol(session, symbol)
+            assert instrument is not None
+            price = latest_price(session, instrument.id)
+            assert price is not None
+            return price.price
+
+        return demo_database.run(read)
+
+    price = last()
+    app.text_input(key="exit_stop_loss").set_value(str(price * 2))  # above the price: refused, nothing written
+    app.button(key="review_exits").click().run()
+    assert any("is not below the last price" in item.value for item in app.error)
+    stop = (price * Decimal("0.9")).quantize(Decimal("0.01"))
+    target = (price * Decimal("1.2")).quantize(Decimal("0.01"))
+    app.text_input(key="exit_stop_loss").set_value(str(stop))
+    app.text_input(key="exit_take_profit").set_value(str(target))
+    app.button(key="review_exits").click().run()
+    assert not app.exception
+    assert any("Set the exits of" in item.value and symbol in item.value for item in app.warning)
+    assert demo_database.run(lambda session: session.scalars(select(AuditEntry).where(
+        AuditEntry.action == AuditAction.EXIT_PLAN_SET)).all()) == []  # fmt: skip
+    app.button(key="confirm_exits").click().run()
+    assert not app.exception
+    assert any("Exits armed" in item.value for item in app.success), [item.value for item in app.error]
+    cent = Decimal("0.01")
+    plans = demo_database.run(
+        lambda session: [
+            (Decimal(str(plan.stop_loss)).quantize(cent), Decimal(str(plan.take_profit)).quantize(cent), plan.active)
+            for plan in session.scalars(select(ExitPlan).where(ExitPlan.active))
+        ]
+    )
+    assert (stop, target, True) in plans
+    app.run()
+    assert any(f"stop-loss € {stop:,.2f}" in item.value for item in app.caption)  # the holding shows its new stop

@@ -31,8 +31,9 @@ def test_trade_page_shows_ticket_orders_fills_and_trade_log(demo_database: Datab
     assert any("Position sizing" in header.value for header in at.subheader)
     labels = [tab.label for tab in at.tabs]
     assert labels[:4] == ["Open orders", "Order history", "Fills", "Trade log"]
-    sizing, *frames = [frame.value for frame in at.dataframe]
-    assert "Fixed fraction" in " ".join(sizing["Method"]) and "Money at risk" in sizing.columns
+    sizing = at.table[0].value
+    frames = [frame.value for frame in at.dataframe]
+    assert "Fixed fraction" in " ".join(sizing["Method"]) and "At risk" in sizing.columns
     assert all(quantity != "–" for quantity in sizing["Quantity"][:1])
     open_frame = frames[0]
     assert list(open_frame["symbol"]) == ["BTC/EUR"] and list(open_frame["status"]) == ["open"]
@@ -63,7 +64,7 @@ def test_ticket_places_a_paper_order_and_a_bad_one_is_rejected(demo_database: Da
     at.button[0].click()  # the form's submit button
     at.run()
     assert not at.exception
-    assert any("queued" in message.value for message in at.success)
+    assert any("queued" in message.value for message in at.info), [message.value for message in at.info]
     at.text_input[0].set_value("-3")
     at.button[0].click()
     at.run()
@@ -148,3 +149,60 @@ def test_a_live_order_asks_a_fresh_authenticator_code_when_the_user_chose_so(con
     assert not at.exception
     order = configured_sqlite.run(lambda session: session.scalar(select(Order)))
     assert order is not None and order.is_live and order.status is OrderStatus.NEW
+
+
+def test_a_placed_order_updates_in_place_with_a_toast_when_the_executor_fills_it(demo_database: Database) -> None:
+    from core.execution.models import Fill
+    from core.timeutil import utc_now
+
+    at = _app()
+    at.run()
+    at.text_input[0].set_value("0.01")
+    at.button[0].click()
+    at.run()
+    watched = dict(at.session_state["trade_watched_orders"])
+    (client_id,) = watched
+    assert watched[client_id] == "new" and not at.toast
+    assert any(client_id[:8] in message.value and "**new**" in message.value for message in at.info)
+    with demo_database.session() as session:  # what the executor writes when it fills the order
+        order = session.scalars(select(Order).where(Order.client_order_id == client_id)).one()
+        order.status, order.filled_quantity, order.average_fill_price = (
+            OrderStatus.FILLED,
+            Decimal("0.01"),
+            Decimal("61234.5"),
+        )
+        session.add(Fill(fill_id=f"test-{client_id}", order_id=order.id, ts=utc_now(), side=order.side,
+                         quantity=Decimal("0.01"), price=Decimal("61234.5"), fee=Decimal("0.61"), fee_asset="EUR",
+                         fee_eur=Decimal("0.61")))  # fmt: skip
+    at.run()
+    assert not at.exception
+    toasts = [toast.value for toast in at.toast]
+    symbol = order.symbol
+    assert f"Order {client_id[:8]} {symbol}: filled" in toasts
+    assert any(text.startswith(f"Filled: buy 0.01 {symbol} at € 61,234.50") for text in toasts), toasts
+    assert any(client_id[:8] in message.value and "filled 0.01 at € 61,234.50" in message.value
+               for message in at.success)  # fmt: skip
+    assert at.session_state["trade_watched_orders"][client_id] == "filled"
+
+
+def test_the_sizing_panel_badges_a_stale_last_price(demo_database: Database) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    from core.market.models import Candle
+    from core.market.query import instrument_by_symbol
+    from core.timeutil import utc_now
+
+    at = _app()
+    at.run()
+    symbol = str(at.selectbox(key="sizing_symbol").value)
+    assert not any("stale since" in item.value for item in at.markdown)  # the demo prices are fresh
+    with demo_database.session() as session:  # the market worker stopped five days ago
+        instrument = instrument_by_symbol(session, symbol)
+        assert instrument is not None
+        session.execute(delete(Candle).where(Candle.instrument_id == instrument.id,
+                                             Candle.ts > utc_now() - timedelta(days=5)))  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert any("Last price stale since" in item.value for item in at.markdown), [m.value for m in at.markdown]
