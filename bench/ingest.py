@@ -31,6 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ def raw_load(instrument_id: int, frame: pd.DataFrame, *, csv: bool = False) -> C
     """The baseline into ``candles_raw``: binary (or ``csv``) COPY on PostgreSQL, plain executemany on SQLite."""
 
     def work(session: Session) -> None:
-        raw = session.connection().connection.driver_connection
+        raw: Any = session.connection().connection.driver_connection
         cursor = raw.cursor()
         if session.connection().dialect.name == "sqlite":
             stamps = _timestamp_strings(frame, " ")
@@ -138,7 +139,8 @@ def raw_binary_copy(payload: bytes) -> Callable[[Session], object]:
     """The floor on PostgreSQL: a binary COPY of a payload encoded before the clock started."""
 
     def work(session: Session) -> None:
-        cursor = session.connection().connection.driver_connection.cursor()
+        raw: Any = session.connection().connection.driver_connection
+        cursor = raw.cursor()
         pgcopy.copy_from(cursor, f"COPY {RAW_TABLE} ({COLUMNS}) FROM STDIN WITH (FORMAT binary)", payload)
         cursor.close()
 
