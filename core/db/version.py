@@ -31,8 +31,8 @@ def tables_version(session: Session, tables: Sequence[str]) -> Hashable:
     if not tables:
         return ()
     if session.get_bind().dialect.name == "sqlite":
-        parts = ", ".join(f"(SELECT max(rowid) FROM {name})" for name in tables)
-        query = "SELECT " + parts  # nosec B608: every name matched the lower-case identifier pattern above
+        parts = ", ".join(f"(SELECT max(rowid) FROM {name})" for name in tables)  # nosec B608: names matched above
+        query = "SELECT " + parts
         return tuple(session.execute(text(query)).one())
     rows = session.execute(
         text(
