@@ -80,8 +80,10 @@ def heap_frozen() -> Iterator[None]:
     so they can never be untracked); as they pile up, the collector runs two or three full
     collections, each walking the whole heap — in a dashboard process with many sessions, far more
     than the report. ``gc.freeze()`` moves every object alive at the start into the permanent
-    generation, so those collections walk only what was allocated since; ``gc.unfreeze()`` puts
-    them back into the oldest generation at the end.
+    generation, so those collections walk only what was allocated since; ``refreeze()`` (called
+    by the loader and the engine every ``REFREEZE_EVERY`` movements) freezes the report's own
+    objects as it goes, so no full collection walks them twice; ``gc.unfreeze()`` puts everything
+    back into the oldest generation at the end.
 
     Unlike the earlier ``gc.disable()`` around the report, the collector stays on for every
     thread: other sessions' and workers' new objects (and the report's own) are collected as
@@ -102,6 +104,20 @@ def heap_frozen() -> Iterator[None]:
             _freeze_depth -= 1
             if _freeze_depth == 0:
                 gc.unfreeze()
+
+
+REFREEZE_EVERY = 16_384  # movements loaded or processed between two ``refreeze()`` calls
+
+
+def refreeze() -> None:
+    """Inside ``heap_frozen``: freeze what was allocated since, too (``gc.freeze()`` is a list splice, O(1)).
+
+    The report's movements and rows live until it is done; without this, every full collection the
+    growing report triggers walks all of them again (two to four times over). Outside a block it
+    does nothing.
+    """
+    if _freeze_depth:
+        gc.freeze()
 
 
 def money(amount: Decimal | None) -> str | None:
@@ -496,6 +512,8 @@ def load_movements(
             price = lookup(fee_asset.upper(), ts)
             fee_value = price * fee_quantity if price is not None else None
         tx_hash, flat_cost = extras.get(entry_id, (None, False))
+        if not len(movements) % REFREEZE_EVERY:
+            refreeze()
         append(
             Movement(
                 entry_id,
@@ -702,6 +720,7 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
             domestic_wallets=[info.wallet for info in wallets if info.domestic],
             entered_kest=kest_entries,
             price_of=lookup,
+            checkpoint=refreeze,
         )
     result.warnings.extend(assumption_warnings(annotated, year))
     logger.info("Tax report %s: %d movements, %d rows, %d warnings", year, len(movements), len(result.rows),
