@@ -77,10 +77,32 @@ def _source_id(item: RawNewsItem, url: str) -> str:
     return raw[:150] + ":" + hashlib.sha1(raw.encode()).hexdigest()
 
 
+_PLAIN_VALUES = (int, str, float, type(None))
+
+
+def _plain_rows(table: Table, rows: Sequence[dict[str, Any]]) -> bool:
+    """True if every row has the same keys, all columns of ``table``, with int, str, float or None values."""
+    keys = set(rows[0])
+    if not keys or not keys <= {column.name for column in table.columns}:
+        return False
+    return all(row.keys() == keys and all(type(value) in _PLAIN_VALUES for value in row.values()) for row in rows)
+
+
 def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows``; rows that collide with any unique constraint are skipped."""
+    """Insert ``rows``; rows that collide with any unique constraint are skipped.
+
+    On SQLite, rows of plain values only (int, str, float, None: the instrument links) go through
+    the driver's ``executemany`` on the session's connection, without SQLAlchemy's per-row work.
+    """
     connection = session.connection()
     dialect = connection.dialect.name
+    if dialect == "sqlite" and rows and _plain_rows(table, rows):
+        names = [column.name for column in table.columns if column.name in rows[0]]
+        columns, marks = ", ".join(names), ", ".join("?" * len(names))
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # nosec B608: the table's own column names
+        raw = connection.connection.driver_connection
+        raw.executemany(sql, [tuple(row[name] for name in names) for row in rows])
+        return
     insert_fn = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
     if insert_fn is None:
         raise NotImplementedError(f"insert-or-ignore is not implemented for {dialect}")
@@ -94,7 +116,7 @@ _SQLITE_NEWS_COLUMNS = ("source", "source_id", "kind", "title", "summary", "url"
                         "author", "publisher", "published_at", "collected_at", "sentiment", "influence", "metrics",
                         "is_demo")  # fmt: skip
 _SQLITE_ROWS_PER_STATEMENT = 1_000  # 16,000 parameters, under SQLite's limit of 32,766
-_SQLITE_NEWS_HEAD = f"INSERT INTO news_items ({', '.join(_SQLITE_NEWS_COLUMNS)}) VALUES "
+_SQLITE_NEWS_HEAD = f"INSERT INTO news_items ({', '.join(_SQLITE_NEWS_COLUMNS)}) VALUES "  # nosec B608: constant column names
 _SQLITE_NEWS_ROW = "(" + ", ".join("?" * len(_SQLITE_NEWS_COLUMNS)) + ")"
 _SQLITE_NEWS_TAIL = " ON CONFLICT DO NOTHING RETURNING id, source, source_id"
 
