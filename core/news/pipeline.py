@@ -100,7 +100,7 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
         names = [column.name for column in table.columns if column.name in rows[0]]
         columns, marks = ", ".join(names), ", ".join("?" * len(names))
         sql = f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # nosec B608: the table's own column names
-        raw = connection.connection.driver_connection
+        raw: Any = connection.connection.driver_connection
         raw.executemany(sql, [tuple(row[name] for name in names) for row in rows])
         return
     insert_fn = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)

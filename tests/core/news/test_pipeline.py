@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from core.db.engine import Database
 from core.db.migrate import upgrade_database
@@ -132,7 +133,7 @@ def test_the_raw_sqlite_insert_stores_exactly_what_the_core_insert_stores(tmp_pa
     from core.news.pipeline import _insert_news_items_sqlite
 
     now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"source": "reddit", "source_id": f"r{number}", "kind": NewsKind.POST if number % 2 else NewsKind.ARTICLE,
          "title": f"Bitcoin ‘moon’ {number}", "summary": None if number % 3 else "<b>sum</b> ✓", "url": f"https://x/{number}",
          "canonical_url": f"https://x/{number}", "title_fingerprint": None if number % 4 else "ab" * 20,
@@ -150,9 +151,9 @@ def test_the_raw_sqlite_insert_stores_exactly_what_the_core_insert_stores(tmp_pa
             if raw:
                 ids = _insert_news_items_sqlite(session.connection(), rows + rows[:2])  # repeats are skipped
             else:
-                table = NewsItem.__table__
-                statement = sqlite_dialect.insert(table).on_conflict_do_nothing()  # type: ignore[arg-type]
-                session.execute(statement.returning(table.c.id), rows)  # type: ignore[attr-defined]
+                table: Table = NewsItem.__table__  # type: ignore[assignment]
+                statement = sqlite_dialect.insert(table).on_conflict_do_nothing()
+                session.execute(statement.returning(table.c.id), rows)
                 ids = {(row["source"], row["source_id"]): number + 1 for number, row in enumerate(rows)}
             assert ids == {(row["source"], row["source_id"]): number + 1 for number, row in enumerate(rows)}
             stored.append(session.execute(sql_text("SELECT * FROM news_items ORDER BY id")).all())
