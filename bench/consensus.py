@@ -7,6 +7,10 @@ in at most 20 ms. Also printed: the same through ``analyse_instrument`` on a SQL
 (snapshot built from the database, results stored), cold and cached.
 
     PYTHONPATH=$PWD python bench/consensus.py
+
+Ratios against baselines in the same run: the fan-out against the slowest analyst's delay (1.0 =
+perfectly concurrent, the floor) and against the sum of the delays (sequential calls); the
+cached repeat against the cold fan-out. CPU time of this process is printed with each.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import load_line  # noqa: E402
 from core.ai.builtin import SentimentAnalyst, TechnicalAnalyst  # noqa: E402
 from core.ai.config import CallLimits, ConsensusParameters  # noqa: E402
 from core.ai.context import snapshot_from_frame  # noqa: E402
@@ -68,12 +73,12 @@ def main() -> int:
         ConsensusEngine(make_analysts(servers), parameters).run(warm)
 
         engine = ConsensusEngine(make_analysts(servers), parameters, cache=OpinionCache())
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         first = engine.run(snapshot)
-        fan_out = time.perf_counter() - started
-        started = time.perf_counter()
+        fan_out, fan_out_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        started, cpu_started = time.perf_counter(), time.process_time()
         repeat = engine.run(snapshot)
-        cached = time.perf_counter() - started
+        cached, cached_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         assert all(result.ok for result in first.results), [result.error for result in first.results]
         assert all(result.cached for result in repeat.results)
 
@@ -105,8 +110,13 @@ def main() -> int:
           f"sum of delays {sum(DELAYS) * 1000:.0f} ms)  {'OK' if ok_fan_out else 'TOO SLOW'}")  # fmt: skip
     print(f"consensus, cached repeat:       {cached * 1000:7.1f} ms  (limit {CACHED_LIMIT_SECONDS * 1000:.0f} ms)  "
           f"{'OK' if ok_cached else 'TOO SLOW'}")  # fmt: skip
+    print(f"  fan-out: {fan_out / max(DELAYS):.2f}x the slowest analyst's delay (1.00 = fully concurrent), "
+          f"{fan_out / sum(DELAYS):.2f}x the sequential sum; CPU {fan_out_cpu * 1000:.0f} ms (this process, "
+          "servers included: they are threads)")  # fmt: skip
+    print(f"  cached repeat: {cached / fan_out:.4f}x the cold fan-out; CPU {cached_cpu * 1000:.1f} ms")
     print(f"analyse_instrument, cold:       {stored_cold * 1000:7.1f} ms  (snapshot from SQLite + fan-out + store)")
     print(f"analyse_instrument, cached:     {stored_cached * 1000:7.1f} ms  (cache read from the ai_opinions table)")
+    print(load_line())
     return 0 if ok_fan_out and ok_cached else 1
 
 

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.timing import cpu_seconds, load_line  # noqa: E402
 from core.audit import verify_audit_chain  # noqa: E402
 from core.db.engine import Database  # noqa: E402
 from core.db.migrate import upgrade_database  # noqa: E402
@@ -236,8 +237,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='konsens-crash-')}/crash.db"
+    print(f"before: {load_line()}")
+    cpu_before = cpu_seconds(children=True)
     result = run_crash_test(url, args.orders, seed=args.seed)
     print(result.report())
+    # a correctness test: no speed target; the CPU time (this process + the killed executors) says what it cost
+    print(
+        f"CPU {cpu_seconds(children=True) - cpu_before:.1f} s (this process and the executor subprocesses); "
+        f"after: {load_line()}"
+    )
     return 0 if result.ok else 1
 
 

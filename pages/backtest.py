@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.ui.backtest_charts import comparison_figure, equity_figure, heatmap_figure, trades_payload
+from app.ui.cache import versioned
 from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, price, quantity, vienna_time
@@ -244,7 +245,7 @@ def render_sweep(stored: StoredRun, key: str) -> None:
         st.info(f"Best Sharpe among the combinations — {sweep['overfitting_verdict']}")
 
 
-choices = read(data_choices)
+choices = versioned("backtest.data_choices", data_choices, tables=("candles", "instruments"))
 if not choices:
     st.info("No stored candles yet: collect market data (or run `konsens demo`) to backtest here.")
     st.stop()

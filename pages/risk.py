@@ -9,19 +9,17 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from app.ui.cache import versioned
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, number, pct, vienna_time
-from app.ui.risk_figures import distribution_figure, drawdown_figure, exposure_figure
+from app.ui.risk_figures import RISK_TABLES, distribution_chart, drawdown_chart, exposure_figure
 from app.ui.stale import stale_freshness_warning
 from core.market.freshness import price_freshness
 from core.risk.alerts import acknowledge_alert, acknowledge_all, list_alerts, unacknowledged_count
 from core.risk.exposure import account_exposure, known_accounts
-from core.risk.metrics import conditional_value_at_risk, value_at_risk
 from core.risk.models import GLOBAL_SCOPE, TradingState
 from core.risk.service import (
     exposure_by_asset,
-    portfolio_drawdowns,
-    returns_for,
     risk_metrics,
     risk_snapshot,
 )
@@ -104,7 +102,7 @@ with st.container(border=True):
 
 # --- metrics ------------------------------------------------------------------------------------
 st.subheader("Risk metrics")
-rows = read(lambda session: risk_metrics(session, account))
+rows = versioned("risk.metrics", risk_metrics, account, tables=RISK_TABLES)  # per data version
 labels = [row.label for row in rows]
 if not rows:
     st.info("Not enough history yet: metrics need at least two days of equity snapshots or prices.")
@@ -156,23 +154,18 @@ else:
     chart_left, chart_right = st.columns(2)
     with chart_left:
         st.markdown("**Portfolio drawdown**")
-        drawdowns = read(lambda session: portfolio_drawdowns(session, account))
-        if drawdowns.empty:
+        drawdown = drawdown_chart(account)
+        if drawdown is None:
             st.caption("No equity history.")
         else:
-            st.plotly_chart(drawdown_figure(drawdowns), width="stretch")
+            st.plotly_chart(drawdown, width="stretch")
     with chart_right:
         st.markdown(f"**Return distribution: {selected}**")
-        returns, _periods = read(lambda session: returns_for(session, account, selected))
-        if len(returns) < 2:
+        distribution = distribution_chart(account, selected)
+        if distribution is None:
             st.caption("Not enough returns.")
         else:
-            var_lines = {
-                "VaR 95": value_at_risk(returns, 0.95),
-                "VaR 99": value_at_risk(returns, 0.99),
-                "CVaR 99": conditional_value_at_risk(returns, 0.99),
-            }
-            st.plotly_chart(distribution_figure(returns, var_lines), width="stretch")
+            st.plotly_chart(distribution, width="stretch")
 
 # --- exposure and limits ------------------------------------------------------------------------
 st.subheader("Exposure by asset")

@@ -1196,6 +1196,9 @@ def _qty(quantity: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+CHECKPOINT_EVERY = 16_384
+
+
 def compute_year(
     movements: Sequence[Movement],
     year: int,
@@ -1204,8 +1207,12 @@ def compute_year(
     domestic_wallets: Iterable[str] = (),
     entered_kest: Iterable[tuple[str, Decimal]] = (),
     price_of: Callable[[str, datetime], Decimal | None] | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> EngineResult:
     """Run the engine over ``movements`` (any order; all history up to the year's end) for ``year``.
+
+    ``checkpoint()``, if given, is called after every ``CHECKPOINT_EVERY`` movements (the report
+    uses it to keep what it built so far out of the collector's full passes).
 
     ``domestic_wallets`` are wallets at a KESt-withholding provider; ``entered_kest`` are
     (wallet, amount) pairs of KESt the user entered for the year; ``price_of(asset, ts)`` values
@@ -1225,8 +1232,12 @@ def compute_year(
         ordered = sorted(relevant, key=lambda m: (shifted.get(m.entry_id, m.ts), m.entry_id))
     else:  # the common case: no deposit booked before its withdrawal
         ordered = sorted(relevant, key=attrgetter("ts", "entry_id"))
-    for movement in ordered:
-        engine.process(movement)
+    process = engine.process
+    for start in range(0, len(ordered), CHECKPOINT_EVERY):
+        for movement in ordered[start : start + CHECKPOINT_EVERY]:
+            process(movement)
+        if checkpoint is not None:
+            checkpoint()
     for wallet, amount in entered_kest:
         engine.totals.kest_withheld += amount
         engine.wallet_result(wallet).kest_withheld_entered += amount

@@ -67,42 +67,57 @@ NEEDS_VALUE_KINDS = frozenset({LedgerKind.BUY, LedgerKind.SELL, LedgerKind.SWAP,
 TRANSFER_KINDS = (LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_IN, LedgerKind.TRANSFER_OUT)
 
 
-_gc_lock = threading.Lock()
-_gc_depth = 0  # how many gc_paused() blocks are open, in any thread
-_gc_was_enabled = False  # whether the collector was on when the outermost block opened
+_freeze_lock = threading.Lock()
+_freeze_depth = 0  # how many heap_frozen() blocks are open, in any thread
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a report allocates its many long-lived objects.
+def heap_frozen() -> Iterator[None]:
+    """Keep the objects alive before a report out of the collector's full passes while the report is built.
 
     Loading a year (100,000 movements) and running the engine (109,000 rows) keep about 210,000
     GC-tracked objects alive (every Movement and TaxRow: slots dataclasses holding enum members,
-    so they can never be untracked); the collections they trigger walk the growing heap, twice in
-    full: about 0.2-0.3 s of a 1.4 s build (measured with ``bench/tax_report.py``). None of these
-    objects form reference cycles, so reference counting frees them all the same. The JSON text
-    allocates only strings (not tracked) and runs without the pause.
+    so they can never be untracked); as they pile up, the collector runs two or three full
+    collections, each walking the whole heap — in a dashboard process with many sessions, far more
+    than the report. ``gc.freeze()`` moves every object alive at the start into the permanent
+    generation, so those collections walk only what was allocated since; ``refreeze()`` (called
+    by the loader and the engine every ``REFREEZE_EVERY`` movements) freezes the report's own
+    objects as it goes, so no full collection walks them twice; ``gc.unfreeze()`` puts everything
+    back into the oldest generation at the end.
 
-    This is a process-wide switch used for a local speed-up, i.e. a fix at the wrong depth: while
-    a report runs, every other thread (Streamlit sessions, workers) runs without cycle collection
-    too. The real fix is fewer tracked objects per movement and row. Until then the pause is kept
-    safe: blocks nest and may overlap across threads (a shared count under a lock; the collector is
-    restored only when the last open block ends, and only if it was on when the first began), and
-    it is always restored, also on an exception.
+    Unlike the earlier ``gc.disable()`` around the report, the collector stays on for every
+    thread: other sessions' and workers' new objects (and the report's own) are collected as
+    usual. What changes for them is only that a cycle which was already alive at the start
+    is found after the block instead of during it. Blocks nest and may overlap across threads
+    (a shared count under a lock): the heap is unfrozen when the last open block ends, also on
+    an exception (``gc.unfreeze()`` releases every frozen object, also any frozen before).
     """
-    global _gc_depth, _gc_was_enabled
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_depth += 1
+    global _freeze_depth
+    with _freeze_lock:
+        if _freeze_depth == 0:
+            gc.freeze()
+        _freeze_depth += 1
     try:
         yield
     finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_was_enabled:
-                gc.enable()
+        with _freeze_lock:
+            _freeze_depth -= 1
+            if _freeze_depth == 0:
+                gc.unfreeze()
+
+
+REFREEZE_EVERY = 16_384  # movements loaded or processed between two ``refreeze()`` calls
+
+
+def refreeze() -> None:
+    """Inside ``heap_frozen``: freeze what was allocated since, too (``gc.freeze()`` is a list splice, O(1)).
+
+    The report's movements and rows live until it is done; without this, every full collection the
+    growing report triggers walks all of them again (two to four times over). Outside a block it
+    does nothing.
+    """
+    if _freeze_depth:
+        gc.freeze()
 
 
 def money(amount: Decimal | None) -> str | None:
@@ -497,6 +512,8 @@ def load_movements(
             price = lookup(fee_asset.upper(), ts)
             fee_value = price * fee_quantity if price is not None else None
         tx_hash, flat_cost = extras.get(entry_id, (None, False))
+        if not len(movements) % REFREEZE_EVERY:
+            refreeze()
         append(
             Movement(
                 entry_id,
@@ -693,7 +710,7 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
         )
     wallets = wallet_infos(session, assumptions)
     kest_entries = entered_kest(session, year)
-    with gc_paused():  # one pause over loading and the engine: no full collection between them
+    with heap_frozen():  # the heap before the report stays out of the full collections it triggers
         annotated = annotated_entries(session, end)
         movements, _ = load_movements(session, end, assumptions, price_lookup=lookup, annotated=annotated)
         result = compute_year(
@@ -703,6 +720,7 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
             domestic_wallets=[info.wallet for info in wallets if info.domestic],
             entered_kest=kest_entries,
             price_of=lookup,
+            checkpoint=refreeze,
         )
     result.warnings.extend(assumption_warnings(annotated, year))
     logger.info("Tax report %s: %d movements, %d rows, %d warnings", year, len(movements), len(result.rows),

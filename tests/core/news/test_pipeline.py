@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from core.db.engine import Database
-from core.news.models import NewsItem, NewsItemInstrument, SentimentHourly
+from core.db.migrate import upgrade_database
+from core.news.models import NewsItem, NewsItemInstrument, NewsKind, SentimentHourly
 from core.news.pipeline import NewsProcessor
 from core.news.retention import apply_retention
 from core.system.models import QuarantinedRecord
@@ -120,3 +123,40 @@ def test_retention_deletes_old_posts_and_their_links_but_keeps_aggregates(
         assert set(session.scalars(select(NewsItem.source_id))) == {"new", "old-article"}
         assert session.scalar(select(func.count()).select_from(NewsItemInstrument)) == 2
         assert session.scalar(select(func.count()).select_from(SentimentHourly)) == 2  # old hour (2 items) and new hour
+
+
+def test_the_raw_sqlite_insert_stores_exactly_what_the_core_insert_stores(tmp_path: Path) -> None:
+    """``_insert_news_items_sqlite`` (the driver path) against SQLAlchemy's insert of the same rows."""
+    from sqlalchemy import text as sql_text
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from core.news.pipeline import _insert_news_items_sqlite
+
+    now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    rows: list[dict[str, Any]] = [
+        {"source": "reddit", "source_id": f"r{number}", "kind": NewsKind.POST if number % 2 else NewsKind.ARTICLE,
+         "title": f"Bitcoin ‘moon’ {number}", "summary": None if number % 3 else "<b>sum</b> ✓", "url": f"https://x/{number}",
+         "canonical_url": f"https://x/{number}", "title_fingerprint": None if number % 4 else "ab" * 20,
+         "author": None, "publisher": "Reuters" if number % 2 else None,
+         "published_at": now.astimezone(timezone(timedelta(hours=2))) - timedelta(minutes=number),
+         "collected_at": now, "sentiment": None if number == 3 else 0.1234 * number, "influence": 0.5,
+         "metrics": None if number % 2 else {"score": number, "nested": {"ä": [1, 2.5]}}, "is_demo": number == 5}
+        for number in range(7)
+    ]  # fmt: skip
+    stored = []
+    for raw in (True, False):
+        database = Database(f"sqlite:///{tmp_path / f'{raw}.db'}")
+        upgrade_database(database)
+        with database.session() as session:
+            if raw:
+                ids = _insert_news_items_sqlite(session.connection(), rows + rows[:2])  # repeats are skipped
+            else:
+                table: Table = NewsItem.__table__  # type: ignore[assignment]
+                statement = sqlite_dialect.insert(table).on_conflict_do_nothing()
+                session.execute(statement.returning(table.c.id), rows)
+                ids = {(row["source"], row["source_id"]): number + 1 for number, row in enumerate(rows)}
+            assert ids == {(row["source"], row["source_id"]): number + 1 for number, row in enumerate(rows)}
+            stored.append(session.execute(sql_text("SELECT * FROM news_items ORDER BY id")).all())
+        database.dispose()
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == len(rows)

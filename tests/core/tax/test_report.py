@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+import core.tax.report as report_module
 from core.db.engine import Database
 from core.market.models import AssetClass, Candle, Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
@@ -21,7 +22,7 @@ from core.tax.assumptions import TaxAssumptions, load_assumptions, save_assumpti
 from core.tax.engine import EngineResult, Totals, WalletResult
 from core.tax.export import render_report
 from core.tax.koinly import import_koinly_file
-from core.tax.report import DEMO_NOTICE, TaxReport, build_report, gc_paused, report_years
+from core.tax.report import DEMO_NOTICE, TaxReport, build_report, heap_frozen, report_years
 from core.tax.settings import add_kest_entry, set_wallet_domestic
 from tests.core.tax.conftest import write_koinly
 
@@ -187,42 +188,49 @@ def _pdf_pages(path: Path) -> list[str]:
     return [page for page in output.stdout.split("\f") if page.strip()]
 
 
-def test_gc_paused_nests_overlaps_across_threads_and_restores() -> None:
+def test_heap_frozen_nests_overlaps_across_threads_keeps_the_collector_on_and_unfreezes() -> None:
     def nested_then_fail() -> None:
-        with gc_paused():
-            with gc_paused():
-                assert not gc.isenabled()
-            assert not gc.isenabled()  # the inner block must not switch it back on
+        with heap_frozen():
+            frozen = gc.get_freeze_count()
+            assert frozen > 0 and gc.isenabled()  # frozen, not paused: collections go on
+            with heap_frozen():
+                assert gc.isenabled()
+            assert gc.get_freeze_count() >= frozen  # the inner block must not unfreeze
             raise RuntimeError
 
-    assert gc.isenabled()
     with pytest.raises(RuntimeError):
         nested_then_fail()
-    assert gc.isenabled()  # restored after an exception
+    assert report_module._freeze_depth == 0  # closed after an exception
+    with heap_frozen():
+        pass
+    assert gc.get_freeze_count() == 0 or report_module._freeze_depth > 0  # unfrozen unless another block is open
 
     inside, release = threading.Event(), threading.Event()
 
     def other_report() -> None:
-        with gc_paused():
+        with heap_frozen():
             inside.set()
             release.wait(5)
 
     thread = threading.Thread(target=other_report)
-    with gc_paused():
+    with heap_frozen():
         thread.start()
         inside.wait(5)
-    assert not gc.isenabled()  # the other thread's block is still open
+    assert gc.get_freeze_count() > 0 and report_module._freeze_depth == 1  # the other thread's block is still open
     release.set()
     thread.join(5)
-    assert gc.isenabled()
+    assert report_module._freeze_depth == 0
 
-    gc.disable()
-    try:
-        with gc_paused():
-            pass
-        assert not gc.isenabled()  # left off when it was off before
-    finally:
-        gc.enable()
+
+def test_a_cycle_made_during_a_report_is_collected_by_the_running_collector() -> None:
+    class Node:
+        partner: object = None
+
+    with heap_frozen():
+        first, second = Node(), Node()
+        first.partner, second.partner = second, first
+        del first, second
+        assert gc.collect() >= 2  # new objects are not frozen: the cycle goes
 
 
 def _report_with(totals: Totals, wallets: dict[str, WalletResult] | None = None) -> TaxReport:
