@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -56,7 +57,7 @@ def wait_healthy(port: int, timeout: float = 60) -> None:
     raise TimeoutError("streamlit did not become healthy")
 
 
-def wait_idle(page, timeout_ms: int = 120_000) -> None:  # type: ignore[no-untyped-def]
+def wait_idle(page: Any, timeout_ms: int = 120_000) -> None:
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
     page.wait_for_timeout(1500)
