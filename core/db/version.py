@@ -6,7 +6,9 @@
   change it; an update in place (the still-forming last candle) or a delete does not, so callers
   combine it with a time to live.
 - PostgreSQL: the statistics collector's insert/update/delete counters of each table
-  (``pg_stat_user_tables``), which the server updates within about a second of a commit.
+  (``pg_stat_user_tables``). A backend sends its counters when it goes idle, at most once a
+  second and at the latest about 10 s after the commit (PostgreSQL 15's ``PGSTAT_IDLE_INTERVAL``),
+  so on PostgreSQL a new row can stay unseen by the token for up to about 10 s.
 
 The token says "maybe changed", never "changed for sure": a cache keyed by it is exact for new
 rows and, for in-place changes, as fresh as its time to live.
