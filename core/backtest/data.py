@@ -15,8 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from core.backtest.series import PriceDataError, PriceSeries
-from core.market.csv_import import CsvFormatError
-from core.market.csv_import import read_candle_csv as read_market_csv
+from core.market.csv_import import CsvFormatError, read_candle_columns
 from core.market.query import (
     TIMEFRAME_SECONDS,
     candle_sources,
@@ -32,10 +31,14 @@ def read_candle_csv(path: str | Path, *, timeframe: str | None = None) -> PriceS
     """Read an OHLCV CSV file into a validated ``PriceSeries`` (its file name is the label)."""
     path = Path(path)
     try:
-        frame = read_market_csv(path)
+        columns = read_candle_columns(path)
     except CsvFormatError as error:
         raise PriceDataError(str(error)) from None
-    return PriceSeries.from_frame(frame.set_index("ts"), label=path.name, timeframe=timeframe)
+    values = columns.values
+    return PriceSeries.from_arrays(
+        columns.ts, open=values["open"], high=values["high"], low=values["low"], close=values["close"],
+        volume=values["volume"], label=path.name, timeframe=timeframe,
+    )  # fmt: skip
 
 
 def load_stored_series(
