@@ -12,17 +12,14 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from core.backtest.series import PriceDataError, PriceSeries
 from core.market.csv_import import CsvFormatError, read_candle_columns
-from core.market.query import (
-    TIMEFRAME_SECONDS,
-    candle_sources,
-    instrument_by_symbol,
-    load_candles,
-    resample_candles,
-)
+from core.market.timeframes import TIMEFRAME_SECONDS
+
+if TYPE_CHECKING:  # a CSV backtest loads no database code; ``load_stored_series`` imports it
+    from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +51,8 @@ def load_stored_series(
 
     A timeframe that is not stored is built from the coarsest finer stored one (e.g. 1d from 1h).
     """
+    from core.market.query import candle_sources, instrument_by_symbol, load_candles, resample_candles
+
     if timeframe not in TIMEFRAME_SECONDS:
         raise PriceDataError(f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAME_SECONDS)})")
     instrument = instrument_by_symbol(session, symbol)
