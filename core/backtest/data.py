@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from core.backtest.series import PriceDataError, PriceSeries
