@@ -1,20 +1,39 @@
-"""Benchmark: SMA crossover over 1,000,000 candles — fast path, event loop and backtrader side by side.
+"""Benchmark: SMA crossover over 1,000,000 candles — engines side by side, then the command end to end.
 
-Run: ``PYTHONPATH=$PWD python bench/backtest.py [--candles 1000000] [--backtrader-candles 100000]``
+Run: ``PYTHONPATH=$PWD python bench/backtest.py [--candles 1000000] [--backtrader-candles 100000]
+[--big-candles 5000000] [--skip-engines]``
 
 The candles are a seeded random walk (one instrument, 1-minute bars). The fast path and the
 event loop run over all of them; backtrader runs over the first ``--backtrader-candles`` (it is
 too slow for a million within a sensible time) and its rate is stated per candle. The trades of
 all three over that same slice must be identical, and the fast path and the event loop must
 agree over the full million. Compilation (numba, cached on disk) is warmed up before timing.
+
+End to end, as the user meets it: the same candles are written to a CSV file and
+``konsens backtest sma-cross --data FILE --engine fast --json`` runs as a child process (interpreter
+start, imports, load, run, JSON). Every figure is a ratio against a baseline measured in the same
+run, with CPU time beside the wall time, so a loaded machine can make no claim true or false:
+
+- the command vs ``pandas.read_csv`` of the same file (the call alone, and a child process doing
+  only that) and vs the kernel alone (``run_fast`` in this process);
+- cold compilation: the command once with an empty ``NUMBA_CACHE_DIR`` (then the cache is warm);
+- storing the run (``--store`` minus ``--no-store``, and the command's own ``timing.store_seconds``)
+  as a share of the run;
+- peak RSS of the child on ``--big-candles`` (5,000,000) candles.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +50,11 @@ from core.backtest.strategies import build_strategy
 TARGET_FAST = 1_000_000
 TARGET_EVENT = 200_000
 TARGET_RATIO = 50
+TARGET_END_TO_END = 500_000  # candles per second of the whole command
+TARGET_READ_CSV_RATIO = 3.0  # the whole command within 3 × pandas.read_csv of the same file
+TARGET_STORE_SHARE = 0.10  # storing the run costs at most 10 % of the run
+TARGET_BIG_RSS = 1.5 * 1024**3  # 5M candles within 1.5 GB peak RSS
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def random_walk(candles: int, seed: int = 7) -> PriceSeries:
@@ -58,14 +82,73 @@ def best_of(runs: int, work: object) -> tuple[float, object]:
     return best, result
 
 
+def write_csv(bars: PriceSeries, path: Path) -> None:
+    """Write the candles as a CSV file (``timestamp`` in ISO-8601 UTC, shortest round-trip floats)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    table = pa.table(
+        {
+            "timestamp": pa.array(bars.index.as_unit("s").asi8, pa.int64()).cast(pa.timestamp("s", tz="UTC")),
+            "open": bars.open,
+            "high": bars.high,
+            "low": bars.low,
+            "close": bars.close,
+            "volume": bars.volume,
+        }
+    )
+    pa_csv.write_csv(table, path, write_options=pa_csv.WriteOptions(quoting_style="none"))
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One child process: wall seconds, CPU seconds (user + system), peak RSS in bytes, its stdout."""
+
+    wall: float
+    cpu: float
+    peak_rss: int
+    stdout: str
+
+
+def run_child(arguments: list[str], environment: dict[str, str]) -> ChildRun:
+    """Run a child process and measure it by its own resource usage (``wait4``: CPU and peak RSS)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        process = subprocess.Popen(arguments, stdout=out, stderr=err, env=environment, cwd=ROOT)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode:
+            raise SystemExit(f"{' '.join(arguments)} failed ({process.returncode}): {err.read().decode()[-2000:]}")
+        return ChildRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.read().decode())
+
+
+def best_child(runs: int, arguments: list[str], environment: dict[str, str]) -> ChildRun:
+    """The fastest of ``runs`` child runs (by wall time)."""
+    return min((run_child(arguments, environment) for _ in range(runs)), key=lambda run: run.wall)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candles", type=int, default=1_000_000)
     parser.add_argument("--backtrader-candles", type=int, default=100_000)
     parser.add_argument("--fast", type=int, default=10)
     parser.add_argument("--slow", type=int, default=30)
+    parser.add_argument("--big-candles", type=int, default=5_000_000, help="candles of the peak-RSS run (0: skip)")
+    parser.add_argument("--runs", type=int, default=3, help="end-to-end runs per figure (the best is shown)")
+    parser.add_argument("--skip-engines", action="store_true", help="only the end-to-end figures")
     arguments = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
+          f"on {os.cpu_count()} CPUs")  # fmt: skip
+    engines_ok = True if arguments.skip_engines else engines(arguments)
+    end_to_end_ok = end_to_end(arguments)
+    return 0 if engines_ok and end_to_end_ok else 1
 
+
+def engines(arguments: argparse.Namespace) -> bool:
+    """The engines side by side in this process (fast path, event loop, backtrader)."""
     bars = random_walk(arguments.candles)
     strategy = build_strategy("sma-cross", {"fast": arguments.fast, "slow": arguments.slow})
     config = BacktestConfig(fee_bps=10.0)
@@ -110,7 +193,127 @@ def main() -> int:
     }
     for label, passed in checks.items():
         print(f"  [{'ok' if passed else 'MISSED'}] {label}")
-    return 0 if all(checks.values()) else 1
+    return all(checks.values())
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process so far, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def end_to_end(arguments: argparse.Namespace) -> bool:
+    """``konsens backtest ... --engine fast --json`` as a child process, against baselines of the same run."""
+    import pandas
+
+    from core.backtest.data import read_candle_csv
+
+    candles = arguments.candles
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="konsens-bench-backtest-") as scratch:
+        folder = Path(scratch)
+        path = folder / f"random_walk_{candles}.csv"
+        bars = random_walk(candles)
+        write_csv(bars, path)
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), "KONSENS_HOME": str(folder / "home"),
+                       "KONSENS_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}"}  # fmt: skip
+        command = [python, "-m", "app.cli", "backtest", "sma-cross", "--data", str(path), "--engine", "fast",
+                   "--param", f"fast={arguments.fast}", "--param", f"slow={arguments.slow}", "--json"]  # fmt: skip
+        size_mb = path.stat().st_size / 1e6
+
+        # Cold: an empty numba cache directory, so every kernel compiles; after that run it is warm.
+        cold = run_child([*command, "--no-store"], {**environment, "NUMBA_CACHE_DIR": str(folder / "numba")})
+        warm = best_child(arguments.runs, [*command, "--no-store"], environment)
+        stored = best_child(arguments.runs, [*command, "--store"], environment)
+
+        # Baselines of the same run: pandas.read_csv of the file (the call; and a process doing only it),
+        # our reader in this process, and the kernel alone (run_fast on the bars read from the file).
+        pandas_seconds, pandas_cpu = _timed(arguments.runs, lambda: pandas.read_csv(path))
+        pandas_child = best_child(arguments.runs, [python, "-c", f"import pandas; pandas.read_csv({str(path)!r})"],
+                                  environment)  # fmt: skip
+        reader_seconds, reader_cpu = _timed(arguments.runs, lambda: read_candle_csv(path))
+        loaded = read_candle_csv(path)
+        strategy = build_strategy("sma-cross", {"fast": arguments.fast, "slow": arguments.slow})
+        config = BacktestConfig(fee_bps=10.0)
+        run_fast(strategy, loaded, config)
+        kernel_seconds, kernel_cpu = _timed(arguments.runs, lambda: run_fast(strategy, loaded, config))
+
+        warm_report = json.loads(warm.stdout)
+        stored_report = json.loads(stored.stdout)
+        timing = warm_report["timing"]
+        store_seconds = stored_report["timing"]["store_seconds"]
+        run_seconds = stored_report["timing"]["kernel_seconds"] + stored_report["timing"]["results_seconds"]
+        rate = candles / warm.wall
+        print()
+        print(f"End to end: konsens backtest sma-cross --data FILE --engine fast --json ({candles:,} candles, "
+              f"{size_mb:.0f} MB CSV, {len(warm_report['trades']):,} trades)")  # fmt: skip
+        print(f"{'what':<44} {'wall s':>8} {'CPU s':>8} {'peak RSS':>10}")
+        rows = [
+            ("command, cold numba cache (compiles)", cold),
+            ("command, warm cache, --no-store", warm),
+            ("command, warm cache, --store (SQLite)", stored),
+            ("python -c 'pandas.read_csv(FILE)'", pandas_child),
+        ]
+        for label, run in rows:
+            print(f"{label:<44} {run.wall:>8.3f} {run.cpu:>8.3f} {run.peak_rss / 2**20:>8.0f} MB")
+        print(f"{'pandas.read_csv(FILE) call, in process':<44} {pandas_seconds:>8.3f} {pandas_cpu:>8.3f}")
+        print(f"{'read_candle_csv(FILE) call, in process':<44} {reader_seconds:>8.3f} {reader_cpu:>8.3f}")
+        print(f"{'kernel alone (run_fast), in process':<44} {kernel_seconds:>8.3f} {kernel_cpu:>8.3f}")
+        print(f"the command's own timing: total {timing['total_seconds']:.3f} s = load {timing['load_seconds']:.3f} "
+              f"+ kernel {timing['kernel_seconds']:.3f} + results {timing['results_seconds']:.3f} + the rest "
+              "(interpreter start, imports)")  # fmt: skip
+        read_ratio = warm.wall / pandas_seconds
+        read_cpu_ratio = warm.cpu / pandas_cpu
+        print(f"command / pandas.read_csv call: {read_ratio:.2f} × wall, {read_cpu_ratio:.2f} × CPU; "
+              f"/ the read_csv process: {warm.wall / pandas_child.wall:.2f} × wall, "
+              f"{warm.cpu / pandas_child.cpu:.2f} × CPU")  # fmt: skip
+        print(
+            f"command / kernel alone: {warm.wall / kernel_seconds:.1f} × wall; "
+            f"end to end {rate:,.0f} candles/s wall, {candles / warm.cpu:,.0f} candles per CPU second"
+        )
+        print(
+            f"cold compile adds {cold.wall - warm.wall:.2f} s wall, {cold.cpu - warm.cpu:.2f} s CPU "
+            f"({cold.wall / warm.wall:.2f} × the warm command)"
+        )
+        store_share = store_seconds / run_seconds
+        print(
+            f"storing the run: {store_seconds:.3f} s = {store_share:.1%} of the run's {run_seconds:.3f} s "
+            f"(the --store command is {stored.wall / warm.wall:.2f} × the --no-store one, with migrations)"
+        )
+
+        checks = {
+            f"end to end ≥ {TARGET_END_TO_END:,} candles/s (wall)": rate >= TARGET_END_TO_END,
+            f"command ≤ {TARGET_READ_CSV_RATIO:g} × pandas.read_csv of the file (wall)": read_ratio
+            <= TARGET_READ_CSV_RATIO,
+            f"storing ≤ {TARGET_STORE_SHARE:.0%} of the run": store_share <= TARGET_STORE_SHARE,
+        }
+        if arguments.big_candles:
+            big_path = folder / f"random_walk_{arguments.big_candles}.csv"
+            big_bars = random_walk(arguments.big_candles)
+            write_csv(big_bars, big_path)
+            del big_bars
+            big = run_child([*command[:6], str(big_path), *command[7:], "--no-store"], environment)
+            print(f"{arguments.big_candles:,} candles ({big_path.stat().st_size / 1e6:.0f} MB): {big.wall:.2f} s wall, "
+                  f"{big.cpu:.2f} s CPU, peak RSS {big.peak_rss / 2**30:.2f} GB, "
+                  f"{arguments.big_candles / big.wall:,.0f} candles/s")  # fmt: skip
+            checks[f"{arguments.big_candles:,} candles ≤ {TARGET_BIG_RSS / 2**30:.1f} GB peak RSS"] = (
+                big.peak_rss <= TARGET_BIG_RSS
+            )
+    for label, passed in checks.items():
+        print(f"  [{'ok' if passed else 'MISSED'}] {label}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    return all(checks.values())
+
+
+def _timed(runs: int, work: object) -> tuple[float, float]:
+    """Best wall seconds of ``runs`` calls, and the CPU seconds of that call."""
+    best = (math.inf, math.inf)
+    for _ in range(runs):
+        began, began_cpu = time.perf_counter(), cpu_seconds()
+        work()  # type: ignore[operator]
+        elapsed = (time.perf_counter() - began, cpu_seconds() - began_cpu)
+        best = min(best, elapsed)
+    return best
 
 
 if __name__ == "__main__":

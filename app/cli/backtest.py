@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,11 +14,26 @@ from core.backtest.data import load_stored_series, looks_like_file, read_candle_
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.results import METRIC_LABELS, BacktestResult, format_metric, run_backtest
 from core.backtest.series import PriceDataError, PriceSeries
-from core.backtest.service import load_bars
 from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
 from core.backtest.strategy import Strategy, StrategyError
 from core.backtest.user_strategies import StrategyCatalog
 from core.timeutil import parse_utc
+
+# The database side (``core.backtest.service``, ``store``, SQLAlchemy) is imported inside the commands
+# that need it: a backtest of a CSV file with ``--no-store`` starts without it (``python -X importtime``).
+
+
+def _process_seconds() -> float | None:
+    """Wall seconds since this process started (interpreter start included), from ``/proc``; None elsewhere."""
+    import os
+
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat, open("/proc/uptime", encoding="ascii") as uptime:
+            started_ticks = int(stat.read().rpartition(")")[2].split()[19])  # field 22: start time since boot
+            since_boot = float(uptime.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(since_boot - started_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, object]:
@@ -72,6 +88,8 @@ def _load_bars(
     if looks_like_file(data):
         bars = read_candle_csv(data, timeframe=timeframe)
     else:
+        from core.backtest.service import load_bars
+
         database = open_database()
         with database.session() as session:
             return load_bars(session, data, timeframe or "1h", strategy, start=start, end=end)
@@ -133,6 +151,9 @@ def register(cli: typer.Typer) -> None:
         strategy_file: list[Path] = typer.Option([], "--strategy-file", help=STRATEGY_FILE_HELP),
     ) -> None:
         """Backtest a strategy on a CSV file or stored candles (fills as the paper broker would)."""
+        import time
+
+        began = time.perf_counter()
         _user_strategies(strategy_file)
         guard = None
         if protections:
@@ -156,7 +177,9 @@ def register(cli: typer.Typer) -> None:
                 protections=guard,
             )
             bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), chosen)
+            loaded = time.perf_counter()
             result = run_backtest(chosen, bars, config, engine=engine)
+            ran = time.perf_counter()
         except (StrategyError, PriceDataError, ValueError) as error:
             fail(str(error))
         if needs_consensus(chosen) and result.instrument_id is not None:
@@ -168,18 +191,30 @@ def register(cli: typer.Typer) -> None:
                           for trade in result.trades]  # fmt: skip
                 result.extra["ai_contamination"] = consensus_contamination(session, instrument_id, trades)
         run_id = None
+        opened = stored = time.perf_counter()
         if store:
             from core.backtest.store import save_result
 
             database = open_database()
+            opened = time.perf_counter()
             with database.session() as session:
                 run_id = save_result(session, result)
+            stored = time.perf_counter()
         contamination = result.extra.get("ai_contamination")
         if as_json:
             payload = {**result.to_dict(), "run_id": run_id, "blocked_orders": result.extra.get("blocked_orders", {})}
             if contamination is not None:
                 payload["ai_contamination"] = contamination
-            echo_json(payload)
+            since_start = _process_seconds()
+            payload["timing"] = {  # "seconds" above is the engine alone, kept for old readers
+                "total_seconds": (since_start if since_start is not None else time.perf_counter() - began),
+                "load_seconds": loaded - began,
+                "kernel_seconds": result.seconds,
+                "results_seconds": ran - loaded - result.seconds,
+                "database_seconds": opened - ran,  # opening the database (and migrating it) before storing
+                "store_seconds": stored - opened,  # writing the run (one row, two compressed archives), commit
+            }
+            echo_json(payload, indent=2 if sys.stdout.isatty() else None)
         else:
             _print_result(result, run_id)
             if contamination is not None and contamination["contaminated"]:

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from sqlalchemy.orm import Session
 
 from core.config import KonsensSettingsBase
-from core.security.secrets import SecretStore, SecretStoreError
 from core.system.settings_store import get_setting, set_setting
+
+if TYPE_CHECKING:  # the secret store (SQLAlchemy, the ORM) is imported where a secret is read
+    from sqlalchemy.orm import Session
+
+    from core.security.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
 
@@ -318,11 +321,20 @@ class AIConfig:
         return self.training_cutoffs.get(family)
 
 
+def _secret_store() -> SecretStore:
+    """The secret store, imported on first use (it brings the ORM; every command's start imports this module)."""
+    from core.security.secrets import SecretStore
+
+    return SecretStore()
+
+
 def _secret(settings_value: SecretStr | None, session: Session | None, name: str) -> str | None:
     """Return the key stored on the Settings page, else the one from the environment / config file."""
     if session is not None:
+        from core.security.secrets import SecretStoreError
+
         try:
-            stored = SecretStore().get(session, name)
+            stored = _secret_store().get(session, name)
         except SecretStoreError as error:
             logger.warning("Stored key %s cannot be read: %s", name, error)
             stored = None
@@ -579,7 +591,7 @@ def save_openai_compatible_endpoint(
     endpoints.append(endpoint.model_dump(mode="json", exclude={"api_key"}))
     set_setting(session, SETTING_OPENAI_COMPATIBLE, endpoints)
     if api_key:
-        SecretStore().set(session, secret_name_for_endpoint(name), api_key)
+        _secret_store().set(session, secret_name_for_endpoint(name), api_key)
 
 
 def remove_openai_compatible_endpoint(session: Session, name: str) -> bool:
@@ -587,7 +599,7 @@ def remove_openai_compatible_endpoint(session: Session, name: str) -> bool:
     endpoints = list(get_setting(session, SETTING_OPENAI_COMPATIBLE, []) or [])
     kept = [item for item in endpoints if item["name"] != name]
     set_setting(session, SETTING_OPENAI_COMPATIBLE, kept)
-    SecretStore().delete(session, secret_name_for_endpoint(name))
+    _secret_store().delete(session, secret_name_for_endpoint(name))
     return len(kept) != len(endpoints)
 
 
@@ -615,7 +627,7 @@ def settings_overview(session: Session, settings: AISettings | None = None) -> A
         SECRET_AZURE_KEY: settings.azure_openai_api_key is not None,
         SECRET_DEEPSEEK_KEY: settings.deepseek_api_key is not None,
     }
-    hints = {name: hint for name, hint in SecretStore().masked(session).items() if name.startswith(SETTING_PREFIX)}
+    hints = {name: hint for name, hint in _secret_store().masked(session).items() if name.startswith(SETTING_PREFIX)}
     for name, from_environment in keys_in_environment.items():
         if from_environment and name not in hints:  # a key stored here wins over the environment's
             hints[name] = "from the environment"
@@ -633,4 +645,4 @@ def store_api_key(session: Session, name: str, value: str) -> None:
     """Store an AI provider key encrypted (``ai.azure_openai_api_key`` or ``ai.deepseek_api_key``)."""
     if name not in (SECRET_AZURE_KEY, SECRET_DEEPSEEK_KEY):
         raise ValueError(f"unknown key name {name!r}")
-    SecretStore().set(session, name, value.strip())
+    _secret_store().set(session, name, value.strip())

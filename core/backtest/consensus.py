@@ -9,15 +9,11 @@ executed at the next open. It is causal by construction: a bar never sees a late
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from core.ai.models import ConsensusRecord
-from core.ai.models import Signal as ConsensusSignal
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import (
     Column,
@@ -30,12 +26,21 @@ from core.backtest.strategy import (
     signal_codes,
 )
 
-DECISION_CODES = {ConsensusSignal.BUY: 1.0, ConsensusSignal.SELL: -1.0, ConsensusSignal.HOLD: 0.0}
+if TYPE_CHECKING:  # the database side is imported where it is used: a CSV backtest loads no ORM
+    from sqlalchemy.orm import Session
+
+# The recorded decision (``core.ai.models.Signal``, a string enum) as the strategy's column value.
+DECISION_CODES = {"buy": 1.0, "sell": -1.0, "hold": 0.0}
 COLUMNS = ("consensus_decision", "consensus_score", "consensus_agreement", "consensus_flagged")
 
 
 def consensus_columns(session: Session, bars: PriceSeries) -> dict[str, FloatArray]:
     """Return the consensus columns of ``bars`` (NaN before the first recorded decision)."""
+    from sqlalchemy import select
+
+    from core.ai.models import ConsensusRecord
+    from core.ai.models import Signal as ConsensusSignal
+
     if bars.instrument_id is None:
         raise ValueError("the AI consensus strategy needs stored candles of an instrument, not a file")
     rows = session.execute(
@@ -57,7 +62,7 @@ def consensus_columns(session: Session, bars: PriceSeries) -> dict[str, FloatArr
     closes = bars.index + pd.Timedelta(seconds=bars.bar_seconds)
     latest = np.searchsorted(decided.asi8, closes.as_unit(decided.unit).asi8, side="right") - 1
     known = latest >= 0
-    decisions = np.array([DECISION_CODES[ConsensusSignal(row[1])] for row in rows])
+    decisions = np.array([DECISION_CODES[ConsensusSignal(row[1]).value] for row in rows])
     scores = np.array([float(row[2]) for row in rows])
     agreements = np.array([float(row[3]) for row in rows])
     flags = np.array([1.0 if row[4] else 0.0 for row in rows])
@@ -122,7 +127,9 @@ def consensus_contamination(
     in force at its entry; the P&L of trades entered on contaminated decisions is reported apart.
     ``trades`` are ``(entry time, P&L)`` pairs.
     """
-    from core.ai.models import AnalystOpinion, ConsensusOrigin
+    from sqlalchemy import select
+
+    from core.ai.models import AnalystOpinion, ConsensusOrigin, ConsensusRecord
 
     rows = session.execute(
         select(ConsensusRecord.id, ConsensusRecord.decided_at, ConsensusRecord.origin)

@@ -11,19 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from core.backtest.series import PriceDataError, PriceSeries
-from core.market.csv_import import CsvFormatError
-from core.market.csv_import import read_candle_csv as read_market_csv
-from core.market.query import (
-    TIMEFRAME_SECONDS,
-    candle_sources,
-    instrument_by_symbol,
-    load_candles,
-    resample_candles,
-)
+from core.market.csv_import import CsvFormatError, read_candle_columns
+from core.market.timeframes import TIMEFRAME_SECONDS
+
+if TYPE_CHECKING:  # a CSV backtest loads no database code; ``load_stored_series`` imports it
+    from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +27,14 @@ def read_candle_csv(path: str | Path, *, timeframe: str | None = None) -> PriceS
     """Read an OHLCV CSV file into a validated ``PriceSeries`` (its file name is the label)."""
     path = Path(path)
     try:
-        frame = read_market_csv(path)
+        columns = read_candle_columns(path)
     except CsvFormatError as error:
         raise PriceDataError(str(error)) from None
-    return PriceSeries.from_frame(frame.set_index("ts"), label=path.name, timeframe=timeframe)
+    values = columns.values
+    return PriceSeries.from_arrays(
+        columns.ts, open=values["open"], high=values["high"], low=values["low"], close=values["close"],
+        volume=values["volume"], label=path.name, timeframe=timeframe,
+    )  # fmt: skip
 
 
 def load_stored_series(
@@ -51,6 +50,8 @@ def load_stored_series(
 
     A timeframe that is not stored is built from the coarsest finer stored one (e.g. 1d from 1h).
     """
+    from core.market.query import candle_sources, instrument_by_symbol, load_candles, resample_candles
+
     if timeframe not in TIMEFRAME_SECONDS:
         raise PriceDataError(f"unknown timeframe {timeframe!r} (choose from {', '.join(TIMEFRAME_SECONDS)})")
     instrument = instrument_by_symbol(session, symbol)

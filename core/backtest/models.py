@@ -62,6 +62,10 @@ class BacktestRun(Base):
     baseline_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The equity curve and buy-and-hold baseline as a compressed numpy archive (see store.py).
     equity_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The trades as one compressed columnar archive (store.py, revision 0240); runs stored before it
+    # have rows in ``backtest_trades`` instead (read back the same way).
+    trades_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
+    trade_count: Mapped[int | None] = mapped_column(Integer)
     # For sweeps: the swept parameter names and one {parameters, metrics} entry per combination.
     sweep: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import PermanentError
-from core.market.query import TIMEFRAME_SECONDS
+from core.market.timeframes import TIMEFRAME_SECONDS
 from core.timeutil import ensure_utc
 
 FloatArray = np.ndarray
@@ -56,15 +56,41 @@ class PriceSeries:
             raise PriceDataError(f"{label}: no candles")
         if not isinstance(frame.index, pd.DatetimeIndex):
             raise PriceDataError(f"{label}: the index must hold timestamps")
-        index = frame.index if frame.index.tz is not None else frame.index.tz_localize("UTC")
+        for name in ("open", "high", "low", "close"):
+            if name not in frame.columns:
+                raise PriceDataError(f"{label}: missing column {name!r}")
+        columns = {name: frame[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close")}
+        volume = frame["volume"].to_numpy(dtype=np.float64) if "volume" in frame.columns else None
+        return cls.from_arrays(
+            frame.index, **columns, volume=volume, label=label, timeframe=timeframe, instrument_id=instrument_id
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        index: pd.DatetimeIndex,
+        *,
+        open: FloatArray,
+        high: FloatArray,
+        low: FloatArray,
+        close: FloatArray,
+        volume: FloatArray | None,
+        label: str,
+        timeframe: str | None = None,
+        instrument_id: int | None = None,
+    ) -> PriceSeries:
+        """Build a validated series from float arrays and their UTC index (no frame, no copy of valid arrays)."""
+        if len(index) == 0:
+            raise PriceDataError(f"{label}: no candles")
+        index = index if index.tz is not None else index.tz_localize("UTC")
         index = index.tz_convert("UTC")
         if not index.is_monotonic_increasing or index.has_duplicates:
             raise PriceDataError(f"{label}: timestamps must be strictly increasing (sorted, no duplicates)")
         columns: dict[str, np.ndarray] = {}
-        for name in ("open", "high", "low", "close"):
-            if name not in frame.columns:
-                raise PriceDataError(f"{label}: missing column {name!r}")
-            values = np.ascontiguousarray(frame[name].to_numpy(dtype=np.float64))
+        for name, given in (("open", open), ("high", high), ("low", low), ("close", close)):
+            values = np.ascontiguousarray(given, dtype=np.float64)
+            if values.shape[0] != len(index):
+                raise PriceDataError(f"{label}: column {name!r} does not match the index")
             bad = ~np.isfinite(values) | (values <= 0)
             if bad.any():
                 position = int(np.argmax(bad))
@@ -73,16 +99,17 @@ class PriceSeries:
                     "(prices must be finite and positive)"
                 )
             columns[name] = values
-        volume = (
-            np.ascontiguousarray(frame["volume"].to_numpy(dtype=np.float64))
-            if "volume" in frame.columns
-            else np.zeros(len(frame))
-        )
-        volume = np.where(np.isfinite(volume), volume, 0.0)
+        if volume is None:
+            volume = np.zeros(len(index))
+        else:
+            volume = np.ascontiguousarray(volume, dtype=np.float64)
+            finite = np.isfinite(volume)
+            if not finite.all():
+                volume = np.where(finite, volume, 0.0)
         return cls(
             label=label,
             timeframe=timeframe or infer_timeframe(index),
-            index=pd.DatetimeIndex(index, name="ts"),
+            index=index if index.name == "ts" else index.rename("ts"),
             open=columns["open"],
             high=columns["high"],
             low=columns["low"],
@@ -162,7 +189,9 @@ def infer_timeframe(index: pd.DatetimeIndex) -> str:
     """Name the timeframe of bars from the most common spacing of their timestamps (``1d`` if unsure)."""
     if len(index) < 2:
         return "1d"
-    steps = np.diff((index - index[0]).total_seconds().to_numpy())
-    seconds = float(pd.Series(steps).mode().iloc[0])
+    nanoseconds = index.as_unit("ns").asi8
+    steps = np.diff(nanoseconds) // 1_000_000_000
+    values, counts = np.unique(steps, return_counts=True)
+    seconds = float(values[np.argmax(counts)])  # the most common spacing (the smallest of equally common ones)
     best = min(TIMEFRAME_SECONDS.items(), key=lambda item: abs(math.log(item[1] / max(seconds, 1.0))))
     return best[0]

@@ -2,8 +2,11 @@
 
 Only the selected range (plus a warm-up so indicators are valid at its left edge) is read, by an
 index range on the candles primary key, so the page stays fast with millions of candles stored.
-A timeframe that is not stored is built by resampling the coarsest stored timeframe that divides
-it (e.g. 1h → 4h and 1d).
+A timeframe that is not stored is built from the coarsest stored timeframe that divides it
+(e.g. 1m → 1h, 4h and 1d) by aggregating in SQL (``load_aggregated_candles``: first open, max
+high, min low, last close, sum volume per bucket, on SQLite and PostgreSQL), so a year of 1-minute
+candles is one query returning 365 daily bars. The read limit counts the bars drawn
+(``MAX_SOURCE_ROWS`` of the chart's timeframe), not the source candles they are built from.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, or_, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, ColumnElement, Integer, and_, cast, func, or_, select, type_coerce
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import NullType
 
 from core.analysis.indicators import IndicatorSpec, compute_indicators
@@ -26,8 +29,9 @@ from core.analysis.levels import PriceLevel, support_resistance
 from core.analysis.patterns import Pattern, detect_patterns
 from core.execution.enums import OrderSide
 from core.market.models import AssetClass, Candle, Instrument
-from core.market.query import TIMEFRAME_SECONDS, resample_candles
+from core.market.query import TIMEFRAME_SECONDS
 from core.market.series import CandleSeries, candle_series
+from core.market.timeframes import EPOCH, WEEK_ANCHOR
 from core.news.calendar import CalendarEventView, events_between
 from core.news.models import CalendarImportance
 from core.portfolio.models import LedgerEntry, LedgerKind
@@ -44,7 +48,8 @@ RANGES: dict[str, timedelta | None] = {
     "All": None,
 }
 WARMUP_BARS = 200
-# At most this many stored candles are read for one chart; a longer range is shortened.
+# At most this many bars of the chart's timeframe are drawn (read, or aggregated in SQL) for one
+# chart; a longer range is shortened (the chart pages further back as the user scrolls).
 MAX_SOURCE_ROWS = 50_000
 
 
@@ -133,7 +138,8 @@ def chart_data(
     span = RANGES[range_name]
     start = end - span * (1 + max(0, extra_pages)) if span is not None else None
     warm_start = (start - step * WARMUP_BARS) if start is not None else None
-    earliest_allowed = end - base_step * MAX_SOURCE_ROWS
+    aggregated = chosen.timeframe != timeframe
+    earliest_allowed = end - step * MAX_SOURCE_ROWS  # bars drawn: built in SQL when aggregated
     shortened = False
     if start is None:
         if _starts_before(session, chosen, earliest_allowed):
@@ -147,12 +153,16 @@ def chart_data(
     if shortened and start is not None:
         notes.append(
             f"Range shortened to start {start:%Y-%m-%d}: at most {MAX_SOURCE_ROWS:,} "
-            f"{chosen.timeframe} candles are read for one chart."
+            f"{timeframe} candles are drawn for one chart."
         )
-    frame = load_chart_candles(session, instrument_id, chosen.timeframe, chosen.source, start=warm_start, end=end)
-    if chosen.timeframe != timeframe and not frame.empty:
-        frame = resample_candles(frame, timeframe)
-        notes.append(f"{timeframe} candles built from stored {chosen.timeframe} candles ({chosen.source}).")
+    if aggregated:
+        frame = load_aggregated_candles(
+            session, instrument_id, chosen.timeframe, chosen.source, timeframe, start=warm_start, end=end
+        )
+        if not frame.empty:
+            notes.append(f"{timeframe} candles built from stored {chosen.timeframe} candles ({chosen.source}).")
+    else:
+        frame = load_chart_candles(session, instrument_id, chosen.timeframe, chosen.source, start=warm_start, end=end)
     indicator_frame = compute_indicators(frame, specs) if specs and not frame.empty else pd.DataFrame(index=frame.index)
     if start is not None:
         visible = frame.index >= pd.Timestamp(start)
@@ -227,6 +237,86 @@ def load_chart_candles(
     if not rows:
         return _frame([], [])
     columns = list(zip(*rows, strict=True))
+    return _frame(columns[0], columns[1:])
+
+
+def _bucket_anchor(timeframe: str) -> int:
+    """Epoch second that buckets of ``timeframe`` are counted from: weeks open on Monday, others at 0."""
+    return int((WEEK_ANCHOR - EPOCH).total_seconds()) if timeframe == "1w" else 0
+
+
+def load_aggregated_candles(
+    session: Session,
+    instrument_id: int,
+    base_timeframe: str,
+    source: str,
+    timeframe: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Aggregate one series' ``base_timeframe`` candles in ``[start, end)`` to ``timeframe`` in SQL.
+
+    The same frame as ``resample_candles(load_chart_candles(...), timeframe)`` — buckets labelled
+    by their open, first open, max high, min low, last close, sum volume, empty buckets left out —
+    but the database does the grouping (one pass over the key range) and sends one row per bar:
+    the bucket's extremes and times, joined back on the primary key for its first open and last close.
+    """
+    step = TIMEFRAME_SECONDS[timeframe]
+    if step % TIMEFRAME_SECONDS[base_timeframe]:
+        raise ValueError(f"{timeframe} bars cannot be built from {base_timeframe} candles")
+    anchor = _bucket_anchor(timeframe)
+    epoch = _epoch_seconds(session)
+    # Floor to the bucket's open (a floor modulo: correct before 1970 too, where % truncates).
+    bucket = epoch - ((epoch - anchor) % step + step) % step
+    same_series = (Candle.instrument_id == instrument_id, Candle.source == source, Candle.timeframe == base_timeframe)
+    rows = select(
+        bucket.label("bucket"),
+        Candle.ts.label("ts"),
+        type_coerce(Candle.high, NullType()).label("high"),
+        type_coerce(Candle.low, NullType()).label("low"),
+        type_coerce(Candle.volume, NullType()).label("volume"),
+    ).where(*same_series)
+    if start is not None:
+        rows = rows.where(Candle.ts >= start)
+    if end is not None:
+        rows = rows.where(Candle.ts < end)
+    inner = rows.subquery("bars")
+    buckets = (
+        select(
+            inner.c.bucket,
+            func.min(inner.c.ts).label("first_ts"),
+            func.max(inner.c.ts).label("last_ts"),
+            func.max(inner.c.high).label("high"),
+            func.min(inner.c.low).label("low"),
+            func.sum(inner.c.volume).label("volume"),
+        )
+        .group_by(inner.c.bucket)
+        .subquery("buckets")
+    )
+    first, last = aliased(Candle, name="first_bar"), aliased(Candle, name="last_bar")
+
+    def _at(bar: Any, when: Any) -> ColumnElement[bool]:
+        return and_(bar.instrument_id == instrument_id, bar.source == source, bar.timeframe == base_timeframe,
+                    bar.ts == when)  # fmt: skip
+
+    query = (
+        select(
+            buckets.c.bucket,
+            type_coerce(first.open, NullType()),
+            buckets.c.high,
+            buckets.c.low,
+            type_coerce(last.close, NullType()),
+            buckets.c.volume,
+        )
+        .join(first, _at(first, buckets.c.first_ts))
+        .join(last, _at(last, buckets.c.last_ts))
+        .order_by(buckets.c.bucket)
+    )
+    result = session.connection().execute(query).all()
+    if not result:
+        return _frame([], [])
+    columns = list(zip(*result, strict=True))
     return _frame(columns[0], columns[1:])
 
 

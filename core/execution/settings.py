@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from sqlalchemy.orm import Session
 
 from core.config import KonsensSettingsBase
 from core.system.settings_store import get_setting, settings_with_prefix
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 PAPER_VENUE = "paper"
 ONE_TRADING = "onetrading"

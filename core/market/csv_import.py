@@ -26,17 +26,18 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from core.db.engine import Database
 from core.errors import PermanentError
-from core.market.instruments import InstrumentError, add_instrument, get_instrument
-from core.market.models import AssetClass
-from core.market.sources.base import CANDLE_COLUMNS
-from core.market.store import StoreResult, store_candles
 from core.market.timeframes import timeframe_seconds
+
+if TYPE_CHECKING:  # the database side is imported by ``import_candle_csv`` only: reading a file needs none of it
+    from core.db.engine import Database
+    from core.market.models import AssetClass
+    from core.market.store import StoreResult
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ TIME_COLUMN_NAMES = ("timestamp", "date", "datetime", "time")
 VALUE_NAMES = ("open", "high", "low", "close", "volume")
 IGNORED_NAMES = ("adj close", "adj_close", "adjclose")
 DEFAULT_IMPORT_SOURCE = "csv"
+CANDLE_COLUMNS = ["ts", *VALUE_NAMES]  # the same order as ``core.market.sources.base.CANDLE_COLUMNS``
 
 
 class CsvFormatError(PermanentError, ValueError):
@@ -100,10 +102,34 @@ def _normalise_delimiter(delimiter: str | None, path: Path) -> str:
     return DELIMITERS[delimiter]
 
 
+@dataclass(frozen=True)
+class CandleColumns:
+    """A candle file as columns: the UTC open times (sorted) and one float64 array per OHLCV value."""
+
+    ts: pd.DatetimeIndex
+    values: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The columns as a frame of ``ts, open, high, low, close, volume`` with a range index."""
+        return pd.DataFrame({"ts": self.ts, **self.values})[CANDLE_COLUMNS]
+
+
 def read_candle_csv(path: Path | str, *, delimiter: str | None = None, decimal: str | None = None) -> pd.DataFrame:
     """Read an OHLCV CSV into a frame of ``ts, open, high, low, close, volume`` (floats, aware UTC).
 
     ``delimiter`` (``,``, ``;`` or ``tab``) and ``decimal`` (``.`` or ``,``) are detected when not given.
+    """
+    return read_candle_columns(path, delimiter=delimiter, decimal=decimal).to_frame()
+
+
+def read_candle_columns(path: Path | str, *, delimiter: str | None = None, decimal: str | None = None) -> CandleColumns:
+    """Read an OHLCV CSV as :class:`CandleColumns` (the same rules and messages as ``read_candle_csv``).
+
+    A well-formed file with decimal points is parsed by pyarrow straight into arrays
+    (:func:`read_columnar`); any other file by the text path, which names the first bad line.
     """
     path = Path(path)
     if not path.is_file():
@@ -113,6 +139,18 @@ def read_candle_csv(path: Path | str, *, delimiter: str | None = None, decimal: 
     separator = _normalise_delimiter(delimiter, path)
     if decimal == "," and separator == ",":
         raise CsvFormatError(f"{path.name}: a decimal comma needs another delimiter (';' or tab)")
+    if decimal != ",":
+        columnar = read_columnar(path, separator)
+        if columnar is not None:
+            return columnar
+    frame = _read_text(path, separator, decimal)
+    return CandleColumns(
+        pd.DatetimeIndex(frame["ts"]), {name: frame[name].to_numpy(dtype=np.float64) for name in VALUE_NAMES}
+    )
+
+
+def _read_text(path: Path, separator: str, decimal: str | None) -> pd.DataFrame:
+    """The text path: every cell as a string, checked one rule at a time; names the first bad line."""
     try:
         raw = pd.read_csv(
             path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig", sep=separator
@@ -150,6 +188,91 @@ def read_candle_csv(path: Path | str, *, delimiter: str | None = None, decimal: 
     for name, column in value_columns.items():
         frame[name] = _parse_numbers(path, column, headers[lowered.index(name)], decimal=decimal)
     return frame[CANDLE_COLUMNS].sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+_EPOCH_TIMES = r"^\d{9,13}$"
+
+
+def read_columnar(path: Path, separator: str) -> CandleColumns | None:
+    """Read a well-formed point-decimal file with pyarrow's multi-threaded parser, or return None.
+
+    This is the fast path of :func:`read_candle_csv`: the cells are parsed straight into float64
+    and timestamp columns, the checks are vectorised. It accepts only what the text path accepts
+    and gives the same values; anything it is not sure of (a malformed or ragged row, an empty or
+    padded cell, a decimal comma, day-first dates, a header that is not on the first line) returns
+    None, and the caller reads the file by the text path, which names the first bad line.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+        headers = next(csv.reader([first], delimiter=separator))
+    except (UnicodeDecodeError, StopIteration, csv.Error):
+        return None
+    headers = [header.strip() for header in headers]
+    lowered = [header.lower() for header in headers]
+    time_index = next((lowered.index(name) for name in TIME_COLUMN_NAMES if name in lowered), None)
+    if time_index is None and headers and _is_unnamed(headers[0]):
+        time_index = 0
+    if time_index is None or any(name not in lowered for name in VALUE_NAMES):
+        return None  # the text path refuses it with the message naming what is missing
+    positions = {"ts": time_index, **{name: lowered.index(name) for name in VALUE_NAMES}}
+    names = [f"c{position}" for position in range(len(headers))]
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(delimiter=separator),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=[names[position] for position in positions.values()],
+                column_types={
+                    names[position]: (pa.string() if column == "ts" else pa.float64())
+                    for column, position in positions.items()
+                },
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
+        return None
+    if table.num_rows == 0:
+        return None
+    times = _columnar_times(pc.utf8_trim_whitespace(table.column(names[time_index])))
+    if times is None:
+        return None
+    values = {name: table.column(names[positions[name]]).to_numpy() for name in VALUE_NAMES}
+    if not times.is_monotonic_increasing:
+        order = np.argsort(times.asi8, kind="stable")
+        times = times[order]
+        values = {name: column[order] for name, column in values.items()}
+    return CandleColumns(times, values)
+
+
+def _columnar_times(text: object) -> pd.DatetimeIndex | None:
+    """Parse a column of time strings as the text path does (epoch seconds/ms or ISO-8601), else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pc.any(pc.equal(text, "")).as_py():
+        return None
+    if pc.all(pc.match_substring_regex(text, _EPOCH_TIMES)).as_py():
+        numbers = pd.Series(pc.cast(text, pa.int64()).to_numpy())
+        unit = "ms" if numbers.max() > 10**11 else "s"
+        return pd.DatetimeIndex(pd.to_datetime(numbers, unit=unit, utc=True))
+    try:  # every time with its offset (``Z``, ``+01:00``) ...
+        stamps = pc.cast(text, pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        try:  # ... or every time naive, which means UTC
+            stamps = pc.assume_timezone(pc.cast(text, pa.timestamp("us")), timezone="UTC")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # mixed, day-first or malformed: the text path decides
+    if stamps.null_count:
+        return None
+    return pd.DatetimeIndex(stamps.to_numpy()).tz_localize("UTC")
 
 
 def _check_row_lengths(path: Path, width: int, separator: str) -> None:
@@ -224,6 +347,9 @@ def import_candle_csv(
     class given, or inferred: ``BASE/QUOTE`` is crypto, a plain ticker a stock) and left untracked,
     so the worker does not start collecting it from a source it may not be listed on.
     """
+    from core.market.instruments import InstrumentError, add_instrument, get_instrument
+    from core.market.store import store_candles
+
     timeframe_seconds(timeframe)
     frame = read_candle_csv(path, delimiter=delimiter, decimal=decimal)
     created = False

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationError, field_validator
-from sqlalchemy.orm import Session
 
-from core.audit import AuditAction, append_audit
 from core.config import KonsensSettingsBase
 from core.errors import PermanentError
 from core.system.settings_store import get_setting, set_setting
+
+if TYPE_CHECKING:  # the audit trail (the ORM) is imported where a change is recorded
+    from sqlalchemy.orm import Session
+
+    from core.audit import AuditAction
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +240,8 @@ def _save[S: KonsensSettingsBase](
         stored = {name: after[name] for name in stored if name in after}
     stored.update({name: after[name] for name in difference if name in after})
     set_setting(session, key, stored)
+    from core.audit import append_audit
+
     append_audit(session, actor=actor, action=action, subject=f"setting:{key}", details={"changes": difference})
     logger.info("%s changed %s: %s", actor, key, ", ".join(sorted(difference)))
     return updated
@@ -244,14 +249,20 @@ def _save[S: KonsensSettingsBase](
 
 def save_limits(session: Session, changes: dict[str, Any], *, actor: str) -> RiskLimits:
     """Validate and store changed limits; audit the old and new values. Raise ``RiskSettingsError``."""
+    from core.audit import AuditAction
+
     return _save(session, RiskLimits, LIMITS_SETTING_KEY, changes, actor, AuditAction.LIMIT_CHANGED)
 
 
 def save_alert_settings(session: Session, changes: dict[str, Any], *, actor: str) -> AlertSettings:
     """Validate and store changed alert settings; audit them. Raise ``RiskSettingsError``."""
+    from core.audit import AuditAction
+
     return _save(session, AlertSettings, ALERTS_SETTING_KEY, changes, actor, AuditAction.SETTING_CHANGED)
 
 
 def save_sizing_settings(session: Session, changes: dict[str, Any], *, actor: str) -> SizingSettings:
     """Validate and store changed sizing parameters; audit them. Raise ``RiskSettingsError``."""
+    from core.audit import AuditAction
+
     return _save(session, SizingSettings, SIZING_SETTING_KEY, changes, actor, AuditAction.SETTING_CHANGED)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from core.system.models import SettingValue
 from core.timeutil import utc_now
+
+# The ORM is imported by the functions: the settings modules import this one, and every command's
+# start (``check_startup`` imports every settings module) should not pay for SQLAlchemy's ORM.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def get_setting(session: Session, key: str, default: Any = None) -> Any:
     """Return the stored value of ``key`` or ``default``."""
+    from core.system.models import SettingValue
+
     row = session.get(SettingValue, key)
     return default if row is None else row.value
 
 
 def set_setting(session: Session, key: str, value: Any) -> None:
     """Store ``value`` (JSON-serialisable) under ``key``."""
+    from core.system.models import SettingValue
+
     row = session.get(SettingValue, key)
     if row is None:
         session.add(SettingValue(key=key, value=value, updated_at=utc_now()))
@@ -29,5 +34,9 @@ def set_setting(session: Session, key: str, value: Any) -> None:
 
 def settings_with_prefix(session: Session, prefix: str) -> dict[str, Any]:
     """Return every stored setting whose key starts with ``prefix``."""
+    from sqlalchemy import select
+
+    from core.system.models import SettingValue
+
     rows = session.scalars(select(SettingValue).where(SettingValue.key.startswith(prefix)))
     return {row.key: row.value for row in rows}

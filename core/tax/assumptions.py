@@ -10,14 +10,16 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from sqlalchemy.orm import Session
 
 from core.config import KonsensSettingsBase
 from core.system.settings_store import get_setting, set_setting
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 SETTING_KEY = "tax.assumptions"
 

@@ -33,8 +33,17 @@ def test_backtest_json_holds_trades_and_metrics(configured_sqlite: Database) -> 
     assert {"sharpe", "sortino", "max_drawdown", "cagr", "total_return", "trades"} <= set(data["metrics"])
     assert data["metrics"]["trades"] == len(data["trades"])
     assert data["run_id"] == 1
+    # Total and kernel seconds apart; the parts add up to no more than the total since the process began.
+    timing = data["timing"]
+    assert set(timing) == {"total_seconds", "load_seconds", "kernel_seconds", "results_seconds",
+                           "database_seconds", "store_seconds"}  # fmt: skip
+    assert timing["kernel_seconds"] == data["seconds"] > 0 and timing["store_seconds"] > 0
+    parts = sum(value for name, value in timing.items() if name != "total_seconds")
+    assert all(value >= 0 for value in timing.values()) and parts <= timing["total_seconds"] + 0.05
+    assert result.stdout.count("\n") == 1  # piped: one line of JSON
     listed = runner.invoke(cli, ["backtest-runs", "--json"])
     assert json.loads(listed.stdout)[0]["data_label"] == "ORCL_1d.csv"
+    assert json.loads(listed.stdout)[0]["trades"] == len(data["trades"])
 
 
 def test_engines_agree_through_the_cli(configured_sqlite: Database) -> None:
