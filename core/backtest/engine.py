@@ -43,7 +43,7 @@ from core.backtest.strategy import (
 from core.backtest.trades import BacktestConfig, EngineKind, Trade, TradeLog, TradeRow, build_trades
 from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.fill_model import BarPrices, ExitLevels, advance_trailing_stop, check_exits, fee_for, fill_price
-from core.risk.guard import STOP_OUT_REASONS
+from core.risk.rules import STOP_OUT_REASONS
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,10 @@ def simulate_codes(
     ``clock`` (the protections' clock of ``bars``) saves computing it again when the caller keeps one.
     """
     protections = config.protections if config.protections is not None and config.protections.active else None
-    extra: tuple[Any, ...] = ()
+    # Every argument is passed, always with the same types: an omitted argument with an array default
+    # gives numba a signature that differs per process, so its on-disk cache would never be hit.
+    no_times = np.zeros(0, np.int64)
+    extra: tuple[Any, ...] = (False, no_times, no_times, no_times, np.inf, np.inf, -1, 0, 0, 0)
     if protections is not None:
         clock = clock if clock is not None else protection_clock(bars)
         extra = (
@@ -228,12 +231,12 @@ def simulate_codes(
             clock.open_seconds,
             clock.decision_seconds,
             clock.day,
-            protections.daily_loss_limit if protections.daily_loss_limit is not None else np.inf,
-            protections.max_drawdown if protections.max_drawdown is not None else np.inf,
-            protections.cooldown_minutes * 60 if protections.cooldown_minutes is not None else -1,
-            protections.stoploss_guard_count or 0,
-            protections.stoploss_guard_lookback_minutes * 60,
-            protections.stoploss_guard_lock_minutes * 60,
+            float(protections.daily_loss_limit) if protections.daily_loss_limit is not None else np.inf,
+            float(protections.max_drawdown) if protections.max_drawdown is not None else np.inf,
+            int(protections.cooldown_minutes * 60) if protections.cooldown_minutes is not None else -1,
+            int(protections.stoploss_guard_count or 0),
+            int(protections.stoploss_guard_lookback_minutes * 60),
+            int(protections.stoploss_guard_lock_minutes * 60),
         )
     (entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons, cash) = (
         kernels.simulate_long_only(

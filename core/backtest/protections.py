@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.risk.exposure import VIENNA
-from core.risk.guard import RiskRule, account_breach, stoploss_lock_from
+from core.risk.rules import RiskRule, account_breach, stoploss_lock_from
+from core.timeutil import VIENNA
 
 if TYPE_CHECKING:
     from core.backtest.series import PriceSeries

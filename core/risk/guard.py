@@ -24,19 +24,15 @@ account's breaches after a realised loss.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.audit import AuditAction, append_audit
 from core.db.upsert import bulk_upsert
-from core.execution.enums import ExitReason
 from core.execution.pretrade import ExposureClosed, OrderIntent, PostTradeHook, PreTradeCheck, PreTradeVerdict
 from core.risk.alerts import raise_alert, recent_alert_exists
 from core.risk.exposure import (
@@ -48,31 +44,12 @@ from core.risk.exposure import (
     start_of_day,
 )
 from core.risk.models import GLOBAL_SCOPE, AlertKind, AlertSeverity, RiskExitEvent, RiskOrderCheck, TradingState
+from core.risk.rules import STOP_OUT_REASONS, RiskRule, account_breach, stoploss_lock_from
 from core.risk.settings import InvalidRiskLimits, RiskLimits, load_limits
 from core.risk.state import baseline, effective_state, escalate, lift_expired
 from core.timeutil import ensure_utc, utc_now
 
 logger = logging.getLogger(__name__)
-
-STOP_OUT_REASONS = (ExitReason.STOP_LOSS, ExitReason.TRAILING_STOP)
-
-
-class RiskRule(StrEnum):
-    """The rules that can block an order or move the trading state."""
-
-    DAILY_LOSS = "daily_loss"
-    MAX_DRAWDOWN = "max_drawdown"
-    KILL_SWITCH = "kill_switch"
-    HALTED = "halted"
-    REDUCING = "reducing"
-    ORDER_RATE = "order_rate"
-    MAX_ORDER_NOTIONAL = "max_order_notional"
-    EQUITY_UNKNOWN = "equity_unknown"
-    MAX_INSTRUMENT_EXPOSURE = "max_instrument_exposure"
-    MAX_TOTAL_EXPOSURE = "max_total_exposure"
-    STOPLOSS_GUARD = "stoploss_guard"
-    COOLDOWN = "cooldown"
-    INVALID_LIMITS = "invalid_limits"
 
 
 @dataclass(frozen=True)
@@ -128,21 +105,6 @@ def account_risk(session: Session, account: str, now: datetime, exposure: Accoun
         peak_equity_eur=peak,
         drawdown_pct=_fraction(peak - equity, peak),
     )
-
-
-def account_breach[N: (Decimal, float)](
-    daily_loss: N, drawdown: N, daily_loss_limit: N, max_drawdown: N
-) -> RiskRule | None:
-    """Which account breaker a loss and drawdown trip: MAX_DRAWDOWN (→ HALTED) before DAILY_LOSS (→ REDUCING).
-
-    Fractions (0.05 = 5 %); shared by the live guard and the backtest protections
-    (``core.backtest.protections``), which apply the same rules to a simulated account.
-    """
-    if drawdown >= max_drawdown:
-        return RiskRule.MAX_DRAWDOWN
-    if daily_loss >= daily_loss_limit:
-        return RiskRule.DAILY_LOSS
-    return None
 
 
 def evaluate_account_breaches(
@@ -227,25 +189,6 @@ def stoploss_lock_until(session: Session, account: str, limits: RiskLimits, now:
     lock = timedelta(minutes=limits.stoploss_guard_lock_minutes)
     events = stop_outs_since(session, account, now - lookback - lock)
     return stoploss_lock_from([event.ts for event in events], limits.stoploss_guard_count, lookback, lock, now)
-
-
-def stoploss_lock_from[T: (datetime, int)](
-    stop_outs: Sequence[T], count: int, lookback: Any, lock: Any, now: T
-) -> T | None:
-    """The stop-loss guard's rule over stop-out times (oldest first): the latest lock still in force, or None.
-
-    ``count`` stop-outs with at most ``lookback`` between the first and the last lock new entries
-    until ``lock`` after the last. Times are datetimes (with timedeltas) or integers (seconds, as
-    the backtest protections use them).
-    """
-    latest_lock: T | None = None
-    for index in range(count - 1, len(stop_outs)):
-        first, last = stop_outs[index - count + 1], stop_outs[index]
-        if last - first <= lookback:
-            until = last + lock
-            if until > now and (latest_lock is None or until > latest_lock):
-                latest_lock = until
-    return latest_lock
 
 
 def cooldown_until(session: Session, account: str, instrument_id: int, limits: RiskLimits) -> datetime | None:

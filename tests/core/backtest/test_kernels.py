@@ -80,3 +80,20 @@ def test_price_series_refuses_nan_and_non_positive_prices() -> None:
     frame = pd.DataFrame({"open": 1.0, "high": 1.0, "low": [1.0, 0.0, 1.0], "close": 1.0}, index=index)
     with pytest.raises(PriceDataError, match="finite and positive"):
         PriceSeries.from_frame(frame, label="x")
+
+
+def test_the_simulator_is_called_with_one_signature_with_or_without_protections() -> None:
+    """numba's on-disk cache is keyed by the argument types; an omitted argument with an array default
+    gets a type that differs per process, so the cache would never be hit (a 2-7 s compile per run)."""
+    from core.backtest.engine import simulate_codes
+    from core.backtest.protections import Protections
+    from core.backtest.trades import BacktestConfig
+
+    bars = real_series("SPY_1d.csv")
+    codes = np.zeros(len(bars), np.int8)
+    codes[10], codes[50] = 1, -1
+    simulate_codes(bars, codes, BacktestConfig())
+    simulate_codes(bars, codes, BacktestConfig(protections=Protections(daily_loss_limit=0.05, cooldown_minutes=60)))
+    signatures = kernels.simulate_long_only.signatures
+    assert len(signatures) == 1, signatures
+    assert not any("omitted" in str(argument).lower() for argument in signatures[0])
