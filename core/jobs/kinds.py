@@ -61,16 +61,27 @@ class JobContext(Protocol):
 
 
 JobFunction = Callable[[JobContext], JsonDict]
+# Checks the parameters at submit (raise ValueError / PermanentError with a clear message), may
+# return them normalised (None: keep them as given). Runs in the submitting process: keep it light.
+JobValidator = Callable[[Mapping[str, Any]], JsonDict | None]
+JobDescriber = Callable[[Mapping[str, Any]], str]
 
 
 @dataclass(frozen=True)
 class JobKind:
-    """One kind of job: its name, a title for people, the function, and whether it can resume."""
+    """One kind of job: its name, a title for people, the function, and whether it can resume.
+
+    ``validate`` (optional) checks the parameters when the job is submitted, so a job that cannot
+    run is refused before anything is stored; ``describe`` (optional) gives the label the job
+    lists show (default: the title).
+    """
 
     name: str
     title: str
     run: JobFunction
     resumable: bool = False
+    validate: JobValidator | None = None
+    describe: JobDescriber | None = None
 
 
 def job_kinds() -> dict[str, JobKind]:
