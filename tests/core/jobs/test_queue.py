@@ -55,7 +55,8 @@ def test_submit_validates_normalises_and_labels(database: Database) -> None:
 def test_a_job_that_cannot_run_is_refused_and_nothing_is_stored(
     database: Database, kind: str, params: dict[str, object], message: str
 ) -> None:
-    with pytest.raises(JobRefused, match=message.replace("(", r"\(").replace(")", r"\)")), database.session() as session:
+    pattern = message.replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(JobRefused, match=pattern), database.session() as session:
         submit_job(session, kind, params, kinds=TEST_KINDS)
     assert _count_rows(database) == 0
 

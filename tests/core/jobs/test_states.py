@@ -23,7 +23,7 @@ def test_the_table_is_the_specification() -> None:
     table = {(source, target) for source, targets in TRANSITIONS.items() for target in targets}
     assert table == LEGAL_MOVES
     assert set(TRANSITIONS) == set(JobStatus)
-    assert TERMINAL_STATUSES == {S.SUCCEEDED, S.FAILED, S.CANCELLED, S.INTERRUPTED}
+    assert {S.SUCCEEDED, S.FAILED, S.CANCELLED, S.INTERRUPTED} == TERMINAL_STATUSES
 
 
 @pytest.mark.parametrize(("source", "target"), sorted(LEGAL_MOVES), ids=lambda s: s.value)
