@@ -3,9 +3,10 @@
 At rest the worker waits for new jobs (PostgreSQL ``LISTEN`` on ``konsens_jobs``, SQLite
 ``PRAGMA data_version``, see ``core/db/wakeup.py``) with a slow safety poll
 (``jobs_poll_seconds``); it imports no numpy or backtest code. Each claimed job runs in a child
-process (``python -m core.jobs.runner``), so what a job imports and allocates is returned to the
-system when it ends (``jobs_in_process`` runs it in the worker instead). While a job runs, the
-worker keeps its heartbeat, enforces a cancel the job ignores, and notices a child that died.
+process (``python -m workers.jobs JOB_ID WORKER ATTEMPT``, :func:`child_main`), so what a job
+imports and allocates is returned to the system when it ends (``jobs_in_process`` runs it in the
+worker instead). While a job runs, the worker keeps its heartbeat, enforces a cancel the job
+ignores, and notices a child that died.
 
 On start it takes over jobs left running by a dead worker (its process on this host is gone, or
 its heartbeat is older than ``jobs_stale_seconds``; checked again on every look): a resumable
@@ -28,6 +29,7 @@ from typing import Any
 
 from core.db.engine import Database
 from core.db.wakeup import ChangeWaiter, open_change_waiter
+from core.jobs.kinds import provide_job_services
 from core.jobs.models import JobStatus
 from core.jobs.service import (
     JobInfo,
@@ -146,6 +148,7 @@ class JobsLoop(WorkerLoop):
         if self.settings.jobs_in_process:
             from core.jobs.runner import run_job
 
+            provide_job_services(JOB_SERVICES)
             status = run_job(database, token, settings=self.settings, stop_event=self.stop_event)
         else:
             status = self._run_child(database, token)
@@ -155,7 +158,7 @@ class JobsLoop(WorkerLoop):
 
     def _run_child(self, database: Database, token: JobToken) -> JobStatus | None:
         environment = {**os.environ, "KONSENS_DATABASE_URL": database.url}
-        command = [sys.executable, "-m", "core.jobs.runner", str(token.job_id), token.worker, str(token.attempt)]
+        command = [sys.executable, "-m", "workers.jobs", str(token.job_id), token.worker, str(token.attempt)]
         child = subprocess.Popen(command, env=environment)  # nosec B603: our own interpreter and module, no shell
         cancel_seen: float | None = None
         last_beat = time.monotonic()
@@ -197,6 +200,25 @@ class JobsLoop(WorkerLoop):
         return JobStatus.FAILED
 
 
+def _executor_worker(database: Database, *, interval_seconds: float | None = None) -> WorkerLoop:
+    """The executor's worker loop (for replay jobs; imported only when a replay runs)."""
+    from workers.executor import build_worker as build_executor
+
+    return build_executor(database, interval_seconds=interval_seconds)
+
+
+# What the kinds in ``core`` may ask for (``core.jobs.kinds.job_service``): core never imports workers.
+JOB_SERVICES: dict[str, Any] = {"executor_worker": _executor_worker}
+
+
+def child_main(argv: list[str]) -> int:
+    """The process of one job: ``python -m workers.jobs JOB_ID WORKER ATTEMPT``."""
+    from core.jobs.runner import main
+
+    provide_job_services(JOB_SERVICES)
+    return main(argv)
+
+
 def build_worker(
     database: Database,
     *,
@@ -216,5 +238,8 @@ def build_worker(
     loop.owner = worker_id()
     return loop
 
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))
 
 __all__ = ["CHANNEL_JOBS", "WORKER_NAME", "JobsLoop", "build_worker", "dead_on_this_host", "worker_id"]

@@ -13,8 +13,9 @@ of a running job, so a kind may report progress as often as it likes:
 Every write is guarded by the job's token (worker id + attempt): a process that lost its job
 changes nothing and stops.
 
-``python -m core.jobs.runner JOB_ID WORKER ATTEMPT`` is the child process the jobs worker starts
-for each job (``workers/jobs.py``): it imports the kind's code, runs it and exits, so the memory
+:func:`main` is the child process the jobs worker starts for each job
+(``python -m workers.jobs JOB_ID WORKER ATTEMPT``, which first provides the services kinds may
+ask for, see ``core.jobs.kinds.job_service``): it imports the kind's code, runs it and exits, so the memory
 a sweep or search used is returned to the system when it ends.
 """
 
@@ -88,6 +89,11 @@ class RunningJob:
     @property
     def params(self) -> Mapping[str, Any]:
         return self._params
+
+    @property
+    def database(self) -> Database:
+        """The database the job was claimed in (``core.jobs.kinds.job_database``)."""
+        return self._database
 
     @property
     def checkpoint_state(self) -> JsonDict | None:
@@ -234,10 +240,10 @@ def run_job(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The child process of the jobs worker: ``python -m core.jobs.runner JOB_ID WORKER ATTEMPT``."""
+    """The child process of the jobs worker (arguments: JOB_ID WORKER ATTEMPT)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3:
-        print("usage: python -m core.jobs.runner JOB_ID WORKER ATTEMPT", file=sys.stderr)
+        print("usage: python -m workers.jobs JOB_ID WORKER ATTEMPT", file=sys.stderr)
         return 2
     from core.config import get_settings
     from core.db.engine import get_database
@@ -253,7 +259,3 @@ def main(argv: list[str] | None = None) -> int:
     status = run_job(get_database(), token, parent_pid=os.getppid(), stop_event=stopping)
     logger.info("job %s ended: %s", token.job_id, status.value if status else "taken over elsewhere")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
