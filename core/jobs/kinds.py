@@ -114,7 +114,7 @@ def job_database(context: JobContext) -> Database:
     """The database a job reads and writes: the runner's (``context.database``), else the configured one."""
     database = getattr(context, "database", None)
     if database is not None:
-        return database  # type: ignore[no-any-return]
+        return database
     from core.db.engine import get_database
 
     return get_database()

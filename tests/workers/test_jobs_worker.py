@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -97,7 +97,7 @@ def _until(database: Database, job_id: int, check: Callable[[JobInfo], bool], ti
     raise AssertionError(f"job {job_id} did not get there in {timeout} s: {_job(database, job_id)}")
 
 
-def _submit(database: Database, kind: str, params: dict[str, object]) -> int:
+def _submit(database: Database, kind: str, params: Mapping[str, object]) -> int:
     with database.session() as session:
         return submit_job(session, kind, params).id
 

@@ -9,7 +9,7 @@ import time
 from core.db.engine import Database
 from core.jobs.models import JobStatus
 from core.jobs.runner import run_job
-from core.jobs.service import JobToken, claim_next_job, get_job, request_cancel, submit_job
+from core.jobs.service import JobInfo, JobToken, claim_next_job, get_job, request_cancel, submit_job
 from core.jobs.settings import JobsSettings
 from tests.core.jobs.helpers import TEST_KINDS
 
@@ -24,7 +24,7 @@ def _submit_and_claim(database: Database, kind: str, params: dict[str, object]) 
     return claimed[1]
 
 
-def _job(database: Database, job_id: int):  # type: ignore[no-untyped-def]
+def _job(database: Database, job_id: int) -> JobInfo:
     job = database.run(lambda session: get_job(session, job_id))
     assert job is not None
     return job
