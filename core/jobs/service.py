@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import PermanentError
@@ -190,6 +190,14 @@ def list_jobs(
     if kinds:
         query = query.where(Job.kind.in_(list(kinds)))
     return [JobInfo.of(job) for job in session.scalars(query)]
+
+
+def job_counts(session: Session) -> dict[JobStatus, int]:
+    """How many jobs are in each status (every status present, zero if none)."""
+    counts = dict.fromkeys(JobStatus, 0)
+    for status, count in session.execute(select(Job.status, func.count()).group_by(Job.status)):
+        counts[JobStatus(status)] = int(count)
+    return counts
 
 
 def get_job(session: Session, job_id: int) -> JobInfo | None:
@@ -395,6 +403,7 @@ __all__ = [
     "claim_next_job",
     "finish_job",
     "get_job",
+    "job_counts",
     "list_jobs",
     "recover_abandoned_jobs",
     "release_job",
