@@ -20,7 +20,7 @@ from typing import Any
 import streamlit as st
 
 from app.ui.context import USERNAME_KEY, database, read
-from app.ui.format import vienna_time
+from app.ui.format import duration, vienna_time
 from core.jobs.models import JobStatus
 from core.jobs.service import (
     IllegalJobTransition,
@@ -100,6 +100,10 @@ def render_job(job: JobInfo, key: str, *, open_result: bool = False) -> None:
                 action.button("Cancel", key=f"{key}_cancel_{job.id}", on_click=_cancel, args=(job.id,),
                               icon=":material/stop:")  # fmt: skip
             return
+        if job.started_at is not None and job.finished_at is not None:  # (replaces the Cancel button in place)
+            action.caption(f"took {duration(job.finished_at - job.started_at)}")
+        else:
+            action.empty()
         if job.status is JobStatus.SUCCEEDED:
             with st.expander(f"Result · {job.progress_message}", expanded=open_result):
                 renderer_for(job.kind)(job, f"{key}_result_{job.id}")

@@ -217,9 +217,16 @@ def _validate_sweep(params: Mapping[str, Any]) -> JsonDict:
     }
 
 
+def _data_label(data: str) -> str:
+    """A stored symbol as it is (BTC/EUR), a file by its name."""
+    from pathlib import Path
+
+    return Path(data).name if data.lower().endswith(".csv") or Path(data).is_file() else data
+
+
 def _describe_sweep(params: Mapping[str, Any]) -> str:
     axes = " × ".join(f"{name} ({len(values)})" for name, values in params["grid"].items())
-    return f"Sweep {params['strategy']} over {axes} on {str(params['data']).rsplit('/', 1)[-1]}"
+    return f"Sweep {params['strategy']} over {axes} on {_data_label(str(params['data']))}"
 
 
 def run_sweep_job(context: JobContext) -> JsonDict:
@@ -362,7 +369,7 @@ def run_replay_job(context: JobContext) -> JsonDict:
 
 
 def _describe_backtest(params: Mapping[str, Any]) -> str:
-    return f"Backtest {params['strategy']} on {str(params['data']).rsplit('/', 1)[-1]}"
+    return f"Backtest {params['strategy']} on {_data_label(str(params['data']))}"
 
 
 JOB_KINDS: tuple[JobKind, ...] = (
