@@ -15,20 +15,24 @@ from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, price, quantity, vienna_time
 from app.ui.strategy_lab import load_strategies, render_signal_sources, render_user_strategies
+from app.ui.jobs import jobs_panel, register_renderer
+from app.ui.jobs import submit as submit_job
 from core.backtest.consensus import consensus_contamination
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.models import BacktestKind
 from core.backtest.results import METRIC_LABELS, format_metric
 from core.backtest.series import PriceDataError
-from core.backtest.service import DataChoice, data_choices, load_bars, run_stored_backtest, run_stored_sweep
+from core.backtest.service import DataChoice, data_choices, load_bars, run_stored_backtest
 from core.backtest.store import StoredRun, delete_run, list_runs, load_run
 from core.backtest.strategies import STRATEGIES, strategy_class
 from core.backtest.strategy import Parameter, StrategyError
 from core.backtest.sweep import overfitting_warning, parse_values
+from core.jobs.service import JobInfo
 
 RUN_KEY = "backtest_run_id"
 SWEEP_KEY = "backtest_sweep_id"
 ENGINE_LABELS = {EngineKind.EVENT: "Event loop (fill model)", EngineKind.FAST: "Fast path (compiled)"}
+SWEEP_JOB_KINDS = ["backtest-sweep"]  # the lab's search kinds join this list
 
 user = page_setup("Backtest", ":material/history:")
 
@@ -245,6 +249,26 @@ def render_sweep(stored: StoredRun, key: str) -> None:
         st.info(f"Best Sharpe among the combinations — {sweep['overfitting_verdict']}")
 
 
+def render_sweep_job(job: JobInfo, key: str) -> None:
+    """A finished sweep job: its best combination; the full sweep is the view below (or Past runs)."""
+    result = job.result or {}
+    best = result.get("best") or {}
+    metric = result.get("metric", "sharpe")
+    parameters = ", ".join(f"{name}={value}" for name, value in (best.get("parameters") or {}).items())
+    value = (best.get("metrics") or {}).get(metric)
+    st.markdown(f"{result.get('combinations', 0)} combinations"
+                + (f" (resumed after {result['resumed_after']})" if result.get("resumed_after") else "")
+                + (f" · best {metric} **{value:.3f}** at {parameters}" if value is not None else ""))  # fmt: skip
+    if result.get("warning"):
+        st.caption(result["warning"])
+    run_id = result.get("run_id")
+    if run_id is not None and st.button(f"Show sweep {run_id}", key=f"{key}_show"):
+        st.session_state[SWEEP_KEY] = int(run_id)
+        st.rerun()
+
+
+register_renderer("backtest-sweep", render_sweep_job)
+
 choices = versioned("backtest.data_choices", data_choices, tables=("candles", "instruments"))
 if not choices:
     st.info("No stored candles yet: collect market data (or run `konsens demo`) to backtest here.")
@@ -339,18 +363,16 @@ with sweep_tab:
             if len(ranges) < 2:
                 raise StrategyError("choose two different parameters to sweep")
             grid = {name: parse_values(name, text) for name, text in ranges.items()}
-            bar = st.progress(0.0, text="Sweeping…")
-
-            def progress(done: int, total: int) -> None:
-                bar.progress(done / total, text=f"Sweeping… {done} of {total} combinations")
-
-            sweep_id, _sweep = run_stored_sweep(
-                database(), sweep_strategy, grid, sweep_choice.symbol, sweep_timeframe,
-                BacktestConfig(fee_bps=float(sweep_fee)), start=sweep_start, end=sweep_end, progress=progress,
-            )  # fmt: skip
-            st.session_state[SWEEP_KEY] = sweep_id
-        except (StrategyError, PriceDataError, ValueError) as error:
+        except StrategyError as error:
             st.error(str(error))
+        else:
+            queued = submit_job("backtest-sweep", {
+                "strategy": sweep_strategy, "grid": grid, "data": sweep_choice.symbol, "timeframe": sweep_timeframe,
+                "start": sweep_start.isoformat(), "end": sweep_end.isoformat(), "fee_bps": float(sweep_fee),
+            })  # fmt: skip
+            if queued is not None:
+                st.session_state.pop(SWEEP_KEY, None)  # show the newest sweep: this one, once it is done
+    jobs_panel(SWEEP_JOB_KINDS, key="sweep_jobs", title="Sweep jobs")
     stored_sweep = stored_run(shown_run_id(SWEEP_KEY, BacktestKind.SWEEP))
     if stored_sweep is None:
         st.info("Choose two parameters and their ranges, then press **Run sweep**.")

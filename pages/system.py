@@ -10,6 +10,7 @@ from app.ui.context import database, page_setup, read
 from app.ui.format import byte_size, duration, vienna_time
 from app.ui.tables import coloured_by
 from core.backup.schedule import backup_status
+from core.jobs.service import job_counts, list_jobs
 from core.market.streaming import feed_overview
 from core.news.status import source_statuses
 from core.security.events import security_events
@@ -138,6 +139,24 @@ with st.container(border=True):
         )  # fmt: skip
     else:
         st.caption("No security events yet.")
+
+with st.container(border=True):
+    st.markdown("**Jobs** — sweeps, searches and replays run by the jobs worker (`konsens jobs list`)")
+    job_totals = read(job_counts)
+    recent_jobs = read(lambda session: list_jobs(session, limit=8))
+    counters = st.columns(len(job_totals))
+    for column, (job_status, count) in zip(counters, job_totals.items(), strict=True):
+        column.metric(job_status.value.capitalize(), count)
+    if recent_jobs:
+        st.dataframe(
+            [{"Job": job.id, "Kind": job.kind, "Label": job.label, "Status": job.status.value,
+              "Progress": f"{job.progress_done:,} / {job.progress_total:,}" if job.progress_total else "–",
+              "Queued": vienna_time(job.created_at), "Worker": job.worker or "", "Error": job.error or ""}
+             for job in recent_jobs],
+            hide_index=True, width="stretch", key="jobs_table",
+        )  # fmt: skip
+    elif "jobs" not in {item.worker for item in workers}:
+        st.caption("No jobs yet. The jobs worker runs them (`konsens up` starts it, or `konsens worker jobs`).")
 
 with st.container(border=True):
     st.markdown("**Database**")

@@ -237,6 +237,9 @@ def register(cli: typer.Typer) -> None:
         slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
         metric: str = typer.Option("sharpe", "--metric", help="Metric to rank by (sharpe, total_return...)."),
         store: bool = typer.Option(True, "--store/--no-store"),
+        job: bool = typer.Option(
+            False, "--job", help="Queue the sweep for the jobs worker instead of running it here."
+        ),
         as_json: bool = typer.Option(False, "--json"),
         strategy_file: list[Path] = typer.Option([], "--strategy-file", help=STRATEGY_FILE_HELP),
     ) -> None:
@@ -246,6 +249,21 @@ def register(cli: typer.Typer) -> None:
         _user_strategies(strategy_file)
         from core.backtest.sweep import parse_values, run_sweep
 
+        if job:
+            from app.cli.jobs import queue_job
+
+            texts = {}
+            for item in grid:
+                name, separator, text = item.partition("=")
+                if not separator:
+                    fail(f"--grid takes name=range, got {item!r}")
+                texts[name.strip()] = text.strip()
+            queue_job("backtest-sweep", {
+                "strategy": strategy, "data": data, "grid": texts, "base_parameters": _parse_params(param),
+                "timeframe": timeframe, "fee_bps": fee_bps, "slippage_bps": slippage_bps, "metric": metric,
+                "store": store,
+            }, as_json=as_json)  # fmt: skip
+            return
         try:
             ranges = {}
             for item in grid:
@@ -377,12 +395,23 @@ def register_replay(cli: typer.Typer) -> None:
         trailing_stop_pct: str | None = typer.Option(None, "--trailing-stop-pct", help="Attached trailing stop, %."),
         target: str | None = typer.Option(None, "--target", help="Scratch database URL (default: a new SQLite file)."),
         compare: bool = typer.Option(True, "--compare/--no-compare", help="Also backtest and compare the trades."),
+        job: bool = typer.Option(False, "--job", help="Queue the replay for the jobs worker (no comparison)."),
         as_json: bool = typer.Option(False, "--json"),
         strategy_file: list[Path] = typer.Option([], "--strategy-file", help=STRATEGY_FILE_HELP),
     ) -> None:
         """Replay history through the real paper executor, worker loop, ledger and risk limits."""
         _user_strategies(strategy_file)
         from decimal import InvalidOperation
+
+        if job:
+            from app.cli.jobs import queue_job
+
+            queue_job("replay", {
+                "strategy": strategy, "data": data, "timeframe": timeframe, "parameters": _parse_params(param),
+                "start": start, "end": end, "cash": cash, "fraction": fraction, "stop_loss_pct": stop_loss_pct,
+                "take_profit_pct": take_profit_pct, "trailing_stop_pct": trailing_stop_pct, "target": target,
+            }, as_json=as_json)  # fmt: skip
+            return
 
         from tqdm import tqdm
 

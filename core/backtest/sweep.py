@@ -137,8 +137,15 @@ def run_sweep(
     base_parameters: dict[str, object] | None = None,
     engine: EngineKind | None = None,
     progress: Progress | None = None,
+    done_rows: Sequence[SweepRow] = (),
+    on_row: Callable[[SweepRow], None] | None = None,
 ) -> SweepResult:
-    """Run every combination of ``grid`` (other parameters from ``base_parameters``)."""
+    """Run every combination of ``grid`` (other parameters from ``base_parameters``).
+
+    ``done_rows`` are the rows of an interrupted run of the same sweep (a job's checkpoint): the
+    first ``len(done_rows)`` combinations are taken from them instead of being run again.
+    ``on_row`` sees every new row as it is made (to checkpoint them).
+    """
     config = config or BacktestConfig()
     cls = strategy_class(strategy_name)
     known = {parameter.name: parameter for parameter in cls.parameters}
@@ -169,10 +176,15 @@ def run_sweep(
         config=config,
         baseline_metrics=performance_metrics(baseline, periods_per_year(bars), config.initial_cash),
     )
+    if len(done_rows) > len(combinations):
+        raise StrategyError(f"{len(done_rows)} rows done, but the grid has only {len(combinations)} combinations")
+    result.rows.extend(done_rows)
     began = time.perf_counter()
     returns: list[np.ndarray] = []
     sharpes: list[float] = []
     for done, values in enumerate(combinations, start=1):
+        if done <= len(done_rows):
+            continue
         parameters = dict(zip(names, values, strict=True))
         try:
             strategy = build_strategy(strategy_name, {**base, **parameters})
@@ -184,6 +196,8 @@ def run_sweep(
             result.rows.append(SweepRow(dict(strategy.params), single.metrics))
             returns.append(daily_returns(single.equity, config.initial_cash).to_numpy())
             sharpes.append(single.metrics.get("sharpe", math.nan))
+        if on_row is not None:
+            on_row(result.rows[-1])
         if progress is not None:
             progress(done, len(combinations))
     if sharpes:

@@ -17,10 +17,13 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import core
 from core.errors import PermanentError
+
+if TYPE_CHECKING:
+    from core.db.engine import Database
 
 JsonDict = dict[str, Any]
 
@@ -61,16 +64,27 @@ class JobContext(Protocol):
 
 
 JobFunction = Callable[[JobContext], JsonDict]
+# Checks the parameters at submit (raise ValueError / PermanentError with a clear message), may
+# return them normalised (None: keep them as given). Runs in the submitting process: keep it light.
+JobValidator = Callable[[Mapping[str, Any]], JsonDict | None]
+JobDescriber = Callable[[Mapping[str, Any]], str]
 
 
 @dataclass(frozen=True)
 class JobKind:
-    """One kind of job: its name, a title for people, the function, and whether it can resume."""
+    """One kind of job: its name, a title for people, the function, and whether it can resume.
+
+    ``validate`` (optional) checks the parameters when the job is submitted, so a job that cannot
+    run is refused before anything is stored; ``describe`` (optional) gives the label the job
+    lists show (default: the title).
+    """
 
     name: str
     title: str
     run: JobFunction
     resumable: bool = False
+    validate: JobValidator | None = None
+    describe: JobDescriber | None = None
 
 
 def job_kinds() -> dict[str, JobKind]:
@@ -94,3 +108,38 @@ def job_kind(name: str) -> JobKind:
         return kinds[name]
     except KeyError:
         raise UnknownJobKindError(f"unknown job kind {name!r} (known: {', '.join(sorted(kinds)) or 'none'})") from None
+
+
+def job_database(context: JobContext) -> Database:
+    """The database a job reads and writes: the runner's (``context.database``), else the configured one."""
+    database = getattr(context, "database", None)
+    if database is not None:
+        return database
+    from core.db.engine import get_database
+
+    return get_database()
+
+
+# --- services the running process provides to kinds ----------------------------------------------
+# A kind in ``core`` cannot import ``workers`` (e.g. the AI replay needs the executor's worker
+# loop); the jobs worker provides such objects by name before it runs a job.
+_SERVICES: dict[str, Any] = {}
+
+
+class MissingJobService(PermanentError, LookupError):
+    """A kind asked for a service the process that runs it did not provide."""
+
+
+def provide_job_services(services: Mapping[str, Any]) -> None:
+    """Make ``services`` available to job kinds in this process (the jobs worker calls this)."""
+    _SERVICES.update(services)
+
+
+def job_service(name: str) -> Any:
+    """The service ``name`` the running process provides, or :class:`MissingJobService`."""
+    try:
+        return _SERVICES[name]
+    except KeyError:
+        raise MissingJobService(
+            f"this process provides no {name!r} for jobs (run the job with the jobs worker)"
+        ) from None

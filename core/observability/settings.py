@@ -23,6 +23,7 @@ METRICS_PORT_OFFSETS: dict[str, int] = {
     "risk": 7,
     "backup": 8,
     "research": 9,
+    "jobs": 10,
 }
 # Workers not in the table above get ports from this offset up, in name order.
 EXTRA_WORKER_PORT_OFFSET = 20

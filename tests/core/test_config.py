@@ -74,6 +74,7 @@ AREA_SECTIONS = {
     "risk_sizing": "core.risk.settings.SizingSettings",
     "tax_assumptions": "core.tax.assumptions.TaxAssumptions",
     "observability": "core.observability.settings.ObservabilitySettings",
+    "jobs": "core.jobs.settings.JobsSettings",
 }
 
 

@@ -9,6 +9,9 @@ from streamlit.testing.v1 import AppTest
 from core.backtest.models import BacktestKind
 from core.backtest.store import list_runs
 from core.db.engine import Database
+from core.jobs.models import JobStatus
+from core.jobs.runner import run_job
+from core.jobs.service import claim_next_job, list_jobs
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "backtest.py"
 
@@ -69,7 +72,7 @@ def test_invalid_parameters_show_an_error_and_store_nothing(demo_database: Datab
         assert len(list_runs(session)) == before
 
 
-def test_a_sweep_from_the_page_is_stored_with_its_heatmap(demo_database: Database) -> None:
+def test_a_sweep_from_the_page_is_a_job_whose_result_is_stored_with_its_heatmap(demo_database: Database) -> None:
     at = _page().run()
     at.text_input(key="sweep_sma-cross_range_0").set_value("5,10")
     at.text_input(key="sweep_sma-cross_range_1").set_value("20,40,60")
@@ -78,6 +81,28 @@ def test_a_sweep_from_the_page_is_stored_with_its_heatmap(demo_database: Databas
     at.run()
     assert not at.exception and not at.error
     with demo_database.session() as session:
+        queued = list_jobs(session)
+    assert [(job.kind, job.status, job.created_by) for job in queued] == [("backtest-sweep", JobStatus.QUEUED, "demo")]
+    assert queued[0].params["grid"] == {"fast": [5, 10], "slow": [20, 40, 60]}
+    assert any(button.label == "Cancel" for button in at.button)  # the Jobs panel shows it, with Cancel
+    claimed = demo_database.run(lambda session: claim_next_job(session, "test:1"))
+    assert claimed is not None
+    assert run_job(demo_database, claimed[1]) is JobStatus.SUCCEEDED  # what the jobs worker does
+    at.run()
+    assert not at.exception and not at.error
+    assert any(expander.label.startswith("Result · done in") for expander in at.expander)
+    with demo_database.session() as session:
         newest = list_runs(session)[0]
     assert newest.kind is BacktestKind.SWEEP and newest.parameters["grid"] == {"fast": [5, 10], "slow": [20, 40, 60]}
     assert any(header.value.startswith(f"Sweep {newest.id}: sma-cross over fast, slow") for header in at.subheader)
+
+
+def test_a_sweep_that_cannot_run_is_refused_on_the_page_and_nothing_is_queued(demo_database: Database) -> None:
+    at = _page().run()
+    at.text_input(key="sweep_sma-cross_range_0").set_value("2:61:1")
+    at.text_input(key="sweep_sma-cross_range_1").set_value("100:299:1")
+    _button(at, "Run sweep").click()
+    at.run()
+    assert [error.value for error in at.error] == ["Parameter sweep: 12000 combinations is too many (at most 2500)"]
+    with demo_database.session() as session:
+        assert list_jobs(session) == []

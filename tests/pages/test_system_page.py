@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core.db.engine import Database
+from core.jobs.models import JobStatus
 from core.system.models import QuarantinedRecord, WorkerHeartbeat, WorkerStatus
 from core.timeutil import utc_now
 
@@ -82,3 +83,20 @@ def test_system_lists_news_sources_with_their_last_error(demo_database: Database
     assert row["Status"] == "failing"
     assert row["Failures in a row"] == 3
     assert "apiKeyInvalid" in row["Last error"]
+
+
+def test_system_counts_jobs_and_lists_the_newest(demo_database: Database, run_page) -> None:
+    from core.jobs.service import claim_next_job, finish_job, submit_job
+
+    with demo_database.session() as session:
+        submit_job(session, "backtest", {"strategy": "sma-cross", "data": "BTC/EUR"})
+        submit_job(session, "backtest", {"strategy": "sma-cross", "data": "ETH/EUR"})
+    claimed = demo_database.run(lambda session: claim_next_job(session, "host:1"))
+    assert claimed is not None
+    demo_database.run(lambda session: finish_job(session, claimed[1], JobStatus.FAILED, error="PriceDataError: gap"))
+    app = run_page("system")
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Queued"] == "1" and metrics["Failed"] == "1" and metrics["Running"] == "0"
+    jobs = next(frame.value for frame in app.dataframe if "Kind" in frame.value.columns)
+    assert list(jobs["Status"]) == ["queued", "failed"]
+    assert list(jobs["Error"]) == ["", "PriceDataError: gap"]
