@@ -14,9 +14,9 @@ from app.ui.cache import versioned
 from app.ui.components.lwchart import price_chart
 from app.ui.context import database, page_setup, read
 from app.ui.format import eur, price, quantity, vienna_time
-from app.ui.strategy_lab import load_strategies, render_signal_sources, render_user_strategies
 from app.ui.jobs import jobs_panel, register_renderer
 from app.ui.jobs import submit as submit_job
+from app.ui.strategy_lab import load_strategies, render_signal_sources, render_user_strategies
 from core.backtest.consensus import consensus_contamination
 from core.backtest.engine import BacktestConfig, EngineKind
 from core.backtest.models import BacktestKind
