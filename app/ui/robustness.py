@@ -1,8 +1,9 @@
 """The Backtest page's Robustness tab: build a robustness report of a strategy and read stored ones.
 
-The report (``core.lab.robustness``) runs in the page for modest budgets (at most ``PAGE_MAX_TRIALS``
-trials per search); bigger ones belong to ``konsens backtest-robustness`` or the ``lab.robustness``
-job. Every report is stored (``lab_results``) and listed here, newest first.
+The form queues a ``lab.robustness`` job (``core.lab.job_kinds``) that the jobs worker builds, so
+closing the tab or a rerun loses nothing; the Jobs panel shows its progress in place. The form offers
+up to ``PAGE_MAX_TRIALS`` trials per search (``konsens backtest-robustness`` takes any budget). Every
+report is stored (``lab_results``) and listed here, newest first.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.ui.context import database, read
+from app.ui.context import read
 from core.backtest.results import format_metric
 from core.backtest.service import DataChoice
 from core.backtest.strategies import STRATEGIES, strategy_class
@@ -21,7 +22,7 @@ from core.lab.models import LabKind
 from core.lab.store import StoredLabResult, list_lab_results
 from core.timeutil import VIENNA
 
-PAGE_MAX_TRIALS = 200
+PAGE_MAX_TRIALS = 1000
 METRIC_KINDS = {"total_return": "pct", "cagr": "pct", "sharpe": "ratio", "max_drawdown": "pct",
                 "annual_volatility": "pct", "trades": "count", "fees_paid": "money"}  # fmt: skip
 LABELS = {"total_return": "Total return", "cagr": "CAGR", "sharpe": "Sharpe", "max_drawdown": "Max drawdown",
@@ -138,10 +139,9 @@ def _stored_reports() -> list[StoredLabResult]:
 
 
 def render_robustness_tab(choices: list[DataChoice]) -> None:
-    """The tab: a form that builds a report in the page, and the stored reports."""
+    """The tab: a form that queues a report for the jobs worker, the jobs, and the stored reports."""
+    from app.ui.jobs import jobs_panel
     from core.backtest.strategy import StrategyError
-    from core.lab.job_kinds import LOOKAHEAD_CHECK
-    from core.lab.robustness import build_report
     from core.lab.service import LabRequest, LabRequestError, live_protections
 
     names = [name for name in STRATEGIES if strategy_class(name).has_fast_path()]
@@ -161,13 +161,12 @@ def render_robustness_tab(choices: list[DataChoice]) -> None:
         protections = costs[4].checkbox("Risk protections", help="Trade with the live guard's saved limits.")
         submitted = st.form_submit_button("Build the robustness report", type="primary")
     st.caption(
-        "Uses the strategy's default parameters. Bigger budgets: `konsens backtest-robustness STRATEGY --data "
+        "Uses the strategy's default parameters; the report is built by the jobs worker (closing the tab loses "
+        "nothing) and listed below when it is ready. Bigger budgets: `konsens backtest-robustness STRATEGY --data "
         "SYMBOL --trials N` (or the lab.robustness job)."
     )
     if submitted and choice is not None:
-        from core.backtest.service import load_bars
-        from core.backtest.strategies import build_strategy
-        from core.lab.service import store_result
+        from app.ui.jobs import submit as submit_job
 
         try:
             request = LabRequest(
@@ -175,20 +174,11 @@ def render_robustness_tab(choices: list[DataChoice]) -> None:
                 config={"fee_bps": float(fee_bps), "slippage_bps": float(slippage_bps)},
                 protections=live_protections() if protections else None,
             )  # fmt: skip
-            bars = read(lambda session: load_bars(session, choice.symbol, timeframe, build_strategy(strategy_name)))
-            bar = st.progress(0.0, text="Building the report…")
-
-            def progress(done: int, total: int) -> None:
-                bar.progress(min(done / total, 1.0), text=f"{done} of {total} steps")
-
-            report = build_report(request, bars, lookahead=LOOKAHEAD_CHECK, progress=progress)
-            bar.empty()
-            database()  # schema ready before the write
-            result_id = store_result(LabKind.ROBUSTNESS, request, bars, report.to_dict(), report.verdict(),
-                                     report.seconds)  # fmt: skip
-            st.session_state["robustness_shown"] = result_id
         except (StrategyError, LabRequestError, ValueError) as error:
             st.error(str(error))
+        else:
+            submit_job("lab.robustness", request.to_params(), label=f"{strategy_name} on {choice.symbol} {timeframe}")
+    jobs_panel(["lab.robustness"], key="robustness_jobs", title="Robustness jobs")
     stored = _stored_reports()
     if not stored:
         st.info("No robustness report yet: build one above.")

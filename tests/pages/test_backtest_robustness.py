@@ -1,4 +1,5 @@
-"""The Backtest page's Robustness tab on the demo database: a report built from the page is stored and shown."""
+"""The Backtest page's Robustness tab on the demo database: a report queued from the page is built by a job
+(as the jobs worker runs it), stored and shown."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from core.db.engine import Database
+from core.jobs.models import JobStatus
+from core.jobs.runner import run_job
+from core.jobs.service import claim_next_job, list_jobs
 from core.lab.models import LabKind
 from core.lab.store import list_lab_results
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "backtest.py"
 
 
-def test_a_report_built_in_the_tab_is_stored_and_shown(demo_database: Database) -> None:
+def test_a_report_queued_in_the_tab_is_built_by_the_job_stored_and_shown(demo_database: Database) -> None:
     at = AppTest.from_file(str(PAGE), default_timeout=240)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "demo"
@@ -26,6 +30,15 @@ def test_a_report_built_in_the_tab_is_stored_and_shown(demo_database: Database) 
     at.number_input(key="robustness_trials").set_value(10)
     at.number_input(key="robustness_folds").set_value(2)
     next(button for button in at.button if button.label == "Build the robustness report").click()
+    at.run()
+    assert not at.exception, at.exception
+    with demo_database.session() as session:
+        queued = list_jobs(session, kinds=["lab.robustness"])
+        assert list_lab_results(session, kind=LabKind.ROBUSTNESS) == []  # nothing is computed in the page
+    assert [(job.kind, job.status) for job in queued] == [("lab.robustness", JobStatus.QUEUED)]
+    claimed = demo_database.run(lambda session: claim_next_job(session, "test:1"))
+    assert claimed is not None
+    assert run_job(demo_database, claimed[1]) is JobStatus.SUCCEEDED  # what the jobs worker does
     at.run()
     assert not at.exception, at.exception
     with demo_database.session() as session:
