@@ -9,6 +9,7 @@ import typer
 from app.cli._common import echo_json, fail, open_database
 
 _PROTECTIONS_HELP = "Apply the live risk guard's protections (saved risk limits) as live trading would."
+_JOB_HELP = "Queue it for the jobs worker instead of running it here (closing the terminal loses nothing)."
 _SPACE_HELP = "Searched parameter name=low:high or name=low:high:step (repeatable; default: every parameter)."
 
 
@@ -56,6 +57,17 @@ def _request(
         )  # fmt: skip
     except (LabRequestError, StrategyError) as error:
         fail(str(error))
+
+
+def _queue(kind: str, request: Any, as_json: bool) -> None:
+    from pathlib import Path
+
+    from app.cli.jobs import queue_job
+
+    params = request.to_params()
+    if _is_file(request.data):  # the worker may run elsewhere: name the file absolutely
+        params["data"] = str(Path(request.data).resolve())
+    queue_job(kind, params, as_json=as_json)
 
 
 def _bars(request: Any) -> Any:
@@ -109,6 +121,7 @@ def register(cli: typer.Typer) -> None:
         protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
         store: bool = typer.Option(True, "--store/--no-store"),
         as_json: bool = typer.Option(False, "--json"),
+        job: bool = typer.Option(False, "--job", help=_JOB_HELP),
     ) -> None:
         """Search a strategy's parameters with optuna (TPE, pruning, seed); print the best and the overfitting."""
         from core.lab.models import LabKind
@@ -117,6 +130,9 @@ def register(cli: typer.Typer) -> None:
 
         request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
                            seed, objective, pruning, protections)  # fmt: skip
+        if job:
+            _queue("lab.search", request, as_json)
+            return
         bars = _bars(request)
         with _progress_bar(f"search {strategy}", as_json) as bar:
 
@@ -166,6 +182,7 @@ def register(cli: typer.Typer) -> None:
         protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
         store: bool = typer.Option(True, "--store/--no-store"),
         as_json: bool = typer.Option(False, "--json"),
+        job: bool = typer.Option(False, "--job", help=_JOB_HELP),
     ) -> None:
         """Walk-forward: optimise on each training window, trade the next; print every fold and the OOS result."""
         from core.backtest.strategy import StrategyError
@@ -176,6 +193,9 @@ def register(cli: typer.Typer) -> None:
         request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
                            seed, objective, pruning, protections, folds=folds, window=window,
                            train_ratio=train_ratio)  # fmt: skip
+        if job:
+            _queue("lab.walk_forward", request, as_json)
+            return
         bars = _bars(request)
         try:
             with _progress_bar(f"walk-forward {strategy}", as_json) as bar:
@@ -232,6 +252,7 @@ def register(cli: typer.Typer) -> None:
         protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
         store: bool = typer.Option(True, "--store/--no-store"),
         as_json: bool = typer.Option(False, "--json"),
+        job: bool = typer.Option(False, "--job", help=_JOB_HELP),
     ) -> None:
         """The robustness report of a strategy: look-ahead, walk-forward, overfitting, costs, buy-and-hold."""
         from core.lab.job_kinds import LOOKAHEAD_CHECK
@@ -240,6 +261,9 @@ def register(cli: typer.Typer) -> None:
 
         request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
                            seed, objective, True, protections, folds=folds, window=window)  # fmt: skip
+        if job:
+            _queue("lab.robustness", request, as_json)
+            return
         bars = _bars(request)
         with _progress_bar(f"robustness {strategy}", as_json) as bar:
 

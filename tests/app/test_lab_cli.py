@@ -80,3 +80,24 @@ def test_protections_switch_on_the_saved_limits(configured_sqlite: Database) -> 
     with configured_sqlite.session() as session:
         stored = list_lab_results(session)[0]
     assert stored.request["protections"]["cooldown_minutes"] == 24 * 60
+
+
+def test_job_queues_the_walk_forward_and_the_jobs_worker_runs_it(configured_sqlite: Database) -> None:
+    from core.jobs.models import JobStatus
+    from core.jobs.runner import run_job
+    from core.jobs.service import claim_next_job, get_job
+
+    result = runner.invoke(cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "SPY_1d.csv"), *SPACE,
+                                 "--folds", "2", "--trials", "8", "--job", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    queued = json.loads(result.stdout)
+    assert queued["kind"] == "lab.walk_forward" and queued["status"] == "queued"
+    with configured_sqlite.session() as session:
+        assert list_lab_results(session) == []  # nothing ran in the command
+    claimed = configured_sqlite.run(lambda session: claim_next_job(session, "test:1"))
+    assert claimed is not None
+    assert run_job(configured_sqlite, claimed[1]) is JobStatus.SUCCEEDED  # what the jobs worker does
+    job = configured_sqlite.run(lambda session: get_job(session, queued["id"]))
+    assert job is not None and job.result is not None
+    with configured_sqlite.session() as session:
+        assert [row.id for row in list_lab_results(session)] == [job.result["result_id"]]
