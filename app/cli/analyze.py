@@ -183,6 +183,7 @@ def register(cli: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Only print the estimate and contamination."),
         report: int | None = typer.Option(None, "--report", metavar="RUN", help="Print the results of run RUN."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        job: bool = typer.Option(False, "--job", help="Queue the run for the jobs worker instead of running it here."),
     ) -> None:
         """Ask the analysts about past decision times, point in time (an AI backtest).
 
@@ -202,6 +203,13 @@ def register(cli: typer.Typer) -> None:
             return
         if symbol is None or since is None:
             fail("give an instrument symbol and --since (or --report RUN)")
+        if job:
+            from app.cli.jobs import queue_job
+
+            queue_job("ai.history", {"symbol": symbol, "since": since, "until": until, "every_hours": every_hours,
+                                     "analysts": list(analyst or []), "max_cost_eur": max_cost_eur},
+                      as_json=as_json)  # fmt: skip
+            return
         cap: Decimal | None = None
         if max_cost_eur is not None:
             try:

@@ -269,9 +269,15 @@ def run_history(
     config: AIConfig | None = None,
     analysts: Sequence[Analyst] | None = None,
     progress: Callable[[str], None] | None = None,
+    step: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     now: datetime | None = None,
 ) -> HistoryRunResult:
-    """Carry out a planned history run; each decision time is stored as soon as it is done."""
+    """Carry out a planned history run; each decision time is stored as soon as it is done.
+
+    ``step(done, planned)`` is called after each decision time; ``should_stop()`` is asked before
+    each one: True stops the run (STOPPED, "cancelled"), keeping what is stored.
+    """
     now = now or utc_now()
 
     def start(session: Session) -> tuple[int, AIConfig, SpendingGuard]:
@@ -301,6 +307,9 @@ def run_history(
     status = HistoryRunStatus.DONE
     stop_reason: str | None = None
     for point in plan.points:
+        if should_stop is not None and should_stop():
+            status, stop_reason = HistoryRunStatus.STOPPED, "cancelled"
+            break
 
         def snapshot_at(session: Session, point: datetime = point) -> Any:
             instrument = session.get(Instrument, plan.instrument_id)
@@ -328,6 +337,8 @@ def run_history(
         done += 1
         if progress:
             progress(f"{done}/{len(plan.points)} decision times, € {guard.spent_in_run():.4f} spent")
+        if step is not None:
+            step(done, len(plan.points))
         if llm_budgets and llm_budgets <= set(guard.refusals):  # every LLM is out of money: stop
             status = HistoryRunStatus.STOPPED
             stop_reason = "; ".join(f"{name}: {reason}" for name, reason in sorted(guard.refusals.items()))

@@ -11,6 +11,7 @@ the robustness report starts again.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from core.backtest.lookahead import check_lookahead
@@ -103,8 +104,23 @@ def robustness_job(context: JobContext) -> JsonDict:
     return {"result_id": result_id, "verdict": report.verdict()}
 
 
+def _validate(params: Mapping[str, Any]) -> JsonDict:
+    """A request that cannot run is refused when it is submitted (``LabRequestError`` names the field)."""
+    return LabRequest.from_params(params).to_params()
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    return f"{params.get('strategy')} on {params.get('data')} {params.get('timeframe') or ''}".strip()
+
+
 JOB_KINDS: tuple[JobKind, ...] = (
-    JobKind("lab.walk_forward", "Walk-forward", walk_forward_job, resumable=True),
-    JobKind("lab.search", "Parameter search (optuna)", search_job, resumable=True),
-    JobKind("lab.robustness", "Robustness report", robustness_job, resumable=False),
+    JobKind(
+        "lab.walk_forward", "Walk-forward", walk_forward_job, resumable=True, validate=_validate, describe=_describe
+    ),
+    JobKind(
+        "lab.search", "Parameter search (optuna)", search_job, resumable=True, validate=_validate, describe=_describe
+    ),
+    JobKind(
+        "lab.robustness", "Robustness report", robustness_job, resumable=False, validate=_validate, describe=_describe
+    ),
 )

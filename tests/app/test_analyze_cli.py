@@ -34,3 +34,18 @@ def test_analyze_text_and_unknown_symbol(demo_database: Database) -> None:
     unknown = runner.invoke(cli, ["analyze", "NOPE/EUR"])
     assert unknown.exit_code == 1
     assert "unknown instrument 'NOPE/EUR'" in unknown.stderr
+
+
+def test_ai_history_job_is_queued_for_the_jobs_worker_and_a_bad_date_is_refused(demo_database: Database) -> None:
+    from core.jobs.service import list_jobs
+
+    runner = CliRunner()
+    queued = runner.invoke(cli, ["ai-history", "BTC/EUR", "--since", "2026-01-01", "--every-hours", "12", "--job",
+                                 "--json"])  # fmt: skip
+    assert queued.exit_code == 0, queued.output
+    job = json.loads(queued.stdout)
+    assert job["kind"] == "ai.history" and job["status"] == "queued" and job["params"]["every_hours"] == 12.0
+    refused = runner.invoke(cli, ["ai-history", "BTC/EUR", "--since", "someday", "--job"])
+    assert refused.exit_code != 0 and "not a date or ISO time" in refused.output
+    with demo_database.session() as session:
+        assert [item.kind for item in list_jobs(session, kinds=["ai.history"])] == ["ai.history"]
