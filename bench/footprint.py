@@ -46,6 +46,7 @@ class ProcessSample:
     cpu_seconds: float
     memory_bytes: int
     memory_kind: str  # "pss" or "rss"
+    label: str = ""  # command_label, read while the process runs
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def sample_tree(root: int, proc: Path = PROC, ticks_per_second: float | None = N
         memory = memory_bytes(pid, proc)
         if fields is None or cpu is None or memory is None:
             continue  # ended between listing and reading
-        processes[pid] = ProcessSample(pid, fields[1], cpu, memory[0], memory[1])
+        processes[pid] = ProcessSample(pid, fields[1], cpu, memory[0], memory[1], command_label(pid, proc))
     return TreeSample(time.monotonic(), processes)
 
 
@@ -327,7 +328,7 @@ def main() -> int:
         before = first.processes.get(process.pid)
         share = 100 * (process.cpu_seconds - (before.cpu_seconds if before else 0.0)) / window
         print(
-            f"  pid {process.pid:>7} {command_label(process.pid):<18} {process.memory_bytes / 2**20:8.1f} MiB "
+            f"  pid {process.pid:>7} {process.label or process.name:<18} {process.memory_bytes / 2**20:8.1f} MiB "
             f"{process.memory_kind}  CPU {share:5.2f} %"
         )
     print(
