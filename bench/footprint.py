@@ -226,6 +226,18 @@ def _order_status(database_path: Path, client_id: str) -> str:
     return str(row[0]).lower() if row else "unknown"
 
 
+def _executor_running(database_path: Path) -> bool:
+    """True once the executor worker has written its heartbeat (the demo seed is done, the workers run)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(database_path, timeout=30) as connection:
+            row = connection.execute("SELECT passes FROM worker_heartbeats WHERE worker = 'executor'").fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warmup", type=float, default=120.0, help="seconds after start-up before sampling")
@@ -270,6 +282,14 @@ def main() -> int:
         )
         help_best, help_median, help_cpu = _timed([*konsens, "--help"], env)
         list_best, list_median, list_cpu = _timed([*konsens, "order", "list"], env)
+        # `konsens up` starts the workers once the demo data is seeded (the dashboard answers
+        # before that): the paper fill is measured against a running executor.
+        while not _executor_running(Path(home) / "konsens.db"):
+            if time.monotonic() - began > 600:
+                print("the executor did not start within 600 s")
+                return 1
+            time.sleep(0.2)
+        workers_after = time.monotonic() - began
         placed = subprocess.run(
             [*konsens, "order", "place", "BTC/EUR", "buy", "--eur", "100"], cwd=ROOT, env=env, capture_output=True
         )
@@ -306,6 +326,7 @@ def main() -> int:
         f"load average:        start {load_start[0]:.2f} {load_start[1]:.2f}, end {load_end[0]:.2f} {load_end[1]:.2f}"
     )
     print(f"healthy dashboard:   {healthy_after:.1f} s after start (target 15 s)")
+    print(f"executor running:    {workers_after:.1f} s after start (after the demo seed; no target)")
     print(
         "sources:             "
         + (f"byte-compiled first ({compiled:.1f} s)" if compiled is not None else "not compiled (--no-compile)")
