@@ -188,6 +188,7 @@ class Executor:
     _watchers_stale: bool = True
     _cursors: dict[tuple[str, int], tuple[datetime, float]] = field(default_factory=dict)
     _last_live_poll: float = float("-inf")
+    _last_stale_check: float = float("-inf")
     locked_checks: int = 0  # watch steps that took the write lock (the rest only read)
 
     def __post_init__(self) -> None:
@@ -318,10 +319,13 @@ class Executor:
         )
         for order_id, mode in rows:
             if mode is TradingMode.PAPER or live_due:
-                self._poll_order(order_id)
+                self._poll_order(order_id, live=mode is TradingMode.LIVE)
         for plan_id in self._ids(select(ExitPlan.id).where(ExitPlan.active.is_(True))):
             self._watch_exit(plan_id)
-        self._reconcile_stale_submissions()
+        # Leases end after `lease_seconds` (60 s): looking for expired ones at the safety-poll pace is enough.
+        if now - self._last_stale_check >= self.settings.executor_safety_poll_seconds:
+            self._last_stale_check = now
+            self._reconcile_stale_submissions()
         return self.stats.exits_triggered > triggered_before
 
     def _config(self, session: Session) -> TradingConfig:
@@ -612,11 +616,12 @@ class Executor:
             return False
         return not self._hold_cursor("order", order_id, state.price_cursor, stored)
 
-    def _poll_order(self, order_id: int) -> None:
+    def _poll_order(self, order_id: int, *, live: bool | None = None) -> None:
         fetched: VenueOrderState | None = None
-        live = self.database.run(
-            lambda session: session.scalar(select(Order.mode).where(Order.id == order_id)) is TradingMode.LIVE
-        )
+        if live is None:
+            live = self.database.run(
+                lambda session: session.scalar(select(Order.mode).where(Order.id == order_id)) is TradingMode.LIVE
+            )
         if live:
             # Ask the venue first, outside any transaction: no write lock is held during a REST call.
             with self.database.session() as session:
