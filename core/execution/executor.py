@@ -217,6 +217,7 @@ class Executor:
             while True:
                 worked = self.process_available()
                 self._last_watch = time.monotonic()
+                self._last_stale_check = float("-inf")  # --once: every look includes expired leases
                 worked = self.watch() or worked
                 if not worked:
                     return self.stats.as_dict()
