@@ -39,8 +39,15 @@ def build_worker(database: Database, *, interval_seconds: float | None = None, *
     executor = Executor(database, settings=settings, **kwargs)
     loop: ExecutorLoop
 
-    def run_pass(_database: Database) -> dict[str, int]:
-        return executor.run_pass(stop_event=loop.stop_event, until_idle=loop.once_mode)
+    def run_pass(database: Database) -> dict[str, int]:
+        stats = executor.run_pass(stop_event=loop.stop_event, until_idle=loop.once_mode)
+        stream = executor.stream_status()
+        if stream is not None:  # the live account stream's state, for the System page (once a pass)
+            from core.execution.live_stream import STREAM_STATUS_SETTING
+            from core.system.settings_store import set_setting
+
+            database.run(lambda session: set_setting(session, STREAM_STATUS_SETTING, stream))
+        return stats
 
     loop = ExecutorLoop(
         WORKER_NAME,

@@ -192,12 +192,34 @@ class MarketPass:
                 logger.warning("market worker: %s: %s", instrument.symbol, entry.get("error"))
             details[instrument.symbol] = entry
         info: dict[str, Any] = {"instruments": details, "tracked": len(instruments), **totals}
+        info["quotes_pruned"] = self.prune(database)
         if self.streams is not None:
             info["feeds"] = {status.name: status.as_dict(self.clock()) for status in self.streams.statuses()}
         if transient:
             database.run(lambda session: record_heartbeat(session, WORKER_NAME, WorkerStatus.RUNNING, info=info))
             raise TransientError(f"source unavailable for {', '.join(transient)}; will retry with backoff")
         return info
+
+    def prune(self, database: Database) -> int:
+        """Delete quotes older than ``market_quote_retention_hours`` (small batches); return how many."""
+        from core.market.retention import prune_quotes
+
+        try:
+            result = prune_quotes(
+                database,
+                keep_hours=self.settings.market_quote_retention_hours,
+                batch_rows=self.settings.market_prune_batch_rows,
+                max_batches=self.settings.market_prune_max_batches,
+                now=self.clock(),
+            )
+        except Exception as error:  # pruning never fails the collection; retried next pass
+            logger.warning("market worker: old quotes not pruned (%s)", error)
+            return 0
+        if result.deleted:
+            logger.info(
+                "market worker: pruned %d old quotes%s", result.deleted, "" if result.complete else " (more next pass)"
+            )
+        return result.deleted
 
     def _collect(
         self, database: Database, instrument: Instrument, totals: dict[str, int], *, quote: bool = True

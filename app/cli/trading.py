@@ -8,22 +8,26 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from app.cli._common import echo_json, fail, import_group, open_database
-from core.audit import verify_audit_chain
 from core.execution.enums import OrderSide, OrderType, TimeInForce
-from core.execution.orders import AttachedExits, ExitKind, ExitSpec, OrderRequest, to_decimal
-from core.execution.queries import open_orders, order_events, order_history
-from core.execution.service import CancelError, deposit_paper_cash, place_order, request_cancel
-from core.security.demo_guard import DemoModeError
+
+if TYPE_CHECKING:
+    from core.execution.orders import ExitSpec
+
+# Each command imports what it needs when it runs: `order list` loads the read models only, not
+# the order service, the audit chain or the encryption the other commands use.
 
 ACTOR = "cli"
 
 
 def _exit_spec(text: str | None, name: str) -> ExitSpec | None:
     """Parse ``95000`` (price), ``5%`` (percent of entry) or ``2atr`` (ATR multiple)."""
+    from core.execution.orders import ExitKind, ExitSpec
+
     if not text:
         return None
     value = text.strip().lower()
@@ -43,6 +47,8 @@ def register(cli: typer.Typer) -> None:
     @audit.command("verify")
     def verify() -> None:
         """Check the audit log's hash chain; name the first broken row (exit 1 if broken)."""
+        from core.audit import verify_audit_chain
+
         database = open_database()
         with database.session() as session:
             result = verify_audit_chain(session)
@@ -75,6 +81,9 @@ def register(cli: typer.Typer) -> None:
         confirm_live: bool = typer.Option(False, "--confirm-live", help="Explicit confirmation of a live order."),
     ) -> None:
         """Queue an order; prints its client order id and status (rejected tickets say why)."""
+        from core.execution.orders import AttachedExits, OrderRequest, to_decimal
+        from core.execution.service import place_order
+
         database = open_database()
         try:
             request = OrderRequest(
@@ -107,6 +116,8 @@ def register(cli: typer.Typer) -> None:
     @order.command("cancel")
     def cancel(client_order_id: str = typer.Argument(...)) -> None:
         """Request the cancel of an order (carried out by the executor)."""
+        from core.execution.service import CancelError, request_cancel
+
         database = open_database()
         try:
             with database.session() as session:
@@ -122,6 +133,7 @@ def register(cli: typer.Typer) -> None:
         limit: int = typer.Option(50),
     ) -> None:
         """List open orders (or, with --all, the newest orders)."""
+        from core.execution.queries import open_orders, order_history
         from core.market.precision import display_precisions
         from core.numbers import eur
 
@@ -147,6 +159,8 @@ def register(cli: typer.Typer) -> None:
     @order.command("show")
     def show(client_order_id: str = typer.Argument(...)) -> None:
         """Show an order's state changes."""
+        from core.execution.queries import order_events, order_history
+
         database = open_database()
         rows = database.run(
             lambda s: [r for r in order_history(s, limit=100000) if r.client_order_id == client_order_id]
@@ -168,6 +182,8 @@ def register(cli: typer.Typer) -> None:
     @paper.command("deposit")
     def deposit(amount_eur: str = typer.Argument(..., help="EUR to add as play money.")) -> None:
         """Add play money to the paper account."""
+        from core.execution.service import deposit_paper_cash
+
         database = open_database()
         try:
             with database.session() as session:
@@ -187,6 +203,7 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Import a Bitpanda CSV export into the ledger (re-importing stores nothing twice)."""
         from core.accounts.bitpanda_csv import BitpandaCsvError, import_bitpanda_csv  # pandas: only here
+        from core.security.demo_guard import DemoModeError
 
         database = open_database()
         try:

@@ -11,8 +11,14 @@ changed, then runs its (cheap) queries once.
 - SQLite: ``PRAGMA data_version`` on a connection of its own changes whenever another connection
   commits. It reads the WAL index in shared memory (no disk read), so checking it is cheap; the
   waiter checks it with an adaptive interval — fast right after a change, backing off to
-  ``max_interval`` while nothing happens. SQLite cannot tell which table changed: every change
-  is reported on every channel.
+  ``max_interval`` while nothing happens. ``data_version`` moves on every commit of any writer
+  (heartbeats, news, streamed quotes), so after a change the waiter reads the per-channel
+  counters of ``change_counters`` (row triggers on ``orders`` and ``risk_trading_states``,
+  migration ``0200_live_sqlite_changes``) and reports only the channels whose counter moved,
+  plus ``konsens_prices`` (quotes and candles have no trigger: any other commit may be a price).
+  Without that table (an older database) every change is reported on every channel.
+- A :class:`Nudge` (a self-pipe) wakes a waiter from another thread at once, e.g. the executor's
+  live order stream; the waiter then reports :data:`CHANNEL_NUDGE`.
 
 Notifications can be lost (a dropped listening connection, a writer with triggers disabled), so
 callers keep a slow safety poll: ``wait`` always returns by its timeout. ``open_change_waiter``
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import sqlite3
 import threading
@@ -39,12 +46,50 @@ CHANNEL_ORDERS = "konsens_orders"
 CHANNEL_PRICES = "konsens_prices"
 CHANNEL_RISK = "konsens_risk"
 ALL_CHANNELS = (CHANNEL_ORDERS, CHANNEL_PRICES, CHANNEL_RISK)
+CHANNEL_NUDGE = "konsens_nudge"  # not a database channel: another thread of this process nudged the waiter
+COUNTED_CHANNELS = frozenset({CHANNEL_ORDERS, CHANNEL_RISK})  # channels with a SQLite counter
+
+
+class Nudge:
+    """Wake a waiting :class:`ChangeWaiter` from another thread (a self-pipe: ``select`` sees it at once)."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self._read
+
+    def set(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):  # a full pipe is nudged already
+            os.write(self._write, b"!")
+
+    def consume(self) -> bool:
+        """Return True (and clear it) if the nudge was set."""
+        seen = False
+        while True:
+            try:
+                chunk = os.read(self._read, 512)
+            except (BlockingIOError, OSError):
+                return seen
+            if not chunk:
+                return seen
+            seen = True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            for fd in (self._read, self._write):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 class ChangeWaiter(Protocol):
     """Blocks until the database may have changed; returns the channels that changed."""
 
-    def wait(self, timeout: float, stop_event: threading.Event | None = None) -> set[str]:
+    def wait(self, timeout: float, stop_event: threading.Event | None = None, nudge: Nudge | None = None) -> set[str]:
         """Return the channels notified within ``timeout`` seconds (empty: nothing seen)."""
         ...
 
@@ -53,7 +98,7 @@ class ChangeWaiter(Protocol):
 
 @dataclass
 class SqliteChangeWaiter:
-    """``PRAGMA data_version`` checked with an adaptive interval (see the module docstring)."""
+    """``PRAGMA data_version`` checked with an adaptive interval, then the channel counters (module docstring)."""
 
     path: str
     channels: tuple[str, ...] = ALL_CHANNELS
@@ -62,31 +107,69 @@ class SqliteChangeWaiter:
     _connection: sqlite3.Connection | None = None
     _version: int | None = None
     _interval: float = 0.005
+    _counters: dict[str, int] | None = None
+    _has_counters: bool | None = None
     checks: int = field(default=0, init=False)
+    counter_reads: int = field(default=0, init=False)
 
-    def _current(self) -> int:
+    def _db(self) -> sqlite3.Connection:
         if self._connection is None:
             # Autocommit: no read transaction stays open, so each PRAGMA sees the newest commit.
             self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        return self._connection
+
+    def _current(self) -> int:
         self.checks += 1
-        row = self._connection.execute("PRAGMA data_version").fetchone()
+        row = self._db().execute("PRAGMA data_version").fetchone()
         return int(row[0])
 
-    def wait(self, timeout: float, stop_event: threading.Event | None = None) -> set[str]:
+    def _read_counters(self) -> dict[str, int] | None:
+        """The per-channel counters, or None if this database has no ``change_counters`` table."""
+        if self._has_counters is False:
+            return None
+        self.counter_reads += 1
+        try:
+            rows = self._db().execute("SELECT channel, version FROM change_counters").fetchall()
+        except sqlite3.OperationalError:  # an older database (before 0200): every channel on every change
+            self._has_counters = False
+            return None
+        self._has_counters = True
+        return {str(channel): int(version) for channel, version in rows}
+
+    def prime(self) -> None:
+        """Remember the current state: changes from now on are reported."""
+        self._version = self._current()
+        self._counters = self._read_counters()
+
+    def _changed_channels(self) -> set[str]:
+        counters = self._read_counters()
+        if counters is None or self._counters is None:
+            self._counters = counters
+            return set(self.channels)
+        changed = {channel for channel, version in counters.items() if self._counters.get(channel) != version}
+        self._counters = counters
+        uncounted = {channel for channel in self.channels if channel not in COUNTED_CHANNELS}
+        return (changed | uncounted) & set(self.channels)
+
+    def wait(self, timeout: float, stop_event: threading.Event | None = None, nudge: Nudge | None = None) -> set[str]:
         deadline = time.monotonic() + max(0.0, timeout)
         if self._version is None:
-            self._version = self._current()
+            self.prime()
         while True:
+            if nudge is not None and nudge.consume():
+                return {CHANNEL_NUDGE}
             version = self._current()
             if version != self._version:
                 self._version = version
                 self._interval = self.min_interval
-                return set(self.channels)
+                return self._changed_channels()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stop_event is not None and stop_event.is_set()):
                 return set()
             pause = min(self._interval, remaining)
-            if stop_event is not None:
+            if nudge is not None:
+                select.select([nudge], [], [], pause)
+            elif stop_event is not None:
                 stop_event.wait(pause)
             else:
                 time.sleep(pause)
@@ -131,7 +214,7 @@ class PostgresChangeWaiter:
             except Exception as error:
                 logger.warning("Cannot listen for database changes yet (%s)", error)
 
-    def wait(self, timeout: float, stop_event: threading.Event | None = None) -> set[str]:
+    def wait(self, timeout: float, stop_event: threading.Event | None = None, nudge: Nudge | None = None) -> set[str]:
         deadline = time.monotonic() + max(0.0, timeout)
         try:
             driver = self._connection if self._connection is not None else self._connect()
@@ -142,6 +225,8 @@ class PostgresChangeWaiter:
         seen: set[str] = set()
         try:
             while not seen:
+                if nudge is not None and nudge.consume():
+                    seen.add(CHANNEL_NUDGE)
                 driver.poll()
                 while driver.notifies:
                     seen.add(str(driver.notifies.pop(0).channel))
@@ -150,8 +235,9 @@ class PostgresChangeWaiter:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (stop_event is not None and stop_event.is_set()):
                     break
-                # Short slices so a stop request is noticed quickly.
-                select.select([driver], [], [], min(remaining, 0.25))
+                # Short slices so a stop request is noticed quickly; a nudge wakes the select at once.
+                readable: list[Any] = [driver] if nudge is None else [driver, nudge]
+                select.select(readable, [], [], min(remaining, 0.25))
         except Exception as error:
             logger.warning("Lost the database listening connection (%s); reconnecting", error)
             self.close()
@@ -181,7 +267,7 @@ def _started(waiter: SqliteChangeWaiter | PostgresChangeWaiter) -> ChangeWaiter:
     if isinstance(waiter, PostgresChangeWaiter):
         waiter.start()
     else:
-        waiter._version = waiter._current()  # changes from now on are reported
+        waiter.prime()  # changes from now on are reported
     return waiter
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +38,7 @@ from core.db.wakeup import (
     CHANNEL_PRICES,
     CHANNEL_RISK,
     ChangeWaiter,
+    Nudge,
     open_change_waiter,
 )
 from core.db.write_lock import serialise_writes
@@ -52,9 +54,11 @@ from core.execution.broker import (
 )
 from core.execution.enums import ExitReason, OrderSide, OrderType
 from core.execution.fill_model import ExitLevels, advance_trailing_stop, check_exits
+from core.execution.live_stream import LiveOrderStream, StreamEvent, StreamFill, StreamOrderUpdate
 from core.execution.models import ExitPlan, Order, OrderStatus, TradingMode
 from core.execution.orders import (
     RESTING_STATUSES,
+    TERMINAL_STATUSES,
     WORKING_STATUSES,
     AttachedExits,
     ExitKind,
@@ -94,6 +98,7 @@ CLAIM_LOCK = "konsens.executor.claim"
 ACCOUNT_LOCK = "konsens.executor.account"
 ATR_LENGTH = 14
 CONFIG_TTL_SECONDS = 1.0
+CURSOR_PERSIST_SECONDS = 60.0  # a price cursor held only in memory is written at least this often
 
 
 class ReconciliationPending(UncertainError):
@@ -101,12 +106,33 @@ class ReconciliationPending(UncertainError):
 
 
 LiveBrokerFactory = Callable[[Session, TradingConfig], Broker]
+LiveStreamFactory = Callable[[Session, TradingConfig, Nudge], LiveOrderStream | None]
 
 
 def _default_live_broker(session: Session, config: TradingConfig) -> Broker:
     from core.execution.live import build_live_broker
 
     return build_live_broker(session, config)
+
+
+def _default_live_stream(session: Session, config: TradingConfig, nudge: Nudge) -> LiveOrderStream | None:
+    """The account stream of the stored One Trading key (None without a key or with streaming off)."""
+    from core.execution.settings import SECRET_ONETRADING_KEY
+    from core.security.secrets import SecretStore
+
+    settings = config.settings
+    if not settings.live_stream:
+        return None
+    api_key = SecretStore().get(session, SECRET_ONETRADING_KEY)
+    if not api_key:
+        return None
+    return LiveOrderStream(
+        api_key,
+        venue=settings.live_venue,
+        nudge=nudge,
+        base_url=settings.onetrading_base_url,
+        ws_url=settings.onetrading_ws_url,
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -127,6 +153,8 @@ class PassStats:
     cancelled: int = 0
     reconciled: int = 0
     exits_triggered: int = 0
+    stream_fills: int = 0
+    stream_updates: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -152,6 +180,16 @@ class Executor:
     wakeups: int = 0
     _backoff_until: float = 0.0
     _cached_config: tuple[float, TradingConfig] | None = None
+    live_stream_factory: LiveStreamFactory = _default_live_stream
+    _stream: LiveOrderStream | None = None
+    _stream_checked_at: float = float("-inf")
+    _nudge: Nudge | None = None
+    _watchers: bool = True  # resting orders or active exit plans exist (re-read when orders change)
+    _watchers_stale: bool = True
+    _cursors: dict[tuple[str, int], tuple[datetime, float]] = field(default_factory=dict)
+    _last_live_poll: float = float("-inf")
+    _last_stale_check: float = float("-inf")
+    locked_checks: int = 0  # watch steps that took the write lock (the rest only read)
 
     def __post_init__(self) -> None:
         # The risk guard is part of the executor: imported, not looked up by name, so an executor
@@ -179,6 +217,7 @@ class Executor:
             while True:
                 worked = self.process_available()
                 self._last_watch = time.monotonic()
+                self._last_stale_check = float("-inf")  # --once: every look includes expired leases
                 worked = self.watch() or worked
                 if not worked:
                     return self.stats.as_dict()
@@ -186,6 +225,7 @@ class Executor:
         deadline = time.monotonic() + settings.executor_pass_seconds
         # Listen before the first look, so an order committed in between is never missed.
         waiter = self._waiter()
+        self._ensure_stream()
         changed: set[str] = set(ALL_CHANNELS)  # look once at the start of every pass
         while True:
             now = time.monotonic()
@@ -193,10 +233,16 @@ class Executor:
             if safety_due:
                 self._last_safety_poll = now
                 changed |= set(ALL_CHANNELS)
-            worked = False
+                self._watchers_stale = True
+                self._ensure_stream()
+            worked = self._drain_stream() if self._stream is not None else False
             if changed & {CHANNEL_ORDERS, CHANNEL_RISK}:
-                worked = self.process_available()
-            if CHANNEL_PRICES in changed or worked:
+                self._watchers_stale = True
+                worked = self.process_available() or worked
+            if worked:
+                self._watchers_stale = True
+            # New prices matter only while something waits for them (resting orders, armed exits).
+            if (CHANNEL_PRICES in changed or worked) and self._has_watchers():
                 self._watch_pending = True
             if self._watch_pending and (safety_due or now - self._last_watch >= settings.executor_watch_seconds):
                 self._watch_pending = False
@@ -210,9 +256,23 @@ class Executor:
             wake_at = min(deadline, self._last_safety_poll + settings.executor_safety_poll_seconds)
             if self._watch_pending:
                 wake_at = min(wake_at, self._last_watch + settings.executor_watch_seconds)
-            changed = waiter.wait(max(0.0, wake_at - time.monotonic()), stop_event)
+            changed = waiter.wait(max(0.0, wake_at - time.monotonic()), stop_event, self._nudge)
             self.wakeups += 1
         return self.stats.as_dict()
+
+    def _has_watchers(self) -> bool:
+        """Whether resting orders or active exit plans exist (cached until orders change or the safety poll)."""
+        if self._watchers_stale:
+            self._watchers_stale = False
+
+            def look(session: Session) -> bool:
+                resting = session.scalar(select(Order.id).where(Order.status.in_(list(RESTING_STATUSES))).limit(1))
+                if resting is not None:
+                    return True
+                return session.scalar(select(ExitPlan.id).where(ExitPlan.active.is_(True)).limit(1)) is not None
+
+            self._watchers = bool(self.database.run(look))
+        return self._watchers
 
     def _waiter(self) -> ChangeWaiter:
         if self._change_waiter is None:
@@ -222,10 +282,16 @@ class Executor:
         return self._change_waiter
 
     def close(self) -> None:
-        """Release the change waiter's connection."""
+        """Release the change waiter's connection and stop the live account stream."""
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
         if self._change_waiter is not None:
             self._change_waiter.close()
             self._change_waiter = None
+        if self._nudge is not None:
+            self._nudge.close()
+            self._nudge = None
 
     def process_available(self) -> bool:
         """Carry out cancel requests and submit new orders until none is left; return whether any work was done."""
@@ -242,11 +308,25 @@ class Executor:
         Return True if an exit was triggered (a new order to work on).
         """
         triggered_before = self.stats.exits_triggered
-        for order_id in self._ids(select(Order.id).where(Order.status.in_(list(RESTING_STATUSES)))):
-            self._poll_order(order_id)
+        now = time.monotonic()
+        streaming = self._stream is not None and self._stream.status.connected
+        live_due = not streaming or now - self._last_live_poll >= self.settings.live_poll_seconds
+        if live_due:
+            self._last_live_poll = now
+        rows = self.database.run(
+            lambda session: session.execute(
+                select(Order.id, Order.mode).where(Order.status.in_(list(RESTING_STATUSES)))
+            ).all()
+        )
+        for order_id, mode in rows:
+            if mode is TradingMode.PAPER or live_due:
+                self._poll_order(order_id, live=mode is TradingMode.LIVE)
         for plan_id in self._ids(select(ExitPlan.id).where(ExitPlan.active.is_(True))):
             self._watch_exit(plan_id)
-        self._reconcile_stale_submissions()
+        # Leases end after `lease_seconds` (60 s): looking for expired ones at the safety-poll pace is enough.
+        if now - self._last_stale_check >= self.settings.executor_safety_poll_seconds:
+            self._last_stale_check = now
+            self._reconcile_stale_submissions()
         return self.stats.exits_triggered > triggered_before
 
     def _config(self, session: Session) -> TradingConfig:
@@ -496,7 +576,71 @@ class Executor:
         set_status(session, order, OrderStatus.OPEN, actor=ACTOR, note="accepted by the paper venue")
         self._record_state(session, order, instrument, state)
 
-    def _poll_order(self, order_id: int) -> None:
+    def _cursor(self, kind: str, key: int, stored: datetime | None) -> datetime | None:
+        """The newest price cursor of an order or exit plan: the stored one or the one held in memory."""
+        held = self._cursors.get((kind, key))
+        if held is None or (stored is not None and stored >= held[0]):
+            return stored
+        return held[0]
+
+    def _hold_cursor(self, kind: str, key: int, cursor: datetime | None, stored: datetime | None) -> bool:
+        """Keep an advanced cursor in memory; return True when it is due to be written (then it is dropped)."""
+        if cursor is None or (stored is not None and cursor <= stored):
+            return False
+        held = self._cursors.get((kind, key))
+        since = held[1] if held is not None else time.monotonic()
+        if time.monotonic() - since >= CURSOR_PERSIST_SECONDS:
+            self._cursors.pop((kind, key), None)
+            return True
+        self._cursors[(kind, key)] = (cursor, since)
+        return False
+
+    def _paper_unchanged(self, order_id: int) -> bool:
+        """Check a resting paper order without the write lock; True if nothing happens (nothing to write).
+
+        The order is evaluated on a detached copy from the newest cursor (stored or in memory); when the
+        prices fill, trigger or expire it, or the cursor is due to be written, the caller re-checks under
+        the lock.
+        """
+        with self.database.session() as session:
+            order = session.scalar(select(Order).where(Order.id == order_id, Order.status.in_(list(RESTING_STATUSES))))
+            if order is None:
+                return True
+            if order.mode is not TradingMode.PAPER:
+                return False
+            stored = order.price_cursor
+            session.expunge(order)
+            order.price_cursor = self._cursor("order", order_id, stored)
+            state = PaperBroker(session, self._config(session)).poll(order)
+            session.rollback()
+        if state.status is not OrderStatus.OPEN or state.fills:
+            return False
+        return not self._hold_cursor("order", order_id, state.price_cursor, stored)
+
+    def _poll_order(self, order_id: int, *, live: bool | None = None) -> None:
+        fetched: VenueOrderState | None = None
+        if live is None:
+            live = self.database.run(
+                lambda session: session.scalar(select(Order.mode).where(Order.id == order_id)) is TradingMode.LIVE
+            )
+        if live:
+            # Ask the venue first, outside any transaction: no write lock is held during a REST call.
+            with self.database.session() as session:
+                order_row = session.get(Order, order_id)
+                if order_row is None or order_row.status not in RESTING_STATUSES:
+                    return
+                broker = self._live(session, self._config(session))
+                session.expunge(order_row)
+            try:
+                fetched = broker.fetch(order_row)
+            except (BrokerUnavailable, BrokerUncertain) as error:
+                logger.warning("Could not poll live order %s: %s", order_row.client_order_id, error)
+                return
+            if fetched is None:
+                return
+        elif self._paper_unchanged(order_id):
+            return
+        self.locked_checks += 1
         with self.database.session() as session:
             order = self._lock_next(
                 session,
@@ -510,13 +654,11 @@ class Executor:
                 return
             config = self._config(session)
             if order.mode is TradingMode.PAPER:
+                order.price_cursor = self._cursor("order", order_id, order.price_cursor)
+                self._cursors.pop(("order", order_id), None)
                 state: VenueOrderState | None = PaperBroker(session, config).poll(order)
             else:
-                try:
-                    state = self._live(session, config).fetch(order)
-                except (BrokerUnavailable, BrokerUncertain) as error:
-                    logger.warning("Could not poll live order %s: %s", order.client_order_id, error)
-                    return
+                state = fetched
             if state is not None:
                 self._record_state(session, order, instrument, state)
 
@@ -654,7 +796,34 @@ class Executor:
             plan.quantity = covered if covered > 0 else plan.quantity
             plan.updated_at = now
 
+    def _exit_unchanged(self, plan_id: int) -> bool:
+        """Check an exit plan against new prices without the write lock; True if nothing is to be written."""
+        with self.database.session() as session:
+            plan = session.get(ExitPlan, plan_id)
+            if plan is None or not plan.active:
+                return True
+            levels: ExitLevels[Decimal] = ExitLevels(
+                plan.stop_loss, plan.take_profit, plan.trailing_distance, plan.trailing_stop
+            )
+            config = self._config(session)
+            stored = plan.last_price_ts
+            cursor = self._cursor("plan", plan_id, stored) or stored
+            side = plan.position_side
+            observations = observations_after(session, plan.instrument_id, cursor)
+            session.rollback()
+        for observation in observations:
+            if check_exits(side, observation.bar, levels, slippage=config.paper_slippage) is not None:
+                return False
+            moved = advance_trailing_stop(side, observation.bar, levels)
+            if moved.trailing_stop != levels.trailing_stop:
+                return False
+            cursor = observation.ts
+        return not self._hold_cursor("plan", plan_id, cursor, stored)
+
     def _watch_exit(self, plan_id: int) -> None:
+        if self._exit_unchanged(plan_id):
+            return
+        self.locked_checks += 1
         with self.database.session() as session:
             plan = self._lock_plan(session, plan_id)
             if plan is None or not plan.active:
@@ -663,7 +832,11 @@ class Executor:
                 plan.stop_loss, plan.take_profit, plan.trailing_distance, plan.trailing_stop
             )
             config = self._config(session)
-            for observation in observations_after(session, plan.instrument_id, plan.last_price_ts):
+            cursor = self._cursor("plan", plan_id, plan.last_price_ts) or plan.last_price_ts
+            self._cursors.pop(("plan", plan_id), None)
+            if cursor != plan.last_price_ts:
+                plan.last_price_ts = cursor
+            for observation in observations_after(session, plan.instrument_id, cursor):
                 hit = check_exits(plan.position_side, observation.bar, levels, slippage=config.paper_slippage)
                 if hit is not None:
                     self._trigger_exit(session, plan, hit.reason, levels, observation.ts)
@@ -900,6 +1073,136 @@ class Executor:
             instrument = session.get(Instrument, order_row.instrument_id) if order_row else None
             if order_row is not None and instrument is not None:
                 self._record_state(session, order_row, instrument, state)
+
+    # ----------------------------------------------------------------- the live account stream
+
+    def _ensure_stream(self) -> None:
+        """Start the live account stream when live trading is on (checked at most every safety poll)."""
+        if self._stream is not None or not self.settings.live_stream:
+            return
+        now = time.monotonic()
+        if now - self._stream_checked_at < self.settings.executor_safety_poll_seconds:
+            return
+        self._stream_checked_at = now
+
+        def build(session: Session) -> LiveOrderStream | None:
+            config = self._config(session)
+            if not config.live_enabled:
+                return None
+            if self._nudge is None:
+                self._nudge = Nudge()
+            return self.live_stream_factory(session, config, self._nudge)
+
+        try:
+            stream = self.database.run(build)
+        except Exception as error:  # no stream: REST polling goes on as before
+            logger.warning("Live account stream not started: %s", error)
+            return
+        if stream is not None:
+            self._stream = stream
+            stream.start()
+            logger.info("Live account stream started (%s)", stream.venue)
+
+    def stream_status(self) -> dict[str, Any] | None:
+        """The live account stream's state (None when no stream runs)."""
+        return None if self._stream is None else self._stream.status.as_dict()
+
+    def _drain_stream(self) -> bool:
+        """Record what the live account stream delivered; after a (re)connect, reconcile over REST.
+
+        Return whether any work was done.
+        """
+        stream = self._stream
+        if stream is None:
+            return False
+        if self._nudge is not None:
+            self._nudge.consume()
+        worked = False
+        unmatched = False
+        for event in stream.events():
+            try:
+                applied = self._apply_stream_event(event)
+            except Exception as error:  # one bad event never stops the others; REST reconciliation covers it
+                logger.warning("Stream event %s not recorded: %s", type(event).__name__, error)
+                applied = None
+            if applied is None:
+                unmatched = True
+            worked = worked or bool(applied)
+        if stream.take_reconciliation() or unmatched:
+            worked = self._reconcile_live_working() or worked
+        return worked
+
+    def _stream_order_id(self, session: Session, venue_order_id: str | None, client_order_id: str | None) -> int | None:
+        if client_order_id:
+            found = session.scalar(
+                select(Order.id).where(Order.client_order_id == client_order_id, Order.mode == TradingMode.LIVE)
+            )
+            if found is not None:
+                return int(found)
+        if venue_order_id:
+            found = session.scalar(
+                select(Order.id).where(Order.venue_order_id == venue_order_id, Order.mode == TradingMode.LIVE)
+            )
+            if found is not None:
+                return int(found)
+        return None
+
+    def _apply_stream_event(self, event: StreamEvent) -> bool | None:
+        """Record one stream event; True if something changed, False if nothing was new, None if not matched."""
+        client_id = event.client_order_id if isinstance(event, StreamOrderUpdate) else None
+        order_id = self.database.run(lambda session: self._stream_order_id(session, event.venue_order_id, client_id))
+        if order_id is None:
+            return None  # an order whose venue id Konsens does not know (yet): asked about over REST
+        if isinstance(event, StreamOrderUpdate) and event.status not in ("canceled", "rejected", "expired"):
+            if event.status in ("closed", "triggered"):
+                self._poll_order(order_id)  # the order is done or triggered: its fills and state from REST
+                return True
+            return False  # open / booked: nothing to record
+        with self.database.session() as session:
+            order = self._lock_next(session, select(Order).where(Order.id == order_id))
+            if order is None:
+                return False
+            serialise_writes(session, f"{ACCOUNT_LOCK}:{order.account}")
+            instrument = session.get(Instrument, order.instrument_id)
+            if instrument is None:
+                return False
+            if isinstance(event, StreamFill):
+                self.stats.stream_fills += 1
+                if order.status is OrderStatus.SUBMITTING:
+                    set_status(session, order, OrderStatus.OPEN, actor=ACTOR, note="seen on the venue's stream")
+                before = self.stats.filled
+                self._record_state(
+                    session,
+                    order,
+                    instrument,
+                    VenueOrderState(OrderStatus.PARTIALLY_FILLED, event.venue_order_id, fills=[event.fill]),
+                )
+                return self.stats.filled > before
+            self.stats.stream_updates += 1
+            if order.status in TERMINAL_STATUSES or order.status is OrderStatus.NEW:
+                return False
+            target = {
+                "canceled": OrderStatus.CANCELLED,
+                "rejected": OrderStatus.REJECTED,
+                "expired": OrderStatus.EXPIRED,
+            }[str(event.status)]
+            if order.status is OrderStatus.SUBMITTING and target is not OrderStatus.REJECTED:
+                set_status(session, order, OrderStatus.OPEN, actor=ACTOR, note="seen on the venue's stream")
+            self._record_state(
+                session, order, instrument, VenueOrderState(target, event.venue_order_id, reason="venue stream")
+            )
+            return True
+
+    def _reconcile_live_working(self) -> bool:
+        """Ask the venue over REST about every working live order (after a stream (re)connect)."""
+        before = (self.stats.filled, self.stats.cancelled, self.stats.reconciled)
+        for order_id in self._ids(
+            select(Order.id).where(Order.mode == TradingMode.LIVE, Order.status.in_(list(RESTING_STATUSES)))
+        ):
+            self._poll_order(order_id)
+        self._last_live_poll = time.monotonic()
+        self._reconcile_stale_submissions()
+        return (self.stats.filled, self.stats.cancelled, self.stats.reconciled) != before
 
     # ----------------------------------------------------------------- reconciliation
 

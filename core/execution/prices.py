@@ -6,6 +6,7 @@ close are its last price. Candles come from the finest timeframe collected for t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,18 +31,51 @@ class PriceObservation:
         return self.bar.close
 
 
+SERIES_TTL_SECONDS = 60.0
+_series_cache: dict[tuple[str, int], tuple[float, list[tuple[str, str]]]] = {}
+
+
+def _candle_series(session: Session, instrument_id: int) -> list[tuple[str, str]]:
+    """The (source, timeframe) series of an instrument's candles, re-read at most once a minute.
+
+    Listing them scans the instrument's candles; they change only when a source or timeframe is
+    added, so the executor's once-a-second watch asks the index per series instead (below).
+    """
+    key = (str(session.get_bind().engine.url), instrument_id)
+    now = time.monotonic()
+    cached = _series_cache.get(key)
+    if cached is not None and now - cached[0] < SERIES_TTL_SECONDS:
+        return cached[1]
+    series = [
+        (str(source), str(timeframe))
+        for source, timeframe in session.execute(
+            select(Candle.source, Candle.timeframe).where(Candle.instrument_id == instrument_id).distinct()
+        ).all()
+    ]
+    _series_cache[key] = (now, series)
+    return series
+
+
 def _finest_candle_series(session: Session, instrument_id: int, after: datetime) -> tuple[str, str] | None:
     """The (source, timeframe) with the finest timeframe among candles newer than ``after``."""
-    rows = session.execute(
-        select(Candle.source, Candle.timeframe, func.max(Candle.ts))
-        .where(Candle.instrument_id == instrument_id, Candle.ts > after)
-        .group_by(Candle.source, Candle.timeframe)
-    ).all()
-    known = [row for row in rows if row[1] in TIMEFRAME_SECONDS]
-    if not known:
+    rows = []
+    for source, timeframe in _candle_series(session, instrument_id):
+        if timeframe not in TIMEFRAME_SECONDS:
+            continue
+        newest = session.scalar(
+            select(func.max(Candle.ts)).where(
+                Candle.instrument_id == instrument_id,
+                Candle.source == source,
+                Candle.timeframe == timeframe,
+                Candle.ts > after,
+            )
+        )
+        if newest is not None:
+            rows.append((source, timeframe, newest))
+    if not rows:
         return None
-    source, timeframe, _ = min(known, key=lambda row: (TIMEFRAME_SECONDS[row[1]], -row[2].timestamp()))
-    return str(source), str(timeframe)
+    source, timeframe, _ = min(rows, key=lambda row: (TIMEFRAME_SECONDS[row[1]], -row[2].timestamp()))
+    return source, timeframe
 
 
 def observations_after(

@@ -70,6 +70,22 @@ class TradingSettings(KonsensSettingsBase):
     lease_seconds: float = Field(default=60.0, gt=0, description="How long a claim on a live order holds.")
     live_timeout_seconds: float = Field(default=10.0, gt=0)
     onetrading_base_url: str | None = Field(default=None, description="Override of the One Trading API root.")
+    live_stream: bool = Field(
+        default=True,
+        description=(
+            "Follow the live account's orders, fills and balances on One Trading's WebSocket (ccxt.pro); "
+            "REST reconciliation runs at start and after every reconnect either way."
+        ),
+    )
+    onetrading_ws_url: str | None = Field(default=None, description="Override of the One Trading WebSocket URL.")
+    live_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Resting live orders are asked about over REST this often while the account stream is up "
+            "(every watch cycle while it is down)."
+        ),
+    )
     bitpanda_base_url: str = "https://api.bitpanda.com/v1"
     bitpanda_requests_per_minute: float = Field(
         default=60.0, ge=0, description="Spacing of Bitpanda API requests by the sync worker (0 = no limit)."

@@ -50,6 +50,20 @@ class MarketSettings(KonsensSettingsBase):
     market_ccxt_ws_url: str | None = Field(
         default=None, description="Override of the ccxt exchange's WebSocket URL (a proxy or a test server)."
     )
+    market_quote_retention_hours: float = Field(
+        default=72.0,
+        ge=0,
+        description=(
+            "Streamed and polled quotes older than this are deleted by the market worker (0 = keep all); "
+            "an instrument's newest quote is always kept. Candles are kept."
+        ),
+    )
+    market_prune_batch_rows: int = Field(
+        default=5000, ge=1, description="Quotes deleted per transaction when old quotes are pruned."
+    )
+    market_prune_max_batches: int = Field(
+        default=20, ge=1, description="At most this many prune batches per market worker pass (the rest next pass)."
+    )
 
     @field_validator("market_timeframes")
     @classmethod

@@ -11,9 +11,11 @@ from sqlalchemy import text
 
 from core.db.engine import Database
 from core.db.wakeup import (
+    CHANNEL_NUDGE,
     CHANNEL_ORDERS,
     CHANNEL_PRICES,
     CHANNEL_RISK,
+    Nudge,
     PostgresChangeWaiter,
     SqliteChangeWaiter,
     open_change_waiter,
@@ -23,6 +25,7 @@ from core.execution.orders import OrderRequest
 from core.execution.service import place_order
 from core.market.models import AssetClass, Instrument, Quote
 from core.risk.state import engage_kill_switch
+from core.system.settings_store import set_setting
 from core.timeutil import utc_now
 
 
@@ -130,3 +133,58 @@ def test_sqlite_waiter_backs_off_while_idle(sqlite_database: Database) -> None:
 def test_in_memory_sqlite_has_no_waiter() -> None:
     with pytest.raises(ValueError, match="in-memory"):
         open_change_waiter(Database("sqlite://"))
+
+
+def test_sqlite_channels_tell_orders_and_risk_from_other_commits(sqlite_database: Database) -> None:
+    """A heartbeat, a setting or a quote is no order: only ``konsens_prices`` (maybe a price) is reported."""
+    instrument_id = _instrument(sqlite_database)
+    waiter = open_change_waiter(sqlite_database)
+    assert isinstance(waiter, SqliteChangeWaiter)
+    try:
+        waiter.wait(0.01)
+        with sqlite_database.session() as session:
+            set_setting(session, "test.unrelated", {"a": 1})
+        assert waiter.wait(2.0) == {CHANNEL_PRICES}
+        with sqlite_database.session() as session:
+            session.add(Quote(instrument_id=instrument_id, source="t", ts=utc_now(), last=Decimal("50000")))
+        assert waiter.wait(2.0) == {CHANNEL_PRICES}
+        with sqlite_database.session() as session:
+            place_order(session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, quantity=Decimal("1")), actor="t")
+        assert waiter.wait(2.0) == {CHANNEL_ORDERS, CHANNEL_PRICES}
+        with sqlite_database.session() as session:
+            engage_kill_switch(session, actor="t", reason="test")
+        assert CHANNEL_RISK in waiter.wait(2.0)
+        assert waiter.counter_reads >= 4  # one read of the tiny counter table per change
+    finally:
+        waiter.close()
+
+
+def test_sqlite_waiter_without_the_counter_table_reports_every_channel(sqlite_database: Database) -> None:
+    with sqlite_database.engine.begin() as connection:
+        connection.execute(text("DROP TABLE change_counters"))
+    waiter = open_change_waiter(sqlite_database)
+    try:
+        waiter.wait(0.01)
+        with sqlite_database.session() as session:
+            set_setting(session, "test.unrelated", {"a": 1})
+        assert waiter.wait(2.0) == {CHANNEL_ORDERS, CHANNEL_PRICES, CHANNEL_RISK}
+    finally:
+        waiter.close()
+
+
+def test_a_nudge_from_another_thread_wakes_the_waiter_at_once(database: Database) -> None:
+    waiter = open_change_waiter(database)
+    nudge = Nudge()
+    try:
+        waiter.wait(0.01)
+        thread = _write_later(0.2, nudge.set)
+        began = time.monotonic()
+        changed = waiter.wait(5.0, None, nudge)
+        waited = time.monotonic() - began
+        thread.join()
+        assert changed == {CHANNEL_NUDGE}
+        assert waited < 1.0
+        assert not nudge.consume()  # consumed by the wait
+    finally:
+        nudge.close()
+        waiter.close()

@@ -11,12 +11,13 @@ from sqlalchemy import select, text
 
 from core.db.engine import Database
 from core.db.wakeup import ChangeWaiter
-from core.execution.enums import OrderSide
+from core.execution.enums import OrderSide, OrderType
 from core.execution.executor import Executor
 from core.execution.models import Order, OrderStatus
 from core.execution.orders import OrderRequest
 from core.execution.service import place_order
 from core.execution.settings import TradingSettings
+from tests.core.execution.conftest import add_quote
 from tests.core.execution.stubs import AllowEveryOrder
 
 D = Decimal
@@ -28,7 +29,7 @@ class DeafWaiter:
     def __init__(self) -> None:
         self.waits = 0
 
-    def wait(self, timeout: float, stop_event: threading.Event | None = None) -> set[str]:
+    def wait(self, timeout: float, stop_event: threading.Event | None = None, nudge: object = None) -> set[str]:
         self.waits += 1
         if stop_event is not None:
             stop_event.wait(timeout)
@@ -200,3 +201,54 @@ def _wait_for_status(database: Database, client_id: str, wanted: OrderStatus) ->
             return
         time.sleep(0.02)
     raise AssertionError(f"order {client_id} never became {wanted} (it is {status})")
+
+
+def test_prices_without_resting_orders_or_exits_do_not_wake_the_watch_and_a_resting_check_only_reads(
+    database: Database, market: dict[str, int]
+) -> None:
+    """New quotes concern the executor only while something rests; a resting order that does not fill
+    is checked without the write lock; the quote that crosses it fills it."""
+    executor = _executor(database, executor_watch_seconds=0.1, executor_safety_poll_seconds=30.0)
+    thread, stop = _run_in_background(executor)
+    try:
+        time.sleep(0.3)
+        watches = executor._last_watch
+        for step in range(5):  # quotes, nothing resting
+            with database.session() as session:
+                add_quote(session, market["BTC/EUR"], str(50000 + step))
+            time.sleep(0.15)
+        assert executor._last_watch == watches  # no watch cycle for prices nobody waits for
+        with database.session() as session:
+            limit = place_order(
+                session,
+                OrderRequest(
+                    symbol="BTC/EUR",
+                    side=OrderSide.BUY,
+                    quantity=D("0.01"),
+                    order_type=OrderType.LIMIT,
+                    limit_price=D("45000"),
+                ),
+                actor="tester",
+            ).client_order_id
+        deadline = time.monotonic() + 5
+        while (
+            database.run(lambda session: session.scalar(select(Order.status).where(Order.client_order_id == limit)))
+            is not OrderStatus.OPEN
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        locked_before = executor.locked_checks
+        for step in range(5):  # the limit rests: watched, read only
+            with database.session() as session:
+                add_quote(session, market["BTC/EUR"], str(49000 + step))
+            time.sleep(0.15)
+        assert executor._last_watch != watches
+        assert executor.locked_checks == locked_before
+        with database.session() as session:
+            add_quote(session, market["BTC/EUR"], "44900")  # crosses the limit
+        assert _wait_for_fill(database, limit, within=5.0) < 3.0
+        assert executor.locked_checks > locked_before
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        executor.close()

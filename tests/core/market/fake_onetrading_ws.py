@@ -5,6 +5,14 @@ https://docs.onetrading.com/websocket/): the client sends ``{"type": "SUBSCRIBE"
 [{"name": "MARKET_TICKER" | "ORDER_BOOK" | "CANDLESTICKS", ...}]}`` and gets ``SUBSCRIPTIONS``;
 data comes as ``MARKET_TICKER_UPDATES``, ``ORDER_BOOK_SNAPSHOT`` / ``ORDER_BOOK_UPDATE``,
 ``CANDLESTICK`` (stamped with the candle's last millisecond) and ``HEARTBEAT`` frames.
+
+The account side (``watchOrders`` / ``watchMyTrades`` / ``watchBalance``): the client sends
+``{"type": "AUTHENTICATE", "api_token": ...}`` and gets ``AUTHENTICATED``; then it subscribes to
+``ACCOUNT_HISTORY`` (``ACCOUNT_UPDATE`` frames: ``ORDER_CREATED``, ``TRADE_SETTLED``,
+``ORDER_CLOSED``, ``ORDER_REJECTED``; ``BALANCES_SNAPSHOT``) and ``TRADING`` (``FILL``, ``DONE``,
+``BOOKED``). The builders below copy the examples in the comments of ccxt's
+``ccxt/pro/onetrading.py`` (``handle_account_update``, ``handle_trading``,
+``handle_balance_snapshot``, ``handle_authentication_message``), field for field.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ class FakeOneTradingStream:
         self.connections: set[ServerConnection] = set()
         self.subscriptions: list[dict[str, Any]] = []
         self.connects = 0
+        self.tokens: list[str] = []
+        self.authenticated = 0
         self._ready = threading.Event()
         self.port = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -53,6 +63,15 @@ class FakeOneTradingStream:
         try:
             async for raw in connection:
                 message = json.loads(raw)
+                if message.get("type") == "AUTHENTICATE":
+                    self.tokens.append(str(message.get("api_token")))
+                    self.authenticated += 1
+                    await connection.send(
+                        json.dumps(
+                            {"channel_name": "SYSTEM", "type": "AUTHENTICATED", "time": "2022-06-24T20:45:25.447488Z"}
+                        )
+                    )
+                    continue
                 self.subscriptions.append(message)
                 if message.get("type") in ("SUBSCRIBE", "UPDATE_SUBSCRIPTION"):
                     await connection.send(
@@ -147,3 +166,150 @@ def candlestick(
 
 
 HEARTBEAT = {"subscription": "SYSTEM", "channel_name": "SYSTEM", "type": "HEARTBEAT", "time": "2024-05-08T12:00:30Z"}
+
+
+# ----------------------------------------------------------------- the account channels
+
+
+def order_created(
+    order_id: str, client_id: str, *, side: str = "BUY", amount: str = "0.1", price: str = "49000"
+) -> dict[str, Any]:
+    """``ACCOUNT_HISTORY`` / ``ORDER_CREATED`` (ccxt ``handle_account_update``, "order created")."""
+    return {
+        "account_id": "49302c1a-48dc-423e-b336-bb65baccc7bd",
+        "sequence": 7658332018,
+        "update": {
+            "type": "ORDER_CREATED",
+            "activity": "TRADING",
+            "account_holder": "43202c1a-48dc-423e-b336-bb65baccc7bd",
+            "account_id": "49202c1a-48dc-423e-b336-bb65baccc7bd",
+            "order_id": order_id,
+            "time": "2022-06-29T04:33:29.661257Z",
+            "order": {
+                "time_in_force": "GOOD_TILL_CANCELLED",
+                "is_post_only": False,
+                "order_id": order_id,
+                "client_id": client_id,
+                "account_holder": "43202c1a-48dc-423e-b336-bb65baccc7bd",
+                "account_id": "49302c1a-48dc-423e-b336-bb65baccc7bd",
+                "instrument_code": "BTC_EUR",
+                "time": "2022-06-29T04:33:29.656896Z",
+                "side": side,
+                "price": price,
+                "amount": amount,
+                "filled_amount": "0.0",
+                "type": "LIMIT",
+            },
+            "locked": {"currency_code": "EUR", "amount": "4900", "new_available": "95100", "new_locked": "4900"},
+            "id": "26e9c36a-b231-4bb0-a686-aa915a2fc9e6",
+            "sequence": 7658332018,
+        },
+        "channel_name": "ACCOUNT_HISTORY",
+        "type": "ACCOUNT_UPDATE",
+        "time": "2022-06-29T04:33:29.684517Z",
+    }
+
+
+def trade_settled(trade: dict[str, Any], fee: dict[str, Any], *, order_amount: str) -> dict[str, Any]:
+    """``ACCOUNT_HISTORY`` / ``TRADE_SETTLED`` around a trade and fee as the REST order answer carries them.
+
+    Shape: ccxt ``handle_account_update``, "trade settled" (the same ``trade`` / ``fee`` objects as
+    ``GET /account/orders/client/{id}``'s ``trades``, so both paths see one trade id).
+    """
+    return {
+        "account_id": "49202c1a-48dc-423e-b336-bb65baccc7bd",
+        "sequence": 7658502878,
+        "update": {
+            "type": "TRADE_SETTLED",
+            "activity": "TRADING",
+            "account_holder": "49202c1a-48dc-423e-b336-bb65baccc7bd",
+            "account_id": "49202c1a-48dc-423e-b336-bb65baccc7bd",
+            "time": trade["time"],
+            "order_id": trade["order_id"],
+            "order_book_sequence": 867965579,
+            "filled_amount": trade["amount"],
+            "order": {"amount": order_amount, "filled_amount": trade["amount"]},
+            "trade": dict(trade),
+            "fee": dict(fee),
+            "spent": {"currency_code": "EUR", "amount": "4900", "new_available": "95100", "new_locked": "0.0"},
+            "credited": {
+                "currency_code": "BTC",
+                "amount": trade["amount"],
+                "new_available": "1.1",
+                "new_locked": "0.0",
+            },
+            "id": "22b40199-2508-4176-8a14-d4785c933444",
+            "sequence": 7658502878,
+        },
+        "channel_name": "ACCOUNT_HISTORY",
+        "type": "ACCOUNT_UPDATE",
+        "time": "2022-06-29T04:46:12.941837Z",
+    }
+
+
+def order_closed(order_id: str, *, filled_amount: str = "0.0") -> dict[str, Any]:
+    """``ACCOUNT_HISTORY`` / ``ORDER_CLOSED`` (ccxt ``handle_account_update``, "order closed").
+
+    ccxt reports it as canceled when nothing was filled.
+    """
+    return {
+        "account_id": "49202c1a-48dc-423e-b336-bb65baccc7bd",
+        "sequence": 7658471216,
+        "update": {
+            "type": "ORDER_CLOSED",
+            "activity": "TRADING",
+            "account_holder": "49202c1a-48dc-423e-b336-bb65baccc7bd",
+            "account_id": "49202c1a-48dc-423e-b336-bb65baccc7bd",
+            "time": "2022-06-29T04:43:57.169616Z",
+            "order_id": order_id,
+            "filled_amount": filled_amount,
+            "unlocked": {"currency_code": "EUR", "amount": "4900", "new_available": "100000", "new_locked": "0.0"},
+            "order_book_sequence": 867964191,
+            "id": "26c5e1d7-65ba-4a11-a661-14c0130ff484",
+            "sequence": 7658471216,
+        },
+        "channel_name": "ACCOUNT_HISTORY",
+        "type": "ACCOUNT_UPDATE",
+        "time": "2022-06-29T04:43:57.182153Z",
+    }
+
+
+def trading_done(
+    order_id: str, *, status: str = "CANCELLED", amount: str = "0.1", price: str = "49000"
+) -> dict[str, Any]:
+    """``TRADING`` / ``DONE`` (ccxt ``handle_trading``, the second example: a cancelled order)."""
+    return {
+        "status": status,
+        "order_book_sequence": 892928424,
+        "amount": amount,
+        "side": "BUY",
+        "price": price,
+        "instrument_code": "BTC_EUR",
+        "order_id": order_id,
+        "remaining": amount,
+        "channel_name": "TRADING",
+        "type": "DONE",
+        "time": "2022-07-21T12:44:24.267000Z",
+    }
+
+
+def balances_snapshot(balances: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """``ACCOUNT_HISTORY`` / ``BALANCES_SNAPSHOT`` (ccxt ``handle_balance_snapshot``): code -> (available, locked)."""
+    return {
+        "account_id": "b355abb8-aaae-4fae-903c-c60ff74723c6",
+        "type": "BALANCES_SNAPSHOT",
+        "channel_name": "ACCOUNT_HISTORY",
+        "time": "2019-04-01T13:39:17.155Z",
+        "balances": [
+            {
+                "account_id": "b355abb8-aaae-4fae-903c-c60ff74723c6",
+                "currency_code": code,
+                "change": "0.5",
+                "available": available,
+                "locked": locked,
+                "sequence": index + 1,
+                "time": "2019-04-01T13:39:17.155Z",
+            }
+            for index, (code, (available, locked)) in enumerate(sorted(balances.items()))
+        ],
+    }
