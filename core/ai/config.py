@@ -330,8 +330,6 @@ def _secret_store() -> SecretStore:
 
 def _secret(settings_value: SecretStr | None, session: Session | None, name: str) -> str | None:
     """Return the key stored on the Settings page, else the one from the environment / config file."""
-    from core.security.secrets import SecretStore, SecretStoreError  # cryptography: only when a key is used
-
     if session is not None:
         from core.security.secrets import SecretStoreError
 
@@ -586,7 +584,6 @@ def save_openai_compatible_endpoint(
     session: Session, name: str, base_url: str, model: str, api_key: str | None = None
 ) -> None:
     """Add or replace an OpenAI-compatible endpoint (its key goes encrypted into the secret store)."""
-    from core.security.secrets import SecretStore  # cryptography: only when a key is used
 
     endpoint = OpenAICompatibleEndpoint(name=name, base_url=base_url.strip(), model=model.strip())
     if not endpoint.base_url.startswith(("http://", "https://")):
@@ -600,7 +597,6 @@ def save_openai_compatible_endpoint(
 
 def remove_openai_compatible_endpoint(session: Session, name: str) -> bool:
     """Remove an endpoint added on the Settings page and its stored key; return whether it existed."""
-    from core.security.secrets import SecretStore  # cryptography: only when a key is used
 
     endpoints = list(get_setting(session, SETTING_OPENAI_COMPATIBLE, []) or [])
     kept = [item for item in endpoints if item["name"] != name]
@@ -623,7 +619,6 @@ class AISettingsOverview:
 
 def settings_overview(session: Session, settings: AISettings | None = None) -> AISettingsOverview:
     """Return the AI settings as the Settings page needs them (never a key in clear)."""
-    from core.security.secrets import SecretStore  # cryptography: only when a key is used
 
     settings = settings or AISettings()
     defaults = {
@@ -651,7 +646,6 @@ def settings_overview(session: Session, settings: AISettings | None = None) -> A
 
 def store_api_key(session: Session, name: str, value: str) -> None:
     """Store an AI provider key encrypted (``ai.azure_openai_api_key`` or ``ai.deepseek_api_key``)."""
-    from core.security.secrets import SecretStore  # cryptography: only when a key is used
 
     if name not in (SECRET_AZURE_KEY, SECRET_DEEPSEEK_KEY):
         raise ValueError(f"unknown key name {name!r}")
