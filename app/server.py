@@ -38,9 +38,11 @@ def tls_options(options: list[str]) -> list[str]:
         if not path.expanduser().is_file():
             raise SystemExit(f"error: {label} names {path}, which is not a file")
     return [
-        "--server.sslCertFile", str(settings.tls_cert_file.expanduser()),
-        "--server.sslKeyFile", str(settings.tls_key_file.expanduser()),
-    ]  # fmt: skip
+        "--server.sslCertFile",
+        str(settings.tls_cert_file.expanduser()),
+        "--server.sslKeyFile",
+        str(settings.tls_key_file.expanduser()),
+    ]
 
 
 def streamlit_arguments(options: list[str]) -> list[str]:

@@ -140,8 +140,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="end-to-end runs per figure (the best is shown)")
     parser.add_argument("--skip-engines", action="store_true", help="only the end-to-end figures")
     arguments = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
-          f"on {os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     engines_ok = True if arguments.skip_engines else engines(arguments)
     end_to_end_ok = end_to_end(arguments)
     return 0 if engines_ok and end_to_end_ok else 1
@@ -183,8 +185,10 @@ def engines(arguments: argparse.Namespace) -> bool:
     fast_ratio, event_ratio = fast_rate / backtrader_rate, event_rate / backtrader_rate
     print(f"fast path / backtrader:  {fast_ratio:,.0f} ×")
     print(f"event loop / backtrader: {event_ratio:,.0f} ×")
-    print(f"identical trades: fast path = event loop over {len(bars):,} candles: {full_match}; "
-          f"all three over {len(slice_bars):,} candles: {slice_match}")  # fmt: skip
+    print(
+        f"identical trades: fast path = event loop over {len(bars):,} candles: {full_match}; "
+        f"all three over {len(slice_bars):,} candles: {slice_match}"
+    )
     checks = {
         f"fast path ≥ {TARGET_FAST:,} candles/s": fast_rate >= TARGET_FAST,
         f"event loop ≥ {TARGET_EVENT:,} candles/s": event_rate >= TARGET_EVENT,
@@ -215,10 +219,28 @@ def end_to_end(arguments: argparse.Namespace) -> bool:
         path = folder / f"random_walk_{candles}.csv"
         bars = random_walk(candles)
         write_csv(bars, path)
-        environment = {**os.environ, "PYTHONPATH": str(ROOT), "KONSENS_HOME": str(folder / "home"),
-                       "KONSENS_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}"}  # fmt: skip
-        command = [python, "-m", "app.cli", "backtest", "sma-cross", "--data", str(path), "--engine", "fast",
-                   "--param", f"fast={arguments.fast}", "--param", f"slow={arguments.slow}", "--json"]  # fmt: skip
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "KONSENS_HOME": str(folder / "home"),
+            "KONSENS_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
+        }
+        command = [
+            python,
+            "-m",
+            "app.cli",
+            "backtest",
+            "sma-cross",
+            "--data",
+            str(path),
+            "--engine",
+            "fast",
+            "--param",
+            f"fast={arguments.fast}",
+            "--param",
+            f"slow={arguments.slow}",
+            "--json",
+        ]
         size_mb = path.stat().st_size / 1e6
 
         # Cold: an empty numba cache directory, so every kernel compiles; after that run it is warm.
@@ -229,8 +251,9 @@ def end_to_end(arguments: argparse.Namespace) -> bool:
         # Baselines of the same run: pandas.read_csv of the file (the call; and a process doing only it),
         # our reader in this process, and the kernel alone (run_fast on the bars read from the file).
         pandas_seconds, pandas_cpu = _timed(arguments.runs, lambda: pandas.read_csv(path))
-        pandas_child = best_child(arguments.runs, [python, "-c", f"import pandas; pandas.read_csv({str(path)!r})"],
-                                  environment)  # fmt: skip
+        pandas_child = best_child(
+            arguments.runs, [python, "-c", f"import pandas; pandas.read_csv({str(path)!r})"], environment
+        )
         reader_seconds, reader_cpu = _timed(arguments.runs, lambda: read_candle_csv(path))
         loaded = read_candle_csv(path)
         strategy = build_strategy("sma-cross", {"fast": arguments.fast, "slow": arguments.slow})
@@ -245,8 +268,10 @@ def end_to_end(arguments: argparse.Namespace) -> bool:
         run_seconds = stored_report["timing"]["kernel_seconds"] + stored_report["timing"]["results_seconds"]
         rate = candles / warm.wall
         print()
-        print(f"End to end: konsens backtest sma-cross --data FILE --engine fast --json ({candles:,} candles, "
-              f"{size_mb:.0f} MB CSV, {len(warm_report['trades']):,} trades)")  # fmt: skip
+        print(
+            f"End to end: konsens backtest sma-cross --data FILE --engine fast --json ({candles:,} candles, "
+            f"{size_mb:.0f} MB CSV, {len(warm_report['trades']):,} trades)"
+        )
         print(f"{'what':<44} {'wall s':>8} {'CPU s':>8} {'peak RSS':>10}")
         rows = [
             ("command, cold numba cache (compiles)", cold),
@@ -259,14 +284,18 @@ def end_to_end(arguments: argparse.Namespace) -> bool:
         print(f"{'pandas.read_csv(FILE) call, in process':<44} {pandas_seconds:>8.3f} {pandas_cpu:>8.3f}")
         print(f"{'read_candle_csv(FILE) call, in process':<44} {reader_seconds:>8.3f} {reader_cpu:>8.3f}")
         print(f"{'kernel alone (run_fast), in process':<44} {kernel_seconds:>8.3f} {kernel_cpu:>8.3f}")
-        print(f"the command's own timing: total {timing['total_seconds']:.3f} s = load {timing['load_seconds']:.3f} "
-              f"+ kernel {timing['kernel_seconds']:.3f} + results {timing['results_seconds']:.3f} + the rest "
-              "(interpreter start, imports)")  # fmt: skip
+        print(
+            f"the command's own timing: total {timing['total_seconds']:.3f} s = load {timing['load_seconds']:.3f} "
+            f"+ kernel {timing['kernel_seconds']:.3f} + results {timing['results_seconds']:.3f} + the rest "
+            "(interpreter start, imports)"
+        )
         read_ratio = warm.wall / pandas_seconds
         read_cpu_ratio = warm.cpu / pandas_cpu
-        print(f"command / pandas.read_csv call: {read_ratio:.2f} × wall, {read_cpu_ratio:.2f} × CPU; "
-              f"/ the read_csv process: {warm.wall / pandas_child.wall:.2f} × wall, "
-              f"{warm.cpu / pandas_child.cpu:.2f} × CPU")  # fmt: skip
+        print(
+            f"command / pandas.read_csv call: {read_ratio:.2f} × wall, {read_cpu_ratio:.2f} × CPU; "
+            f"/ the read_csv process: {warm.wall / pandas_child.wall:.2f} × wall, "
+            f"{warm.cpu / pandas_child.cpu:.2f} × CPU"
+        )
         print(
             f"command / kernel alone: {warm.wall / kernel_seconds:.1f} × wall; "
             f"end to end {rate:,.0f} candles/s wall, {candles / warm.cpu:,.0f} candles per CPU second"
@@ -293,9 +322,11 @@ def end_to_end(arguments: argparse.Namespace) -> bool:
             write_csv(big_bars, big_path)
             del big_bars
             big = run_child([*command[:6], str(big_path), *command[7:], "--no-store"], environment)
-            print(f"{arguments.big_candles:,} candles ({big_path.stat().st_size / 1e6:.0f} MB): {big.wall:.2f} s wall, "
-                  f"{big.cpu:.2f} s CPU, peak RSS {big.peak_rss / 2**30:.2f} GB, "
-                  f"{arguments.big_candles / big.wall:,.0f} candles/s")  # fmt: skip
+            print(
+                f"{arguments.big_candles:,} candles ({big_path.stat().st_size / 1e6:.0f} MB): {big.wall:.2f} s wall, "
+                f"{big.cpu:.2f} s CPU, peak RSS {big.peak_rss / 2**30:.2f} GB, "
+                f"{arguments.big_candles / big.wall:,.0f} candles/s"
+            )
             checks[f"{arguments.big_candles:,} candles ≤ {TARGET_BIG_RSS / 2**30:.1f} GB peak RSS"] = (
                 big.peak_rss <= TARGET_BIG_RSS
             )

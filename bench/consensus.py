@@ -61,8 +61,9 @@ def make_analysts(servers: list[FakeLLMServer]) -> list[Analyst]:
 def main() -> int:
     end = datetime(2025, 6, 1, tzinfo=UTC)
     frame = demo_hourly_candles("BTC/EUR", end - timedelta(days=20), end).set_index("ts")
-    snapshot = snapshot_from_frame(symbol="BTC/EUR", instrument_id=1, frame=frame, timeframe="1h", headlines=[],
-                                   position=None)  # fmt: skip
+    snapshot = snapshot_from_frame(
+        symbol="BTC/EUR", instrument_id=1, frame=frame, timeframe="1h", headlines=[], position=None
+    )
     parameters = ConsensusParameters()
     servers = [FakeLLMServer([Reply(body=openai_completion(), delay=delay)]) for delay in DELAYS]
     for server in servers:
@@ -106,13 +107,19 @@ def main() -> int:
     ok_fan_out = fan_out <= FAN_OUT_LIMIT_SECONDS
     ok_cached = cached <= CACHED_LIMIT_SECONDS
     print(f"analysts: technical, sentiment + 3 loopback LLMs answering after {', '.join(f'{d:g} s' for d in DELAYS)}")
-    print(f"consensus, cold (fan-out):      {fan_out * 1000:7.1f} ms  (limit {FAN_OUT_LIMIT_SECONDS * 1000:.0f} ms, "
-          f"sum of delays {sum(DELAYS) * 1000:.0f} ms)  {'OK' if ok_fan_out else 'TOO SLOW'}")  # fmt: skip
-    print(f"consensus, cached repeat:       {cached * 1000:7.1f} ms  (limit {CACHED_LIMIT_SECONDS * 1000:.0f} ms)  "
-          f"{'OK' if ok_cached else 'TOO SLOW'}")  # fmt: skip
-    print(f"  fan-out: {fan_out / max(DELAYS):.2f}x the slowest analyst's delay (1.00 = fully concurrent), "
-          f"{fan_out / sum(DELAYS):.2f}x the sequential sum; CPU {fan_out_cpu * 1000:.0f} ms (this process, "
-          "servers included: they are threads)")  # fmt: skip
+    print(
+        f"consensus, cold (fan-out):      {fan_out * 1000:7.1f} ms  (limit {FAN_OUT_LIMIT_SECONDS * 1000:.0f} ms, "
+        f"sum of delays {sum(DELAYS) * 1000:.0f} ms)  {'OK' if ok_fan_out else 'TOO SLOW'}"
+    )
+    print(
+        f"consensus, cached repeat:       {cached * 1000:7.1f} ms  (limit {CACHED_LIMIT_SECONDS * 1000:.0f} ms)  "
+        f"{'OK' if ok_cached else 'TOO SLOW'}"
+    )
+    print(
+        f"  fan-out: {fan_out / max(DELAYS):.2f}x the slowest analyst's delay (1.00 = fully concurrent), "
+        f"{fan_out / sum(DELAYS):.2f}x the sequential sum; CPU {fan_out_cpu * 1000:.0f} ms (this process, "
+        "servers included: they are threads)"
+    )
     print(f"  cached repeat: {cached / fan_out:.4f}x the cold fan-out; CPU {cached_cpu * 1000:.1f} ms")
     print(f"analyse_instrument, cold:       {stored_cold * 1000:7.1f} ms  (snapshot from SQLite + fan-out + store)")
     print(f"analyse_instrument, cached:     {stored_cached * 1000:7.1f} ms  (cache read from the ai_opinions table)")

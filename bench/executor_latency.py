@@ -171,9 +171,12 @@ def main() -> int:
     log_path = Path(env["KONSENS_HOME"]) / "executor.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", "-m", "app.cli", "worker", "executor"], cwd=ROOT, env=env,
-        stdout=log, stderr=log,
-    )  # fmt: skip
+        [sys.executable, "-X", "faulthandler", "-m", "app.cli", "worker", "executor"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

@@ -331,8 +331,10 @@ def main() -> int:
         "sources:             "
         + (f"byte-compiled first ({compiled:.1f} s)" if compiled is not None else "not compiled (--no-compile)")
     )
-    print(f"baseline:            `python -c pass` best {bare_best:.2f} s (CPU {bare_cpu:.2f} s); "
-          f"import sqlalchemy.orm+typer+pydantic_settings best {floor_best:.2f} s (CPU {floor_cpu:.2f} s)")  # fmt: skip
+    print(
+        f"baseline:            `python -c pass` best {bare_best:.2f} s (CPU {bare_cpu:.2f} s); "
+        f"import sqlalchemy.orm+typer+pydantic_settings best {floor_best:.2f} s (CPU {floor_cpu:.2f} s)"
+    )
     print(
         f"konsens --help:      best {help_best:.2f} s, median {help_median:.2f} s, CPU {help_cpu:.2f} s, "
         f"{help_best / max(bare_best, 0.001):.1f}x the bare interpreter (target 0.5 s)"

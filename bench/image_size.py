@@ -61,10 +61,14 @@ def main() -> int:
     print(f"test, lint or browser tools installed: {', '.join(tools) or 'none'}")
     here = next(Path(sys.prefix, "lib").glob("python3.*/site-packages"), None)
     if here is not None:  # the baseline: the environment this script runs in (runtime + dev, test, docs tools)
-        print(f"the runtime set is {(total - tests) / size_mb(here):.2f}x the size of this environment's "
-              f"site-packages ({size_mb(here):,.0f} MB, {sys.prefix})")  # fmt: skip
-    print(f"wall {time.perf_counter() - started:,.0f} s, CPU (children) {usage.ru_utime + usage.ru_stime:,.1f} s, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")  # fmt: skip
+        print(
+            f"the runtime set is {(total - tests) / size_mb(here):.2f}x the size of this environment's "
+            f"site-packages ({size_mb(here):,.0f} MB, {sys.prefix})"
+        )
+    print(
+        f"wall {time.perf_counter() - started:,.0f} s, CPU (children) {usage.ru_utime + usage.ru_stime:,.1f} s, "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     if arguments.keep is None:
         shutil.rmtree(work)
     return 1 if tools else 0

@@ -117,8 +117,9 @@ def raw_load(instrument_id: int, frame: pd.DataFrame, *, csv: bool = False) -> C
         if session.connection().dialect.name == "sqlite":
             stamps = _timestamp_strings(frame, " ")
             count = len(stamps)
-            rows = zip([instrument_id] * count, ["bench"] * count, ["1m"] * count, stamps, *_value_lists(frame),
-                       strict=True)  # fmt: skip
+            rows = zip(
+                [instrument_id] * count, ["bench"] * count, ["1m"] * count, stamps, *_value_lists(frame), strict=True
+            )
             cursor.executemany(f"INSERT INTO {RAW_TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         elif not csv:
             payload = _candle_rows(frame, instrument_id, "bench", "1m")
@@ -126,8 +127,9 @@ def raw_load(instrument_id: int, frame: pd.DataFrame, *, csv: bool = False) -> C
         else:
             keyed = frame.assign(instrument_id=instrument_id, source="bench", timeframe="1m")
             buffer = io.StringIO()
-            keyed[["instrument_id", "source", "timeframe", "ts", *VALUE_COLUMNS]].to_csv(buffer, index=False,
-                                                                                        header=False)  # fmt: skip
+            keyed[["instrument_id", "source", "timeframe", "ts", *VALUE_COLUMNS]].to_csv(
+                buffer, index=False, header=False
+            )
             buffer.seek(0)
             cursor.copy_expert(f"COPY {RAW_TABLE} ({COLUMNS}) FROM STDIN WITH (FORMAT csv)", buffer)
         cursor.close()
@@ -164,11 +166,18 @@ def naive(instrument_id: int, frame: pd.DataFrame) -> Callable[[Session], object
     def work(session: Session) -> None:
         for record in records:
             session.add(
-                Candle(instrument_id=instrument_id, source="bench", timeframe="1m", ts=record["ts"].to_pydatetime(),
-                       open=Decimal(str(record["open"])), high=Decimal(str(record["high"])),
-                       low=Decimal(str(record["low"])), close=Decimal(str(record["close"])),
-                       volume=Decimal(str(record["volume"])))
-            )  # fmt: skip
+                Candle(
+                    instrument_id=instrument_id,
+                    source="bench",
+                    timeframe="1m",
+                    ts=record["ts"].to_pydatetime(),
+                    open=Decimal(str(record["open"])),
+                    high=Decimal(str(record["high"])),
+                    low=Decimal(str(record["low"])),
+                    close=Decimal(str(record["close"])),
+                    volume=Decimal(str(record["volume"])),
+                )
+            )
             session.flush()
 
     return work
@@ -217,17 +226,23 @@ def run(kind: str, url: str, frame: pd.DataFrame, naive_frame: pd.DataFrame, rep
     print(f"{kind}: {rows:,} rows, best of {repeats} (CPU = this process + the PostgreSQL backend)")
     print(f"  {'':42s} {'wall s':>8s} {'CPU s':>8s} {'rows/CPU-s':>12s} {'x baseline (CPU)':>17s} {'(wall)':>7s}")
     for label, timing in timings.items():
-        print(f"  {label:42s} {timing.wall:8.3f} {timing.cpu:8.3f} {rows / timing.cpu:12,.0f} "
-              f"{baseline.cpu / timing.cpu:17.2f} {baseline.wall / timing.wall:7.2f}")  # fmt: skip
+        print(
+            f"  {label:42s} {timing.wall:8.3f} {timing.cpu:8.3f} {rows / timing.cpu:12,.0f} "
+            f"{baseline.cpu / timing.cpu:17.2f} {baseline.wall / timing.wall:7.2f}"
+        )
     naive_rate = len(naive_frame) / naive_timing.cpu
     naive_label = f"naive ORM insert, flush per row ({len(naive_frame):,})"
-    print(f"  {naive_label:42s} {naive_timing.wall:8.3f} {naive_timing.cpu:8.3f} {naive_rate:12,.0f} "
-          f"{(rows / baseline.cpu and naive_rate / (rows / baseline.cpu)):17.3f}")  # fmt: skip
+    print(
+        f"  {naive_label:42s} {naive_timing.wall:8.3f} {naive_timing.cpu:8.3f} {naive_rate:12,.0f} "
+        f"{(rows / baseline.cpu and naive_rate / (rows / baseline.cpu)):17.3f}"
+    )
     achieved = baseline.cpu / fresh.cpu
     verdict = "meets" if achieved >= TARGET_RATIO else "MISSES"
-    print(f"  bulk upsert of fresh rows: {achieved:.2f}x the raw load's throughput by CPU "
-          f"({baseline.wall / fresh.wall:.2f}x by wall): {verdict} the target >= {TARGET_RATIO}x; "
-          f"{(rows / fresh.cpu) / naive_rate:,.0f}x the naive insert")  # fmt: skip
+    print(
+        f"  bulk upsert of fresh rows: {achieved:.2f}x the raw load's throughput by CPU "
+        f"({baseline.wall / fresh.wall:.2f}x by wall): {verdict} the target >= {TARGET_RATIO}x; "
+        f"{(rows / fresh.cpu) / naive_rate:,.0f}x the naive insert"
+    )
     return achieved >= TARGET_RATIO
 
 

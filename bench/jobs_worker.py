@@ -67,9 +67,15 @@ def _measure(mode: str, url: str, home: Path, idle_seconds: float) -> dict[str, 
     from core.db.engine import Database
     from core.jobs.service import get_job, submit_job
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KONSENS_DATABASE_URL": url, "KONSENS_HOME": str(home),
-           "KONSENS_METRICS_ENABLED": "false", "KONSENS_LOG_LEVEL": "WARNING",
-           "KONSENS_JOBS_IN_PROCESS": "true" if mode == "in-process" else "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KONSENS_DATABASE_URL": url,
+        "KONSENS_HOME": str(home),
+        "KONSENS_METRICS_ENABLED": "false",
+        "KONSENS_LOG_LEVEL": "WARNING",
+        "KONSENS_JOBS_IN_PROCESS": "true" if mode == "in-process" else "false",
+    }
     worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "jobs"], cwd=ROOT, env=env)
     database = Database(url)
     try:
@@ -81,8 +87,13 @@ def _measure(mode: str, url: str, home: Path, idle_seconds: float) -> dict[str, 
         idle_memory = last.memory_bytes
         cpu_before = _tree_cpu_with_children(worker.pid)
         began = time.monotonic()
-        params = {"strategy": "sma-cross", "data": "BTC/EUR", "timeframe": "1h", "engine": "fast",
-                  "grid": {"fast": "2:20:2", "slow": "30:120:10"}}  # fmt: skip
+        params = {
+            "strategy": "sma-cross",
+            "data": "BTC/EUR",
+            "timeframe": "1h",
+            "engine": "fast",
+            "grid": {"fast": "2:20:2", "slow": "30:120:10"},
+        }
         job_id = database.run(lambda session: submit_job(session, "backtest-sweep", params).id)
         while True:
             job = database.run(lambda session: get_job(session, job_id))
@@ -95,8 +106,14 @@ def _measure(mode: str, url: str, home: Path, idle_seconds: float) -> dict[str, 
         time.sleep(3)  # the child has exited and been waited for
         job_cpu = _tree_cpu_with_children(worker.pid) - cpu_before
         after = sample_tree(worker.pid).memory_bytes
-        return {"idle_cpu_pct": idle_cpu, "idle_mb": idle_memory / 1e6, "job_wall_s": wall, "job_cpu_s": job_cpu,
-                "after_mb": after / 1e6, "ratio": after / idle_memory}  # fmt: skip
+        return {
+            "idle_cpu_pct": idle_cpu,
+            "idle_mb": idle_memory / 1e6,
+            "job_wall_s": wall,
+            "job_cpu_s": job_cpu,
+            "after_mb": after / 1e6,
+            "ratio": after / idle_memory,
+        }
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)

@@ -158,9 +158,18 @@ COMMON_WORDS = [
     "users",
     "wallet",
 ]
-POSTS = ["HODL {c}, this dip is a gift", "{c} to the moon!", "got rekt on {c} again", "{n} looks bullish here",
-         "too much FUD around {n}", "anyone buying {c}?", "{n} pump incoming?", "{c} rug pull vibes, careful",
-         "bearish on {n} until it reclaims support", "accumulating {n} slowly"]  # fmt: skip
+POSTS = [
+    "HODL {c}, this dip is a gift",
+    "{c} to the moon!",
+    "got rekt on {c} again",
+    "{n} looks bullish here",
+    "too much FUD around {n}",
+    "anyone buying {c}?",
+    "{n} pump incoming?",
+    "{c} rug pull vibes, careful",
+    "bearish on {n} until it reclaims support",
+    "accumulating {n} slowly",
+]
 
 
 def _vocabulary(rng: random.Random, size: int = 6_000) -> list[str]:
@@ -191,22 +200,32 @@ def make_items(count: int, seed: int = 42) -> list[RawNewsItem]:
         if articles and roll < 0.07:
             original = rng.choice(articles)  # the story picked up by another outlet
             items.append(
-                RawNewsItem(source="newsapi", source_id=f"copy-{number}", kind=NewsKind.ARTICLE,
-                            title=f"{original.title} - Other Outlet", summary=original.summary,
-                            url=f"https://other.example/{number}", published_at=original.published_at,
-                            publisher="Other Outlet")
-            )  # fmt: skip
+                RawNewsItem(
+                    source="newsapi",
+                    source_id=f"copy-{number}",
+                    kind=NewsKind.ARTICLE,
+                    title=f"{original.title} - Other Outlet",
+                    summary=original.summary,
+                    url=f"https://other.example/{number}",
+                    published_at=original.published_at,
+                    publisher="Other Outlet",
+                )
+            )
             continue
         if roll < 0.45:
             words = rng.choices(vocabulary, weights=weights, k=rng.randint(6, 10))
             title = f"{name} {' '.join(words)}"
             source = rng.choice(["rss:coindesk", "rss:reuters", "newsapi", "alphavantage"])
             article = RawNewsItem(
-                source=source, source_id=f"{source}-{number}", kind=NewsKind.ARTICLE, title=title,
+                source=source,
+                source_id=f"{source}-{number}",
+                kind=NewsKind.ARTICLE,
+                title=title,
                 summary=f"<p>{title}. {' '.join(rng.choices(vocabulary, weights=weights, k=14))} ({ticker}).</p>",
-                url=f"https://news.example/{number}?utm_source=rss", published_at=published,
+                url=f"https://news.example/{number}?utm_source=rss",
+                published_at=published,
                 publisher=rng.choice(["Reuters", "CoinDesk", "Some Blog"]),
-            )  # fmt: skip
+            )
             items.append(article)
             articles.append(article)
         else:
@@ -222,10 +241,17 @@ def make_items(count: int, seed: int = 42) -> list[RawNewsItem]:
                 }
             )
             items.append(
-                RawNewsItem(source=platform, source_id=f"{platform}-{number}", kind=NewsKind.POST, title=text,
-                            summary=None, url=f"https://{platform}.example/{number}", published_at=published,
-                            metrics=metrics)
-            )  # fmt: skip
+                RawNewsItem(
+                    source=platform,
+                    source_id=f"{platform}-{number}",
+                    kind=NewsKind.POST,
+                    title=text,
+                    summary=None,
+                    url=f"https://{platform}.example/{number}",
+                    published_at=published,
+                    metrics=metrics,
+                )
+            )
     return items
 
 
@@ -264,13 +290,19 @@ def main() -> int:
     rate, cpu_rate = len(items) / elapsed, len(items) / cpu_seconds
     print(f"database: {database.kind}; {load_line()}")
     print(f"items: {len(items)}, batches of {args.batch}, elapsed: {elapsed:.2f} s (CPU {cpu_seconds:.2f} s)")
-    print(f"stored {stored}, duplicates {totals['duplicates']}, near-duplicates {totals['near_duplicates']}, "
-          f"links {totals['links']}, hourly aggregate rows {hours}")  # fmt: skip
-    print(f"throughput per CPU second: {cpu_rate:,.0f} items/s (target >= {TARGET_ITEMS_PER_SECOND:,}: "
-          f"{'ok' if cpu_rate >= TARGET_ITEMS_PER_SECOND else 'MISSED'}); wall clock {rate:,.0f} items/s")  # fmt: skip
-    print(f"baseline, stock VADER scoring of the same items alone: CPU {baseline_cpu:.2f} s "
-          f"({len(items) / baseline_cpu:,.0f} items/s, wall {baseline_wall:.2f} s); the whole pipeline takes "
-          f"{cpu_seconds / baseline_cpu:.2f}x its CPU time")  # fmt: skip
+    print(
+        f"stored {stored}, duplicates {totals['duplicates']}, near-duplicates {totals['near_duplicates']}, "
+        f"links {totals['links']}, hourly aggregate rows {hours}"
+    )
+    print(
+        f"throughput per CPU second: {cpu_rate:,.0f} items/s (target >= {TARGET_ITEMS_PER_SECOND:,}: "
+        f"{'ok' if cpu_rate >= TARGET_ITEMS_PER_SECOND else 'MISSED'}); wall clock {rate:,.0f} items/s"
+    )
+    print(
+        f"baseline, stock VADER scoring of the same items alone: CPU {baseline_cpu:.2f} s "
+        f"({len(items) / baseline_cpu:,.0f} items/s, wall {baseline_wall:.2f} s); the whole pipeline takes "
+        f"{cpu_seconds / baseline_cpu:.2f}x its CPU time"
+    )
     return 0 if cpu_rate >= TARGET_ITEMS_PER_SECOND else 1
 
 

@@ -145,10 +145,22 @@ def start_server(command: list[str], env: dict[str, str]) -> tuple[subprocess.Po
 
     port = free_port()
     server = subprocess.Popen(
-        [*command, "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            *command,
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_healthy(port, timeout=120)
     return server, port
 
@@ -183,8 +195,9 @@ def open_by_menu(page: Any, title: str, server_pid: int) -> Opening:
     return Opening((last - clicked) / 1000, server_cpu, messages - before, browser_cpu_seconds() - browser_before)
 
 
-def measure_pages(browser: Any, port: int, server_pid: int, pages: list[str], repeats: int,
-                  login: bool) -> dict[str, PageTimes]:  # fmt: skip
+def measure_pages(
+    browser: Any, port: int, server_pid: int, pages: list[str], repeats: int, login: bool
+) -> dict[str, PageTimes]:
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     context.add_init_script(WATCH_SCRIPT)
     page = context.new_page()
@@ -230,8 +243,12 @@ def main() -> int:
         home.mkdir()
         empty_app = Path(folder) / "empty_app.py"
         empty_app.write_text(EMPTY_APP)
-        env = {**os.environ, "KONSENS_DATABASE_URL": f"sqlite:///{path}", "KONSENS_HOME": str(home),
-               "PYTHONPATH": str(ROOT)}  # fmt: skip
+        env = {
+            **os.environ,
+            "KONSENS_DATABASE_URL": f"sqlite:///{path}",
+            "KONSENS_HOME": str(home),
+            "PYTHONPATH": str(ROOT),
+        }
         baseline_env = {key: value for key, value in env.items() if not key.startswith("KONSENS_")}
         server, port = start_server([sys.executable, "-m", "app.server"], env)
         empty, empty_port = start_server([sys.executable, "-m", "streamlit", "run", str(empty_app)], baseline_env)
@@ -246,20 +263,24 @@ def main() -> int:
                 process.terminate()
                 process.wait(timeout=30)
     base = baseline["Empty B"]
-    print(f"empty page (baseline, minimal Streamlit app): first {base.first.seconds:.3f} s, warm median "
-          f"{base.warm_median():.3f} s, server CPU {base.warm_cpu_median():.3f} s, "
-          f"browser CPU {base.warm_browser_cpu_median():.3f} s")  # fmt: skip
+    print(
+        f"empty page (baseline, minimal Streamlit app): first {base.first.seconds:.3f} s, warm median "
+        f"{base.warm_median():.3f} s, server CPU {base.warm_cpu_median():.3f} s, "
+        f"browser CPU {base.warm_browser_cpu_median():.3f} s"
+    )
     ok = True
     for name, times in results.items():
         warm = times.warm_median()
         meets = times.first.seconds <= TARGET_SECONDS and warm <= TARGET_SECONDS
         ok &= meets
-        print(f"{name}: first open {times.first.seconds:.3f} s (server CPU {times.first.server_cpu:.3f} s, browser CPU "
-              f"{times.first.browser_cpu:.3f} s, {times.first.messages} messages), warm median {warm:.3f} s "
-              f"(server CPU {times.warm_cpu_median():.3f} s, browser CPU {times.warm_browser_cpu_median():.3f} s)"
-              f"; {warm / base.warm_median():.1f}x the empty page warm, "
-              f"{times.first.seconds / base.warm_median():.1f}x first; target <= {TARGET_SECONDS:g} s: "
-              f"{'ok' if meets else 'MISSED'}")  # fmt: skip
+        print(
+            f"{name}: first open {times.first.seconds:.3f} s (server CPU {times.first.server_cpu:.3f} s, browser CPU "
+            f"{times.first.browser_cpu:.3f} s, {times.first.messages} messages), warm median {warm:.3f} s "
+            f"(server CPU {times.warm_cpu_median():.3f} s, browser CPU {times.warm_browser_cpu_median():.3f} s)"
+            f"; {warm / base.warm_median():.1f}x the empty page warm, "
+            f"{times.first.seconds / base.warm_median():.1f}x first; target <= {TARGET_SECONDS:g} s: "
+            f"{'ok' if meets else 'MISSED'}"
+        )
         print(f"  every open: {', '.join(f'{opening.seconds:.3f}' for opening in times.openings)} s")
     print(f"after: {load_line()}")
     return 0 if ok else 1

@@ -66,8 +66,15 @@ def _random_walk(count: int, start_price: float, seed: int, step_volatility: flo
     return start_price * np.exp(np.cumsum(generator.normal(0, step_volatility, count)))
 
 
-def _insert_candles(connection: sqlite3.Connection, instrument_id: int, timeframe: str, end: datetime,
-                    count: int, seed: int, step: timedelta) -> None:  # fmt: skip
+def _insert_candles(
+    connection: sqlite3.Connection,
+    instrument_id: int,
+    timeframe: str,
+    end: datetime,
+    count: int,
+    seed: int,
+    step: timedelta,
+) -> None:
     closes = _random_walk(count, 100.0 + seed, seed, 0.004 if timeframe == "1h" else 0.0006)
     opens = np.concatenate([[closes[0]], closes[:-1]])
     spread = np.abs(np.random.default_rng(seed + 1).normal(0, 0.002, count)) * closes
@@ -76,11 +83,19 @@ def _insert_candles(connection: sqlite3.Connection, instrument_id: int, timefram
     volumes = np.random.default_rng(seed + 2).gamma(2.0, 50.0, count)
     first = end - step * count
     rows = (
-        (instrument_id, BENCH_SOURCE, timeframe, (first + step * index).strftime(TS_FORMAT),
-         round(float(opens[index]), 6), round(float(highs[index]), 6), round(float(lows[index]), 6),
-         round(float(closes[index]), 6), round(float(volumes[index]), 6))
+        (
+            instrument_id,
+            BENCH_SOURCE,
+            timeframe,
+            (first + step * index).strftime(TS_FORMAT),
+            round(float(opens[index]), 6),
+            round(float(highs[index]), 6),
+            round(float(lows[index]), 6),
+            round(float(closes[index]), 6),
+            round(float(volumes[index]), 6),
+        )
         for index in range(count)
-    )  # fmt: skip
+    )
     connection.executemany(
         "INSERT INTO candles (instrument_id, source, timeframe, ts, open, high, low, close, volume) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -108,13 +123,24 @@ def build_database(path: Path) -> None:
     with database.session() as session:
         instruments = []
         for index in range(EXTRA_INSTRUMENTS):
-            instrument = Instrument(symbol=f"BENCH{index + 1}/EUR", base=f"BENCH{index + 1}", quote="EUR",
-                                    asset_class=AssetClass.CRYPTO, name=f"Benchmark coin {index + 1}",
-                                    default_source=BENCH_SOURCE)  # fmt: skip
+            instrument = Instrument(
+                symbol=f"BENCH{index + 1}/EUR",
+                base=f"BENCH{index + 1}",
+                quote="EUR",
+                asset_class=AssetClass.CRYPTO,
+                name=f"Benchmark coin {index + 1}",
+                default_source=BENCH_SOURCE,
+            )
             session.add(instrument)
             instruments.append(instrument)
-        minute = Instrument(symbol=MINUTE_SYMBOL, base="MIN", quote="EUR", asset_class=AssetClass.CRYPTO,
-                            name="Minute-data coin", default_source=BENCH_SOURCE)  # fmt: skip
+        minute = Instrument(
+            symbol=MINUTE_SYMBOL,
+            base="MIN",
+            quote="EUR",
+            asset_class=AssetClass.CRYPTO,
+            name="Minute-data coin",
+            default_source=BENCH_SOURCE,
+        )
         session.add(minute)
         session.flush()
         extra_ids = [instrument.id for instrument in instruments]
@@ -137,9 +163,18 @@ def build_database(path: Path) -> None:
     started = time.perf_counter()
     generator = np.random.default_rng(7)
     start = now - timedelta(days=EXTRA_YEARS * 365)
-    rows = [{"ts": start, "account": "bench", "kind": LedgerKind.DEPOSIT, "origin": LedgerOrigin.MANUAL,
-             "external_id": "bench-0", "received_asset": "EUR", "received_quantity": Decimal("10000000"),
-             "value_eur": Decimal("10000000")}]  # fmt: skip
+    rows = [
+        {
+            "ts": start,
+            "account": "bench",
+            "kind": LedgerKind.DEPOSIT,
+            "origin": LedgerOrigin.MANUAL,
+            "external_id": "bench-0",
+            "received_asset": "EUR",
+            "received_quantity": Decimal("10000000"),
+            "value_eur": Decimal("10000000"),
+        }
+    ]
     held: dict[str, Decimal] = {}
     spacing = (now - start) / LEDGER_ROWS
     for index in range(1, LEDGER_ROWS):
@@ -151,19 +186,35 @@ def build_database(path: Path) -> None:
         notional = (price * quantity).quantize(Decimal("0.01"))
         fee = (notional * Decimal("0.0015")).quantize(Decimal("0.01"))
         held[asset] = held.get(asset, Decimal(0)) + (-quantity if selling else quantity)
-        rows.append({
-            "ts": start + spacing * index, "account": "bench", "kind": LedgerKind.SELL if selling else LedgerKind.BUY,
-            "origin": LedgerOrigin.MANUAL, "external_id": f"bench-{index}",
-            "sent_asset": asset if selling else "EUR", "sent_quantity": quantity if selling else notional,
-            "received_asset": "EUR" if selling else asset, "received_quantity": notional if selling else quantity,
-            "fee_asset": "EUR", "fee_quantity": fee, "value_eur": notional,
-            "instrument_id": extra_ids[instrument_index], "asset_class": "crypto",
-        })  # fmt: skip
+        rows.append(
+            {
+                "ts": start + spacing * index,
+                "account": "bench",
+                "kind": LedgerKind.SELL if selling else LedgerKind.BUY,
+                "origin": LedgerOrigin.MANUAL,
+                "external_id": f"bench-{index}",
+                "sent_asset": asset if selling else "EUR",
+                "sent_quantity": quantity if selling else notional,
+                "received_asset": "EUR" if selling else asset,
+                "received_quantity": notional if selling else quantity,
+                "fee_asset": "EUR",
+                "fee_quantity": fee,
+                "value_eur": notional,
+                "instrument_id": extra_ids[instrument_index],
+                "asset_class": "crypto",
+            }
+        )
     snapshots = [
-        {"account": "bench", "ts": now - timedelta(hours=hour), "equity_eur": Decimal("10000000") + hour,
-         "cash_eur": Decimal("5000000"), "positions_value_eur": Decimal("5000000") + hour, "is_demo": False}
+        {
+            "account": "bench",
+            "ts": now - timedelta(hours=hour),
+            "equity_eur": Decimal("10000000") + hour,
+            "cash_eur": Decimal("5000000"),
+            "positions_value_eur": Decimal("5000000") + hour,
+            "is_demo": False,
+        }
         for hour in range(365 * 24)
-    ]  # fmt: skip
+    ]
     with database.session() as session:
         keys = sorted({key for row in rows for key in row})
         session.execute(insert(LedgerEntry), [{key: row.get(key) for key in keys} for row in rows])
@@ -263,8 +314,10 @@ def measure_chart_variants(database_url: str) -> list[tuple[str, float]]:
     from core.db.engine import get_database
     from core.market.query import instrument_by_symbol
 
-    ids = {symbol: get_database().run(lambda s, symbol=symbol: instrument_by_symbol(s, symbol).id)  # type: ignore[union-attr,misc]
-           for symbol in ("BTC/EUR", "BENCH1/EUR", MINUTE_SYMBOL)}  # fmt: skip
+    ids = {
+        symbol: get_database().run(lambda s, symbol=symbol: instrument_by_symbol(s, symbol).id)  # type: ignore[union-attr,misc]
+        for symbol in ("BTC/EUR", "BENCH1/EUR", MINUTE_SYMBOL)
+    }
     variants = [
         ("BTC/EUR 1h 1Y, all indicators", ids["BTC/EUR"], "1h", "1Y", True),
         ("BENCH1/EUR 1d All (5 y of 1h)", ids["BENCH1/EUR"], "1d", "All", True),
@@ -332,11 +385,18 @@ print(f"{{ready - started:.3f}} {{done - ready:.3f}} {{first_cpu:.3f}} {{median:
 """
 
 
-def _fresh_process(database_url: str, home: str, mode: str, page: Path, *, expect_chart: bool = False,
-                   warm_runs: int = 0) -> tuple[float, float, float, float]:  # fmt: skip
+def _fresh_process(
+    database_url: str, home: str, mode: str, page: Path, *, expect_chart: bool = False, warm_runs: int = 0
+) -> tuple[float, float, float, float]:
     env = {**os.environ, "KONSENS_DATABASE_URL": database_url, "KONSENS_HOME": home, "PYTHONPATH": str(ROOT)}
-    script = COLD_SCRIPT.format(root=str(ROOT), page=str(page), main=str(ROOT / "app" / "main.py"), mode=mode,
-                                expect_chart=expect_chart, warm_runs=warm_runs)  # fmt: skip
+    script = COLD_SCRIPT.format(
+        root=str(ROOT),
+        page=str(page),
+        main=str(ROOT / "app" / "main.py"),
+        mode=mode,
+        expect_chart=expect_chart,
+        warm_runs=warm_runs,
+    )
     output = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
     if output.returncode != 0:
         raise RuntimeError(output.stderr.strip().splitlines()[-1] if output.stderr.strip() else "failed")
@@ -367,8 +427,9 @@ def measure_cold_charts(database_url: str, home: str, mode: str) -> tuple[float,
     alone, nothing imported (a plain ``streamlit run app/main.py`` has no preload before the first
     session: the worst case, not how Konsens starts its server).
     """
-    before, rendered, cpu, _warm = _fresh_process(database_url, home, mode, ROOT / "pages" / "charts.py",
-                                                  expect_chart=True)  # fmt: skip
+    before, rendered, cpu, _warm = _fresh_process(
+        database_url, home, mode, ROOT / "pages" / "charts.py", expect_chart=True
+    )
     return before, rendered, cpu
 
 
@@ -423,8 +484,10 @@ def main() -> int:
     print(f"  Preload (what the server does while the login form shows): {preload():.2f} s")
     empty_wall, empty_cpu = measure_empty_page()
     print(f"  Baseline, an empty script (warm AppTest render): {empty_wall:.3f} s, CPU {empty_cpu:.3f} s")
-    print(f"  {'page':<12} {'first':>8} {'warm':>8} {'warm CPU':>9} {'x empty (CPU)':>14}"
-          "   (pages in turn: each first render follows the others)")  # fmt: skip
+    print(
+        f"  {'page':<12} {'first':>8} {'warm':>8} {'warm CPU':>9} {'x empty (CPU)':>14}"
+        "   (pages in turn: each first render follows the others)"
+    )
     pages = measure_pages()
     for name, first, warm, warm_cpu in pages:
         flag = "ok" if max(first, warm) <= PAGE_TARGET_SECONDS else "SLOW"

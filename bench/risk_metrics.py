@@ -85,9 +85,11 @@ def main() -> None:
     print(f"series by series (public functions): best {min(loop_times):.1f} ms, median {loop_median:.1f} ms")
     table_cpu = measure(lambda: metrics_table(frame, periods), repeats=REPEATS)
     loop_cpu = measure(lambda: _series_by_series(frame, periods), repeats=5)
-    print(f"CPU: metrics_table best {table_cpu.cpu * 1000:.1f} ms, series by series best {loop_cpu.cpu * 1000:.1f} ms; "
-          f"metrics_table takes {table_cpu.cpu / loop_cpu.cpu:.3f}x the CPU time of the series-by-series baseline "
-          f"({loop_cpu.cpu / table_cpu.cpu:.0f}x faster)")  # fmt: skip
+    print(
+        f"CPU: metrics_table best {table_cpu.cpu * 1000:.1f} ms, series by series best {loop_cpu.cpu * 1000:.1f} ms; "
+        f"metrics_table takes {table_cpu.cpu / loop_cpu.cpu:.3f}x the CPU time of the series-by-series baseline "
+        f"({loop_cpu.cpu / table_cpu.cpu:.0f}x faster)"
+    )
     print(load_line())
     # judged by CPU time (all threads of this process), which a busy machine changes far less than wall time
     print(f"target <= {TARGET_MS:.0f} ms of CPU: {'PASS' if table_cpu.cpu * 1000 <= TARGET_MS else 'FAIL'}")

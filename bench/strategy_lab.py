@@ -69,8 +69,10 @@ def main() -> int:
     baseline_wall, baseline_cpu, _ = timed(
         lambda: assemble_result(strategy, bars, config, run_fast(strategy, bars, config))
     )
-    print(f"baseline: one full fast-path backtest of {len(bars):,} candles: {baseline_wall:.2f} s wall, "
-          f"{baseline_cpu:.2f} s CPU; {load()}")  # fmt: skip
+    print(
+        f"baseline: one full fast-path backtest of {len(bars):,} candles: {baseline_wall:.2f} s wall, "
+        f"{baseline_cpu:.2f} s CPU; {load()}"
+    )
 
     evaluator = TrialEvaluator("sma-cross", bars, config, cache_bytes=CACHE_BYTES)
     wall, cpu, search = timed(lambda: run_search(evaluator, space, trials=arguments.trials, seed=arguments.seed))

@@ -56,26 +56,61 @@ def ledger_rows(count: int, seed: int = 7) -> list[dict[str, object]]:
         price = Decimal(rng.randint(100, 100_000)) / 100
         held = holdings.get((wallet, coin), Decimal(0))
         roll = rng.random()
-        base = {"ts": ts, "account": wallet, "origin": LedgerOrigin.MANUAL, "asset_class": "crypto",
-                "sent_asset": None, "sent_quantity": None, "received_asset": None, "received_quantity": None,
-                "fee_asset": None, "fee_quantity": None, "value_eur": None, "kest_withheld_eur": None,
-                "instrument_id": None, "order_ref": None, "description": None, "raw": None,
-                "created_at": ts}  # fmt: skip
+        base = {
+            "ts": ts,
+            "account": wallet,
+            "origin": LedgerOrigin.MANUAL,
+            "asset_class": "crypto",
+            "sent_asset": None,
+            "sent_quantity": None,
+            "received_asset": None,
+            "received_quantity": None,
+            "fee_asset": None,
+            "fee_quantity": None,
+            "value_eur": None,
+            "kest_withheld_eur": None,
+            "instrument_id": None,
+            "order_ref": None,
+            "description": None,
+            "raw": None,
+            "created_at": ts,
+        }
         index += 1
         if held <= 0 or roll < 0.45:
             quantity = Decimal(rng.randint(1, 1000)) / 100
             value = (quantity * price).quantize(Decimal("0.01"))
-            rows.append({**base, "kind": LedgerKind.BUY, "external_id": f"b{index}", "sent_asset": "EUR",
-                         "sent_quantity": value, "received_asset": coin, "received_quantity": quantity,
-                         "fee_asset": "EUR", "fee_quantity": Decimal("0.99"), "value_eur": value})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "kind": LedgerKind.BUY,
+                    "external_id": f"b{index}",
+                    "sent_asset": "EUR",
+                    "sent_quantity": value,
+                    "received_asset": coin,
+                    "received_quantity": quantity,
+                    "fee_asset": "EUR",
+                    "fee_quantity": Decimal("0.99"),
+                    "value_eur": value,
+                }
+            )
             holdings[(wallet, coin)] = held + quantity
         elif roll < 0.75:
             quantity = (held * Decimal(rng.randint(1, 60)) / 100).quantize(Decimal("0.0001"))
             value = (quantity * price).quantize(Decimal("0.01"))
             kest = (value * Decimal("0.05")).quantize(Decimal("0.01")) if wallet == "bitpanda" else None
-            rows.append({**base, "kind": LedgerKind.SELL, "external_id": f"s{index}", "sent_asset": coin,
-                         "sent_quantity": quantity, "received_asset": "EUR", "received_quantity": value,
-                         "value_eur": value, "kest_withheld_eur": kest})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "kind": LedgerKind.SELL,
+                    "external_id": f"s{index}",
+                    "sent_asset": coin,
+                    "sent_quantity": quantity,
+                    "received_asset": "EUR",
+                    "received_quantity": value,
+                    "value_eur": value,
+                    "kest_withheld_eur": kest,
+                }
+            )
             holdings[(wallet, coin)] = held - quantity
         elif roll < 0.85:
             other = rng.choice(COINS)
@@ -83,9 +118,18 @@ def ledger_rows(count: int, seed: int = 7) -> list[dict[str, object]]:
             received = (quantity * Decimal(rng.randint(50, 200)) / 100).quantize(Decimal("0.0001"))
             if other == coin or quantity <= 0:
                 continue
-            rows.append({**base, "kind": LedgerKind.SWAP, "external_id": f"w{index}", "sent_asset": coin,
-                         "sent_quantity": quantity, "received_asset": other, "received_quantity": received,
-                         "value_eur": (quantity * price).quantize(Decimal("0.01"))})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "kind": LedgerKind.SWAP,
+                    "external_id": f"w{index}",
+                    "sent_asset": coin,
+                    "sent_quantity": quantity,
+                    "received_asset": other,
+                    "received_quantity": received,
+                    "value_eur": (quantity * price).quantize(Decimal("0.01")),
+                }
+            )
             holdings[(wallet, coin)] = held - quantity
             holdings[(wallet, other)] = holdings.get((wallet, other), Decimal(0)) + received
         elif roll < 0.93:
@@ -106,8 +150,15 @@ def ledger_rows(count: int, seed: int = 7) -> list[dict[str, object]]:
             quantity = (held * Decimal(rng.randint(10, 90)) / 100).quantize(Decimal("0.0001"))
             if quantity <= 0:
                 continue
-            rows.append({**base, "kind": LedgerKind.WITHDRAWAL, "external_id": f"o{index}", "sent_asset": coin,
-                         "sent_quantity": quantity})  # fmt: skip
+            rows.append(
+                {
+                    **base,
+                    "kind": LedgerKind.WITHDRAWAL,
+                    "external_id": f"o{index}",
+                    "sent_asset": coin,
+                    "sent_quantity": quantity,
+                }
+            )
             rows.append(
                 {
                     **base,
@@ -137,8 +188,10 @@ def main() -> int:
         rows = ledger_rows(args.rows)
         with database.session() as session:
             bulk_upsert(session, LedgerEntry.__table__, rows, conflict_columns=["origin", "external_id"])  # type: ignore[arg-type]
-        print(f"setup: {len(rows):,} ledger rows, {len(COINS)} coins, {len(WALLETS)} wallets in "
-              f"{time.perf_counter() - started:.1f} s ({database.kind})")  # fmt: skip
+        print(
+            f"setup: {len(rows):,} ledger rows, {len(COINS)} coins, {len(WALLETS)} wallets in "
+            f"{time.perf_counter() - started:.1f} s ({database.kind})"
+        )
         runs = 5
         timings = []
         collector: list[float] = []
@@ -168,21 +221,29 @@ def main() -> int:
         data = json.loads(text)
         if json.dumps(data, indent=2, default=str) + "\n" != text:
             raise SystemExit("JSON text differs from json.dumps(indent=2) of the same data")
-        print(f"report 2024: {len(report.rows):,} detail rows, {len(report.warnings):,} warnings, "
-              f"{len(text) / 1e6:.1f} MB of JSON (checked: identical to json.dumps(indent=2)), "
-              f"net {data['neu']['net_eur']} EUR, KZ 899 {data['kennzahlen']['899']} EUR")  # fmt: skip
+        print(
+            f"report 2024: {len(report.rows):,} detail rows, {len(report.warnings):,} warnings, "
+            f"{len(text) / 1e6:.1f} MB of JSON (checked: identical to json.dumps(indent=2)), "
+            f"net {data['neu']['net_eur']} EUR, KZ 899 {data['kennzahlen']['899']} EUR"
+        )
         for label, index in (("wall", 0), ("cpu", 1)):
             totals = sorted(load[index] + json_text[index] for load, json_text in timings)
             load, json_text = min(timings, key=lambda pair: pair[0][index] + pair[1][index])
             best = load[index] + json_text[index]
-            print(f"{label:>4}: build_report (load + engine) {load[index]:.2f} s + JSON text {json_text[index]:.2f} s "
-                  f"= {best:.2f} s best of {runs}, median {statistics.median(totals):.2f} s, worst {totals[-1]:.2f} s "
-                  f"(target <= 2 s, with margin <= 1.6 s: {'ok' if best <= 1.6 else 'MISSED'})")  # fmt: skip
+            print(
+                f"{label:>4}: build_report (load + engine) {load[index]:.2f} s + JSON text {json_text[index]:.2f} s "
+                f"= {best:.2f} s best of {runs}, median {statistics.median(totals):.2f} s, worst {totals[-1]:.2f} s "
+                f"(target <= 2 s, with margin <= 1.6 s: {'ok' if best <= 1.6 else 'MISSED'})"
+            )
         best_cpu = min(load[1] + json_text[1] for load, json_text in timings)
-        print(f"cyclic GC during each report (on, heap before the report frozen): "
-              f"{', '.join(f'{seconds:.2f}' for seconds in collector)} s")  # fmt: skip
-        print(f"baseline, a plain pass over the same rows (read + Decimal sum): CPU {baseline.cpu:.3f} s "
-              f"(wall {baseline.wall:.3f} s); the report is {best_cpu / baseline.cpu:.1f}x its CPU time")  # fmt: skip
+        print(
+            f"cyclic GC during each report (on, heap before the report frozen): "
+            f"{', '.join(f'{seconds:.2f}' for seconds in collector)} s"
+        )
+        print(
+            f"baseline, a plain pass over the same rows (read + Decimal sum): CPU {baseline.cpu:.3f} s "
+            f"(wall {baseline.wall:.3f} s); the report is {best_cpu / baseline.cpu:.1f}x its CPU time"
+        )
         print(load_line())
         database.dispose()
     return 0 if best_cpu <= 1.6 else 1

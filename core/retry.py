@@ -132,8 +132,12 @@ def call_with_retries(
         record_retry(service_name)
         logger.warning(
             "%s failed (%s), retry %d/%d in %.1f s",
-            description, redact(str(error))[:200], state.attempt_number, attempts - 1, seconds,
-        )  # fmt: skip
+            description,
+            redact(str(error))[:200],
+            state.attempt_number,
+            attempts - 1,
+            seconds,
+        )
 
     retrying = Retrying(
         retry=retry_if_exception(is_transient),

@@ -113,15 +113,19 @@ def run_trades_figure(stored: StoredRun) -> dict[str, Any] | str:
         try:
             prices = read(
                 lambda session: load_bars(
-                    session, summary.data_label, summary.timeframe, start=summary.start_at,
+                    session,
+                    summary.data_label,
+                    summary.timeframe,
+                    start=summary.start_at,
                     end=summary.end_at + timedelta(seconds=1),
                 ).to_frame()
-            )  # fmt: skip
+            )
         except PriceDataError as error:
             _payloads[key] = str(error)
         else:
-            _payloads[key] = trades_payload(f"backtest|{summary.id}", prices, stored.trades,
-                                            theme=st.context.theme.type or "dark")  # fmt: skip
+            _payloads[key] = trades_payload(
+                f"backtest|{summary.id}", prices, stored.trades, theme=st.context.theme.type or "dark"
+            )
     return _payloads[key]
 
 
@@ -159,9 +163,14 @@ def render_run(stored: StoredRun, key: str) -> None:
     metrics, baseline = stored.metrics, stored.baseline_metrics
     cards = st.columns(4)
     for column, (name, label, kind) in zip(
-        cards, (("total_return", "Total return", "pct"), ("sharpe", "Sharpe", "ratio"),
-                ("max_drawdown", "Max drawdown", "pct")), strict=False,
-    ):  # fmt: skip
+        cards,
+        (
+            ("total_return", "Total return", "pct"),
+            ("sharpe", "Sharpe", "ratio"),
+            ("max_drawdown", "Max drawdown", "pct"),
+        ),
+        strict=False,
+    ):
         column.metric(
             label,
             format_metric(metrics.get(name), kind),
@@ -208,8 +217,16 @@ def render_run(stored: StoredRun, key: str) -> None:
     trades["pnl"] = trades["pnl"].map(lambda value: eur(value, signed=True) if pd.notna(value) else "–")
     trades["entry_at"] = trades["entry_at"].map(vienna_time)
     trades["exit_at"] = trades["exit_at"].map(lambda value: vienna_time(value) if pd.notna(value) else "open")
-    trades.columns = ["Side", "Entry (Vienna)", "Entry price", "Exit (Vienna)", "Exit price", "Quantity", "Exit reason",
-                      "P&L"]  # fmt: skip
+    trades.columns = [
+        "Side",
+        "Entry (Vienna)",
+        "Entry price",
+        "Exit (Vienna)",
+        "Exit price",
+        "Quantity",
+        "Exit reason",
+        "P&L",
+    ]
     st.dataframe(trades, hide_index=True, width="stretch", height=280)
 
 
@@ -228,8 +245,12 @@ def render_sweep(stored: StoredRun, key: str) -> None:
     if table.empty or not metric_names:
         st.info("No valid combination in this sweep.")
         return
-    metric = st.selectbox("Metric", metric_names, index=metric_names.index("sharpe") if "sharpe" in metric_names
-                          else 0, key=f"{key}_metric")  # fmt: skip
+    metric = st.selectbox(
+        "Metric",
+        metric_names,
+        index=metric_names.index("sharpe") if "sharpe" in metric_names else 0,
+        key=f"{key}_metric",
+    )
     if len(names) >= 2:
         x, y = names[0], names[1]
         heatmap = table.pivot_table(index=y, columns=x, values=metric, aggfunc="max").sort_index(ascending=False)
@@ -256,9 +277,11 @@ def render_sweep_job(job: JobInfo, key: str) -> None:
     metric = result.get("metric", "sharpe")
     parameters = ", ".join(f"{name}={value}" for name, value in (best.get("parameters") or {}).items())
     value = (best.get("metrics") or {}).get(metric)
-    st.markdown(f"{result.get('combinations', 0)} combinations"
-                + (f" (resumed after {result['resumed_after']})" if result.get("resumed_after") else "")
-                + (f" · best {metric} **{value:.3f}** at {parameters}" if value is not None else ""))  # fmt: skip
+    st.markdown(
+        f"{result.get('combinations', 0)} combinations"
+        + (f" (resumed after {result['resumed_after']})" if result.get("resumed_after") else "")
+        + (f" · best {metric} **{value:.3f}** at {parameters}" if value is not None else "")
+    )
     if result.get("warning"):
         st.caption(result["warning"])
     run_id = result.get("run_id")
@@ -304,9 +327,12 @@ with run_tab:
         take_profit = cost_columns[4].number_input("Take-profit %", 0.0, 99.0, 0.0, step=0.5, help="0 = none")
         trailing = cost_columns[5].number_input("Trailing stop %", 0.0, 99.0, 0.0, step=0.5, help="0 = none")
         engine = st.radio(
-            "Engine", list(ENGINE_LABELS), format_func=ENGINE_LABELS.__getitem__, horizontal=True,
+            "Engine",
+            list(ENGINE_LABELS),
+            format_func=ENGINE_LABELS.__getitem__,
+            horizontal=True,
             disabled=not cls.has_fast_path(),
-        )  # fmt: skip
+        )
         submitted = st.form_submit_button("Run backtest", type="primary")
     if submitted:
         try:
@@ -320,9 +346,16 @@ with run_tab:
             )
             with st.spinner("Running the backtest…"):
                 run_id, _result = run_stored_backtest(
-                    database(), strategy_name, parameters, choice.symbol, timeframe, config,
-                    start=start, end=end, engine=engine,
-                )  # fmt: skip
+                    database(),
+                    strategy_name,
+                    parameters,
+                    choice.symbol,
+                    timeframe,
+                    config,
+                    start=start,
+                    end=end,
+                    engine=engine,
+                )
             st.session_state[RUN_KEY] = run_id
         except (StrategyError, PriceDataError, ValueError) as error:
             st.error(str(error))
@@ -334,8 +367,9 @@ with run_tab:
 
 with sweep_tab:
     sweepable = [name for name in STRATEGIES if len(STRATEGIES[name].parameters) >= 2]
-    sweep_strategy = st.selectbox("Strategy", sweepable, format_func=lambda name: STRATEGIES[name].title,
-                                  key="sweep_strategy")  # fmt: skip
+    sweep_strategy = st.selectbox(
+        "Strategy", sweepable, format_func=lambda name: STRATEGIES[name].title, key="sweep_strategy"
+    )
     sweep_cls = strategy_class(sweep_strategy)
     parameter_names = [parameter.name for parameter in sweep_cls.parameters]
     with st.form("sweep_form"):
@@ -343,8 +377,12 @@ with sweep_tab:
         ranges: dict[str, str] = {}
         for position, column in enumerate(axis_columns):
             with column:
-                name = st.selectbox(f"Parameter {position + 1}", parameter_names, index=position,
-                                    key=f"sweep_{sweep_strategy}_axis_{position}")  # fmt: skip
+                name = st.selectbox(
+                    f"Parameter {position + 1}",
+                    parameter_names,
+                    index=position,
+                    key=f"sweep_{sweep_strategy}_axis_{position}",
+                )
                 parameter = next(item for item in sweep_cls.parameters if item.name == name)
                 low = parameter.default if parameter.kind is float else max(parameter.minimum, parameter.default // 2)
                 high = parameter.default * 2
@@ -352,9 +390,10 @@ with sweep_tab:
                 if parameter.kind is int:
                     step = int(step)
                 ranges[name] = st.text_input(
-                    f"{name} range (start:stop:step or a,b,c)", f"{low:g}:{high:g}:{step:g}",
+                    f"{name} range (start:stop:step or a,b,c)",
+                    f"{low:g}:{high:g}:{step:g}",
                     key=f"sweep_{sweep_strategy}_range_{position}",
-                )  # fmt: skip
+                )
         sweep_choice, sweep_timeframe, sweep_start, sweep_end = choose_data(choices, "sweep")
         sweep_fee = st.number_input("Fee (bp)", 0.0, 500.0, 10.0, step=1.0, key="sweep_fee")
         sweep_submitted = st.form_submit_button("Run sweep", type="primary")
@@ -366,10 +405,18 @@ with sweep_tab:
         except StrategyError as error:
             st.error(str(error))
         else:
-            queued = submit_job("backtest-sweep", {
-                "strategy": sweep_strategy, "grid": grid, "data": sweep_choice.symbol, "timeframe": sweep_timeframe,
-                "start": sweep_start.isoformat(), "end": sweep_end.isoformat(), "fee_bps": float(sweep_fee),
-            })  # fmt: skip
+            queued = submit_job(
+                "backtest-sweep",
+                {
+                    "strategy": sweep_strategy,
+                    "grid": grid,
+                    "data": sweep_choice.symbol,
+                    "timeframe": sweep_timeframe,
+                    "start": sweep_start.isoformat(),
+                    "end": sweep_end.isoformat(),
+                    "fee_bps": float(sweep_fee),
+                },
+            )
             if queued is not None:
                 st.session_state.pop(SWEEP_KEY, None)  # show the newest sweep: this one, once it is done
     jobs_panel(SWEEP_JOB_KINDS, key="sweep_jobs", title="Sweep jobs")
@@ -407,8 +454,12 @@ with history_tab:
         st.dataframe(overview, hide_index=True, width="stretch")
         singles = [run for run in runs if run.kind is BacktestKind.SINGLE]
         labels = {run.id: f"{run.id}: {run.strategy} {run.data_label} {run.timeframe}" for run in runs}
-        compared = st.multiselect("Compare equity curves", [run.id for run in singles],
-                                  default=[run.id for run in singles[:2]], format_func=labels.__getitem__)  # fmt: skip
+        compared = st.multiselect(
+            "Compare equity curves",
+            [run.id for run in singles],
+            default=[run.id for run in singles[:2]],
+            format_func=labels.__getitem__,
+        )
         if compared:
             curves = {}
             for run_id in compared:
@@ -416,8 +467,9 @@ with history_tab:
                 if stored is not None:
                     curves[labels[run_id]] = stored.equity["equity"]
             st.plotly_chart(comparison_figure(curves), width="stretch", key="compare")
-        opened_id = st.selectbox("Open a run", [run.id for run in runs], format_func=labels.__getitem__,
-                                 key="history_open")  # fmt: skip
+        opened_id = st.selectbox(
+            "Open a run", [run.id for run in runs], format_func=labels.__getitem__, key="history_open"
+        )
         opened = stored_run(opened_id)
         if opened is not None:
             if opened.summary.kind is BacktestKind.SWEEP:

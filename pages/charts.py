@@ -33,8 +33,9 @@ CHART_KEY = "price_chart"
 
 page_setup("Charts", ":material/candlestick_chart:")
 
-instruments = read(lambda session: [(item.id, item.symbol, item.name, item.asset_class.value)
-                                    for item in chart_instruments(session)])  # fmt: skip
+instruments = read(
+    lambda session: [(item.id, item.symbol, item.name, item.asset_class.value) for item in chart_instruments(session)]
+)
 if not instruments:
     st.info("No instruments yet. Add one in Settings or run `konsens demo` for demo data.")
     st.stop()
@@ -92,9 +93,18 @@ def live_chart() -> None:
     """The chart and its figures; re-run alone every ``refresh`` seconds, so the page never reloads."""
     pages = int(st.session_state.get(PAGES_KEY, 0))
     try:
-        data = read(lambda session: chart_data(session, instrument_id, timeframe, range_name, indicators=specs,
-                                               with_levels=layers.levels, with_patterns=layers.patterns,
-                                               extra_pages=pages))  # fmt: skip
+        data = read(
+            lambda session: chart_data(
+                session,
+                instrument_id,
+                timeframe,
+                range_name,
+                indicators=specs,
+                with_levels=layers.levels,
+                with_patterns=layers.patterns,
+                extra_pages=pages,
+            )
+        )
         overlays = read(lambda session: chart_overlays(session, instrument_id, start=data.start, end=data.end))
     except ValueError as error:
         st.error(str(error))
@@ -105,8 +115,12 @@ def live_chart() -> None:
     last = data.candles.iloc[-1]
     first_close = float(data.candles["close"].iloc[0])
     summary = st.columns(5)
-    summary[0].metric(data.symbol, eur(last["close"]), pct(last["close"] / first_close - 1) if first_close else None,
-                      help=f"Last close; change over the shown range ({range_name}).")  # fmt: skip
+    summary[0].metric(
+        data.symbol,
+        eur(last["close"]),
+        pct(last["close"] / first_close - 1) if first_close else None,
+        help=f"Last close; change over the shown range ({range_name}).",
+    )
     summary[1].metric("Range high", eur(data.candles["high"].max()))
     summary[2].metric("Range low", eur(data.candles["low"].min()))
     summary[3].metric("Candles", f"{len(data.candles):,}")
@@ -116,11 +130,21 @@ def live_chart() -> None:
     base_interval = trading_interval(timedelta(seconds=base_seconds), asset_class)
     stale = stale_since(data.end, asset_class, expected_interval=base_interval)
     if stale is not None:
-        st.badge(f"Stale since {vienna_time(stale)} (Vienna): no newer {data.base_timeframe} candle",
-                 icon=":material/schedule:", color="orange")  # fmt: skip
+        st.badge(
+            f"Stale since {vienna_time(stale)} (Vienna): no newer {data.base_timeframe} candle",
+            icon=":material/schedule:",
+            color="orange",
+        )
     theme = st.context.theme.type or "dark"
-    payload = chart_payload(data, specs, overlays=overlays, patterns=data.patterns, layers=layers, theme=theme,
-                            has_more_before=data.has_more_before)  # fmt: skip
+    payload = chart_payload(
+        data,
+        specs,
+        overlays=overlays,
+        patterns=data.patterns,
+        layers=layers,
+        theme=theme,
+        has_more_before=data.has_more_before,
+    )
     price_chart(payload, key=CHART_KEY, on_history=_more_history)
     st.caption(
         f"{data.symbol} · {timeframe} · source {data.source} · {vienna_time(data.start)} – {vienna_time(data.end)} "
@@ -131,24 +155,40 @@ def live_chart() -> None:
     if data.levels:
         with details[0].expander(f"Support and resistance ({len(data.levels)})"):
             st.dataframe(
-                [{"Kind": level.kind.value, "Price": eur(level.price), "Touches": level.touches,
-                  "Strength": f"{level.strength:.2f}", "Last touch": vienna_time(level.last_touch.to_pydatetime())}
-                 for level in sorted(data.levels, key=lambda level: -level.price)],
-                hide_index=True, width="stretch",
-            )  # fmt: skip
+                [
+                    {
+                        "Kind": level.kind.value,
+                        "Price": eur(level.price),
+                        "Touches": level.touches,
+                        "Strength": f"{level.strength:.2f}",
+                        "Last touch": vienna_time(level.last_touch.to_pydatetime()),
+                    }
+                    for level in sorted(data.levels, key=lambda level: -level.price)
+                ],
+                hide_index=True,
+                width="stretch",
+            )
     chart_found = [pattern for pattern in data.patterns if not pattern.is_candlestick]
     if layers.patterns and data.patterns:
         with details[1].expander(
             f"Patterns ({len(chart_found)} chart, {len(data.patterns) - len(chart_found)} candle)"
         ):
             st.dataframe(
-                [{"Pattern": pattern.kind.label, "Bias": pattern.bias.value,
-                  "From": vienna_time(pattern.start.to_pydatetime()), "To": vienna_time(pattern.end.to_pydatetime()),
-                  "Breakout": eur(pattern.breakout) if pattern.breakout is not None else "–",
-                  "Confirmed": "yes" if pattern.confirmed else "no", "Confidence": f"{pattern.confidence:.2f}"}
-                 for pattern in reversed((chart_found or data.patterns)[-40:])],
-                hide_index=True, width="stretch",
-            )  # fmt: skip
+                [
+                    {
+                        "Pattern": pattern.kind.label,
+                        "Bias": pattern.bias.value,
+                        "From": vienna_time(pattern.start.to_pydatetime()),
+                        "To": vienna_time(pattern.end.to_pydatetime()),
+                        "Breakout": eur(pattern.breakout) if pattern.breakout is not None else "–",
+                        "Confirmed": "yes" if pattern.confirmed else "no",
+                        "Confidence": f"{pattern.confidence:.2f}",
+                    }
+                    for pattern in reversed((chart_found or data.patterns)[-40:])
+                ],
+                hide_index=True,
+                width="stretch",
+            )
 
 
 chart_tab, asset_tab, macro_tab = st.tabs(["Chart", "Asset", "Macro"])

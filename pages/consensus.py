@@ -83,10 +83,18 @@ def record_panel(opinion_id: int) -> None:
     )
     if record["claims"]:
         st.dataframe(
-            [{"Figure": claim["name"], "Claimed": str(claim["claimed"]), "Snapshot": claim["true_value"],
-              "Verdict": "ok" if claim["ok"] else claim["reason"]} for claim in record["claims"]],
-            hide_index=True, width="stretch",
-        )  # fmt: skip
+            [
+                {
+                    "Figure": claim["name"],
+                    "Claimed": str(claim["claimed"]),
+                    "Snapshot": claim["true_value"],
+                    "Verdict": "ok" if claim["ok"] else claim["reason"],
+                }
+                for claim in record["claims"]
+            ],
+            hide_index=True,
+            width="stretch",
+        )
     st.markdown("Request parameters")
     st.json(record["request_params"] or {}, expanded=False)
     st.markdown(f"Prompt (sha256 `{(record['prompt_hash'] or '-')[:16]}…`)")
@@ -106,14 +114,23 @@ def _request_box(request_id: int) -> None:
     if view is None:
         return
     if view.status == "pending" and analyst_running:
-        st.info(f"Analysis request #{view.id} queued — the analyst worker picks it up (requested "
-                f"{vienna_time(view.requested_at, '%H:%M:%S')}).", icon=":material/hourglass_top:")  # fmt: skip
+        st.info(
+            f"Analysis request #{view.id} queued — the analyst worker picks it up (requested "
+            f"{vienna_time(view.requested_at, '%H:%M:%S')}).",
+            icon=":material/hourglass_top:",
+        )
     elif view.status == "running":
-        st.info(f"Analysis request #{view.id} running: {view.progress or 'analysts asked'} (requested "
-                f"{vienna_time(view.requested_at, '%H:%M:%S')}).", icon=":material/hourglass_top:")  # fmt: skip
+        st.info(
+            f"Analysis request #{view.id} running: {view.progress or 'analysts asked'} (requested "
+            f"{vienna_time(view.requested_at, '%H:%M:%S')}).",
+            icon=":material/hourglass_top:",
+        )
     elif view.status == "pending":
-        st.warning(f"Analysis request #{view.id} queued, but no analyst worker is running: start `konsens up` "
-                   "(or `konsens worker analyst`) and it is picked up.", icon=":material/warning:")  # fmt: skip
+        st.warning(
+            f"Analysis request #{view.id} queued, but no analyst worker is running: start `konsens up` "
+            "(or `konsens worker analyst`) and it is picked up.",
+            icon=":material/warning:",
+        )
     elif view.status == "failed":
         st.error(f"Analysis request #{view.id} failed: {view.error}")
     elif st.session_state.get(f"shown_{view.id}") is None:
@@ -149,8 +166,9 @@ def live_consensus() -> None:
     st.subheader(f"Latest consensus — {vienna_time(current.decided_at)}" + (" (demo)" if current.is_demo else ""))
     left, middle, right = st.columns([1, 1, 1])
     decision_label = current.decision.upper()
-    left.metric("Decision", decision_label, f"leaning {current.leaning}" if current.flagged else None,
-                delta_color="off")  # fmt: skip
+    left.metric(
+        "Decision", decision_label, f"leaning {current.leaning}" if current.flagged else None, delta_color="off"
+    )
     left.metric("Score", f"{current.score:+.2f}", help="Weighted direction of the votes, from -1 (sell) to +1 (buy).")
     middle.plotly_chart(
         go.Figure(
@@ -226,8 +244,12 @@ def live_consensus() -> None:
 st.fragment(run_every=PENDING_REFRESH_SECONDS if pending else IDLE_REFRESH_SECONDS)(live_consensus)()
 
 st.subheader("History")
-days = st.segmented_control("Range", [30, 60, 90], default=60, format_func=lambda value: f"{value} days",
-                            key="consensus_days") or 60  # fmt: skip
+days = (
+    st.segmented_control(
+        "Range", [30, 60, 90], default=60, format_func=lambda value: f"{value} days", key="consensus_days"
+    )
+    or 60
+)
 history = read(lambda session: consensus_history(session, instrument_id, days=int(days)))
 prices = read(lambda session: price_history(session, instrument_id, days=int(days)))
 if prices.empty and history.empty:
@@ -352,8 +374,11 @@ for run in runs:
         clean, dirty = st.columns(2)
         for column, key, label in ((clean, "clean", "Clean periods"), (dirty, "contaminated_periods", "Contaminated")):
             part = run[key]
-            column.metric(label, f"{part['decisions']} decisions",
-                          f"{pct(part['return_following'])} following" if part["buy_or_sell"] else None)  # fmt: skip
+            column.metric(
+                label,
+                f"{part['decisions']} decisions",
+                f"{pct(part['return_following'])} following" if part["buy_or_sell"] else None,
+            )
             column.caption(
                 f"{part['buy_or_sell']} buy/sell, hit rate "
                 + (f"{part['hit_rate']:.0%}" if part["hit_rate"] is not None else "-")

@@ -125,8 +125,9 @@ else:
 
 with st.expander("Export data", icon=":material/download:"):
     export_columns = st.columns([2, 2, 2, 1])
-    table_name = export_columns[0].selectbox("Table", exportable_tables(), index=None, key="export_table",
-                                             placeholder="Choose a table")  # fmt: skip
+    table_name = export_columns[0].selectbox(
+        "Table", exportable_tables(), index=None, key="export_table", placeholder="Choose a table"
+    )
     first_day = export_columns[1].date_input("From", value=start.date(), key="export_from")
     last_day_input = export_columns[2].date_input("To (inclusive)", value=now.date(), key="export_to")
     export_format = ExportFormat(

@@ -48,13 +48,20 @@ def live_portfolio() -> None:
     valuation = read(lambda session: value_portfolio(session, selected))
     equity = valuation.equity_eur
     tiles = st.columns(5)
-    tiles[0].metric("Equity", eur(equity), pct(valuation.total_return),
-                    help="Cash plus the market value of all holdings; the change is against net deposits.")  # fmt: skip
+    tiles[0].metric(
+        "Equity",
+        eur(equity),
+        pct(valuation.total_return),
+        help="Cash plus the market value of all holdings; the change is against net deposits.",
+    )
     tiles[1].metric("Cash", eur(valuation.cash_eur))
     tiles[2].metric("Market value", eur(valuation.market_value_eur))
     tiles[3].metric("Unrealised P&L", eur(valuation.unrealised_pnl_eur, signed=True), pct(valuation.unrealised_return))
-    tiles[4].metric("Realised P&L", eur(valuation.realised_pnl_eur, signed=True),
-                    help="Gains and losses of sales at average cost, after fees.")  # fmt: skip
+    tiles[4].metric(
+        "Realised P&L",
+        eur(valuation.realised_pnl_eur, signed=True),
+        help="Gains and losses of sales at average cost, after fees.",
+    )
 
     with st.container(border=True):
         st.markdown("**Holdings**")
@@ -78,14 +85,19 @@ def live_portfolio() -> None:
         st.markdown("**Equity curve**")
         points = read(lambda session: equity_curve(session, selected, max_points=EQUITY_CURVE_POINTS))
         if points:
-            st.plotly_chart(equity_figure(points, height=300), width="stretch", config={"displayModeBar": False},
-                            key="equity_chart")  # fmt: skip
+            st.plotly_chart(
+                equity_figure(points, height=300), width="stretch", config={"displayModeBar": False}, key="equity_chart"
+            )
         else:
             st.caption("No snapshots yet: the portfolio worker stores one per account every hour.")
     with right, st.container(border=True):
         st.markdown("**Allocation**")
-        st.plotly_chart(allocation_figure(valuation.allocation, height=300), width="stretch",
-                        config={"displayModeBar": False}, key="allocation_chart")  # fmt: skip
+        st.plotly_chart(
+            allocation_figure(valuation.allocation, height=300),
+            width="stretch",
+            config={"displayModeBar": False},
+            key="allocation_chart",
+        )
     stale_warning((item.symbol, item.price_time, item.asset_class) for item in valuation.holdings)
     st.caption(
         f"Prices as of {vienna_time(valuation.valued_at)} (Vienna) · refreshes every {REFRESH_SECONDS} s · "
@@ -156,8 +168,11 @@ def _confirm_exits(change: ExitChange) -> None:
         st.rerun()
 
 
-with st.expander("Act on a paper holding: close, reduce, stop-loss / take-profit", icon=":material/sell:",
-                 expanded=PENDING_KEY in st.session_state):  # fmt: skip
+with st.expander(
+    "Act on a paper holding: close, reduce, stop-loss / take-profit",
+    icon=":material/sell:",
+    expanded=PENDING_KEY in st.session_state,
+):
     paper_account = read(load_trading_config).settings.paper_account
     tradeable = set(read(ticket_instruments))
     holdings = [
@@ -174,8 +189,10 @@ with st.expander("Act on a paper holding: close, reduce, stop-loss / take-profit
         held_id = holding.instrument_id or 0  # a tradeable holding is priced by an instrument
         stop_now, target_now = read(lambda session: current_exits(session, paper_account, held_id))
         rule = precisions[holding.symbol]
-        st.caption(f"Price {eur(holding.price_eur)} · stop-loss {rule.price(stop_now, symbol=True)} · "
-                   f"take-profit {rule.price(target_now, symbol=True)}")  # fmt: skip
+        st.caption(
+            f"Price {eur(holding.price_eur)} · stop-loss {rule.price(stop_now, symbol=True)} · "
+            f"take-profit {rule.price(target_now, symbol=True)}"
+        )
         reduce_tab, exits_tab = st.tabs(["Close / reduce", "Stop-loss / take-profit"])
         with reduce_tab:
             fraction = st.segmented_control(
@@ -185,19 +202,29 @@ with st.expander("Act on a paper holding: close, reduce, stop-loss / take-profit
                 st.session_state[PENDING_KEY] = ("reduce", holding.symbol, Decimal(fraction or 1))
         with exits_tab:
             left, right = st.columns(2)
-            stop_text = left.text_input("Stop-loss price", value=rule.price(stop_now).replace(",", "") if stop_now
-                                        else "", placeholder="empty = none", key="exit_stop_loss")  # fmt: skip
-            target_text = right.text_input("Take-profit price", value=rule.price(target_now).replace(",", "")
-                                           if target_now else "", placeholder="empty = none",
-                                           key="exit_take_profit")  # fmt: skip
+            stop_text = left.text_input(
+                "Stop-loss price",
+                value=rule.price(stop_now).replace(",", "") if stop_now else "",
+                placeholder="empty = none",
+                key="exit_stop_loss",
+            )
+            target_text = right.text_input(
+                "Take-profit price",
+                value=rule.price(target_now).replace(",", "") if target_now else "",
+                placeholder="empty = none",
+                key="exit_take_profit",
+            )
             if st.button("Review exits…", key="review_exits"):
                 try:
                     change = read(
                         lambda session: plan_exit_change(
-                            session, account=paper_account, symbol=holding.symbol,
-                            stop_loss=_level(stop_text, "stop-loss"), take_profit=_level(target_text, "take-profit"),
+                            session,
+                            account=paper_account,
+                            symbol=holding.symbol,
+                            stop_loss=_level(stop_text, "stop-loss"),
+                            take_profit=_level(target_text, "take-profit"),
                         )
-                    )  # fmt: skip
+                    )
                 except OrderValidationError as error:
                     st.session_state.pop(PENDING_KEY, None)
                     st.error(f"Not changed: {error}")

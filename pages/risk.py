@@ -180,14 +180,18 @@ else:
         st.dataframe(
             pd.DataFrame(
                 [
-                    {"Asset": row.symbol, "Class": row.asset_class, "Value": eur(row.value_eur),
-                     "Of equity": pct(row.fraction_of_equity, signed=False, places=1)}
+                    {
+                        "Asset": row.symbol,
+                        "Class": row.asset_class,
+                        "Value": eur(row.value_eur),
+                        "Of equity": pct(row.fraction_of_equity, signed=False, places=1),
+                    }
                     for row in exposure_rows
                 ]
             ),
             hide_index=True,
             width="stretch",
-        )  # fmt: skip
+        )
 positions = snapshot.exposure.positions
 freshness = read(lambda session: [(item.symbol, price_freshness(session, item.instrument_id)) for item in positions])
 stale_freshness_warning(freshness, used_for="exposure and limit usage")

@@ -44,23 +44,38 @@ fresh = sum(1 for item in freshness if item.health is Health.OK)
 tiles[1].metric("Fresh data series", f"{fresh} / {len(freshness)}")
 tiles[2].metric("Quarantined rows", f"{quarantine.total:,}")
 tiles[3].metric(
-    f"Database ({health.kind})", byte_size(health.size_bytes) if health.ok else "down",
+    f"Database ({health.kind})",
+    byte_size(health.size_bytes) if health.ok else "down",
     help=f"Health check answered in {health.latency_ms:.1f} ms" if health.ok else health.error,
-)  # fmt: skip
+)
 
 with st.container(border=True):
     st.markdown("**Workers**")
     if workers:
         st.dataframe(
-            coloured_by([{"Worker": item.worker, "Health": HEALTH_LABELS[item.health], "Status": item.status.value,
-              "Last beat": vienna_time(item.last_beat_at, "%Y-%m-%d %H:%M:%S"), "Ago": duration(item.age),
-              "Passes": item.passes,
-              "Last pass": f"{item.last_pass_seconds:.2f} s" if item.last_pass_seconds is not None else "–",
-              "Last error": item.last_error or "", "Error at": vienna_time(item.last_error_at),
-              "Host / PID": f"{item.host or '?'} / {item.pid or '?'}"}
-             for item in workers], "Health", HEALTH_COLOURS),
-            hide_index=True, width="stretch", key="workers_table",
-        )  # fmt: skip
+            coloured_by(
+                [
+                    {
+                        "Worker": item.worker,
+                        "Health": HEALTH_LABELS[item.health],
+                        "Status": item.status.value,
+                        "Last beat": vienna_time(item.last_beat_at, "%Y-%m-%d %H:%M:%S"),
+                        "Ago": duration(item.age),
+                        "Passes": item.passes,
+                        "Last pass": f"{item.last_pass_seconds:.2f} s" if item.last_pass_seconds is not None else "–",
+                        "Last error": item.last_error or "",
+                        "Error at": vienna_time(item.last_error_at),
+                        "Host / PID": f"{item.host or '?'} / {item.pid or '?'}",
+                    }
+                    for item in workers
+                ],
+                "Health",
+                HEALTH_COLOURS,
+            ),
+            hide_index=True,
+            width="stretch",
+            key="workers_table",
+        )
     else:
         st.caption("No worker has reported yet. Start them with `konsens up` or `konsens worker NAME`.")
 
@@ -68,12 +83,26 @@ with st.container(border=True):
     st.markdown("**Data freshness** — newest candle per instrument, source and timeframe")
     if freshness:
         st.dataframe(
-            coloured_by([{"Instrument": item.symbol, "Source": item.source, "Timeframe": item.timeframe,
-              "Newest candle": vienna_time(item.latest_ts), "Age": duration(item.age),
-              "Bars behind": f"{item.bars_behind:.1f}", "Health": HEALTH_LABELS[item.health]}
-             for item in freshness], "Health", HEALTH_COLOURS),
-            hide_index=True, width="stretch", key="freshness_table",
-        )  # fmt: skip
+            coloured_by(
+                [
+                    {
+                        "Instrument": item.symbol,
+                        "Source": item.source,
+                        "Timeframe": item.timeframe,
+                        "Newest candle": vienna_time(item.latest_ts),
+                        "Age": duration(item.age),
+                        "Bars behind": f"{item.bars_behind:.1f}",
+                        "Health": HEALTH_LABELS[item.health],
+                    }
+                    for item in freshness
+                ],
+                "Health",
+                HEALTH_COLOURS,
+            ),
+            hide_index=True,
+            width="stretch",
+            key="freshness_table",
+        )
     else:
         st.caption("No candles stored yet.")
 
@@ -81,12 +110,23 @@ with st.container(border=True):
     st.markdown("**Market feeds** — streamed quotes and candles; a silent stream falls back to REST polling")
     if feeds:
         st.dataframe(
-            [{"Feed": item.name, "Instruments": ", ".join(item.symbols), "State": item.state,
-              "Lag": f"{item.lag_seconds:.1f} s" if item.lag_seconds is not None else "–",
-              "Reconnects": item.reconnects, "Messages": item.messages, "Garbage frames": item.garbage,
-              "Last error": item.last_error or ""} for item in feeds],
-            hide_index=True, width="stretch", key="market_feeds_table",
-        )  # fmt: skip
+            [
+                {
+                    "Feed": item.name,
+                    "Instruments": ", ".join(item.symbols),
+                    "State": item.state,
+                    "Lag": f"{item.lag_seconds:.1f} s" if item.lag_seconds is not None else "–",
+                    "Reconnects": item.reconnects,
+                    "Messages": item.messages,
+                    "Garbage frames": item.garbage,
+                    "Last error": item.last_error or "",
+                }
+                for item in feeds
+            ],
+            hide_index=True,
+            width="stretch",
+            key="market_feeds_table",
+        )
     else:
         st.caption("No market stream is running (the market worker starts one per streaming source).")
 
@@ -94,14 +134,24 @@ with st.container(border=True):
     st.markdown("**News and social sources** — each fetched on its own schedule; a failing one never stops the others")
     if news_sources:
         st.dataframe(
-            [{"Source": item.source, "Platform": item.platform, "Status": item.status.value,
-              "Last success": vienna_time(item.last_success_at), "Next due": vienna_time(item.next_due_at),
-              "Failures in a row": item.consecutive_failures, "Items (last / total)":
-              f"{item.items_last_fetch} / {item.items_stored_total}",
-              "Calls today": item.calls_today if item.calls_today is not None else "",
-              "Last error": item.last_error or ""} for item in news_sources],
-            hide_index=True, width="stretch", key="news_sources_table",
-        )  # fmt: skip
+            [
+                {
+                    "Source": item.source,
+                    "Platform": item.platform,
+                    "Status": item.status.value,
+                    "Last success": vienna_time(item.last_success_at),
+                    "Next due": vienna_time(item.next_due_at),
+                    "Failures in a row": item.consecutive_failures,
+                    "Items (last / total)": f"{item.items_last_fetch} / {item.items_stored_total}",
+                    "Calls today": item.calls_today if item.calls_today is not None else "",
+                    "Last error": item.last_error or "",
+                }
+                for item in news_sources
+            ],
+            hide_index=True,
+            width="stretch",
+            key="news_sources_table",
+        )
     else:
         st.caption("No news source has run yet (the news worker fetches the sources enabled in Settings → News).")
 
@@ -109,17 +159,36 @@ with st.container(border=True):
     st.markdown(f"**Quarantine** — rows refused by validation ({quarantine.total:,})")
     if quarantine.groups:
         st.dataframe(
-            [{"Kind": group.kind, "Source": group.source, "Reason": group.reason, "Rows": group.count,
-              "Latest": vienna_time(group.latest_at)} for group in quarantine.groups],
-            hide_index=True, width="stretch", key="quarantine_groups",
-        )  # fmt: skip
+            [
+                {
+                    "Kind": group.kind,
+                    "Source": group.source,
+                    "Reason": group.reason,
+                    "Rows": group.count,
+                    "Latest": vienna_time(group.latest_at),
+                }
+                for group in quarantine.groups
+            ],
+            hide_index=True,
+            width="stretch",
+            key="quarantine_groups",
+        )
         with st.expander(f"Latest {len(quarantine.latest)} rows"):
             st.dataframe(
-                [{"At": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"), "Kind": row.kind, "Source": row.source,
-                  "Reason": row.reason, "Key": row.record_key or "", "Payload": str(row.payload or "")}
-                 for row in quarantine.latest],
-                hide_index=True, width="stretch",
-            )  # fmt: skip
+                [
+                    {
+                        "At": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"),
+                        "Kind": row.kind,
+                        "Source": row.source,
+                        "Reason": row.reason,
+                        "Key": row.record_key or "",
+                        "Payload": str(row.payload or ""),
+                    }
+                    for row in quarantine.latest
+                ],
+                hide_index=True,
+                width="stretch",
+            )
     else:
         st.caption("Nothing quarantined.")
 
@@ -131,12 +200,20 @@ with st.container(border=True):
     )
     if security.events:
         st.dataframe(
-            [{"At": vienna_time(event.ts, "%Y-%m-%d %H:%M:%S"), "Event": event.action.value.replace("_", " "),
-              "Actor": event.actor, "Subject": event.subject,
-              "Details": ", ".join(f"{key}: {value}" for key, value in event.details.items())}
-             for event in security.events],
-            hide_index=True, width="stretch", key="security_events",
-        )  # fmt: skip
+            [
+                {
+                    "At": vienna_time(event.ts, "%Y-%m-%d %H:%M:%S"),
+                    "Event": event.action.value.replace("_", " "),
+                    "Actor": event.actor,
+                    "Subject": event.subject,
+                    "Details": ", ".join(f"{key}: {value}" for key, value in event.details.items()),
+                }
+                for event in security.events
+            ],
+            hide_index=True,
+            width="stretch",
+            key="security_events",
+        )
     else:
         st.caption("No security events yet.")
 
@@ -149,12 +226,23 @@ with st.container(border=True):
         column.metric(job_status.value.capitalize(), count)
     if recent_jobs:
         st.dataframe(
-            [{"Job": job.id, "Kind": job.kind, "Label": job.label, "Status": job.status.value,
-              "Progress": f"{job.progress_done:,} / {job.progress_total:,}" if job.progress_total else "–",
-              "Queued": vienna_time(job.created_at), "Worker": job.worker or "", "Error": job.error or ""}
-             for job in recent_jobs],
-            hide_index=True, width="stretch", key="jobs_table",
-        )  # fmt: skip
+            [
+                {
+                    "Job": job.id,
+                    "Kind": job.kind,
+                    "Label": job.label,
+                    "Status": job.status.value,
+                    "Progress": f"{job.progress_done:,} / {job.progress_total:,}" if job.progress_total else "–",
+                    "Queued": vienna_time(job.created_at),
+                    "Worker": job.worker or "",
+                    "Error": job.error or "",
+                }
+                for job in recent_jobs
+            ],
+            hide_index=True,
+            width="stretch",
+            key="jobs_table",
+        )
     elif "jobs" not in {item.worker for item in workers}:
         st.caption("No jobs yet. The jobs worker runs them (`konsens up` starts it, or `konsens worker jobs`).")
 

@@ -16,8 +16,10 @@ ROW_FILTER_KEY = "tax_row_filter"
 page_setup("Tax report", ":material/receipt_long:")
 years = read(report_years)
 if not years:
-    st.info("The ledger is empty. Import a wallet with `konsens import koinly FILE --wallet NAME` "
-            "(or a Bitpanda export) and the report of each year appears here.")  # fmt: skip
+    st.info(
+        "The ledger is empty. Import a wallet with `konsens import koinly FILE --wallet NAME` "
+        "(or a Bitpanda export) and the report of each year appears here."
+    )
     st.stop()
 
 if "rows" in st.query_params:  # a warning's link: ?rows=12-1,13-1
@@ -55,15 +57,23 @@ st.subheader("Downloads")
 download_columns = st.columns(4)
 for column, (fmt, mime) in zip(
     download_columns,
-    [("pdf", "application/pdf"), ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-     ("csv", "text/csv"), ("json", "application/json")],
+    [
+        ("pdf", "application/pdf"),
+        ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("csv", "text/csv"),
+        ("json", "application/json"),
+    ],
     strict=True,
-):  # fmt: skip
+):
     column.download_button(
-        f"{fmt.upper()}", data=lambda fmt=fmt: render_report(report, fmt),  # type: ignore[misc]
+        f"{fmt.upper()}",
+        data=lambda fmt=fmt: render_report(report, fmt),  # type: ignore[misc]
         file_name=f"konsens-tax-{year}.{fmt}",
-        mime=mime, key=f"download_{fmt}", icon=":material/download:", on_click="ignore",
-    )  # fmt: skip
+        mime=mime,
+        key=f"download_{fmt}",
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 transactions_tab, warnings_tab, kest_tab, assumptions_tab = st.tabs(
     ["Transactions", f"Warnings ({len(report.warnings)})", "KESt reconciliation", "Assumptions"]
@@ -98,21 +108,38 @@ with transactions_tab:
     rows = filter_rows(report, DetailFilter(wallets, coins, categories, regimes, row_ids))
     st.caption(f"{len(rows)} of {len(report.rows)} rows")
     st.dataframe(
-        detail_frame(rows), hide_index=True, width="stretch",
-        column_config={"Quantity": st.column_config.NumberColumn(format="%.8f"),  # the finest lot step
-                       **{name: st.column_config.NumberColumn(format="%.2f")
-                          for name in ("Proceeds €", "Cost €", "Gain €", "Avg before €", "Avg after €", "KESt €")}},
-    )  # fmt: skip
+        detail_frame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Quantity": st.column_config.NumberColumn(format="%.8f"),  # the finest lot step
+            **{
+                name: st.column_config.NumberColumn(format="%.2f")
+                for name in ("Proceeds €", "Cost €", "Gain €", "Avg before €", "Avg after €", "KESt €")
+            },
+        },
+    )
 
 with kest_tab:
     lines = report.kest_reconciliation()
     if lines:
         st.dataframe(
-            [{"Wallet": line.wallet, "Gains": eur(line.gains), "Losses": eur(line.losses), "Income": eur(line.income),
-              "Net": eur(line.net), "KESt withheld": eur(line.kest_withheld), "27.5 % of net": eur(line.kest_expected),
-              "Difference": eur(line.difference)} for line in lines],
-            hide_index=True, width="stretch",
-        )  # fmt: skip
+            [
+                {
+                    "Wallet": line.wallet,
+                    "Gains": eur(line.gains),
+                    "Losses": eur(line.losses),
+                    "Income": eur(line.income),
+                    "Net": eur(line.net),
+                    "KESt withheld": eur(line.kest_withheld),
+                    "27.5 % of net": eur(line.kest_expected),
+                    "Difference": eur(line.difference),
+                }
+                for line in lines
+            ],
+            hide_index=True,
+            width="stretch",
+        )
     else:
         st.info("No domestic (KESt-withholding) wallet had results in this year.")
     settlement = report.kest_settlement()
@@ -121,8 +148,10 @@ with kest_tab:
         f"**{eur(settlement['kest_credit_eur'])}**, payable after credit "
         f"**{eur(settlement['payable_after_credit_eur'])}**."
     )
-    st.caption("Results with KESt withheld are final; declare them only to offset losses against other providers or "
-               "to correct flat-cost cases — the withheld KESt is then credited.")  # fmt: skip
+    st.caption(
+        "Results with KESt withheld are final; declare them only to offset losses against other providers or "
+        "to correct flat-cost cases — the withheld KESt is then credited."
+    )
 
 with assumptions_tab:
     st.dataframe(report.assumptions.listed(), hide_index=True, width="stretch")

@@ -61,8 +61,13 @@ def _exit(label: str, key: str) -> ExitSpec | None:
 ORDER_REFRESH_SECONDS = 2
 WATCHED_KEY = "trade_watched_orders"
 SEEN_FILL_KEY = "trade_seen_fill"
-FINAL_ICONS = {"filled": ":material/check_circle:", "cancelled": ":material/cancel:", "expired": ":material/timer_off:",
-               "rejected": ":material/block:", "denied": ":material/block:"}  # fmt: skip
+FINAL_ICONS = {
+    "filled": ":material/check_circle:",
+    "cancelled": ":material/cancel:",
+    "expired": ":material/timer_off:",
+    "rejected": ":material/block:",
+    "denied": ":material/block:",
+}
 
 
 def _fill_toasts() -> None:
@@ -111,8 +116,10 @@ def placed_orders() -> None:
             text += f" — {row.reject_reason}"
         if watched.get(row.client_order_id) != row.status:
             if watched.get(row.client_order_id) is not None:
-                st.toast(f"Order {row.client_order_id[:8]} {row.symbol}: {row.status}",
-                         icon=FINAL_ICONS.get(row.status, ":material/sync:"))  # fmt: skip
+                st.toast(
+                    f"Order {row.client_order_id[:8]} {row.symbol}: {row.status}",
+                    icon=FINAL_ICONS.get(row.status, ":material/sync:"),
+                )
             watched[row.client_order_id] = row.status
         icon = FINAL_ICONS.get(row.status, ":material/hourglass_top:")
         with st.container(key=f"placed_{row.client_order_id}"):
@@ -137,8 +144,10 @@ with ticket_column:
     if is_live and not config.live_enabled:
         st.warning("Live trading is off. Enable it in Settings → Trading (API key required).")
     if is_live:
-        st.error("**LIVE ORDER** — real money on One Trading. Each live order needs your explicit confirmation.",
-                 icon=":material/warning:")  # fmt: skip
+        st.error(
+            "**LIVE ORDER** — real money on One Trading. Each live order needs your explicit confirmation.",
+            icon=":material/warning:",
+        )
     with st.form("ticket", clear_on_submit=False, border=True):
         first, second, third = st.columns(3)
         symbol = first.selectbox("Instrument", symbols or ["(no instruments)"])
@@ -215,8 +224,10 @@ with sizing_column, st.container(border=True):
         sizing_instrument_id = instrument.id
         latest = read(lambda session: price_freshness(session, sizing_instrument_id))
         if latest is not None:
-            st.caption(f"Last price {precisions[sizing_symbol].price(latest.price, symbol=True)} at "
-                       f"{vienna_time(latest.price_time)} (Vienna)")  # fmt: skip
+            st.caption(
+                f"Last price {precisions[sizing_symbol].price(latest.price, symbol=True)} at "
+                f"{vienna_time(latest.price_time)} (Vienna)"
+            )
             stale_badge(latest, what="Last price")
         entry_column, stop_column = st.columns(2)
         entry_text = entry_column.text_input(
@@ -262,8 +273,9 @@ def live_price_and_fills(instrument_id: int | None) -> None:
         return
     overlays = read(lambda session: chart_overlays(session, instrument_id, start=data.start, end=data.end))
     layers = ChartLayers(levels=False, events=False, consensus=True, patterns=False)
-    payload = chart_payload(data, [], overlays=overlays, layers=layers, theme=st.context.theme.type or "dark",
-                            height=360, initial_bars=120)  # fmt: skip
+    payload = chart_payload(
+        data, [], overlays=overlays, layers=layers, theme=st.context.theme.type or "dark", height=360, initial_bars=120
+    )
     st.caption(f"{data.symbol} · 1h · open orders, exits and fills on the price (refreshes every {LIVE_SECONDS} s)")
     price_chart(payload, key="trade_price_chart")
 

@@ -20,8 +20,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def _page_titles() -> dict[str, str]:
@@ -69,8 +77,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, help="use the dashboard already running on this local port instead")
     parser.add_argument("--out", default="/tmp/konsens-shots")
     parser.add_argument("--home", default=None)
-    parser.add_argument("--settle", type=float, default=0.0,
-                        help="seconds to wait after a page is idle (pages with fast live fragments)")  # fmt: skip
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds to wait after a page is idle (pages with fast live fragments)",
+    )
     parser.add_argument("pages", nargs="+", help="URL paths of pages, e.g. portfolio charts system")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -86,10 +98,22 @@ def main() -> int:
         if args.home:
             env["KONSENS_HOME"] = args.home
         server = subprocess.Popen(
-            [sys.executable, "-m", "app.server", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "app.server",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         wait_healthy(port)
         with sync_playwright() as playwright:

@@ -180,8 +180,11 @@ class JobsLoop(WorkerLoop):
                     logger.warning("jobs: job %s ignores its cancel; stopping its process", token.job_id)
                     child.kill()
                     child.wait()
-                    database.run(lambda session: finish_job(session, token, JobStatus.CANCELLED,
-                                                            message="cancelled (its process was stopped)"))  # fmt: skip
+                    database.run(
+                        lambda session: finish_job(
+                            session, token, JobStatus.CANCELLED, message="cancelled (its process was stopped)"
+                        )
+                    )
             if now - last_beat >= 30:
                 last_beat = now
                 self._beat(WorkerStatus.RUNNING, info={"job": token.job_id})
@@ -232,8 +235,9 @@ def build_worker(
     def run_pass(_database: Database) -> dict[str, Any]:
         return loop.jobs_pass(_database)
 
-    loop = JobsLoop(WORKER_NAME, database, run_pass, interval_seconds=0.0 if interval_seconds is None
-                    else interval_seconds)  # fmt: skip
+    loop = JobsLoop(
+        WORKER_NAME, database, run_pass, interval_seconds=0.0 if interval_seconds is None else interval_seconds
+    )
     loop.settings = chosen
     loop.owner = worker_id()
     return loop

@@ -81,8 +81,13 @@ def run_pass(database: Database) -> PassResult:
         coingecko.close()
         yahoo.close()
     if fred_key and macro_due:
-        with HttpClient("fred", timeout_seconds=news.http_timeout_seconds, attempts=news.http_attempts,
-                        backoff_seconds=news.http_backoff_seconds, user_agent=news.user_agent) as http:  # fmt: skip
+        with HttpClient(
+            "fred",
+            timeout_seconds=news.http_timeout_seconds,
+            attempts=news.http_attempts,
+            backoff_seconds=news.http_backoff_seconds,
+            user_agent=news.user_agent,
+        ) as http:
             macro = collect_macro(database, FredObservationsClient(fred_key, http, base_url=news.fred_base_url))
         result["macro"] = {"stored": macro.stored, "failed": macro.failed}
     else:

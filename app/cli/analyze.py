@@ -77,9 +77,16 @@ def _replay(opinion_id: int, ask: bool, as_json: bool) -> None:
         "asked_again": new is not None,
         "not_asked_reason": outcome.not_asked_reason,
         "new_opinion_id": outcome.new_opinion_id,
-        "old": {"signal": old.signal.value if old.signal else None, "confidence": old.confidence,
-                "rationale": old.rationale, "error": old.error, "claims_false": old.claims_false},
-        "new": None if new is None else {
+        "old": {
+            "signal": old.signal.value if old.signal else None,
+            "confidence": old.confidence,
+            "rationale": old.rationale,
+            "error": old.error,
+            "claims_false": old.claims_false,
+        },
+        "new": None
+        if new is None
+        else {
             "signal": new.opinion.signal.value if new.opinion else None,
             "confidence": new.opinion.confidence if new.opinion else None,
             "rationale": new.opinion.rationale if new.opinion else None,
@@ -87,7 +94,7 @@ def _replay(opinion_id: int, ask: bool, as_json: bool) -> None:
             "claims_false": len(new.claims.false_claims) if new.claims is not None else 0,
             "cost_eur": str(new.cost_eur) if new.cost_eur is not None else None,
         },
-    }  # fmt: skip
+    }
     if as_json:
         echo_json(payload)
         return
@@ -206,9 +213,18 @@ def register(cli: typer.Typer) -> None:
         if job:
             from app.cli.jobs import queue_job
 
-            queue_job("ai.history", {"symbol": symbol, "since": since, "until": until, "every_hours": every_hours,
-                                     "analysts": list(analyst or []), "max_cost_eur": max_cost_eur},
-                      as_json=as_json)  # fmt: skip
+            queue_job(
+                "ai.history",
+                {
+                    "symbol": symbol,
+                    "since": since,
+                    "until": until,
+                    "every_hours": every_hours,
+                    "analysts": list(analyst or []),
+                    "max_cost_eur": max_cost_eur,
+                },
+                as_json=as_json,
+            )
             return
         cap: Decimal | None = None
         if max_cost_eur is not None:
@@ -228,8 +244,14 @@ def register(cli: typer.Typer) -> None:
                     raise HistoryRunError(f"unknown instrument {symbol!r}")
                 from core.timeutil import utc_now
 
-                return plan_history_run(session, instrument, since=start, until=end or utc_now(),
-                                        every_hours=every_hours, analyst_names=analyst or None)  # fmt: skip
+                return plan_history_run(
+                    session,
+                    instrument,
+                    since=start,
+                    until=end or utc_now(),
+                    every_hours=every_hours,
+                    analyst_names=analyst or None,
+                )
 
             plan = database.run(plan_it)
         except HistoryRunError as error:
@@ -238,8 +260,9 @@ def register(cli: typer.Typer) -> None:
             if as_json:
                 echo_json(plan.as_json())
                 return
-            typer.echo(f"{plan.symbol}: {len(plan.points)} decision times × {len(plan.analysts)} analysts — "
-                       f"{plan.describe()}")  # fmt: skip
+            typer.echo(
+                f"{plan.symbol}: {len(plan.points)} decision times × {len(plan.analysts)} analysts — {plan.describe()}"
+            )
             for item in plan.contamination:
                 typer.echo(f"  {item.describe()}")
             return
@@ -247,8 +270,9 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"{plan.symbol}: {plan.describe()}; starting")
             for item in plan.contamination:
                 typer.echo(f"  {item.describe()}")
-        result = run_history(database, plan, cost_cap_eur=cap,
-                             progress=None if as_json else lambda line: typer.echo(f"  {line}"))  # fmt: skip
+        result = run_history(
+            database, plan, cost_cap_eur=cap, progress=None if as_json else lambda line: typer.echo(f"  {line}")
+        )
         payload = database.run(lambda session: history_report(session, result.run_id))
         _print_report(payload, as_json)
 

@@ -187,8 +187,9 @@ def register(cli: typer.Typer) -> None:
 
             instrument_id = result.instrument_id
             with open_database().session() as session:
-                trades = [(trade.entry_time, trade.pnl() if trade.exit_price is not None else 0.0)
-                          for trade in result.trades]  # fmt: skip
+                trades = [
+                    (trade.entry_time, trade.pnl() if trade.exit_price is not None else 0.0) for trade in result.trades
+                ]
                 result.extra["ai_contamination"] = consensus_contamination(session, instrument_id, trades)
         run_id = None
         opened = stored = time.perf_counter()
@@ -258,11 +259,21 @@ def register(cli: typer.Typer) -> None:
                 if not separator:
                     fail(f"--grid takes name=range, got {item!r}")
                 texts[name.strip()] = text.strip()
-            queue_job("backtest-sweep", {
-                "strategy": strategy, "data": data, "grid": texts, "base_parameters": _parse_params(param),
-                "timeframe": timeframe, "fee_bps": fee_bps, "slippage_bps": slippage_bps, "metric": metric,
-                "store": store,
-            }, as_json=as_json)  # fmt: skip
+            queue_job(
+                "backtest-sweep",
+                {
+                    "strategy": strategy,
+                    "data": data,
+                    "grid": texts,
+                    "base_parameters": _parse_params(param),
+                    "timeframe": timeframe,
+                    "fee_bps": fee_bps,
+                    "slippage_bps": slippage_bps,
+                    "metric": metric,
+                    "store": store,
+                },
+                as_json=as_json,
+            )
             return
         try:
             ranges = {}
@@ -295,9 +306,15 @@ def register(cli: typer.Typer) -> None:
             fail(f"unknown metric {metric!r}")
         ranked = table.sort_values(metric, ascending=False)
         if as_json:
-            echo_json({"run_id": run_id, "metric": metric, "rows": ranked.to_dict(orient="records"),
-                       "warning": sweep.overfitting_warning(metric),
-                       "overfitting": sweep.overfitting.to_dict() if sweep.overfitting else None})  # fmt: skip
+            echo_json(
+                {
+                    "run_id": run_id,
+                    "metric": metric,
+                    "rows": ranked.to_dict(orient="records"),
+                    "warning": sweep.overfitting_warning(metric),
+                    "overfitting": sweep.overfitting.to_dict() if sweep.overfitting else None,
+                }
+            )
             return
         typer.echo(ranked.head(10).to_string(index=False))
         warning = sweep.overfitting_warning(metric)
@@ -406,11 +423,24 @@ def register_replay(cli: typer.Typer) -> None:
         if job:
             from app.cli.jobs import queue_job
 
-            queue_job("replay", {
-                "strategy": strategy, "data": data, "timeframe": timeframe, "parameters": _parse_params(param),
-                "start": start, "end": end, "cash": cash, "fraction": fraction, "stop_loss_pct": stop_loss_pct,
-                "take_profit_pct": take_profit_pct, "trailing_stop_pct": trailing_stop_pct, "target": target,
-            }, as_json=as_json)  # fmt: skip
+            queue_job(
+                "replay",
+                {
+                    "strategy": strategy,
+                    "data": data,
+                    "timeframe": timeframe,
+                    "parameters": _parse_params(param),
+                    "start": start,
+                    "end": end,
+                    "cash": cash,
+                    "fraction": fraction,
+                    "stop_loss_pct": stop_loss_pct,
+                    "take_profit_pct": take_profit_pct,
+                    "trailing_stop_pct": trailing_stop_pct,
+                    "target": target,
+                },
+                as_json=as_json,
+            )
             return
 
         from tqdm import tqdm
@@ -447,18 +477,26 @@ def register_replay(cli: typer.Typer) -> None:
                     bar.update(done - bar.n)
 
                 result = replay(
-                    source, destination, chosen, data, timeframe,
-                    start=_date(start, "--start"), end=_date(end, "--end"), config=config, progress=progress,
+                    source,
+                    destination,
+                    chosen,
+                    data,
+                    timeframe,
+                    start=_date(start, "--start"),
+                    end=_date(end, "--end"),
+                    config=config,
+                    progress=progress,
                     executor_worker=build_worker,
-                )  # fmt: skip
+                )
         except (StrategyError, PriceDataError, ValueError) as error:
             fail(str(error))
         output = result.to_dict()
         output["target"] = target_url.split("///")[-1] if target_url.startswith("sqlite") else "(given --target)"
         if compare:
             with source.session() as session:
-                bars = load_stored_series(session, data, timeframe, start=_date(start, "--start"),
-                                          end=_date(end, "--end"))  # fmt: skip
+                bars = load_stored_series(
+                    session, data, timeframe, start=_date(start, "--start"), end=_date(end, "--end")
+                )
             backtest_config = BacktestConfig(
                 initial_cash=float(config.initial_cash),
                 fee_bps=float(result.fee_rate) * 1e4,

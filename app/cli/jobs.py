@@ -66,10 +66,14 @@ def register(cli: typer.Typer) -> None:
             echo_json(job.to_dict())
             return
         typer.echo(f"Job {job.id}: {job.label} ({job.kind})")
-        typer.echo(f"  status     {job.status.value}" + ("  (cancel requested)" if job.cancel_requested and
-                                                       not job.finished else ""))  # fmt: skip
-        typer.echo(f"  progress   {_bar(job.progress_done, job.progress_total)} {job.progress_done}/"
-                   f"{job.progress_total}  {job.progress_message}")  # fmt: skip
+        typer.echo(
+            f"  status     {job.status.value}"
+            + ("  (cancel requested)" if job.cancel_requested and not job.finished else "")
+        )
+        typer.echo(
+            f"  progress   {_bar(job.progress_done, job.progress_total)} {job.progress_done}/"
+            f"{job.progress_total}  {job.progress_message}"
+        )
         typer.echo(f"  queued     {vienna_time(job.created_at)}" + (f" by {job.created_by}" if job.created_by else ""))
         if job.started_at is not None:
             typer.echo(f"  started    {vienna_time(job.started_at)} (attempt {job.attempts}, worker {job.worker})")
@@ -110,5 +114,7 @@ def queue_job(kind: str, params: dict[str, object], *, as_json: bool) -> None:
     if as_json:
         echo_json(job.to_dict())
         return
-    typer.echo(f"Queued job {job.id}: {job.label}. Follow it with `konsens jobs show {job.id}` "
-               "(the jobs worker runs it: `konsens up` or `konsens worker jobs`).")  # fmt: skip
+    typer.echo(
+        f"Queued job {job.id}: {job.label}. Follow it with `konsens jobs show {job.id}` "
+        "(the jobs worker runs it: `konsens up` or `konsens worker jobs`)."
+    )

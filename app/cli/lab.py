@@ -51,10 +51,21 @@ def _request(
             fail(str(error))
     try:
         return LabRequest(
-            strategy=strategy, data=data, timeframe=timeframe, start=start, end=end, parameters=parameters,
-            space=tuple(space), config={"fee_bps": fee_bps, "slippage_bps": slippage_bps, "initial_cash": cash},
-            trials=trials, seed=seed, objective=objective, pruning=pruning, protections=limits, **extra,
-        )  # fmt: skip
+            strategy=strategy,
+            data=data,
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            parameters=parameters,
+            space=tuple(space),
+            config={"fee_bps": fee_bps, "slippage_bps": slippage_bps, "initial_cash": cash},
+            trials=trials,
+            seed=seed,
+            objective=objective,
+            pruning=pruning,
+            protections=limits,
+            **extra,
+        )
     except (LabRequestError, StrategyError) as error:
         fail(str(error))
 
@@ -128,8 +139,23 @@ def register(cli: typer.Typer) -> None:
         from core.lab.search import run_search
         from core.lab.service import evaluator_for
 
-        request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
-                           seed, objective, pruning, protections)  # fmt: skip
+        request = _request(
+            strategy,
+            data,
+            timeframe,
+            start,
+            end,
+            param,
+            space,
+            fee_bps,
+            slippage_bps,
+            cash,
+            trials,
+            seed,
+            objective,
+            pruning,
+            protections,
+        )
         if job:
             _queue("lab.search", request, as_json)
             return
@@ -140,8 +166,15 @@ def register(cli: typer.Typer) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
 
-            result = run_search(evaluator_for(request, bars), request.search_space(), trials=trials, seed=seed,
-                                objective=objective, pruning=pruning, progress=progress)  # fmt: skip
+            result = run_search(
+                evaluator_for(request, bars),
+                request.search_space(),
+                trials=trials,
+                seed=seed,
+                objective=objective,
+                pruning=pruning,
+                progress=progress,
+            )
         data_out = result.to_dict()
         verdict = result.overfitting.verdict()
         result_id = _store(LabKind.SEARCH, request, bars, data_out, verdict, result.seconds) if store else None
@@ -149,8 +182,10 @@ def register(cli: typer.Typer) -> None:
             echo_json({**data_out, "result_id": result_id})
             return
         counts = result.counts()
-        typer.echo(f"{len(result.trials)} trials: {counts['complete']} complete, {counts['pruned']} pruned, "
-                   f"{counts['invalid']} invalid ({result.seconds:.1f} s).")  # fmt: skip
+        typer.echo(
+            f"{len(result.trials)} trials: {counts['complete']} complete, {counts['pruned']} pruned, "
+            f"{counts['invalid']} invalid ({result.seconds:.1f} s)."
+        )
         distinct = {tuple(trial.parameters.items()): trial for trial in result.completed}
         ranked = sorted(distinct.values(), key=lambda trial: trial.value or float("-inf"), reverse=True)[:10]
         for trial in ranked:
@@ -190,9 +225,26 @@ def register(cli: typer.Typer) -> None:
         from core.lab.service import evaluator_for
         from core.lab.walkforward import WindowKind, run_walk_forward
 
-        request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
-                           seed, objective, pruning, protections, folds=folds, window=window,
-                           train_ratio=train_ratio)  # fmt: skip
+        request = _request(
+            strategy,
+            data,
+            timeframe,
+            start,
+            end,
+            param,
+            space,
+            fee_bps,
+            slippage_bps,
+            cash,
+            trials,
+            seed,
+            objective,
+            pruning,
+            protections,
+            folds=folds,
+            window=window,
+            train_ratio=train_ratio,
+        )
         if job:
             _queue("lab.walk_forward", request, as_json)
             return
@@ -205,10 +257,17 @@ def register(cli: typer.Typer) -> None:
                     bar.update(done - bar.n)
 
                 result = run_walk_forward(
-                    evaluator_for(request, bars), request.search_space(), folds=folds, trials=trials,
-                    kind=WindowKind(window), train_ratio=train_ratio, seed=seed, objective=objective,
-                    pruning=pruning, progress=progress,
-                )  # fmt: skip
+                    evaluator_for(request, bars),
+                    request.search_space(),
+                    folds=folds,
+                    trials=trials,
+                    kind=WindowKind(window),
+                    train_ratio=train_ratio,
+                    seed=seed,
+                    objective=objective,
+                    pruning=pruning,
+                    progress=progress,
+                )
         except StrategyError as error:
             fail(str(error))
         data_out = result.to_dict()
@@ -259,8 +318,25 @@ def register(cli: typer.Typer) -> None:
         from core.lab.models import LabKind
         from core.lab.robustness import build_report
 
-        request = _request(strategy, data, timeframe, start, end, param, space, fee_bps, slippage_bps, cash, trials,
-                           seed, objective, True, protections, folds=folds, window=window)  # fmt: skip
+        request = _request(
+            strategy,
+            data,
+            timeframe,
+            start,
+            end,
+            param,
+            space,
+            fee_bps,
+            slippage_bps,
+            cash,
+            trials,
+            seed,
+            objective,
+            True,
+            protections,
+            folds=folds,
+            window=window,
+        )
         if job:
             _queue("lab.robustness", request, as_json)
             return

@@ -85,9 +85,16 @@ def register(cli: typer.Typer) -> None:
             timeframe_seconds(timeframe)
             database = open_database()
             report = import_candle_csv(
-                database, file, symbol=symbol, timeframe=timeframe, source=source, create=create,
-                asset_class=_asset_class(asset_class), delimiter=delimiter, decimal=decimal,
-            )  # fmt: skip
+                database,
+                file,
+                symbol=symbol,
+                timeframe=timeframe,
+                source=source,
+                create=create,
+                asset_class=_asset_class(asset_class),
+                delimiter=delimiter,
+                decimal=decimal,
+            )
         created = " (instrument created, untracked)" if report.created_instrument else ""
         span = f"{report.first:%Y-%m-%d %H:%M} → {report.last:%Y-%m-%d %H:%M} UTC" if report.first is not None else ""
         typer.echo(
@@ -144,8 +151,10 @@ def register(cli: typer.Typer) -> None:
                     adapter.close()
         if report.note:
             typer.echo(f"note: {report.note}", err=True)
-        typer.echo(f"Backfilled {instrument.symbol} {timeframe} from {source_name} in {report.requests} request(s): "
-                   f"{_summary(report.result)}.")  # fmt: skip
+        typer.echo(
+            f"Backfilled {instrument.symbol} {timeframe} from {source_name} in {report.requests} request(s): "
+            f"{_summary(report.result)}."
+        )
 
     @cli.command("gaps")
     def gaps_command(
@@ -193,9 +202,16 @@ def register(cli: typer.Typer) -> None:
             "symbol", "class", "tracked", "default source", "exchange symbol", "coingecko id", "yahoo", "demo"
         )
         for row in rows:
-            table.add_row(row.symbol, row.asset_class, "yes" if row.tracked else "no", row.default_source,
-                          row.exchange_symbol or "", row.coingecko_id or "", row.yahoo_symbol or "",
-                          "yes" if row.is_demo else "")  # fmt: skip
+            table.add_row(
+                row.symbol,
+                row.asset_class,
+                "yes" if row.tracked else "no",
+                row.default_source,
+                row.exchange_symbol or "",
+                row.coingecko_id or "",
+                row.yahoo_symbol or "",
+                "yes" if row.is_demo else "",
+            )
         Console().print(table)
 
     @instruments_app.command("add")
@@ -218,10 +234,17 @@ def register(cli: typer.Typer) -> None:
 
             def work(session: Session) -> tuple[str, str]:
                 instrument = add_instrument(
-                    session, symbol, asset_class=_asset_class(asset_class), quote=quote, name=name,
-                    exchange_symbol=exchange_symbol, coingecko_id=coingecko_id, yahoo_symbol=yahoo_symbol,
-                    default_source=source, tracked=not untracked,
-                )  # fmt: skip
+                    session,
+                    symbol,
+                    asset_class=_asset_class(asset_class),
+                    quote=quote,
+                    name=name,
+                    exchange_symbol=exchange_symbol,
+                    coingecko_id=coingecko_id,
+                    yahoo_symbol=yahoo_symbol,
+                    default_source=source,
+                    tracked=not untracked,
+                )
                 return instrument.symbol, instrument.default_source
 
             added, default_source = database.run(work)

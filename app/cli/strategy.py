@@ -10,8 +10,9 @@ ACTOR = "cli"
 
 
 def register(cli: typer.Typer) -> None:
-    strategy = typer.Typer(help="Strategies as live/paper signal sources (run by the analyst worker).",
-                           no_args_is_help=True)  # fmt: skip
+    strategy = typer.Typer(
+        help="Strategies as live/paper signal sources (run by the analyst worker).", no_args_is_help=True
+    )
 
     @strategy.command("enable")
     def enable(
@@ -41,14 +42,24 @@ def register(cli: typer.Typer) -> None:
             fail("not enabled: live signals need confirmation")
         try:
             with open_database().session() as session:
-                source = enable_source(session, name, symbol, timeframe, parameters=_parse_params(param),
-                                       position_fraction=share, live=live, actor=ACTOR)  # fmt: skip
+                source = enable_source(
+                    session,
+                    name,
+                    symbol,
+                    timeframe,
+                    parameters=_parse_params(param),
+                    position_fraction=share,
+                    live=live,
+                    actor=ACTOR,
+                )
                 source_id, parameters = source.id, dict(source.parameters)
         except (SignalSourceError, StrategyError) as error:
             fail(str(error))
         mode = "LIVE" if live else "paper"
-        typer.echo(f"Strategy source {source_id}: {name} {parameters} on {symbol} {timeframe}, {mode} orders, "
-                   f"{share} of the cash per entry. The analyst worker runs it on each closed candle.")  # fmt: skip
+        typer.echo(
+            f"Strategy source {source_id}: {name} {parameters} on {symbol} {timeframe}, {mode} orders, "
+            f"{share} of the cash per entry. The analyst worker runs it on each closed candle."
+        )
 
     @strategy.command("disable")
     def disable(
@@ -81,19 +92,25 @@ def register(cli: typer.Typer) -> None:
         with open_database().session() as session:
             sources = list_sources(session)
         if as_json:
-            echo_json({
-                "sources": [asdict(item) for item in sources],
-                "strategy_files": {"directory": str(directory),
-                                   "strategies": {name: str(item.path) for name, item in catalog.strategies.items()},
-                                   "errors": [str(error) for error in catalog.errors]},
-            })  # fmt: skip
+            echo_json(
+                {
+                    "sources": [asdict(item) for item in sources],
+                    "strategy_files": {
+                        "directory": str(directory),
+                        "strategies": {name: str(item.path) for name, item in catalog.strategies.items()},
+                        "errors": [str(error) for error in catalog.errors],
+                    },
+                }
+            )
             return
         for item in sources:
             state = "on " if item.enabled else "off"
             seen = f"{item.last_candle_at:%Y-%m-%d %H:%M}" if item.last_candle_at else "-"
-            typer.echo(f"{item.id:>4} {state} {item.strategy:<20} {item.symbol:<12} {item.timeframe:<4} "
-                       f"{'live ' if item.live else 'paper'} fraction={item.position_fraction} "
-                       f"last candle {seen} signal {item.last_signal or '-'}")  # fmt: skip
+            typer.echo(
+                f"{item.id:>4} {state} {item.strategy:<20} {item.symbol:<12} {item.timeframe:<4} "
+                f"{'live ' if item.live else 'paper'} fraction={item.position_fraction} "
+                f"last candle {seen} signal {item.last_signal or '-'}"
+            )
             if item.disabled_reason:
                 typer.echo(f"       {item.disabled_reason}")
         if not sources:

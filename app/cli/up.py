@@ -61,9 +61,16 @@ class ManagedProcess:
 
 def dashboard_command(port: int, address: str) -> list[str]:
     return [
-        sys.executable, "-m", "app.server",
-        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "app.server",
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+    ]
 
 
 def register(cli: typer.Typer) -> None:
@@ -97,9 +104,11 @@ def register(cli: typer.Typer) -> None:
             port = port or settings.dashboard_port
             address = address or settings.dashboard_address
             dashboard = ManagedProcess(
-                "dashboard", dashboard_command(port, address), restart=False,
+                "dashboard",
+                dashboard_command(port, address),
+                restart=False,
                 extra_env=_metrics_env(ports.get("dashboard")),
-            )  # fmt: skip
+            )
             managed.append(dashboard)
             # The dashboard warms its imports while the demo data is seeded (its port opens after that).
             dashboard.start()

@@ -80,9 +80,12 @@ def render(database: Database) -> None:
                 "Current password", type="password", autocomplete="current-password", key="account_current_password"
             )
             new = st.text_input(
-                "New password", type="password", autocomplete="new-password",
-                help=f"At least {MIN_PASSWORD_LENGTH} characters.", key="account_new_password",
-            )  # fmt: skip
+                "New password",
+                type="password",
+                autocomplete="new-password",
+                help=f"At least {MIN_PASSWORD_LENGTH} characters.",
+                key="account_new_password",
+            )
             repeat = st.text_input(
                 "Repeat new password", type="password", autocomplete="new-password", key="account_repeat_password"
             )

@@ -88,18 +88,22 @@ def render(database: Database) -> None:
         columns = st.columns(4)
         quorum = columns[0].number_input("Quorum (valid opinions)", min_value=1, max_value=20, value=parameters.quorum)
         agreement = columns[1].slider("Agreement threshold", 0.0, 1.0, float(parameters.agreement_threshold), 0.05)
-        decision = columns[2].slider("Decision threshold (|score|)", 0.0, 1.0, float(parameters.decision_threshold),
-                                     0.05)  # fmt: skip
+        decision = columns[2].slider(
+            "Decision threshold (|score|)", 0.0, 1.0, float(parameters.decision_threshold), 0.05
+        )
         budget = columns[3].number_input("Daily calls per provider", min_value=0, value=config.limits.daily_call_budget)
         schedule_column, daily_column, monthly_column = st.columns(3)
         schedule = schedule_column.number_input(
             "Minutes between scheduled runs", min_value=1.0, value=float(config.schedule_minutes)
         )
         daily_cap = daily_column.number_input(
-            "Cost cap per provider per day (€)", min_value=0.0, step=0.5, value=float(config.costs.daily_cap_eur),
+            "Cost cap per provider per day (€)",
+            min_value=0.0,
+            step=0.5,
+            value=float(config.costs.daily_cap_eur),
             help="Hard cap: a call that could pass it is not made, the analyst is skipped with the reason and "
             "one alert is raised.",
-        )  # fmt: skip
+        )
         monthly_cap = monthly_column.number_input(
             "Cost cap per provider per month (€)", min_value=0.0, step=1.0, value=float(config.costs.monthly_cap_eur)
         )

@@ -69,8 +69,12 @@ def _add_form(database: Database) -> None:
         asset_class = right.selectbox(
             "Asset class", ["(infer)", *[member.value for member in AssetClass]], key="market_add_class"
         )
-        source = left.text_input("Data source", placeholder="default: ccxt:onetrading for crypto, else yahoo",
-                                 help=SOURCE_HINT, key="market_add_source")  # fmt: skip
+        source = left.text_input(
+            "Data source",
+            placeholder="default: ccxt:onetrading for crypto, else yahoo",
+            help=SOURCE_HINT,
+            key="market_add_source",
+        )
         coingecko_id = right.text_input("CoinGecko id", placeholder="bitcoin", key="market_add_coingecko")
         yahoo_symbol = left.text_input("Yahoo symbol", placeholder="SAP.DE", key="market_add_yahoo")
         exchange_symbol = right.text_input("Exchange symbol (ccxt)", placeholder="BTC/EUR", key="market_add_exchange")
@@ -105,14 +109,23 @@ def _change_form(database: Database, symbols: list[str], rows: dict[str, object]
     row = rows[symbol]
     with st.form(f"market_change_instrument_{symbol}"):
         left, right = st.columns(2)
-        source = left.text_input("Data source", value=getattr(row, "default_source", ""), help=SOURCE_HINT,
-                                 key=f"market_change_source_{symbol}")  # fmt: skip
-        tracked = right.checkbox("Tracked (collected by the market worker)", value=bool(getattr(row, "tracked", True)),
-                                 key=f"market_change_tracked_{symbol}")  # fmt: skip
-        coingecko_id = left.text_input("CoinGecko id", value=getattr(row, "coingecko_id", None) or "",
-                                       key=f"market_change_coingecko_{symbol}")  # fmt: skip
-        yahoo_symbol = right.text_input("Yahoo symbol", value=getattr(row, "yahoo_symbol", None) or "",
-                                        key=f"market_change_yahoo_{symbol}")  # fmt: skip
+        source = left.text_input(
+            "Data source",
+            value=getattr(row, "default_source", ""),
+            help=SOURCE_HINT,
+            key=f"market_change_source_{symbol}",
+        )
+        tracked = right.checkbox(
+            "Tracked (collected by the market worker)",
+            value=bool(getattr(row, "tracked", True)),
+            key=f"market_change_tracked_{symbol}",
+        )
+        coingecko_id = left.text_input(
+            "CoinGecko id", value=getattr(row, "coingecko_id", None) or "", key=f"market_change_coingecko_{symbol}"
+        )
+        yahoo_symbol = right.text_input(
+            "Yahoo symbol", value=getattr(row, "yahoo_symbol", None) or "", key=f"market_change_yahoo_{symbol}"
+        )
         save = st.form_submit_button("Save changes")
     if save:
         try:
@@ -154,8 +167,9 @@ def _credentials(database: Database) -> None:
 
     for field in credential_fields(exchange):
         left, middle, right = st.columns([3, 2, 1])
-        value = left.text_input(field.label, type="password", key=f"secret_input_{field.name}",
-                                placeholder=masked[field.name] or "not set")  # fmt: skip
+        value = left.text_input(
+            field.label, type="password", key=f"secret_input_{field.name}", placeholder=masked[field.name] or "not set"
+        )
         middle.write("")
         if middle.button("Save", key=f"secret_save_{field.name}"):
             try:

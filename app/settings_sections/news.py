@@ -53,9 +53,12 @@ def _terms_editor(
 ) -> None:
     """Edit one per-ticker term list (aliases or subreddits) and save it on its button."""
     edited = st.data_editor(
-        _terms_frame(values, keys, column), num_rows="dynamic", hide_index=True, width="stretch",
+        _terms_frame(values, keys, column),
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
         key=f"news_{column}_editor",
-    )  # fmt: skip
+    )
     if st.button(f"Save {column}", key=f"news_save_{column}"):
         try:
             with database.session() as session:
@@ -150,9 +153,15 @@ def render(database: Database) -> None:
     retention: dict[str, int | None] = {}
     for column, (key, label) in zip(retention_columns, RETENTION_LABELS.items(), strict=True):
         retention[key] = int(
-            column.number_input(label, min_value=0, max_value=36_500, step=1,
-                                value=int(config.retention_days.get(key) or 0), key=f"news_retention_{key}")
-        )  # fmt: skip
+            column.number_input(
+                label,
+                min_value=0,
+                max_value=36_500,
+                step=1,
+                value=int(config.retention_days.get(key) or 0),
+                key=f"news_retention_{key}",
+            )
+        )
     if st.button("Save retention", key="news_save_retention"):
         try:
             with database.session() as session:

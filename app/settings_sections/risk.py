@@ -28,9 +28,15 @@ ORDER = 40
 
 def _percent(label: str, value: Decimal, key: str, help_text: str, maximum: float = 100.0) -> float:
     return st.number_input(
-        label, min_value=0.01, max_value=maximum, value=float(value * 100), step=0.5, format="%.2f", key=key,
+        label,
+        min_value=0.01,
+        max_value=maximum,
+        value=float(value * 100),
+        step=0.5,
+        format="%.2f",
+        key=key,
         help=help_text,
-    )  # fmt: skip
+    )
 
 
 def _from_percent(value: float) -> str:
@@ -69,9 +75,12 @@ def render(database: Database) -> None:
             )
             drawdown = _percent("Max drawdown from peak (%)", limits.max_drawdown_pct, "rl_dd", "Breach halts trading.")
             notional = st.number_input(
-                "Max notional per order (EUR)", min_value=1.0, value=float(limits.max_order_notional_eur), step=500.0,
+                "Max notional per order (EUR)",
+                min_value=1.0,
+                value=float(limits.max_order_notional_eur),
+                step=500.0,
                 key="rl_notional",
-            )  # fmt: skip
+            )
         with middle:
             per_instrument = _percent(
                 "Max exposure per instrument (% of equity)", limits.max_instrument_exposure_pct, "rl_inst", "", 1000.0
@@ -81,9 +90,12 @@ def render(database: Database) -> None:
                 "Max orders per window", min_value=1, value=limits.max_orders_per_window, key="rl_orders"
             )
             window = st.number_input(
-                "Rate window (seconds)", min_value=1, max_value=86400, value=limits.order_rate_window_seconds,
+                "Rate window (seconds)",
+                min_value=1,
+                max_value=86400,
+                value=limits.order_rate_window_seconds,
                 key="rl_window",
-            )  # fmt: skip
+            )
         with right:
             guard_count = st.number_input(
                 "Stop-loss guard: stop-outs", min_value=1, value=limits.stoploss_guard_count, key="rl_guard_n"
@@ -171,9 +183,12 @@ def render(database: Database) -> None:
         with left:
             move = _percent("Large move (% within the window)", Decimal(str(alerts.large_move_pct)), "ra_move", "")
             move_window = st.number_input(
-                "Large-move window (hours)", min_value=1, max_value=720, value=alerts.large_move_window_hours,
+                "Large-move window (hours)",
+                min_value=1,
+                max_value=720,
+                value=alerts.large_move_window_hours,
                 key="ra_move_h",
-            )  # fmt: skip
+            )
             stale = st.number_input(
                 "Stale data after (minutes)", min_value=1, value=alerts.stale_data_minutes, key="ra_stale"
             )
@@ -184,10 +199,12 @@ def render(database: Database) -> None:
             webhook = st.text_input("Webhook URL (optional)", value=alerts.webhook_url or "", key="ra_webhook")
             chat = st.text_input("Telegram chat id (optional)", value=alerts.telegram_chat_id or "", key="ra_chat")
             token = st.text_input(
-                "Telegram bot token", type="password", key="ra_token",
+                "Telegram bot token",
+                type="password",
+                key="ra_token",
                 placeholder="stored (leave empty to keep)" if token_stored else "not stored",
                 help="Stored encrypted; never shown or logged.",
-            )  # fmt: skip
+            )
             minimum = st.selectbox(
                 "Deliver from severity",
                 ["info", "warning", "critical"],

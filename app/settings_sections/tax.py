@@ -84,7 +84,7 @@ def _wallets_form(database: Database, wallets: list[Any]) -> None:
                 help="Set in the wallet settings" if info.configured else "Default rule (setting domestic_wallets)",
             )
             for info in wallets
-        }  # fmt: skip
+        }
         if st.form_submit_button("Save wallets"):
             with database.session() as session:
                 for info in wallets:

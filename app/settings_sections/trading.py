@@ -110,9 +110,10 @@ def render(database: Database) -> None:
             "trading.fee.bitpanda": left.text_input("Bitpanda retail fee", str(fees["bitpanda"].taker)),
         }
         venue = right.selectbox(
-            "Paper broker charges the fees of", ["onetrading", "bitpanda"],
+            "Paper broker charges the fees of",
+            ["onetrading", "bitpanda"],
             index=0 if config.paper_fee_venue == "onetrading" else 1,
-        )  # fmt: skip
+        )
         if st.form_submit_button("Save"):
             try:
                 with database.session() as session:

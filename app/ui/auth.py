@@ -194,9 +194,12 @@ def _check_code(session: Session, username: str, code: str) -> bool:
     from core.audit import AuditAction, append_audit
 
     append_audit(
-        session, actor="login", action=AuditAction.LOGIN_FAILED, subject=f"user:{username}",
+        session,
+        actor="login",
+        action=AuditAction.LOGIN_FAILED,
+        subject=f"user:{username}",
         details={"reason": "wrong second-factor code"},
-    )  # fmt: skip
+    )
     return False
 
 

@@ -73,10 +73,19 @@ def trades_payload(
         if pd.notna(row.exit_at):
             exit_at = pd.Timestamp(row.exit_at)
             exit_at = exit_at.tz_localize("UTC") if exit_at.tzinfo is None else exit_at
-            markers.append((exit_at, {"position": "aboveBar" if buy else "belowBar",
-                                      "shape": "arrowDown" if buy else "arrowUp", "color": "#f5a623", "text": "out",
-                                      "kind": "exit", "tooltip": f"Exit at {float(row.exit_price):,.2f} "
-                                                                 f"({row.exit_reason or 'signal'})"}))  # fmt: skip
+            markers.append(
+                (
+                    exit_at,
+                    {
+                        "position": "aboveBar" if buy else "belowBar",
+                        "shape": "arrowDown" if buy else "arrowUp",
+                        "color": "#f5a623",
+                        "text": "out",
+                        "kind": "exit",
+                        "tooltip": f"Exit at {float(row.exit_price):,.2f} ({row.exit_reason or 'signal'})",
+                    },
+                )
+            )
     return candles_payload(series_id, prices, markers=markers, theme=theme)
 
 
@@ -94,8 +103,12 @@ def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str) -> go.Figur
             hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z:.3f}}<extra></extra>",
         )
     )
-    figure.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         xaxis={"title": x, "type": "category"}, yaxis={"title": y, "type": "category"})  # fmt: skip
+    figure.update_layout(
+        height=420,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": x, "type": "category"},
+        yaxis={"title": y, "type": "category"},
+    )
     return figure
 
 

@@ -44,10 +44,16 @@ def _style(figure: go.Figure, *, height: int, legend: bool = True) -> go.Figure:
         plot_bgcolor="rgba(0,0,0,0)",
         font={"size": 12},
         showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0,
-                "bgcolor": "rgba(0,0,0,0)"},
+        legend={
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.0,
+            "xanchor": "left",
+            "x": 0,
+            "bgcolor": "rgba(0,0,0,0)",
+        },
         hovermode="x unified",
-    )  # fmt: skip
+    )
     figure.update_xaxes(gridcolor=GRID, zeroline=False, showspikes=True, spikecolor=MUTED, spikethickness=1)
     figure.update_yaxes(gridcolor=GRID, zeroline=False)
     return figure
@@ -64,13 +70,27 @@ def equity_figure(points: Sequence[EquityPoint], *, height: int = 320) -> go.Fig
     cash = [float(point.cash_eur) for point in points]
     figure = go.Figure()
     figure.add_trace(
-        go.Scatter(x=times, y=equity, name="Equity", mode="lines", line={"color": ACCENT, "width": 2},
-                   fill="tozeroy", fillcolor="rgba(79,140,255,0.12)", hovertemplate="€ %{y:,.2f}")
-    )  # fmt: skip
+        go.Scatter(
+            x=times,
+            y=equity,
+            name="Equity",
+            mode="lines",
+            line={"color": ACCENT, "width": 2},
+            fill="tozeroy",
+            fillcolor="rgba(79,140,255,0.12)",
+            hovertemplate="€ %{y:,.2f}",
+        )
+    )
     figure.add_trace(
-        go.Scatter(x=times, y=cash, name="Cash", mode="lines", line={"color": MUTED, "width": 1, "dash": "dot"},
-                   hovertemplate="€ %{y:,.2f}")
-    )  # fmt: skip
+        go.Scatter(
+            x=times,
+            y=cash,
+            name="Cash",
+            mode="lines",
+            line={"color": MUTED, "width": 1, "dash": "dot"},
+            hovertemplate="€ %{y:,.2f}",
+        )
+    )
     if equity:
         low, high = min(min(equity), min(cash)), max(equity)
         pad = (high - low) * 0.08 or high * 0.05
@@ -125,13 +145,22 @@ def candlestick_figure(
     candles = data.candles
     times = _vienna_index(pd.DatetimeIndex(candles.index))
     figure.add_trace(
-        go.Candlestick(x=times, open=candles["open"].to_numpy(), high=candles["high"].to_numpy(),
-                       low=candles["low"].to_numpy(),
-                       close=candles["close"].to_numpy(), name=data.symbol, increasing_line_color=UP,
-                       decreasing_line_color=DOWN, increasing_fillcolor=UP, decreasing_fillcolor=DOWN,
-                       showlegend=False),
-        row=1, col=1,
-    )  # fmt: skip
+        go.Candlestick(
+            x=times,
+            open=candles["open"].to_numpy(),
+            high=candles["high"].to_numpy(),
+            low=candles["low"].to_numpy(),
+            close=candles["close"].to_numpy(),
+            name=data.symbol,
+            increasing_line_color=UP,
+            decreasing_line_color=DOWN,
+            increasing_fillcolor=UP,
+            decreasing_fillcolor=DOWN,
+            showlegend=False,
+        ),
+        row=1,
+        col=1,
+    )
     indicators = data.indicators
     shapes: list[dict[str, object]] = []
     labels: list[dict[str, object]] = []
@@ -144,11 +173,18 @@ def candlestick_figure(
             colour = OVERLAY_COLOURS["bb"]
             _line(figure, times, indicators["bb_upper"], f"BB {spec.length} upper", colour, dash="dot")
             figure.add_trace(
-                go.Scatter(x=times, y=indicators["bb_lower"].to_numpy(), name=f"BB {spec.length} lower", mode="lines",
-                           line={"color": colour, "width": 1, "dash": "dot"}, fill="tonexty",
-                           fillcolor="rgba(41,182,246,0.06)"),
-                row=1, col=1,
-            )  # fmt: skip
+                go.Scatter(
+                    x=times,
+                    y=indicators["bb_lower"].to_numpy(),
+                    name=f"BB {spec.length} lower",
+                    mode="lines",
+                    line={"color": colour, "width": 1, "dash": "dot"},
+                    fill="tonexty",
+                    fillcolor="rgba(41,182,246,0.06)",
+                ),
+                row=1,
+                col=1,
+            )
             _line(figure, times, indicators["bb_middle"], f"BB {spec.length} mid", colour, width=0.8)
     if show_levels:
         for level in data.levels:
@@ -156,9 +192,19 @@ def candlestick_figure(
             tag = "S" if level.kind is LevelKind.SUPPORT else "R"
             shapes.append(_hline(1, level.price, colour, "dash", opacity=0.7))
             text = f"{tag} {level.price:,.2f} ({level.touches}×)"
-            labels.append({"xref": "x domain", "yref": "y", "x": 1, "y": level.price, "xanchor": "right",
-                           "yanchor": "bottom", "showarrow": False, "text": text,
-                           "font": {"size": 10, "color": colour}})  # fmt: skip
+            labels.append(
+                {
+                    "xref": "x domain",
+                    "yref": "y",
+                    "x": 1,
+                    "y": level.price,
+                    "xanchor": "right",
+                    "yanchor": "bottom",
+                    "showarrow": False,
+                    "text": text,
+                    "font": {"size": 10, "color": colour},
+                }
+            )
     if show_trades and data.trades:
         for side, symbol, colour in ((OrderSide.BUY, "triangle-up", UP), (OrderSide.SELL, "triangle-down", DOWN)):
             trades = [trade for trade in data.trades if trade.side is side]
@@ -168,39 +214,65 @@ def candlestick_figure(
                 go.Scatter(
                     x=_vienna_index(pd.DatetimeIndex([trade.ts for trade in trades])),
                     y=[float(trade.price_eur) for trade in trades],
-                    mode="markers", name=f"My {side.value}s",
+                    mode="markers",
+                    name=f"My {side.value}s",
                     marker={"symbol": symbol, "size": 13, "color": colour, "line": {"color": "#ffffff", "width": 1}},
                     customdata=[[float(trade.quantity), float(trade.value_eur), trade.account] for trade in trades],
-                    hovertemplate=(f"{side.value.upper()} %{{customdata[0]:,.6g}} @ € %{{y:,.2f}}"
-                                   "<br>€ %{customdata[1]:,.2f} · %{customdata[2]}<extra></extra>"),
+                    hovertemplate=(
+                        f"{side.value.upper()} %{{customdata[0]:,.6g}} @ € %{{y:,.2f}}"
+                        "<br>€ %{customdata[1]:,.2f} · %{customdata[2]}<extra></extra>"
+                    ),
                 ),
-                row=1, col=1,
-            )  # fmt: skip
+                row=1,
+                col=1,
+            )
     if show_events and data.events and not candles.empty:
         event_times = _vienna_index(pd.DatetimeIndex([event.time for event in data.events]))
         for event_time in event_times:
-            shapes.append({"type": "line", "xref": "x", "yref": "y domain", "x0": event_time, "x1": event_time,
-                           "y0": 0, "y1": 1, "line": {"color": EVENT_COLOUR, "width": 1, "dash": "dot"},
-                           "opacity": 0.6})  # fmt: skip
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "y domain",
+                    "x0": event_time,
+                    "x1": event_time,
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"color": EVENT_COLOUR, "width": 1, "dash": "dot"},
+                    "opacity": 0.6,
+                }
+            )
         figure.add_trace(
             go.Scatter(
-                x=event_times, y=[float(candles["high"].max())] * len(event_times), mode="markers",
-                name="Economic events", marker={"symbol": "diamond", "size": 9, "color": EVENT_COLOUR},
+                x=event_times,
+                y=[float(candles["high"].max())] * len(event_times),
+                mode="markers",
+                name="Economic events",
+                marker={"symbol": "diamond", "size": 9, "color": EVENT_COLOUR},
                 customdata=[[f"{event.title} ({event.country}, {event.importance.value})"] for event in data.events],
                 hovertemplate="%{customdata[0]}<extra></extra>",
             ),
-            row=1, col=1,
-        )  # fmt: skip
+            row=1,
+            col=1,
+        )
     row = 2
     if show_volume:
         rising = (candles["close"] >= candles["open"]).to_numpy()
         volume = candles["volume"].to_numpy()
         for mask, colour in ((rising, UP), (~rising, DOWN)):  # one colour per trace: no per-bar colour list
             figure.add_trace(
-                go.Bar(x=times[mask], y=volume[mask], marker_color=colour, opacity=0.55, name="Volume",
-                       showlegend=False, hovertemplate="Vol %{y:,.4g}<extra></extra>"),
-                row=row, col=1,
-            )  # fmt: skip
+                go.Bar(
+                    x=times[mask],
+                    y=volume[mask],
+                    marker_color=colour,
+                    opacity=0.55,
+                    name="Volume",
+                    showlegend=False,
+                    hovertemplate="Vol %{y:,.4g}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
         figure.update_yaxes(title_text="Vol", row=row, col=1, tickformat="~s")
         row += 1
     for kind in panels:
@@ -208,9 +280,11 @@ def candlestick_figure(
         row += 1
     figure = _style(figure, height=520 + 150 * len(panels) + (90 if show_volume else 0))
     figure.update_layout(
-        xaxis_rangeslider_visible=False, hovermode="x", shapes=shapes,
+        xaxis_rangeslider_visible=False,
+        hovermode="x",
+        shapes=shapes,
         annotations=[*figure.layout.annotations, *labels],
-    )  # fmt: skip
+    )
     figure.update_yaxes(tickformat=",.2f", row=1, col=1)
     breaks = _range_breaks(times, data.timeframe, asset_class)
     if breaks:
@@ -224,24 +298,51 @@ def _panel_title(kind: IndicatorKind, specs: Sequence[IndicatorSpec]) -> str:
     return spec.label
 
 
-def _line(figure: go.Figure, times: pd.DatetimeIndex, values: pd.Series, name: str, colour: str, *,
-          dash: str | None = None, width: float = 1.3, row: int = 1) -> None:  # fmt: skip
+def _line(
+    figure: go.Figure,
+    times: pd.DatetimeIndex,
+    values: pd.Series,
+    name: str,
+    colour: str,
+    *,
+    dash: str | None = None,
+    width: float = 1.3,
+    row: int = 1,
+) -> None:
     figure.add_trace(
-        go.Scatter(x=times, y=values.to_numpy(), name=name, mode="lines",
-                   line={"color": colour, "width": width, "dash": dash}),
-        row=row, col=1,
-    )  # fmt: skip
+        go.Scatter(
+            x=times, y=values.to_numpy(), name=name, mode="lines", line={"color": colour, "width": width, "dash": dash}
+        ),
+        row=row,
+        col=1,
+    )
 
 
 def _hline(row: int, y: float, colour: str, dash: str, *, opacity: float = 1.0) -> dict[str, object]:
     """A horizontal line across subplot ``row`` (one shape dict: far cheaper than ``add_hline``)."""
     suffix = "" if row == 1 else str(row)
-    return {"type": "line", "xref": f"x{suffix} domain", "yref": f"y{suffix}", "x0": 0, "x1": 1, "y0": y, "y1": y,
-            "line": {"color": colour, "width": 1, "dash": dash}, "opacity": opacity}  # fmt: skip
+    return {
+        "type": "line",
+        "xref": f"x{suffix} domain",
+        "yref": f"y{suffix}",
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"color": colour, "width": 1, "dash": dash},
+        "opacity": opacity,
+    }
 
 
-def _panel(figure: go.Figure, kind: IndicatorKind, specs: Sequence[IndicatorSpec], indicators: pd.DataFrame,
-           times: pd.DatetimeIndex, row: int, shapes: list[dict[str, object]]) -> None:  # fmt: skip
+def _panel(
+    figure: go.Figure,
+    kind: IndicatorKind,
+    specs: Sequence[IndicatorSpec],
+    indicators: pd.DataFrame,
+    times: pd.DatetimeIndex,
+    row: int,
+    shapes: list[dict[str, object]],
+) -> None:
     spec = next(spec for spec in specs if spec.kind is kind)
     if kind is IndicatorKind.RSI:
         _line(figure, times, indicators[f"rsi_{spec.length}"], spec.label, "#26c6da", row=row)
@@ -253,10 +354,17 @@ def _panel(figure: go.Figure, kind: IndicatorKind, specs: Sequence[IndicatorSpec
         positive = histogram >= 0
         for mask, colour in ((positive, UP), (~positive, DOWN)):
             figure.add_trace(
-                go.Bar(x=times[mask], y=histogram[mask], name="MACD hist", showlegend=False, marker_color=colour,
-                       opacity=0.6),
-                row=row, col=1,
-            )  # fmt: skip
+                go.Bar(
+                    x=times[mask],
+                    y=histogram[mask],
+                    name="MACD hist",
+                    showlegend=False,
+                    marker_color=colour,
+                    opacity=0.6,
+                ),
+                row=row,
+                col=1,
+            )
         _line(figure, times, indicators["macd"], "MACD", ACCENT, row=row)
         _line(figure, times, indicators["macd_signal"], "Signal", "#f5a623", row=row)
     elif kind is IndicatorKind.ATR:

@@ -88,17 +88,22 @@ def render_job(job: JobInfo, key: str, *, open_result: bool = False) -> None:
     with st.container(border=True):
         head, action = st.columns([5, 1], vertical_alignment="center")
         when = vienna_time(job.created_at)
-        head.markdown(f"{STATUS_ICONS[job.status]} **#{job.id} {job.label}**  \n"
-                      f":gray[{job.status.value} · queued {when}" + (f" by {job.created_by}" if job.created_by else "")
-                      + (f" · attempt {job.attempts}" if job.attempts > 1 else "") + "]")  # fmt: skip
+        head.markdown(
+            f"{STATUS_ICONS[job.status]} **#{job.id} {job.label}**  \n"
+            f":gray[{job.status.value} · queued {when}"
+            + (f" by {job.created_by}" if job.created_by else "")
+            + (f" · attempt {job.attempts}" if job.attempts > 1 else "")
+            + "]"
+        )
         if not job.finished:
             fraction = job.fraction
             st.progress(fraction or 0.0, text=_progress_text(job))
             if job.cancel_requested:
                 action.caption("cancelling…")
             else:
-                action.button("Cancel", key=f"{key}_cancel_{job.id}", on_click=_cancel, args=(job.id,),
-                              icon=":material/stop:")  # fmt: skip
+                action.button(
+                    "Cancel", key=f"{key}_cancel_{job.id}", on_click=_cancel, args=(job.id,), icon=":material/stop:"
+                )
             return
         if job.started_at is not None and job.finished_at is not None:  # (replaces the Cancel button in place)
             action.caption(f"took {duration(job.finished_at - job.started_at)}")

@@ -138,8 +138,10 @@ def macro_panel() -> None:
     if events:
         st.markdown("**Next high-impact events**")
         st.dataframe(
-            [{"When (Vienna)": vienna_time(event.time), "Event": event.title, "Country": event.country}
-             for event in events],
+            [
+                {"When (Vienna)": vienna_time(event.time), "Event": event.title, "Country": event.country}
+                for event in events
+            ],
             hide_index=True,
             width="stretch",
-        )  # fmt: skip
+        )

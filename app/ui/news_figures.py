@@ -30,15 +30,31 @@ def sentiment_price_figure(
         go.Scatter(x=times, y=frame["close"], name="Close", mode="lines", line={"color": "#1f77b4"}), row=1, col=1
     )
     figure.add_trace(
-        go.Scatter(x=times, y=frame["mean_sentiment"], name="Mean sentiment", mode="lines+markers",
-                   line={"color": "#c0c0c0", "width": 1, "dash": "dot"}, marker={"size": 4}, connectgaps=False),
-        row=2, col=1,
-    )  # fmt: skip
+        go.Scatter(
+            x=times,
+            y=frame["mean_sentiment"],
+            name="Mean sentiment",
+            mode="lines+markers",
+            line={"color": "#c0c0c0", "width": 1, "dash": "dot"},
+            marker={"size": 4},
+            connectgaps=False,
+        ),
+        row=2,
+        col=1,
+    )
     figure.add_trace(
-        go.Scatter(x=times, y=frame["weighted_sentiment"], name="Influence-weighted", mode="lines+markers",
-                   line={"color": "#2ca02c", "width": 2}, marker={"size": 3}, connectgaps=False),
-        row=2, col=1,
-    )  # fmt: skip
+        go.Scatter(
+            x=times,
+            y=frame["weighted_sentiment"],
+            name="Influence-weighted",
+            mode="lines+markers",
+            line={"color": "#2ca02c", "width": 2},
+            marker={"size": 3},
+            connectgaps=False,
+        ),
+        row=2,
+        col=1,
+    )
     figure.add_hline(y=0, line={"color": "#bbbbbb", "dash": "dot"}, row=2, col=1)
     colors = ["#2ca02c" if (value or 0) >= 0 else "#d62728" for value in frame["weighted_sentiment"].fillna(0)]
     figure.add_trace(go.Bar(x=times, y=frame["mentions"], name="Mentions", marker={"color": colors}), row=3, col=1)
@@ -51,13 +67,22 @@ def sentiment_price_figure(
         label = " / ".join(event.title for event in day_events)
         figure.add_vline(x=when, line={"color": "#ff7f0e", "width": 1, "dash": "dash"})
         figure.add_annotation(
-            x=when, y=1.0, yref="paper", text=label[:40] + ("…" if len(label) > 40 else ""), showarrow=False,
-            textangle=-90, xanchor="right", yanchor="top", font={"size": 9, "color": "#ff7f0e"},
+            x=when,
+            y=1.0,
+            yref="paper",
+            text=label[:40] + ("…" if len(label) > 40 else ""),
+            showarrow=False,
+            textangle=-90,
+            xanchor="right",
+            yanchor="top",
+            font={"size": 9, "color": "#ff7f0e"},
             hovertext=label,
-        )  # fmt: skip
+        )
     figure.update_yaxes(range=[-1, 1], row=2, col=1)
     figure.update_layout(
-        height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="x unified",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        hovermode="x unified",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.04, "x": 0},
-    )  # fmt: skip
+    )
     return figure

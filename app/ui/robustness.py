@@ -23,10 +23,24 @@ from core.lab.store import StoredLabResult, list_lab_results
 from core.timeutil import VIENNA
 
 PAGE_MAX_TRIALS = 1000
-METRIC_KINDS = {"total_return": "pct", "cagr": "pct", "sharpe": "ratio", "max_drawdown": "pct",
-                "annual_volatility": "pct", "trades": "count", "fees_paid": "money"}  # fmt: skip
-LABELS = {"total_return": "Total return", "cagr": "CAGR", "sharpe": "Sharpe", "max_drawdown": "Max drawdown",
-          "annual_volatility": "Volatility", "trades": "Trades", "fees_paid": "Fees paid"}  # fmt: skip
+METRIC_KINDS = {
+    "total_return": "pct",
+    "cagr": "pct",
+    "sharpe": "ratio",
+    "max_drawdown": "pct",
+    "annual_volatility": "pct",
+    "trades": "count",
+    "fees_paid": "money",
+}
+LABELS = {
+    "total_return": "Total return",
+    "cagr": "CAGR",
+    "sharpe": "Sharpe",
+    "max_drawdown": "Max drawdown",
+    "annual_volatility": "Volatility",
+    "trades": "Trades",
+    "fees_paid": "Fees paid",
+}
 
 
 def cost_table(figures: dict[str, Any]) -> pd.DataFrame:
@@ -38,10 +52,12 @@ def cost_table(figures: dict[str, Any]) -> pd.DataFrame:
                 "Costs": f"{row['multiple']:g}×",
                 "Fee (bp)": f"{row['fee_bps']:g}",
                 "Slippage (bp)": f"{row['slippage_bps']:g}",
-                **{LABELS[name]: format_metric(row.get(name), METRIC_KINDS[name])
-                   for name in ("total_return", "sharpe", "max_drawdown", "trades", "fees_paid")},
+                **{
+                    LABELS[name]: format_metric(row.get(name), METRIC_KINDS[name])
+                    for name in ("total_return", "sharpe", "max_drawdown", "trades", "fees_paid")
+                },
             }
-        )  # fmt: skip
+        )
     return pd.DataFrame(rows)
 
 
@@ -80,10 +96,15 @@ def oos_equity_figure(figures: dict[str, Any]) -> go.Figure:
     """The stitched out-of-sample equity of the walk-forward (Vienna time)."""
     curve = figures.get("oos_equity") or {"ts": [], "equity": []}
     times = pd.DatetimeIndex(pd.to_datetime(curve["ts"], utc=True)).tz_convert(VIENNA).tz_localize(None)
-    figure = go.Figure(go.Scatter(x=times, y=curve["equity"], name="Out-of-sample equity",
-                                  line={"color": "#1f77b4", "width": 1.6}))  # fmt: skip
-    figure.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         title="Walk-forward: the test windows chained", yaxis_title="Equity")  # fmt: skip
+    figure = go.Figure(
+        go.Scatter(x=times, y=curve["equity"], name="Out-of-sample equity", line={"color": "#1f77b4", "width": 1.6})
+    )
+    figure.update_layout(
+        height=260,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title="Walk-forward: the test windows chained",
+        yaxis_title="Equity",
+    )
     return figure
 
 
@@ -122,13 +143,15 @@ def render_report(report: dict[str, Any], key: str) -> None:
             dsr = figures.get("deflated_sharpe") or {}
             pbo = figures.get("pbo") or {}
             columns[0].metric(
-                "Deflated Sharpe ratio", format_metric(dsr.get("dsr"), "share"),
+                "Deflated Sharpe ratio",
+                format_metric(dsr.get("dsr"), "share"),
                 help="Probability that the best Sharpe beats the best of the trials by luck.",
-            )  # fmt: skip
+            )
             columns[1].metric(
-                "Probability of overfitting", format_metric(pbo.get("pbo"), "share"),
+                "Probability of overfitting",
+                format_metric(pbo.get("pbo"), "share"),
                 help="CSCV: share of splits where the in-sample best fell to the worse half.",
-            )  # fmt: skip
+            )
             columns[2].metric("Trials", f"{figures.get('trials', 0)}")
         elif section["key"] == "lookahead" and figures.get("details"):
             st.code("\n".join(figures["details"]))
@@ -170,10 +193,14 @@ def render_robustness_tab(choices: list[DataChoice]) -> None:
 
         try:
             request = LabRequest(
-                strategy=strategy_name, data=choice.symbol, timeframe=timeframe, trials=int(trials), folds=int(folds),
+                strategy=strategy_name,
+                data=choice.symbol,
+                timeframe=timeframe,
+                trials=int(trials),
+                folds=int(folds),
                 config={"fee_bps": float(fee_bps), "slippage_bps": float(slippage_bps)},
                 protections=live_protections() if protections else None,
-            )  # fmt: skip
+            )
         except (StrategyError, LabRequestError, ValueError) as error:
             st.error(str(error))
         else:

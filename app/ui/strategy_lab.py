@@ -115,12 +115,15 @@ def render_signal_sources(choices: list[DataChoice], user: str) -> None:
         if enabled:
             columns = st.columns([3, 1])
             chosen = columns[0].selectbox(
-                "Switch off", [item.id for item in enabled], key="source_disable",
+                "Switch off",
+                [item.id for item in enabled],
+                key="source_disable",
                 format_func=lambda source_id: next(
-                    f"{item.id}: {item.strategy} on {item.symbol} {item.timeframe}" for item in enabled
+                    f"{item.id}: {item.strategy} on {item.symbol} {item.timeframe}"
+                    for item in enabled
                     if item.id == source_id
                 ),
-            )  # fmt: skip
+            )
             if columns[1].button("Switch off", key="source_disable_button"):
                 database().run(
                     lambda session: disable_source(
@@ -148,11 +151,18 @@ def render_signal_sources(choices: list[DataChoice], user: str) -> None:
         try:
             parameters = parse_parameters(text)
             database().run(
-                lambda session: enable_source(
-                    session, name, symbol, timeframe, parameters=parameters,
-                    position_fraction=Decimal(str(fraction)), actor=user,
-                ).id
-            )  # fmt: skip
+                lambda session: (
+                    enable_source(
+                        session,
+                        name,
+                        symbol,
+                        timeframe,
+                        parameters=parameters,
+                        position_fraction=Decimal(str(fraction)),
+                        actor=user,
+                    ).id
+                )
+            )
         except (SignalSourceError, StrategyError) as error:
             st.error(str(error))
         else:

@@ -53,9 +53,11 @@ def holdings_frame(
 def closed_positions_frame(closed: Sequence[ClosedPosition]) -> pd.DataFrame:
     """Return the closed positions with their realised P&L."""
     return pd.DataFrame(
-        [{"Account": item.account, "Symbol": item.symbol, "Realised P&L": eur(item.realised_pnl_eur, signed=True)}
-         for item in closed]
-    )  # fmt: skip
+        [
+            {"Account": item.account, "Symbol": item.symbol, "Realised P&L": eur(item.realised_pnl_eur, signed=True)}
+            for item in closed
+        ]
+    )
 
 
 def vienna_column(values: Sequence[Any]) -> pd.Series:

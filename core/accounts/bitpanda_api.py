@@ -215,10 +215,22 @@ def _collect_wallets(node: Any, name: str, found: list[dict[str, Any]]) -> None:
 
 # /asset-wallets categories → the ledger's asset classes (what the tax report decides by).
 ASSET_WALLET_CLASSES = {
-    "cryptocoin": "crypto", "leverage": "crypto", "metal": "metal", "commodity": "commodity", "index": "index",
-    "stock": "stock", "equity_stock": "stock", "equity_right": "stock", "etf": "etf", "equity_etf": "etf",
-    "equity_complex_etf": "etf", "etc": "etf", "equity_etc": "etf", "mutual_fund": "fund", "fiat_earn": "fund",
-}  # fmt: skip
+    "cryptocoin": "crypto",
+    "leverage": "crypto",
+    "metal": "metal",
+    "commodity": "commodity",
+    "index": "index",
+    "stock": "stock",
+    "equity_stock": "stock",
+    "equity_right": "stock",
+    "etf": "etf",
+    "equity_etf": "etf",
+    "equity_complex_etf": "etf",
+    "etc": "etf",
+    "equity_etc": "etf",
+    "mutual_fund": "fund",
+    "fiat_earn": "fund",
+}
 UNKNOWN_ASSET_CLASS = "unknown"  # a wallet in no listing: the tax report excludes it and says so
 
 
@@ -627,8 +639,10 @@ def sync_bitpanda(
     crypto_ids = {wallet.get("id") for wallet in wallets}
     others = [wallet for wallet in asset_wallets if wallet.get("id") not in crypto_ids]  # metals, stocks...
     for listing, symbol_field in (
-        (wallets, "cryptocoin_symbol"), (others, "cryptocoin_symbol"), (fiat_wallets, "fiat_symbol")
-    ):  # fmt: skip
+        (wallets, "cryptocoin_symbol"),
+        (others, "cryptocoin_symbol"),
+        (fiat_wallets, "fiat_symbol"),
+    ):
         for wallet in listing:
             with _shape(f"wallet {wallet.get('id')}"):
                 symbol = wallet["attributes"][symbol_field]

@@ -59,13 +59,27 @@ from core.security.demo_guard import RealAct, refuse_while_demo
 from core.timeutil import ensure_utc
 
 REQUIRED_COLUMNS = (
-    "Transaction ID", "Timestamp", "Transaction Type", "In/Out", "Amount Fiat", "Fiat", "Amount Asset", "Asset",
+    "Transaction ID",
+    "Timestamp",
+    "Transaction Type",
+    "In/Out",
+    "Amount Fiat",
+    "Fiat",
+    "Amount Asset",
+    "Asset",
     "Asset class",
-)  # fmt: skip
+)
 OPTIONAL_COLUMNS = (
-    "Asset market price", "Asset market price currency", "Product ID", "Fee", "Fee asset", "Fee percent", "Spread",
-    "Spread Currency", "Tax Fiat",
-)  # fmt: skip
+    "Asset market price",
+    "Asset market price currency",
+    "Product ID",
+    "Fee",
+    "Fee asset",
+    "Fee percent",
+    "Spread",
+    "Spread Currency",
+    "Tax Fiat",
+)
 MAX_PREAMBLE_LINES = 30
 EMPTY = {"", "-"}
 SWAP_TYPES = ("swap", "swap in", "swap out")
@@ -107,8 +121,10 @@ class ImportResult:
         """What the user should read besides the counts (needs review, unpaired swap legs, replaced legs, notes)."""
         lines = [f"needs review (kept, not used in balances or tax): {line}" for line in self.needs_review]
         if self.staking_moves:
-            lines.append(f"{self.staking_moves} staking moves (transfer(stake)/transfer(unstake)) kept as internal "
-                         "moves: no balance change, no income")  # fmt: skip
+            lines.append(
+                f"{self.staking_moves} staking moves (transfer(stake)/transfer(unstake)) kept as internal "
+                "moves: no balance change, no income"
+            )
         lines.extend(f"assumption used: {assumption}" for assumption in self.assumptions)
         if self.unpaired_swap_legs:
             lines.append(
@@ -205,13 +221,21 @@ def parse_bitpanda_csv(session: Session, text: str, *, account: str = DEFAULT_AC
         withheld = row.pop(TAX_TAKEN, None)
         if withheld is not None:  # the KESt Bitpanda took from the proceeds: cash that left
             fiat, amount = withheld
-            rows.append({
-                "ts": row["ts"], "account": account, "kind": LedgerKind.TAX, "origin": LedgerOrigin.BITPANDA_CSV,
-                "external_id": f"{row['external_id']}:tax", "sent_asset": fiat, "sent_quantity": amount,
-                "value_eur": row["kest_withheld_eur"], "asset_class": "fiat",
-                "description": f"KESt withheld by Bitpanda on {row['external_id']} (Tax Fiat)",
-                "raw": {"Transaction ID": row["external_id"], "Tax Fiat": str(amount), "Fiat": fiat},
-            })  # fmt: skip
+            rows.append(
+                {
+                    "ts": row["ts"],
+                    "account": account,
+                    "kind": LedgerKind.TAX,
+                    "origin": LedgerOrigin.BITPANDA_CSV,
+                    "external_id": f"{row['external_id']}:tax",
+                    "sent_asset": fiat,
+                    "sent_quantity": amount,
+                    "value_eur": row["kest_withheld_eur"],
+                    "asset_class": "fiat",
+                    "description": f"KESt withheld by Bitpanda on {row['external_id']} (Tax Fiat)",
+                    "raw": {"Transaction ID": row["external_id"], "Tax Fiat": str(amount), "Fiat": fiat},
+                }
+            )
     return rows
 
 
@@ -237,13 +261,20 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
         asset_class, unknown_class = None, _text(record.get("Asset class"))
     kind = _kind(transaction_type, record["In/Out"], asset_class, line)
     if kind is None or unknown_class is not None:
-        what = (f"unknown transaction type {transaction_type!r}" if kind is None
-                else f"unknown asset class {unknown_class!r}")  # fmt: skip
+        what = (
+            f"unknown transaction type {transaction_type!r}"
+            if kind is None
+            else f"unknown asset class {unknown_class!r}"
+        )
         return needs_review_row(
-            ts=ts, account=account, origin=LedgerOrigin.BITPANDA_CSV, external_id=transaction_id, raw=dict(record),
+            ts=ts,
+            account=account,
+            origin=LedgerOrigin.BITPANDA_CSV,
+            external_id=transaction_id,
+            raw=dict(record),
             reason=f"Bitpanda CSV line {line}: {what} ({record['In/Out'].strip()} {record.get('Amount Asset', '')} "
             f"{record.get('Asset', '')}, {record.get('Amount Fiat', '')} {record.get('Fiat', '')})",
-        )  # fmt: skip
+        )
     fiat = _text(record.get("Fiat"))
     asset = _text(record.get("Asset"))
     amount_fiat = _number(record.get("Amount Fiat"), "Amount Fiat", line)
@@ -301,8 +332,9 @@ def _row(session: Session, record: dict[str, str], line: int, account: str, seen
         entry[SWAP_LEG] = "in" if kind is LedgerKind.BUY else "out"  # paired by pair_swap_legs
     elif lowered in CASHBACK_TYPES:
         entry["description"] = with_assumption(entry["description"], CASHBACK_ASSUMPTION)
-    elif (lowered == "transfer" and kind is LedgerKind.TRANSFER_IN and (asset or "").upper() == "BEST"
-          and not amount_fiat):  # fmt: skip
+    elif (
+        lowered == "transfer" and kind is LedgerKind.TRANSFER_IN and (asset or "").upper() == "BEST" and not amount_fiat
+    ):
         entry["kind"] = LedgerKind.REWARD
         entry["description"] = with_assumption(f"Bitpanda BEST reward {moved}", BEST_REWARD_ASSUMPTION)
     elif kind is LedgerKind.INTERNAL:
@@ -410,6 +442,13 @@ def import_bitpanda_csv(
         notes=tuple(pairing.notes),
         staking_moves=staking.moves,
         needs_review=tuple(row["description"] for row in pairing.rows if row["kind"] is LedgerKind.NEEDS_REVIEW),
-        assumptions=tuple(sorted({row["description"].rsplit("(assumption: ", 1)[1].rstrip(")")
-                                  for row in pairing.rows if "(assumption: " in (row.get("description") or "")})),
-    )  # fmt: skip
+        assumptions=tuple(
+            sorted(
+                {
+                    row["description"].rsplit("(assumption: ", 1)[1].rstrip(")")
+                    for row in pairing.rows
+                    if "(assumption: " in (row.get("description") or "")
+                }
+            )
+        ),
+    )

@@ -395,16 +395,39 @@ def store_entries(session: Session, rows: list[dict[str, Any]]) -> Stored:
     now = utc_now()
     for row in rows:
         row.setdefault("created_at", now)
-        for key in ("sent_asset", "sent_quantity", "received_asset", "received_quantity", "fee_asset",
-                    "fee_quantity", "value_eur", "kest_withheld_eur", "instrument_id", "asset_class", "order_ref",
-                    "description", "raw"):  # fmt: skip
+        for key in (
+            "sent_asset",
+            "sent_quantity",
+            "received_asset",
+            "received_quantity",
+            "fee_asset",
+            "fee_quantity",
+            "value_eur",
+            "kest_withheld_eur",
+            "instrument_id",
+            "asset_class",
+            "order_ref",
+            "description",
+            "raw",
+        ):
             row.setdefault(key, None)
     bulk_upsert(session, LedgerEntry.__table__, rows, conflict_columns=["origin", "external_id"])  # type: ignore[arg-type]
     return Stored(len({row["external_id"] for row in rows}), tuple(replaced))
 
 
 __all__ = [
-    "DEFAULT_ACCOUNT", "NO_MOVEMENT_KINDS", "SWAP_LEG", "LedgerKind", "LedgerOrigin", "Stored", "SwapPairing",
-    "asset_class_of", "merge_swap_legs", "needs_review_row", "pair_swap_legs", "store_entries", "to_eur",
+    "DEFAULT_ACCOUNT",
+    "NO_MOVEMENT_KINDS",
+    "SWAP_LEG",
+    "LedgerKind",
+    "LedgerOrigin",
+    "Stored",
+    "SwapPairing",
+    "asset_class_of",
+    "merge_swap_legs",
+    "needs_review_row",
+    "pair_swap_legs",
+    "store_entries",
+    "to_eur",
     "with_assumption",
-]  # fmt: skip
+]

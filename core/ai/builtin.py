@@ -102,8 +102,10 @@ def technical_votes(snapshot: ContextSnapshot) -> list[RuleVote]:
         )
     patterns = [item for item in snapshot.patterns if item.bias != "neutral"]
     if patterns:
-        score = sum((1 if item.bias == "bullish" else -1) * item.confidence * (1.0 if item.confirmed else 0.6)
-                    for item in patterns)  # fmt: skip
+        score = sum(
+            (1 if item.bias == "bullish" else -1) * item.confidence * (1.0 if item.confirmed else 0.6)
+            for item in patterns
+        )
         names = ", ".join(
             f"{item.kind.replace('_', ' ')}{' (confirmed)' if item.confirmed else ''}" for item in patterns
         )

@@ -43,9 +43,12 @@ def spent_eur(session: Session, since: datetime) -> dict[str, Decimal]:
 
 
 def worst_case_call_eur(
-    prompt: str, max_output_tokens: int, input_usd_per_million: Decimal, output_usd_per_million: Decimal,
+    prompt: str,
+    max_output_tokens: int,
+    input_usd_per_million: Decimal,
+    output_usd_per_million: Decimal,
     eur_per_usd: Decimal,
-) -> Decimal:  # fmt: skip
+) -> Decimal:
     """Return the most one call can cost in EUR: the prompt's estimated tokens plus the full output limit."""
     prompt_tokens = Decimal(len(prompt) // CHARS_PER_TOKEN_ESTIMATE + 1)
     usd = (prompt_tokens * input_usd_per_million + Decimal(max_output_tokens) * output_usd_per_million) / MILLION

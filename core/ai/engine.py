@@ -350,11 +350,17 @@ def store_run(
     for result in run.results:
         session.add(
             opinion_record(
-                result, instrument_id=snapshot.instrument_id, context_hash=snapshot.context_hash,
-                as_of=snapshot.as_of, created_at=decided_at, consensus_id=record.id, price=price, is_demo=is_demo,
+                result,
+                instrument_id=snapshot.instrument_id,
+                context_hash=snapshot.context_hash,
+                as_of=snapshot.as_of,
+                created_at=decided_at,
+                consensus_id=record.id,
+                price=price,
+                is_demo=is_demo,
                 contaminated=result.model in contaminated_models,
             )
-        )  # fmt: skip
+        )
     session.flush()
     return record
 

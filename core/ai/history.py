@@ -138,8 +138,9 @@ def _is_contaminated(cutoff: date | None, when: datetime) -> bool:
     return cutoff is None or when.date() <= cutoff
 
 
-def _decision_points(session: Session, instrument: Instrument, since: datetime, until: datetime,
-                     every_hours: float) -> list[datetime]:  # fmt: skip
+def _decision_points(
+    session: Session, instrument: Instrument, since: datetime, until: datetime, every_hours: float
+) -> list[datetime]:
     timeframe = preferred_timeframe(session, instrument.id)
     if timeframe is None:
         raise HistoryRunError(f"{instrument.symbol}: no candles collected yet")
@@ -195,8 +196,9 @@ def plan_history_run(
     if not every_hours > 0:
         raise HistoryRunError("every_hours must be positive")
     config = config or load_ai_config(session)
-    providers = [provider for provider in config.enabled_providers
-                 if analyst_names is None or provider.name in analyst_names]  # fmt: skip
+    providers = [
+        provider for provider in config.enabled_providers if analyst_names is None or provider.name in analyst_names
+    ]
     if analyst_names is not None:
         unknown = sorted(set(analyst_names) - {provider.name for provider in config.enabled_providers})
         if unknown:
@@ -284,12 +286,21 @@ def run_history(
         loaded = config or load_ai_config(session)
         cap = cost_cap_eur if cost_cap_eur is not None else loaded.costs.history_run_cap_eur
         run = AIHistoryRun(
-            instrument_id=plan.instrument_id, started_at=now, since=plan.since, until=plan.until,
-            every_hours=plan.every_hours, status=HistoryRunStatus.RUNNING, analysts=list(plan.analysts),
-            points_planned=len(plan.points), points_done=0, estimated_calls=plan.estimated_calls,
-            estimated_cost_eur=plan.estimated_cost_eur.quantize(Decimal("0.000001")), cost_cap_eur=cap,
-            cost_eur=Decimal(0), contamination={item.model: item.as_json() for item in plan.contamination},
-        )  # fmt: skip
+            instrument_id=plan.instrument_id,
+            started_at=now,
+            since=plan.since,
+            until=plan.until,
+            every_hours=plan.every_hours,
+            status=HistoryRunStatus.RUNNING,
+            analysts=list(plan.analysts),
+            points_planned=len(plan.points),
+            points_done=0,
+            estimated_calls=plan.estimated_calls,
+            estimated_cost_eur=plan.estimated_cost_eur.quantize(Decimal("0.000001")),
+            cost_cap_eur=cap,
+            cost_eur=Decimal(0),
+            contamination={item.model: item.as_json() for item in plan.contamination},
+        )
         session.add(run)
         session.flush()
         guard = SpendingGuard.from_database(session, loaded.costs, now=now, run_cap_eur=cap)
@@ -328,10 +339,20 @@ def run_history(
             item.model for item in plan.contamination if _is_contaminated(item.cutoff, snapshot.as_of)
         )
 
-        def store(session: Session, consensus: ConsensusRun = consensus, point: datetime = point,
-                  contaminated: frozenset[str] = contaminated) -> None:  # fmt: skip
-            store_run(session, consensus, decided_at=point, origin=ConsensusOrigin.HISTORY, history_run_id=run_id,
-                      contaminated_models=contaminated)  # fmt: skip
+        def store(
+            session: Session,
+            consensus: ConsensusRun = consensus,
+            point: datetime = point,
+            contaminated: frozenset[str] = contaminated,
+        ) -> None:
+            store_run(
+                session,
+                consensus,
+                decided_at=point,
+                origin=ConsensusOrigin.HISTORY,
+                history_run_id=run_id,
+                contaminated_models=contaminated,
+            )
 
         database.run(store)
         done += 1

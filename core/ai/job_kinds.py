@@ -45,8 +45,14 @@ def _validate(params: Mapping[str, Any]) -> JsonDict:
             raise HistoryRunError("max_cost_eur must be 0 or more")
         cap = str(amount)
     analysts = [str(name) for name in params.get("analysts") or []]
-    return {"symbol": symbol, "since": since.isoformat(), "until": until.isoformat() if until else None,
-            "every_hours": every_hours, "analysts": analysts, "max_cost_eur": cap}  # fmt: skip
+    return {
+        "symbol": symbol,
+        "since": since.isoformat(),
+        "until": until.isoformat() if until else None,
+        "every_hours": every_hours,
+        "analysts": analysts,
+        "max_cost_eur": cap,
+    }
 
 
 def _describe(params: Mapping[str, Any]) -> str:
@@ -97,9 +103,15 @@ def history_job(context: JobContext) -> JsonDict:
             f"the AI history run {result.run_id} was cancelled after {result.points_done} decision times"
         )
     report = database.run(lambda session: history_report(session, result.run_id))
-    return {"run_id": result.run_id, "status": str(result.status), "points_done": result.points_done,
-            "cost_eur": str(result.cost_eur), "stop_reason": result.stop_reason,
-            "clean": report.get("clean"), "contaminated_periods": report.get("contaminated_periods")}  # fmt: skip
+    return {
+        "run_id": result.run_id,
+        "status": str(result.status),
+        "points_done": result.points_done,
+        "cost_eur": str(result.cost_eur),
+        "stop_reason": result.stop_reason,
+        "clean": report.get("clean"),
+        "contaminated_periods": report.get("contaminated_periods"),
+    }
 
 
 JOB_KINDS: tuple[JobKind, ...] = (

@@ -496,8 +496,11 @@ class AzureOpenAIAnalyst(LLMAnalyst):
             )
         except (ValidationError, ValueError):
             # The answer is not valid JSON for the schema: hand the raw text to the shared validation.
-            return Completion(content=body_content, prompt_tokens=_body_usage(raw.http_response, "prompt_tokens"),
-                              completion_tokens=_body_usage(raw.http_response, "completion_tokens"))  # fmt: skip
+            return Completion(
+                content=body_content,
+                prompt_tokens=_body_usage(raw.http_response, "prompt_tokens"),
+                completion_tokens=_body_usage(raw.http_response, "completion_tokens"),
+            )
         if not parsed.choices:
             raise ProviderError("answer without choices", retryable=True)
         message = parsed.choices[0].message
@@ -624,9 +627,13 @@ def build_llm_analyst(
         )
     if provider.kind is ProviderKind.DEEPSEEK:
         return DeepSeekAnalyst(
-            provider.name, provider.model, limits, base_url=provider.endpoint or "", api_key=provider.api_key or "",
+            provider.name,
+            provider.model,
+            limits,
+            base_url=provider.endpoint or "",
+            api_key=provider.api_key or "",
             **costs,
-        )  # fmt: skip
+        )
     if provider.kind is ProviderKind.OLLAMA:
         return OllamaAnalyst(provider.name, provider.model, limits, host=provider.endpoint or "", **costs)
     if provider.kind is ProviderKind.OPENAI_COMPATIBLE:

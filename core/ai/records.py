@@ -141,9 +141,12 @@ def store_replay(session: Session, record: DecisionRecord, result: AnalystResult
 
     original = record.opinion
     row = opinion_record(
-        result, instrument_id=original.instrument_id, context_hash=original.context_hash, as_of=original.as_of,
+        result,
+        instrument_id=original.instrument_id,
+        context_hash=original.context_hash,
+        as_of=original.as_of,
         replay_of_id=original.id,
-    )  # fmt: skip
+    )
     session.add(row)
     session.flush()
     return row

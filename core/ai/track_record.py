@@ -246,8 +246,14 @@ def refresh_track_records(session: Session, *, now: datetime | None = None) -> l
         ],
         conflict_columns=["analyst"],
         update_columns=[
-            "scored", "hits", "brier_sum", "mean_return_when_followed", "calibration", "updated_at",
-            "opinions_checked", "opinions_with_false_claims",
+            "scored",
+            "hits",
+            "brier_sum",
+            "mean_return_when_followed",
+            "calibration",
+            "updated_at",
+            "opinions_checked",
+            "opinions_with_false_claims",
         ],
-    )  # fmt: skip
+    )
     return summaries

@@ -166,38 +166,70 @@ def _candle_masks(frame: pd.DataFrame, trend_bars: int) -> dict[PatternKind, tup
         & (candle_range >= average_range * 0.8)
     )
     bullish_engulfing = (
-        real & previous_real & bullish & previous_bearish
-        & (open_ <= previous["close"]) & (close >= previous["open"]) & (body > previous["body"] * 1.1)
+        real
+        & previous_real
+        & bullish
+        & previous_bearish
+        & (open_ <= previous["close"])
+        & (close >= previous["open"])
+        & (body > previous["body"] * 1.1)
         & down_before.shift(1, fill_value=False)
-    )  # fmt: skip
+    )
     bearish_engulfing = (
-        real & previous_real & bearish & previous_bullish
-        & (open_ >= previous["close"]) & (close <= previous["open"]) & (body > previous["body"] * 1.1)
+        real
+        & previous_real
+        & bearish
+        & previous_bullish
+        & (open_ >= previous["close"])
+        & (close <= previous["open"])
+        & (body > previous["body"] * 1.1)
         & up_before.shift(1, fill_value=False)
-    )  # fmt: skip
+    )
     bullish_harami = (
-        real & previous_real & bullish & previous_bearish & (previous["body"] >= average_body * 1.2)
-        & (open_ > previous["close"]) & (close < previous["open"]) & (body <= previous["body"] * 0.5)
+        real
+        & previous_real
+        & bullish
+        & previous_bearish
+        & (previous["body"] >= average_body * 1.2)
+        & (open_ > previous["close"])
+        & (close < previous["open"])
+        & (body <= previous["body"] * 0.5)
         & down_before.shift(1, fill_value=False)
-    )  # fmt: skip
+    )
     bearish_harami = (
-        real & previous_real & bearish & previous_bullish & (previous["body"] >= average_body * 1.2)
-        & (open_ < previous["close"]) & (close > previous["open"]) & (body <= previous["body"] * 0.5)
+        real
+        & previous_real
+        & bearish
+        & previous_bullish
+        & (previous["body"] >= average_body * 1.2)
+        & (open_ < previous["close"])
+        & (close > previous["open"])
+        & (body <= previous["body"] * 0.5)
         & up_before.shift(1, fill_value=False)
-    )  # fmt: skip
+    )
     first_open, first_close, first_body = open_.shift(2), close.shift(2), body.shift(2)
     middle_body = body.shift(1)
     star_small = middle_body <= first_body * 0.35
     morning_star = (
-        real & bearish.shift(2, fill_value=False) & (first_body >= average_body * 1.2) & star_small
+        real
+        & bearish.shift(2, fill_value=False)
+        & (first_body >= average_body * 1.2)
+        & star_small
         & (np.maximum(open_.shift(1), close.shift(1)) <= first_close + first_body * 0.25)
-        & bullish & (close >= (first_open + first_close) / 2) & down_before.shift(2, fill_value=False)
-    )  # fmt: skip
+        & bullish
+        & (close >= (first_open + first_close) / 2)
+        & down_before.shift(2, fill_value=False)
+    )
     evening_star = (
-        real & bullish.shift(2, fill_value=False) & (first_body >= average_body * 1.2) & star_small
+        real
+        & bullish.shift(2, fill_value=False)
+        & (first_body >= average_body * 1.2)
+        & star_small
         & (np.minimum(open_.shift(1), close.shift(1)) >= first_close - first_body * 0.25)
-        & bearish & (close <= (first_open + first_close) / 2) & up_before.shift(2, fill_value=False)
-    )  # fmt: skip
+        & bearish
+        & (close <= (first_open + first_close) / 2)
+        & up_before.shift(2, fill_value=False)
+    )
     strong = real & (body >= 0.5 * candle_range) & (body >= average_body * 0.8)
     soldier = strong & bullish & (close > close.shift(1)) & (open_ >= open_.shift(1)) & (open_ <= close.shift(1))
     crow = strong & bearish & (close < close.shift(1)) & (open_ <= open_.shift(1)) & (open_ >= close.shift(1))

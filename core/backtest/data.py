@@ -32,9 +32,15 @@ def read_candle_csv(path: str | Path, *, timeframe: str | None = None) -> PriceS
         raise PriceDataError(str(error)) from None
     values = columns.values
     return PriceSeries.from_arrays(
-        columns.ts, open=values["open"], high=values["high"], low=values["low"], close=values["close"],
-        volume=values["volume"], label=path.name, timeframe=timeframe,
-    )  # fmt: skip
+        columns.ts,
+        open=values["open"],
+        high=values["high"],
+        low=values["low"],
+        close=values["close"],
+        volume=values["volume"],
+        label=path.name,
+        timeframe=timeframe,
+    )
 
 
 def load_stored_series(

@@ -257,9 +257,18 @@ def simulate_codes(
     )
     blocked = {rule.value: int(count) for rule, count in zip(BLOCK_RULES, cash[2:6], strict=True) if count}
     return SimulatedTrades(
-        entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons,
-        float(cash[0]), int(cash[1]), blocked,
-    )  # fmt: skip
+        entry_bars,
+        exit_bars,
+        quantities,
+        entry_prices,
+        exit_prices,
+        entry_fees,
+        exit_fees,
+        reasons,
+        float(cash[0]),
+        int(cash[1]),
+        blocked,
+    )
 
 
 def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> TradeLog:

@@ -255,10 +255,16 @@ def run_sweep_job(context: JobContext) -> JsonDict:
         context.progress(done, total, f"{done} of {total} combinations")
 
     sweep = run_sweep(
-        params["strategy"], params["grid"], bars, config, base_parameters=dict(params["base_parameters"]),
-        engine=EngineKind(params["engine"]) if params.get("engine") else None, progress=progress,
-        done_rows=rows_done, on_row=on_row,
-    )  # fmt: skip
+        params["strategy"],
+        params["grid"],
+        bars,
+        config,
+        base_parameters=dict(params["base_parameters"]),
+        engine=EngineKind(params["engine"]) if params.get("engine") else None,
+        progress=progress,
+        done_rows=rows_done,
+        on_row=on_row,
+    )
     context.checkpoint({"rows": rows})
     run_id = None
     if params.get("store", True):
@@ -297,8 +303,13 @@ def _validate_replay(params: Mapping[str, Any]) -> JsonDict:
     strategy = _strategy(params)
     data = _data(params, files=False)
     values: dict[str, str | None] = {}
-    for name, default in (("cash", "10000"), ("fraction", "0.45"), ("stop_loss_pct", None),
-                          ("take_profit_pct", None), ("trailing_stop_pct", None)):  # fmt: skip
+    for name, default in (
+        ("cash", "10000"),
+        ("fraction", "0.45"),
+        ("stop_loss_pct", None),
+        ("take_profit_pct", None),
+        ("trailing_stop_pct", None),
+    ):
         raw = params.get(name, default)
         if raw is None:
             values[name] = None
@@ -343,10 +354,12 @@ def run_replay_job(context: JobContext) -> JsonDict:
         return Decimal(params[name]) if params.get(name) is not None else None
 
     config = ReplayConfig(
-        initial_cash=Decimal(params["cash"]), position_fraction=Decimal(params["fraction"]),
-        stop_loss_pct=decimal("stop_loss_pct"), take_profit_pct=decimal("take_profit_pct"),
+        initial_cash=Decimal(params["cash"]),
+        position_fraction=Decimal(params["fraction"]),
+        stop_loss_pct=decimal("stop_loss_pct"),
+        take_profit_pct=decimal("take_profit_pct"),
         trailing_stop_pct=decimal("trailing_stop_pct"),
-    )  # fmt: skip
+    )
     target_url = params.get("target") or default_target(get_settings().home)
     destination = Database(target_url)
     start = parse_utc(params["start"]) if params.get("start") else None
@@ -357,10 +370,17 @@ def run_replay_job(context: JobContext) -> JsonDict:
 
     try:
         result = replay(
-            job_database(context), destination, build_strategy(params["strategy"], dict(params["parameters"])),
-            params["data"], params["timeframe"], start=start, end=end, config=config, progress=progress,
+            job_database(context),
+            destination,
+            build_strategy(params["strategy"], dict(params["parameters"])),
+            params["data"],
+            params["timeframe"],
+            start=start,
+            end=end,
+            config=config,
+            progress=progress,
             executor_worker=job_service("executor_worker"),
-        )  # fmt: skip
+        )
     finally:
         destination.dispose()
     output = result.to_dict()
@@ -374,10 +394,21 @@ def _describe_backtest(params: Mapping[str, Any]) -> str:
 
 JOB_KINDS: tuple[JobKind, ...] = (
     JobKind("backtest", "Backtest", run_backtest_job, validate=_validate_backtest, describe=_describe_backtest),
-    JobKind("backtest-sweep", "Parameter sweep", run_sweep_job, resumable=True, validate=_validate_sweep,
-            describe=_describe_sweep),
-    JobKind("replay", "Replay through the paper executor", run_replay_job, validate=_validate_replay,
-            describe=_describe_replay),
-)  # fmt: skip
+    JobKind(
+        "backtest-sweep",
+        "Parameter sweep",
+        run_sweep_job,
+        resumable=True,
+        validate=_validate_sweep,
+        describe=_describe_sweep,
+    ),
+    JobKind(
+        "replay",
+        "Replay through the paper executor",
+        run_replay_job,
+        validate=_validate_replay,
+        describe=_describe_replay,
+    ),
+)
 
 __all__ = ["JOB_KINDS", "run_backtest_job", "run_replay_job", "run_sweep_job"]

@@ -204,8 +204,17 @@ def simulate_long_only(
     guard_count: int = 0,
     guard_lookback_seconds: int = 0,
     guard_lock_seconds: int = 0,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], FloatArray, FloatArray, FloatArray, FloatArray, FloatArray,
-           NDArray[np.int8], FloatArray]:  # fmt: skip
+) -> tuple[
+    NDArray[np.int64],
+    NDArray[np.int64],
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    NDArray[np.int8],
+    FloatArray,
+]:
     """Simulate a long-only strategy from its signal codes; return the trades and the final cash.
 
     Returns arrays (one row per trade): entry bar, exit bar (-1 while open), quantity, entry
@@ -287,8 +296,18 @@ def simulate_long_only(
                 trailing_stop = price - trailing_distance if trailing_fraction > 0.0 else np.nan
         elif pending == -1:
             price = open_[i] * (1.0 - slippage)
-            _close_trade(trades - 1, i, price, quantity, fee_rate, EXIT_SIGNAL, exit_bar, exit_price_out,
-                         exit_fee_out, reason_out)  # fmt: skip
+            _close_trade(
+                trades - 1,
+                i,
+                price,
+                quantity,
+                fee_rate,
+                EXIT_SIGNAL,
+                exit_bar,
+                exit_price_out,
+                exit_fee_out,
+                reason_out,
+            )
             cash = cash + quantity * price - quantity * price * fee_rate
             quantity = 0.0
             pending = 0
@@ -324,8 +343,18 @@ def simulate_long_only(
                     exit_price = take_profit
                     exit_reason = EXIT_TAKE_PROFIT
             if exit_reason != EXIT_OPEN:
-                _close_trade(trades - 1, i, exit_price, quantity, fee_rate, exit_reason, exit_bar, exit_price_out,
-                             exit_fee_out, reason_out)  # fmt: skip
+                _close_trade(
+                    trades - 1,
+                    i,
+                    exit_price,
+                    quantity,
+                    fee_rate,
+                    exit_reason,
+                    exit_bar,
+                    exit_price_out,
+                    exit_fee_out,
+                    reason_out,
+                )
                 cash = cash + quantity * exit_price - quantity * exit_price * fee_rate
                 quantity = 0.0
                 exit_reason_now = exit_reason

@@ -167,9 +167,14 @@ class LookaheadReport:
             "clean": self.clean,
             "findings": [
                 {
-                    "kind": item.kind, "name": item.name, "cut": item.cut, "candle": item.candle,
-                    "time": item.time.isoformat(), "full_value": _json_number(item.full_value),
-                    "truncated_value": _json_number(item.truncated_value), "changed": item.changed,
+                    "kind": item.kind,
+                    "name": item.name,
+                    "cut": item.cut,
+                    "candle": item.candle,
+                    "time": item.time.isoformat(),
+                    "full_value": _json_number(item.full_value),
+                    "truncated_value": _json_number(item.truncated_value),
+                    "changed": item.changed,
                     "ahead": item.ahead,
                 }
                 for item in self.findings
@@ -177,7 +182,7 @@ class LookaheadReport:
             "warmup": {name: count for name, count in self.warmup_candles().items()},
             "fast_path_mismatches": [list(item) for item in self.fast_path_mismatches],
             "summary": self.summary(),
-        }  # fmt: skip
+        }
 
 
 def cut_points(candles: int, count: int = DEFAULT_CUTS) -> list[int]:

@@ -200,9 +200,12 @@ class ProtectionState:
             return REDUCING
         if limits.stoploss_guard_count is not None:
             lock = stoploss_lock_from(
-                self.stop_outs, limits.stoploss_guard_count, limits.stoploss_guard_lookback_minutes * MINUTE,
-                limits.stoploss_guard_lock_minutes * MINUTE, now,
-            )  # fmt: skip
+                self.stop_outs,
+                limits.stoploss_guard_count,
+                limits.stoploss_guard_lookback_minutes * MINUTE,
+                limits.stoploss_guard_lock_minutes * MINUTE,
+                now,
+            )
             if lock is not None:
                 return STOPLOSS_GUARD
         cooling = limits.cooldown_minutes is not None and self.last_exit is not None

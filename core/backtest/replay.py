@@ -180,8 +180,9 @@ def stored_candles(
     return instrument, candles
 
 
-def _prepare_target(source: Database, target: Database, instrument: Instrument, config: ReplayConfig,
-                    start: datetime) -> int:  # fmt: skip
+def _prepare_target(
+    source: Database, target: Database, instrument: Instrument, config: ReplayConfig, start: datetime
+) -> int:
     upgrade_database(target)
     with source.session() as session:
         copied_settings = {
@@ -267,8 +268,9 @@ def replay(
             )
             if signal is not None:
                 signals += 1
-                if bar.index < len(candles) - 1 and _act(target, signal, symbol, account, bar.close, fee_rate,
-                                                         config, exits):  # fmt: skip
+                if bar.index < len(candles) - 1 and _act(
+                    target, signal, symbol, account, bar.close, fee_rate, config, exits
+                ):
                     worker.run(once=True)
             if progress is not None:
                 progress(bar.index + 1, len(candles))
@@ -276,8 +278,15 @@ def replay(
         result = _collect(session, target, strategy, symbol, timeframe, bars, account, fee_rate, trading.paper_slippage)
     result.signals = signals
     result.seconds = time.perf_counter() - began
-    logger.info("Replayed %s on %s %s: %d candles, %d trades in %.1f s", strategy.describe(), symbol, timeframe,
-                len(candles), len(result.trades), result.seconds)  # fmt: skip
+    logger.info(
+        "Replayed %s on %s %s: %d candles, %d trades in %.1f s",
+        strategy.describe(),
+        symbol,
+        timeframe,
+        len(candles),
+        len(result.trades),
+        result.seconds,
+    )
     return result
 
 
@@ -352,8 +361,9 @@ def _act(
             )
             if quantity <= 0:
                 return False
-            request = OrderRequest(symbol=symbol, side=OrderSide.BUY, order_type=OrderType.MARKET,
-                                   quantity=quantity, exits=exits)  # fmt: skip
+            request = OrderRequest(
+                symbol=symbol, side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=quantity, exits=exits
+            )
         elif signal is Signal.SELL and held > 0:
             request = OrderRequest(symbol=symbol, side=OrderSide.SELL, order_type=OrderType.MARKET, quantity=held)
         else:
@@ -426,8 +436,9 @@ def _collect(
         )
         entry = None
     if entry is not None:
-        trades.append(Trade(OrderSide.BUY, entry_index, entry.ts, float(entry.price), float(entry.quantity),
-                            float(entry.fee_eur)))  # fmt: skip
+        trades.append(
+            Trade(OrderSide.BUY, entry_index, entry.ts, float(entry.price), float(entry.quantity), float(entry.fee_eur))
+        )
     position = session.get(Position, (account, instrument.id))
     return ReplayResult(
         target_url=target.url if hasattr(target, "url") else "",

@@ -139,9 +139,15 @@ def enable_source(
         actor=actor,
         action=AuditAction.SETTING_CHANGED,
         subject=f"strategy_source:{row.id}",
-        details={"enabled": True, "strategy": built.describe(), "symbol": instrument.symbol, "timeframe": timeframe,
-                 "position_fraction": position_fraction, "live": live},
-    )  # fmt: skip
+        details={
+            "enabled": True,
+            "strategy": built.describe(),
+            "symbol": instrument.symbol,
+            "timeframe": timeframe,
+            "position_fraction": position_fraction,
+            "live": live,
+        },
+    )
     return row
 
 
@@ -189,13 +195,21 @@ def list_sources(session: Session) -> list[SourceView]:
     ).all()
     return [
         SourceView(
-            id=row.id, strategy=row.strategy, symbol=symbol, timeframe=row.timeframe, parameters=dict(row.parameters),
-            position_fraction=row.position_fraction, live=row.live, enabled=row.enabled,
-            disabled_reason=row.disabled_reason, last_candle_at=row.last_candle_at, last_signal=row.last_signal,
+            id=row.id,
+            strategy=row.strategy,
+            symbol=symbol,
+            timeframe=row.timeframe,
+            parameters=dict(row.parameters),
+            position_fraction=row.position_fraction,
+            live=row.live,
+            enabled=row.enabled,
+            disabled_reason=row.disabled_reason,
+            last_candle_at=row.last_candle_at,
+            last_signal=row.last_signal,
             last_order_id=row.last_order_id,
         )
         for row, symbol in rows
-    ]  # fmt: skip
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,17 +314,26 @@ def _act(
         if quantity <= 0:
             return None, f"ignored: no {instrument.quote} cash in {account}"
         request = OrderRequest(
-            symbol=instrument.symbol, side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=quantity,
-            exits=_exits(strategy), live=source.live, live_confirmed=source.live,
-        )  # fmt: skip
+            symbol=instrument.symbol,
+            side=OrderSide.BUY,
+            order_type=OrderType.MARKET,
+            quantity=quantity,
+            exits=_exits(strategy),
+            live=source.live,
+            live_confirmed=source.live,
+        )
         exit_reason = None
     else:
         if held <= 0:
             return None, "ignored: sell while flat"
         request = OrderRequest(
-            symbol=instrument.symbol, side=OrderSide.SELL, order_type=OrderType.MARKET, quantity=held,
-            live=source.live, live_confirmed=source.live,
-        )  # fmt: skip
+            symbol=instrument.symbol,
+            side=OrderSide.SELL,
+            order_type=OrderType.MARKET,
+            quantity=held,
+            live=source.live,
+            live_confirmed=source.live,
+        )
         exit_reason = ExitReason.SIGNAL
     order = place_order(
         session, request, actor=f"{ACTOR}:{source.strategy}", exit_reason=exit_reason, settings=settings

@@ -92,11 +92,19 @@ def pack_trades(trades: list[Trade], index: pd.DatetimeIndex) -> bytes:
     """
     nan, sides, reasons = math.nan, _SIDE_CODES, _REASON_CODES
     rows = [
-        (trade.entry_index, -1 if trade.exit_index is None else trade.exit_index, sides[trade.side],
-         reasons[trade.exit_reason], trade.entry_price, trade.quantity, trade.entry_fee,
-         nan if trade.exit_price is None else trade.exit_price, trade.exit_fee)
+        (
+            trade.entry_index,
+            -1 if trade.exit_index is None else trade.exit_index,
+            sides[trade.side],
+            reasons[trade.exit_reason],
+            trade.entry_price,
+            trade.quantity,
+            trade.entry_fee,
+            nan if trade.exit_price is None else trade.exit_price,
+            trade.exit_fee,
+        )
         for trade in trades
-    ]  # fmt: skip
+    ]
     table = np.array(rows, dtype=np.float64).reshape(len(trades), 9)
     codes = table[:, :4].astype(np.int64)
     entry_index, exit_index = codes[:, 0], codes[:, 1]

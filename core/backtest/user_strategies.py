@@ -109,9 +109,10 @@ def load_strategy_file(path: Path) -> list[UserStrategy]:
         _check_class(strategy)
         if strategy.name in names:
             raise StrategyFileError(
-                path, f"strategy name {strategy.name!r} is used twice (also line {names[strategy.name].line})",
+                path,
+                f"strategy name {strategy.name!r} is used twice (also line {names[strategy.name].line})",
                 strategy.line,
-            )  # fmt: skip
+            )
         names[strategy.name] = strategy
     return list(names.values())
 
@@ -152,9 +153,11 @@ def _check_class(strategy: UserStrategy) -> None:
     for parameter in parameters:
         if not parameter.minimum <= parameter.default <= parameter.maximum:
             raise StrategyFileError(
-                path, f"{name}: parameter {parameter.name} default {parameter.default} is outside "
-                f"{parameter.minimum}..{parameter.maximum}", line,
-            )  # fmt: skip
+                path,
+                f"{name}: parameter {parameter.name} default {parameter.default} is outside "
+                f"{parameter.minimum}..{parameter.maximum}",
+                line,
+            )
     try:
         cls()
     except Exception as error:
@@ -216,9 +219,10 @@ def _check_unique(strategy: UserStrategy, catalog: StrategyCatalog) -> None:
     other = catalog.strategies.get(strategy.name)
     if other is not None:
         raise StrategyFileError(
-            strategy.path, f"strategy name {strategy.name!r} is already defined in {other.path}, line {other.line}",
+            strategy.path,
+            f"strategy name {strategy.name!r} is already defined in {other.path}, line {other.line}",
             strategy.line,
-        )  # fmt: skip
+        )
 
 
 _registered: set[str] = set()

@@ -128,9 +128,20 @@ def chart_data(
     chosen = choose_series(candle_series(session, instrument_id), timeframe, instrument.default_source)
     if chosen is None:
         empty = _frame([], [])
-        return ChartData(instrument_id, instrument.symbol, timeframe, None, None, empty,
-                         pd.DataFrame(index=empty.index), [], [], None, None,
-                         notes=[f"No candles stored for {instrument.symbol}."])  # fmt: skip
+        return ChartData(
+            instrument_id,
+            instrument.symbol,
+            timeframe,
+            None,
+            None,
+            empty,
+            pd.DataFrame(index=empty.index),
+            [],
+            [],
+            None,
+            None,
+            notes=[f"No candles stored for {instrument.symbol}."],
+        )
     notes: list[str] = []
     step = timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
     base_step = timedelta(seconds=chosen.timeframe_seconds)
@@ -205,8 +216,10 @@ def _epoch_seconds(session: Session) -> ColumnElement[int]:
 
 def _frame(epochs: Sequence[Any], columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
     index = pd.DatetimeIndex(pd.to_datetime(np.asarray(epochs, dtype="int64"), unit="s", utc=True), name="ts")
-    data = {name: np.asarray(columns[position] if columns else [], dtype=float)
-            for position, name in enumerate(CANDLE_COLUMNS)}  # fmt: skip
+    data = {
+        name: np.asarray(columns[position] if columns else [], dtype=float)
+        for position, name in enumerate(CANDLE_COLUMNS)
+    }
     return pd.DataFrame(data, index=index)
 
 
@@ -297,8 +310,9 @@ def load_aggregated_candles(
     first, last = aliased(Candle, name="first_bar"), aliased(Candle, name="last_bar")
 
     def _at(bar: Any, when: Any) -> ColumnElement[bool]:
-        return and_(bar.instrument_id == instrument_id, bar.source == source, bar.timeframe == base_timeframe,
-                    bar.ts == when)  # fmt: skip
+        return and_(
+            bar.instrument_id == instrument_id, bar.source == source, bar.timeframe == base_timeframe, bar.ts == when
+        )
 
     query = (
         select(
@@ -372,5 +386,6 @@ def own_trades(
 def chart_instruments(session: Session) -> list[Instrument]:
     """Return the instruments that can be charted: tracked first, crypto before other classes, by symbol."""
     is_crypto = Instrument.asset_class == AssetClass.CRYPTO
-    return list(session.scalars(select(Instrument).order_by(Instrument.tracked.desc(), is_crypto.desc(),
-                                                            Instrument.symbol)))  # fmt: skip
+    return list(
+        session.scalars(select(Instrument).order_by(Instrument.tracked.desc(), is_crypto.desc(), Instrument.symbol))
+    )

@@ -126,10 +126,27 @@ def _seed_examples(session: Session, context: DemoContext, existing: set[str]) -
     frame = context.candles["BTC/EUR"]
     last_close = Decimal(str(round(float(frame["close"].iloc[-1]), 2)))
     examples = [
-        ("demo-open-limit", btc, OrderSide.BUY, OrderType.LIMIT, Decimal("0.05"), (last_close * Decimal("0.9")).quantize(Decimal("1")), OrderStatus.OPEN, None),  # noqa: E501
-        ("demo-rejected", sol, OrderSide.SELL, OrderType.MARKET, Decimal("1000"), None, OrderStatus.DENIED,
-         "insufficient SOL: sells 1000, less available"),
-    ]  # fmt: skip
+        (
+            "demo-open-limit",
+            btc,
+            OrderSide.BUY,
+            OrderType.LIMIT,
+            Decimal("0.05"),
+            (last_close * Decimal("0.9")).quantize(Decimal("1")),
+            OrderStatus.OPEN,
+            None,
+        ),
+        (
+            "demo-rejected",
+            sol,
+            OrderSide.SELL,
+            OrderType.MARKET,
+            Decimal("1000"),
+            None,
+            OrderStatus.DENIED,
+            "insufficient SOL: sells 1000, less available",
+        ),
+    ]
     for key, instrument, side, order_type, quantity, limit, status, reason in examples:
         client_id = _client_id(key)
         if client_id in existing:

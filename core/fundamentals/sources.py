@@ -189,17 +189,27 @@ class CoinGeckoFundamentals:
 
         def request() -> dict[str, Any]:
             answer = self.client.get_coin_by_id(
-                coin_id, localization="false", tickers="false", market_data="true",
-                community_data="true", developer_data="true", sparkline="false",
-            )  # fmt: skip
+                coin_id,
+                localization="false",
+                tickers="false",
+                market_data="true",
+                community_data="true",
+                developer_data="true",
+                sparkline="false",
+            )
             if not isinstance(answer, dict):
                 raise SourceResponseError(f"coingecko /coins/{coin_id} did not answer a JSON object")
             if "error" in answer and "market_data" not in answer:
                 raise UnknownSymbolError(f"coingecko: {coin_id}: {str(answer['error'])[:200]}")
             return answer
 
-        coin = call_with_retries(request, policy=self._retry_policy, limiter=self._limiter,
-                                 description=f"coingecko coin {coin_id}", translate=translate_coingecko)  # fmt: skip
+        coin = call_with_retries(
+            request,
+            policy=self._retry_policy,
+            limiter=self._limiter,
+            description=f"coingecko coin {coin_id}",
+            translate=translate_coingecko,
+        )
         metrics = coingecko_metrics(coin, instrument.quote.lower())
         market = coin.get("market_data") or {}
         as_of = _iso_time(market.get("last_updated")) or _iso_time(coin.get("last_updated")) or utc_now()
@@ -252,12 +262,14 @@ def yahoo_metrics(result: dict[str, Any]) -> dict[str, Any]:
             "earnings_dates": [date for date in (_epoch_date(item) for item in earnings or []) if date],
             "fifty_two_week_high": _money(high),
             "fifty_two_week_low": _money(low),
-            "fifty_two_week_position": _ratio((last - low) if last is not None and low is not None else None,
-                                              (high - low) if high is not None and low is not None else None),
+            "fifty_two_week_position": _ratio(
+                (last - low) if last is not None and low is not None else None,
+                (high - low) if high is not None and low is not None else None,
+            ),
             "total_assets": _money(detail.get("totalAssets")),  # ETFs
             "expense_ratio": _number(statistics.get("annualReportExpenseRatio")),  # ETFs
         }
-    )  # fmt: skip
+    )
 
 
 class YahooFundamentals:
@@ -289,13 +301,20 @@ class YahooFundamentals:
         symbol = instrument.yahoo_symbol or instrument.symbol
 
         def request() -> dict[str, Any]:
-            response = self._data.get(QUOTE_SUMMARY_URL.format(symbol=symbol),
-                                      params={"modules": QUOTE_SUMMARY_MODULES, "formatted": "false"},
-                                      timeout=self._timeout)  # fmt: skip
+            response = self._data.get(
+                QUOTE_SUMMARY_URL.format(symbol=symbol),
+                params={"modules": QUOTE_SUMMARY_MODULES, "formatted": "false"},
+                timeout=self._timeout,
+            )
             return _checked_summary(response, symbol)
 
-        result = call_with_retries(request, policy=self._retry_policy, limiter=self._limiter,
-                                   description=f"yahoo quoteSummary {symbol}", translate=translate_yahoo)  # fmt: skip
+        result = call_with_retries(
+            request,
+            policy=self._retry_policy,
+            limiter=self._limiter,
+            description=f"yahoo quoteSummary {symbol}",
+            translate=translate_yahoo,
+        )
         price = result.get("price") if isinstance(result.get("price"), dict) else {}
         moment = _number((price or {}).get("regularMarketTime"))
         as_of = datetime.fromtimestamp(moment, tz=UTC) if moment is not None else utc_now()

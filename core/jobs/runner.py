@@ -194,10 +194,15 @@ def run_job(
         return None
     heartbeat = min(5.0, settings.jobs_stale_seconds / 4)
     context = RunningJob(
-        database, token, job.params, job.checkpoint if job.attempts > 1 else None,
-        progress_seconds=settings.jobs_progress_seconds, heartbeat_seconds=heartbeat, parent_pid=parent_pid,
+        database,
+        token,
+        job.params,
+        job.checkpoint if job.attempts > 1 else None,
+        progress_seconds=settings.jobs_progress_seconds,
+        heartbeat_seconds=heartbeat,
+        parent_pid=parent_pid,
         stop_event=stop_event,
-    )  # fmt: skip
+    )
     began = time.perf_counter()
     outcome: JobStatus
     result: JsonDict | None = None

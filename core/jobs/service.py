@@ -217,8 +217,15 @@ def request_cancel(session: Session, job_id: int, *, now: datetime | None = None
         raise JobNotFound(f"no job {job_id}")
     if job.status is S.QUEUED:
         check_transition(S.QUEUED, S.CANCELLED)
-        moved = _move(session, job_id, S.QUEUED, S.CANCELLED, cancel_requested=True, finished_at=now,
-                      progress_message="cancelled before it started")  # fmt: skip
+        moved = _move(
+            session,
+            job_id,
+            S.QUEUED,
+            S.CANCELLED,
+            cancel_requested=True,
+            finished_at=now,
+            progress_message="cancelled before it started",
+        )
         if moved:
             return _reread(session, job_id)
         job = _reread(session, job_id)  # claimed meanwhile: cancel it while running
@@ -277,10 +284,17 @@ def claim_next_job(
     for job_id, attempts in session.execute(query).all():
         attempt = int(attempts) + 1
         moved = _move(
-            session, int(job_id), S.QUEUED, S.RUNNING, _where=(Job.attempts == attempts,),
-            worker=worker, attempts=attempt, heartbeat_at=now, started_at=now,
+            session,
+            int(job_id),
+            S.QUEUED,
+            S.RUNNING,
+            _where=(Job.attempts == attempts,),
+            worker=worker,
+            attempts=attempt,
+            heartbeat_at=now,
+            started_at=now,
             progress_message="started" if attempt == 1 else f"resumed (attempt {attempt})",
-        )  # fmt: skip
+        )
         if moved:
             session.flush()
             return _reread(session, int(job_id)), JobToken(int(job_id), worker, attempt)
@@ -343,8 +357,11 @@ def _release(session: Session, job: JobInfo, reason: str, now: datetime, where: 
         new, values = S.CANCELLED, {"finished_at": now, "progress_message": f"cancelled ({reason})"}
     elif job.resumable and job.attempts < MAX_ATTEMPTS:
         new = S.QUEUED
-        values = {"worker": None, "heartbeat_at": None,
-                  "progress_message": f"{reason}; queued to resume from its checkpoint"}  # fmt: skip
+        values = {
+            "worker": None,
+            "heartbeat_at": None,
+            "progress_message": f"{reason}; queued to resume from its checkpoint",
+        }
     else:
         new = S.INTERRUPTED
         why = (

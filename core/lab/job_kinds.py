@@ -48,18 +48,26 @@ def walk_forward_job(context: JobContext) -> JsonDict:
         context.checkpoint({"folds": finished})
 
     result = run_walk_forward(
-        evaluator_for(request, bars), request.search_space(), folds=request.folds, trials=request.trials,
-        kind=WindowKind(request.window), train_ratio=request.train_ratio, seed=request.seed,
-        objective=request.objective, pruning=request.pruning, progress=_progress(context, "trials"),
-        should_stop=context.cancelled, previous=finished, on_fold=on_fold,
-    )  # fmt: skip
+        evaluator_for(request, bars),
+        request.search_space(),
+        folds=request.folds,
+        trials=request.trials,
+        kind=WindowKind(request.window),
+        train_ratio=request.train_ratio,
+        seed=request.seed,
+        objective=request.objective,
+        pruning=request.pruning,
+        progress=_progress(context, "trials"),
+        should_stop=context.cancelled,
+        previous=finished,
+        on_fold=on_fold,
+    )
     if result.stopped:  # cancelled between trials: keep the finished folds, store nothing
         raise JobCancelled("the walk-forward was cancelled")
     context.progress(request.folds * request.trials, request.folds * request.trials, "storing the result")
     data = result.to_dict()
     result_id = store_result(LabKind.WALK_FORWARD, request, bars, data, result.verdict(), result.seconds)
-    return {"result_id": result_id, "verdict": result.verdict(), "folds": len(result.folds),
-            "summary": data["summary"]}  # fmt: skip
+    return {"result_id": result_id, "verdict": result.verdict(), "folds": len(result.folds), "summary": data["summary"]}
 
 
 def search_job(context: JobContext) -> JsonDict:
@@ -77,10 +85,17 @@ def search_job(context: JobContext) -> JsonDict:
             last_saved[:] = [time.monotonic(), len(trials)]
 
     result = run_search(
-        evaluator_for(request, bars), request.search_space(), trials=request.trials, seed=request.seed,
-        objective=request.objective, pruning=request.pruning, progress=_progress(context, "trials"),
-        should_stop=context.cancelled, previous=trials, on_trial=on_trial,
-    )  # fmt: skip
+        evaluator_for(request, bars),
+        request.search_space(),
+        trials=request.trials,
+        seed=request.seed,
+        objective=request.objective,
+        pruning=request.pruning,
+        progress=_progress(context, "trials"),
+        should_stop=context.cancelled,
+        previous=trials,
+        on_trial=on_trial,
+    )
     if result.stopped:  # cancelled between trials: keep the trials so far, store nothing
         context.checkpoint({"trials": trials})
         raise JobCancelled("the search was cancelled")

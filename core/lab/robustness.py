@@ -64,8 +64,13 @@ class RobustnessSection:
     figures: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "verdict": self.verdict, "warning": self.warning,
-                "figures": self.figures}  # fmt: skip
+        return {
+            "key": self.key,
+            "title": self.title,
+            "verdict": self.verdict,
+            "warning": self.warning,
+            "figures": self.figures,
+        }
 
 
 @dataclass
@@ -118,19 +123,29 @@ def _describe(finding: object) -> str:
 def lookahead_section(check: LookaheadCheck | None, strategy: Strategy, bars: PriceSeries) -> RobustnessSection:
     if check is None:
         return RobustnessSection(
-            "lookahead", "Look-ahead", "Not run: no look-ahead check was available to this report.", False,
+            "lookahead",
+            "Look-ahead",
+            "Not run: no look-ahead check was available to this report.",
+            False,
             {"run": False},
-        )  # fmt: skip
+        )
     found = check(strategy, bars)
     findings = list(found.findings or [])
-    figures = {"run": True, "clean": bool(found.clean), "findings": len(findings),
-               "details": [_describe(item) for item in findings[:20]]}  # fmt: skip
+    figures = {
+        "run": True,
+        "clean": bool(found.clean),
+        "findings": len(findings),
+        "details": [_describe(item) for item in findings[:20]],
+    }
     if found.clean:
         return RobustnessSection("lookahead", "Look-ahead", f"Clean: {found.summary()}", False, figures)
     return RobustnessSection(
-        "lookahead", "Look-ahead", f"Peeks into the future — the backtest is not valid: {found.summary()}", True,
+        "lookahead",
+        "Look-ahead",
+        f"Peeks into the future — the backtest is not valid: {found.summary()}",
+        True,
         figures,
-    )  # fmt: skip
+    )
 
 
 def cost_section(request: LabRequest, bars: PriceSeries, strategy: Strategy) -> RobustnessSection:
@@ -139,8 +154,14 @@ def cost_section(request: LabRequest, bars: PriceSeries, strategy: Strategy) -> 
     for multiple in COST_MULTIPLES:
         scaled = replace(config, fee_bps=config.fee_bps * multiple, slippage_bps=config.slippage_bps * multiple)
         result = run_backtest(strategy, bars, scaled, engine=_engine(strategy))
-        rows.append({"multiple": multiple, "fee_bps": scaled.fee_bps, "slippage_bps": scaled.slippage_bps,
-                     **{name: _finite(result.metrics.get(name, math.nan)) for name in COST_METRICS}})  # fmt: skip
+        rows.append(
+            {
+                "multiple": multiple,
+                "fee_bps": scaled.fee_bps,
+                "slippage_bps": scaled.slippage_bps,
+                **{name: _finite(result.metrics.get(name, math.nan)) for name in COST_METRICS},
+            }
+        )
     at = {row["multiple"]: row for row in rows}
     base = at[1.0]["total_return"]
     doubled = at[2.0]["total_return"]
@@ -172,9 +193,13 @@ def cost_section(request: LabRequest, bars: PriceSeries, strategy: Strategy) -> 
 
 def benchmark_section(request: LabRequest, bars: PriceSeries, strategy: Strategy) -> RobustnessSection:
     result = run_backtest(strategy, bars, request.backtest_config(), engine=_engine(strategy))
-    rows = {name: {"strategy": _finite(result.metrics.get(name, math.nan)),
-                   "buy_and_hold": _finite(result.baseline_metrics.get(name, math.nan))}
-            for name in BENCHMARK_METRICS}  # fmt: skip
+    rows = {
+        name: {
+            "strategy": _finite(result.metrics.get(name, math.nan)),
+            "buy_and_hold": _finite(result.baseline_metrics.get(name, math.nan)),
+        }
+        for name in BENCHMARK_METRICS
+    }
     mine, theirs = result.metrics["total_return"], result.baseline_metrics["total_return"]
     sharpe, hold_sharpe = result.metrics.get("sharpe", math.nan), result.baseline_metrics.get("sharpe", math.nan)
     if mine > theirs and (not math.isfinite(hold_sharpe) or sharpe >= hold_sharpe):
@@ -229,9 +254,15 @@ def build_report(
                 progress(base + finished, total)
 
         search = run_search(
-            evaluator, space, trials=request.trials, seed=request.seed, objective=request.objective,
-            pruning=request.pruning, should_stop=should_stop, progress=search_progress,
-        )  # fmt: skip
+            evaluator,
+            space,
+            trials=request.trials,
+            seed=request.seed,
+            objective=request.objective,
+            pruning=request.pruning,
+            should_stop=should_stop,
+            progress=search_progress,
+        )
         step(request.trials)
         report = search.overfitting
         dsr, pbo = report.deflated_sharpe, report.pbo
@@ -239,10 +270,13 @@ def build_report(
         warning = (dsr is not None and dsr.dsr < 0.95) or (pbo is not None and pbo.pbo >= 0.5)
         sections.append(
             RobustnessSection(
-                "overfitting", "Overfitting", report.verdict() or "Not enough trials to measure.", warning,
+                "overfitting",
+                "Overfitting",
+                report.verdict() or "Not enough trials to measure.",
+                warning,
                 {**report.to_dict(), "trials": len(search.trials), "best": best.to_dict() if best else None},
             )
-        )  # fmt: skip
+        )
     else:
         sections.append(RobustnessSection("walk_forward", "Walk-forward", "Not run: no parameter is searched.", False))
         sections.append(RobustnessSection("overfitting", "Overfitting", "Not run: no parameter is searched.", False))
@@ -274,10 +308,18 @@ def _walk_forward_section(
 ) -> RobustnessSection:
     try:
         walk = run_walk_forward(
-            evaluator, space, folds=request.folds, trials=request.trials, kind=WindowKind(request.window),
-            train_ratio=request.train_ratio, seed=request.seed, objective=request.objective, pruning=request.pruning,
-            should_stop=should_stop, progress=(lambda d, _t: progress(base + d, total)) if progress else None,
-        )  # fmt: skip
+            evaluator,
+            space,
+            folds=request.folds,
+            trials=request.trials,
+            kind=WindowKind(request.window),
+            train_ratio=request.train_ratio,
+            seed=request.seed,
+            objective=request.objective,
+            pruning=request.pruning,
+            should_stop=should_stop,
+            progress=(lambda d, _t: progress(base + d, total)) if progress else None,
+        )
     except WalkForwardError as error:
         return RobustnessSection("walk_forward", "Walk-forward", f"Not run: {error}.", True)
     summary = walk.summary()

@@ -21,8 +21,15 @@ from core.lab.evaluate import OBJECTIVES, TrialEvaluator
 from core.lab.search import MAX_TRIALS, SearchRange, default_space, parse_space
 from core.lab.walkforward import MAX_FOLDS, WindowKind
 
-CONFIG_FIELDS = ("initial_cash", "fee_bps", "slippage_bps", "position_fraction", "stop_loss", "take_profit",
-                 "trailing_stop")  # fmt: skip
+CONFIG_FIELDS = (
+    "initial_cash",
+    "fee_bps",
+    "slippage_bps",
+    "position_fraction",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+)
 
 
 class LabRequestError(PermanentError, ValueError):
@@ -152,24 +159,37 @@ def load_request_bars(request: LabRequest) -> PriceSeries:
 
     with get_database().session() as session:
         return load_bars(
-            session, request.data, request.timeframe or "1h", build_strategy(request.strategy, request.parameters),
-            start=start, end=end,
-        )  # fmt: skip
+            session,
+            request.data,
+            request.timeframe or "1h",
+            build_strategy(request.strategy, request.parameters),
+            start=start,
+            end=end,
+        )
 
 
 def evaluator_for(request: LabRequest, bars: PriceSeries) -> TrialEvaluator:
     return TrialEvaluator(request.strategy, bars, request.backtest_config(), base_parameters=request.parameters)
 
 
-def store_result(kind: Any, request: LabRequest, bars: PriceSeries, result: dict[str, Any], verdict: str,
-                 seconds: float) -> int:  # fmt: skip
+def store_result(
+    kind: Any, request: LabRequest, bars: PriceSeries, result: dict[str, Any], verdict: str, seconds: float
+) -> int:
     """Store a finished analysis in the configured database; return its id."""
     from core.db.engine import get_database
     from core.lab.store import save_lab_result
 
     with get_database().session() as session:
-        return save_lab_result(session, kind, request.strategy, bars, request.to_params(), _json_safe(result),
-                               verdict=verdict, seconds=seconds)  # fmt: skip
+        return save_lab_result(
+            session,
+            kind,
+            request.strategy,
+            bars,
+            request.to_params(),
+            _json_safe(result),
+            verdict=verdict,
+            seconds=seconds,
+        )
 
 
 def _json_safe(value: Any) -> Any:

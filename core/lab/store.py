@@ -59,9 +59,17 @@ def save_lab_result(
 
 def _view(row: LabResult) -> StoredLabResult:
     return StoredLabResult(
-        row.id, row.created_at, row.kind, row.strategy, row.data_label, row.timeframe, dict(row.request),
-        dict(row.result), row.verdict, row.seconds,
-    )  # fmt: skip
+        row.id,
+        row.created_at,
+        row.kind,
+        row.strategy,
+        row.data_label,
+        row.timeframe,
+        dict(row.request),
+        dict(row.result),
+        row.verdict,
+        row.seconds,
+    )
 
 
 def list_lab_results(

@@ -20,15 +20,25 @@ class MacroSeries:
 MACRO_SERIES: tuple[MacroSeries, ...] = (
     MacroSeries("ECBDFR", "ECBDFR", "ECB deposit facility rate", "EU", "%", high_impact=True),
     MacroSeries("DFF", "DFF", "Fed funds effective rate", "US", "%", release_keyword="fomc", high_impact=True),
-    MacroSeries("EA_HICP_YOY", "CP0000EZ19M086NEST", "Euro area HICP inflation (y/y)", "EU", "%", units="pc1",
-                high_impact=True),
-    MacroSeries("US_CPI_YOY", "CPIAUCSL", "US CPI inflation (y/y)", "US", "%", units="pc1",
-                release_keyword="consumer price index", high_impact=True),
-    MacroSeries("UNRATE", "UNRATE", "US unemployment rate", "US", "%", release_keyword="employment situation",
-                high_impact=True),
+    MacroSeries(
+        "EA_HICP_YOY", "CP0000EZ19M086NEST", "Euro area HICP inflation (y/y)", "EU", "%", units="pc1", high_impact=True
+    ),
+    MacroSeries(
+        "US_CPI_YOY",
+        "CPIAUCSL",
+        "US CPI inflation (y/y)",
+        "US",
+        "%",
+        units="pc1",
+        release_keyword="consumer price index",
+        high_impact=True,
+    ),
+    MacroSeries(
+        "UNRATE", "UNRATE", "US unemployment rate", "US", "%", release_keyword="employment situation", high_impact=True
+    ),
     MacroSeries("EA_UNRATE", "LRHUTTTTEZM156S", "Euro area unemployment rate", "EU", "%"),
     MacroSeries("DGS10", "DGS10", "US 10-year Treasury yield", "US", "%"),
     MacroSeries("DTWEXBGS", "DTWEXBGS", "US dollar index (broad)", "US", "index"),
     MacroSeries("DEXUSEU", "DEXUSEU", "EUR/USD", "EU", "USD per EUR"),
-)  # fmt: skip
+)
 SERIES_BY_ID = {series.series_id: series for series in MACRO_SERIES}

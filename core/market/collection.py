@@ -100,9 +100,13 @@ def backfill(
         report.requests += 1
         with database.session() as session:
             page = store_candles(
-                session, frame, instrument_id=instrument.id, source=source.name, timeframe=timeframe,
+                session,
+                frame,
+                instrument_id=instrument.id,
+                source=source.name,
+                timeframe=timeframe,
                 record_label=instrument.symbol,
-            )  # fmt: skip
+            )
         report.result = report.result + page
         if progress is not None:
             progress(window_end, end, page)

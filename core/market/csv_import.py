@@ -364,9 +364,13 @@ def import_candle_csv(
             instrument = add_instrument(session, symbol, asset_class=asset_class, tracked=False)
             created = True
         result = store_candles(
-            session, frame, instrument_id=instrument.id, source=source, timeframe=timeframe,
+            session,
+            frame,
+            instrument_id=instrument.id,
+            source=source,
+            timeframe=timeframe,
             record_label=instrument.symbol,
-        )  # fmt: skip
+        )
         stored_symbol = instrument.symbol
     return ImportReport(
         symbol=stored_symbol,

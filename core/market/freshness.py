@@ -24,8 +24,9 @@ from core.timeutil import utc_now
 
 STALE_TOLERANCE = 2.0
 """A price is stale after this many expected intervals of trading time without a newer one."""
-SESSION_LENGTH = timedelta(hours=SESSION_CLOSE_UTC.hour - SESSION_OPEN_UTC.hour,
-                           minutes=SESSION_CLOSE_UTC.minute - SESSION_OPEN_UTC.minute)  # fmt: skip
+SESSION_LENGTH = timedelta(
+    hours=SESSION_CLOSE_UTC.hour - SESSION_OPEN_UTC.hour, minutes=SESSION_CLOSE_UTC.minute - SESSION_OPEN_UTC.minute
+)
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,15 @@ def _series_as_of(session: Session, instrument_id: int, moment: datetime) -> lis
     for key_instrument, source, timeframe in series_keys(session, instrument_id):
         row = session.execute(
             select(Candle.ts, Candle.close)
-            .where(Candle.instrument_id == key_instrument, Candle.source == source, Candle.timeframe == timeframe,
-                   Candle.ts <= moment)
+            .where(
+                Candle.instrument_id == key_instrument,
+                Candle.source == source,
+                Candle.timeframe == timeframe,
+                Candle.ts <= moment,
+            )
             .order_by(Candle.ts.desc())
             .limit(1)
-        ).first()  # fmt: skip
+        ).first()
         if row is not None:
             found.append(CandleSeries(key_instrument, source, timeframe, row[0], row[1]))
     return found
@@ -78,12 +83,18 @@ def price_freshness(
     series = candle_series(session, instrument_id) if as_of is None else _series_as_of(session, instrument_id, as_of)
     if instrument is None or not series:
         return None
-    newest = max(series, key=lambda item: (item.latest_ts + timedelta(seconds=item.timeframe_seconds),
-                                           -item.timeframe_seconds))  # fmt: skip
+    newest = max(
+        series, key=lambda item: (item.latest_ts + timedelta(seconds=item.timeframe_seconds), -item.timeframe_seconds)
+    )
     interval = timedelta(seconds=newest.timeframe_seconds)
     closed_at = newest.latest_ts + interval
     moment = as_of or now or utc_now()
     price_time = min(closed_at, moment)  # a forming candle's close is "now"
-    since = stale_since(price_time, str(instrument.asset_class), expected_interval=trading_interval(interval,
-                        instrument.asset_class), now=moment, tolerance=STALE_TOLERANCE)  # fmt: skip
+    since = stale_since(
+        price_time,
+        str(instrument.asset_class),
+        expected_interval=trading_interval(interval, instrument.asset_class),
+        now=moment,
+        tolerance=STALE_TOLERANCE,
+    )
     return PriceFreshness(instrument_id, newest.latest_close, price_time, interval, since)

@@ -17,8 +17,16 @@ from core.market.timeframes import TIMEFRAME_SECONDS as TIMEFRAME_SECONDS  # re-
 if TYPE_CHECKING:  # pandas and numpy are imported by the functions that build frames (lazy: light processes)
     import pandas as pd
 
-TIMEFRAME_RULES = {"1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h",
-                   "1d": "1D", "1w": "W-MON"}  # fmt: skip
+TIMEFRAME_RULES = {
+    "1m": "1min",
+    "5m": "5min",
+    "15m": "15min",
+    "30m": "30min",
+    "1h": "1h",
+    "4h": "4h",
+    "1d": "1D",
+    "1w": "W-MON",
+}
 CANDLE_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
@@ -64,8 +72,9 @@ def load_candles(
     # than building the frame from result rows. SQLite returns the naive UTC time as ISO text,
     # PostgreSQL an aware datetime; both become the same UTC index.
     raw = [type_coerce(getattr(Candle, name), NullType()) for name in ("ts", *CANDLE_VALUE_COLUMNS)]
-    query = select(*raw).where(Candle.instrument_id == instrument_id, Candle.timeframe == timeframe,
-                               Candle.source == source)  # fmt: skip
+    query = select(*raw).where(
+        Candle.instrument_id == instrument_id, Candle.timeframe == timeframe, Candle.source == source
+    )
     if start is not None:
         query = query.where(Candle.ts >= start)
     if end is not None:

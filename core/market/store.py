@@ -176,9 +176,17 @@ def _upsert_sqlite(
         changes_before = raw.total_changes
         opens, highs, lows, closes, volumes = _value_lists(frame)
         rows = zip(
-            [instrument_id] * len(stamps), [source] * len(stamps), [timeframe] * len(stamps),
-            stamps, opens, highs, lows, closes, volumes, strict=True,
-        )  # fmt: skip
+            [instrument_id] * len(stamps),
+            [source] * len(stamps),
+            [timeframe] * len(stamps),
+            stamps,
+            opens,
+            highs,
+            lows,
+            closes,
+            volumes,
+            strict=True,
+        )
         cursor.executemany(SQLITE_UPSERT, rows)
         written = raw.total_changes - changes_before
         after = cursor.execute(count_sql, window).fetchone()[0]

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.errors import PermanentError
 
-TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400,
-                     "1w": 604800}  # fmt: skip
+TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800}
 
 # Weekly candles open on Monday 00:00 UTC (the ccxt and Yahoo convention); 1970-01-05 was a Monday.
 WEEK_ANCHOR = datetime(1970, 1, 5, tzinfo=UTC)

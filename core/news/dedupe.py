@@ -31,12 +31,44 @@ CANONICAL_URL_MAX = 500
 
 TRACKING_PARAMETERS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga", "_gl",
-        "ref", "ref_src", "ref_url", "referrer", "cmpid", "ncid", "ocid", "sr_share", "smid", "smtyp",
-        "guccounter", "guce_referrer", "guce_referrer_sig", "spm", "soc_src", "soc_trk", "trk", "cid",
-        "taid", "mbid", "rss", "feed", "feedtype", "__twitter_impression", "amp", "output",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "referrer",
+        "cmpid",
+        "ncid",
+        "ocid",
+        "sr_share",
+        "smid",
+        "smtyp",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "spm",
+        "soc_src",
+        "soc_trk",
+        "trk",
+        "cid",
+        "taid",
+        "mbid",
+        "rss",
+        "feed",
+        "feedtype",
+        "__twitter_impression",
+        "amp",
+        "output",
     }
-)  # fmt: skip
+)
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "at_")
 SHARE_PARAMETERS_BY_HOST = {"twitter.com": {"s", "t"}, "x.com": {"s", "t"}, "youtube.com": {"feature", "si"}}
 

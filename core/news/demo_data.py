@@ -213,33 +213,90 @@ def demo_calendar_events(now: datetime, *, days_back: int = 30, days_ahead: int 
         weekday = day.weekday()
         rules: list[tuple[str, str, CalendarImportance, datetime, str, str]] = []
         if weekday == 3:
-            rules.append(("claims", "US initial jobless claims", CalendarImportance.MEDIUM,
-                          _at(day, 8, 30, "America/New_York"), "US", "labour"))  # fmt: skip
+            rules.append(
+                (
+                    "claims",
+                    "US initial jobless claims",
+                    CalendarImportance.MEDIUM,
+                    _at(day, 8, 30, "America/New_York"),
+                    "US",
+                    "labour",
+                )
+            )
         if weekday == 4 and day.day <= 7:
-            rules.append(("nfp", "US employment situation (non-farm payrolls)", CalendarImportance.HIGH,
-                          _at(day, 8, 30, "America/New_York"), "US", "labour"))  # fmt: skip
+            rules.append(
+                (
+                    "nfp",
+                    "US employment situation (non-farm payrolls)",
+                    CalendarImportance.HIGH,
+                    _at(day, 8, 30, "America/New_York"),
+                    "US",
+                    "labour",
+                )
+            )
         if day.day == 12 or (weekday == 0 and day.day in (13, 14)):
-            rules.append(("cpi", "US consumer price index", CalendarImportance.HIGH,
-                          _at(day, 8, 30, "America/New_York"), "US", "inflation"))  # fmt: skip
+            rules.append(
+                (
+                    "cpi",
+                    "US consumer price index",
+                    CalendarImportance.HIGH,
+                    _at(day, 8, 30, "America/New_York"),
+                    "US",
+                    "inflation",
+                )
+            )
         if day.day == 16 and weekday < 5:
-            rules.append(("retail", "US retail sales", CalendarImportance.MEDIUM,
-                          _at(day, 8, 30, "America/New_York"), "US", "consumption"))  # fmt: skip
+            rules.append(
+                (
+                    "retail",
+                    "US retail sales",
+                    CalendarImportance.MEDIUM,
+                    _at(day, 8, 30, "America/New_York"),
+                    "US",
+                    "consumption",
+                )
+            )
         if weekday == 2 and 15 <= day.day <= 21:
-            rules.append(("fomc", "FOMC rate decision and statement", CalendarImportance.HIGH,
-                          _at(day, 14, 0, "America/New_York"), "US", "central bank"))  # fmt: skip
+            rules.append(
+                (
+                    "fomc",
+                    "FOMC rate decision and statement",
+                    CalendarImportance.HIGH,
+                    _at(day, 14, 0, "America/New_York"),
+                    "US",
+                    "central bank",
+                )
+            )
         if weekday == 3 and 8 <= day.day <= 14:
-            rules.append(("ecb", "ECB monetary policy decision", CalendarImportance.HIGH,
-                          _at(day, 14, 15, "Europe/Berlin"), "EA", "central bank"))  # fmt: skip
+            rules.append(
+                (
+                    "ecb",
+                    "ECB monetary policy decision",
+                    CalendarImportance.HIGH,
+                    _at(day, 14, 15, "Europe/Berlin"),
+                    "EA",
+                    "central bank",
+                )
+            )
         if (
             weekday < 5
             and day.day in (1, 2, 3)
             and not any(e.external_id.startswith("hicp:") and e.event_time.month == day.month for e in events)
         ):
-            rules.append(("hicp", "Euro area flash HICP inflation", CalendarImportance.MEDIUM,
-                          _at(day, 11, 0, "Europe/Vienna"), "EA", "inflation"))  # fmt: skip
+            rules.append(
+                (
+                    "hicp",
+                    "Euro area flash HICP inflation",
+                    CalendarImportance.MEDIUM,
+                    _at(day, 11, 0, "Europe/Vienna"),
+                    "EA",
+                    "inflation",
+                )
+            )
         if weekday == 3 and day.day >= 24:
-            rules.append(("gdp", "US GDP estimate", CalendarImportance.HIGH,
-                          _at(day, 8, 30, "America/New_York"), "US", "growth"))  # fmt: skip
+            rules.append(
+                ("gdp", "US GDP estimate", CalendarImportance.HIGH, _at(day, 8, 30, "America/New_York"), "US", "growth")
+            )
         for code, title, importance, when, country, category in rules:
             events.append(
                 RawCalendarEvent(

@@ -18,11 +18,26 @@ from typing import Any
 
 MAJOR_PUBLISHERS = frozenset(
     {
-        "reuters", "bloomberg", "financial times", "the wall street journal", "wall street journal", "cnbc",
-        "associated press", "coindesk", "the block", "cointelegraph", "decrypt", "marketwatch", "barron's",
-        "yahoo finance", "the economist", "forbes", "bbc news", "axios",
+        "reuters",
+        "bloomberg",
+        "financial times",
+        "the wall street journal",
+        "wall street journal",
+        "cnbc",
+        "associated press",
+        "coindesk",
+        "the block",
+        "cointelegraph",
+        "decrypt",
+        "marketwatch",
+        "barron's",
+        "yahoo finance",
+        "the economist",
+        "forbes",
+        "bbc news",
+        "axios",
     }
-)  # fmt: skip
+)
 ARTICLE_DEFAULT_INFLUENCE = 0.5
 ARTICLE_MAJOR_INFLUENCE = 0.8
 

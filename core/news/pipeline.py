@@ -112,9 +112,24 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
 
 
 # The columns ``NewsProcessor`` fills, in the order of the raw SQLite insert below.
-_SQLITE_NEWS_COLUMNS = ("source", "source_id", "kind", "title", "summary", "url", "canonical_url", "title_fingerprint",
-                        "author", "publisher", "published_at", "collected_at", "sentiment", "influence", "metrics",
-                        "is_demo")  # fmt: skip
+_SQLITE_NEWS_COLUMNS = (
+    "source",
+    "source_id",
+    "kind",
+    "title",
+    "summary",
+    "url",
+    "canonical_url",
+    "title_fingerprint",
+    "author",
+    "publisher",
+    "published_at",
+    "collected_at",
+    "sentiment",
+    "influence",
+    "metrics",
+    "is_demo",
+)
 _SQLITE_ROWS_PER_STATEMENT = 1_000  # 16,000 parameters, under SQLite's limit of 32,766
 _SQLITE_NEWS_HEAD = f"INSERT INTO news_items ({', '.join(_SQLITE_NEWS_COLUMNS)}) VALUES "  # nosec B608: constant column names
 _SQLITE_NEWS_ROW = "(" + ", ".join("?" * len(_SQLITE_NEWS_COLUMNS)) + ")"
@@ -146,10 +161,26 @@ def _insert_news_items_sqlite(connection: Any, rows: Sequence[dict[str, Any]]) -
         extend = values.extend
         for row in chunk:
             kind = row["kind"]
-            extend((row["source"], row["source_id"], kind.value if isinstance(kind, NewsKind) else kind, row["title"],
-                    row["summary"], row["url"], row["canonical_url"], row["title_fingerprint"], row["author"],
-                    row["publisher"], _sqlite_time(row["published_at"]), _sqlite_time(row["collected_at"]),
-                    row["sentiment"], row["influence"], dumps(row["metrics"]), 1 if row["is_demo"] else 0))  # fmt: skip
+            extend(
+                (
+                    row["source"],
+                    row["source_id"],
+                    kind.value if isinstance(kind, NewsKind) else kind,
+                    row["title"],
+                    row["summary"],
+                    row["url"],
+                    row["canonical_url"],
+                    row["title_fingerprint"],
+                    row["author"],
+                    row["publisher"],
+                    _sqlite_time(row["published_at"]),
+                    _sqlite_time(row["collected_at"]),
+                    row["sentiment"],
+                    row["influence"],
+                    dumps(row["metrics"]),
+                    1 if row["is_demo"] else 0,
+                )
+            )
         statement = _SQLITE_NEWS_HEAD + ", ".join([_SQLITE_NEWS_ROW] * len(chunk)) + _SQLITE_NEWS_TAIL
         for news_item_id, source, source_id in raw.execute(statement, values).fetchall():
             ids[(source, source_id)] = news_item_id

@@ -14,8 +14,17 @@ from core.market.models import Instrument
 from core.news.models import NewsItem, NewsItemInstrument, NewsKind, SentimentHourly
 
 ITEM_COLUMNS = [
-    "id", "published_at", "instruments", "source", "kind", "publisher", "title", "url", "sentiment", "influence",
-]  # fmt: skip
+    "id",
+    "published_at",
+    "instruments",
+    "source",
+    "kind",
+    "publisher",
+    "title",
+    "url",
+    "sentiment",
+    "influence",
+]
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,9 @@ def sentiment_series(session: Session, instrument_id: int, start: datetime, end:
     """Return hourly ``mentions``, ``mean_sentiment``, ``weighted_sentiment`` indexed by UTC hour."""
     rows = session.execute(
         select(
-            SentimentHourly.hour, SentimentHourly.mentions, SentimentHourly.mean_sentiment,
+            SentimentHourly.hour,
+            SentimentHourly.mentions,
+            SentimentHourly.mean_sentiment,
             SentimentHourly.weighted_sentiment,
         )
         .where(
@@ -122,7 +133,7 @@ def sentiment_series(session: Session, instrument_id: int, start: datetime, end:
             SentimentHourly.hour < end,
         )
         .order_by(SentimentHourly.hour)
-    ).all()  # fmt: skip
+    ).all()
     frame = pd.DataFrame(rows, columns=["hour", "mentions", "mean_sentiment", "weighted_sentiment"])
     if frame.empty:
         return frame.set_index("hour")

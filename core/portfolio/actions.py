@@ -149,13 +149,14 @@ def set_holding_exits(session: Session, change: ExitChange, *, actor: str) -> li
     executor watches it from the current price on, like exits attached on the Trade page; when a
     level is hit it places the sell through ``place_order`` and its risk checks.
     """
+    # checked again in the writing transaction: the price or the position may have moved
     checked = plan_exit_change(
         session,
         account=change.account,
         symbol=change.symbol,
         stop_loss=change.stop_loss,
         take_profit=change.take_profit,
-    )  # fmt: skip  (checked again in the writing transaction: the price or the position may have moved)
+    )
     latest = latest_price(session, checked.instrument_id)
     if latest is None:  # plan_exit_change refuses a holding without a price; kept for the type
         raise ExitPlanError(f"no price for {checked.symbol} yet")
@@ -180,8 +181,13 @@ def set_holding_exits(session: Session, change: ExitChange, *, actor: str) -> li
             )
         plan = session.scalar(select(ExitPlan).where(ExitPlan.entry_order_id == entry.id))
         if plan is None:
-            plan = ExitPlan(entry_order_id=entry.id, account=checked.account, instrument_id=checked.instrument_id,
-                            position_side=OrderSide.BUY, created_at=now)  # fmt: skip
+            plan = ExitPlan(
+                entry_order_id=entry.id,
+                account=checked.account,
+                instrument_id=checked.instrument_id,
+                position_side=OrderSide.BUY,
+                created_at=now,
+            )
             session.add(plan)
         plan.quantity = checked.quantity
         plan.trailing_distance = plan.trailing_stop = None

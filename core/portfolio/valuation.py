@@ -266,11 +266,32 @@ def _ledger_rows(session: Session, accounts: list[str] | None, until: datetime |
         query = query.where(LedgerEntry.account.in_(accounts))
     if until is not None:
         query = query.where(LedgerEntry.ts <= until)
-    for (account, ts, kind, sent_asset, sent_qty, received_asset, received_qty, fee_asset, fee_qty, value_eur,
-         instrument_id) in session.connection().execute(query.order_by(LedgerEntry.account, LedgerEntry.ts,
-                                                                          LedgerEntry.id)):  # fmt: skip
-        yield (account, ts, kind, sent_asset, as_decimal(sent_qty), received_asset, as_decimal(received_qty),
-               fee_asset, as_decimal(fee_qty), as_decimal(value_eur), instrument_id)  # fmt: skip
+    for (
+        account,
+        ts,
+        kind,
+        sent_asset,
+        sent_qty,
+        received_asset,
+        received_qty,
+        fee_asset,
+        fee_qty,
+        value_eur,
+        instrument_id,
+    ) in session.connection().execute(query.order_by(LedgerEntry.account, LedgerEntry.ts, LedgerEntry.id)):
+        yield (
+            account,
+            ts,
+            kind,
+            sent_asset,
+            as_decimal(sent_qty),
+            received_asset,
+            as_decimal(received_qty),
+            fee_asset,
+            as_decimal(fee_qty),
+            as_decimal(value_eur),
+            instrument_id,
+        )
 
 
 @dataclass
@@ -284,8 +305,19 @@ class _AccountReplay:
 def _replay(rows: Iterable[tuple]) -> dict[str, _AccountReplay]:
     """Replay ledger rows (ordered by account, time) into cash and average-cost lots."""
     replays: dict[str, _AccountReplay] = defaultdict(_AccountReplay)
-    for (account, ts, kind, sent_asset, sent_qty, received_asset, received_qty, fee_asset, fee_qty, value_eur,
-         instrument_id) in rows:  # fmt: skip
+    for (
+        account,
+        ts,
+        kind,
+        sent_asset,
+        sent_qty,
+        received_asset,
+        received_qty,
+        fee_asset,
+        fee_qty,
+        value_eur,
+        instrument_id,
+    ) in rows:
         state = replays[account]
         kind = LedgerKind(kind)
         sent_qty = sent_qty or ZERO
@@ -362,9 +394,10 @@ def _instrument_for_assets(session: Session, assets: set[str]) -> dict[str, _Pri
     if not assets:
         return found
     rows = session.execute(
-        select(Instrument.id, Instrument.symbol, Instrument.name, Instrument.asset_class, Instrument.base,
-               Instrument.quote).where(Instrument.base.in_(sorted(assets)))
-    ).all()  # fmt: skip
+        select(
+            Instrument.id, Instrument.symbol, Instrument.name, Instrument.asset_class, Instrument.base, Instrument.quote
+        ).where(Instrument.base.in_(sorted(assets)))
+    ).all()
     for instrument_id, symbol, name, asset_class, base, quote in sorted(rows, key=lambda r: (r[5] != "EUR", r[1])):
         found.setdefault(
             base, _PricedInstrument(instrument_id, symbol, name or symbol, str(asset_class.value), str(quote))
@@ -441,8 +474,12 @@ def value_portfolio(session: Session, accounts: list[str] | None = None) -> Port
     return PortfolioValuation(accounts=results, valued_at=valued_at)
 
 
-def _account_valuation(account: str, replay: _AccountReplay, instruments: dict[str, _PricedInstrument],
-                       eur_price: Callable[[str], tuple[Decimal, datetime] | None]) -> AccountValuation:  # fmt: skip
+def _account_valuation(
+    account: str,
+    replay: _AccountReplay,
+    instruments: dict[str, _PricedInstrument],
+    eur_price: Callable[[str], tuple[Decimal, datetime] | None],
+) -> AccountValuation:
     holdings: list[Holding] = []
     closed: list[ClosedPosition] = []
     unpriced: list[str] = []
@@ -506,9 +543,10 @@ def _positions_as_replays(session: Session, accounts: list[str]) -> dict[str, _A
     if not accounts:
         return replays
     rows = session.execute(
-        select(Position, Instrument.base).join(Instrument, Instrument.id == Position.instrument_id)
+        select(Position, Instrument.base)
+        .join(Instrument, Instrument.id == Position.instrument_id)
         .where(Position.account.in_(accounts))
-    ).all()  # fmt: skip
+    ).all()
     for position, base in rows:
         replay = replays.setdefault(position.account, _AccountReplay())
         lot = replay.lots[base]

@@ -208,9 +208,10 @@ def quarantine_summary(session: Session, *, latest_limit: int = 50) -> Quarantin
         for kind, source, reason, count, latest in grouped
     ]
     latest_rows = session.scalars(
-        select(QuarantinedRecord).order_by(QuarantinedRecord.created_at.desc(), QuarantinedRecord.id.desc())
+        select(QuarantinedRecord)
+        .order_by(QuarantinedRecord.created_at.desc(), QuarantinedRecord.id.desc())
         .limit(latest_limit)
-    ).all()  # fmt: skip
+    ).all()
     latest = [
         QuarantineRow(row.id, row.created_at, row.kind, row.source, row.reason, row.record_key, row.payload)
         for row in latest_rows

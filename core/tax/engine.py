@@ -40,9 +40,35 @@ FLAT_COST_KEST_RATE = KEST_RATE / 2  # KESt on a gain of 50 % of the proceeds
 DUST = Decimal("1e-12")
 
 FIAT_CURRENCIES = frozenset(
-    {"EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "PLN", "CZK", "HUF", "SEK", "NOK", "DKK", "TRY",
-     "RON", "BGN", "HRK", "ZAR", "BRL", "MXN", "SGD", "HKD", "CNY", "INR", "KRW"}
-)  # fmt: skip
+    {
+        "EUR",
+        "USD",
+        "GBP",
+        "CHF",
+        "JPY",
+        "CAD",
+        "AUD",
+        "NZD",
+        "PLN",
+        "CZK",
+        "HUF",
+        "SEK",
+        "NOK",
+        "DKK",
+        "TRY",
+        "RON",
+        "BGN",
+        "HRK",
+        "ZAR",
+        "BRL",
+        "MXN",
+        "SGD",
+        "HKD",
+        "CNY",
+        "INR",
+        "KRW",
+    }
+)
 CRYPTO_ASSET_CLASSES = frozenset({"", "crypto", "cryptocurrency", "stablecoin", "token"})
 # Kind groups of the dispatch in ``_Engine.process`` (sets: one hash lookup per movement).
 ZERO_COST_LABELS = {LedgerKind.REWARD: "staking reward", LedgerKind.AIRDROP: "airdrop", LedgerKind.FORK: "hard fork"}
@@ -51,8 +77,14 @@ LEAVING_KINDS = frozenset({LedgerKind.GIFT_OUT, LedgerKind.LOSS, LedgerKind.FEE}
 TRANSFER_IN_KINDS = frozenset({LedgerKind.DEPOSIT, LedgerKind.TRANSFER_IN})
 TRANSFER_OUT_KINDS = frozenset({LedgerKind.WITHDRAWAL, LedgerKind.TRANSFER_OUT})
 # Kinds with no branch of their own in ``_Engine.process``: the sides alone decide.
-PLAIN_KINDS = frozenset(LedgerKind) - ZERO_COST_KINDS - LEAVING_KINDS - TRANSFER_IN_KINDS - TRANSFER_OUT_KINDS - {
-    LedgerKind.INCOME, LedgerKind.GIFT_IN, LedgerKind.SPEND, LedgerKind.NEEDS_REVIEW}  # fmt: skip
+PLAIN_KINDS = (
+    frozenset(LedgerKind)
+    - ZERO_COST_KINDS
+    - LEAVING_KINDS
+    - TRANSFER_IN_KINDS
+    - TRANSFER_OUT_KINDS
+    - {LedgerKind.INCOME, LedgerKind.GIFT_IN, LedgerKind.SPEND, LedgerKind.NEEDS_REVIEW}
+)
 
 
 def _vienna_midnight(year: int, month: int, day: int) -> datetime:
@@ -468,9 +500,23 @@ class _Engine:
         ts: datetime | None = None,
     ) -> TaxRow | None:
         return self._row(
-            movement, ts or movement.ts, wallet or movement.wallet, coin, category, quantity, proceeds, cost, gain,
-            average_before, average_after, regime, rule, withholding, kennzahl, kest,
-        )  # fmt: skip
+            movement,
+            ts or movement.ts,
+            wallet or movement.wallet,
+            coin,
+            category,
+            quantity,
+            proceeds,
+            cost,
+            gain,
+            average_before,
+            average_after,
+            regime,
+            rule,
+            withholding,
+            kennzahl,
+            kest,
+        )
 
     def _row(
         self,
@@ -498,10 +544,27 @@ class _Engine:
         number = self.row_counter.get(entry_id, 0) + 1
         self.row_counter[entry_id] = number
         row = TaxRow(  # positional: the field order of TaxRow (keywords cost a lot on 100,000 rows)
-            f"{entry_id}-{number}", entry_id, movement.external_id, when, wallet, coin, category,
-            quantity, proceeds, cost, gain, average_before, average_after, regime, rule, withholding, kennzahl, kest,
-            movement.origin, movement.ts_text if when is movement.ts else None,
-        )  # fmt: skip
+            f"{entry_id}-{number}",
+            entry_id,
+            movement.external_id,
+            when,
+            wallet,
+            coin,
+            category,
+            quantity,
+            proceeds,
+            cost,
+            gain,
+            average_before,
+            average_after,
+            regime,
+            rule,
+            withholding,
+            kennzahl,
+            kest,
+            movement.origin,
+            movement.ts_text if when is movement.ts else None,
+        )
         self.rows.append(row)
         return row
 
@@ -577,19 +640,35 @@ class _Engine:
             gain = proceeds - cost
             kennzahl, rule = self._book(outcome, gain, withholding, movement.wallet, booked, what)
             row = self._row(
-                movement, ts, movement.wallet, coin, Category.REALISATION, quantity, proceeds, cost, gain,
-                average_before, average_after, regime, rule, withholding and outcome == "new", kennzahl, None,
-            )  # fmt: skip
+                movement,
+                ts,
+                movement.wallet,
+                coin,
+                Category.REALISATION,
+                quantity,
+                proceeds,
+                cost,
+                gain,
+                average_before,
+                average_after,
+                regime,
+                rule,
+                withholding and outcome == "new",
+                kennzahl,
+                None,
+            )
             if row is not None:
                 rows.append(row)
             if has_missing:
                 missing = sum((part.quantity for part in group if part.missing), ZERO)
                 self.warn(
-                    movement, WarningCode.NEGATIVE_BALANCE,
+                    movement,
+                    WarningCode.NEGATIVE_BALANCE,
                     f"{what} of {_qty(missing)} {coin} in wallet '{movement.wallet}' with no known acquisition "
                     "(negative balance): cost 0 assumed. Import the missing history or correct the wallet.",
-                    row, coin,
-                )  # fmt: skip
+                    row,
+                    coin,
+                )
         return rows
 
     def _outcome(self, part: _Part, ts: datetime, allow_window_option: bool) -> str:
@@ -644,10 +723,11 @@ class _Engine:
         kind = movement.kind
         if kind is LedgerKind.NEEDS_REVIEW:  # never used: its sides are empty; it is only reported
             self.warn(
-                movement, WarningCode.NEEDS_REVIEW,
+                movement,
+                WarningCode.NEEDS_REVIEW,
                 f"Ledger entry {movement.origin}:{movement.external_id} in wallet '{movement.wallet}' needs review "
                 f"and is not used in this report: {movement.note or 'a source row of an unknown type'}.",
-            )  # fmt: skip
+            )
             return
         if movement.kest_withheld_eur and self.in_year(movement.ts):
             self.totals.kest_withheld += movement.kest_withheld_eur
@@ -720,17 +800,21 @@ class _Engine:
         if sent_crypto:  # crypto given for a non-crypto asset: realisation at market value of the crypto
             self.sale(movement, sent_crypto, movement.sent_quantity or ZERO, what="crypto → non-crypto", spend=True)
         row = self.row(
-            movement, coin.upper(), Category.EXCLUDED,
+            movement,
+            coin.upper(),
+            Category.EXCLUDED,
             (movement.received_quantity if coin == movement.received_asset else movement.sent_quantity) or ZERO,
             regime=Regime.EXCLUDED,
             rule=f"asset class '{asset_class}' is not covered by this crypto report: listed and excluded",
-        )  # fmt: skip
+        )
         self.warn(
-            movement, WarningCode.EXCLUDED_ASSET_CLASS,
+            movement,
+            WarningCode.EXCLUDED_ASSET_CLASS,
             f"{asset_class} {coin} in wallet '{movement.wallet}' is not crypto: excluded from this report "
             f"(declare {asset_class} income separately).",
-            row, coin,
-        )  # fmt: skip
+            row,
+            coin,
+        )
 
     def fiat_amount(self, movement: Movement, asset: str, quantity: Decimal) -> Decimal | None:
         if asset == "EUR":
@@ -772,11 +856,16 @@ class _Engine:
         parts = self.take(pool, quantity, movement.ts)
         cost = sum((part.cost for part in parts), ZERO)
         row = self.row(
-            movement, fee_asset, Category.NO_REALISATION, quantity, cost=cost, average_before=before,
+            movement,
+            fee_asset,
+            Category.NO_REALISATION,
+            quantity,
+            cost=cost,
+            average_before=before,
             average_after=pool.average(),
             rule="fee paid in crypto: units leave without realisation"
             + ("; their cost is added to the coin acquired" if self.assumptions.crypto_fee_on_trade_in_cost else ""),
-        )  # fmt: skip
+        )
         self._warn_missing(movement, fee_asset, parts, row, "fee")
         return cost
 
@@ -784,11 +873,13 @@ class _Engine:
         missing = sum((part.quantity for part in parts if part.missing), ZERO)
         if missing > DUST:
             self.warn(
-                movement, WarningCode.NEGATIVE_BALANCE,
+                movement,
+                WarningCode.NEGATIVE_BALANCE,
                 f"{what} of {_qty(missing)} {coin} in wallet '{movement.wallet}' with no known acquisition "
                 "(negative balance): cost 0 assumed.",
-                row, coin,
-            )  # fmt: skip
+                row,
+                coin,
+            )
 
     def buy(self, movement: Movement, coin: str, quantity: Decimal) -> None:
         sent = (movement.sent_asset or "").upper()
@@ -797,9 +888,13 @@ class _Engine:
         rule = "purchase with fiat: acquisition cost = price paid + acquisition fees"
         if cost is None:
             cost = ZERO
-            self.warn(movement, WarningCode.VALUE_MISSING,
-                      f"No EUR value for the purchase of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
-                      "cost 0 assumed.", coin=coin)  # fmt: skip
+            self.warn(
+                movement,
+                WarningCode.VALUE_MISSING,
+                f"No EUR value for the purchase of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                "cost 0 assumed.",
+                coin=coin,
+            )
         cost += self.fee_eur(movement)
         fee_asset, fee_quantity = self.crypto_fee(movement, coin)
         if fee_asset == coin:
@@ -812,8 +907,24 @@ class _Engine:
         before = pool.average()
         self.acquire(pool, quantity, cost, movement.ts)
         ts = movement.ts
-        self._row(movement, ts, movement.wallet, coin, Category.ACQUISITION, quantity, None, cost, None, before,
-                  pool.average(), Regime.ALT if ts < ALT_CUTOFF else Regime.NEU, rule, False, "", None)  # fmt: skip
+        self._row(
+            movement,
+            ts,
+            movement.wallet,
+            coin,
+            Category.ACQUISITION,
+            quantity,
+            None,
+            cost,
+            None,
+            before,
+            pool.average(),
+            Regime.ALT if ts < ALT_CUTOFF else Regime.NEU,
+            rule,
+            False,
+            "",
+            None,
+        )
 
     def sale(self, movement: Movement, coin: str, quantity: Decimal, *, what: str, spend: bool) -> None:
         received = (movement.received_asset or "").upper()
@@ -824,9 +935,13 @@ class _Engine:
             proceeds = self.fiat_amount(movement, received, movement.received_quantity or ZERO)
         if proceeds is None:
             proceeds = ZERO
-            self.warn(movement, WarningCode.VALUE_MISSING,
-                      f"No EUR value for the {what} of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
-                      "proceeds 0 assumed.", coin=coin)  # fmt: skip
+            self.warn(
+                movement,
+                WarningCode.VALUE_MISSING,
+                f"No EUR value for the {what} of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                "proceeds 0 assumed.",
+                coin=coin,
+            )
         if self.assumptions.sale_fees_reduce_proceeds:
             proceeds -= self.fee_eur(movement)
         fee_asset, fee_quantity = self.crypto_fee(movement, coin)
@@ -838,8 +953,9 @@ class _Engine:
         before = pool.average()
         parts = self.take(pool, quantity, movement.ts)
         label = "spending / crypto → non-crypto at market value" if spend else "sale for fiat"
-        rows = self.realise(movement, coin, parts, proceeds, what=label, average_before=before,
-                            average_after=pool.average())  # fmt: skip
+        rows = self.realise(
+            movement, coin, parts, proceeds, what=label, average_before=before, average_after=pool.average()
+        )
         self.check_flat_cost(movement, coin, rows, proceeds)
 
     def check_flat_cost(self, movement: Movement, coin: str, rows: list[TaxRow], proceeds: Decimal) -> None:
@@ -856,12 +972,14 @@ class _Engine:
         if movement.flat_cost or (looks_flat and abs(cost - proceeds / 2) > CENT):
             rows[0].kest_withheld_eur = kest
             self.warn(
-                movement, WarningCode.FLAT_COST,
+                movement,
+                WarningCode.FLAT_COST,
                 f"Flat cost case: the provider taxed this sale of {coin} with the flat cost of 50 % of the "
                 f"proceeds ({round_eur(proceeds / 2)} EUR); the actual cost is {round_eur(cost)} EUR. "
                 "Declare the correction in the E 1kv (KESt withheld is credited, KZ 899).",
-                rows[0], coin,
-            )  # fmt: skip
+                rows[0],
+                coin,
+            )
         elif kest:
             rows[0].kest_withheld_eur = kest
 
@@ -887,26 +1005,45 @@ class _Engine:
         carried_quantity = sum((part.quantity for part in carried_parts), ZERO)
         if carried_parts:
             self.row(
-                movement, sent, Category.SWAP, carried_quantity, proceeds=carried_cost, cost=carried_cost, gain=ZERO,
-                average_before=source_before, average_after=source.average(),
+                movement,
+                sent,
+                Category.SWAP,
+                carried_quantity,
+                proceeds=carried_cost,
+                cost=carried_cost,
+                gain=ZERO,
+                average_before=source_before,
+                average_after=source.average(),
                 rule=f"swap {sent} → {received}: not a realisation; the cost carries over to {received}",
-            )  # fmt: skip
-            self._warn_missing(movement, sent, carried_parts, self.rows[-1] if self.in_year(movement.ts) else None,
-                               "swap")  # fmt: skip
+            )
+            self._warn_missing(
+                movement, sent, carried_parts, self.rows[-1] if self.in_year(movement.ts) else None, "swap"
+            )
         realised_value = ZERO
         if realised_parts:
             total_quantity = carried_quantity + sum((part.quantity for part in realised_parts), ZERO)
             value = movement.value_eur
             if value is None:
                 value = ZERO
-                self.warn(movement, WarningCode.VALUE_MISSING,
-                          f"No EUR value for the swap {sent} → {received} in wallet '{movement.wallet}': the old-law "
-                          "realisation is valued at 0.", coin=sent)  # fmt: skip
+                self.warn(
+                    movement,
+                    WarningCode.VALUE_MISSING,
+                    f"No EUR value for the swap {sent} → {received} in wallet '{movement.wallet}': the old-law "
+                    "realisation is valued at 0.",
+                    coin=sent,
+                )
             share = sum((part.quantity for part in realised_parts), ZERO) / total_quantity
             realised_value = value * share
-            self.realise(movement, sent, realised_parts, realised_value, what=f"swap {sent} → {received} (old law)",
-                         average_before=source_before, average_after=source.average(),
-                         allow_window_option=True)  # fmt: skip
+            self.realise(
+                movement,
+                sent,
+                realised_parts,
+                realised_value,
+                what=f"swap {sent} → {received} (old law)",
+                average_before=source_before,
+                average_after=source.average(),
+                allow_window_option=True,
+            )
             if not self.assumptions.alt_swap_received_at_market_value:
                 realised_value = sum((part.cost for part in realised_parts), ZERO)
         target = self.pool(movement.wallet, received)
@@ -914,11 +1051,17 @@ class _Engine:
         cost = carried_cost + realised_value + extra_cost
         self.acquire(target, received_quantity, cost, movement.ts)
         self.row(
-            movement, received, Category.SWAP, received_quantity, cost=cost, average_before=target_before,
-            average_after=target.average(), regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
+            movement,
+            received,
+            Category.SWAP,
+            received_quantity,
+            cost=cost,
+            average_before=target_before,
+            average_after=target.average(),
+            regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
             rule=f"received in swap from {sent}: cost = carried cost"
             + (" + market value of the units realised under the old law" if realised_parts else ""),
-        )  # fmt: skip
+        )
 
     @staticmethod
     def _swap_carries(part: _Part, ts: datetime) -> bool:
@@ -929,18 +1072,28 @@ class _Engine:
         before = pool.average()
         self.acquire(pool, quantity, ZERO, movement.ts)
         self.row(
-            movement, coin, Category.ACQUISITION, quantity, cost=ZERO, average_before=before,
-            average_after=pool.average(), regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
+            movement,
+            coin,
+            Category.ACQUISITION,
+            quantity,
+            cost=ZERO,
+            average_before=before,
+            average_after=pool.average(),
+            regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
             rule=f"{ZERO_COST_LABELS.get(movement.kind, 'reward')}: no income when received; acquisition cost 0",
-        )  # fmt: skip
+        )
 
     def income(self, movement: Movement, coin: str, quantity: Decimal) -> None:
         value = movement.value_eur
         if value is None:
             value = ZERO
-            self.warn(movement, WarningCode.VALUE_MISSING,
-                      f"No EUR value for income of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
-                      "income and cost 0 assumed.", coin=coin)  # fmt: skip
+            self.warn(
+                movement,
+                WarningCode.VALUE_MISSING,
+                f"No EUR value for income of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                "income and cost 0 assumed.",
+                coin=coin,
+            )
         pool = self.pool(movement.wallet, coin)
         before = pool.average()
         self.acquire(pool, quantity, value, movement.ts)
@@ -954,21 +1107,43 @@ class _Engine:
             else:
                 self.totals.income_other += value
         self.row(
-            movement, coin, Category.INCOME, quantity, proceeds=value, cost=value, gain=value, average_before=before,
-            average_after=pool.average(), kennzahl="171" if withholding else "172", withholding=withholding,
+            movement,
+            coin,
+            Category.INCOME,
+            quantity,
+            proceeds=value,
+            cost=value,
+            gain=value,
+            average_before=before,
+            average_after=pool.average(),
+            kennzahl="171" if withholding else "172",
+            withholding=withholding,
             kest=movement.kest_withheld_eur,
             rule="lending interest / mining: current income at market value; that value is the acquisition cost",
-        )  # fmt: skip
+        )
 
     def gift_in(self, movement: Movement, coin: str, quantity: Decimal) -> None:
         pool = self.pool(movement.wallet, coin)
         before = pool.average()
         self.acquire(pool, quantity, ZERO, movement.ts)
-        row = self.row(movement, coin, Category.ACQUISITION, quantity, cost=ZERO, average_before=before,
-                       average_after=pool.average(), rule="gift received: not a purchase; cost 0 assumed")  # fmt: skip
-        self.warn(movement, WarningCode.GIFT_COST,
-                  f"Gift of {_qty(quantity)} {coin} received in wallet '{movement.wallet}': the donor's acquisition "
-                  "cost and date carry over; cost 0 is assumed until corrected.", row, coin)  # fmt: skip
+        row = self.row(
+            movement,
+            coin,
+            Category.ACQUISITION,
+            quantity,
+            cost=ZERO,
+            average_before=before,
+            average_after=pool.average(),
+            rule="gift received: not a purchase; cost 0 assumed",
+        )
+        self.warn(
+            movement,
+            WarningCode.GIFT_COST,
+            f"Gift of {_qty(quantity)} {coin} received in wallet '{movement.wallet}': the donor's acquisition "
+            "cost and date carry over; cost 0 is assumed until corrected.",
+            row,
+            coin,
+        )
 
     def leave_without_realisation(self, movement: Movement, coin: str, quantity: Decimal) -> None:
         fee_asset, fee_quantity = self.crypto_fee(movement, coin)
@@ -988,9 +1163,16 @@ class _Engine:
             LedgerKind.LOSS: "lost or stolen: no realisation and no deductible loss",
             LedgerKind.FEE: "fee paid in crypto: units leave without realisation",
         }
-        row = self.row(movement, coin, Category.NO_REALISATION, quantity, cost=cost, average_before=before,
-                       average_after=pool.average(),
-                       rule=rules.get(movement.kind, "units leave without realisation"))  # fmt: skip
+        row = self.row(
+            movement,
+            coin,
+            Category.NO_REALISATION,
+            quantity,
+            cost=cost,
+            average_before=before,
+            average_after=pool.average(),
+            rule=rules.get(movement.kind, "units leave without realisation"),
+        )
         self._warn_missing(movement, coin, parts, row, movement.kind.value.replace("_", " "))
 
     def transfer_out(self, movement: Movement, coin: str, quantity: Decimal) -> None:
@@ -1006,17 +1188,24 @@ class _Engine:
         cost = sum((part.cost for part in parts), ZERO)
         if match is None:
             row = self.row(
-                movement, coin, Category.TRANSFER, leaving, cost=cost, average_before=before,
+                movement,
+                coin,
+                Category.TRANSFER,
+                leaving,
+                cost=cost,
+                average_before=before,
                 average_after=pool.average(),
                 rule="withdrawal to a wallet outside this ledger: not a realisation; the units leave at their cost",
-            )  # fmt: skip
+            )
             self.warn(
-                movement, WarningCode.UNMATCHED_TRANSFER,
+                movement,
+                WarningCode.UNMATCHED_TRANSFER,
                 f"Withdrawal of {_qty(leaving)} {coin} from wallet '{movement.wallet}' matches no deposit in "
                 "another wallet: treated as a transfer to an own wallet not in the ledger. Import that wallet "
                 "or label the row (sale, spending, gift).",
-                row, coin,
-            )  # fmt: skip
+                row,
+                coin,
+            )
             self._warn_missing(movement, coin, parts, row, "withdrawal")
             return
         arriving = min(match.received_quantity or ZERO, leaving)
@@ -1028,11 +1217,16 @@ class _Engine:
             fee_parts = []
         moved_cost = sum((part.cost for part in moved_parts), ZERO)
         row = self.row(
-            movement, coin, Category.TRANSFER, leaving, cost=moved_cost, average_before=before,
+            movement,
+            coin,
+            Category.TRANSFER,
+            leaving,
+            cost=moved_cost,
+            average_before=before,
             average_after=pool.average(),
             rule=f"transfer to own wallet '{match.wallet}': not a realisation; units keep their cost and dates"
             + (f"; transfer fee {_qty(fee_units)} {coin}: {treatment.value}" if fee_units > DUST else ""),
-        )  # fmt: skip
+        )
         self._warn_missing(movement, coin, parts, row, "transfer")
         if fee_units > DUST and treatment is TransferFeeTreatment.DISPOSAL and fee_parts:
             value = movement.fee_value_eur
@@ -1040,11 +1234,21 @@ class _Engine:
                 value = match.value_eur * fee_units / arriving
             if value is None:
                 value = ZERO
-                self.warn(movement, WarningCode.VALUE_MISSING,
-                          f"No EUR value for the transfer fee of {_qty(fee_units)} {coin}: disposal valued at 0.",
-                          coin=coin)  # fmt: skip
-            self.realise(movement, coin, fee_parts, value, what="transfer fee paid in crypto (disposal)",
-                         average_before=before, average_after=pool.average())  # fmt: skip
+                self.warn(
+                    movement,
+                    WarningCode.VALUE_MISSING,
+                    f"No EUR value for the transfer fee of {_qty(fee_units)} {coin}: disposal valued at 0.",
+                    coin=coin,
+                )
+            self.realise(
+                movement,
+                coin,
+                fee_parts,
+                value,
+                what="transfer fee paid in crypto (disposal)",
+                average_before=before,
+                average_after=pool.average(),
+            )
         self.pending_transfers[match.entry_id] = (moved_parts, movement)
 
     def transfer_in(self, movement: Movement, coin: str, quantity: Decimal) -> None:
@@ -1056,10 +1260,15 @@ class _Engine:
             parts, source = pending
             self.put_parts(pool, parts, ts)
             self.row(
-                movement, coin, Category.TRANSFER, quantity, cost=sum((part.cost for part in parts), ZERO),
-                average_before=before, average_after=pool.average(),
+                movement,
+                coin,
+                Category.TRANSFER,
+                quantity,
+                cost=sum((part.cost for part in parts), ZERO),
+                average_before=before,
+                average_after=pool.average(),
                 rule=f"transfer from own wallet '{source.wallet}': not a realisation; units keep their cost and dates",
-            )  # fmt: skip
+            )
             return
         if self.assumptions.unmatched_deposit_cost is UnmatchedDepositCost.MARKET_VALUE:
             cost = movement.value_eur
@@ -1068,24 +1277,38 @@ class _Engine:
                 cost = price * quantity if price is not None else None
             if cost is None:
                 cost = ZERO
-                self.warn(movement, WarningCode.VALUE_MISSING,
-                          f"No EUR value for the deposit of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
-                          "cost 0 assumed.", coin=coin)  # fmt: skip
+                self.warn(
+                    movement,
+                    WarningCode.VALUE_MISSING,
+                    f"No EUR value for the deposit of {_qty(quantity)} {coin} in wallet '{movement.wallet}': "
+                    "cost 0 assumed.",
+                    coin=coin,
+                )
             rule = "deposit from outside the ledger: acquisition at market value (assumption)"
         else:
             cost = ZERO
             rule = "deposit from outside the ledger: acquisition cost 0 (assumption)"
         self.acquire(pool, quantity, cost, movement.ts)
-        row = self.row(movement, coin, Category.TRANSFER, quantity, cost=cost, average_before=before,
-                       average_after=pool.average(), rule=rule,
-                       regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU)  # fmt: skip
+        row = self.row(
+            movement,
+            coin,
+            Category.TRANSFER,
+            quantity,
+            cost=cost,
+            average_before=before,
+            average_after=pool.average(),
+            rule=rule,
+            regime=Regime.ALT if movement.ts < ALT_CUTOFF else Regime.NEU,
+        )
         self.warn(
-            movement, WarningCode.UNMATCHED_TRANSFER,
+            movement,
+            WarningCode.UNMATCHED_TRANSFER,
             f"Deposit of {_qty(quantity)} {coin} into wallet '{movement.wallet}' matches no withdrawal from another "
             f"wallet: treated as an acquisition ({self.assumptions.unmatched_deposit_cost.value}). Import the "
             "sending wallet or label the row (purchase, reward, income, gift).",
-            row, coin,
-        )  # fmt: skip
+            row,
+            coin,
+        )
 
     # ----- transfer matching -------------------------------------------------------------------------
 
@@ -1219,9 +1442,11 @@ def compute_year(
     an unmatched deposit that has no EUR value of its own.
     """
     withholding_from = datetime(
-        assumptions.withholding_from.year, assumptions.withholding_from.month, assumptions.withholding_from.day,
+        assumptions.withholding_from.year,
+        assumptions.withholding_from.month,
+        assumptions.withholding_from.day,
         tzinfo=VIENNA,
-    ).astimezone(UTC)  # fmt: skip
+    ).astimezone(UTC)
     engine = _Engine(year, assumptions, set(domestic_wallets), withholding_from)
     engine.price_of = price_of
     _, year_end = year_bounds(year)

@@ -132,15 +132,32 @@ def alt_neu_table(report: TaxReport) -> list[tuple[str, str, str, str, str]]:
 def kest_table(report: TaxReport) -> list[tuple[str, ...]]:
     """Return the KESt reconciliation rows per domestic wallet."""
     return [
-        (line.wallet, _eur(line.gains), _eur(line.losses), _eur(line.income), _eur(line.net),
-         _eur(line.kest_withheld_ledger), _eur(line.kest_withheld_entered), _eur(line.kest_expected),
-         _eur(line.difference))
+        (
+            line.wallet,
+            _eur(line.gains),
+            _eur(line.losses),
+            _eur(line.income),
+            _eur(line.net),
+            _eur(line.kest_withheld_ledger),
+            _eur(line.kest_withheld_entered),
+            _eur(line.kest_expected),
+            _eur(line.difference),
+        )
         for line in report.kest_reconciliation()
-    ]  # fmt: skip
+    ]
 
 
-KEST_HEADERS = ("Wallet", "Gains", "Losses", "Income", "Net", "KESt (ledger)", "KESt (entered)", "27.5 % of net",
-                "Withheld − expected")  # fmt: skip
+KEST_HEADERS = (
+    "Wallet",
+    "Gains",
+    "Losses",
+    "Income",
+    "Net",
+    "KESt (ledger)",
+    "KESt (entered)",
+    "27.5 % of net",
+    "Withheld − expected",
+)
 KEST_EXPLANATION = (
     "Results on which a domestic provider withheld KESt are final (Endbesteuerung) and need not be declared. "
     "Declare them (KZ 171/173/175) only to offset losses against other providers or to correct flat-cost cases; "
@@ -186,8 +203,11 @@ def report_xlsx(report: TaxReport) -> bytes:
     summary_rows += [(), ("Generated", to_vienna(report.generated_at).strftime("%Y-%m-%d %H:%M Europe/Vienna")),
                      ("Note", ADVISER_NOTE)]  # fmt: skip
     sheet("Summary", ("Figure", "EUR"), summary_rows)
-    sheet("Kennzahlen", ("Kennzahl", "Meaning", "EUR"),
-          [(key, label, _number(value)) for key, label, value in kennzahlen_table(report)])  # fmt: skip
+    sheet(
+        "Kennzahlen",
+        ("Kennzahl", "Meaning", "EUR"),
+        [(key, label, _number(value)) for key, label, value in kennzahlen_table(report)],
+    )
     sheet(
         "Alt-Neu",
         ("Regime", "Rows", "Proceeds", "Cost", "Gain"),
@@ -196,16 +216,29 @@ def report_xlsx(report: TaxReport) -> bytes:
     kest_rows: list[Any] = [tuple([row[0], *(_number(value) for value in row[1:])]) for row in kest_table(report)]
     kest_rows += [(), (KEST_EXPLANATION,)]
     sheet("KESt", KEST_HEADERS, kest_rows)
-    numeric = {"quantity", "proceeds_eur", "cost_eur", "gain_eur", "average_before_eur", "average_after_eur",
-               "kest_withheld_eur"}  # fmt: skip
+    numeric = {
+        "quantity",
+        "proceeds_eur",
+        "cost_eur",
+        "gain_eur",
+        "average_before_eur",
+        "average_after_eur",
+        "kest_withheld_eur",
+    }
     detail = []
     for data in rows_to_json(report.rows):
         detail.append([_number(data[key]) if key in numeric else data[key] for key, _ in DETAIL_COLUMNS])
     sheet("Transactions", [title for _, title in DETAIL_COLUMNS], detail)
-    sheet("Warnings", ("Code", "Message", "Rows", "Wallet", "Coin"),
-          [(w.code.value, w.message, ", ".join(w.row_ids), w.wallet, w.coin) for w in report.warnings])  # fmt: skip
-    sheet("Assumptions", ("Key", "Value", "Description"),
-          [(a["key"], a["value"], a["description"]) for a in report.assumptions.listed()])  # fmt: skip
+    sheet(
+        "Warnings",
+        ("Code", "Message", "Rows", "Wallet", "Coin"),
+        [(w.code.value, w.message, ", ".join(w.row_ids), w.wallet, w.coin) for w in report.warnings],
+    )
+    sheet(
+        "Assumptions",
+        ("Key", "Value", "Description"),
+        [(a["key"], a["value"], a["description"]) for a in report.assumptions.listed()],
+    )
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
@@ -246,9 +279,15 @@ def report_pdf(report: TaxReport) -> bytes:
     buffer = io.BytesIO()
     page_size = landscape(A4)
     document = SimpleDocTemplate(
-        buffer, pagesize=page_size, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=20 * mm, bottomMargin=14 * mm,
-        title=f"Konsens tax report {report.year}", author="Konsens",
-    )  # fmt: skip
+        buffer,
+        pagesize=page_size,
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=20 * mm,
+        bottomMargin=14 * mm,
+        title=f"Konsens tax report {report.year}",
+        author="Konsens",
+    )
     grid = TableStyle(
         [
             ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -283,14 +322,19 @@ def report_pdf(report: TaxReport) -> bytes:
     ]
     if report.demo:
         story.insert(1, Paragraph("<b>" + _pdf_text(DEMO_NOTICE) + "</b>", body))
-    story += [Paragraph("Summary", heading), table(["Figure", "EUR"], [list(row) for row in summary_table(report)],
-                                                   [120 * mm, 40 * mm])]  # fmt: skip
+    story += [
+        Paragraph("Summary", heading),
+        table(["Figure", "EUR"], [list(row) for row in summary_table(report)], [120 * mm, 40 * mm]),
+    ]
     story += [
         Paragraph("Kennzahlen to type into the E 1kv (section Kryptowährungen) and E 1", heading),
-        table(["Kennzahl", "Meaning", "EUR"], [list(row) for row in kennzahlen_table(report)],
-              [25 * mm, 135 * mm, 35 * mm]),
+        table(
+            ["Kennzahl", "Meaning", "EUR"],
+            [list(row) for row in kennzahlen_table(report)],
+            [25 * mm, 135 * mm, 35 * mm],
+        ),
         paragraph("Verify the Kennzahlen against the year's form; losses are shown as positive amounts."),
-    ]  # fmt: skip
+    ]
     alt_neu = alt_neu_table(report)
     story += [Paragraph("Alt- / Neuvermögen split of realisations", heading)]
     story.append(
@@ -300,8 +344,11 @@ def report_pdf(report: TaxReport) -> bytes:
     )
     story += [Paragraph("KESt reconciliation (domestic providers)", heading)]
     kest_rows = kest_table(report)
-    story.append(table(list(KEST_HEADERS), [list(row) for row in kest_rows]) if kest_rows else
-                 paragraph("No domestic (KESt-withholding) wallet had results in this year."))  # fmt: skip
+    story.append(
+        table(list(KEST_HEADERS), [list(row) for row in kest_rows])
+        if kest_rows
+        else paragraph("No domestic (KESt-withholding) wallet had results in this year.")
+    )
     settlement = report.kest_settlement()
     story += [
         Spacer(1, 3 * mm),
@@ -328,22 +375,53 @@ def report_pdf(report: TaxReport) -> bytes:
     if len(warnings) > PDF_WARNING_LIMIT:
         story.append(paragraph(f"... {len(warnings) - PDF_WARNING_LIMIT} more warnings: see the XLSX or JSON export."))
     story += [Paragraph(f"Per-transaction detail ({len(report.rows)} rows)", heading)]
-    header = ["Row", "Date (Vienna)", "Wallet", "Coin", "Qty", "Proceeds", "Cost", "Gain", "Avg before", "Avg after",
-              "Regime", "KZ", "Rule applied"]  # fmt: skip
+    header = [
+        "Row",
+        "Date (Vienna)",
+        "Wallet",
+        "Coin",
+        "Qty",
+        "Proceeds",
+        "Cost",
+        "Gain",
+        "Avg before",
+        "Avg after",
+        "Regime",
+        "KZ",
+        "Rule applied",
+    ]
     detail = []
     for row, data in zip(report.rows[:PDF_DETAIL_LIMIT], rows_to_json(report.rows[:PDF_DETAIL_LIMIT]), strict=True):
-        detail.append([data["id"], to_vienna(row.ts).strftime("%Y-%m-%d %H:%M"), data["wallet"], data["coin"],
-                       data["quantity"], data["proceeds_eur"], data["cost_eur"], data["gain_eur"],
-                       _short_price(data["average_before_eur"]), _short_price(data["average_after_eur"]),
-                       data["regime"], data["kennzahl"], data["rule"]])  # fmt: skip
+        detail.append(
+            [
+                data["id"],
+                to_vienna(row.ts).strftime("%Y-%m-%d %H:%M"),
+                data["wallet"],
+                data["coin"],
+                data["quantity"],
+                data["proceeds_eur"],
+                data["cost_eur"],
+                data["gain_eur"],
+                _short_price(data["average_before_eur"]),
+                _short_price(data["average_after_eur"]),
+                data["regime"],
+                data["kennzahl"],
+                data["rule"],
+            ]
+        )
     widths = [14, 24, 20, 13, 22, 20, 20, 20, 20, 20, 17, 11, 62]
     story.append(table(header, detail, [w * mm for w in widths], long=True) if detail else paragraph("No rows."))
     if len(report.rows) > PDF_DETAIL_LIMIT:
         story.append(paragraph(f"... {len(report.rows) - PDF_DETAIL_LIMIT} more rows: see the CSV or XLSX export."))
-    story += [Paragraph("Assumptions", heading),
-              table(["Setting", "Value", "Description"],
-                    [[a["key"], a["value"], a["description"]] for a in report.assumptions.listed()],
-                    [50 * mm, 35 * mm, 185 * mm], long=True)]  # fmt: skip
+    story += [
+        Paragraph("Assumptions", heading),
+        table(
+            ["Setting", "Value", "Description"],
+            [[a["key"], a["value"], a["description"]] for a in report.assumptions.listed()],
+            [50 * mm, 35 * mm, 185 * mm],
+            long=True,
+        ),
+    ]
 
     def decorate(canvas: Any, doc: Any) -> None:
         canvas.saveState()

@@ -37,9 +37,19 @@ logger = logging.getLogger(__name__)
 
 DATE_COLUMN = "Koinly Date"
 COLUMNS = (
-    DATE_COLUMN, "Sent Amount", "Sent Currency", "Received Amount", "Received Currency", "Fee Amount",
-    "Fee Currency", "Net Worth Amount", "Net Worth Currency", "Label", "Description", "TxHash",
-)  # fmt: skip
+    DATE_COLUMN,
+    "Sent Amount",
+    "Sent Currency",
+    "Received Amount",
+    "Received Currency",
+    "Fee Amount",
+    "Fee Currency",
+    "Net Worth Amount",
+    "Net Worth Currency",
+    "Label",
+    "Description",
+    "TxHash",
+)
 REQUIRED_COLUMNS = (DATE_COLUMN, "Sent Amount", "Sent Currency", "Received Amount", "Received Currency")
 DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
 UTC_SUFFIX = " UTC"  # Koinly writes its dates as "YYYY-MM-DD HH:MM UTC"
@@ -52,22 +62,42 @@ MAX_ERRORS_SHOWN = 5
 # by which side the row has. Where the Austrian rules leave room, the row is booked under the
 # assumption in ``*_ASSUMPTIONS``; the tax report names it in its warnings.
 RECEIVED_LABELS = {
-    "reward": LedgerKind.REWARD, "staking": LedgerKind.REWARD, "bounty": LedgerKind.REWARD,
-    "airdrop": LedgerKind.AIRDROP, "fork": LedgerKind.FORK,
-    "mining": LedgerKind.INCOME, "loan interest": LedgerKind.INCOME, "lending interest": LedgerKind.INCOME,
-    "income": LedgerKind.INCOME, "other income": LedgerKind.INCOME,
+    "reward": LedgerKind.REWARD,
+    "staking": LedgerKind.REWARD,
+    "bounty": LedgerKind.REWARD,
+    "airdrop": LedgerKind.AIRDROP,
+    "fork": LedgerKind.FORK,
+    "mining": LedgerKind.INCOME,
+    "loan interest": LedgerKind.INCOME,
+    "lending interest": LedgerKind.INCOME,
+    "income": LedgerKind.INCOME,
+    "other income": LedgerKind.INCOME,
     "gift": LedgerKind.GIFT_IN,
-    "salary": LedgerKind.BUY, "cashback": LedgerKind.REWARD, "fee refund": LedgerKind.REWARD,
-    "loan": LedgerKind.BUY, "margin loan": LedgerKind.BUY, "realized pnl": LedgerKind.BUY,
-    "remove from pool": LedgerKind.TRANSFER_IN, "liquidity in": LedgerKind.DEPOSIT,
-}  # fmt: skip
+    "salary": LedgerKind.BUY,
+    "cashback": LedgerKind.REWARD,
+    "fee refund": LedgerKind.REWARD,
+    "loan": LedgerKind.BUY,
+    "margin loan": LedgerKind.BUY,
+    "realized pnl": LedgerKind.BUY,
+    "remove from pool": LedgerKind.TRANSFER_IN,
+    "liquidity in": LedgerKind.DEPOSIT,
+}
 SENT_LABELS = {
-    "lost": LedgerKind.LOSS, "stolen": LedgerKind.LOSS, "gift": LedgerKind.GIFT_OUT,
-    "donation": LedgerKind.GIFT_OUT, "cost": LedgerKind.FEE, "fee": LedgerKind.FEE, "spend": LedgerKind.SPEND,
-    "tax": LedgerKind.SPEND, "margin fee": LedgerKind.SPEND, "loan fee": LedgerKind.SPEND,
-    "interest payment": LedgerKind.SPEND, "realized pnl": LedgerKind.SPEND, "add to pool": LedgerKind.TRANSFER_OUT,
+    "lost": LedgerKind.LOSS,
+    "stolen": LedgerKind.LOSS,
+    "gift": LedgerKind.GIFT_OUT,
+    "donation": LedgerKind.GIFT_OUT,
+    "cost": LedgerKind.FEE,
+    "fee": LedgerKind.FEE,
+    "spend": LedgerKind.SPEND,
+    "tax": LedgerKind.SPEND,
+    "margin fee": LedgerKind.SPEND,
+    "loan fee": LedgerKind.SPEND,
+    "interest payment": LedgerKind.SPEND,
+    "realized pnl": LedgerKind.SPEND,
+    "add to pool": LedgerKind.TRANSFER_OUT,
     "liquidity out": LedgerKind.WITHDRAWAL,
-}  # fmt: skip
+}
 TRADE_LABELS = {"", "swap", "trade", "liquidity in", "liquidity out"}
 RECEIVED_ASSUMPTIONS = {
     "salary": "crypto received as salary is acquired at its market value (Net Worth); the salary itself is "
@@ -243,10 +273,13 @@ def _ledger_row(record: dict[str, str], wallet: str, line: int) -> dict[str, Any
     if kind is None:  # a well-formed row with a tag this importer does not know: kept, never used
         sides = " ".join(
             f"{name} {amount} {asset}"
-            for name, asset, amount in (("sent", sent_asset, sent_quantity), ("received", received_asset,
-                                        received_quantity), ("fee", fee_asset, fee_quantity))
+            for name, asset, amount in (
+                ("sent", sent_asset, sent_quantity),
+                ("received", received_asset, received_quantity),
+                ("fee", fee_asset, fee_quantity),
+            )
             if asset
-        )  # fmt: skip
+        )
         description = f"Koinly CSV line {line}: unknown tag '{_shown(label)}' ({sides})"
         sent_asset = sent_quantity = received_asset = received_quantity = fee_asset = fee_quantity = None
         worth_currency = worth_amount = None

@@ -324,9 +324,27 @@ class TaxReport:
 
 
 # The keys of a detail row in JSON, in order; ``rows_json_text`` is the one definition of their values.
-ROW_KEYS = ("id", "ledger_entry_id", "external_id", "date", "wallet", "coin", "category", "quantity", "proceeds_eur",
-            "cost_eur", "gain_eur", "average_before_eur", "average_after_eur", "regime", "rule", "kennzahl",
-            "withholding", "kest_withheld_eur", "origin")  # fmt: skip
+ROW_KEYS = (
+    "id",
+    "ledger_entry_id",
+    "external_id",
+    "date",
+    "wallet",
+    "coin",
+    "category",
+    "quantity",
+    "proceeds_eur",
+    "cost_eur",
+    "gain_eur",
+    "average_before_eur",
+    "average_after_eur",
+    "regime",
+    "rule",
+    "kennzahl",
+    "withholding",
+    "kest_withheld_eur",
+    "origin",
+)
 # One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list, and the separator.
 _QUOTED_IN_TEMPLATE = frozenset({"id", "date", "quantity"})  # values that are never null nor need escaping
 _ROW_TEMPLATE = (
@@ -487,8 +505,23 @@ def load_movements(
     parse_time = datetime.fromisoformat
     decimal_of = _decimal_reader()
     paper = 0
-    for (entry_id, ts, wallet, kind_text, origin, external_id, sent_asset, sent_quantity, received_asset,
-         received_quantity, fee_asset, fee_quantity, value_eur, kest, asset_class) in rows:  # fmt: skip
+    for (
+        entry_id,
+        ts,
+        wallet,
+        kind_text,
+        origin,
+        external_id,
+        sent_asset,
+        sent_quantity,
+        received_asset,
+        received_quantity,
+        fee_asset,
+        fee_quantity,
+        value_eur,
+        kest,
+        asset_class,
+    ) in rows:
         if origin == paper_origin and not include_paper:
             paper += 1
             continue
@@ -723,8 +756,13 @@ def build_report(session: Session, year: int, *, assumptions: TaxAssumptions | N
             checkpoint=refreeze,
         )
     result.warnings.extend(assumption_warnings(annotated, year))
-    logger.info("Tax report %s: %d movements, %d rows, %d warnings", year, len(movements), len(result.rows),
-                len(result.warnings))  # fmt: skip
+    logger.info(
+        "Tax report %s: %d movements, %d rows, %d warnings",
+        year,
+        len(movements),
+        len(result.rows),
+        len(result.warnings),
+    )
     return TaxReport(
         year=year,
         result=result,

@@ -63,8 +63,23 @@ def detail_frame(rows: list[TaxRow]) -> pd.DataFrame:
         }
         for row in rows
     ]
-    columns = ["Row", "Date (Vienna)", "Wallet", "Coin", "Category", "Quantity", "Proceeds €", "Cost €", "Gain €",
-               "Avg before €", "Avg after €", "Regime", "KZ", "KESt €", "Rule applied"]  # fmt: skip
+    columns = [
+        "Row",
+        "Date (Vienna)",
+        "Wallet",
+        "Coin",
+        "Category",
+        "Quantity",
+        "Proceeds €",
+        "Cost €",
+        "Gain €",
+        "Avg before €",
+        "Avg after €",
+        "Regime",
+        "KZ",
+        "KESt €",
+        "Rule applied",
+    ]
     return pd.DataFrame.from_records(records, columns=columns)
 
 

@@ -20,8 +20,21 @@ def test_analyze_json_has_the_documented_shape(demo_database: Database) -> None:
     assert -1 <= payload["score"] <= 1 and 0 <= payload["agreement"] <= 1
     assert [opinion["analyst"] for opinion in payload["opinions"]] == ["technical", "sentiment"]
     for opinion in payload["opinions"]:
-        assert set(opinion) == {"analyst", "model", "signal", "confidence", "rationale", "ok", "error", "latency_ms",
-                                "cost_eur", "claims_checked", "claims_false", "false_claims", "weight"}  # fmt: skip
+        assert set(opinion) == {
+            "analyst",
+            "model",
+            "signal",
+            "confidence",
+            "rationale",
+            "ok",
+            "error",
+            "latency_ms",
+            "cost_eur",
+            "claims_checked",
+            "claims_false",
+            "false_claims",
+            "weight",
+        }
         assert opinion["ok"] is True and opinion["error"] is None
 
 
@@ -40,8 +53,9 @@ def test_ai_history_job_is_queued_for_the_jobs_worker_and_a_bad_date_is_refused(
     from core.jobs.service import list_jobs
 
     runner = CliRunner()
-    queued = runner.invoke(cli, ["ai-history", "BTC/EUR", "--since", "2026-01-01", "--every-hours", "12", "--job",
-                                 "--json"])  # fmt: skip
+    queued = runner.invoke(
+        cli, ["ai-history", "BTC/EUR", "--since", "2026-01-01", "--every-hours", "12", "--job", "--json"]
+    )
     assert queued.exit_code == 0, queued.output
     job = json.loads(queued.stdout)
     assert job["kind"] == "ai.history" and job["status"] == "queued" and job["params"]["every_hours"] == 12.0

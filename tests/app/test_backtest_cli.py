@@ -19,9 +19,20 @@ runner = CliRunner()
 def test_backtest_json_holds_trades_and_metrics(configured_sqlite: Database) -> None:
     result = runner.invoke(
         cli,
-        ["backtest", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--param", "fast=10", "--param", "slow=40",
-         "--fee-bps", "12", "--json"],
-    )  # fmt: skip
+        [
+            "backtest",
+            "sma-cross",
+            "--data",
+            str(DATA / "ORCL_1d.csv"),
+            "--param",
+            "fast=10",
+            "--param",
+            "slow=40",
+            "--fee-bps",
+            "12",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["parameters"] == {"fast": 10, "slow": 40} and data["config"]["fee_bps"] == 12.0
@@ -35,8 +46,14 @@ def test_backtest_json_holds_trades_and_metrics(configured_sqlite: Database) -> 
     assert data["run_id"] == 1
     # Total and kernel seconds apart; the parts add up to no more than the total since the process began.
     timing = data["timing"]
-    assert set(timing) == {"total_seconds", "load_seconds", "kernel_seconds", "results_seconds",
-                           "database_seconds", "store_seconds"}  # fmt: skip
+    assert set(timing) == {
+        "total_seconds",
+        "load_seconds",
+        "kernel_seconds",
+        "results_seconds",
+        "database_seconds",
+        "store_seconds",
+    }
     assert timing["kernel_seconds"] == data["seconds"] > 0 and timing["store_seconds"] > 0
     parts = sum(value for name, value in timing.items() if name != "total_seconds")
     assert all(value >= 0 for value in timing.values()) and parts <= timing["total_seconds"] + 0.05
@@ -86,9 +103,20 @@ def test_bad_input_gives_one_clear_message(configured_sqlite: Database, argument
 def test_sweep_prints_the_ranking_and_stores_it(configured_sqlite: Database) -> None:
     result = runner.invoke(
         cli,
-        ["backtest-sweep", "sma-cross", "--data", str(DATA / "SPY_1d.csv"), "--grid", "fast=5:15:5",
-         "--grid", "slow=50,100", "--metric", "total_return", "--json"],
-    )  # fmt: skip
+        [
+            "backtest-sweep",
+            "sma-cross",
+            "--data",
+            str(DATA / "SPY_1d.csv"),
+            "--grid",
+            "fast=5:15:5",
+            "--grid",
+            "slow=50,100",
+            "--metric",
+            "total_return",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert len(data["rows"]) == 6
@@ -106,9 +134,22 @@ def test_replay_command_runs_the_executor_and_agrees_with_the_backtest(demo_data
     target = f"sqlite:///{tmp_path / 'replay.db'}"
     result = runner.invoke(
         cli,
-        ["replay", "sma-cross", "--data", "ETH/EUR", "--start", start, "--param", "fast=4", "--param", "slow=12",
-         "--target", target, "--json"],
-    )  # fmt: skip
+        [
+            "replay",
+            "sma-cross",
+            "--data",
+            "ETH/EUR",
+            "--start",
+            start,
+            "--param",
+            "fast=4",
+            "--param",
+            "slow=12",
+            "--target",
+            target,
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["candles"] == 120 and data["trades"]

@@ -76,21 +76,35 @@ def test_imported_orcl_prices_are_the_raw_prices_not_adjusted(configured_sqlite:
 
 
 MALFORMED = [
-    ("missing_column.csv", "timestamp,open,high,low,volume\n2024-01-01T00:00:00Z,1,2,0.5,10\n",
-     "missing column(s) close"),
-    ("bad_number.csv", "Date,Open,High,Low,Close,Volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,abc,1.5,10\n",
-     "line 3, column 'Low': 'abc' is not a number"),
-    ("bad_time.csv",
-     "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n2024-13-45,1,2,0.5,1.5,10\n",
-     "line 3, column 'timestamp': cannot read '2024-13-45' as a time"),
-    ("ragged.csv", "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,0.5,1.5,10,99\n",
-     "line 3"),
-    ("empty_value.csv", "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,,10\n",
-     "line 2, column 'close': empty value"),
+    (
+        "missing_column.csv",
+        "timestamp,open,high,low,volume\n2024-01-01T00:00:00Z,1,2,0.5,10\n",
+        "missing column(s) close",
+    ),
+    (
+        "bad_number.csv",
+        "Date,Open,High,Low,Close,Volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,abc,1.5,10\n",
+        "line 3, column 'Low': 'abc' is not a number",
+    ),
+    (
+        "bad_time.csv",
+        "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n2024-13-45,1,2,0.5,1.5,10\n",
+        "line 3, column 'timestamp': cannot read '2024-13-45' as a time",
+    ),
+    (
+        "ragged.csv",
+        "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,0.5,1.5,10,99\n",
+        "line 3",
+    ),
+    (
+        "empty_value.csv",
+        "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,,10\n",
+        "line 2, column 'close': empty value",
+    ),
     ("no_time.csv", "when,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n", "no time column"),
     ("header_only.csv", "date,open,high,low,close,volume\n", "no data rows"),
     ("empty.csv", "", "empty"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("file_name", "content", "message"), MALFORMED)
@@ -191,11 +205,20 @@ def one_trading_candles(request: Request) -> Response:
     while moment < end:
         closing = moment + timedelta(hours=1) - timedelta(milliseconds=1)
         price = 50_000 + (moment.timestamp() // 3600) % 100
-        candles.append({"instrument_code": "BTC_EUR", "granularity": {"unit": "HOURS", "period": 1},
-                        "open": str(price), "high": str(price + 5), "low": str(price - 5), "close": str(price + 1),
-                        "total_amount": "1.5", "volume": "75000",
-                        "time": closing.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                        "last_sequence": 1})  # fmt: skip
+        candles.append(
+            {
+                "instrument_code": "BTC_EUR",
+                "granularity": {"unit": "HOURS", "period": 1},
+                "open": str(price),
+                "high": str(price + 5),
+                "low": str(price - 5),
+                "close": str(price + 1),
+                "total_amount": "1.5",
+                "volume": "75000",
+                "time": closing.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                "last_sequence": 1,
+            }
+        )
         moment += timedelta(hours=1)
     return Response(json.dumps({"candlesticks": candles}), content_type="application/json")
 

@@ -23,10 +23,18 @@ def seed_candles(database: Database) -> None:
         for hour in range(5):
             price = Decimal("60000.25") + hour
             session.add(
-                Candle(instrument_id=instrument.id, source="test", timeframe="1h",
-                       ts=datetime(2026, 1, 1, hour, tzinfo=UTC), open=price, high=price, low=price, close=price,
-                       volume=Decimal("1.5"))
-            )  # fmt: skip
+                Candle(
+                    instrument_id=instrument.id,
+                    source="test",
+                    timeframe="1h",
+                    ts=datetime(2026, 1, 1, hour, tzinfo=UTC),
+                    open=price,
+                    high=price,
+                    low=price,
+                    close=price,
+                    volume=Decimal("1.5"),
+                )
+            )
 
 
 def test_export_candles_as_csv_for_a_time_range(configured_sqlite: Database, tmp_path: Path) -> None:
@@ -61,8 +69,9 @@ def test_export_refuses_unknown_table_and_bad_dates(configured_sqlite: Database,
     assert not (tmp_path / "u.csv").exists()
     result = runner.invoke(cli, ["export", "candles", "--since", "yesterday-ish"])
     assert result.exit_code == 1 and "invalid date" in result.output
-    result = runner.invoke(cli, ["export", "candles", "--since", "2026-02-01", "--until", "2026-01-01",
-                                 "-o", str(tmp_path / "c.csv")])  # fmt: skip
+    result = runner.invoke(
+        cli, ["export", "candles", "--since", "2026-02-01", "--until", "2026-01-01", "-o", str(tmp_path / "c.csv")]
+    )
     assert result.exit_code == 1 and "--since must be before --until" in result.output
     assert not (tmp_path / "c.csv").exists()
 

@@ -20,9 +20,21 @@ runner = CliRunner()
 def test_sweep_job_is_queued_listed_run_shown_and_not_cancelled_after_the_end(configured_sqlite: Database) -> None:
     queued = runner.invoke(
         cli,
-        ["backtest-sweep", "sma-cross", "--data", str(DATA / "SPY_1d.csv"), "--grid", "fast=5:15:5",
-         "--grid", "slow=50,100", "--metric", "total_return", "--job", "--json"],
-    )  # fmt: skip
+        [
+            "backtest-sweep",
+            "sma-cross",
+            "--data",
+            str(DATA / "SPY_1d.csv"),
+            "--grid",
+            "fast=5:15:5",
+            "--grid",
+            "slow=50,100",
+            "--metric",
+            "total_return",
+            "--job",
+            "--json",
+        ],
+    )
     assert queued.exit_code == 0, queued.output
     job = json.loads(queued.stdout)
     assert job["kind"] == "backtest-sweep" and job["status"] == "queued" and job["created_by"] == "cli"
@@ -43,8 +55,9 @@ def test_sweep_job_is_queued_listed_run_shown_and_not_cancelled_after_the_end(co
 
 
 def test_cancel_a_queued_replay_job_and_errors(configured_sqlite: Database) -> None:
-    queued = runner.invoke(cli, ["replay", "sma-cross", "--data", "BTC/EUR", "--param", "fast=4", "--param",
-                                 "slow=12", "--job"])  # fmt: skip
+    queued = runner.invoke(
+        cli, ["replay", "sma-cross", "--data", "BTC/EUR", "--param", "fast=4", "--param", "slow=12", "--job"]
+    )
     assert queued.exit_code == 0, queued.output
     assert "Queued job 1: Replay sma-cross on BTC/EUR 1h" in queued.stdout
     cancelled = runner.invoke(cli, ["jobs", "cancel", "1"])
@@ -57,7 +70,8 @@ def test_cancel_a_queued_replay_job_and_errors(configured_sqlite: Database) -> N
 
 
 def test_a_job_that_cannot_run_is_refused_and_nothing_is_queued(configured_sqlite: Database) -> None:
-    refused = runner.invoke(cli, ["backtest-sweep", "sma-cross", "--data", "BTC/EUR", "--grid", "slowest=5,10",
-                                  "--job"])  # fmt: skip
+    refused = runner.invoke(
+        cli, ["backtest-sweep", "sma-cross", "--data", "BTC/EUR", "--grid", "slowest=5,10", "--job"]
+    )
     assert refused.exit_code == 1 and "Parameter sweep: sma-cross has no parameter slowest" in refused.output
     assert configured_sqlite.run(list_jobs) == []

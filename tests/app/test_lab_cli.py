@@ -17,8 +17,18 @@ SPACE = ["--space", "fast=3:30", "--space", "slow=20:120:5"]
 
 
 def test_search_is_reproducible_and_stored(configured_sqlite: Database) -> None:
-    arguments = ["backtest-search", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), *SPACE, "--trials", "40",
-                 "--seed", "7", "--json"]  # fmt: skip
+    arguments = [
+        "backtest-search",
+        "sma-cross",
+        "--data",
+        str(DATA / "ORCL_1d.csv"),
+        *SPACE,
+        "--trials",
+        "40",
+        "--seed",
+        "7",
+        "--json",
+    ]
     first = runner.invoke(cli, arguments)
     assert first.exit_code == 0, first.output
     data = json.loads(first.stdout)
@@ -31,34 +41,72 @@ def test_search_is_reproducible_and_stored(configured_sqlite: Database) -> None:
 
 
 def test_walk_forward_prints_every_fold(configured_sqlite: Database) -> None:
-    result = runner.invoke(cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "SPY_1d.csv"), *SPACE,
-                                 "--folds", "3", "--trials", "15", "--window", "anchored"])  # fmt: skip
+    result = runner.invoke(
+        cli,
+        [
+            "backtest-walk-forward",
+            "sma-cross",
+            "--data",
+            str(DATA / "SPY_1d.csv"),
+            *SPACE,
+            "--folds",
+            "3",
+            "--trials",
+            "15",
+            "--window",
+            "anchored",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.count("fold ") == 3 and "Stitched out-of-sample return" in result.stdout
 
 
 def test_robustness_report_lists_its_sections(configured_sqlite: Database) -> None:
-    result = runner.invoke(cli, ["backtest-robustness", "sma-cross", "--data", str(DATA / "GOOG_1d.csv"), *SPACE,
-                                 "--folds", "3", "--trials", "10", "--no-store", "--json"])  # fmt: skip
+    result = runner.invoke(
+        cli,
+        [
+            "backtest-robustness",
+            "sma-cross",
+            "--data",
+            str(DATA / "GOOG_1d.csv"),
+            *SPACE,
+            "--folds",
+            "3",
+            "--trials",
+            "10",
+            "--no-store",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [section["key"] for section in data["sections"]] == [
-        "lookahead", "walk_forward", "overfitting", "costs", "benchmark"]  # fmt: skip
+        "lookahead",
+        "walk_forward",
+        "overfitting",
+        "costs",
+        "benchmark",
+    ]
     assert data["result_id"] is None
 
 
 def test_bad_input_fails_with_the_reason(configured_sqlite: Database) -> None:
-    bad_space = runner.invoke(cli, ["backtest-search", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"),
-                                    "--space", "fast=30:3"])  # fmt: skip
+    bad_space = runner.invoke(
+        cli, ["backtest-search", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--space", "fast=30:3"]
+    )
     assert bad_space.exit_code != 0 and "low < high" in bad_space.output
-    bad_window = runner.invoke(cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"),
-                                     "--window", "sideways"])  # fmt: skip
+    bad_window = runner.invoke(
+        cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--window", "sideways"]
+    )
     assert bad_window.exit_code != 0 and "rolling or anchored" in bad_window.output
-    too_many = runner.invoke(cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"),
-                                   "--folds", "101", *SPACE])  # fmt: skip
+    too_many = runner.invoke(
+        cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--folds", "101", *SPACE]
+    )
     assert too_many.exit_code != 0 and "between 1 and 100" in too_many.output
-    too_long = runner.invoke(cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"),
-                                   "--train-ratio", "2000", *SPACE])  # fmt: skip
+    too_long = runner.invoke(
+        cli,
+        ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--train-ratio", "2000", *SPACE],
+    )
     assert too_long.exit_code != 0 and "too few for 5 folds" in too_long.output
 
 
@@ -67,15 +115,39 @@ def test_protections_switch_on_the_saved_limits(configured_sqlite: Database) -> 
 
     with configured_sqlite.session() as session:
         save_limits(session, {"cooldown_minutes": 24 * 60}, actor="test")
-    arguments = ["backtest", "sma-cross", "--data", str(DATA / "ETH_BTC_5m.csv"), "--param", "fast=5", "--param",
-                 "slow=20", "--engine", "fast", "--no-store", "--json"]  # fmt: skip
+    arguments = [
+        "backtest",
+        "sma-cross",
+        "--data",
+        str(DATA / "ETH_BTC_5m.csv"),
+        "--param",
+        "fast=5",
+        "--param",
+        "slow=20",
+        "--engine",
+        "fast",
+        "--no-store",
+        "--json",
+    ]
     plain = json.loads(runner.invoke(cli, arguments).stdout)
     guarded = json.loads(runner.invoke(cli, [*arguments, "--protections"]).stdout)
     assert plain["blocked_orders"] == {} and guarded["blocked_orders"]["cooldown"] > 0
     assert guarded["config"]["protections"]["cooldown_minutes"] == 24 * 60
     assert len(guarded["trades"]) < len(plain["trades"])
-    search = runner.invoke(cli, ["backtest-search", "sma-cross", "--data", str(DATA / "ETH_BTC_5m.csv"), *SPACE,
-                                 "--trials", "5", "--protections", "--json"])  # fmt: skip
+    search = runner.invoke(
+        cli,
+        [
+            "backtest-search",
+            "sma-cross",
+            "--data",
+            str(DATA / "ETH_BTC_5m.csv"),
+            *SPACE,
+            "--trials",
+            "5",
+            "--protections",
+            "--json",
+        ],
+    )
     assert search.exit_code == 0, search.output
     with configured_sqlite.session() as session:
         stored = list_lab_results(session)[0]
@@ -87,8 +159,22 @@ def test_job_queues_the_walk_forward_and_the_jobs_worker_runs_it(configured_sqli
     from core.jobs.runner import run_job
     from core.jobs.service import claim_next_job, get_job
 
-    result = runner.invoke(cli, ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "SPY_1d.csv"), *SPACE,
-                                 "--folds", "2", "--trials", "8", "--job", "--json"])  # fmt: skip
+    result = runner.invoke(
+        cli,
+        [
+            "backtest-walk-forward",
+            "sma-cross",
+            "--data",
+            str(DATA / "SPY_1d.csv"),
+            *SPACE,
+            "--folds",
+            "2",
+            "--trials",
+            "8",
+            "--job",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     queued = json.loads(result.stdout)
     assert queued["kind"] == "lab.walk_forward" and queued["status"] == "queued"

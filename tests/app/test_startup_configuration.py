@@ -50,8 +50,12 @@ def test_a_misspelt_variable_stops_the_real_command_line_process(tmp_path: Path)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "KONSENS_HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "db", "status"],
-        cwd=ROOT, env=env | {"KONSENS_DAILY_LOS_LIMIT_PCT": "2"}, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env | {"KONSENS_DAILY_LOS_LIMIT_PCT": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {SUGGESTION}"
     assert not (tmp_path / "konsens.db").exists()  # refused before the database was touched

@@ -73,8 +73,22 @@ def test_lookahead_on_a_built_in_is_clean(home: Path) -> None:
 
 
 def test_strategy_enable_list_disable(demo_database: Database) -> None:
-    enabled = runner.invoke(cli, ["strategy", "enable", "sma-cross", "--symbol", "BTC/EUR", "--param", "fast=5",
-                                  "--param", "slow=20", "--fraction", "0.2"])  # fmt: skip
+    enabled = runner.invoke(
+        cli,
+        [
+            "strategy",
+            "enable",
+            "sma-cross",
+            "--symbol",
+            "BTC/EUR",
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=20",
+            "--fraction",
+            "0.2",
+        ],
+    )
     assert enabled.exit_code == 0, enabled.output
     assert "Strategy source 1: sma-cross {'fast': 5, 'slow': 20} on BTC/EUR 1h, paper orders" in enabled.stdout
     listed = json.loads(runner.invoke(cli, ["strategy", "list", "--json"]).stdout)
@@ -106,8 +120,18 @@ def test_a_sweep_over_a_strategy_file(home: Path, tmp_path: Path) -> None:
     path = user_files.write(tmp_path, "momentum.py", user_files.GOOD)
     result = runner.invoke(
         cli,
-        ["backtest-sweep", "momentum", "--strategy-file", str(path), "--data", str(DATA / "GOOG_1d.csv"),
-         "--grid", "lookback=3,5,8", "--no-store", "--json"],
-    )  # fmt: skip
+        [
+            "backtest-sweep",
+            "momentum",
+            "--strategy-file",
+            str(path),
+            "--data",
+            str(DATA / "GOOG_1d.csv"),
+            "--grid",
+            "lookback=3,5,8",
+            "--no-store",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(row["lookback"] for row in json.loads(result.stdout)["rows"]) == [3, 5, 8]

@@ -32,8 +32,16 @@ def test_import_then_report_json_shape(configured_sqlite: Database, tmp_path: Pa
     result = runner.invoke(cli, ["tax", "report", "--year", "2024", "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout[result.stdout.index("{") :])
-    assert list(data) == ["year", "neu", "alt", "kest_withheld_eur", "kennzahlen", "transactions", "warnings",
-                          "assumptions"]  # fmt: skip
+    assert list(data) == [
+        "year",
+        "neu",
+        "alt",
+        "kest_withheld_eur",
+        "kennzahlen",
+        "transactions",
+        "warnings",
+        "assumptions",
+    ]
     assert data["year"] == 2024
     assert list(data["neu"]) == [
         "realised_gains_eur",
@@ -49,8 +57,19 @@ def test_import_then_report_json_shape(configured_sqlite: Database, tmp_path: Pa
     assert data["neu"]["realised_gains_eur"] == "2431.25"
     assert data["neu"]["tax_eur"] == "668.59"  # 27.5 % of 2431.25
     (sale,) = data["transactions"]
-    assert {"date", "wallet", "coin", "quantity", "proceeds_eur", "cost_eur", "gain_eur", "average_before_eur",
-            "average_after_eur", "regime", "rule"} <= set(sale)  # fmt: skip
+    assert {
+        "date",
+        "wallet",
+        "coin",
+        "quantity",
+        "proceeds_eur",
+        "cost_eur",
+        "gain_eur",
+        "average_before_eur",
+        "average_after_eur",
+        "regime",
+        "rule",
+    } <= set(sale)
     assert sale["gain_eur"] == "2431.25"
     assert all({"key", "value", "description"} <= set(item) for item in data["assumptions"])
 

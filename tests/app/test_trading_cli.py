@@ -16,12 +16,29 @@ from core.market.models import AssetClass, Instrument
 
 def test_order_list_shows_quantities_at_the_lot_and_prices_at_the_tick(configured_sqlite: Database) -> None:
     with configured_sqlite.session() as session:
-        session.add(Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO,
-                               lot_size=Decimal("0.0001"), tick_size=Decimal("0.01"), rules_source="test"))  # fmt: skip
+        session.add(
+            Instrument(
+                symbol="BTC/EUR",
+                base="BTC",
+                quote="EUR",
+                asset_class=AssetClass.CRYPTO,
+                lot_size=Decimal("0.0001"),
+                tick_size=Decimal("0.01"),
+                rules_source="test",
+            )
+        )
         session.flush()
-        place_order(session, OrderRequest(symbol="BTC/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
-                                          quantity=Decimal("0.123456"), limit_price=Decimal("103024.91")),
-                    actor="test")  # fmt: skip
+        place_order(
+            session,
+            OrderRequest(
+                symbol="BTC/EUR",
+                side=OrderSide.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Decimal("0.123456"),
+                limit_price=Decimal("103024.91"),
+            ),
+            actor="test",
+        )
     runner = CliRunner()
     deposit = runner.invoke(cli, ["paper", "deposit", "1234.5"])
     assert deposit.exit_code == 0, deposit.output

@@ -115,11 +115,18 @@ def test_every_field_of_every_section_has_an_accepted_environment_name() -> None
 def test_present_flat_environment_names_are_kept() -> None:
     names = {name for cls in settings_classes() for name in cls.env_names()}
     assert {
-        "KONSENS_DATABASE_URL", "KONSENS_DAILY_LOSS_LIMIT_PCT", "KONSENS_MAX_ORDER_NOTIONAL_EUR",
-        "KONSENS_WEBHOOK_URL", "KONSENS_FIXED_FRACTION", "KONSENS_OLLAMA_HOST", "KONSENS_QUORUM",
-        "KONSENS_MARKET_INTERVAL_SECONDS", "KONSENS_NEWS_RSS_INTERVAL_SECONDS",
-        "KONSENS_TRADING_PAPER_SLIPPAGE", "KONSENS_TAX_FIFO_2022",
-    } <= names  # fmt: skip
+        "KONSENS_DATABASE_URL",
+        "KONSENS_DAILY_LOSS_LIMIT_PCT",
+        "KONSENS_MAX_ORDER_NOTIONAL_EUR",
+        "KONSENS_WEBHOOK_URL",
+        "KONSENS_FIXED_FRACTION",
+        "KONSENS_OLLAMA_HOST",
+        "KONSENS_QUORUM",
+        "KONSENS_MARKET_INTERVAL_SECONDS",
+        "KONSENS_NEWS_RSS_INTERVAL_SECONDS",
+        "KONSENS_TRADING_PAPER_SLIPPAGE",
+        "KONSENS_TAX_FIFO_2022",
+    } <= names
 
 
 def test_only_the_known_environment_name_is_shared_by_two_sections() -> None:

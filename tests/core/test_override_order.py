@@ -46,32 +46,41 @@ def _ollama_endpoint(session: Session) -> str | None:
 
 AREAS = {
     "risk": Area(
-        "KONSENS_DAILY_LOSS_LIMIT_PCT", "risk.daily_loss_limit_pct", ("0.05", "0.04", "0.03", "0.02", "0.01"),
+        "KONSENS_DAILY_LOSS_LIMIT_PCT",
+        "risk.daily_loss_limit_pct",
+        ("0.05", "0.04", "0.03", "0.02", "0.01"),
         lambda session, value: _ignore(save_limits(session, {"daily_loss_limit_pct": Decimal(value)}, actor="test")),
         lambda session: str(load_limits(session).daily_loss_limit_pct),
     ),
     "trading": Area(
-        "KONSENS_TRADING_PAPER_SLIPPAGE", "trading.paper_slippage", ("0.0005", "0.001", "0.002", "0.003", "0.004"),
+        "KONSENS_TRADING_PAPER_SLIPPAGE",
+        "trading.paper_slippage",
+        ("0.0005", "0.001", "0.002", "0.003", "0.004"),
         lambda session, value: set_setting(session, "trading.paper_slippage", value),
         lambda session: str(load_trading_config(session).paper_slippage),
     ),
     "tax": Area(
-        "KONSENS_TAX_TRANSFER_MATCH_WINDOW_HOURS", "tax.transfer_match_window_hours", ("48", "40", "30", "20", "10"),
+        "KONSENS_TAX_TRANSFER_MATCH_WINDOW_HOURS",
+        "tax.transfer_match_window_hours",
+        ("48", "40", "30", "20", "10"),
         lambda session, value: _ignore(save_assumption_overrides(session, {"transfer_match_window_hours": int(value)})),
         lambda session: str(load_assumptions(session).transfer_match_window_hours),
     ),
     "ai parameters": Area(
-        "KONSENS_QUORUM", "ai.quorum", ("2", "3", "4", "5", "6"),
+        "KONSENS_QUORUM",
+        "ai.quorum",
+        ("2", "3", "4", "5", "6"),
         _ai_quorum,
         lambda session: str(load_ai_config(session).parameters.quorum),
     ),
     "ai providers": Area(
-        "KONSENS_OLLAMA_HOST", "ai.ollama_host",
+        "KONSENS_OLLAMA_HOST",
+        "ai.ollama_host",
         ("None", "http://toml:11434", "http://dotenv:11434", "http://env:11434", "http://page:11434"),
         lambda session, value: save_provider_fields(session, {"ollama_host": value}),
         lambda session: str(_ollama_endpoint(session)),
     ),
-}  # fmt: skip
+}
 
 
 def _toml_line(area: Area) -> str:

@@ -21,10 +21,25 @@ ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 NOT_RUNTIME = {
-    "pytest", "pytest-xdist", "pytest-timeout", "pytest-httpserver", "pytest-cov", "hypothesis", "coverage",
-    "mypy", "ruff", "bandit", "pip-audit", "pip-tools", "pre-commit", "playwright", "selenium",
-    "kubernetes-validate", "mkdocs", "mkdocs-material",
-}  # fmt: skip
+    "pytest",
+    "pytest-xdist",
+    "pytest-timeout",
+    "pytest-httpserver",
+    "pytest-cov",
+    "hypothesis",
+    "coverage",
+    "mypy",
+    "ruff",
+    "bandit",
+    "pip-audit",
+    "pip-tools",
+    "pre-commit",
+    "playwright",
+    "selenium",
+    "kubernetes-validate",
+    "mkdocs",
+    "mkdocs-material",
+}
 
 
 def parse_lock(path: Path) -> dict[str, tuple[str, int]]:

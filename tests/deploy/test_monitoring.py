@@ -25,10 +25,34 @@ needs_prometheus = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus mis
 
 # PromQL words that are not metric names.
 PROMQL_WORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset",
-    "sum", "avg", "min", "max", "count", "rate", "increase", "irate", "delta", "time", "histogram_quantile",
-    "le", "humanizePercentage", "printf", "value", "labels",
-}  # fmt: skip
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "rate",
+    "increase",
+    "irate",
+    "delta",
+    "time",
+    "histogram_quantile",
+    "le",
+    "humanizePercentage",
+    "printf",
+    "value",
+    "labels",
+}
 # Series Prometheus itself adds for every target, and the client library's process collector.
 SCRAPE_SERIES = {"up"}
 

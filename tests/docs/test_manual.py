@@ -154,9 +154,16 @@ def test_nav_lists_every_chapter_and_the_generated_references(reference: ModuleT
     written = {str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md") if "hooks" not in path.parts}
     assert written | set(reference.GENERATED_PAGES) == listed
     for chapter in (
-        "getting-started.md", "guides/backtesting.md", "guides/risk.md", "guides/ai-analysts.md", "guides/tax.md",
-        "guides/live-trading.md", "deployment.md", "troubleshooting.md", "faq.md",
-    ):  # fmt: skip
+        "getting-started.md",
+        "guides/backtesting.md",
+        "guides/risk.md",
+        "guides/ai-analysts.md",
+        "guides/tax.md",
+        "guides/live-trading.md",
+        "deployment.md",
+        "troubleshooting.md",
+        "faq.md",
+    ):
         assert chapter in listed
 
 

@@ -35,8 +35,14 @@ def test_a_sweep_job_shows_progress_moving_and_its_result_without_reload(
     app_server: str, chromium_path: str, tmp_path: Path
 ) -> None:
     database_path = tmp_path / "browser-demo.db"  # the dashboard's copy of the demo database
-    env = {**os.environ, "KONSENS_DATABASE_URL": f"sqlite:///{database_path}", "KONSENS_HOME": str(tmp_path / "home"),
-           "PYTHONPATH": str(ROOT), "KONSENS_METRICS_ENABLED": "false", "KONSENS_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
+        "KONSENS_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": str(ROOT),
+        "KONSENS_METRICS_ENABLED": "false",
+        "KONSENS_LOG_LEVEL": "WARNING",
+    }
     worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "jobs"], cwd=ROOT, env=env)
     try:
         with sync_playwright() as playwright:

@@ -35,10 +35,24 @@ def _dashboard(database_path: Path, home: Path, log_path: Path) -> Iterator[tupl
     }
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "app.server", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "app.server",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             _wait_healthy(port, server)
             yield f"http://127.0.0.1:{port}", env
@@ -199,15 +213,23 @@ def test_demo_login_fails_after_konsens_demo_remove(
     _expect_logged_in(page)
     removed = subprocess.run(
         [sys.executable, "-m", "app.cli", "demo", "--remove", "--yes"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert removed.returncode == 0, removed.stderr
     assert "Demo mode ended" in removed.stdout
     added = subprocess.run(
         [sys.executable, "-m", "app.cli", "user", "add", "anna"],
-        cwd=ROOT, env=env, input="correct horse battery\ncorrect horse battery\n", capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        input="correct horse battery\ncorrect horse battery\n",
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert added.returncode == 0, added.stderr
     page.reload()  # the demo session and its cookie are no longer valid
     _wait_for_app(page)

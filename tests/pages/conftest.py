@@ -35,5 +35,8 @@ def plotly_specs(app: AppTest) -> list[dict[str, Any]]:
 
 def chart_payloads(app: AppTest) -> list[dict[str, Any]]:
     """Return the data sent to the TradingView chart components of a run."""
-    return [json.loads(element.proto.json) for element in app.get("bidi_component")
-            if element.proto.component_name == "konsens_lwchart"]  # fmt: skip
+    return [
+        json.loads(element.proto.json)
+        for element in app.get("bidi_component")
+        if element.proto.component_name == "konsens_lwchart"
+    ]

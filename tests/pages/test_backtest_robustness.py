@@ -24,8 +24,9 @@ def test_a_report_queued_in_the_tab_is_built_by_the_job_stored_and_shown(demo_da
     at.run()
     assert not at.exception
     assert any("No robustness report yet" in info.value for info in at.info)
-    at.selectbox(key="robustness_symbol").set_value(next(
-        option for option in at.selectbox(key="robustness_symbol").options if "BTC" in option))  # fmt: skip
+    at.selectbox(key="robustness_symbol").set_value(
+        next(option for option in at.selectbox(key="robustness_symbol").options if "BTC" in option)
+    )
     at.selectbox(key="robustness_timeframe").set_value("4h")
     at.number_input(key="robustness_trials").set_value(10)
     at.number_input(key="robustness_folds").set_value(2)

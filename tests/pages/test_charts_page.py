@@ -57,8 +57,15 @@ def test_charts_timeframe_range_and_all_indicators(demo_database: Database, run_
 
 def test_charts_layers_can_be_switched_off(demo_database: Database, run_page) -> None:
     app = run_page("charts")
-    for key in ("chart_volume", "chart_levels", "chart_trades", "chart_events", "chart_orders", "chart_consensus",
-                "chart_patterns"):  # fmt: skip
+    for key in (
+        "chart_volume",
+        "chart_levels",
+        "chart_trades",
+        "chart_events",
+        "chart_orders",
+        "chart_consensus",
+        "chart_patterns",
+    ):
         app.toggle(key=key).set_value(False)
     app.run()
     (payload,) = chart_payloads(app)

@@ -122,8 +122,14 @@ def test_setting_a_stop_loss_on_a_holding_asks_for_confirmation_then_arms_the_ex
     app.button(key="review_exits").click().run()
     assert not app.exception
     assert any("Set the exits of" in item.value and symbol in item.value for item in app.warning)
-    assert demo_database.run(lambda session: session.scalars(select(AuditEntry).where(
-        AuditEntry.action == AuditAction.EXIT_PLAN_SET)).all()) == []  # fmt: skip
+    assert (
+        demo_database.run(
+            lambda session: session.scalars(
+                select(AuditEntry).where(AuditEntry.action == AuditAction.EXIT_PLAN_SET)
+            ).all()
+        )
+        == []
+    )
     app.button(key="confirm_exits").click().run()
     assert not app.exception
     assert any("Exits armed" in item.value for item in app.success), [item.value for item in app.error]

@@ -73,10 +73,19 @@ def test_system_lists_news_sources_with_their_last_error(demo_database: Database
     now = utc_now()
     with demo_database.session() as session:
         session.add(
-            NewsSourceState(source="newsapi", platform="newsapi", status=SourceHealth.FAILING, last_attempt_at=now,
-                            last_error="401 Unauthorized: apiKeyInvalid", last_error_at=now, consecutive_failures=3,
-                            items_last_fetch=0, items_stored_total=120, budget_used=0)
-        )  # fmt: skip
+            NewsSourceState(
+                source="newsapi",
+                platform="newsapi",
+                status=SourceHealth.FAILING,
+                last_attempt_at=now,
+                last_error="401 Unauthorized: apiKeyInvalid",
+                last_error_at=now,
+                consecutive_failures=3,
+                items_last_fetch=0,
+                items_stored_total=120,
+                budget_used=0,
+            )
+        )
     app = run_page("system")
     table = next(frame.value for frame in app.dataframe if "Platform" in frame.value.columns)
     row = table[table["Source"] == "newsapi"].iloc[0]

@@ -171,17 +171,28 @@ def test_a_placed_order_updates_in_place_with_a_toast_when_the_executor_fills_it
             Decimal("0.01"),
             Decimal("61234.5"),
         )
-        session.add(Fill(fill_id=f"test-{client_id}", order_id=order.id, ts=utc_now(), side=order.side,
-                         quantity=Decimal("0.01"), price=Decimal("61234.5"), fee=Decimal("0.61"), fee_asset="EUR",
-                         fee_eur=Decimal("0.61")))  # fmt: skip
+        session.add(
+            Fill(
+                fill_id=f"test-{client_id}",
+                order_id=order.id,
+                ts=utc_now(),
+                side=order.side,
+                quantity=Decimal("0.01"),
+                price=Decimal("61234.5"),
+                fee=Decimal("0.61"),
+                fee_asset="EUR",
+                fee_eur=Decimal("0.61"),
+            )
+        )
     at.run()
     assert not at.exception
     toasts = [toast.value for toast in at.toast]
     symbol = order.symbol
     assert f"Order {client_id[:8]} {symbol}: filled" in toasts
     assert any(text.startswith(f"Filled: buy 0.01 {symbol} at € 61,234.50") for text in toasts), toasts
-    assert any(client_id[:8] in message.value and "filled 0.01 at € 61,234.50" in message.value
-               for message in at.success)  # fmt: skip
+    assert any(
+        client_id[:8] in message.value and "filled 0.01 at € 61,234.50" in message.value for message in at.success
+    )
     assert at.session_state["trade_watched_orders"][client_id] == "filled"
 
 
@@ -201,8 +212,9 @@ def test_the_sizing_panel_badges_a_stale_last_price(demo_database: Database) -> 
     with demo_database.session() as session:  # the market worker stopped five days ago
         instrument = instrument_by_symbol(session, symbol)
         assert instrument is not None
-        session.execute(delete(Candle).where(Candle.instrument_id == instrument.id,
-                                             Candle.ts > utc_now() - timedelta(days=5)))  # fmt: skip
+        session.execute(
+            delete(Candle).where(Candle.instrument_id == instrument.id, Candle.ts > utc_now() - timedelta(days=5))
+        )
     at.run()
     assert not at.exception
     assert any("Last price stale since" in item.value for item in at.markdown), [m.value for m in at.markdown]

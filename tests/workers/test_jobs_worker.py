@@ -119,16 +119,23 @@ def _submit(database: Database, kind: str, params: Mapping[str, object]) -> int:
         return submit_job(session, kind, params).id
 
 
-SWEEP = {"strategy": "sma-cross", "data": "BTC/EUR", "timeframe": "1h", "engine": "event",
-         "grid": {"fast": "2:25:1", "slow": "30:100:5"}}  # fmt: skip  # 24 × 15 = 360 combinations
+SWEEP = {
+    "strategy": "sma-cross",
+    "data": "BTC/EUR",
+    "timeframe": "1h",
+    "engine": "event",
+    "grid": {"fast": "2:25:1", "slow": "30:100:5"},
+}
+# 24 × 15 = 360 combinations
 COMBINATIONS = 360
 
 
 def test_a_killed_worker_s_sweep_resumes_from_its_checkpoint(market: Database, worker: Worker) -> None:
     job_id = _submit(market, "backtest-sweep", SWEEP)
     worker.start()
-    running = _until(market, job_id, lambda job: job.finished or (job.checkpoint is not None
-                                                                  and len(job.checkpoint["rows"]) >= 3))  # fmt: skip
+    running = _until(
+        market, job_id, lambda job: job.finished or (job.checkpoint is not None and len(job.checkpoint["rows"]) >= 3)
+    )
     assert running.status is JobStatus.RUNNING and running.attempts == 1
     worker.kill()  # mid-job: the job's process sees its worker gone and exits too
     time.sleep(1.0)
@@ -146,9 +153,17 @@ def test_a_killed_worker_s_sweep_resumes_from_its_checkpoint(market: Database, w
 
 
 def test_a_killed_worker_s_replay_is_marked_interrupted(market: Database, worker: Worker, tmp_path: Path) -> None:
-    job_id = _submit(market, "replay", {"strategy": "sma-cross", "data": "BTC/EUR", "timeframe": "1h",
-                                        "parameters": {"fast": 4, "slow": 12},
-                                        "target": f"sqlite:///{tmp_path / 'replay.db'}"})  # fmt: skip
+    job_id = _submit(
+        market,
+        "replay",
+        {
+            "strategy": "sma-cross",
+            "data": "BTC/EUR",
+            "timeframe": "1h",
+            "parameters": {"fast": 4, "slow": 12},
+            "target": f"sqlite:///{tmp_path / 'replay.db'}",
+        },
+    )
     worker.start()
     _until(market, job_id, lambda job: job.progress_done >= 20)
     worker.kill()
@@ -162,8 +177,11 @@ def test_a_killed_worker_s_replay_is_marked_interrupted(market: Database, worker
 def test_the_idle_worker_wakes_for_a_job_runs_fails_and_cancels(market: Database, worker: Worker) -> None:
     worker.start()
     _until_idle(market)
-    job_id = _submit(market, "backtest", {"strategy": "sma-cross", "data": "BTC/EUR", "timeframe": "1h",
-                                          "parameters": {"fast": 5, "slow": 20}})  # fmt: skip
+    job_id = _submit(
+        market,
+        "backtest",
+        {"strategy": "sma-cross", "data": "BTC/EUR", "timeframe": "1h", "parameters": {"fast": 5, "slow": 20}},
+    )
     done = _until(market, job_id, lambda job: job.finished)
     assert done.status is JobStatus.SUCCEEDED and done.result is not None and done.result["run_id"] > 0
     assert done.started_at is not None

@@ -138,8 +138,16 @@ def test_one_failing_instrument_does_not_stop_the_others_and_the_pass_is_retried
 def test_unknown_source_of_one_instrument_is_recorded_and_the_pass_succeeds(sqlite_database: Database) -> None:
     add_demo_instruments(sqlite_database)
     with sqlite_database.session() as session:
-        session.add(Instrument(symbol="XYZ", base="XYZ", quote="EUR", asset_class=AssetClass.STOCK,
-                               default_source="nosuchsource", tracked=True))  # fmt: skip
+        session.add(
+            Instrument(
+                symbol="XYZ",
+                base="XYZ",
+                quote="EUR",
+                asset_class=AssetClass.STOCK,
+                default_source="nosuchsource",
+                tracked=True,
+            )
+        )
     real_registry = default_source_factory(settings())
 
     def factory(database: Database, name: str) -> MarketData:
@@ -160,12 +168,20 @@ def test_sigterm_stops_the_worker_loop_cleanly(tmp_path: Path) -> None:
 
     upgrade_database(database)
     add_demo_instruments(database)
-    environment = {**os.environ, "KONSENS_DATABASE_URL": url, "KONSENS_HOME": str(tmp_path / "home"),
-                   "KONSENS_MARKET_INITIAL_HISTORY_DAYS": "2", "PYTHONPATH": str(PROJECT_ROOT)}  # fmt: skip
+    environment = {
+        **os.environ,
+        "KONSENS_DATABASE_URL": url,
+        "KONSENS_HOME": str(tmp_path / "home"),
+        "KONSENS_MARKET_INITIAL_HISTORY_DAYS": "2",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker", "market", "--interval", "3600"],
-        cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -25,9 +25,18 @@ from workers.risk import WORKER_NAME, build_worker
 def _candle(session, instrument_id: int, ts, price: str) -> None:
     value = Decimal(price)
     session.add(
-        Candle(instrument_id=instrument_id, source="test", timeframe="1h", ts=ts, open=value, high=value,
-               low=value, close=value, volume=Decimal(1))
-    )  # fmt: skip
+        Candle(
+            instrument_id=instrument_id,
+            source="test",
+            timeframe="1h",
+            ts=ts,
+            open=value,
+            high=value,
+            low=value,
+            close=value,
+            volume=Decimal(1),
+        )
+    )
 
 
 def test_the_worker_is_registered() -> None:

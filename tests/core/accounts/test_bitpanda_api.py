@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """The Bitpanda retail API client and sync against a loopback server with the real JSON shapes."""
 
 from __future__ import annotations
@@ -37,48 +36,179 @@ def _time(iso: str, unix: str) -> dict[str, str]:
 
 
 WALLETS = [
-    {"type": "wallet", "id": "w-btc", "attributes": {"cryptocoin_id": "1", "cryptocoin_symbol": "BTC", "balance": "0.02000000",
-     "is_default": True, "name": "BTC Wallet", "pending_transactions_count": 0, "deleted": False}},
-    {"type": "wallet", "id": "w-eth", "attributes": {"cryptocoin_id": "5", "cryptocoin_symbol": "ETH", "balance": "0.50000000",
-     "is_default": True, "name": "ETH Wallet", "pending_transactions_count": 0, "deleted": False}},
-]  # fmt: skip
+    {
+        "type": "wallet",
+        "id": "w-btc",
+        "attributes": {
+            "cryptocoin_id": "1",
+            "cryptocoin_symbol": "BTC",
+            "balance": "0.02000000",
+            "is_default": True,
+            "name": "BTC Wallet",
+            "pending_transactions_count": 0,
+            "deleted": False,
+        },
+    },
+    {
+        "type": "wallet",
+        "id": "w-eth",
+        "attributes": {
+            "cryptocoin_id": "5",
+            "cryptocoin_symbol": "ETH",
+            "balance": "0.50000000",
+            "is_default": True,
+            "name": "ETH Wallet",
+            "pending_transactions_count": 0,
+            "deleted": False,
+        },
+    },
+]
 FIAT_WALLETS = [
-    {"type": "fiat_wallet", "id": "f-eur", "attributes": {"fiat_id": "1", "fiat_symbol": "EUR", "balance": "1500.00",
-     "name": "EUR Wallet", "pending_transactions_count": 0}},
-]  # fmt: skip
+    {
+        "type": "fiat_wallet",
+        "id": "f-eur",
+        "attributes": {
+            "fiat_id": "1",
+            "fiat_symbol": "EUR",
+            "balance": "1500.00",
+            "name": "EUR Wallet",
+            "pending_transactions_count": 0,
+        },
+    },
+]
 TRADES_PAGE_1 = [
-    {"type": "trade", "id": "t-1", "attributes": {"status": "finished", "type": "buy", "cryptocoin_id": "1", "fiat_id": "1",
-     "amount_fiat": "1000.00", "amount_cryptocoin": "0.02500000", "fiat_to_eur_rate": "1.00000000", "wallet_id": "w-btc",
-     "fiat_wallet_id": "f-eur", "payment_option_id": "12", "time": _time("2024-02-02T10:15:30+01:00", "1706865330"),
-     "price": "40000.00", "is_swap": False}},
-]  # fmt: skip
+    {
+        "type": "trade",
+        "id": "t-1",
+        "attributes": {
+            "status": "finished",
+            "type": "buy",
+            "cryptocoin_id": "1",
+            "fiat_id": "1",
+            "amount_fiat": "1000.00",
+            "amount_cryptocoin": "0.02500000",
+            "fiat_to_eur_rate": "1.00000000",
+            "wallet_id": "w-btc",
+            "fiat_wallet_id": "f-eur",
+            "payment_option_id": "12",
+            "time": _time("2024-02-02T10:15:30+01:00", "1706865330"),
+            "price": "40000.00",
+            "is_swap": False,
+        },
+    },
+]
 TRADES_PAGE_2 = [
-    {"type": "trade", "id": "t-2", "attributes": {"status": "finished", "type": "sell", "cryptocoin_id": "1", "fiat_id": "1",
-     "amount_fiat": "300.00", "amount_cryptocoin": "0.00500000", "fiat_to_eur_rate": "1.00000000", "wallet_id": "w-btc",
-     "fiat_wallet_id": "f-eur", "payment_option_id": "12", "time": _time("2024-03-02T10:00:00+01:00", "1709370000"),
-     "price": "60000.00", "is_swap": False}},
-    {"type": "trade", "id": "t-3", "attributes": {"status": "pending", "type": "buy", "cryptocoin_id": "1", "fiat_id": "1",
-     "amount_fiat": "10.00", "amount_cryptocoin": "0.0002", "fiat_to_eur_rate": "1", "wallet_id": "w-btc",
-     "time": _time("2024-03-03T10:00:00+01:00", "1709456400"), "price": "50000", "is_swap": False}},
-]  # fmt: skip
+    {
+        "type": "trade",
+        "id": "t-2",
+        "attributes": {
+            "status": "finished",
+            "type": "sell",
+            "cryptocoin_id": "1",
+            "fiat_id": "1",
+            "amount_fiat": "300.00",
+            "amount_cryptocoin": "0.00500000",
+            "fiat_to_eur_rate": "1.00000000",
+            "wallet_id": "w-btc",
+            "fiat_wallet_id": "f-eur",
+            "payment_option_id": "12",
+            "time": _time("2024-03-02T10:00:00+01:00", "1709370000"),
+            "price": "60000.00",
+            "is_swap": False,
+        },
+    },
+    {
+        "type": "trade",
+        "id": "t-3",
+        "attributes": {
+            "status": "pending",
+            "type": "buy",
+            "cryptocoin_id": "1",
+            "fiat_id": "1",
+            "amount_fiat": "10.00",
+            "amount_cryptocoin": "0.0002",
+            "fiat_to_eur_rate": "1",
+            "wallet_id": "w-btc",
+            "time": _time("2024-03-03T10:00:00+01:00", "1709456400"),
+            "price": "50000",
+            "is_swap": False,
+        },
+    },
+]
 WALLET_TX = [
-    {"type": "wallet_transaction", "id": "wt-1", "attributes": {"amount": "0.01000000", "recipient": "bc1q...",
-     "time": _time("2024-02-10T10:00:00+01:00", "1707555600"), "confirmations": 6, "in_or_out": "incoming",
-     "type": "deposit", "status": "finished", "amount_eur": "420.00", "wallet_id": "w-btc", "cryptocoin_id": "1",
-     "cryptocoin_symbol": "BTC", "fee": "0.00000000", "is_savings": False}},
-    {"type": "wallet_transaction", "id": "wt-2", "attributes": {"amount": "0.00100000", "time": _time("2024-02-11T10:00:00+01:00", "1707642000"),
-     "in_or_out": "incoming", "type": "reward", "status": "finished", "amount_eur": "2.60", "wallet_id": "w-eth",
-     "cryptocoin_id": "5", "cryptocoin_symbol": "ETH", "fee": "0"}},
-    {"type": "wallet_transaction", "id": "wt-3", "attributes": {"amount": "0.02500000", "time": _time("2024-02-02T10:15:30+01:00", "1706865330"),
-     "in_or_out": "incoming", "type": "buy", "status": "finished", "amount_eur": "1000.00", "wallet_id": "w-btc",
-     "cryptocoin_id": "1", "cryptocoin_symbol": "BTC", "fee": "0"}},
-]  # fmt: skip
+    {
+        "type": "wallet_transaction",
+        "id": "wt-1",
+        "attributes": {
+            "amount": "0.01000000",
+            "recipient": "bc1q...",
+            "time": _time("2024-02-10T10:00:00+01:00", "1707555600"),
+            "confirmations": 6,
+            "in_or_out": "incoming",
+            "type": "deposit",
+            "status": "finished",
+            "amount_eur": "420.00",
+            "wallet_id": "w-btc",
+            "cryptocoin_id": "1",
+            "cryptocoin_symbol": "BTC",
+            "fee": "0.00000000",
+            "is_savings": False,
+        },
+    },
+    {
+        "type": "wallet_transaction",
+        "id": "wt-2",
+        "attributes": {
+            "amount": "0.00100000",
+            "time": _time("2024-02-11T10:00:00+01:00", "1707642000"),
+            "in_or_out": "incoming",
+            "type": "reward",
+            "status": "finished",
+            "amount_eur": "2.60",
+            "wallet_id": "w-eth",
+            "cryptocoin_id": "5",
+            "cryptocoin_symbol": "ETH",
+            "fee": "0",
+        },
+    },
+    {
+        "type": "wallet_transaction",
+        "id": "wt-3",
+        "attributes": {
+            "amount": "0.02500000",
+            "time": _time("2024-02-02T10:15:30+01:00", "1706865330"),
+            "in_or_out": "incoming",
+            "type": "buy",
+            "status": "finished",
+            "amount_eur": "1000.00",
+            "wallet_id": "w-btc",
+            "cryptocoin_id": "1",
+            "cryptocoin_symbol": "BTC",
+            "fee": "0",
+        },
+    },
+]
 FIAT_TX = [
-    {"type": "fiat_wallet_transaction", "id": "ft-1", "attributes": {"fiat_wallet_id": "f-eur", "user_id": "u",
-     "fiat_id": "1", "amount": "2500.00", "fee": "0.00", "to_eur_rate": "1.00000000",
-     "time": _time("2024-02-01T09:00:00+01:00", "1706774400"), "in_or_out": "incoming", "type": "deposit",
-     "status": "finished", "confirmation_by": "not_required", "confirmed": True, "payment_option_id": "3"}},
-]  # fmt: skip
+    {
+        "type": "fiat_wallet_transaction",
+        "id": "ft-1",
+        "attributes": {
+            "fiat_wallet_id": "f-eur",
+            "user_id": "u",
+            "fiat_id": "1",
+            "amount": "2500.00",
+            "fee": "0.00",
+            "to_eur_rate": "1.00000000",
+            "time": _time("2024-02-01T09:00:00+01:00", "1706774400"),
+            "in_or_out": "incoming",
+            "type": "deposit",
+            "status": "finished",
+            "confirmation_by": "not_required",
+            "confirmed": True,
+            "payment_option_id": "3",
+        },
+    },
+]
 
 
 # /asset-wallets nests the wallets by category (shape of bitpanda-labs/bitpanda-public-api-mcp,
@@ -96,9 +226,12 @@ def _serve(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/v1/wallets", headers=headers).respond_with_json({"data": WALLETS, "meta": {}})
     httpserver.expect_request("/v1/fiatwallets", headers=headers).respond_with_json({"data": FIAT_WALLETS})
     httpserver.expect_request("/v1/trades", headers=headers, query_string={"page_size": "100"}).respond_with_json(
-        {"data": TRADES_PAGE_1, "meta": {"next_cursor": "c2", "page_size": 1},
-         "links": {"next": "?cursor=c2&page_size=100", "self": "?page_size=100"}}
-    )  # fmt: skip
+        {
+            "data": TRADES_PAGE_1,
+            "meta": {"next_cursor": "c2", "page_size": 1},
+            "links": {"next": "?cursor=c2&page_size=100", "self": "?page_size=100"},
+        }
+    )
     httpserver.expect_request(
         "/v1/trades", headers=headers, query_string={"page_size": "100", "cursor": "c2"}
     ).respond_with_json({"data": TRADES_PAGE_2, "meta": {"page_size": 2}, "links": {"self": "?cursor=c2"}})

@@ -146,8 +146,11 @@ def _recorded(name: str) -> dict[str, Any]:
 def _serve_recorded(httpserver: HTTPServer) -> None:
     """Serve the recorded first pages; the page after a recorded ``next_cursor`` is served empty."""
     headers = {"X-Api-Key": KEY}
-    for path, name in (("/v1/trades", "trades"), ("/v1/wallets/transactions", "wallets_transactions"),
-                       ("/v1/fiatwallets/transactions", "fiatwallets_transactions")):  # fmt: skip
+    for path, name in (
+        ("/v1/trades", "trades"),
+        ("/v1/wallets/transactions", "wallets_transactions"),
+        ("/v1/fiatwallets/transactions", "fiatwallets_transactions"),
+    ):
         answer = _recorded(name)
         cursor = answer["meta"]["next_cursor"]
         httpserver.expect_request(

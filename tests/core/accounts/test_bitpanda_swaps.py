@@ -128,9 +128,13 @@ def test_unpaired_swap_legs_stay_sell_and_buy_and_are_named(database: Database, 
     assert result.messages()[0].startswith("6 swap legs could not be paired and were imported as a sell")
     kinds = {entry.external_id: entry.kind for entry in _entries(database)}
     assert kinds == {
-        "T-lone": LedgerKind.SELL, "T-a": LedgerKind.SELL, "T-b": LedgerKind.BUY, "T-c": LedgerKind.BUY,
-        "T-swap-out": LedgerKind.SELL, "T-swap-in": LedgerKind.BUY,
-    }  # fmt: skip
+        "T-lone": LedgerKind.SELL,
+        "T-a": LedgerKind.SELL,
+        "T-b": LedgerKind.BUY,
+        "T-c": LedgerKind.BUY,
+        "T-swap-out": LedgerKind.SELL,
+        "T-swap-in": LedgerKind.BUY,
+    }
 
 
 def test_a_non_crypto_leg_is_not_paired(database: Database, tmp_path: Path) -> None:
@@ -138,8 +142,9 @@ def test_a_non_crypto_leg_is_not_paired(database: Database, tmp_path: Path) -> N
     with database.session() as session:
         result = import_bitpanda_csv(session, _write(tmp_path, SWAP_OUT + gold))
     assert sorted(result.unpaired_swap_legs) == [
-        "T-swap-in (incoming leg XAU is not crypto)", "T-swap-out (incoming leg XAU is not crypto)",
-    ]  # fmt: skip
+        "T-swap-in (incoming leg XAU is not crypto)",
+        "T-swap-out (incoming leg XAU is not crypto)",
+    ]
     assert {entry.kind for entry in _entries(database)} == {LedgerKind.SELL, LedgerKind.BUY}
 
 
@@ -154,8 +159,9 @@ def test_legs_stored_separately_before_are_replaced_by_the_swap(database: Databa
     assert "2 swap legs stored separately before were replaced by their swap" in result.messages()[0]
     entries = _entries(database)
     assert [(entry.kind, entry.external_id) for entry in entries] == [
-        (LedgerKind.BUY, "T-buy"), (LedgerKind.SWAP, "T-swap-out+T-swap-in"),
-    ]  # fmt: skip
+        (LedgerKind.BUY, "T-buy"),
+        (LedgerKind.SWAP, "T-swap-out+T-swap-in"),
+    ]
     with database.session() as session:
         assert import_bitpanda_csv(session, path).new_entries == 0
     assert len(_entries(database)) == 2
@@ -187,10 +193,24 @@ FIAT_WALLETS = [
 
 
 def _trade(trade_id: str, kind: str, wallet: str, fiat: str, coin: str, iso: str, *, is_swap: bool) -> dict[str, Any]:
-    return {"type": "trade", "id": trade_id, "attributes": {
-        "status": "finished", "type": kind, "cryptocoin_id": "1", "fiat_id": "1", "amount_fiat": fiat,
-        "amount_cryptocoin": coin, "fiat_to_eur_rate": "1.00000000", "wallet_id": wallet, "fiat_wallet_id": "f-eur",
-        "time": {"date_iso8601": iso, "unix": "0"}, "price": "0", "is_swap": is_swap}}  # fmt: skip
+    return {
+        "type": "trade",
+        "id": trade_id,
+        "attributes": {
+            "status": "finished",
+            "type": kind,
+            "cryptocoin_id": "1",
+            "fiat_id": "1",
+            "amount_fiat": fiat,
+            "amount_cryptocoin": coin,
+            "fiat_to_eur_rate": "1.00000000",
+            "wallet_id": wallet,
+            "fiat_wallet_id": "f-eur",
+            "time": {"date_iso8601": iso, "unix": "0"},
+            "price": "0",
+            "is_swap": is_swap,
+        },
+    }
 
 
 API_BUY = _trade("t-buy", "buy", "w-btc", "4000.00", "0.10000000", "2024-02-01T10:00:00+01:00", is_swap=False)

@@ -48,16 +48,32 @@ def seed_market(
 
     end = end or datetime(2025, 6, 1, tzinfo=UTC)
     spec = demo_spec(symbol)
-    instrument = Instrument(symbol=symbol, base=spec.base, quote=spec.quote, asset_class=AssetClass(spec.asset_class),
-                            name=spec.name, default_source="demo", tracked=True, is_demo=True)  # fmt: skip
+    instrument = Instrument(
+        symbol=symbol,
+        base=spec.base,
+        quote=spec.quote,
+        asset_class=AssetClass(spec.asset_class),
+        name=spec.name,
+        default_source="demo",
+        tracked=True,
+        is_demo=True,
+    )
     session.add(instrument)
     session.flush()
     frame = demo_hourly_candles(symbol, end - timedelta(days=days), end)
     rows = [
-        {"instrument_id": instrument.id, "source": "demo", "timeframe": "1h", "ts": ts.to_pydatetime(),
-         "open": Decimal(str(o)), "high": Decimal(str(h)), "low": Decimal(str(lo)), "close": Decimal(str(c)),
-         "volume": Decimal(str(v))}
+        {
+            "instrument_id": instrument.id,
+            "source": "demo",
+            "timeframe": "1h",
+            "ts": ts.to_pydatetime(),
+            "open": Decimal(str(o)),
+            "high": Decimal(str(h)),
+            "low": Decimal(str(lo)),
+            "close": Decimal(str(c)),
+            "volume": Decimal(str(v)),
+        }
         for ts, o, h, lo, c, v in frame[["ts", "open", "high", "low", "close", "volume"]].itertuples(index=False)
-    ]  # fmt: skip
+    ]
     bulk_upsert(session, Candle.__table__, rows, conflict_columns=["instrument_id", "source", "timeframe", "ts"])  # type: ignore[arg-type]
     return instrument

@@ -36,8 +36,15 @@ PARAMETERS = ConsensusParameters(quorum=1, agreement_threshold=0.0, decision_thr
 
 
 def answer(signal: str, figures: list[dict[str, object]], confidence: float = 0.7) -> str:
-    return json.dumps({"signal": signal, "confidence": confidence, "horizon_hours": 24,
-                       "rationale": "RSI and the support level say so.", "figures": figures})  # fmt: skip
+    return json.dumps(
+        {
+            "signal": signal,
+            "confidence": confidence,
+            "horizon_hours": 24,
+            "rationale": "RSI and the support level say so.",
+            "figures": figures,
+        }
+    )
 
 
 def true_figures(snapshot: ContextSnapshot) -> list[dict[str, object]]:
@@ -60,8 +67,9 @@ def wrong_figures(snapshot: ContextSnapshot) -> list[dict[str, object]]:
 
 
 def llm(name: str, server: FakeLLMServer, limits: CallLimits, **kwargs: object) -> OpenAICompatibleAnalyst:
-    return OpenAICompatibleAnalyst(name, f"model-{name}", limits, base_url=server.url, api_key="k",
-                                   provider=f"openai_compatible:{name}", **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    return OpenAICompatibleAnalyst(
+        name, f"model-{name}", limits, base_url=server.url, api_key="k", provider=f"openai_compatible:{name}", **kwargs
+    )  # type: ignore[arg-type]
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -119,9 +127,12 @@ def test_false_claims_are_stored_shown_in_json_and_counted_as_hallucination_rate
         FakeLLMServer([Reply(body=openai_completion(answer("buy", true_figures(snap))))]) as honest,
     ):
         summary = analyse_instrument(
-            database, instrument_id, analysts=[llm("liar", liar, fast_limits), llm("honest", honest, fast_limits)],
-            cache=OpinionCache(), now=END,
-        )  # fmt: skip
+            database,
+            instrument_id,
+            analysts=[llm("liar", liar, fast_limits), llm("honest", honest, fast_limits)],
+            cache=OpinionCache(),
+            now=END,
+        )
     payload = {opinion["analyst"]: opinion for opinion in summary.as_json()["opinions"]}
     assert payload["liar"]["claims_checked"] == 3 and payload["liar"]["claims_false"] == 2
     assert {claim["name"] for claim in payload["liar"]["false_claims"]} == {"rsi_14", "support"}
@@ -147,8 +158,9 @@ def test_a_record_holds_snapshot_parameters_and_version_and_a_replay_rebuilds_th
         instrument_id = seed_market(session, end=END).id
     body = openai_completion(answer("hold", []), model="model-x-2025-05")
     with FakeLLMServer([Reply(body=body)]) as server:
-        summary = analyse_instrument(database, instrument_id, analysts=[llm("x", server, fast_limits)],
-                                     cache=OpinionCache(), now=END)  # fmt: skip
+        summary = analyse_instrument(
+            database, instrument_id, analysts=[llm("x", server, fast_limits)], cache=OpinionCache(), now=END
+        )
         sent = server.requests[0].body
     with database.session() as session:
         opinion_id = session.scalars(
@@ -183,8 +195,7 @@ def test_a_record_holds_snapshot_parameters_and_version_and_a_replay_rebuilds_th
 def test_replay_without_the_provider_configured_only_checks_the_prompt(database: Database) -> None:
     with database.session() as session:
         instrument_id = seed_market(session, end=END).id
-    summary = analyse_instrument(database, instrument_id, analysts=[TechnicalAnalyst()], cache=OpinionCache(),
-                                 now=END)  # fmt: skip
+    summary = analyse_instrument(database, instrument_id, analysts=[TechnicalAnalyst()], cache=OpinionCache(), now=END)
     with database.session() as session:
         opinion_id = session.scalars(
             select(AnalystOpinion.id).where(AnalystOpinion.consensus_id == summary.consensus_id)
@@ -202,8 +213,14 @@ def test_a_cost_cap_skips_the_analyst_with_its_reason_before_any_call(
     limits = CostLimits(daily_cap_eur=Decimal("0.01"), monthly_cap_eur=Decimal(50))
     guard = SpendingGuard(limits, spent_today={"openai_compatible:x": Decimal("0.0099")})
     with FakeLLMServer([Reply(body=openai_completion())]) as server:
-        analyst = llm("x", server, fast_limits, spending=guard, input_cost_per_million_tokens=Decimal("2.5"),
-                      output_cost_per_million_tokens=Decimal("10"))  # fmt: skip
+        analyst = llm(
+            "x",
+            server,
+            fast_limits,
+            spending=guard,
+            input_cost_per_million_tokens=Decimal("2.5"),
+            output_cost_per_million_tokens=Decimal("10"),
+        )
         result = analyst.analyse(snapshot)
         assert server.requests == []
     assert not result.ok and result.skipped_for_cost
@@ -216,9 +233,14 @@ def test_spending_is_recorded_and_the_monthly_cap_holds(snapshot: ContextSnapsho
     guard = SpendingGuard(limits, spent_month={"openai_compatible:x": Decimal("4.99")})
     with FakeLLMServer([Reply(body=openai_completion())]) as server:
         analyst = llm(
-            "x", server, fast_limits, spending=guard, eur_per_usd=Decimal("0.9"),
-            input_cost_per_million_tokens=Decimal("2.5"), output_cost_per_million_tokens=Decimal("10"),
-        )  # fmt: skip
+            "x",
+            server,
+            fast_limits,
+            spending=guard,
+            eur_per_usd=Decimal("0.9"),
+            input_cost_per_million_tokens=Decimal("2.5"),
+            output_cost_per_million_tokens=Decimal("10"),
+        )
         assert "spent this month" in (analyst.analyse(snapshot).error or "")
         guard.spent_month.clear()
         result = analyst.analyse(snapshot)
@@ -234,15 +256,31 @@ def test_spending_is_recorded_and_the_monthly_cap_holds(snapshot: ContextSnapsho
 def _plant_future(database: Database, instrument_id: int, decision_time: datetime) -> None:
     """A headline published after the decision time and a candle that closes after it."""
     with database.session() as session:
-        item = NewsItem(source="demo", source_id="future", kind=NewsKind.ARTICLE, title="FUTURE: Bitcoin doubles",
-                        url="https://example.invalid/f", canonical_url="https://example.invalid/f",
-                        published_at=decision_time + timedelta(minutes=10), sentiment=0.9, influence=1.0)  # fmt: skip
+        item = NewsItem(
+            source="demo",
+            source_id="future",
+            kind=NewsKind.ARTICLE,
+            title="FUTURE: Bitcoin doubles",
+            url="https://example.invalid/f",
+            canonical_url="https://example.invalid/f",
+            published_at=decision_time + timedelta(minutes=10),
+            sentiment=0.9,
+            influence=1.0,
+        )
         session.add(item)
         session.flush()
         session.add(NewsItemInstrument(news_item_id=item.id, instrument_id=instrument_id, matched="Bitcoin"))
-        past = NewsItem(source="demo", source_id="past", kind=NewsKind.ARTICLE, title="Bitcoin steady",
-                        url="https://example.invalid/p", canonical_url="https://example.invalid/p",
-                        published_at=decision_time - timedelta(hours=2), sentiment=0.1, influence=1.0)  # fmt: skip
+        past = NewsItem(
+            source="demo",
+            source_id="past",
+            kind=NewsKind.ARTICLE,
+            title="Bitcoin steady",
+            url="https://example.invalid/p",
+            canonical_url="https://example.invalid/p",
+            published_at=decision_time - timedelta(hours=2),
+            sentiment=0.1,
+            influence=1.0,
+        )
         session.add(past)
         session.flush()
         session.add(NewsItemInstrument(news_item_id=past.id, instrument_id=instrument_id, matched="Bitcoin"))
@@ -269,15 +307,26 @@ def _config_with(server: FakeLLMServer, *, model: str, cutoff: date | None, cap:
     base = load_ai_config()
     from core.ai.config import ProviderConfig, ProviderKind
 
-    provider = ProviderConfig("x", ProviderKind.OPENAI_COMPATIBLE, True, "loopback", model=model, endpoint=server.url,
-                              api_key="k", input_cost_per_million_tokens=Decimal(100),
-                              output_cost_per_million_tokens=Decimal(100))  # fmt: skip
+    provider = ProviderConfig(
+        "x",
+        ProviderKind.OPENAI_COMPATIBLE,
+        True,
+        "loopback",
+        model=model,
+        endpoint=server.url,
+        api_key="k",
+        input_cost_per_million_tokens=Decimal(100),
+        output_cost_per_million_tokens=Decimal(100),
+    )
     cutoffs = {model: cutoff} if cutoff else {}
     return replace(
-        base, providers=(provider,), parameters=PARAMETERS, training_cutoffs=cutoffs,
+        base,
+        providers=(provider,),
+        parameters=PARAMETERS,
+        training_cutoffs=cutoffs,
         limits=CallLimits(timeout_seconds=2, max_attempts=1, retry_base_seconds=0, content_retries=0),
         costs=CostLimits(daily_cap_eur=Decimal(100), monthly_cap_eur=Decimal(100), history_run_cap_eur=cap),
-    )  # fmt: skip
+    )
 
 
 def test_history_run_estimates_then_stops_at_its_cost_cap_mid_run_and_alerts_once(database: Database) -> None:
@@ -289,8 +338,15 @@ def test_history_run_estimates_then_stops_at_its_cost_cap_mid_run_and_alerts_onc
         with database.session() as session:
             instrument = session.get(Instrument, instrument_id)
             assert instrument is not None
-            plan = plan_history_run(session, instrument, since=datetime(2025, 5, 20, tzinfo=UTC), until=END,
-                                    every_hours=24, config=config, now=END)  # fmt: skip
+            plan = plan_history_run(
+                session,
+                instrument,
+                since=datetime(2025, 5, 20, tzinfo=UTC),
+                until=END,
+                every_hours=24,
+                config=config,
+                now=END,
+            )
         assert len(plan.points) == 13 and plan.estimated_calls == 13  # 20 May .. 1 June, daily
         assert plan.describe().startswith("about 13 calls, about € ")
         result = run_history(database, plan, config=config, now=END)
@@ -316,8 +372,15 @@ def test_history_run_before_the_models_training_cutoff_is_contaminated_and_repor
         with database.session() as session:
             instrument = session.get(Instrument, instrument_id)
             assert instrument is not None
-            plan = plan_history_run(session, instrument, since=datetime(2025, 5, 20, tzinfo=UTC), until=END,
-                                    every_hours=24, config=config, now=END)  # fmt: skip
+            plan = plan_history_run(
+                session,
+                instrument,
+                since=datetime(2025, 5, 20, tzinfo=UTC),
+                until=END,
+                every_hours=24,
+                config=config,
+                now=END,
+            )
         (contamination,) = plan.contamination
         assert contamination.contaminated and contamination.points_before_cutoff == 6  # 20..25 May
         assert "contaminated: the model may know these prices" in contamination.describe()
@@ -332,8 +395,15 @@ def test_history_run_before_the_models_training_cutoff_is_contaminated_and_repor
     with database.session() as session:
         instrument = session.get(Instrument, instrument_id)
         assert instrument is not None
-        plan = plan_history_run(session, instrument, since=datetime(2025, 5, 30, tzinfo=UTC), until=END,
-                                every_hours=24, config=unknown, now=END)  # fmt: skip
+        plan = plan_history_run(
+            session,
+            instrument,
+            since=datetime(2025, 5, 30, tzinfo=UTC),
+            until=END,
+            every_hours=24,
+            config=unknown,
+            now=END,
+        )
     assert plan.contamination[0].cutoff is None and plan.contamination[0].points_before_cutoff == len(plan.points)
 
 
@@ -343,18 +413,32 @@ def test_history_snapshots_never_see_a_planted_future_candle(database: Database)
         decision = datetime(2025, 5, 28, 0, 30, tzinfo=UTC)
         opened = datetime(2025, 5, 28, tzinfo=UTC)  # opened before the decision, closes after it
         candle = session.scalars(select(Candle).where(Candle.instrument_id == instrument_id, Candle.ts == opened)).one()
-        spike = {"instrument_id": instrument_id, "source": "demo", "timeframe": "1h", "ts": opened,
-                 "open": candle.open, "high": Decimal(10**7), "low": candle.low, "close": Decimal(10**7),
-                 "volume": candle.volume}  # fmt: skip
-        bulk_upsert(session, Candle.__table__, [spike], conflict_columns=["instrument_id", "source", "timeframe", "ts"],  # type: ignore[arg-type]
-                    update_columns=["high", "close"])  # fmt: skip
+        spike = {
+            "instrument_id": instrument_id,
+            "source": "demo",
+            "timeframe": "1h",
+            "ts": opened,
+            "open": candle.open,
+            "high": Decimal(10**7),
+            "low": candle.low,
+            "close": Decimal(10**7),
+            "volume": candle.volume,
+        }
+        bulk_upsert(
+            session,
+            Candle.__table__,
+            [spike],
+            conflict_columns=["instrument_id", "source", "timeframe", "ts"],  # type: ignore[arg-type]
+            update_columns=["high", "close"],
+        )
     with FakeLLMServer([Reply(body=openai_completion(answer("hold", [])))]) as server:
         config = _config_with(server, model="model-x", cutoff=date(2020, 1, 1))
         with database.session() as session:
             instrument = session.get(Instrument, instrument_id)
             assert instrument is not None
-            plan = plan_history_run(session, instrument, since=decision, until=decision, every_hours=24,
-                                    config=config, now=END)  # fmt: skip
+            plan = plan_history_run(
+                session, instrument, since=decision, until=decision, every_hours=24, config=config, now=END
+            )
         run_history(database, plan, config=config, now=END)
         prompt = json.dumps(server.requests[0].body)
     assert "10000000" not in prompt  # the spike candle closes half an hour after the decision
@@ -372,14 +456,30 @@ def test_an_ai_consensus_backtest_reports_trades_on_contaminated_decisions_apart
         with database.session() as session:
             instrument = session.get(Instrument, instrument_id)
             assert instrument is not None
-            plan = plan_history_run(session, instrument, since=datetime(2025, 5, 20, tzinfo=UTC), until=END,
-                                    every_hours=24, config=config, now=END)  # fmt: skip
+            plan = plan_history_run(
+                session,
+                instrument,
+                since=datetime(2025, 5, 20, tzinfo=UTC),
+                until=END,
+                every_hours=24,
+                config=config,
+                now=END,
+            )
         run_history(database, plan, config=config, now=END)
 
     def trade(day: int) -> Trade:
         entry = datetime(2025, 5, day, 2, tzinfo=UTC)
-        return Trade(side=OrderSide.BUY, entry_index=0, entry_time=entry, entry_price=100.0, quantity=1.0,
-                     entry_fee=0.0, exit_index=1, exit_time=entry + timedelta(hours=5), exit_price=110.0)  # fmt: skip
+        return Trade(
+            side=OrderSide.BUY,
+            entry_index=0,
+            entry_time=entry,
+            entry_price=100.0,
+            quantity=1.0,
+            entry_fee=0.0,
+            exit_index=1,
+            exit_time=entry + timedelta(hours=5),
+            exit_price=110.0,
+        )
 
     with database.session() as session:
         trades = [trade(21), trade(23), trade(28)]
@@ -394,12 +494,23 @@ def test_fundamentals_macro_and_pattern_figures_can_be_quoted(snapshot: ContextS
 
     rich = snapshot.model_copy(
         update={
-            "fundamentals": FundamentalsInfo(source="coingecko", as_of=END, metrics={"market_cap_rank": 1,
-                                             "market_cap_eur": 1.6e12, "categories": ["Layer 1"]}),
-            "macro": [MacroInfo(series_id="ECBDFR", title="ECB deposit rate", unit="%", value=2.0,
-                                observation_date=END, published_at=END)],
+            "fundamentals": FundamentalsInfo(
+                source="coingecko",
+                as_of=END,
+                metrics={"market_cap_rank": 1, "market_cap_eur": 1.6e12, "categories": ["Layer 1"]},
+            ),
+            "macro": [
+                MacroInfo(
+                    series_id="ECBDFR",
+                    title="ECB deposit rate",
+                    unit="%",
+                    value=2.0,
+                    observation_date=END,
+                    published_at=END,
+                )
+            ],
         }
-    )  # fmt: skip
+    )
     check = check_claims(rich, [{"name": "market_cap_rank", "value": 1}, {"name": "ECBDFR", "value": 2.0},
                                 {"name": "market_cap_eur", "value": 1.61e12}])  # fmt: skip
     assert not check.has_false_claims

@@ -58,8 +58,14 @@ def test_settings_page_values_and_encrypted_keys(sqlite_database: Database, monk
         save_provider_fields(session, {"ollama_host": "http://gpu-box:11434", "ollama_model": "qwen2.5:14b"})
         store_api_key(session, SECRET_DEEPSEEK_KEY, "sk-page-key-9876")
         save_openai_compatible_endpoint(session, "local-vllm", "http://127.0.0.1:8000/v1", "mistral", "vllm-key")
-        save_consensus_parameters(session, quorum=3, agreement_threshold=0.7, decision_threshold=0.2,
-                                  weights={"technical": 0.5}, disabled_analysts=["sentiment"])  # fmt: skip
+        save_consensus_parameters(
+            session,
+            quorum=3,
+            agreement_threshold=0.7,
+            decision_threshold=0.2,
+            weights={"technical": 0.5},
+            disabled_analysts=["sentiment"],
+        )
     with sqlite_database.session() as session:
         stored = session.get(StoredSecret, SECRET_DEEPSEEK_KEY)
         assert stored is not None and b"sk-page-key-9876" not in stored.ciphertext
@@ -93,8 +99,9 @@ def test_settings_page_values_and_encrypted_keys(sqlite_database: Database, monk
 
 def test_invalid_consensus_parameters_are_refused(sqlite_database: Database) -> None:
     with sqlite_database.session() as session, pytest.raises(ValueError, match="agreement threshold"):
-        save_consensus_parameters(session, quorum=2, agreement_threshold=1.5, decision_threshold=0.2, weights={},
-                                  disabled_analysts=[])  # fmt: skip
+        save_consensus_parameters(
+            session, quorum=2, agreement_threshold=1.5, decision_threshold=0.2, weights={}, disabled_analysts=[]
+        )
     with sqlite_database.session() as session, pytest.raises(ValueError, match="base URL"):
         save_openai_compatible_endpoint(session, "bad", "ftp://x", "m")
 
@@ -132,12 +139,26 @@ def test_cost_caps_saved_on_the_page_apply_and_a_bad_cap_is_refused(sqlite_datab
     from core.ai.config import load_ai_config, save_consensus_parameters
 
     with sqlite_database.session() as session:
-        save_consensus_parameters(session, quorum=2, agreement_threshold=0.6, decision_threshold=0.15, weights={},
-                                  disabled_analysts=[], daily_cost_cap_eur=Decimal("1.5"),
-                                  monthly_cost_cap_eur=Decimal(20))  # fmt: skip
+        save_consensus_parameters(
+            session,
+            quorum=2,
+            agreement_threshold=0.6,
+            decision_threshold=0.15,
+            weights={},
+            disabled_analysts=[],
+            daily_cost_cap_eur=Decimal("1.5"),
+            monthly_cost_cap_eur=Decimal(20),
+        )
     with sqlite_database.session() as session:
         costs = load_ai_config(session).costs
         assert costs.daily_cap_of("deepseek") == Decimal("1.5") and costs.monthly_cap_of("deepseek") == Decimal(20)
         with pytest.raises(ValueError, match="cost cap"):
-            save_consensus_parameters(session, quorum=2, agreement_threshold=0.6, decision_threshold=0.15,
-                                      weights={}, disabled_analysts=[], daily_cost_cap_eur=Decimal(-1))  # fmt: skip
+            save_consensus_parameters(
+                session,
+                quorum=2,
+                agreement_threshold=0.6,
+                decision_threshold=0.15,
+                weights={},
+                disabled_analysts=[],
+                daily_cost_cap_eur=Decimal(-1),
+            )

@@ -9,8 +9,9 @@ from core.ai.consensus import TrackStats, Vote, combine, leaning_of, reliability
 from core.ai.models import Signal
 
 BUY, SELL, HOLD = Signal.BUY, Signal.SELL, Signal.HOLD
-PARAMETERS = ConsensusParameters(quorum=2, agreement_threshold=0.6, decision_threshold=0.15, prior_strength=10,
-                                 prior_hit_rate=0.5)  # fmt: skip
+PARAMETERS = ConsensusParameters(
+    quorum=2, agreement_threshold=0.6, decision_threshold=0.15, prior_strength=10, prior_hit_rate=0.5
+)
 
 
 def test_new_analyst_starts_neutral() -> None:
@@ -41,8 +42,14 @@ def test_confidence_weighted_vote() -> None:
 
 
 def test_reliability_and_configured_weight_scale_the_votes() -> None:
-    parameters = ConsensusParameters(quorum=2, agreement_threshold=0.5, decision_threshold=0.15, prior_strength=10,
-                                     prior_hit_rate=0.5, analyst_weights={"b": 2.0})  # fmt: skip
+    parameters = ConsensusParameters(
+        quorum=2,
+        agreement_threshold=0.5,
+        decision_threshold=0.15,
+        prior_strength=10,
+        prior_hit_rate=0.5,
+        analyst_weights={"b": 2.0},
+    )
     track = {"a": TrackStats(scored=20, hits=18), "b": TrackStats(scored=20, hits=2)}
     votes = [Vote("a", BUY, 0.5), Vote("b", SELL, 0.5)]
     outcome = combine(votes, parameters, track_records=track)

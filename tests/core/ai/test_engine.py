@@ -28,8 +28,15 @@ PARAMETERS = ConsensusParameters(quorum=2, agreement_threshold=0.6, decision_thr
 def llm(
     name: str, server: FakeLLMServer, limits: CallLimits, budget: CallBudget | None = None
 ) -> OpenAICompatibleAnalyst:
-    return OpenAICompatibleAnalyst(name, f"model-{name}", limits, base_url=server.url, api_key="k",
-                                   provider=f"openai_compatible:{name}", budget=budget)  # fmt: skip
+    return OpenAICompatibleAnalyst(
+        name,
+        f"model-{name}",
+        limits,
+        base_url=server.url,
+        api_key="k",
+        provider=f"openai_compatible:{name}",
+        budget=budget,
+    )
 
 
 def test_analysts_run_concurrently(snapshot: ContextSnapshot, fast_limits: CallLimits) -> None:
@@ -102,11 +109,18 @@ def test_failures_are_not_cached(snapshot: ContextSnapshot, fast_limits: CallLim
 def _seed_with_news(database: Database) -> int:
     with database.session() as session:
         instrument = seed_market(session)
-        item = NewsItem(source="demo", source_id="n1", kind=NewsKind.ARTICLE,
-                        title="Bitcoin rallies as investors cheer strong, excellent ETF inflows",
-                        summary="Great gains and optimism across crypto markets.", url="https://example.invalid/1",
-                        canonical_url="https://example.invalid/1",
-                        published_at=datetime(2025, 5, 31, 20, tzinfo=UTC), sentiment=None, influence=0.5)  # fmt: skip
+        item = NewsItem(
+            source="demo",
+            source_id="n1",
+            kind=NewsKind.ARTICLE,
+            title="Bitcoin rallies as investors cheer strong, excellent ETF inflows",
+            summary="Great gains and optimism across crypto markets.",
+            url="https://example.invalid/1",
+            canonical_url="https://example.invalid/1",
+            published_at=datetime(2025, 5, 31, 20, tzinfo=UTC),
+            sentiment=None,
+            influence=0.5,
+        )
         session.add(item)
         session.flush()
         session.add(NewsItemInstrument(news_item_id=item.id, instrument_id=instrument.id, matched="Bitcoin"))
@@ -122,8 +136,9 @@ def test_analyse_instrument_stores_consensus_and_opinions(database: Database, fa
             SentimentAnalyst(lookback_hours=72),
             llm("x", server, fast_limits),
         ]
-        summary = analyse_instrument(database, instrument_id, analysts=analysts, cache=cache,
-                                     now=datetime(2025, 6, 1, 0, 30, tzinfo=UTC))  # fmt: skip
+        summary = analyse_instrument(
+            database, instrument_id, analysts=analysts, cache=cache, now=datetime(2025, 6, 1, 0, 30, tzinfo=UTC)
+        )
     with database.session() as session:
         record = session.get(ConsensusRecord, summary.consensus_id)
         assert record is not None
@@ -143,16 +158,32 @@ def test_analyse_instrument_stores_consensus_and_opinions(database: Database, fa
     payload = summary.as_json()
     assert set(payload) == {"symbol", "decision", "score", "agreement", "flagged", "opinions"}
     # The shape of issue 3, plus the audit fields of issue 15 per opinion (cost, checked figures, weight).
-    assert set(payload["opinions"][0]) == {"analyst", "model", "signal", "confidence", "rationale", "ok", "error",
-                                           "latency_ms", "cost_eur", "claims_checked", "claims_false",
-                                           "false_claims", "weight"}  # fmt: skip
+    assert set(payload["opinions"][0]) == {
+        "analyst",
+        "model",
+        "signal",
+        "confidence",
+        "rationale",
+        "ok",
+        "error",
+        "latency_ms",
+        "cost_eur",
+        "claims_checked",
+        "claims_false",
+        "false_claims",
+        "weight",
+    }
 
 
 def test_cache_survives_the_process_through_the_database(sqlite_database: Database, fast_limits: CallLimits) -> None:
     instrument_id = _seed_with_news(sqlite_database)
     with FakeLLMServer([Reply(body=openai_completion())]) as server:
-        analyse_instrument(sqlite_database, instrument_id, analysts=[llm("x", server, fast_limits)],
-                           cache=OpinionCache(sqlite_database))  # fmt: skip
+        analyse_instrument(
+            sqlite_database,
+            instrument_id,
+            analysts=[llm("x", server, fast_limits)],
+            cache=OpinionCache(sqlite_database),
+        )
         again = analyse_instrument(
             sqlite_database,
             instrument_id,
@@ -166,10 +197,15 @@ def test_cache_survives_the_process_through_the_database(sqlite_database: Databa
 def test_daily_budget_counts_stored_calls(sqlite_database: Database, fast_limits: CallLimits) -> None:
     instrument_id = _seed_with_news(sqlite_database)
     now = datetime(2025, 6, 1, 10, tzinfo=UTC)
-    with FakeLLMServer([Reply(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "0"}),
-                        Reply(body=openai_completion())]) as server:  # fmt: skip
-        analyse_instrument(sqlite_database, instrument_id, analysts=[llm("x", server, fast_limits)],
-                           cache=OpinionCache(), now=now)  # fmt: skip
+    with FakeLLMServer(
+        [
+            Reply(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "0"}),
+            Reply(body=openai_completion()),
+        ]
+    ) as server:
+        analyse_instrument(
+            sqlite_database, instrument_id, analysts=[llm("x", server, fast_limits)], cache=OpinionCache(), now=now
+        )
     with sqlite_database.session() as session:
         used = calls_today(session, now)
     assert used["openai_compatible:x"] == 2  # the 429 and the retry both count

@@ -31,16 +31,29 @@ API_VERSION = "2024-10-21"
 
 def make_azure(server: FakeLLMServer, limits: CallLimits, **kwargs: object) -> LLMAnalyst:
     return AzureOpenAIAnalyst(
-        "azure-openai", DEPLOYMENT, limits, endpoint=server.url, api_key=AZURE_KEY, api_version=API_VERSION,
-        input_cost_per_million_tokens=Decimal("2.50"), output_cost_per_million_tokens=Decimal("10.00"), **kwargs,
-    )  # fmt: skip
+        "azure-openai",
+        DEPLOYMENT,
+        limits,
+        endpoint=server.url,
+        api_key=AZURE_KEY,
+        api_version=API_VERSION,
+        input_cost_per_million_tokens=Decimal("2.50"),
+        output_cost_per_million_tokens=Decimal("10.00"),
+        **kwargs,
+    )
 
 
 def make_deepseek(server: FakeLLMServer, limits: CallLimits, **kwargs: object) -> LLMAnalyst:
     return DeepSeekAnalyst(
-        "deepseek", "deepseek-reasoner", limits, base_url=server.url, api_key="sk-deepseek-test",
-        input_cost_per_million_tokens=Decimal("0.55"), output_cost_per_million_tokens=Decimal("2.19"), **kwargs,
-    )  # fmt: skip
+        "deepseek",
+        "deepseek-reasoner",
+        limits,
+        base_url=server.url,
+        api_key="sk-deepseek-test",
+        input_cost_per_million_tokens=Decimal("0.55"),
+        output_cost_per_million_tokens=Decimal("2.19"),
+        **kwargs,
+    )
 
 
 def make_ollama(server: FakeLLMServer, limits: CallLimits, **kwargs: object) -> LLMAnalyst:
@@ -133,9 +146,13 @@ def test_ollama_posts_api_chat_with_schema_format(snapshot: ContextSnapshot, fas
 def test_any_openai_compatible_endpoint_by_configuration(snapshot: ContextSnapshot, fast_limits: CallLimits) -> None:
     with FakeLLMServer([Reply(body=openai_completion(model="llama-3.3-70b"))]) as server:
         analyst = OpenAICompatibleAnalyst(
-            "groq-llama", "llama-3.3-70b", fast_limits, base_url=server.url + "/openai/v1", api_key="gsk-test",
+            "groq-llama",
+            "llama-3.3-70b",
+            fast_limits,
+            base_url=server.url + "/openai/v1",
+            api_key="gsk-test",
             provider="openai_compatible:groq-llama",
-        )  # fmt: skip
+        )
         result = analyst.analyse(snapshot)
     assert result.ok, result.error
     assert server.requests[0].path == "/openai/v1/chat/completions"
@@ -160,9 +177,13 @@ def test_timeout_is_a_recorded_failure(provider: str, snapshot: ContextSnapshot)
 def test_429_then_success_is_retried(provider: str, snapshot: ContextSnapshot, fast_limits: CallLimits) -> None:
     replies = [
         Reply(status=429, body=error_body(provider, 429, "Rate limit exceeded"), headers={"Retry-After": "0"}),
-        Reply(body=ok_body(provider, json.dumps({"signal": "sell", "confidence": 0.6, "horizon_hours": 12,
-                                                  "rationale": "Lower highs."}))),
-    ]  # fmt: skip
+        Reply(
+            body=ok_body(
+                provider,
+                json.dumps({"signal": "sell", "confidence": 0.6, "horizon_hours": 12, "rationale": "Lower highs."}),
+            )
+        ),
+    ]
     with FakeLLMServer(replies) as server:
         result = FACTORIES[provider](server, fast_limits).analyse(snapshot)
     assert result.ok, result.error
@@ -298,9 +319,13 @@ def test_deepseek_answer_cut_off_at_the_limit_is_one_truncation_failure_not_retr
     snapshot: ContextSnapshot, fast_limits: CallLimits
 ) -> None:
     body = openai_completion(
-        TRUNCATED_JSON, finish_reason="length", model="deepseek-reasoner", reasoning="Step 1: the trend...",
-        completion_tokens=32_768, reasoning_tokens=32_700,
-    )  # fmt: skip
+        TRUNCATED_JSON,
+        finish_reason="length",
+        model="deepseek-reasoner",
+        reasoning="Step 1: the trend...",
+        completion_tokens=32_768,
+        reasoning_tokens=32_700,
+    )
     with FakeLLMServer([Reply(body=body), Reply(body=openai_completion(model="deepseek-reasoner"))]) as server:
         result = make_deepseek(server, fast_limits).analyse(snapshot)
     assert not result.ok

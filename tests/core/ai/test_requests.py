@@ -22,8 +22,10 @@ from core.timeutil import utc_now
 
 def _instruments(database: Database, count: int) -> list[int]:
     with database.session() as session:
-        rows = [Instrument(symbol=f"C{index}/EUR", base=f"C{index}", quote="EUR", asset_class=AssetClass.CRYPTO)
-                for index in range(count)]  # fmt: skip
+        rows = [
+            Instrument(symbol=f"C{index}/EUR", base=f"C{index}", quote="EUR", asset_class=AssetClass.CRYPTO)
+            for index in range(count)
+        ]
         session.add_all(rows)
         session.flush()
         return [row.id for row in rows]

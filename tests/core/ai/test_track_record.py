@@ -47,12 +47,33 @@ def test_summary_with_calibration_buckets() -> None:
     assert buckets[(0.0, 0.2)] == {"low": 0.0, "high": 0.2, "count": 0, "mean_confidence": None, "hit_rate": None}
 
 
-def _opinion(instrument_id: int, analyst: str, signal: Signal, confidence: float, as_of: datetime, price: Decimal,
-             horizon: int = 24, cached: bool = False) -> AnalystOpinion:  # fmt: skip
-    return AnalystOpinion(instrument_id=instrument_id, analyst=analyst, provider="builtin", model="m",
-                          context_hash="h" * 64, created_at=as_of, as_of=as_of, ok=True, signal=signal,
-                          confidence=confidence, horizon_hours=horizon, rationale="r", cached=cached, attempts=0,
-                          price_at_opinion=price)  # fmt: skip
+def _opinion(
+    instrument_id: int,
+    analyst: str,
+    signal: Signal,
+    confidence: float,
+    as_of: datetime,
+    price: Decimal,
+    horizon: int = 24,
+    cached: bool = False,
+) -> AnalystOpinion:
+    return AnalystOpinion(
+        instrument_id=instrument_id,
+        analyst=analyst,
+        provider="builtin",
+        model="m",
+        context_hash="h" * 64,
+        created_at=as_of,
+        as_of=as_of,
+        ok=True,
+        signal=signal,
+        confidence=confidence,
+        horizon_hours=horizon,
+        rationale="r",
+        cached=cached,
+        attempts=0,
+        price_at_opinion=price,
+    )
 
 
 def test_due_opinions_are_scored_against_collected_prices(database: Database) -> None:

@@ -174,14 +174,24 @@ def test_three_white_soldiers_and_three_black_crows():
     up = path_frame([(0, 100), (10, 100)], spread=0.05)
     last = up.index[-1]
     for offset, (open_, close) in enumerate([(100.0, 101.0), (100.8, 102.0), (101.8, 103.0)], start=1):
-        up.loc[last + pd.Timedelta(hours=offset)] = {"open": open_, "high": close + 0.1, "low": open_ - 0.1,
-                                                     "close": close, "volume": 1.0}  # fmt: skip
+        up.loc[last + pd.Timedelta(hours=offset)] = {
+            "open": open_,
+            "high": close + 0.1,
+            "low": open_ - 0.1,
+            "close": close,
+            "volume": 1.0,
+        }
     assert of_kind(candlestick_patterns(up), PatternKind.THREE_WHITE_SOLDIERS)[-1].end == up.index[-1]
     down = path_frame([(0, 100), (10, 100)], spread=0.05)
     last = down.index[-1]
     for offset, (open_, close) in enumerate([(100.0, 99.0), (99.2, 98.0), (98.2, 97.0)], start=1):
-        down.loc[last + pd.Timedelta(hours=offset)] = {"open": open_, "high": open_ + 0.1, "low": close - 0.1,
-                                                       "close": close, "volume": 1.0}  # fmt: skip
+        down.loc[last + pd.Timedelta(hours=offset)] = {
+            "open": open_,
+            "high": open_ + 0.1,
+            "low": close - 0.1,
+            "close": close,
+            "volume": 1.0,
+        }
     assert of_kind(candlestick_patterns(down), PatternKind.THREE_BLACK_CROWS)[-1].end == down.index[-1]
 
 

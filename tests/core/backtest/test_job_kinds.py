@@ -42,22 +42,34 @@ class Context:
     ("kind", "params", "message"),
     [
         ("backtest-sweep", {"strategy": "nope", "data": "BTC/EUR", "grid": {"fast": [5]}}, "unknown strategy 'nope'"),
-        ("backtest-sweep", {"strategy": "sma-cross", "data": "BTC/EUR", "grid": {"fastest": [5]}},
-         "sma-cross has no parameter fastest"),
+        (
+            "backtest-sweep",
+            {"strategy": "sma-cross", "data": "BTC/EUR", "grid": {"fastest": [5]}},
+            "sma-cross has no parameter fastest",
+        ),
         ("backtest-sweep", {"strategy": "sma-cross", "data": "BTC/EUR", "grid": {}}, "grid must name at least one"),
-        ("backtest-sweep", {"strategy": "sma-cross", "data": "BTC/EUR",
-                            "grid": {"fast": "2:61:1", "slow": "100:299:1"}}, "12000 combinations is too many"),
-        ("backtest-sweep", {"strategy": "sma-cross", "data": "missing.csv", "grid": {"fast": [5]}},
-         "no candle file 'missing.csv'"),
-        ("backtest-sweep", {"strategy": "sma-cross", "data": "BTC/EUR", "grid": {"fast": [5]}, "fee_bps": -1},
-         "fee_bps must be a number of at least 0"),
+        (
+            "backtest-sweep",
+            {"strategy": "sma-cross", "data": "BTC/EUR", "grid": {"fast": "2:61:1", "slow": "100:299:1"}},
+            "12000 combinations is too many",
+        ),
+        (
+            "backtest-sweep",
+            {"strategy": "sma-cross", "data": "missing.csv", "grid": {"fast": [5]}},
+            "no candle file 'missing.csv'",
+        ),
+        (
+            "backtest-sweep",
+            {"strategy": "sma-cross", "data": "BTC/EUR", "grid": {"fast": [5]}, "fee_bps": -1},
+            "fee_bps must be a number of at least 0",
+        ),
         ("backtest", {"strategy": "sma-cross", "data": "BTC/EUR", "timeframe": "7m"}, "unknown timeframe '7m'"),
         ("backtest", {"strategy": "sma-cross", "data": "BTC/EUR", "start": "soon"}, "start must be a date"),
         ("backtest", {"strategy": "sma-cross", "data": "BTC/EUR", "stop_loss": 2}, "stop loss must be a fraction"),
         ("replay", {"strategy": "sma-cross", "data": "BTC/EUR", "fraction": "1.5"}, "fraction must be in"),
         ("replay", {"strategy": "sma-cross", "data": "BTC/EUR", "cash": "lots"}, "cash must be a number"),
     ],
-)  # fmt: skip
+)
 def test_parameters_that_cannot_run_are_refused_with_the_reason(
     kind: str, params: dict[str, Any], message: str
 ) -> None:
@@ -86,8 +98,15 @@ def test_a_sweep_stopped_and_resumed_from_its_checkpoint_equals_one_run_through(
     csv = shared_data_path("ohlcv", "SPY_1d.csv")
     kind = KINDS["backtest-sweep"]
     assert kind.validate is not None
-    params = kind.validate({"strategy": "sma-cross", "data": str(csv), "engine": "event", "store": False,
-                            "grid": {"fast": [5, 10, 15], "slow": [30, 40, 50]}})  # fmt: skip
+    params = kind.validate(
+        {
+            "strategy": "sma-cross",
+            "data": str(csv),
+            "engine": "event",
+            "store": False,
+            "grid": {"fast": [5, 10, 15], "slow": [30, 40, 50]},
+        }
+    )
     assert params is not None
     first = Context(params, stop_after=4)
     with pytest.raises(JobCancelled):

@@ -17,8 +17,14 @@ from core.risk.guard import RiskRule, account_breach, stoploss_lock_from
 from core.risk.settings import RiskLimits
 from tests.core.backtest.conftest import make_bars
 
-ALL_ON = Protections(daily_loss_limit=0.01, max_drawdown=0.3, cooldown_minutes=120, stoploss_guard_count=2,
-                     stoploss_guard_lookback_minutes=600, stoploss_guard_lock_minutes=300)  # fmt: skip
+ALL_ON = Protections(
+    daily_loss_limit=0.01,
+    max_drawdown=0.3,
+    cooldown_minutes=120,
+    stoploss_guard_count=2,
+    stoploss_guard_lookback_minutes=600,
+    stoploss_guard_lock_minutes=300,
+)
 CONFIGS = [
     ALL_ON,
     Protections(max_drawdown=0.05),

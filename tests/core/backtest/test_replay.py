@@ -92,8 +92,14 @@ def test_replay_through_the_executor_makes_the_backtests_trades(source: Database
 
 def test_attached_stop_loss_and_take_profit_are_carried_out_by_exit_plans(source: Database, tmp_path: Path) -> None:
     config = ReplayConfig(stop_loss_pct=Decimal("0.5"), take_profit_pct=Decimal("0.8"))
-    result = replay(source, _target(tmp_path, "exits.db"), build_strategy("sma-cross", {"fast": 4, "slow": 12}),
-                    "BTC/EUR", "1h", config=config)  # fmt: skip
+    result = replay(
+        source,
+        _target(tmp_path, "exits.db"),
+        build_strategy("sma-cross", {"fast": 4, "slow": 12}),
+        "BTC/EUR",
+        "1h",
+        config=config,
+    )
     expected = _backtest(
         source,
         BacktestConfig(fee_bps=25.0, slippage_bps=5.0, position_fraction=0.45, stop_loss=0.005, take_profit=0.008),
@@ -106,8 +112,9 @@ def test_attached_stop_loss_and_take_profit_are_carried_out_by_exit_plans(source
 def test_risk_limits_of_the_source_refuse_orders_in_the_replay(source: Database, tmp_path: Path) -> None:
     with source.session() as session:
         save_limits(session, {"max_instrument_exposure_pct": Decimal("0.2")}, actor="test")
-    result = replay(source, _target(tmp_path, "limited.db"), build_strategy("sma-cross", {"fast": 4, "slow": 12}),
-                    "BTC/EUR", "1h")  # fmt: skip
+    result = replay(
+        source, _target(tmp_path, "limited.db"), build_strategy("sma-cross", {"fast": 4, "slow": 12}), "BTC/EUR", "1h"
+    )
     assert result.trades == []
     assert result.orders_by_status.get("denied", 0) >= 2
     assert {rejection["rule"] for rejection in result.rejections} == {"max_instrument_exposure"}
@@ -116,8 +123,14 @@ def test_risk_limits_of_the_source_refuse_orders_in_the_replay(source: Database,
 
 def test_replay_refuses_a_target_that_already_traded(source: Database, tmp_path: Path) -> None:
     target = _target(tmp_path, "used.db")
-    replay(source, target, build_strategy("sma-cross", {"fast": 4, "slow": 12}), "BTC/EUR", "1h",
-           end=START + timedelta(hours=40))  # fmt: skip
+    replay(
+        source,
+        target,
+        build_strategy("sma-cross", {"fast": 4, "slow": 12}),
+        "BTC/EUR",
+        "1h",
+        end=START + timedelta(hours=40),
+    )
     with pytest.raises(ValueError, match="already holds orders"):
         replay(source, target, build_strategy("sma-cross", {"fast": 4, "slow": 12}), "BTC/EUR", "1h")
 
@@ -159,6 +172,7 @@ def test_an_exit_plan_ends_when_its_position_is_closed_by_a_signal(tmp_path: Pat
     # Buy (stop-loss 5 % → 95), sell by signal, buy again at 96 (stop 91.2); a later low of 94.5
     # must not stop out the second position.
     strategy = _scripted({1: Signal.BUY, 3: Signal.SELL, 6: Signal.BUY})
-    result = replay(source, _target(tmp_path, "t.db"), strategy, "BTC/EUR", "1h",
-                    config=ReplayConfig(stop_loss_pct=Decimal(5)))  # fmt: skip
+    result = replay(
+        source, _target(tmp_path, "t.db"), strategy, "BTC/EUR", "1h", config=ReplayConfig(stop_loss_pct=Decimal(5))
+    )
     assert [trade.exit_reason for trade in result.trades][1:] == [None]

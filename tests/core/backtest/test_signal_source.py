@@ -77,8 +77,15 @@ def _database(tmp_path: Path, candles: int) -> Database:
 
 def _enable(database: Database, strategy: str = "sma-cross", params: Mapping[str, object] | None = None) -> int:
     with database.session() as session:
-        return enable_source(session, strategy, "BTC/EUR", "1h", parameters=PARAMS if params is None else params,
-                             position_fraction=Decimal("0.3"), actor="test").id  # fmt: skip
+        return enable_source(
+            session,
+            strategy,
+            "BTC/EUR",
+            "1h",
+            parameters=PARAMS if params is None else params,
+            position_fraction=Decimal("0.3"),
+            actor="test",
+        ).id
 
 
 def _orders(database: Database) -> list[Order]:

@@ -77,14 +77,22 @@ def test_long_equity_curves_are_thinned_when_stored(database: Database, monkeypa
 def _legacy_rows(run_id: int, trades: list[Trade]) -> list[dict[str, object]]:
     """The rows ``save_result`` wrote per trade before revision 0240."""
     return [
-        {"run_id": run_id, "sequence": sequence, "side": trade.side, "entry_at": trade.entry_time,
-         "entry_price": Decimal(repr(trade.entry_price)), "quantity": Decimal(repr(trade.quantity)),
-         "entry_fee": Decimal(repr(trade.entry_fee)), "exit_at": trade.exit_time,
-         "exit_price": None if trade.exit_price is None else Decimal(repr(trade.exit_price)),
-         "exit_fee": Decimal(repr(trade.exit_fee)), "exit_reason": trade.exit_reason,
-         "pnl": None if trade.is_open else Decimal(repr(trade.pnl()))}
+        {
+            "run_id": run_id,
+            "sequence": sequence,
+            "side": trade.side,
+            "entry_at": trade.entry_time,
+            "entry_price": Decimal(repr(trade.entry_price)),
+            "quantity": Decimal(repr(trade.quantity)),
+            "entry_fee": Decimal(repr(trade.entry_fee)),
+            "exit_at": trade.exit_time,
+            "exit_price": None if trade.exit_price is None else Decimal(repr(trade.exit_price)),
+            "exit_fee": Decimal(repr(trade.exit_fee)),
+            "exit_reason": trade.exit_reason,
+            "pnl": None if trade.is_open else Decimal(repr(trade.pnl())),
+        }
         for sequence, trade in enumerate(trades, start=1)
-    ]  # fmt: skip
+    ]
 
 
 def test_trades_are_one_archive_and_read_back_as_the_rows_of_older_runs_are(database: Database) -> None:
@@ -92,8 +100,10 @@ def test_trades_are_one_archive_and_read_back_as_the_rows_of_older_runs_are(data
     # A stop-loss and an open trade at the end: exit reasons of several kinds and a missing exit.
     config = BacktestConfig(fee_bps=10.0, stop_loss=0.01)
     result = run_backtest(build_strategy("sma-cross", {"fast": 5, "slow": 20}), bars, config)
-    trades = [*result.trades, replace(result.trades[-1], exit_index=None, exit_time=None, exit_price=None,
-                                      exit_fee=0.0, exit_reason=None)]  # fmt: skip
+    trades = [
+        *result.trades,
+        replace(result.trades[-1], exit_index=None, exit_time=None, exit_price=None, exit_fee=0.0, exit_reason=None),
+    ]
     result.trades = trades
     assert {trade.exit_reason for trade in trades} >= {ExitReason.SIGNAL, ExitReason.STOP_LOSS, None}
     with database.session() as session:

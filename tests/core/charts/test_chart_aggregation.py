@@ -41,10 +41,19 @@ def _minute_candles(database: Database) -> tuple[int, pd.DataFrame]:
     with database.session() as session:
         instrument_id = add_instrument(session, "BTC/EUR").id
     rows = [
-        {"instrument_id": instrument_id, "source": "csv", "timeframe": "5m", "ts": ts.to_pydatetime(),
-         "open": _d(o), "high": _d(h), "low": _d(lo), "close": _d(c), "volume": _d(v)}
+        {
+            "instrument_id": instrument_id,
+            "source": "csv",
+            "timeframe": "5m",
+            "ts": ts.to_pydatetime(),
+            "open": _d(o),
+            "high": _d(h),
+            "low": _d(lo),
+            "close": _d(c),
+            "volume": _d(v),
+        }
         for ts, o, h, lo, c, v in zip(index, open_, high, low, close, volume, strict=True)
-    ]  # fmt: skip
+    ]
     with database.session() as session:
         key = ["instrument_id", "source", "timeframe", "ts"]
         bulk_upsert(session, Candle.__table__, rows, conflict_columns=key, update_columns=["close"])  # type: ignore[arg-type]

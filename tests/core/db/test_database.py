@@ -32,10 +32,18 @@ def test_timestamps_come_back_aware_utc_and_money_as_decimal(database: Database)
     ts = datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
     with database.session() as session:
         session.add(
-            Candle(instrument_id=instrument_id, source="test", timeframe="1h", ts=ts,
-                   open=Decimal("100.123456789"), high=Decimal("101"), low=Decimal("99"),
-                   close=Decimal("100.5"), volume=Decimal("3.25"))
-        )  # fmt: skip
+            Candle(
+                instrument_id=instrument_id,
+                source="test",
+                timeframe="1h",
+                ts=ts,
+                open=Decimal("100.123456789"),
+                high=Decimal("101"),
+                low=Decimal("99"),
+                close=Decimal("100.5"),
+                volume=Decimal("3.25"),
+            )
+        )
     with database.session() as session:
         candle = session.scalars(select(Candle)).one()
         assert candle.ts == ts
@@ -48,25 +56,51 @@ def test_naive_datetime_and_float_money_are_refused(sqlite_database: Database) -
     instrument_id = _instrument(sqlite_database)
     with pytest.raises(Exception, match="naive datetime"), sqlite_database.session() as session:
         session.add(
-            Candle(instrument_id=instrument_id, source="t", timeframe="1h", ts=datetime(2024, 1, 1),  # noqa: DTZ001
-                   open=Decimal(1), high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(1))
-        )  # fmt: skip
+            Candle(
+                instrument_id=instrument_id,
+                source="t",
+                timeframe="1h",
+                ts=datetime(2024, 1, 1),  # noqa: DTZ001
+                open=Decimal(1),
+                high=Decimal(1),
+                low=Decimal(1),
+                close=Decimal(1),
+                volume=Decimal(1),
+            )
+        )
     with pytest.raises(Exception, match="float refused"), sqlite_database.session() as session:
         session.add(
-            Candle(instrument_id=instrument_id, source="t", timeframe="1h", ts=datetime(2024, 1, 1, tzinfo=UTC),
-                   open=1.0, high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(1))
-        )  # fmt: skip
+            Candle(
+                instrument_id=instrument_id,
+                source="t",
+                timeframe="1h",
+                ts=datetime(2024, 1, 1, tzinfo=UTC),
+                open=1.0,
+                high=Decimal(1),
+                low=Decimal(1),
+                close=Decimal(1),
+                volume=Decimal(1),
+            )
+        )
 
 
 def test_bulk_upsert_twice_stores_nothing_twice_and_updates_values(database: Database) -> None:
     instrument_id = _instrument(database)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     rows = [
-        {"instrument_id": instrument_id, "source": "s", "timeframe": "1h", "ts": start + timedelta(hours=i),
-         "open": Decimal(i + 1), "high": Decimal(i + 2), "low": Decimal(i), "close": Decimal(i + 1),
-         "volume": Decimal(10)}
+        {
+            "instrument_id": instrument_id,
+            "source": "s",
+            "timeframe": "1h",
+            "ts": start + timedelta(hours=i),
+            "open": Decimal(i + 1),
+            "high": Decimal(i + 2),
+            "low": Decimal(i),
+            "close": Decimal(i + 1),
+            "volume": Decimal(10),
+        }
         for i in range(100)
-    ]  # fmt: skip
+    ]
     columns = ["instrument_id", "source", "timeframe", "ts"]
     with database.session() as session:
         bulk_upsert(session, Candle.__table__, rows, conflict_columns=columns, update_columns=["close"])  # type: ignore[arg-type]
@@ -100,9 +134,14 @@ def test_decimals_round_trip_exactly(database: Database) -> None:
     with database.session() as session:
         for index, value in enumerate(values):
             session.add(
-                PortfolioSnapshot(account="a", ts=datetime(2024, 1, 1, index, tzinfo=UTC), equity_eur=value,
-                                  cash_eur=value, positions_value_eur=Decimal(0))
-            )  # fmt: skip
+                PortfolioSnapshot(
+                    account="a",
+                    ts=datetime(2024, 1, 1, index, tzinfo=UTC),
+                    equity_eur=value,
+                    cash_eur=value,
+                    positions_value_eur=Decimal(0),
+                )
+            )
     with database.session() as session:
         stored = session.scalars(select(PortfolioSnapshot.equity_eur).order_by(PortfolioSnapshot.ts)).all()
     assert [value.normalize() for value in stored] == [value.normalize() for value in values]

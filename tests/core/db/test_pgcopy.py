@@ -60,10 +60,25 @@ def postgres_cast(cursor: object, values: np.ndarray) -> list[Decimal]:
 def test_prices_volumes_and_edge_values_arrive_exactly_as_postgresql_casts_them(cursor: object) -> None:
     values = np.array(
         [
-            61234.5, 0.1, 1e-8, 123456789.123456789, 0.30000000000000004, 1.0, 0.0, -42.125, 999999.999999999,
-            2.5e-12, 1e19, 0.000123456, 57.3, 3e-19, 5e-20, 9.99999999999999e14, 1234567890123456.0,
+            61234.5,
+            0.1,
+            1e-8,
+            123456789.123456789,
+            0.30000000000000004,
+            1.0,
+            0.0,
+            -42.125,
+            999999.999999999,
+            2.5e-12,
+            1e19,
+            0.000123456,
+            57.3,
+            3e-19,
+            5e-20,
+            9.99999999999999e14,
+            1234567890123456.0,
         ]
-    )  # fmt: skip
+    )
     loaded = load(cursor, values)
     assert [row[3] for row in loaded] == postgres_cast(cursor, values)
     assert loaded[0][3] == Decimal("61234.5")

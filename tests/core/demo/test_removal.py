@@ -85,21 +85,40 @@ def _add_real_data(session: Session) -> dict[str, int]:
     session.flush()
     session.add(
         Candle(
-            instrument_id=real.id, source="ccxt:onetrading", timeframe="1h", ts=datetime(2026, 5, 1, tzinfo=UTC),
-            open=Decimal("0.5"), high=Decimal("0.6"), low=Decimal("0.4"), close=Decimal("0.55"), volume=Decimal(10),
+            instrument_id=real.id,
+            source="ccxt:onetrading",
+            timeframe="1h",
+            ts=datetime(2026, 5, 1, tzinfo=UTC),
+            open=Decimal("0.5"),
+            high=Decimal("0.6"),
+            low=Decimal("0.4"),
+            close=Decimal("0.55"),
+            volume=Decimal(10),
         )
-    )  # fmt: skip
+    )
     entry = LedgerEntry(
-        ts=datetime(2025, 1, 2, tzinfo=UTC), account="bitpanda", kind=LedgerKind.BUY,
-        origin=LedgerOrigin.BITPANDA_CSV, external_id="T-real-1", sent_asset="EUR", sent_quantity=Decimal(100),
-        received_asset="BTC", received_quantity=Decimal("0.001"), value_eur=Decimal(100),
+        ts=datetime(2025, 1, 2, tzinfo=UTC),
+        account="bitpanda",
+        kind=LedgerKind.BUY,
+        origin=LedgerOrigin.BITPANDA_CSV,
+        external_id="T-real-1",
+        sent_asset="EUR",
+        sent_quantity=Decimal(100),
+        received_asset="BTC",
+        received_quantity=Decimal("0.001"),
+        value_eur=Decimal(100),
         instrument_id=demo_btc.id,
-    )  # fmt: skip
+    )
     news = NewsItem(
-        source="rss:real", source_id="real-1", kind=NewsKind.ARTICLE, title="A real headline",
-        url="https://example.org/real-1", canonical_url="https://example.org/real-1",
-        published_at=datetime(2026, 5, 30, tzinfo=UTC), is_demo=False,
-    )  # fmt: skip
+        source="rss:real",
+        source_id="real-1",
+        kind=NewsKind.ARTICLE,
+        title="A real headline",
+        url="https://example.org/real-1",
+        canonical_url="https://example.org/real-1",
+        published_at=datetime(2026, 5, 30, tzinfo=UTC),
+        is_demo=False,
+    )
     session.add_all([entry, news])
     session.flush()
     session.add(NewsItemInstrument(news_item_id=news.id, instrument_id=demo_btc.id))

@@ -163,12 +163,19 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "account_id": "4b95934f-55f1-460c-a525-bd5afc0cf071",
                     "balances": [
-                        {"account_id": "4b95934f", "currency_code": code, "change": "0", "available": str(value),
-                         "locked": "0.0", "sequence": 1, "time": "2020-07-01T10:57:32.959Z"}
+                        {
+                            "account_id": "4b95934f",
+                            "currency_code": code,
+                            "change": "0",
+                            "available": str(value),
+                            "locked": "0.0",
+                            "sequence": 1,
+                            "time": "2020-07-01T10:57:32.959Z",
+                        }
                         for code, value in self.venue.balances.items()
                     ],
                 },
-            )  # fmt: skip
+            )
         if path.startswith("/fast/v1/account/orders/client/"):
             client_id = path.rsplit("/", 1)[1]
             with self.venue.lock:

@@ -49,9 +49,10 @@ def test_a_live_order_is_refused_while_a_demo_login_exists(
         settings=TradingSettings(onetrading_base_url=base_url, live_timeout_seconds=1.0, executor_pass_seconds=0.2),
         checks=[],
         hooks=[],
-        live_broker_factory=lambda s, c: OneTradingBroker(API_KEY, base_url=base_url, timeout_seconds=1.0,
-                                                          rate_limit=False),
-    )  # fmt: skip
+        live_broker_factory=lambda s, c: OneTradingBroker(
+            API_KEY, base_url=base_url, timeout_seconds=1.0, rate_limit=False
+        ),
+    )
     executor.run_pass(until_idle=True)
     with database.session() as session:
         stored = session.scalar(select(Order))

@@ -80,9 +80,13 @@ def test_konsens_rounds_like_ccxt_before_storing_and_sends_exactly_that(
     rules = broker.trading_rules(symbol)
     assert rules is not None
     stored = check_order(
-        rules, symbol=symbol, quote="USDT", quantity=D(str(amount)), prices={"limit price": D(str(price))},
+        rules,
+        symbol=symbol,
+        quote="USDT",
+        quantity=D(str(amount)),
+        prices={"limit price": D(str(price))},
         reference_price=D(str(price)),
-    )  # fmt: skip
+    )
     assert stored == D("0.00083")
     order = _ticket(str(stored), str(price))
     broker.submit(order)
@@ -145,8 +149,17 @@ def test_internal_error_on_a_read_is_unavailable_and_a_proven_refusal_stays_a_re
     assert auth.value.rule == "venue_auth"
 
     def failing_balance(*_args: Any, **_kwargs: Any) -> Any:
-        broker.exchange.handle_errors(500, "Internal Server Error", "", "GET", {}, '{"error":"INTERNAL_ERROR"}',
-                                      {"error": "INTERNAL_ERROR"}, {}, None)  # fmt: skip
+        broker.exchange.handle_errors(
+            500,
+            "Internal Server Error",
+            "",
+            "GET",
+            {},
+            '{"error":"INTERNAL_ERROR"}',
+            {"error": "INTERNAL_ERROR"},
+            {},
+            None,
+        )
 
     broker.exchange.fetch_balance = failing_balance
     with pytest.raises(BrokerUnavailable, match="INTERNAL_ERROR"):

@@ -134,10 +134,16 @@ def test_a_paper_stop_limit_is_triggered_then_fills_as_a_limit(
     with database.session() as session:
         stop = place_order(
             session,
-            OrderRequest("BTC/EUR", OrderSide.SELL, OrderType.STOP_LIMIT, quantity=D("0.1"),
-                         limit_price=D("49500"), stop_price=D("49000")),
+            OrderRequest(
+                "BTC/EUR",
+                OrderSide.SELL,
+                OrderType.STOP_LIMIT,
+                quantity=D("0.1"),
+                limit_price=D("49500"),
+                stop_price=D("49000"),
+            ),
             actor="tester",
-        )  # fmt: skip
+        )
         client_id = stop.client_order_id
     executor.run_pass(until_idle=True)
     assert _status(database, client_id) is S.OPEN

@@ -147,9 +147,14 @@ def test_ioc_limit_that_does_not_fill_expires(
     database: Database, market: dict[str, int], make_executor: Callable[..., Executor]
 ) -> None:
     client_id = _place(
-        database, symbol="ETH/EUR", side=OrderSide.BUY, quantity=D(1), order_type=OrderType.LIMIT,
-        limit_price=D(1000), time_in_force=TimeInForce.IOC,
-    )  # fmt: skip
+        database,
+        symbol="ETH/EUR",
+        side=OrderSide.BUY,
+        quantity=D(1),
+        order_type=OrderType.LIMIT,
+        limit_price=D(1000),
+        time_in_force=TimeInForce.IOC,
+    )
     make_executor().run_pass(until_idle=True)
     assert _order(database, client_id).status is OrderStatus.EXPIRED
 
@@ -213,11 +218,12 @@ def test_pretrade_refusal_and_stop_loss_exit_with_post_trade_hook(
     executor = Executor(database, settings=trading_settings, checks=[_BlockBigOrders()], hooks=[hook])
     big = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, quantity=D(2))
     entry = _place(
-        database, symbol="ETH/EUR", side=OrderSide.BUY, quantity=D(1),
-        exits=AttachedExits(
-            stop_loss=ExitSpec(ExitKind.PERCENT, D(5)), take_profit=ExitSpec(ExitKind.PRICE, D(2500))
-        ),
-    )  # fmt: skip
+        database,
+        symbol="ETH/EUR",
+        side=OrderSide.BUY,
+        quantity=D(1),
+        exits=AttachedExits(stop_loss=ExitSpec(ExitKind.PERCENT, D(5)), take_profit=ExitSpec(ExitKind.PRICE, D(2500))),
+    )
     executor.run_pass(until_idle=True)
     blocked = _order(database, big)
     assert blocked.status is OrderStatus.DENIED and blocked.reject_rule == "max_notional"
@@ -254,8 +260,14 @@ def test_a_waiting_market_buy_holds_cash_so_a_second_buy_cannot_overspend(
     waiting = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, quantity=D(4))  # about 8,000 EUR
     executor.run_pass(until_idle=True)
     assert _order(database, waiting).status is OrderStatus.OPEN
-    second = _place(database, symbol="BTC/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
-                    quantity=D("0.1"), limit_price=D(50000))  # fmt: skip
+    second = _place(
+        database,
+        symbol="BTC/EUR",
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D("0.1"),
+        limit_price=D(50000),
+    )
     executor.run_pass(until_idle=True)
     rejected = _order(database, second)
     assert rejected.status is OrderStatus.DENIED
@@ -267,17 +279,35 @@ def test_a_working_buy_holds_its_fee_too(
 ) -> None:
     """10 000 EUR: a resting 5 000 EUR buy holds 5 012.50 with the 0.25 % taker fee, so 4 980 + fee no longer fits."""
     executor = make_executor()
-    resting = _place(database, symbol="BTC/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
-                     quantity=D("0.125"), limit_price=D(40000))  # fmt: skip
+    resting = _place(
+        database,
+        symbol="BTC/EUR",
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D("0.125"),
+        limit_price=D(40000),
+    )
     executor.run_pass(until_idle=True)
     assert _order(database, resting).status is OrderStatus.OPEN
-    second = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
-                    quantity=D("4.98"), limit_price=D(1000))  # fmt: skip
+    second = _place(
+        database,
+        symbol="ETH/EUR",
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D("4.98"),
+        limit_price=D(1000),
+    )
     executor.run_pass(until_idle=True)
     rejected = _order(database, second)
     assert rejected.status is OrderStatus.DENIED
     assert "needs 4992.45 EUR, 4987.50 available" in (rejected.reject_reason or "")
-    smaller = _place(database, symbol="ETH/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT,
-                     quantity=D("4.97"), limit_price=D(1000))  # fmt: skip
+    smaller = _place(
+        database,
+        symbol="ETH/EUR",
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        quantity=D("4.97"),
+        limit_price=D(1000),
+    )
     executor.run_pass(until_idle=True)
     assert _order(database, smaller).status is OrderStatus.OPEN  # 4 982.43 fits in 4 987.50

@@ -174,11 +174,14 @@ def test_a_resting_paper_limit_fills_as_soon_as_a_new_quote_crosses_it(
             client_id = place_order(
                 session,
                 OrderRequest(
-                    symbol="BTC/EUR", side=OrderSide.BUY, order_type=OrderType.LIMIT, quantity=D("0.01"),
+                    symbol="BTC/EUR",
+                    side=OrderSide.BUY,
+                    order_type=OrderType.LIMIT,
+                    quantity=D("0.01"),
                     limit_price=D("49000"),
                 ),
                 actor="tester",
-            ).client_order_id  # fmt: skip
+            ).client_order_id
         _wait_for_status(database, client_id, OrderStatus.OPEN)
         time.sleep(0.6)  # resting; the executor waits for prices
         with database.session() as session:

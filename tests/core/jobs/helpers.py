@@ -42,8 +42,14 @@ def _not_json(_context: JobContext) -> JsonDict:
     return {"when": object()}
 
 
-COUNT = JobKind("count", "Count", _count, resumable=True, validate=_validate_count,
-                describe=lambda params: f"count to {params['steps']}")  # fmt: skip
+COUNT = JobKind(
+    "count",
+    "Count",
+    _count,
+    resumable=True,
+    validate=_validate_count,
+    describe=lambda params: f"count to {params['steps']}",
+)
 COUNT_ONCE = JobKind("count-once", "Count (not resumable)", _count, validate=_validate_count)
 FAIL = JobKind("fail", "Fail", _fail)
 SLEEP = JobKind("sleep", "Sleep", _ignore_cancel)

@@ -150,8 +150,7 @@ def test_abandoned_jobs_resume_or_are_interrupted(database: Database) -> None:
         request_cancel(session, cancelled.id)
     with database.session() as session:
         moved = recover_abandoned_jobs(session, stale_after=timedelta(seconds=60))
-    assert moved == {resumable.id: JobStatus.QUEUED, once.id: JobStatus.INTERRUPTED,
-                     cancelled.id: JobStatus.CANCELLED}  # fmt: skip
+    assert moved == {resumable.id: JobStatus.QUEUED, once.id: JobStatus.INTERRUPTED, cancelled.id: JobStatus.CANCELLED}
     with database.session() as session:
         back = get_job(session, resumable.id)
         stopped = get_job(session, once.id)
@@ -160,8 +159,9 @@ def test_abandoned_jobs_resume_or_are_interrupted(database: Database) -> None:
     assert stopped is not None and "a count-once job cannot resume, submit it again" in (stopped.error or "")
     assert alive is not None and alive.status is JobStatus.RUNNING  # its heartbeat is fresh
     with database.session() as session:  # a worker known dead is taken over at once, however fresh
-        assert recover_abandoned_jobs(session, stale_after=timedelta(hours=1), is_dead=lambda owner: owner
-                                      == "alive:2") == {fresh.id: JobStatus.QUEUED}  # fmt: skip
+        assert recover_abandoned_jobs(
+            session, stale_after=timedelta(hours=1), is_dead=lambda owner: owner == "alive:2"
+        ) == {fresh.id: JobStatus.QUEUED}
     with database.session() as session:
         again = claim_next_job(session, "new:3")
     assert again is not None and again[0].id == resumable.id and again[1].attempt == 2

@@ -60,8 +60,9 @@ def test_a_trial_with_protections_scores_what_the_backtest_reports() -> None:
     from core.backtest.protections import Protections
 
     bars = random_walk(6000, "1h")
-    config = BacktestConfig(stop_loss=0.01, protections=Protections(daily_loss_limit=0.01, cooldown_minutes=600,
-                                                                    stoploss_guard_count=2))  # fmt: skip
+    config = BacktestConfig(
+        stop_loss=0.01, protections=Protections(daily_loss_limit=0.01, cooldown_minutes=600, stoploss_guard_count=2)
+    )
     evaluator = TrialEvaluator("sma-cross", bars, config)
     for start, stop in ((0, 6000), (2000, 5000)):
         window = PriceSeries.from_frame(bars.to_frame().iloc[start:stop], label="window")

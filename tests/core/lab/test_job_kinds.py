@@ -20,8 +20,9 @@ from tests.core.lab.conftest import random_walk
 class MemoryContext:
     """A JobContext kept in memory: progress and checkpoints recorded, cancel after N progress calls."""
 
-    def __init__(self, params: Mapping[str, Any], *, checkpoint: JsonDict | None = None,
-                 cancel_after: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, params: Mapping[str, Any], *, checkpoint: JsonDict | None = None, cancel_after: int | None = None
+    ) -> None:
         self._params = dict(params)
         self._checkpoint = checkpoint
         self.cancel_after = cancel_after
@@ -62,8 +63,15 @@ def lab_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 
 
 def _params(data: str, **extra: Any) -> dict[str, Any]:
-    return {"strategy": "sma-cross", "data": data, "space": ["fast=3:20", "slow=25:100:5"], "trials": 12,
-            "seed": 3, "folds": 3, **extra}  # fmt: skip
+    return {
+        "strategy": "sma-cross",
+        "data": data,
+        "space": ["fast=3:20", "slow=25:100:5"],
+        "trials": 12,
+        "seed": 3,
+        "folds": 3,
+        **extra,
+    }
 
 
 def test_the_lab_declares_its_three_kinds() -> None:

@@ -36,8 +36,9 @@ def test_the_best_trial_is_what_a_backtest_of_its_parameters_reports() -> None:
     assert best is not None
     completed = [trial.value for trial in result.completed if trial.value is not None]
     assert best.value == max(completed)
-    backtest = run_backtest(build_strategy("sma-cross", dict(best.parameters)), evaluator.bars, BacktestConfig(),
-                            engine=EngineKind.FAST)  # fmt: skip
+    backtest = run_backtest(
+        build_strategy("sma-cross", dict(best.parameters)), evaluator.bars, BacktestConfig(), engine=EngineKind.FAST
+    )
     assert best.value == pytest.approx(backtest.metrics["sharpe"], rel=1e-12)
     assert result.overfitting.deflated_sharpe is not None and result.overfitting.pbo is not None
     assert result.overfitting.deflated_sharpe.trials >= len({tuple(t.parameters.items()) for t in result.completed})
@@ -46,15 +47,21 @@ def test_the_best_trial_is_what_a_backtest_of_its_parameters_reports() -> None:
 
 
 def test_pruning_abandons_trials_and_invalid_sets_are_recorded() -> None:
-    result = run_search(_evaluator(6000), parse_space(SmaCross.parameters, ["fast=3:60", "slow=10:80"]),
-                        trials=80, seed=2)  # fmt: skip
+    result = run_search(
+        _evaluator(6000), parse_space(SmaCross.parameters, ["fast=3:60", "slow=10:80"]), trials=80, seed=2
+    )
     counts = result.counts()
     assert counts["pruned"] > 0
     assert counts["invalid"] > 0  # fast >= slow
     invalid = next(trial for trial in result.trials if trial.state == "invalid")
     assert invalid.error == "sma-cross needs fast < slow"
-    no_pruning = run_search(_evaluator(6000), parse_space(SmaCross.parameters, ["fast=3:60", "slow=10:80"]),
-                            trials=80, seed=2, pruning=False)  # fmt: skip
+    no_pruning = run_search(
+        _evaluator(6000),
+        parse_space(SmaCross.parameters, ["fast=3:60", "slow=10:80"]),
+        trials=80,
+        seed=2,
+        pruning=False,
+    )
     assert no_pruning.counts()["pruned"] == 0
 
 
@@ -63,9 +70,14 @@ def test_progress_stop_and_resume() -> None:
     seen: list[tuple[int, int]] = []
     checkpoint: list[dict[str, object]] = []
     partial = run_search(
-        _evaluator(), space, trials=30, seed=5, progress=lambda done, total: seen.append((done, total)),
-        should_stop=lambda: len(seen) >= 12, on_trial=lambda trial: checkpoint.append(trial.to_dict()),
-    )  # fmt: skip
+        _evaluator(),
+        space,
+        trials=30,
+        seed=5,
+        progress=lambda done, total: seen.append((done, total)),
+        should_stop=lambda: len(seen) >= 12,
+        on_trial=lambda trial: checkpoint.append(trial.to_dict()),
+    )
     assert partial.stopped and len(partial.trials) == 12 and seen[-1] == (12, 30)
     resumed = run_search(_evaluator(), space, trials=30, seed=5, previous=checkpoint)
     assert len(resumed.trials) == 30 and not resumed.stopped

@@ -57,8 +57,7 @@ def test_walk_forward_picks_on_training_bars_and_trades_the_next_window() -> Non
     evaluator = TrialEvaluator("sma-cross", random_walk(6000, "1h"), BacktestConfig())
     space = parse_space(SmaCross.parameters, ["fast=3:20", "slow=25:100:5"])
     seen: list[tuple[int, int]] = []
-    result = run_walk_forward(evaluator, space, folds=4, trials=20, seed=1,
-                              progress=lambda d, t: seen.append((d, t)))  # fmt: skip
+    result = run_walk_forward(evaluator, space, folds=4, trials=20, seed=1, progress=lambda d, t: seen.append((d, t)))
     assert len(result.folds) == 4 and seen[-1] == (80, 80)
     for fold in result.folds:
         search_best = evaluator.score(fold.parameters, fold.bounds.train_start, fold.bounds.train_stop)
@@ -80,9 +79,14 @@ def test_walk_forward_resumes_from_finished_folds() -> None:
     space = parse_space(SmaCross.parameters, ["fast=3:20", "slow=25:100:5"])
     saved: list[dict[str, object]] = []
     partial = run_walk_forward(
-        evaluator, space, folds=3, trials=10, seed=2, on_fold=lambda f: saved.append(f.to_dict()),
+        evaluator,
+        space,
+        folds=3,
+        trials=10,
+        seed=2,
+        on_fold=lambda f: saved.append(f.to_dict()),
         should_stop=lambda: len(saved) >= 2,
-    )  # fmt: skip
+    )
     assert partial.stopped and len(partial.folds) == 2
     resumed = run_walk_forward(evaluator, space, folds=3, trials=10, seed=2, previous=saved)
     full = run_walk_forward(evaluator, space, folds=3, trials=10, seed=2)

@@ -32,12 +32,23 @@ CPI = SERIES_BY_ID["US_CPI_YOY"]
 
 def answer(rows: list[tuple[str, str, str]], units: str = "lin") -> dict[str, object]:
     return {
-        "realtime_start": "2026-12-01", "realtime_end": "2026-12-01", "observation_start": "2023-12-01",
-        "observation_end": "9999-12-31", "units": units, "output_type": 1, "file_type": "json",
-        "order_by": "observation_date", "sort_order": "asc", "count": len(rows), "offset": 0, "limit": 100000,
-        "observations": [{"realtime_start": vintage, "realtime_end": "9999-12-31", "date": day, "value": value}
-                         for day, value, vintage in rows],
-    }  # fmt: skip
+        "realtime_start": "2026-12-01",
+        "realtime_end": "2026-12-01",
+        "observation_start": "2023-12-01",
+        "observation_end": "9999-12-31",
+        "units": units,
+        "output_type": 1,
+        "file_type": "json",
+        "order_by": "observation_date",
+        "sort_order": "asc",
+        "count": len(rows),
+        "offset": 0,
+        "limit": 100000,
+        "observations": [
+            {"realtime_start": vintage, "realtime_end": "9999-12-31", "date": day, "value": value}
+            for day, value, vintage in rows
+        ],
+    }
 
 
 def client(server: HTTPServer) -> FredObservationsClient:
@@ -62,15 +73,21 @@ def test_observations_are_parsed_and_missing_values_skipped(httpserver: HTTPServ
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
-        (400, {"error_code": 400, "error_message": "Bad Request.  The value for variable api_key is not registered."},
-         SourceAuthError),
+        (
+            400,
+            {"error_code": 400, "error_message": "Bad Request.  The value for variable api_key is not registered."},
+            SourceAuthError,
+        ),
         (429, {"error_code": 429, "error_message": "Too Many Requests.  Exceeded Rate Limit"}, SourceRateLimited),
         (500, {"error_code": 500, "error_message": "Internal Server Error"}, SourceUnavailable),
         (200, {"count": 0}, SourceBadResponse),
-        (200, {"observations": [{"date": "2026-10-01", "value": "n/a", "realtime_start": "2026-11-13"}]},
-         SourceBadResponse),
+        (
+            200,
+            {"observations": [{"date": "2026-10-01", "value": "n/a", "realtime_start": "2026-11-13"}]},
+            SourceBadResponse,
+        ),
     ],
-)  # fmt: skip
+)
 def test_fred_errors_are_mapped(httpserver: HTTPServer, status: int, body: dict[str, object], error: type) -> None:
     httpserver.expect_request("/fred/series/observations").respond_with_json(body, status=status)
     with pytest.raises(error):
@@ -96,9 +113,16 @@ def test_collection_stores_each_vintage_once_and_reads_only_what_was_published(
     assert database.run(lambda s: s.query(MacroObservation).count()) == 4
 
     def event(session):
-        session.add(CalendarEvent(source="fred", external_id="50:2027-01-08", title="Employment Situation",
-                                  country="US", importance=CalendarImportance.HIGH,
-                                  event_time=datetime(2027, 1, 8, 13, 30, tzinfo=UTC)))  # fmt: skip
+        session.add(
+            CalendarEvent(
+                source="fred",
+                external_id="50:2027-01-08",
+                title="Employment Situation",
+                country="US",
+                importance=CalendarImportance.HIGH,
+                event_time=datetime(2027, 1, 8, 13, 30, tzinfo=UTC),
+            )
+        )
 
     database.run(event)
     before = database.run(lambda s: latest_macro(s, as_of=datetime(2026, 12, 3, tzinfo=UTC), series=(UNRATE,)))

@@ -76,8 +76,12 @@ def test_fetch_candles_parses_one_trading_candlesticks(httpserver: HTTPServer) -
 
     def handler(request: Request) -> Response:
         seen.append(dict(request.args))
-        body = {"candlesticks": [candlestick(10, "9250.0", "9252.65", "9115.27", "9132.35"),
-                                 candlestick(11, "9132.53", "9162.49", "9040.0", "9083.69")]}  # fmt: skip
+        body = {
+            "candlesticks": [
+                candlestick(10, "9250.0", "9252.65", "9115.27", "9132.35"),
+                candlestick(11, "9132.53", "9162.49", "9040.0", "9083.69"),
+            ]
+        }
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request("/fast/v1/candlesticks/BTC_EUR").respond_with_handler(handler)

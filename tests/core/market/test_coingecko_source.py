@@ -99,10 +99,13 @@ def test_quote_from_simple_price(httpserver: HTTPServer) -> None:
 
 def test_rate_limit_then_success(httpserver: HTTPServer) -> None:
     answers = [
-        Response(json.dumps({"status": {"error_code": 429, "error_message": "You've exceeded the Rate Limit."}}),
-                 status=429, content_type="application/json"),
+        Response(
+            json.dumps({"status": {"error_code": 429, "error_message": "You've exceeded the Rate Limit."}}),
+            status=429,
+            content_type="application/json",
+        ),
         Response(json.dumps({"bitcoin": {"eur": 1.5}}), content_type="application/json"),
-    ]  # fmt: skip
+    ]
     httpserver.expect_request("/api/v3/simple/price").respond_with_handler(lambda _request: answers.pop(0))
     assert str(make_source(httpserver).fetch_quote(BTC).last) == "1.5"
 

@@ -92,8 +92,10 @@ def test_mixed_naive_and_offset_times_and_decimal_commas_are_read_by_the_text_pa
 def test_a_large_file_is_read_into_float_arrays_with_a_utc_index(tmp_path: Path) -> None:
     rows = 50_000
     index = pd.date_range("2024-01-01", periods=rows, freq="1min", tz="UTC")
-    frame = pd.DataFrame({"open": 1.0, "high": 2.0, "low": 0.5, "close": [1.0 + i / rows for i in range(rows)],
-                          "volume": 3.0}, index=index)  # fmt: skip
+    frame = pd.DataFrame(
+        {"open": 1.0, "high": 2.0, "low": 0.5, "close": [1.0 + i / rows for i in range(rows)], "volume": 3.0},
+        index=index,
+    )
     frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
     path = tmp_path / "big.csv"
     frame.rename_axis("timestamp").to_csv(path)

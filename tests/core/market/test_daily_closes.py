@@ -18,11 +18,19 @@ def test_daily_closes_in_sql_equal_resampled_candles(database: Database) -> None
         session.flush()
         start = datetime(2026, 1, 1, 5, tzinfo=UTC)
         rows = [
-            {"instrument_id": instrument.id, "source": "s", "timeframe": "1h", "ts": start + timedelta(hours=hour),
-             "open": Decimal(100 + hour), "high": Decimal(101 + hour), "low": Decimal(99 + hour),
-             "close": Decimal(hour) + Decimal("100.5"), "volume": Decimal(1)}
+            {
+                "instrument_id": instrument.id,
+                "source": "s",
+                "timeframe": "1h",
+                "ts": start + timedelta(hours=hour),
+                "open": Decimal(100 + hour),
+                "high": Decimal(101 + hour),
+                "low": Decimal(99 + hour),
+                "close": Decimal(hour) + Decimal("100.5"),
+                "volume": Decimal(1),
+            }
             for hour in range(80)
-        ]  # fmt: skip
+        ]
         bulk_upsert(session, Candle.__table__, rows, conflict_columns=["instrument_id", "source", "timeframe", "ts"])  # type: ignore[arg-type]
         instrument_id = instrument.id
     with database.session() as session:
@@ -39,11 +47,19 @@ def test_daily_closes_from_a_start_keep_whole_days_after_it(database: Database) 
         session.flush()
         start = datetime(2026, 1, 1, 0, tzinfo=UTC)
         rows = [
-            {"instrument_id": instrument.id, "source": "s", "timeframe": "1h", "ts": start + timedelta(hours=hour),
-             "open": Decimal(10), "high": Decimal(11), "low": Decimal(9), "close": Decimal(hour) + Decimal("0.25"),
-             "volume": Decimal(1)}
+            {
+                "instrument_id": instrument.id,
+                "source": "s",
+                "timeframe": "1h",
+                "ts": start + timedelta(hours=hour),
+                "open": Decimal(10),
+                "high": Decimal(11),
+                "low": Decimal(9),
+                "close": Decimal(hour) + Decimal("0.25"),
+                "volume": Decimal(1),
+            }
             for hour in range(24 * 4)
-        ]  # fmt: skip
+        ]
         bulk_upsert(session, Candle.__table__, rows, conflict_columns=["instrument_id", "source", "timeframe", "ts"])  # type: ignore[arg-type]
         instrument_id = instrument.id
     with database.session() as session:

@@ -14,8 +14,17 @@ D = Decimal
 
 def _candle(instrument_id: int, timeframe: str, ts: datetime, close: str) -> Candle:
     price = D(close)
-    return Candle(instrument_id=instrument_id, source="test", timeframe=timeframe, ts=ts, open=price, high=price,
-                  low=price, close=price, volume=D(1))  # fmt: skip
+    return Candle(
+        instrument_id=instrument_id,
+        source="test",
+        timeframe=timeframe,
+        ts=ts,
+        open=price,
+        high=price,
+        low=price,
+        close=price,
+        volume=D(1),
+    )
 
 
 def test_the_newest_series_decides_and_its_timeframe_is_the_expected_interval(database: Database) -> None:

@@ -81,10 +81,17 @@ def test_the_market_worker_prunes_old_quotes_with_its_settings_and_keeps_candles
     with sqlite_database.session() as session:
         session.add(
             Candle(
-                instrument_id=btc, source="stream", timeframe="1h", ts=NOW - timedelta(days=300),
-                open=Decimal(1), high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(1),
+                instrument_id=btc,
+                source="stream",
+                timeframe="1h",
+                ts=NOW - timedelta(days=300),
+                open=Decimal(1),
+                high=Decimal(1),
+                low=Decimal(1),
+                close=Decimal(1),
+                volume=Decimal(1),
             )
-        )  # fmt: skip
+        )
     settings = MarketSettings(market_quote_retention_hours=24, market_prune_batch_rows=10, market_streaming=False)
     market_pass = MarketPass(settings, source_factory=lambda database, name: None, clock=lambda: NOW)  # type: ignore[arg-type, return-value]
     assert market_pass.prune(sqlite_database) == 76  # 100 hourly quotes, the last 24 kept (the 24 h boundary too)

@@ -17,11 +17,19 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 def _candles(instrument_id: int, source: str, timeframe: str, count: int) -> list[dict[str, object]]:
     step = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}[timeframe]
     return [
-        {"instrument_id": instrument_id, "source": source, "timeframe": timeframe, "ts": START + step * index,
-         "open": Decimal(100), "high": Decimal(101), "low": Decimal(99), "close": Decimal(100 + index),
-         "volume": Decimal(1)}
+        {
+            "instrument_id": instrument_id,
+            "source": source,
+            "timeframe": timeframe,
+            "ts": START + step * index,
+            "open": Decimal(100),
+            "high": Decimal(101),
+            "low": Decimal(99),
+            "close": Decimal(100 + index),
+            "volume": Decimal(1),
+        }
         for index in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def _seed(database: Database) -> tuple[int, int, int]:
@@ -34,9 +42,12 @@ def _seed(database: Database) -> tuple[int, int, int]:
         session.flush()
         first, second, third = (instrument.id for instrument in instruments)
         rows = (
-            _candles(first, "alpha", "1h", 30) + _candles(first, "alpha", "1d", 3) + _candles(first, "beta", "1h", 50)
-            + _candles(first, "beta", "1m", 10) + _candles(third, "gamma", "1d", 5)
-        )  # fmt: skip
+            _candles(first, "alpha", "1h", 30)
+            + _candles(first, "alpha", "1d", 3)
+            + _candles(first, "beta", "1h", 50)
+            + _candles(first, "beta", "1m", 10)
+            + _candles(third, "gamma", "1d", 5)
+        )
         bulk_upsert(session, Candle.__table__, rows, conflict_columns=["instrument_id", "source", "timeframe", "ts"])  # type: ignore[arg-type]
     return first, second, third
 

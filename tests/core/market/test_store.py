@@ -65,9 +65,13 @@ def test_bad_rows_go_to_quarantine_once_and_the_rest_is_stored(
     for _ in range(2):
         with database.session() as session:
             result = store_candles(
-                session, frame, instrument_id=instrument_id, source="ccxt:onetrading", timeframe="1h",
+                session,
+                frame,
+                instrument_id=instrument_id,
+                source="ccxt:onetrading",
+                timeframe="1h",
                 record_label="BTC/EUR",
-            )  # fmt: skip
+            )
         assert result.quarantined == 2
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Candle)) == 8
@@ -121,9 +125,16 @@ def test_the_instrument_reference_holds_for_every_way_of_writing_and_deleting(
         with database.session() as session:
             store_candles(session, hourly_frame(50), instrument_id=instrument_id, source="demo", timeframe="1h")
     orphan = Candle(
-        instrument_id=dropped + 1000, source="demo", timeframe="1h", ts=datetime(2024, 1, 1, tzinfo=UTC),
-        open=Decimal(1), high=Decimal(1), low=Decimal(1), close=Decimal(1), volume=Decimal(0),
-    )  # fmt: skip
+        instrument_id=dropped + 1000,
+        source="demo",
+        timeframe="1h",
+        ts=datetime(2024, 1, 1, tzinfo=UTC),
+        open=Decimal(1),
+        high=Decimal(1),
+        low=Decimal(1),
+        close=Decimal(1),
+        volume=Decimal(0),
+    )
     with pytest.raises(IntegrityError, match=r"(?i)foreign key"), database.session() as session:
         session.add(orphan)
     with pytest.raises(IntegrityError, match=r"(?i)foreign key"), database.session() as session:

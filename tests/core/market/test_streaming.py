@@ -286,10 +286,18 @@ def test_feed_overview_shows_saved_states_and_marks_them_stale_when_the_worker_s
     value = {
         "updated_at": reported.isoformat(),
         "feeds": {
-            "demo:stream": {"source": "demo", "symbols": ["BTC/EUR"], "state": "streaming", "lag_seconds": 0.4,
-                            "messages": 10, "garbage": 0, "reconnects": 0, "last_error": None},
+            "demo:stream": {
+                "source": "demo",
+                "symbols": ["BTC/EUR"],
+                "state": "streaming",
+                "lag_seconds": 0.4,
+                "messages": 10,
+                "garbage": 0,
+                "reconnects": 0,
+                "last_error": None,
+            },
         },
-    }  # fmt: skip
+    }
     sqlite_database.run(lambda s: set_setting(s, FEEDS_SETTING_KEY, value))
     fresh = sqlite_database.run(lambda s: feed_overview(s, now=reported + timedelta(seconds=5)))
     assert [(row.name, row.state, row.lag_seconds) for row in fresh] == [("demo:stream", "streaming", 0.4)]

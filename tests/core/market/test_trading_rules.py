@@ -26,16 +26,22 @@ LTC_EUR = {"precision": {"amount": 0.00001, "price": 0.01}, "limits": {"amount":
 def test_rules_from_a_tick_size_market() -> None:
     rules = rules_from_ccxt_market(LTC_EUR, precision_mode=CCXT_TICK_SIZE, source="ccxt:onetrading")
     assert (rules.lot_size, rules.tick_size, rules.min_quantity, rules.min_notional) == (
-        D("0.00001"), D("0.01"), None, D("10"),
-    )  # fmt: skip
+        D("0.00001"),
+        D("0.01"),
+        None,
+        D("10"),
+    )
 
 
 def test_rules_from_a_decimal_places_market() -> None:
     market = {"precision": {"amount": 4, "price": 2}, "limits": {"amount": {"min": 0.001}, "cost": {"min": None}}}
     rules = rules_from_ccxt_market(market, precision_mode=CCXT_DECIMAL_PLACES, source="ccxt:x")
     assert (rules.lot_size, rules.tick_size, rules.min_quantity, rules.min_notional) == (
-        D("0.0001"), D("0.01"), D("0.001"), None,
-    )  # fmt: skip
+        D("0.0001"),
+        D("0.01"),
+        D("0.001"),
+        None,
+    )
 
 
 def test_defaults_for_crypto_and_stocks() -> None:
@@ -76,6 +82,10 @@ def test_an_order_breaking_a_rule_is_refused_with_the_rule_named(
 def test_a_valid_order_is_rounded_down_to_the_lot() -> None:
     rules = rules_from_ccxt_market(LTC_EUR, precision_mode=CCXT_TICK_SIZE, source="ccxt:onetrading")
     assert check_order(
-        rules, symbol="LTC/EUR", quote="EUR", quantity=D("0.1234567"), prices={"limit price": D("90.05")},
+        rules,
+        symbol="LTC/EUR",
+        quote="EUR",
+        quantity=D("0.1234567"),
+        prices={"limit price": D("90.05")},
         reference_price=D("90.05"),
-    ) == D("0.12345")  # fmt: skip
+    ) == D("0.12345")

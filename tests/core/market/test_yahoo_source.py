@@ -66,17 +66,27 @@ def chart(timestamps: list[int], quote: dict[str, list[Any]], granularity: str =
         "chart": {
             "result": [
                 {
-                    "meta": {"currency": "USD", "symbol": "AAPL", "exchangeName": "NMS", "instrumentType": "EQUITY",
-                             "gmtoffset": -14400, "timezone": "EDT", "exchangeTimezoneName": "America/New_York",
-                             "regularMarketPrice": 189.84, "regularMarketTime": 1717185600,
-                             "dataGranularity": granularity, "range": "", "validRanges": ["1d", "5d", "1mo"]},
+                    "meta": {
+                        "currency": "USD",
+                        "symbol": "AAPL",
+                        "exchangeName": "NMS",
+                        "instrumentType": "EQUITY",
+                        "gmtoffset": -14400,
+                        "timezone": "EDT",
+                        "exchangeTimezoneName": "America/New_York",
+                        "regularMarketPrice": 189.84,
+                        "regularMarketTime": 1717185600,
+                        "dataGranularity": granularity,
+                        "range": "",
+                        "validRanges": ["1d", "5d", "1mo"],
+                    },
                     "timestamp": timestamps,
                     "indicators": {"quote": [quote], "adjclose": [{"adjclose": quote.get("close", [])}]},
                 }
             ],
             "error": None,
         }
-    }  # fmt: skip
+    }
 
 
 def test_daily_candles_go_through_cookie_crumb_and_chart(httpserver: HTTPServer) -> None:

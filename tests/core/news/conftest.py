@@ -48,13 +48,29 @@ def tagger_ids() -> dict[str, int]:
 def article(
     source: str, source_id: str, title: str, url: str, published: datetime | None = NOW, **extra: object
 ) -> RawNewsItem:
-    return RawNewsItem(source=source, source_id=source_id, kind=NewsKind.ARTICLE, title=title, summary=None,
-                       url=url, published_at=published, **extra)  # type: ignore[arg-type]  # fmt: skip
+    return RawNewsItem(
+        source=source,
+        source_id=source_id,
+        kind=NewsKind.ARTICLE,
+        title=title,
+        summary=None,
+        url=url,
+        published_at=published,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def post(source: str, source_id: str, title: str, url: str, published: datetime = NOW, **extra: object) -> RawNewsItem:
-    return RawNewsItem(source=source, source_id=source_id, kind=NewsKind.POST, title=title, summary=None,
-                       url=url, published_at=published, **extra)  # type: ignore[arg-type]  # fmt: skip
+    return RawNewsItem(
+        source=source,
+        source_id=source_id,
+        kind=NewsKind.POST,
+        title=title,
+        summary=None,
+        url=url,
+        published_at=published,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def fetch_context(**overrides: object) -> FetchContext:

@@ -12,8 +12,10 @@ T0 = datetime(2026, 3, 10, 12, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("http://www.CoinDesk.com/markets/2026/03/10/btc-rallies/?utm_source=rss&utm_medium=feed",
-         "https://coindesk.com/markets/2026/03/10/btc-rallies"),
+        (
+            "http://www.CoinDesk.com/markets/2026/03/10/btc-rallies/?utm_source=rss&utm_medium=feed",
+            "https://coindesk.com/markets/2026/03/10/btc-rallies",
+        ),
         ("https://example.com/a?b=2&a=1&fbclid=XYZ#comments", "https://example.com/a?a=1&b=2"),
         ("https://example.com:443/story/amp", "https://example.com/story"),
         ("https://example.com:8080/x", "https://example.com:8080/x"),
@@ -21,7 +23,7 @@ T0 = datetime(2026, 3, 10, 12, tzinfo=UTC)
         ("https://m.example.com//news//item/", "https://example.com/news/item"),
         ("https://example.com/", "https://example.com"),
     ],
-)  # fmt: skip
+)
 def test_canonical_url_strips_tracking_and_normalises(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
 

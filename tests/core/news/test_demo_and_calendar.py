@@ -58,14 +58,19 @@ def test_events_between_filters_and_orders(database: Database) -> None:
         )
         # update in place by (source, external_id)
         store_calendar_events(
-            session, [RawCalendarEvent("fred", "a", base + timedelta(days=1), "Jobless claims", "US",
-                                       CalendarImportance.MEDIUM)]
-        )  # fmt: skip
+            session,
+            [
+                RawCalendarEvent(
+                    "fred", "a", base + timedelta(days=1), "Jobless claims", "US", CalendarImportance.MEDIUM
+                )
+            ],
+        )
     with database.session() as session:
         events = events_between(session, base, base + timedelta(days=30))
         assert [(event.title, event.importance) for event in events] == [
-            ("Jobless claims", CalendarImportance.MEDIUM), ("CPI", CalendarImportance.HIGH)
-        ]  # fmt: skip
+            ("Jobless claims", CalendarImportance.MEDIUM),
+            ("CPI", CalendarImportance.HIGH),
+        ]
         assert events[0].time == base + timedelta(days=1)
         high = events_between(session, base, base + timedelta(days=30), min_importance=CalendarImportance.HIGH)
         assert [event.title for event in high] == ["CPI"]

@@ -39,8 +39,12 @@ def test_bad_items_are_quarantined_with_reasons_once(database: Database, instrum
     with database.session() as session:
         reasons = dict(session.execute(select(QuarantinedRecord.record_key, QuarantinedRecord.reason)).all())
         assert {key: reason.split(":")[0].split(" '")[0] for key, reason in reasons.items()} == {
-            "1": "no text", "2": "no URL", "3": "invalid URL", "4": "no publication date", "5": "dated in the future",
-        }  # fmt: skip
+            "1": "no text",
+            "2": "no URL",
+            "3": "invalid URL",
+            "4": "no publication date",
+            "5": "dated in the future",
+        }
         assert session.scalar(select(QuarantinedRecord.kind).limit(1)) == "news_item"
     with database.session() as session:
         assert processor(instruments).process(session, items).quarantined == 0
@@ -77,12 +81,24 @@ def test_dedupe_by_source_id_url_and_near_duplicate_title(database: Database, in
 def test_processing_is_idempotent_and_aggregates_are_exact(database: Database, instruments: dict[str, int]) -> None:
     hour = NOW.replace(minute=0) - timedelta(hours=2)
     items = [
-        post("reddit", "a", "Bitcoin bullish", "https://r.example/a", hour + timedelta(minutes=5),
-             metrics={"score": 10_000, "comments": 2_000}),
-        post("x", "b", "$BTC rekt", "https://x.example/b", hour + timedelta(minutes=50),
-             metrics={"followers": 0, "likes": 0}),
+        post(
+            "reddit",
+            "a",
+            "Bitcoin bullish",
+            "https://r.example/a",
+            hour + timedelta(minutes=5),
+            metrics={"score": 10_000, "comments": 2_000},
+        ),
+        post(
+            "x",
+            "b",
+            "$BTC rekt",
+            "https://x.example/b",
+            hour + timedelta(minutes=50),
+            metrics={"followers": 0, "likes": 0},
+        ),
         post("x", "c", "$BTC and $ETH", "https://x.example/c", hour + timedelta(hours=1, minutes=1)),
-    ]  # fmt: skip
+    ]
     for _ in range(2):
         with database.session() as session:
             processor(instruments).process(session, items)
@@ -134,15 +150,26 @@ def test_the_raw_sqlite_insert_stores_exactly_what_the_core_insert_stores(tmp_pa
 
     now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     rows: list[dict[str, Any]] = [
-        {"source": "reddit", "source_id": f"r{number}", "kind": NewsKind.POST if number % 2 else NewsKind.ARTICLE,
-         "title": f"Bitcoin ‘moon’ {number}", "summary": None if number % 3 else "<b>sum</b> ✓", "url": f"https://x/{number}",
-         "canonical_url": f"https://x/{number}", "title_fingerprint": None if number % 4 else "ab" * 20,
-         "author": None, "publisher": "Reuters" if number % 2 else None,
-         "published_at": now.astimezone(timezone(timedelta(hours=2))) - timedelta(minutes=number),
-         "collected_at": now, "sentiment": None if number == 3 else 0.1234 * number, "influence": 0.5,
-         "metrics": None if number % 2 else {"score": number, "nested": {"ä": [1, 2.5]}}, "is_demo": number == 5}
+        {
+            "source": "reddit",
+            "source_id": f"r{number}",
+            "kind": NewsKind.POST if number % 2 else NewsKind.ARTICLE,
+            "title": f"Bitcoin ‘moon’ {number}",
+            "summary": None if number % 3 else "<b>sum</b> ✓",
+            "url": f"https://x/{number}",
+            "canonical_url": f"https://x/{number}",
+            "title_fingerprint": None if number % 4 else "ab" * 20,
+            "author": None,
+            "publisher": "Reuters" if number % 2 else None,
+            "published_at": now.astimezone(timezone(timedelta(hours=2))) - timedelta(minutes=number),
+            "collected_at": now,
+            "sentiment": None if number == 3 else 0.1234 * number,
+            "influence": 0.5,
+            "metrics": None if number % 2 else {"score": number, "nested": {"ä": [1, 2.5]}},
+            "is_demo": number == 5,
+        }
         for number in range(7)
-    ]  # fmt: skip
+    ]
     stored = []
     for raw in (True, False):
         database = Database(f"sqlite:///{tmp_path / f'{raw}.db'}")

@@ -71,9 +71,44 @@ def test_fast_analyzer_gives_the_same_scores_as_stock_vader() -> None:
     from core.news.sentiment import _AsciiFastAnalyzer
 
     stock, fast = SentimentIntensityAnalyzer(), _AsciiFastAnalyzer()
-    words = ("not", "never", "so", "this", "without", "doubt", "isn't", "very", "kind", "of", "but", "least", "at",
-             "good", "bad", "GREAT", "terrible", "love", "hate", "the", "bomb", "cut", "mustard", "no", "nor", "or",
-             "sort", "yeah", "right", "ok", "😀", "amazing!!!", "why?", "hardly", "extremely", "bitcoin")  # fmt: skip
+    words = (
+        "not",
+        "never",
+        "so",
+        "this",
+        "without",
+        "doubt",
+        "isn't",
+        "very",
+        "kind",
+        "of",
+        "but",
+        "least",
+        "at",
+        "good",
+        "bad",
+        "GREAT",
+        "terrible",
+        "love",
+        "hate",
+        "the",
+        "bomb",
+        "cut",
+        "mustard",
+        "no",
+        "nor",
+        "or",
+        "sort",
+        "yeah",
+        "right",
+        "ok",
+        "😀",
+        "amazing!!!",
+        "why?",
+        "hardly",
+        "extremely",
+        "bitcoin",
+    )
     generator = random.Random(3)
     texts = [" ".join(generator.choices(words, k=generator.randint(1, 14))) for _ in range(3000)]
     texts += ["The movie was not so good, but the ending was GREAT!!!", "He is kind of the bomb", "Without doubt good"]

@@ -24,14 +24,28 @@ NEWSAPI_OK = {
     "status": "ok",
     "totalResults": 2,
     "articles": [
-        {"source": {"id": "reuters", "name": "Reuters"}, "author": "A. Writer", "title": "Bitcoin jumps - Reuters",
-         "description": "BTC rose.", "url": "https://www.reuters.com/markets/btc", "urlToImage": None,
-         "publishedAt": "2026-03-10T08:15:00Z", "content": "BTC rose sharply... [+1200 chars]"},
-        {"source": {"id": None, "name": "[Removed]"}, "author": None, "title": "[Removed]", "description": "[Removed]",
-         "url": "https://removed.com", "urlToImage": None,
-         "publishedAt": "1970-01-01T00:00:00Z", "content": "[Removed]"},
+        {
+            "source": {"id": "reuters", "name": "Reuters"},
+            "author": "A. Writer",
+            "title": "Bitcoin jumps - Reuters",
+            "description": "BTC rose.",
+            "url": "https://www.reuters.com/markets/btc",
+            "urlToImage": None,
+            "publishedAt": "2026-03-10T08:15:00Z",
+            "content": "BTC rose sharply... [+1200 chars]",
+        },
+        {
+            "source": {"id": None, "name": "[Removed]"},
+            "author": None,
+            "title": "[Removed]",
+            "description": "[Removed]",
+            "url": "https://removed.com",
+            "urlToImage": None,
+            "publishedAt": "1970-01-01T00:00:00Z",
+            "content": "[Removed]",
+        },
     ],
-}  # fmt: skip
+}
 
 
 def newsapi(httpserver: HTTPServer) -> NewsApiSource:
@@ -42,9 +56,15 @@ def test_newsapi_everything(httpserver: HTTPServer) -> None:
     httpserver.expect_request(
         "/v2/everything",
         headers={"X-Api-Key": "NEWSKEY"},
-        query_string={"q": "Bitcoin OR BTC OR Apple OR AAPL", "from": "2026-03-08T12:00:00Z", "sortBy": "publishedAt",
-                      "language": "en", "pageSize": "100", "page": "1"},
-    ).respond_with_json(NEWSAPI_OK)  # fmt: skip
+        query_string={
+            "q": "Bitcoin OR BTC OR Apple OR AAPL",
+            "from": "2026-03-08T12:00:00Z",
+            "sortBy": "publishedAt",
+            "language": "en",
+            "pageSize": "100",
+            "page": "1",
+        },
+    ).respond_with_json(NEWSAPI_OK)
     (item,) = newsapi(httpserver).fetch(fetch_context()).items
     assert item.title == "Bitcoin jumps - Reuters" and item.publisher == "Reuters"
     assert item.published_at == datetime(2026, 3, 10, 8, 15, tzinfo=UTC)
@@ -91,16 +111,30 @@ AV_OK = {
     "sentiment_score_definition": "x <= -0.35: Bearish; ...",
     "relevance_score_definition": "0 < x <= 1",
     "feed": [
-        {"title": "Bitcoin ETF demand grows", "url": "https://www.benzinga.com/btc-etf",
-         "time_published": "20260310T071500",
-         "authors": ["Jane", "John"], "summary": "Demand grows.", "banner_image": None, "source": "Benzinga",
-         "category_within_source": "News", "source_domain": "www.benzinga.com",
-         "topics": [{"topic": "Blockchain", "relevance_score": "0.9"}],
-         "overall_sentiment_score": 0.31, "overall_sentiment_label": "Somewhat-Bullish",
-         "ticker_sentiment": [{"ticker": "CRYPTO:BTC", "relevance_score": "0.8", "ticker_sentiment_score": "0.4",
-                               "ticker_sentiment_label": "Bullish"}]},
+        {
+            "title": "Bitcoin ETF demand grows",
+            "url": "https://www.benzinga.com/btc-etf",
+            "time_published": "20260310T071500",
+            "authors": ["Jane", "John"],
+            "summary": "Demand grows.",
+            "banner_image": None,
+            "source": "Benzinga",
+            "category_within_source": "News",
+            "source_domain": "www.benzinga.com",
+            "topics": [{"topic": "Blockchain", "relevance_score": "0.9"}],
+            "overall_sentiment_score": 0.31,
+            "overall_sentiment_label": "Somewhat-Bullish",
+            "ticker_sentiment": [
+                {
+                    "ticker": "CRYPTO:BTC",
+                    "relevance_score": "0.8",
+                    "ticker_sentiment_score": "0.4",
+                    "ticker_sentiment_label": "Bullish",
+                }
+            ],
+        },
     ],
-}  # fmt: skip
+}
 
 
 def alphavantage(httpserver: HTTPServer) -> AlphaVantageNewsSource:
@@ -109,9 +143,16 @@ def alphavantage(httpserver: HTTPServer) -> AlphaVantageNewsSource:
 
 def test_alphavantage_rotates_tickers_and_parses(httpserver: HTTPServer) -> None:
     httpserver.expect_request(
-        "/query", query_string={"function": "NEWS_SENTIMENT", "tickers": "AAPL", "time_from": "20260308T1200",
-                                "sort": "LATEST", "limit": "200", "apikey": "AVKEY"}
-    ).respond_with_json(AV_OK)  # fmt: skip
+        "/query",
+        query_string={
+            "function": "NEWS_SENTIMENT",
+            "tickers": "AAPL",
+            "time_from": "20260308T1200",
+            "sort": "LATEST",
+            "limit": "200",
+            "apikey": "AVKEY",
+        },
+    ).respond_with_json(AV_OK)
     result = alphavantage(httpserver).fetch(fetch_context(cursor="CRYPTO:BTC"))
     assert result.cursor == "AAPL"
     (item,) = result.items
@@ -177,10 +218,18 @@ def fred(httpserver: HTTPServer) -> FredCalendarSource:
 def test_fred_market_moving_releases_with_new_york_times(httpserver: HTTPServer) -> None:
     httpserver.expect_request(
         "/fred/releases/dates",
-        query_string={"api_key": "FREDKEY", "file_type": "json", "realtime_start": "2026-03-03",
-                      "realtime_end": "2026-04-24", "include_release_dates_with_no_data": "true",
-                      "order_by": "release_date", "sort_order": "asc", "limit": "1000", "offset": "0"},
-    ).respond_with_json(FRED_OK)  # fmt: skip
+        query_string={
+            "api_key": "FREDKEY",
+            "file_type": "json",
+            "realtime_start": "2026-03-03",
+            "realtime_end": "2026-04-24",
+            "include_release_dates_with_no_data": "true",
+            "order_by": "release_date",
+            "sort_order": "asc",
+            "limit": "1000",
+            "offset": "0",
+        },
+    ).respond_with_json(FRED_OK)
     cpi, fomc = fred(httpserver).fetch_events(fetch_context())
     assert (cpi.title, cpi.importance, cpi.country) == ("Consumer Price Index", CalendarImportance.HIGH, "US")
     assert cpi.event_time == datetime(2026, 3, 11, 12, 30, tzinfo=UTC)  # 08:30 EDT (DST from 8 March 2026)
@@ -191,13 +240,16 @@ def test_fred_market_moving_releases_with_new_york_times(httpserver: HTTPServer)
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
-        (400, {"error_code": 400, "error_message": "Bad Request.  The value for variable api_key is not registered."},
-         SourceAuthError),
+        (
+            400,
+            {"error_code": 400, "error_message": "Bad Request.  The value for variable api_key is not registered."},
+            SourceAuthError,
+        ),
         (429, {"error_code": 429, "error_message": "Too Many Requests."}, SourceRateLimited),
         (500, {"error_code": 500, "error_message": "Internal error"}, SourceUnavailable),
         (200, {"releases": []}, SourceBadResponse),
     ],
-)  # fmt: skip
+)
 def test_fred_errors(httpserver: HTTPServer, status: int, body: dict[str, object], error: type) -> None:
     httpserver.expect_request("/fred/releases/dates").respond_with_json(body, status=status)
     with pytest.raises(error):

@@ -18,11 +18,21 @@ TOKEN = {"access_token": "token-abc", "token_type": "bearer", "expires_in": 8640
 
 def submission(identifier: str, title: str, created: datetime, **extra: object) -> dict[str, object]:
     data = {
-        "id": identifier, "name": f"t3_{identifier}", "title": title, "selftext": "Body text", "author": "satoshi",
-        "created_utc": created.timestamp(), "permalink": f"/r/Bitcoin/comments/{identifier}/slug/",
-        "url": f"https://www.reddit.com/r/Bitcoin/comments/{identifier}/slug/", "score": 420, "num_comments": 69,
-        "upvote_ratio": 0.93, "is_self": True, "subreddit": "Bitcoin", "over_18": False,
-    }  # fmt: skip
+        "id": identifier,
+        "name": f"t3_{identifier}",
+        "title": title,
+        "selftext": "Body text",
+        "author": "satoshi",
+        "created_utc": created.timestamp(),
+        "permalink": f"/r/Bitcoin/comments/{identifier}/slug/",
+        "url": f"https://www.reddit.com/r/Bitcoin/comments/{identifier}/slug/",
+        "score": 420,
+        "num_comments": 69,
+        "upvote_ratio": 0.93,
+        "is_self": True,
+        "subreddit": "Bitcoin",
+        "over_18": False,
+    }
     data.update(extra)
     return {"kind": "t3", "data": data}
 
@@ -36,8 +46,15 @@ def listing(*children: dict[str, object]) -> dict[str, object]:
 
 def reddit(httpserver: HTTPServer) -> RedditSource:
     base = httpserver.url_for("").rstrip("/")
-    return RedditSource("client", "secret", user_agent="konsens-test/1.0 by tester", oauth_url=base, reddit_url=base,
-                        rate_limiter=RateLimiter(0), limit_per_subreddit=25)  # fmt: skip
+    return RedditSource(
+        "client",
+        "secret",
+        user_agent="konsens-test/1.0 by tester",
+        oauth_url=base,
+        reddit_url=base,
+        rate_limiter=RateLimiter(0),
+        limit_per_subreddit=25,
+    )
 
 
 def reddit_context() -> object:
@@ -79,9 +96,10 @@ def test_reddit_token_refused(httpserver: HTTPServer) -> None:
 def test_reddit_429_with_reset_header(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/v1/access_token").respond_with_json(TOKEN)
     httpserver.expect_request("/r/Bitcoin/new").respond_with_data(
-        "Too Many Requests", status=429, headers={"x-ratelimit-reset": "120", "x-ratelimit-remaining": "0",
-                                                  "x-ratelimit-used": "100"}
-    )  # fmt: skip
+        "Too Many Requests",
+        status=429,
+        headers={"x-ratelimit-reset": "120", "x-ratelimit-remaining": "0", "x-ratelimit-used": "100"},
+    )
     with pytest.raises(SourceRateLimited) as caught:
         reddit(httpserver).fetch(reddit_context())  # type: ignore[arg-type]
     assert caught.value.retry_at is not None
@@ -106,22 +124,52 @@ def test_reddit_server_error_after_prawcore_retries(httpserver: HTTPServer) -> N
 
 X_OK = {
     "data": [
-        {"id": "1766000000000000001", "text": "$BTC to the moon", "author_id": "42",
-         "created_at": "2026-03-10T11:30:00.000Z",
-         "lang": "en", "edit_history_tweet_ids": ["1766000000000000001"],
-         "public_metrics": {"retweet_count": 5, "reply_count": 4, "like_count": 10, "quote_count": 1,
-                            "bookmark_count": 0, "impression_count": 900}},
+        {
+            "id": "1766000000000000001",
+            "text": "$BTC to the moon",
+            "author_id": "42",
+            "created_at": "2026-03-10T11:30:00.000Z",
+            "lang": "en",
+            "edit_history_tweet_ids": ["1766000000000000001"],
+            "public_metrics": {
+                "retweet_count": 5,
+                "reply_count": 4,
+                "like_count": 10,
+                "quote_count": 1,
+                "bookmark_count": 0,
+                "impression_count": 900,
+            },
+        },
     ],
-    "includes": {"users": [{"id": "42", "name": "Trader Joe", "username": "traderjoe",
-                            "public_metrics": {"followers_count": 999, "following_count": 10, "tweet_count": 5,
-                                               "listed_count": 0, "like_count": 3}}]},
+    "includes": {
+        "users": [
+            {
+                "id": "42",
+                "name": "Trader Joe",
+                "username": "traderjoe",
+                "public_metrics": {
+                    "followers_count": 999,
+                    "following_count": 10,
+                    "tweet_count": 5,
+                    "listed_count": 0,
+                    "like_count": 3,
+                },
+            }
+        ]
+    },
     "meta": {"newest_id": "1766000000000000001", "oldest_id": "1766000000000000001", "result_count": 1},
-}  # fmt: skip
+}
 
 
 def x_source(httpserver: HTTPServer) -> XSource:
-    return XSource("BEARER", base_url=httpserver.url_for("").rstrip("/"), attempts=2, backoff_seconds=0,
-                   rate_limiter=RateLimiter(0), sleep=lambda _s: None)  # fmt: skip
+    return XSource(
+        "BEARER",
+        base_url=httpserver.url_for("").rstrip("/"),
+        attempts=2,
+        backoff_seconds=0,
+        rate_limiter=RateLimiter(0),
+        sleep=lambda _s: None,
+    )
 
 
 def test_x_search_recent(httpserver: HTTPServer) -> None:
@@ -155,13 +203,23 @@ def test_x_query_format() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "headers", "error", "requests"),
     [
-        (401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}, {},
-         SourceAuthError, 1),
-        (429, {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429},
-         {"x-rate-limit-reset": str(int(NOW.timestamp()) + 600), "x-rate-limit-remaining": "0"}, SourceRateLimited, 1),
+        (
+            401,
+            {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+            {},
+            SourceAuthError,
+            1,
+        ),
+        (
+            429,
+            {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429},
+            {"x-rate-limit-reset": str(int(NOW.timestamp()) + 600), "x-rate-limit-remaining": "0"},
+            SourceRateLimited,
+            1,
+        ),
         (503, {"title": "Service Unavailable"}, {}, SourceUnavailable, 2),
     ],
-)  # fmt: skip
+)
 def test_x_errors(
     httpserver: HTTPServer, status: int, body: dict[str, object], headers: dict[str, str], error: type, requests: int
 ) -> None:

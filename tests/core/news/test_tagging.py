@@ -20,16 +20,19 @@ def test_bare_tickers_only_in_upper_case(tagger_ids: dict[str, int]) -> None:
 
 def test_names_and_default_aliases_whole_words_only(tagger_ids: dict[str, int]) -> None:
     assert tags("Apple shares rise; bitcoin miners follow; ether steady", tagger_ids) == {
-        4: "Apple", 1: "bitcoin", 2: "ether"
-    }  # fmt: skip
+        4: "Apple",
+        1: "bitcoin",
+        2: "ether",
+    }
     assert tags("Pineapple prices and Ethereal music", tagger_ids) == {}
 
 
 def test_configured_aliases_by_ticker_or_symbol(tagger_ids: dict[str, int]) -> None:
     aliases = {"BTC": ["digital gold"], "SOL/EUR": ["phantom chain"]}
     assert tags("Is digital   gold back? The phantom chain is busy", tagger_ids, aliases=aliases) == {
-        1: "digital   gold", 3: "phantom chain"
-    }  # fmt: skip
+        1: "digital   gold",
+        3: "phantom chain",
+    }
 
 
 def test_hint_symbols_add_instruments_named_by_the_source(tagger_ids: dict[str, int]) -> None:

@@ -23,16 +23,19 @@ from tests.core.execution.conftest import add_quote
 def test_closing_sells_exactly_the_quantity_held() -> None:
     request = reduce_request("BTC/EUR", Decimal("0.123456789012345678"), Decimal(1))
     assert (request.side, request.order_type, request.quantity) == (
-        OrderSide.SELL, OrderType.MARKET, Decimal("0.123456789012345678")
-    )  # fmt: skip
+        OrderSide.SELL,
+        OrderType.MARKET,
+        Decimal("0.123456789012345678"),
+    )
 
 
 def test_reducing_by_a_quarter_sells_a_quarter() -> None:
     assert reduce_request("ETH/EUR", Decimal("2.4"), Decimal("0.25")).quantity == Decimal("0.6")
 
 
-@pytest.mark.parametrize(("held", "fraction"), [(Decimal(0), Decimal(1)), (Decimal(1), Decimal(0)),
-                                                 (Decimal(1), Decimal("1.5"))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("held", "fraction"), [(Decimal(0), Decimal(1)), (Decimal(1), Decimal(0)), (Decimal(1), Decimal("1.5"))]
+)
 def test_bad_reduce_requests_are_refused(held: Decimal, fraction: Decimal) -> None:
     with pytest.raises(OrderValidationError):
         reduce_request("BTC/EUR", held, fraction)
@@ -59,9 +62,14 @@ def _buy_one_eth(database: Database, executor: Executor) -> None:
     ],
 )
 def test_a_bad_exit_change_is_refused_and_writes_nothing(
-    database: Database, market: dict[str, int], make_executor: Callable[..., Executor],
-    symbol: str, stop_loss: Decimal | None, take_profit: Decimal | None, message: str,
-) -> None:  # fmt: skip
+    database: Database,
+    market: dict[str, int],
+    make_executor: Callable[..., Executor],
+    symbol: str,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    message: str,
+) -> None:
     _buy_one_eth(database, make_executor())
     with database.session() as session, pytest.raises(ExitPlanError, match=message):
         plan_exit_change(session, account="paper", symbol=symbol, stop_loss=stop_loss, take_profit=take_profit)

@@ -136,8 +136,16 @@ def test_equity_curve_sums_accounts_and_carries_the_last_snapshot(database: Data
 def test_equity_curve_is_thinned_for_display_keeping_the_newest_point(database: Database) -> None:
     with database.session() as session:
         for hour in range(100):
-            session.add(PortfolioSnapshot(account="paper", ts=NOW + timedelta(hours=hour), equity_eur=D(hour),
-                                          cash_eur=D(0), positions_value_eur=D(hour), is_demo=False))  # fmt: skip
+            session.add(
+                PortfolioSnapshot(
+                    account="paper",
+                    ts=NOW + timedelta(hours=hour),
+                    equity_eur=D(hour),
+                    cash_eur=D(0),
+                    positions_value_eur=D(hour),
+                    is_demo=False,
+                )
+            )
     points = database.run(lambda s: equity_curve(s, max_points=10))
     assert len(points) == 10
     assert points[-1].ts == NOW + timedelta(hours=99)

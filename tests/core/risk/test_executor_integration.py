@@ -73,9 +73,12 @@ def test_stop_outs_executed_by_the_executor_trip_the_stoploss_guard(
     price = 2000
     for round_number in range(2):
         _place(
-            database, symbol="ETH/EUR", side=OrderSide.BUY, quantity=D("0.5"),
+            database,
+            symbol="ETH/EUR",
+            side=OrderSide.BUY,
+            quantity=D("0.5"),
             exits=AttachedExits(stop_loss=ExitSpec(ExitKind.PERCENT, D(5))),
-        )  # fmt: skip
+        )
         with database.session() as session:
             add_quote(session, market["ETH/EUR"], str(price), utc_now() + timedelta(milliseconds=1))
         executor.run_pass(until_idle=True)

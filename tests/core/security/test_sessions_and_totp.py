@@ -114,8 +114,9 @@ def test_totp_enrol_verify_once_and_disable_with_audit(database: Database) -> No
     assert provisioning_uri(secret, "anna").startswith("otpauth://totp/Konsens:anna?secret=")
     assert qr_png(provisioning_uri(secret, "anna")).startswith(b"\x89PNG")
     with database.session() as session, pytest.raises(TotpError, match="does not match"):
-        enable_totp(session, "anna", secret, "000000" if _code(secret, NOW) != "000000" else "111111", actor="anna",
-                    now=NOW)  # fmt: skip
+        enable_totp(
+            session, "anna", secret, "000000" if _code(secret, NOW) != "000000" else "111111", actor="anna", now=NOW
+        )
     with database.session() as session:
         enable_totp(session, "anna", secret, _code(secret, NOW), actor="anna", now=NOW)
     with database.session() as session:

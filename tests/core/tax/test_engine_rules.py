@@ -21,8 +21,9 @@ def codes(result) -> list[str]:
 
 
 def test_altvermoegen_sold_after_a_year_is_tax_free() -> None:
-    result = compute_year([buy("2020-05-01", "BTC", "1", "8000"), sell("2023-06-01", "BTC", "1", "25000")], 2023,
-                          DEFAULT)  # fmt: skip
+    result = compute_year(
+        [buy("2020-05-01", "BTC", "1", "8000"), sell("2023-06-01", "BTC", "1", "25000")], 2023, DEFAULT
+    )
     (row,) = result.rows
     assert row.regime is Regime.ALT
     assert result.totals.tax_free == Decimal("17000")
@@ -31,8 +32,9 @@ def test_altvermoegen_sold_after_a_year_is_tax_free() -> None:
 
 
 def test_altvermoegen_sold_within_a_year_is_speculation_income_kz_801() -> None:
-    result = compute_year([buy("2020-12-01", "ETH", "2", "1000"), sell("2021-06-01", "ETH", "2", "4000")], 2021,
-                          DEFAULT)  # fmt: skip
+    result = compute_year(
+        [buy("2020-12-01", "ETH", "2", "1000"), sell("2021-06-01", "ETH", "2", "4000")], 2021, DEFAULT
+    )
     assert result.totals.speculation == Decimal("3000")
     assert result.rows[-1].kennzahl == "E1-801"
 
@@ -307,8 +309,10 @@ def test_kest_withheld_by_domestic_provider_is_kept_apart_and_credited() -> None
 
 
 def test_domestic_wallet_before_withholding_start_counts_as_no_kest() -> None:
-    movements = [buy("2023-01-10", "BTC", "1", "20000", wallet="bitpanda"),
-                 sell("2023-06-01", "BTC", "1", "24000", wallet="bitpanda")]  # fmt: skip
+    movements = [
+        buy("2023-01-10", "BTC", "1", "20000", wallet="bitpanda"),
+        sell("2023-06-01", "BTC", "1", "24000", wallet="bitpanda"),
+    ]
     result = compute_year(movements, 2023, DEFAULT, domestic_wallets=["bitpanda"])
     assert result.totals.gains_other == D(4000)
 

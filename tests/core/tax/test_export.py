@@ -66,10 +66,13 @@ def test_xlsx_keeps_text_that_starts_with_equals_as_text_and_stores_numbers_as_n
 def test_pdf_says_how_many_warnings_and_row_ids_it_leaves_out(tmp_path: Path) -> None:
     report = _report(wallet="kraken")
     report.result.warnings = [
-        TaxWarning(code=WarningCode.VALUE_MISSING, message=f"warning {number}",
-                   row_ids=[f"{number}-{index}" for index in range(25)])
+        TaxWarning(
+            code=WarningCode.VALUE_MISSING,
+            message=f"warning {number}",
+            row_ids=[f"{number}-{index}" for index in range(25)],
+        )
         for number in range(PDF_WARNING_LIMIT + 3)
-    ]  # fmt: skip
+    ]
     path = tmp_path / "r.pdf"
     path.write_bytes(render_report(report, "pdf"))
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True, text=True).stdout

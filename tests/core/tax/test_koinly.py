@@ -28,8 +28,12 @@ def test_import_maps_rows_to_ledger_kinds_and_eur_values(database: Database, exc
     with database.session() as session:
         entries = list(session.scalars(select(LedgerEntry).order_by(LedgerEntry.ts)))
     assert [entry.kind for entry in entries] == [
-        LedgerKind.BUY, LedgerKind.SWAP, LedgerKind.REWARD, LedgerKind.WITHDRAWAL, LedgerKind.SELL,
-    ]  # fmt: skip
+        LedgerKind.BUY,
+        LedgerKind.SWAP,
+        LedgerKind.REWARD,
+        LedgerKind.WITHDRAWAL,
+        LedgerKind.SELL,
+    ]
     assert {entry.origin for entry in entries} == {LedgerOrigin.KOINLY_CSV}
     assert {entry.account for entry in entries} == {"kraken"}
     assert entries[0].value_eur == Decimal("20000")
@@ -59,15 +63,17 @@ def test_identical_rows_in_one_file_are_both_kept(sqlite_database: Database, tmp
 @pytest.mark.parametrize(
     ("rows", "expected"),
     [
-        (["2023-01-10 09:00,20000,EUR,1,BTC,,,,,,,", "2023-01-11 09:00,abc,EUR,1,BTC,,,,,,,"],
-         "line 3: Sent Amount 'abc' is not a number"),
+        (
+            ["2023-01-10 09:00,20000,EUR,1,BTC,,,,,,,", "2023-01-11 09:00,abc,EUR,1,BTC,,,,,,,"],
+            "line 3: Sent Amount 'abc' is not a number",
+        ),
         (["10.01.2023,20000,EUR,1,BTC,,,,,,,"], "line 2: Koinly Date '10.01.2023' is not a date"),
         (["2023-01-10 09:00,20000,,1,BTC,,,,,,,"], "line 2: Sent Amount is given but Sent Currency is empty"),
         (["2023-01-10 09:00,,,,,,,,,,,"], "line 2: no Sent, Received or Fee amount"),
         (["2023-01-10 09:00,-5,EUR,1,BTC,,,,,,,"], "line 2: Sent Amount '-5' is negative"),
         (["2023-01-10 09:00,5,EUR,1,BTC,,,,,,,,,,extra"], "line 2: 15 fields, the header has 12"),
     ],
-)  # fmt: skip
+)
 def test_malformed_file_imports_nothing_and_names_the_line(
     sqlite_database: Database, tmp_path: Path, rows: list[str], expected: str
 ) -> None:

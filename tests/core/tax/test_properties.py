@@ -44,16 +44,32 @@ def _history(ops: list[tuple[str, int, int]], *, split: bool) -> list[Movement]:
             movements.append(buy(day, "ETH", str(quantity), str(quantity * price), wallet="b" if split else "a"))
             if split:
                 moved_at = movements[-1].ts + timedelta(minutes=10)
-                movements.append(replace(
-                    movements[-1], entry_id=movements[-1].entry_id * 1000 + 1, ts=moved_at,
-                    kind=LedgerKind.WITHDRAWAL, received_asset=None, received_quantity=None, sent_asset="ETH",
-                    sent_quantity=quantity, value_eur=None,
-                ))  # fmt: skip
-                movements.append(replace(
-                    movements[-1], entry_id=movements[-1].entry_id + 1, ts=moved_at + timedelta(minutes=5),
-                    wallet="a", kind=LedgerKind.DEPOSIT, sent_asset=None, sent_quantity=None,
-                    received_asset="ETH", received_quantity=quantity,
-                ))  # fmt: skip
+                movements.append(
+                    replace(
+                        movements[-1],
+                        entry_id=movements[-1].entry_id * 1000 + 1,
+                        ts=moved_at,
+                        kind=LedgerKind.WITHDRAWAL,
+                        received_asset=None,
+                        received_quantity=None,
+                        sent_asset="ETH",
+                        sent_quantity=quantity,
+                        value_eur=None,
+                    )
+                )
+                movements.append(
+                    replace(
+                        movements[-1],
+                        entry_id=movements[-1].entry_id + 1,
+                        ts=moved_at + timedelta(minutes=5),
+                        wallet="a",
+                        kind=LedgerKind.DEPOSIT,
+                        sent_asset=None,
+                        sent_quantity=None,
+                        received_asset="ETH",
+                        received_quantity=quantity,
+                    )
+                )
             holding += quantity
         elif holding > 0:
             quantity = (holding * amount / 100).quantize(Decimal("0.0001"))

@@ -80,16 +80,31 @@ def _trade(
     trade_id: str, kind: str, iso: str, unix: str, fiat: str, coin: str, tax: str | None = None
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "status": "finished", "type": kind, "cryptocoin_id": "1", "cryptocoin_symbol": "BTC", "fiat_id": "1",
-        "amount_fiat": fiat, "amount_cryptocoin": coin, "fiat_to_eur_rate": "1.00000000", "wallet_id": "w-btc",
-        "fiat_wallet_id": "f-eur", "time": {"date_iso8601": iso, "unix": unix}, "price": "40000.00",
-        "is_swap": False, "is_savings": False, "tags": [], "bfc_used": False, "is_card": False,
+        "status": "finished",
+        "type": kind,
+        "cryptocoin_id": "1",
+        "cryptocoin_symbol": "BTC",
+        "fiat_id": "1",
+        "amount_fiat": fiat,
+        "amount_cryptocoin": coin,
+        "fiat_to_eur_rate": "1.00000000",
+        "wallet_id": "w-btc",
+        "fiat_wallet_id": "f-eur",
+        "time": {"date_iso8601": iso, "unix": unix},
+        "price": "40000.00",
+        "is_swap": False,
+        "is_savings": False,
+        "tags": [],
+        "bfc_used": False,
+        "is_card": False,
         "fee": {"type": "fee", "attributes": {"fee_percentage": 0, "fee_amount_in_fiat": "0.00000000"}},
         "is_fee_transparent": True,
-    }  # fmt: skip
+    }
     if tax is not None:
-        attributes["tax"] = {"type": "tax", "attributes": {"amount_fiat": tax, "fiat_id": 1,
-                                                          "fiat_amount_after_tax": str(D(fiat) - D(tax))}}  # fmt: skip
+        attributes["tax"] = {
+            "type": "tax",
+            "attributes": {"amount_fiat": tax, "fiat_id": 1, "fiat_amount_after_tax": str(D(fiat) - D(tax))},
+        }
     return {"type": "trade", "attributes": attributes, "id": trade_id}
 
 
@@ -100,15 +115,51 @@ def test_a_bitpanda_api_sale_with_kest_withheld_fills_kz_173_and_899(
         _trade("t-sell", "sell", "2025-03-01T10:00:00+01:00", "1740819600", "6000.00", "0.10000000", tax="550.00"),
         _trade("t-buy", "buy", "2024-02-01T10:00:00+01:00", "1706778000", "4000.00", "0.10000000"),
     ]
-    wallets = [{"type": "wallet", "id": "w-btc", "attributes": {"cryptocoin_id": "1", "cryptocoin_symbol": "BTC",
-                "balance": "0.00000000", "is_default": True, "name": "BTC Wallet", "pending_transactions_count": 0,
-                "deleted": False, "is_index": False}}]  # fmt: skip
-    fiat_wallets = [{"type": "fiat_wallet", "id": "f-eur", "attributes": {"fiat_id": "1", "fiat_symbol": "EUR",
-                     "balance": "5450.00", "name": "EUR Wallet", "pending_transactions_count": 0}}]  # fmt: skip
-    deposit = {"type": "fiat_wallet_transaction", "id": "ft-dep", "attributes": {
-        "fiat_wallet_id": "f-eur", "fiat_id": "1", "amount": "4000.00", "fee": "0.00", "to_eur_rate": "1.00000000",
-        "time": {"date_iso8601": "2024-01-31T10:00:00+01:00", "unix": "1706691600"}, "in_or_out": "incoming",
-        "type": "deposit", "status": "finished", "tags": []}}  # fmt: skip
+    wallets = [
+        {
+            "type": "wallet",
+            "id": "w-btc",
+            "attributes": {
+                "cryptocoin_id": "1",
+                "cryptocoin_symbol": "BTC",
+                "balance": "0.00000000",
+                "is_default": True,
+                "name": "BTC Wallet",
+                "pending_transactions_count": 0,
+                "deleted": False,
+                "is_index": False,
+            },
+        }
+    ]
+    fiat_wallets = [
+        {
+            "type": "fiat_wallet",
+            "id": "f-eur",
+            "attributes": {
+                "fiat_id": "1",
+                "fiat_symbol": "EUR",
+                "balance": "5450.00",
+                "name": "EUR Wallet",
+                "pending_transactions_count": 0,
+            },
+        }
+    ]
+    deposit = {
+        "type": "fiat_wallet_transaction",
+        "id": "ft-dep",
+        "attributes": {
+            "fiat_wallet_id": "f-eur",
+            "fiat_id": "1",
+            "amount": "4000.00",
+            "fee": "0.00",
+            "to_eur_rate": "1.00000000",
+            "time": {"date_iso8601": "2024-01-31T10:00:00+01:00", "unix": "1706691600"},
+            "in_or_out": "incoming",
+            "type": "deposit",
+            "status": "finished",
+            "tags": [],
+        },
+    }
     httpserver.expect_request("/v1/wallets").respond_with_json({"data": wallets})
     httpserver.expect_request("/v1/fiatwallets").respond_with_json({"data": fiat_wallets})
     httpserver.expect_request("/v1/asset-wallets").respond_with_json(
@@ -188,10 +239,21 @@ def test_every_documented_koinly_tag_imports_with_its_treatment(database: Databa
         kinds = [entry.kind for entry in session.scalars(select(LedgerEntry).order_by(LedgerEntry.ts))]
         report = build_report(session, 2024)
     assert kinds == [
-        LedgerKind.BUY, LedgerKind.BUY, LedgerKind.REWARD, LedgerKind.REWARD, LedgerKind.BUY, LedgerKind.BUY,
-        LedgerKind.BUY, LedgerKind.TRANSFER_IN, LedgerKind.SPEND, LedgerKind.SPEND, LedgerKind.SPEND, LedgerKind.SPEND,
-        LedgerKind.SPEND, LedgerKind.NEEDS_REVIEW,
-    ]  # fmt: skip
+        LedgerKind.BUY,
+        LedgerKind.BUY,
+        LedgerKind.REWARD,
+        LedgerKind.REWARD,
+        LedgerKind.BUY,
+        LedgerKind.BUY,
+        LedgerKind.BUY,
+        LedgerKind.TRANSFER_IN,
+        LedgerKind.SPEND,
+        LedgerKind.SPEND,
+        LedgerKind.SPEND,
+        LedgerKind.SPEND,
+        LedgerKind.SPEND,
+        LedgerKind.NEEDS_REVIEW,
+    ]
     assumptions = [w for w in report.warnings if w.code is WarningCode.IMPORT_ASSUMPTION]
     assert len(assumptions) == len(result.assumptions) == 10  # salary, cashback, fee refund, loan (×2 one text)...
     assert any("cashback is a price reduction" in w.message for w in assumptions)

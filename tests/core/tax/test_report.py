@@ -30,12 +30,21 @@ from tests.core.tax.conftest import write_koinly
 def _bitpanda_sale(session, external_id: str, ts: datetime, quantity: str, eur: str, kest: str | None) -> None:
     session.add(
         LedgerEntry(
-            ts=ts, account="bitpanda", kind=LedgerKind.SELL, origin=LedgerOrigin.BITPANDA_CSV, external_id=external_id,
-            sent_asset="BTC", sent_quantity=Decimal(quantity), received_asset="EUR", received_quantity=Decimal(eur),
-            value_eur=Decimal(eur), kest_withheld_eur=Decimal(kest) if kest else None, asset_class="crypto",
+            ts=ts,
+            account="bitpanda",
+            kind=LedgerKind.SELL,
+            origin=LedgerOrigin.BITPANDA_CSV,
+            external_id=external_id,
+            sent_asset="BTC",
+            sent_quantity=Decimal(quantity),
+            received_asset="EUR",
+            received_quantity=Decimal(eur),
+            value_eur=Decimal(eur),
+            kest_withheld_eur=Decimal(kest) if kest else None,
+            asset_class="crypto",
             raw={"Tax Fiat": kest},
         )
-    )  # fmt: skip
+    )
 
 
 def test_report_over_two_koinly_wallets_and_bitpanda(database: Database, exchange_csv: Path, ledger_csv: Path) -> None:
@@ -44,11 +53,19 @@ def test_report_over_two_koinly_wallets_and_bitpanda(database: Database, exchang
         import_koinly_file(session, ledger_csv, "ledger")
         session.add(
             LedgerEntry(
-                ts=datetime(2024, 1, 5, 10, tzinfo=UTC), account="bitpanda", kind=LedgerKind.BUY,
-                origin=LedgerOrigin.BITPANDA_CSV, external_id="bp-1", sent_asset="EUR", sent_quantity=Decimal(30000),
-                received_asset="BTC", received_quantity=Decimal("1"), value_eur=Decimal(30000), asset_class="crypto",
+                ts=datetime(2024, 1, 5, 10, tzinfo=UTC),
+                account="bitpanda",
+                kind=LedgerKind.BUY,
+                origin=LedgerOrigin.BITPANDA_CSV,
+                external_id="bp-1",
+                sent_asset="EUR",
+                sent_quantity=Decimal(30000),
+                received_asset="BTC",
+                received_quantity=Decimal("1"),
+                value_eur=Decimal(30000),
+                asset_class="crypto",
             )
-        )  # fmt: skip
+        )
         _bitpanda_sale(session, "bp-2", datetime(2024, 6, 5, 10, tzinfo=UTC), "0.5", "20000", "1375")
         add_kest_entry(session, year=2024, wallet="bitpanda", amount_eur=Decimal("10.00"))
     with database.session() as session:
@@ -68,8 +85,11 @@ def test_report_over_two_koinly_wallets_and_bitpanda(database: Database, exchang
     assert not [w for w in data["warnings"] if w["code"] == "demo_data"]
     (line,) = report.kest_reconciliation()
     assert (line.wallet, line.net, line.kest_expected, line.kest_withheld) == (
-        "bitpanda", Decimal("5000.00"), Decimal("1375.00"), Decimal("1385.00"),
-    )  # fmt: skip
+        "bitpanda",
+        Decimal("5000.00"),
+        Decimal("1375.00"),
+        Decimal("1385.00"),
+    )
 
 
 def test_wallet_settings_override_the_domestic_default(sqlite_database: Database) -> None:
@@ -87,13 +107,26 @@ def test_missing_values_come_from_collected_prices(sqlite_database: Database, tm
         instrument = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
         session.add(instrument)
         session.flush()
-        session.add(Candle(instrument_id=instrument.id, source="test", timeframe="1h",
-                           ts=datetime(2024, 3, 1, 9, tzinfo=UTC), open=Decimal(50000), high=Decimal(50000),
-                           low=Decimal(50000), close=Decimal(50000), volume=Decimal(1)))  # fmt: skip
-        path = write_koinly(tmp_path / "k.csv", [
-            "2024-03-01 10:00,,,0.1,BTC,,,,,loan interest,,",  # no net worth: priced from candles
-            "2024-03-02 10:00,,,5,XYZ,,,,,mining,,",  # no price anywhere: a warning
-        ])  # fmt: skip
+        session.add(
+            Candle(
+                instrument_id=instrument.id,
+                source="test",
+                timeframe="1h",
+                ts=datetime(2024, 3, 1, 9, tzinfo=UTC),
+                open=Decimal(50000),
+                high=Decimal(50000),
+                low=Decimal(50000),
+                close=Decimal(50000),
+                volume=Decimal(1),
+            )
+        )
+        path = write_koinly(
+            tmp_path / "k.csv",
+            [
+                "2024-03-01 10:00,,,0.1,BTC,,,,,loan interest,,",  # no net worth: priced from candles
+                "2024-03-02 10:00,,,5,XYZ,,,,,mining,,",  # no price anywhere: a warning
+            ],
+        )
         import_koinly_file(session, path, "nexo")
     with sqlite_database.session() as session:
         report = build_report(session, 2024)
@@ -116,10 +149,20 @@ def test_assumption_overrides_are_stored_and_listed(sqlite_database: Database) -
 
 def test_paper_trades_are_left_out_by_default(sqlite_database: Database) -> None:
     with sqlite_database.session() as session:
-        session.add(LedgerEntry(ts=datetime(2024, 2, 1, tzinfo=UTC), account="paper", kind=LedgerKind.SELL,
-                                origin=LedgerOrigin.PAPER, external_id="p1", sent_asset="BTC",
-                                sent_quantity=Decimal(1), received_asset="EUR", received_quantity=Decimal(100),
-                                asset_class="crypto"))  # fmt: skip
+        session.add(
+            LedgerEntry(
+                ts=datetime(2024, 2, 1, tzinfo=UTC),
+                account="paper",
+                kind=LedgerKind.SELL,
+                origin=LedgerOrigin.PAPER,
+                external_id="p1",
+                sent_asset="BTC",
+                sent_quantity=Decimal(1),
+                received_asset="EUR",
+                received_quantity=Decimal(100),
+                asset_class="crypto",
+            )
+        )
     with sqlite_database.session() as session:
         report = build_report(session, 2024)
     assert report.rows == []
@@ -132,10 +175,19 @@ def test_row_dates_are_iso_times_of_the_ledger_entries_with_and_without_microsec
     with database.session() as session:
         for number, ts in enumerate(times):
             session.add(
-                LedgerEntry(ts=ts, account="kraken", kind=LedgerKind.BUY, origin=LedgerOrigin.MANUAL,
-                            external_id=f"t{number}", sent_asset="EUR", sent_quantity=Decimal(100),
-                            received_asset="BTC", received_quantity=Decimal("0.01"), asset_class="crypto")
-            )  # fmt: skip
+                LedgerEntry(
+                    ts=ts,
+                    account="kraken",
+                    kind=LedgerKind.BUY,
+                    origin=LedgerOrigin.MANUAL,
+                    external_id=f"t{number}",
+                    sent_asset="EUR",
+                    sent_quantity=Decimal(100),
+                    received_asset="BTC",
+                    received_quantity=Decimal("0.01"),
+                    asset_class="crypto",
+                )
+            )
     with database.session() as session:
         report = build_report(session, 2024)
     dates = [row["date"] for row in report.to_json()["transactions"]]
@@ -172,8 +224,15 @@ def test_pdf_has_every_section(sqlite_database: Database, exchange_csv: Path, tm
     pdf = tmp_path / "r.pdf"
     pdf.write_bytes(render_report(report, "pdf"))
     text = "\n".join(_pdf_pages(pdf))
-    for section in ("Summary", "Kennzahlen to type into the E 1kv", "Alt- / Neuvermögen", "KESt reconciliation",
-                    "Per-transaction detail", "Assumptions", "tax adviser"):  # fmt: skip
+    for section in (
+        "Summary",
+        "Kennzahlen to type into the E 1kv",
+        "Alt- / Neuvermögen",
+        "KESt reconciliation",
+        "Per-transaction detail",
+        "Assumptions",
+        "tax adviser",
+    ):
         assert section in text
     assert "DEMO DATA" not in text
 
@@ -244,8 +303,14 @@ def test_summary_totals_are_the_sums_of_the_kennzahlen_shown() -> None:
     Rounding the unrounded sum instead (0.01) showed totals the typed-in Kennzahlen do not add up to.
     """
     half = Decimal("0.005")
-    totals = Totals(gains_withholding=half, gains_other=half, losses_withholding=half, losses_other=half,
-                    income_withholding=half, income_other=Decimal("100.005"))  # fmt: skip
+    totals = Totals(
+        gains_withholding=half,
+        gains_other=half,
+        losses_withholding=half,
+        losses_other=half,
+        income_withholding=half,
+        income_other=Decimal("100.005"),
+    )
     report = _report_with(totals)
     kz = report.kennzahlen()
     summary = report.summary()
@@ -262,8 +327,9 @@ def test_summary_totals_are_the_sums_of_the_kennzahlen_shown() -> None:
 
 
 def test_kest_line_adds_up_as_shown() -> None:
-    wallet = WalletResult(wallet="bitpanda", domestic=True, withholding_gains=Decimal("100.005"),
-                          withholding_income=Decimal("0.005"))  # fmt: skip
+    wallet = WalletResult(
+        wallet="bitpanda", domestic=True, withholding_gains=Decimal("100.005"), withholding_income=Decimal("0.005")
+    )
     (line,) = _report_with(Totals(), {"bitpanda": wallet}).kest_reconciliation()
     assert (line.gains, line.losses, line.income) == (Decimal("100.01"), Decimal("0.00"), Decimal("0.01"))
     assert line.net == line.gains - line.losses + line.income == Decimal("100.02")
@@ -275,10 +341,19 @@ def test_report_years_are_vienna_years_like_the_report_bounds(database: Database
     with database.session() as session:
         for number, ts in enumerate([datetime(2023, 5, 1, tzinfo=UTC), datetime(2024, 12, 31, 23, 30, tzinfo=UTC)]):
             session.add(
-                LedgerEntry(ts=ts, account="kraken", kind=LedgerKind.BUY, origin=LedgerOrigin.MANUAL,
-                            external_id=f"y{number}", sent_asset="EUR", sent_quantity=Decimal(100),
-                            received_asset="BTC", received_quantity=Decimal("0.01"), asset_class="crypto")
-            )  # fmt: skip
+                LedgerEntry(
+                    ts=ts,
+                    account="kraken",
+                    kind=LedgerKind.BUY,
+                    origin=LedgerOrigin.MANUAL,
+                    external_id=f"y{number}",
+                    sent_asset="EUR",
+                    sent_quantity=Decimal(100),
+                    received_asset="BTC",
+                    received_quantity=Decimal("0.01"),
+                    asset_class="crypto",
+                )
+            )
     with database.session() as session:
         assert report_years(session) == [2025, 2024, 2023]
         assert len(build_report(session, 2025).rows) == 1

@@ -11,8 +11,9 @@ from tests.core.tax.helpers import buy, receive, sell, swap
 
 
 def test_example_1_neuvermoegen_bought_2022_sold_2024() -> None:
-    result = compute_year([buy("2022-01-20", "BTC", "1", "32000"), sell("2024-01-15", "BTC", "1", "40000")], 2024,
-                          TaxAssumptions())  # fmt: skip
+    result = compute_year(
+        [buy("2022-01-20", "BTC", "1", "32000"), sell("2024-01-15", "BTC", "1", "40000")], 2024, TaxAssumptions()
+    )
     assert result.totals.realised_gains == Decimal("8000")
     assert result.totals.tax == Decimal("2200")
     (row,) = [row for row in result.rows if row.category == "realisation"]

@@ -83,7 +83,7 @@ def downgrade() -> None:
     with op.batch_alter_table("ai_opinions") as batch:
         batch.drop_constraint(op.f("fk_ai_opinions_replay_of_id_ai_opinions"), type_="foreignkey")
         for name in ("replay_of_id", "contaminated", "claims_false", "claims_checked", "claims", "cost_eur",
-                     "konsens_version", "prompt_hash", "request_params", "model_version"):  # fmt: skip
+                     "konsens_version", "prompt_hash", "request_params", "model_version"):
             batch.drop_column(name)
     with op.batch_alter_table("consensus_results") as batch:
         batch.drop_index("ix_consensus_results_origin")

@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 _STATUS = sa.Enum(
     "queued", "running", "succeeded", "failed", "cancelled", "interrupted",
     name="jobstatus", native_enum=False, length=12,
-)  # fmt: skip
+)
 
 NOTIFY_FUNCTION = """
 CREATE OR REPLACE FUNCTION konsens_notify_channel() RETURNS trigger LANGUAGE plpgsql AS $$

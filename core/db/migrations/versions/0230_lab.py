@@ -38,7 +38,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lab_results")),
-    )  # fmt: skip
+    )
     op.create_index("ix_lab_results_created", "lab_results", ["created_at"])
     op.create_index("ix_lab_results_strategy", "lab_results", ["strategy"])
 
