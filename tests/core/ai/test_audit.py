@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -66,10 +67,10 @@ def wrong_figures(snapshot: ContextSnapshot) -> list[dict[str, object]]:
     ]
 
 
-def llm(name: str, server: FakeLLMServer, limits: CallLimits, **kwargs: object) -> OpenAICompatibleAnalyst:
+def llm(name: str, server: FakeLLMServer, limits: CallLimits, **kwargs: Any) -> OpenAICompatibleAnalyst:
     return OpenAICompatibleAnalyst(
         name, f"model-{name}", limits, base_url=server.url, api_key="k", provider=f"openai_compatible:{name}", **kwargs
-    )  # type: ignore[arg-type]
+    )
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -426,9 +427,9 @@ def test_history_snapshots_never_see_a_planted_future_candle(database: Database)
         }
         bulk_upsert(
             session,
-            Candle.__table__,
+            Candle.__table__,  # type: ignore[arg-type]
             [spike],
-            conflict_columns=["instrument_id", "source", "timeframe", "ts"],  # type: ignore[arg-type]
+            conflict_columns=["instrument_id", "source", "timeframe", "ts"],
             update_columns=["high", "close"],
         )
     with FakeLLMServer([Reply(body=openai_completion(answer("hold", [])))]) as server:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def tagger_ids() -> dict[str, int]:
 
 
 def article(
-    source: str, source_id: str, title: str, url: str, published: datetime | None = NOW, **extra: object
+    source: str, source_id: str, title: str, url: str, published: datetime | None = NOW, **extra: Any
 ) -> RawNewsItem:
     return RawNewsItem(
         source=source,
@@ -57,10 +58,10 @@ def article(
         url=url,
         published_at=published,
         **extra,
-    )  # type: ignore[arg-type]
+    )
 
 
-def post(source: str, source_id: str, title: str, url: str, published: datetime = NOW, **extra: object) -> RawNewsItem:
+def post(source: str, source_id: str, title: str, url: str, published: datetime = NOW, **extra: Any) -> RawNewsItem:
     return RawNewsItem(
         source=source,
         source_id=source_id,
@@ -70,7 +71,7 @@ def post(source: str, source_id: str, title: str, url: str, published: datetime 
         url=url,
         published_at=published,
         **extra,
-    )  # type: ignore[arg-type]
+    )
 
 
 def fetch_context(**overrides: object) -> FetchContext:
