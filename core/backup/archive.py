@@ -53,8 +53,8 @@ SQLITE_MEMBER = "database.sqlite"
 PGDUMP_MEMBER = "database.pgdump"
 HOME_FILES = ("secret.key", "cookie.key", "config.toml")
 SECRET_FILES = frozenset({"secret.key", "cookie.key"})
-# Tables that say nothing about whether a target holds data.
-_BOOKKEEPING_TABLES = frozenset({"alembic_version"})
+# Tables that say nothing about whether a target holds data (the migrations fill them).
+_BOOKKEEPING_TABLES = frozenset({"alembic_version", "change_counters"})  # change_counters: the SQLite wake-up
 
 
 class BackupError(PermanentError):

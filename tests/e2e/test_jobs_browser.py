@@ -74,7 +74,7 @@ def test_a_sweep_job_shows_progress_moving_and_its_result_without_reload(
                 if page.get_by_text("Result · done in").count() == 0:
                     pytest.fail(f"no result after 480 s; progress seen {seen}; jobs: {_jobs(database_path)}")
                 assert len(seen) >= 2 and seen == sorted(seen), f"progress did not move in place: {seen}"
-                assert seen[-1] < 400  # progress was seen before the 400 combinations were done
+                assert min(seen) < 400  # progress seen before the 400 combinations were done (it may end at 400)
                 expect(page.get_by_text("400 combinations").first).to_be_visible()
                 page.screenshot(path=str(tmp_path / "jobs-panel.png"), full_page=True)
             finally:

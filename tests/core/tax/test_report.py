@@ -254,7 +254,8 @@ def test_heap_frozen_nests_overlaps_across_threads_keeps_the_collector_on_and_un
             assert frozen > 0 and gc.isenabled()  # frozen, not paused: collections go on
             with heap_frozen():
                 assert gc.isenabled()
-            assert gc.get_freeze_count() >= frozen  # the inner block must not unfreeze
+            # the inner block must not unfreeze (the count itself may drop: a frozen object that dies leaves it)
+            assert report_module._freeze_depth == 1 and gc.get_freeze_count() > frozen // 2
             raise RuntimeError
 
     with pytest.raises(RuntimeError):
