@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.ui.context import read
 from app.ui.format import duration, vienna_time
+from core import numbers
 from core.fundamentals.service import latest_fundamentals
 from core.macro.service import latest_macro, upcoming_high_impact
 from core.timeutil import utc_now
@@ -59,20 +60,21 @@ def _lookup(metrics: dict[str, Any], path: str) -> Any:
 
 
 def _shown(value: Any, style: str, currency: str) -> str | None:
+    """One figure of a panel in the number style of ``core.numbers``."""
     if value is None or value == []:
         return None
     if style == "money":
-        return f"{currency} {Decimal(str(value)):,.2f}"
+        return numbers.money(Decimal(str(value)), currency)
     if style == "int":
-        return f"{int(value):,}"
+        return numbers.number(int(value), 0)
     if style == "number":
-        return f"{float(value):,.0f}"
+        return numbers.number(float(value), 0)
     if style == "pct":
-        return f"{float(value) * 100:.2f} %"
+        return numbers.percent(float(value), signed=False)
     if style == "pct_points":
-        return f"{float(value):+.2f} %"
+        return numbers.number(float(value), 2, signed=True) + " %"
     if style == "ratio":
-        return f"{float(value):.2f}"
+        return numbers.number(float(value), 2)
     if style == "first":
         return str(value[0]) if isinstance(value, list) and value else None
     return str(value)

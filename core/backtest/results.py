@@ -50,18 +50,21 @@ METRIC_LABELS: tuple[tuple[str, str, str], ...] = (
 
 
 def format_metric(value: float | None, kind: str) -> str:
-    """Format a metric value for display by its kind (pct, share, count, money, ratio); "–" when missing."""
+    """Format a metric value for display by its kind (pct, share, count, money, ratio); "–" when missing.
+
+    In the number style of ``core.numbers``; money is in the run's quote currency, so no symbol.
+    """
+    from core import numbers
+
     if value is None or not math.isfinite(value):
         return "–"
     if kind == "pct":
-        return f"{value * 100:+.2f} %"
+        return numbers.percent(value)
     if kind == "share":
-        return f"{value * 100:.1f} %"
+        return numbers.percent(value, places=1, signed=False)
     if kind == "count":
-        return f"{value:.0f}"
-    if kind == "money":
-        return f"{value:,.2f}"
-    return f"{value:.2f}"
+        return numbers.number(value, 0)
+    return numbers.number(value, 2)
 
 
 @dataclass

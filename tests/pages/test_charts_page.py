@@ -134,7 +134,7 @@ def test_asset_and_macro_panels_show_stored_values(demo_database: Database, run_
     tables = [frame.value for frame in app.dataframe]
     asset = next(table for table in tables if "Metric" in table.columns)
     rows = dict(zip(asset["Metric"], asset["Value"], strict=True))
-    assert rows["Market cap"] == "EUR 395,000,000,000.50"
+    assert rows["Market cap"] == "€ 395,000,000,000.50"  # the number style of core.numbers
     assert rows["Not yet circulating (dilution)"] == "8.00 %"
     macro = next(table for table in tables if "Indicator" in table.columns)
     row = macro[macro["Indicator"] == "US 10-year Treasury yield"].iloc[0]

@@ -80,6 +80,8 @@ def test_format_metric_by_kind() -> None:
     assert format_metric(12.0, "count") == "12"
     assert format_metric(12345.678, "money") == "12,345.68"
     assert format_metric(1.234, "ratio") == "1.23"
+    assert format_metric(1234.5, "ratio") == "1,234.50" and format_metric(12345.0, "count") == "12,345"
+    assert format_metric(0.1235, "pct") == "+12.35 %"  # half-up, as every report rounds
     assert format_metric(None, "pct") == "–"
     assert format_metric(math.inf, "ratio") == "–"
     assert format_metric(math.nan, "money") == "–"
