@@ -76,7 +76,8 @@ def load_candles(
     _check_limit(limit)
     connection = session.connection()
     dialect = connection.dialect
-    bind_ts = Candle.__table__.c.ts.type.bind_processor(dialect)
+    # The bounds exactly as the ORM binds them (UTC; on SQLite its naive text form); naive times refused.
+    bind_ts = Candle.__table__.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
     if bind_ts is None:  # pragma: no cover - UTCDateTime always processes its binds
         raise TypeError("the candle time column has no bind processor")
     lower = None if start is None else bind_ts(start)
@@ -141,24 +142,25 @@ def _check_limit(limit: int | None) -> None:
 
 
 # SQLite: the time as integer epoch microseconds, computed in C (``unixepoch`` needs SQLite 3.38):
-# whole seconds from the stored naive UTC text plus its six fraction digits (padded when shorter or
-# missing). The values are the raw REALs. One statement per order; absent bounds are sentinels
-# that every stored time text passes ("" sorts first; a digit sorts before "A").
+# whole seconds of the stored naive UTC text without its fraction (``unixepoch`` would round a
+# fraction to milliseconds: .999999 s becomes the next second) plus the six fraction digits
+# (zero-padded when shorter or missing). The values are the raw REALs. One statement per order;
+# absent bounds are sentinels that every stored time text passes ("" sorts first; a digit sorts before "A").
 _SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 _SQLITE_LOWEST, _SQLITE_HIGHEST = "", "A"
 SQLITE_READ_OLDEST_FIRST = (
-    "SELECT unixepoch(ts) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
+    "SELECT unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
     "open, high, low, close, volume FROM candles "
     "WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts"
 )
 SQLITE_READ_NEWEST_FIRST = (
-    "SELECT unixepoch(ts) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
+    "SELECT unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
     "open, high, low, close, volume FROM candles "
     "WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?"
 )
 # PostgreSQL: one COPY of the series as CSV. The time in UTC without an offset (independent of the
 # session's TimeZone), the numeric values in their exact text form (pyarrow parses them correctly
-# rounded, as ``float(Decimal)`` does; NaN and Infinity included). Bounds default to ±infinity.
+# rounded, as ``float(Decimal)`` does; NaN included). Bounds default to ±infinity.
 POSTGRES_COPY_OLDEST_FIRST = (
     "COPY (SELECT ts AT TIME ZONE 'UTC', open, high, low, close, volume FROM candles "
     "WHERE instrument_id = %s AND source = %s AND timeframe = %s AND ts >= %s AND ts < %s ORDER BY ts) "
@@ -247,7 +249,7 @@ _CSV_BLOCK_BYTES = 8 << 20  # pyarrow parses blocks in parallel; 1M candles are 
 
 
 def _columns_frame(stamps: np.ndarray, values: dict[str, np.ndarray], *, newest_first: bool) -> pd.DataFrame:
-    """Return the candle frame of epoch-microsecond ``stamps`` and float ``values`` (rows reversed if ``newest_first``)."""
+    """Return the frame of epoch-microsecond ``stamps`` and float ``values`` (reversed if ``newest_first``)."""
     import numpy as np
     import pandas as pd
 
