@@ -69,11 +69,11 @@ def load_candles(
     epoch microseconds next to the raw REAL values, read by ``np.fromiter`` into one structured
     array. The frame is the same as ``load_candles_by_rows`` builds (tested on both databases).
     """
+    _check_limit(limit)
     if source is None:
         source = _preferred_source(session, instrument_id, timeframe)
         if source is None:
             return _empty_frame()
-    _check_limit(limit)
     connection = session.connection()
     dialect = connection.dialect
     # The bounds exactly as the ORM binds them (UTC; on SQLite its naive text form); naive times refused.
@@ -141,22 +141,28 @@ def _check_limit(limit: int | None) -> None:
         raise ValueError(f"limit must be a whole number of candles, 0 or more, not {limit!r}")
 
 
-# SQLite: the time as integer epoch microseconds, computed in C (``unixepoch`` needs SQLite 3.38):
-# whole seconds of the stored naive UTC text without its fraction (``unixepoch`` would round a
-# fraction to milliseconds: .999999 s becomes the next second) plus the six fraction digits
-# (zero-padded when shorter or missing). The values are the raw REALs. One statement per order;
-# absent bounds are sentinels that every stored time text passes ("" sorts first; a digit sorts before "A").
+# SQLite has no columnar API. In one read snapshot (a savepoint) two statements read the series:
+# the times as one text built by SQLite in C (``group_concat`` over the ordered series, parsed by
+# pyarrow) and the raw REALs through ``np.fromiter`` (SQLite's float-to-text conversion costs more
+# than fetching the floats and need not round-trip, so values never go through text). Absent
+# bounds are sentinels that every stored time text passes ("" sorts first; a digit before "A").
 _SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 _SQLITE_LOWEST, _SQLITE_HIGHEST = "", "A"
-SQLITE_READ_OLDEST_FIRST = (
-    "SELECT unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
-    "open, high, low, close, volume FROM candles "
-    "WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts"
+_SQLITE_SERIES = "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+SQLITE_TIMES_OLDEST_FIRST = "SELECT group_concat(ts, char(10)) FROM (SELECT ts " + _SQLITE_SERIES + "ORDER BY ts)"
+SQLITE_TIMES_NEWEST_FIRST = (
+    "SELECT group_concat(ts, char(10)) FROM (SELECT ts " + _SQLITE_SERIES + "ORDER BY ts DESC LIMIT ?)"
 )
-SQLITE_READ_NEWEST_FIRST = (
-    "SELECT unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
-    "open, high, low, close, volume FROM candles "
-    "WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?"
+SQLITE_VALUES_OLDEST_FIRST = "SELECT open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts"
+SQLITE_VALUES_NEWEST_FIRST = "SELECT open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts DESC LIMIT ?"
+# The fallback, one statement: the time as integer epoch microseconds computed in C (``unixepoch``,
+# SQLite 3.38+, of the text without its fraction — it would round .999999 s up to the next second —
+# plus the fraction digits, zero-padded when shorter or missing) next to the REALs. Used when the
+# series' time text exceeds SQLite's string limit or is not plain ISO text in order.
+_SQLITE_MICROS = "unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER)"
+SQLITE_ROWS_OLDEST_FIRST = f"SELECT {_SQLITE_MICROS}, open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts"
+SQLITE_ROWS_NEWEST_FIRST = (
+    f"SELECT {_SQLITE_MICROS}, open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts DESC LIMIT ?"
 )
 # PostgreSQL: one COPY of the series as CSV. The time in UTC without an offset (independent of the
 # session's TimeZone), the numeric values in their exact text form (pyarrow parses them correctly
@@ -188,17 +194,65 @@ def _sqlite_columns(
 
     bounds = (_SQLITE_LOWEST if lower is None else lower, _SQLITE_HIGHEST if upper is None else upper)
     parameters: tuple[object, ...] = (instrument_id, source, timeframe, *bounds)
-    sql = SQLITE_READ_OLDEST_FIRST if limit is None else SQLITE_READ_NEWEST_FIRST
     if limit is not None:
         parameters = (*parameters, limit)
-    row = np.dtype([("ts", "i8"), *((name, "f8") for name in CANDLE_VALUE_COLUMNS)])
     cursor = driver.cursor()
     try:
-        # fromiter fills the structured array row by row from the cursor: no list of row tuples.
-        rows = np.fromiter(cursor.execute(sql, parameters), dtype=row)
+        cursor.execute("SAVEPOINT konsens_candle_read")  # one snapshot for both statements (WAL: a writer may commit)
+        try:
+            columns = _sqlite_split_columns(cursor, parameters, newest_first=limit is not None)
+        finally:
+            cursor.execute("RELEASE konsens_candle_read")
+        if columns is None:
+            row = np.dtype([("ts", "i8"), *((name, "f8") for name in CANDLE_VALUE_COLUMNS)])
+            sql = SQLITE_ROWS_OLDEST_FIRST if limit is None else SQLITE_ROWS_NEWEST_FIRST
+            rows = np.fromiter(cursor.execute(sql, parameters), dtype=row)
+            columns = rows["ts"], {name: rows[name] for name in CANDLE_VALUE_COLUMNS}
     finally:
         cursor.close()
-    return rows["ts"], {name: rows[name] for name in CANDLE_VALUE_COLUMNS}
+    return columns
+
+
+def _sqlite_split_columns(cursor: Any, parameters: tuple[object, ...], *, newest_first: bool) -> _Columns | None:
+    """The times as one text, the values by ``np.fromiter``; None if the times cannot be read that way."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    try:
+        times = cursor.execute(
+            SQLITE_TIMES_NEWEST_FIRST if newest_first else SQLITE_TIMES_OLDEST_FIRST, parameters
+        ).fetchone()[0]
+    except sqlite3.DataError:  # longer than SQLite's string limit (SQLITE_MAX_LENGTH, 1e9 bytes by default)
+        return None
+    # fromiter fills one structured array row by row from the cursor: no list of row tuples.
+    row = np.dtype([(name, "f8") for name in CANDLE_VALUE_COLUMNS])
+    values = np.fromiter(
+        cursor.execute(SQLITE_VALUES_NEWEST_FIRST if newest_first else SQLITE_VALUES_OLDEST_FIRST, parameters),
+        dtype=row,
+    )
+    if times is None:  # no candles (group_concat of no rows is NULL)
+        return (
+            (np.empty(0, dtype="int64"), {name: values[name] for name in CANDLE_VALUE_COLUMNS})
+            if len(values) == 0
+            else None
+        )
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(times.encode()),
+            read_options=pa_csv.ReadOptions(column_names=["ts"], block_size=_CSV_BLOCK_BYTES),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={"ts": pa.timestamp("us")}, null_values=[], strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid:  # not plain naive ISO text (never written by Konsens): the one-statement path
+        return None
+    stamps = table.column("ts").to_numpy().astype("int64")
+    steps = np.diff(stamps)
+    in_order = bool((steps < 0).all() if newest_first else (steps > 0).all())
+    if len(stamps) != len(values) or not in_order:
+        return None
+    return stamps, {name: values[name] for name in CANDLE_VALUE_COLUMNS}
 
 
 def _postgresql_columns(

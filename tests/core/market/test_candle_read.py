@@ -6,6 +6,7 @@ columns open..volume, values bit for bit, order — on every edge case.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -248,3 +249,27 @@ def test_bad_arguments_are_refused(series: tuple[Database, int]) -> None:
         for limit in (-1, 2.5, True):
             with pytest.raises(ValueError, match="limit must be a whole number"):
                 load_candles(session, instrument_id, "1h", limit=limit)  # type: ignore[arg-type]
+
+
+def test_sqlite_one_statement_path_when_the_time_text_is_too_long(
+    sqlite_database: Database, make_instrument: Callable[..., int]
+) -> None:
+    """Beyond SQLite's string limit the times cannot be one text: the one-statement reader gives the same frame."""
+    instrument_id = make_instrument(sqlite_database)
+    with sqlite_database.session() as session:
+        store_candles(session, _noisy_frame(300), instrument_id=instrument_id, source="demo", timeframe="1h")
+        driver = session.connection().connection.driver_connection
+        cursor = driver.cursor()
+        parameters = (instrument_id, "demo", "1h", "", "A")
+        assert query._sqlite_split_columns(cursor, parameters, newest_first=False) is not None
+        limit = driver.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+        driver.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000)  # 300 times take 8,099 bytes
+        try:
+            assert query._sqlite_split_columns(cursor, parameters, newest_first=False) is None
+            assert query._sqlite_split_columns(cursor, (*parameters, 20), newest_first=True) is not None
+            frame = _both(session, instrument_id)
+            latest = _both(session, instrument_id, limit=200)
+        finally:
+            driver.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit)
+            cursor.close()
+    assert len(frame) == 300 and len(latest) == 200
