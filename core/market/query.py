@@ -148,21 +148,41 @@ def _check_limit(limit: int | None) -> None:
 # bounds are sentinels that every stored time text passes ("" sorts first; a digit before "A").
 _SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 _SQLITE_LOWEST, _SQLITE_HIGHEST = "", "A"
-_SQLITE_SERIES = "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
-SQLITE_TIMES_OLDEST_FIRST = "SELECT group_concat(ts, char(10)) FROM (SELECT ts " + _SQLITE_SERIES + "ORDER BY ts)"
-SQLITE_TIMES_NEWEST_FIRST = (
-    "SELECT group_concat(ts, char(10)) FROM (SELECT ts " + _SQLITE_SERIES + "ORDER BY ts DESC LIMIT ?)"
+SQLITE_TIMES_OLDEST_FIRST = (
+    "SELECT group_concat(ts, char(10)) FROM (SELECT ts "
+    "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+    "ORDER BY ts)"
 )
-SQLITE_VALUES_OLDEST_FIRST = "SELECT open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts"
-SQLITE_VALUES_NEWEST_FIRST = "SELECT open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts DESC LIMIT ?"
+SQLITE_TIMES_NEWEST_FIRST = (
+    "SELECT group_concat(ts, char(10)) FROM (SELECT ts "
+    "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+    "ORDER BY ts DESC LIMIT ?)"
+)
+SQLITE_VALUES_OLDEST_FIRST = (
+    "SELECT open, high, low, close, volume "
+    "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+    "ORDER BY ts"
+)
+SQLITE_VALUES_NEWEST_FIRST = (
+    "SELECT open, high, low, close, volume "
+    "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+    "ORDER BY ts DESC LIMIT ?"
+)
 # The fallback, one statement: the time as integer epoch microseconds computed in C (``unixepoch``,
 # SQLite 3.38+, of the text without its fraction — it would round .999999 s up to the next second —
 # plus the fraction digits, zero-padded when shorter or missing) next to the REALs. Used when the
 # series' time text exceeds SQLite's string limit or is not plain ISO text in order.
-_SQLITE_MICROS = "unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER)"
-SQLITE_ROWS_OLDEST_FIRST = f"SELECT {_SQLITE_MICROS}, open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts"
+SQLITE_ROWS_OLDEST_FIRST = (
+    "SELECT unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
+    "open, high, low, close, volume "
+    "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+    "ORDER BY ts"
+)
 SQLITE_ROWS_NEWEST_FIRST = (
-    f"SELECT {_SQLITE_MICROS}, open, high, low, close, volume " + _SQLITE_SERIES + "ORDER BY ts DESC LIMIT ?"
+    "SELECT unixepoch(substr(ts, 1, 19)) * 1000000 + CAST(substr(ts || '000000', 21, 6) AS INTEGER), "
+    "open, high, low, close, volume "
+    "FROM candles WHERE instrument_id = ? AND source = ? AND timeframe = ? AND ts >= ? AND ts < ? "
+    "ORDER BY ts DESC LIMIT ?"
 )
 # PostgreSQL: one COPY of the series as CSV. The time in UTC without an offset (independent of the
 # session's TimeZone), the numeric values in their exact text form (pyarrow parses them correctly

@@ -258,7 +258,7 @@ def test_sqlite_one_statement_path_when_the_time_text_is_too_long(
     instrument_id = make_instrument(sqlite_database)
     with sqlite_database.session() as session:
         store_candles(session, _noisy_frame(300), instrument_id=instrument_id, source="demo", timeframe="1h")
-        driver = session.connection().connection.driver_connection
+        driver: Any = session.connection().connection.driver_connection
         cursor = driver.cursor()
         parameters = (instrument_id, "demo", "1h", "", "A")
         assert query._sqlite_split_columns(cursor, parameters, newest_first=False) is not None
