@@ -65,9 +65,10 @@ def load_candles(
 
     Read column-wise, with no Python object per value where the driver allows it (issue 21):
     PostgreSQL (psycopg2) sends the series as one ``COPY ... TO STDOUT (FORMAT csv)`` that pyarrow
-    parses straight into arrays; SQLite (stdlib ``sqlite3``, 3.38+) returns the time as integer
-    epoch microseconds next to the raw REAL values, read by ``np.fromiter`` into one structured
-    array. The frame is the same as ``load_candles_by_rows`` builds (tested on both databases).
+    parses straight into arrays; SQLite (stdlib ``sqlite3``, 3.38+), in one snapshot, the times as
+    one text built in C (``group_concat``) parsed by pyarrow and the raw REALs read by
+    ``np.fromiter`` into one structured array. The frame is the same as ``load_candles_by_rows``
+    builds (tested on both databases).
     """
     _check_limit(limit)
     if source is None:
