@@ -128,3 +128,14 @@ def copy_from(cursor: Any, sql: str, data: bytes) -> None:
     else:  # psycopg 3
         with cursor.copy(sql) as copy:
             copy.write(data)
+
+
+def copy_to(cursor: Any, sql: str) -> io.BytesIO:
+    """Run ``COPY ... TO STDOUT`` on a psycopg2 cursor; return the whole output in one buffer.
+
+    psycopg2 hands the output over row by row (one ``write`` per row, no Python object per value);
+    the buffer is read back in place (``getbuffer()``), not copied.
+    """
+    buffer = io.BytesIO()
+    cursor.copy_expert(sql, buffer)
+    return buffer
