@@ -63,6 +63,7 @@ __all__ = [
     "run_fast",
     "simulate",
     "simulate_codes",
+    "warm_up",
 ]
 
 
@@ -303,6 +304,33 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
     return TradeLog(
         EngineKind.FAST, trades, simulated.final_cash, seconds, signal_count, simulated.rejected, simulated.blocked
     )
+
+
+def warm_up(strategy: Strategy, config: BacktestConfig, *, bars: int = 64) -> None:
+    """Load the compiled kernels the fast path will call for ``strategy`` under ``config``.
+
+    numba loads a cached kernel on its first call; this makes those calls on a few synthetic bars
+    with the argument types of a real run (the built-in indicators' kernels and the simulator), so
+    the real run finds them loaded. ``konsens backtest --engine fast`` calls it while its CSV file
+    is still being parsed. No strategy code runs except ``indicators()``; an error there is left to
+    the real run to report.
+    """
+    import pandas as pd
+
+    from core.backtest.strategy import BollingerBand, Rsi, Sma
+
+    close = 100.0 + np.arange(bars, dtype=np.float64)
+    index = pd.date_range("2020-01-01", periods=bars, freq="1min", tz="UTC", name="ts")
+    synthetic = PriceSeries("warm-up", "1m", index, close, close, close, close, np.ones(bars))
+    try:
+        declared = strategy.indicators()
+    except Exception:  # the real run reports it, with the file and line
+        declared = {}
+    if isinstance(declared, dict):
+        for indicator in declared.values():
+            if isinstance(indicator, Sma | Rsi | BollingerBand):
+                indicator.compute(synthetic)
+    simulate_codes(synthetic, np.zeros(bars, dtype=np.int8), config)
 
 
 def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:
