@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -128,12 +129,60 @@ class BacktestResult:
             "end": self.end.isoformat(),
             "candles": self.candles,
             "config": self.config_dict(),
-            "trades": [trade.to_dict() for trade in self.trades],
+            "trades": trade_dicts(self.trades),
             "rejected_orders": self.rejected_orders,
             "metrics": _json_numbers(self.metrics),
             "baseline_metrics": _json_numbers(self.baseline_metrics),
             "seconds": self.seconds,
         }
+
+
+def trade_dicts(trades: list[Trade]) -> list[dict[str, object]]:
+    """``[trade.to_dict() for trade in trades]``, with the UTC times formatted all at once.
+
+    ``datetime.isoformat`` one trade at a time was most of the JSON's cost at 20k trades; numpy
+    formats the same text (``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00``). Times not in UTC are left to
+    ``Trade.to_dict``.
+    """
+    times = [trade.entry_time for trade in trades] + [trade.exit_time for trade in trades if trade.exit_time]
+    texts = _iso_utc(times)
+    if texts is None:
+        return [trade.to_dict() for trade in trades]
+    exits = iter(texts[len(trades) :])
+    return [
+        {
+            "side": trade.side.value,
+            "entry_time": entry_time,
+            "entry_price": trade.entry_price,
+            "exit_time": next(exits) if trade.exit_time else None,
+            "exit_price": trade.exit_price,
+            "quantity": trade.quantity,
+            "entry_fee": trade.entry_fee,
+            "exit_fee": trade.exit_fee,
+            "exit_reason": trade.exit_reason.value if trade.exit_reason else None,
+            "pnl": trade.pnl() if not trade.is_open else None,
+        }
+        for trade, entry_time in zip(trades, texts, strict=False)
+    ]
+
+
+def _iso_utc(times: list[datetime]) -> list[str] | None:
+    """``[time.isoformat() for time in times]`` for aware times at UTC (offset 0); None for any other."""
+    if not all(time.tzinfo is not None and time.utcoffset() == _ZERO for time in times):
+        return None
+    try:
+        micros = pd.DatetimeIndex(times).tz_convert("UTC").as_unit("us").asi8
+    except (TypeError, ValueError):  # e.g. different tzinfo objects
+        return None
+    texts = np.datetime_as_string(micros.view("M8[us]"), unit="us").tolist()
+    whole = (micros % 1_000_000 == 0).tolist()
+    return [
+        f"{text[:19]}+00:00" if whole_second else f"{text}+00:00"
+        for text, whole_second in zip(texts, whole, strict=True)
+    ]
+
+
+_ZERO = timedelta(0)
 
 
 def run_backtest(
