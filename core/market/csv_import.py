@@ -322,7 +322,8 @@ def parse_columnar(path: Path, separator: str) -> ParsedColumns | None:
     if pc.any(pc.equal(text, "")).as_py():
         return None
     values = {name: table.column(names[positions[name]]).to_numpy() for name in VALUE_NAMES}
-    if pc.all(pc.match_substring_regex(text, _EPOCH_TIMES)).as_py():
+    # epoch times? (the first time decides cheaply when it is not one: the whole-column scan is the cost)
+    if re.fullmatch(r"\d{9,13}", text[0].as_py()) and pc.all(pc.match_substring_regex(text, _EPOCH_TIMES)).as_py():
         return ParsedColumns(None, pc.cast(text, pa.int64()).to_numpy(), values)
     try:  # every time with its offset (``Z``, ``+01:00``) ...
         stamps = pc.cast(text, pa.timestamp("us", tz="UTC"))
