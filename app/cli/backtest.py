@@ -6,21 +6,30 @@ import sys
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from app.cli._common import echo_json, fail, open_database
-from core.backtest.data import load_stored_series, looks_like_file, read_candle_csv
-from core.backtest.engine import BacktestConfig, EngineKind
-from core.backtest.results import METRIC_LABELS, BacktestResult, format_metric, run_backtest
-from core.backtest.series import PriceDataError, PriceSeries
-from core.backtest.strategies import STRATEGIES, build_strategy, needs_consensus, strategy_class
-from core.backtest.strategy import Strategy, StrategyError
-from core.backtest.user_strategies import StrategyCatalog
+from core.backtest.data import looks_like_file
+from core.backtest.trades import EngineKind
 from core.timeutil import parse_utc
 
-# The database side (``core.backtest.service``, ``store``, SQLAlchemy) is imported inside the commands
-# that need it: a backtest of a CSV file with ``--no-store`` starts without it (``python -X importtime``).
+if TYPE_CHECKING:
+    from core.backtest.data import BackgroundRead
+    from core.backtest.results import BacktestResult
+    from core.backtest.series import PriceSeries
+    from core.backtest.strategy import Strategy
+    from core.backtest.user_strategies import StrategyCatalog
+
+# Importing this module imports neither pandas nor numba nor the database side: the commands import
+# what they need. ``konsens backtest --data FILE`` first starts pyarrow's parse of the file in a thread
+# (``core.backtest.data.start_reading``), then imports pandas and numba and loads its compiled kernels
+# while the file is parsed; a CSV backtest with ``--no-store`` never imports SQLAlchemy.
+
+# The built-in strategies, named in the help text without importing the registry (and numba);
+# ``tests/app/test_backtest_cli.py`` keeps it equal to ``core.backtest.strategies.BUILT_IN_STRATEGIES``.
+BUILT_IN_NAMES = ("ai-consensus", "bollinger-breakout", "rsi-reversion", "sma-cross")
 
 
 def _process_seconds() -> float | None:
@@ -83,10 +92,17 @@ def _date(value: str | None, option: str) -> datetime | None:
 
 
 def _load_bars(
-    data: str, timeframe: str | None, start: datetime | None, end: datetime | None, strategy: Strategy
+    data: str,
+    timeframe: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    strategy: Strategy,
+    pending: BackgroundRead | None = None,
 ) -> PriceSeries:
+    from core.backtest.data import read_candle_csv
+
     if looks_like_file(data):
-        bars = read_candle_csv(data, timeframe=timeframe)
+        bars = read_candle_csv(data, timeframe=timeframe, pending=pending)
     else:
         from core.backtest.service import load_bars
 
@@ -99,6 +115,8 @@ def _load_bars(
 def _print_result(result: BacktestResult, run_id: int | None) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from core.backtest.results import METRIC_LABELS, format_metric
 
     console = Console()
     title = (
@@ -125,7 +143,7 @@ def _print_result(result: BacktestResult, run_id: int | None) -> None:
 
 
 def register(cli: typer.Typer) -> None:
-    names = ", ".join(sorted(STRATEGIES))
+    names = ", ".join(BUILT_IN_NAMES)
     register_replay(cli)
 
     @cli.command("backtest")
@@ -154,6 +172,17 @@ def register(cli: typer.Typer) -> None:
         import time
 
         began = time.perf_counter()
+        pending = None
+        if looks_like_file(data) and Path(data).is_file():
+            from core.backtest.data import start_reading
+
+            pending = start_reading(data)  # parsed in a thread while the imports below run
+        from core.backtest.engine import BacktestConfig, warm_up
+        from core.backtest.results import run_backtest
+        from core.backtest.series import PriceDataError
+        from core.backtest.strategies import build_strategy, needs_consensus
+        from core.backtest.strategy import StrategyError
+
         _user_strategies(strategy_file)
         guard = None
         if protections:
@@ -176,7 +205,9 @@ def register(cli: typer.Typer) -> None:
                 trailing_stop=trailing_stop,
                 protections=guard,
             )
-            bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), chosen)
+            if pending is not None and engine is EngineKind.FAST:
+                warm_up(chosen, config)  # load the compiled kernels while the file is still being parsed
+            bars = _load_bars(data, timeframe, _date(start, "--start"), _date(end, "--end"), chosen, pending)
             loaded = time.perf_counter()
             result = run_backtest(chosen, bars, config, engine=engine)
             ran = time.perf_counter()
@@ -246,6 +277,11 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Run a strategy over a parameter grid with a progress bar; print the best combinations."""
         from tqdm import tqdm
+
+        from core.backtest.engine import BacktestConfig
+        from core.backtest.series import PriceDataError
+        from core.backtest.strategies import strategy_class
+        from core.backtest.strategy import StrategyError
 
         _user_strategies(strategy_file)
         from core.backtest.sweep import parse_values, run_sweep
@@ -339,6 +375,9 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Check a strategy for look-ahead: recompute on truncated data, report every value that changes."""
         from core.backtest.lookahead import check_lookahead
+        from core.backtest.series import PriceDataError
+        from core.backtest.strategies import build_strategy
+        from core.backtest.strategy import StrategyError
 
         if not 1 <= cuts <= 100:
             fail("--cuts must be between 1 and 100")
@@ -378,6 +417,7 @@ def register(cli: typer.Typer) -> None:
         """List stored backtests, newest first."""
         from dataclasses import asdict
 
+        from core.backtest.results import format_metric
         from core.backtest.store import list_runs
 
         with open_database().session() as session:
@@ -395,7 +435,7 @@ def register(cli: typer.Typer) -> None:
 
 def register_replay(cli: typer.Typer) -> None:
     """``konsens replay``: stored candles through the paper executor at a simulated clock."""
-    names = ", ".join(sorted(STRATEGIES))
+    names = ", ".join(BUILT_IN_NAMES)
 
     @cli.command("replay")
     def replay_command(
@@ -446,8 +486,12 @@ def register_replay(cli: typer.Typer) -> None:
         from tqdm import tqdm
 
         from core.backtest.compare import first_difference
-        from core.backtest.engine import run_event_loop
+        from core.backtest.data import load_stored_series
+        from core.backtest.engine import BacktestConfig, run_event_loop
         from core.backtest.replay import ReplayConfig, default_target, replay
+        from core.backtest.series import PriceDataError
+        from core.backtest.strategies import build_strategy
+        from core.backtest.strategy import StrategyError
         from core.config import get_settings
         from core.db.engine import Database
         from workers.executor import build_worker

@@ -13,21 +13,42 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.backtest.series import PriceDataError, PriceSeries
-from core.market.csv_import import CsvFormatError, read_candle_columns
+from core.market.csv_import import BackgroundRead, CsvFormatError, read_candle_columns
 from core.market.timeframes import TIMEFRAME_SECONDS
 
 if TYPE_CHECKING:  # a CSV backtest loads no database code; ``load_stored_series`` imports it
     from sqlalchemy.orm import Session
 
+    from core.backtest.series import PriceSeries
+
+# pandas (``core.backtest.series``) is imported where a series is built, so that this module and
+# :func:`start_reading` are cheap: ``konsens backtest`` starts the parse before its heavy imports.
+
 logger = logging.getLogger(__name__)
 
 
-def read_candle_csv(path: str | Path, *, timeframe: str | None = None) -> PriceSeries:
-    """Read an OHLCV CSV file into a validated ``PriceSeries`` (its file name is the label)."""
+def start_reading(path: str | Path) -> BackgroundRead:
+    """Start parsing a candle CSV file in a thread; pass it to ``read_candle_csv(path, pending=...)``.
+
+    The parse runs in pyarrow's C++ code without the GIL, so what the caller imports or compiles
+    meanwhile costs no wall time (``konsens backtest`` imports pandas and numba and loads its
+    compiled kernels while the file is parsed).
+    """
+    return BackgroundRead(path)
+
+
+def read_candle_csv(
+    path: str | Path, *, timeframe: str | None = None, pending: BackgroundRead | None = None
+) -> PriceSeries:
+    """Read an OHLCV CSV file into a validated ``PriceSeries`` (its file name is the label).
+
+    ``pending`` is the parse :func:`start_reading` started for the same file (the result is the same).
+    """
+    from core.backtest.series import PriceDataError, PriceSeries
+
     path = Path(path)
     try:
-        columns = read_candle_columns(path)
+        columns = pending.result() if pending is not None else read_candle_columns(path)
     except CsvFormatError as error:
         raise PriceDataError(str(error)) from None
     values = columns.values
@@ -56,6 +77,7 @@ def load_stored_series(
 
     A timeframe that is not stored is built from the coarsest finer stored one (e.g. 1d from 1h).
     """
+    from core.backtest.series import PriceDataError, PriceSeries
     from core.market.query import candle_sources, instrument_by_symbol, load_candles, resample_candles
 
     if timeframe not in TIMEFRAME_SECONDS:

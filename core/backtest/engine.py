@@ -63,6 +63,7 @@ __all__ = [
     "run_fast",
     "simulate",
     "simulate_codes",
+    "warm_up",
 ]
 
 
@@ -281,28 +282,65 @@ def run_fast(strategy: Strategy, bars: PriceSeries, config: BacktestConfig) -> T
         raise StrategyError(f"{strategy.name} has no fast path (it needs the event loop)")
     codes = check_signal_codes(strategy, codes, bars)
     simulated = simulate_codes(bars, codes, config)
-    rows: list[TradeRow] = []
-    for position in range(simulated.entry_bars.shape[0]):
-        exit_bar = int(simulated.exit_bars[position])
-        is_open = exit_bar < 0
-        rows.append(
-            (
-                int(simulated.entry_bars[position]),
-                float(simulated.entry_prices[position]),
-                float(simulated.quantities[position]),
-                float(simulated.entry_fees[position]),
-                None if is_open else exit_bar,
-                None if is_open else float(simulated.exit_prices[position]),
-                float(simulated.exit_fees[position]),
-                None if is_open else _REASONS[int(simulated.reasons[position])],
-            )
+    # The rows from whole arrays (``tolist`` gives Python ints and floats, the same values).
+    exit_bars = simulated.exit_bars.tolist()
+    exit_prices = simulated.exit_prices.tolist()
+    rows: list[TradeRow] = [
+        (
+            entry_bar,
+            entry_price,
+            quantity,
+            entry_fee,
+            None if exit_bar < 0 else exit_bar,
+            None if exit_bar < 0 else exit_price,
+            exit_fee,
+            None if exit_bar < 0 else _REASONS[reason],
         )
+        for entry_bar, entry_price, quantity, entry_fee, exit_bar, exit_price, exit_fee, reason in zip(
+            simulated.entry_bars.tolist(),
+            simulated.entry_prices.tolist(),
+            simulated.quantities.tolist(),
+            simulated.entry_fees.tolist(),
+            exit_bars,
+            exit_prices,
+            simulated.exit_fees.tolist(),
+            simulated.reasons.tolist(),
+            strict=True,
+        )
+    ]
     trades = build_trades(bars, rows)
     seconds = time.perf_counter() - began
     signal_count = int(np.count_nonzero(codes))
     return TradeLog(
         EngineKind.FAST, trades, simulated.final_cash, seconds, signal_count, simulated.rejected, simulated.blocked
     )
+
+
+def warm_up(strategy: Strategy, config: BacktestConfig, *, bars: int = 64) -> None:
+    """Load the compiled kernels the fast path will call for ``strategy`` under ``config``.
+
+    numba loads a cached kernel on its first call; this makes those calls on a few synthetic bars
+    with the argument types of a real run (the built-in indicators' kernels and the simulator), so
+    the real run finds them loaded. ``konsens backtest --engine fast`` calls it while its CSV file
+    is still being parsed. No strategy code runs except ``indicators()``; an error there is left to
+    the real run to report.
+    """
+    import pandas as pd
+
+    from core.backtest.strategy import BollingerBand, Rsi, Sma
+
+    close = 100.0 + np.arange(bars, dtype=np.float64)
+    index = pd.date_range("2020-01-01", periods=bars, freq="1min", tz="UTC", name="ts")
+    synthetic = PriceSeries("warm-up", "1m", index, close, close, close, close, np.ones(bars))
+    try:
+        declared = strategy.indicators()
+    except Exception:  # the real run reports it, with the file and line
+        declared = {}
+    if isinstance(declared, dict):
+        for indicator in declared.values():
+            if isinstance(indicator, Sma | Rsi | BollingerBand):
+                indicator.compute(synthetic)
+    simulate_codes(synthetic, np.zeros(bars, dtype=np.int8), config)
 
 
 def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engine: EngineKind) -> TradeLog:
@@ -322,12 +360,32 @@ def equity_curve(bars: PriceSeries, trades: list[Trade], initial_cash: float) ->
     size = len(bars)
     cash_change = np.zeros(size)
     quantity_change = np.zeros(size)
-    for trade in trades:
-        cash_change[trade.entry_index] -= trade.entry_price * trade.quantity + trade.entry_fee
-        quantity_change[trade.entry_index] += trade.quantity
-        if trade.exit_index is not None and trade.exit_price is not None:
-            cash_change[trade.exit_index] += trade.exit_price * trade.quantity - trade.exit_fee
-            quantity_change[trade.exit_index] -= trade.quantity
+    if trades:
+        # Each trade's entry, then its exit, accumulated in that order (``np.add.at`` is unbuffered
+        # and sequential), so every bar gets the same sums as adding trade by trade.
+        count = len(trades)
+        closed = [trade.exit_index is not None and trade.exit_price is not None for trade in trades]
+        quantities = np.fromiter((trade.quantity for trade in trades), np.float64, count)
+        entry_cash = np.fromiter((trade.entry_price for trade in trades), np.float64, count) * quantities
+        entry_cash += np.fromiter((trade.entry_fee for trade in trades), np.float64, count)
+        exit_cash = np.fromiter(
+            (trade.exit_price if trade.exit_price is not None else 0.0 for trade in trades), np.float64, count
+        )
+        exit_cash *= quantities
+        exit_cash -= np.fromiter((trade.exit_fee for trade in trades), np.float64, count)
+        bars_at = np.empty(2 * count, np.int64)
+        bars_at[0::2] = np.fromiter((trade.entry_index for trade in trades), np.int64, count)
+        bars_at[1::2] = [trade.exit_index if trade.exit_index is not None else 0 for trade in trades]
+        cash_steps = np.empty(2 * count)
+        cash_steps[0::2] = -entry_cash
+        cash_steps[1::2] = exit_cash
+        quantity_steps = np.empty(2 * count)
+        quantity_steps[0::2] = quantities
+        quantity_steps[1::2] = -quantities
+        keep = np.ones(2 * count, dtype=bool)
+        keep[1::2] = closed
+        np.add.at(cash_change, bars_at[keep], cash_steps[keep])
+        np.add.at(quantity_change, bars_at[keep], quantity_steps[keep])
     cash = initial_cash + np.cumsum(cash_change)
     held = np.cumsum(quantity_change)
     held[np.abs(held) < 1e-12] = 0.0

@@ -11,11 +11,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from core.backtest.series import PriceSeries
 from core.execution.enums import ExitReason, OrderSide
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # this module imports neither pandas nor numba (the CLI reads ``EngineKind`` from it)
     from core.backtest.protections import Protections
+    from core.backtest.series import PriceSeries
 
 BASIS_POINT = 1e-4
 

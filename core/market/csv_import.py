@@ -22,19 +22,24 @@ quarantine. A re-import stores nothing twice.
 from __future__ import annotations
 
 import csv
+import importlib
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.errors import PermanentError
 from core.market.timeframes import timeframe_seconds
 
 if TYPE_CHECKING:  # the database side is imported by ``import_candle_csv`` only: reading a file needs none of it
+    # pandas is imported where a frame or index is built: :class:`BackgroundRead` starts pyarrow's parse
+    # before pandas is imported, so the import runs while the file is parsed.
+    import pandas as pd
+
     from core.db.engine import Database
     from core.market.models import AssetClass
     from core.market.store import StoreResult
@@ -114,6 +119,8 @@ class CandleColumns:
 
     def to_frame(self) -> pd.DataFrame:
         """The columns as a frame of ``ts, open, high, low, close, volume`` with a range index."""
+        import pandas as pd
+
         return pd.DataFrame({"ts": self.ts, **self.values})[CANDLE_COLUMNS]
 
 
@@ -131,7 +138,16 @@ def read_candle_columns(path: Path | str, *, delimiter: str | None = None, decim
     A well-formed file with decimal points is parsed by pyarrow straight into arrays
     (:func:`read_columnar`); any other file by the text path, which names the first bad line.
     """
-    path = Path(path)
+    return _read_columns(Path(path), delimiter, decimal, _NOT_PARSED)
+
+
+_NOT_PARSED: Any = object()  # ``_read_columns``: the columnar parse has not been tried yet
+
+
+def _read_columns(
+    path: Path, delimiter: str | None, decimal: str | None, parsed: ParsedColumns | None
+) -> CandleColumns:
+    """``read_candle_columns`` given the columnar parse's answer if it already ran (None: it declined)."""
     if not path.is_file():
         raise CsvFormatError(f"{path}: no such file")
     if decimal is not None and decimal not in DECIMAL_MARKS:
@@ -140,17 +156,63 @@ def read_candle_columns(path: Path | str, *, delimiter: str | None = None, decim
     if decimal == "," and separator == ",":
         raise CsvFormatError(f"{path.name}: a decimal comma needs another delimiter (';' or tab)")
     if decimal != ",":
-        columnar = read_columnar(path, separator)
-        if columnar is not None:
-            return columnar
+        if parsed is _NOT_PARSED:
+            parsed = parse_columnar(path, separator)
+        if parsed is not None:
+            return finish_columnar(parsed)
+    import pandas as pd
+
     frame = _read_text(path, separator, decimal)
     return CandleColumns(
         pd.DatetimeIndex(frame["ts"]), {name: frame[name].to_numpy(dtype=np.float64) for name in VALUE_NAMES}
     )
 
 
+class BackgroundRead:
+    """``read_candle_columns(path)`` with pyarrow's parse started at once in a thread.
+
+    pyarrow parses in C++ without holding the GIL, so the caller can import pandas and numba (and
+    load compiled kernels) while the file is parsed: ``konsens backtest --data FILE`` overlaps its
+    start-up with the read. The thread only parses (pyarrow is imported here, before it starts; it
+    imports nothing); :meth:`result` finishes in the calling thread and gives exactly what
+    ``read_candle_columns(path)`` gives, the same values and the same errors.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        for module in ("pyarrow", "pyarrow.compute", "pyarrow.csv"):  # here, so the thread imports nothing
+            importlib.import_module(module)
+        self.path = Path(path)
+        self._parsed: ParsedColumns | None = _NOT_PARSED
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        try:
+            separator = detect_delimiter(self.path) if self.path.is_file() else None
+        except CsvFormatError:
+            separator = None  # ``result`` raises it again, as ``read_candle_columns`` would
+        if separator is not None:
+            self._thread = threading.Thread(target=self._parse, args=(separator,), name="csv-parse", daemon=True)
+            self._thread.start()
+
+    def _parse(self, separator: str) -> None:
+        try:
+            self._parsed = parse_columnar(self.path, separator)
+        except BaseException as error:  # handed to the caller by ``result``
+            self._error = error
+
+    def result(self) -> CandleColumns:
+        """Wait for the parse and return the file's columns (the text path for a file pyarrow declined)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+        return _read_columns(self.path, None, None, self._parsed)
+
+
 def _read_text(path: Path, separator: str, decimal: str | None) -> pd.DataFrame:
     """The text path: every cell as a string, checked one rule at a time; names the first bad line."""
+    import pandas as pd
+
     try:
         raw = pd.read_csv(
             path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig", sep=separator
@@ -193,6 +255,15 @@ def _read_text(path: Path, separator: str, decimal: str | None) -> pd.DataFrame:
 _EPOCH_TIMES = r"^\d{9,13}$"
 
 
+@dataclass(frozen=True)
+class ParsedColumns:
+    """What pyarrow parsed, before pandas: the times (pyarrow UTC timestamps or epoch integers) and the floats."""
+
+    stamps: Any  # a pyarrow timestamp("us", "UTC") array, or None for epoch times
+    epoch: np.ndarray | None  # int64 epoch seconds or milliseconds, or None
+    values: dict[str, np.ndarray]
+
+
 def read_columnar(path: Path, separator: str) -> CandleColumns | None:
     """Read a well-formed point-decimal file with pyarrow's multi-threaded parser, or return None.
 
@@ -202,6 +273,12 @@ def read_columnar(path: Path, separator: str) -> CandleColumns | None:
     padded cell, a decimal comma, day-first dates, a header that is not on the first line) returns
     None, and the caller reads the file by the text path, which names the first bad line.
     """
+    parsed = parse_columnar(path, separator)
+    return finish_columnar(parsed) if parsed is not None else None
+
+
+def parse_columnar(path: Path, separator: str) -> ParsedColumns | None:
+    """The pyarrow half of :func:`read_columnar` (no pandas; safe in a thread): parse, or None to decline."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
@@ -241,28 +318,13 @@ def read_columnar(path: Path, separator: str) -> CandleColumns | None:
         return None
     if table.num_rows == 0:
         return None
-    times = _columnar_times(pc.utf8_trim_whitespace(table.column(names[time_index])))
-    if times is None:
-        return None
-    values = {name: table.column(names[positions[name]]).to_numpy() for name in VALUE_NAMES}
-    if not times.is_monotonic_increasing:
-        order = np.argsort(times.asi8, kind="stable")
-        times = times[order]
-        values = {name: column[order] for name, column in values.items()}
-    return CandleColumns(times, values)
-
-
-def _columnar_times(text: object) -> pd.DatetimeIndex | None:
-    """Parse a column of time strings as the text path does (epoch seconds/ms or ISO-8601), else None."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    text = pc.utf8_trim_whitespace(table.column(names[time_index]))
     if pc.any(pc.equal(text, "")).as_py():
         return None
-    if pc.all(pc.match_substring_regex(text, _EPOCH_TIMES)).as_py():
-        numbers = pd.Series(pc.cast(text, pa.int64()).to_numpy())
-        unit = "ms" if numbers.max() > 10**11 else "s"
-        return pd.DatetimeIndex(pd.to_datetime(numbers, unit=unit, utc=True))
+    values = {name: table.column(names[positions[name]]).to_numpy() for name in VALUE_NAMES}
+    # epoch times? (the first time decides cheaply when it is not one: the whole-column scan is the cost)
+    if re.fullmatch(r"\d{9,13}", text[0].as_py()) and pc.all(pc.match_substring_regex(text, _EPOCH_TIMES)).as_py():
+        return ParsedColumns(None, pc.cast(text, pa.int64()).to_numpy(), values)
     try:  # every time with its offset (``Z``, ``+01:00``) ...
         stamps = pc.cast(text, pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -272,7 +334,25 @@ def _columnar_times(text: object) -> pd.DatetimeIndex | None:
             return None  # mixed, day-first or malformed: the text path decides
     if stamps.null_count:
         return None
-    return pd.DatetimeIndex(stamps.to_numpy()).tz_localize("UTC")
+    return ParsedColumns(stamps, None, values)
+
+
+def finish_columnar(parsed: ParsedColumns) -> CandleColumns:
+    """The pandas half of :func:`read_columnar`: the times as a UTC index, the rows sorted by time."""
+    import pandas as pd
+
+    if parsed.epoch is not None:
+        numbers = pd.Series(parsed.epoch)
+        unit = "ms" if numbers.max() > 10**11 else "s"
+        times = pd.DatetimeIndex(pd.to_datetime(numbers, unit=unit, utc=True))
+    else:
+        times = pd.DatetimeIndex(parsed.stamps.to_numpy()).tz_localize("UTC")
+    values = parsed.values
+    if not times.is_monotonic_increasing:
+        order = np.argsort(times.asi8, kind="stable")
+        times = times[order]
+        values = {name: column[order] for name, column in values.items()}
+    return CandleColumns(times, values)
 
 
 def _check_row_lengths(path: Path, width: int, separator: str) -> None:
@@ -287,6 +367,8 @@ def _line_of(position: int) -> int:
 
 
 def _parse_times(path: Path, column: pd.Series, header: str) -> pd.Series:
+    import pandas as pd
+
     text = column.astype(str).str.strip()
     empty = text == ""
     if empty.any():
@@ -311,6 +393,8 @@ def _parse_times(path: Path, column: pd.Series, header: str) -> pd.Series:
 
 
 def _parse_numbers(path: Path, column: pd.Series, header: str, *, decimal: str = ".") -> pd.Series:
+    import pandas as pd
+
     text = column.astype(str).str.strip()
     if decimal == ",":
         comma_form = text.str.fullmatch(_COMMA_NUMBER.pattern)

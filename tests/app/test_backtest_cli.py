@@ -160,3 +160,10 @@ def test_replay_command_runs_the_executor_and_agrees_with_the_backtest(demo_data
 def test_replay_needs_stored_candles(demo_database: Database, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["replay", "sma-cross", "--data", "DOGE/EUR", "--target", f"sqlite:///{tmp_path}/r.db"])
     assert result.exit_code == 1 and "no instrument 'DOGE/EUR'" in result.output
+
+
+def test_the_help_names_the_built_in_strategies() -> None:
+    from app.cli.backtest import BUILT_IN_NAMES
+    from core.backtest.strategies import BUILT_IN_STRATEGIES
+
+    assert tuple(sorted(BUILT_IN_STRATEGIES)) == BUILT_IN_NAMES
