@@ -10,8 +10,9 @@ reads the modules' source with :mod:`ast` and finds, inside ``register``:
   the shared command is then declared by every module that adds to it.
 
 ``konsens --help`` lists those names and help lines without importing any command module;
-running ``konsens NAME ...`` imports only the modules that declare ``NAME``, lets them register on
-a fresh Typer app and runs the real command. A module whose commands cannot be read this way (no
+running ``konsens NAME ...`` parses only the modules whose source mentions ``NAME`` (the others
+cannot declare it), imports only the modules that declare it, lets them register on a fresh Typer
+app and runs the real command. A module whose commands cannot be read this way (no
 literal name) is imported whenever the command list is needed, so nothing is ever hidden.
 """
 
