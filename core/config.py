@@ -28,7 +28,7 @@ import importlib
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -349,10 +349,57 @@ def get_root_settings() -> RootSettings:
 
 
 def check_startup() -> RootSettings:
-    """Refuse to start on unknown or invalid settings: what the CLI, workers and dashboard call first."""
+    """Refuse to start on unknown or invalid settings: what the CLI, workers and dashboard call first.
+
+    When nothing but the core settings is configured (no ``.env``, no TOML file, and every
+    ``KONSENS_*`` variable is one of :class:`Settings` or :data:`NOT_SETTINGS_ENV_NAMES`), the
+    areas' sections can only hold their defaults: nothing about them can be unknown or invalid,
+    so only the core section is validated here and the areas' settings modules are imported when
+    a section is first used (:class:`_LazySections`). A command thus does not pay for every
+    area's settings at start. Otherwise every section is checked and loaded at once.
+    """
     get_root_settings.cache_clear()
     get_settings.cache_clear()
-    return get_root_settings()
+    if not _only_core_configured():
+        return get_root_settings()
+    try:
+        core = get_settings()
+    except ValidationError as error:
+        raise ConfigurationError("invalid settings: " + "; ".join(_describe_invalid(Settings, error))) from None
+    return RootSettings(_LazySections(core))
+
+
+def _only_core_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """True if no configuration source names anything outside the core settings (see check_startup)."""
+    if Path(".env").is_file() or config_file_path().is_file():
+        return False
+    core_names = set(Settings.env_names()) | NOT_SETTINGS_ENV_NAMES
+    names = os.environ if environ is None else environ
+    return all(not upper.startswith(ENV_PREFIX) or upper in core_names for upper in (name.upper() for name in names))
+
+
+class _LazySections(Mapping[str, KonsensSettingsBase]):
+    """The sections of the root settings, loaded (:func:`get_root_settings`) on first use past the core."""
+
+    def __init__(self, core: Settings):
+        self._core = core
+        self._all: Mapping[str, KonsensSettingsBase] | None = None
+
+    def _sections(self) -> Mapping[str, KonsensSettingsBase]:
+        if self._all is None:
+            self._all = get_root_settings().sections
+        return self._all
+
+    def __getitem__(self, name: str) -> KonsensSettingsBase:
+        if name == Settings.section() and self._all is None:
+            return self._core
+        return self._sections()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sections())
+
+    def __len__(self) -> int:
+        return len(self._sections())
 
 
 def _describe_invalid(cls: type[KonsensSettingsBase], error: ValidationError) -> list[str]:

@@ -25,8 +25,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_database(*, migrate: bool = True) -> Database:
-    """Configure logging, open the configured database and bring its schema up to date."""
+def open_database(*, migrate: bool = True, metrics: bool = True) -> Database:
+    """Configure logging, open the configured database and bring its schema up to date.
+
+    ``metrics=False``: a short command that exports no metrics skips the Prometheus statement
+    timing (and the import of ``prometheus_client``).
+    """
     from core.config import get_settings
     from core.db.engine import get_database
     from core.db.migrate import upgrade_database
@@ -36,7 +40,7 @@ def open_database(*, migrate: bool = True) -> Database:
     settings = get_settings()
     configure_logging(settings.log_level.value)
     configure_tracing("cli")
-    database = get_database()
+    database = get_database(instrument=metrics)
     if migrate:
         try:
             upgrade_database(database)

@@ -10,8 +10,9 @@ reads the modules' source with :mod:`ast` and finds, inside ``register``:
   the shared command is then declared by every module that adds to it.
 
 ``konsens --help`` lists those names and help lines without importing any command module;
-running ``konsens NAME ...`` imports only the modules that declare ``NAME``, lets them register on
-a fresh Typer app and runs the real command. A module whose commands cannot be read this way (no
+running ``konsens NAME ...`` parses only the modules whose source mentions ``NAME`` (the others
+cannot declare it), imports only the modules that declare it, lets them register on a fresh Typer
+app and runs the real command. A module whose commands cannot be read this way (no
 literal name) is imported whenever the command list is needed, so nothing is ever hidden.
 """
 
@@ -149,15 +150,27 @@ def command_modules() -> list[str]:
     )
 
 
-def scan_commands() -> CommandScan:
-    """Read every command module's source and return the commands it declares."""
+def _source(module: str) -> str:
+    return (PACKAGE_DIR / f"{module.rsplit('.', 1)[1]}.py").read_text(encoding="utf-8")
+
+
+def scan_commands(only_mentioning: str | None = None) -> CommandScan:
+    """Read every command module's source and return the commands it declares.
+
+    With ``only_mentioning``, parse only the modules whose source contains that text (a command
+    name, or its function-name form with ``_``): a module that does not mention a name cannot
+    declare it, so running one command parses a few modules instead of all of them.
+    """
     from app.cli._common import SHARED_GROUPS
 
     shared = {f"{name}_group": name for name in SHARED_GROUPS}
     scan = CommandScan()
+    needles = {only_mentioning, only_mentioning.replace("-", "_")} if only_mentioning is not None else set()
     for module in command_modules():
-        path = PACKAGE_DIR / f"{module.rsplit('.', 1)[1]}.py"
-        scan_module(path.read_text(encoding="utf-8"), module, scan, shared)
+        source = _source(module)
+        if needles and not any(needle in source for needle in needles):
+            continue
+        scan_module(source, module, scan, shared)
     for name, group in SHARED_GROUPS.items():
         if name in scan.commands:
             scan.commands[name].help = _first_line(group.info.help if isinstance(group.info.help, str) else "")
@@ -208,6 +221,14 @@ class LazyGroup(TyperGroup):
             self._scan = scan_commands()
         return self._scan
 
+    def _declared(self, cmd_name: str) -> DeclaredCommand | None:
+        """The modules declaring ``cmd_name``: from the modules that mention it, else the full scan."""
+        if self._scan is None:
+            declared = scan_commands(only_mentioning=cmd_name).commands.get(cmd_name)
+            if declared is not None:
+                return declared
+        return self.scan().commands.get(cmd_name)
+
     def _eager(self) -> dict[str, click.Command]:
         """Commands of modules the scan could not read (imported to be listed)."""
         modules = self.scan().unreadable_modules
@@ -237,7 +258,7 @@ class LazyGroup(TyperGroup):
             return self.commands[cmd_name]
         if cmd_name in self._loaded:
             return self._loaded[cmd_name]
-        declared = self.scan().commands.get(cmd_name)
+        declared = self._declared(cmd_name)
         modules = declared.modules if declared is not None else self.scan().unreadable_modules
         if not modules:
             return None
@@ -254,7 +275,7 @@ class LazyGroup(TyperGroup):
         cmd_name = str(args[0])
         command = self.load(cmd_name)
         if command is None:
-            if cmd_name in self.scan().commands:
+            if self._declared(cmd_name) is not None:
                 ctx.fail(f"Command {cmd_name!r} is declared but was not registered by its module.")
             return super().resolve_command(ctx, args)
         return cmd_name, command, args[1:]

@@ -18,8 +18,8 @@ from core.execution.enums import OrderSide, OrderType, TimeInForce
 if TYPE_CHECKING:
     from core.execution.orders import ExitSpec
 
-# Each command imports what it needs when it runs: `order list` loads the read models only, not
-# the order service, the audit chain or the encryption the other commands use.
+# Each command imports what it needs when it runs: `order list` loads the Core read models only
+# (no ORM), not the order service, the audit chain or the encryption the other commands use.
 
 ACTOR = "cli"
 
@@ -133,13 +133,14 @@ def register(cli: typer.Typer) -> None:
         limit: int = typer.Option(50),
     ) -> None:
         """List open orders (or, with --all, the newest orders)."""
-        from core.execution.queries import open_orders, order_history
+        # SQLAlchemy Core reads (no ORM, no metrics): the command's start-up is most of its time.
+        from core.execution.order_rows import open_orders, order_history
         from core.market.precision import display_precisions
         from core.numbers import eur
 
-        database = open_database()
-        rows, precisions = database.run(
-            lambda s: (order_history(s, limit=limit) if all_orders else open_orders(s), display_precisions(s))
+        database = open_database(metrics=False)
+        rows, precisions = database.read(
+            lambda c: (order_history(c, limit=limit) if all_orders else open_orders(c), display_precisions(c))
         )
         if as_json:
             echo_json([row.__dict__ for row in rows])

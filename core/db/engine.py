@@ -1,4 +1,9 @@
-"""Engines and sessions for SQLite (default, WAL) and PostgreSQL, with retries and a health check."""
+"""Engines and sessions for SQLite (default, WAL) and PostgreSQL, with retries and a health check.
+
+Start-up cost matters here (every CLI command opens a database): the ORM (``sqlalchemy.orm``) is
+imported when the first session is made, so a command that reads through SQLAlchemy Core
+(:meth:`Database.read`) never loads it; retries need no library.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,43 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core.config import get_settings, redact_url
 from core.db.errors import is_transient_db_error
-from core.observability.metrics import instrument_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Retries of Database.run / Database.read: waits of 0.1, 0.2, 0.4 ... seconds, at most 5.
+RETRY_FIRST_WAIT_SECONDS = 0.1
+RETRY_MAX_WAIT_SECONDS = 5.0
+
+
+def retry_wait(failed_attempt: int) -> float:
+    """Seconds to wait after the ``failed_attempt``-th attempt (1-based) failed transiently."""
+    return float(min(RETRY_MAX_WAIT_SECONDS, RETRY_FIRST_WAIT_SECONDS * 2 ** (failed_attempt - 1)))
+
+
+def _with_retries(work: Callable[[], T], attempts: int) -> T:
+    """Run ``work``; after a transient database error wait (exponential backoff) and run it again."""
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            return work()
+        except Exception as error:
+            if attempt >= attempts or not is_transient_db_error(error):
+                raise
+            logger.debug("transient database error (attempt %d of %d): %s", attempt, attempts, error)
+        time.sleep(retry_wait(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -76,13 +102,34 @@ def create_konsens_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 class Database:
-    """One engine and its session factory; the object every service is given."""
+    """One engine and its session factory; the object every service is given.
 
-    def __init__(self, url: str, *, echo: bool = False):
+    ``instrument=False`` leaves out the Prometheus statement metrics (and the import of
+    ``prometheus_client``): for a short command that exports no metrics. :meth:`instrument` adds
+    them later; :func:`get_database` does when a caller asks for them.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, instrument: bool = True):
         self.url = url
         self.engine = create_konsens_engine(url, echo=echo)
+        self._session_factory: sessionmaker[Session] | None = None
+        if instrument:
+            self.instrument()
+
+    def instrument(self) -> None:
+        """Time every statement of the engine, count its errors and report its pool (idempotent)."""
+        from core.observability.metrics import instrument_engine
+
         instrument_engine(self.engine)
-        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        """The ORM session factory (made, and ``sqlalchemy.orm`` imported, on first use)."""
+        if self._session_factory is None:
+            from sqlalchemy.orm import sessionmaker
+
+            self._session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        return self._session_factory
 
     @property
     def kind(self) -> str:
@@ -107,15 +154,25 @@ class Database:
 
         ``work`` must be safe to repeat: it runs again from the start after a rollback.
         """
-        for attempt in Retrying(
-            retry=retry_if_exception(is_transient_db_error),
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=0.1, max=5),
-            reraise=True,
-        ):
-            with attempt, self.session() as session:
+
+        def once() -> T:
+            with self.session() as session:
                 return work(session)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return _with_retries(once, attempts)
+
+    def read(self, work: Callable[[Connection], T], *, attempts: int = 5) -> T:
+        """Run ``work`` on a SQLAlchemy Core connection in its own transaction, with :meth:`run`'s retries.
+
+        For read models that need no ORM (listing commands). ``work`` must be safe to repeat: it
+        runs again from the start after a transient error.
+        """
+
+        def once() -> T:
+            with self.engine.connect() as connection, connection.begin():
+                return work(connection)
+
+        return _with_retries(once, attempts)
 
     def health(self) -> DatabaseHealth:
         """Check the connection and report the database kind and size."""
@@ -167,13 +224,18 @@ _database: Database | None = None
 _database_lock = Lock()
 
 
-def get_database() -> Database:
-    """Return the process-wide database for the configured URL (created on first use)."""
+def get_database(*, instrument: bool = True) -> Database:
+    """Return the process-wide database for the configured URL (created on first use).
+
+    ``instrument=False``: no Prometheus statement metrics unless an earlier caller asked for them.
+    """
     global _database
     with _database_lock:
         url = get_settings().effective_database_url
         if _database is None or _database.url != url:
-            _database = Database(url)
+            _database = Database(url, instrument=instrument)
+        elif instrument:
+            _database.instrument()
         return _database
 
 

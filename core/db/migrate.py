@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,17 +43,12 @@ def script_heads() -> set[str] | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        values: dict[str, object] = {}
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-            value = getattr(node, "value", None)
-            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and value is not None:
-                try:
-                    values[target.id] = ast.literal_eval(value)
-                except ValueError:
-                    return None
+        text = path.read_text(encoding="utf-8")
+        values = _revision_lines(text)
+        if values is None:
+            values = _revision_assignments(text)
+        if values is None:
+            return None
         revision, down = values.get("revision"), values.get("down_revision")
         if not isinstance(revision, str):
             return None
@@ -64,6 +60,45 @@ def script_heads() -> set[str] | None:
         elif down is not None:
             return None
     return revisions - parents
+
+
+# ``revision: str = '0001_foundation'`` on one line at the top level (what Alembic writes).
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=(.*)$", re.MULTILINE)
+
+
+def _revision_lines(text: str) -> dict[str, object] | None:
+    """``revision`` / ``down_revision`` read from their lines (no parse of the whole script), or None.
+
+    None when a name is not found exactly once or its value is not a one-line literal: then
+    :func:`_revision_assignments` decides.
+    """
+    found = _REVISION_LINE.findall(text)
+    names = [name for name, _ in found]
+    if sorted(names) != ["down_revision", "revision"]:
+        return None
+    values: dict[str, object] = {}
+    for name, value in found:
+        try:
+            values[name] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            return None
+    return values
+
+
+def _revision_assignments(text: str) -> dict[str, object] | None:
+    """``revision`` / ``down_revision`` from the script's parsed top-level assignments (None: not literals)."""
+    values: dict[str, object] = {}
+    for node in ast.parse(text).body:
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and value is not None:
+            try:
+                values[target.id] = ast.literal_eval(value)
+            except ValueError:
+                return None
+    return values
 
 
 def database_is_current(database: Database) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Money, Quantity, UTCDateTime
-from core.execution.enums import ExitReason, OrderSide, OrderType, TimeInForce
+from core.execution.enums import ExitReason, OrderSide, OrderStatus, OrderType, TimeInForce, TradingMode
 from core.timeutil import utc_now
 
 
@@ -21,27 +21,6 @@ def _values(enum_cls: type[StrEnum]) -> list[str]:
 
 def _enum(enum_cls: type[StrEnum], length: int) -> Enum:
     return Enum(enum_cls, native_enum=False, length=length, values_callable=_values)
-
-
-class OrderStatus(StrEnum):
-    """The life of an order. Allowed moves: ``core.execution.orders.TRANSITIONS``."""
-
-    NEW = "new"  # created, waiting for the executor
-    SUBMITTING = "submitting"  # claimed by an executor; sent or about to be sent (fate unknown after a crash)
-    OPEN = "open"  # accepted by the venue, resting
-    TRIGGERED = "triggered"  # a stop order whose stop price was reached; now working as a limit/market order
-    PARTIALLY_FILLED = "partially_filled"
-    PENDING_CANCEL = "pending_cancel"  # the cancel was sent to the venue, not yet confirmed
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"  # refused by the venue
-    DENIED = "denied"  # refused by Konsens' own checks (ticket, venue rules, risk, balance) before it was sent
-    EXPIRED = "expired"
-
-
-class TradingMode(StrEnum):
-    PAPER = "paper"
-    LIVE = "live"
 
 
 class Order(Base):

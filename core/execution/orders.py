@@ -18,9 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 from core.errors import PermanentError
-from core.execution.enums import OrderSide, OrderType, TimeInForce
+from core.execution.enums import OrderSide, OrderStatus, OrderType, TimeInForce
 from core.execution.fill_model import ExitLevels
-from core.execution.models import OrderStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {

@@ -1,4 +1,8 @@
-"""Read models of the Trade page and the CLI: open orders, history with state changes, fills, trade log."""
+"""Read models of the Trade page and the CLI: open orders, history with state changes, fills, trade log.
+
+The order rows (open orders, history, by client id) are read through SQLAlchemy Core in
+:mod:`core.execution.order_rows` (``konsens order list`` needs no ORM); they are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -12,86 +16,14 @@ from sqlalchemy.orm import Session
 
 from core.execution.enums import OrderSide
 from core.execution.models import Fill, Order, OrderEvent
-from core.execution.orders import OPEN_STATUSES
+from core.execution.order_rows import OrderRow as OrderRow
+from core.execution.order_rows import open_orders as open_orders
+from core.execution.order_rows import order_history as order_history
+from core.execution.order_rows import orders_by_client_id as orders_by_client_id
 from core.market.models import Instrument
 from core.market.query import tracked_instruments
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.portfolio.position_math import PositionState
-
-
-@dataclass(frozen=True)
-class OrderRow:
-    id: int
-    client_order_id: str
-    created_at: datetime
-    mode: str
-    account: str
-    symbol: str
-    side: str
-    order_type: str
-    time_in_force: str
-    quantity: Decimal | None
-    amount_eur: Decimal | None
-    limit_price: Decimal | None
-    stop_price: Decimal | None
-    status: str
-    filled_quantity: Decimal
-    average_fill_price: Decimal | None
-    fees_eur: Decimal
-    reject_rule: str | None
-    reject_reason: str | None
-    exit_reason: str | None
-    cancel_requested: bool
-    created_by: str
-
-
-def _row(order: Order) -> OrderRow:
-    return OrderRow(
-        id=order.id,
-        client_order_id=order.client_order_id,
-        created_at=order.created_at,
-        mode=order.mode.value,
-        account=order.account,
-        symbol=order.symbol,
-        side=order.side.value,
-        order_type=order.order_type.value,
-        time_in_force=order.time_in_force.value,
-        quantity=order.quantity,
-        amount_eur=order.amount_eur,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        status=order.status.value,
-        filled_quantity=order.filled_quantity,
-        average_fill_price=order.average_fill_price,
-        fees_eur=order.fees_eur,
-        reject_rule=order.reject_rule,
-        reject_reason=order.reject_reason,
-        exit_reason=order.exit_reason.value if order.exit_reason else None,
-        cancel_requested=order.cancel_requested_at is not None,
-        created_by=order.created_by,
-    )
-
-
-def open_orders(session: Session) -> list[OrderRow]:
-    """Orders not yet final (new, submitting, open, partially filled, pending cancel), newest first."""
-    query = select(Order).where(Order.status.in_([s.value for s in OPEN_STATUSES])).order_by(Order.id.desc())
-    return [_row(order) for order in session.scalars(query)]
-
-
-def orders_by_client_id(session: Session, client_order_ids: Sequence[str]) -> list[OrderRow]:
-    """The orders with these client order ids (a cheap read for a page watching its own orders)."""
-    if not client_order_ids:
-        return []
-    query = select(Order).where(Order.client_order_id.in_(list(client_order_ids))).order_by(Order.id.desc())
-    return [_row(order) for order in session.scalars(query)]
-
-
-def order_history(session: Session, *, limit: int = 200, account: str | None = None) -> list[OrderRow]:
-    """The newest orders of any status."""
-    query = select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
-    if account:
-        query = query.where(Order.account == account)
-    return [_row(order) for order in session.scalars(query)]
 
 
 @dataclass(frozen=True)

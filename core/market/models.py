@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base, Quantity, UTCDateTime
+from core.market.enums import AssetClass
 from core.timeutil import utc_now
-
-
-class AssetClass(StrEnum):
-    CRYPTO = "crypto"
-    STOCK = "stock"
-    ETF = "etf"
-    FIAT = "fiat"
-    METAL = "metal"
-    INDEX = "index"
 
 
 class Instrument(Base):

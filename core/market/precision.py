@@ -3,19 +3,42 @@
 ``display_precisions(session)`` reads every instrument once (one query) so a page can format a
 table of orders, fills or holdings with ``precision.quantity(...)`` / ``precision.price(...)``
 (:mod:`core.numbers`), instead of printing a raw ``Decimal`` such as ``86696.2964850000``.
+It reads through SQLAlchemy Core (a Core ``Connection`` or an ORM ``Session``), without the ORM
+model, so ``konsens order list`` does not import ``sqlalchemy.orm``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, column, select, table
 
 from core import numbers
-from core.market.models import Instrument
-from core.market.trading_rules import rules_for
+from core.db.types import Quantity
+from core.market.enums import AssetClass
+from core.market.trading_rules import rules_for, rules_from
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
+
+    from core.market.models import Instrument
+
+# The columns of ``instruments`` the display rules need, with the types of
+# :class:`core.market.models.Instrument` (``tests/core/execution/test_order_rows.py`` keeps them equal).
+INSTRUMENT_RULES = table(
+    "instruments",
+    column("symbol", String(40)),
+    column("quote", String(20)),
+    column("asset_class", String(16)),
+    column("tick_size", Quantity),
+    column("lot_size", Quantity),
+    column("min_quantity", Quantity),
+    column("min_notional", Quantity),
+    column("rules_source", String(60)),
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,17 @@ class Precisions(dict[str, DisplayPrecision]):
         return DEFAULT_PRECISION
 
 
-def display_precisions(session: Session) -> Precisions:
+def display_precisions(session: Connection | Session) -> Precisions:
     """Return the display precision of every instrument, by symbol."""
-    return Precisions({item.symbol: precision_of(item) for item in session.scalars(select(Instrument))})
+    precisions = Precisions()
+    for row in session.execute(select(INSTRUMENT_RULES)):
+        rules = rules_from(
+            AssetClass(row.asset_class),
+            lot_size=row.lot_size,
+            tick_size=row.tick_size,
+            min_quantity=row.min_quantity,
+            min_notional=row.min_notional,
+            rules_source=row.rules_source,
+        )
+        precisions[row.symbol] = DisplayPrecision(lot_size=rules.lot_size, tick_size=rules.tick_size, quote=row.quote)
+    return precisions

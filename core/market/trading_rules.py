@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import PermanentError
-from core.market.models import AssetClass, Instrument
+from core.market.enums import AssetClass
 from core.timeutil import utc_now
 from core.values import QUANTITY_STEP, on_step, round_quantity
+
+if TYPE_CHECKING:  # no ORM import at run time: the CLI's read models use rules_from without it
+    from core.market.models import Instrument
 
 DEFAULT_SOURCE = "default"
 # ccxt's precision modes (ccxt.base.decimal_to_precision)
@@ -103,15 +106,35 @@ def rules_from_ccxt_market(market: dict[str, Any], *, precision_mode: int, sourc
 
 def rules_for(instrument: Instrument) -> TradingRules:
     """Return the rules stored on the instrument, the defaults for what is not stored."""
-    defaults = default_rules(instrument.asset_class)
-    if instrument.rules_source is None:
-        return defaults
-    return TradingRules(
-        lot_size=instrument.lot_size or defaults.lot_size,
+    return rules_from(
+        instrument.asset_class,
+        lot_size=instrument.lot_size,
         tick_size=instrument.tick_size,
         min_quantity=instrument.min_quantity,
         min_notional=instrument.min_notional,
-        source=instrument.rules_source,
+        rules_source=instrument.rules_source,
+    )
+
+
+def rules_from(
+    asset_class: AssetClass,
+    *,
+    lot_size: Decimal | None,
+    tick_size: Decimal | None,
+    min_quantity: Decimal | None,
+    min_notional: Decimal | None,
+    rules_source: str | None,
+) -> TradingRules:
+    """:func:`rules_for` from an instrument row's columns (a Core read, without the ORM object)."""
+    defaults = default_rules(asset_class)
+    if rules_source is None:
+        return defaults
+    return TradingRules(
+        lot_size=lot_size or defaults.lot_size,
+        tick_size=tick_size,
+        min_quantity=min_quantity,
+        min_notional=min_notional,
+        source=rules_source,
     )
 
 

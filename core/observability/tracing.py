@@ -19,9 +19,10 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:  # the ORM is imported where a session is used (fast CLI start-up)
+    from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ def order_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 def _order_trace(args: tuple[Any, ...]) -> tuple[str | None, str | None]:
     """Return the client order id and its stored traceparent from an executor method's arguments."""
     from sqlalchemy import select
+    from sqlalchemy.orm import Session
 
     from core.execution.models import Order
 

@@ -126,3 +126,21 @@ def test_a_command_whose_module_declares_only_it_runs(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["worker", "--help"])
     assert result.exit_code == 0, result.output
     assert "--once" in result.output
+
+
+def test_running_a_command_parses_only_the_modules_that_mention_it() -> None:
+    from app.cli.lazy import LazyGroup
+
+    full = scan_commands()
+    for name, declared in full.commands.items():
+        partial = scan_commands(only_mentioning=name)
+        assert partial.commands[name].modules == declared.modules, name
+    # `order` is mentioned by a few of the modules only: the others are not parsed to run it.
+    mentioning = [
+        module for module in command_modules() if "order" in (ROOT / f"{module.replace('.', '/')}.py").read_text()
+    ]
+    assert 0 < len(mentioning) < len(command_modules())
+    group = LazyGroup(name="konsens")
+    command = group.load("order")
+    assert command is not None and group._scan is None  # resolved without the full scan
+    assert group.load("no-such-command") is None and group._scan is not None

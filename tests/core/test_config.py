@@ -249,3 +249,60 @@ def test_two_settings_classes_claiming_one_section_stop_the_start(monkeypatch: p
     monkeypatch.setattr(core.config, "settings_classes", lambda: [First, Second])
     with pytest.raises(ConfigurationError, match="share section twice"):
         load_root_settings()
+
+
+def test_every_environment_name_has_the_konsens_prefix() -> None:
+    # check_startup's fast path relies on it: a section reads no variable outside KONSENS_*.
+    outside = {name for cls in settings_classes() for name in cls.env_names() if not name.startswith("KONSENS_")}
+    assert outside == set()
+
+
+def test_with_only_core_settings_the_start_validates_the_core_and_loads_the_areas_on_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.config import _only_core_configured, check_startup
+
+    monkeypatch.setenv("KONSENS_LOG_LEVEL", "WARNING")
+    assert _only_core_configured()
+    root = check_startup()
+    assert root.core.log_level.value == "WARNING"
+    full = load_root_settings()
+    assert {name: type(section) for name, section in root.sections.items()} == {
+        name: type(section) for name, section in full.sections.items()
+    }
+    assert root.section(RiskLimits) == full.section(RiskLimits)
+
+
+def test_an_area_variable_a_dotenv_or_a_config_file_takes_the_full_check(
+    isolated_settings: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from core.config import _only_core_configured, check_startup
+
+    assert _only_core_configured(environ={"KONSENS_HOME": "/x", "KONSENS_DATABASE_URL": "sqlite://", "PATH": "/"})
+    assert not _only_core_configured(environ={"KONSENS_MAX_DRAWDOWN_PCT": "0.2"})
+    assert not _only_core_configured(environ={"konsens_no_such_name": "1"})
+    monkeypatch.setenv("KONSENS_MAX_DRAWDOWN_PCT", "2")
+    with pytest.raises(ConfigurationError, match=r"KONSENS_MAX_DRAWDOWN_PCT .*less than or equal to 1"):
+        check_startup()
+    monkeypatch.delenv("KONSENS_MAX_DRAWDOWN_PCT")
+    isolated_settings.mkdir(parents=True, exist_ok=True)
+    (isolated_settings / "config.toml").write_text("[risk]\nmax_drawdown_pct = 2\n")
+    assert not _only_core_configured()
+    with pytest.raises(ConfigurationError, match="max_drawdown_pct"):
+        check_startup()
+    (isolated_settings / "config.toml").unlink()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("KONSENS_MAX_DRAWDOWN_PCT=0.2\n")
+    assert not _only_core_configured()
+
+
+def test_an_invalid_core_value_is_refused_with_the_same_message_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.config import check_startup
+
+    monkeypatch.setenv("KONSENS_DASHBOARD_PORT", "99999")
+    with pytest.raises(ConfigurationError) as full:
+        load_root_settings()
+    with pytest.raises(ConfigurationError) as fast:
+        check_startup()
+    assert str(fast.value) == str(full.value)
+    assert str(fast.value).startswith("invalid settings: KONSENS_DASHBOARD_PORT (or dashboard_port in the config file)")

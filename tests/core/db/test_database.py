@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -145,3 +146,72 @@ def test_decimals_round_trip_exactly(database: Database) -> None:
     with database.session() as session:
         stored = session.scalars(select(PortfolioSnapshot.equity_eur).order_by(PortfolioSnapshot.ts)).all()
     assert [value.normalize() for value in stored] == [value.normalize() for value in values]
+
+
+def _locked() -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+
+def test_read_runs_core_work_and_retries_a_transient_error(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.db.engine as engine_module
+
+    waits: list[float] = []
+    monkeypatch.setattr(engine_module.time, "sleep", waits.append)
+    calls: list[int] = []
+
+    def work(connection: object) -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise _locked()
+        return int(sqlite_database.engine.dialect.name == "sqlite")
+
+    assert sqlite_database.read(work) == 1
+    assert len(calls) == 3 and waits == [0.1, 0.2]
+    count = select(func.count()).select_from(Instrument.__table__)
+    assert sqlite_database.read(lambda connection: connection.execute(count).scalar()) == 0
+    # A permanent error is raised at once; transient ones after the last attempt.
+    with pytest.raises(ZeroDivisionError):
+        sqlite_database.run(lambda session: 1 // 0)
+    calls.clear()
+
+    def always_locked(session: object) -> None:
+        calls.append(1)
+        raise _locked()
+
+    with pytest.raises(Exception, match="database is locked"):
+        sqlite_database.run(always_locked, attempts=3)
+    assert len(calls) == 3
+
+
+def test_the_retry_waits_grow_exponentially_to_five_seconds() -> None:
+    from core.db.engine import retry_wait
+
+    assert [retry_wait(attempt) for attempt in range(1, 9)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+
+
+def test_a_database_without_metrics_imports_neither_the_orm_nor_prometheus(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys\n"
+        "from core.db.engine import Database\n"
+        f"database = Database({f'sqlite:///{tmp_path / "x.db"}'!r}, instrument=False)\n"
+        "from sqlalchemy import text\n"
+        "assert database.read(lambda c: c.execute(text('SELECT 1')).scalar()) == 1\n"
+        "before = sorted(sys.modules)\n"
+        "database.instrument()\n"
+        "with database.session() as session:\n"
+        "    session.execute(text('SELECT 1'))\n"
+        "print(json.dumps([before, sorted(sys.modules)]))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    output = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True).stdout
+    before, after = (set(names) for names in json.loads(output.strip().splitlines()[-1]))
+    assert "sqlalchemy.orm" not in before and "prometheus_client" not in before and "tenacity" not in before
+    assert "sqlalchemy.orm" in after and "prometheus_client" in after
