@@ -31,6 +31,7 @@ from core.jobs.service import JobInfo
 
 RUN_KEY = "backtest_run_id"
 SWEEP_KEY = "backtest_sweep_id"
+SECTION_KEY = "section"  # the open tab, also the URL query parameter (?section=Sweep)
 ENGINE_LABELS = {EngineKind.EVENT: "Event loop (fill model)", EngineKind.FAST: "Fast path (compiled)"}
 SWEEP_JOB_KINDS = ["backtest-sweep"]  # the lab's search kinds join this list
 
@@ -298,16 +299,10 @@ if not choices:
     st.stop()
 
 catalog = load_strategies()  # $KONSENS_HOME/strategies: listed in the strategy choices below
-run_tab, sweep_tab, history_tab, robustness_tab, lab_tab = st.tabs(
-    ["Run", "Sweep", "Past runs", "Robustness", "Your strategies"]
-)
 
-with robustness_tab:
-    from app.ui.robustness import render_robustness_tab
 
-    render_robustness_tab(choices)
-
-with run_tab:
+def run_section() -> None:
+    """Run: a strategy on stored candles, and the run shown (the newest, or the one just run)."""
     names = list(STRATEGIES)
     strategy_name = st.selectbox("Strategy", names, format_func=lambda name: STRATEGIES[name].title, key="run_strategy")
     cls = strategy_class(strategy_name)
@@ -365,7 +360,9 @@ with run_tab:
     else:
         render_run(shown, "run_view")
 
-with sweep_tab:
+
+def sweep_section() -> None:
+    """Sweep: a grid of two parameters queued as a job, its progress and the sweep shown."""
     sweepable = [name for name in STRATEGIES if len(STRATEGIES[name].parameters) >= 2]
     sweep_strategy = st.selectbox(
         "Strategy", sweepable, format_func=lambda name: STRATEGIES[name].title, key="sweep_strategy"
@@ -426,7 +423,9 @@ with sweep_tab:
     else:
         render_sweep(stored_sweep, "sweep_view")
 
-with history_tab:
+
+def history_section() -> None:
+    """Past runs: every stored run, an equity comparison, open or delete one."""
     runs = read(list_runs)
     if not runs:
         st.info("No stored runs yet.")
@@ -482,6 +481,33 @@ with history_tab:
                 st.session_state.pop(SWEEP_KEY, None)
                 st.rerun()
 
-with lab_tab:
+
+def robustness_section() -> None:
+    """Robustness: queue a report as a job and read the stored ones (app/ui/robustness.py)."""
+    from app.ui.robustness import render_robustness_tab
+
+    render_robustness_tab(choices)
+
+
+def lab_section() -> None:
+    """Your strategies: user strategy files and signal sources (app/ui/strategy_lab.py)."""
     render_user_strategies(catalog)
     render_signal_sources(choices, user)
+
+
+# Only the open section runs and is sent to the browser (Streamlit's stateful tabs): rendering all
+# five at once made the page several seconds to idle in a browser at 1M candles (issue 21). The
+# open section is kept in the URL (?section=Sweep), so a reload or a bookmark opens it again.
+SECTIONS = {
+    "Run": run_section,
+    "Sweep": sweep_section,
+    "Past runs": history_section,
+    "Robustness": robustness_section,
+    "Your strategies": lab_section,
+}
+for tab, render_section in zip(
+    st.tabs(list(SECTIONS), key=SECTION_KEY, bind="query-params"), SECTIONS.values(), strict=True
+):
+    if tab.open:
+        with tab:
+            render_section()
