@@ -26,7 +26,7 @@ def equity_figure(equity: pd.DataFrame, initial_cash: float | None = None) -> go
 
     ``initial_cash`` (the cash before the first bar) makes the drawdowns count the first bar, as
     the max-drawdown metric does. Each line is thinned to its extremes per screen bucket
-    (``app/ui/downsample.py``): the peaks and the deepest drawdowns stay, at most ~2,000 points a line.
+    (``app/ui/downsample.py``): the peaks and the deepest drawdowns stay, at most ~1,600 points a line.
     """
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.04)
     times = _vienna(pd.DatetimeIndex(equity.index))
