@@ -186,15 +186,6 @@ def render_run(stored: StoredRun, key: str) -> None:
         st.plotly_chart(run_equity_figure(stored), width="stretch", key=f"{key}_equity")
     with table_column:
         st.dataframe(metrics_table(stored), hide_index=True, width="stretch", height=600)
-    if summary.instrument_id is not None:
-        payload = run_trades_figure(stored)
-        if isinstance(payload, str):
-            st.warning(f"Price chart unavailable: {payload}")
-        else:
-            st.caption(f"{summary.data_label} with the run's entries (▲) and exits (▼)")
-            price_chart(payload, key=f"{key}_trades")
-    else:
-        st.caption("This run used a CSV file; its prices are not stored, so only the trade list is shown.")
     if summary.strategy == "ai-consensus" and summary.instrument_id is not None:
         instrument_id = summary.instrument_id
         pairs = list(zip(stored.trades.get("entry_at", []), stored.trades.get("pnl", []), strict=False))
@@ -208,6 +199,33 @@ def render_run(stored: StoredRun, key: str) -> None:
                 f"(P&L {taint['clean']['pnl']:+,.2f}).",
                 icon=":material/warning:",
             )
+    # The details are one click away: only the open one runs and is sent (the price chart is the
+    # heaviest element of the page in a browser).
+    list_tab, price_tab = st.tabs(["Trade list", "Price chart with trades"], key=f"{key}_detail", on_change="rerun")
+    if list_tab.open:
+        with list_tab:
+            render_trade_list(stored)
+    if price_tab.open:
+        with price_tab:
+            render_price_with_trades(stored, key)
+
+
+def render_price_with_trades(stored: StoredRun, key: str) -> None:
+    """The run's candles with its entries and exits (stored candles only; a CSV run has none)."""
+    summary = stored.summary
+    if summary.instrument_id is not None:
+        payload = run_trades_figure(stored)
+        if isinstance(payload, str):
+            st.warning(f"Price chart unavailable: {payload}")
+        else:
+            st.caption(f"{summary.data_label} with the run's entries (▲) and exits (▼)")
+            price_chart(payload, key=f"{key}_trades")
+    else:
+        st.caption("This run used a CSV file; its prices are not stored (the trade list shows every trade).")
+
+
+def render_trade_list(stored: StoredRun) -> None:
+    """Every trade of the run: side, entry, exit, quantity, exit reason, P&L."""
     if stored.trades.empty:
         st.info("No trades in this run.")
         return

@@ -6,14 +6,17 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from app.ui.downsample import SCREEN_BUCKETS
 from core.backtest.models import BacktestKind
 from core.backtest.store import list_runs
 from core.db.engine import Database
 from core.jobs.models import JobStatus
 from core.jobs.runner import run_job
 from core.jobs.service import claim_next_job, list_jobs
+from tests.pages.conftest import chart_payloads, plotly_specs
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "backtest.py"
+SECTIONS = ["Run", "Sweep", "Past runs", "Robustness", "Your strategies"]
 
 
 def _page(section: str | None = None) -> AppTest:
@@ -33,7 +36,7 @@ def _button(at: AppTest, label: str):
 def test_page_shows_the_latest_demo_run_with_metrics_and_the_demo_sweep(demo_database: Database) -> None:
     at = _page().run()
     assert not at.exception
-    assert [tab.label for tab in at.tabs] == ["Run", "Sweep", "Past runs", "Robustness", "Your strategies"]
+    assert [tab.label for tab in at.tabs if tab.label in SECTIONS] == SECTIONS  # at.tabs has the run's detail tabs too
     subheaders = [header.value for header in at.subheader]
     assert any(text.startswith("Run ") and "sma-cross (fast=10, slow=50)" in text for text in subheaders)
     assert not any(text.startswith("Sweep ") for text in subheaders)  # only the open section runs
@@ -50,7 +53,24 @@ def test_page_shows_the_latest_demo_run_with_metrics_and_the_demo_sweep(demo_dat
     subheaders = [header.value for header in at.subheader]
     assert any(text.startswith("Sweep ") and "fast, slow" in text for text in subheaders)
     assert not any(text.startswith("Run ") for text in subheaders)
-    assert [tab.label for tab in at.tabs] == ["Run", "Sweep", "Past runs", "Robustness", "Your strategies"]
+    assert [tab.label for tab in at.tabs] == SECTIONS
+
+
+def test_the_run_shows_its_trade_list_and_one_click_away_the_trades_on_the_price(demo_database: Database) -> None:
+    at = _page().run()
+    assert not at.exception
+    assert [tab.label for tab in at.tabs][1:3] == ["Trade list", "Price chart with trades"]  # inside Run
+    trades = next(frame.value for frame in at.dataframe if "Entry (Vienna)" in frame.value.columns)
+    assert len(trades) == int(at.metric[3].value)
+    assert chart_payloads(at) == []  # the price chart runs only when its tab is open
+    equity = plotly_specs(at)[0]
+    assert all(len(trace["x"]) <= 2 * SCREEN_BUCKETS + 2 for trace in equity["data"])
+    at.session_state["run_view_detail"] = "Price chart with trades"
+    at.run()
+    assert not at.exception
+    (payload,) = chart_payloads(at)
+    assert {marker["kind"] for marker in payload["markers"]} == {"entry", "exit"}
+    assert not any("Entry (Vienna)" in frame.value.columns for frame in at.dataframe)
 
 
 def test_each_section_opens_from_the_url_and_shows_its_own_content(demo_database: Database) -> None:

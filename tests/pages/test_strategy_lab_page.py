@@ -56,7 +56,8 @@ def test_the_tab_lists_user_strategies_with_parameters_and_shows_a_broken_file(d
             {"lookback": 9},
         )
         assert source.enabled and not source.live
-        at.query_params["section"] = "Run"  # the Run tab (AppTest resends the URL's parameter on every run)
+        at.query_params.clear()  # AppTest resends the opening URL's parameter on every run; a browser updates it
+        at.session_state["section"] = "Run"  # what a click on the Run tab does
         at.run()
         assert not at.exception
         assert "Momentum" in at.selectbox(key="run_strategy").options  # runnable on the Run tab (by its title)
