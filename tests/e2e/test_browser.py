@@ -105,11 +105,11 @@ def test_backtest_and_risk_tabs_run_when_opened_and_keep_the_open_tab_in_the_url
             page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Risk").first.click()
             _wait_for_app(page)
             expect(page.get_by_test_id("stMetric").filter(has_text="Open alerts")).to_contain_text("3")
-            expect(page.get_by_test_id("stMetric").filter(has_text="VaR 95 %")).to_be_visible()
+            expect(page.get_by_test_id("stMetric").filter(has_text="Sortino")).to_be_visible()
             expect(page.get_by_role("button", name="Acknowledge", exact=True)).to_have_count(0)
             page.get_by_role("tab", name="Alerts").click()
             _wait_for_app(page)
             expect(page.get_by_role("button", name="Acknowledge", exact=True)).to_have_count(3)
-            expect(page.get_by_test_id("stMetric").filter(has_text="VaR 95 %")).to_have_count(0)
+            expect(page.get_by_test_id("stMetric").filter(has_text="Sortino")).to_have_count(0)
         finally:
             browser.close()
