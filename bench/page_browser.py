@@ -8,15 +8,16 @@ rows; built once and reused). Starts the dashboard (``python -m app.server``) on
 demo/demo in headless Chromium (Playwright, ``/usr/bin/chromium``) and opens each page by
 clicking its link in the sidebar menu, as a user does. A page counts as idle when
 
-- Streamlit shows no running indicator (``stStatusWidget``),
+- Streamlit shows no running indicator (``stStatusWidget``) and the app's script state is
+  ``notRunning`` (a cold script run can send nothing for longer than ``QUIET_MS``),
 - no websocket message arrived for ``QUIET_MS`` and the DOM did not change for ``QUIET_MS``;
 
 its time is from the click to the last websocket message or DOM change before that quiet
 period (the quiet period itself is not counted). Each page is opened ``--repeats`` times,
 alternating with a light page in between (Portfolio); the first open (cold caches) and the
 median of the rest are printed, with the CPU seconds over each open of the server process and
-of the browser's processes (``/proc/PID/stat``): on a loaded machine the wall time grows, the
-CPU seconds say where the time goes.
+of the browser's processes (``/proc/PID/stat``) and the megabytes the page received over the
+websocket: on a loaded machine the wall time grows, the CPU seconds say where the time goes.
 
 Baseline, in the same run and browser: a minimal Streamlit app of two empty pages, served by
 a second server with the same Streamlit, navigated the same way. The ratio page / empty page
