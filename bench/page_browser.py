@@ -8,15 +8,16 @@ rows; built once and reused). Starts the dashboard (``python -m app.server``) on
 demo/demo in headless Chromium (Playwright, ``/usr/bin/chromium``) and opens each page by
 clicking its link in the sidebar menu, as a user does. A page counts as idle when
 
-- Streamlit shows no running indicator (``stStatusWidget``),
+- Streamlit shows no running indicator (``stStatusWidget``) and the app's script state is
+  ``notRunning`` (a cold script run can send nothing for longer than ``QUIET_MS``),
 - no websocket message arrived for ``QUIET_MS`` and the DOM did not change for ``QUIET_MS``;
 
 its time is from the click to the last websocket message or DOM change before that quiet
 period (the quiet period itself is not counted). Each page is opened ``--repeats`` times,
 alternating with a light page in between (Portfolio); the first open (cold caches) and the
 median of the rest are printed, with the CPU seconds over each open of the server process and
-of the browser's processes (``/proc/PID/stat``): on a loaded machine the wall time grows, the
-CPU seconds say where the time goes.
+of the browser's processes (``/proc/PID/stat``) and the megabytes the page received over the
+websocket: on a loaded machine the wall time grows, the CPU seconds say where the time goes.
 
 Baseline, in the same run and browser: a minimal Streamlit app of two empty pages, served by
 a second server with the same Streamlit, navigated the same way. The ratio page / empty page
@@ -48,15 +49,17 @@ QUIET_MS = 700
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PAGE_TITLES = {"backtest": "Backtest", "risk": "Risk", "portfolio": "Portfolio"}
 
-# Counts websocket messages and DOM changes, with the time of the last of each (performance.now()).
+# Counts websocket messages (and their bytes) and DOM changes, with the time of the last of each (performance.now()).
 WATCH_SCRIPT = """
 (() => {
-  window.__bench = {lastMessage: 0, lastMutation: 0, messages: 0};
+  window.__bench = {lastMessage: 0, lastMutation: 0, messages: 0, bytes: 0};
   const Native = window.WebSocket;
   window.WebSocket = function (...args) {
     const socket = new Native(...args);
-    socket.addEventListener('message', () => {
+    socket.addEventListener('message', (event) => {
       window.__bench.messages += 1;
+      const data = event.data;
+      window.__bench.bytes += data.byteLength ?? data.size ?? data.length ?? 0;
       window.__bench.lastMessage = performance.now();
     });
     return socket;
@@ -84,12 +87,13 @@ st.navigation([st.Page(empty_a, title="Empty A", default=True), st.Page(empty_b,
 
 @dataclass
 class Opening:
-    """One click on a menu link: seconds to idle, the server's and the browser's CPU seconds, messages received."""
+    """One click on a menu link: seconds to idle, server and browser CPU seconds, messages and bytes received."""
 
     seconds: float
     server_cpu: float
     messages: int
     browser_cpu: float = 0.0
+    received_bytes: int = 0
 
 
 def browser_cpu_seconds() -> float:
@@ -135,6 +139,10 @@ class PageTimes:
         rest = [opening.server_cpu for opening in self.openings[1:]] or [self.first.server_cpu]
         return statistics.median(rest)
 
+    def warm_received_median(self) -> float:
+        rest = [opening.received_bytes for opening in self.openings[1:]] or [self.first.received_bytes]
+        return statistics.median(rest)
+
     def warm_browser_cpu_median(self) -> float:
         rest = [opening.browser_cpu for opening in self.openings[1:]] or [self.first.browser_cpu]
         return statistics.median(rest)
@@ -165,17 +173,19 @@ def start_server(command: list[str], env: dict[str, str]) -> tuple[subprocess.Po
     return server, port
 
 
-def wait_idle(page: Any, timeout_s: float = 120.0) -> tuple[float, int]:
-    """Wait until the page is idle; return (performance.now() of its last activity, messages so far)."""
+def wait_idle(page: Any, timeout_s: float = 120.0) -> tuple[float, int, int]:
+    """Wait until the page is idle; return (performance.now() of its last activity, messages and bytes so far)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state = page.evaluate(
             "() => ({now: performance.now(), running: !!document.querySelector('[data-testid=\"stStatusWidget\"]'),"
+            " script: document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state'),"
             " ...window.__bench})"
         )
         last = max(state["lastMessage"], state["lastMutation"])
-        if not state["running"] and state["now"] - last >= QUIET_MS:
-            return last, int(state["messages"])
+        # the script state matters on a cold open: a script run may send nothing for longer than QUIET_MS
+        if not state["running"] and state["script"] == "notRunning" and state["now"] - last >= QUIET_MS:
+            return last, int(state["messages"]), int(state["bytes"])
         page.wait_for_timeout(50)
     raise TimeoutError("the page did not become idle")
 
@@ -185,14 +195,20 @@ def open_by_menu(page: Any, title: str, server_pid: int) -> Opening:
     link = page.locator("[data-testid='stSidebarNav'] a").filter(has_text=title).first
     link.wait_for()
     cpu_before, browser_before = process_cpu_seconds(server_pid), browser_cpu_seconds()
-    before = page.evaluate("() => window.__bench.messages")
+    before, bytes_before = page.evaluate("() => [window.__bench.messages, window.__bench.bytes]")
     clicked = page.evaluate("() => performance.now()")
     link.click()
     # the click must lead to a script run: wait for its first message before looking for idle
     page.wait_for_function(f"() => window.__bench.messages > {before}", timeout=60_000)
-    last, messages = wait_idle(page)
+    last, messages, received = wait_idle(page)
     server_cpu = process_cpu_seconds(server_pid) - cpu_before
-    return Opening((last - clicked) / 1000, server_cpu, messages - before, browser_cpu_seconds() - browser_before)
+    return Opening(
+        (last - clicked) / 1000,
+        server_cpu,
+        messages - before,
+        browser_cpu_seconds() - browser_before,
+        received - bytes_before,
+    )
 
 
 def measure_pages(
@@ -275,8 +291,10 @@ def main() -> int:
         ok &= meets
         print(
             f"{name}: first open {times.first.seconds:.3f} s (server CPU {times.first.server_cpu:.3f} s, browser CPU "
-            f"{times.first.browser_cpu:.3f} s, {times.first.messages} messages), warm median {warm:.3f} s "
-            f"(server CPU {times.warm_cpu_median():.3f} s, browser CPU {times.warm_browser_cpu_median():.3f} s)"
+            f"{times.first.browser_cpu:.3f} s, {times.first.messages} messages, "
+            f"{times.first.received_bytes / 1e6:.2f} MB), warm median {warm:.3f} s "
+            f"(server CPU {times.warm_cpu_median():.3f} s, browser CPU {times.warm_browser_cpu_median():.3f} s, "
+            f"{times.warm_received_median() / 1e6:.2f} MB)"
             f"; {warm / base.warm_median():.1f}x the empty page warm, "
             f"{times.first.seconds / base.warm_median():.1f}x first; target <= {TARGET_SECONDS:g} s: "
             f"{'ok' if meets else 'MISSED'}"

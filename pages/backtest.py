@@ -31,6 +31,7 @@ from core.jobs.service import JobInfo
 
 RUN_KEY = "backtest_run_id"
 SWEEP_KEY = "backtest_sweep_id"
+SECTION_KEY = "section"  # the open tab, also the URL query parameter (?section=Sweep)
 ENGINE_LABELS = {EngineKind.EVENT: "Event loop (fill model)", EngineKind.FAST: "Fast path (compiled)"}
 SWEEP_JOB_KINDS = ["backtest-sweep"]  # the lab's search kinds join this list
 
@@ -185,15 +186,6 @@ def render_run(stored: StoredRun, key: str) -> None:
         st.plotly_chart(run_equity_figure(stored), width="stretch", key=f"{key}_equity")
     with table_column:
         st.dataframe(metrics_table(stored), hide_index=True, width="stretch", height=600)
-    if summary.instrument_id is not None:
-        payload = run_trades_figure(stored)
-        if isinstance(payload, str):
-            st.warning(f"Price chart unavailable: {payload}")
-        else:
-            st.caption(f"{summary.data_label} with the run's entries (▲) and exits (▼)")
-            price_chart(payload, key=f"{key}_trades")
-    else:
-        st.caption("This run used a CSV file; its prices are not stored, so only the trade list is shown.")
     if summary.strategy == "ai-consensus" and summary.instrument_id is not None:
         instrument_id = summary.instrument_id
         pairs = list(zip(stored.trades.get("entry_at", []), stored.trades.get("pnl", []), strict=False))
@@ -207,6 +199,33 @@ def render_run(stored: StoredRun, key: str) -> None:
                 f"(P&L {taint['clean']['pnl']:+,.2f}).",
                 icon=":material/warning:",
             )
+    # The details are one click away: only the open one runs and is sent (the price chart is the
+    # heaviest element of the page in a browser).
+    list_tab, price_tab = st.tabs(["Trade list", "Price chart with trades"], key=f"{key}_detail", on_change="rerun")
+    if list_tab.open:
+        with list_tab:
+            render_trade_list(stored)
+    if price_tab.open:
+        with price_tab:
+            render_price_with_trades(stored, key)
+
+
+def render_price_with_trades(stored: StoredRun, key: str) -> None:
+    """The run's candles with its entries and exits (stored candles only; a CSV run has none)."""
+    summary = stored.summary
+    if summary.instrument_id is not None:
+        payload = run_trades_figure(stored)
+        if isinstance(payload, str):
+            st.warning(f"Price chart unavailable: {payload}")
+        else:
+            st.caption(f"{summary.data_label} with the run's entries (▲) and exits (▼)")
+            price_chart(payload, key=f"{key}_trades")
+    else:
+        st.caption("This run used a CSV file; its prices are not stored (the trade list shows every trade).")
+
+
+def render_trade_list(stored: StoredRun) -> None:
+    """Every trade of the run: side, entry, exit, quantity, exit reason, P&L."""
     if stored.trades.empty:
         st.info("No trades in this run.")
         return
@@ -298,16 +317,10 @@ if not choices:
     st.stop()
 
 catalog = load_strategies()  # $KONSENS_HOME/strategies: listed in the strategy choices below
-run_tab, sweep_tab, history_tab, robustness_tab, lab_tab = st.tabs(
-    ["Run", "Sweep", "Past runs", "Robustness", "Your strategies"]
-)
 
-with robustness_tab:
-    from app.ui.robustness import render_robustness_tab
 
-    render_robustness_tab(choices)
-
-with run_tab:
+def run_section() -> None:
+    """Run: a strategy on stored candles, and the run shown (the newest, or the one just run)."""
     names = list(STRATEGIES)
     strategy_name = st.selectbox("Strategy", names, format_func=lambda name: STRATEGIES[name].title, key="run_strategy")
     cls = strategy_class(strategy_name)
@@ -365,7 +378,9 @@ with run_tab:
     else:
         render_run(shown, "run_view")
 
-with sweep_tab:
+
+def sweep_section() -> None:
+    """Sweep: a grid of two parameters queued as a job, its progress and the sweep shown."""
     sweepable = [name for name in STRATEGIES if len(STRATEGIES[name].parameters) >= 2]
     sweep_strategy = st.selectbox(
         "Strategy", sweepable, format_func=lambda name: STRATEGIES[name].title, key="sweep_strategy"
@@ -426,7 +441,9 @@ with sweep_tab:
     else:
         render_sweep(stored_sweep, "sweep_view")
 
-with history_tab:
+
+def history_section() -> None:
+    """Past runs: every stored run, an equity comparison, open or delete one."""
     runs = read(list_runs)
     if not runs:
         st.info("No stored runs yet.")
@@ -482,6 +499,33 @@ with history_tab:
                 st.session_state.pop(SWEEP_KEY, None)
                 st.rerun()
 
-with lab_tab:
+
+def robustness_section() -> None:
+    """Robustness: queue a report as a job and read the stored ones (app/ui/robustness.py)."""
+    from app.ui.robustness import render_robustness_tab
+
+    render_robustness_tab(choices)
+
+
+def lab_section() -> None:
+    """Your strategies: user strategy files and signal sources (app/ui/strategy_lab.py)."""
     render_user_strategies(catalog)
     render_signal_sources(choices, user)
+
+
+# Only the open section runs and is sent to the browser (Streamlit's stateful tabs): rendering all
+# five at once made the page several seconds to idle in a browser at 1M candles (issue 21). The
+# open section is kept in the URL (?section=Sweep), so a reload or a bookmark opens it again.
+SECTIONS = {
+    "Run": run_section,
+    "Sweep": sweep_section,
+    "Past runs": history_section,
+    "Robustness": robustness_section,
+    "Your strategies": lab_section,
+}
+for tab, render_section in zip(
+    st.tabs(list(SECTIONS), key=SECTION_KEY, bind="query-params"), SECTIONS.values(), strict=True
+):
+    if tab.open:
+        with tab:
+            render_section()

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.ui.downsample import extremes, thin
 from core.backtest.results import drawdown_of
 from core.charts.payload import candles_payload
 from core.timeutil import VIENNA
@@ -24,18 +25,25 @@ def equity_figure(equity: pd.DataFrame, initial_cash: float | None = None) -> go
     """Equity of the strategy and of buy-and-hold (top) and both drawdowns (bottom).
 
     ``initial_cash`` (the cash before the first bar) makes the drawdowns count the first bar, as
-    the max-drawdown metric does.
+    the max-drawdown metric does. Each line is thinned to its extremes per screen bucket
+    (``app/ui/downsample.py``): the peaks and the deepest drawdowns stay, at most ~1,600 points a line.
     """
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.04)
     times = _vienna(pd.DatetimeIndex(equity.index))
     for column, name, colour in (("equity", "Strategy", STRATEGY_COLOUR), ("baseline", "Buy & hold", BASELINE_COLOUR)):
         values = equity[column]
-        drawdown = drawdown_of(values, initial_cash)
-        figure.add_trace(go.Scatter(x=times, y=values, name=name, line={"color": colour, "width": 1.6}), row=1, col=1)
+        drawdown = drawdown_of(values, initial_cash).to_numpy(dtype=float) * 100  # of every point, then thinned
+        shown = extremes(values)
+        figure.add_trace(
+            go.Scatter(x=times[shown], y=values.to_numpy()[shown], name=name, line={"color": colour, "width": 1.6}),
+            row=1,
+            col=1,
+        )
+        deepest = extremes(drawdown)
         figure.add_trace(
             go.Scatter(
-                x=times,
-                y=drawdown * 100,
+                x=times[deepest],
+                y=drawdown[deepest],
                 name=f"{name} drawdown",
                 line={"color": colour, "width": 1},
                 fill="tozeroy",
@@ -113,12 +121,12 @@ def heatmap_figure(table: pd.DataFrame, x: str, y: str, metric: str) -> go.Figur
 
 
 def comparison_figure(curves: dict[str, pd.Series]) -> go.Figure:
-    """Several stored equity curves, each scaled to start at 100."""
+    """Several stored equity curves, each scaled to start at 100 (thinned to its extremes per screen bucket)."""
     figure = go.Figure()
     for label, values in curves.items():
         if values.empty:
             continue
-        scaled = values / values.iloc[0] * 100
-        figure.add_trace(go.Scatter(x=_vienna(pd.DatetimeIndex(values.index)), y=scaled, name=label))
+        scaled = thin(values / values.iloc[0] * 100)
+        figure.add_trace(go.Scatter(x=_vienna(pd.DatetimeIndex(scaled.index)), y=scaled, name=label))
     figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis_title="Equity (start = 100)")
     return figure

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from sqlalchemy.orm import Session
 
 from app.ui.cache import versioned
+from app.ui.downsample import thin
 from core.risk.metrics import conditional_value_at_risk, value_at_risk
 from core.risk.service import ExposureRow, portfolio_drawdowns, returns_for
 from core.timeutil import to_vienna
@@ -40,7 +41,8 @@ def _style(figure: go.Figure, *, height: int) -> go.Figure:
 
 
 def drawdown_figure(drawdowns: pd.Series) -> go.Figure:
-    """Area chart of the drawdown below the running peak (in %), Vienna time."""
+    """Area chart of the drawdown below the running peak (in %), Vienna time, thinned to its extremes per bucket."""
+    drawdowns = thin(drawdowns)  # a year of hourly snapshots: the deepest point of each screen bucket stays
     index = [to_vienna(ts.to_pydatetime()) for ts in drawdowns.index]
     figure = go.Figure(
         go.Scatter(

@@ -66,3 +66,50 @@ def test_demo_login_then_portfolio_and_charts_render_with_data(app_server: str, 
             expect(page.get_by_test_id("stMetric").filter(has_text="BTC/EUR")).to_be_visible()
         finally:
             browser.close()
+
+
+def test_backtest_and_risk_tabs_run_when_opened_and_keep_the_open_tab_in_the_url(
+    app_server: str, chromium_path: str
+) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(app_server)
+            _wait_for_app(page)
+            page.get_by_label("Username").fill("demo")
+            page.get_by_label("Password", exact=True).fill("demo")
+            page.get_by_role("button", name="Login").click()
+            _wait_for_app(page)
+
+            # Backtest: the Run tab with the newest run; the other tabs' content is not on the page.
+            page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Backtest").first.click()
+            _wait_for_app(page)
+            expect(page.get_by_role("button", name="Run backtest")).to_be_visible()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible()  # the equity curve
+            expect(page.get_by_role("button", name="Run sweep")).to_have_count(0)
+            page.get_by_role("tab", name="Price chart with trades").click()
+            _wait_for_app(page)
+            expect(page.locator(".konsens-lwchart canvas").first).to_be_visible()
+            page.get_by_role("tab", name="Past runs").click()
+            _wait_for_app(page)
+            expect(page.get_by_text("Compare equity curves")).to_be_visible()
+            expect(page.get_by_role("button", name="Run backtest")).to_have_count(0)
+            assert "section=Past" in page.url
+            page.reload()  # the URL reopens the tab
+            _wait_for_app(page)
+            expect(page.get_by_text("Compare equity curves")).to_be_visible()
+
+            # Risk: the tiles on top whatever the tab; Alerts one click away.
+            page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Risk").first.click()
+            _wait_for_app(page)
+            expect(page.get_by_test_id("stMetric").filter(has_text="Open alerts")).to_contain_text("3")
+            expect(page.get_by_test_id("stMetric").filter(has_text="Sortino")).to_be_visible()
+            expect(page.get_by_role("button", name="Acknowledge", exact=True)).to_have_count(0)
+            page.get_by_role("tab", name="Alerts").click()
+            _wait_for_app(page)
+            expect(page.get_by_role("button", name="Acknowledge", exact=True)).to_have_count(3)
+            expect(page.get_by_test_id("stMetric").filter(has_text="Sortino")).to_have_count(0)
+        finally:
+            browser.close()

@@ -21,6 +21,7 @@ def test_a_report_queued_in_the_tab_is_built_by_the_job_stored_and_shown(demo_da
     at = AppTest.from_file(str(PAGE), default_timeout=240)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "demo"
+    at.query_params["section"] = "Robustness"  # the page runs only the open tab
     at.run()
     assert not at.exception
     assert any("No robustness report yet" in info.value for info in at.info)

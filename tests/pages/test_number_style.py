@@ -136,3 +136,27 @@ def test_every_page_shows_figures_in_the_number_style(
     app = run_page(page)
     problems = page_problems(app)
     assert not problems, "\n".join(problems)
+
+
+# Pages whose tabs run only when open (``?section=``): each tab besides the default one, checked too.
+OTHER_SECTIONS = [
+    ("backtest", "Sweep"),
+    ("backtest", "Past runs"),
+    ("backtest", "Robustness"),
+    ("backtest", "Your strategies"),
+    ("risk", "Exposure and limits"),
+    ("risk", "Alerts"),
+]
+
+
+@pytest.mark.parametrize(("page", "section"), OTHER_SECTIONS)
+def test_every_section_of_a_tabbed_page_shows_figures_in_the_number_style(
+    page: str, section: str, demo_database: Database, run_page: Callable[..., AppTest]
+) -> None:
+    app = run_page(page)
+    app.session_state["section"] = section  # what a click on the tab does
+    app.run()
+    assert not app.exception, [item.value for item in app.exception]
+    assert [tab.label for tab in app.tabs].count(section) == 1
+    problems = page_problems(app)
+    assert not problems, "\n".join(problems)

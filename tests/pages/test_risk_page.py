@@ -15,10 +15,13 @@ from core.risk.state import scope_state
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "risk.py"
 
 
-def _page() -> AppTest:
+def _page(section: str | None = None) -> AppTest:
+    """The page as the demo user, opened on ``section`` (the URL's ``?section=``; default Metrics)."""
     at = AppTest.from_file(str(PAGE), default_timeout=90)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "demo"
+    if section is not None:
+        at.query_params["section"] = section
     return at.run()
 
 
@@ -29,14 +32,22 @@ def _markdown(at: AppTest) -> str:
 def test_risk_page_shows_state_metrics_limits_and_alerts(demo_database: Database) -> None:
     at = _page()
     assert not at.exception
+    assert [tab.label for tab in at.tabs] == ["Metrics", "Exposure and limits", "Alerts"]
     assert "Trading state" in _markdown(at) and "ACTIVE" in _markdown(at)
     metrics = {metric.label: metric.value for metric in at.metric}
     for label in ("VaR 95 %", "CVaR 99 %", "Volatility (ann.)", "Sharpe", "Sortino", "Max drawdown", "Calmar"):
         assert label in metrics
     assert metrics["VaR 95 %"].startswith("-") and metrics["VaR 95 %"].endswith("%")
     assert metrics["Equity"].startswith("€ ")
+    assert metrics["Limits"] == "1 near" and metrics["Open alerts"] == "3"  # always shown, whatever the section
     series_table = at.dataframe[0].value
     assert list(series_table["Series"]) == ["Portfolio", "AAPL", "BTC/EUR", "ETH/EUR", "SOL/EUR"]
+    assert len(at.get("plotly_chart")) == 2  # drawdown, distribution: only the open section runs
+    assert not any(subheader.value.startswith("Alerts") for subheader in at.subheader)
+
+    at.session_state["section"] = "Exposure and limits"  # what a click on the tab does
+    at.run()
+    assert not at.exception
     frames = [frame.value for frame in at.dataframe]
     exposure = next(frame for frame in frames if "Asset" in frame.columns)
     assert list(exposure["Asset"]) == ["BTC/EUR", "ETH/EUR", "AAPL", "SOL/EUR"]
@@ -44,18 +55,24 @@ def test_risk_page_shows_state_metrics_limits_and_alerts(demo_database: Database
     assert "Daily loss limit" in list(limits["Limit"]) and "Stop-loss guard" in list(limits["Limit"])
     assert set(limits["Status"]) <= {"ok", "near limit", "BREACHED"}
     assert limits.set_index("Limit").loc["Max drawdown from peak", "Status"] == "near limit"
+    assert len(at.get("plotly_chart")) == 1  # exposure
+    assert "VaR 95 %" not in {metric.label for metric in at.metric}
+
+    at.session_state["section"] = "Alerts"
+    at.run()
+    assert not at.exception
     assert any(subheader.value.startswith("Alerts (3 open)") for subheader in at.subheader)
     assert "ETH/EUR up +6.2%" in _markdown(at)
-    assert len(at.get("plotly_chart")) == 3  # drawdown, distribution, exposure
 
 
 def test_acknowledge_an_alert_from_the_page(demo_database: Database) -> None:
-    at = _page()
+    at = _page("Alerts")
     buttons = [button for button in at.button if button.label == "Acknowledge"]
     assert len(buttons) == 3
     buttons[0].click().run()
     assert not at.exception
     assert any(subheader.value.startswith("Alerts (2 open)") for subheader in at.subheader)
+    assert {metric.label: metric.value for metric in at.metric}["Open alerts"] == "2"
     with demo_database.session() as session:
         acknowledged = session.scalars(select(RiskAlert).where(RiskAlert.acknowledged_by == "demo")).all()
         assert any(alert.dedupe_key == "demo:large_move:eth" for alert in acknowledged)

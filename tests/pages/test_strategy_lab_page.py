@@ -16,9 +16,11 @@ PAGE = Path(__file__).resolve().parents[2] / "pages" / "backtest.py"
 
 
 def _page() -> AppTest:
+    """The Backtest page opened on its "Your strategies" tab (``?section=``; only the open tab runs)."""
     at = AppTest.from_file(str(PAGE), default_timeout=120)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = "demo"
+    at.query_params["section"] = "Your strategies"
     return at
 
 
@@ -39,7 +41,6 @@ def test_the_tab_lists_user_strategies_with_parameters_and_shows_a_broken_file(d
         assert parameters.to_dict(orient="records") == [
             {"Parameter": "lookback", "Type": "int", "Default": 5, "Range": "2 … 50", "Meaning": "candles"}
         ]
-        assert "Momentum" in at.selectbox(key="run_strategy").options  # runnable on the Run tab (by its title)
         at.selectbox(key="source_strategy").set_value("momentum")
         at.selectbox(key="source_symbol").set_value("ETH/EUR")
         at.text_input(key="source_params").set_value("lookback=9")
@@ -55,6 +56,11 @@ def test_the_tab_lists_user_strategies_with_parameters_and_shows_a_broken_file(d
             {"lookback": 9},
         )
         assert source.enabled and not source.live
+        at.query_params.clear()  # AppTest resends the opening URL's parameter on every run; a browser updates it
+        at.session_state["section"] = "Run"  # what a click on the Run tab does
+        at.run()
+        assert not at.exception
+        assert "Momentum" in at.selectbox(key="run_strategy").options  # runnable on the Run tab (by its title)
     finally:
         register_catalog(load_catalog(None))
 
