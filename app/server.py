@@ -7,12 +7,15 @@ Plotly, SQLAlchemy, Alembic). Started through this module — ``python -m app.se
 options]``, which ``konsens up`` and the Docker image do — the server process imports them first
 (``app.ui.preload.preload_now``, about 2 s) and only then opens its port, so no session meets cold
 modules. It also serves the dashboard process's Prometheus metrics and exports its traces
-(``core.observability.serve.start_dashboard_exports``).
+(``core.observability.serve.start_dashboard_exports``). Sources are not watched for changes
+(``--server.fileWatcherType none``, unless given): that polling was most of the idle dashboard's CPU.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -45,9 +48,24 @@ def tls_options(options: list[str]) -> list[str]:
     ]
 
 
+def watcher_options(options: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return ``--server.fileWatcherType none`` unless the options or the environment choose a watcher.
+
+    A served dashboard does not change its sources: Streamlit's default watcher (polling every
+    module file of every session's script, ``watchdog`` is not installed) only costs CPU at rest.
+    ``streamlit run app/main.py`` (development) keeps it.
+    """
+    environ = os.environ if environ is None else environ
+    if any(option.startswith("--server.fileWatcherType") for option in options):
+        return []
+    if "STREAMLIT_SERVER_FILE_WATCHER_TYPE" in environ:
+        return []
+    return ["--server.fileWatcherType", "none"]
+
+
 def streamlit_arguments(options: list[str]) -> list[str]:
     """Return the ``streamlit`` command line that serves the dashboard with ``options`` (and TLS if configured)."""
-    return ["streamlit", "run", str(MAIN_SCRIPT), *options, *tls_options(options)]
+    return ["streamlit", "run", str(MAIN_SCRIPT), *watcher_options(options), *options, *tls_options(options)]
 
 
 def main(options: list[str] | None = None) -> None:
