@@ -216,6 +216,11 @@ def test_prices_without_resting_orders_or_exits_do_not_wake_the_watch_and_a_rest
     thread, stop = _run_in_background(executor)
     try:
         time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while executor._last_watch == 0.0:  # the pass's first look (one watch cycle) is done
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.1)
         watches = executor._last_watch
         for step in range(5):  # quotes, nothing resting
             with database.session() as session:
