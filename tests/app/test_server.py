@@ -107,3 +107,17 @@ def test_the_served_dashboard_does_not_watch_its_sources_unless_asked(monkeypatc
     assert server.watcher_options(["--server.fileWatcherType", "watchdog"]) == []
     assert server.watcher_options([], {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "auto"}) == []
     assert server.watcher_options([], {}) == ["--server.fileWatcherType", "none"]
+
+
+def test_streamlit_s_config_file_polling_is_slowed_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The period is a private module global of Streamlit: pinned here, so an upgrade that renames it fails."""
+    from streamlit.watcher import polling_path_watcher
+
+    assert polling_path_watcher._POLLING_PERIOD_SECS in (0.2, server.CONFIG_POLL_SECONDS)
+    monkeypatch.setattr(polling_path_watcher, "_POLLING_PERIOD_SECS", 0.2)
+    server.slow_config_polling()
+    assert polling_path_watcher._POLLING_PERIOD_SECS == server.CONFIG_POLL_SECONDS
+    import inspect
+
+    task_source = inspect.getsource(polling_path_watcher.PollingPathWatcher._schedule)
+    assert "time.sleep(_POLLING_PERIOD_SECS)" in task_source  # read at every poll, so the new value counts
