@@ -7,12 +7,16 @@ Plotly, SQLAlchemy, Alembic). Started through this module — ``python -m app.se
 options]``, which ``konsens up`` and the Docker image do — the server process imports them first
 (``app.ui.preload.preload_now``, about 2 s) and only then opens its port, so no session meets cold
 modules. It also serves the dashboard process's Prometheus metrics and exports its traces
-(``core.observability.serve.start_dashboard_exports``).
+(``core.observability.serve.start_dashboard_exports``). Sources are not watched for changes
+(``--server.fileWatcherType none``, unless given), and Streamlit's config/secrets files are polled
+every 5 s instead of every 0.2 s: that polling was most of the idle dashboard's CPU.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -45,9 +49,41 @@ def tls_options(options: list[str]) -> list[str]:
     ]
 
 
+def watcher_options(options: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return ``--server.fileWatcherType none`` unless the options or the environment choose a watcher.
+
+    A served dashboard does not change its sources: Streamlit's default watcher (polling every
+    module file of every session's script, ``watchdog`` is not installed) only costs CPU at rest.
+    ``streamlit run app/main.py`` (development) keeps it.
+    """
+    environ = os.environ if environ is None else environ
+    if any(option.startswith("--server.fileWatcherType") for option in options):
+        return []
+    if "STREAMLIT_SERVER_FILE_WATCHER_TYPE" in environ:
+        return []
+    return ["--server.fileWatcherType", "none"]
+
+
+CONFIG_POLL_SECONDS = 5.0  # Streamlit's own: 0.2 s
+
+
+def slow_config_polling(seconds: float = CONFIG_POLL_SECONDS) -> None:
+    """Poll Streamlit's config and secrets files every ``seconds`` instead of five times a second.
+
+    Streamlit watches ``config.toml`` (two places) and ``secrets.toml`` with its polling watcher
+    whatever ``fileWatcherType`` says, each poll a task on a thread pool; at rest that was most of
+    the dashboard's CPU. The period is a module global of ``streamlit.watcher.polling_path_watcher``
+    read at every poll (``tests/app/test_server.py`` pins it, so a Streamlit upgrade that renames it
+    fails there, not silently).
+    """
+    from streamlit.watcher import polling_path_watcher
+
+    polling_path_watcher._POLLING_PERIOD_SECS = seconds  # type: ignore[misc]
+
+
 def streamlit_arguments(options: list[str]) -> list[str]:
     """Return the ``streamlit`` command line that serves the dashboard with ``options`` (and TLS if configured)."""
-    return ["streamlit", "run", str(MAIN_SCRIPT), *options, *tls_options(options)]
+    return ["streamlit", "run", str(MAIN_SCRIPT), *watcher_options(options), *options, *tls_options(options)]
 
 
 def main(options: list[str] | None = None) -> None:
@@ -69,6 +105,7 @@ def main(options: list[str] | None = None) -> None:
     from core.observability.serve import start_dashboard_exports
 
     start_dashboard_exports()
+    slow_config_polling()
     sys.argv = streamlit_arguments(sys.argv[1:] if options is None else options)
     cli.main()
 

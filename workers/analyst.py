@@ -3,9 +3,10 @@
 One pass: re-queue requests whose worker died; claim and carry out every pending "analyse now"
 request (progress written to the request row for the page); run the consensus for each tracked
 instrument whose last run is older than the schedule; score opinions whose horizon has passed and
-refresh the analysts' track records; then evaluate the strategies switched on as signal sources on
-their newly closed candles (``core.backtest.signal_source``: signals become order intents that the
-executor's risk checks see like every order). ``konsens worker analyst [--once]``.
+refresh the analysts' track records (only after new opinions or scores, else hourly); then evaluate
+the strategies switched on as signal sources on their newly closed candles
+(``core.backtest.signal_source``: signals become order intents that the executor's risk checks see
+like every order). ``konsens worker analyst [--once]``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -116,6 +118,23 @@ def run_strategies(database: Database) -> list[Any]:
     return run_signal_sources(database, home=get_settings().home)
 
 
+TRACK_RECORD_REFRESH_SECONDS = 3600.0  # without new opinions or scores the track records are refreshed this often
+_track_records_refreshed_at: list[float] = []  # monotonic time of the last refresh in this process
+
+
+def track_records_due(*, changed: bool, now: float | None = None) -> bool:
+    """Whether to recompute the track records: after new opinions or scores, on the first pass, else hourly.
+
+    Recomputing them reads every scored opinion; at rest (nothing new) that was most of the pass.
+    """
+    now = time.monotonic() if now is None else now
+    last = _track_records_refreshed_at[-1] if _track_records_refreshed_at else None
+    if changed or last is None or now - last >= TRACK_RECORD_REFRESH_SECONDS:
+        _track_records_refreshed_at[:] = [now]
+        return True
+    return False
+
+
 def run_pass(database: Database) -> dict[str, Any]:
     """One pass of the analyst worker (see the module docstring)."""
     config = database.run(load_ai_config)
@@ -123,7 +142,8 @@ def run_pass(database: Database) -> dict[str, Any]:
     handled = process_requests(database, config)
     scheduled = run_scheduled(database, config)
     scored = database.run(lambda session: score_due_opinions(session, hold_band=config.hold_band))
-    database.run(refresh_track_records)
+    if track_records_due(changed=bool(handled or scheduled or scored)):
+        database.run(refresh_track_records)
     strategies = run_strategies(database)
     return {
         "requests": len(handled),

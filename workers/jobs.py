@@ -46,6 +46,9 @@ from workers.runtime import WorkerLoop
 
 WORKER_NAME = "jobs"
 CHANNEL_JOBS = "konsens_jobs"
+# SQLite: the waiter reports the jobs channel only when this row moves (index ix_jobs_status_id),
+# not on every commit of any writer (heartbeats, streamed quotes).
+QUEUED_JOBS_PROBE = "SELECT count(*), coalesce(sum(id), 0) FROM jobs WHERE status = 'queued'"
 STOP_GRACE_SECONDS = 10.0  # a stopping job has this long to store its checkpoint before it is killed
 CANCEL_GRACE_SECONDS = 15.0  # a job that ignores a cancel this long is killed
 
@@ -102,7 +105,9 @@ class JobsLoop(WorkerLoop):
         settings = self.settings
         if self.waiter is None and not self.once_mode:
             try:
-                self.waiter = open_change_waiter(database, (CHANNEL_JOBS,), max_interval=0.5)
+                self.waiter = open_change_waiter(
+                    database, (CHANNEL_JOBS,), max_interval=0.5, sqlite_probes={CHANNEL_JOBS: QUEUED_JOBS_PROBE}
+                )
             except ValueError:  # an in-memory database: nobody else writes, poll
                 self.waiter = None
         moved = self._recover(database, at_start=not self.recovered_at_start)

@@ -16,7 +16,9 @@ changed, then runs its (cheap) queries once.
   counters of ``change_counters`` (row triggers on ``orders`` and ``risk_trading_states``,
   migration ``0200_live_sqlite_changes``) and reports only the channels whose counter moved,
   plus ``konsens_prices`` (quotes and candles have no trigger: any other commit may be a price).
-  Without that table (an older database) every change is reported on every channel.
+  Without that table (an older database) every change is reported on every channel. A channel
+  without a counter may have a *probe* instead (``sqlite_probes``: a query on an indexed column,
+  e.g. the queued jobs), reported only when the probe's row moved.
 - A :class:`Nudge` (a self-pipe) wakes a waiter from another thread at once, e.g. the executor's
   live order stream; the waiter then reports :data:`CHANNEL_NUDGE`.
 
@@ -34,7 +36,7 @@ import select
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,6 +111,8 @@ class SqliteChangeWaiter:
     _interval: float = 0.005
     _counters: dict[str, int] | None = None
     _has_counters: bool | None = None
+    probes: Mapping[str, str] = field(default_factory=dict)  # channel -> SQL whose one row changes with it
+    _probed: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
     checks: int = field(default=0, init=False)
     counter_reads: int = field(default=0, init=False)
 
@@ -136,20 +140,44 @@ class SqliteChangeWaiter:
         self._has_counters = True
         return {str(channel): int(version) for channel, version in rows}
 
+    def _probe(self, channel: str) -> tuple[Any, ...] | None:
+        """The probe's row for ``channel`` (None if the query fails: then every change is reported)."""
+        try:
+            row = self._db().execute(self.probes[channel]).fetchone()
+        except sqlite3.Error:
+            return None
+        return tuple(row) if row is not None else ()
+
     def prime(self) -> None:
         """Remember the current state: changes from now on are reported."""
         self._version = self._current()
         self._counters = self._read_counters()
+        self._probed = {channel: self._probe(channel) for channel in self.probes if channel in self.channels}
 
     def _changed_channels(self) -> set[str]:
+        probed = self._probed_changes()
+        if not set(self.channels) - set(self.probes):
+            return probed  # only probed channels: no counters to read
         counters = self._read_counters()
         if counters is None or self._counters is None:
             self._counters = counters
             return set(self.channels)
         changed = {channel for channel, version in counters.items() if self._counters.get(channel) != version}
         self._counters = counters
-        uncounted = {channel for channel in self.channels if channel not in COUNTED_CHANNELS}
-        return (changed | uncounted) & set(self.channels)
+        uncounted = {channel for channel in self.channels if channel not in COUNTED_CHANNELS | set(self.probes)}
+        return (changed | uncounted | probed) & set(self.channels)
+
+    def _probed_changes(self) -> set[str]:
+        """The probed channels whose probe row moved (a failing probe counts as moved)."""
+        changed: set[str] = set()
+        for channel in self.probes:
+            if channel not in self.channels:
+                continue
+            row = self._probe(channel)
+            if row is None or row != self._probed.get(channel):
+                changed.add(channel)
+            self._probed[channel] = row
+        return changed
 
     def wait(self, timeout: float, stop_event: threading.Event | None = None, nudge: Nudge | None = None) -> set[str]:
         deadline = time.monotonic() + max(0.0, timeout)
@@ -162,7 +190,10 @@ class SqliteChangeWaiter:
             if version != self._version:
                 self._version = version
                 self._interval = self.min_interval
-                return self._changed_channels()
+                changed = self._changed_channels()
+                if changed:
+                    return changed
+                # Nothing this waiter listens for moved (a commit elsewhere): wait on.
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stop_event is not None and stop_event.is_set()):
                 return set()
@@ -272,13 +303,22 @@ def _started(waiter: SqliteChangeWaiter | PostgresChangeWaiter) -> ChangeWaiter:
 
 
 def open_change_waiter(
-    database: Database, channels: Iterable[str] = ALL_CHANNELS, *, max_interval: float = 0.05
+    database: Database,
+    channels: Iterable[str] = ALL_CHANNELS,
+    *,
+    max_interval: float = 0.05,
+    sqlite_probes: Mapping[str, str] | None = None,
 ) -> ChangeWaiter:
-    """Return the waiter for ``database`` (LISTEN on PostgreSQL, ``data_version`` on SQLite)."""
+    """Return the waiter for ``database`` (LISTEN on PostgreSQL, ``data_version`` on SQLite).
+
+    ``sqlite_probes`` (SQLite only): for a channel without a counter, a cheap query whose one row
+    changes when the channel's rows do; the channel is then reported only when that row moved, not
+    on every commit of any writer (PostgreSQL's triggers notify the channel itself).
+    """
     wanted = tuple(channels)
     if database.kind == "postgresql":
         return _started(PostgresChangeWaiter(database, wanted))
     path = database.engine.url.database
     if not path or path == ":memory:":
         raise ValueError("an in-memory SQLite database has no other writers to wait for")
-    return _started(SqliteChangeWaiter(path, wanted, max_interval=max_interval))
+    return _started(SqliteChangeWaiter(path, wanted, max_interval=max_interval, probes=dict(sqlite_probes or {})))

@@ -52,8 +52,15 @@ from core.execution.broker import (
     LiveTradingUnavailable,
     VenueOrderState,
 )
-from core.execution.enums import ExitReason, OrderSide, OrderType
-from core.execution.fill_model import ExitLevels, advance_trailing_stop, check_exits
+from core.execution.enums import ExitReason, OrderSide, OrderType, TimeInForce
+from core.execution.fill_model import (
+    BarPrices,
+    ExitLevels,
+    advance_trailing_stop,
+    check_exits,
+    fill_price,
+    stop_triggered,
+)
 from core.execution.live_stream import LiveOrderStream, StreamEvent, StreamFill, StreamOrderUpdate
 from core.execution.models import ExitPlan, Order, OrderStatus, TradingMode
 from core.execution.orders import (
@@ -76,7 +83,7 @@ from core.execution.pretrade import (
     PreTradeCheck,
     run_pretrade_checks,
 )
-from core.execution.prices import latest_price, observations_after
+from core.execution.prices import PriceObservation, latest_price, observations_after
 from core.execution.service import deny_order, place_order, reject_order
 from core.execution.settings import TradingConfig, TradingSettings, load_trading_config
 from core.market.models import Instrument
@@ -145,6 +152,142 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class RestingPaperOrder:
+    """What the per-quote check needs of a resting paper order (read when orders change, not per quote)."""
+
+    order_id: int
+    instrument_id: int
+    side: OrderSide
+    order_type: OrderType
+    status: OrderStatus
+    time_in_force: TimeInForce
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    stored_cursor: datetime | None  # ``price_cursor`` as stored
+    created_at: datetime
+
+    def acts_on(self, bar: BarPrices[Decimal]) -> bool:
+        """Whether ``bar`` fills or triggers the order (the paper broker's rule; slippage moves no decision)."""
+        if self.time_in_force is not TimeInForce.GTC:
+            return True  # IOC/FOK never rest; let the full check decide
+        triggered = self.status is OrderStatus.TRIGGERED and self.order_type is OrderType.STOP_LIMIT
+        order_type = OrderType.LIMIT if triggered else self.order_type
+        try:
+            price = fill_price(
+                self.side, order_type, bar, slippage=ZERO, limit_price=self.limit_price, stop_price=self.stop_price
+            )
+        except ValueError:
+            return True  # a malformed order: the full check records what is wrong
+        if price is not None:
+            return True
+        return (
+            order_type is OrderType.STOP_LIMIT
+            and self.stop_price is not None
+            and stop_triggered(self.side, bar, self.stop_price)
+        )
+
+
+@dataclass(frozen=True)
+class WatchedExit:
+    """What the per-quote check needs of an active exit plan."""
+
+    plan_id: int
+    instrument_id: int
+    side: OrderSide
+    levels: ExitLevels[Decimal]
+    stored_cursor: datetime | None  # ``last_price_ts`` as stored
+
+    def acts_on(self, bar: BarPrices[Decimal]) -> bool:
+        """Whether ``bar`` triggers an exit or moves the trailing stop (then the plan is written)."""
+        if check_exits(self.side, bar, self.levels, slippage=ZERO) is not None:
+            return True
+        return advance_trailing_stop(self.side, bar, self.levels).trailing_stop != self.levels.trailing_stop
+
+
+@dataclass(frozen=True)
+class WatchSet:
+    """The resting orders and active exit plans, held in memory between order changes."""
+
+    paper: tuple[RestingPaperOrder, ...] = ()
+    live: tuple[int, ...] = ()
+    exits: tuple[WatchedExit, ...] = ()
+    unjudged: tuple[int, ...] = ()  # paper orders the per-quote check cannot judge (no instrument)
+
+    def __bool__(self) -> bool:
+        return bool(self.paper or self.live or self.exits or self.unjudged)
+
+
+def load_watch_set(session: Session) -> WatchSet:
+    """Read the resting orders and active exit plans (two column queries, no ORM objects)."""
+    paper: list[RestingPaperOrder] = []
+    live: list[int] = []
+    unjudged: list[int] = []
+    for row in session.execute(
+        select(
+            Order.id,
+            Order.mode,
+            Order.instrument_id,
+            Order.side,
+            Order.order_type,
+            Order.status,
+            Order.time_in_force,
+            Order.limit_price,
+            Order.stop_price,
+            Order.price_cursor,
+            Order.created_at,
+        )
+        .where(Order.status.in_(list(RESTING_STATUSES)))
+        .order_by(Order.id)
+    ).all():
+        if row.mode is TradingMode.LIVE:
+            live.append(int(row.id))
+        elif row.instrument_id is not None:
+            paper.append(
+                RestingPaperOrder(
+                    int(row.id),
+                    int(row.instrument_id),
+                    row.side,
+                    row.order_type,
+                    row.status,
+                    row.time_in_force,
+                    row.limit_price,
+                    row.stop_price,
+                    row.price_cursor,
+                    row.created_at,
+                )
+            )
+        else:
+            unjudged.append(int(row.id))  # no instrument: the full check handles (and reports) it
+    exits = [
+        WatchedExit(
+            int(row.id),
+            int(row.instrument_id),
+            row.position_side,
+            ExitLevels(row.stop_loss, row.take_profit, row.trailing_distance, row.trailing_stop),
+            row.last_price_ts,
+        )
+        for row in session.execute(
+            select(
+                ExitPlan.id,
+                ExitPlan.instrument_id,
+                ExitPlan.position_side,
+                ExitPlan.stop_loss,
+                ExitPlan.take_profit,
+                ExitPlan.trailing_distance,
+                ExitPlan.trailing_stop,
+                ExitPlan.last_price_ts,
+            )
+            .where(ExitPlan.active.is_(True))
+            .order_by(ExitPlan.id)
+        ).all()
+    ]
+    return WatchSet(tuple(paper), tuple(live), tuple(exits), tuple(unjudged))
+
+
 @dataclass
 class PassStats:
     submitted: int = 0
@@ -184,8 +327,10 @@ class Executor:
     _stream: LiveOrderStream | None = None
     _stream_checked_at: float = float("-inf")
     _nudge: Nudge | None = None
-    _watchers: bool = True  # resting orders or active exit plans exist (re-read when orders change)
+    _watch_set: WatchSet = field(default_factory=WatchSet)  # re-read when orders change (or the safety poll)
     _watchers_stale: bool = True
+    watch_set_loads: int = 0  # how often the resting orders and exit plans were read
+    quiet_checks: int = 0  # per-quote checks that found nothing to do (no session, no ORM objects)
     _cursors: dict[tuple[str, int], tuple[datetime, float]] = field(default_factory=dict)
     _last_live_poll: float = float("-inf")
     _last_stale_check: float = float("-inf")
@@ -247,7 +392,7 @@ class Executor:
             if self._watch_pending and (safety_due or now - self._last_watch >= settings.executor_watch_seconds):
                 self._watch_pending = False
                 self._last_watch = now
-                worked = self.watch() or worked
+                worked = self.watch(cached=True) or worked
             if (stop_event is not None and stop_event.is_set()) or now >= deadline:
                 break
             if worked:
@@ -262,17 +407,15 @@ class Executor:
 
     def _has_watchers(self) -> bool:
         """Whether resting orders or active exit plans exist (cached until orders change or the safety poll)."""
+        return bool(self._watched())
+
+    def _watched(self) -> WatchSet:
+        """The resting orders and active exit plans, re-read only when marked stale."""
         if self._watchers_stale:
             self._watchers_stale = False
-
-            def look(session: Session) -> bool:
-                resting = session.scalar(select(Order.id).where(Order.status.in_(list(RESTING_STATUSES))).limit(1))
-                if resting is not None:
-                    return True
-                return session.scalar(select(ExitPlan.id).where(ExitPlan.active.is_(True)).limit(1)) is not None
-
-            self._watchers = bool(self.database.run(look))
-        return self._watchers
+            self._watch_set = self.database.run(load_watch_set)
+            self.watch_set_loads += 1
+        return self._watch_set
 
     def _waiter(self) -> ChangeWaiter:
         if self._change_waiter is None:
@@ -302,32 +445,97 @@ class Executor:
             worked = True
         return worked
 
-    def watch(self) -> bool:
+    def watch(self, *, cached: bool = False) -> bool:
         """Check resting orders (paper: new prices; live: the venue) and the exits of positions.
+
+        Paper orders and exit plans are first judged in memory against the prices that arrived
+        since their cursors (one connection, column queries per instrument; no ORM objects): only
+        those the prices fill, trigger or move — or whose cursor is due to be written — take the
+        full check under the write lock. ``cached`` uses the resting orders held since the last
+        order change (the executor's loop); without it they are read again first.
 
         Return True if an exit was triggered (a new order to work on).
         """
+        if not cached:
+            self._watchers_stale = True
+        watched = self._watched()
         triggered_before = self.stats.exits_triggered
+        locked_before = self.locked_checks
         now = time.monotonic()
         streaming = self._stream is not None and self._stream.status.connected
         live_due = not streaming or now - self._last_live_poll >= self.settings.live_poll_seconds
         if live_due:
             self._last_live_poll = now
-        rows = self.database.run(
-            lambda session: session.execute(
-                select(Order.id, Order.mode).where(Order.status.in_(list(RESTING_STATUSES)))
-            ).all()
-        )
-        for order_id, mode in rows:
-            if mode is TradingMode.PAPER or live_due:
-                self._poll_order(order_id, live=mode is TradingMode.LIVE)
-        for plan_id in self._ids(select(ExitPlan.id).where(ExitPlan.active.is_(True))):
-            self._watch_exit(plan_id)
+            for order_id in watched.live:
+                self._poll_order(order_id, live=True)
+        for order_id in watched.unjudged:
+            self._poll_order(order_id, live=False)
+        orders, plans = self._acting(watched)
+        for order_id in orders:
+            self._poll_order(order_id, live=False, judged=True)
+        for plan_id in plans:
+            self._watch_exit(plan_id, judged=True)
         # Leases end after `lease_seconds` (60 s): looking for expired ones at the safety-poll pace is enough.
         if now - self._last_stale_check >= self.settings.executor_safety_poll_seconds:
             self._last_stale_check = now
             self._reconcile_stale_submissions()
+        if self.locked_checks != locked_before:
+            self._watchers_stale = True  # something was written: read the resting orders again
         return self.stats.exits_triggered > triggered_before
+
+    def _acting(self, watched: WatchSet) -> tuple[list[int], list[int]]:
+        """The paper orders and exit plans that new prices act on (or whose cursor is due to be written).
+
+        The rest only advance their cursor in memory. One connection; per instrument the
+        observations after the earliest cursor are read once.
+        """
+        if not watched.paper and not watched.exits:
+            return [], []
+        earliest: dict[int, datetime] = {}
+        cursors: dict[tuple[str, int], datetime | None] = {}
+        for order in watched.paper:
+            cursor = self._cursor("order", order.order_id, order.stored_cursor) or order.created_at
+            cursors["order", order.order_id] = cursor
+            earliest[order.instrument_id] = min(cursor, earliest.get(order.instrument_id, cursor))
+        for plan in watched.exits:
+            plan_cursor = self._cursor("plan", plan.plan_id, plan.stored_cursor)
+            cursors["plan", plan.plan_id] = plan_cursor
+            if plan_cursor is not None:
+                earliest[plan.instrument_id] = min(plan_cursor, earliest.get(plan.instrument_id, plan_cursor))
+        observations: dict[int, list[PriceObservation]] = {}
+        with self.database.engine.connect() as connection:
+            for instrument_id, after in earliest.items():
+                observations[instrument_id] = observations_after(connection, instrument_id, after)
+        acting_orders: list[int] = []
+        for order in watched.paper:
+            order_cursor = cursors["order", order.order_id] or order.created_at
+            newer = [item for item in observations.get(order.instrument_id, []) if item.ts > order_cursor]
+            if any(order.acts_on(item.bar) for item in newer):
+                acting_orders.append(order.order_id)
+                continue
+            if newer:
+                order_cursor = max(order_cursor, newer[-1].ts)
+            if self._hold_cursor("order", order.order_id, order_cursor, order.stored_cursor):
+                acting_orders.append(order.order_id)
+            else:
+                self.quiet_checks += 1
+        acting_plans: list[int] = []
+        for plan in watched.exits:
+            plan_cursor = cursors["plan", plan.plan_id]
+            if plan_cursor is None:
+                acting_plans.append(plan.plan_id)  # no cursor yet: the full check sets one
+                continue
+            newer = [item for item in observations.get(plan.instrument_id, []) if item.ts > plan_cursor]
+            if any(plan.acts_on(item.bar) for item in newer):
+                acting_plans.append(plan.plan_id)
+                continue
+            if newer:
+                plan_cursor = max(plan_cursor, newer[-1].ts)
+            if self._hold_cursor("plan", plan.plan_id, plan_cursor, plan.stored_cursor):
+                acting_plans.append(plan.plan_id)
+            else:
+                self.quiet_checks += 1
+        return acting_orders, acting_plans
 
     def _config(self, session: Session) -> TradingConfig:
         """The trading configuration, re-read at most once a second."""
@@ -617,7 +825,8 @@ class Executor:
             return False
         return not self._hold_cursor("order", order_id, state.price_cursor, stored)
 
-    def _poll_order(self, order_id: int, *, live: bool | None = None) -> None:
+    def _poll_order(self, order_id: int, *, live: bool | None = None, judged: bool = False) -> None:
+        """Bring a resting order up to date (``judged``: the per-quote check found the prices act on it)."""
         fetched: VenueOrderState | None = None
         if live is None:
             live = self.database.run(
@@ -638,7 +847,7 @@ class Executor:
                 return
             if fetched is None:
                 return
-        elif self._paper_unchanged(order_id):
+        elif not judged and self._paper_unchanged(order_id):
             return
         self.locked_checks += 1
         with self.database.session() as session:
@@ -820,8 +1029,8 @@ class Executor:
             cursor = observation.ts
         return not self._hold_cursor("plan", plan_id, cursor, stored)
 
-    def _watch_exit(self, plan_id: int) -> None:
-        if self._exit_unchanged(plan_id):
+    def _watch_exit(self, plan_id: int, *, judged: bool = False) -> None:
+        if not judged and self._exit_unchanged(plan_id):
             return
         self.locked_checks += 1
         with self.database.session() as session:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from core.execution.fill_model import BarPrices
@@ -34,14 +34,21 @@ class PriceObservation:
 SERIES_TTL_SECONDS = 60.0
 _series_cache: dict[tuple[str, int], tuple[float, list[tuple[str, str]]]] = {}
 
+Reader = Session | Connection  # the executor's per-quote check reads on a plain connection (no ORM session)
 
-def _candle_series(session: Session, instrument_id: int) -> list[tuple[str, str]]:
+
+def _database_url(reader: Reader) -> str:
+    bind = reader.get_bind() if isinstance(reader, Session) else reader
+    return str(bind.engine.url)
+
+
+def _candle_series(session: Reader, instrument_id: int) -> list[tuple[str, str]]:
     """The (source, timeframe) series of an instrument's candles, re-read at most once a minute.
 
     Listing them scans the instrument's candles; they change only when a source or timeframe is
     added, so the executor's once-a-second watch asks the index per series instead (below).
     """
-    key = (str(session.get_bind().engine.url), instrument_id)
+    key = (_database_url(session), instrument_id)
     now = time.monotonic()
     cached = _series_cache.get(key)
     if cached is not None and now - cached[0] < SERIES_TTL_SECONDS:
@@ -56,7 +63,7 @@ def _candle_series(session: Session, instrument_id: int) -> list[tuple[str, str]
     return series
 
 
-def _finest_candle_series(session: Session, instrument_id: int, after: datetime) -> tuple[str, str] | None:
+def _finest_candle_series(session: Reader, instrument_id: int, after: datetime) -> tuple[str, str] | None:
     """The (source, timeframe) with the finest timeframe among candles newer than ``after``."""
     rows = []
     for source, timeframe in _candle_series(session, instrument_id):
@@ -79,9 +86,12 @@ def _finest_candle_series(session: Session, instrument_id: int, after: datetime)
 
 
 def observations_after(
-    session: Session, instrument_id: int, after: datetime, *, limit: int = 500
+    session: Reader, instrument_id: int, after: datetime, *, limit: int = 500
 ) -> list[PriceObservation]:
-    """Return price observations strictly after ``after``, oldest first (quotes and finest candles)."""
+    """Return price observations strictly after ``after``, oldest first (quotes and finest candles).
+
+    ``session`` may be an ORM session or a plain connection (the same column queries).
+    """
     observations: list[PriceObservation] = []
     quotes = session.execute(
         select(Quote.ts, Quote.last, Quote.source)

@@ -59,14 +59,16 @@ class TradingSettings(KonsensSettingsBase):
         ),
     )
     executor_safety_poll_seconds: float = Field(
-        default=2.0,
+        default=10.0,
         gt=0,
         description="Look for new orders, resting orders and exits this often even if no change was signalled.",
     )
     executor_watch_seconds: float = Field(
         default=1.0, gt=0, description="At most this often resting orders and exits are checked after new prices."
     )
-    executor_pass_seconds: float = Field(default=5.0, gt=0, description="Length of one worker pass (heartbeat period).")
+    executor_pass_seconds: float = Field(
+        default=30.0, gt=0, description="Length of one worker pass (heartbeat period)."
+    )
     lease_seconds: float = Field(default=60.0, gt=0, description="How long a claim on a live order holds.")
     live_timeout_seconds: float = Field(default=10.0, gt=0)
     onetrading_base_url: str | None = Field(default=None, description="Override of the One Trading API root.")

@@ -145,14 +145,19 @@ def deliver_pending_alerts(
         )
     )
     sent = failed = skipped = 0
-    own_client = client is None
-    http = client or httpx.Client(timeout=settings.delivery_timeout_seconds)
+    # The HTTP client (its TLS context loads the CA bundle) is made only when an alert is sent:
+    # the risk worker calls this every pass, and at rest there is nothing to deliver.
+    own_client = False
+    http = client
     try:
         for alert in alerts:
             if not channels or not _due(alert, settings):
                 alert.delivery_status = DeliveryStatus.SKIPPED
                 skipped += 1
                 continue
+            if http is None:
+                http = httpx.Client(timeout=settings.delivery_timeout_seconds)
+                own_client = True
             errors: list[str] = []
             if settings.webhook_url:
                 try:
@@ -180,6 +185,6 @@ def deliver_pending_alerts(
                 alert.delivery_error = None
                 sent += 1
     finally:
-        if own_client:
+        if own_client and http is not None:
             http.close()
     return DeliveryReport(sent=sent, failed=failed, skipped=skipped)

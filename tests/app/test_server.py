@@ -13,6 +13,7 @@ from app.ui import preload
 
 
 def test_the_launcher_preloads_then_runs_streamlit_on_app_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMLIT_SERVER_FILE_WATCHER_TYPE", raising=False)
     seen: dict[str, object] = {}
 
     def fake_streamlit_main() -> None:
@@ -27,7 +28,17 @@ def test_the_launcher_preloads_then_runs_streamlit_on_app_main(monkeypatch: pyte
     monkeypatch.setattr(sys, "argv", ["app.server"])
     server.main(["--server.port", "8599", "--server.headless", "true"])
     assert seen == {
-        "argv": ["streamlit", "run", str(server.MAIN_SCRIPT), "--server.port", "8599", "--server.headless", "true"],
+        "argv": [
+            "streamlit",
+            "run",
+            str(server.MAIN_SCRIPT),
+            "--server.fileWatcherType",
+            "none",
+            "--server.port",
+            "8599",
+            "--server.headless",
+            "true",
+        ],
         "preloaded": True,
     }
     assert server.MAIN_SCRIPT.name == "main.py" and (server.PROJECT_ROOT / "pages").is_dir()
@@ -84,3 +95,29 @@ def test_only_one_tls_file_is_a_settings_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("KONSENS_TLS_CERT_FILE", "/etc/konsens/cert.pem")
     with pytest.raises(ValidationError, match="must be set together"):
         Settings()
+
+
+def test_the_served_dashboard_does_not_watch_its_sources_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit's polling file watcher costs CPU at rest; a served dashboard does not change its sources."""
+    monkeypatch.delenv("STREAMLIT_SERVER_FILE_WATCHER_TYPE", raising=False)
+    arguments = server.streamlit_arguments(["--server.port", "8599"])
+    at = arguments.index("--server.fileWatcherType")
+    assert arguments[at + 1] == "none"
+    assert server.watcher_options(["--server.fileWatcherType=poll"]) == []
+    assert server.watcher_options(["--server.fileWatcherType", "watchdog"]) == []
+    assert server.watcher_options([], {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "auto"}) == []
+    assert server.watcher_options([], {}) == ["--server.fileWatcherType", "none"]
+
+
+def test_streamlit_s_config_file_polling_is_slowed_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The period is a private module global of Streamlit: pinned here, so an upgrade that renames it fails."""
+    from streamlit.watcher import polling_path_watcher
+
+    assert polling_path_watcher._POLLING_PERIOD_SECS in (0.2, server.CONFIG_POLL_SECONDS)
+    monkeypatch.setattr(polling_path_watcher, "_POLLING_PERIOD_SECS", 0.2)
+    server.slow_config_polling()
+    assert polling_path_watcher._POLLING_PERIOD_SECS == server.CONFIG_POLL_SECONDS
+    import inspect
+
+    task_source = inspect.getsource(polling_path_watcher.PollingPathWatcher._schedule)
+    assert "time.sleep(_POLLING_PERIOD_SECS)" in task_source  # read at every poll, so the new value counts

@@ -89,3 +89,17 @@ def test_pass_evaluates_the_strategy_signal_sources_on_the_newest_closed_candle(
     with sqlite_database.session() as session:
         source = find_source(session, "sma-cross")
         assert source.enabled and source.last_candle_at == end - timedelta(hours=1)  # the last closed candle
+
+
+def test_track_records_are_recomputed_after_new_opinions_or_scores_else_hourly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At rest (nothing analysed or scored) a pass does not re-read every scored opinion."""
+    from workers import analyst
+
+    monkeypatch.setattr(analyst, "_track_records_refreshed_at", [])
+    assert analyst.track_records_due(changed=False, now=1000.0)  # the first pass of the process
+    assert not analyst.track_records_due(changed=False, now=1015.0)  # nothing new: skipped
+    assert analyst.track_records_due(changed=True, now=1030.0)  # an opinion was scored
+    assert not analyst.track_records_due(changed=False, now=1030.0 + analyst.TRACK_RECORD_REFRESH_SECONDS - 1)
+    assert analyst.track_records_due(changed=False, now=1030.0 + analyst.TRACK_RECORD_REFRESH_SECONDS)

@@ -188,3 +188,31 @@ def test_a_nudge_from_another_thread_wakes_the_waiter_at_once(database: Database
     finally:
         nudge.close()
         waiter.close()
+
+
+def test_a_sqlite_probe_reports_its_channel_only_when_its_row_moves(sqlite_database: Database) -> None:
+    """The jobs worker's channel has no counter: its probe (the queued jobs) keeps other commits from waking it."""
+    from core.jobs.models import Job, JobStatus
+    from workers.jobs import CHANNEL_JOBS, QUEUED_JOBS_PROBE
+
+    waiter = open_change_waiter(sqlite_database, (CHANNEL_JOBS,), sqlite_probes={CHANNEL_JOBS: QUEUED_JOBS_PROBE})
+    assert isinstance(waiter, SqliteChangeWaiter)
+    try:
+        for step in range(3):  # heartbeats, settings, quotes: commits that queue no job
+            with sqlite_database.session() as session:
+                set_setting(session, "test.unrelated", {"step": step})
+        began = time.monotonic()
+        assert waiter.wait(0.5) == set()  # not woken: waited out its timeout
+        assert time.monotonic() - began >= 0.45
+        thread = _write_later(0.2, lambda: _queue_job(sqlite_database, Job, JobStatus))
+        began = time.monotonic()
+        assert waiter.wait(5.0) == {CHANNEL_JOBS}
+        assert time.monotonic() - began < 2.0
+        thread.join()
+    finally:
+        waiter.close()
+
+
+def _queue_job(database: Database, job: type, status: object) -> None:
+    with database.session() as session:
+        session.add(job(kind="backtest", params={}, status=status.QUEUED))  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -215,6 +216,11 @@ def test_prices_without_resting_orders_or_exits_do_not_wake_the_watch_and_a_rest
     thread, stop = _run_in_background(executor)
     try:
         time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while executor._last_watch == 0.0:  # the pass's first look (one watch cycle) is done
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.1)
         watches = executor._last_watch
         for step in range(5):  # quotes, nothing resting
             with database.session() as session:
@@ -255,3 +261,120 @@ def test_prices_without_resting_orders_or_exits_do_not_wake_the_watch_and_a_rest
         stop.set()
         thread.join(timeout=10)
         executor.close()
+
+
+def _resting_limit(database: Database, limit: str) -> str:
+    with database.session() as session:
+        client_id = place_order(
+            session,
+            OrderRequest(
+                symbol="BTC/EUR",
+                side=OrderSide.BUY,
+                quantity=D("0.01"),
+                order_type=OrderType.LIMIT,
+                limit_price=D(limit),
+            ),
+            actor="tester",
+        ).client_order_id
+    _wait_for_status(database, client_id, OrderStatus.OPEN)
+    return client_id
+
+
+def _settled(value: Callable[[], int], quiet_for: float = 0.6, within: float = 10.0) -> None:
+    """Wait until ``value()`` has not changed for ``quiet_for`` seconds."""
+    deadline = time.monotonic() + within
+    last, since = value(), time.monotonic()
+    while time.monotonic() - since < quiet_for:
+        assert time.monotonic() < deadline, "never settled"
+        time.sleep(0.05)
+        if value() != last:
+            last, since = value(), time.monotonic()
+
+
+def test_quotes_are_judged_in_memory_and_the_resting_orders_are_read_again_only_when_orders_change(
+    database: Database, market: dict[str, int]
+) -> None:
+    """Every new quote is checked against the resting limit, without re-reading the orders or taking a lock."""
+    executor = _executor(database, executor_watch_seconds=0.1, executor_safety_poll_seconds=30.0)
+    thread, stop = _run_in_background(executor)
+    try:
+        limit = _resting_limit(database, "45000")
+        # The order's own changes (new, then open) mark the resting orders stale; they are read again
+        # at the next price: one quote, then nothing is read again while only prices arrive.
+        with database.session() as session:
+            add_quote(session, market["BTC/EUR"], "48999")
+        _settled(lambda: executor.watch_set_loads)
+        loads, quiet, locked = executor.watch_set_loads, executor.quiet_checks, executor.locked_checks
+        for step in range(5):  # quotes that do not reach the limit
+            with database.session() as session:
+                add_quote(session, market["BTC/EUR"], str(49000 + step))
+            time.sleep(0.15)
+        assert executor.watch_set_loads == loads  # no order changed: the resting orders were not read again
+        assert executor.quiet_checks >= quiet + 2  # the quotes were judged (at most one check per 0.1 s)
+        assert executor.locked_checks == locked  # ... without the write lock
+        with database.session() as session:
+            add_quote(session, market["BTC/EUR"], "44900")  # crosses the limit
+        assert _wait_for_fill(database, limit, within=5.0) < 3.0
+        assert executor.locked_checks > locked
+        with database.session() as session:
+            add_quote(session, market["BTC/EUR"], "45100")
+        deadline = time.monotonic() + 5
+        while executor.watch_set_loads == loads:  # the fill changed the orders: read again at the next price
+            assert time.monotonic() < deadline, "the resting orders were not read again after the fill"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        executor.close()
+
+
+def test_a_crossing_quote_whose_notification_is_missed_is_caught_by_the_safety_poll(
+    database: Database, market: dict[str, int]
+) -> None:
+    executor = _executor(database, executor_safety_poll_seconds=0.5)
+    deaf = DeafWaiter()
+    executor._change_waiter = deaf  # every change is missed: only the safety poll looks
+    thread, stop = _run_in_background(executor)
+    try:
+        limit = _resting_limit(database, "45000")
+        with database.session() as session:
+            add_quote(session, market["BTC/EUR"], "44900")
+        waited = _wait_for_fill(database, limit, within=5.0)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        executor.close()
+    assert waited < 3.0  # the 0.5 s safety poll checked the resting order against the new quote
+    assert deaf.waits >= 1
+
+
+def test_the_per_quote_judgement_follows_the_fill_model() -> None:
+    from core.execution.enums import TimeInForce
+    from core.execution.executor import RestingPaperOrder, WatchedExit
+    from core.execution.fill_model import BarPrices, ExitLevels
+    from core.timeutil import utc_now
+
+    def bar(low: str, high: str) -> BarPrices[Decimal]:
+        return BarPrices(D(high), D(high), D(low), D(low))
+
+    now = utc_now()
+    limit_buy = RestingPaperOrder(
+        1, 1, OrderSide.BUY, OrderType.LIMIT, OrderStatus.OPEN, TimeInForce.GTC, D("100"), None, None, now
+    )
+    assert not limit_buy.acts_on(bar("100.5", "101"))
+    assert limit_buy.acts_on(bar("99", "101"))
+    stop_limit_sell = RestingPaperOrder(
+        2, 1, OrderSide.SELL, OrderType.STOP_LIMIT, OrderStatus.OPEN, TimeInForce.GTC, D("85"), D("90"), None, now
+    )
+    assert not stop_limit_sell.acts_on(bar("91", "95"))
+    assert stop_limit_sell.acts_on(bar("89", "95"))  # triggered (the state changes even if the limit is not met)
+    triggered = RestingPaperOrder(
+        3, 1, OrderSide.SELL, OrderType.STOP_LIMIT, OrderStatus.TRIGGERED, TimeInForce.GTC, D("99"), D("90"), None, now
+    )
+    assert not triggered.acts_on(bar("95", "98"))  # now a limit sell at 99
+    assert triggered.acts_on(bar("95", "99.5"))
+    long_exit = WatchedExit(4, 1, OrderSide.BUY, ExitLevels(D("90"), D("120"), D("5"), D("95")), now)
+    assert not long_exit.acts_on(bar("96", "100"))  # trailing stop stays at 95, nothing triggers
+    assert long_exit.acts_on(bar("96", "101"))  # the trailing stop moves up: written
+    assert long_exit.acts_on(bar("94", "99"))  # the trailing stop triggers
+    assert long_exit.acts_on(bar("100", "121"))  # take-profit

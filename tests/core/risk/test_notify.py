@@ -174,3 +174,23 @@ def test_a_malformed_token_fails_the_alert_not_the_pass(
         assert alert.delivery_error == "Telegram unreachable: InvalidURL"
     assert len(httpserver.log) == 5  # the webhook got each of the 5 bounded attempts, then nothing
     assert not any(TOKEN in record.getMessage() for record in caplog.records if not record.name.startswith("werkzeug"))
+
+
+def test_nothing_to_deliver_makes_no_http_client(sqlite_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The risk worker delivers every pass: at rest (no pending alert) no client (and TLS context) is built."""
+    import httpx
+
+    from core.risk import notify
+
+    made: list[object] = []
+
+    class CountingClient(httpx.Client):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notify.httpx, "Client", CountingClient)
+    with sqlite_database.session() as session:
+        report = notify.deliver_pending_alerts(session)
+    assert (report.sent, report.failed, report.skipped) == (0, 0, 0)
+    assert made == []
