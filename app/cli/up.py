@@ -47,16 +47,30 @@ class ManagedProcess:
     history: list[float] = field(default_factory=list)
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            **self.extra_env,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=env)
+        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=child_env(self.extra_env))
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process `konsens up` starts: its own, ``extra``, the project on PYTHONPATH."""
+    return {
+        **os.environ,
+        **(extra or {}),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def seed_in_child() -> int:
+    """Seed the demo data in a child process (``konsens demo --if-empty``); return its exit code.
+
+    The seeder imports pandas, numba and the areas' demo modules and builds 400 days of candles:
+    done in this process, that memory would stay with the supervisor for as long as it runs.
+    """
+    command = [sys.executable, "-m", "app.cli", "demo", "--if-empty"]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=child_env(), check=False).returncode
 
 
 def dashboard_command(port: int, address: str) -> list[str]:
@@ -116,15 +130,16 @@ def register(cli: typer.Typer) -> None:
         with database.session() as session:
             empty = database_is_empty(session)
         if empty and settings.demo_on_empty:
-            from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo  # the seeder only when it runs
-
             typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
             try:
-                seed_demo(database)
+                code = seed_in_child()
             except BaseException:
                 stop_all([item for item in managed if item.process is not None])
                 raise
-            typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+            if code != 0:
+                stop_all([item for item in managed if item.process is not None])
+                typer.secho(f"error: seeding the demo data failed (exit code {code})", err=True, fg=typer.colors.RED)
+                raise typer.Exit(code)
         if ports:
             metrics_address = ObservabilitySettings().metrics_address
             listing = ", ".join(f"{name} {port}" for name, port in ports.items())
