@@ -5,8 +5,12 @@ restarted with backoff if it dies; the dashboard is ``python -m app.server`` (``
 app/main.py`` with the pages' imports done before it serves). Ctrl-C or SIGTERM stops them all
 (SIGTERM first, SIGKILL after a grace period).
 
-The dashboard process starts first, so its imports run while the demo data is seeded; the
-workers start after the seed.
+The dashboard process starts first, so its imports run while the demo data is seeded (in a
+child process, ``konsens demo --if-empty``, so the seeder's memory is not kept here); the
+workers start after the seed. By default they are forked from this process after it has
+imported what every worker imports first (``app/cli/_fork.py``), so those pages are shared
+between the workers; ``--no-fork`` (or a process that runs other threads) starts each in a
+fresh interpreter.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from types import FrameType
 import typer
 
 from app.cli._common import open_database
+from app.cli._fork import ForkedProcess, can_fork, fork_command, preload
 from core.config import get_settings
 from core.demo.state import database_is_empty
 from core.observability.settings import ObservabilitySettings
@@ -37,16 +42,25 @@ STOP_GRACE_SECONDS = 15.0
 
 @dataclass
 class ManagedProcess:
+    """One process `konsens up` runs: a fresh interpreter on ``command``, or (``fork_args``) a
+    child forked from `konsens up` that runs ``konsens FORK_ARGS`` (see ``app/cli/_fork.py``)."""
+
     name: str
     command: list[str]
     restart: bool
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | ForkedProcess | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     restarts: int = 0
     next_start_at: float = 0.0
     history: list[float] = field(default_factory=list)
+    fork_args: list[str] | None = None
+    title: str = ""  # the forked child's process name
 
     def start(self) -> None:
+        if self.fork_args is not None and can_fork():
+            self.process = fork_command(self.fork_args, child_env(self.extra_env), title=self.title)
+            logger.info("started %s (pid %s, forked)", self.name, self.process.pid)
+            return
         self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=child_env(self.extra_env))
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 
@@ -94,6 +108,12 @@ def register(cli: typer.Typer) -> None:
         address: str | None = typer.Option(None, help="Dashboard address (default localhost)."),
         workers: str | None = typer.Option(None, help="Comma-separated workers to start (default: all)."),
         no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Start only the workers."),
+        fork: bool = typer.Option(
+            True,
+            "--fork/--no-fork",
+            help="Fork the workers from this process, sharing its imports (less memory); "
+            "--no-fork starts each in a fresh interpreter.",
+        ),
     ) -> None:
         """Start the workers and the dashboard together (Ctrl-C stops them all)."""
         settings = get_settings()
@@ -111,6 +131,8 @@ def register(cli: typer.Typer) -> None:
                 [sys.executable, "-m", "app.cli", "worker", name],
                 restart=True,
                 extra_env=_metrics_env(ports.get(name)),
+                fork_args=["worker", name] if fork else None,
+                title=name,
             )
             for name in chosen
         ]
@@ -144,6 +166,9 @@ def register(cli: typer.Typer) -> None:
             metrics_address = ObservabilitySettings().metrics_address
             listing = ", ".join(f"{name} {port}" for name, port in ports.items())
             typer.echo(f"Metrics (http://{metrics_address}:PORT/metrics): {listing}")
+        if fork:
+            preload()  # what every worker imports first, shared by the forked workers
+        database.dispose()  # no connection of this process is carried into a worker
         raise typer.Exit(supervise(managed))
 
 
