@@ -9,7 +9,7 @@ logs, environment (``extra_env``: its metrics port) and exit code are those of
 ``python -m app.cli worker NAME``, which is what runs in it (``cli(args)`` after the fork).
 
 Forking is only safe from a single-threaded process: :func:`can_fork` says whether this one is
-(no other Python thread; e.g. an OTLP span exporter runs one); otherwise ``konsens up`` starts a
+(no other thread: an OTLP span exporter runs one, numpy's BLAS pool others); otherwise ``konsens up`` starts a
 fresh interpreter as before. ``konsens worker NAME`` alone and a container per worker do not
 use this module at all.
 """
@@ -61,8 +61,20 @@ def preload() -> None:
 
 
 def can_fork() -> bool:
-    """True if this process may fork a worker: a POSIX system and no other Python thread running."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    """True if this process may fork a worker: a POSIX system and no other thread running (no other
+    Python thread, and on Linux no native one either, such as a BLAS pool started by numpy)."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and os_thread_count() in (None, 1)
+
+
+def os_thread_count() -> int | None:
+    """The number of threads of this process as the kernel counts them (None where it cannot be read)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class ForkedProcess:

@@ -57,10 +57,12 @@ class ManagedProcess:
     title: str = ""  # the forked child's process name
 
     def start(self) -> None:
-        if self.fork_args is not None and can_fork():
-            self.process = fork_command(self.fork_args, child_env(self.extra_env), title=self.title)
-            logger.info("started %s (pid %s, forked)", self.name, self.process.pid)
-            return
+        if self.fork_args is not None:
+            if can_fork():
+                self.process = fork_command(self.fork_args, child_env(self.extra_env), title=self.title)
+                logger.info("started %s (pid %s, forked)", self.name, self.process.pid)
+                return
+            logger.warning("%s: this process runs other threads, so it starts a fresh interpreter", self.name)
         self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=child_env(self.extra_env))
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 

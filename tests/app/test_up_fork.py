@@ -76,8 +76,13 @@ def test_a_forked_worker_has_its_name_environment_heartbeat_and_stops_on_sigterm
         database = open_database()  # as `konsens up` does: migrate, then fork
         preload()
         database.dispose()
-        child = fork_command(["worker", "backup", "--interval", "3600"], {**os.environ, "KONSENS_LOG_LEVEL": "INFO"},
-                             title="backup")
+        import socket, urllib.request
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        metrics = {"KONSENS_METRICS_ENABLED": "true", "KONSENS_METRICS_PORT": str(port),
+                   "KONSENS_METRICS_ADDRESS": "127.0.0.1"}
+        child = fork_command(["worker", "backup", "--interval", "3600"], {**os.environ, **metrics}, title="backup")
         path = os.environ["KONSENS_DATABASE_URL"].removeprefix("sqlite:///")
         status = None
         for _ in range(600):
@@ -88,14 +93,15 @@ def test_a_forked_worker_has_its_name_environment_heartbeat_and_stops_on_sigterm
                 break
             time.sleep(0.1)
         name = open(f"/proc/{child.pid}/comm").read().strip()
-        environ = open(f"/proc/{child.pid}/environ", "rb").read().split(b"\\0")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            served = answer.read().decode()
         alive = child.poll() is None
         child.terminate()
         code = child.wait(60)
         with sqlite3.connect(path) as connection:
             final = connection.execute("SELECT status FROM worker_heartbeats WHERE worker = 'backup'").fetchone()[0]
         print(json.dumps({"running": status, "name": name, "alive": alive, "code": code, "final": final,
-                          "log_level": b"KONSENS_LOG_LEVEL=INFO" in environ or None}))
+                          "served": 'konsens_worker_running{worker="backup"} 1.0' in served}))
         """,
         tmp_path,
     )
@@ -104,6 +110,7 @@ def test_a_forked_worker_has_its_name_environment_heartbeat_and_stops_on_sigterm
     assert seen["alive"] is True
     assert seen["code"] == 0  # SIGTERM: the loop ends after its pass, as `konsens worker` does
     assert str(seen["final"]).lower() == "stopped"
+    assert seen["served"] is True  # its own environment: /metrics on the port it was given
 
 
 def test_a_crashed_forked_worker_reports_the_signal_that_killed_it(tmp_path: Path) -> None:
