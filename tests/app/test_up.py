@@ -1,4 +1,4 @@
-"""`konsens up` seeds an empty database, starts the workers (forked, or fresh interpreters) and stops them all on SIGTERM."""
+"""`konsens up` seeds an empty database, starts the workers (forked or fresh) and stops them all on SIGTERM."""
 
 from __future__ import annotations
 
