@@ -161,11 +161,16 @@ def _child_main(args: list[str], env: Mapping[str, str], title: str, mask: set[i
     sys.argv = [sys.argv[0], *args]
     if title:
         _set_process_name(title)
-    # Nothing of the parent's database, settings or tracing is reused: the command opens its own.
+    # Nothing of the parent's database or settings is reused: the command opens its own. An
+    # inherited pool is dropped without closing its connections (they are the parent's: closing a
+    # PostgreSQL socket or the last SQLite handle here would end or checkpoint them for it too).
     from core.config import get_root_settings, get_settings
-    from core.db.engine import reset_database_cache
+    from core.db import engine as db_engine
 
-    reset_database_cache()
+    inherited = getattr(db_engine, "_database", None)
+    if inherited is not None:
+        inherited.engine.dispose(close=False)
+        db_engine._database = None
     get_settings.cache_clear()
     get_root_settings.cache_clear()
     from app.cli import cli

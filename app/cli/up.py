@@ -79,12 +79,22 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def seed_in_child() -> int:
+def seed_in_child(*, fork: bool = True) -> int:
     """Seed the demo data in a child process (``konsens demo --if-empty``); return its exit code.
 
     The seeder imports pandas, numba and the areas' demo modules and builds 400 days of candles:
-    done in this process, that memory would stay with the supervisor for as long as it runs.
+    done in this process, that memory would stay with the supervisor for as long as it runs. The
+    child is forked (it starts with this process's imports) where that is safe, else a fresh
+    interpreter.
     """
+    if fork and can_fork():
+        child = fork_command(["demo", "--if-empty"], child_env(), title="demo seed")
+        try:
+            return child.wait()
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
     command = [sys.executable, "-m", "app.cli", "demo", "--if-empty"]
     return subprocess.run(command, cwd=PROJECT_ROOT, env=child_env(), check=False).returncode
 
@@ -153,10 +163,11 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"Dashboard: http://{address}:{port}")
         with database.session() as session:
             empty = database_is_empty(session)
+        database.dispose()  # no connection of this process is carried into a child
         if empty and settings.demo_on_empty:
             typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
             try:
-                code = seed_in_child()
+                code = seed_in_child(fork=fork)
             except BaseException:
                 stop_all([item for item in managed if item.process is not None])
                 raise
