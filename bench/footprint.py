@@ -133,6 +133,14 @@ def command_label(pid: int, proc: Path = PROC) -> str:
     except OSError:
         return "?"
     text = [word.decode(errors="replace") for word in words if word]
+    if "up" in text and text:
+        # A worker forked by `konsens up` keeps its command line; its process name is the worker's.
+        try:
+            name = (proc / str(pid) / "comm").read_text().strip()
+        except OSError:
+            name = ""
+        if name and name != Path(text[0]).name[:15]:
+            return f"worker {name}"
     if "worker" in text:
         return " ".join(text[text.index("worker") : text.index("worker") + 2])
     for word in ("app.server", "up"):

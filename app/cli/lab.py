@@ -314,7 +314,7 @@ def register(cli: typer.Typer) -> None:
         job: bool = typer.Option(False, "--job", help=_JOB_HELP),
     ) -> None:
         """The robustness report of a strategy: look-ahead, walk-forward, overfitting, costs, buy-and-hold."""
-        from core.lab.job_kinds import LOOKAHEAD_CHECK
+        from core.lab.job_runs import LOOKAHEAD_CHECK
         from core.lab.models import LabKind
         from core.lab.robustness import build_report
 

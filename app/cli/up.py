@@ -5,8 +5,12 @@ restarted with backoff if it dies; the dashboard is ``python -m app.server`` (``
 app/main.py`` with the pages' imports done before it serves). Ctrl-C or SIGTERM stops them all
 (SIGTERM first, SIGKILL after a grace period).
 
-The dashboard process starts first, so its imports run while the demo data is seeded; the
-workers start after the seed.
+The dashboard process starts first, so its imports run while the demo data is seeded (in a
+child process, ``konsens demo --if-empty``, so the seeder's memory is not kept here); the
+workers start after the seed. By default they are forked from this process after it has
+imported what every worker imports first (``app/cli/_fork.py``), so those pages are shared
+between the workers; ``--no-fork`` (or a process that runs other threads) starts each in a
+fresh interpreter.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from types import FrameType
 import typer
 
 from app.cli._common import open_database
+from app.cli._fork import ForkedProcess, can_fork, fork_command, preload
 from core.config import get_settings
 from core.demo.state import database_is_empty
 from core.observability.settings import ObservabilitySettings
@@ -37,26 +42,61 @@ STOP_GRACE_SECONDS = 15.0
 
 @dataclass
 class ManagedProcess:
+    """One process `konsens up` runs: a fresh interpreter on ``command``, or (``fork_args``) a
+    child forked from `konsens up` that runs ``konsens FORK_ARGS`` (see ``app/cli/_fork.py``)."""
+
     name: str
     command: list[str]
     restart: bool
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | ForkedProcess | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     restarts: int = 0
     next_start_at: float = 0.0
     history: list[float] = field(default_factory=list)
+    fork_args: list[str] | None = None
+    title: str = ""  # the forked child's process name
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            **self.extra_env,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=env)
+        if self.fork_args is not None:
+            if can_fork():
+                self.process = fork_command(self.fork_args, child_env(self.extra_env), title=self.title)
+                logger.info("started %s (pid %s, forked)", self.name, self.process.pid)
+                return
+            logger.warning("%s: this process runs other threads, so it starts a fresh interpreter", self.name)
+        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=child_env(self.extra_env))
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process `konsens up` starts: its own, ``extra``, the project on PYTHONPATH."""
+    return {
+        **os.environ,
+        **(extra or {}),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def seed_in_child(*, fork: bool = True) -> int:
+    """Seed the demo data in a child process (``konsens demo --if-empty``); return its exit code.
+
+    The seeder imports pandas, numba and the areas' demo modules and builds 400 days of candles:
+    done in this process, that memory would stay with the supervisor for as long as it runs. The
+    child is forked (it starts with this process's imports) where that is safe, else a fresh
+    interpreter.
+    """
+    if fork and can_fork():
+        child = fork_command(["demo", "--if-empty"], child_env(), title="demo seed")
+        try:
+            return child.wait()
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+    command = [sys.executable, "-m", "app.cli", "demo", "--if-empty"]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=child_env(), check=False).returncode
 
 
 def dashboard_command(port: int, address: str) -> list[str]:
@@ -80,6 +120,12 @@ def register(cli: typer.Typer) -> None:
         address: str | None = typer.Option(None, help="Dashboard address (default localhost)."),
         workers: str | None = typer.Option(None, help="Comma-separated workers to start (default: all)."),
         no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Start only the workers."),
+        fork: bool = typer.Option(
+            True,
+            "--fork/--no-fork",
+            help="Fork the workers from this process, sharing its imports (less memory); "
+            "--no-fork starts each in a fresh interpreter.",
+        ),
     ) -> None:
         """Start the workers and the dashboard together (Ctrl-C stops them all)."""
         settings = get_settings()
@@ -97,6 +143,8 @@ def register(cli: typer.Typer) -> None:
                 [sys.executable, "-m", "app.cli", "worker", name],
                 restart=True,
                 extra_env=_metrics_env(ports.get(name)),
+                fork_args=["worker", name] if fork else None,
+                title=name,
             )
             for name in chosen
         ]
@@ -115,20 +163,25 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"Dashboard: http://{address}:{port}")
         with database.session() as session:
             empty = database_is_empty(session)
+        database.dispose()  # no connection of this process is carried into a child
         if empty and settings.demo_on_empty:
-            from core.demo.seed import DEMO_PASSWORD, DEMO_USERNAME, seed_demo  # the seeder only when it runs
-
             typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
             try:
-                seed_demo(database)
+                code = seed_in_child(fork=fork)
             except BaseException:
                 stop_all([item for item in managed if item.process is not None])
                 raise
-            typer.echo(f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}")
+            if code != 0:
+                stop_all([item for item in managed if item.process is not None])
+                typer.secho(f"error: seeding the demo data failed (exit code {code})", err=True, fg=typer.colors.RED)
+                raise typer.Exit(code)
         if ports:
             metrics_address = ObservabilitySettings().metrics_address
             listing = ", ".join(f"{name} {port}" for name, port in ports.items())
             typer.echo(f"Metrics (http://{metrics_address}:PORT/metrics): {listing}")
+        if fork:
+            preload()  # what every worker imports first, shared by the forked workers
+        database.dispose()  # no connection of this process is carried into a worker
         raise typer.Exit(supervise(managed))
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,8 @@ from core.ai.config import BUILT_IN_MODELS, KNOWN_OUTPUT_TOKEN_LIMITS, AIConfig,
 from core.ai.context import MIN_BARS, NotEnoughData, build_snapshot, preferred_timeframe
 from core.ai.costs import MILLION, SpendingGuard
 from core.ai.engine import ConsensusEngine, ConsensusRun, build_analysts, raise_cost_cap_alerts, store_run
+from core.ai.history_params import HistoryRunError as HistoryRunError  # re-exported (callers import it here)
+from core.ai.history_params import parse_day as parse_day
 from core.ai.llm import LLMAnalyst, build_messages, render_prompt
 from core.ai.models import (
     AIHistoryRun,
@@ -41,7 +43,6 @@ from core.ai.models import (
 )
 from core.ai.opinion import Analyst
 from core.db.engine import Database
-from core.errors import PermanentError
 from core.market.models import Candle, Instrument
 from core.market.query import TIMEFRAME_SECONDS, close_at
 from core.timeutil import utc_now
@@ -52,10 +53,6 @@ DEFAULT_ANSWER_TOKENS = 350  # a four-field answer with its figures, from a mode
 DEFAULT_REASONING_ANSWER_TOKENS = 2500  # the same from a reasoning model, its chain of thought included
 REASONING_MODELS = frozenset({"deepseek-reasoner"})
 MAX_POINTS = 10_000
-
-
-class HistoryRunError(PermanentError, ValueError):
-    """A history run that cannot be planned (bad range, no data, no analyst)."""
 
 
 @dataclass(frozen=True)
@@ -458,16 +455,3 @@ def history_report(session: Session, run_id: int) -> dict[str, Any]:
 def list_history_runs(session: Session, limit: int = 50) -> list[AIHistoryRun]:
     """Return the newest AI history runs."""
     return list(session.scalars(select(AIHistoryRun).order_by(AIHistoryRun.id.desc()).limit(limit)))
-
-
-def parse_day(text: str) -> datetime:
-    """Parse ``YYYY-MM-DD`` (midnight UTC) or an ISO time with its UTC offset into an aware UTC datetime."""
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError as error:
-        raise HistoryRunError(f"not a date or ISO time: {text!r}") from error
-    if parsed.tzinfo is None:
-        if len(text.strip()) != 10:
-            raise HistoryRunError(f"{text!r} has no UTC offset: add one (e.g. +00:00) or give a date")
-        parsed = datetime.combine(parsed.date(), time(0), UTC)
-    return parsed.astimezone(UTC)

@@ -18,7 +18,7 @@ from core.jobs.kinds import JobCancelled, JobContext, JobKind, JsonDict, job_dat
 
 
 def _validate(params: Mapping[str, Any]) -> JsonDict:
-    from core.ai.history import HistoryRunError, parse_day
+    from core.ai.history_params import HistoryRunError, parse_day  # not core.ai.history: keep submit light
 
     symbol = str(params.get("symbol") or "").strip()
     if not symbol:

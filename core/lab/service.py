@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.backtest.engine import BacktestConfig
 from core.backtest.series import PriceSeries
@@ -20,6 +20,9 @@ from core.errors import PermanentError
 from core.lab.evaluate import OBJECTIVES, TrialEvaluator
 from core.lab.search import MAX_TRIALS, SearchRange, default_space, parse_space
 from core.lab.walkforward import MAX_FOLDS, WindowKind
+
+if TYPE_CHECKING:
+    from core.db.engine import Database
 
 CONFIG_FIELDS = (
     "initial_cash",
@@ -146,8 +149,9 @@ def live_protections() -> dict[str, Any]:
         return Protections.from_limits(load_limits(session)).to_dict()
 
 
-def load_request_bars(request: LabRequest) -> PriceSeries:
-    """The candles a request names: a CSV file, or the stored candles of a symbol."""
+def load_request_bars(request: LabRequest, database: Database | None = None) -> PriceSeries:
+    """The candles a request names: a CSV file, or the stored candles of a symbol (in ``database``,
+    default the configured one)."""
     from core.backtest.data import looks_like_file, read_candle_csv
 
     start, end = request.window_times()
@@ -157,7 +161,7 @@ def load_request_bars(request: LabRequest) -> PriceSeries:
     from core.backtest.strategies import build_strategy
     from core.db.engine import get_database
 
-    with get_database().session() as session:
+    with (database or get_database()).session() as session:
         return load_bars(
             session,
             request.data,
@@ -173,13 +177,19 @@ def evaluator_for(request: LabRequest, bars: PriceSeries) -> TrialEvaluator:
 
 
 def store_result(
-    kind: Any, request: LabRequest, bars: PriceSeries, result: dict[str, Any], verdict: str, seconds: float
+    kind: Any,
+    request: LabRequest,
+    bars: PriceSeries,
+    result: dict[str, Any],
+    verdict: str,
+    seconds: float,
+    database: Database | None = None,
 ) -> int:
-    """Store a finished analysis in the configured database; return its id."""
+    """Store a finished analysis in ``database`` (default the configured one); return its id."""
     from core.db.engine import get_database
     from core.lab.store import save_lab_result
 
-    with get_database().session() as session:
+    with (database or get_database()).session() as session:
         return save_lab_result(
             session,
             kind,

@@ -1,4 +1,4 @@
-"""`konsens up` seeds an empty database, starts the workers and stops them all on SIGTERM."""
+"""`konsens up` seeds an empty database, starts the workers (forked or fresh) and stops them all on SIGTERM."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fork", ["--fork", "--no-fork"])
+def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path: Path, fork: str) -> None:
     database_path = tmp_path / "up.db"
     env = {
         **os.environ,
@@ -30,7 +31,7 @@ def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path
         "PYTHONPATH": str(ROOT),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up", "--no-dashboard"],
+        [sys.executable, "-m", "app.cli", "up", "--no-dashboard", fork],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

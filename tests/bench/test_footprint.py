@@ -94,3 +94,26 @@ def test_sampling_a_real_busy_child_sees_its_cpu() -> None:
     expected = 100 * (last.cpu_seconds - first.cpu_seconds) / (last.at - first.at)
     assert cpu_percent_between(first, last) == pytest.approx(expected)
     assert last.memory_bytes > 0
+
+
+def test_labels_name_workers_started_fresh_and_forked(tmp_path: Path) -> None:
+    from bench.footprint import command_label
+
+    python = "/venv/bin/python"
+
+    def process(pid: int, words: list[str], comm: str) -> None:
+        folder = tmp_path / str(pid)
+        folder.mkdir()
+        (folder / "cmdline").write_bytes(b"\0".join(word.encode() for word in words) + b"\0")
+        (folder / "comm").write_text(comm + "\n")
+
+    up = [python, "-m", "app.cli", "up", "--port", "8501"]
+    process(10, up, "python")  # the supervisor
+    process(11, up, "market")  # a worker forked from it: its command line, the worker's name
+    process(12, [python, "-m", "app.cli", "worker", "news"], "python")  # `konsens up --no-fork`
+    process(13, [python, "-m", "app.server", "--server.port", "8501"], "python")
+    assert command_label(10, tmp_path) == "up"
+    assert command_label(11, tmp_path) == "worker market"
+    assert command_label(12, tmp_path) == "worker news"
+    assert command_label(13, tmp_path) == "app.server"
+    assert command_label(99, tmp_path) == "?"

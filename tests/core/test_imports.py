@@ -10,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "app", "workers")
 SEEDER = "core.demo.seed"
-# The seeder itself, the area seeders it runs, and the two commands that seed: `konsens demo`
-# and `konsens up` (into an empty database). Everything else must not load it.
-MAY_IMPORT_SEEDER = {"core.demo.seed", "app.cli.demo", "app.cli.up"}
+# The seeder itself, the area seeders it runs, and the command that seeds: `konsens demo` (which
+# `konsens up` runs as a child process into an empty database). Everything else must not load it.
+MAY_IMPORT_SEEDER = {"core.demo.seed", "app.cli.demo"}
 
 
 def _module_name(path: Path) -> str:
