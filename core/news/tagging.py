@@ -155,7 +155,7 @@ class Tagger:
             else:
                 matched = match["term"]
                 lowered = matched.lower()
-                instrument_ids = by_term.get(lowered) or by_term.get(_normalise_spaces(lowered), ())
+                instrument_ids = by_term.get(lowered) or by_term.get(_normalise_spaces(lowered)) or ()
             for instrument_id in instrument_ids:
                 if instrument_id not in found:
                     found[instrument_id] = matched
