@@ -36,7 +36,10 @@ def _hour_expression(session: Session) -> Any:
 def _as_hour(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.strptime(str(value), "%Y-%m-%d %H").replace(tzinfo=UTC)
+    text = str(value)  # SQLite: 'YYYY-MM-DD HH' (the first 13 characters of the stored text)
+    if len(text) != 13 or text[4] != "-" or text[7] != "-" or text[10] != " ":
+        raise ValueError(f"not an hour 'YYYY-MM-DD HH': {text!r}")
+    return datetime(int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), tzinfo=UTC)
 
 
 def recompute_hourly(session: Session, keys: Iterable[tuple[int, datetime]]) -> int:

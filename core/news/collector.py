@@ -215,8 +215,25 @@ def _state(session: Session, source: str, platform: str) -> NewsSourceState:
     return state
 
 
+def failure_backoff_seconds(consecutive_failures: int, interval_seconds: float, max_seconds: float) -> float:
+    """Wait before trying a failing source again: 60 s doubled per failure in a row, capped.
+
+    The cap is ``max_seconds`` or the source's own interval if that is longer, so a feed that
+    cannot be reached is tried less and less often (1, 2, 4 ... minutes, then once an hour by
+    default) instead of every interval, and is never dropped. The count lives in the source's
+    state row, so the backoff survives worker restarts; a success resets it.
+    """
+    backoff = FAILURE_BACKOFF_SECONDS * 2 ** min(max(consecutive_failures, 1) - 1, 20)
+    return float(min(backoff, max(interval_seconds, max_seconds)))
+
+
 def _is_due(state: NewsSourceState | None, now: datetime) -> bool:
     return state is None or state.next_due_at is None or state.next_due_at <= now
+
+
+def _not_due(state: NewsSourceState | None) -> dict[str, Any]:
+    next_due_at = state.next_due_at if state is not None else None
+    return {"status": "not_due", "next_due_at": next_due_at.isoformat() if next_due_at else None}
 
 
 class NewsCollector:
@@ -243,12 +260,16 @@ class NewsCollector:
         sources: Sequence[NewsSource] | None = None,
         calendars: Sequence[CalendarSource] | None = None,
     ) -> dict[str, Any]:
-        """Run every due source once; return a summary for the heartbeat. Never raises for a source."""
+        """Run every due source once; return a summary for the heartbeat. Never raises for a source.
+
+        A pass with nothing due costs one short read: the sources are built (their HTTP clients
+        open a connection pool only on their first request), their states read in one query, and
+        the tagger, the scorer and the processor are made only when a news source is due.
+        """
         now = self._clock()
+        outcomes: dict[str, dict[str, Any]] = {}
         with self.database.session() as session:
             config = load_news_config(session)
-            queries = instrument_queries(session, config)
-            tagger = build_tagger(session, config)
             built = (
                 BuiltSources(news=list(sources), calendars=list(calendars or []))
                 if sources is not None
@@ -257,25 +278,38 @@ class NewsCollector:
             if calendars is not None:
                 built.calendars = list(calendars)
             self._mark_unconfigured(session, {s.name for s in built.news} | {c.name for c in built.calendars})
-        scorer = self._scorer = self._scorer or SentimentScorer()
-        processor = NewsProcessor(
-            tagger,
-            scorer,
-            near_duplicate_threshold=self.settings.near_duplicate_threshold,
-            near_duplicate_window=timedelta(hours=self.settings.near_duplicate_window_hours),
-            future_tolerance=timedelta(seconds=self.settings.future_tolerance_seconds),
-            now=now,
-        )
-        outcomes: dict[str, dict[str, Any]] = {}
+            states = {state.source: state for state in session.scalars(select(NewsSourceState))}
+            due_names: set[str] = set()
+            for name in [source.name for source in built.news] + [calendar.name for calendar in built.calendars]:
+                if _is_due(states.get(name), now):
+                    due_names.add(name)
+                else:
+                    outcomes[name] = _not_due(states.get(name))
+            queries = instrument_queries(session, config) if due_names else []
+            news_due = any(source.name in due_names for source in built.news)
+            tagger = build_tagger(session, config) if news_due else None
+        processor = None
+        if tagger is not None:
+            scorer = self._scorer = self._scorer or SentimentScorer()
+            processor = NewsProcessor(
+                tagger,
+                scorer,
+                near_duplicate_threshold=self.settings.near_duplicate_threshold,
+                near_duplicate_window=timedelta(hours=self.settings.near_duplicate_window_hours),
+                future_tolerance=timedelta(seconds=self.settings.future_tolerance_seconds),
+                now=now,
+            )
         try:
             for source in built.news:
                 if shutdown_requested():
                     break
-                outcomes[source.name] = self._run_source(source, processor, queries, now)
+                if source.name in due_names:
+                    outcomes[source.name] = self._run_source(source, processor, queries, now)
             for calendar in built.calendars:
                 if shutdown_requested():
                     break
-                outcomes[calendar.name] = self._run_source(calendar, None, queries, now)
+                if calendar.name in due_names:
+                    outcomes[calendar.name] = self._run_source(calendar, None, queries, now)
         finally:
             built.close()
         retention = self._run_retention(config, now)
@@ -304,10 +338,7 @@ class NewsCollector:
         with self.database.session() as session:
             state = _state(session, source.name, source.platform)
             if not _is_due(state, now):
-                return {
-                    "status": "not_due",
-                    "next_due_at": state.next_due_at.isoformat() if state.next_due_at else None,
-                }
+                return _not_due(state)
             budget = source.daily_call_budget
             today = now.date().isoformat()
             used = state.budget_used if state.budget_day == today else 0
@@ -389,8 +420,13 @@ class NewsCollector:
                 state.next_due_at = now + timedelta(seconds=source.interval_seconds)
             else:
                 state.status = SourceHealth.FAILING
-                backoff = FAILURE_BACKOFF_SECONDS * 2 ** min(state.consecutive_failures - 1, 10)
-                state.next_due_at = now + timedelta(seconds=min(source.interval_seconds, backoff))
+                state.next_due_at = now + timedelta(
+                    seconds=failure_backoff_seconds(
+                        state.consecutive_failures,
+                        source.interval_seconds,
+                        self.settings.failure_backoff_max_seconds,
+                    )
+                )
             return {"status": state.status.value, "error": message}
 
         try:

@@ -142,14 +142,15 @@ def clean_text(value: str | None) -> str:
 def canonical_url(url: str) -> str:
     """Return the canonical form of ``url`` (see the module docstring)."""
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").rstrip(".")
-    if not host.islower():
-        host = host.lower()
+    netloc = parts.netloc
+    if "@" in netloc or ":" in netloc or "[" in netloc or "%" in netloc:
+        host, port = (parts.hostname or "").rstrip("."), parts.port
+    else:  # a plain host name: what ``hostname`` and ``port`` return, without parsing it twice
+        host, port = netloc.lower().rstrip("."), None
     if host.startswith("www."):
         host = host[4:]
     if host.startswith("m.") and host.count(".") >= 2:
         host = host[2:]
-    port = parts.port
     netloc = host if port in (None, 80, 443) else f"{host}:{port}"
     share_parameters = SHARE_PARAMETERS_BY_HOST.get(host, set())
     query = (
@@ -248,6 +249,7 @@ class NearDuplicateIndex:
         self._postings: dict[tuple[str, int], list[int]] = defaultdict(list)
         self._frequencies = token_frequencies
         self._order_cache: dict[str, tuple[int, int]] = {}
+        self._last_prefix: tuple[frozenset[str], list[str]] | None = None
 
     @classmethod
     def for_corpus(
@@ -284,9 +286,14 @@ class NearDuplicateIndex:
         return key
 
     def _prefix(self, tokens: frozenset[str]) -> list[str]:
+        last = self._last_prefix
+        if last is not None and last[0] is tokens:  # ``find`` then ``add`` of the same headline
+            return last[1]
         ordered = sorted(tokens, key=self._order)
         length = len(ordered) - math.ceil(self.threshold * len(ordered) - 1e-9) + 1
-        return ordered[: max(1, length)]
+        prefix = ordered[: max(1, length)]
+        self._last_prefix = (tokens, prefix)
+        return prefix
 
     def find(self, tokens: frozenset[str], published_at: datetime) -> str | None:
         """Return the key of an indexed near-duplicate of ``tokens``, or None."""

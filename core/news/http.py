@@ -46,16 +46,28 @@ class HttpClient:
         self.backoff_seconds = backoff_seconds
         self.rate_limiter = rate_limiter
         self._sleep = sleep
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0)),
-            headers={"User-Agent": user_agent},
-            follow_redirects=True,
-            transport=transport,
-        )
+        self._timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0))
+        self._user_agent = user_agent
+        self._transport = transport
+        self._http: httpx.Client | None = None
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The connection pool, made on the first request (its TLS context costs CPU; idle passes make none)."""
+        if self._http is None:
+            self._http = httpx.Client(
+                timeout=self._timeout,
+                headers={"User-Agent": self._user_agent},
+                follow_redirects=True,
+                transport=self._transport,
+            )
+        return self._http
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
+        """Close the connection pool (if a request opened one)."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def __enter__(self) -> HttpClient:
         return self

@@ -26,7 +26,6 @@ from sqlalchemy import Table, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.db.base import SQLITE_DATETIME_FORMAT
 from core.news.aggregate import hour_floor, recompute_hourly
 from core.news.dedupe import NearDuplicateIndex, canonical_url, clean_text, title_fingerprint, title_tokens
 from core.news.influence import influence_for
@@ -137,10 +136,15 @@ _SQLITE_NEWS_TAIL = " ON CONFLICT DO NOTHING RETURNING id, source, source_id"
 
 
 def _sqlite_time(value: datetime) -> str:
-    """A UTC timestamp as ``UTCDateTime`` stores it on SQLite (naive UTC text)."""
+    """A UTC timestamp as ``UTCDateTime`` stores it on SQLite (naive UTC text, ``SQLITE_DATETIME_FORMAT``).
+
+    ``isoformat`` with microseconds is that format (4-digit year, 6-digit fraction), written in C.
+    """
     if value.tzinfo is None:
         raise ValueError("naive datetime refused: every timestamp must be timezone-aware UTC")
-    return value.astimezone(UTC).strftime(SQLITE_DATETIME_FORMAT)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert_news_items_sqlite(connection: Any, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
@@ -155,12 +159,16 @@ def _insert_news_items_sqlite(connection: Any, rows: Sequence[dict[str, Any]]) -
     raw = connection.connection.driver_connection
     ids: dict[tuple[str, str], int] = {}
     dumps = json.dumps
+    collected: dict[datetime, str] = {}  # one collection time per batch: converted once
     for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
         chunk = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
         values: list[Any] = []
         extend = values.extend
         for row in chunk:
             kind = row["kind"]
+            collected_text = collected.get(row["collected_at"])
+            if collected_text is None:
+                collected_text = collected[row["collected_at"]] = _sqlite_time(row["collected_at"])
             extend(
                 (
                     row["source"],
@@ -174,7 +182,7 @@ def _insert_news_items_sqlite(connection: Any, rows: Sequence[dict[str, Any]]) -
                     row["author"],
                     row["publisher"],
                     _sqlite_time(row["published_at"]),
-                    _sqlite_time(row["collected_at"]),
+                    collected_text,
                     row["sentiment"],
                     row["influence"],
                     dumps(row["metrics"]),

@@ -31,6 +31,14 @@ class NewsSettings(KonsensSettingsBase):
     x_interval_seconds: float = Field(default=1800.0, gt=0)
     calendar_interval_seconds: float = Field(default=43_200.0, gt=0)
     retention_interval_seconds: float = Field(default=21_600.0, gt=0)
+    failure_backoff_max_seconds: float = Field(
+        default=3_600.0,
+        gt=0,
+        description=(
+            "Longest wait before a failing source is tried again: the wait doubles from 60 s with each "
+            "failure in a row, up to this or the source's own interval if that is longer."
+        ),
+    )
 
     http_timeout_seconds: float = Field(default=15.0, gt=0)
     http_attempts: int = Field(default=3, ge=1, le=10)

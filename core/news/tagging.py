@@ -126,13 +126,15 @@ class Tagger:
             for term in terms:
                 self._by_term.setdefault(_normalise_spaces(term), []).append(instrument.instrument_id)
         bare = [t for t in self._by_ticker if len(t) >= 3 and t not in UPPERCASE_WORDS and t.isalnum()]
-        # One pass over the text: three alternatives with their own case rules (scoped inline flags).
+        # One pass over the text: three alternatives with their own case rules (scoped inline flags),
+        # behind one shared look-behind (tested once per position instead of once per alternative).
         never = r"(?!x)x"
         tickers = _alternation(self._by_ticker) or never
         self._pattern = re.compile(
-            r"(?<![\w$])\$(?P<cash>(?i:" + tickers + r"))\b"
-            r"|(?<![\w$])(?P<ticker>" + (_alternation(bare) or never) + r")(?![\w])"
-            r"|(?<![\w$])(?P<term>(?i:" + (_alternation(self._by_term, spaces=True) or never) + r"))(?![\w])"
+            r"(?<![\w$])(?:"
+            r"\$(?P<cash>(?i:" + tickers + r"))\b"
+            r"|(?P<ticker>" + (_alternation(bare) or never) + r")(?![\w])"
+            r"|(?P<term>(?i:" + (_alternation(self._by_term, spaces=True) or never) + r"))(?![\w]))"
         )
 
     def tag(self, text: str, hint_symbols: Iterable[str] = ()) -> list[TagMatch]:
@@ -142,17 +144,21 @@ class Tagger:
         list); they are added with the match ``source:<symbol>``.
         """
         found: dict[int, str] = {}
+        by_ticker, by_term = self._by_ticker, self._by_term
         for match in self._pattern.finditer(text):
-            cash, ticker, term = match.group("cash", "ticker", "term")
-            if cash is not None:
-                instrument_ids, matched = self._by_ticker.get(cash.upper(), ()), match.group(0)
-            elif ticker is not None:
-                instrument_ids, matched = self._by_ticker.get(ticker, ()), ticker
+            kind = match.lastgroup
+            if kind == "cash":
+                instrument_ids, matched = by_ticker.get(match["cash"].upper(), ()), match.group(0)
+            elif kind == "ticker":
+                matched = match["ticker"]
+                instrument_ids = by_ticker.get(matched, ())
             else:
-                assert term is not None
-                instrument_ids, matched = self._by_term.get(_normalise_spaces(term.lower()), ()), term
+                matched = match["term"]
+                lowered = matched.lower()
+                instrument_ids = by_term.get(lowered) or by_term.get(_normalise_spaces(lowered)) or ()
             for instrument_id in instrument_ids:
-                found.setdefault(instrument_id, matched)
+                if instrument_id not in found:
+                    found[instrument_id] = matched
         for symbol in hint_symbols:
             instrument = self._by_symbol.get(symbol)
             if instrument is not None:

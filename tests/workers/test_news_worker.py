@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
+from werkzeug import Request, Response
 
 from core.db.engine import Database
 from core.market.models import AssetClass, Instrument
@@ -132,3 +133,100 @@ def test_worker_once_writes_heartbeat_with_source_statuses(
         assert heartbeat is not None and heartbeat.passes == 1
         assert heartbeat.info is not None and heartbeat.info["failing"] == ["rss:broken"]
         assert heartbeat.info["sources"]["rss:wire"]["status"] == "ok"
+
+
+def test_failing_feed_backs_off_exponentially_is_retried_and_recovers(
+    database: Database, httpserver: HTTPServer
+) -> None:
+    prepare(database, httpserver)
+    failing = [True]
+
+    def flaky(_request: Request) -> Response:
+        if failing[0]:
+            return Response("down", status=503)
+        return Response(FEED, content_type="application/rss+xml")
+
+    httpserver.expect_request("/flaky.xml").respond_with_handler(flaky)
+    with database.session() as session:
+        save_feeds(session, [{"name": "flaky", "url": httpserver.url_for("/flaky.xml"), "enabled": True}])
+    clock = [NOW]
+    collector = NewsCollector(
+        database,
+        NewsSettings(http_attempts=1, http_backoff_seconds=0, rss_host_spacing_seconds=0, rss_interval_seconds=900),
+        secret_store_factory=lambda: None,
+        clock=lambda: clock[0],
+    )
+
+    def state() -> NewsSourceState:
+        with database.session() as session:
+            row = session.get(NewsSourceState, "rss:flaky")
+            assert row is not None
+            session.expunge(row)
+            return row
+
+    waits = []
+    for _ in range(9):
+        assert collector.run_pass()["sources"]["rss:flaky"]["status"] == "failing"
+        row = state()
+        assert row.next_due_at is not None
+        waits.append((row.next_due_at - clock[0]).total_seconds())
+        clock[0] = row.next_due_at - timedelta(seconds=1)  # not due a second before its time
+        assert collector.run_pass()["sources"]["rss:flaky"]["status"] == "not_due"
+        clock[0] = row.next_due_at
+    # 60 s doubled per failure in a row, capped at an hour (longer than the feed's 15 min interval).
+    assert waits == [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
+    assert state().consecutive_failures == 9
+
+    # A collector made anew (a restarted worker) keeps the backoff: it lives in the state row.
+    restarted = NewsCollector(
+        database,
+        NewsSettings(http_attempts=1, http_backoff_seconds=0, rss_host_spacing_seconds=0),
+        secret_store_factory=lambda: None,
+        clock=lambda: clock[0] - timedelta(seconds=1),
+    )
+    assert restarted.run_pass()["sources"]["rss:flaky"]["status"] == "not_due"
+
+    failing[0] = False  # the feed is back: the next due pass fetches it and the source recovers
+    info = collector.run_pass()
+    assert info["sources"]["rss:flaky"]["status"] == "ok" and info["failing"] == []
+    row = state()
+    assert row.status is SourceHealth.OK and row.consecutive_failures == 0 and row.last_error is None
+    assert row.next_due_at == clock[0] + timedelta(seconds=900)
+
+
+def test_a_pass_with_nothing_due_builds_no_tagger_and_no_http_pool(
+    database: Database, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    import core.news.collector as collector_module
+
+    prepare(database, httpserver)
+    clock = [NOW]
+    collector = NewsCollector(database, settings(), secret_store_factory=lambda: None, clock=lambda: clock[0])
+    collector.run_pass()  # both feeds fetched: wire ok, broken failing
+    made = {"tagger": 0, "pool": 0}
+    build_tagger, client_init = collector_module.build_tagger, httpx.Client.__init__
+
+    def counting_tagger(*args: object, **kwargs: object) -> object:
+        made["tagger"] += 1
+        return build_tagger(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_client(self: httpx.Client, *args: object, **kwargs: object) -> None:
+        made["pool"] += 1
+        client_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(collector_module, "build_tagger", counting_tagger)
+    monkeypatch.setattr(httpx.Client, "__init__", counting_client)
+    clock[0] = NOW + timedelta(seconds=30)
+    info = collector.run_pass()
+    assert {name: outcome["status"] for name, outcome in info["sources"].items()} == {
+        "rss:broken": "not_due",
+        "rss:wire": "not_due",
+    }
+    assert made == {"tagger": 0, "pool": 0}
+    clock[0] = NOW + timedelta(minutes=2)  # the failing feed is due again (after 60 s), the other is not
+    info = collector.run_pass()
+    assert info["sources"]["rss:broken"]["status"] == "failing"
+    assert info["sources"]["rss:wire"]["status"] == "not_due"
+    assert made == {"tagger": 1, "pool": 1}

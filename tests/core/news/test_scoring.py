@@ -63,14 +63,14 @@ def test_influence_per_platform_exact() -> None:
     assert influence_for("x", {"followers": "garbage", "likes": float("nan")}) == 0.0
 
 
-def test_fast_analyzer_gives_the_same_scores_as_stock_vader() -> None:
+def test_fast_compound_gives_the_same_scores_as_stock_vader() -> None:
     import random
 
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from core.news.sentiment import _AsciiFastAnalyzer
+    from core.news.sentiment import _CompoundAnalyzer
 
-    stock, fast = SentimentIntensityAnalyzer(), _AsciiFastAnalyzer()
+    stock, fast = SentimentIntensityAnalyzer(), _CompoundAnalyzer()
     words = (
         "not",
         "never",
@@ -80,9 +80,11 @@ def test_fast_analyzer_gives_the_same_scores_as_stock_vader() -> None:
         "doubt",
         "isn't",
         "very",
+        "VERY",
         "kind",
         "of",
         "but",
+        "BUT",
         "least",
         "at",
         "good",
@@ -96,6 +98,7 @@ def test_fast_analyzer_gives_the_same_scores_as_stock_vader() -> None:
         "cut",
         "mustard",
         "no",
+        "NO",
         "nor",
         "or",
         "sort",
@@ -103,14 +106,50 @@ def test_fast_analyzer_gives_the_same_scores_as_stock_vader() -> None:
         "right",
         "ok",
         "😀",
+        "💘",
         "amazing!!!",
         "why?",
+        "??",
+        ":)",
+        ":D",
         "hardly",
         "extremely",
         "bitcoin",
+        "BULLISH",
+        "kinda",
+        "bad ass",
+        "the shit",
     )
     generator = random.Random(3)
-    texts = [" ".join(generator.choices(words, k=generator.randint(1, 14))) for _ in range(3000)]
-    texts += ["The movie was not so good, but the ending was GREAT!!!", "He is kind of the bomb", "Without doubt good"]
+    texts = [" ".join(generator.choices(words, k=generator.randint(0, 16))) for _ in range(6000)]
+    texts += [
+        "The movie was not so good, but the ending was GREAT!!!",
+        "He is kind of the bomb",
+        "Without doubt good",
+        "",
+        "   ",
+        "Catch utf-8 emoji such as 💘 and 💋 and 😁",
+    ]
     for text in texts:
-        assert fast.polarity_scores(text) == stock.polarity_scores(text), text
+        assert fast.compound(text) == stock.polarity_scores(text)["compound"], text
+
+
+def test_scores_equal_stock_vader_with_the_crypto_lexicon_on_the_benchmark_items() -> None:
+    """The scorer's score of every item of the benchmark's corpus is stock VADER's (same lexicon)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from bench.news_processing import make_items
+    from core.news.dedupe import clean_text
+    from core.news.sentiment import MAX_SCORED_CHARACTERS
+
+    stock = SentimentIntensityAnalyzer()
+    stock.lexicon.update(CRYPTO_LEXICON)
+    scorer = SentimentScorer()
+    nonzero = 0
+    for item in make_items(6_000, seed=7):
+        title, summary = clean_text(item.title), clean_text(item.summary)
+        text = (f"{title}. {summary}" if summary else title)[:MAX_SCORED_CHARACTERS]
+        expected = round(float(stock.polarity_scores(text)["compound"]), 4)
+        assert scorer.score_item(title, summary or None, cleaned=True) == expected, text
+        nonzero += expected != 0
+    assert nonzero > 3_000  # the corpus is mostly rated text, not only neutral words
