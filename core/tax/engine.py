@@ -888,11 +888,9 @@ class _Engine:
 
     def buy(self, movement: Movement, coin: str, quantity: Decimal, *, crypto_fee: bool = True) -> None:
         sent = movement.sent_asset
-        cost: Decimal | None
-        if sent and sent.upper() == "EUR":  # the EUR side
-            cost = movement.sent_quantity or ZERO
-        else:
-            cost = movement.value_eur
+        cost: Decimal | None = (  # the EUR side, else the row's EUR value
+            movement.sent_quantity or ZERO if sent and sent.upper() == "EUR" else movement.value_eur
+        )
         rule = "purchase with fiat: acquisition cost = price paid + acquisition fees"
         if cost is None:
             cost = ZERO

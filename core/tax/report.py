@@ -372,11 +372,11 @@ class _JsonGroups(dict[tuple[Any, ...], str]):
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         super().__init__()
-        self.keys = keys
+        self.names = keys
 
     def __missing__(self, values: tuple[Any, ...]) -> str:
         text = self[values] = ",\n".join(
-            f'      "{key}": {_json_scalar(value)}' for key, value in zip(self.keys, values, strict=True)
+            f'      "{key}": {_json_scalar(value)}' for key, value in zip(self.names, values, strict=True)
         )
         return text
 
