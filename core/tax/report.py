@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -16,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -291,18 +290,17 @@ class TaxReport:
 
     def to_json(self) -> dict[str, Any]:
         """Return the report in the JSON shape of ``konsens tax report --format json`` (``to_json_text`` parsed)."""
-        data: dict[str, Any] = json.loads(self.to_json_text())
+        data: dict[str, Any] = orjson.loads(self.to_json_text())
         return data
 
     def to_json_text(self) -> str:
-        """Return the report as the indented JSON text that ``konsens tax report --format json`` prints.
+        """Return the report as the indented JSON text (two spaces) that ``konsens tax report --format json`` prints.
 
-        The same text as ``json.dumps(data, indent=2, default=str)`` of the report's JSON shape, but
-        the detail rows (nearly all of it) are written by ``rows_json_text`` instead of the pure-Python
-        indenting encoder of the standard library.
+        Written by orjson (non-ASCII characters as UTF-8, not escaped): amounts are strings (see
+        ``rows_to_json``), so parsing the text gives exactly the report's JSON shape.
         """
         summary = self.summary()
-        head = {
+        data = {
             "year": self.year,
             "neu": {
                 key: money(summary[key])
@@ -314,20 +312,14 @@ class TaxReport:
             },
             "kest_withheld_eur": money(summary["kest_withheld_eur"]),
             "kennzahlen": {key: money(value) for key, value in self.kennzahlen().items()},
-            "transactions": [],
+            "transactions": rows_to_json(self.rows),
             "warnings": [warning_to_json(warning) for warning in self.warnings],
             "assumptions": self.assumptions.listed(),
         }
-        text = json.dumps(head, indent=2, default=str)
-        if not self.rows:
-            return text
-        # the only top-level "transactions" key: a key inside a string value would have escaped quotes
-        before, _, after = text.partition('\n  "transactions": [],\n')
-        # one join of all pieces: the text is tens of MB, each extra concatenation copies it
-        return "".join([before, '\n  "transactions": [\n', *_row_texts(self.rows), "\n  ],\n", after])
+        return orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode("utf-8")
 
 
-# The keys of a detail row in JSON, in order; ``rows_json_text`` is the one definition of their values.
+# The keys of a detail row in JSON, in order; ``rows_to_json`` is the one definition of their values.
 ROW_KEYS = (
     "id",
     "ledger_entry_id",
@@ -349,84 +341,30 @@ ROW_KEYS = (
     "kest_withheld_eur",
     "origin",
 )
-# One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list, and the separator.
-_QUOTED_IN_TEMPLATE = frozenset({"id", "date", "quantity"})  # values that are never null nor need escaping
-# Consecutive keys whose values repeat together on many rows: written as one memoised piece of text.
-_SIDE_KEYS = ("wallet", "coin", "category")
-_RULE_KEYS = ("regime", "rule", "kennzahl", "withholding")
-
-
-def _template_line(key: str) -> str | None:
-    if key in (_SIDE_KEYS[0], _RULE_KEYS[0]):
-        return "%s"  # the whole group's lines
-    if key in _SIDE_KEYS or key in _RULE_KEYS:
-        return None
-    return f'      "{key}": "%s"' if key in _QUOTED_IN_TEMPLATE else f'      "{key}": %s'
-
-
-_ROW_TEMPLATE = "    {\n" + ",\n".join(filter(None, map(_template_line, ROW_KEYS))) + "\n    },\n"
-
-
-class _JsonGroups(dict[tuple[Any, ...], str]):
-    """Memo of the text of a key group (``_SIDE_KEYS`` or ``_RULE_KEYS``) for a tuple of its values."""
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        super().__init__()
-        self.names = keys
-
-    def __missing__(self, values: tuple[Any, ...]) -> str:
-        text = self[values] = ",\n".join(
-            f'      "{key}": {_json_scalar(value)}' for key, value in zip(self.names, values, strict=True)
-        )
-        return text
-
-
-class _JsonStrings(dict[str | None, str]):
-    """Memo of JSON-encoded strings (a value that repeats on many rows)."""
-
-    def __missing__(self, key: str | None) -> str:
-        encoded = self[key] = _json_scalar(key)
-        return encoded
-
-
-def _json_scalar(value: str | bool | None) -> str:
-    """A string, bool or None as json.dumps writes it (ASCII only)."""
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    return encode_basestring_ascii(value)
 
 
 def rows_json_text(rows: list[TaxRow]) -> str:
-    """Return detail rows as the JSON list text of the report (indented as ``json.dumps(indent=2)`` at depth 1).
+    """Return detail rows as an indented JSON list (the report's ``"transactions"``), written by orjson."""
+    return orjson.dumps(rows_to_json(rows), option=orjson.OPT_INDENT_2).decode("utf-8")
+
+
+def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
+    """Return detail rows as JSON-ready dicts, as in ``TaxReport.to_json``.
 
     Amounts are two-place strings rounded half up like ``round_eur``, averages eight places,
-    quantities without trailing zeros; strings are escaped like ``json.dumps`` (ASCII only).
+    quantities without trailing zeros (``quantity_text``); enums as their values.
     """
-    if not rows:
-        return "[]"
-    return "".join(["[\n", *_row_texts(rows), "\n  ]"])
-
-
-def _row_texts(rows: list[TaxRow]) -> list[str]:
-    """Return the text of each row in the report's list, each but the last followed by ",\\n"."""
-    sides = _JsonGroups(_SIDE_KEYS)
-    rules = _JsonGroups(_RULE_KEYS)
-    origins = _JsonStrings()
     # A pool's "average after" is the same object as the next movement's "average before" (see
     # ``_Pool.average``): format each once. Keyed by id(): every row, so every value, stays alive here.
     averages: dict[int, str] = {}
-    escape = encode_basestring_ascii
-    template = _ROW_TEMPLATE
-    parts: list[str] = []
-    append = parts.append
+    data: list[dict[str, Any]] = []
+    append = data.append
     with localcontext() as context:
         context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
         for row in rows:
             proceeds, cost, gain = row.proceeds_eur, row.cost_eur, row.gain_eur
             before, after, kest = row.average_before_eur, row.average_after_eur, row.kest_withheld_eur
-            external_id, quantity = row.external_id, row.quantity
+            quantity = row.quantity
             quantity_str = str(quantity)  # quantity_text, inline (one call per row less)
             if "E" in quantity_str:
                 quantity_str = f"{quantity:f}"
@@ -436,32 +374,28 @@ def _row_texts(rows: list[TaxRow]) -> list[str]:
                     quantity_str = f"{quantity:.18f}"
                 quantity_str = quantity_str.rstrip("0").rstrip(".")
             append(
-                template
-                % (
-                    row.row_id,  # "<entry id>-<number>": nothing to escape
-                    row.entry_id,
-                    "null" if external_id is None else escape(external_id),
-                    row.ts_text or row.ts.isoformat(),  # digits and "-:.T+"
-                    sides[row.wallet, row.coin, row.category],
-                    quantity_str,  # digits, "-" and "."
-                    "null" if proceeds is None else f'"{proceeds:.2f}"',
-                    "null" if cost is None else f'"{cost:.2f}"',
-                    "null" if gain is None else f'"{gain:.2f}"',
-                    "null" if before is None else averages.get(id(before)) or f'"{before:.8f}"',
-                    "null" if after is None else averages.setdefault(id(after), f'"{after:.8f}"'),
-                    rules[row.regime, row.rule, row.kennzahl, row.withholding],
-                    "null" if kest is None else f'"{kest:.2f}"',
-                    origins[row.origin],
-                )
+                {
+                    "id": row.row_id,
+                    "ledger_entry_id": row.entry_id,
+                    "external_id": row.external_id,
+                    "date": row.ts_text or row.ts.isoformat(),
+                    "wallet": row.wallet,
+                    "coin": row.coin,
+                    "category": row.category,
+                    "quantity": quantity_str,
+                    "proceeds_eur": None if proceeds is None else f"{proceeds:.2f}",
+                    "cost_eur": None if cost is None else f"{cost:.2f}",
+                    "gain_eur": None if gain is None else f"{gain:.2f}",
+                    "average_before_eur": None if before is None else averages.get(id(before)) or f"{before:.8f}",
+                    "average_after_eur": None if after is None else averages.setdefault(id(after), f"{after:.8f}"),
+                    "regime": row.regime,
+                    "rule": row.rule,
+                    "kennzahl": row.kennzahl,
+                    "withholding": row.withholding,
+                    "kest_withheld_eur": None if kest is None else f"{kest:.2f}",
+                    "origin": row.origin,
+                }
             )
-    if parts:
-        parts[-1] = parts[-1][:-2]  # no separator after the last row
-    return parts
-
-
-def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
-    """Return detail rows as JSON-ready dicts (amounts as two-place strings), as in ``TaxReport.to_json``."""
-    data: list[dict[str, Any]] = json.loads(rows_json_text(rows))
     return data
 
 
