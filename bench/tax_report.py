@@ -5,10 +5,10 @@
 Fills a fresh SQLite database with buys, sells, swaps, staking rewards and transfers between the
 wallets in 2024, then times the whole path of ``konsens tax report --year 2024 --format json``:
 ``build_report`` (loading the ledger from the database + the engine) and the JSON text the command
-writes (``TaxReport.to_json_text``). Not timed: process start, imports and migrations of the CLI, and
+writes (``TaxReport.to_json_bytes``, UTF-8). Not timed: process start, imports and migrations of the CLI, and
 the write to stdout. After timing, checks that the text parses (``json.loads``) to exactly the report's
 data built independently with the plain helpers (``money``, ``price_text``, ``quantity_text`` per
-row, same keys in the same order), and that it is what the command writes (``to_json_text() + "\n"``).
+row, same keys in the same order), and that it is what the command writes (``to_json_bytes(newline=True)``).
 
 Target: <= 2 s of CPU with margin (<= 1.6 s), with the cyclic collector on (``build_report`` freezes
 the heap that existed before it, it does not pause collection). Printed with it: the time the
@@ -226,7 +226,7 @@ def main() -> int:
                 report = build_report(session, 2024)
             built = (time.perf_counter() - wall, time.process_time() - cpu)
             wall, cpu = time.perf_counter(), time.process_time()
-            text = report.to_json_text() + "\n"  # what the CLI writes to stdout
+            text = report.to_json_bytes(newline=True)  # what the CLI writes to stdout
             rendered = (time.perf_counter() - wall, time.process_time() - cpu)
             timings.append((built, rendered))
             if len(timings) < runs:
@@ -234,7 +234,7 @@ def main() -> int:
         gc.callbacks.remove(on_collection)
         baseline = plain_pass(database, runs)
         data = json.loads(text)
-        if text != report.to_json_text() + "\n" or data != reference_data(report):
+        if text != report.to_json_bytes(newline=True) or data != reference_data(report):
             raise SystemExit("JSON text does not parse to the report's data")
         if [list(row) for row in data["transactions"]] != [list(ROW_KEYS)] * len(data["transactions"]):
             raise SystemExit("JSON detail rows differ in keys or their order")

@@ -28,10 +28,13 @@ from core.market.query import eur_price_of_asset
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.tax.assumptions import TaxAssumptions, load_assumptions
 from core.tax.engine import (
+    CENT,
     KEST_RATE,
     ZERO,
+    Category,
     EngineResult,
     Movement,
+    Regime,
     TaxRow,
     TaxWarning,
     WarningCode,
@@ -290,11 +293,15 @@ class TaxReport:
 
     def to_json(self) -> dict[str, Any]:
         """Return the report in the JSON shape of ``konsens tax report --format json`` (``to_json_text`` parsed)."""
-        data: dict[str, Any] = orjson.loads(self.to_json_text())
+        data: dict[str, Any] = orjson.loads(self.to_json_bytes())
         return data
 
     def to_json_text(self) -> str:
-        """Return the report as the indented JSON text (two spaces) that ``konsens tax report --format json`` prints.
+        """Return the report as the indented JSON text (two spaces) of ``konsens tax report --format json``."""
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_bytes(self, *, newline: bool = False) -> bytes:
+        """Return ``to_json_text()`` encoded as UTF-8 (what the command writes, with ``newline``: and a line end).
 
         Written by orjson (non-ASCII characters as UTF-8, not escaped): amounts are strings (see
         ``rows_to_json``), so parsing the text gives exactly the report's JSON shape.
@@ -316,7 +323,8 @@ class TaxReport:
             "warnings": [warning_to_json(warning) for warning in self.warnings],
             "assumptions": self.assumptions.listed(),
         }
-        return orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode("utf-8")
+        option = orjson.OPT_INDENT_2 | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+        return orjson.dumps(data, default=str, option=option)
 
 
 # The keys of a detail row in JSON, in order; ``rows_to_json`` is the one definition of their values.
@@ -351,16 +359,20 @@ def rows_json_text(rows: list[TaxRow]) -> str:
 def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
     """Return detail rows as JSON-ready dicts, as in ``TaxReport.to_json``.
 
-    Amounts are two-place strings rounded half up like ``round_eur``, averages eight places,
-    quantities without trailing zeros (``quantity_text``); enums as their values.
+    Amounts are two-place strings rounded half up like ``round_eur``, averages eight places
+    (``price_text``), quantities without trailing zeros (``quantity_text``); enums as their values.
+    Every value is a str, int, bool or None: the dicts hold no object the cyclic collector tracks,
+    so 100,000 of them do not trigger its full passes.
     """
     # A pool's "average after" is the same object as the next movement's "average before" (see
     # ``_Pool.average``): format each once. Keyed by id(): every row, so every value, stays alive here.
     averages: dict[int, str] = {}
+    enum_values = {member: member.value for member in (*Category, *Regime)}
+    cent, eighth = CENT, _EIGHT_PLACES
     data: list[dict[str, Any]] = []
     append = data.append
     with localcontext() as context:
-        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
+        context.rounding = ROUND_HALF_UP  # quantize rounds like round_eur
         for row in rows:
             proceeds, cost, gain = row.proceeds_eur, row.cost_eur, row.gain_eur
             before, after, kest = row.average_before_eur, row.average_after_eur, row.kest_withheld_eur
@@ -373,6 +385,18 @@ def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
                 if len(quantity_str) - point > 19:  # more than 18 places
                     quantity_str = f"{quantity:.18f}"
                 quantity_str = quantity_str.rstrip("0").rstrip(".")
+            if before is not None:
+                before_str = averages.get(id(before))
+                if before_str is None:
+                    before_str = averages[id(before)] = _average_text(before, eighth)
+            else:
+                before_str = None
+            if after is not None:
+                after_str = averages.get(id(after))
+                if after_str is None:
+                    after_str = averages[id(after)] = _average_text(after, eighth)
+            else:
+                after_str = None
             append(
                 {
                     "id": row.row_id,
@@ -381,22 +405,32 @@ def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
                     "date": row.ts_text or row.ts.isoformat(),
                     "wallet": row.wallet,
                     "coin": row.coin,
-                    "category": row.category,
+                    "category": enum_values[row.category],
                     "quantity": quantity_str,
-                    "proceeds_eur": None if proceeds is None else f"{proceeds:.2f}",
-                    "cost_eur": None if cost is None else f"{cost:.2f}",
-                    "gain_eur": None if gain is None else f"{gain:.2f}",
-                    "average_before_eur": None if before is None else averages.get(id(before)) or f"{before:.8f}",
-                    "average_after_eur": None if after is None else averages.setdefault(id(after), f"{after:.8f}"),
-                    "regime": row.regime,
+                    # a quantized Decimal of exponent -2 prints in plain notation, as format "f" does
+                    "proceeds_eur": None if proceeds is None else str(proceeds.quantize(cent)),
+                    "cost_eur": None if cost is None else str(cost.quantize(cent)),
+                    "gain_eur": None if gain is None else str(gain.quantize(cent)),
+                    "average_before_eur": before_str,
+                    "average_after_eur": after_str,
+                    "regime": enum_values[row.regime],
                     "rule": row.rule,
                     "kennzahl": row.kennzahl,
                     "withholding": row.withholding,
-                    "kest_withheld_eur": None if kest is None else f"{kest:.2f}",
+                    "kest_withheld_eur": None if kest is None else str(kest.quantize(cent)),
                     "origin": row.origin,
                 }
             )
     return data
+
+
+_EIGHT_PLACES = Decimal("0.00000001")
+
+
+def _average_text(average: Decimal, places: Decimal) -> str:
+    """``price_text`` inside a half-up context: eight places, plain notation (zero is 0E-8 in ``str``)."""
+    text = str(average.quantize(places))
+    return text if "E" not in text else f"{average:.8f}"
 
 
 def warning_to_json(warning: TaxWarning) -> dict[str, Any]:
