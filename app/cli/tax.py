@@ -66,7 +66,15 @@ def register(cli: typer.Typer) -> None:
         for warning in review:  # on stderr: stdout stays the report itself
             typer.echo(f"warning: {warning.message}", err=True)
         if format is ReportFormat.JSON and output is None:
-            sys.stdout.write(built.to_json_text() + "\n")  # the text of echo_json(built.to_json()), written faster
+            # the text of echo_json(built.to_json()), written faster: orjson's UTF-8 bytes as they are
+            content = built.to_json_bytes(newline=True)
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:
+                sys.stdout.write(content.decode("utf-8"))
+            else:
+                sys.stdout.flush()
+                buffer.write(content)
+                buffer.flush()
             return
         content = render_report(built, format.value)
         if output is None:

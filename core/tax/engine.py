@@ -349,6 +349,8 @@ class _Engine:
         self.year_start, self.year_end = year_bounds(year)
         self.average_from = FIFO_END if assumptions.fifo_2022 else NEW_LAW_START
         self.earliest_first = assumptions.alt_neu_order is AltNeuOrder.EARLIEST_FIRST
+        self.takers = (self._take_alt, self._take_neu) if self.earliest_first else (self._take_neu, self._take_alt)
+        self.sale_fees_reduce_proceeds = assumptions.sale_fees_reduce_proceeds
         self.pools: dict[tuple[str, str], _Pool] = {}
         self.totals = Totals()
         self.rows: list[TaxRow] = []
@@ -411,8 +413,7 @@ class _Engine:
         """Remove ``quantity`` units: Alt lots (FIFO) and Neu units (FIFO lots or average)."""
         parts: list[_Part] = []
         remaining = quantity
-        order = (self._take_alt, self._take_neu) if self.earliest_first else (self._take_neu, self._take_alt)
-        for taker in order:
+        for taker in self.takers:
             if remaining > DUST:
                 remaining = taker(pool, remaining, ts, parts)
         if remaining > DUST:
@@ -743,7 +744,8 @@ class _Engine:
         sent_crypto = sent is not None and sent not in FIAT_CURRENCIES  # already upper case
         received_crypto = received is not None and received not in FIAT_CURRENCIES
 
-        crypto_fee = bool(movement.fee_asset and not is_fiat(movement.fee_asset) and movement.fee_quantity)
+        fee_asset = movement.fee_asset
+        crypto_fee = bool(fee_asset and movement.fee_quantity and fee_asset.upper() not in FIAT_CURRENCIES)
         if not sent_crypto and not received_crypto and not crypto_fee:
             return  # fiat-only movements (EUR deposits, withdrawals) do not concern the report
         if (movement.asset_class or "").lower() not in CRYPTO_ASSET_CLASSES:
@@ -752,7 +754,9 @@ class _Engine:
             self.excluded(movement, sent if paid_with_crypto else None, received if paid_with_crypto else None)
             return
         if kind in PLAIN_KINDS:  # buy, sell, swap...: only the sides decide (the common case)
-            self._by_sides(movement, sent, sent_quantity, received, received_quantity, crypto_fee)
+            self._by_sides(
+                movement, sent, sent_quantity, received, received_quantity, crypto_fee, sent_crypto, received_crypto
+            )
             return
         if kind in ZERO_COST_KINDS and received_crypto:
             self.zero_cost_acquisition(movement, received or "", received_quantity)
@@ -769,7 +773,9 @@ class _Engine:
         elif kind is LedgerKind.SPEND and sent_crypto:
             self.sale(movement, sent or "", sent_quantity, what="spending", spend=True)
         else:
-            self._by_sides(movement, sent, sent_quantity, received, received_quantity, crypto_fee)
+            self._by_sides(
+                movement, sent, sent_quantity, received, received_quantity, crypto_fee, sent_crypto, received_crypto
+            )
 
     def _by_sides(
         self,
@@ -779,16 +785,20 @@ class _Engine:
         received: str | None,
         received_quantity: Decimal,
         crypto_fee: bool,
+        sent_crypto: bool,
+        received_crypto: bool,
     ) -> None:
-        """A movement whose kind has no rule of its own: its sides decide (swap, sale, buy, crypto fee)."""
-        sent_crypto = sent is not None and sent not in FIAT_CURRENCIES  # already upper case
-        received_crypto = received is not None and received not in FIAT_CURRENCIES
+        """A movement whose kind has no rule of its own: its sides decide (swap, sale, buy, crypto fee).
+
+        ``sent`` and ``received`` are upper case (None when their quantity is not positive);
+        ``crypto_fee``: the movement has a fee in a crypto coin (else ``crypto_fee()`` finds none).
+        """
         if sent_crypto and received_crypto:
             self.swap(movement, sent or "", sent_quantity, received or "", received_quantity)
         elif sent_crypto:
-            self.sale(movement, sent or "", sent_quantity, what="sale", spend=received is None)
+            self.sale(movement, sent or "", sent_quantity, what="sale", spend=received is None, crypto_fee=crypto_fee)
         elif received_crypto:
-            self.buy(movement, received or "", received_quantity)
+            self.buy(movement, received or "", received_quantity, crypto_fee=crypto_fee)
         elif crypto_fee:
             self.leave_without_realisation(movement, (movement.fee_asset or "").upper(), ZERO)
         # fiat-only movements (EUR deposits, withdrawals) do not concern the report
@@ -816,11 +826,6 @@ class _Engine:
             coin,
         )
 
-    def fiat_amount(self, movement: Movement, asset: str, quantity: Decimal) -> Decimal | None:
-        if asset == "EUR":
-            return quantity
-        return movement.value_eur
-
     def fee_eur(self, movement: Movement) -> Decimal:
         """The EUR value of a fiat fee (crypto fees are handled as units)."""
         if not movement.fee_quantity:
@@ -839,14 +844,14 @@ class _Engine:
             return ZERO
         return movement.fee_value_eur
 
-    def crypto_fee(self, movement: Movement, excluding: str | None) -> tuple[str | None, Decimal]:
+    @staticmethod
+    def crypto_fee(movement: Movement) -> tuple[str | None, Decimal]:
+        """Return the fee's coin (upper case) and quantity if it is paid in crypto, else (None, 0)."""
         if not movement.fee_quantity or movement.fee_quantity <= 0:
             return None, ZERO
         fee_asset = (movement.fee_asset or "").upper()
         if not fee_asset or is_fiat(fee_asset):
             return None, ZERO
-        if fee_asset == excluding:
-            return fee_asset, movement.fee_quantity
         return fee_asset, movement.fee_quantity
 
     def other_coin_fee_cost(self, movement: Movement, fee_asset: str, quantity: Decimal) -> Decimal:
@@ -881,10 +886,11 @@ class _Engine:
                 coin,
             )
 
-    def buy(self, movement: Movement, coin: str, quantity: Decimal) -> None:
-        sent = (movement.sent_asset or "").upper()
-        cost: Decimal | None
-        cost = self.fiat_amount(movement, sent, movement.sent_quantity or ZERO) if sent else movement.value_eur
+    def buy(self, movement: Movement, coin: str, quantity: Decimal, *, crypto_fee: bool = True) -> None:
+        sent = movement.sent_asset
+        cost: Decimal | None = (  # the EUR side, else the row's EUR value
+            movement.sent_quantity or ZERO if sent and sent.upper() == "EUR" else movement.value_eur
+        )
         rule = "purchase with fiat: acquisition cost = price paid + acquisition fees"
         if cost is None:
             cost = ZERO
@@ -895,18 +901,20 @@ class _Engine:
                 "cost 0 assumed.",
                 coin=coin,
             )
-        cost += self.fee_eur(movement)
-        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
-        if fee_asset == coin:
-            quantity -= fee_quantity
-        elif fee_asset is not None:
-            fee_cost = self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
-            if self.assumptions.crypto_fee_on_trade_in_cost:
-                cost += fee_cost
-        pool = self.pool(movement.wallet, coin)
-        before = pool.average()
-        self.acquire(pool, quantity, cost, movement.ts)
+        if movement.fee_quantity:
+            cost += self.fee_eur(movement)
+        if crypto_fee:
+            fee_asset, fee_quantity = self.crypto_fee(movement)
+            if fee_asset == coin:
+                quantity -= fee_quantity
+            elif fee_asset is not None:
+                fee_cost = self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
+                if self.assumptions.crypto_fee_on_trade_in_cost:
+                    cost += fee_cost
         ts = movement.ts
+        pool = self.pools.get((movement.wallet, coin)) or self.pool(movement.wallet, coin)
+        before = pool.average()
+        self.acquire(pool, quantity, cost, ts)
         self._row(
             movement,
             ts,
@@ -926,13 +934,15 @@ class _Engine:
             None,
         )
 
-    def sale(self, movement: Movement, coin: str, quantity: Decimal, *, what: str, spend: bool) -> None:
-        received = (movement.received_asset or "").upper()
+    def sale(
+        self, movement: Movement, coin: str, quantity: Decimal, *, what: str, spend: bool, crypto_fee: bool = True
+    ) -> None:
+        received = movement.received_asset
         proceeds: Decimal | None
-        if spend or not received or not is_fiat(received):
+        if not spend and received and received.upper() == "EUR":  # the EUR side
+            proceeds = movement.received_quantity or ZERO
+        else:  # spending, crypto, or another fiat currency: the row's EUR value
             proceeds = movement.value_eur
-        else:
-            proceeds = self.fiat_amount(movement, received, movement.received_quantity or ZERO)
         if proceeds is None:
             proceeds = ZERO
             self.warn(
@@ -942,21 +952,23 @@ class _Engine:
                 "proceeds 0 assumed.",
                 coin=coin,
             )
-        if self.assumptions.sale_fees_reduce_proceeds:
+        if self.sale_fees_reduce_proceeds:
             proceeds -= self.fee_eur(movement)
-        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
-        if fee_asset == coin:
-            quantity += fee_quantity
-        elif fee_asset is not None:
-            self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
-        pool = self.pool(movement.wallet, coin)
+        if crypto_fee:
+            fee_asset, fee_quantity = self.crypto_fee(movement)
+            if fee_asset == coin:
+                quantity += fee_quantity
+            elif fee_asset is not None:
+                self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
+        pool = self.pools.get((movement.wallet, coin)) or self.pool(movement.wallet, coin)
         before = pool.average()
         parts = self.take(pool, quantity, movement.ts)
         label = "spending / crypto → non-crypto at market value" if spend else "sale for fiat"
         rows = self.realise(
             movement, coin, parts, proceeds, what=label, average_before=before, average_after=pool.average()
         )
-        self.check_flat_cost(movement, coin, rows, proceeds)
+        if movement.kest_withheld_eur is not None or movement.flat_cost:  # else check_flat_cost changes nothing
+            self.check_flat_cost(movement, coin, rows, proceeds)
 
     def check_flat_cost(self, movement: Movement, coin: str, rows: list[TaxRow], proceeds: Decimal) -> None:
         kest = movement.kest_withheld_eur
@@ -986,7 +998,7 @@ class _Engine:
     def swap(
         self, movement: Movement, sent: str, sent_quantity: Decimal, received: str, received_quantity: Decimal
     ) -> None:
-        fee_asset, fee_quantity = self.crypto_fee(movement, None)
+        fee_asset, fee_quantity = self.crypto_fee(movement)
         if fee_asset == sent:
             sent_quantity += fee_quantity
         elif fee_asset == received:
@@ -1146,7 +1158,7 @@ class _Engine:
         )
 
     def leave_without_realisation(self, movement: Movement, coin: str, quantity: Decimal) -> None:
-        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
+        fee_asset, fee_quantity = self.crypto_fee(movement)
         if fee_asset is not None:
             if fee_asset == coin:
                 quantity += fee_quantity
@@ -1176,7 +1188,7 @@ class _Engine:
         self._warn_missing(movement, coin, parts, row, movement.kind.value.replace("_", " "))
 
     def transfer_out(self, movement: Movement, coin: str, quantity: Decimal) -> None:
-        fee_asset, fee_quantity = self.crypto_fee(movement, coin)
+        fee_asset, fee_quantity = self.crypto_fee(movement)
         if fee_asset is not None and fee_asset != coin:
             self.other_coin_fee_cost(movement, fee_asset, fee_quantity)
             fee_quantity = ZERO
@@ -1419,7 +1431,7 @@ def _qty(quantity: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-CHECKPOINT_EVERY = 16_384
+CHECKPOINT_EVERY = 512  # as the report's REFREEZE_EVERY
 
 
 def compute_year(

@@ -49,7 +49,7 @@ def render_report(report: TaxReport, fmt: str) -> bytes:
 
 
 def _json_bytes(report: TaxReport) -> bytes:
-    return (report.to_json_text() + "\n").encode("utf-8")
+    return report.to_json_bytes(newline=True)
 
 
 def report_csv(report: TaxReport) -> bytes:

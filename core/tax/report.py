@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -16,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -29,10 +28,13 @@ from core.market.query import eur_price_of_asset
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
 from core.tax.assumptions import TaxAssumptions, load_assumptions
 from core.tax.engine import (
+    CENT,
     KEST_RATE,
     ZERO,
+    Category,
     EngineResult,
     Movement,
+    Regime,
     TaxRow,
     TaxWarning,
     WarningCode,
@@ -106,15 +108,19 @@ def heap_frozen() -> Iterator[None]:
                 gc.unfreeze()
 
 
-REFREEZE_EVERY = 16_384  # movements loaded or processed between two ``refreeze()`` calls
+# Movements loaded or processed between two ``refreeze()`` calls: about one young collection's worth
+# of new objects (threshold 700), so the report's survivors are frozen before a middle or full
+# collection walks them (GC per 100,000-row report 0.25 s at 16,384, 0.02 s at 512).
+REFREEZE_EVERY = 512
 
 
 def refreeze() -> None:
     """Inside ``heap_frozen``: freeze what was allocated since, too (``gc.freeze()`` is a list splice, O(1)).
 
     The report's movements and rows live until it is done; without this, every full collection the
-    growing report triggers walks all of them again (two to four times over). Outside a block it
-    does nothing.
+    growing report triggers walks all of them again (two to four times over). The young collections
+    still run between two calls (``gc.freeze()`` only restarts the youngest generation's count), for
+    the report's short-lived objects and every other thread's. Outside a block it does nothing.
     """
     if _freeze_depth:
         gc.freeze()
@@ -287,18 +293,21 @@ class TaxReport:
 
     def to_json(self) -> dict[str, Any]:
         """Return the report in the JSON shape of ``konsens tax report --format json`` (``to_json_text`` parsed)."""
-        data: dict[str, Any] = json.loads(self.to_json_text())
+        data: dict[str, Any] = orjson.loads(self.to_json_bytes())
         return data
 
     def to_json_text(self) -> str:
-        """Return the report as the indented JSON text that ``konsens tax report --format json`` prints.
+        """Return the report as the indented JSON text (two spaces) of ``konsens tax report --format json``."""
+        return self.to_json_bytes().decode("utf-8")
 
-        The same text as ``json.dumps(data, indent=2, default=str)`` of the report's JSON shape, but
-        the detail rows (nearly all of it) are written by ``rows_json_text`` instead of the pure-Python
-        indenting encoder of the standard library.
+    def to_json_bytes(self, *, newline: bool = False) -> bytes:
+        """Return ``to_json_text()`` encoded as UTF-8 (what the command writes, with ``newline``: and a line end).
+
+        Written by orjson (non-ASCII characters as UTF-8, not escaped): amounts are strings (see
+        ``rows_to_json``), so parsing the text gives exactly the report's JSON shape.
         """
         summary = self.summary()
-        head = {
+        data = {
             "year": self.year,
             "neu": {
                 key: money(summary[key])
@@ -310,20 +319,15 @@ class TaxReport:
             },
             "kest_withheld_eur": money(summary["kest_withheld_eur"]),
             "kennzahlen": {key: money(value) for key, value in self.kennzahlen().items()},
-            "transactions": [],
+            "transactions": rows_to_json(self.rows),
             "warnings": [warning_to_json(warning) for warning in self.warnings],
             "assumptions": self.assumptions.listed(),
         }
-        text = json.dumps(head, indent=2, default=str)
-        if not self.rows:
-            return text
-        # the only top-level "transactions" key: a key inside a string value would have escaped quotes
-        before, _, after = text.partition('\n  "transactions": [],\n')
-        # one join of all pieces: the text is tens of MB, each extra concatenation copies it
-        return "".join([before, '\n  "transactions": [\n', *_row_texts(self.rows), "\n  ],\n", after])
+        option = orjson.OPT_INDENT_2 | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+        return orjson.dumps(data, default=str, option=option)
 
 
-# The keys of a detail row in JSON, in order; ``rows_json_text`` is the one definition of their values.
+# The keys of a detail row in JSON, in order; ``rows_to_json`` is the one definition of their values.
 ROW_KEYS = (
     "id",
     "ledger_entry_id",
@@ -345,83 +349,88 @@ ROW_KEYS = (
     "kest_withheld_eur",
     "origin",
 )
-# One row as json.dumps(..., indent=2) writes it inside the report's "transactions" list, and the separator.
-_QUOTED_IN_TEMPLATE = frozenset({"id", "date", "quantity"})  # values that are never null nor need escaping
-_ROW_TEMPLATE = (
-    "    {\n"
-    + ",\n".join(f'      "{key}": "%s"' if key in _QUOTED_IN_TEMPLATE else f'      "{key}": %s' for key in ROW_KEYS)
-    + "\n    },\n"
-)
-
-
-class _JsonStrings(dict[str | None, str]):
-    """Memo of JSON-encoded strings (wallets, coins, rules... repeat on many rows)."""
-
-    def __missing__(self, key: str | None) -> str:
-        encoded = self[key] = "null" if key is None else encode_basestring_ascii(key)
-        return encoded
 
 
 def rows_json_text(rows: list[TaxRow]) -> str:
-    """Return detail rows as the JSON list text of the report (indented as ``json.dumps(indent=2)`` at depth 1).
-
-    Amounts are two-place strings rounded half up like ``round_eur``, averages eight places,
-    quantities without trailing zeros; strings are escaped like ``json.dumps`` (ASCII only).
-    """
-    if not rows:
-        return "[]"
-    return "".join(["[\n", *_row_texts(rows), "\n  ]"])
-
-
-def _row_texts(rows: list[TaxRow]) -> list[str]:
-    """Return the text of each row in the report's list, each but the last followed by ",\\n"."""
-    strings = _JsonStrings()
-    # A pool's "average after" is the same object as the next movement's "average before" (see
-    # ``_Pool.average``): format each once. Keyed by id(): every row, so every value, stays alive here.
-    averages: dict[int, str] = {}
-    escape = encode_basestring_ascii
-    template = _ROW_TEMPLATE
-    parts: list[str] = []
-    append = parts.append
-    with localcontext() as context:
-        context.rounding = ROUND_HALF_UP  # format() rounds like round_eur
-        for row in rows:
-            proceeds, cost, gain = row.proceeds_eur, row.cost_eur, row.gain_eur
-            before, after, kest = row.average_before_eur, row.average_after_eur, row.kest_withheld_eur
-            external_id = row.external_id
-            append(
-                template
-                % (
-                    row.row_id,  # "<entry id>-<number>": nothing to escape
-                    row.entry_id,
-                    "null" if external_id is None else escape(external_id),
-                    row.ts_text or row.ts.isoformat(),  # digits and "-:.T+"
-                    strings[row.wallet],
-                    strings[row.coin],
-                    strings[row.category],
-                    quantity_text(row.quantity),  # digits, "-" and "."
-                    "null" if proceeds is None else f'"{proceeds:.2f}"',
-                    "null" if cost is None else f'"{cost:.2f}"',
-                    "null" if gain is None else f'"{gain:.2f}"',
-                    "null" if before is None else averages.get(id(before)) or f'"{before:.8f}"',
-                    "null" if after is None else averages.setdefault(id(after), f'"{after:.8f}"'),
-                    strings[row.regime],
-                    strings[row.rule],
-                    strings[row.kennzahl],
-                    "true" if row.withholding else "false",
-                    "null" if kest is None else f'"{kest:.2f}"',
-                    strings[row.origin],
-                )
-            )
-    if parts:
-        parts[-1] = parts[-1][:-2]  # no separator after the last row
-    return parts
+    """Return detail rows as an indented JSON list (the report's ``"transactions"``), written by orjson."""
+    return orjson.dumps(rows_to_json(rows), option=orjson.OPT_INDENT_2).decode("utf-8")
 
 
 def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
-    """Return detail rows as JSON-ready dicts (amounts as two-place strings), as in ``TaxReport.to_json``."""
-    data: list[dict[str, Any]] = json.loads(rows_json_text(rows))
+    """Return detail rows as JSON-ready dicts, as in ``TaxReport.to_json``.
+
+    Amounts are two-place strings rounded half up like ``round_eur``, averages eight places
+    (``price_text``), quantities without trailing zeros (``quantity_text``); enums as their values.
+    Every value is a str, int, bool or None: the dicts hold no object the cyclic collector tracks,
+    so 100,000 of them do not trigger its full passes.
+    """
+    # A pool's "average after" is the same object as the next movement's "average before" (see
+    # ``_Pool.average``): format each once. Keyed by id(): every row, so every value, stays alive here.
+    averages: dict[int, str] = {}
+    enum_values = {member: member.value for member in (*Category, *Regime)}
+    cent, eighth = CENT, _EIGHT_PLACES
+    data: list[dict[str, Any]] = []
+    append = data.append
+    with localcontext() as context:
+        context.rounding = ROUND_HALF_UP  # quantize rounds like round_eur
+        for row in rows:
+            proceeds, cost, gain = row.proceeds_eur, row.cost_eur, row.gain_eur
+            before, after, kest = row.average_before_eur, row.average_after_eur, row.kest_withheld_eur
+            quantity = row.quantity
+            quantity_str = str(quantity)  # quantity_text, inline (one call per row less)
+            if "E" in quantity_str:
+                quantity_str = f"{quantity:f}"
+            point = quantity_str.find(".")
+            if point >= 0:
+                if len(quantity_str) - point > 19:  # more than 18 places
+                    quantity_str = f"{quantity:.18f}"
+                quantity_str = quantity_str.rstrip("0").rstrip(".")
+            if before is not None:
+                before_str = averages.get(id(before))
+                if before_str is None:
+                    before_str = averages[id(before)] = _average_text(before, eighth)
+            else:
+                before_str = None
+            if after is not None:
+                after_str = averages.get(id(after))
+                if after_str is None:
+                    after_str = averages[id(after)] = _average_text(after, eighth)
+            else:
+                after_str = None
+            append(
+                {
+                    "id": row.row_id,
+                    "ledger_entry_id": row.entry_id,
+                    "external_id": row.external_id,
+                    "date": row.ts_text or row.ts.isoformat(),
+                    "wallet": row.wallet,
+                    "coin": row.coin,
+                    "category": enum_values[row.category],
+                    "quantity": quantity_str,
+                    # a quantized Decimal of exponent -2 prints in plain notation, as format "f" does
+                    "proceeds_eur": None if proceeds is None else str(proceeds.quantize(cent)),
+                    "cost_eur": None if cost is None else str(cost.quantize(cent)),
+                    "gain_eur": None if gain is None else str(gain.quantize(cent)),
+                    "average_before_eur": before_str,
+                    "average_after_eur": after_str,
+                    "regime": enum_values[row.regime],
+                    "rule": row.rule,
+                    "kennzahl": row.kennzahl,
+                    "withholding": row.withholding,
+                    "kest_withheld_eur": None if kest is None else str(kest.quantize(cent)),
+                    "origin": row.origin,
+                }
+            )
     return data
+
+
+_EIGHT_PLACES = Decimal("0.00000001")
+
+
+def _average_text(average: Decimal, places: Decimal) -> str:
+    """``price_text`` inside a half-up context: eight places, plain notation (zero is 0E-8 in ``str``)."""
+    text = str(average.quantize(places))
+    return text if "E" not in text else f"{average:.8f}"
 
 
 def warning_to_json(warning: TaxWarning) -> dict[str, Any]:
@@ -503,7 +512,7 @@ def load_movements(
     movements: list[Movement] = []
     append = movements.append
     parse_time = datetime.fromisoformat
-    decimal_of = _decimal_reader()
+    decimal_of = _DecimalMemo()
     paper = 0
     for (
         entry_id,
@@ -530,11 +539,11 @@ def load_movements(
             # stored as naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff": one parse, and its ISO form by slicing
             ts_text = ts[:10] + "T" + (ts[11:19] if ts.endswith(".000000") else ts[11:]) + "+00:00"
             ts = parse_time(ts_text)
-            sent_quantity = None if sent_quantity is None else decimal_of(sent_quantity)
-            received_quantity = None if received_quantity is None else decimal_of(received_quantity)
-            fee_quantity = None if fee_quantity is None else decimal_of(fee_quantity)
-            value_eur = None if value_eur is None else decimal_of(value_eur)
-            kest = None if kest is None else decimal_of(kest)
+            sent_quantity = decimal_of[sent_quantity]
+            received_quantity = decimal_of[received_quantity]
+            fee_quantity = decimal_of[fee_quantity]
+            value_eur = decimal_of[value_eur]
+            kest = decimal_of[kest]
         else:
             ts = ts.astimezone(UTC)
         kind = kinds[kind_text]
@@ -629,20 +638,23 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
 
 
-def _decimal_reader() -> Callable[[Any], Decimal]:
-    """Return ``_decimal`` with a memo of the floats read (amounts repeat: a buy's EUR side is its value, fees...)."""
-    memo: dict[float, Decimal] = {}
+class _DecimalMemo(dict[Any, Decimal | None]):
+    """``memo[value]``: the Decimal of a value read from the driver (``None`` stays ``None``), memoised.
 
-    def decimal_of(value: Any) -> Decimal:
-        # only non-zero floats: 1 == 1.0 == True would share an entry, and -0.0 == 0.0 would lose its sign
-        if value.__class__ is not float or not value:
-            return _decimal(value)
-        found = memo.get(value)
-        if found is None:
-            found = memo[value] = Decimal(repr(value))
+    Amounts repeat (a buy's EUR side is its value, fees...): only non-integral floats are kept,
+    so no int (``5 == 5.0``), bool or signed zero (``-0.0 == 0.0``) ever meets an entry of
+    another form; the others are converted on every read. A subscript instead of a function
+    call: one C-level lookup for the common case.
+    """
+
+    def __init__(self) -> None:
+        super().__init__({None: None})
+
+    def __missing__(self, value: Any) -> Decimal:
+        found = _decimal(value)
+        if value.__class__ is float and not value.is_integer():
+            self[value] = found
         return found
-
-    return decimal_of
 
 
 def _value_from_prices(
