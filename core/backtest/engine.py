@@ -29,7 +29,7 @@ import numpy as np
 
 from core.backtest import kernels
 from core.backtest.protections import BLOCK_RULES, ProtectionClock, ProtectionState, protection_clock
-from core.backtest.series import PriceSeries
+from core.backtest.series import PriceSeries, read_only
 from core.backtest.strategy import (
     Signal,
     Strategy,
@@ -223,15 +223,15 @@ def simulate_codes(
     protections = config.protections if config.protections is not None and config.protections.active else None
     # Every argument is passed, always with the same types: an omitted argument with an array default
     # gives numba a signature that differs per process, so its on-disk cache would never be hit.
-    no_times = np.zeros(0, np.int64)
+    no_times = read_only(np.zeros(0, np.int64), np.int64)
     extra: tuple[Any, ...] = (False, no_times, no_times, no_times, np.inf, np.inf, -1, 0, 0, 0)
     if protections is not None:
         clock = clock if clock is not None else protection_clock(bars)
         extra = (
             True,
-            clock.open_seconds,
-            clock.decision_seconds,
-            clock.day,
+            read_only(clock.open_seconds, np.int64),
+            read_only(clock.decision_seconds, np.int64),
+            read_only(clock.day, np.int64),
             float(protections.daily_loss_limit) if protections.daily_loss_limit is not None else np.inf,
             float(protections.max_drawdown) if protections.max_drawdown is not None else np.inf,
             int(protections.cooldown_minutes * 60) if protections.cooldown_minutes is not None else -1,
@@ -245,7 +245,7 @@ def simulate_codes(
             bars.high,
             bars.low,
             bars.close,
-            np.ascontiguousarray(codes, dtype=np.int8),
+            read_only(codes, np.int8),
             float(config.initial_cash),
             float(config.position_fraction),
             config.fee_rate,

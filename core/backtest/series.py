@@ -16,6 +16,19 @@ from core.timeutil import ensure_utc
 FloatArray = np.ndarray
 
 
+def read_only(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """A read-only, C-contiguous view of ``values`` as ``dtype`` (a copy only if the layout or type differs).
+
+    The compiled kernels are keyed by their arguments' types, and numba counts "read-only" as part of
+    the type: pandas 3 hands out read-only views (copy-on-write), arrays built with numpy are
+    writable. Passing one kind everywhere keeps one signature per kernel — one on-disk cache entry,
+    and a warm-up on synthetic bars loads the very kernel a real run calls.
+    """
+    view: np.ndarray = np.ascontiguousarray(values, dtype=dtype).view()
+    view.flags.writeable = False
+    return view
+
+
 class PriceDataError(PermanentError, ValueError):
     """The price data cannot be backtested (empty, unordered, NaN or non-positive prices)."""
 
@@ -38,6 +51,10 @@ class PriceSeries:
     volume: FloatArray
     instrument_id: int | None = None
     extras: dict[str, FloatArray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("open", "high", "low", "close", "volume"):  # one argument type for the kernels
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     def __len__(self) -> int:
         return int(self.close.shape[0])

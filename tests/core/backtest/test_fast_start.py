@@ -76,7 +76,9 @@ def test_a_missing_file_is_refused_the_same_way(tmp_path: Path) -> None:
 def test_warm_up_loads_the_kernels_of_the_run() -> None:
     strategy = build_strategy("bollinger-breakout", {"period": 20})
     warm_up(strategy, BacktestConfig(stop_loss=0.05))
-    float_array = kernels.numba.types.float64[::1]
+    # a series holds read-only arrays (as pandas 3 hands them out), so the warm-up loads that signature
+    types = kernels.numba.types
+    float_array = types.Array(types.float64, 1, "C", readonly=True)
     assert any(signature[0] == float_array for signature in kernels.sma.signatures)
     assert kernels.rolling_std.signatures and kernels.simulate_long_only.signatures
 

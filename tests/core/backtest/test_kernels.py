@@ -82,11 +82,16 @@ def test_price_series_refuses_nan_and_non_positive_prices() -> None:
         PriceSeries.from_frame(frame, label="x")
 
 
+OHLCV = ("open", "high", "low", "close", "volume")
+
+
 def test_the_simulator_is_called_with_one_signature_with_or_without_protections() -> None:
     """numba's on-disk cache is keyed by the argument types; an omitted argument with an array default
     gets a type that differs per process, so the cache would never be hit (a 2-7 s compile per run)."""
-    from core.backtest.engine import simulate_codes
+    from core.backtest.engine import simulate_codes, warm_up
     from core.backtest.protections import Protections
+    from core.backtest.series import PriceSeries
+    from core.backtest.strategies import SmaCross
     from core.backtest.trades import BacktestConfig
 
     bars = real_series("SPY_1d.csv")
@@ -94,6 +99,23 @@ def test_the_simulator_is_called_with_one_signature_with_or_without_protections(
     codes[10], codes[50] = 1, -1
     simulate_codes(bars, codes, BacktestConfig())
     simulate_codes(bars, codes, BacktestConfig(protections=Protections(daily_loss_limit=0.05, cooldown_minutes=60)))
+    # Writable numpy arrays (the warm-up's synthetic bars) and read-only ones (pandas 3 hands out
+    # read-only views) must reach the kernel as the same type: numba counts read-only in the type.
+    copies = {name: np.array(getattr(bars, name)) for name in OHLCV}
+    writable = PriceSeries(
+        "writable",
+        bars.timeframe,
+        bars.index,
+        copies["open"],
+        copies["high"],
+        copies["low"],
+        copies["close"],
+        copies["volume"],
+    )
+    read_only_codes = codes.view()
+    read_only_codes.flags.writeable = False
+    simulate_codes(writable, read_only_codes, BacktestConfig())
+    warm_up(SmaCross(), BacktestConfig())
     signatures = kernels.simulate_long_only.signatures
     assert len(signatures) == 1, signatures
     assert not any("omitted" in str(argument).lower() for argument in signatures[0])
