@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -108,6 +111,47 @@ def test_bad_input_fails_with_the_reason(configured_sqlite: Database) -> None:
         ["backtest-walk-forward", "sma-cross", "--data", str(DATA / "ORCL_1d.csv"), "--train-ratio", "2000", *SPACE],
     )
     assert too_long.exit_code != 0 and "too few for 5 folds" in too_long.output
+
+
+def test_lab_options_build_the_request_each_command_asks_for(capsys: pytest.CaptureFixture[str]) -> None:
+    """The options object the commands build: fixed parameters parsed, walk-forward fields only where given."""
+    from app.cli.lab import LabOptions
+    from core.lab.service import LabRequest
+
+    given = LabOptions(
+        strategy="sma-cross",
+        data="BTC/EUR",
+        param=(" slow = 40 ",),
+        space=("fast=3:30",),
+        trials=12,
+        seed=None,
+        objective="sortino",
+        timeframe="1h",
+        start="2024-01-01",
+        end=None,
+        fee_bps=7.0,
+        slippage_bps=2.0,
+        cash=5_000.0,
+        pruning=False,
+    )
+    assert given.request() == LabRequest(
+        strategy="sma-cross",
+        data="BTC/EUR",
+        timeframe="1h",
+        start="2024-01-01",
+        parameters={"slow": "40"},
+        space=("fast=3:30",),
+        config={"fee_bps": 7.0, "slippage_bps": 2.0, "initial_cash": 5_000.0},
+        trials=12,
+        seed=None,
+        objective="sortino",
+        pruning=False,
+    )  # folds, window and train_ratio: the request's defaults
+    walk = replace(given, folds=3, window="anchored", train_ratio=2.0).request()
+    assert (walk.folds, walk.window, walk.train_ratio, walk.pruning) == (3, "anchored", 2.0, False)
+    with pytest.raises(typer.Exit):
+        replace(given, param=("slow",)).request()
+    assert "--param takes name=value, got 'slow'" in capsys.readouterr().err
 
 
 def test_protections_switch_on_the_saved_limits(configured_sqlite: Database) -> None:
