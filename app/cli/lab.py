@@ -16,9 +16,25 @@ if TYPE_CHECKING:
     from core.lab.models import LabKind
     from core.lab.service import LabRequest
 
-_PROTECTIONS_HELP = "Apply the live risk guard's protections (saved risk limits) as live trading would."
-_JOB_HELP = "Queue it for the jobs worker instead of running it here (closing the terminal loses nothing)."
-_SPACE_HELP = "Searched parameter name=low:high or name=low:high:step (repeatable; default: every parameter)."
+# The options the three commands share (typer copies an option's declaration for each command).
+_STRATEGY = typer.Argument(..., help="Strategy name.")
+_DATA = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol.")
+_SPACE = typer.Option(
+    [], "--space", help="Searched parameter name=low:high or name=low:high:step (repeatable; default: every parameter)."
+)
+_TIMEFRAME = typer.Option(None, "--timeframe")
+_FEE_BPS = typer.Option(10.0, "--fee-bps")
+_CASH = typer.Option(10_000.0, "--cash")
+_PROTECTIONS = typer.Option(
+    False,
+    "--protections/--no-protections",
+    help="Apply the live risk guard's protections (saved risk limits) as live trading would.",
+)
+_STORE = typer.Option(True, "--store/--no-store")
+_JSON = typer.Option(False, "--json")
+_JOB = typer.Option(
+    False, "--job", help="Queue it for the jobs worker instead of running it here (closing the terminal loses nothing)."
+)
 
 
 @dataclass(frozen=True)
@@ -170,24 +186,24 @@ def _finish(
 def register(cli: typer.Typer) -> None:
     @cli.command("backtest-search")
     def backtest_search(
-        strategy: str = typer.Argument(..., help="Strategy name."),
-        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
-        space: list[str] = typer.Option([], "--space", help=_SPACE_HELP),
+        strategy: str = _STRATEGY,
+        data: str = _DATA,
+        space: list[str] = _SPACE,
         param: list[str] = typer.Option([], "--param", help="Fixed parameter name=value (repeatable)."),
         trials: int = typer.Option(200, "--trials", help="Number of optuna trials."),
         seed: int | None = typer.Option(42, "--seed", help="Sampler seed: the same seed gives the same trials."),
         objective: str = typer.Option("sharpe", "--objective", help="sharpe, sortino, total_return or calmar."),
         pruning: bool = typer.Option(True, "--pruning/--no-pruning", help="Abandon trials weak on the first quarter."),
-        timeframe: str | None = typer.Option(None, "--timeframe"),
+        timeframe: str | None = _TIMEFRAME,
         start: str | None = typer.Option(None, "--start", help="First day (ISO)."),
         end: str | None = typer.Option(None, "--end", help="Day after the last (ISO)."),
-        fee_bps: float = typer.Option(10.0, "--fee-bps"),
+        fee_bps: float = _FEE_BPS,
         slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
-        cash: float = typer.Option(10_000.0, "--cash"),
-        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
-        store: bool = typer.Option(True, "--store/--no-store"),
-        as_json: bool = typer.Option(False, "--json"),
-        job: bool = typer.Option(False, "--job", help=_JOB_HELP),
+        cash: float = _CASH,
+        protections: bool = _PROTECTIONS,
+        store: bool = _STORE,
+        as_json: bool = _JSON,
+        job: bool = _JOB,
     ) -> None:
         """Search a strategy's parameters with optuna (TPE, pruning, seed); print the best and the overfitting."""
         from core.lab.models import LabKind
@@ -247,27 +263,27 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command("backtest-walk-forward")
     def backtest_walk_forward(
-        strategy: str = typer.Argument(..., help="Strategy name."),
-        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
+        strategy: str = _STRATEGY,
+        data: str = _DATA,
         folds: int = typer.Option(5, "--folds", help="Number of test windows."),
         window: str = typer.Option("rolling", "--window", help="rolling or anchored training windows."),
         train_ratio: float = typer.Option(3.0, "--train-ratio", help="Training window length in test windows."),
-        space: list[str] = typer.Option([], "--space", help=_SPACE_HELP),
+        space: list[str] = _SPACE,
         param: list[str] = typer.Option([], "--param", help="Fixed parameter name=value (repeatable)."),
         trials: int = typer.Option(100, "--trials", help="Optuna trials per fold."),
         seed: int | None = typer.Option(42, "--seed"),
         objective: str = typer.Option("sharpe", "--objective"),
         pruning: bool = typer.Option(True, "--pruning/--no-pruning"),
-        timeframe: str | None = typer.Option(None, "--timeframe"),
+        timeframe: str | None = _TIMEFRAME,
         start: str | None = typer.Option(None, "--start"),
         end: str | None = typer.Option(None, "--end"),
-        fee_bps: float = typer.Option(10.0, "--fee-bps"),
+        fee_bps: float = _FEE_BPS,
         slippage_bps: float = typer.Option(0.0, "--slippage-bps"),
-        cash: float = typer.Option(10_000.0, "--cash"),
-        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
-        store: bool = typer.Option(True, "--store/--no-store"),
-        as_json: bool = typer.Option(False, "--json"),
-        job: bool = typer.Option(False, "--job", help=_JOB_HELP),
+        cash: float = _CASH,
+        protections: bool = _PROTECTIONS,
+        store: bool = _STORE,
+        as_json: bool = _JSON,
+        job: bool = _JOB,
     ) -> None:
         """Walk-forward: optimise on each training window, trade the next; print every fold and the OOS result."""
         from core.backtest.strategy import StrategyError
@@ -336,25 +352,25 @@ def register(cli: typer.Typer) -> None:
 
     @cli.command("backtest-robustness")
     def backtest_robustness(
-        strategy: str = typer.Argument(..., help="Strategy name."),
-        data: str = typer.Option(..., "--data", help="A candle CSV file or a stored instrument symbol."),
+        strategy: str = _STRATEGY,
+        data: str = _DATA,
         param: list[str] = typer.Option([], "--param", help="The parameter set to judge, name=value (repeatable)."),
-        space: list[str] = typer.Option([], "--space", help=_SPACE_HELP),
+        space: list[str] = _SPACE,
         trials: int = typer.Option(100, "--trials", help="Optuna trials of the search and of each fold."),
         folds: int = typer.Option(5, "--folds"),
         window: str = typer.Option("rolling", "--window"),
         seed: int | None = typer.Option(42, "--seed"),
         objective: str = typer.Option("sharpe", "--objective"),
-        timeframe: str | None = typer.Option(None, "--timeframe"),
+        timeframe: str | None = _TIMEFRAME,
         start: str | None = typer.Option(None, "--start"),
         end: str | None = typer.Option(None, "--end"),
-        fee_bps: float = typer.Option(10.0, "--fee-bps"),
+        fee_bps: float = _FEE_BPS,
         slippage_bps: float = typer.Option(5.0, "--slippage-bps"),
-        cash: float = typer.Option(10_000.0, "--cash"),
-        protections: bool = typer.Option(False, "--protections/--no-protections", help=_PROTECTIONS_HELP),
-        store: bool = typer.Option(True, "--store/--no-store"),
-        as_json: bool = typer.Option(False, "--json"),
-        job: bool = typer.Option(False, "--job", help=_JOB_HELP),
+        cash: float = _CASH,
+        protections: bool = _PROTECTIONS,
+        store: bool = _STORE,
+        as_json: bool = _JSON,
+        job: bool = _JOB,
     ) -> None:
         """The robustness report of a strategy: look-ahead, walk-forward, overfitting, costs, buy-and-hold."""
         from core.lab.job_runs import LOOKAHEAD_CHECK
