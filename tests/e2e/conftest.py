@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
+from tests.processes import free_port, stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DEMO_COPY = "browser-demo.db"  # the dashboard's copy of the demo database, in the test's tmp_path
 TIMEOUT_MS = 60_000
 expect.set_options(timeout=30_000)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -65,7 +60,7 @@ def dashboard(database_path: Path, home: Path, log_path: Path) -> Iterator[tuple
 
     Afterwards the test fails if the dashboard logged a traceback.
     """
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
@@ -96,12 +91,7 @@ def dashboard(database_path: Path, home: Path, log_path: Path) -> Iterator[tuple
             _wait_healthy(port, server)
             yield f"http://127.0.0.1:{port}", env
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_process(server)
     if "Traceback" in log_path.read_text(errors="replace"):
         pytest.fail("the dashboard logged a traceback:\n" + log_path.read_text(errors="replace")[-3000:])
 
