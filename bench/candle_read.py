@@ -46,20 +46,35 @@ DEFAULT_PG_URL = os.environ.get("KONSENS_TEST_PG_URL", "postgresql+psycopg2://po
 SOURCE, OTHER_SOURCE, TIMEFRAME = "bench", "other", "1m"
 
 
-def synthetic_candles(rows: int, start: datetime) -> pd.DataFrame:
-    """``rows`` valid one-minute candles from ``start``: a random walk, values not rounded."""
-    rng = np.random.default_rng(21)
-    closes = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.001, rows)))
+def synthetic_candles(
+    rows: int,
+    start: datetime,
+    *,
+    freq: str = "1min",
+    seed: int = 21,
+    base: float = 30_000.0,
+    volatility: float = 0.001,
+    spread: float = 5.0,
+    volume_sigma: float = 1.0,
+) -> pd.DataFrame:
+    """``rows`` valid candles every ``freq`` from ``start``: a random walk, values not rounded.
+
+    Closes walk from ``base`` with log returns of standard deviation ``volatility``; highs and lows
+    lie a normal ``spread`` beyond open and close; volumes are log-normal. The same arguments give
+    the same frame bit for bit (the candle read tests build their series with it too).
+    """
+    rng = np.random.default_rng(seed)
+    closes = base * np.exp(np.cumsum(rng.normal(0, volatility, rows)))
     opens = np.concatenate([[closes[0]], closes[:-1]])
-    spread = np.abs(rng.normal(0, 5, rows))
+    margin = np.abs(rng.normal(0, spread, rows))
     return pd.DataFrame(
         {
-            "ts": pd.date_range(start, periods=rows, freq="1min", tz="UTC"),
+            "ts": pd.date_range(start, periods=rows, freq=freq, tz="UTC"),
             "open": opens,
-            "high": np.maximum(opens, closes) + spread,
-            "low": np.minimum(opens, closes) - spread,
+            "high": np.maximum(opens, closes) + margin,
+            "low": np.minimum(opens, closes) - margin,
             "close": closes,
-            "volume": rng.lognormal(0, 1, rows),
+            "volume": rng.lognormal(0, volume_sigma, rows),
         }
     )
 

@@ -16,34 +16,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.backtest import random_walk  # the seeded 1-minute random walk of the backtest benchmark
 from core.backtest.engine import BacktestConfig, run_event_loop
 from core.backtest.lookahead import check_lookahead
-from core.backtest.series import PriceSeries
 from core.backtest.strategies import build_strategy
 from core.backtest.strategy import Strategy
 from core.backtest.user_strategies import load_strategy_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "ema_trend.py"
-
-
-def random_walk(candles: int, seed: int = 7) -> PriceSeries:
-    """Seeded 1-minute OHLCV random walk (the same generator as ``bench/backtest.py``)."""
-    generator = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(generator.normal(0.0, 0.002, candles)))
-    open_ = np.concatenate([[100.0], close[:-1]]) * np.exp(generator.normal(0.0, 0.0003, candles))
-    spread = np.abs(generator.normal(0.0, 0.001, candles))
-    high = np.maximum(open_, close) * (1.0 + spread)
-    low = np.minimum(open_, close) * (1.0 - spread)
-    index = pd.date_range("2020-01-01", periods=candles, freq="1min", tz="UTC")
-    frame = pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": np.ones(candles)}, index=index
-    )
-    return PriceSeries.from_frame(frame, label="random walk", timeframe="1m")
 
 
 def main() -> int:

@@ -8,33 +8,20 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from core.db.engine import Database
+from tests.core.ai.conftest import OPINION_FIELDS, SUMMARY_FIELDS
 
 
 def test_analyze_json_has_the_documented_shape(demo_database: Database) -> None:
     result = CliRunner().invoke(cli, ["analyze", "ETH/EUR", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout[result.stdout.index("{") :])
-    assert set(payload) == {"symbol", "decision", "score", "agreement", "flagged", "opinions"}
+    assert set(payload) == SUMMARY_FIELDS
     assert payload["symbol"] == "ETH/EUR"
     assert payload["decision"] in {"buy", "sell", "hold"}
     assert -1 <= payload["score"] <= 1 and 0 <= payload["agreement"] <= 1
     assert [opinion["analyst"] for opinion in payload["opinions"]] == ["technical", "sentiment"]
     for opinion in payload["opinions"]:
-        assert set(opinion) == {
-            "analyst",
-            "model",
-            "signal",
-            "confidence",
-            "rationale",
-            "ok",
-            "error",
-            "latency_ms",
-            "cost_eur",
-            "claims_checked",
-            "claims_false",
-            "false_claims",
-            "weight",
-        }
+        assert set(opinion) == OPINION_FIELDS
         assert opinion["ok"] is True and opinion["error"] is None
 
 

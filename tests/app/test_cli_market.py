@@ -18,6 +18,7 @@ from core.config import get_settings
 from core.db.engine import Database
 from core.market.models import Candle, Instrument
 from core.system.models import QuarantinedRecord
+from tests.core.market.test_ccxt_source import serve_markets
 from tests.shared_data import SharedFolder
 
 DATA = SharedFolder("ohlcv")  # the shared real-world files: skipped if missing, failed under CI
@@ -226,23 +227,7 @@ def one_trading_candles(request: Request) -> Response:
 def test_backfill_pages_through_the_exchange_limit(
     configured_sqlite: Database, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    httpserver.expect_request("/fast/v1/currencies").respond_with_json(
-        [{"code": "BTC", "precision": 8}, {"code": "EUR", "precision": 2}]
-    )
-    httpserver.expect_request("/fast/v1/instruments").respond_with_json(
-        [
-            {
-                "base": {"code": "BTC", "precision": 5},
-                "quote": {"code": "EUR", "precision": 2},
-                "amount_precision": 5,
-                "market_precision": 2,
-                "min_size": "10.0",
-                "id": "BTC_EUR",
-                "type": "SPOT",
-                "state": "ACTIVE",
-            }
-        ]
-    )
+    serve_markets(httpserver)  # One Trading's currencies and its BTC_EUR instrument
     httpserver.expect_request("/fast/v1/candlesticks/BTC_EUR").respond_with_handler(one_trading_candles)
     monkeypatch.setenv("KONSENS_MARKET_CCXT_API_URL", httpserver.url_for("/fast").rstrip("/"))
     get_settings.cache_clear()

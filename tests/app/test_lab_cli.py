@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
-from typer.testing import CliRunner
+import pytest
+import typer
+from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from core.db.engine import Database
@@ -16,68 +19,32 @@ runner = CliRunner()
 SPACE = ["--space", "fast=3:30", "--space", "slow=20:120:5"]
 
 
+def _lab(command: str, csv: str, *options: str) -> Result:
+    """Run the lab ``command`` on sma-cross over the shared ``csv`` in the tests' search space."""
+    return runner.invoke(cli, [command, "sma-cross", "--data", str(DATA / csv), *SPACE, *options])
+
+
 def test_search_is_reproducible_and_stored(configured_sqlite: Database) -> None:
-    arguments = [
-        "backtest-search",
-        "sma-cross",
-        "--data",
-        str(DATA / "ORCL_1d.csv"),
-        *SPACE,
-        "--trials",
-        "40",
-        "--seed",
-        "7",
-        "--json",
-    ]
-    first = runner.invoke(cli, arguments)
+    arguments = ("--trials", "40", "--seed", "7", "--json")
+    first = _lab("backtest-search", "ORCL_1d.csv", *arguments)
     assert first.exit_code == 0, first.output
     data = json.loads(first.stdout)
     assert len(data["trials"]) == 40 and data["best"]["parameters"]["fast"] < data["best"]["parameters"]["slow"]
     assert data["overfitting"]["deflated_sharpe"]["trials"] > 1 and data["overfitting"]["pbo"]["splits"] == 12870
-    second = json.loads(runner.invoke(cli, arguments).stdout)
+    second = json.loads(_lab("backtest-search", "ORCL_1d.csv", *arguments).stdout)
     assert second["trials"] == data["trials"]
     with configured_sqlite.session() as session:
         assert [row.id for row in list_lab_results(session)] == [second["result_id"], data["result_id"]]
 
 
 def test_walk_forward_prints_every_fold(configured_sqlite: Database) -> None:
-    result = runner.invoke(
-        cli,
-        [
-            "backtest-walk-forward",
-            "sma-cross",
-            "--data",
-            str(DATA / "SPY_1d.csv"),
-            *SPACE,
-            "--folds",
-            "3",
-            "--trials",
-            "15",
-            "--window",
-            "anchored",
-        ],
-    )
+    result = _lab("backtest-walk-forward", "SPY_1d.csv", "--folds", "3", "--trials", "15", "--window", "anchored")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("fold ") == 3 and "Stitched out-of-sample return" in result.stdout
 
 
 def test_robustness_report_lists_its_sections(configured_sqlite: Database) -> None:
-    result = runner.invoke(
-        cli,
-        [
-            "backtest-robustness",
-            "sma-cross",
-            "--data",
-            str(DATA / "GOOG_1d.csv"),
-            *SPACE,
-            "--folds",
-            "3",
-            "--trials",
-            "10",
-            "--no-store",
-            "--json",
-        ],
-    )
+    result = _lab("backtest-robustness", "GOOG_1d.csv", "--folds", "3", "--trials", "10", "--no-store", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [section["key"] for section in data["sections"]] == [
@@ -110,6 +77,47 @@ def test_bad_input_fails_with_the_reason(configured_sqlite: Database) -> None:
     assert too_long.exit_code != 0 and "too few for 5 folds" in too_long.output
 
 
+def test_lab_options_build_the_request_each_command_asks_for(capsys: pytest.CaptureFixture[str]) -> None:
+    """The options object the commands build: fixed parameters parsed, walk-forward fields only where given."""
+    from app.cli.lab import LabOptions
+    from core.lab.service import LabRequest
+
+    given = LabOptions(
+        strategy="sma-cross",
+        data="BTC/EUR",
+        param=(" slow = 40 ",),
+        space=("fast=3:30",),
+        trials=12,
+        seed=None,
+        objective="sortino",
+        timeframe="1h",
+        start="2024-01-01",
+        end=None,
+        fee_bps=7.0,
+        slippage_bps=2.0,
+        cash=5_000.0,
+        pruning=False,
+    )
+    assert given.request() == LabRequest(
+        strategy="sma-cross",
+        data="BTC/EUR",
+        timeframe="1h",
+        start="2024-01-01",
+        parameters={"slow": "40"},
+        space=("fast=3:30",),
+        config={"fee_bps": 7.0, "slippage_bps": 2.0, "initial_cash": 5_000.0},
+        trials=12,
+        seed=None,
+        objective="sortino",
+        pruning=False,
+    )  # folds, window and train_ratio: the request's defaults
+    walk = replace(given, folds=3, window="anchored", train_ratio=2.0).request()
+    assert (walk.folds, walk.window, walk.train_ratio, walk.pruning) == (3, "anchored", 2.0, False)
+    with pytest.raises(typer.Exit):
+        replace(given, param=("slow",)).request()
+    assert "--param takes name=value, got 'slow'" in capsys.readouterr().err
+
+
 def test_protections_switch_on_the_saved_limits(configured_sqlite: Database) -> None:
     from core.risk.settings import save_limits
 
@@ -134,20 +142,7 @@ def test_protections_switch_on_the_saved_limits(configured_sqlite: Database) -> 
     assert plain["blocked_orders"] == {} and guarded["blocked_orders"]["cooldown"] > 0
     assert guarded["config"]["protections"]["cooldown_minutes"] == 24 * 60
     assert len(guarded["trades"]) < len(plain["trades"])
-    search = runner.invoke(
-        cli,
-        [
-            "backtest-search",
-            "sma-cross",
-            "--data",
-            str(DATA / "ETH_BTC_5m.csv"),
-            *SPACE,
-            "--trials",
-            "5",
-            "--protections",
-            "--json",
-        ],
-    )
+    search = _lab("backtest-search", "ETH_BTC_5m.csv", "--trials", "5", "--protections", "--json")
     assert search.exit_code == 0, search.output
     with configured_sqlite.session() as session:
         stored = list_lab_results(session)[0]
@@ -159,22 +154,7 @@ def test_job_queues_the_walk_forward_and_the_jobs_worker_runs_it(configured_sqli
     from core.jobs.runner import run_job
     from core.jobs.service import claim_next_job, get_job
 
-    result = runner.invoke(
-        cli,
-        [
-            "backtest-walk-forward",
-            "sma-cross",
-            "--data",
-            str(DATA / "SPY_1d.csv"),
-            *SPACE,
-            "--folds",
-            "2",
-            "--trials",
-            "8",
-            "--job",
-            "--json",
-        ],
-    )
+    result = _lab("backtest-walk-forward", "SPY_1d.csv", "--folds", "2", "--trials", "8", "--job", "--json")
     assert result.exit_code == 0, result.output
     queued = json.loads(result.stdout)
     assert queued["kind"] == "lab.walk_forward" and queued["status"] == "queued"

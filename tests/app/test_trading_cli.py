@@ -8,10 +8,8 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from core.db.engine import Database
-from core.execution.enums import OrderSide, OrderType
-from core.execution.orders import OrderRequest
-from core.execution.service import place_order
 from core.market.models import AssetClass, Instrument
+from tests.orders import place_test_order
 
 
 def test_order_list_shows_quantities_at_the_lot_and_prices_at_the_tick(configured_sqlite: Database) -> None:
@@ -28,17 +26,7 @@ def test_order_list_shows_quantities_at_the_lot_and_prices_at_the_tick(configure
             )
         )
         session.flush()
-        place_order(
-            session,
-            OrderRequest(
-                symbol="BTC/EUR",
-                side=OrderSide.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("0.123456"),
-                limit_price=Decimal("103024.91"),
-            ),
-            actor="test",
-        )
+        place_test_order(session, "BTC/EUR", quantity=Decimal("0.123456"), limit_price=Decimal("103024.91"))
     runner = CliRunner()
     deposit = runner.invoke(cli, ["paper", "deposit", "1234.5"])
     assert deposit.exit_code == 0, deposit.output

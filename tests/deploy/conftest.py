@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, stop_process
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MONITORING = PROJECT_ROOT / "deploy" / "monitoring"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(url: str, timeout: float = 60.0) -> str:
@@ -83,9 +78,4 @@ def running_worker(demo_database_file: Path, tmp_path_factory: pytest.TempPathFa
             text = worker.scrape()
         yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.e2e.conftest import CHROMIUM_ARGS, ROOT
-from tests.e2e.test_browser import TIMEOUT_MS, _wait_for_app
+from tests.e2e.conftest import DEMO_COPY, ROOT, login, open_app, open_page_in_sidebar
 
 pytestmark = pytest.mark.browser
 PROGRESS = re.compile(r"(\d+) of (\d+) combinations")
@@ -32,9 +31,9 @@ def _jobs(path: Path) -> list[dict[str, object]]:
 
 
 def test_a_sweep_job_shows_progress_moving_and_its_result_without_reload(
-    app_server: str, chromium_path: str, tmp_path: Path
+    app_server: str, browser: Browser, tmp_path: Path
 ) -> None:
-    database_path = tmp_path / "browser-demo.db"  # the dashboard's copy of the demo database
+    database_path = tmp_path / DEMO_COPY  # the dashboard's copy of the demo database
     env = {
         **os.environ,
         "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
@@ -45,40 +44,28 @@ def test_a_sweep_job_shows_progress_moving_and_its_result_without_reload(
     }
     worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "jobs"], cwd=ROOT, env=env)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                page.set_default_timeout(TIMEOUT_MS)
-                page.goto(app_server)
-                _wait_for_app(page)
-                page.get_by_label("Username").fill("demo")
-                page.get_by_label("Password", exact=True).fill("demo")
-                page.get_by_role("button", name="Login").click()
-                _wait_for_app(page)
-                page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Backtest").first.click()
-                _wait_for_app(page)
-                page.get_by_role("tab", name="Sweep").click()
-                page.get_by_label("fast range (start:stop:step or a,b,c)").fill("2:21:1")
-                page.get_by_label("slow range (start:stop:step or a,b,c)").fill("50:145:5")
-                page.get_by_role("button", name="Run sweep").click()
-                seen: list[int] = []
-                deadline = time.monotonic() + 480  # a loaded 2-core machine
-                read_bars = "() => [...document.querySelectorAll(\"[data-testid='stProgress']\")].map(e => e.innerText)"
-                while time.monotonic() < deadline and page.get_by_text("Result · done in").count() == 0:
-                    for text in page.evaluate(read_bars):  # no waiting: the bar is replaced in place
-                        match = PROGRESS.search(text)
-                        if match and (not seen or int(match.group(1)) != seen[-1]):
-                            seen.append(int(match.group(1)))
-                    page.wait_for_timeout(200)
-                if page.get_by_text("Result · done in").count() == 0:
-                    pytest.fail(f"no result after 480 s; progress seen {seen}; jobs: {_jobs(database_path)}")
-                assert len(seen) >= 2 and seen == sorted(seen), f"progress did not move in place: {seen}"
-                assert min(seen) < 400  # progress seen before the 400 combinations were done (it may end at 400)
-                expect(page.get_by_text("400 combinations").first).to_be_visible()
-                page.screenshot(path=str(tmp_path / "jobs-panel.png"), full_page=True)
-            finally:
-                browser.close()
+        page = open_app(browser, app_server, {"width": 1400, "height": 1100})
+        login(page)
+        open_page_in_sidebar(page, "Backtest")
+        page.get_by_role("tab", name="Sweep").click()
+        page.get_by_label("fast range (start:stop:step or a,b,c)").fill("2:21:1")
+        page.get_by_label("slow range (start:stop:step or a,b,c)").fill("50:145:5")
+        page.get_by_role("button", name="Run sweep").click()
+        seen: list[int] = []
+        deadline = time.monotonic() + 480  # a loaded 2-core machine
+        read_bars = "() => [...document.querySelectorAll(\"[data-testid='stProgress']\")].map(e => e.innerText)"
+        while time.monotonic() < deadline and page.get_by_text("Result · done in").count() == 0:
+            for text in page.evaluate(read_bars):  # no waiting: the bar is replaced in place
+                match = PROGRESS.search(text)
+                if match and (not seen or int(match.group(1)) != seen[-1]):
+                    seen.append(int(match.group(1)))
+            page.wait_for_timeout(200)
+        if page.get_by_text("Result · done in").count() == 0:
+            pytest.fail(f"no result after 480 s; progress seen {seen}; jobs: {_jobs(database_path)}")
+        assert len(seen) >= 2 and seen == sorted(seen), f"progress did not move in place: {seen}"
+        assert min(seen) < 400  # progress seen before the 400 combinations were done (it may end at 400)
+        expect(page.get_by_text("400 combinations").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "jobs-panel.png"), full_page=True)
     finally:
         worker.terminate()
         worker.wait(timeout=60)

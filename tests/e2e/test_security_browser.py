@@ -3,99 +3,20 @@ demo/demo fails after ``konsens demo --remove``, and live trading on a demo data
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from core.db.engine import Database
 from core.system.models import UserAccount
-from tests.e2e.conftest import CHROMIUM_ARGS, ROOT, _free_port, _wait_healthy
+from tests.e2e.conftest import ROOT, TIMEOUT_MS, login, open_app, open_page_in_sidebar, wait_for_app
 
 pytestmark = pytest.mark.browser
-TIMEOUT_MS = 60_000
-expect.set_options(timeout=30_000)
-
-
-@contextmanager
-def _dashboard(database_path: Path, home: Path, log_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
-        "KONSENS_HOME": str(home),
-        "PYTHONPATH": str(ROOT),
-    }
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app.server",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_healthy(port, server)
-            yield f"http://127.0.0.1:{port}", env
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-    if "Traceback" in log_path.read_text(errors="replace"):
-        pytest.fail("the dashboard logged a traceback:\n" + log_path.read_text(errors="replace")[-3000:])
-
-
-@pytest.fixture
-def demo_server(demo_database_file: Path, tmp_path: Path, chromium_path: str) -> Iterator[tuple[str, dict[str, str]]]:
-    database_path = tmp_path / "browser-demo.db"
-    shutil.copy(demo_database_file, database_path)
-    with _dashboard(database_path, tmp_path / "home", tmp_path / "streamlit.log") as served:
-        yield served
-
-
-@pytest.fixture
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _wait_for_app(page: Page) -> None:
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=TIMEOUT_MS)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=TIMEOUT_MS)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
-
-
-def _login(page: Page, username: str, password: str) -> None:
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Login").click()
-    _wait_for_app(page)
 
 
 def _failed_logins(database: Database) -> int:
@@ -129,32 +50,32 @@ def test_login_survives_reload_and_a_second_tab_until_logout(
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
-    _wait_for_app(page)
-    _login(page, "demo", "demo")
+    wait_for_app(page)
+    login(page, "demo", "demo")
     _expect_logged_in(page)
     page.wait_for_function("() => document.cookie.includes('konsens_auth=')", timeout=TIMEOUT_MS)
     cookie = next(item for item in context.cookies() if item["name"] == "konsens_auth")
     assert cookie["sameSite"] == "Strict" and cookie["expires"] > 0
 
     page.reload()  # F5
-    _wait_for_app(page)
+    wait_for_app(page)
     _expect_logged_in(page)
     second = context.new_page()  # a second tab / a bookmark in the same browser
     second.goto(url + "/charts")
-    _wait_for_app(second)
+    wait_for_app(second)
     expect(second.get_by_role("heading", name="Charts")).to_be_visible()
     expect(second.get_by_role("button", name="Login")).to_have_count(0)
 
     page.get_by_role("button", name="Log out").click()
-    _wait_for_app(page)
+    wait_for_app(page)
     _expect_login_form(page)
     page.reload()
-    _wait_for_app(page)
+    wait_for_app(page)
     _expect_login_form(page)
     # The old cookie, put back by hand, is dead on the server (session version bumped at logout).
     context.add_cookies([{"name": "konsens_auth", "value": cookie["value"], "url": url}])
     page.reload()
-    _wait_for_app(page)
+    wait_for_app(page)
     _expect_login_form(page)
     context.close()
 
@@ -164,18 +85,15 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(
 ) -> None:
     url, env = demo_server
     database = Database(env["KONSENS_DATABASE_URL"])
-    page = browser.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    _wait_for_app(page)
+    page = open_app(browser, url)
     for attempt in range(1, 5):
-        _login(page, "demo", f"wrong-{attempt}")
+        login(page, "demo", f"wrong-{attempt}")
         _wait_until(lambda expected=attempt: _failed_logins(database) == expected)  # type: ignore[misc]
-    _login(page, "demo", "wrong-5")
+    login(page, "demo", "wrong-5")
     expect(page.get_by_text("locked until")).to_be_visible()
     page.reload()  # a fresh session does not reset the counter
-    _wait_for_app(page)
-    _login(page, "demo", "demo")
+    wait_for_app(page)
+    login(page, "demo", "demo")
     expect(page.get_by_text("locked until")).to_be_visible()
     _expect_login_form(page)
 
@@ -184,16 +102,12 @@ def test_live_trading_toggle_on_a_demo_database_shows_the_refusal(
     demo_server: tuple[str, dict[str, str]], browser: Browser
 ) -> None:
     url, _env = demo_server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url + "/settings")
-    _wait_for_app(page)
-    _login(page, "demo", "demo")
-    page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Settings").first.click()
-    _wait_for_app(page)
+    page = open_app(browser, url + "/settings", {"width": 1400, "height": 1000})
+    login(page, "demo", "demo")
+    open_page_in_sidebar(page, "Settings")
     page.get_by_role("tab", name="Trading").click()
     page.get_by_text("Enable live trading").click()
-    _wait_for_app(page)
+    wait_for_app(page)
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Demo mode is still on")
@@ -205,11 +119,8 @@ def test_demo_login_fails_after_konsens_demo_remove(
     demo_server: tuple[str, dict[str, str]], browser: Browser, tmp_path: Path
 ) -> None:
     url, env = demo_server
-    page = browser.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    _wait_for_app(page)
-    _login(page, "demo", "demo")
+    page = open_app(browser, url)
+    login(page, "demo", "demo")
     _expect_logged_in(page)
     removed = subprocess.run(
         [sys.executable, "-m", "app.cli", "demo", "--remove", "--yes"],
@@ -232,10 +143,10 @@ def test_demo_login_fails_after_konsens_demo_remove(
     )
     assert added.returncode == 0, added.stderr
     page.reload()  # the demo session and its cookie are no longer valid
-    _wait_for_app(page)
+    wait_for_app(page)
     _expect_login_form(page)
-    _login(page, "demo", "demo")
+    login(page, "demo", "demo")
     expect(page.get_by_text("Username or password is wrong.")).to_be_visible()
-    _login(page, "anna", "correct horse battery")
+    login(page, "anna", "correct horse battery")
     _expect_logged_in(page)
     expect(page.get_by_text("Demo data.")).to_have_count(0)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from core.db.engine import Database
@@ -23,8 +23,7 @@ from core.execution.models import Order
 from core.market.models import Quote
 from core.market.query import instrument_by_symbol
 from core.timeutil import utc_now
-from tests.e2e.conftest import CHROMIUM_ARGS
-from tests.e2e.test_browser import TIMEOUT_MS, _wait_for_app
+from tests.e2e.conftest import DEMO_COPY, TIMEOUT_MS, login, open_app, open_page_in_sidebar
 from workers.executor import build_worker
 
 pytestmark = pytest.mark.browser
@@ -41,60 +40,46 @@ def _add_quote(database: Database, symbol: str) -> None:
 
 
 def test_a_paper_order_fills_and_the_page_shows_it_without_a_reload(
-    app_server: str, chromium_path: str, tmp_path: Path
+    app_server: str, browser: Browser, tmp_path: Path
 ) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'browser-demo.db'}")
+    database = Database(f"sqlite:///{tmp_path / DEMO_COPY}")
     executor = build_worker(database, interval_seconds=0.2)
     worker = threading.Thread(target=executor.run, daemon=True)
     worker.start()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                page.set_default_timeout(TIMEOUT_MS)
-                page.goto(app_server)
-                _wait_for_app(page)
-                page.get_by_label("Username").fill("demo")
-                page.get_by_label("Password", exact=True).fill("demo")
-                page.get_by_role("button", name="Login").click()
-                _wait_for_app(page)
-                page.locator("[data-testid='stSidebarNav'] a").filter(has_text="Trade").first.click()
-                _wait_for_app(page)
-                # the sizing table fits the ticket's side column: no horizontal scroll bar
-                sizing = page.locator("[data-testid='stTable']").first
-                expect(sizing).to_contain_text("At risk")
-                widths = sizing.evaluate(
-                    "el => [...el.querySelectorAll('*')].concat([el]).map(n => n.scrollWidth - n.clientWidth)"
-                )
-                assert max(widths) <= 1, widths
-                page.locator("[data-testid='stSelectbox']").first.click()
-                page.get_by_role("option", name="BTC/EUR", exact=True).click()
-                page.get_by_label("Size", exact=True).fill("0.01")
-                page.evaluate("window.__konsensNoReload = true")  # gone if the browser reloads the page
-                page.get_by_role("button", name="Place paper order").click()
-                placed = page.locator("[class*='st-key-placed_']").first
-                expect(placed).to_contain_text("BTC/EUR", timeout=TIMEOUT_MS)
-                client_id = database.run(
-                    lambda session: session.scalars(
-                        select(Order.client_order_id).where(Order.request.is_not(None)).order_by(Order.id.desc())
-                    ).first()
-                )
-                assert client_id is not None and client_id[:8] in (placed.text_content() or "")
-                _add_quote(database, "BTC/EUR")  # the next price: the executor fills the market order at it
-                toast = page.locator("[data-testid='stToast']").filter(
-                    has_text=re.compile(r"Filled: buy 0\.01 BTC/EUR")
-                )
-                expect(toast.first).to_be_visible(timeout=30_000)
-                expect(placed).to_contain_text("filled 0.01 at € 70,", timeout=30_000)
-                assert page.evaluate("window.__konsensNoReload === true")
-                status = database.run(
-                    lambda session: session.scalar(select(Order.status).where(Order.client_order_id == client_id))
-                )
-                assert str(status) in ("filled", "OrderStatus.FILLED")
-                page.screenshot(path=str(tmp_path / "trade-filled.png"), full_page=True)
-            finally:
-                browser.close()
+        page = open_app(browser, app_server, {"width": 1400, "height": 1100})
+        login(page)
+        open_page_in_sidebar(page, "Trade")
+        # the sizing table fits the ticket's side column: no horizontal scroll bar
+        sizing = page.locator("[data-testid='stTable']").first
+        expect(sizing).to_contain_text("At risk")
+        widths = sizing.evaluate(
+            "el => [...el.querySelectorAll('*')].concat([el]).map(n => n.scrollWidth - n.clientWidth)"
+        )
+        assert max(widths) <= 1, widths
+        page.locator("[data-testid='stSelectbox']").first.click()
+        page.get_by_role("option", name="BTC/EUR", exact=True).click()
+        page.get_by_label("Size", exact=True).fill("0.01")
+        page.evaluate("window.__konsensNoReload = true")  # gone if the browser reloads the page
+        page.get_by_role("button", name="Place paper order").click()
+        placed = page.locator("[class*='st-key-placed_']").first
+        expect(placed).to_contain_text("BTC/EUR", timeout=TIMEOUT_MS)
+        client_id = database.run(
+            lambda session: session.scalars(
+                select(Order.client_order_id).where(Order.request.is_not(None)).order_by(Order.id.desc())
+            ).first()
+        )
+        assert client_id is not None and client_id[:8] in (placed.text_content() or "")
+        _add_quote(database, "BTC/EUR")  # the next price: the executor fills the market order at it
+        toast = page.locator("[data-testid='stToast']").filter(has_text=re.compile(r"Filled: buy 0\.01 BTC/EUR"))
+        expect(toast.first).to_be_visible(timeout=30_000)
+        expect(placed).to_contain_text("filled 0.01 at € 70,", timeout=30_000)
+        assert page.evaluate("window.__konsensNoReload === true")
+        status = database.run(
+            lambda session: session.scalar(select(Order.status).where(Order.client_order_id == client_id))
+        )
+        assert str(status) in ("filled", "OrderStatus.FILLED")
+        page.screenshot(path=str(tmp_path / "trade-filled.png"), full_page=True)
     finally:
         executor.stop()
         worker.join(timeout=30)

@@ -13,6 +13,25 @@ from core.ai.context import ContextSnapshot, snapshot_from_frame
 from core.market.demo_source import demo_hourly_candles
 from core.market.models import AssetClass, Candle, Instrument
 
+# The documented JSON of a consensus (``konsens analyze --json``, ``AnalysisSummary.as_json``):
+# the shape of issue 3, plus the audit fields of issue 15 per opinion (cost, checked figures, weight).
+SUMMARY_FIELDS = {"symbol", "decision", "score", "agreement", "flagged", "opinions"}
+OPINION_FIELDS = {
+    "analyst",
+    "model",
+    "signal",
+    "confidence",
+    "rationale",
+    "ok",
+    "error",
+    "latency_ms",
+    "cost_eur",
+    "claims_checked",
+    "claims_false",
+    "false_claims",
+    "weight",
+}
+
 
 def demo_frame(symbol: str = "BTC/EUR", end: datetime | None = None) -> pd.DataFrame:
     """Return 20 days of demo hourly candles ending at ``end``, indexed by time."""

@@ -17,7 +17,7 @@ from core.ai.config import AIConfig, CallLimits, ConsensusParameters, CostLimits
 from core.ai.context import ContextSnapshot, build_snapshot
 from core.ai.costs import SpendingGuard
 from core.ai.engine import ConsensusEngine, OpinionCache, analyse_instrument
-from core.ai.history import history_report, plan_history_run, run_history
+from core.ai.history import HistoryPlan, history_report, plan_history_run, run_history
 from core.ai.llm import OpenAICompatibleAnalyst
 from core.ai.models import AIHistoryRun, AnalystOpinion, AnalystTrackRecord, ConsensusRecord, HistoryRunStatus
 from core.ai.queries import leaderboard
@@ -330,24 +330,23 @@ def _config_with(server: FakeLLMServer, *, model: str, cutoff: date | None, cap:
     )
 
 
+def _plan(
+    database: Database, instrument_id: int, config: AIConfig, since: datetime, until: datetime = END
+) -> HistoryPlan:
+    """Plan a daily history run of the instrument from ``since`` to ``until``, as of ``END``."""
+    with database.session() as session:
+        instrument = session.get(Instrument, instrument_id)
+        assert instrument is not None
+        return plan_history_run(session, instrument, since=since, until=until, every_hours=24, config=config, now=END)
+
+
 def test_history_run_estimates_then_stops_at_its_cost_cap_mid_run_and_alerts_once(database: Database) -> None:
     with database.session() as session:
         instrument_id = seed_market(session, end=END).id
     with FakeLLMServer([Reply(body=openai_completion(answer("hold", [])))]) as server:
         # each call: 812 + 64 tokens at 100 USD per million = 0.0876 USD = 0.0753 EUR; worst case more
         config = _config_with(server, model="model-x", cutoff=date(2020, 1, 1), cap=Decimal("0.5"))
-        with database.session() as session:
-            instrument = session.get(Instrument, instrument_id)
-            assert instrument is not None
-            plan = plan_history_run(
-                session,
-                instrument,
-                since=datetime(2025, 5, 20, tzinfo=UTC),
-                until=END,
-                every_hours=24,
-                config=config,
-                now=END,
-            )
+        plan = _plan(database, instrument_id, config, datetime(2025, 5, 20, tzinfo=UTC))
         assert len(plan.points) == 13 and plan.estimated_calls == 13  # 20 May .. 1 June, daily
         assert plan.describe().startswith("about 13 calls, about € ")
         result = run_history(database, plan, config=config, now=END)
@@ -370,18 +369,7 @@ def test_history_run_before_the_models_training_cutoff_is_contaminated_and_repor
         instrument_id = seed_market(session, end=END).id
     with FakeLLMServer([Reply(body=openai_completion(answer("buy", [])))]) as server:
         config = _config_with(server, model="model-x", cutoff=date(2025, 5, 25))
-        with database.session() as session:
-            instrument = session.get(Instrument, instrument_id)
-            assert instrument is not None
-            plan = plan_history_run(
-                session,
-                instrument,
-                since=datetime(2025, 5, 20, tzinfo=UTC),
-                until=END,
-                every_hours=24,
-                config=config,
-                now=END,
-            )
+        plan = _plan(database, instrument_id, config, datetime(2025, 5, 20, tzinfo=UTC))
         (contamination,) = plan.contamination
         assert contamination.contaminated and contamination.points_before_cutoff == 6  # 20..25 May
         assert "contaminated: the model may know these prices" in contamination.describe()
@@ -393,18 +381,7 @@ def test_history_run_before_the_models_training_cutoff_is_contaminated_and_repor
     assert report["contaminated_periods"]["decisions"] == 6 and report["clean"]["decisions"] == 7
     assert flags == [True] * 6 + [False] * 7
     unknown = _config_with(server, model="never-heard-of", cutoff=None)
-    with database.session() as session:
-        instrument = session.get(Instrument, instrument_id)
-        assert instrument is not None
-        plan = plan_history_run(
-            session,
-            instrument,
-            since=datetime(2025, 5, 30, tzinfo=UTC),
-            until=END,
-            every_hours=24,
-            config=unknown,
-            now=END,
-        )
+    plan = _plan(database, instrument_id, unknown, datetime(2025, 5, 30, tzinfo=UTC))
     assert plan.contamination[0].cutoff is None and plan.contamination[0].points_before_cutoff == len(plan.points)
 
 
@@ -434,12 +411,7 @@ def test_history_snapshots_never_see_a_planted_future_candle(database: Database)
         )
     with FakeLLMServer([Reply(body=openai_completion(answer("hold", [])))]) as server:
         config = _config_with(server, model="model-x", cutoff=date(2020, 1, 1))
-        with database.session() as session:
-            instrument = session.get(Instrument, instrument_id)
-            assert instrument is not None
-            plan = plan_history_run(
-                session, instrument, since=decision, until=decision, every_hours=24, config=config, now=END
-            )
+        plan = _plan(database, instrument_id, config, decision, until=decision)
         run_history(database, plan, config=config, now=END)
         prompt = json.dumps(server.requests[0].body)
     assert "10000000" not in prompt  # the spike candle closes half an hour after the decision
@@ -454,18 +426,7 @@ def test_an_ai_consensus_backtest_reports_trades_on_contaminated_decisions_apart
         instrument_id = seed_market(session, end=END).id
     with FakeLLMServer([Reply(body=openai_completion(answer("buy", [])))]) as server:
         config = _config_with(server, model="model-x", cutoff=date(2025, 5, 25))
-        with database.session() as session:
-            instrument = session.get(Instrument, instrument_id)
-            assert instrument is not None
-            plan = plan_history_run(
-                session,
-                instrument,
-                since=datetime(2025, 5, 20, tzinfo=UTC),
-                until=END,
-                every_hours=24,
-                config=config,
-                now=END,
-            )
+        plan = _plan(database, instrument_id, config, datetime(2025, 5, 20, tzinfo=UTC))
         run_history(database, plan, config=config, now=END)
 
     def trade(day: int) -> Trade:

@@ -19,7 +19,7 @@ from core.ai.opinion import Analyst
 from core.db.engine import Database
 from core.market.models import AssetClass, Instrument
 from core.news.models import NewsItem, NewsItemInstrument, NewsKind
-from tests.core.ai.conftest import seed_market
+from tests.core.ai.conftest import OPINION_FIELDS, SUMMARY_FIELDS, seed_market
 from tests.core.ai.fake_llm import FakeLLMServer, Reply, openai_completion
 
 PARAMETERS = ConsensusParameters(quorum=2, agreement_threshold=0.6, decision_threshold=0.15)
@@ -156,23 +156,8 @@ def test_analyse_instrument_stores_consensus_and_opinions(database: Database, fa
         assert "1 scored here with VADER" in (by_name["sentiment"].rationale or "")
         assert calls_today(session, datetime(2025, 6, 1, 12, tzinfo=UTC)) == {"builtin": 0, "openai_compatible:x": 1}
     payload = summary.as_json()
-    assert set(payload) == {"symbol", "decision", "score", "agreement", "flagged", "opinions"}
-    # The shape of issue 3, plus the audit fields of issue 15 per opinion (cost, checked figures, weight).
-    assert set(payload["opinions"][0]) == {
-        "analyst",
-        "model",
-        "signal",
-        "confidence",
-        "rationale",
-        "ok",
-        "error",
-        "latency_ms",
-        "cost_eur",
-        "claims_checked",
-        "claims_false",
-        "false_claims",
-        "weight",
-    }
+    assert set(payload) == SUMMARY_FIELDS
+    assert set(payload["opinions"][0]) == OPINION_FIELDS
 
 
 def test_cache_survives_the_process_through_the_database(sqlite_database: Database, fast_limits: CallLimits) -> None:

@@ -11,11 +11,11 @@ from core.db.engine import Database
 from core.execution.enums import ExitReason, OrderSide, OrderStatus, OrderType
 from core.execution.models import Order
 from core.execution.order_rows import ORDERS, OrderRow, open_orders, order_history, orders_by_client_id
-from core.execution.orders import OPEN_STATUSES, OrderRequest
-from core.execution.service import place_order
+from core.execution.orders import OPEN_STATUSES
 from core.market.models import AssetClass, Instrument
 from core.market.precision import INSTRUMENT_RULES, display_precisions, precision_of
 from core.timeutil import utc_now
+from tests.orders import place_test_order
 
 ENUM_COLUMNS = ("mode", "side", "order_type", "time_in_force", "status", "exit_reason", "asset_class")
 
@@ -73,27 +73,9 @@ def test_core_rows_equal_the_orm_rows_through_a_connection_and_a_session(
     database: Database, market: dict[str, int]
 ) -> None:
     with database.session() as session:
-        place_order(
-            session,
-            OrderRequest(
-                symbol="BTC/EUR",
-                side=OrderSide.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Decimal("0.015"),
-                limit_price=Decimal("49000.5"),
-            ),
-            actor="test",
-        )
-        place_order(
-            session,
-            OrderRequest(symbol="ETH/EUR", side=OrderSide.BUY, order_type=OrderType.MARKET, amount_eur=Decimal("250")),
-            actor="test",
-        )
-        cancelled = place_order(
-            session,
-            OrderRequest(symbol="ETH/EUR", side=OrderSide.SELL, order_type=OrderType.MARKET, quantity=Decimal("0.5")),
-            actor="test",
-        )
+        place_test_order(session, "BTC/EUR", quantity=Decimal("0.015"), limit_price=Decimal("49000.5"))
+        place_test_order(session, "ETH/EUR", order_type=OrderType.MARKET, amount_eur=Decimal("250"))
+        cancelled = place_test_order(session, "ETH/EUR", OrderSide.SELL, OrderType.MARKET, quantity=Decimal("0.5"))
         # Final (so in the history, not among the open orders), with an exit reason and a cancel intent.
         cancelled.status = OrderStatus.CANCELLED
         cancelled.exit_reason = ExitReason.MANUAL

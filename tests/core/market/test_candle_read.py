@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bench.candle_read import synthetic_candles
 from core.db.engine import Database
 from core.market import query
 from core.market.models import Candle
@@ -49,20 +50,9 @@ def _both(session: Session, instrument_id: int, timeframe: str = "1h", **options
 
 
 def _noisy_frame(count: int, start: datetime = START, seed: int = 3) -> pd.DataFrame:
-    """Valid hourly candles with full 17-digit float values (no neat decimals)."""
-    rng = np.random.default_rng(seed)
-    closes = 1_000 * np.exp(np.cumsum(rng.normal(0, 0.01, count)))
-    opens = np.concatenate([[closes[0]], closes[:-1]])
-    spread = np.abs(rng.normal(0, 2, count))
-    return pd.DataFrame(
-        {
-            "ts": pd.date_range(start, periods=count, freq="1h", tz="UTC"),
-            "open": opens,
-            "high": np.maximum(opens, closes) + spread,
-            "low": np.minimum(opens, closes) - spread,
-            "close": closes,
-            "volume": rng.lognormal(0, 2, count),
-        }
+    """Valid hourly candles with full 17-digit float values (no neat decimals): the benchmark's builder."""
+    return synthetic_candles(
+        count, start, freq="1h", seed=seed, base=1_000.0, volatility=0.01, spread=2.0, volume_sigma=2.0
     )
 
 
