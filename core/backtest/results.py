@@ -19,6 +19,7 @@ from core.backtest.engine import (
     buy_and_hold_trades,
     equity_curve,
     simulate,
+    trade_columns,
 )
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import Strategy, with_strategy_exits
@@ -350,21 +351,15 @@ def trade_statistics(trades: list[Trade], bars: PriceSeries, config: BacktestCon
     last_close = float(bars.close[-1])
     count = len(trades)
     # ``Trade.pnl(last_close)`` and ``Trade.return_fraction`` over all trades at once (the same operations)
-    entry_prices = np.fromiter((trade.entry_price for trade in trades), np.float64, count)
-    exit_prices = np.fromiter(
-        (trade.exit_price if trade.exit_price is not None else last_close for trade in trades), np.float64, count
-    )
-    quantities = np.fromiter((trade.quantity for trade in trades), np.float64, count)
-    signs = np.fromiter((trade.side.sign for trade in trades), np.float64, count)
-    entry_fees = np.fromiter((trade.entry_fee for trade in trades), np.float64, count)
-    exit_fees = np.fromiter((trade.exit_fee for trade in trades), np.float64, count)
+    columns = trade_columns(trades)
+    entry_prices, quantities, signs = columns.entry_price, columns.quantity, columns.sign
+    entry_fees, exit_fees = columns.entry_fee, columns.exit_fee
+    exit_prices = np.where(np.isnan(columns.exit_price), last_close, columns.exit_price)
     profits = (exit_prices - entry_prices) * quantities * signs - entry_fees - exit_fees
     returns = profits / (entry_prices * quantities)
     wins = profits[profits > 0].sum()
     losses = -profits[profits < 0].sum()
-    held_bars = sum(
-        (trade.exit_index if trade.exit_index is not None else len(bars)) - trade.entry_index for trade in trades
-    )
+    held_bars = int((np.where(columns.exit_index < 0, len(bars), columns.exit_index) - columns.entry_index).sum())
     return {
         "trades": float(count),
         "win_rate": float(np.mean(profits > 0)) if count else math.nan,
