@@ -53,6 +53,12 @@ def _root(
 
 
 _skip_teardown = False
+_running_as_main = False
+
+
+def running_as_main() -> bool:
+    """True in the ``konsens`` process itself (:func:`main`), False under ``CliRunner`` in tests."""
+    return _running_as_main
 
 
 def skip_teardown() -> None:
@@ -69,6 +75,8 @@ def skip_teardown() -> None:
 
 def main() -> None:
     """Run the command line."""
+    global _running_as_main
+    _running_as_main = True
     try:
         cli()
     except SystemExit as done:

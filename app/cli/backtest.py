@@ -142,6 +142,36 @@ def _print_result(result: BacktestResult, run_id: int | None) -> None:
         console.print(f"Stored as run {run_id} (konsens backtest-runs).")
 
 
+def _build_native_kernels() -> None:
+    """After the first fast run: compile the kernels ahead of time, so later runs load them without numba.
+
+    Only in the ``konsens`` process itself (not under ``CliRunner``), once per kernel source and numba
+    version: a build that fails (no C compiler, no ``numba.pycc``) leaves a note beside the module and
+    the JIT kernels keep serving, as before.
+    """
+    import subprocess
+
+    from app.cli import running_as_main
+    from core.backtest import native
+
+    if not running_as_main() or native.is_built() or not native.can_build():
+        return
+    failed = native.module_path().with_suffix(".failed")
+    if failed.exists():
+        return
+    sys.stdout.flush()
+    typer.echo("Compiling the fast path's kernels once, for faster starts from the next run...", err=True)
+    done = subprocess.run([sys.executable, "-m", "core.backtest.native"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        try:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            failed.write_text(done.stderr, encoding="utf-8")
+        except OSError:
+            pass
+        typer.echo(f"warning: the kernels stay compiled just in time ({reason})", err=True)
+
+
 def register(cli: typer.Typer) -> None:
     names = ", ".join(BUILT_IN_NAMES)
     register_replay(cli)
@@ -261,6 +291,8 @@ def register(cli: typer.Typer) -> None:
                     f"(P&L {contamination['contaminated_periods']['pnl']:+.2f}); on clean decisions: "
                     f"{contamination['clean']['trades']} (P&L {contamination['clean']['pnl']:+.2f})."
                 )
+        if engine is EngineKind.FAST:
+            _build_native_kernels()
 
     @cli.command("backtest-sweep")
     def backtest_sweep(

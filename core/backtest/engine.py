@@ -29,7 +29,8 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from core.backtest import kernels
+from core.backtest import kernel_codes as kernels
+from core.backtest import native
 from core.backtest.protections import BLOCK_RULES, ProtectionClock, ProtectionState, protection_clock
 from core.backtest.series import PriceSeries, read_only
 from core.backtest.strategy import (
@@ -243,7 +244,7 @@ def simulate_codes(
             int(protections.stoploss_guard_lock_minutes * 60),
         )
     (entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons, cash) = (
-        kernels.simulate_long_only(
+        native.kernel("simulate_long_only")(
             bars.open,
             bars.high,
             bars.low,

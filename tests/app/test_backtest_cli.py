@@ -169,6 +169,7 @@ def test_the_help_names_the_built_in_strategies() -> None:
     assert tuple(sorted(BUILT_IN_STRATEGIES)) == BUILT_IN_NAMES
 
 
+@pytest.mark.slow  # the first fast run of a checkout compiles the kernels ahead of time (core.backtest.native)
 def test_the_real_process_prints_the_same_json_and_exits_cleanly(tmp_path: Path) -> None:
     """``python -m app.cli backtest --no-store --json`` ends without the interpreter's teardown: all written, exit 0."""
     import os

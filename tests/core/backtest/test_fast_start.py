@@ -177,7 +177,7 @@ def test_to_json_parses_to_what_json_dumps_of_to_dict_gives() -> None:
         *result.trades,
         Trade(OrderSide.BUY, 0, start, 10.0, 1.0, 0.01, 5, start + timedelta(microseconds=7), 11.0, 0.01),
         Trade(OrderSide.BUY, 6, datetime(999, 1, 2, tzinfo=UTC), 10.0, 2.0, 0.02),  # open
-        Trade(OrderSide.BUY, 7, datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=1))), 1.0, 1.0, 0.0, 8, start, 2.0),
+        Trade(OrderSide.BUY, 7, datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=1))), 1.0, 1.0, 0.0, 8, start, 2),
     ]
     extra = {"run_id": None, "blocked_orders": {}, "timing": {"total_seconds": 0.5}}
     expected = json.dumps({**result.to_dict(), **extra}, default=str)
