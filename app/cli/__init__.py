@@ -77,6 +77,10 @@ def main() -> None:
     """Run the command line."""
     global _running_as_main
     _running_as_main = True
+    if sys.argv[1:2] == ["backtest"]:  # its CSV parse can start before Typer, the settings and pydantic load
+        from app.cli.backtest import start_early
+
+        start_early(sys.argv[2:])
     try:
         cli()
     except SystemExit as done:

@@ -32,6 +32,31 @@ if TYPE_CHECKING:
 BUILT_IN_NAMES = ("ai-consensus", "bollinger-breakout", "rsi-reversion", "sma-cross")
 
 
+_early_reads: dict[str, BackgroundRead] = {}
+
+
+def start_early(arguments: list[str]) -> None:
+    """Start parsing the ``--data`` file of ``konsens backtest ARGS`` before Typer, settings and pydantic load.
+
+    Called by ``app.cli.main`` with the raw arguments after ``backtest``; the command picks the parse up
+    by its ``--data`` text (one parse thread: the start-up keeps the other core). Anything else — no
+    ``--data``, a symbol, a missing file, ``--help`` — starts nothing, and the command reads as before.
+    """
+    if "--help" in arguments:
+        return
+    data = None
+    for position, argument in enumerate(arguments):
+        if argument == "--data" and position + 1 < len(arguments):
+            data = arguments[position + 1]
+        elif argument.startswith("--data="):
+            data = argument.partition("=")[2]
+    if data is None or not (looks_like_file(data) and Path(data).is_file()):
+        return
+    from core.backtest.data import start_reading
+
+    _early_reads[data] = start_reading(data)
+
+
 def _process_seconds() -> float | None:
     """Wall seconds since this process started (interpreter start included), from ``/proc``; None elsewhere."""
     import os
@@ -202,8 +227,8 @@ def register(cli: typer.Typer) -> None:
         import time
 
         began = time.perf_counter()
-        pending = None
-        if looks_like_file(data) and Path(data).is_file():
+        pending = _early_reads.pop(data, None)  # started by ``konsens`` before Typer (``start_early``)
+        if pending is None and looks_like_file(data) and Path(data).is_file():
             from core.backtest.data import start_reading
 
             pending = start_reading(data)  # parsed in a thread while the imports below run

@@ -200,3 +200,24 @@ def test_the_real_process_prints_the_same_json_and_exits_cleanly(tmp_path: Path)
         check=False,
     )
     assert refused.returncode == 1 and b"fast < slow" in refused.stderr
+
+
+def test_a_parse_started_before_typer_is_picked_up_by_the_command(tmp_path: Path) -> None:
+    from app.cli import backtest as command
+
+    path = str(DATA / "GOOG_1d.csv")
+    arguments = ["sma-cross", "--data", path, "--engine", "fast", "--no-store", "--json"]
+    command.start_early(["--help", *arguments])
+    command.start_early(["sma-cross", "--data", "BTC/EUR"])  # a symbol: nothing to parse
+    command.start_early(["sma-cross", "--data", str(tmp_path / "missing.csv")])
+    assert command._early_reads == {}
+    command.start_early([arguments[0], f"--data={path}", *arguments[3:]])
+    assert list(command._early_reads) == [path]
+    early = runner.invoke(cli, ["backtest", *arguments], env={"KONSENS_HOME": str(tmp_path)})
+    assert early.exit_code == 0, early.output
+    assert command._early_reads == {}  # the command took it
+    plain = runner.invoke(cli, ["backtest", *arguments], env={"KONSENS_HOME": str(tmp_path)})
+    ours, theirs = json.loads(early.stdout), json.loads(plain.stdout)
+    for data in (ours, theirs):
+        del data["timing"], data["seconds"]
+    assert ours == theirs
