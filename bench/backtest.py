@@ -16,7 +16,8 @@ run, with CPU time beside the wall time, so a loaded machine can make no claim t
 
 - the command vs ``pandas.read_csv`` of the same file (the call alone, and a child process doing
   only that) and vs the kernel alone (``run_fast`` in this process);
-- cold compilation: the command once with an empty ``NUMBA_CACHE_DIR`` (then the cache is warm);
+- cold compilation: the command once with an empty ``NUMBA_CACHE_DIR`` (numba compiles the kernels, then
+  the command builds their ahead-of-time module, ``core.backtest.native``; then the cache is warm);
 - storing the run (``--store`` minus ``--no-store``, and the command's own ``timing.store_seconds``)
   as a share of the run;
 - peak RSS of the child on ``--big-candles`` (5,000,000) candles.
@@ -314,6 +315,9 @@ def end_to_end(arguments: argparse.Namespace) -> bool:
         checks = {
             f"end to end ≥ {TARGET_END_TO_END:,} candles/s (wall)": rate >= TARGET_END_TO_END,
             f"command ≤ {TARGET_READ_CSV_RATIO:g} × pandas.read_csv of the file (wall)": read_ratio
+            <= TARGET_READ_CSV_RATIO,
+            # issue 21 words it against a process doing only the read (interpreter start on both sides)
+            f"command ≤ {TARGET_READ_CSV_RATIO:g} × the read_csv process (wall)": warm.wall / pandas_child.wall
             <= TARGET_READ_CSV_RATIO,
             f"storing ≤ {TARGET_STORE_SHARE:.0%} of the run": store_share <= TARGET_STORE_SHARE,
         }

@@ -32,6 +32,31 @@ if TYPE_CHECKING:
 BUILT_IN_NAMES = ("ai-consensus", "bollinger-breakout", "rsi-reversion", "sma-cross")
 
 
+_early_reads: dict[str, BackgroundRead] = {}
+
+
+def start_early(arguments: list[str]) -> None:
+    """Start parsing the ``--data`` file of ``konsens backtest ARGS`` before Typer, settings and pydantic load.
+
+    Called by ``app.cli.main`` with the raw arguments after ``backtest``; the command picks the parse up
+    by its ``--data`` text (one parse thread: the start-up keeps the other core). Anything else — no
+    ``--data``, a symbol, a missing file, ``--help`` — starts nothing, and the command reads as before.
+    """
+    if "--help" in arguments:
+        return
+    data = None
+    for position, argument in enumerate(arguments):
+        if argument == "--data" and position + 1 < len(arguments):
+            data = arguments[position + 1]
+        elif argument.startswith("--data="):
+            data = argument.partition("=")[2]
+    if data is None or not (looks_like_file(data) and Path(data).is_file()):
+        return
+    from core.backtest.data import start_reading
+
+    _early_reads[data] = start_reading(data)
+
+
 def _process_seconds() -> float | None:
     """Wall seconds since this process started (interpreter start included), from ``/proc``; None elsewhere."""
     import os
@@ -142,6 +167,36 @@ def _print_result(result: BacktestResult, run_id: int | None) -> None:
         console.print(f"Stored as run {run_id} (konsens backtest-runs).")
 
 
+def _build_native_kernels() -> None:
+    """After the first fast run: compile the kernels ahead of time, so later runs load them without numba.
+
+    Only in the ``konsens`` process itself (not under ``CliRunner``), once per kernel source and numba
+    version: a build that fails (no C compiler, no ``numba.pycc``) leaves a note beside the module and
+    the JIT kernels keep serving, as before.
+    """
+    import subprocess
+
+    from app.cli import running_as_main
+    from core.backtest import native
+
+    if not running_as_main() or native.is_built() or not native.can_build():
+        return
+    failed = native.module_path().with_suffix(".failed")
+    if failed.exists():
+        return
+    sys.stdout.flush()
+    typer.echo("Compiling the fast path's kernels once, for faster starts from the next run...", err=True)
+    done = subprocess.run([sys.executable, "-m", "core.backtest.native"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        try:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            failed.write_text(done.stderr, encoding="utf-8")
+        except OSError:
+            pass
+        typer.echo(f"warning: the kernels stay compiled just in time ({reason})", err=True)
+
+
 def register(cli: typer.Typer) -> None:
     names = ", ".join(BUILT_IN_NAMES)
     register_replay(cli)
@@ -172,8 +227,8 @@ def register(cli: typer.Typer) -> None:
         import time
 
         began = time.perf_counter()
-        pending = None
-        if looks_like_file(data) and Path(data).is_file():
+        pending = _early_reads.pop(data, None)  # started by ``konsens`` before Typer (``start_early``)
+        if pending is None and looks_like_file(data) and Path(data).is_file():
             from core.backtest.data import start_reading
 
             pending = start_reading(data)  # parsed in a thread while the imports below run
@@ -234,11 +289,11 @@ def register(cli: typer.Typer) -> None:
             stored = time.perf_counter()
         contamination = result.extra.get("ai_contamination")
         if as_json:
-            payload = {**result.to_dict(), "run_id": run_id, "blocked_orders": result.extra.get("blocked_orders", {})}
+            extra: dict[str, object] = {"run_id": run_id, "blocked_orders": result.extra.get("blocked_orders", {})}
             if contamination is not None:
-                payload["ai_contamination"] = contamination
+                extra["ai_contamination"] = contamination
             since_start = _process_seconds()
-            payload["timing"] = {  # "seconds" above is the engine alone, kept for old readers
+            extra["timing"] = {  # "seconds" of to_dict() is the engine alone, kept for old readers
                 "total_seconds": (since_start if since_start is not None else time.perf_counter() - began),
                 "load_seconds": loaded - began,
                 "kernel_seconds": result.seconds,
@@ -246,7 +301,11 @@ def register(cli: typer.Typer) -> None:
                 "database_seconds": opened - ran,  # opening the database (and migrating it) before storing
                 "store_seconds": stored - opened,  # writing the run (one row, two compressed archives), commit
             }
-            echo_json(payload, indent=2 if sys.stdout.isatty() else None)
+            sys.stdout.write(result.to_json(extra, indent=sys.stdout.isatty()).decode() + "\n")
+            if pending is not None and not store and guard is None and contamination is None:
+                from app.cli import skip_teardown
+
+                skip_teardown()  # no database, no logging set up: nothing for the interpreter's teardown to do
         else:
             _print_result(result, run_id)
             if contamination is not None and contamination["contaminated"]:
@@ -257,6 +316,8 @@ def register(cli: typer.Typer) -> None:
                     f"(P&L {contamination['contaminated_periods']['pnl']:+.2f}); on clean decisions: "
                     f"{contamination['clean']['trades']} (P&L {contamination['clean']['pnl']:+.2f})."
                 )
+        if engine is EngineKind.FAST:
+            _build_native_kernels()
 
     @cli.command("backtest-sweep")
     def backtest_sweep(

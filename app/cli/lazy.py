@@ -157,15 +157,21 @@ def _source(module: str) -> str:
 def scan_commands(only_mentioning: str | None = None) -> CommandScan:
     """Read every command module's source and return the commands it declares.
 
-    With ``only_mentioning``, parse only the modules whose source contains that text (a command
-    name, or its function-name form with ``_``): a module that does not mention a name cannot
-    declare it, so running one command parses a few modules instead of all of them.
+    With ``only_mentioning``, parse only the modules whose source holds a form that could declare
+    that command: the name as a string literal (``"name"`` or ``'name'``), a function of that name
+    (``def name_with_underscores(``) or, for a shared group, the group's variable (``name_group``).
+    A module without any of them cannot declare it, so running one command parses a module or two
+    instead of every module that merely mentions the word.
     """
     from app.cli._common import SHARED_GROUPS
 
     shared = {f"{name}_group": name for name in SHARED_GROUPS}
     scan = CommandScan()
-    needles = {only_mentioning, only_mentioning.replace("-", "_")} if only_mentioning is not None else set()
+    needles: set[str] = set()
+    if only_mentioning is not None:
+        function = only_mentioning.replace("-", "_")
+        needles = {f'"{only_mentioning}"', f"'{only_mentioning}'", f"def {function}(", f"def {function} ("}
+        needles |= {variable for variable, name in shared.items() if name == only_mentioning}
     for module in command_modules():
         source = _source(module)
         if needles and not any(needle in source for needle in needles):

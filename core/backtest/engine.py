@@ -22,12 +22,15 @@ reproduces it in compiled code and must give the same trades (tested on real dat
 from __future__ import annotations
 
 import logging
+import math
+import operator
 import time
 from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from core.backtest import kernels
+from core.backtest import kernel_codes as kernels
+from core.backtest import native
 from core.backtest.protections import BLOCK_RULES, ProtectionClock, ProtectionState, protection_clock
 from core.backtest.series import PriceSeries, read_only
 from core.backtest.strategy import (
@@ -63,6 +66,7 @@ __all__ = [
     "run_fast",
     "simulate",
     "simulate_codes",
+    "trade_columns",
     "warm_up",
 ]
 
@@ -240,7 +244,7 @@ def simulate_codes(
             int(protections.stoploss_guard_lock_minutes * 60),
         )
     (entry_bars, exit_bars, quantities, entry_prices, exit_prices, entry_fees, exit_fees, reasons, cash) = (
-        kernels.simulate_long_only(
+        native.kernel("simulate_long_only")(
             bars.open,
             bars.high,
             bars.low,
@@ -355,6 +359,50 @@ def simulate(strategy: Strategy, bars: PriceSeries, config: BacktestConfig, engi
     return run_backtrader(strategy, bars, config)
 
 
+class TradeColumns(NamedTuple):
+    """The fields of a list of trades as arrays (one entry per trade, in trade order)."""
+
+    entry_index: np.ndarray  # int64
+    entry_price: np.ndarray
+    quantity: np.ndarray
+    entry_fee: np.ndarray
+    exit_index: np.ndarray  # int64, -1 while open
+    exit_price: np.ndarray  # NaN while open
+    exit_fee: np.ndarray
+    sign: np.ndarray  # +1 long, -1 short
+
+    @property
+    def closed(self) -> np.ndarray:
+        """True for a trade with an exit (an exit bar and an exit price)."""
+        return (self.exit_index >= 0) & ~np.isnan(self.exit_price)
+
+
+_TRADE_FIELDS = operator.attrgetter(
+    "entry_index", "entry_price", "quantity", "entry_fee", "exit_index", "exit_price", "exit_fee", "side"
+)
+
+
+def trade_columns(trades: list[Trade]) -> TradeColumns:
+    """The trades' fields as arrays, read in one pass (the same values as reading each attribute)."""
+    if not trades:
+        empty, no_bars = np.zeros(0), np.zeros(0, np.int64)
+        return TradeColumns(no_bars, empty, empty, empty, no_bars, empty, empty, empty)
+    entry_index, entry_price, quantity, entry_fee, exit_index, exit_price, exit_fee, side = zip(
+        *map(_TRADE_FIELDS, trades), strict=True
+    )
+    count = len(trades)
+    return TradeColumns(
+        np.array(entry_index, np.int64),
+        np.array(entry_price, np.float64),
+        np.array(quantity, np.float64),
+        np.array(entry_fee, np.float64),
+        np.fromiter((-1 if bar is None else bar for bar in exit_index), np.int64, count),
+        np.fromiter((math.nan if price is None else price for price in exit_price), np.float64, count),
+        np.array(exit_fee, np.float64),
+        np.fromiter((value.sign for value in side), np.float64, count),
+    )
+
+
 def equity_curve(bars: PriceSeries, trades: list[Trade], initial_cash: float) -> np.ndarray:
     """Return the account value at each bar's close (cash plus the position marked at the close)."""
     size = len(bars)
@@ -363,19 +411,18 @@ def equity_curve(bars: PriceSeries, trades: list[Trade], initial_cash: float) ->
     if trades:
         # Each trade's entry, then its exit, accumulated in that order (``np.add.at`` is unbuffered
         # and sequential), so every bar gets the same sums as adding trade by trade.
+        columns = trade_columns(trades)
         count = len(trades)
-        closed = [trade.exit_index is not None and trade.exit_price is not None for trade in trades]
-        quantities = np.fromiter((trade.quantity for trade in trades), np.float64, count)
-        entry_cash = np.fromiter((trade.entry_price for trade in trades), np.float64, count) * quantities
-        entry_cash += np.fromiter((trade.entry_fee for trade in trades), np.float64, count)
-        exit_cash = np.fromiter(
-            (trade.exit_price if trade.exit_price is not None else 0.0 for trade in trades), np.float64, count
-        )
+        closed = columns.closed
+        quantities = columns.quantity
+        entry_cash = columns.entry_price * quantities
+        entry_cash += columns.entry_fee
+        exit_cash = np.where(closed, columns.exit_price, 0.0)
         exit_cash *= quantities
-        exit_cash -= np.fromiter((trade.exit_fee for trade in trades), np.float64, count)
+        exit_cash -= columns.exit_fee
         bars_at = np.empty(2 * count, np.int64)
-        bars_at[0::2] = np.fromiter((trade.entry_index for trade in trades), np.int64, count)
-        bars_at[1::2] = [trade.exit_index if trade.exit_index is not None else 0 for trade in trades]
+        bars_at[0::2] = columns.entry_index
+        bars_at[1::2] = np.maximum(columns.exit_index, 0)
         cash_steps = np.empty(2 * count)
         cash_steps[0::2] = -entry_cash
         cash_steps[1::2] = exit_cash

@@ -23,6 +23,33 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from core.backtest.kernel_codes import (  # re-exported: callers have always found the codes here
+    EXIT_OPEN,
+    EXIT_SIGNAL,
+    EXIT_STOP_LOSS,
+    EXIT_TAKE_PROFIT,
+    EXIT_TRAILING_STOP,
+    SIGNAL_BUY,
+    SIGNAL_NONE,
+    SIGNAL_SELL,
+)
+
+__all__ = [
+    "EXIT_OPEN",
+    "EXIT_SIGNAL",
+    "EXIT_STOP_LOSS",
+    "EXIT_TAKE_PROFIT",
+    "EXIT_TRAILING_STOP",
+    "SIGNAL_BUY",
+    "SIGNAL_NONE",
+    "SIGNAL_SELL",
+    "fsum_window",
+    "rolling_std",
+    "rsi_wilder",
+    "simulate_long_only",
+    "sma",
+]
+
 FloatArray = NDArray[np.float64]
 
 _MAX_PARTIALS = 64
@@ -166,18 +193,6 @@ def _rsi_value(average_gain: float, average_loss: float) -> float:
 
 
 _NO_TIMES = np.zeros(0, np.int64)
-
-# Signal codes shared by the event loop and the fast path.
-SIGNAL_NONE = 0
-SIGNAL_BUY = 1
-SIGNAL_SELL = -1
-
-# Exit reason codes of the fast path (mapped to ``ExitReason`` by the engine).
-EXIT_OPEN = 0
-EXIT_SIGNAL = 1
-EXIT_STOP_LOSS = 2
-EXIT_TAKE_PROFIT = 3
-EXIT_TRAILING_STOP = 4
 
 
 @numba.njit(cache=True)

@@ -19,6 +19,7 @@ from core.backtest.engine import (
     buy_and_hold_trades,
     equity_curve,
     simulate,
+    trade_columns,
 )
 from core.backtest.series import PriceSeries
 from core.backtest.strategy import Strategy, with_strategy_exits
@@ -118,7 +119,30 @@ class BacktestResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json``)."""
+        """A JSON-ready summary: settings, trades and metrics (``konsens backtest --json`` writes :meth:`to_json`)."""
+        data = self.to_dict_base()
+        data["trades"] = trade_dicts(self.trades)
+        return data
+
+    def to_json(self, extra: dict[str, Any] | None = None, *, indent: bool = False) -> bytes:
+        """``to_dict()`` followed by the keys of ``extra``, as UTF-8 JSON (one line unless ``indent``).
+
+        Parsed, it gives what ``json.dumps({**to_dict(), **extra}, default=str)`` gives (the same keys in
+        the same order, the same values), by orjson at a tenth of the cost: orjson writes each trade's
+        times itself, in the text of ``datetime.isoformat``, so the trades are not formatted one by one
+        first. A NaN or infinity (not valid JSON) is written as null; any other type as its ``str``.
+        """
+        import orjson
+
+        data = self.to_dict_base()
+        data["trades"] = _trade_rows(self.trades)
+        if extra:
+            data.update(extra)
+        options = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
+        return orjson.dumps(data, default=str, option=options)
+
+    def to_dict_base(self) -> dict[str, Any]:
+        """:meth:`to_dict` without formatting the trades (``"trades"`` holds the ``Trade`` objects)."""
         return {
             "strategy": self.strategy,
             "parameters": self.parameters,
@@ -129,12 +153,31 @@ class BacktestResult:
             "end": self.end.isoformat(),
             "candles": self.candles,
             "config": self.config_dict(),
-            "trades": trade_dicts(self.trades),
+            "trades": self.trades,
             "rejected_orders": self.rejected_orders,
             "metrics": _json_numbers(self.metrics),
             "baseline_metrics": _json_numbers(self.baseline_metrics),
             "seconds": self.seconds,
         }
+
+
+def _trade_rows(trades: list[Trade]) -> list[dict[str, object]]:
+    """The rows of :func:`trade_dicts` with the times left as ``datetime`` (for a serialiser that formats them)."""
+    return [
+        {
+            "side": trade.side.value,
+            "entry_time": trade.entry_time,
+            "entry_price": trade.entry_price,
+            "exit_time": trade.exit_time if trade.exit_time else None,
+            "exit_price": trade.exit_price,
+            "quantity": trade.quantity,
+            "entry_fee": trade.entry_fee,
+            "exit_fee": trade.exit_fee,
+            "exit_reason": trade.exit_reason.value if trade.exit_reason else None,
+            "pnl": trade.pnl() if not trade.is_open else None,
+        }
+        for trade in trades
+    ]
 
 
 def trade_dicts(trades: list[Trade]) -> list[dict[str, object]]:
@@ -308,21 +351,15 @@ def trade_statistics(trades: list[Trade], bars: PriceSeries, config: BacktestCon
     last_close = float(bars.close[-1])
     count = len(trades)
     # ``Trade.pnl(last_close)`` and ``Trade.return_fraction`` over all trades at once (the same operations)
-    entry_prices = np.fromiter((trade.entry_price for trade in trades), np.float64, count)
-    exit_prices = np.fromiter(
-        (trade.exit_price if trade.exit_price is not None else last_close for trade in trades), np.float64, count
-    )
-    quantities = np.fromiter((trade.quantity for trade in trades), np.float64, count)
-    signs = np.fromiter((trade.side.sign for trade in trades), np.float64, count)
-    entry_fees = np.fromiter((trade.entry_fee for trade in trades), np.float64, count)
-    exit_fees = np.fromiter((trade.exit_fee for trade in trades), np.float64, count)
+    columns = trade_columns(trades)
+    entry_prices, quantities, signs = columns.entry_price, columns.quantity, columns.sign
+    entry_fees, exit_fees = columns.entry_fee, columns.exit_fee
+    exit_prices = np.where(np.isnan(columns.exit_price), last_close, columns.exit_price)
     profits = (exit_prices - entry_prices) * quantities * signs - entry_fees - exit_fees
     returns = profits / (entry_prices * quantities)
     wins = profits[profits > 0].sum()
     losses = -profits[profits < 0].sum()
-    held_bars = sum(
-        (trade.exit_index if trade.exit_index is not None else len(bars)) - trade.entry_index for trade in trades
-    )
+    held_bars = int((np.where(columns.exit_index < 0, len(bars), columns.exit_index) - columns.entry_index).sum())
     return {
         "trades": float(count),
         "win_rate": float(np.mean(profits > 0)) if count else math.nan,

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from core.backtest import kernels
+from core.backtest import kernel_codes as kernels
+from core.backtest.native import kernel
 from core.backtest.series import PriceSeries
 from core.errors import PermanentError
 
@@ -124,7 +125,7 @@ class Sma(Indicator):
     period: int
 
     def compute(self, bars: PriceSeries) -> FloatArray:
-        return kernels.sma(bars.close, self.period)
+        return kernel("sma")(bars.close, self.period)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class Rsi(Indicator):
     period: int
 
     def compute(self, bars: PriceSeries) -> FloatArray:
-        return kernels.rsi_wilder(bars.close, self.period)
+        return kernel("rsi_wilder")(bars.close, self.period)
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,10 @@ class BollingerBand(Indicator):
     side: int
 
     def compute(self, bars: PriceSeries) -> FloatArray:
-        middle = kernels.sma(bars.close, self.period)
+        middle: FloatArray = kernel("sma")(bars.close, self.period)
         if self.side == 0:
             return middle
-        deviation = kernels.rolling_std(bars.close, middle, self.period)
+        deviation = kernel("rolling_std")(bars.close, middle, self.period)
         return middle + self.side * self.width * deviation
 
 

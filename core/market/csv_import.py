@@ -195,7 +195,9 @@ class BackgroundRead:
 
     def _parse(self, separator: str) -> None:
         try:
-            self._parsed = parse_columnar(self.path, separator)
+            # One parse thread: pyarrow's pool would take both cores of a small machine from the imports
+            # the caller runs meanwhile, which are the longer path.
+            self._parsed = parse_columnar(self.path, separator, use_threads=False)
         except BaseException as error:  # handed to the caller by ``result``
             self._error = error
 
@@ -277,8 +279,11 @@ def read_columnar(path: Path, separator: str) -> CandleColumns | None:
     return finish_columnar(parsed) if parsed is not None else None
 
 
-def parse_columnar(path: Path, separator: str) -> ParsedColumns | None:
-    """The pyarrow half of :func:`read_columnar` (no pandas; safe in a thread): parse, or None to decline."""
+def parse_columnar(path: Path, separator: str, *, use_threads: bool = True) -> ParsedColumns | None:
+    """The pyarrow half of :func:`read_columnar` (no pandas; safe in a thread): parse, or None to decline.
+
+    ``use_threads=False`` parses on one core (:class:`BackgroundRead`: the calling thread keeps the other).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
@@ -301,7 +306,7 @@ def parse_columnar(path: Path, separator: str) -> ParsedColumns | None:
     try:
         table = pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=use_threads),
             parse_options=pa_csv.ParseOptions(delimiter=separator),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=[names[position] for position in positions.values()],

@@ -167,3 +167,57 @@ def test_the_help_names_the_built_in_strategies() -> None:
     from core.backtest.strategies import BUILT_IN_STRATEGIES
 
     assert tuple(sorted(BUILT_IN_STRATEGIES)) == BUILT_IN_NAMES
+
+
+@pytest.mark.slow  # the first fast run of a checkout compiles the kernels ahead of time (core.backtest.native)
+def test_the_real_process_prints_the_same_json_and_exits_cleanly(tmp_path: Path) -> None:
+    """``python -m app.cli backtest --no-store --json`` ends without the interpreter's teardown: all written, exit 0."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    path = DATA / "GOOG_1d.csv"
+    arguments = ["backtest", "sma-cross", "--data", str(path), "--engine", "fast", "--no-store", "--json"]
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KONSENS_")}
+    env.update({"KONSENS_HOME": str(tmp_path), "PYTHONPATH": str(root)})
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *arguments], cwd=root, env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.endswith(b"}\n") and done.stdout.count(b"\n") == 1
+    in_process = runner.invoke(cli, arguments, env={"KONSENS_HOME": str(tmp_path)})
+    assert in_process.exit_code == 0, in_process.output
+    ours, theirs = json.loads(done.stdout), json.loads(in_process.stdout)
+    for data in (ours, theirs):
+        del data["timing"], data["seconds"]
+    assert ours == theirs
+    refused = subprocess.run(  # a refused run still exits with its error code and message
+        [sys.executable, "-m", "app.cli", *arguments, "--param", "fast=50", "--param", "slow=10"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert refused.returncode == 1 and b"fast < slow" in refused.stderr
+
+
+def test_a_parse_started_before_typer_is_picked_up_by_the_command(tmp_path: Path) -> None:
+    from app.cli import backtest as command
+
+    path = str(DATA / "GOOG_1d.csv")
+    arguments = ["sma-cross", "--data", path, "--engine", "fast", "--no-store", "--json"]
+    command.start_early(["--help", *arguments])
+    command.start_early(["sma-cross", "--data", "BTC/EUR"])  # a symbol: nothing to parse
+    command.start_early(["sma-cross", "--data", str(tmp_path / "missing.csv")])
+    assert command._early_reads == {}
+    command.start_early([arguments[0], f"--data={path}", *arguments[3:]])
+    assert list(command._early_reads) == [path]
+    early = runner.invoke(cli, ["backtest", *arguments], env={"KONSENS_HOME": str(tmp_path)})
+    assert early.exit_code == 0, early.output
+    assert command._early_reads == {}  # the command took it
+    plain = runner.invoke(cli, ["backtest", *arguments], env={"KONSENS_HOME": str(tmp_path)})
+    ours, theirs = json.loads(early.stdout), json.loads(plain.stdout)
+    for data in (ours, theirs):
+        del data["timing"], data["seconds"]
+    assert ours == theirs

@@ -13,6 +13,14 @@ from tests.shared_data import shared_data_path
 REAL_FILES = ("ETH_BTC_5m.csv", "ADA_BTC_5m.csv", "SPY_1d.csv", "GOOG_1d.csv", "ORCL_1d.csv")
 
 
+@pytest.fixture(autouse=True)
+def _jit_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here run numba's JIT kernels, built or not (``test_native.py`` compares the compiled module)."""
+    from core.backtest import native
+
+    monkeypatch.setattr(native, "_loaded", {"module": None})
+
+
 def real_series(name: str) -> PriceSeries:
     """A real OHLCV file of the shared data (skipped if missing, failed under CI)."""
     return read_candle_csv(shared_data_path("ohlcv", name))

@@ -164,3 +164,25 @@ def test_the_command_module_imports_neither_pandas_nor_numba() -> None:
     code = "import sys, app.cli.backtest; print(sorted({'pandas', 'numba', 'sqlalchemy'} & set(sys.modules)))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert output.stdout.strip() == "[]"
+
+
+def test_to_json_parses_to_what_json_dumps_of_to_dict_gives() -> None:
+    import json
+
+    bars = real_series("ETH_BTC_5m.csv")
+    config = BacktestConfig(stop_loss=0.02)
+    result = run_backtest(build_strategy("sma-cross", {"fast": 5, "slow": 20}), bars, config, engine=EngineKind.FAST)
+    start = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    result.trades = [  # times orjson must write as isoformat does: microseconds, year < 1000, other offsets
+        *result.trades,
+        Trade(OrderSide.BUY, 0, start, 10.0, 1.0, 0.01, 5, start + timedelta(microseconds=7), 11.0, 0.01),
+        Trade(OrderSide.BUY, 6, datetime(999, 1, 2, tzinfo=UTC), 10.0, 2.0, 0.02),  # open
+        Trade(OrderSide.BUY, 7, datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=1))), 1.0, 1.0, 0.0, 8, start, 2),
+    ]
+    extra = {"run_id": None, "blocked_orders": {}, "timing": {"total_seconds": 0.5}}
+    expected = json.dumps({**result.to_dict(), **extra}, default=str)
+    written = result.to_json(extra)
+    assert b"\n" not in written
+    assert json.loads(written) == json.loads(expected)
+    assert list(json.loads(written)) == list(json.loads(expected))  # the same keys in the same order
+    assert json.loads(result.to_json(extra, indent=True)) == json.loads(expected)
