@@ -88,7 +88,7 @@ PLAIN_KINDS = (
 
 
 # The kinds ``_Engine.process_fast`` handles inline (the rest, and every unusual case, go to ``process``).
-FAST_KINDS = frozenset({LedgerKind.BUY, LedgerKind.SELL, *ZERO_COST_KINDS})
+FAST_KINDS = frozenset({LedgerKind.BUY, LedgerKind.SELL, LedgerKind.SWAP, *ZERO_COST_KINDS})
 BUY_RULE = "purchase with fiat: acquisition cost = price paid + acquisition fees"
 SALE_WHAT = "sale for fiat"
 ZERO_COST_RULES = {
@@ -380,6 +380,7 @@ class _Engine:
         self.pending_transfers: dict[int, tuple[list[_Part], Movement]] = {}
         self.row_counter: dict[int, int] = {}
         self.price_of: Callable[[str, datetime], Decimal | None] | None = None
+        self.swap_rules: dict[tuple[str, str], tuple[str, str]] = {}  # the rule texts of a swap (sent, received)
 
     # ----- state helpers -------------------------------------------------------------------------
 
@@ -804,11 +805,12 @@ class _Engine:
 
         Handled here (in the moving-average period, asset class crypto, no crypto fee, nothing that
         warns): a purchase with EUR (an EUR fee or none), a sale for EUR of units the wallet holds
-        (no Altvermögen lots left in it, sale fees not deducted), a staking reward / airdrop / fork
-        received. Every condition is checked before anything changes, and the rows, totals, pools
-        and averages are those ``process`` books (same Decimal operations in the same order); the
-        tests compare both on random ledgers. Any other case (or a tiny quantity, a negative balance,
-        a missing value) is left to ``process``.
+        (no Altvermögen lots left in it, sale fees not deducted), a swap of such units for another
+        coin (the cost carries over), a staking reward / airdrop / fork received. Every condition
+        is checked before anything changes, and the rows, totals, pools and averages are those
+        ``process`` books (same Decimal operations in the same order); the tests compare both on
+        random ledgers (``tests/core/tax/test_engine_fast_path.py``). Any other case (or a tiny
+        quantity, a negative balance, a missing value) is left to ``process``.
         """
         kind = movement.kind
         ts = movement.ts
@@ -929,6 +931,9 @@ class _Engine:
             if movement.kest_withheld_eur is not None or movement.flat_cost:
                 self.check_flat_cost(movement, coin, [row] if row is not None else [], proceeds)
             return
+        if kind is LedgerKind.SWAP:
+            self._fast_swap(movement)
+            return
         # a staking reward, an airdrop, a hard fork (``zero_cost_acquisition``)
         coin = movement.received_asset
         quantity = movement.received_quantity
@@ -961,6 +966,97 @@ class _Engine:
             pool.average(),
             Regime.NEU,
             ZERO_COST_RULES[kind],
+            False,
+            "",
+            None,
+        )
+
+    def _fast_swap(self, movement: Movement) -> None:
+        """``swap`` of Neuvermögen units the wallet holds for another coin (no crypto fee): the cost carries over."""
+        sent = movement.sent_asset
+        sent_quantity = movement.sent_quantity
+        received = movement.received_asset
+        received_quantity = movement.received_quantity
+        if (
+            sent is None
+            or received is None
+            or sent_quantity is None
+            or received_quantity is None
+            or not sent_quantity > DUST
+            or not received_quantity > 0
+            or (sent := _upper(sent)) in FIAT_CURRENCIES
+            or (received := _upper(received)) in FIAT_CURRENCIES
+            or sent == received
+        ):
+            self.process(movement)
+            return
+        wallet = movement.wallet
+        source = self.pools.get((wallet, sent))
+        if source is None or source.alt_lots or not source.neu_quantity > DUST:
+            self.process(movement)
+            return
+        whole = source.neu_quantity <= sent_quantity + DUST
+        if whole and sent_quantity - source.neu_quantity > DUST:
+            self.process(movement)  # more than the wallet holds: a negative balance
+            return
+        self._fast_kest(movement)
+        source_before = source.average()
+        if source.neu_lots:
+            source.neu_lots.clear()
+        if whole:  # ``_take_neu``: all units leave
+            part_quantity, part_cost = source.neu_quantity, source.neu_cost
+            source.neu_quantity, source.neu_cost = ZERO, ZERO
+        else:
+            part_quantity = sent_quantity
+            part_cost = cost_of_part(source.neu_quantity, source.neu_cost, sent_quantity)
+            source.neu_quantity -= sent_quantity
+            source.neu_cost -= part_cost
+        carried_cost = ZERO + part_cost  # ``sum(..., ZERO)`` of the one carried part, as ``swap`` adds it
+        carried_quantity = ZERO + part_quantity
+        rules = self.swap_rules.get((sent, received))
+        if rules is None:
+            rules = self.swap_rules[(sent, received)] = (
+                f"swap {sent} → {received}: not a realisation; the cost carries over to {received}",
+                f"received in swap from {sent}: cost = carried cost",
+            )
+        ts = movement.ts
+        self._row(
+            movement,
+            ts,
+            wallet,
+            sent,
+            Category.SWAP,
+            carried_quantity,
+            carried_cost,
+            carried_cost,
+            ZERO,
+            source_before,
+            source.average(),
+            Regime.NEU,
+            rules[0],
+            False,
+            "",
+            None,
+        )
+        target = self.pools.get((wallet, received)) or self.pool(wallet, received)
+        target_before = target.average()
+        cost = carried_cost + ZERO + ZERO  # + the realised value and the fee cost, both zero here
+        target.neu_quantity += received_quantity  # ``acquire`` in the moving-average period
+        target.neu_cost += cost
+        self._row(
+            movement,
+            ts,
+            wallet,
+            received,
+            Category.SWAP,
+            received_quantity,
+            None,
+            cost,
+            None,
+            target_before,
+            target.average(),
+            Regime.NEU,
+            rules[1],
             False,
             "",
             None,
