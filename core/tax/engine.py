@@ -849,24 +849,35 @@ class _Engine:
             before = pool.average()
             pool.neu_quantity += quantity  # ``acquire`` in the moving-average period
             pool.neu_cost += cost
-            self._row(
-                movement,
-                ts,
-                movement.wallet,
-                coin,
-                Category.ACQUISITION,
-                quantity,
-                None,
-                cost,
-                None,
-                before,
-                pool.average(),
-                Regime.NEU,
-                BUY_RULE,
-                False,
-                "",
-                None,
-            )
+            after = pool.average()
+            if self.year_start <= ts < self.year_end:  # ``_row``, inline
+                entry_id = movement.entry_id
+                number = self.row_counter.get(entry_id, 0) + 1
+                self.row_counter[entry_id] = number
+                self.rows.append(
+                    TaxRow(
+                        f"{entry_id}-{number}",
+                        entry_id,
+                        movement.external_id,
+                        ts,
+                        movement.wallet,
+                        coin,
+                        Category.ACQUISITION,
+                        quantity,
+                        None,
+                        cost,
+                        None,
+                        before,
+                        after,
+                        Regime.NEU,
+                        BUY_RULE,
+                        False,
+                        "",
+                        None,
+                        movement.origin,
+                        movement.ts_text,
+                    )
+                )
             return
         if kind is LedgerKind.SELL:
             coin = movement.sent_asset
@@ -907,11 +918,17 @@ class _Engine:
             wallet = movement.wallet
             withholding = wallet in self.domestic and (ts >= self.withholding_from or bool(movement.kest_withheld_eur))
             gain = proceeds - cost
-            kennzahl, rule = self._book(
-                "new", gain, withholding, wallet, self.year_start <= ts < self.year_end, SALE_WHAT
-            )
-            row = self._row(
-                movement,
+            booked = self.year_start <= ts < self.year_end
+            kennzahl, rule = self._book("new", gain, withholding, wallet, booked, SALE_WHAT)
+            if not booked:
+                return  # no row: ``check_flat_cost`` has nothing to mark
+            entry_id = movement.entry_id  # ``_row``, inline
+            number = self.row_counter.get(entry_id, 0) + 1
+            self.row_counter[entry_id] = number
+            row = TaxRow(
+                f"{entry_id}-{number}",
+                entry_id,
+                movement.external_id,
                 ts,
                 wallet,
                 coin,
@@ -927,9 +944,12 @@ class _Engine:
                 withholding,
                 kennzahl,
                 None,
+                movement.origin,
+                movement.ts_text,
             )
+            self.rows.append(row)
             if movement.kest_withheld_eur is not None or movement.flat_cost:
-                self.check_flat_cost(movement, coin, [row] if row is not None else [], proceeds)
+                self.check_flat_cost(movement, coin, [row], proceeds)
             return
         if kind is LedgerKind.SWAP:
             self._fast_swap(movement)
