@@ -895,10 +895,11 @@ class _Engine:
             ):
                 self.process(movement)
                 return
-            pool = self.pools.get((movement.wallet, coin))
-            if pool is None or pool.alt_lots or not pool.neu_quantity > DUST:
+            held = self.pools.get((movement.wallet, coin))
+            if held is None or held.alt_lots or not held.neu_quantity > DUST:
                 self.process(movement)
                 return
+            pool = held
             whole = pool.neu_quantity <= quantity + DUST
             if whole and quantity - pool.neu_quantity > DUST:
                 self.process(movement)  # more than the wallet holds: a negative balance
