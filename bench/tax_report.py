@@ -39,6 +39,7 @@ from core.db.engine import Database
 from core.db.migrate import upgrade_database
 from core.db.upsert import bulk_upsert
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin
+from core.tax.engine import TaxRow
 from core.tax.report import (
     LOAD_SQL,
     ROW_KEYS,
@@ -267,6 +268,35 @@ def main() -> int:
     return 0 if best_cpu <= 1.6 else 1
 
 
+def reference_row(row: TaxRow) -> dict[str, object]:
+    """One detail row's JSON values built the straightforward way (``money``, ``price_text``, ``quantity_text``).
+
+    The reference for the report's fast row writer (``rows_to_json``): the benchmark checks the
+    report's JSON against it, ``tests/core/tax/test_fast_paths.py`` imports it. Keys in ``ROW_KEYS`` order.
+    """
+    return {
+        "id": row.row_id,
+        "ledger_entry_id": row.entry_id,
+        "external_id": row.external_id,
+        "date": row.ts.isoformat(),
+        "wallet": row.wallet,
+        "coin": row.coin,
+        "category": row.category.value,
+        "quantity": quantity_text(row.quantity),
+        "proceeds_eur": money(row.proceeds_eur),
+        "cost_eur": money(row.cost_eur),
+        "gain_eur": money(row.gain_eur),
+        "average_before_eur": price_text(row.average_before_eur),
+        "average_after_eur": price_text(row.average_after_eur),
+        "regime": row.regime.value,
+        "rule": row.rule,
+        "kennzahl": row.kennzahl,
+        "withholding": row.withholding,
+        "kest_withheld_eur": money(row.kest_withheld_eur),
+        "origin": row.origin,
+    }
+
+
 def reference_data(report: TaxReport) -> dict[str, object]:
     """The report's JSON shape built the straightforward way (json.dumps round trip of the head, plain row helpers)."""
     summary = report.summary()
@@ -277,30 +307,7 @@ def reference_data(report: TaxReport) -> dict[str, object]:
         "alt": {key: money(summary[key]) for key in ("speculation_income_eur", "tax_free_gains_eur")},
         "kest_withheld_eur": money(summary["kest_withheld_eur"]),
         "kennzahlen": {key: money(value) for key, value in report.kennzahlen().items()},
-        "transactions": [
-            {
-                "id": row.row_id,
-                "ledger_entry_id": row.entry_id,
-                "external_id": row.external_id,
-                "date": row.ts.isoformat(),
-                "wallet": row.wallet,
-                "coin": row.coin,
-                "category": row.category.value,
-                "quantity": quantity_text(row.quantity),
-                "proceeds_eur": money(row.proceeds_eur),
-                "cost_eur": money(row.cost_eur),
-                "gain_eur": money(row.gain_eur),
-                "average_before_eur": price_text(row.average_before_eur),
-                "average_after_eur": price_text(row.average_after_eur),
-                "regime": row.regime.value,
-                "rule": row.rule,
-                "kennzahl": row.kennzahl,
-                "withholding": row.withholding,
-                "kest_withheld_eur": money(row.kest_withheld_eur),
-                "origin": row.origin,
-            }
-            for row in report.rows
-        ],
+        "transactions": [reference_row(row) for row in report.rows],
         "warnings": [warning_to_json(warning) for warning in report.warnings],
         "assumptions": report.assumptions.listed(),
     }

@@ -87,6 +87,24 @@ PLAIN_KINDS = (
 )
 
 
+# The kinds ``_Engine.process_fast`` handles inline (the rest, and every unusual case, go to ``process``).
+FAST_KINDS = frozenset({LedgerKind.BUY, LedgerKind.SELL, LedgerKind.SWAP, *ZERO_COST_KINDS})
+BUY_RULE = "purchase with fiat: acquisition cost = price paid + acquisition fees"
+SALE_WHAT = "sale for fiat"
+ZERO_COST_RULES = {
+    kind: f"{label}: no income when received; acquisition cost 0" for kind, label in ZERO_COST_LABELS.items()
+}
+_UPPER: dict[str, str] = {}
+
+
+def _upper(text: str) -> str:
+    """``text.upper()``, memoised (coin names repeat)."""
+    found = _UPPER.get(text)
+    if found is None:
+        found = _UPPER[text] = text.upper()
+    return found
+
+
 def _vienna_midnight(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=VIENNA).astimezone(UTC)
 
@@ -335,6 +353,8 @@ def _one_year_later(acquired: datetime) -> date:
 
 
 class _Engine:
+    fast_paths = True  # ``process_fast`` for the common movements (the tests switch it off for the reference)
+
     def __init__(
         self,
         year: int,
@@ -360,6 +380,7 @@ class _Engine:
         self.pending_transfers: dict[int, tuple[list[_Part], Movement]] = {}
         self.row_counter: dict[int, int] = {}
         self.price_of: Callable[[str, datetime], Decimal | None] | None = None
+        self.swap_rules: dict[tuple[str, str], tuple[str, str]] = {}  # the rule texts of a swap (sent, received)
 
     # ----- state helpers -------------------------------------------------------------------------
 
@@ -776,6 +797,297 @@ class _Engine:
             self._by_sides(
                 movement, sent, sent_quantity, received, received_quantity, crypto_fee, sent_crypto, received_crypto
             )
+
+    # ----- fast paths ----------------------------------------------------------------------------------
+
+    def process_fast(self, movement: Movement) -> None:
+        """``process`` for the common plain movements, inlined; everything else goes to ``process``.
+
+        Handled here (in the moving-average period, asset class crypto, no crypto fee, nothing that
+        warns): a purchase with EUR (an EUR fee or none), a sale for EUR of units the wallet holds
+        (no Altvermögen lots left in it, sale fees not deducted), a swap of such units for another
+        coin (the cost carries over), a staking reward / airdrop / fork received. Every condition
+        is checked before anything changes, and the rows, totals, pools and averages are those
+        ``process`` books (same Decimal operations in the same order); the tests compare both on
+        random ledgers (``tests/core/tax/test_engine_fast_path.py``). Any other case (or a tiny
+        quantity, a negative balance, a missing value) is left to ``process``.
+        """
+        kind = movement.kind
+        ts = movement.ts
+        if ts < self.average_from or kind not in FAST_KINDS:
+            self.process(movement)
+            return
+        asset_class = movement.asset_class
+        if asset_class is not None and asset_class not in CRYPTO_ASSET_CLASSES:
+            self.process(movement)
+            return
+        fee_asset = movement.fee_asset
+        fee_quantity = movement.fee_quantity
+        if fee_quantity and fee_asset is not None and fee_asset != "EUR":
+            self.process(movement)  # a fee in another currency or in crypto
+            return
+        if kind is LedgerKind.BUY:
+            coin = movement.received_asset
+            quantity = movement.received_quantity
+            if (
+                movement.sent_asset != "EUR"
+                or coin is None
+                or quantity is None
+                or not quantity > DUST
+                or (coin := _upper(coin)) in FIAT_CURRENCIES
+            ):
+                self.process(movement)
+                return
+            cost = movement.sent_quantity or ZERO
+            if fee_quantity:
+                if fee_asset is None:  # ``fee_eur`` adds a zero: left to ``process``
+                    self.process(movement)
+                    return
+                cost += fee_quantity  # an EUR fee (``fee_eur``)
+            self._fast_kest(movement)
+            pool = self.pools.get((movement.wallet, coin)) or self.pool(movement.wallet, coin)
+            before = pool.average()
+            pool.neu_quantity += quantity  # ``acquire`` in the moving-average period
+            pool.neu_cost += cost
+            after = pool.average()
+            if self.year_start <= ts < self.year_end:  # ``_row``, inline
+                entry_id = movement.entry_id
+                number = self.row_counter.get(entry_id, 0) + 1
+                self.row_counter[entry_id] = number
+                self.rows.append(
+                    TaxRow(
+                        f"{entry_id}-{number}",
+                        entry_id,
+                        movement.external_id,
+                        ts,
+                        movement.wallet,
+                        coin,
+                        Category.ACQUISITION,
+                        quantity,
+                        None,
+                        cost,
+                        None,
+                        before,
+                        after,
+                        Regime.NEU,
+                        BUY_RULE,
+                        False,
+                        "",
+                        None,
+                        movement.origin,
+                        movement.ts_text,
+                    )
+                )
+            return
+        if kind is LedgerKind.SELL:
+            coin = movement.sent_asset
+            quantity = movement.sent_quantity
+            proceeds = movement.received_quantity
+            if (
+                movement.received_asset != "EUR"
+                or coin is None
+                or quantity is None
+                or not quantity > DUST
+                or proceeds is None
+                or not proceeds > 0
+                or self.sale_fees_reduce_proceeds
+                or (coin := _upper(coin)) in FIAT_CURRENCIES
+            ):
+                self.process(movement)
+                return
+            held = self.pools.get((movement.wallet, coin))
+            if held is None or held.alt_lots or not held.neu_quantity > DUST:
+                self.process(movement)
+                return
+            pool = held
+            whole = pool.neu_quantity <= quantity + DUST
+            if whole and quantity - pool.neu_quantity > DUST:
+                self.process(movement)  # more than the wallet holds: a negative balance
+                return
+            self._fast_kest(movement)
+            before = pool.average()
+            if pool.neu_lots:
+                pool.neu_lots.clear()  # from the start of the moving average, dates no longer matter
+            if whole:  # ``_take_neu``: all units leave
+                quantity, cost = pool.neu_quantity, pool.neu_cost
+                pool.neu_quantity, pool.neu_cost = ZERO, ZERO
+            else:
+                cost = cost_of_part(pool.neu_quantity, pool.neu_cost, quantity)
+                pool.neu_quantity -= quantity
+                pool.neu_cost -= cost
+            after = pool.average()
+            wallet = movement.wallet
+            withholding = wallet in self.domestic and (ts >= self.withholding_from or bool(movement.kest_withheld_eur))
+            gain = proceeds - cost
+            booked = self.year_start <= ts < self.year_end
+            kennzahl, rule = self._book("new", gain, withholding, wallet, booked, SALE_WHAT)
+            if not booked:
+                return  # no row: ``check_flat_cost`` has nothing to mark
+            entry_id = movement.entry_id  # ``_row``, inline
+            number = self.row_counter.get(entry_id, 0) + 1
+            self.row_counter[entry_id] = number
+            row = TaxRow(
+                f"{entry_id}-{number}",
+                entry_id,
+                movement.external_id,
+                ts,
+                wallet,
+                coin,
+                Category.REALISATION,
+                quantity,
+                proceeds,
+                cost,
+                gain,
+                before,
+                after,
+                Regime.NEU,
+                rule,
+                withholding,
+                kennzahl,
+                None,
+                movement.origin,
+                movement.ts_text,
+            )
+            self.rows.append(row)
+            if movement.kest_withheld_eur is not None or movement.flat_cost:
+                self.check_flat_cost(movement, coin, [row], proceeds)
+            return
+        if kind is LedgerKind.SWAP:
+            self._fast_swap(movement)
+            return
+        # a staking reward, an airdrop, a hard fork (``zero_cost_acquisition``)
+        coin = movement.received_asset
+        quantity = movement.received_quantity
+        sent_quantity = movement.sent_quantity
+        if (
+            (movement.sent_asset is not None and sent_quantity is not None and sent_quantity > 0)
+            or coin is None
+            or quantity is None
+            or not quantity > DUST
+            or (coin := _upper(coin)) in FIAT_CURRENCIES
+        ):
+            self.process(movement)
+            return
+        self._fast_kest(movement)
+        pool = self.pools.get((movement.wallet, coin)) or self.pool(movement.wallet, coin)
+        before = pool.average()
+        pool.neu_quantity += quantity
+        pool.neu_cost += ZERO
+        self._row(
+            movement,
+            ts,
+            movement.wallet,
+            coin,
+            Category.ACQUISITION,
+            quantity,
+            None,
+            ZERO,
+            None,
+            before,
+            pool.average(),
+            Regime.NEU,
+            ZERO_COST_RULES[kind],
+            False,
+            "",
+            None,
+        )
+
+    def _fast_swap(self, movement: Movement) -> None:
+        """``swap`` of Neuvermögen units the wallet holds for another coin (no crypto fee): the cost carries over."""
+        sent = movement.sent_asset
+        sent_quantity = movement.sent_quantity
+        received = movement.received_asset
+        received_quantity = movement.received_quantity
+        if (
+            sent is None
+            or received is None
+            or sent_quantity is None
+            or received_quantity is None
+            or not sent_quantity > DUST
+            or not received_quantity > 0
+            or (sent := _upper(sent)) in FIAT_CURRENCIES
+            or (received := _upper(received)) in FIAT_CURRENCIES
+            or sent == received
+        ):
+            self.process(movement)
+            return
+        wallet = movement.wallet
+        source = self.pools.get((wallet, sent))
+        if source is None or source.alt_lots or not source.neu_quantity > DUST:
+            self.process(movement)
+            return
+        whole = source.neu_quantity <= sent_quantity + DUST
+        if whole and sent_quantity - source.neu_quantity > DUST:
+            self.process(movement)  # more than the wallet holds: a negative balance
+            return
+        self._fast_kest(movement)
+        source_before = source.average()
+        if source.neu_lots:
+            source.neu_lots.clear()
+        if whole:  # ``_take_neu``: all units leave
+            part_quantity, part_cost = source.neu_quantity, source.neu_cost
+            source.neu_quantity, source.neu_cost = ZERO, ZERO
+        else:
+            part_quantity = sent_quantity
+            part_cost = cost_of_part(source.neu_quantity, source.neu_cost, sent_quantity)
+            source.neu_quantity -= sent_quantity
+            source.neu_cost -= part_cost
+        carried_cost = ZERO + part_cost  # ``sum(..., ZERO)`` of the one carried part, as ``swap`` adds it
+        carried_quantity = ZERO + part_quantity
+        rules = self.swap_rules.get((sent, received))
+        if rules is None:
+            rules = self.swap_rules[(sent, received)] = (
+                f"swap {sent} → {received}: not a realisation; the cost carries over to {received}",
+                f"received in swap from {sent}: cost = carried cost",
+            )
+        ts = movement.ts
+        self._row(
+            movement,
+            ts,
+            wallet,
+            sent,
+            Category.SWAP,
+            carried_quantity,
+            carried_cost,
+            carried_cost,
+            ZERO,
+            source_before,
+            source.average(),
+            Regime.NEU,
+            rules[0],
+            False,
+            "",
+            None,
+        )
+        target = self.pools.get((wallet, received)) or self.pool(wallet, received)
+        target_before = target.average()
+        cost = carried_cost + ZERO + ZERO  # + the realised value and the fee cost, both zero here
+        target.neu_quantity += received_quantity  # ``acquire`` in the moving-average period
+        target.neu_cost += cost
+        self._row(
+            movement,
+            ts,
+            wallet,
+            received,
+            Category.SWAP,
+            received_quantity,
+            None,
+            cost,
+            None,
+            target_before,
+            target.average(),
+            Regime.NEU,
+            rules[1],
+            False,
+            "",
+            None,
+        )
+
+    def _fast_kest(self, movement: Movement) -> None:
+        """The KESt of the ledger row, as ``process`` books it first."""
+        if movement.kest_withheld_eur and self.in_year(movement.ts):
+            self.totals.kest_withheld += movement.kest_withheld_eur
+            self.wallet_result(movement.wallet).kest_withheld_ledger += movement.kest_withheld_eur
 
     def _by_sides(
         self,
@@ -1469,7 +1781,7 @@ def compute_year(
         ordered = sorted(relevant, key=lambda m: (shifted.get(m.entry_id, m.ts), m.entry_id))
     else:  # the common case: no deposit booked before its withdrawal
         ordered = sorted(relevant, key=attrgetter("ts", "entry_id"))
-    process = engine.process
+    process = engine.process_fast if engine.fast_paths else engine.process
     for start in range(0, len(ordered), CHECKPOINT_EVERY):
         for movement in ordered[start : start + CHECKPOINT_EVERY]:
             process(movement)

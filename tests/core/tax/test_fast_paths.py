@@ -2,7 +2,8 @@
 
 - the loader's Decimal memo (``_DecimalMemo``) reads every driver value as ``_decimal`` does;
 - the JSON text of the detail rows (written by orjson, inline quantity text) parses to the plain
-  per-row dicts built with ``money`` / ``price_text`` / ``quantity_text``, keys in order;
+  per-row dicts built with ``money`` / ``price_text`` / ``quantity_text`` (``bench.tax_report.reference_row``,
+  the builder the benchmark checks the report with), keys in order;
 - the engine's buy/sale path (fee helpers skipped when the movement has no crypto fee) gives the
   same rows and totals as the general path that asks ``crypto_fee()`` for every movement.
 """
@@ -18,10 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import core.tax.engine as engine_module
+from bench.tax_report import reference_row
 from core.portfolio.models import LedgerKind
 from core.tax.assumptions import TaxAssumptions
-from core.tax.engine import Movement, TaxRow, compute_year
-from core.tax.report import ROW_KEYS, _decimal, _DecimalMemo, money, price_text, quantity_text, rows_json_text
+from core.tax.engine import Movement, compute_year
+from core.tax.report import ROW_KEYS, _decimal, _DecimalMemo, rows_json_text
 
 driver_values = st.one_of(
     st.none(),
@@ -120,31 +122,6 @@ def _ledger(ops: list[tuple[str, str, str, int, int, bool]]) -> list[Movement]:
     return movements
 
 
-def _plain_row(row: TaxRow) -> dict[str, Any]:
-    values = {
-        "id": row.row_id,
-        "ledger_entry_id": row.entry_id,
-        "external_id": row.external_id,
-        "date": row.ts.isoformat(),
-        "wallet": row.wallet,
-        "coin": row.coin,
-        "category": row.category.value,
-        "quantity": quantity_text(row.quantity),
-        "proceeds_eur": money(row.proceeds_eur),
-        "cost_eur": money(row.cost_eur),
-        "gain_eur": money(row.gain_eur),
-        "average_before_eur": price_text(row.average_before_eur),
-        "average_after_eur": price_text(row.average_after_eur),
-        "regime": row.regime.value,
-        "rule": row.rule,
-        "kennzahl": row.kennzahl,
-        "withholding": row.withholding,
-        "kest_withheld_eur": money(row.kest_withheld_eur),
-        "origin": row.origin,
-    }
-    return {key: values[key] for key in ROW_KEYS}
-
-
 def _general_by_sides(
     self: Any,
     movement: Movement,
@@ -184,7 +161,7 @@ def test_fast_paths_equal_the_general_path_and_plain_json(ops: list[Any], year: 
     assert [(w.code, w.message, w.row_ids) for w in fast.warnings] == [
         (w.code, w.message, w.row_ids) for w in general.warnings
     ]
-    plain = [_plain_row(row) for row in fast.rows]
+    plain = [reference_row(row) for row in fast.rows]  # the benchmark's reference builder
     text = rows_json_text(fast.rows)
     assert json.loads(text) == plain  # orjson's text parses to the plain rows (same keys, order and strings)
     assert [list(row) for row in json.loads(text)] == [list(ROW_KEYS)] * len(plain)
