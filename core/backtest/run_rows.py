@@ -1,12 +1,12 @@
-"""The stored-backtest tables as SQLAlchemy Core tables: what ``core.backtest.store`` writes through.
+"""The stored-backtest runs table as a SQLAlchemy Core table: what ``core.backtest.store`` writes through.
 
 No ORM here: storing a run (``konsens backtest --store``, a job, the Backtest page) is one Core
 ``INSERT`` into ``backtest_runs``, so the command that stores it imports neither
 ``sqlalchemy.orm`` nor ``core.backtest.models`` and configures no mapper. The columns are the
-models' columns with the same types;
-``tests/core/backtest/test_run_rows.py`` keeps them equal to
-:class:`core.backtest.models.BacktestRun` / :class:`~core.backtest.models.BacktestTrade`.
-These tables sit on their own ``MetaData`` (not ``Base.metadata``): migrations never see them.
+model's columns with the same types; ``tests/core/backtest/test_run_rows.py`` keeps them equal to
+:class:`core.backtest.models.BacktestRun`. The table sits on its own ``MetaData`` (not
+``Base.metadata``): migrations never see it. (Runs stored before revision 0240 have rows in
+``backtest_trades``; only the readers and ``delete_run`` touch them, through the models.)
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from sqlalchemy import (
     Table,
 )
 
-from core.db.types import Money, Quantity, UTCDateTime
-from core.execution.enums import ExitReason, OrderSide
+from core.db.types import Money, UTCDateTime
 
 
 class BacktestKind(StrEnum):
@@ -70,23 +69,4 @@ BACKTEST_RUNS = Table(
     Column("sweep", JSON, nullable=True),
     Column("seconds", Float, nullable=False),
     Column("is_demo", Boolean, nullable=False),
-)
-
-# Runs stored before revision 0240 keep one row per trade here (read back by ``load_run``; deleted with the run).
-BACKTEST_TRADES = Table(
-    "backtest_trades",
-    _METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("run_id", Integer, nullable=False),  # FK to backtest_runs (CASCADE), declared by the model
-    Column("sequence", Integer, nullable=False),
-    Column("side", value_enum(OrderSide, 8), nullable=False),
-    Column("entry_at", UTCDateTime, nullable=False),
-    Column("entry_price", Quantity, nullable=False),
-    Column("quantity", Quantity, nullable=False),
-    Column("entry_fee", Money, nullable=False),
-    Column("exit_at", UTCDateTime, nullable=True),
-    Column("exit_price", Quantity, nullable=True),
-    Column("exit_fee", Money, nullable=False),
-    Column("exit_reason", value_enum(ExitReason, 16), nullable=True),
-    Column("pnl", Money, nullable=True),
 )

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, insert
 
-from core.backtest.run_rows import BACKTEST_RUNS, BACKTEST_TRADES, BacktestKind
+from core.backtest.run_rows import BACKTEST_RUNS, BacktestKind
 from core.execution.enums import ExitReason, OrderSide
 from core.timeutil import utc_now
 
@@ -381,8 +381,13 @@ def load_run(session: Session, run_id: int) -> StoredRun | None:
     return StoredRun(summary, run.config, run.metrics, run.baseline_metrics, equity, trades, run.sweep)
 
 
-def delete_run(session: Connection | Session, run_id: int) -> bool:
-    """Delete a stored run and its trades (rows of runs stored before 0240); return True if it existed."""
-    session.execute(delete(BACKTEST_TRADES).where(BACKTEST_TRADES.c.run_id == run_id))
-    deleted = session.execute(delete(BACKTEST_RUNS).where(BACKTEST_RUNS.c.id == run_id))
+def delete_run(session: Session, run_id: int) -> bool:
+    """Delete a stored run and its trades (rows of runs stored before 0240); return True if it existed.
+
+    ORM-enabled deletes: a run already loaded in ``session`` leaves it too.
+    """
+    from core.backtest.models import BacktestRun, BacktestTrade
+
+    session.execute(delete(BacktestTrade).where(BacktestTrade.run_id == run_id))
+    deleted = session.execute(delete(BacktestRun).where(BacktestRun.id == run_id))
     return bool(deleted.rowcount)  # type: ignore[attr-defined]
