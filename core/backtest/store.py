@@ -11,7 +11,7 @@ backtest itself at 20,000 trades; the archive costs a few per cent. They hold th
 floats (bit for bit what the run computed). Runs stored before 0240 keep their
 ``backtest_trades`` rows and are read back the same way.
 
-Writing goes through SQLAlchemy Core (the tables of :mod:`core.backtest.run_rows`): a run is one
+Writing goes through SQLAlchemy Core (the table of :mod:`core.backtest.run_rows`): a run is one
 ``INSERT`` on a Core ``Connection`` (or an ORM ``Session``: the page and the jobs pass theirs).
 Importing this module imports neither ``sqlalchemy.orm`` nor the models, so a command storing a run
 configures no mapper; the readers (:func:`list_runs`, :func:`load_run`) load the models when called.
