@@ -33,6 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.timing import compile_sources  # noqa: E402
+
 PROC = Path("/proc")
 
 
@@ -208,21 +213,6 @@ def _timed(command: list[str], env: dict[str, str], runs: int = 5) -> tuple[floa
         cpu_after.children_system - cpu_before.children_system
     )
     return min(times), statistics.median(times), cpu / runs
-
-
-def compile_sources(root: Path = ROOT) -> float:
-    """Byte-compile the project's packages (as ``pip install`` does); return the seconds it took.
-
-    A source checkout run with ``PYTHONDONTWRITEBYTECODE=1`` (this machine, the Dockerfile's build
-    stage) never writes ``.pyc`` files, so every process would compile every project module again at
-    every start; an installed package has them from its installation.
-    """
-    import compileall
-
-    began = time.perf_counter()
-    for package in ("app", "core", "workers", "pages"):
-        compileall.compile_dir(str(root / package), quiet=1, workers=1)
-    return time.perf_counter() - began
 
 
 def _order_status(database_path: Path, client_id: str) -> str:

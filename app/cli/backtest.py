@@ -282,10 +282,10 @@ def register(cli: typer.Typer) -> None:
         if store:
             from core.backtest.store import save_result
 
-            database = open_database()
+            database = open_database(metrics=False)
             opened = time.perf_counter()
-            with database.session() as session:
-                run_id = save_result(session, result)
+            with database.engine.begin() as connection:  # SQLAlchemy Core: no ORM session, no mappers
+                run_id = save_result(connection, result)
             stored = time.perf_counter()
         contamination = result.extra.get("ai_contamination")
         if as_json:

@@ -1,16 +1,17 @@
-"""Tables of stored backtests: one row per run (or sweep) and its trades."""
+"""Tables of stored backtests: one row per run (or sweep) and its trades.
+
+The store writes them through the Core tables of :mod:`core.backtest.run_rows` (kept equal to these by a test).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -21,18 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.backtest.run_rows import BacktestKind, value_enum
 from core.db.base import Base, Money, Quantity, UTCDateTime
 from core.execution.enums import ExitReason, OrderSide
 from core.timeutil import utc_now
 
-
-class BacktestKind(StrEnum):
-    SINGLE = "single"  # one parameter set: trades, equity, metrics
-    SWEEP = "sweep"  # a parameter grid: the metrics of every combination
-
-
-def _enum(enum: type[StrEnum], length: int) -> Enum:
-    return Enum(enum, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+# The kind enum and the enum column type live with the Core tables the store writes through (no ORM there).
+_enum = value_enum
+__all__ = ["BacktestKind", "BacktestRun", "BacktestTrade", "StrategySource"]
 
 
 class BacktestRun(Base):
@@ -60,9 +57,9 @@ class BacktestRun(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     baseline_metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # The equity curve and buy-and-hold baseline as a compressed numpy archive (see store.py).
+    # The equity curve and buy-and-hold baseline as a numpy archive (see store.py).
     equity_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # The trades as one compressed columnar archive (store.py, revision 0240); runs stored before it
+    # The trades as one columnar numpy archive (store.py, revision 0240); runs stored before it
     # have rows in ``backtest_trades`` instead (read back the same way).
     trades_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     trade_count: Mapped[int | None] = mapped_column(Integer)

@@ -1,15 +1,20 @@
 """Store backtests and read them back, so past runs can be listed and compared.
 
-The equity curve and its buy-and-hold baseline are kept as one compressed numpy archive per
-run (``equity_blob``): timestamps in epoch seconds plus two float arrays. Curves longer than
+The equity curve and its buy-and-hold baseline are kept as one numpy archive per run
+(``equity_blob``): timestamps in epoch seconds plus two float arrays. Curves longer than
 ``MAX_STORED_POINTS`` are thinned evenly (first and last point kept) before storing; the trades
 and metrics are always complete.
 
-The trades are one compressed columnar archive too (``trades_blob``, ``trade_count``; revision
-0240): one array per field, written in one go. A row per trade through the ORM cost about three
-times the backtest itself at 20,000 trades; the archive costs a few per cent. They hold the
-engine's own floats (bit for bit what the run computed). Runs stored before 0240 keep their
+The trades are one columnar archive too (``trades_blob``, ``trade_count``; revision 0240): one
+array per field, written in one go. A row per trade through the ORM cost about three times the
+backtest itself at 20,000 trades; the archive costs a few per cent. They hold the engine's own
+floats (bit for bit what the run computed). Runs stored before 0240 keep their
 ``backtest_trades`` rows and are read back the same way.
+
+Writing goes through SQLAlchemy Core (the table of :mod:`core.backtest.run_rows`): a run is one
+``INSERT`` on a Core ``Connection`` (or an ORM ``Session``: the page and the jobs pass theirs).
+Importing this module imports neither ``sqlalchemy.orm`` nor the models, so a command storing a run
+configures no mapper; the readers (:func:`list_runs`, :func:`load_run`) load the models when called.
 """
 
 from __future__ import annotations
@@ -24,18 +29,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, insert
 
-if TYPE_CHECKING:
-    from sqlalchemy import CursorResult, Table
-
-from core.backtest.models import BacktestKind, BacktestRun, BacktestTrade
-from core.backtest.results import BacktestResult
-from core.backtest.sweep import SweepResult
-from core.backtest.trades import Trade
+from core.backtest.run_rows import BACKTEST_RUNS, BacktestKind
 from core.execution.enums import ExitReason, OrderSide
 from core.timeutil import utc_now
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, CursorResult
+    from sqlalchemy.orm import Session
+
+    from core.backtest.models import BacktestRun
+    from core.backtest.results import BacktestResult
+    from core.backtest.sweep import SweepResult
+    from core.backtest.trades import Trade
 
 MAX_STORED_POINTS = 20_000
 
@@ -50,16 +57,23 @@ def _finite(values: dict[str, float]) -> dict[str, float | None]:
     return {key: (float(value) if math.isfinite(value) else None) for key, value in values.items()}
 
 
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # ticks of a DatetimeIndex unit per second
+
+
 def pack_equity(equity: pd.Series, baseline: pd.Series) -> bytes:
     """Archive an equity curve and its baseline (thinned to ``MAX_STORED_POINTS``; runs stored before 0240
-    hold a deflated archive, read the same way)."""
+    hold a deflated archive, read the same way).
+
+    Only the kept points are converted: their epoch seconds come from the index's integers (floored
+    like ``(t - epoch) // 1 s``), not from timestamp arithmetic over the whole curve.
+    """
     positions: np.ndarray = np.arange(len(equity))
     if len(equity) > MAX_STORED_POINTS:
         positions = np.unique(np.linspace(0, len(equity) - 1, MAX_STORED_POINTS).round().astype(np.int64))
-    seconds = (equity.index[positions] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    index = pd.DatetimeIndex(equity.index)
     return _archive(
         {
-            "ts": np.asarray(seconds, dtype=np.int64),
+            "ts": np.floor_divide(index.asi8[positions], _PER_SECOND[index.unit]),
             "equity": equity.to_numpy(dtype=np.float64)[positions],
             "baseline": baseline.to_numpy(dtype=np.float64)[positions],
         }
@@ -88,38 +102,37 @@ def pack_trades(trades: list[Trade], index: pd.DatetimeIndex) -> bytes:
     """Archive trades as columns: times in epoch microseconds, floats, side and exit reason as codes.
 
     ``index`` is the bars' index the trades' bar numbers point into (their times are its entries).
-    One pass over the trade objects; everything else is vectorised (P&L as ``Trade.pnl`` computes it).
+    Each field is read from the trade objects straight into its array (``np.fromiter``: no row
+    tuples, so no garbage for the collector to walk at 20,000 trades); everything else is
+    vectorised (P&L as ``Trade.pnl`` computes it).
     """
-    nan, sides, reasons = math.nan, _SIDE_CODES, _REASON_CODES
-    rows = [
-        (
-            trade.entry_index,
-            -1 if trade.exit_index is None else trade.exit_index,
-            sides[trade.side],
-            reasons[trade.exit_reason],
-            trade.entry_price,
-            trade.quantity,
-            trade.entry_fee,
-            nan if trade.exit_price is None else trade.exit_price,
-            trade.exit_fee,
-        )
-        for trade in trades
-    ]
-    table = np.array(rows, dtype=np.float64).reshape(len(trades), 9)
-    codes = table[:, :4].astype(np.int64)
-    entry_index, exit_index = codes[:, 0], codes[:, 1]
-    entry_price, quantity, entry_fee, exit_price, exit_fee = (np.ascontiguousarray(table[:, i]) for i in range(4, 9))
-    microseconds = index.as_unit("us").asi8
+    count, nan = len(trades), math.nan
+
+    def floats(values: Any) -> np.ndarray:
+        return np.fromiter(values, np.float64, count)
+
+    def integers(values: Any) -> np.ndarray:
+        return np.fromiter(values, np.int64, count)
+
+    entry_index = integers(trade.entry_index for trade in trades)
+    exit_index = integers(-1 if trade.exit_index is None else trade.exit_index for trade in trades)
+    sides = integers(_SIDE_CODES[trade.side] for trade in trades)
+    exit_reason = integers(_REASON_CODES[trade.exit_reason] for trade in trades)
+    entry_price = floats(trade.entry_price for trade in trades)
+    quantity = floats(trade.quantity for trade in trades)
+    entry_fee = floats(trade.entry_fee for trade in trades)
+    exit_price = floats(nan if trade.exit_price is None else trade.exit_price for trade in trades)
+    exit_fee = floats(trade.exit_fee for trade in trades)
     is_open = exit_index < 0
-    pnl = (exit_price - entry_price) * quantity * _SIGNS[codes[:, 2]] - entry_fee - exit_fee
+    pnl = (exit_price - entry_price) * quantity * _SIGNS[sides] - entry_fee - exit_fee
     pnl[is_open] = nan
-    columns: dict[str, np.ndarray] = {
-        "entry_us": microseconds[entry_index],
-        "exit_us": np.where(is_open, NO_TIME, microseconds[np.where(is_open, 0, exit_index)]),
+    columns: dict[str, np.ndarray] = {  # only the trades' times are converted, not the whole index
+        "entry_us": index[entry_index].as_unit("us").asi8,
+        "exit_us": np.where(is_open, NO_TIME, index[np.where(is_open, 0, exit_index)].as_unit("us").asi8),
         "entry_index": entry_index,
         "exit_index": exit_index,
-        "side": codes[:, 2].astype(np.int8),  # positions in side_names
-        "exit_reason": codes[:, 3].astype(np.int8),  # positions in exit_reason_names ("" while open)
+        "side": sides.astype(np.int8),  # positions in side_names
+        "exit_reason": exit_reason.astype(np.int8),  # positions in exit_reason_names ("" while open)
         "side_names": np.array([side.value for side in _SIDES]),
         "exit_reason_names": np.array([reason.value if reason else "" for reason in _REASONS]),
         "entry_price": entry_price,
@@ -173,77 +186,84 @@ def unpack_trades(blob: bytes) -> pd.DataFrame:
     return frame
 
 
-def save_result(session: Session, result: BacktestResult, *, is_demo: bool = False) -> int:
-    """Store one backtest with its trades; return the run id."""
-    config = result.config_dict()
-    # One Core INSERT of one row: no ORM instance, so a CLI process does not pay for configuring
-    # every mapper of Konsens (about as long as the rest of the write) just to store a run.
-    values = dict(
-        created_at=utc_now(),
-        kind=BacktestKind.SINGLE,
-        strategy=result.strategy,
-        parameters=dict(result.parameters),
-        engine=result.engine.value,
-        data_label=result.data_label,
-        instrument_id=result.instrument_id,
-        timeframe=result.timeframe,
-        start_at=result.start.to_pydatetime(),
-        end_at=result.end.to_pydatetime(),
-        candles=result.candles,
-        initial_cash=_decimal(result.config.initial_cash),
-        final_equity=_decimal(float(result.equity.iloc[-1])),
-        fee_bps=result.config.fee_bps,
-        slippage_bps=result.config.slippage_bps,
-        config=config,
-        metrics=_finite(result.metrics),
-        baseline_metrics=_finite(result.baseline_metrics),
-        equity_blob=pack_equity(result.equity, result.baseline_equity),
-        trades_blob=pack_trades(result.trades, result.equity.index),
-        trade_count=len(result.trades),
-        seconds=result.seconds,
-        is_demo=is_demo,
-        sweep=None,
-    )
-    table = cast("Table", BacktestRun.__table__)
-    inserted = cast("CursorResult[Any]", session.execute(insert(table).values(**values)))
+def _insert_run(connection: Connection | Session, values: dict[str, Any]) -> int:
+    """One Core ``INSERT`` of a ``backtest_runs`` row (every column given); return its id."""
+    inserted = cast("CursorResult[Any]", connection.execute(insert(BACKTEST_RUNS), values))
     key = inserted.inserted_primary_key
     if key is None:  # an INSERT of one row always has its key
         raise RuntimeError("the database returned no key for the stored run")
     return int(key[0])
 
 
-def save_sweep(session: Session, sweep: SweepResult, *, is_demo: bool = False) -> int:
-    """Store a parameter sweep (every combination's metrics); return the run id."""
-    run = BacktestRun(
-        kind=BacktestKind.SWEEP,
-        strategy=sweep.strategy,
-        parameters={"base": sweep.base_parameters, "grid": sweep.grid},
-        engine=sweep.engine.value,
-        data_label=sweep.data_label,
-        instrument_id=sweep.instrument_id,
-        timeframe=sweep.timeframe,
-        start_at=sweep.start,
-        end_at=sweep.end,
-        candles=sweep.candles,
-        initial_cash=_decimal(sweep.config.initial_cash),
-        final_equity=None,
-        fee_bps=sweep.config.fee_bps,
-        slippage_bps=sweep.config.slippage_bps,
-        config={"position_fraction": sweep.config.position_fraction},
-        metrics={},
-        baseline_metrics=_finite(sweep.baseline_metrics),
-        sweep={
+def save_result(connection: Connection | Session, result: BacktestResult, *, is_demo: bool = False) -> int:
+    """Store one backtest with its trades in the caller's transaction; return the run id.
+
+    ``connection``: a Core ``Connection`` in a transaction (``Database.engine.begin()``, what
+    ``konsens backtest`` uses: no ORM) or an ORM ``Session`` (the page, jobs, the demo data).
+    """
+    values = {
+        "created_at": utc_now(),
+        "kind": BacktestKind.SINGLE,
+        "strategy": result.strategy,
+        "parameters": dict(result.parameters),
+        "engine": result.engine.value,
+        "data_label": result.data_label,
+        "instrument_id": result.instrument_id,
+        "timeframe": result.timeframe,
+        "start_at": result.start.to_pydatetime(),
+        "end_at": result.end.to_pydatetime(),
+        "candles": result.candles,
+        "initial_cash": _decimal(result.config.initial_cash),
+        "final_equity": _decimal(float(result.equity.iloc[-1])),
+        "fee_bps": result.config.fee_bps,
+        "slippage_bps": result.config.slippage_bps,
+        "config": result.config_dict(),
+        "metrics": _finite(result.metrics),
+        "baseline_metrics": _finite(result.baseline_metrics),
+        "equity_blob": pack_equity(result.equity, result.baseline_equity),
+        "trades_blob": pack_trades(result.trades, result.equity.index),
+        "trade_count": len(result.trades),
+        "sweep": None,
+        "seconds": result.seconds,
+        "is_demo": is_demo,
+    }
+    return _insert_run(connection, values)
+
+
+def save_sweep(connection: Connection | Session, sweep: SweepResult, *, is_demo: bool = False) -> int:
+    """Store a parameter sweep (every combination's metrics) in the caller's transaction; return the run id."""
+    values = {
+        "created_at": utc_now(),
+        "kind": BacktestKind.SWEEP,
+        "strategy": sweep.strategy,
+        "parameters": {"base": sweep.base_parameters, "grid": sweep.grid},
+        "engine": sweep.engine.value,
+        "data_label": sweep.data_label,
+        "instrument_id": sweep.instrument_id,
+        "timeframe": sweep.timeframe,
+        "start_at": sweep.start,
+        "end_at": sweep.end,
+        "candles": sweep.candles,
+        "initial_cash": _decimal(sweep.config.initial_cash),
+        "final_equity": None,
+        "fee_bps": sweep.config.fee_bps,
+        "slippage_bps": sweep.config.slippage_bps,
+        "config": {"position_fraction": sweep.config.position_fraction},
+        "metrics": {},
+        "baseline_metrics": _finite(sweep.baseline_metrics),
+        "equity_blob": None,
+        "trades_blob": None,
+        "trade_count": None,
+        "sweep": {
             "names": list(sweep.grid),
             "rows": [{"parameters": row.parameters, "metrics": _finite(row.metrics)} for row in sweep.rows],
             "overfitting": sweep.overfitting.to_dict() if sweep.overfitting is not None else None,
             "overfitting_verdict": sweep.overfitting.verdict() if sweep.overfitting is not None else None,
         },
-        seconds=sweep.seconds,
-        is_demo=is_demo,
-    )
-    session.add(run)
-    session.flush()
-    return run.id
+        "seconds": sweep.seconds,
+        "is_demo": is_demo,
+    }
+    return _insert_run(connection, values)
 
 
 @dataclass(frozen=True)
@@ -272,6 +292,10 @@ class RunSummary:
 
 def list_runs(session: Session, *, limit: int = 50) -> list[RunSummary]:
     """Return the newest stored runs first."""
+    from sqlalchemy import func, select
+
+    from core.backtest.models import BacktestRun, BacktestTrade
+
     trade_counts = select(BacktestTrade.run_id, func.count().label("trades")).group_by(BacktestTrade.run_id).subquery()
     counted = func.coalesce(BacktestRun.trade_count, trade_counts.c.trades)
     rows = session.execute(
@@ -324,6 +348,8 @@ TRADE_COLUMNS = ("side", "entry_at", "entry_price", "exit_at", "exit_price", "qu
 
 def load_run(session: Session, run_id: int) -> StoredRun | None:
     """Return one stored run, or None."""
+    from core.backtest.models import BacktestRun
+
     run = session.get(BacktestRun, run_id)
     if run is None:
         return None
@@ -356,7 +382,12 @@ def load_run(session: Session, run_id: int) -> StoredRun | None:
 
 
 def delete_run(session: Session, run_id: int) -> bool:
-    """Delete a stored run and its trades; return True if it existed."""
+    """Delete a stored run and its trades (rows of runs stored before 0240); return True if it existed.
+
+    ORM-enabled deletes: a run already loaded in ``session`` leaves it too.
+    """
+    from core.backtest.models import BacktestRun, BacktestTrade
+
     session.execute(delete(BacktestTrade).where(BacktestTrade.run_id == run_id))
     deleted = session.execute(delete(BacktestRun).where(BacktestRun.id == run_id))
     return bool(deleted.rowcount)  # type: ignore[attr-defined]
