@@ -1,4 +1,4 @@
-"""The browser warm-up: Streamlit's lazily loaded widget modules, imported once per session while the first page rests."""
+"""The browser warm-up: Streamlit's lazily loaded widget modules, loaded once per session while the first page rests."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_every_widget_module_is_found_once_in_the_installed_streamlit() -> None:
     assert [name.split(".")[0] for name in files] == list(browser_warmup.WIDGET_CHUNKS)
     for name in files:
         assert (browser_warmup.STATIC_JS / name).is_file()
-    assert browser_warmup._CHUNKS == files
+    assert files == browser_warmup._CHUNKS
     # the element imports them relative to Streamlit's entry script, which lives in the same folder
     index = (browser_warmup.STATIC_JS.parents[1] / "index.html").read_text(encoding="utf-8")
     assert 'type="module"' in index and "./static/js/index." in index
