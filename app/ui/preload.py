@@ -65,6 +65,18 @@ def page_modules(pages_dir: Path = PAGES_DIR) -> list[str]:
     return names
 
 
+def import_modules(names: Iterable[str]) -> list[str]:
+    """Import each of ``names``; return those that failed (logged: that page reports it when opened)."""
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as error:
+            logger.warning("Could not import %s ahead of its page: %s", name, error)
+            failed.append(name)
+    return failed
+
+
 def warm_figures() -> int:
     """Build one of each Plotly figure the Backtest and Risk pages draw, on synthetic points, and
     serialise it as ``st.plotly_chart`` does; return how many were built.
@@ -115,8 +127,7 @@ def preload() -> float:
     import core.system.status  # noqa: F401
     from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicators
 
-    for name in page_modules():
-        importlib.import_module(name)
+    import_modules(page_modules())
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()  # the models the pages imported: else the first query of a page does it

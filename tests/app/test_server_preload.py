@@ -42,6 +42,13 @@ def test_the_real_pages_modules_include_what_the_backtest_and_risk_pages_import(
     assert len(names) == len(set(names))
 
 
+def test_a_module_that_fails_to_import_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="app.ui.preload"):
+        failed = preload.import_modules(["json", "konsens_no_such_module", "csv"])
+    assert failed == ["konsens_no_such_module"]
+    assert "konsens_no_such_module" in caplog.text
+
+
 def test_each_backtest_and_risk_figure_kind_is_built_and_serialised() -> None:
     assert preload.warm_figures() == 6
 
