@@ -7,8 +7,9 @@ Plotly, SQLAlchemy, Alembic). Started through this module — ``python -m app.se
 options]``, which ``konsens up`` and the Docker image do — the server process imports them first
 (``app.ui.preload.preload_now``, about 2 s: also every page script's own imports and Plotly's
 figure set-up) and only then opens its port, so no session meets cold modules; it then freezes the
-heap (``freeze_heap``) and compiles the page scripts into Streamlit's script cache once the server's
-runtime exists (``app.ui.preload.start_page_script_warmup``). It also serves the dashboard process's Prometheus metrics and exports its traces
+heap (``freeze_heap``) and compiles the page scripts into Streamlit's script cache once the
+server's runtime exists (``app.ui.preload.start_page_script_warmup``). It also serves the
+dashboard process's Prometheus metrics and exports its traces
 (``core.observability.serve.start_dashboard_exports``). Sources are not watched for changes
 (``--server.fileWatcherType none``, unless given), and Streamlit's config/secrets files are polled
 every 5 s instead of every 0.2 s: that polling was most of the idle dashboard's CPU.
