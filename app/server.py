@@ -5,10 +5,10 @@ A browser that is still logged in (the login cookie) — an open tab reconnects 
 restart — then opens its page cold and waits for seconds of imports (pandas, pandas-ta with numba,
 Plotly, SQLAlchemy, Alembic). Started through this module — ``python -m app.server [streamlit
 options]``, which ``konsens up`` and the Docker image do — the server process imports them first
-(``app.ui.preload.preload_now``, about 2 s: also every page script's own imports and Plotly's
-figure set-up) and only then opens its port, so no session meets cold modules; it then freezes the
-heap (``freeze_heap``) and compiles the page scripts into Streamlit's script cache once the
-server's runtime exists (``app.ui.preload.start_page_script_warmup``). It also serves the
+(``app.ui.preload.preload_now``, about 2 s) and only then opens its port, so no session meets cold
+modules; while the port opens, a thread imports every page script's own modules, warms Plotly,
+freezes the heap (``freeze_heap``) and compiles the page scripts into Streamlit's script cache
+(``app.ui.preload.start_page_warmup``, 1-2 s more while the login form shows). It also serves the
 dashboard process's Prometheus metrics and exports its traces
 (``core.observability.serve.start_dashboard_exports``). Sources are not watched for changes
 (``--server.fileWatcherType none``, unless given), and Streamlit's config/secrets files are polled
@@ -93,7 +93,8 @@ def freeze_heap() -> int:
     CPU holding the GIL while the run's last messages waited to be sent (issue 21: in every page's
     click-to-idle time, first open or not). What is alive after the preload (modules, classes,
     Plotly's validators, the ORM's mappers) lives for the whole process anyway; objects made
-    later are still collected as before.
+    later are still collected as before. Run by the page warm-up thread once it has imported the
+    pages' modules (a session that started meanwhile keeps its objects collectable only by refcount).
     """
     gc.collect()
     gc.freeze()
@@ -111,7 +112,7 @@ def main(options: list[str] | None = None) -> None:
         sys.path.insert(0, str(PROJECT_ROOT))
     from streamlit.web import cli
 
-    from app.ui.preload import preload_now, start_page_script_warmup
+    from app.ui.preload import preload_now, start_page_warmup
     from core.config import ConfigurationError, check_startup
 
     try:
@@ -125,8 +126,7 @@ def main(options: list[str] | None = None) -> None:
 
     start_dashboard_exports()
     slow_config_polling()
-    freeze_heap()
-    start_page_script_warmup()
+    start_page_warmup(freeze=freeze_heap)  # the pages' own modules, then the freeze, while the port opens
     sys.argv = streamlit_arguments(sys.argv[1:] if options is None else options)
     cli.main()
 

@@ -6,19 +6,21 @@ charts, the strategy lab, the Risk figures and services, their ORM models: about
 configure the ORM mappers of the models it imported, and have Streamlit compile (and rewrite for
 "magic") the page script. None of that depends on the data, so it is done once per process:
 
-- ``preload`` imports the heavy libraries and every module a page script imports at its top
-  level (``page_modules``: read from ``pages/*.py``, so a new import of a page is warmed without
-  a list to keep in sync), configures the ORM mappers, runs one tiny indicator pass and builds
-  and serialises one of each Plotly figure the Backtest and Risk pages draw on a few synthetic
-  points, as ``st.plotly_chart`` does (``warm_figures``);
+- ``preload`` imports the heavy libraries and the services every page uses and runs one tiny
+  indicator pass (the server launcher, ``python -m app.server``, runs it with ``preload_now``
+  before the server opens its port, so no session ever meets cold modules);
+- ``preload_pages`` imports every module a page script imports at its top level
+  (``page_modules``: read from ``pages/*.py``, so a new import of a page is warmed without a list
+  to keep in sync), configures the ORM mappers and builds and serialises one of each Plotly
+  figure the Backtest and Risk pages draw on a few synthetic points, as ``st.plotly_chart`` does
+  (``warm_figures``);
 - ``warm_page_scripts`` compiles ``app/main.py`` and every page into the running Streamlit
-  server's script cache (``start_page_script_warmup``: a thread that waits for the server's
-  runtime).
+  server's script cache.
 
-The server launcher (``python -m app.server``) runs ``preload_now`` before the server opens its
-port, so no session ever meets cold modules, then freezes the collector's view of the heap
-(``app/server.py``); under a plain ``streamlit run``, ``start_preload_once`` runs the preload in
-a daemon thread the first time ``app/main.py`` runs (while the user looks at the login form).
+The launcher runs the last two in a thread while the port opens (``start_page_warmup``, with the
+heap freeze of ``app/server.py`` between them), so the dashboard answers as soon as before; under
+a plain ``streamlit run``, ``start_preload_once`` runs ``preload`` and ``preload_pages`` in a daemon
+thread the first time ``app/main.py`` runs (while the user looks at the login form).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ RUNTIME_WAIT_SECONDS = 120.0
 _started = threading.Event()
 _finished = threading.Event()
 _scripts_warmed = threading.Event()
+_pages_warmed = threading.Event()
 
 
 def page_modules(pages_dir: Path = PAGES_DIR) -> list[str]:
@@ -115,7 +118,7 @@ def warm_figures() -> int:
 
 
 def preload() -> float:
-    """Import the modules the pages need, configure the ORM, warm Plotly; return the seconds taken."""
+    """Import the heavy libraries and the services every page uses; return the seconds taken."""
     started = time.perf_counter()
     import numpy as np
     import pandas as pd
@@ -127,16 +130,21 @@ def preload() -> float:
     import core.system.status  # noqa: F401
     from core.analysis.indicators import IndicatorKind, IndicatorSpec, compute_indicators
 
-    import_modules(page_modules())
-    from sqlalchemy.orm import configure_mappers
-
-    configure_mappers()  # the models the pages imported: else the first query of a page does it
-
     index = pd.date_range("2024-01-01", periods=60, freq="1h", tz="UTC")
     close = np.linspace(100.0, 110.0, 60)
     frame = pd.DataFrame({"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0}, index)
     compute_indicators(frame, [IndicatorSpec(kind, 14) for kind in IndicatorKind])
     pd.DataFrame({"value": [1.0]}).style.map(lambda _value: "")._compute()  # pandas Styler (jinja2)
+    return time.perf_counter() - started
+
+
+def preload_pages() -> float:
+    """Import every page script's own modules, configure the ORM, warm Plotly; return the seconds taken."""
+    started = time.perf_counter()
+    import_modules(page_modules())
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()  # the models the pages imported: else the first query of a page does it
     warm_figures()
     return time.perf_counter() - started
 
@@ -164,11 +172,19 @@ def warm_page_scripts(script_cache: Any, scripts: Iterable[Path] | None = None) 
     return count
 
 
-def _warm_scripts_when_serving(timeout: float) -> None:
+def _warm_pages_when_serving(freeze: Callable[[], object] | None, timeout: float) -> None:
     from streamlit import runtime
 
-    deadline = time.monotonic() + timeout
     try:
+        try:
+            seconds = preload_pages()
+            logger.info("Preloaded the pages' modules in %.1f s", seconds)
+        except Exception as error:  # a failed warm-up only costs speed; the pages import what they need
+            logger.warning("Preloading the pages' modules failed: %s", error)
+        if freeze is not None:
+            freeze()
+        _pages_warmed.set()
+        deadline = time.monotonic() + timeout
         while not runtime.exists():
             if time.monotonic() > deadline:
                 logger.warning("The Streamlit runtime did not start within %.0f s: page scripts not warmed", timeout)
@@ -178,21 +194,35 @@ def _warm_scripts_when_serving(timeout: float) -> None:
         count = warm_page_scripts(runtime.get_instance()._script_cache)
         logger.info("Compiled %d page scripts in %.2f s", count, time.perf_counter() - started)
     finally:
+        _pages_warmed.set()
         _scripts_warmed.set()
 
 
-def start_page_script_warmup(timeout: float = RUNTIME_WAIT_SECONDS) -> threading.Thread:
-    """Compile the page scripts into the server's script cache as soon as its runtime exists (a daemon thread)."""
+def start_page_warmup(
+    freeze: Callable[[], object] | None = None, timeout: float = RUNTIME_WAIT_SECONDS
+) -> threading.Thread:
+    """Warm the pages in a daemon thread while the server starts serving (the launcher, after ``preload_now``).
+
+    ``preload_pages``, then ``freeze`` (the launcher's ``gc.freeze``), then, as soon as the
+    server's runtime exists, the page scripts into its script cache. Done after the port opens,
+    so the dashboard answers as soon as before (``bench/footprint.py``: healthy within 15 s of
+    ``konsens up``); it takes 1-2 s, while the login form shows.
+    """
     thread = threading.Thread(
-        target=_warm_scripts_when_serving, args=(timeout,), name="konsens-page-scripts", daemon=True
+        target=_warm_pages_when_serving, args=(freeze, timeout), name="konsens-page-warmup", daemon=True
     )
     thread.start()
     return thread
 
 
-def _run() -> None:
+def wait_for_page_warmup(timeout: float | None = None) -> bool:
+    """Block until the pages' modules are warmed (and the heap frozen); return whether they are."""
+    return _pages_warmed.wait(timeout)
+
+
+def _run(*, pages: bool = False) -> None:
     try:
-        seconds = preload()
+        seconds = preload() + (preload_pages() if pages else 0.0)
         logger.info("Preloaded the dashboard modules in %.1f s", seconds)
     except Exception as error:  # a failed warm-up only costs speed; the pages import what they need
         logger.warning("Preloading the dashboard modules failed: %s", error)
@@ -205,7 +235,7 @@ def start_preload_once() -> None:
     if _started.is_set():
         return
     _started.set()
-    threading.Thread(target=_run, name="konsens-preload", daemon=True).start()
+    threading.Thread(target=_run, kwargs={"pages": True}, name="konsens-preload", daemon=True).start()
 
 
 def preload_now() -> None:

@@ -24,11 +24,12 @@ def test_the_launcher_preloads_then_runs_streamlit_on_app_main(monkeypatch: pyte
 
     steps: list[str] = []
     monkeypatch.setattr(cli, "main", fake_streamlit_main)
-    # the heap freeze and the page-script thread are tested on their own (a fresh process, below)
+    # the page warm-up thread (with the heap freeze) is tested on its own (a fresh process, below)
     monkeypatch.setattr(
-        server, "freeze_heap", lambda: steps.append(f"freeze after preload: {preload._finished.is_set()}")
+        preload,
+        "start_page_warmup",
+        lambda freeze: steps.append(f"page warm-up after preload: {preload._finished.is_set()}, {freeze.__name__}"),
     )
-    monkeypatch.setattr(preload, "start_page_script_warmup", lambda: steps.append("page scripts"))
     monkeypatch.setattr(preload, "_started", type(preload._started)())
     monkeypatch.setattr(preload, "_finished", type(preload._finished)())
     monkeypatch.setattr(sys, "argv", ["app.server"])
@@ -47,7 +48,7 @@ def test_the_launcher_preloads_then_runs_streamlit_on_app_main(monkeypatch: pyte
         ],
         "preloaded": True,
     }
-    assert steps == ["freeze after preload: True", "page scripts"]
+    assert steps == ["page warm-up after preload: True, freeze_heap"]
     assert server.MAIN_SCRIPT.name == "main.py" and (server.PROJECT_ROOT / "pages").is_dir()
 
 
@@ -59,7 +60,8 @@ def test_a_fresh_launcher_process_has_the_pages_modules_imported_before_streamli
         "def serve():\n"
         "    print(sorted(name for name in ('pandas_ta', 'plotly', 'app.ui.figures', 'core.charts.data')"
         " if name in sys.modules))\n"
-        "    from app.ui.preload import page_modules\n"
+        "    from app.ui.preload import page_modules, wait_for_page_warmup\n"
+        "    wait_for_page_warmup(180)\n"
         "    print([name for name in page_modules() if name not in sys.modules])\n"
         "    from core.db.base import Base\n"
         "    print(Base.registry._new_mappers, gc.get_freeze_count() > 100_000, len(gc.get_objects()) < 50_000)\n"

@@ -53,6 +53,16 @@ def test_each_backtest_and_risk_figure_kind_is_built_and_serialised() -> None:
     assert preload.warm_figures() == 6
 
 
+def test_preload_pages_imports_the_pages_modules_and_configures_the_orm() -> None:
+    import sys
+
+    from core.db.base import Base
+
+    assert preload.preload_pages() > 0
+    assert all(name in sys.modules for name in preload.page_modules())
+    assert not Base.registry._new_mappers
+
+
 def test_page_scripts_are_compiled_into_streamlit_s_script_cache(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -77,8 +87,13 @@ def test_the_warm_up_thread_waits_for_the_runtime_and_fills_its_script_cache(mon
     monkeypatch.setattr(runtime, "exists", started.is_set)
     monkeypatch.setattr(runtime, "get_instance", lambda: SimpleNamespace(_script_cache=cache))
     monkeypatch.setattr(preload, "_scripts_warmed", threading.Event())
-    thread = preload.start_page_script_warmup(timeout=60)
+    monkeypatch.setattr(preload, "_pages_warmed", threading.Event())
+    steps: list[str] = []
+    monkeypatch.setattr(preload, "preload_pages", lambda: steps.append("pages") or 0.0)
+    thread = preload.start_page_warmup(freeze=lambda: steps.append("freeze"), timeout=60)
+    assert preload.wait_for_page_warmup(60)
     thread.join(0.3)
+    assert steps == ["pages", "freeze"]  # the pages' modules, then the freeze, without waiting for the runtime
     assert thread.is_alive() and not cache._cache  # no runtime yet: nothing compiled
     started.set()
     thread.join(60)
@@ -92,8 +107,9 @@ def test_a_runtime_that_never_starts_ends_the_thread(
     from streamlit import runtime
 
     monkeypatch.setattr(runtime, "exists", lambda: False)
+    monkeypatch.setattr(preload, "preload_pages", lambda: 0.0)
     with caplog.at_level(logging.WARNING, logger="app.ui.preload"):
-        preload.start_page_script_warmup(timeout=0.2).join(10)
+        preload.start_page_warmup(timeout=0.2).join(10)
     assert "did not start" in caplog.text
 
 
