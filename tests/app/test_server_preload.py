@@ -89,7 +89,12 @@ def test_the_warm_up_thread_waits_for_the_runtime_and_fills_its_script_cache(mon
     monkeypatch.setattr(preload, "_scripts_warmed", threading.Event())
     monkeypatch.setattr(preload, "_pages_warmed", threading.Event())
     steps: list[str] = []
-    monkeypatch.setattr(preload, "preload_pages", lambda: steps.append("pages") or 0.0)
+
+    def pages() -> float:
+        steps.append("pages")
+        return 0.0
+
+    monkeypatch.setattr(preload, "preload_pages", pages)
     thread = preload.start_page_warmup(freeze=lambda: steps.append("freeze"), timeout=60)
     assert preload.wait_for_page_warmup(60)
     thread.join(0.3)
