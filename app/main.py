@@ -16,6 +16,7 @@ if str(PROJECT_ROOT) not in sys.path:  # `streamlit run app/main.py` puts only a
 import streamlit as st  # noqa: E402
 
 from app.ui.auth import login_gate  # noqa: E402
+from app.ui.browser_warmup import warm_browser_widgets  # noqa: E402
 from app.ui.configuration import configuration_gate  # noqa: E402
 from app.ui.preload import start_preload_once  # noqa: E402
 from app.ui.theme import apply_theme  # noqa: E402
@@ -55,6 +56,7 @@ def main() -> None:
     if not login_gate():
         return
     navigation = st.navigation(build_navigation())
+    warm_browser_widgets()  # once per session: the widgets' browser code, loaded while the first page rests
     navigation.run()
 
 

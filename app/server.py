@@ -6,7 +6,10 @@ restart — then opens its page cold and waits for seconds of imports (pandas, p
 Plotly, SQLAlchemy, Alembic). Started through this module — ``python -m app.server [streamlit
 options]``, which ``konsens up`` and the Docker image do — the server process imports them first
 (``app.ui.preload.preload_now``, about 2 s) and only then opens its port, so no session meets cold
-modules. It also serves the dashboard process's Prometheus metrics and exports its traces
+modules; while the port opens, a thread imports every page script's own modules, warms Plotly,
+freezes the heap (``freeze_heap``) and compiles the page scripts into Streamlit's script cache
+(``app.ui.preload.start_page_warmup``, 1-2 s more while the login form shows). It also serves the
+dashboard process's Prometheus metrics and exports its traces
 (``core.observability.serve.start_dashboard_exports``). Sources are not watched for changes
 (``--server.fileWatcherType none``, unless given), and Streamlit's config/secrets files are polled
 every 5 s instead of every 0.2 s: that polling was most of the idle dashboard's CPU.
@@ -14,6 +17,7 @@ every 5 s instead of every 0.2 s: that polling was most of the idle dashboard's 
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Mapping
@@ -81,6 +85,22 @@ def slow_config_polling(seconds: float = CONFIG_POLL_SECONDS) -> None:
     polling_path_watcher._POLLING_PERIOD_SECS = seconds  # type: ignore[misc]
 
 
+def freeze_heap() -> int:
+    """Move every object alive now out of the collector's view (``gc.freeze``); return how many.
+
+    Streamlit runs a full collection (``gc.collect(2)``) after every script run, on the script's
+    thread: with the imported libraries, that walked ~0.3 million objects each time, ~0.15-0.2 s of
+    CPU holding the GIL while the run's last messages waited to be sent (issue 21: in every page's
+    click-to-idle time, first open or not). What is alive after the preload (modules, classes,
+    Plotly's validators, the ORM's mappers) lives for the whole process anyway; objects made
+    later are still collected as before. Run by the page warm-up thread once it has imported the
+    pages' modules (a session that started meanwhile keeps its objects collectable only by refcount).
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def streamlit_arguments(options: list[str]) -> list[str]:
     """Return the ``streamlit`` command line that serves the dashboard with ``options`` (and TLS if configured)."""
     return ["streamlit", "run", str(MAIN_SCRIPT), *watcher_options(options), *options, *tls_options(options)]
@@ -92,7 +112,7 @@ def main(options: list[str] | None = None) -> None:
         sys.path.insert(0, str(PROJECT_ROOT))
     from streamlit.web import cli
 
-    from app.ui.preload import preload_now
+    from app.ui.preload import preload_now, start_page_warmup
     from core.config import ConfigurationError, check_startup
 
     try:
@@ -106,6 +126,7 @@ def main(options: list[str] | None = None) -> None:
 
     start_dashboard_exports()
     slow_config_polling()
+    start_page_warmup(freeze=freeze_heap)  # the pages' own modules, then the freeze, while the port opens
     sys.argv = streamlit_arguments(sys.argv[1:] if options is None else options)
     cli.main()
 

@@ -29,7 +29,7 @@ from core.analysis.levels import PriceLevel, support_resistance
 from core.analysis.patterns import Pattern, detect_patterns
 from core.execution.enums import OrderSide
 from core.market.models import AssetClass, Candle, Instrument
-from core.market.query import TIMEFRAME_SECONDS
+from core.market.query import TIMEFRAME_SECONDS, load_candles
 from core.market.series import CandleSeries, candle_series
 from core.market.timeframes import EPOCH, WEEK_ANCHOR
 from core.news.calendar import CalendarEventView, events_between
@@ -205,6 +205,7 @@ def chart_data(
 
 
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
+CHART_INDEX_UNIT = "us"  # every chart frame's index: microseconds, as the columnar candle reader gives
 
 
 def _epoch_seconds(session: Session) -> ColumnElement[int]:
@@ -215,7 +216,9 @@ def _epoch_seconds(session: Session) -> ColumnElement[int]:
 
 
 def _frame(epochs: Sequence[Any], columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """The chart frame of epoch-second ``epochs`` and the candle value ``columns`` (in ``CANDLE_COLUMNS`` order)."""
     index = pd.DatetimeIndex(pd.to_datetime(np.asarray(epochs, dtype="int64"), unit="s", utc=True), name="ts")
+    index = index.as_unit(CHART_INDEX_UNIT)
     data = {
         name: np.asarray(columns[position] if columns else [], dtype=float)
         for position, name in enumerate(CANDLE_COLUMNS)
@@ -232,25 +235,19 @@ def load_chart_candles(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> pd.DataFrame:
-    """Return one series' candles in ``[start, end)`` as a float frame on a UTC index, read fast.
+    """Return one series' candles in ``[start, end)`` as a float frame on a UTC index, read column-wise.
 
-    Same result as ``core.market.query.load_candles`` for one source, but times come from the
-    database as epoch seconds and prices as raw numbers, so 50,000 rows load in a fraction of a
-    second (display and indicators only: floats).
+    The columnar reader of ``core.market.query.load_candles`` for one source (SQLite: the times as
+    one text and the values by ``np.fromiter``; PostgreSQL: one ``COPY``; no Python object per
+    candle), on the chart's index: UTC, named ``ts``, in the unit of the chart's other frames
+    (``_frame``, the aggregated bars). Before, every candle was one driver row (epoch seconds and
+    raw numbers); the frame is the same (``tests/core/charts/test_chart_candle_read.py``).
     """
-    raw = [type_coerce(getattr(Candle, name), NullType()) for name in CANDLE_COLUMNS]
-    query = select(_epoch_seconds(session), *raw).where(
-        Candle.instrument_id == instrument_id, Candle.source == source, Candle.timeframe == timeframe
-    )
-    if start is not None:
-        query = query.where(Candle.ts >= start)
-    if end is not None:
-        query = query.where(Candle.ts < end)
-    rows = session.connection().execute(query.order_by(Candle.ts)).all()
-    if not rows:
+    frame = load_candles(session, instrument_id, timeframe, start=start, end=end, source=source)
+    if frame.empty:
         return _frame([], [])
-    columns = list(zip(*rows, strict=True))
-    return _frame(columns[0], columns[1:])
+    frame.index = pd.DatetimeIndex(frame.index, name="ts").as_unit(CHART_INDEX_UNIT)
+    return frame
 
 
 def _bucket_anchor(timeframe: str) -> int:

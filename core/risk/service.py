@@ -147,17 +147,22 @@ def _status(used: float | None) -> str:
     return LimitStatus.WARNING if used >= 0.8 else LimitStatus.OK
 
 
-def limit_usage(session: Session, account: str, *, now: datetime | None = None) -> list[LimitUsage]:
+def limit_usage(
+    session: Session, account: str, *, now: datetime | None = None, exposure: AccountExposure | None = None
+) -> list[LimitUsage]:
     """Return every circuit-breaker limit with its current use for ``account``.
 
-    Returns nothing while the saved limits do not validate (``RiskSnapshot.limits_problem`` says why).
+    ``exposure`` is the account's exposure if the caller has it already (``risk_snapshot``: it is
+    read once per page run, not once more here). Returns nothing while the saved limits do not
+    validate (``RiskSnapshot.limits_problem`` says why).
     """
     now = now or utc_now()
     try:
         limits = load_limits(session)
     except InvalidRiskLimits:
         return []
-    exposure = account_exposure(session, account)
+    if exposure is None:
+        exposure = account_exposure(session, account)
     risk = account_risk(session, account, now, exposure)
     equity = exposure.equity_eur
     usages: list[LimitUsage] = []
@@ -300,12 +305,13 @@ class RiskSnapshot:
 
 
 def risk_snapshot(session: Session, account: str, *, now: datetime | None = None) -> RiskSnapshot:
-    """Return state, exposure and limit use of ``account``."""
+    """Return state, exposure and limit use of ``account`` (the exposure is read once and used for both)."""
+    exposure = account_exposure(session, account)
     return RiskSnapshot(
         account=account,
         state=effective_state(session, account),
-        exposure=account_exposure(session, account),
-        limits=limit_usage(session, account, now=now),
+        exposure=exposure,
+        limits=limit_usage(session, account, now=now, exposure=exposure),
         limits_problem=limits_problem(session),
     )
 

@@ -22,7 +22,14 @@ def test_the_launcher_preloads_then_runs_streamlit_on_app_main(monkeypatch: pyte
 
     from streamlit.web import cli
 
+    steps: list[str] = []
     monkeypatch.setattr(cli, "main", fake_streamlit_main)
+    # the page warm-up thread (with the heap freeze) is tested on its own (a fresh process, below)
+    monkeypatch.setattr(
+        preload,
+        "start_page_warmup",
+        lambda freeze: steps.append(f"page warm-up after preload: {preload._finished.is_set()}, {freeze.__name__}"),
+    )
     monkeypatch.setattr(preload, "_started", type(preload._started)())
     monkeypatch.setattr(preload, "_finished", type(preload._finished)())
     monkeypatch.setattr(sys, "argv", ["app.server"])
@@ -41,28 +48,39 @@ def test_the_launcher_preloads_then_runs_streamlit_on_app_main(monkeypatch: pyte
         ],
         "preloaded": True,
     }
+    assert steps == ["page warm-up after preload: True, freeze_heap"]
     assert server.MAIN_SCRIPT.name == "main.py" and (server.PROJECT_ROOT / "pages").is_dir()
 
 
 def test_a_fresh_launcher_process_has_the_pages_modules_imported_before_streamlit_serves() -> None:
     """In a new interpreter (this test process has imported everything already)."""
     probe = (
-        "import sys\n"
+        "import gc, sys\n"
         "from streamlit.web import cli\n"
         "def serve():\n"
         "    print(sorted(name for name in ('pandas_ta', 'plotly', 'app.ui.figures', 'core.charts.data')"
         " if name in sys.modules))\n"
+        "    from app.ui.preload import page_modules, wait_for_page_warmup\n"
+        "    wait_for_page_warmup(180)\n"
+        "    print([name for name in page_modules() if name not in sys.modules])\n"
+        "    from core.db.base import Base\n"
+        "    print(Base.registry._new_mappers, gc.get_freeze_count() > 100_000, len(gc.get_objects()) < 50_000)\n"
         "cli.main = serve\n"
-        "before = 'pandas_ta' in sys.modules\n"
+        "before = [name for name in ('pandas_ta', 'app.ui.backtest_charts', 'core.risk.service')"
+        " if name in sys.modules]\n"
         "from app import server\n"
         "server.main([])\n"
         "print(before)\n"
     )
     output = subprocess.run(
-        [sys.executable, "-c", probe], cwd=server.PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", probe], cwd=server.PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=240
     ).stdout.split("\n")
     assert output[0] == "['app.ui.figures', 'core.charts.data', 'pandas_ta', 'plotly']"
-    assert output[1] == "False"  # nothing of it was there before the launcher ran
+    assert output[1] == "[]"  # every module a page imports at its top level (the Backtest page's charts, ...)
+    # the ORM mappers are configured, and the heap alive after the preload is frozen: Streamlit's
+    # gc.collect(2) after each script run walks only what was made since
+    assert output[2] == "False True True"
+    assert output[3] == "[]"  # nothing of it was there before the launcher ran
 
 
 def test_tls_files_from_the_settings_become_streamlit_ssl_options(
