@@ -14,6 +14,10 @@ caller sees when retries run out; the waiting itself is done here, once:
   as seconds or an HTTP date, the ``*-reset`` headers of Reddit, X and GitHub-style APIs).
 - :func:`call_with_retries` runs a call and retries the errors of the transient branch
   (tenacity underneath), logging each retry with secrets redacted; the last error is re-raised.
+
+Importing this module is cheap (the lean CLI start and ``core.db.engine`` import it): tenacity is
+imported only when a call has failed transiently and is to be retried, the Prometheus metrics only
+when a retry or a rate-limit wait is counted, ``email.utils`` only to read an HTTP date.
 """
 
 from __future__ import annotations
@@ -23,16 +27,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import TypeVar
-
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from typing import TYPE_CHECKING, TypeVar
 
 from core.errors import is_transient as is_transient_error
 from core.logging_setup import redact
-from core.observability.metrics import record_rate_limit_wait, record_retry, service_label
 from core.system.shutdown import interruptible_sleep
 from core.timeutil import ensure_utc, utc_now
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ T = TypeVar("T")
 # Reset headers seen at the providers: seconds to wait, or an epoch timestamp.
 RESET_HEADERS = ("retry-after", "x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
 _EPOCH_THRESHOLD = 1_000_000_000
+# 2.0 ** 1000 is still a float (2.0 ** 1024 overflows); far past any cap a caller sets.
+_MAX_BACKOFF_EXPONENT = 1000
 
 
 class RateLimiter:
@@ -81,6 +86,8 @@ class RateLimiter:
             wait = max(0.0, self._next_allowed - now)
             self._next_allowed = max(now, self._next_allowed) + self.min_interval_seconds
         if wait > 0:
+            from core.observability.metrics import record_rate_limit_wait
+
             record_rate_limit_wait(self.service, wait)
             self._sleep(wait)
         return wait
@@ -89,10 +96,15 @@ class RateLimiter:
 def backoff_seconds(
     failure_number: int, *, base_seconds: float, max_seconds: float, retry_after: float | None = None
 ) -> float:
-    """Return the wait before the retry after failure ``failure_number`` (1 for the first failure)."""
+    """Return the wait before the retry after failure ``failure_number`` (1 for the first failure).
+
+    A number below 1 counts as the first failure; a very large one (a source failing for weeks) waits
+    ``max_seconds`` (the doubling is computed in floats with a bounded exponent, never overflowing).
+    """
     if retry_after is not None:
         return max(0.0, min(retry_after, max_seconds))
-    return min(base_seconds * 2 ** (failure_number - 1), max_seconds)
+    exponent = min(max(failure_number, 1) - 1, _MAX_BACKOFF_EXPONENT)
+    return float(min(base_seconds * 2.0**exponent, max_seconds))
 
 
 def call_with_retries(
@@ -106,6 +118,7 @@ def call_with_retries(
     sleep: Callable[[float], None] = interruptible_sleep,
     description: str = "request",
     service: str | None = None,
+    log_level: int = logging.WARNING,
 ) -> T:
     """Run ``call``; retry an error of the transient branch, up to ``attempts`` calls in all.
 
@@ -115,36 +128,89 @@ def call_with_retries(
     The wait before each retry is :func:`backoff_seconds`, honouring ``retry_after(error)`` when it
     names one. Any other error, and the last transient one, reaches the caller unchanged. Each
     retry counts in ``konsens_service_retries_total`` under ``service`` (default: the first word
-    of ``description``).
+    of ``description``) and is logged at ``log_level``.
+
+    The first call runs as it is; tenacity (and the metrics) are imported only once it has failed
+    transiently and a retry is due, so a call that succeeds at once costs no import.
     """
+    try:
+        return call()
+    except BaseException as error:
+        if attempts <= 1 or not is_transient(error):
+            raise
+        first_error = error
+    return _retry_after_first_failure(
+        call,
+        first_error,
+        attempts=attempts,
+        is_transient=is_transient,
+        base_seconds=base_seconds,
+        max_seconds=max_seconds,
+        retry_after=retry_after,
+        sleep=sleep,
+        description=description,
+        service=service,
+        log_level=log_level,
+    )
+
+
+def _retry_after_first_failure(
+    call: Callable[[], T],
+    first_error: BaseException,
+    *,
+    attempts: int,
+    is_transient: Callable[[BaseException], bool],
+    base_seconds: float,
+    max_seconds: float,
+    retry_after: Callable[[BaseException], float | None] | None,
+    sleep: Callable[[float], None],
+    description: str,
+    service: str | None,
+    log_level: int,
+) -> T:
+    """Calls 2 .. ``attempts`` of :func:`call_with_retries`, by tenacity (call 1 failed with ``first_error``)."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
+    from core.observability.metrics import record_retry, service_label
+
     service_name = service or service_label(description)
 
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome is not None else None
+    def wait_before(failure_number: int, error: BaseException | None) -> float:
         asked = retry_after(error) if retry_after is not None and error is not None else None
-        return backoff_seconds(
-            state.attempt_number, base_seconds=base_seconds, max_seconds=max_seconds, retry_after=asked
-        )
+        return backoff_seconds(failure_number, base_seconds=base_seconds, max_seconds=max_seconds, retry_after=asked)
 
-    def log_retry(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        seconds = state.next_action.sleep if state.next_action is not None else 0.0
+    def log_retry(failure_number: int, error: BaseException | None, seconds: float) -> None:
         record_retry(service_name)
-        logger.warning(
+        logger.log(
+            log_level,
             "%s failed (%s), retry %d/%d in %.1f s",
             description,
             redact(str(error))[:200],
-            state.attempt_number,
+            failure_number,
             attempts - 1,
             seconds,
         )
 
+    def outcome_error(state: RetryCallState) -> BaseException | None:
+        return state.outcome.exception() if state.outcome is not None else None
+
+    # tenacity counts its own attempts from 1: its attempt n is call n + 1 of ours.
+    def wait(state: RetryCallState) -> float:
+        return wait_before(state.attempt_number + 1, outcome_error(state))
+
+    def before_sleep(state: RetryCallState) -> None:
+        seconds = state.next_action.sleep if state.next_action is not None else 0.0
+        log_retry(state.attempt_number + 1, outcome_error(state), seconds)
+
+    first_wait = wait_before(1, first_error)
+    log_retry(1, first_error, first_wait)
+    sleep(first_wait)
     retrying = Retrying(
         retry=retry_if_exception(is_transient),
-        stop=stop_after_attempt(max(1, attempts)),
+        stop=stop_after_attempt(attempts - 1),
         wait=wait,
         sleep=sleep,
-        before_sleep=log_retry,
+        before_sleep=before_sleep,
         reraise=True,
     )
     return retrying(call)
@@ -166,6 +232,8 @@ def retry_at_from_headers(headers: Mapping[str, str], now: datetime | None = Non
         try:
             number = float(raw)
         except ValueError:
+            from email.utils import parsedate_to_datetime
+
             try:
                 return ensure_utc(parsedate_to_datetime(raw))
             except (TypeError, ValueError):

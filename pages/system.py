@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from app.ui.context import database, page_setup, read
 from app.ui.format import byte_size, duration, vienna_time
@@ -25,6 +28,21 @@ HEALTH_COLOURS = {
     HEALTH_LABELS[Health.FAILED]: "#ef5350",
     HEALTH_LABELS[Health.STOPPED]: "#8b93a7",
 }
+
+
+def table_panel(
+    title: str, rows: Sequence[dict[str, Any]], *, key: str, empty: str, by_health: bool = False
+) -> DeltaGenerator:
+    """One bordered panel: a bold title, then the rows as a table (coloured by "Health") or ``empty``."""
+    panel = st.container(border=True)
+    panel.markdown(title)
+    if rows:
+        table = coloured_by(list(rows), "Health", HEALTH_COLOURS) if by_health else list(rows)
+        panel.dataframe(table, hide_index=True, width="stretch", key=key)
+    else:
+        panel.caption(empty)
+    return panel
+
 
 page_setup("System", ":material/monitor_heart:")
 
@@ -49,173 +67,136 @@ tiles[3].metric(
     help=f"Health check answered in {health.latency_ms:.1f} ms" if health.ok else health.error,
 )
 
-with st.container(border=True):
-    st.markdown("**Workers**")
-    if workers:
-        st.dataframe(
-            coloured_by(
-                [
-                    {
-                        "Worker": item.worker,
-                        "Health": HEALTH_LABELS[item.health],
-                        "Status": item.status.value,
-                        "Last beat": vienna_time(item.last_beat_at, "%Y-%m-%d %H:%M:%S"),
-                        "Ago": duration(item.age),
-                        "Passes": item.passes,
-                        "Last pass": f"{item.last_pass_seconds:.2f} s" if item.last_pass_seconds is not None else "–",
-                        "Last error": item.last_error or "",
-                        "Error at": vienna_time(item.last_error_at),
-                        "Host / PID": f"{item.host or '?'} / {item.pid or '?'}",
-                    }
-                    for item in workers
-                ],
-                "Health",
-                HEALTH_COLOURS,
-            ),
-            hide_index=True,
-            width="stretch",
-            key="workers_table",
-        )
-    else:
-        st.caption("No worker has reported yet. Start them with `konsens up` or `konsens worker NAME`.")
+table_panel(
+    "**Workers** — last pass: its work time, waits for changes, rate limits and backoffs left out",
+    [
+        {
+            "Worker": item.worker,
+            "Health": HEALTH_LABELS[item.health],
+            "Status": item.status.value,
+            "Last beat": vienna_time(item.last_beat_at, "%Y-%m-%d %H:%M:%S"),
+            "Ago": duration(item.age),
+            "Passes": item.passes,
+            "Last pass (work)": f"{item.last_pass_seconds:.2f} s" if item.last_pass_seconds is not None else "–",
+            "Last error": item.last_error or "",
+            "Error at": vienna_time(item.last_error_at),
+            "Host / PID": f"{item.host or '?'} / {item.pid or '?'}",
+        }
+        for item in workers
+    ],
+    key="workers_table",
+    empty="No worker has reported yet. Start them with `konsens up` or `konsens worker NAME`.",
+    by_health=True,
+)
 
-with st.container(border=True):
-    st.markdown("**Data freshness** — newest candle per instrument, source and timeframe")
-    if freshness:
-        st.dataframe(
-            coloured_by(
-                [
-                    {
-                        "Instrument": item.symbol,
-                        "Source": item.source,
-                        "Timeframe": item.timeframe,
-                        "Newest candle": vienna_time(item.latest_ts),
-                        "Age": duration(item.age),
-                        "Bars behind": f"{item.bars_behind:.1f}",
-                        "Health": HEALTH_LABELS[item.health],
-                    }
-                    for item in freshness
-                ],
-                "Health",
-                HEALTH_COLOURS,
-            ),
-            hide_index=True,
-            width="stretch",
-            key="freshness_table",
-        )
-    else:
-        st.caption("No candles stored yet.")
+table_panel(
+    "**Data freshness** — newest candle per instrument, source and timeframe",
+    [
+        {
+            "Instrument": item.symbol,
+            "Source": item.source,
+            "Timeframe": item.timeframe,
+            "Newest candle": vienna_time(item.latest_ts),
+            "Age": duration(item.age),
+            "Bars behind": f"{item.bars_behind:.1f}",
+            "Health": HEALTH_LABELS[item.health],
+        }
+        for item in freshness
+    ],
+    key="freshness_table",
+    empty="No candles stored yet.",
+    by_health=True,
+)
 
-with st.container(border=True):
-    st.markdown("**Market feeds** — streamed quotes and candles; a silent stream falls back to REST polling")
-    if feeds:
+table_panel(
+    "**Market feeds** — streamed quotes and candles; a silent stream falls back to REST polling",
+    [
+        {
+            "Feed": item.name,
+            "Instruments": ", ".join(item.symbols),
+            "State": item.state,
+            "Lag": f"{item.lag_seconds:.1f} s" if item.lag_seconds is not None else "–",
+            "Reconnects": item.reconnects,
+            "Messages": item.messages,
+            "Garbage frames": item.garbage,
+            "Last error": item.last_error or "",
+        }
+        for item in feeds
+    ],
+    key="market_feeds_table",
+    empty="No market stream is running (the market worker starts one per streaming source).",
+)
+
+table_panel(
+    "**News and social sources** — each fetched on its own schedule; a failing one never stops the others",
+    [
+        {
+            "Source": item.source,
+            "Platform": item.platform,
+            "Status": item.status.value,
+            "Last success": vienna_time(item.last_success_at),
+            "Next due": vienna_time(item.next_due_at),
+            "Failures in a row": item.consecutive_failures,
+            "Items (last / total)": f"{item.items_last_fetch} / {item.items_stored_total}",
+            "Calls today": item.calls_today if item.calls_today is not None else "",
+            "Last error": item.last_error or "",
+        }
+        for item in news_sources
+    ],
+    key="news_sources_table",
+    empty="No news source has run yet (the news worker fetches the sources enabled in Settings → News).",
+)
+
+quarantine_panel = table_panel(
+    f"**Quarantine** — rows refused by validation ({quarantine.total:,})",
+    [
+        {
+            "Kind": group.kind,
+            "Source": group.source,
+            "Reason": group.reason,
+            "Rows": group.count,
+            "Latest": vienna_time(group.latest_at),
+        }
+        for group in quarantine.groups
+    ],
+    key="quarantine_groups",
+    empty="Nothing quarantined.",
+)
+if quarantine.groups:
+    with quarantine_panel.expander(f"Latest {len(quarantine.latest)} rows"):
         st.dataframe(
             [
                 {
-                    "Feed": item.name,
-                    "Instruments": ", ".join(item.symbols),
-                    "State": item.state,
-                    "Lag": f"{item.lag_seconds:.1f} s" if item.lag_seconds is not None else "–",
-                    "Reconnects": item.reconnects,
-                    "Messages": item.messages,
-                    "Garbage frames": item.garbage,
-                    "Last error": item.last_error or "",
+                    "At": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"),
+                    "Kind": row.kind,
+                    "Source": row.source,
+                    "Reason": row.reason,
+                    "Key": row.record_key or "",
+                    "Payload": str(row.payload or ""),
                 }
-                for item in feeds
+                for row in quarantine.latest
             ],
             hide_index=True,
             width="stretch",
-            key="market_feeds_table",
         )
-    else:
-        st.caption("No market stream is running (the market worker starts one per streaming source).")
 
-with st.container(border=True):
-    st.markdown("**News and social sources** — each fetched on its own schedule; a failing one never stops the others")
-    if news_sources:
-        st.dataframe(
-            [
-                {
-                    "Source": item.source,
-                    "Platform": item.platform,
-                    "Status": item.status.value,
-                    "Last success": vienna_time(item.last_success_at),
-                    "Next due": vienna_time(item.next_due_at),
-                    "Failures in a row": item.consecutive_failures,
-                    "Items (last / total)": f"{item.items_last_fetch} / {item.items_stored_total}",
-                    "Calls today": item.calls_today if item.calls_today is not None else "",
-                    "Last error": item.last_error or "",
-                }
-                for item in news_sources
-            ],
-            hide_index=True,
-            width="stretch",
-            key="news_sources_table",
-        )
-    else:
-        st.caption("No news source has run yet (the news worker fetches the sources enabled in Settings → News).")
-
-with st.container(border=True):
-    st.markdown(f"**Quarantine** — rows refused by validation ({quarantine.total:,})")
-    if quarantine.groups:
-        st.dataframe(
-            [
-                {
-                    "Kind": group.kind,
-                    "Source": group.source,
-                    "Reason": group.reason,
-                    "Rows": group.count,
-                    "Latest": vienna_time(group.latest_at),
-                }
-                for group in quarantine.groups
-            ],
-            hide_index=True,
-            width="stretch",
-            key="quarantine_groups",
-        )
-        with st.expander(f"Latest {len(quarantine.latest)} rows"):
-            st.dataframe(
-                [
-                    {
-                        "At": vienna_time(row.created_at, "%Y-%m-%d %H:%M:%S"),
-                        "Kind": row.kind,
-                        "Source": row.source,
-                        "Reason": row.reason,
-                        "Key": row.record_key or "",
-                        "Payload": str(row.payload or ""),
-                    }
-                    for row in quarantine.latest
-                ],
-                hide_index=True,
-                width="stretch",
-            )
-    else:
-        st.caption("Nothing quarantined.")
-
-with st.container(border=True):
-    security = read(lambda session: security_events(session, since=now - timedelta(hours=24)))
-    st.markdown(
-        f"**Security** — failed logins and security changes from the audit log "
-        f"({security.failed_logins_since} failed or locked logins in the last 24 h)"
-    )
-    if security.events:
-        st.dataframe(
-            [
-                {
-                    "At": vienna_time(event.ts, "%Y-%m-%d %H:%M:%S"),
-                    "Event": event.action.value.replace("_", " "),
-                    "Actor": event.actor,
-                    "Subject": event.subject,
-                    "Details": ", ".join(f"{key}: {value}" for key, value in event.details.items()),
-                }
-                for event in security.events
-            ],
-            hide_index=True,
-            width="stretch",
-            key="security_events",
-        )
-    else:
-        st.caption("No security events yet.")
+security = read(lambda session: security_events(session, since=now - timedelta(hours=24)))
+table_panel(
+    f"**Security** — failed logins and security changes from the audit log "
+    f"({security.failed_logins_since} failed or locked logins in the last 24 h)",
+    [
+        {
+            "At": vienna_time(event.ts, "%Y-%m-%d %H:%M:%S"),
+            "Event": event.action.value.replace("_", " "),
+            "Actor": event.actor,
+            "Subject": event.subject,
+            "Details": ", ".join(f"{key}: {value}" for key, value in event.details.items()),
+        }
+        for event in security.events
+    ],
+    key="security_events",
+    empty="No security events yet.",
+)
 
 with st.container(border=True):
     st.markdown("**Jobs** — sweeps, searches and replays run by the jobs worker (`konsens jobs list`)")

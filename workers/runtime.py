@@ -8,7 +8,10 @@ interval (a human must act; the heartbeat says why). Any error is recorded on th
 row and the loop goes on; SIGTERM or SIGINT ends the loop after the
 current pass (never in the middle of a write).
 
-Every pass is counted and timed in the Prometheus metrics of :mod:`core.observability.metrics`;
+Every pass is counted and timed in the Prometheus metrics of :mod:`core.observability.metrics`:
+its duration, and its work time apart (the duration less the waits inside it — for changes, a
+rate limit, a retry backoff — counted by :mod:`core.system.waiting`); the heartbeat's
+``last_pass_seconds`` is the work time;
 with ``serve_metrics`` (set by ``konsens worker``) the loop also serves them on /metrics and
 exports traces when an OTLP endpoint is configured.
 """
@@ -31,6 +34,7 @@ from core.observability import metrics
 from core.system.heartbeats import record_heartbeat
 from core.system.models import WorkerStatus
 from core.system.shutdown import request_shutdown
+from core.system.waiting import waited_seconds
 from core.timeutil import utc_now
 
 logger = logging.getLogger(__name__)
@@ -84,23 +88,23 @@ class WorkerLoop:
         failures_in_a_row = 0
         exit_code = 0
         while not self.stop_event.is_set():
-            began = time.perf_counter()
+            began, waited_before = time.perf_counter(), waited_seconds()
             try:
                 self._beat(WorkerStatus.RUNNING)
                 info = self.run_pass(self.database)
-                elapsed = time.perf_counter() - began
+                elapsed, work = self._pass_times(began, waited_before)
                 failures_in_a_row = 0
-                self._count_pass(elapsed, failed=False)
-                self._beat(WorkerStatus.IDLE, pass_seconds=elapsed, completed_pass=True, info=info)
+                self._count_pass(elapsed, work, failed=False)
+                self._beat(WorkerStatus.IDLE, pass_seconds=work, completed_pass=True, info=info)
                 wait = self.interval_seconds
             except Exception as error:
                 failures_in_a_row += 1
-                elapsed = time.perf_counter() - began
-                self._count_pass(elapsed, failed=True)
+                elapsed, work = self._pass_times(began, waited_before)
+                self._count_pass(elapsed, work, failed=True)
                 message = f"{type(error).__name__}: {error}"
                 logger.error("%s worker pass failed: %s", self.name, message)
                 logger.debug("%s", traceback.format_exc())
-                self._beat(WorkerStatus.FAILED, pass_seconds=elapsed, error=message)
+                self._beat(WorkerStatus.FAILED, pass_seconds=work, error=message)
                 exit_code = 1
                 if self.is_transient(error):
                     wait = min(self.max_backoff_seconds, 2 ** min(failures_in_a_row, 10))
@@ -122,9 +126,17 @@ class WorkerLoop:
         configure_tracing(self.name)
         self.metrics_port = serve_process_metrics(self.name, self.database)
 
-    def _count_pass(self, seconds: float, *, failed: bool) -> None:
+    @staticmethod
+    def _pass_times(began: float, waited_before: float) -> tuple[float, float]:
+        """The pass's duration and its work time (the duration less what it waited: :mod:`core.system.waiting`)."""
+        elapsed = time.perf_counter() - began
+        waited = waited_seconds() - waited_before
+        return elapsed, max(0.0, elapsed - waited)
+
+    def _count_pass(self, seconds: float, work_seconds: float, *, failed: bool) -> None:
         metrics.WORKER_PASSES.labels(self.name).inc()
         metrics.WORKER_PASS_DURATION.labels(self.name).observe(seconds)
+        metrics.WORKER_PASS_WORK.labels(self.name).observe(work_seconds)
         if failed:
             metrics.WORKER_PASS_FAILURES.labels(self.name).inc()
         else:

@@ -165,12 +165,9 @@ def _child_main(args: list[str], env: Mapping[str, str], title: str, mask: set[i
     # inherited pool is dropped without closing its connections (they are the parent's: closing a
     # PostgreSQL socket or the last SQLite handle here would end or checkpoint them for it too).
     from core.config import get_root_settings, get_settings
-    from core.db import engine as db_engine
+    from core.db.engine import reset_database_cache
 
-    inherited = getattr(db_engine, "_database", None)
-    if inherited is not None:
-        inherited.engine.dispose(close=False)
-        db_engine._database = None
+    reset_database_cache(dispose=False)
     get_settings.cache_clear()
     get_root_settings.cache_clear()
     from app.cli import cli

@@ -6,7 +6,9 @@ so a job that cannot run is refused before it is queued. ``data`` is a stored in
 (``run_id``, ``konsens backtest-runs``), so the Backtest page shows them with its usual views.
 
 Heavy imports (pandas, numpy, numba, the engines) happen inside the functions: this module is
-imported by ``core.jobs.kinds.job_kinds()`` in every process that submits jobs.
+imported by ``core.jobs.kinds.job_kinds()`` in every process that submits jobs. Checking a job on
+submit needs none of them: the strategy names and parameters come from the cheap catalogue
+(:mod:`core.backtest.catalogue`), the costs and engines from :mod:`core.backtest.trades`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.jobs.kinds import JobContext, JobKind, JsonDict, job_database, job_service
+
+if TYPE_CHECKING:
+    from core.backtest.parameters import Parameter
 
 CHECKPOINT_SECONDS = 1.0  # a sweep stores its rows done at most this often
 
@@ -51,7 +56,7 @@ def _when(params: Mapping[str, Any], name: str) -> str | None:
 
 def _data(params: Mapping[str, Any], *, files: bool = True) -> dict[str, Any]:
     from core.backtest.data import looks_like_file
-    from core.market.query import TIMEFRAME_SECONDS
+    from core.market.timeframes import TIMEFRAME_SECONDS
 
     data = _text(params, "data")
     if data is None:
@@ -76,7 +81,7 @@ def _data(params: Mapping[str, Any], *, files: bool = True) -> dict[str, Any]:
 
 
 def _config(params: Mapping[str, Any]) -> dict[str, Any]:
-    from core.backtest.engine import BacktestConfig
+    from core.backtest.trades import BacktestConfig
 
     values = {
         "initial_cash": _number(params, "initial_cash", 10_000.0),
@@ -90,14 +95,21 @@ def _config(params: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _strategy_parameters(strategy: str, values: object, label: str) -> dict[str, int | float]:
-    from core.backtest.strategies import strategy_class
+def _known_parameters(strategy: str) -> dict[str, Parameter]:
+    from core.backtest.catalogue import strategy_parameters, unknown_strategy_message
 
+    catalogue = strategy_parameters()
+    if strategy not in catalogue:
+        raise ValueError(unknown_strategy_message(strategy, catalogue))
+    return {parameter.name: parameter for parameter in catalogue[strategy]}
+
+
+def _strategy_parameters(strategy: str, values: object, label: str) -> dict[str, int | float]:
     if values is None:
         return {}
     if not isinstance(values, Mapping):
         raise ValueError(f"{label} must be an object of name: value")
-    known = {parameter.name: parameter for parameter in strategy_class(strategy).parameters}
+    known = _known_parameters(strategy)
     parsed: dict[str, int | float] = {}
     for name, value in values.items():
         if name not in known:
@@ -107,7 +119,7 @@ def _strategy_parameters(strategy: str, values: object, label: str) -> dict[str,
 
 
 def _engine(params: Mapping[str, Any]) -> str | None:
-    from core.backtest.engine import EngineKind
+    from core.backtest.trades import EngineKind
 
     engine = _text(params, "engine")
     if engine is not None and engine not in {kind.value for kind in EngineKind}:
@@ -116,11 +128,13 @@ def _engine(params: Mapping[str, Any]) -> str | None:
 
 
 def _strategy(params: Mapping[str, Any]) -> str:
-    from core.backtest.strategies import STRATEGIES
+    """The strategy named in ``params``: a name from the cheap catalogue (:mod:`core.backtest.catalogue`)."""
+    from core.backtest.catalogue import strategy_parameters, unknown_strategy_message
 
     strategy = _text(params, "strategy")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r} (choose from {', '.join(sorted(STRATEGIES))})")
+    catalogue = strategy_parameters()
+    if strategy not in catalogue:
+        raise ValueError(unknown_strategy_message(strategy, catalogue))
     return strategy
 
 
@@ -184,14 +198,13 @@ def _finite(values: Mapping[str, float]) -> dict[str, float | None]:
 
 
 def _validate_sweep(params: Mapping[str, Any]) -> JsonDict:
-    from core.backtest.strategies import strategy_class
-    from core.backtest.sweep import MAX_COMBINATIONS, parse_values
+    from core.backtest.parameters import MAX_COMBINATIONS, parse_values
 
     strategy = _strategy(params)
     grid = params.get("grid")
     if not isinstance(grid, Mapping) or not grid:
         raise ValueError("grid must name at least one parameter and its values")
-    known = {parameter.name: parameter for parameter in strategy_class(strategy).parameters}
+    known = _known_parameters(strategy)
     parsed: dict[str, list[int | float]] = {}
     for name, values in grid.items():
         if name not in known:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
-import math
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -45,6 +44,7 @@ from numpy.typing import NDArray
 
 from core.backtest import kernel_codes as kernels
 from core.backtest.native import kernel
+from core.backtest.parameters import Parameter as Parameter  # its home: importable without numpy
 from core.backtest.series import PriceSeries
 from core.errors import PermanentError
 
@@ -72,38 +72,6 @@ class StrategyFailure(StrategyError):
         self.strategy = strategy
         self.file = file
         self.line = line
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One tunable parameter of a strategy, with its type, default and allowed range."""
-
-    name: str
-    kind: type[int] | type[float]
-    default: int | float
-    minimum: int | float
-    maximum: int | float
-    help: str = ""
-
-    def parse(self, value: object) -> int | float:
-        """Return ``value`` converted and checked, or raise ``StrategyError``."""
-        try:
-            if self.kind is int:
-                number = float(str(value))
-                if not number.is_integer():
-                    raise ValueError
-                parsed: int | float = int(number)
-            else:
-                parsed = float(str(value))
-                if not math.isfinite(parsed):
-                    raise ValueError
-        except ValueError:
-            raise StrategyError(f"parameter {self.name} must be {self.kind.__name__}, got {value!r}") from None
-        if not self.minimum <= parsed <= self.maximum:
-            raise StrategyError(
-                f"parameter {self.name} must be between {self.minimum} and {self.maximum}, got {parsed}"
-            )
-        return parsed
 
 
 # ---------------------------------------------------------------------------------------------

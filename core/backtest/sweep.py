@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from core.backtest.engine import BacktestConfig, EngineKind, buy_and_hold_trades, equity_curve, simulate
+from core.backtest.parameters import MAX_COMBINATIONS as MAX_COMBINATIONS  # light home, re-exported
+from core.backtest.parameters import parse_values as parse_values
 from core.backtest.results import assemble_result, daily_returns, performance_metrics, periods_per_year
 from core.backtest.series import PriceSeries
 from core.backtest.strategies import build_strategy, strategy_class
@@ -22,28 +24,8 @@ from core.lab.overfitting import OverfittingReport, overfitting_report
 
 logger = logging.getLogger(__name__)
 
-MAX_COMBINATIONS = 2_500
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-def parse_values(name: str, text: str) -> list[float]:
-    """Parse a sweep range: ``5:50:5`` (start:stop:step, stop included) or ``5,10,20``."""
-    try:
-        if ":" in text:
-            parts = [float(part) for part in text.split(":")]
-            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
-                raise ValueError
-            start, stop, step = parts
-            count = math.floor((stop - start) / step + 1e-9) + 1
-            values = [start + step * position for position in range(count)]
-        else:
-            values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise StrategyError(f"sweep range for {name} must be start:stop:step or a,b,c, got {text!r}") from None
-    if not values:
-        raise StrategyError(f"sweep range for {name} is empty")
-    return [round(value, 10) for value in values]
 
 
 @dataclass(frozen=True)

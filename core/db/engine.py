@@ -2,7 +2,8 @@
 
 Start-up cost matters here (every CLI command opens a database): the ORM (``sqlalchemy.orm``) is
 imported when the first session is made, so a command that reads through SQLAlchemy Core
-(:meth:`Database.read`) never loads it; retries need no library.
+(:meth:`Database.read`) never loads it; retries go through :mod:`core.retry`, which imports
+tenacity only when a retry is due.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from core.config import get_settings, redact_url
 from core.db.errors import is_transient_db_error
+from core.retry import call_with_retries
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -30,27 +32,28 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Retries of Database.run / Database.read: waits of 0.1, 0.2, 0.4 ... seconds, at most 5.
+# Retries of Database.run / Database.read (core.retry's backoff): waits of 0.1, 0.2, 0.4 ... seconds, at most 5.
 RETRY_FIRST_WAIT_SECONDS = 0.1
 RETRY_MAX_WAIT_SECONDS = 5.0
 
 
-def retry_wait(failed_attempt: int) -> float:
-    """Seconds to wait after the ``failed_attempt``-th attempt (1-based) failed transiently."""
-    return float(min(RETRY_MAX_WAIT_SECONDS, RETRY_FIRST_WAIT_SECONDS * 2 ** (failed_attempt - 1)))
-
-
 def _with_retries(work: Callable[[], T], attempts: int) -> T:
-    """Run ``work``; after a transient database error wait (exponential backoff) and run it again."""
-    for attempt in range(1, max(1, attempts) + 1):
-        try:
-            return work()
-        except Exception as error:
-            if attempt >= attempts or not is_transient_db_error(error):
-                raise
-            logger.debug("transient database error (attempt %d of %d): %s", attempt, attempts, error)
-        time.sleep(retry_wait(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Run ``work``; after a transient database error wait (:func:`core.retry.backoff_seconds`) and run it again.
+
+    Through :func:`core.retry.call_with_retries`: tenacity is imported only once a retry is due.
+    Retries are logged at DEBUG and counted under the service ``database``.
+    """
+    return call_with_retries(
+        work,
+        attempts=attempts,
+        is_transient=is_transient_db_error,
+        base_seconds=RETRY_FIRST_WAIT_SECONDS,
+        max_seconds=RETRY_MAX_WAIT_SECONDS,
+        sleep=time.sleep,
+        description="database transaction",
+        service="database",
+        log_level=logging.DEBUG,
+    )
 
 
 @dataclass(frozen=True)
@@ -239,10 +242,19 @@ def get_database(*, instrument: bool = True) -> Database:
         return _database
 
 
-def reset_database_cache() -> None:
-    """Forget the process-wide database (tests and settings changes)."""
+def reset_database_cache(dispose: bool = True) -> None:
+    """Forget the process-wide database (tests, settings changes, a forked child).
+
+    ``dispose=True`` closes its pooled connections. ``dispose=False`` drops the pool without
+    closing them: for a child forked from the process that opened them, where they are the
+    parent's (closing a PostgreSQL socket or the last SQLite handle would end or checkpoint them
+    for the parent too); the child's next :func:`get_database` opens connections of its own.
+    """
     global _database
     with _database_lock:
         if _database is not None:
-            _database.dispose()
+            if dispose:
+                _database.dispose()
+            else:
+                _database.engine.dispose(close=False)
         _database = None

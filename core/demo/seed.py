@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -38,7 +38,7 @@ from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, Portfol
 from core.portfolio.position_math import PositionState
 from core.security.demo_guard import DemoModeError, RealAct, real_data_present
 from core.system.models import UserAccount
-from core.system.settings_store import set_setting
+from core.system.settings_store import get_setting, set_setting
 from core.timeutil import utc_now
 from core.values import QUANTITY_STEP
 
@@ -71,11 +71,11 @@ DEMO_FEE_RATE = Decimal("0.0015")
 
 def seed_demo(database: Database, *, now: datetime | None = None) -> DemoContext:
     """Seed the demo data (idempotent) and return what was seeded; refuse beside real data (``DemoModeError``)."""
-    now = (now or utc_now()).replace(minute=0, second=0, microsecond=0)
-    start = now - timedelta(days=DEMO_HISTORY_DAYS)
     with database.session() as session:
         if real_data_present(session):
             raise DemoModeError(RealAct.SEED_DEMO)
+        now = demo_anchor(session, now)
+        start = now - timedelta(days=DEMO_HISTORY_DAYS)
         instruments = _seed_instruments(session)
         candles = {}
         for spec in DEMO_INSTRUMENTS:
@@ -91,6 +91,27 @@ def seed_demo(database: Database, *, now: datetime | None = None) -> DemoContext
             logger.info("Seeding demo data: %s", seeder.__name__)
             seeder.seed_demo_data(session, context)
     return context
+
+
+def demo_anchor(session: Session, now: datetime | None = None) -> datetime:
+    """Return the hour the demo data is anchored to: ``now`` if given, else the first seed's anchor.
+
+    Demo rows are keyed by times derived from the anchor (the risk exits, the candles, the
+    snapshots), so a seed in a later hour without an explicit ``now`` reuses the stored anchor
+    (``demo.seeded_at``) instead of the wall clock and writes nothing twice. Without a (readable)
+    stored anchor, the current hour.
+    """
+    if now is None:
+        stored = get_setting(session, SETTING_DEMO_SEEDED_AT)
+        if isinstance(stored, str):
+            try:
+                anchor = datetime.fromisoformat(stored)
+            except ValueError:
+                logger.warning("Ignoring an unreadable demo anchor %r; seeding at the current hour", stored)
+            else:
+                if anchor.tzinfo is not None:
+                    now = anchor.astimezone(UTC)
+    return (now or utc_now()).replace(minute=0, second=0, microsecond=0)
 
 
 def _area_seeders() -> list[Any]:

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -95,6 +95,7 @@ from core.risk.alerts import raise_alert
 from core.risk.guard import RiskGuard, RiskPostTradeHook
 from core.risk.models import AlertKind, AlertSeverity
 from core.security.demo_guard import RealAct, demo_login_exists, demo_refusal_message
+from core.system.waiting import waiting
 from core.timeutil import utc_now
 from core.values import round_price, round_quantity
 
@@ -401,7 +402,8 @@ class Executor:
             wake_at = min(deadline, self._last_safety_poll + settings.executor_safety_poll_seconds)
             if self._watch_pending:
                 wake_at = min(wake_at, self._last_watch + settings.executor_watch_seconds)
-            changed = waiter.wait(max(0.0, wake_at - time.monotonic()), stop_event, self._nudge)
+            with waiting():  # not work: the worker's "last pass" leaves it out
+                changed = waiter.wait(max(0.0, wake_at - time.monotonic()), stop_event, self._nudge)
             self.wakeups += 1
         return self.stats.as_dict()
 
@@ -506,36 +508,58 @@ class Executor:
         with self.database.engine.connect() as connection:
             for instrument_id, after in earliest.items():
                 observations[instrument_id] = observations_after(connection, instrument_id, after)
-        acting_orders: list[int] = []
-        for order in watched.paper:
-            order_cursor = cursors["order", order.order_id] or order.created_at
-            newer = [item for item in observations.get(order.instrument_id, []) if item.ts > order_cursor]
-            if any(order.acts_on(item.bar) for item in newer):
-                acting_orders.append(order.order_id)
-                continue
-            if newer:
-                order_cursor = max(order_cursor, newer[-1].ts)
-            if self._hold_cursor("order", order.order_id, order_cursor, order.stored_cursor):
-                acting_orders.append(order.order_id)
-            else:
-                self.quiet_checks += 1
-        acting_plans: list[int] = []
-        for plan in watched.exits:
-            plan_cursor = cursors["plan", plan.plan_id]
-            if plan_cursor is None:
-                acting_plans.append(plan.plan_id)  # no cursor yet: the full check sets one
-                continue
-            newer = [item for item in observations.get(plan.instrument_id, []) if item.ts > plan_cursor]
-            if any(plan.acts_on(item.bar) for item in newer):
-                acting_plans.append(plan.plan_id)
-                continue
-            if newer:
-                plan_cursor = max(plan_cursor, newer[-1].ts)
-            if self._hold_cursor("plan", plan.plan_id, plan_cursor, plan.stored_cursor):
-                acting_plans.append(plan.plan_id)
-            else:
-                self.quiet_checks += 1
+        acting_orders = [
+            order.order_id
+            for order in watched.paper
+            if self._judged_acting(
+                "order",
+                order.order_id,
+                cursors["order", order.order_id] or order.created_at,
+                order.stored_cursor,
+                observations.get(order.instrument_id, []),
+                order.acts_on,
+            )
+        ]
+        acting_plans = [
+            plan.plan_id
+            for plan in watched.exits
+            if self._judged_acting(
+                "plan",
+                plan.plan_id,
+                cursors["plan", plan.plan_id],
+                plan.stored_cursor,
+                observations.get(plan.instrument_id, []),
+                plan.acts_on,
+            )
+        ]
         return acting_orders, acting_plans
+
+    def _judged_acting(
+        self,
+        kind: str,
+        key: int,
+        cursor: datetime | None,
+        stored_cursor: datetime | None,
+        observations: Sequence[PriceObservation],
+        acts_on: Callable[[BarPrices[Decimal]], bool],
+    ) -> bool:
+        """Judge one resting order or exit plan (``kind`` ``order``/``plan``) in memory against ``observations``.
+
+        True if it needs the full check: it has no cursor yet (the full check sets one), a price
+        newer than its cursor acts on it, or its advanced cursor is due to be written. Otherwise the
+        cursor advances in memory only and the check counts as quiet.
+        """
+        if cursor is None:
+            return True
+        newer = [item for item in observations if item.ts > cursor]
+        if any(acts_on(item.bar) for item in newer):
+            return True
+        if newer:
+            cursor = max(cursor, newer[-1].ts)
+        if self._hold_cursor(kind, key, cursor, stored_cursor):
+            return True
+        self.quiet_checks += 1
+        return False
 
     def _config(self, session: Session) -> TradingConfig:
         """The trading configuration, re-read at most once a second."""

@@ -45,7 +45,7 @@ from core.news.sources.reddit import RedditSource
 from core.news.sources.rss import RssSource
 from core.news.sources.x import XSource
 from core.news.tagging import Tagger, build_taggable, clean_instrument_name, ticker_of
-from core.retry import RateLimiter
+from core.retry import RateLimiter, backoff_seconds
 from core.security.secrets import SecretStore, SecretStoreError
 from core.system.shutdown import shutdown_requested
 from core.timeutil import utc_now
@@ -223,8 +223,9 @@ def failure_backoff_seconds(consecutive_failures: int, interval_seconds: float, 
     default) instead of every interval, and is never dropped. The count lives in the source's
     state row, so the backoff survives worker restarts; a success resets it.
     """
-    backoff = FAILURE_BACKOFF_SECONDS * 2 ** min(max(consecutive_failures, 1) - 1, 20)
-    return float(min(backoff, max(interval_seconds, max_seconds)))
+    return backoff_seconds(
+        consecutive_failures, base_seconds=FAILURE_BACKOFF_SECONDS, max_seconds=max(interval_seconds, max_seconds)
+    )
 
 
 def _is_due(state: NewsSourceState | None, now: datetime) -> bool:

@@ -50,6 +50,12 @@ WORKER_PASS_FAILURES = Counter("konsens_worker_pass_failures", "Worker passes th
 WORKER_PASS_DURATION = Histogram(
     "konsens_worker_pass_duration_seconds", "Duration of one worker pass.", ["worker"], buckets=PASS_DURATION_BUCKETS
 )
+WORKER_PASS_WORK = Histogram(
+    "konsens_worker_pass_work_seconds",
+    "Work time of one worker pass: its duration less the waits in it (for changes, rate limits, backoffs).",
+    ["worker"],
+    buckets=PASS_DURATION_BUCKETS,
+)
 WORKER_LAST_SUCCESS = Gauge(
     "konsens_worker_last_success_timestamp_seconds", "Unix time of the last successful pass.", ["worker"]
 )

@@ -145,7 +145,9 @@ def _workers(session: Session, now: datetime) -> list[Metric]:
         labels=["worker"],
     )
     last_pass = GaugeMetricFamily(
-        "konsens_worker_last_pass_seconds", "Duration of the worker's last pass (heartbeat row).", labels=["worker"]
+        "konsens_worker_last_pass_seconds",
+        "Work time of the worker's last pass, waits left out (heartbeat row).",
+        labels=["worker"],
     )
     for state in worker_states(session, now=now):
         age.add_metric([state.worker], max(0.0, state.age.total_seconds()))

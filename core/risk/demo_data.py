@@ -1,7 +1,8 @@
 """Demo data of the risk module: the default limits, a few closed trades and realistic alerts.
 
-Idempotent: limits are stored only when none are, exit events are keyed by their time and
-instrument, alerts by their fixed ``dedupe_key``.
+Idempotent: limits are stored only when none are, exit events are keyed by their instrument,
+reason and P&L (not their time, which moves with an explicit new anchor), alerts by their fixed
+``dedupe_key``.
 """
 
 from __future__ import annotations
@@ -57,11 +58,14 @@ def seed_demo_data(session: Session, context: DemoContext) -> None:
         instrument = context.instruments[symbol]
         ts = now - timedelta(days=days_ago)
         exists = session.scalar(
-            select(RiskExitEvent.id).where(
+            select(RiskExitEvent.id)
+            .where(
                 RiskExitEvent.account == context.account,
                 RiskExitEvent.instrument_id == instrument.id,
-                RiskExitEvent.ts == ts,
+                RiskExitEvent.reason == reason,
+                RiskExitEvent.realised_pnl_eur == Decimal(pnl),
             )
+            .limit(1)
         )
         if exists is None:
             session.add(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from core.system.waiting import waiting
+
 _shutdown = threading.Event()
 
 
@@ -24,6 +26,7 @@ def shutdown_requested() -> bool:
 
 
 def interruptible_sleep(seconds: float) -> None:
-    """Sleep ``seconds``, or less if a stop is requested meanwhile."""
+    """Sleep ``seconds``, or less if a stop is requested meanwhile (counted as waiting: :mod:`core.system.waiting`)."""
     if seconds > 0:
-        _shutdown.wait(seconds)
+        with waiting():
+            _shutdown.wait(seconds)

@@ -52,6 +52,25 @@ def test_backoff_doubles_up_to_the_cap_and_a_requested_wait_is_capped_too() -> N
     assert backoff_seconds(1, base_seconds=1.0, max_seconds=30.0, retry_after=12.0) == 12.0
     assert backoff_seconds(1, base_seconds=1.0, max_seconds=30.0, retry_after=3600.0) == 30.0
     assert backoff_seconds(1, base_seconds=1.0, max_seconds=30.0, retry_after=-5.0) == 0.0
+    assert backoff_seconds(0, base_seconds=1.0, max_seconds=5.0) == 1.0  # below 1: the first failure
+    assert backoff_seconds(10**6, base_seconds=60.0, max_seconds=3600.0) == 3600.0  # no overflow
+
+
+def test_importing_core_retry_pulls_in_neither_tenacity_nor_prometheus() -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import json, sys\n"
+        "from core.retry import backoff_seconds, call_with_retries\n"
+        "assert call_with_retries(lambda: 7, attempts=3, base_seconds=1) == 7\n"
+        "print(json.dumps(sorted({'tenacity', 'prometheus_client', 'email.utils'} & set(sys.modules))))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    output = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert json.loads(output.strip().splitlines()[-1]) == []
 
 
 def test_transient_errors_are_retried_with_backoff_and_logged_without_secrets(caplog: pytest.LogCaptureFixture) -> None:

@@ -49,6 +49,7 @@ def test_system_shows_workers_freshness_quarantine_and_database(demo_database: D
     assert workers.loc["news", "Health"] == "● failed"
     assert workers.loc["news", "Last error"] == "TimeoutError: feed did not answer"
     assert workers.loc["market", "Passes"] == 42
+    assert workers.loc["market", "Last pass (work)"] == "1.25 s"
     freshness = app.dataframe[1].value
     assert sorted(freshness["Instrument"]) == ["AAPL", "BTC/EUR", "ETH/EUR", "SOL/EUR"]
     assert set(freshness["Source"]) == {"demo"}

@@ -54,3 +54,26 @@ def test_stop_ends_the_loop_between_passes(sqlite_database: Database) -> None:
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert len(passes) == 3
+
+
+def test_the_last_pass_is_its_work_time_the_waits_in_it_apart(sqlite_database: Database) -> None:
+    import time
+
+    from core.observability import metrics
+    from core.system.shutdown import interruptible_sleep
+    from core.system.waiting import waiting
+
+    def run_pass(_database: Database) -> None:
+        time.sleep(0.05)  # work
+        with waiting():  # what the executor does around its change waiter
+            time.sleep(0.4)
+        interruptible_sleep(0.4)  # a rate limit or a retry backoff
+
+    loop = WorkerLoop("waiting-unit", sqlite_database, run_pass, interval_seconds=3600)
+    assert loop.run(once=True) == 0
+    with sqlite_database.session() as session:
+        (beat,) = list_heartbeats(session)
+        assert beat.last_pass_seconds is not None and 0.04 <= beat.last_pass_seconds < 0.4
+    duration = metrics.WORKER_PASS_DURATION.labels("waiting-unit")._sum.get()
+    work = metrics.WORKER_PASS_WORK.labels("waiting-unit")._sum.get()
+    assert duration >= 0.85 and work == beat.last_pass_seconds

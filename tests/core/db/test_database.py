@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -187,10 +189,50 @@ def test_read_runs_core_work_and_retries_a_transient_error(
     assert len(calls) == 3
 
 
-def test_the_retry_waits_grow_exponentially_to_five_seconds() -> None:
-    from core.db.engine import retry_wait
+def test_the_retry_waits_are_core_retrys_backoff_growing_to_five_seconds(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.db.engine as engine_module
+    from core.retry import backoff_seconds
 
-    assert [retry_wait(attempt) for attempt in range(1, 9)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+    waits: list[float] = []
+    monkeypatch.setattr(engine_module.time, "sleep", waits.append)
+
+    def always_locked(session: object) -> None:
+        raise _locked()
+
+    with pytest.raises(Exception, match="database is locked"):
+        sqlite_database.run(always_locked, attempts=9)
+    assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
+    assert waits == [backoff_seconds(n, base_seconds=0.1, max_seconds=5.0) for n in range(1, 9)]
+
+
+def test_tenacity_is_imported_only_when_a_database_retry_is_due(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys, time\n"
+        "from sqlalchemy import text\n"
+        "from sqlalchemy.exc import OperationalError\n"
+        "from core.db.engine import Database\n"
+        f"database = Database({f'sqlite:///{tmp_path / "x.db"}'!r}, instrument=False)\n"
+        "assert database.read(lambda c: c.execute(text('SELECT 1')).scalar()) == 1\n"
+        "before = 'tenacity' in sys.modules\n"
+        "calls = []\n"
+        "def work(c):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 1:\n"
+        "        raise OperationalError('SELECT 1', {}, Exception('database is locked'))\n"
+        "    return c.execute(text('SELECT 2')).scalar()\n"
+        "time.sleep = lambda seconds: None\n"
+        "assert database.read(work) == 2 and len(calls) == 2\n"
+        "print(json.dumps([before, 'tenacity' in sys.modules]))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    output = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert json.loads(output.strip().splitlines()[-1]) == [False, True]
 
 
 def test_a_database_without_metrics_imports_neither_the_orm_nor_prometheus(tmp_path: Path) -> None:
@@ -215,3 +257,47 @@ def test_a_database_without_metrics_imports_neither_the_orm_nor_prometheus(tmp_p
     before, after = (set(names) for names in json.loads(output.strip().splitlines()[-1]))
     assert "sqlalchemy.orm" not in before and "prometheus_client" not in before and "tenacity" not in before
     assert "sqlalchemy.orm" in after and "prometheus_client" in after
+
+
+def _pooled_sqlite_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[object, Any]:
+    """The process-wide database on a SQLite file, and the raw connection its pool holds (checked in)."""
+    from core.db.engine import get_database, reset_database_cache
+
+    monkeypatch.setenv("KONSENS_HOME", str(tmp_path))
+    monkeypatch.setenv("KONSENS_DATABASE_URL", f"sqlite:///{tmp_path / 'cache.db'}")
+    reset_database_cache()
+    database = get_database(instrument=False)
+    with database.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        connection.exec_driver_sql("SELECT 1")
+    return database, raw
+
+
+def test_reset_database_cache_closes_the_pooled_connections_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.db.engine import get_database, reset_database_cache
+
+    database, raw = _pooled_sqlite_connection(tmp_path, monkeypatch)
+    reset_database_cache()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        raw.execute("SELECT 1")
+    assert get_database(instrument=False) is not database
+    reset_database_cache()
+
+
+def test_reset_database_cache_without_dispose_leaves_the_connections_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a forked child does: the pooled connections are the parent's, so they are dropped, not closed.
+    from core.db.engine import get_database, reset_database_cache
+
+    database, raw = _pooled_sqlite_connection(tmp_path, monkeypatch)
+    reset_database_cache(dispose=False)
+    assert raw.execute("SELECT 1").fetchone() == (1,)
+    fresh = get_database(instrument=False)
+    assert fresh is not database
+    with fresh.engine.connect() as connection:
+        assert connection.connection.dbapi_connection is not raw
+    raw.close()
+    reset_database_cache()

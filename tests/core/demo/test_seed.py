@@ -1,16 +1,20 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from core.db.engine import Database
-from core.demo.seed import database_is_empty, has_demo_data, seed_demo
+from core.demo.seed import SETTING_DEMO_SEEDED_AT, database_is_empty, demo_anchor, has_demo_data, seed_demo
+from core.execution.models import Order
 from core.market.demo_source import demo_hourly_candles
 from core.market.models import Candle, Instrument
 from core.portfolio.models import LedgerEntry, PortfolioSnapshot, Position
+from core.risk.models import RiskAlert, RiskExitEvent
 from core.system.models import UserAccount
+from core.system.settings_store import set_setting
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -81,3 +85,55 @@ def test_demo_price_between_candles_lies_on_the_same_walk() -> None:
         assert round(demo_price_at("ETH/EUR", datetime(2026, 3, 1, hour, tzinfo=UTC)), 2) == row.open
         inside = demo_price_at("ETH/EUR", datetime(2026, 3, 1, hour, 35, tzinfo=UTC))
         assert row.low - 0.01 <= inside <= row.high + 0.01
+
+
+_KEYED_MODELS = (
+    Instrument,
+    Candle,
+    LedgerEntry,
+    Position,
+    PortfolioSnapshot,
+    UserAccount,
+    Order,
+    RiskExitEvent,
+    RiskAlert,
+)
+
+
+def _keyed_counts(database: Database) -> tuple[int, ...]:
+    with database.session() as session:
+        return tuple(session.scalar(select(func.count()).select_from(model)) or 0 for model in _KEYED_MODELS)
+
+
+def test_a_reseed_in_a_later_hour_reuses_the_first_anchor(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter([NOW + timedelta(minutes=59, seconds=58), NOW + timedelta(hours=1, seconds=3)])
+    monkeypatch.setattr("core.demo.seed.utc_now", lambda: next(clock))
+    first_context = seed_demo(sqlite_database)
+    first = _keyed_counts(sqlite_database)
+    second_context = seed_demo(sqlite_database)  # the next hour on the wall clock
+    assert first_context.now == second_context.now == NOW
+    assert _keyed_counts(sqlite_database) == first
+
+
+def test_an_explicit_later_anchor_writes_no_keyed_demo_row_twice(sqlite_database: Database) -> None:
+    seed_demo(sqlite_database, now=NOW)
+    first = dict(zip(_KEYED_MODELS, _keyed_counts(sqlite_database), strict=True))
+    context = seed_demo(sqlite_database, now=NOW + timedelta(hours=1))
+    assert context.now == NOW + timedelta(hours=1)
+    second = dict(zip(_KEYED_MODELS, _keyed_counts(sqlite_database), strict=True))
+    assert second.pop(Candle) > first.pop(
+        Candle
+    )  # the candles reach the later hour (the stock's only in trading hours)
+    assert second == first
+
+
+def test_the_anchor_falls_back_to_the_clock_when_the_stored_one_is_unreadable(sqlite_database: Database) -> None:
+    with sqlite_database.session() as session:
+        assert demo_anchor(session, NOW + timedelta(minutes=17)) == NOW
+        set_setting(session, SETTING_DEMO_SEEDED_AT, "not a time")
+        assert demo_anchor(session) > NOW
+        set_setting(session, SETTING_DEMO_SEEDED_AT, (NOW - timedelta(days=3)).isoformat())
+        assert demo_anchor(session) == NOW - timedelta(days=3)
+        assert demo_anchor(session, NOW) == NOW

@@ -378,3 +378,39 @@ def test_the_per_quote_judgement_follows_the_fill_model() -> None:
     assert long_exit.acts_on(bar("96", "101"))  # the trailing stop moves up: written
     assert long_exit.acts_on(bar("94", "99"))  # the trailing stop triggers
     assert long_exit.acts_on(bar("100", "121"))  # take-profit
+
+
+@pytest.mark.parametrize("kind", ["order", "plan"])
+def test_one_in_memory_judge_serves_resting_orders_and_exit_plans(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import core.execution.executor as executor_module
+    from core.execution.fill_model import BarPrices
+    from core.execution.prices import PriceObservation
+    from core.timeutil import utc_now
+
+    executor = _executor(sqlite_database)
+    clock = [1000.0]
+    monkeypatch.setattr(executor_module.time, "monotonic", lambda: clock[0])
+    start = utc_now()
+    quotes = [
+        PriceObservation(start + executor_module.timedelta(seconds=n), BarPrices(D(p), D(p), D(p), D(p)), "test")
+        for n, p in enumerate(["101", "102", "99"], start=1)
+    ]
+
+    def crosses(bar: BarPrices[Decimal]) -> bool:
+        return bar.low < D("100")
+
+    assert executor._judged_acting(kind, 7, None, None, quotes, crosses)  # no cursor yet: the full check sets one
+    assert executor._judged_acting(kind, 7, start, start, quotes, crosses)  # the quote at 99 acts on it
+    quiet = executor.quiet_checks
+    # Only quotes above 100 since the cursor: judged quiet, the cursor advances in memory only...
+    assert not executor._judged_acting(kind, 7, start, start, quotes[:2], crosses)
+    assert executor.quiet_checks == quiet + 1
+    assert executor._cursor(kind, 7, start) == quotes[1].ts
+    # ... older quotes than the cursor are not judged again ...
+    assert not executor._judged_acting(kind, 7, quotes[2].ts, start, quotes, crosses)
+    # ... and once the held cursor is due to be written, the full check runs (and writes it).
+    clock[0] += executor_module.CURSOR_PERSIST_SECONDS
+    assert executor._judged_acting(kind, 7, quotes[1].ts, start, quotes[:2], crosses)
+    assert executor.quiet_checks == quiet + 2

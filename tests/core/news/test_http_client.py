@@ -90,3 +90,20 @@ def test_rate_limiter_spaces_requests() -> None:
     clock[0] += 5
     assert limiter.acquire() == 0.0
     assert slept == [2.0]
+
+
+def test_a_failing_source_backs_off_by_core_retrys_formula_from_a_minute_to_the_cap() -> None:
+    from core.news.collector import failure_backoff_seconds
+
+    assert [failure_backoff_seconds(n, 900, 3600) for n in (0, 1, 2, 3, 6, 7, 50, 10**6)] == [
+        60.0,
+        60.0,
+        120.0,
+        240.0,
+        1920.0,
+        3600.0,
+        3600.0,
+        3600.0,
+    ]
+    assert failure_backoff_seconds(10, 86400, 3600) == 30720.0  # a daily source: capped by its own interval
+    assert failure_backoff_seconds(20, 86400, 3600) == 86400.0

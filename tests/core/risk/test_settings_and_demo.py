@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -55,7 +56,11 @@ def test_saving_unchanged_values_audits_nothing(sqlite_database: Database) -> No
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
 
 
-def test_demo_data_is_idempotent(sqlite_database: Database) -> None:
+def test_demo_data_is_idempotent(sqlite_database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The second seed runs in the next hour (the wall clock is what a re-seed without ``now`` reads):
+    # it must reuse the first seed's anchor, not write the demo exits again at new times.
+    clock = iter([datetime(2026, 3, 2, 9, 59, 58, tzinfo=UTC), datetime(2026, 3, 2, 10, 0, 3, tzinfo=UTC)])
+    monkeypatch.setattr("core.demo.seed.utc_now", lambda: next(clock))
     seed_demo(sqlite_database)
     with sqlite_database.session() as session:
         counts = (
