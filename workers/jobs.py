@@ -42,6 +42,7 @@ from core.jobs.service import (
 )
 from core.jobs.settings import JobsSettings
 from core.system.models import WorkerStatus
+from core.system.waiting import waiting
 from workers.runtime import WorkerLoop
 
 WORKER_NAME = "jobs"
@@ -127,10 +128,11 @@ class JobsLoop(WorkerLoop):
             if remaining <= 0:
                 break
             timeout = min(settings.jobs_poll_seconds, remaining)
-            if self.waiter is None:
-                self.stop_event.wait(timeout)
-            else:
-                self.waiter.wait(timeout, self.stop_event)
+            with waiting():  # not work: the worker's "last pass" leaves it out
+                if self.waiter is None:
+                    self.stop_event.wait(timeout)
+                else:
+                    self.waiter.wait(timeout, self.stop_event)
             moved.update(self._recover(database, at_start=False))
         return {"jobs": ran, "recovered": {str(key): value.value for key, value in moved.items()}}
 

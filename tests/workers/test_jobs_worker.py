@@ -198,3 +198,23 @@ def test_the_idle_worker_wakes_for_a_job_runs_fails_and_cancels(market: Database
     cancelled = _until(market, long, lambda job: job.finished, timeout=10)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.progress_done < COMBINATIONS
     assert worker.stop() == 0
+
+
+def test_an_idle_pass_counts_its_wait_as_waiting_not_work(sqlite_database: Database) -> None:
+    """The System page's "Last pass" is work time: a pass with nothing queued waits, and that wait is not work."""
+    from core.jobs.settings import JobsSettings
+    from core.system.waiting import waited_seconds
+    from workers.jobs import JobsLoop, build_worker
+
+    loop = build_worker(sqlite_database, settings=JobsSettings(jobs_pass_seconds=0.6, jobs_poll_seconds=0.2))
+    assert isinstance(loop, JobsLoop)
+    loop.once_mode = False
+    before, started = waited_seconds(), time.monotonic()
+    try:
+        assert loop.jobs_pass(sqlite_database)["jobs"] == []
+    finally:
+        if loop.waiter is not None:
+            loop.waiter.close()
+    elapsed, waited = time.monotonic() - started, waited_seconds() - before
+    assert elapsed >= 0.55
+    assert waited >= 0.5 and elapsed - waited < 0.3
