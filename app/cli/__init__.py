@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+from app.cli import _process as process
 from app.cli.lazy import LazyGroup
 
 cli = typer.Typer(
@@ -52,31 +53,9 @@ def _root(
         raise typer.Exit(2) from None
 
 
-_skip_teardown = False
-_running_as_main = False
-
-
-def running_as_main() -> bool:
-    """True in the ``konsens`` process itself (:func:`main`), False under ``CliRunner`` in tests."""
-    return _running_as_main
-
-
-def skip_teardown() -> None:
-    """Let :func:`main` end the process without the interpreter's teardown once this command returns.
-
-    For a command that leaves nothing to close or flush (no database, no log handlers, no threads):
-    freeing a big run's arrays and unloading pandas, numba and pyarrow module by module costs the
-    user a tenth of a second and frees nothing that the end of the process would not. stdout and
-    stderr are flushed first. Only :func:`main` (the real process) acts on it; ``CliRunner`` does not.
-    """
-    global _skip_teardown
-    _skip_teardown = True
-
-
 def main() -> None:
     """Run the command line."""
-    global _running_as_main
-    _running_as_main = True
+    process.mark_running_as_main()
     if sys.argv[1:2] == ["backtest"]:  # its CSV parse can start before Typer, the settings and pydantic load
         from app.cli.backtest import start_early
 
@@ -84,7 +63,7 @@ def main() -> None:
     try:
         cli()
     except SystemExit as done:
-        if not _skip_teardown:
+        if not process.teardown_skipped():
             raise
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         try:

@@ -176,7 +176,7 @@ def _build_native_kernels() -> None:
     """
     import subprocess
 
-    from app.cli import running_as_main
+    from app.cli._process import running_as_main
     from core.backtest import native
 
     if not running_as_main() or native.is_built() or not native.can_build():
@@ -186,7 +186,9 @@ def _build_native_kernels() -> None:
         return
     sys.stdout.flush()
     typer.echo("Compiling the fast path's kernels once, for faster starts from the next run...", err=True)
-    done = subprocess.run([sys.executable, "-m", "core.backtest.native"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "core.backtest.native_build"], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
         try:
@@ -303,7 +305,7 @@ def register(cli: typer.Typer) -> None:
             }
             sys.stdout.write(result.to_json(extra, indent=sys.stdout.isatty()).decode() + "\n")
             if pending is not None and not store and guard is None and contamination is None:
-                from app.cli import skip_teardown
+                from app.cli._process import skip_teardown
 
                 skip_teardown()  # no database, no logging set up: nothing for the interpreter's teardown to do
         else:

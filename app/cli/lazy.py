@@ -31,7 +31,7 @@ from typer.core import TyperCommand, TyperGroup
 
 PACKAGE = "app.cli"
 PACKAGE_DIR = Path(__file__).resolve().parent
-_NOT_COMMAND_MODULES = {"_common", "__main__", "__init__", "lazy"}
+_NOT_COMMAND_MODULES = {"_common", "_process", "__main__", "__init__", "lazy"}
 
 
 @dataclass

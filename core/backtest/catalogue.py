@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from core.backtest.parameters import Parameter
+from core.errors import PermanentError
 
 REGISTRY_MODULE = "core.backtest.strategies"
 _PACKAGE = Path(__file__).resolve().parent
 _KINDS = {"int": int, "float": float}
 
 
-class _NotStatic(Exception):
+class _NotStatic(PermanentError):
     """The source declares something the scan cannot read without running it."""
 
 

@@ -12,7 +12,8 @@ imports in a millisecond and needs no numba at run time.
 module's name carries a digest of ``kernels.py``, ``kernel_codes.py`` and the numba, numpy and
 Python versions, so a changed kernel or an upgrade never loads a stale module. It lives in
 ``$NUMBA_CACHE_DIR`` when set, else beside numba's own cache in this package's ``__pycache__``.
-``konsens backtest --engine fast`` builds it after its first run (``python -m core.backtest.native``),
+``konsens backtest --engine fast`` builds it after its first run (``python -m core.backtest.native_build``,
+:mod:`core.backtest.native_build`, which imports the engine: this module imports none of it),
 which is why that first run is the slow, cold one.
 """
 
@@ -25,7 +26,6 @@ import logging
 import os
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -122,51 +122,3 @@ def can_build() -> bool:
     while not folder.exists():
         folder = folder.parent
     return os.access(folder, os.W_OK)
-
-
-def build() -> Path:
-    """Compile :data:`KERNELS` ahead of time into :func:`module_path` (replacing it atomically); return the path.
-
-    The signatures are the JIT dispatchers' after a warm-up of every built-in strategy with and without
-    protections, i.e. exactly the argument types a real run passes. Needs numba's ``pycc`` and a C compiler.
-    """
-    import warnings
-
-    from numba.core.errors import NumbaPendingDeprecationWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
-        from numba.pycc import CC
-
-    from core.backtest import kernels
-    from core.backtest.engine import BacktestConfig, warm_up
-    from core.backtest.protections import Protections
-    from core.backtest.strategies import build_strategy
-
-    _loaded.clear()
-    _loaded["module"] = None  # the warm-up compiles the JIT kernels, whose signatures are exported
-    for name in ("sma-cross", "rsi-reversion", "bollinger-breakout"):
-        for config in (BacktestConfig(), BacktestConfig(protections=Protections(max_drawdown=0.5))):
-            warm_up(build_strategy(name, {}), config)
-    target = module_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    name = module_name()
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
-        compiler = CC(name)
-        compiler.output_dir = scratch
-        compiler.verbose = False
-        for kernel_name in KERNELS:
-            dispatcher = getattr(kernels, kernel_name)
-            signatures = dispatcher.nopython_signatures
-            if len(signatures) != 1:  # a run passes one set of argument types (``series.read_only``)
-                raise RuntimeError(f"{kernel_name} has {len(signatures)} compiled signatures, expected one")
-            compiler.export(kernel_name, signatures[0])(dispatcher.py_func)
-        compiler.compile()
-        built = next(Path(scratch).glob(f"{name}*"))
-        os.replace(built, target)
-    _loaded.clear()
-    return target
-
-
-if __name__ == "__main__":  # ``python -m core.backtest.native``: build the module, print its path
-    print(build())

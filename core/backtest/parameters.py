@@ -4,7 +4,7 @@
 :data:`MAX_COMBINATIONS` (re-exported by :mod:`core.backtest.sweep`) live here so that checking a
 job's parameters when it is submitted (``core/backtest/job_kinds.py``, with the names from
 :mod:`core.backtest.catalogue`) imports none of the heavy libraries the backtest itself needs.
-Their errors are :class:`core.backtest.strategy.StrategyError`, imported when one is raised.
+Their errors are :class:`StrategyError`, which lives here too.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from core.errors import PermanentError
+
 MAX_COMBINATIONS = 2_500
 
 
-def _strategy_error(message: str) -> Exception:
-    from core.backtest.strategy import StrategyError
+class StrategyError(PermanentError, ValueError):
+    """An unknown strategy or an invalid parameter (re-exported by :mod:`core.backtest.strategy`)."""
 
+
+def _strategy_error(message: str) -> Exception:
     return StrategyError(message)
 
 

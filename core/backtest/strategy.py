@@ -45,8 +45,8 @@ from numpy.typing import NDArray
 from core.backtest import kernel_codes as kernels
 from core.backtest.native import kernel
 from core.backtest.parameters import Parameter as Parameter  # its home: importable without numpy
+from core.backtest.parameters import StrategyError as StrategyError
 from core.backtest.series import PriceSeries
-from core.errors import PermanentError
 
 FloatArray = NDArray[np.float64]
 SignalArray = NDArray[np.int8]
@@ -57,10 +57,6 @@ class Signal(IntEnum):
 
     SELL = kernels.SIGNAL_SELL
     BUY = kernels.SIGNAL_BUY
-
-
-class StrategyError(PermanentError, ValueError):
-    """An unknown strategy or an invalid parameter."""
 
 
 class StrategyFailure(StrategyError):

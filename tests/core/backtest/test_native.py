@@ -34,7 +34,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModuleType]:
     folder = tmp_path_factory.mktemp("native")
     environment = {**os.environ, "NUMBA_CACHE_DIR": str(folder), "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "core.backtest.native"],
+        [sys.executable, "-m", "core.backtest.native_build"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
