@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+import statistics
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -95,7 +97,12 @@ def test_trade_draws_the_price_with_orders_and_toasts_fills_new_since_the_last_r
 
     app = run_page("trade")
     (payload,) = chart_payloads(app)
-    assert len(payload["candles"]["t"]) > 20 and payload["candles"]["t"][1] - payload["candles"]["t"][0] == 3600
+    times = payload["candles"]["t"]
+    steps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # hourly bars; a stock's week has overnight gaps, so the first step may be one (when the window
+    # starts on a session's last bar, at 20:00 UTC) and is not the test of the timeframe
+    assert len(times) > 20 and min(steps) == 3600 and statistics.mode(steps) == 3600
+    assert all(step > 0 and step % 3600 == 0 for step in steps)
     assert len(app.toast) == 0  # the first run only remembers the newest fill
     newest = app.session_state["trade_seen_fill"]
     assert newest
