@@ -332,8 +332,8 @@ def end_to_end(arguments: argparse.Namespace) -> bool:
         print(
             f"the command's own timing: total {timing['total_seconds']:.3f} s = load {timing['load_seconds']:.3f} "
             f"+ kernel {timing['kernel_seconds']:.3f} + results {timing['results_seconds']:.3f} + the rest "
-            "(interpreter start, Typer, settings, JSON; load holds the pandas/numba imports and the kernels' "
-            "cache load, which overlap the parse)"
+            "(interpreter start, Typer, settings, JSON; load holds the pandas import and the kernels' load — "
+            "the ahead-of-time module, or numba and its cache where it is not built — which overlap the parse)"
         )
         read_ratio = warm.wall / pandas_seconds
         read_cpu_ratio = warm.cpu / pandas_cpu

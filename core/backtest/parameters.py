@@ -21,10 +21,6 @@ class StrategyError(PermanentError, ValueError):
     """An unknown strategy or an invalid parameter (re-exported by :mod:`core.backtest.strategy`)."""
 
 
-def _strategy_error(message: str) -> Exception:
-    return StrategyError(message)
-
-
 @dataclass(frozen=True)
 class Parameter:
     """One tunable parameter of a strategy, with its type, default and allowed range."""
@@ -49,9 +45,9 @@ class Parameter:
                 if not math.isfinite(parsed):
                     raise ValueError
         except ValueError:
-            raise _strategy_error(f"parameter {self.name} must be {self.kind.__name__}, got {value!r}") from None
+            raise StrategyError(f"parameter {self.name} must be {self.kind.__name__}, got {value!r}") from None
         if not self.minimum <= parsed <= self.maximum:
-            raise _strategy_error(
+            raise StrategyError(
                 f"parameter {self.name} must be between {self.minimum} and {self.maximum}, got {parsed}"
             )
         return parsed
@@ -70,7 +66,7 @@ def parse_values(name: str, text: str) -> list[float]:
         else:
             values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise _strategy_error(f"sweep range for {name} must be start:stop:step or a,b,c, got {text!r}") from None
+        raise StrategyError(f"sweep range for {name} must be start:stop:step or a,b,c, got {text!r}") from None
     if not values:
-        raise _strategy_error(f"sweep range for {name} is empty")
+        raise StrategyError(f"sweep range for {name} is empty")
     return [round(value, 10) for value in values]
