@@ -217,6 +217,8 @@ def supervise(managed: list[ManagedProcess]) -> int:
             for item in managed:
                 if item.alive() or item.process is None:
                     continue
+                if stopping:  # Ctrl-C reaches the workers too: their exits are the stop, not a crash
+                    break
                 code = item.process.returncode
                 if not item.restart:
                     logger.info("%s exited with %s: stopping everything", item.name, code)
