@@ -336,6 +336,12 @@ def test_a_crossing_quote_whose_notification_is_missed_is_caught_by_the_safety_p
     executor._change_waiter = deaf  # every change is missed: only the safety poll looks
     thread, stop = _run_in_background(executor)
     try:
+        # Only once the executor has looked and gone to sleep: else its first look (every pass
+        # starts with one) could find the order and the quote, and the safety poll would prove nothing.
+        deadline = time.monotonic() + 10
+        while deaf.waits == 0:
+            assert time.monotonic() < deadline, "the executor never went to wait"
+            time.sleep(0.01)
         limit = _resting_limit(database, "45000")
         with database.session() as session:
             add_quote(session, market["BTC/EUR"], "44900")
@@ -345,7 +351,6 @@ def test_a_crossing_quote_whose_notification_is_missed_is_caught_by_the_safety_p
         thread.join(timeout=10)
         executor.close()
     assert waited < 3.0  # the 0.5 s safety poll checked the resting order against the new quote
-    assert deaf.waits >= 1
 
 
 def test_the_per_quote_judgement_follows_the_fill_model() -> None:
