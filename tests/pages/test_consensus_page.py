@@ -76,7 +76,8 @@ def test_a_requested_analysis_shows_queued_then_the_new_consensus_in_place(demo_
     at.selectbox[0].select("BTC/EUR").run()
     at.button[0].click().run()
     assert any("queued — the analyst worker picks it up" in element.value for element in at.info)
-    assert not at.warning
+    # the worker beats, so no warning about it (a flagged consensus may warn: the demo market moves with the day)
+    assert not [element.value for element in at.warning if "worker" in element.value]
     request = demo_database.run(lambda session: session.get(AnalysisRequest, at.session_state["consensus_request_id"]))
     assert request is not None
     before = demo_database.run(lambda session: latest_consensus_id(session, request.instrument_id))
