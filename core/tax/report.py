@@ -364,9 +364,10 @@ def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
     Every value is a str, int, bool or None: the dicts hold no object the cyclic collector tracks,
     so 100,000 of them do not trigger its full passes.
     """
-    # A pool's "average after" is the same object as the next movement's "average before" (see
-    # ``_Pool.average``): format each once. Keyed by id(): every row, so every value, stays alive here.
-    averages: dict[int, str] = {}
+    # A pool's "average after" is the same value as the next movement's "average before" (see
+    # ``_Pool.average``): format each value once. Keyed by the Decimal (its hash is cached in the
+    # object); equal values give equal text, as they are all quantized to eight places.
+    averages: dict[Decimal | None, str | None] = {None: None}
     enum_values = {member: member.value for member in (*Category, *Regime)}
     cent, eighth = CENT, _EIGHT_PLACES
     data: list[dict[str, Any]] = []
@@ -385,18 +386,12 @@ def rows_to_json(rows: list[TaxRow]) -> list[dict[str, Any]]:
                 if len(quantity_str) - point > 19:  # more than 18 places
                     quantity_str = f"{quantity:.18f}"
                 quantity_str = quantity_str.rstrip("0").rstrip(".")
-            if before is not None:
-                before_str = averages.get(id(before))
-                if before_str is None:
-                    before_str = averages[id(before)] = _average_text(before, eighth)
-            else:
-                before_str = None
-            if after is not None:
-                after_str = averages.get(id(after))
-                if after_str is None:
-                    after_str = averages[id(after)] = _average_text(after, eighth)
-            else:
-                after_str = None
+            before_str = averages.get(before)
+            if before_str is None and before is not None:
+                before_str = averages[before] = _average_text(before, eighth)
+            after_str = averages.get(after)
+            if after_str is None and after is not None:
+                after_str = averages[after] = _average_text(after, eighth)
             append(
                 {
                     "id": row.row_id,
