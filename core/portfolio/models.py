@@ -65,6 +65,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("origin", "external_id", name="uq_ledger_entries_origin_external_id"),
         Index("ix_ledger_entries_account_ts", "account", "ts"),
+        Index("ix_ledger_entries_ts_id", "ts", "id"),  # the tax report reads the ledger in this order
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
