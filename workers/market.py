@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.db.engine import Database
+from core.demo.state import demo_walk_epoch
 from core.errors import is_transient
 from core.market.collection import collect_incremental, collect_quote
 from core.market.models import Instrument
@@ -52,7 +53,8 @@ def default_source_factory(settings: MarketSettings) -> SourceFactory:
     def factory(database: Database, source_name: str) -> MarketData:
         name = normalise_source_name(source_name, settings)
         credentials = database.run(lambda session: load_credentials(session, name))
-        return open_market_data(name, credentials=credentials, settings=settings)
+        demo_epoch = database.run(demo_walk_epoch) if name == "demo" else None
+        return open_market_data(name, credentials=credentials, settings=settings, demo_epoch=demo_epoch)
 
     return factory
 
@@ -80,8 +82,11 @@ class MarketPass:
 
     # ----------------------------------------------------------------- streaming
 
-    def build_feeds(self, instruments: list[Instrument]) -> list[Feed]:
-        """One feed per streaming source of the tracked instruments (demo ticks, ccxt.pro)."""
+    def build_feeds(self, instruments: list[Instrument], *, demo_epoch: datetime | None = None) -> list[Feed]:
+        """One feed per streaming source of the tracked instruments (demo ticks, ccxt.pro).
+
+        ``demo_epoch``: the database's demo walk epoch, so the demo ticks lie on its seeded market.
+        """
         from core.market.sources.ccxt_stream import CcxtProFeed, exchange_streams
 
         by_source: dict[str, list[FeedInstrument]] = {}
@@ -96,7 +101,9 @@ class MarketPass:
         feeds: list[Feed] = []
         for name, members in sorted(by_source.items()):
             if name == "demo":
-                feeds.append(DemoTickFeed(members, tick_seconds=self.settings.market_demo_tick_seconds))
+                feeds.append(
+                    DemoTickFeed(members, tick_seconds=self.settings.market_demo_tick_seconds, epoch=demo_epoch)
+                )
             elif name.startswith("ccxt:") and exchange_streams(name.split(":", 1)[1]):
                 urls: dict[str, str] = {}
                 if self.settings.market_ccxt_api_url:
@@ -139,7 +146,7 @@ class MarketPass:
             collect_quote(database, instrument, source)
 
     def start_streams(self, database: Database, instruments: list[Instrument]) -> None:
-        feeds = self.build_feeds(instruments)
+        feeds = self.build_feeds(instruments, demo_epoch=database.run(demo_walk_epoch))
         if not feeds:
             return
         self.streams = StreamingService(

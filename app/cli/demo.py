@@ -7,6 +7,7 @@ import typer
 from app.cli._common import fail, open_database
 from core.config import get_settings
 from core.db.engine import Database
+from core.demo.state import demo_seed_unfinished
 from core.security.demo_guard import DemoModeError, demo_data_present
 
 ACTOR = "cli"
@@ -16,7 +17,10 @@ def register(cli: typer.Typer) -> None:
     @cli.command("demo")
     def demo(
         if_empty: bool = typer.Option(
-            False, "--if-empty", help="Seed only into an empty database (and only if KONSENS_DEMO_ON_EMPTY is true)."
+            False,
+            "--if-empty",
+            help="Seed only into an empty database (and only if KONSENS_DEMO_ON_EMPTY is true), "
+            "or finish a demo seed that was stopped.",
         ),
         remove: bool = typer.Option(
             False, "--remove", help="End demo mode: delete every demo row, the demo login and the demo setting."
@@ -35,9 +39,12 @@ def register(cli: typer.Typer) -> None:
         if if_empty:
             with database.session() as session:
                 empty = database_is_empty(session)
-            if not empty or not get_settings().demo_on_empty:
+                unfinished = demo_seed_unfinished(session)
+            if not unfinished and (not empty or not get_settings().demo_on_empty):
                 typer.echo("Database migrated; it holds data (or demo seeding is off): no demo data seeded.")
                 return
+            if unfinished:
+                typer.echo("The demo seed here was stopped before its end: finishing it (nothing is written twice).")
         try:
             context = seed_demo(database)
         except DemoModeError as error:

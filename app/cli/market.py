@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from app.cli._common import clean_errors, echo_json, fail, import_group, open_database
+from core.demo.state import demo_walk_epoch
 from core.market.collection import backfill, gap_reports
 from core.market.csv_import import DEFAULT_IMPORT_SOURCE, CsvFormatError, import_candle_csv
 from core.market.instruments import (
@@ -124,7 +125,8 @@ def register(cli: typer.Typer) -> None:
             instrument = database.run(lambda session: get_instrument(session, symbol))
             source_name = normalise_source_name(source or instrument.default_source, settings)
             credentials = database.run(lambda session: load_credentials(session, source_name))
-            adapter = open_market_data(source_name, credentials=credentials, settings=settings)
+            demo_epoch = database.run(demo_walk_epoch) if source_name == "demo" else None
+            adapter = open_market_data(source_name, credentials=credentials, settings=settings, demo_epoch=demo_epoch)
             console = Console(stderr=True)
             with Progress(
                 TextColumn(f"{instrument.symbol} {timeframe} from {source_name}"),

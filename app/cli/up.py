@@ -30,7 +30,7 @@ import typer
 from app.cli._common import open_database
 from app.cli._fork import ForkedProcess, can_fork, fork_command, preload
 from core.config import get_settings
-from core.demo.state import database_is_empty
+from core.demo.state import database_is_empty, demo_seed_unfinished
 from core.observability.settings import ObservabilitySettings
 from workers.registry import worker_names
 
@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_SECONDS = 15.0
+# How a child stopped by Ctrl-C or SIGTERM exits: 128 + the signal (a shell's and our fork's convention), or
+# minus the signal (``subprocess`` of a process killed by it)
+STOPPED_EXIT_CODES = frozenset({128 + signal.SIGINT, -signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGTERM})
 
 
 @dataclass
@@ -163,14 +166,26 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"Dashboard: http://{address}:{port}")
         with database.session() as session:
             empty = database_is_empty(session)
+            unfinished = demo_seed_unfinished(session)
         database.dispose()  # no connection of this process is carried into a child
-        if empty and settings.demo_on_empty:
-            typer.echo("Empty database: seeding demo data (synthetic; a banner marks it)...")
+        if (empty and settings.demo_on_empty) or unfinished:
+            typer.echo(
+                "Finishing the demo seed that was stopped before its end..."
+                if unfinished
+                else "Empty database: seeding demo data (synthetic; a banner marks it)..."
+            )
             try:
                 code = seed_in_child(fork=fork)
+            except KeyboardInterrupt:
+                code = 128 + signal.SIGINT
             except BaseException:
                 stop_all([item for item in managed if item.process is not None])
                 raise
+            # Ctrl-C reaches the seed too (whichever of the two sees it first): a stop, not a failure
+            if code in STOPPED_EXIT_CODES:
+                stop_all([item for item in managed if item.process is not None])
+                typer.echo("Stopped while seeding the demo data; the next `konsens up` finishes the seed.")
+                raise typer.Exit(130)
             if code != 0:
                 stop_all([item for item in managed if item.process is not None])
                 typer.secho(f"error: seeding the demo data failed (exit code {code})", err=True, fg=typer.colors.RED)

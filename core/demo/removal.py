@@ -33,6 +33,7 @@ from core.audit import AuditAction, append_audit
 from core.db.base import Base
 from core.db.engine import Database
 from core.db.registry import import_all_models
+from core.demo.state import SETTING_DEMO_SEED_FINISHED_AT, SETTING_DEMO_WALK_EPOCH
 from core.security.demo_guard import SETTING_DEMO_REMOVED_AT, SETTING_DEMO_SEEDED_AT, demo_data_present
 from core.system.settings_store import set_setting
 from core.timeutil import utc_now
@@ -67,7 +68,7 @@ def _explicit_marker(table: Table) -> ColumnElement[bool] | None:
     if table.name == "risk_alerts":
         return columns.dedupe_key.startswith(DEMO_ALERT_KEY_PREFIX)
     if table.name == "settings":
-        return columns.key == SETTING_DEMO_SEEDED_AT
+        return columns.key.in_((SETTING_DEMO_SEEDED_AT, SETTING_DEMO_WALK_EPOCH, SETTING_DEMO_SEED_FINISHED_AT))
     return None
 
 

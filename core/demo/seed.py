@@ -27,12 +27,15 @@ import core
 from core.db.engine import Database
 from core.db.upsert import bulk_upsert
 from core.demo.state import DEMO_ACCOUNT as DEMO_ACCOUNT
+from core.demo.state import SETTING_DEMO_SEED_FINISHED_AT as SETTING_DEMO_SEED_FINISHED_AT
 from core.demo.state import SETTING_DEMO_SEEDED_AT as SETTING_DEMO_SEEDED_AT
+from core.demo.state import SETTING_DEMO_WALK_EPOCH as SETTING_DEMO_WALK_EPOCH
 from core.demo.state import DemoContext as DemoContext
 from core.demo.state import database_is_empty as database_is_empty
+from core.demo.state import demo_walk_epoch
 from core.demo.state import has_demo_data as has_demo_data
 from core.execution.enums import OrderSide
-from core.market.demo_source import DEMO_INSTRUMENTS, DEMO_SOURCE, demo_hourly_candles
+from core.market.demo_source import DEMO_INSTRUMENTS, DEMO_SOURCE, anchored_epoch, demo_hourly_candles
 from core.market.models import AssetClass, Candle, Instrument
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, PortfolioSnapshot, Position
 from core.portfolio.position_math import PositionState
@@ -75,21 +78,25 @@ def seed_demo(database: Database, *, now: datetime | None = None) -> DemoContext
         if real_data_present(session):
             raise DemoModeError(RealAct.SEED_DEMO)
         now = demo_anchor(session, now)
+        epoch = demo_epoch_for(session, now)
         start = now - timedelta(days=DEMO_HISTORY_DAYS)
         instruments = _seed_instruments(session)
         candles = {}
         for spec in DEMO_INSTRUMENTS:
-            frame = demo_hourly_candles(spec.symbol, start, now)
+            frame = demo_hourly_candles(spec.symbol, start, now, epoch=epoch)
             candles[spec.symbol] = frame
             _store_candles(session, instruments[spec.symbol].id, frame)
-        context = DemoContext(now=now, instruments=instruments, candles=candles)
+        context = DemoContext(now=now, instruments=instruments, candles=candles, epoch=epoch)
         _seed_paper_account(session, context)
         _seed_demo_user(session)
         set_setting(session, SETTING_DEMO_SEEDED_AT, now.isoformat())
+        set_setting(session, SETTING_DEMO_WALK_EPOCH, epoch.isoformat())
     for seeder in _area_seeders():
         with database.session() as session:
             logger.info("Seeding demo data: %s", seeder.__name__)
             seeder.seed_demo_data(session, context)
+    with database.session() as session:
+        set_setting(session, SETTING_DEMO_SEED_FINISHED_AT, utc_now().isoformat())
     return context
 
 
@@ -112,6 +119,22 @@ def demo_anchor(session: Session, now: datetime | None = None) -> datetime:
                 if anchor.tzinfo is not None:
                     now = anchor.astimezone(UTC)
     return (now or utc_now()).replace(minute=0, second=0, microsecond=0)
+
+
+def demo_epoch_for(session: Session, anchor: datetime) -> datetime:
+    """Return the walk epoch of a seed at ``anchor``: the stored one when this database was seeded before.
+
+    A first seed starts the walk ``DEMO_WALK_LEAD`` before its anchor (``anchored_epoch``), so the
+    demo market looks the same relative to the seed on every day it is seeded; a later seed keeps
+    the stored epoch (and a database seeded before epochs were stored keeps ``DEMO_EPOCH``), so the
+    candles it writes are the ones already there.
+    """
+    if (
+        get_setting(session, SETTING_DEMO_SEEDED_AT) is not None
+        or get_setting(session, SETTING_DEMO_WALK_EPOCH) is not None
+    ):
+        return demo_walk_epoch(session)
+    return anchored_epoch(anchor)
 
 
 def _area_seeders() -> list[Any]:

@@ -7,8 +7,9 @@ commands import :mod:`core.demo.seed` (a test walks the imports to keep it so).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -21,8 +22,12 @@ from core.system.settings_store import get_setting
 if TYPE_CHECKING:
     import pandas as pd
 
+logger = logging.getLogger(__name__)
+
 DEMO_ACCOUNT = "paper"
 SETTING_DEMO_SEEDED_AT = "demo.seeded_at"
+SETTING_DEMO_WALK_EPOCH = "demo.walk_epoch"  # where the seed started the demo market's walk (ISO, UTC)
+SETTING_DEMO_SEED_FINISHED_AT = "demo.seed_finished_at"  # when every area's demo data was seeded (ISO, UTC)
 
 
 @dataclass
@@ -32,13 +37,47 @@ class DemoContext:
     now: datetime
     instruments: dict[str, Instrument]
     candles: dict[str, pd.DataFrame]
+    epoch: datetime | None = None  # the demo market walk's epoch (``core.market.demo_source``)
     account: str = DEMO_ACCOUNT
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def demo_walk_epoch(session: Session) -> datetime:
+    """Return the epoch of this database's demo market walk (``core.market.demo_source``).
+
+    The seed stores it (``demo.walk_epoch``); a database seeded before it was stored, or never
+    seeded, has the original fixed epoch ``DEMO_EPOCH``, so the candles collected later continue
+    the ones seeded then.
+    """
+    from core.market.demo_source import DEMO_EPOCH  # numpy and pandas: only for who makes demo prices
+
+    stored = get_setting(session, SETTING_DEMO_WALK_EPOCH)
+    if isinstance(stored, str):
+        try:
+            epoch = datetime.fromisoformat(stored)
+        except ValueError:
+            logger.warning("Ignoring an unreadable demo walk epoch %r", stored)
+        else:
+            if epoch.tzinfo is not None:
+                return epoch.astimezone(UTC)
+            logger.warning("Ignoring a demo walk epoch without a time zone: %r", stored)
+    return DEMO_EPOCH
 
 
 def has_demo_data(session: Session) -> bool:
     """Return True if demo data has been seeded into this database."""
     return get_setting(session, SETTING_DEMO_SEEDED_AT) is not None
+
+
+def demo_seed_unfinished(session: Session) -> bool:
+    """Return True when the demo seed began here but its last area has not been seeded (yet).
+
+    The base seed (instruments, candles, paper account, login) is one transaction and each area's
+    demo data another; ``seed_demo`` marks the end (``demo.seed_finished_at``). A seed stopped in
+    between (Ctrl-C in ``konsens up``), or still running, leaves the mark out: ``konsens up`` then
+    runs the (idempotent) seed again, and the banner says the demo data is incomplete.
+    """
+    return has_demo_data(session) and get_setting(session, SETTING_DEMO_SEED_FINISHED_AT) is None
 
 
 def database_is_empty(session: Session) -> bool:

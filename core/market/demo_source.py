@@ -1,8 +1,12 @@
 """A deterministic synthetic market: the data source of demo mode.
 
-Prices follow a seeded random walk from a fixed epoch, so the candle at a given time is always
-the same, whether it is produced by the demo seed or, later, by the market worker collecting
-"new" candles from this source. Nothing here pretends to be real data: instruments seeded from
+Prices follow a seeded random walk from an epoch, so the candle at a given time is always the
+same, whether it is produced by the demo seed or, later, by the market worker collecting "new"
+candles from this source. The demo seed starts the walk a fixed time before the hour it is
+anchored to (``anchored_epoch``) and stores that epoch with the demo data (``demo.walk_epoch``,
+read back by ``core.demo.state.demo_walk_epoch``): every demo database then shows the same market
+relative to its seed, whatever day it was seeded on. Databases seeded before the epoch was
+stored keep the original fixed epoch ``DEMO_EPOCH``. Nothing here pretends to be real data: instruments seeded from
 it are flagged ``is_demo`` and the dashboard shows a banner.
 """
 
@@ -16,7 +20,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-DEMO_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+DEMO_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)  # the walk's start where no seed stored one (and for tests)
+# How long before its seed's anchor the walk starts: the 400 days of seeded history and two months
+# before them, so the seeded window begins on a walk that has left its start price.
+DEMO_WALK_LEAD = timedelta(days=460)
 DEMO_SOURCE = "demo"
 
 
@@ -42,6 +49,11 @@ DEMO_INSTRUMENTS: tuple[DemoInstrumentSpec, ...] = (
 
 HOURS_PER_YEAR = 24 * 365
 _SUBSTEPS = 6
+
+
+def anchored_epoch(anchor: datetime) -> datetime:
+    """The walk epoch of a demo seed anchored at ``anchor``: ``DEMO_WALK_LEAD`` before its hour."""
+    return anchor.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - DEMO_WALK_LEAD
 
 
 def demo_spec(symbol: str) -> DemoInstrumentSpec:
@@ -79,16 +91,16 @@ def _mean_reverting_path(spec: DemoInstrumentSpec, shocks: np.ndarray) -> np.nda
     return np.exp(log_price)
 
 
-def demo_price_at(symbol: str, when: datetime) -> float:
+def demo_price_at(symbol: str, when: datetime, *, epoch: datetime = DEMO_EPOCH) -> float:
     """Return the demo price at ``when``: the walk's last 10-minute step at or before it.
 
     Consistent with ``demo_hourly_candles`` (an hour's open and close are steps of the same walk),
     so a quote taken between candles lies on the path the next candle will show.
     """
     spec = demo_spec(symbol)
-    step = int((when.astimezone(UTC) - DEMO_EPOCH) / (timedelta(hours=1) / _SUBSTEPS))
+    step = int((when.astimezone(UTC) - epoch) / (timedelta(hours=1) / _SUBSTEPS))
     if step < 0:
-        raise ValueError(f"no demo prices before {DEMO_EPOCH.isoformat()}")
+        raise ValueError(f"no demo prices before {epoch.isoformat()}")
     rng = np.random.default_rng(_seed_for(spec.symbol))
     shocks = rng.standard_normal(step)
     return float(_mean_reverting_path(spec, shocks)[step])
@@ -103,7 +115,7 @@ def _step_prices(symbol: str, step: int) -> tuple[float, float]:
     return float(path[step]), float(path[step + 1])
 
 
-def demo_tick_price(symbol: str, when: datetime) -> float:
+def demo_tick_price(symbol: str, when: datetime, *, epoch: datetime = DEMO_EPOCH) -> float:
     """The demo price for a streamed tick at ``when``: on the walk, moving between its 10-minute steps.
 
     At each step's start it equals ``demo_price_at``; in between it moves linearly to the next
@@ -111,16 +123,16 @@ def demo_tick_price(symbol: str, when: datetime) -> float:
     step and instrument (cached), so ticking costs microseconds, not a walk from the epoch.
     """
     step_length = timedelta(hours=1) / _SUBSTEPS
-    offset = when.astimezone(UTC) - DEMO_EPOCH
+    offset = when.astimezone(UTC) - epoch
     step = int(offset / step_length)
     if step < 0:
-        raise ValueError(f"no demo prices before {DEMO_EPOCH.isoformat()}")
+        raise ValueError(f"no demo prices before {epoch.isoformat()}")
     fraction = (offset - step * step_length) / step_length
     start, end = _step_prices(demo_spec(symbol).symbol, step)
     return start + (end - start) * fraction
 
 
-def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+def demo_hourly_candles(symbol: str, start: datetime, end: datetime, *, epoch: datetime = DEMO_EPOCH) -> pd.DataFrame:
     """Return hourly candles of a demo instrument with open times in ``[start, end)``.
 
     Columns: ``ts`` (aware UTC), ``open``, ``high``, ``low``, ``close``, ``volume`` (floats).
@@ -129,11 +141,12 @@ def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataF
     a stream is the same however many values are drawn after it.
     """
     spec = demo_spec(symbol)
-    start = max(start.astimezone(UTC), DEMO_EPOCH)
+    epoch = epoch.astimezone(UTC)
+    start = max(start.astimezone(UTC), epoch)
     end = end.astimezone(UTC)
     if end <= start:
         return pd.DataFrame(columns=["ts", "open", "high", "low", "close", "volume"])
-    total_hours = int((end - DEMO_EPOCH) / timedelta(hours=1))
+    total_hours = int((end - epoch) / timedelta(hours=1))
     rng = np.random.default_rng(_seed_for(spec.symbol))
     steps = total_hours * _SUBSTEPS
     shocks = rng.standard_normal(steps)
@@ -150,7 +163,7 @@ def demo_hourly_candles(symbol: str, start: datetime, end: datetime) -> pd.DataF
         * volume_rng.lognormal(mean=0.0, sigma=0.5, size=total_hours)
         * (1 + 5 * np.abs(shocks[::_SUBSTEPS]))
     )
-    times = pd.date_range(DEMO_EPOCH, periods=total_hours, freq="h", tz="UTC")
+    times = pd.date_range(epoch, periods=total_hours, freq="h", tz="UTC")
     frame = pd.DataFrame({"ts": times, "open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes})
     frame = frame[(frame["ts"] >= start) & (frame["ts"] < end)]
     if spec.market_hours_only:

@@ -207,19 +207,28 @@ class Feed(Protocol):
 class DemoTickFeed:
     """Synthetic ticks on the demo walk (``core.market.demo_source``), one per instrument every ``tick_seconds``."""
 
-    def __init__(self, instruments: list[FeedInstrument], *, tick_seconds: float = 1.0, source: str = "demo"):
+    def __init__(
+        self,
+        instruments: list[FeedInstrument],
+        *,
+        tick_seconds: float = 1.0,
+        source: str = "demo",
+        epoch: datetime | None = None,
+    ):
         self.name = f"{source}:stream"
         self.source = source
         self.instruments = instruments
         self.tick_seconds = tick_seconds
+        self.epoch = epoch  # the database's demo walk epoch (None: ``DEMO_EPOCH``)
 
     def run(self, sink: StreamSink, status: FeedStatus, stop: threading.Event) -> None:
-        from core.market.demo_source import demo_tick_price
+        from core.market.demo_source import DEMO_EPOCH, demo_tick_price
 
+        epoch = self.epoch or DEMO_EPOCH
         while not stop.is_set():
             now = utc_now()
             for instrument in self.instruments:
-                price = demo_tick_price(instrument.symbol, now)
+                price = demo_tick_price(instrument.symbol, now, epoch=epoch)
                 last = Decimal(str(round(price, 6 if price < 10 else 2)))
                 sink.add_quote(self.source, StreamQuote(instrument.instrument_id, now, last))
                 status.messages += 1

@@ -65,3 +65,54 @@ def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path
         statuses = {row.worker: row.status for row in session.scalars(select(WorkerHeartbeat))}
     assert all(status is WorkerStatus.STOPPED for status in statuses.values()), (statuses, output[-3000:])
     database.dispose()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_seed_is_a_stop_and_the_next_seed_finishes_it(tmp_path: Path) -> None:
+    from core.demo.state import demo_seed_unfinished
+
+    database_path = tmp_path / "up.db"
+    env = {
+        **os.environ,
+        "KONSENS_HOME": str(tmp_path / "home"),
+        "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "up", "--no-dashboard"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: Ctrl-C in a terminal reaches every process of it
+    )
+    database = Database(f"sqlite:///{database_path}")
+    try:
+        deadline = time.monotonic() + 120
+        unfinished = False
+        while time.monotonic() < deadline and not unfinished:  # the base seed is in, the areas' data not yet
+            time.sleep(0.1)
+            if database_path.exists():
+                try:
+                    unfinished = database.run(demo_seed_unfinished)
+                except Exception:
+                    continue
+        assert unfinished, "the demo seed never reached its areas"
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert process.returncode == 130, output
+    assert "Stopped while seeding the demo data" in output, output
+    assert "failed" not in output, output
+    assert database.run(demo_seed_unfinished)
+    again = subprocess.run(
+        [sys.executable, "-m", "app.cli", "demo", "--if-empty"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "finishing it" in again.stdout
+    assert not database.run(demo_seed_unfinished)
+    database.dispose()

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from core.market.demo_source import DEMO_SOURCE, demo_hourly_candles, demo_price_at, demo_spec
+from core.market.demo_source import DEMO_EPOCH, DEMO_SOURCE, demo_hourly_candles, demo_price_at, demo_spec
 from core.market.sources.base import (
     CANDLE_COLUMNS,
     InstrumentRef,
@@ -28,13 +28,18 @@ CAPABILITIES = SourceCapabilities(timeframes=frozenset({"1h"}), candle_limit=24 
 
 
 class DemoMarketData:
-    """Serve the synthetic demo market; ``now`` can be fixed for tests."""
+    """Serve the synthetic demo market from the walk that starts at ``epoch``; ``now`` can be fixed for tests.
+
+    ``epoch`` is the database's (``core.demo.state.demo_walk_epoch``), so the candles collected
+    continue the seeded ones.
+    """
 
     name = DEMO_SOURCE
     capabilities = CAPABILITIES
 
-    def __init__(self, *, now: datetime | None = None):
+    def __init__(self, *, now: datetime | None = None, epoch: datetime = DEMO_EPOCH):
         self._fixed_now = now
+        self.epoch = epoch
 
     def _now(self) -> datetime:
         return self._fixed_now or utc_now()
@@ -50,7 +55,7 @@ class DemoMarketData:
         end = min(end, floor_to_grid(self._now(), "1h"))
         if end <= start:
             return empty_candles()
-        frame = demo_hourly_candles(instrument.symbol, start, end)
+        frame = demo_hourly_candles(instrument.symbol, start, end, epoch=self.epoch)
         if frame.empty:
             return empty_candles()
         return frame[CANDLE_COLUMNS].reset_index(drop=True)
@@ -63,7 +68,7 @@ class DemoMarketData:
         """
         now = self._now()
         try:
-            price = demo_price_at(instrument.symbol, now)
+            price = demo_price_at(instrument.symbol, now, epoch=self.epoch)
         except (KeyError, ValueError) as error:
             raise UnknownSymbolError(f"no demo prices for {instrument.symbol}: {error}") from error
         return QuoteSnapshot(ts=now, last=Decimal(str(round(price, 6 if price < 10 else 2))))

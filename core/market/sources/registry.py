@@ -9,6 +9,7 @@ of ``core/config.py``: the database before the environment). Secret names are li
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -79,9 +80,17 @@ def load_credentials(session: Session, source_name: str) -> SourceCredentials:
 
 
 def open_market_data(
-    source_name: str, *, credentials: SourceCredentials | None = None, settings: MarketSettings | None = None
+    source_name: str,
+    *,
+    credentials: SourceCredentials | None = None,
+    settings: MarketSettings | None = None,
+    demo_epoch: datetime | None = None,
 ) -> MarketData:
-    """Create the adapter for ``source_name`` with the configured timeouts and retries."""
+    """Create the adapter for ``source_name`` with the configured timeouts and retries.
+
+    ``demo_epoch``: where the demo market's walk starts in this database
+    (``core.demo.state.demo_walk_epoch``; None: ``DEMO_EPOCH``), for the demo source.
+    """
     settings = settings or MarketSettings()
     name = normalise_source_name(source_name, settings)
     credentials = credentials or SourceCredentials()
@@ -92,7 +101,7 @@ def open_market_data(
     if name == "demo":
         from core.market.sources.demo import DemoMarketData
 
-        return DemoMarketData()
+        return DemoMarketData() if demo_epoch is None else DemoMarketData(epoch=demo_epoch)
     if name.startswith("ccxt:"):
         from core.market.sources.ccxt_source import CcxtMarketData
 

@@ -67,7 +67,9 @@ def _demo_marked_rows(session: Session) -> dict[str, int]:
         "orders": select(func.count(Order.id)).where(Order.created_by == "demo"),
         "risk_alerts": select(func.count(RiskAlert.id)).where(RiskAlert.dedupe_key.startswith("demo:")),
         "candles": select(func.count()).select_from(Candle).where(Candle.source == "demo"),
-        "settings": select(func.count()).select_from(SettingValue).where(SettingValue.key == "demo.seeded_at"),
+        "settings": select(func.count())
+        .select_from(SettingValue)
+        .where(SettingValue.key.in_(("demo.seeded_at", "demo.walk_epoch", "demo.seed_finished_at"))),
     }
     for name, query in checks.items():
         count = session.scalar(query) or 0
