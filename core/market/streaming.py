@@ -349,6 +349,8 @@ class StreamingService:
             self.save_statuses(now)
 
     def _watch(self, running: _Running, now: datetime, clock: float) -> None:
+        if self._stop.is_set():
+            return  # stopping: the feeds end because they were told to, not a stream to fall back from or alert on
         status = running.status
         alive = running.thread is not None and running.thread.is_alive()
         since = status.last_message_at or status.connected_at or now
@@ -403,10 +405,10 @@ class StreamingService:
             logger.warning("Feed states not saved: %s", error)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the feeds, flush what they delivered and end the thread."""
+        """Stop the feeds, flush what they delivered and end the thread (the watchdog first: no stop is an outage)."""
+        self._stop.set()
         for running in self._running:
             running.stop.set()
-        self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
         for running in self._running:

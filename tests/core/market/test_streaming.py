@@ -276,6 +276,33 @@ def test_the_demo_feed_streams_ticks_on_the_deterministic_walk(sqlite_database: 
     assert low <= middle <= high
 
 
+def test_stopping_the_service_raises_no_alert_and_does_not_fall_back_to_rest(sqlite_database: Database) -> None:
+    """Seen at Ctrl-C of ``konsens up``: the watchdog's last look saw the stopped demo feed as an outage."""
+    with sqlite_database.session() as session:
+        instrument = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
+        session.add(instrument)
+        session.flush()
+        instrument_id = instrument.id
+    polls: list[str] = []
+    alerts: list[str] = []
+    feed = DemoTickFeed([FeedInstrument(instrument_id, "BTC/EUR")], tick_seconds=0.05)
+    service = StreamingService(
+        sqlite_database,
+        [feed],
+        rest_poll=lambda database, polled: polls.append(polled.name),
+        alert=lambda database, status, message: alerts.append(message),
+        flush_seconds=0.05,
+    )
+    service.start()
+    try:
+        _until(lambda: service.statuses()[0].state is FeedState.STREAMING)
+    finally:
+        service.stop()
+    assert alerts == [] and polls == []
+    assert service.statuses()[0].state is FeedState.STREAMING
+    assert _quotes(sqlite_database)  # the last ticks were flushed
+
+
 def test_feed_overview_shows_saved_states_and_marks_them_stale_when_the_worker_stopped_reporting(
     sqlite_database: Database,
 ) -> None:
