@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 DEMO_ACCOUNT = "paper"
 SETTING_DEMO_SEEDED_AT = "demo.seeded_at"
 SETTING_DEMO_WALK_EPOCH = "demo.walk_epoch"  # where the seed started the demo market's walk (ISO, UTC)
-SETTING_DEMO_SEED_FINISHED_AT = "demo.seed_finished_at"  # when every area's demo data was seeded (ISO, UTC)
+# set once every area's demo data is seeded: the anchor of that seed (ISO, UTC; the row's updated_at is when)
+SETTING_DEMO_SEED_FINISHED_AT = "demo.seed_finished_at"
 
 
 @dataclass

@@ -8,8 +8,8 @@ The demo seed now writes ``demo.seed_finished_at`` after the last area's demo da
 database with demo data counts as a seed that was stopped (the banner says the demo data is
 incomplete, ``konsens up`` runs the seed again). A database seeded before that mark existed was
 seeded to its end, so it gets the mark, stamped with its seed's anchor (``demo.seeded_at``).
-Nothing is written into a database without demo data. The downgrade removes only marks that
-equal the anchor (the ones written here).
+Nothing is written into a database without demo data. The downgrade keeps the mark (the code
+before this revision never reads it, and it cannot tell the marks written here from the seed's).
 """
 
 from collections.abc import Sequence
@@ -52,11 +52,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    connection = op.get_bind()
-    values = dict(
-        connection.execute(
-            sa.select(settings.c.key, settings.c.value).where(settings.c.key.in_((SEEDED_AT, FINISHED_AT)))
-        ).all()
-    )
-    if FINISHED_AT in values and values.get(FINISHED_AT) == values.get(SEEDED_AT):
-        connection.execute(settings.delete().where(settings.c.key == FINISHED_AT))
+    """Nothing: the mark is harmless to the code before it (which never reads it), and it tells a finished seed."""
