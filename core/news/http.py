@@ -4,20 +4,24 @@ Every source that speaks plain HTTP (RSS, NewsAPI, Alpha Vantage, FRED) goes thr
 :class:`HttpClient`. It maps answers to the error classes of :mod:`core.news.errors`:
 401/403 → :class:`SourceAuthError` (not retried), 429 → :class:`SourceRateLimited` with the time
 the provider's reset headers name, 5xx and transport errors → retried with exponential backoff,
-then :class:`SourceUnavailable`. URLs are redacted before they reach a log line.
+then :class:`SourceUnavailable`. A host name the resolver says does not exist (offline, or a
+wrong URL) is :class:`SourceUnavailable` at once: retrying it a second later cannot help (a
+temporary resolver failure is retried like any transport error). URLs are redacted before they
+reach a log line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
 from core import retry
-from core.errors import TransientError
+from core.errors import TransientError, is_transient
 from core.logging_setup import redact
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
 from core.retry import RateLimiter, retry_at_from_headers
@@ -93,6 +97,10 @@ class HttpClient:
             except httpx.TimeoutException as error:
                 raise _Transient(f"timeout ({type(error).__name__})") from error
             except httpx.TransportError as error:
+                if _host_not_found(error):
+                    raise SourceUnavailable(
+                        f"{self.name}: cannot resolve the host of {redact(url)} (offline, or a wrong URL): {error}"
+                    ) from _HostNotFound()
                 raise _Transient(f"connection failed ({type(error).__name__}: {error})") from error
             status = response.status_code
             shown_url = redact(str(response.request.url))
@@ -115,6 +123,7 @@ class HttpClient:
             return retry.call_with_retries(
                 attempt,
                 attempts=self.attempts,
+                is_transient=_retried,
                 base_seconds=self.backoff_seconds,
                 sleep=self._sleep,
                 description=self.name,
@@ -151,3 +160,30 @@ def _short_body(response: httpx.Response, limit: int = 200) -> str:
 
 class _Transient(TransientError):
     """A failure worth retrying (timeout, connection error, 5xx); becomes ``SourceUnavailable`` at the end."""
+
+
+def _retried(error: BaseException) -> bool:
+    """What ``get`` retries: the transient errors, but not a host the resolver does not know."""
+    return is_transient(error) and not (
+        isinstance(error, SourceUnavailable) and isinstance(error.__cause__, _HostNotFound)
+    )
+
+
+class _HostNotFound(Exception):
+    """The cause of the ``SourceUnavailable`` of an unknown host (marks it as not to retry)."""
+
+
+def _host_not_found(error: BaseException) -> bool:
+    """True if ``error`` comes from the resolver saying the name does not exist (``EAI_NONAME``).
+
+    httpx raises ``ConnectError`` from httpcore's, itself from the ``socket.gaierror``. A temporary
+    resolver failure (``EAI_AGAIN``) is not this: it is retried.
+    """
+    seen: BaseException | None = error
+    for _ in range(8):  # the chain is short; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, socket.gaierror):
+            return seen.errno == socket.EAI_NONAME
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 
+import httpcore
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -107,3 +110,36 @@ def test_a_failing_source_backs_off_by_core_retrys_formula_from_a_minute_to_the_
     ]
     assert failure_backoff_seconds(10, 86400, 3600) == 30720.0  # a daily source: capped by its own interval
     assert failure_backoff_seconds(20, 86400, 3600) == 86400.0
+
+
+def _unresolvable(errno: int) -> httpx.MockTransport:
+    """A transport failing as httpx does when the resolver fails (seen here: ``http://konsens-test.invalid``
+    raises ``httpx.ConnectError`` from httpcore's ``ConnectError`` from ``socket.gaierror(-2, ...)``)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        try:
+            try:
+                raise socket.gaierror(errno, "Name or service not known")
+            except socket.gaierror as resolver_error:
+                raise httpcore.ConnectError(str(resolver_error)) from resolver_error
+        except httpcore.ConnectError as core_error:
+            raise httpx.ConnectError(str(core_error), request=request) from core_error
+
+    return httpx.MockTransport(handler)
+
+
+def test_a_host_the_resolver_does_not_know_is_reported_at_once_not_retried() -> None:
+    http = client(transport=_unresolvable(socket.EAI_NONAME))
+    with pytest.raises(
+        SourceUnavailable, match=r"cannot resolve the host of http://feeds\.example\.invalid/rss"
+    ) as caught:
+        http.get("http://feeds.example.invalid/rss?apikey=SECRET123")
+    assert http.waits == []  # type: ignore[attr-defined]
+    assert "SECRET123" not in str(caught.value)
+
+
+def test_a_temporary_resolver_failure_is_retried() -> None:
+    http = client(transport=_unresolvable(socket.EAI_AGAIN))
+    with pytest.raises(SourceUnavailable, match="after 3 attempts"):
+        http.get("http://feeds.example.invalid/rss")
+    assert http.waits == [0.5, 1.0]  # type: ignore[attr-defined]
