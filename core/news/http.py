@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from core import retry
-from core.errors import TransientError, is_transient
+from core.errors import KonsensError, TransientError, is_transient
 from core.logging_setup import redact
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
 from core.retry import RateLimiter, retry_at_from_headers
@@ -169,7 +169,7 @@ def _retried(error: BaseException) -> bool:
     )
 
 
-class _HostNotFound(Exception):
+class _HostNotFound(KonsensError):
     """The cause of the ``SourceUnavailable`` of an unknown host (marks it as not to retry)."""
 
 
