@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.db.engine import Database, get_database
 from core.db.migrate import upgrade_database
-from core.demo.state import demo_seed_unfinished, has_demo_data
+from core.demo.state import DemoSeedState, demo_seed_state
 
 T = TypeVar("T")
 
@@ -50,15 +50,15 @@ def require_login() -> str:
 
 def demo_banner() -> None:
     """Show the demo-data banner when the database holds demo data (and whether all of it is there yet)."""
-    present, unfinished = read(lambda session: (has_demo_data(session), demo_seed_unfinished(session)))
-    if present:
+    state = read(demo_seed_state)
+    if state is not DemoSeedState.NONE:
         st.info(
             "**Demo data.** Prices, news and the paper account on this dashboard are synthetic, "
             "generated locally so every page has content offline. Configure real sources in Settings."
             + (
                 "\n\n**Not all of it is there yet:** the demo seed is still running (or was stopped: "
                 "`konsens up` or `konsens demo` finishes it). Reload the page in a moment."
-                if unfinished
+                if state is DemoSeedState.UNFINISHED
                 else ""
             ),
             icon=":material/science:",

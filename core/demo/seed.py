@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -32,7 +32,7 @@ from core.demo.state import SETTING_DEMO_SEEDED_AT as SETTING_DEMO_SEEDED_AT
 from core.demo.state import SETTING_DEMO_WALK_EPOCH as SETTING_DEMO_WALK_EPOCH
 from core.demo.state import DemoContext as DemoContext
 from core.demo.state import database_is_empty as database_is_empty
-from core.demo.state import demo_walk_epoch
+from core.demo.state import demo_walk_epoch, stored_utc_time
 from core.demo.state import has_demo_data as has_demo_data
 from core.execution.enums import OrderSide
 from core.market.demo_source import DEMO_INSTRUMENTS, DEMO_SOURCE, anchored_epoch, demo_hourly_candles
@@ -109,15 +109,7 @@ def demo_anchor(session: Session, now: datetime | None = None) -> datetime:
     stored anchor, the current hour.
     """
     if now is None:
-        stored = get_setting(session, SETTING_DEMO_SEEDED_AT)
-        if isinstance(stored, str):
-            try:
-                anchor = datetime.fromisoformat(stored)
-            except ValueError:
-                logger.warning("Ignoring an unreadable demo anchor %r; seeding at the current hour", stored)
-            else:
-                if anchor.tzinfo is not None:
-                    now = anchor.astimezone(UTC)
+        now = stored_utc_time(session, SETTING_DEMO_SEEDED_AT, "demo anchor")
     return (now or utc_now()).replace(minute=0, second=0, microsecond=0)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -43,6 +44,25 @@ class DemoContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def stored_utc_time(session: Session, key: str, what: str) -> datetime | None:
+    """Return the time stored in the setting ``key`` (ISO, with a zone) in UTC; None if absent or unreadable.
+
+    ``what`` names the setting in the warning logged for an unreadable value or one without a time zone.
+    """
+    stored = get_setting(session, key)
+    if not isinstance(stored, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stored)
+    except ValueError:
+        logger.warning("Ignoring an unreadable %s %r", what, stored)
+        return None
+    if when.tzinfo is None:
+        logger.warning("Ignoring a %s without a time zone: %r", what, stored)
+        return None
+    return when.astimezone(UTC)
+
+
 def demo_walk_epoch(session: Session) -> datetime:
     """Return the epoch of this database's demo market walk (``core.market.demo_source``).
 
@@ -52,17 +72,7 @@ def demo_walk_epoch(session: Session) -> datetime:
     """
     from core.market.demo_source import DEMO_EPOCH  # numpy and pandas: only for who makes demo prices
 
-    stored = get_setting(session, SETTING_DEMO_WALK_EPOCH)
-    if isinstance(stored, str):
-        try:
-            epoch = datetime.fromisoformat(stored)
-        except ValueError:
-            logger.warning("Ignoring an unreadable demo walk epoch %r", stored)
-        else:
-            if epoch.tzinfo is not None:
-                return epoch.astimezone(UTC)
-            logger.warning("Ignoring a demo walk epoch without a time zone: %r", stored)
-    return DEMO_EPOCH
+    return stored_utc_time(session, SETTING_DEMO_WALK_EPOCH, "demo walk epoch") or DEMO_EPOCH
 
 
 def has_demo_data(session: Session) -> bool:
@@ -70,15 +80,35 @@ def has_demo_data(session: Session) -> bool:
     return get_setting(session, SETTING_DEMO_SEEDED_AT) is not None
 
 
-def demo_seed_unfinished(session: Session) -> bool:
-    """Return True when the demo seed began here but its last area has not been seeded (yet).
+class DemoSeedState(StrEnum):
+    """How far this database's demo seed got."""
+
+    NONE = "none"  # never seeded (or the demo data was removed)
+    UNFINISHED = "unfinished"  # seeding began; its last area is not seeded (yet)
+    FINISHED = "finished"
+
+
+def demo_seed_state(session: Session) -> DemoSeedState:
+    """Return how far the demo seed got, by one query over its two marks.
 
     The base seed (instruments, candles, paper account, login) is one transaction and each area's
-    demo data another; ``seed_demo`` marks the end (``demo.seed_finished_at``). A seed stopped in
-    between (Ctrl-C in ``konsens up``), or still running, leaves the mark out: ``konsens up`` then
-    runs the (idempotent) seed again, and the banner says the demo data is incomplete.
+    demo data another; ``seed_demo`` marks the start (``demo.seeded_at``) and the end
+    (``demo.seed_finished_at``). A seed stopped in between (Ctrl-C in ``konsens up``), or still
+    running, leaves the end out: ``konsens up`` then runs the (idempotent) seed again, and the
+    banner says the demo data is incomplete.
     """
-    return has_demo_data(session) and get_setting(session, SETTING_DEMO_SEED_FINISHED_AT) is None
+    from core.system.models import SettingValue
+
+    marks = (SETTING_DEMO_SEEDED_AT, SETTING_DEMO_SEED_FINISHED_AT)
+    present = set(session.scalars(select(SettingValue.key).where(SettingValue.key.in_(marks))))
+    if SETTING_DEMO_SEEDED_AT not in present:
+        return DemoSeedState.NONE
+    return DemoSeedState.FINISHED if SETTING_DEMO_SEED_FINISHED_AT in present else DemoSeedState.UNFINISHED
+
+
+def demo_seed_unfinished(session: Session) -> bool:
+    """Return True when the demo seed began here but its last area has not been seeded (yet)."""
+    return demo_seed_state(session) is DemoSeedState.UNFINISHED
 
 
 def database_is_empty(session: Session) -> bool:

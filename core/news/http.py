@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from core import retry
-from core.errors import KonsensError, TransientError, is_transient
+from core.errors import KonsensError, TransientError
 from core.logging_setup import redact
 from core.news.errors import SourceAuthError, SourceBadResponse, SourceError, SourceRateLimited, SourceUnavailable
 from core.retry import RateLimiter, retry_at_from_headers
@@ -98,9 +98,9 @@ class HttpClient:
                 raise _Transient(f"timeout ({type(error).__name__})") from error
             except httpx.TransportError as error:
                 if _host_not_found(error):
-                    raise SourceUnavailable(
+                    raise _HostNotFound(
                         f"{self.name}: cannot resolve the host of {redact(url)} (offline, or a wrong URL): {error}"
-                    ) from _HostNotFound()
+                    ) from error
                 raise _Transient(f"connection failed ({type(error).__name__}: {error})") from error
             status = response.status_code
             shown_url = redact(str(response.request.url))
@@ -123,13 +123,14 @@ class HttpClient:
             return retry.call_with_retries(
                 attempt,
                 attempts=self.attempts,
-                is_transient=_retried,
                 base_seconds=self.backoff_seconds,
                 sleep=self._sleep,
                 description=self.name,
             )
         except _Transient as error:
             raise SourceUnavailable(f"{self.name}: {redact(str(error))} after {self.attempts} attempts") from None
+        except _HostNotFound as error:  # not retried: it is not transient
+            raise SourceUnavailable(str(error)) from error.__cause__
 
     def get_json(
         self,
@@ -162,15 +163,8 @@ class _Transient(TransientError):
     """A failure worth retrying (timeout, connection error, 5xx); becomes ``SourceUnavailable`` at the end."""
 
 
-def _retried(error: BaseException) -> bool:
-    """What ``get`` retries: the transient errors, but not a host the resolver does not know."""
-    return is_transient(error) and not (
-        isinstance(error, SourceUnavailable) and isinstance(error.__cause__, _HostNotFound)
-    )
-
-
 class _HostNotFound(KonsensError):
-    """The cause of the ``SourceUnavailable`` of an unknown host (marks it as not to retry)."""
+    """The resolver does not know the host: not transient, so not retried; ``get`` raises ``SourceUnavailable``."""
 
 
 def _host_not_found(error: BaseException) -> bool:

@@ -31,15 +31,15 @@ class DemoMarketData:
     """Serve the synthetic demo market from the walk that starts at ``epoch``; ``now`` can be fixed for tests.
 
     ``epoch`` is the database's (``core.demo.state.demo_walk_epoch``), so the candles collected
-    continue the seeded ones.
+    continue the seeded ones; None is the fixed ``DEMO_EPOCH`` (as for ``DemoTickFeed``).
     """
 
     name = DEMO_SOURCE
     capabilities = CAPABILITIES
 
-    def __init__(self, *, now: datetime | None = None, epoch: datetime = DEMO_EPOCH):
+    def __init__(self, *, now: datetime | None = None, epoch: datetime | None = None):
         self._fixed_now = now
-        self.epoch = epoch
+        self.epoch = epoch or DEMO_EPOCH
 
     def _now(self) -> datetime:
         return self._fixed_now or utc_now()

@@ -101,7 +101,7 @@ def open_market_data(
     if name == "demo":
         from core.market.sources.demo import DemoMarketData
 
-        return DemoMarketData() if demo_epoch is None else DemoMarketData(epoch=demo_epoch)
+        return DemoMarketData(epoch=demo_epoch)
     if name.startswith("ccxt:"):
         from core.market.sources.ccxt_source import CcxtMarketData
 

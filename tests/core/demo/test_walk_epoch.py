@@ -4,10 +4,12 @@ every day they run), and what the market worker collects later continues the see
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.db.engine import Database
@@ -15,15 +17,17 @@ from core.db.migrate import upgrade_database
 from core.demo.removal import remove_demo_data
 from core.demo.seed import seed_demo
 from core.demo.state import SETTING_DEMO_SEEDED_AT, SETTING_DEMO_WALK_EPOCH, demo_walk_epoch
-from core.market.demo_source import DEMO_EPOCH, DEMO_WALK_LEAD, anchored_epoch, demo_hourly_candles
+from core.market.demo_source import DEMO_EPOCH, DEMO_WALK_LEAD, anchored_epoch, demo_hourly_candles, demo_tick_price
 from core.market.models import Candle, Instrument
+from core.market.query import tracked_instruments
 from core.market.settings import MarketSettings
 from core.market.sources.base import InstrumentRef
 from core.market.sources.demo import DemoMarketData
-from core.market.streaming import DemoTickFeed, FeedInstrument
+from core.market.streaming import DemoTickFeed, FeedStatus, StreamQuote
 from core.portfolio.models import LedgerEntry
 from core.system.settings_store import get_setting, set_setting
-from workers.market import default_source_factory
+from workers import market as market_worker
+from workers.market import MarketPass, default_source_factory
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 LATER = NOW + timedelta(days=37, hours=5)  # another day, another hour of the day
@@ -112,11 +116,55 @@ def test_the_seeded_walk_is_kept_by_a_later_seed_continued_by_the_market_worker_
     assert NOW in by_time and NOW + HOUR in by_time  # and the hours after it, collected from the same walk
     # the first hour after the seed opens where the last seeded hour closed
     assert fetched.set_index("ts").loc[NOW, "open"] == seeded[HOUR]
-    feed = DemoTickFeed([FeedInstrument(1, "BTC/EUR")], epoch=source.epoch)
-    assert feed.epoch == anchored_epoch(NOW)
 
     with sqlite_database.session() as session:
         remove_demo_data(session, actor="test")
     with sqlite_database.session() as session:
         assert get_setting(session, SETTING_DEMO_WALK_EPOCH) is None
         assert demo_walk_epoch(session) == DEMO_EPOCH
+
+
+class _FirstTickSink:
+    """Takes one round of ticks of a feed (a tick per instrument), then stops it."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.quotes: list[StreamQuote] = []
+
+    def add_quote(self, source: str, quote: StreamQuote) -> None:
+        self.quotes.append(quote)
+        self.stop.set()
+
+
+def test_the_market_worker_streams_demo_ticks_on_the_seeded_walk(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_demo(sqlite_database, now=NOW)
+    started: list[list[DemoTickFeed]] = []
+
+    class _RecordingService:  # what start_streams hands to the streaming service, not started
+        def __init__(self, database: Database, feeds: list[DemoTickFeed], **_: object) -> None:
+            started.append(feeds)
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(market_worker, "StreamingService", _RecordingService)
+    settings = MarketSettings()
+    MarketPass(settings, default_source_factory(settings)).start_streams(
+        sqlite_database, sqlite_database.run(tracked_instruments)
+    )
+    (feeds,) = started
+    demo_feeds = [feed for feed in feeds if isinstance(feed, DemoTickFeed)]
+    assert len(demo_feeds) == 1
+    stop = threading.Event()
+    sink = _FirstTickSink(stop)
+    demo_feeds[0].run(sink, FeedStatus("demo:stream", "demo", []), stop)  # type: ignore[arg-type]
+    symbols = {member.instrument_id: member.symbol for member in demo_feeds[0].instruments}
+    assert {"BTC/EUR", "ETH/EUR"} <= set(symbols.values())
+    assert len(sink.quotes) == len(symbols)
+    for quote in sink.quotes:
+        on_seeded_walk = demo_tick_price(symbols[quote.instrument_id], quote.ts, epoch=anchored_epoch(NOW))
+        on_fixed_walk = demo_tick_price(symbols[quote.instrument_id], quote.ts, epoch=DEMO_EPOCH)
+        assert quote.last == Decimal(str(round(on_seeded_walk, 6 if on_seeded_walk < 10 else 2)))
+        assert abs(on_seeded_walk - on_fixed_walk) > 0.01  # the two walks differ: the test tells them apart
