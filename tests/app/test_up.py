@@ -20,24 +20,38 @@ from workers.registry import worker_modules
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("fork", ["--fork", "--no-fork"])
-def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path: Path, fork: str) -> None:
-    database_path = tmp_path / "up.db"
-    env = {
+def _konsens_env(tmp_path: Path, database_path: Path) -> dict[str, str]:
+    """The environment of a `konsens` child: its own home and SQLite database, this checkout's code."""
+    return {
         **os.environ,
         "KONSENS_HOME": str(tmp_path / "home"),
         "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
         "PYTHONPATH": str(ROOT),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up", "--no-dashboard", fork],
+
+
+def _start_up(env: dict[str, str], *options: str, own_group: bool = False) -> subprocess.Popen[str]:
+    """Start `konsens up --no-dashboard OPTIONS`, its output (both streams) read by ``communicate``.
+
+    ``own_group``: in its own process group, so a signal to the group reaches every process of it,
+    as Ctrl-C in a terminal does.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "up", "--no-dashboard", *options],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=own_group,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork", ["--fork", "--no-fork"])
+def test_up_seeds_demo_starts_every_worker_and_stops_cleanly_on_sigterm(tmp_path: Path, fork: str) -> None:
+    database_path = tmp_path / "up.db"
+    process = _start_up(_konsens_env(tmp_path, database_path), fork)
     expected = set(worker_modules())
     database = Database(f"sqlite:///{database_path}")
     try:
@@ -72,21 +86,8 @@ def test_ctrl_c_during_the_seed_is_a_stop_and_the_next_seed_finishes_it(tmp_path
     from core.demo.state import demo_seed_unfinished
 
     database_path = tmp_path / "up.db"
-    env = {
-        **os.environ,
-        "KONSENS_HOME": str(tmp_path / "home"),
-        "KONSENS_DATABASE_URL": f"sqlite:///{database_path}",
-        "PYTHONPATH": str(ROOT),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "up", "--no-dashboard"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group: Ctrl-C in a terminal reaches every process of it
-    )
+    env = _konsens_env(tmp_path, database_path)
+    process = _start_up(env, own_group=True)
     database = Database(f"sqlite:///{database_path}")
     try:
         deadline = time.monotonic() + 120

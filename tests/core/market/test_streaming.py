@@ -250,15 +250,10 @@ def test_the_sink_stores_a_quote_received_twice_once_and_a_reflush_stores_nothin
         sink.add_quote("ccxt:onetrading", StreamQuote(instrument_id, ts, D("-1")))
 
 
-def test_the_demo_feed_streams_ticks_on_the_deterministic_walk(sqlite_database: Database) -> None:
+def test_the_demo_feed_streams_ticks_on_the_deterministic_walk(sqlite_database: Database, btc: Instrument) -> None:
     from core.market.demo_source import demo_price_at, demo_tick_price
 
-    with sqlite_database.session() as session:
-        instrument = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
-        session.add(instrument)
-        session.flush()
-        instrument_id = instrument.id
-    feed = DemoTickFeed([FeedInstrument(instrument_id, "BTC/EUR")], tick_seconds=0.1)
+    feed = DemoTickFeed([FeedInstrument(btc.id, "BTC/EUR")], tick_seconds=0.1)
     service = StreamingService(sqlite_database, [feed], flush_seconds=0.1)
     service.start()
     try:
@@ -276,16 +271,13 @@ def test_the_demo_feed_streams_ticks_on_the_deterministic_walk(sqlite_database: 
     assert low <= middle <= high
 
 
-def test_stopping_the_service_raises_no_alert_and_does_not_fall_back_to_rest(sqlite_database: Database) -> None:
+def test_stopping_the_service_raises_no_alert_and_does_not_fall_back_to_rest(
+    sqlite_database: Database, btc: Instrument
+) -> None:
     """Seen at Ctrl-C of ``konsens up``: the watchdog's last look saw the stopped demo feed as an outage."""
-    with sqlite_database.session() as session:
-        instrument = Instrument(symbol="BTC/EUR", base="BTC", quote="EUR", asset_class=AssetClass.CRYPTO)
-        session.add(instrument)
-        session.flush()
-        instrument_id = instrument.id
     polls: list[str] = []
     alerts: list[str] = []
-    feed = DemoTickFeed([FeedInstrument(instrument_id, "BTC/EUR")], tick_seconds=0.05)
+    feed = DemoTickFeed([FeedInstrument(btc.id, "BTC/EUR")], tick_seconds=0.05)
     service = StreamingService(
         sqlite_database,
         [feed],
