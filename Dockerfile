@@ -34,9 +34,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     KONSENS_HOME=/data \
     KONSENS_DASHBOARD_ADDRESS=0.0.0.0
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements-pip.txt requirements.txt /tmp/
 RUN python -m venv /opt/konsens \
-    && /opt/konsens/bin/pip install --upgrade pip \
+    && /opt/konsens/bin/pip install --require-hashes -r /tmp/requirements-pip.txt \
     && /opt/konsens/bin/pip install --require-hashes -r /tmp/requirements.txt \
     && useradd --create-home --uid 10001 --user-group konsens \
     && mkdir -p /data /app \

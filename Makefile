@@ -12,7 +12,7 @@ help: ## list the targets
 
 setup: ## create .venv from the hashed lock, install the project editable and the git hooks
 	$(PYTHON_BIN) -m venv $(VENV)
-	$(VENV)/bin/pip install --upgrade pip
+	$(VENV)/bin/pip install --require-hashes -r requirements-pip.txt
 	$(VENV)/bin/pip install --require-hashes -r requirements.txt
 	$(VENV)/bin/pip install --no-deps -e .
 	$(VENV)/bin/pre-commit install

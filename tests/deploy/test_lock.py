@@ -136,3 +136,21 @@ def test_a_hand_added_pin_without_hashes_is_refused(tmp_path: Path) -> None:
     lock.write_text("-e .\n")
     with pytest.raises(AssertionError, match="not pip-compile output"):
         parse_lock(lock)
+
+
+def test_every_install_of_the_lock_first_installs_the_hashed_pip() -> None:
+    """A fresh venv's pip (23.2 on Python 3.12.1) refuses pins of the lock: each installer takes the pinned pip."""
+    (pip_pin,) = parse_lock(ROOT / "requirements-pip.txt").items()
+    name, (version, hashes) = pip_pin
+    assert name == "pip" and hashes >= 1 and int(version.split(".")[0]) >= 24
+    for path, lock_install, pip_install in (
+        ("README.md", "pip install --require-hashes -r requirements.txt", "-r requirements-pip.txt"),
+        ("docs/getting-started.md", "pip install --require-hashes -r requirements.txt", "-r requirements-pip.txt"),
+        ("Makefile", "pip install --require-hashes -r requirements.txt", "-r requirements-pip.txt"),
+        (".ci/run", "pip install --quiet --require-hashes -r requirements.txt", "-r requirements-pip.txt"),
+        ("Dockerfile", "pip install --require-hashes -r /tmp/requirements.txt", "-r /tmp/requirements-pip.txt"),
+    ):
+        text = (ROOT / path).read_text()
+        assert "--upgrade pip" not in text, f"{path}: an unpinned pip upgrade"
+        at = text.index(lock_install)  # the first install of the lock comes after the pinned pip's
+        assert pip_install in text[:at], f"{path}: the lock is installed before the hashed pip"
