@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # Konsens: dashboard and workers in one image (the command chooses what runs).
-#   build:   resolves the hashed runtime lock into wheels and builds the project's wheel
+#   build:   resolves the hashed runtime lock into wheels, builds the project's wheel and the fast
+#            backtest's ahead-of-time kernels (gcc and setuptools stay in this stage)
 #   runtime: python slim, a virtualenv with only the runtime set (no test, lint or browser tool), non-root
 # `docker build --build-arg VERSION=1.2.3 .` labels a release; the default is the version in pyproject.toml.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
@@ -10,7 +11,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY requirements-runtime.txt ./
+# gcc: numba's ahead-of-time compiler builds the fast backtest kernels into the image (build stage only)
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY requirements-runtime.txt requirements-build.txt ./
 RUN pip wheel --require-hashes --no-deps --wheel-dir /wheels -r requirements-runtime.txt
 COPY pyproject.toml README.md ./
 COPY app ./app
@@ -20,7 +25,9 @@ COPY pages ./pages
 RUN pip wheel --no-deps --wheel-dir /wheels/project . \
     && python -m venv /opt/konsens \
     && /opt/konsens/bin/pip install --no-index --no-deps /wheels/*.whl /wheels/project/*.whl \
-    && /opt/konsens/bin/pip uninstall --yes pip \
+    && /opt/konsens/bin/pip install --require-hashes --no-deps -r requirements-build.txt \
+    && /opt/konsens/bin/python -P -m core.backtest.native_build \
+    && /opt/konsens/bin/pip uninstall --yes setuptools pip \
     && find /opt/konsens/lib/python3.12/site-packages -mindepth 2 -maxdepth 3 -type d -name tests -prune -exec rm -rf {} +
 
 # Development (compose `dev` profile): the whole hashed lock (runtime, test, dev, docs) and the

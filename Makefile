@@ -15,6 +15,7 @@ setup: ## create .venv from the hashed lock, install the project editable and th
 	$(VENV)/bin/pip install --require-hashes -r requirements-pip.txt
 	$(VENV)/bin/pip install --require-hashes -r requirements.txt
 	$(VENV)/bin/pip install --no-deps -e .
+	$(VENV)/bin/python -m core.backtest.native_build  # the fast backtest's kernels, compiled ahead of time
 	$(VENV)/bin/pre-commit install
 
 lock: ## recompile requirements.txt and requirements-runtime.txt from pyproject.toml (keeps existing pins)
