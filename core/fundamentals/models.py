@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -16,6 +17,20 @@ from core.timeutil import utc_now
 class FundamentalsSource(StrEnum):
     COINGECKO = "coingecko"
     YAHOO = "yahoo"
+
+
+@dataclass(frozen=True)
+class FundamentalsRecord:
+    """What one provider answered for one asset (``core.fundamentals.sources``), before it is stored.
+
+    Here, not beside the adapters, so that reading fundamentals (the Charts page) imports neither
+    yfinance nor pycoingecko.
+    """
+
+    source: FundamentalsSource
+    provider_id: str
+    as_of: datetime
+    metrics: dict[str, Any]
 
 
 class AssetFundamentals(Base):

@@ -17,8 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.engine import Database
-from core.fundamentals.models import AssetFundamentals, FundamentalsSource
-from core.fundamentals.sources import FundamentalsRecord
+from core.fundamentals.models import AssetFundamentals, FundamentalsRecord, FundamentalsSource
 from core.logging_setup import redact
 from core.market.models import AssetClass, Instrument
 from core.market.query import tracked_instruments

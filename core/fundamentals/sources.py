@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 from pycoingecko import CoinGeckoAPI
 from yfinance.data import YfData
 
+from core.fundamentals.models import FundamentalsRecord as FundamentalsRecord
 from core.fundamentals.models import FundamentalsSource
 from core.market.sources.base import (
     InstrumentRef,
@@ -43,14 +43,6 @@ QUOTE_SUMMARY_URL = "https://query2.finance.yahoo.com/v10/finance/quoteSummary/{
 QUOTE_SUMMARY_MODULES = (
     "assetProfile,summaryProfile,summaryDetail,defaultKeyStatistics,financialData,calendarEvents,price,quoteType"
 )
-
-
-@dataclass(frozen=True)
-class FundamentalsRecord:
-    source: FundamentalsSource
-    provider_id: str
-    as_of: datetime
-    metrics: dict[str, Any]
 
 
 def _number(value: Any) -> float | None:

@@ -120,3 +120,22 @@ def test_starting_the_cli_the_workers_and_the_dashboard_helpers_does_not_load_th
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+def test_the_dashboard_helpers_load_no_outside_client_library() -> None:
+    """The pages read the database; the clients of outside services are the workers' (yfinance alone: 0.3–0.7 s).
+
+    Seen: the Charts page's fundamentals panel loaded yfinance and pycoingecko through the adapters'
+    module, for a dataclass.
+    """
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import app.ui\n"
+        "for info in pkgutil.walk_packages(app.ui.__path__, prefix='app.ui.'): importlib.import_module(info.name)\n"
+        "clients = ('yfinance', 'pycoingecko', 'ccxt', 'praw', 'tweepy', 'openai', 'ollama', 'backtrader')\n"
+        "print(' '.join(name for name in clients if name in sys.modules) or 'none')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["none"]
