@@ -9,7 +9,6 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from core.db.engine import Database
-from core.news.collector import instrument_queries
 from core.news.config import (
     DEFAULT_FEEDS,
     RETENTION_LABELS,
@@ -24,6 +23,7 @@ from core.news.config import (
     save_retention,
     save_subreddits,
 )
+from core.news.queries import instrument_queries
 from core.security.secrets import SecretStore, SecretStoreError
 
 TITLE = "News"

@@ -21,11 +21,9 @@ from sqlalchemy.orm import Session
 
 from core.db.engine import Database
 from core.logging_setup import redact
-from core.market.models import AssetClass, Instrument
+from core.market.models import Instrument
 from core.news.calendar import store_calendar_events
 from core.news.config import (
-    GENERIC_CRYPTO_SUBREDDITS,
-    GENERIC_STOCK_SUBREDDITS,
     SECRET_NAMES,
     NewsConfig,
     load_news_config,
@@ -34,6 +32,7 @@ from core.news.errors import SourceAuthError, SourceRateLimited
 from core.news.http import HttpClient
 from core.news.models import NewsSourceState, SourceHealth
 from core.news.pipeline import NewsProcessor
+from core.news.queries import instrument_queries
 from core.news.retention import apply_retention
 from core.news.sentiment import SentimentScorer
 from core.news.settings import NewsSettings
@@ -44,7 +43,7 @@ from core.news.sources.newsapi import NewsApiSource
 from core.news.sources.reddit import RedditSource
 from core.news.sources.rss import RssSource
 from core.news.sources.x import XSource
-from core.news.tagging import Tagger, build_taggable, clean_instrument_name, ticker_of
+from core.news.tagging import Tagger, build_taggable
 from core.retry import RateLimiter, backoff_seconds
 from core.security.secrets import SecretStore, SecretStoreError
 from core.system.shutdown import shutdown_requested
@@ -78,28 +77,6 @@ class BuiltSources:
     def close(self) -> None:
         for client in self.clients:
             client.close()
-
-
-def instrument_queries(session: Session, config: NewsConfig) -> list[InstrumentQuery]:
-    """Return what the sources search for: the tracked instruments with names and subreddits."""
-    queries = []
-    for instrument in session.scalars(select(Instrument).where(Instrument.tracked.is_(True)).order_by(Instrument.id)):
-        ticker = ticker_of(instrument.symbol, instrument.base)
-        is_crypto = instrument.asset_class == AssetClass.CRYPTO
-        name = clean_instrument_name(instrument.name)
-        subreddits = config.subreddits.get(instrument.symbol.upper()) or config.subreddits.get(ticker)
-        if subreddits is None:
-            subreddits = list(GENERIC_CRYPTO_SUBREDDITS if is_crypto else GENERIC_STOCK_SUBREDDITS)
-        queries.append(
-            InstrumentQuery(
-                symbol=instrument.symbol,
-                ticker=ticker,
-                names=tuple(n for n in (name,) if n),
-                subreddits=tuple(subreddits),
-                is_crypto=is_crypto,
-            )
-        )
-    return queries
 
 
 def build_tagger(session: Session, config: NewsConfig) -> Tagger:

@@ -126,12 +126,14 @@ def test_the_dashboard_helpers_load_no_outside_client_library() -> None:
     """The pages read the database; the clients of outside services are the workers' (yfinance alone: 0.3–0.7 s).
 
     Seen: the Charts page's fundamentals panel loaded yfinance and pycoingecko through the adapters'
-    module, for a dataclass.
+    module, for a dataclass; the Settings page's news section loaded praw and tweepy through the collector.
     """
     code = (
         "import importlib, pkgutil, sys\n"
-        "import app.ui\n"
-        "for info in pkgutil.walk_packages(app.ui.__path__, prefix='app.ui.'): importlib.import_module(info.name)\n"
+        "import app.ui, app.settings_sections\n"
+        "for package in (app.ui, app.settings_sections):\n"
+        "    for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + '.'):\n"
+        "        importlib.import_module(info.name)\n"
         "clients = ('yfinance', 'pycoingecko', 'ccxt', 'praw', 'tweepy', 'openai', 'ollama', 'backtrader')\n"
         "print(' '.join(name for name in clients if name in sys.modules) or 'none')\n"
     )
