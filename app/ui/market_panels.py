@@ -10,6 +10,7 @@ import streamlit as st
 from app.ui.context import read
 from app.ui.format import duration, vienna_time
 from core import numbers
+from core.fundamentals.models import FundamentalsSource
 from core.fundamentals.service import latest_fundamentals
 from core.macro.service import latest_macro, upcoming_high_impact
 from core.timeutil import utc_now
@@ -98,11 +99,16 @@ def asset_panel(instrument_id: int) -> None:
         if (shown := _shown(_lookup(metrics, path), style, currency)) is not None
     ]
     age = utc_now() - view.fetched_at
+    demo = view.source is FundamentalsSource.DEMO
     st.caption(
         f"{metrics.get('name') or view.provider_id} · {view.source.value} · values as of {vienna_time(view.as_of)} "
-        f"(Vienna time), fetched {duration(age)} ago"
+        + (
+            "(Vienna time), computed from the demo market when the demo was seeded"
+            if demo
+            else f"(Vienna time), fetched {duration(age)} ago"
+        )
     )
-    if age.total_seconds() > 2 * 86_400:
+    if not demo and age.total_seconds() > 2 * 86_400:
         st.warning(
             f"Stale since {vienna_time(view.fetched_at)}: fundamentals are refreshed daily.", icon=":material/schedule:"
         )

@@ -17,6 +17,7 @@ from core.timeutil import utc_now
 class FundamentalsSource(StrEnum):
     COINGECKO = "coingecko"
     YAHOO = "yahoo"
+    DEMO = "demo"  # computed from the demo market by the demo seed (``core.fundamentals.demo_data``)
 
 
 @dataclass(frozen=True)

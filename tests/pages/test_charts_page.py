@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.db.engine import Database
 from core.fundamentals.models import AssetFundamentals, FundamentalsSource
+from core.fundamentals.service import latest_fundamentals
 from core.macro.models import MacroObservation
 from core.market.query import instrument_by_symbol
 from core.timeutil import utc_now
@@ -95,8 +96,8 @@ def test_asset_and_macro_panels_show_stored_values(demo_database: Database, run_
                 instrument_id=btc.id,
                 source=FundamentalsSource.COINGECKO,
                 provider_id="bitcoin",
-                as_of=now - timedelta(hours=2),
-                fetched_at=now - timedelta(hours=1),
+                as_of=now - timedelta(seconds=1),  # newer than the demo seed's record (at its anchor hour)
+                fetched_at=now - timedelta(seconds=1),
                 metrics={
                     "kind": "crypto",
                     "name": "Bitcoin",
@@ -139,3 +140,23 @@ def test_asset_and_macro_panels_show_stored_values(demo_database: Database, run_
     macro = next(table for table in tables if "Indicator" in table.columns)
     row = macro[macro["Indicator"] == "US 10-year Treasury yield"].iloc[0]
     assert (row["Latest"], row["Change"]) == ("4.13 %", "-0.07")
+
+
+def test_the_asset_panel_shows_the_demo_fundamentals_as_demo_and_never_stale(
+    demo_database: Database, run_page, monkeypatch
+) -> None:
+    import app.ui.market_panels as panels
+
+    btc = demo_database.run(lambda s: instrument_by_symbol(s, "BTC/EUR"))
+    assert btc is not None
+    seeded = demo_database.run(lambda s: latest_fundamentals(s, btc.id))
+    assert seeded is not None and seeded.source is FundamentalsSource.DEMO
+    later = seeded.fetched_at + timedelta(days=30)  # a month after the seed: a provider's values would be stale
+    monkeypatch.setattr(panels, "utc_now", lambda: later)
+    app = run_page("charts")
+    asset = next(frame.value for frame in app.dataframe if "Metric" in frame.value.columns)
+    rows = dict(zip(asset["Metric"], asset["Value"], strict=True))
+    assert rows["Market cap"].startswith("€ ") and "Circulating supply" in rows
+    captions = [caption.value for caption in app.caption]
+    assert any("Bitcoin (demo) · demo" in text and "computed from the demo market" in text for text in captions)
+    assert not [warning for warning in app.warning if "Stale since" in warning.value]

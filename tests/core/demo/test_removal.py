@@ -24,6 +24,7 @@ from core.demo.seed import database_is_empty, seed_demo
 from core.execution.admin import set_live_mode, store_api_key
 from core.execution.models import Order
 from core.execution.settings import KEY_LIVE_ENABLED, SECRET_ONETRADING_KEY
+from core.fundamentals.models import AssetFundamentals
 from core.market.models import AssetClass, Candle, Instrument
 from core.news.models import CalendarEvent, NewsItem, NewsItemInstrument, NewsKind
 from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, PortfolioSnapshot, Position
@@ -151,6 +152,7 @@ def test_remove_deletes_every_demo_row_and_keeps_real_data(database: Database) -
         assert session.scalar(select(func.count()).select_from(AnalystTrackRecord)) == 0
         assert session.scalar(select(func.count()).select_from(BacktestRun)) == 0
         assert session.scalar(select(func.count()).select_from(CalendarEvent)) == 0
+        assert session.scalar(select(func.count()).select_from(AssetFundamentals)) == 0
         assert session.scalar(select(func.count()).select_from(Order)) == 0
         # The real rows are kept; the real ledger entry lost only its link to the demo instrument.
         assert session.get(Instrument, real["instrument"]) is not None
