@@ -109,6 +109,14 @@ def test_only_the_seeding_commands_import_the_demo_seeder_or_an_area_seeder() ->
     assert area_seeder_importers <= {SEEDER}  # it finds them with pkgutil; nothing names one
 
 
+def _words_printed_by(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter of this checkout (nothing imported yet); return its output's words."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    )
+    return result.stdout.split()
+
+
 def test_starting_the_cli_the_workers_and_the_dashboard_helpers_does_not_load_the_seeder() -> None:
     code = (
         "import importlib, pkgutil, sys\n"
@@ -116,10 +124,7 @@ def test_starting_the_cli_the_workers_and_the_dashboard_helpers_does_not_load_th
         "for name in workers.registry.worker_modules(): importlib.import_module('workers.' + name)\n"
         "print('core.demo.seed' in sys.modules, 'core.demo.state' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
-    )
-    assert result.stdout.split() == ["False", "True"]
+    assert _words_printed_by(code) == ["False", "True"]
 
 
 def test_the_dashboard_helpers_load_no_outside_client_library() -> None:
@@ -137,7 +142,4 @@ def test_the_dashboard_helpers_load_no_outside_client_library() -> None:
         "clients = ('yfinance', 'pycoingecko', 'ccxt', 'praw', 'tweepy', 'openai', 'ollama', 'backtrader')\n"
         "print(' '.join(name for name in clients if name in sys.modules) or 'none')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
-    )
-    assert result.stdout.split() == ["none"]
+    assert _words_printed_by(code) == ["none"]
