@@ -100,13 +100,10 @@ def asset_panel(instrument_id: int) -> None:
     ]
     age = utc_now() - view.fetched_at
     demo = view.source is FundamentalsSource.DEMO
+    origin = "computed from the demo market when the demo was seeded" if demo else f"fetched {duration(age)} ago"
     st.caption(
         f"{metrics.get('name') or view.provider_id} · {view.source.value} · values as of {vienna_time(view.as_of)} "
-        + (
-            "(Vienna time), computed from the demo market when the demo was seeded"
-            if demo
-            else f"(Vienna time), fetched {duration(age)} ago"
-        )
+        f"(Vienna time), {origin}"
     )
     if not demo and age.total_seconds() > 2 * 86_400:
         st.warning(

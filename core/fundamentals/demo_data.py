@@ -10,17 +10,17 @@ row, and written only where missing. Removed with the demo instruments (``ON DEL
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.demo.state import DemoContext
-from core.fundamentals.models import AssetFundamentals, FundamentalsSource
+from core.fundamentals.models import FundamentalsRecord, FundamentalsSource
+from core.fundamentals.service import store_fundamentals
+from core.values import round_eur
 
-CENT = Decimal("0.01")
 ORDER = 70  # after the AI history (its snapshots are older than the anchor anyway) and the risk seed
 
 # Units in circulation (and the cap, for crypto) behind the demo market caps: round numbers of the
@@ -35,7 +35,7 @@ DEMO_UNITS: dict[str, dict[str, Any]] = {
 
 def _money(value: float) -> str:
     """An EUR figure as a decimal string of two places (the providers' money is a decimal string too)."""
-    return str(Decimal(str(value)).quantize(CENT, ROUND_HALF_UP))
+    return str(round_eur(Decimal(str(value))))
 
 
 def crypto_metrics(name: str, frame: pd.DataFrame, units: dict[str, Any]) -> dict[str, Any]:
@@ -94,24 +94,12 @@ def seed_demo_data(session: Session, context: DemoContext) -> None:
         frame = context.candles.get(symbol)
         if instrument is None or frame is None or frame.empty:
             continue
-        exists = session.scalar(
-            select(AssetFundamentals.id).where(
-                AssetFundamentals.instrument_id == instrument.id,
-                AssetFundamentals.source == FundamentalsSource.DEMO,
-                AssetFundamentals.as_of == context.now,
-            )
-        )
-        if exists is not None:
-            continue
         name = instrument.name or symbol
         metrics = stock_metrics(name, frame, units) if "shares" in units else crypto_metrics(name, frame, units)
-        session.add(
-            AssetFundamentals(
-                instrument_id=instrument.id,
-                source=FundamentalsSource.DEMO,
-                provider_id=symbol,
-                as_of=context.now,
-                fetched_at=context.now,
-                metrics={key: value for key, value in metrics.items() if value is not None},
-            )
+        record = FundamentalsRecord(
+            FundamentalsSource.DEMO,
+            symbol,
+            context.now,
+            {key: value for key, value in metrics.items() if value is not None},
         )
+        store_fundamentals(session, instrument_id=instrument.id, record=record, fetched_at=context.now)

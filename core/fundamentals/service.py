@@ -54,7 +54,10 @@ class FundamentalsView:
 
 
 def source_for(instrument: Instrument) -> FundamentalsSource | None:
-    """Return where an instrument's fundamentals come from (None: none exist, e.g. fiat or demo instruments)."""
+    """Return the provider to ask for an instrument's fundamentals (None: none knows it, e.g. fiat or demo instruments).
+
+    Demo instruments get theirs from the demo seed (``core.fundamentals.demo_data``), never from a provider.
+    """
     if instrument.default_source == "demo":
         return None  # synthetic instruments: no provider knows them
     if instrument.asset_class is AssetClass.CRYPTO:

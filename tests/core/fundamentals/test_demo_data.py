@@ -35,7 +35,7 @@ def test_each_demo_instrument_gets_fundamentals_from_its_seeded_candles_once(sql
             metrics = view.metrics
             assert metrics["price"] == str(Decimal(last).quantize(Decimal("0.01")))
             count = units.get("shares") or units["circulating"]
-            assert abs(Decimal(metrics["market_cap"]) - Decimal(last) * count) <= Decimal("0.01") * count
+            assert abs(Decimal(metrics["market_cap"]) - Decimal(last) * count) <= Decimal("0.01")  # to the cent
             if "shares" in units:
                 assert metrics["kind"] == "stock" and metrics["sector"] == "Technology"
                 assert 0 <= metrics["fifty_two_week_position"] <= 1
