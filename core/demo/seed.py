@@ -32,7 +32,7 @@ from core.demo.state import SETTING_DEMO_SEEDED_AT as SETTING_DEMO_SEEDED_AT
 from core.demo.state import SETTING_DEMO_WALK_EPOCH as SETTING_DEMO_WALK_EPOCH
 from core.demo.state import DemoContext as DemoContext
 from core.demo.state import database_is_empty as database_is_empty
-from core.demo.state import demo_walk_epoch, stored_utc_time
+from core.demo.state import demo_walk_epoch
 from core.demo.state import has_demo_data as has_demo_data
 from core.execution.enums import OrderSide
 from core.market.demo_source import DEMO_INSTRUMENTS, DEMO_SOURCE, anchored_epoch, demo_hourly_candles
@@ -41,7 +41,7 @@ from core.portfolio.models import LedgerEntry, LedgerKind, LedgerOrigin, Portfol
 from core.portfolio.position_math import PositionState
 from core.security.demo_guard import DemoModeError, RealAct, real_data_present
 from core.system.models import UserAccount
-from core.system.settings_store import get_setting, set_setting
+from core.system.settings_store import get_setting, get_utc_time_setting, set_setting
 from core.timeutil import utc_now
 from core.values import QUANTITY_STEP
 
@@ -109,7 +109,7 @@ def demo_anchor(session: Session, now: datetime | None = None) -> datetime:
     stored anchor, the current hour.
     """
     if now is None:
-        now = stored_utc_time(session, SETTING_DEMO_SEEDED_AT, "demo anchor")
+        now = get_utc_time_setting(session, SETTING_DEMO_SEEDED_AT, "demo anchor")
     return (now or utc_now()).replace(minute=0, second=0, microsecond=0)
 
 
@@ -121,10 +121,7 @@ def demo_epoch_for(session: Session, anchor: datetime) -> datetime:
     the stored epoch (and a database seeded before epochs were stored keeps ``DEMO_EPOCH``), so the
     candles it writes are the ones already there.
     """
-    if (
-        get_setting(session, SETTING_DEMO_SEEDED_AT) is not None
-        or get_setting(session, SETTING_DEMO_WALK_EPOCH) is not None
-    ):
+    if has_demo_data(session) or get_setting(session, SETTING_DEMO_WALK_EPOCH) is not None:
         return demo_walk_epoch(session)
     return anchored_epoch(anchor)
 

@@ -7,9 +7,8 @@ commands import :mod:`core.demo.seed` (a test walks the imports to keep it so).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -18,15 +17,14 @@ from sqlalchemy.orm import Session
 
 from core.market.models import Instrument
 from core.portfolio.models import LedgerEntry
-from core.system.settings_store import get_setting
+from core.security.demo_guard import SETTING_DEMO_REMOVED_AT, demo_seeded, real_data_present
+from core.security.demo_guard import SETTING_DEMO_SEEDED_AT as SETTING_DEMO_SEEDED_AT
+from core.system.settings_store import get_setting, get_utc_time_setting
 
 if TYPE_CHECKING:
     import pandas as pd
 
-logger = logging.getLogger(__name__)
-
 DEMO_ACCOUNT = "paper"
-SETTING_DEMO_SEEDED_AT = "demo.seeded_at"
 SETTING_DEMO_WALK_EPOCH = "demo.walk_epoch"  # where the seed started the demo market's walk (ISO, UTC)
 # set once every area's demo data is seeded: the anchor of that seed (ISO, UTC; the row's updated_at is when)
 SETTING_DEMO_SEED_FINISHED_AT = "demo.seed_finished_at"
@@ -44,25 +42,6 @@ class DemoContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def stored_utc_time(session: Session, key: str, what: str) -> datetime | None:
-    """Return the time stored in the setting ``key`` (ISO, with a zone) in UTC; None if absent or unreadable.
-
-    ``what`` names the setting in the warning logged for an unreadable value or one without a time zone.
-    """
-    stored = get_setting(session, key)
-    if not isinstance(stored, str):
-        return None
-    try:
-        when = datetime.fromisoformat(stored)
-    except ValueError:
-        logger.warning("Ignoring an unreadable %s %r", what, stored)
-        return None
-    if when.tzinfo is None:
-        logger.warning("Ignoring a %s without a time zone: %r", what, stored)
-        return None
-    return when.astimezone(UTC)
-
-
 def demo_walk_epoch(session: Session) -> datetime:
     """Return the epoch of this database's demo market walk (``core.market.demo_source``).
 
@@ -72,12 +51,12 @@ def demo_walk_epoch(session: Session) -> datetime:
     """
     from core.market.demo_source import DEMO_EPOCH  # numpy and pandas: only for who makes demo prices
 
-    return stored_utc_time(session, SETTING_DEMO_WALK_EPOCH, "demo walk epoch") or DEMO_EPOCH
+    return get_utc_time_setting(session, SETTING_DEMO_WALK_EPOCH, "demo walk epoch") or DEMO_EPOCH
 
 
 def has_demo_data(session: Session) -> bool:
-    """Return True if demo data has been seeded into this database."""
-    return get_setting(session, SETTING_DEMO_SEEDED_AT) is not None
+    """Return True if demo data has been seeded into this database (``demo_guard.demo_seeded``)."""
+    return demo_seeded(session)
 
 
 class DemoSeedState(StrEnum):
@@ -117,7 +96,6 @@ def database_is_empty(session: Session) -> bool:
     A database whose demo data was removed (``demo.removed_at``) is never "empty" again, so
     ``konsens up`` does not bring the demo login back.
     """
-    from core.security.demo_guard import SETTING_DEMO_REMOVED_AT, real_data_present
 
     has_instruments = session.scalar(select(Instrument.id).limit(1)) is not None
     has_ledger = session.scalar(select(LedgerEntry.id).limit(1)) is not None

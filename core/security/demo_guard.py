@@ -65,10 +65,19 @@ def demo_login_exists(session: Session) -> bool:
     return session.scalar(select(UserAccount.username).where(UserAccount.is_demo.is_(True)).limit(1)) is not None
 
 
-def demo_login_allowed(session: Session) -> bool:
-    """Return True if the demo login may log in: only while the database is seeded (``demo.seeded_at``)."""
+def demo_seeded(session: Session) -> bool:
+    """Return True while the database is marked as seeded with demo data (``demo.seeded_at``).
+
+    The one reading of the mark (the demo login, the demo banner and reports ask through it): a
+    query, not the identity map, so a bulk delete by the demo removal is seen at once.
+    """
     seeded = select(SettingValue.key).where(SettingValue.key == SETTING_DEMO_SEEDED_AT)
-    return session.scalar(seeded) is not None  # a query, not the identity map: bulk deletes are seen at once
+    return session.scalar(seeded) is not None
+
+
+def demo_login_allowed(session: Session) -> bool:
+    """Return True if the demo login may log in: only while the database is seeded (``demo_seeded``)."""
+    return demo_seeded(session)
 
 
 def demo_data_present(session: Session) -> bool:

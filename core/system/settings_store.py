@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.timeutil import utc_now
@@ -11,6 +13,8 @@ from core.timeutil import utc_now
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+logger = logging.getLogger(__name__)
+
 
 def get_setting(session: Session, key: str, default: Any = None) -> Any:
     """Return the stored value of ``key`` or ``default``."""
@@ -18,6 +22,25 @@ def get_setting(session: Session, key: str, default: Any = None) -> Any:
 
     row = session.get(SettingValue, key)
     return default if row is None else row.value
+
+
+def get_utc_time_setting(session: Session, key: str, what: str) -> datetime | None:
+    """Return the time stored in the setting ``key`` (ISO, with a zone) in UTC; None if absent or unreadable.
+
+    ``what`` names the setting in the warning logged for an unreadable value or one without a time zone.
+    """
+    stored = get_setting(session, key)
+    if not isinstance(stored, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stored)
+    except ValueError:
+        logger.warning("Ignoring an unreadable %s %r", what, stored)
+        return None
+    if when.tzinfo is None:
+        logger.warning("Ignoring a %s without a time zone: %r", what, stored)
+        return None
+    return when.astimezone(UTC)
 
 
 def set_setting(session: Session, key: str, value: Any) -> None:
