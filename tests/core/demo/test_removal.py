@@ -21,6 +21,7 @@ from core.db.engine import Database
 from core.db.registry import import_all_models
 from core.demo.removal import remove_demo_data
 from core.demo.seed import database_is_empty, seed_demo
+from core.demo.state import DemoSeedState, demo_seed_state, has_demo_data
 from core.execution.admin import set_live_mode, store_api_key
 from core.execution.models import Order
 from core.execution.settings import KEY_LIVE_ENABLED, SECRET_ONETRADING_KEY
@@ -33,6 +34,7 @@ from core.security.demo_guard import (
     DemoModeError,
     RealAct,
     demo_data_present,
+    demo_login_allowed,
     demo_refusal_message,
 )
 from core.security.secrets import SecretStore
@@ -257,3 +259,15 @@ def test_live_trading_setting_alone_counts_as_real_data(database: Database) -> N
     with database.session() as session:
         set_setting(session, KEY_LIVE_ENABLED, True)
         assert not database_is_empty(session)
+
+
+def test_the_demo_mark_is_read_by_a_query_so_a_removal_is_seen_in_the_same_session(database: Database) -> None:
+    seed_demo(database, now=NOW)
+    with database.session() as session:
+        mark = session.get(SettingValue, "demo.seeded_at")  # held: it stays in the session's identity map
+        assert mark is not None
+        assert has_demo_data(session) and demo_login_allowed(session)
+        remove_demo_data(session, actor="tester")  # bulk deletes: the identity map still holds the mark
+        assert not has_demo_data(session)
+        assert not demo_login_allowed(session)
+        assert demo_seed_state(session) is DemoSeedState.NONE
