@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app.ui.context import AUTH_STATUS_KEY, USERNAME_KEY, database, read
 from core.config import get_settings
 from core.execution.settings import KEY_LIVE_ENABLED
-from core.security.demo_guard import demo_login_allowed
+from core.security.demo_guard import has_demo_data
 from core.security.sessions import (
     LOGIN_COOKIE_NAME,
     end_sessions,
@@ -126,7 +126,7 @@ def _logout() -> None:
 
 def _try_login(username: str, password: str) -> LoginResult:
     return database().run(
-        lambda session: authenticate(session, username, password, include_demo=demo_login_allowed(session))
+        lambda session: authenticate(session, username, password, include_demo=has_demo_data(session))
     )
 
 
@@ -249,7 +249,7 @@ def _still_valid() -> bool:
     version = int(st.session_state.get(SESSION_VERSION_KEY) or 0)
 
     def check(session: Session) -> bool:
-        return session_is_current(session, username, version, include_demo=demo_login_allowed(session))
+        return session_is_current(session, username, version, include_demo=has_demo_data(session))
 
     return bool(username) and read(check)
 
@@ -274,7 +274,7 @@ def login_gate() -> bool:
         if token:
 
             def verify(session: Session) -> UserAccount | None:
-                include_demo = demo_login_allowed(session)
+                include_demo = has_demo_data(session)
                 return verify_login_token(session, token, key=cookie_key(), include_demo=include_demo)
 
             user = read(verify)
@@ -282,7 +282,7 @@ def login_gate() -> bool:
                 _start_session(user)
                 st.session_state.pop(PENDING_COOKIE_KEY, None)  # the browser has this cookie already
         if st.session_state.get(AUTH_STATUS_KEY) is not True:
-            users = read(lambda session: login_users(session, include_demo=demo_login_allowed(session)))
+            users = read(lambda session: login_users(session, include_demo=has_demo_data(session)))
             if not users:
                 st.title("Konsens")
                 notice = st.session_state.pop(LOGIN_NOTICE_KEY, None)

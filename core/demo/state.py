@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from core.market.models import Instrument
 from core.portfolio.models import LedgerEntry
-from core.security.demo_guard import SETTING_DEMO_REMOVED_AT, demo_seeded, real_data_present
+from core.security.demo_guard import SETTING_DEMO_REMOVED_AT, real_data_present
 from core.security.demo_guard import SETTING_DEMO_SEEDED_AT as SETTING_DEMO_SEEDED_AT
+from core.security.demo_guard import has_demo_data as has_demo_data
 from core.system.settings_store import get_setting, get_utc_time_setting
 
 if TYPE_CHECKING:
@@ -52,11 +53,6 @@ def demo_walk_epoch(session: Session) -> datetime:
     from core.market.demo_source import DEMO_EPOCH  # numpy and pandas: only for who makes demo prices
 
     return get_utc_time_setting(session, SETTING_DEMO_WALK_EPOCH, "demo walk epoch") or DEMO_EPOCH
-
-
-def has_demo_data(session: Session) -> bool:
-    """Return True if demo data has been seeded into this database (``demo_guard.demo_seeded``)."""
-    return demo_seeded(session)
 
 
 class DemoSeedState(StrEnum):
@@ -96,7 +92,6 @@ def database_is_empty(session: Session) -> bool:
     A database whose demo data was removed (``demo.removed_at``) is never "empty" again, so
     ``konsens up`` does not bring the demo login back.
     """
-
     has_instruments = session.scalar(select(Instrument.id).limit(1)) is not None
     has_ledger = session.scalar(select(LedgerEntry.id).limit(1)) is not None
     if has_instruments or has_ledger or get_setting(session, SETTING_DEMO_REMOVED_AT) is not None:

@@ -65,24 +65,20 @@ def demo_login_exists(session: Session) -> bool:
     return session.scalar(select(UserAccount.username).where(UserAccount.is_demo.is_(True)).limit(1)) is not None
 
 
-def demo_seeded(session: Session) -> bool:
+def has_demo_data(session: Session) -> bool:
     """Return True while the database is marked as seeded with demo data (``demo.seeded_at``).
 
-    The one reading of the mark (the demo login, the demo banner and reports ask through it): a
-    query, not the identity map, so a bulk delete by the demo removal is seen at once.
+    The one reading of the mark: the demo login may log in only then, the banner and the reports
+    label the data as demo. A query, not the identity map, so a bulk delete by the demo removal is
+    seen at once in the same session.
     """
     seeded = select(SettingValue.key).where(SettingValue.key == SETTING_DEMO_SEEDED_AT)
     return session.scalar(seeded) is not None
 
 
-def demo_login_allowed(session: Session) -> bool:
-    """Return True if the demo login may log in: only while the database is seeded (``demo_seeded``)."""
-    return demo_seeded(session)
-
-
 def demo_data_present(session: Session) -> bool:
     """Return True while any demo marker is present: the demo setting, a demo login or a demo instrument."""
-    if demo_login_allowed(session):
+    if has_demo_data(session):
         return True
     if demo_login_exists(session):
         return True
